@@ -1,0 +1,184 @@
+/* Loader for bpf/kvmtrace.bpf.c: open, set rodata, load, attach, read (libbpf-tools lifecycle). */
+#include "kvmtrace.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include "kvmtrace.skel.h"
+#include "probes/snapshot.h"
+
+struct kvmtrace {
+	struct kvmtrace_bpf *skel;
+	struct bpf_link *links[KT_MAX];
+	bool attached[KT_MAX];
+};
+
+static bool verbose_libbpf;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (!verbose_libbpf || level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static const char *tracefs_root(void)
+{
+	static const char *const roots[] = {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"};
+	char path[128];
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/events/kvm", roots[i]);
+		if (access(path, F_OK) == 0)
+			return roots[i];
+	}
+	/* kvm-hosts.md: tracefs is not always mounted; tp/ attachment needs it. */
+	if (mount("tracefs", roots[0], "tracefs", 0, NULL) == 0) {
+		snprintf(path, sizeof(path), "%s/events/kvm", roots[0]);
+		if (access(path, F_OK) == 0)
+			return roots[0];
+	}
+	return NULL;
+}
+
+static struct bpf_program *program_for(struct kvmtrace_bpf *skel, unsigned event)
+{
+	struct bpf_program *progs[KT_MAX] = {
+		[KT_USERSPACE_EXIT] = skel->progs.kvm_userspace_exit,
+		[KT_PIO] = skel->progs.kvm_pio,
+		[KT_MMIO] = skel->progs.kvm_mmio,
+		[KT_EMULATE_INSN] = skel->progs.kvm_emulate_insn,
+		[KT_MSI_SET_IRQ] = skel->progs.kvm_msi_set_irq,
+		[KT_EXIT] = skel->progs.kvm_exit,
+		[KT_ENTRY] = skel->progs.kvm_entry,
+		[KT_HYPERCALL] = skel->progs.kvm_hypercall,
+		[KT_CPUID] = skel->progs.kvm_cpuid,
+	};
+	return progs[event];
+}
+
+int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **why)
+{
+	struct kvmtrace *kt;
+	const char *root;
+	char path[160];
+	int r, nr_attached = 0;
+
+	verbose_libbpf = verbose;
+	libbpf_set_print(libbpf_print);
+	if (geteuid() != 0) {
+		*why = "eBPF probes are off: they need root (CAP_BPF and CAP_PERFMON); run with sudo";
+		return -EPERM;
+	}
+	root = tracefs_root();
+	if (!root) {
+		*why = "eBPF probes are off: the kvm tracepoints are not visible (tracefs could not "
+		       "be mounted)";
+		return -ENOENT;
+	}
+	kt = calloc(1, sizeof(*kt));
+	if (!kt)
+		return -ENOMEM;
+	kt->skel = kvmtrace_bpf__open();
+	if (!kt->skel) {
+		r = -errno;
+		*why = "eBPF probes are off: the BPF object could not be opened";
+		goto err;
+	}
+	kt->skel->rodata->target_tgid = (__u32)tgid;
+	/* A tracepoint this kernel lacks must not sink the rest: load only what exists. */
+	for (unsigned e = 0; e < KT_MAX; e++) {
+		snprintf(path, sizeof(path), "%s/events/kvm/%s/id", root, kt_event_name(e));
+		if (access(path, F_OK) != 0)
+			bpf_program__set_autoload(program_for(kt->skel, e), false);
+	}
+	r = kvmtrace_bpf__load(kt->skel);
+	if (r) {
+		*why = r == -EPERM ? "eBPF probes are off: the kernel refused to load BPF programs "
+				     "(lockdown or missing CAP_BPF)"
+				   : "eBPF probes are off: the kernel's verifier refused the programs";
+		goto err;
+	}
+	for (unsigned e = 0; e < KT_MAX; e++) {
+		struct bpf_program *p = program_for(kt->skel, e);
+		if (!bpf_program__autoload(p))
+			continue;
+		struct bpf_link *link = bpf_program__attach(p);
+		if (!link)
+			continue;
+		kt->links[e] = link;
+		kt->attached[e] = true;
+		nr_attached++;
+	}
+	if (!nr_attached) {
+		r = -ENOENT;
+		*why = "eBPF probes are off: no kvm tracepoint could be attached";
+		goto err;
+	}
+	*out = kt;
+	return 0;
+err:
+	kvmtrace_close(kt);
+	return r < 0 ? r : -EIO;
+}
+
+static void add_detail(struct kt_counts *c, unsigned e, uint32_t detail, uint64_t n)
+{
+	unsigned nr = c->nr_detail[e];
+	if (nr < KT_DETAIL_MAX) {
+		c->detail[e][nr] = (struct kt_detail){detail, n};
+		c->nr_detail[e]++;
+		return;
+	}
+	/* Full: keep the busiest, so a flood of one kind never hides behind rare ones. */
+	unsigned min = 0;
+	for (unsigned i = 1; i < nr; i++)
+		if (c->detail[e][i].count < c->detail[e][min].count)
+			min = i;
+	if (c->detail[e][min].count < n)
+		c->detail[e][min] = (struct kt_detail){detail, n};
+}
+
+int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
+{
+	int fd = bpf_map__fd(kt->skel->maps.counts);
+	struct kt_key key, next;
+	struct kt_key *prev = NULL;
+	uint64_t value;
+
+	memset(out, 0, sizeof(*out));
+	memcpy(out->attached, kt->attached, sizeof(out->attached));
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (key.event >= KT_MAX || bpf_map_lookup_elem(fd, &key, &value))
+			continue;
+		out->total[key.event] += value;
+		add_detail(out, key.event, key.detail, value);
+	}
+	return 0;
+}
+
+uint64_t kt_count(const struct kt_counts *c, unsigned event, uint32_t detail)
+{
+	for (unsigned i = 0; i < c->nr_detail[event]; i++)
+		if (c->detail[event][i].detail == detail)
+			return c->detail[event][i].count;
+	return 0;
+}
+
+void kvmtrace_close(struct kvmtrace *kt)
+{
+	if (!kt)
+		return;
+	for (unsigned e = 0; e < KT_MAX; e++)
+		bpf_link__destroy(kt->links[e]);
+	kvmtrace_bpf__destroy(kt->skel);
+	free(kt);
+}

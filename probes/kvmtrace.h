@@ -1,0 +1,33 @@
+/* Loader for bpf/kvmtrace.bpf.c: KVM tracepoint counts for the VMM's own process. */
+#ifndef VMSCOPE_PROBES_KVMTRACE_H
+#define VMSCOPE_PROBES_KVMTRACE_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bpf/kvmtrace.h"
+
+#define KT_DETAIL_MAX 48
+
+struct kt_detail {
+	uint32_t detail;
+	uint64_t count;
+};
+
+struct kt_counts {
+	bool attached[KT_MAX]; /* the tracepoint exists here and the program is attached */
+	uint64_t total[KT_MAX];
+	unsigned nr_detail[KT_MAX];
+	struct kt_detail detail[KT_MAX][KT_DETAIL_MAX]; /* the busiest details first */
+};
+
+struct kvmtrace;
+
+/* 0, or -errno with *why: a sentence saying why the probes are off. */
+int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **why);
+int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out);
+void kvmtrace_close(struct kvmtrace *kt);
+
+uint64_t kt_count(const struct kt_counts *c, unsigned event, uint32_t detail);
+
+#endif

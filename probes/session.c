@@ -1,0 +1,338 @@
+/* The session: owns the VM and the metric sources, and turns them into one snapshot per tick. */
+#define _GNU_SOURCE
+#include "session.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "probes/kvmtrace.h"
+#include "probes/stats_fd.h"
+
+struct session {
+	struct session_opts opts;
+	struct vmm *vm;
+	struct kvmtrace *kt;
+	const char *bpf_why;
+	struct kstats ks;
+	uint64_t *stat_values;
+	bool paused;
+	double t0, last;
+	struct snapshot prev;
+	uint64_t seq;
+};
+
+/* Which stats-fd counter tracks each exit kind, and whether kvm_pvm keeps it (measured: it
+ * leaves io_exits and hypercalls at 0, its PIO and hypercalls take other paths). */
+static const struct {
+	const char *stat;
+	bool on_pvm;
+} stat_for_kind[EK_MAX] = {
+	[EK_PIO_VMM] = {"io_exits", false},
+	[EK_MMIO_VMM] = {"mmio_exits", true},
+	[EK_HYPERCALL] = {"hypercalls", false},
+	[EK_HLT] = {"halt_exits", true},
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int boot(struct session *s, enum cpu_mode cpu, const char **why)
+{
+	struct vmm_opts vo = {
+		.cpu = cpu,
+		.kvm_path = s->opts.kvm_path,
+		.log_path = s->opts.log_path,
+		.hang_timeout_ms = s->opts.hang_timeout_ms,
+	};
+	struct vmm *vm;
+	int r = vmm_create(&vm, &vo, why);
+	if (r)
+		return r;
+	vmm_set_workload(vm, s->opts.workload, s->opts.kind, s->opts.rate);
+	vmm_pause(vm, s->paused);
+	r = vmm_start(vm);
+	if (r) {
+		*why = "the vCPU thread could not be started";
+		vmm_destroy(vm);
+		return r;
+	}
+	kstats_close(&s->ks);
+	free(s->stat_values);
+	s->stat_values = NULL;
+	if (kstats_open(vmm_vcpu_fd(vm), &s->ks) == 0) {
+		s->stat_values = calloc(s->ks.nr ? s->ks.nr : 1, sizeof(uint64_t));
+		if (!s->stat_values)
+			kstats_close(&s->ks);
+	}
+	s->vm = vm;
+	return 0;
+}
+
+int session_open(struct session **out, const struct session_opts *opts, const char **why)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	int r;
+
+	*why = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->opts = *opts;
+	s->ks.fd = -1;
+	r = boot(s, opts->cpu, why);
+	if (r) {
+		free(s);
+		return r;
+	}
+	if (opts->no_bpf)
+		s->bpf_why = "eBPF probes are off (--no-bpf)";
+	else if (kvmtrace_open(&s->kt, getpid(), opts->verbose, &s->bpf_why))
+		s->kt = NULL;
+	if (s->bpf_why)
+		vlog(vmm_log(s->vm), "probes: %s", s->bpf_why);
+	s->t0 = s->last = now_s();
+	*out = s;
+	return 0;
+}
+
+void session_close(struct session *s)
+{
+	if (!s)
+		return;
+	kvmtrace_close(s->kt);
+	kstats_close(&s->ks);
+	free(s->stat_values);
+	vmm_destroy(s->vm);
+	free(s);
+}
+
+void session_set_workload(struct session *s, enum workload wl, uint32_t kind, uint32_t rate)
+{
+	s->opts.workload = wl;
+	s->opts.kind = kind;
+	s->opts.rate = rate;
+	vmm_set_workload(s->vm, wl, kind, rate);
+}
+
+void session_pause(struct session *s, bool pause)
+{
+	s->paused = pause;
+	vmm_pause(s->vm, pause);
+}
+
+bool session_paused(const struct session *s) { return s->paused; }
+struct vlog *session_log(struct session *s) { return vmm_log(s->vm); }
+struct vmm *session_vmm(struct session *s) { return s->vm; }
+
+int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
+{
+	struct vmm *old = s->vm;
+	struct kstats old_ks = s->ks;
+	uint64_t *old_values = s->stat_values;
+
+	/* Boot the new VM before the old one goes, so a refusal leaves the old one running. */
+	s->ks.fd = -1;
+	s->ks.desc = NULL;
+	s->stat_values = NULL;
+	int r = boot(s, cpu, why);
+	if (r) {
+		s->ks = old_ks;
+		s->stat_values = old_values;
+		s->vm = old;
+		return r;
+	}
+	kstats_close(&old_ks);
+	free(old_values);
+	vmm_destroy(old);
+	s->opts.cpu = cpu;
+	memset(&s->prev, 0, sizeof(s->prev)); /* the new guest's counters start from zero */
+	return 0;
+}
+
+static void add_named(struct named_figure *arr, unsigned *nr, unsigned max, const char *name,
+		      uint64_t total, const struct named_figure *prev_arr, unsigned prev_nr,
+		      double dt)
+{
+	if (*nr >= max)
+		return;
+	struct named_figure *n = &arr[(*nr)++];
+	const struct named_figure *p = snapshot_find(prev_arr, prev_nr, name);
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	figure_update(&n->f, total, p ? p->f.total : total, dt);
+}
+
+static void fill_guest(struct session *s, struct snapshot *snap, const struct ctl_page *ctl)
+{
+	double ns_per_cycle = 1e6 / (double)vmm_tsc_khz(s->vm);
+
+	snap->heartbeat = ctl->heartbeat;
+	for (unsigned k = 0; k < EK_MAX; k++) {
+		const struct kind_stats *g = &ctl->kind[k];
+		struct kind_cost *c = &snap->cost[k];
+		figure_update(&snap->exits[k][SRC_GUEST], g->ops, s->prev.exits[k][SRC_GUEST].total,
+			      snap->dt);
+		c->ops = g->ops;
+		c->avg_ns = g->ops ? (double)g->cycles / (double)g->ops * ns_per_cycle : 0;
+		c->min_ns = (double)g->min_cycles * ns_per_cycle;
+		c->max_ns = (double)g->max_cycles * ns_per_cycle;
+		memcpy(c->hist, g->hist, sizeof(c->hist));
+	}
+}
+
+static void fill_vmm(struct session *s, struct snapshot *snap)
+{
+	struct vmm_counters c;
+	double dt = snap->dt;
+
+	vmm_read_counters(s->vm, &c);
+	const struct {
+		const char *name;
+		uint64_t v;
+	} named[] = {
+		{"userspace_exits", c.userspace_exits},
+		{"exit_io", c.exit_reason[KVM_EXIT_IO]},
+		{"exit_mmio", c.exit_reason[KVM_EXIT_MMIO]},
+		{"exit_hlt", c.exit_reason[KVM_EXIT_HLT]},
+		{"ioeventfd_pio", c.pio_eventfd},
+		{"ioeventfd_mmio", c.mmio_eventfd},
+		{"hlt_idle", c.hlt_idle},
+		{"serial_tx_bytes", c.serial_tx_bytes},
+		{"io_unclaimed", c.io_unclaimed},
+		{"io_refused", c.io_refused},
+	};
+	for (unsigned i = 0; i < sizeof(named) / sizeof(named[0]); i++)
+		add_named(snap->vmm, &snap->nr_vmm, 16, named[i].name, named[i].v, s->prev.vmm,
+			  s->prev.nr_vmm, dt);
+
+	const uint64_t per_kind[EK_MAX] = {
+		[EK_PIO_VMM] = c.pio_vmm,         [EK_PIO_EVENTFD] = c.pio_eventfd,
+		[EK_MMIO_VMM] = c.mmio_vmm,       [EK_MMIO_EVENTFD] = c.mmio_eventfd,
+		[EK_HLT] = c.hlt_op,
+	};
+	for (unsigned k = 0; k < EK_MAX; k++)
+		if (k != EK_HYPERCALL && k != EK_CPUID) /* completed inside KVM: the VMM never sees them */
+			figure_update(&snap->exits[k][SRC_VMM], per_kind[k],
+				      s->prev.exits[k][SRC_VMM].total, dt);
+	figure_update(&snap->idle_halts, c.hlt_idle, s->prev.idle_halts.total, dt);
+}
+
+static void fill_stats(struct session *s, struct snapshot *snap)
+{
+	bool pvm = vmm_host(s->vm) == HOST_PVM;
+
+	if (!s->stat_values || kstats_read(&s->ks, s->stat_values))
+		return;
+	for (uint32_t i = 0; i < s->ks.nr; i++)
+		if (s->ks.desc[i].size == 1)
+			add_named(snap->stats, &snap->nr_stats, SNAP_STATS_MAX, s->ks.desc[i].name,
+				  s->stat_values[i], s->prev.stats, s->prev.nr_stats, snap->dt);
+	for (unsigned k = 0; k < EK_MAX; k++) {
+		const char *name = stat_for_kind[k].stat;
+		const struct named_figure *n;
+		if (!name || (pvm && !stat_for_kind[k].on_pvm))
+			continue;
+		n = snapshot_find(snap->stats, snap->nr_stats, name);
+		if (n)
+			snap->exits[k][SRC_STATS] = n->f;
+	}
+}
+
+static void fill_bpf(struct session *s, struct snapshot *snap)
+{
+	static struct kt_counts c; /* large; one session ticks at a time */
+	bool pvm = vmm_host(s->vm) == HOST_PVM;
+	double dt = snap->dt;
+
+	snap->bpf_on = s->kt != NULL;
+	if (!s->kt) {
+		snprintf(snap->bpf_why, sizeof(snap->bpf_why), "%s", s->bpf_why);
+		return;
+	}
+	kvmtrace_read(s->kt, &c);
+	for (unsigned e = 0; e < KT_MAX; e++)
+		if (c.attached[e])
+			figure_update(&snap->bpf_event[e], c.total[e], s->prev.bpf_event[e].total, dt);
+	for (unsigned i = 0; i < c.nr_detail[KT_USERSPACE_EXIT]; i++)
+		add_named(snap->uexit, &snap->nr_uexit, SNAP_REASONS_MAX,
+			  kvm_exit_reason_name(c.detail[KT_USERSPACE_EXIT][i].detail),
+			  c.detail[KT_USERSPACE_EXIT][i].count, s->prev.uexit, s->prev.nr_uexit, dt);
+	for (unsigned i = 0; i < c.nr_detail[KT_EXIT]; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "%#x", c.detail[KT_EXIT][i].detail);
+		add_named(snap->kexit, &snap->nr_kexit, SNAP_REASONS_MAX, name,
+			  c.detail[KT_EXIT][i].count, s->prev.kexit, s->prev.nr_kexit, dt);
+	}
+
+	const struct {
+		unsigned event;
+		uint32_t detail;
+		bool any_detail, on_pvm;
+	} map[EK_MAX] = {
+		[EK_PIO_VMM] = {KT_PIO, PORT_EXIT_VMM, false, true},
+		[EK_PIO_EVENTFD] = {KT_PIO, PORT_EXIT_EVENTFD, false, true},
+		[EK_MMIO_VMM] = {KT_MMIO, MMIO_EXIT_VMM >> 12, false, true},
+		[EK_MMIO_EVENTFD] = {KT_MMIO, MMIO_EXIT_EVENTFD >> 12, false, true},
+		[EK_HYPERCALL] = {KT_HYPERCALL, 0, true, false}, /* kvm-hosts.md: never fires */
+		[EK_CPUID] = {KT_CPUID, 0, false, false},   /* measured: never fires on kvm_pvm */
+		[EK_HLT] = {KT_USERSPACE_EXIT, KVM_EXIT_HLT, false, true},
+	};
+	for (unsigned k = 0; k < EK_MAX; k++) {
+		unsigned e = map[k].event;
+		if (!c.attached[e] || (pvm && !map[k].on_pvm))
+			continue;
+		uint64_t n = map[k].any_detail ? c.total[e] : kt_count(&c, e, map[k].detail);
+		figure_update(&snap->exits[k][SRC_BPF], n, s->prev.exits[k][SRC_BPF].total, dt);
+	}
+}
+
+void session_tick(struct session *s, struct snapshot *snap)
+{
+	static struct ctl_page ctl;
+	struct vmm_status st;
+	double now = now_s();
+
+	memset(snap, 0, sizeof(*snap));
+	snap->seq = ++s->seq;
+	snap->t = now - s->t0;
+	/* The first tick after a boot is the baseline: rates need two readings. */
+	snap->dt = s->prev.seq ? now - s->last : 0;
+	s->last = now;
+
+	vmm_poll(s->vm);
+	vmm_status(s->vm, &st);
+	vmm_read_ctl(s->vm, &ctl);
+	snprintf(snap->host, sizeof(snap->host), "%s", host_kind_name(vmm_host(s->vm)));
+	snprintf(snap->cpu_mode, sizeof(snap->cpu_mode), "%s", cpu_mode_name(vmm_cpu_mode(s->vm)));
+	snprintf(snap->state, sizeof(snap->state), "%s", vmm_state_name(st.state));
+	snprintf(snap->workload, sizeof(snap->workload), "%s", workload_name(s->opts.workload));
+	snprintf(snap->exit_kind, sizeof(snap->exit_kind), "%s",
+		 s->opts.workload == WL_EXITS ? exit_kind_name(s->opts.kind) : "-");
+	snap->rate = s->opts.rate;
+	if (st.state == VMM_FAILED)
+		snprintf(snap->reason, sizeof(snap->reason), "%s", st.reason);
+	snap->boot_first_insn_ms = (double)vmm_ns_first_insn(s->vm) / 1e6;
+	snap->boot_banner_ms = (double)vmm_ns_banner(s->vm) / 1e6;
+
+	fill_guest(s, snap, &ctl);
+	fill_vmm(s, snap);
+	fill_stats(s, snap);
+	fill_bpf(s, snap);
+	/* "exits" reports the host-side source closest to the event for each kind. */
+	for (unsigned k = 0; k < EK_MAX; k++) {
+		static const enum source order[] = {SRC_BPF, SRC_VMM, SRC_STATS, SRC_GUEST};
+		for (unsigned i = 0; i < 4; i++)
+			if (snap->exits[k][order[i]].valid) {
+				snap->exits_src[k] = order[i];
+				break;
+			}
+	}
+	s->prev = *snap;
+}

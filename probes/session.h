@@ -1,0 +1,37 @@
+/* The session API: the one way front ends drive vmscope (boot, tick, switch, pause, restart). */
+#ifndef VMSCOPE_SESSION_H
+#define VMSCOPE_SESSION_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "probes/snapshot.h"
+#include "vmm/vmm.h"
+
+struct session_opts {
+	enum cpu_mode cpu;
+	enum workload workload;
+	uint32_t kind; /* exit kind (EK_*), or fault kind for WL_FAULT */
+	uint32_t rate; /* operations per second, 0 = as fast as possible */
+	const char *kvm_path;
+	const char *log_path;
+	bool no_bpf;
+	bool verbose;
+	unsigned hang_timeout_ms;
+};
+
+struct session;
+
+/* Boots the VM and opens every metric source it can; *why says what failed (or, on success,
+ * NULL). Sources that are missing (eBPF without root) are reported in the snapshot instead. */
+int session_open(struct session **out, const struct session_opts *opts, const char **why);
+void session_tick(struct session *s, struct snapshot *snap);
+void session_set_workload(struct session *s, enum workload wl, uint32_t kind, uint32_t rate);
+void session_pause(struct session *s, bool pause);
+bool session_paused(const struct session *s);
+/* Reboots the guest in another CPU mode; on failure the old VM keeps running. */
+int session_restart(struct session *s, enum cpu_mode cpu, const char **why);
+struct vlog *session_log(struct session *s);
+struct vmm *session_vmm(struct session *s);
+void session_close(struct session *s);
+
+#endif

@@ -1,0 +1,50 @@
+/* Snapshot helpers shared by the session (writer) and the front ends (readers). */
+#include "snapshot.h"
+
+#include <string.h>
+
+const char *source_name(enum source s)
+{
+	static const char *const names[SRC_MAX] = {"guest", "vmm", "stats", "bpf"};
+	return s < SRC_MAX ? names[s] : "?";
+}
+
+const char *kt_event_name(unsigned event)
+{
+	static const char *const names[KT_MAX] = {
+		[KT_USERSPACE_EXIT] = "kvm_userspace_exit", [KT_PIO] = "kvm_pio",
+		[KT_MMIO] = "kvm_mmio",                     [KT_EMULATE_INSN] = "kvm_emulate_insn",
+		[KT_MSI_SET_IRQ] = "kvm_msi_set_irq",       [KT_EXIT] = "kvm_exit",
+		[KT_ENTRY] = "kvm_entry",                   [KT_HYPERCALL] = "kvm_hypercall",
+		[KT_CPUID] = "kvm_cpuid",
+	};
+	return event < KT_MAX ? names[event] : "?";
+}
+
+const char *kvm_exit_reason_name(unsigned reason)
+{
+	static const char *const names[] = {
+		"UNKNOWN", "EXCEPTION", "IO", "HYPERCALL", "DEBUG", "HLT", "MMIO", "IRQ_WINDOW_OPEN",
+		"SHUTDOWN", "FAIL_ENTRY", "INTR", "SET_TPR", "TPR_ACCESS", "S390_SIEIC", "S390_RESET",
+		"DCR", "NMI", "INTERNAL_ERROR", "OSI", "PAPR_HCALL", "S390_UCONTROL", "WATCHDOG",
+		"S390_TSCH", "EPR", "SYSTEM_EVENT", "S390_STSI", "IOAPIC_EOI", "HYPERV", "ARM_NISV",
+		"X86_RDMSR", "X86_WRMSR",
+	};
+	return reason < sizeof(names) / sizeof(names[0]) ? names[reason] : "OTHER";
+}
+
+void figure_update(struct figure *f, uint64_t total, uint64_t prev_total, double dt)
+{
+	f->valid = true;
+	f->total = total;
+	f->rate = (dt > 0 && total >= prev_total) ? (double)(total - prev_total) / dt : 0;
+}
+
+const struct named_figure *snapshot_find(const struct named_figure *arr, unsigned nr,
+					 const char *name)
+{
+	for (unsigned i = 0; i < nr; i++)
+		if (!strcmp(arr[i].name, name))
+			return &arr[i];
+	return NULL;
+}

@@ -1,0 +1,75 @@
+/* One snapshot per tick: every figure the front ends show, each knowing which source made it.
+ * This struct is the only contract between probes/ and tui/. */
+#ifndef VMSCOPE_SNAPSHOT_H
+#define VMSCOPE_SNAPSHOT_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bpf/kvmtrace.h"
+#include "vmm/control.h"
+
+enum source {
+	SRC_GUEST, /* the guest's own counters on the control page */
+	SRC_VMM,   /* the VMM's exit loop and eventfds */
+	SRC_STATS, /* KVM's binary stats fd of the vCPU */
+	SRC_BPF,   /* eBPF on KVM tracepoints, this process only */
+	SRC_MAX,
+};
+
+/* A counter as a total and a per-second rate over the last tick. */
+struct figure {
+	bool valid; /* the source counts this here */
+	uint64_t total;
+	double rate;
+};
+
+struct named_figure {
+	char name[48];
+	struct figure f;
+};
+
+#define SNAP_STATS_MAX 64
+#define SNAP_REASONS_MAX 16
+
+struct kind_cost {
+	uint64_t ops;
+	double avg_ns, min_ns, max_ns;
+	uint64_t hist[HIST_SLOTS]; /* log2 TSC-cycle slots */
+};
+
+struct snapshot {
+	uint64_t seq;
+	double t;  /* seconds since the session began */
+	double dt; /* seconds this tick covers */
+	char host[12], cpu_mode[12], state[12], workload[12], exit_kind[16];
+	uint32_t rate;
+	char reason[160]; /* why the guest failed, when state is "failed" */
+	double boot_first_insn_ms, boot_banner_ms;
+
+	struct figure exits[EK_MAX][SRC_MAX]; /* by exit kind and source */
+	enum source exits_src[EK_MAX];        /* the source "exits" reports for each kind */
+	struct figure idle_halts;             /* HLTs the guest used to wait (VMM-counted) */
+	struct kind_cost cost[EK_MAX];        /* the guest's TSC round trips, cumulative */
+	uint64_t heartbeat;
+
+	unsigned nr_vmm;
+	struct named_figure vmm[16]; /* userspace_exits, io, mmio, hlt, ioeventfd_pio, ... */
+	unsigned nr_stats;
+	struct named_figure stats[SNAP_STATS_MAX]; /* every scalar counter of the stats fd */
+
+	bool bpf_on;
+	char bpf_why[128];
+	struct figure bpf_event[KT_MAX];
+	unsigned nr_uexit, nr_kexit;
+	struct named_figure uexit[SNAP_REASONS_MAX]; /* kvm_userspace_exit by KVM_EXIT_* reason */
+	struct named_figure kexit[SNAP_REASONS_MAX]; /* kvm_exit by hardware reason */
+};
+
+const char *source_name(enum source s); /* "guest", "vmm", "stats", "bpf" */
+const char *kt_event_name(unsigned event); /* the tracepoint, e.g. "kvm_pio" */
+const char *kvm_exit_reason_name(unsigned reason); /* KVM_EXIT_* without prefix */
+void figure_update(struct figure *f, uint64_t total, uint64_t prev_total, double dt);
+const struct named_figure *snapshot_find(const struct named_figure *arr, unsigned nr,
+					 const char *name);
+
+#endif

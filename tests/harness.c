@@ -1,0 +1,93 @@
+/* The test harness's registry and main. `BINARY [NAME-SUBSTRING...]` runs the matching tests. */
+#include "harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_TESTS 256
+
+static struct {
+	const char *name;
+	test_fn fn;
+} tests[MAX_TESTS];
+static unsigned nr_tests;
+static jmp_buf skip_jmp;
+static char skip_reason[256];
+static unsigned failures;
+
+void (*test_setup)(int argc, char **argv);
+
+void test_register(const char *name, test_fn fn)
+{
+	if (nr_tests < MAX_TESTS)
+		tests[nr_tests++] = (typeof(tests[0])){name, fn};
+}
+
+void test_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stdout, "    %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stdout, fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+	fflush(stdout);
+	failures++;
+}
+
+void test_skip(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(skip_reason, sizeof(skip_reason), fmt, ap);
+	va_end(ap);
+	longjmp(skip_jmp, 1);
+}
+
+static bool selected(const char *name, int argc, char **argv)
+{
+	if (argc < 2)
+		return true;
+	for (int i = 1; i < argc; i++)
+		if (strstr(name, argv[i]))
+			return true;
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	static unsigned passed, failed, skipped; /* static: survive longjmp */
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (test_setup)
+		test_setup(argc, argv);
+	static unsigned i; /* static: survives the longjmp of a skip */
+	for (i = 0; i < nr_tests; i++) {
+		struct timespec a, b;
+		if (!selected(tests[i].name, argc, argv))
+			continue;
+		unsigned before = failures;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		if (setjmp(skip_jmp)) {
+			printf("skip %s: %s\n", tests[i].name, skip_reason);
+			skipped++;
+			continue;
+		}
+		tests[i].fn();
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+		if (failures == before) {
+			printf("ok   %s (%.0f ms)\n", tests[i].name, ms);
+			passed++;
+		} else {
+			printf("FAIL %s\n", tests[i].name);
+			failed++;
+		}
+	}
+	printf("%u passed, %u failed, %u skipped\n", passed, failed, skipped);
+	return failed ? 1 : 0;
+}

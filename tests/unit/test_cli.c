@@ -1,0 +1,68 @@
+/* Command-line parsing: defaults, every option, and one-sentence errors. */
+#include <string.h>
+
+#include "tests/harness.h"
+#include "tui/cli.h"
+
+static int parse(struct cli *c, char *err, const char *a1, const char *a2, const char *a3,
+		 const char *a4)
+{
+	char *argv[6] = {"vmscope", (char *)a1, (char *)a2, (char *)a3, (char *)a4, NULL};
+	int argc = 1;
+	while (argc < 5 && argv[argc])
+		argc++;
+	return cli_parse(argc, argv, c, err, 200);
+}
+
+TEST(cli_defaults_open_the_dashboard_on_all_exit_kinds)
+{
+	struct cli c;
+	char err[200];
+	CHECK(parse(&c, err, NULL, NULL, NULL, NULL) == 0);
+	CHECK(c.cmd == CMD_RUN && !c.headless);
+	CHECK(c.workload == WL_EXITS && c.kind == EK_ALL && c.rate == 1000);
+	CHECK(c.interval_ms == 1000 && c.cpu == CPU_AUTO && c.format == FMT_JSONL);
+	CHECK(parse(&c, err, "run", NULL, NULL, NULL) == 0 && c.cmd == CMD_RUN);
+}
+
+TEST(cli_parses_headless_options_both_spellings)
+{
+	struct cli c;
+	char err[200];
+	CHECK(parse(&c, err, "run", "--headless", "--duration=2.5", "--format=csv") == 0);
+	CHECK(c.headless && c.duration == 2.5 && c.format == FMT_CSV);
+	CHECK(parse(&c, err, "--interval", "250", "--workload", "exits:mmio_eventfd") == 0);
+	CHECK(c.interval_ms == 250 && c.workload == WL_EXITS && c.kind == EK_MMIO_EVENTFD);
+	CHECK(parse(&c, err, "--kind", "hlt", "--rate", "0") == 0);
+	CHECK(c.kind == EK_HLT && c.rate == 0);
+	CHECK(parse(&c, err, "--cpu", "emulated", "--workload", "idle") == 0);
+	CHECK(c.cpu == CPU_EMULATED && c.workload == WL_IDLE);
+	CHECK(parse(&c, err, "--workload", "fault:hang", "--no-bpf", "--verbose") == 0);
+	CHECK(c.workload == WL_FAULT && c.kind == FAULT_HANG && c.no_bpf && c.verbose);
+	CHECK(parse(&c, err, "--help", NULL, NULL, NULL) == 0 && c.cmd == CMD_HELP);
+	CHECK(parse(&c, err, "--version", NULL, NULL, NULL) == 0 && c.cmd == CMD_VERSION);
+}
+
+TEST(cli_errors_are_one_sentence_naming_the_flag)
+{
+	struct cli c;
+	char err[200];
+	const char *bad[][4] = {
+		{"--bogus", NULL, NULL, NULL},         {"--rate", "fast", NULL, NULL},
+		{"--rate", "-1", NULL, NULL},          {"--interval", "10", NULL, NULL},
+		{"--duration", "0", NULL, NULL},       {"--duration", "x", NULL, NULL},
+		{"--format", "xml", NULL, NULL},       {"--workload", "exits:nope", NULL, NULL},
+		{"--workload", "fault", NULL, NULL},   {"--cpu", "fast", NULL, NULL},
+		{"--kind", "io", NULL, NULL},          {"stray", NULL, NULL, NULL},
+		{"--headless=yes", NULL, NULL, NULL},  {"--format", "csv", NULL, NULL},
+		{"--duration", NULL, NULL, NULL},
+	};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		CHECKF(parse(&c, err, bad[i][0], bad[i][1], bad[i][2], bad[i][3]) == -1,
+		       "accepted %s %s", bad[i][0], bad[i][1] ? bad[i][1] : "");
+		CHECKF(err[0] && !strchr(err, '\n'), "message for %s: '%s'", bad[i][0], err);
+	}
+	parse(&c, err, "--rate", "fast", NULL, NULL);
+	CHECK(strstr(err, "--rate") && strstr(err, "fast"));
+}

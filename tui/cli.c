@@ -1,0 +1,161 @@
+/* The command line. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char cli_usage[] =
+	"usage: vmscope [run] [options]\n"
+	"\n"
+	"Boots a tiny built-in KVM microVM and shows what its exits cost, live.\n"
+	"\n"
+	"options:\n"
+	"  --headless             no dashboard: one record per tick on stdout\n"
+	"  --duration SECONDS     stop after this long (default: until q or Ctrl-C)\n"
+	"  --interval MS          tick length, 50..60000 (default 1000)\n"
+	"  --format jsonl|csv     headless record format (default jsonl)\n"
+	"  --workload W           idle | exits[:KIND] (default exits:all)\n"
+	"  --kind KIND            pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall cpuid hlt all\n"
+	"  --rate N               operations per second, 0 = as fast as possible (default 1000)\n"
+	"  --cpu MODE             auto | emulated (kvm_pvm only) | paravirt | hardware (default auto)\n"
+	"  --log FILE             append the guest's serial log and the VMM's log to FILE\n"
+	"  --no-bpf               do not load the eBPF probes\n"
+	"  --verbose              let libbpf say what it does\n"
+	"  --help, --version\n"
+	"\n"
+	"examples:\n"
+	"  sudo vmscope                                     the live dashboard\n"
+	"  sudo vmscope run --headless --duration 5         five JSON lines, one a second\n"
+	"  sudo vmscope run --headless --duration 3 --kind mmio_vmm --rate 0 --format csv\n"
+	"  sudo vmscope run --cpu emulated                  the same guest in KVM's instruction emulator\n";
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	errno = 0;
+	if (!*s || *s == '-')
+		return -1;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_workload(const char *s, struct cli *cli)
+{
+	const char *colon = strchr(s, ':');
+	size_t n = colon ? (size_t)(colon - s) : strlen(s);
+
+	if (n == 4 && !strncmp(s, "idle", 4) && !colon) {
+		cli->workload = WL_IDLE;
+		return 0;
+	}
+	if (n == 5 && !strncmp(s, "exits", 5)) {
+		cli->workload = WL_EXITS;
+		return colon ? exit_kind_parse(colon + 1, &cli->kind) : 0;
+	}
+	if (n == 5 && !strncmp(s, "fault", 5) && colon) { /* for tests: make the guest fail */
+		static const char *const faults[] = {"ud", "triple", "hang"};
+		cli->workload = WL_FAULT;
+		for (uint32_t i = 0; i < 3; i++)
+			if (!strcmp(colon + 1, faults[i])) {
+				cli->kind = i;
+				return 0;
+			}
+	}
+	return -1;
+}
+
+#define FAIL(...)                                                                                  \
+	do {                                                                                       \
+		snprintf(err, errlen, __VA_ARGS__);                                                \
+		return -1;                                                                         \
+	} while (0)
+
+int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
+{
+	static const char *const with_value[] = {"--duration", "--interval", "--format", "--workload",
+						 "--kind", "--rate", "--cpu", "--log"};
+	unsigned long v;
+	int i = 1;
+
+	*cli = (struct cli){.interval_ms = 1000, .workload = WL_EXITS, .kind = EK_ALL, .rate = 1000};
+	if (i < argc && !strcmp(argv[i], "run"))
+		i++;
+	for (; i < argc; i++) {
+		char *arg = argv[i], *val = NULL, name[32];
+		char *eq = strchr(arg, '=');
+		bool needs = false;
+
+		if (strncmp(arg, "--", 2))
+			FAIL("unexpected argument '%s': see vmscope --help", arg);
+		snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+		for (unsigned j = 0; j < sizeof(with_value) / sizeof(with_value[0]); j++)
+			needs |= !strcmp(name, with_value[j]);
+		if (needs) {
+			if (eq)
+				val = eq + 1;
+			else if (i + 1 < argc)
+				val = argv[++i];
+			else
+				FAIL("%s needs a value: see vmscope --help", name);
+		} else if (eq) {
+			FAIL("%s takes no value", name);
+		}
+
+		if (!strcmp(name, "--help")) {
+			cli->cmd = CMD_HELP;
+		} else if (!strcmp(name, "--version")) {
+			cli->cmd = CMD_VERSION;
+		} else if (!strcmp(name, "--headless")) {
+			cli->headless = true;
+		} else if (!strcmp(name, "--no-bpf")) {
+			cli->no_bpf = true;
+		} else if (!strcmp(name, "--verbose")) {
+			cli->verbose = true;
+		} else if (!strcmp(name, "--duration")) {
+			char *end;
+			errno = 0;
+			cli->duration = strtod(val, &end);
+			if (errno || *end || end == val || !(cli->duration > 0) || cli->duration > 1e6)
+				FAIL("--duration wants seconds above 0 (like 5 or 0.5), not '%s'", val);
+		} else if (!strcmp(name, "--interval")) {
+			if (parse_uint(val, 60000, &v) || v < 50)
+				FAIL("--interval wants milliseconds from 50 to 60000, not '%s'", val);
+			cli->interval_ms = (unsigned)v;
+		} else if (!strcmp(name, "--format")) {
+			if (!strcmp(val, "jsonl"))
+				cli->format = FMT_JSONL;
+			else if (!strcmp(val, "csv"))
+				cli->format = FMT_CSV;
+			else
+				FAIL("--format wants jsonl or csv, not '%s'", val);
+		} else if (!strcmp(name, "--workload")) {
+			if (parse_workload(val, cli))
+				FAIL("--workload wants idle or exits[:KIND], not '%s'", val);
+		} else if (!strcmp(name, "--kind")) {
+			if (exit_kind_parse(val, &cli->kind))
+				FAIL("--kind wants one of pio_vmm pio_eventfd mmio_vmm mmio_eventfd "
+				     "hypercall cpuid hlt all, not '%s'", val);
+			cli->workload = WL_EXITS;
+		} else if (!strcmp(name, "--rate")) {
+			if (parse_uint(val, 10000000, &v))
+				FAIL("--rate wants operations per second from 0 (unpaced) to 10000000, "
+				     "not '%s'", val);
+			cli->rate = (uint32_t)v;
+		} else if (!strcmp(name, "--cpu")) {
+			if (cpu_mode_parse(val, &cli->cpu))
+				FAIL("--cpu wants auto, emulated, paravirt or hardware, not '%s'", val);
+		} else if (!strcmp(name, "--log")) {
+			cli->log_path = val;
+		} else {
+			FAIL("unknown option '%s': see vmscope --help", name);
+		}
+	}
+	if (cli->format == FMT_CSV && !cli->headless && cli->cmd == CMD_RUN)
+		FAIL("--format applies to --headless output; add --headless");
+	return 0;
+}

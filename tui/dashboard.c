@@ -1,0 +1,387 @@
+/* The live dashboard: the only file that touches curses. One loop owns the screen. */
+#define _XOPEN_SOURCE_EXTENDED
+#include <curses.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "tui/frontends.h"
+
+enum { C_TITLE = 1, C_HEAD, C_GOOD, C_WARN, C_BAD, C_DIM };
+enum { EV_NONE = 0, EV_REDRAW = 1, EV_RESTART = 2, EV_QUIT = 4 };
+
+#define MIN_COLS 80
+#define MIN_LINES 24
+#define HISTORY 64
+
+struct dash {
+	const struct cli *cli;
+	struct session *s;
+	struct snapshot snap;
+	double history[HISTORY]; /* total exits/s, newest last */
+	char msg[160];
+	double msg_until;
+};
+
+static const uint32_t rate_ladder[] = {10, 100, 1000, 10000, 100000, 0};
+#define NR_RATES (sizeof(rate_ladder) / sizeof(rate_ladder[0]))
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void say(struct dash *d, const char *text)
+{
+	snprintf(d->msg, sizeof(d->msg), "%s", text);
+	d->msg_until = mono() + 4;
+}
+
+static const char *cpu_mode_story(const char *mode)
+{
+	if (!strcmp(mode, "hardware"))
+		return "hardware: VT-x/AMD-V runs the guest; sensitive instructions exit to KVM";
+	if (!strcmp(mode, "paravirt"))
+		return "paravirt (kvm_pvm): guest ring 0 runs natively; privileged work is hypercalls";
+	return "emulated (kvm_pvm, no VIF page): KVM's instruction emulator runs every instruction";
+}
+
+static void fmt_rate(char *buf, size_t n, const struct figure *f)
+{
+	if (!f->valid)
+		snprintf(buf, n, "%9s", "-");
+	else if (f->rate >= 1e6)
+		snprintf(buf, n, "%8.2fM", f->rate / 1e6);
+	else
+		snprintf(buf, n, "%9.0f", f->rate);
+}
+
+static void fmt_ns(char *buf, size_t n, double ns)
+{
+	if (ns <= 0)
+		snprintf(buf, n, "%8s", "-");
+	else if (ns < 1000)
+		snprintf(buf, n, "%6.0fns", ns);
+	else if (ns < 1e6)
+		snprintf(buf, n, "%6.1fus", ns / 1e3);
+	else
+		snprintf(buf, n, "%6.1fms", ns / 1e6);
+}
+
+static int draw_header(struct dash *d, int y)
+{
+	const struct snapshot *s = &d->snap;
+	char rate[24], line[256];
+	int up = (int)s->t;
+
+	if (s->rate)
+		snprintf(rate, sizeof(rate), "%u/s", s->rate);
+	else
+		snprintf(rate, sizeof(rate), "max");
+	snprintf(line, sizeof(line),
+		 " vmscope | host %s | cpu %s | %s | workload %s:%s @ %s | up %02d:%02d:%02d | bpf %s",
+		 s->host, s->cpu_mode, s->state, s->workload, s->exit_kind, rate, up / 3600,
+		 up / 60 % 60, up % 60, s->bpf_on ? "on" : "off");
+	attron(COLOR_PAIR(C_TITLE) | A_BOLD);
+	mvhline(y, 0, ' ', COLS);
+	mvaddnstr(y, 0, line, COLS);
+	attroff(COLOR_PAIR(C_TITLE) | A_BOLD);
+	y++;
+	if (!strcmp(s->state, "failed")) {
+		attron(COLOR_PAIR(C_BAD) | A_BOLD);
+		mvprintw(y, 1, "guest failed: %.*s  (r restarts)", COLS - 30, s->reason);
+		attroff(COLOR_PAIR(C_BAD) | A_BOLD);
+	} else {
+		attron(COLOR_PAIR(C_DIM));
+		mvaddnstr(y, 1, cpu_mode_story(s->cpu_mode), COLS - 2);
+		attroff(COLOR_PAIR(C_DIM));
+	}
+	return y + 2;
+}
+
+static int draw_exits(struct dash *d, int y)
+{
+	const struct snapshot *s = &d->snap;
+	char cell[SRC_MAX][16], avg[16], mn[16], mx[16];
+
+	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
+	mvprintw(y++, 1, "%-14s %9s %9s %9s %9s   %8s %8s %8s", "EXITS /s", "guest", "vmm", "stats",
+		 "bpf", "avg", "min", "max");
+	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+	for (unsigned k = 0; k < EK_MAX; k++) {
+		const struct kind_cost *c = &s->cost[k];
+		for (unsigned src = 0; src < SRC_MAX; src++)
+			fmt_rate(cell[src], sizeof(cell[src]), &s->exits[k][src]);
+		fmt_ns(avg, sizeof(avg), c->avg_ns);
+		fmt_ns(mn, sizeof(mn), c->ops ? c->min_ns : 0);
+		fmt_ns(mx, sizeof(mx), c->max_ns);
+		mvprintw(y, 1, "%u %-12s %s %s %s %s   %s %s %s", k + 1, exit_kind_name(k), cell[0],
+			 cell[1], cell[2], cell[3], avg, mn, mx);
+		y++;
+	}
+	fmt_rate(cell[0], sizeof(cell[0]), &s->idle_halts);
+	attron(COLOR_PAIR(C_DIM));
+	mvprintw(y++, 1, "  %-12s %9s %s   (HLTs the guest waits in; the VMM sleeps)", "hlt (idle)",
+		 "", cell[0]);
+	attroff(COLOR_PAIR(C_DIM));
+	return y + 1;
+}
+
+static int draw_history(struct dash *d, int y)
+{
+	static const char levels[] = " .:-=+*#%@";
+	double max = 1;
+	int w = COLS - 26 < HISTORY ? COLS - 26 : HISTORY;
+
+	for (int i = HISTORY - w; i < HISTORY; i++)
+		if (d->history[i] > max)
+			max = d->history[i];
+	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
+	mvprintw(y, 1, "exits/s, all kinds");
+	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+	for (int i = 0; i < w; i++) {
+		double v = d->history[HISTORY - w + i];
+		mvaddch(y, 22 + i, (chtype)levels[(int)(v / max * 9 + 0.5)]);
+	}
+	mvprintw(y + 1, 22, "peak %.0f/s", max);
+	return y + 3;
+}
+
+/* The busiest entries of a named list, on one line. */
+static void draw_top(int y, const char *title, const struct named_figure *arr, unsigned nr)
+{
+	char line[512];
+	size_t len = 0;
+	bool used[64] = {0};
+
+	for (unsigned n = 0; n < 6 && n < nr; n++) {
+		int best = -1;
+		for (unsigned i = 0; i < nr && i < 64; i++)
+			if (!used[i] && arr[i].f.rate > 0 &&
+			    (best < 0 || arr[i].f.rate > arr[best].f.rate))
+				best = (int)i;
+		if (best < 0)
+			break;
+		used[best] = true;
+		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s %.0f  ", arr[best].name,
+					arr[best].f.rate);
+		if (len >= sizeof(line))
+			break;
+	}
+	attron(A_BOLD);
+	mvprintw(y, 1, "%-12s", title);
+	attroff(A_BOLD);
+	mvaddnstr(y, 14, len ? line : "(nothing moved this tick)", COLS - 15);
+}
+
+static int draw_sources(struct dash *d, int y)
+{
+	const struct snapshot *s = &d->snap;
+
+	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
+	mvprintw(y++, 1, "SOURCES (/s)");
+	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+	draw_top(y++, "stats fd", s->stats, s->nr_stats);
+	if (!s->bpf_on) {
+		attron(A_BOLD);
+		mvprintw(y, 1, "%-12s", "bpf");
+		attroff(A_BOLD);
+		attron(COLOR_PAIR(C_WARN));
+		mvaddnstr(y++, 14, s->bpf_why, COLS - 15);
+		attroff(COLOR_PAIR(C_WARN));
+	} else {
+		struct named_figure ev[KT_MAX];
+		unsigned n = 0;
+		for (unsigned e = 0; e < KT_MAX; e++)
+			if (s->bpf_event[e].valid) {
+				snprintf(ev[n].name, sizeof(ev[n].name), "%s", kt_event_name(e) + 4);
+				ev[n++].f = s->bpf_event[e];
+			}
+		draw_top(y++, "bpf events", ev, n);
+		draw_top(y++, "uexit why", s->uexit, s->nr_uexit);
+		draw_top(y++, "kvm_exit why", s->kexit, s->nr_kexit);
+	}
+	draw_top(y++, "vmm", s->vmm, s->nr_vmm);
+	return y + 1;
+}
+
+static void draw_log(struct dash *d, int y, int bottom)
+{
+	static char lines[VLOG_LINES][VLOG_LINE_MAX];
+	int rows = bottom - y - 1;
+	if (rows < 1)
+		return;
+	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
+	mvprintw(y++, 1, "LOG (guest serial and VMM)");
+	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+	unsigned n = vlog_tail(session_log(d->s), lines, (unsigned)rows);
+	for (unsigned i = 0; i < n; i++)
+		mvaddnstr(y + (int)i, 2, lines[i], COLS - 3);
+}
+
+static void draw_keys(struct dash *d)
+{
+	attron(COLOR_PAIR(C_TITLE));
+	mvhline(LINES - 1, 0, ' ', COLS);
+	if (d->msg[0] && mono() < d->msg_until)
+		mvaddnstr(LINES - 1, 1, d->msg, COLS - 2);
+	else
+		mvaddnstr(LINES - 1, 1,
+			  "1-7 kind  a all  i idle  +/- rate  p pause  e emulated/native  r restart  q quit",
+			  COLS - 2);
+	attroff(COLOR_PAIR(C_TITLE));
+}
+
+static void draw(struct dash *d)
+{
+	erase();
+	if (COLS < MIN_COLS || LINES < MIN_LINES) {
+		mvprintw(0, 0, "vmscope needs a terminal of at least %dx%d (this one is %dx%d)",
+			 MIN_COLS, MIN_LINES, COLS, LINES);
+		refresh();
+		return;
+	}
+	int y = draw_header(d, 0);
+	y = draw_exits(d, y);
+	if (LINES >= 40)
+		y = draw_history(d, y);
+	y = draw_sources(d, y);
+	draw_log(d, y, LINES - 1);
+	draw_keys(d);
+	refresh();
+}
+
+static void set_rate_step(struct dash *d, int dir)
+{
+	unsigned i = 0;
+	uint32_t rate = d->snap.rate;
+	while (i < NR_RATES - 1 && rate_ladder[i] != rate &&
+	       !(rate && rate_ladder[i] > rate))
+		i++;
+	if (dir > 0 && i < NR_RATES - 1)
+		i++;
+	else if (dir < 0 && i > 0)
+		i--;
+	session_set_workload(d->s, WL_EXITS, !strcmp(d->snap.workload, "exits") ? d->cli->kind : EK_ALL,
+			     rate_ladder[i]);
+}
+
+static int on_key(struct dash *d, int ch)
+{
+	const char *why;
+	struct snapshot *s = &d->snap;
+	uint32_t kind;
+
+	switch (ch) {
+	case 'q':
+	case 'Q':
+		return EV_QUIT;
+	case '1': case '2': case '3': case '4': case '5': case '6': case '7':
+	case 'a':
+		kind = ch == 'a' ? EK_ALL : (uint32_t)(ch - '1');
+		((struct cli *)d->cli)->kind = kind;
+		session_set_workload(d->s, WL_EXITS, kind, s->rate);
+		say(d, "workload: exits of one kind");
+		return EV_REDRAW;
+	case 'i':
+		session_set_workload(d->s, WL_IDLE, 0, s->rate);
+		say(d, "workload: idle (the guest halts; the VMM sleeps)");
+		return EV_REDRAW;
+	case '+':
+	case '=':
+	case '-':
+		set_rate_step(d, ch == '-' ? -1 : 1);
+		return EV_REDRAW;
+	case 'p':
+	case ' ':
+		session_pause(d->s, !session_paused(d->s));
+		say(d, session_paused(d->s) ? "paused: the vCPU stays out of KVM_RUN" : "resumed");
+		return EV_REDRAW;
+	case 'e':
+	case 'r': {
+		enum cpu_mode mode = vmm_cpu_mode(session_vmm(d->s));
+		if (ch == 'e') {
+			if (vmm_host(session_vmm(d->s)) != HOST_PVM) {
+				say(d, "emulated CPU mode needs a kvm_pvm host");
+				return EV_REDRAW;
+			}
+			mode = mode == CPU_EMULATED ? CPU_PARAVIRT : CPU_EMULATED;
+		}
+		if (session_restart(d->s, mode, &why))
+			say(d, why);
+		else
+			say(d, ch == 'e' ? "guest restarted in the other CPU mode" : "guest restarted");
+		return EV_RESTART | EV_REDRAW;
+	}
+	case KEY_RESIZE:
+		return EV_REDRAW;
+	default:
+		return EV_NONE;
+	}
+}
+
+static void tick(struct dash *d)
+{
+	double total = 0;
+	session_tick(d->s, &d->snap);
+	for (unsigned k = 0; k < EK_MAX; k++)
+		total += d->snap.exits[k][d->snap.exits_src[k]].rate;
+	memmove(d->history, d->history + 1, sizeof(d->history) - sizeof(d->history[0]));
+	d->history[HISTORY - 1] = total;
+}
+
+int run_dashboard(const struct cli *cli, struct session *s)
+{
+	static struct dash d;
+	double next;
+
+	d.cli = cli;
+	d.s = s;
+	setlocale(LC_ALL, "");
+	if (!initscr()) {
+		fprintf(stderr, "vmscope: the terminal could not be initialised (check TERM)\n");
+		return 1;
+	}
+	cbreak();
+	noecho();
+	keypad(stdscr, TRUE);
+	curs_set(0);
+	timeout(100);
+	if (has_colors()) {
+		start_color();
+		use_default_colors();
+		init_pair(C_TITLE, COLOR_BLACK, COLOR_CYAN);
+		init_pair(C_HEAD, COLOR_CYAN, -1);
+		init_pair(C_GOOD, COLOR_GREEN, -1);
+		init_pair(C_WARN, COLOR_YELLOW, -1);
+		init_pair(C_BAD, COLOR_RED, -1);
+		init_pair(C_DIM, COLOR_BLUE, -1);
+	}
+	tick(&d);
+	next = mono() + cli->interval_ms / 1000.0;
+	draw(&d);
+	while (!vmscope_quit) {
+		int ch = getch();
+		int ev = ch == ERR ? EV_NONE : on_key(&d, ch);
+		if (ev & EV_QUIT)
+			break;
+		if (cli->duration > 0 && d.snap.t >= cli->duration)
+			break;
+		if (ev & EV_RESTART)
+			memset(d.history, 0, sizeof(d.history));
+		if (mono() >= next) {
+			tick(&d);
+			next += cli->interval_ms / 1000.0;
+			if (next < mono())
+				next = mono() + cli->interval_ms / 1000.0;
+			ev |= EV_REDRAW;
+		}
+		if (ev & EV_REDRAW)
+			draw(&d);
+	}
+	endwin();
+	return 0;
+}

@@ -1,0 +1,69 @@
+/* vmscope: parse the command line, open a session, hand it to a front end. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tui/cli.h"
+#include "tui/frontends.h"
+
+#ifndef VMSCOPE_VERSION
+#define VMSCOPE_VERSION "0.1"
+#endif
+
+volatile sig_atomic_t vmscope_quit;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	vmscope_quit = 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli;
+	char err[256];
+	const char *why;
+	struct session *s;
+
+	if (cli_parse(argc, argv, &cli, err, sizeof(err))) {
+		fprintf(stderr, "vmscope: %s\n", err);
+		return 2;
+	}
+	if (cli.cmd == CMD_HELP) {
+		fputs(cli_usage, stdout);
+		return 0;
+	}
+	if (cli.cmd == CMD_VERSION) {
+		printf("vmscope %s\n", VMSCOPE_VERSION);
+		return 0;
+	}
+	if (!cli.headless && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {
+		fprintf(stderr, "vmscope: the dashboard needs a terminal; add --headless to get "
+				"records on a pipe\n");
+		return 2;
+	}
+
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct session_opts so = {
+		.cpu = cli.cpu,
+		.workload = cli.workload,
+		.kind = cli.kind,
+		.rate = cli.rate,
+		.log_path = cli.log_path,
+		.no_bpf = cli.no_bpf,
+		.verbose = cli.verbose,
+	};
+	if (session_open(&s, &so, &why)) {
+		fprintf(stderr, "vmscope: %s\n", why);
+		return 1;
+	}
+	int rc = cli.headless ? run_headless(&cli, s) : run_dashboard(&cli, s);
+	session_close(s);
+	return rc;
+}

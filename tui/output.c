@@ -1,0 +1,131 @@
+/* Headless record writers. The schema is documented in README.md ("Headless records"). */
+#include "output.h"
+
+#include "vmm/vmm.h"
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* Rates keep three decimals: enough for slow ticks, stable to compare. */
+static void json_num(FILE *f, double v) { fprintf(f, "%.3f", v); }
+
+static void json_named_rates(FILE *f, const char *key, const struct named_figure *arr, unsigned nr)
+{
+	fprintf(f, ",\"%s\":{", key);
+	for (unsigned i = 0; i < nr; i++) {
+		fprintf(f, "%s", i ? "," : "");
+		json_str(f, arr[i].name);
+		fputc(':', f);
+		json_num(f, arr[i].f.rate);
+	}
+	fputc('}', f);
+}
+
+void out_jsonl(FILE *f, const struct snapshot *s)
+{
+	fprintf(f, "{\"t\":%.3f,\"seq\":%llu,\"dt\":%.3f,\"host\":", s->t, (unsigned long long)s->seq,
+		s->dt);
+	json_str(f, s->host);
+	fputs(",\"cpu_mode\":", f);
+	json_str(f, s->cpu_mode);
+	fputs(",\"state\":", f);
+	json_str(f, s->state);
+	if (s->reason[0]) {
+		fputs(",\"reason\":", f);
+		json_str(f, s->reason);
+	}
+	fputs(",\"workload\":", f);
+	json_str(f, s->workload);
+	fputs(",\"kind\":", f);
+	json_str(f, s->exit_kind);
+	fprintf(f, ",\"rate\":%u", s->rate);
+
+	fputs(",\"exits\":{", f);
+	for (unsigned k = 0; k < EK_MAX; k++) {
+		fprintf(f, "%s\"%s\":", k ? "," : "", exit_kind_name(k));
+		json_num(f, s->exits[k][s->exits_src[k]].rate);
+	}
+	fputs("},\"sources\":{", f);
+	for (unsigned k = 0; k < EK_MAX; k++)
+		fprintf(f, "%s\"%s\":\"%s\"", k ? "," : "", exit_kind_name(k),
+			source_name(s->exits_src[k]));
+	fputs("},\"by_source\":{", f);
+	for (unsigned src = 0; src < SRC_MAX; src++) {
+		fprintf(f, "%s\"%s\":{", src ? "," : "", source_name(src));
+		bool first = true;
+		for (unsigned k = 0; k < EK_MAX; k++) {
+			if (!s->exits[k][src].valid)
+				continue;
+			fprintf(f, "%s\"%s\":", first ? "" : ",", exit_kind_name(k));
+			json_num(f, s->exits[k][src].rate);
+			first = false;
+		}
+		fputc('}', f);
+	}
+	fputs("},\"guest\":{", f);
+	fprintf(f, "\"heartbeat\":%llu,\"idle_halts\":", (unsigned long long)s->heartbeat);
+	json_num(f, s->idle_halts.rate);
+	fputs(",\"ops\":{", f);
+	for (unsigned k = 0; k < EK_MAX; k++)
+		fprintf(f, "%s\"%s\":%llu", k ? "," : "", exit_kind_name(k),
+			(unsigned long long)s->cost[k].ops);
+	fputs("},\"cost_ns\":{", f);
+	for (unsigned k = 0; k < EK_MAX; k++)
+		fprintf(f, "%s\"%s\":{\"avg\":%.1f,\"min\":%.1f,\"max\":%.1f}", k ? "," : "",
+			exit_kind_name(k), s->cost[k].avg_ns, s->cost[k].min_ns, s->cost[k].max_ns);
+	fprintf(f, "},\"boot_ms\":{\"first_insn\":%.3f,\"banner\":%.3f}}", s->boot_first_insn_ms,
+		s->boot_banner_ms);
+
+	json_named_rates(f, "vmm", s->vmm, s->nr_vmm);
+	json_named_rates(f, "stats", s->stats, s->nr_stats);
+	fprintf(f, ",\"bpf\":{\"on\":%s", s->bpf_on ? "true" : "false");
+	if (!s->bpf_on) {
+		fputs(",\"why\":", f);
+		json_str(f, s->bpf_why);
+	} else {
+		fputs(",\"events\":{", f);
+		bool first = true;
+		for (unsigned e = 0; e < KT_MAX; e++) {
+			if (!s->bpf_event[e].valid)
+				continue;
+			fprintf(f, "%s\"%s\":", first ? "" : ",", kt_event_name(e));
+			json_num(f, s->bpf_event[e].rate);
+			first = false;
+		}
+		fputc('}', f);
+		json_named_rates(f, "userspace_exit_reasons", s->uexit, s->nr_uexit);
+		json_named_rates(f, "exit_reasons", s->kexit, s->nr_kexit);
+	}
+	fputs("}}\n", f);
+}
+
+void out_csv_header(FILE *f)
+{
+	fputs("t,host,cpu_mode,state,workload,kind,rate", f);
+	for (unsigned k = 0; k < EK_MAX; k++)
+		fprintf(f, ",exits_%s,source_%s,cost_avg_ns_%s", exit_kind_name(k), exit_kind_name(k),
+			exit_kind_name(k));
+	fputs(",idle_halts,bpf\n", f);
+}
+
+void out_csv(FILE *f, const struct snapshot *s)
+{
+	fprintf(f, "%.3f,%s,%s,%s,%s,%s,%u", s->t, s->host, s->cpu_mode, s->state, s->workload,
+		s->exit_kind, s->rate);
+	for (unsigned k = 0; k < EK_MAX; k++)
+		fprintf(f, ",%.3f,%s,%.1f", s->exits[k][s->exits_src[k]].rate,
+			source_name(s->exits_src[k]), s->cost[k].avg_ns);
+	fprintf(f, ",%.3f,%s\n", s->idle_halts.rate, s->bpf_on ? "on" : "off");
+}

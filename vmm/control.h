@@ -1,0 +1,115 @@
+/* The control page: the ABI shared by the VMM and the built-in guest (both include this file). */
+#ifndef VMSCOPE_CONTROL_H
+#define VMSCOPE_CONTROL_H
+
+#ifdef VMSCOPE_GUEST
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+#else
+#include <stdint.h>
+typedef uint8_t u8;
+typedef uint16_t u16;
+typedef uint32_t u32;
+typedef uint64_t u64;
+#endif
+
+/* Guest-physical memory map (identity mapped, 2 MiB pages, PML4 slot 0 only). */
+#define GPA_GDT 0x1000ull
+#define GPA_IDT 0x2000ull
+#define GPA_PML4 0x3000ull /* PML4, PDPT, then 4 page directories: 0-4 GiB */
+#define GPA_VIF 0x9000ull  /* kvm_pvm virtual interrupt flag page */
+#define GPA_CTL 0xa000ull  /* struct ctl_page */
+#define GPA_STACK_TOP 0x90000ull
+#define GPA_IMAGE 0x100000ull
+#define GUEST_MEM_SIZE (4ull << 20)
+#define GUEST_IMAGE_MAX (GUEST_MEM_SIZE - GPA_IMAGE)
+
+/* Addresses the `exits` workload touches. */
+#define PORT_SERIAL 0x3f8
+#define PORT_EXIT_VMM 0x510     /* handled by the VMM in userspace */
+#define PORT_EXIT_EVENTFD 0x514 /* an ioeventfd: completes inside KVM */
+#define PORT_GUEST_EVENT 0x518  /* guest -> VMM: enum guest_event */
+#define MMIO_EXIT_VMM 0xd0000000ull
+#define MMIO_EXIT_EVENTFD 0xd0001000ull
+
+enum guest_event {
+	GEV_FIRST_INSN = 1, /* the first instruction of the image */
+	GEV_READY,          /* banner printed, main loop entered */
+	GEV_EXCEPTION,      /* ctl->exc_* describe it; the guest then stops */
+	GEV_ASSERT,         /* ctl->assert_line; the guest then stops */
+};
+
+enum exit_kind {
+	EK_PIO_VMM,
+	EK_PIO_EVENTFD,
+	EK_MMIO_VMM,
+	EK_MMIO_EVENTFD,
+	EK_HYPERCALL,
+	EK_CPUID,
+	EK_HLT,
+	EK_MAX,
+	EK_ALL = EK_MAX, /* round robin over every kind */
+};
+
+enum workload {
+	WL_IDLE,
+	WL_EXITS,
+	WL_FAULT, /* test workload: ctl->fault_kind */
+	WL_MAX,
+};
+
+enum fault_kind {
+	FAULT_UD,     /* #UD: reported through the guest's IDT */
+	FAULT_TRIPLE, /* an exception with no usable IDT: shutdown */
+	FAULT_HANG,   /* spins forever without heartbeat */
+};
+
+enum hypercall_insn {
+	HC_NONE,
+	HC_INT1B,   /* kvm_pvm: int $0x1b */
+	HC_VMCALL,  /* Intel VT-x */
+	HC_VMMCALL, /* AMD-V */
+};
+
+#define CTL_MAGIC 0x706f6373u /* "scop" */
+#define CTL_VERSION 1
+#define HIST_SLOTS 32 /* log2 buckets of TSC cycles */
+
+struct kind_stats {
+	u64 ops;    /* round trips completed */
+	u64 cycles; /* sum of TSC cycles */
+	u64 min_cycles;
+	u64 max_cycles;
+	u64 hist[HIST_SLOTS];
+};
+
+struct ctl_page {
+	u32 magic;
+	u32 version;
+	/* VMM -> guest; the VMM writes the fields, then bumps cmd_seq. */
+	u32 cmd_seq;
+	u32 workload;
+	u32 exit_kind;
+	u32 fault_kind;
+	u32 rate;           /* operations per second; 0 = as fast as possible */
+	u32 hypercall_insn; /* enum hypercall_insn */
+	u64 tsc_khz;
+	/* guest -> VMM */
+	u32 ack_seq;
+	u32 halt_is_idle; /* 1: the next HLT waits; 0: the HLT is a measured op */
+	u64 halt_ns;      /* how long an idle HLT may sleep */
+	u64 heartbeat;    /* bumped every main-loop pass */
+	u64 idle_halts;
+	u64 tsc_ready;
+	u32 exc_vector;
+	u32 assert_line;
+	u64 exc_error;
+	u64 exc_rip;
+	u64 exc_cr2;
+	u64 hypercall_ret; /* last value a hypercall returned */
+	struct kind_stats kind[EK_MAX];
+};
+
+#endif

@@ -1,0 +1,260 @@
+/* The built-in guest: freestanding, no libc; runs the workloads the VMM asks for on the control page. */
+#define VMSCOPE_GUEST
+#include "../control.h"
+
+#define GUEST_BANNER "vmscope guest: long mode, ring 0, ready"
+#define PVM_HC_HALT 0x1009
+#define PVM_HC_UNUSED 0x10ff /* not a PVM hypercall: KVM answers -ENOSYS in the kernel */
+#define KVM_HC_UNUSED 0      /* no KVM hypercall has number 0: -KVM_ENOSYS in the kernel */
+
+static struct ctl_page *const ctl = (struct ctl_page *)GPA_CTL;
+extern const u64 exc_stubs[32];
+extern char __bss_start[], __bss_end[];
+
+static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
+static inline void outl(u16 port, u32 v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
+static inline void mmio_write32(u64 gpa, u32 v) { *(volatile u32 *)gpa = v; }
+static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
+static inline void barrier(void) { __asm__ volatile("" ::: "memory"); }
+
+static inline u64 rdtsc(void)
+{
+	u32 lo, hi;
+	__asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+	return ((u64)hi << 32) | lo;
+}
+
+void *memset(void *d, int c, unsigned long n)
+{
+	u8 *p = d;
+	while (n--)
+		*p++ = (u8)c;
+	return d;
+}
+
+void *memcpy(void *d, const void *s, unsigned long n)
+{
+	u8 *p = d;
+	const u8 *q = s;
+	while (n--)
+		*p++ = *q++;
+	return d;
+}
+
+static void puts(const char *s)
+{
+	while (*s)
+		outb(PORT_SERIAL, (u8)*s++);
+}
+
+static void put_hex(u64 v)
+{
+	char buf[19] = "0x";
+	for (int i = 0; i < 16; i++)
+		buf[2 + i] = "0123456789abcdef"[(v >> (60 - 4 * i)) & 0xf];
+	buf[18] = 0;
+	puts(buf);
+}
+
+static void event(u32 ev) { outl(PORT_GUEST_EVENT, ev); }
+
+/* Report and stop: the VMM takes over from the event; we never return. */
+#define GUEST_ASSERT(c)                                                                            \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			ctl->assert_line = __LINE__;                                               \
+			event(GEV_ASSERT);                                                         \
+			for (;;)                                                                   \
+				cpu_relax();                                                       \
+		}                                                                                  \
+	} while (0)
+
+static u64 hypercall(u64 nr)
+{
+	u64 ret = nr;
+	switch (ctl->hypercall_insn) {
+	case HC_INT1B:
+		__asm__ volatile("int $0x1b" : "+a"(ret)::"rbx", "rcx", "rdx", "memory");
+		break;
+	case HC_VMCALL:
+		__asm__ volatile("vmcall" : "+a"(ret)::"rbx", "rcx", "rdx", "memory");
+		break;
+	case HC_VMMCALL:
+		__asm__ volatile("vmmcall" : "+a"(ret)::"rbx", "rcx", "rdx", "memory");
+		break;
+	default:
+		ret = (u64)-1;
+	}
+	return ret;
+}
+
+/* HLT exits to the VMM (no in-kernel irqchip); on kvm_pvm the instruction is a hypercall. */
+static void halt(void)
+{
+	if (ctl->hypercall_insn == HC_INT1B)
+		hypercall(PVM_HC_HALT);
+	else
+		__asm__ volatile("hlt" ::: "memory");
+}
+
+struct exc_frame {
+	u64 vector, error, rip, cs, rflags, rsp, ss;
+};
+
+void guest_exception(struct exc_frame *f)
+{
+	u64 cr2 = 0;
+	if (f->vector == 14)
+		__asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
+	ctl->exc_vector = (u32)f->vector;
+	ctl->exc_error = f->error;
+	ctl->exc_rip = f->rip;
+	ctl->exc_cr2 = cr2;
+	event(GEV_EXCEPTION);
+}
+
+static void idt_init(void)
+{
+	u64 *idt = (u64 *)GPA_IDT;
+	for (int v = 0; v < 32; v++) {
+		u64 off = exc_stubs[v];
+		/* SDM Vol. 3A 6.14.1: 64-bit interrupt gate, selector 0x08, DPL 0, present. */
+		idt[2 * v] = (off & 0xffff) | (0x08ull << 16) | (0x8eull << 40) |
+			     ((off >> 16 & 0xffff) << 48);
+		idt[2 * v + 1] = off >> 32;
+	}
+}
+
+static void do_exit_op(u32 kind)
+{
+	switch (kind) {
+	case EK_PIO_VMM:
+		outl(PORT_EXIT_VMM, kind);
+		break;
+	case EK_PIO_EVENTFD:
+		outl(PORT_EXIT_EVENTFD, kind);
+		break;
+	case EK_MMIO_VMM:
+		mmio_write32(MMIO_EXIT_VMM, kind);
+		break;
+	case EK_MMIO_EVENTFD:
+		mmio_write32(MMIO_EXIT_EVENTFD, kind);
+		break;
+	case EK_HYPERCALL:
+		ctl->hypercall_ret = hypercall(ctl->hypercall_insn == HC_INT1B ? PVM_HC_UNUSED
+									       : KVM_HC_UNUSED);
+		break;
+	case EK_CPUID: {
+		u32 a = 0, b, c = 0, d;
+		__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+		break;
+	}
+	case EK_HLT:
+		ctl->halt_is_idle = 0;
+		halt();
+		break;
+	}
+}
+
+static void record(u32 kind, u64 cycles)
+{
+	struct kind_stats *k = &ctl->kind[kind];
+	int slot = 63 - __builtin_clzll(cycles | 1);
+	if (slot >= HIST_SLOTS)
+		slot = HIST_SLOTS - 1;
+	if (!k->ops || cycles < k->min_cycles)
+		k->min_cycles = cycles;
+	if (cycles > k->max_cycles)
+		k->max_cycles = cycles;
+	k->cycles += cycles;
+	k->hist[slot]++;
+	barrier();
+	k->ops++; /* last: the VMM reads ops as the count of completed trips */
+}
+
+static u32 seen_seq;
+
+static int command_pending(void) { return *(volatile u32 *)&ctl->cmd_seq != seen_seq; }
+
+/* Wait until the TSC passes deadline: long waits halt (the VMM sleeps), short ones spin. */
+static void wait_until(u64 deadline)
+{
+	u64 spin_limit = ctl->tsc_khz / 5; /* 200 us: a halt round trip costs ~25 us */
+	for (;;) {
+		u64 now = rdtsc();
+		if (now >= deadline || command_pending())
+			return;
+		if (deadline - now > spin_limit) {
+			ctl->halt_ns = (deadline - now) * 1000000ull / ctl->tsc_khz;
+			ctl->halt_is_idle = 1;
+			ctl->idle_halts++;
+			halt();
+		} else {
+			cpu_relax();
+		}
+	}
+}
+
+static void do_fault(u32 kind)
+{
+	switch (kind) {
+	case FAULT_UD:
+		__asm__ volatile("ud2");
+		break;
+	case FAULT_TRIPLE:
+		memset((void *)GPA_IDT, 0, 32 * 16); /* no gate present: #UD -> #NP -> #DF -> shutdown */
+		__asm__ volatile("ud2");
+		break;
+	case FAULT_HANG:
+		for (;;)
+			cpu_relax();
+	}
+}
+
+void guest_main(void)
+{
+	memset(__bss_start, 0, (unsigned long)(__bss_end - __bss_start));
+	idt_init();
+	GUEST_ASSERT(ctl->magic == CTL_MAGIC && ctl->version == CTL_VERSION);
+	GUEST_ASSERT(ctl->tsc_khz > 0);
+	puts(GUEST_BANNER "\ntsc_khz=");
+	put_hex(ctl->tsc_khz);
+	puts("\n");
+	ctl->tsc_ready = rdtsc();
+	event(GEV_READY);
+
+	u64 next = rdtsc();
+	u32 rr = 0;
+	for (;;) {
+		ctl->heartbeat++;
+		if (command_pending()) {
+			seen_seq = *(volatile u32 *)&ctl->cmd_seq;
+			barrier();
+			ctl->ack_seq = seen_seq;
+			next = rdtsc();
+		}
+		switch (ctl->workload) {
+		case WL_EXITS: {
+			u32 kind = ctl->exit_kind >= EK_MAX ? rr++ % EK_MAX : ctl->exit_kind;
+			u64 t0 = rdtsc();
+			do_exit_op(kind);
+			u64 t1 = rdtsc();
+			record(kind, t1 - t0);
+			if (ctl->rate) {
+				u64 period = ctl->tsc_khz * 1000 / ctl->rate;
+				next += period ? period : 1;
+				if (t1 > next + ctl->tsc_khz * 1000) /* fell a second behind: */
+					next = t1;                  /* no catch-up burst */
+				wait_until(next);
+			}
+			break;
+		}
+		case WL_FAULT:
+			do_fault(ctl->fault_kind);
+			break;
+		default:
+			wait_until(rdtsc() + ctl->tsc_khz * 100);
+			break;
+		}
+	}
+}

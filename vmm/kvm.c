@@ -1,0 +1,162 @@
+/* Thin KVM helpers (Documentation/virt/kvm/api.rst). */
+#include "kvm.h"
+
+#include <cpuid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+const char *host_kind_name(enum host_kind h)
+{
+	static const char *const names[] = {"unknown", "vt-x", "amd-v", "pvm"};
+	return names[h];
+}
+
+const char *cpu_mode_name(enum cpu_mode m)
+{
+	static const char *const names[] = {"auto", "hardware", "paravirt", "emulated"};
+	return names[m];
+}
+
+int cpu_mode_parse(const char *s, enum cpu_mode *m)
+{
+	for (int i = CPU_AUTO; i <= CPU_EMULATED; i++)
+		if (!strcmp(s, cpu_mode_name(i))) {
+			*m = i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+int kvm_open(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+		close(fd);
+		return -ENOTSUP;
+	}
+	return fd;
+}
+
+const char *kvm_open_strerror(int err)
+{
+	switch (err) {
+	case -ENOENT:
+	case -ENODEV:
+	case -ENXIO:
+		return "/dev/kvm does not exist: this machine has no KVM; enable virtualization in "
+		       "the firmware and load kvm_intel or kvm_amd (or replay a recording instead)";
+	case -EACCES:
+	case -EPERM:
+		return "no permission to open /dev/kvm: run with sudo or add your user to the kvm "
+		       "group";
+	case -ENOTSUP:
+		return "/dev/kvm speaks an unexpected KVM API version: this kernel is not supported";
+	default:
+		return "/dev/kvm could not be opened";
+	}
+}
+
+int kvm_get_msr(int vcpu_fd, uint32_t index, uint64_t *value)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e;
+	} m = {.hdr.nmsrs = 1, .e.index = index};
+	if (ioctl(vcpu_fd, KVM_GET_MSRS, &m) != 1)
+		return -EIO;
+	*value = m.e.data;
+	return 0;
+}
+
+int kvm_set_msr(int vcpu_fd, uint32_t index, uint64_t value)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e;
+	} m = {.hdr.nmsrs = 1, .e.index = index, .e.data = value};
+	return ioctl(vcpu_fd, KVM_SET_MSRS, &m) == 1 ? 0 : -EIO;
+}
+
+enum host_kind kvm_detect_host(int vcpu_fd)
+{
+	uint64_t sig;
+	unsigned a, b, c, d;
+	char vendor[13];
+
+	/* kvm_pvm answers its signature MSR with "PVM"; hardware KVM refuses the read. */
+	if (access("/sys/module/kvm_pvm", F_OK) == 0 && !kvm_get_msr(vcpu_fd, PVM_MSR_SIG, &sig) &&
+	    (sig & 0xffffff) == ('P' | 'V' << 8 | 'M' << 16))
+		return HOST_PVM;
+	if (!__get_cpuid(0, &a, &b, &c, &d))
+		return HOST_UNKNOWN;
+	memcpy(vendor, &b, 4);
+	memcpy(vendor + 4, &d, 4);
+	memcpy(vendor + 8, &c, 4);
+	vendor[12] = 0;
+	if (!strcmp(vendor, "GenuineIntel"))
+		return HOST_VTX;
+	if (!strcmp(vendor, "AuthenticAMD") || !strcmp(vendor, "HygonGenuine"))
+		return HOST_AMDV;
+	return HOST_UNKNOWN;
+}
+
+uint64_t kvm_tsc_khz(int vcpu_fd, enum host_kind host)
+{
+	uint64_t khz = 0;
+	if (host == HOST_PVM && !kvm_get_msr(vcpu_fd, PVM_MSR_TSC_KHZ, &khz) && khz)
+		return khz;
+	int r = ioctl(vcpu_fd, KVM_GET_TSC_KHZ, 0);
+	return r > 0 ? (uint64_t)r : 0;
+}
+
+int kvm_set_supported_cpuid(int kvm_fd, int vcpu_fd)
+{
+	const int max = 128;
+	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + max * sizeof(cpuid->entries[0]));
+	int ret = 0;
+
+	if (!cpuid)
+		return -ENOMEM;
+	cpuid->nent = max;
+	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0 ||
+	    ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid) < 0)
+		ret = -errno;
+	free(cpuid);
+	return ret;
+}
+
+int kvm_setup_long_mode(int vcpu_fd, uint64_t cr3, uint64_t gdt, uint64_t idt, uint64_t tss,
+			uint64_t rip, uint64_t rsp)
+{
+	struct kvm_sregs s;
+	struct kvm_regs r = {.rip = rip, .rsp = rsp, .rflags = 0x2};
+	struct kvm_segment code = {.base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 11,
+				   .present = 1, .dpl = 0, .db = 0, .s = 1, .l = 1, .g = 1};
+	struct kvm_segment data = {.base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 3,
+				   .present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1};
+
+	if (ioctl(vcpu_fd, KVM_GET_SREGS, &s) < 0)
+		return -errno;
+	s.cs = code;
+	s.ds = s.es = s.fs = s.gs = s.ss = data;
+	s.tr = (struct kvm_segment){.base = tss, .limit = 0x67, .selector = 0x18, .type = 11,
+				    .present = 1};
+	s.gdt.base = gdt;
+	s.gdt.limit = 5 * 8 - 1;
+	s.idt.base = idt;
+	s.idt.limit = 32 * 16 - 1;
+	s.cr0 = 0x80050033; /* PG, AM, WP, NE, ET, MP, PE */
+	s.cr3 = cr3;
+	s.cr4 = 0x20; /* PAE */
+	s.efer = 0x500; /* LMA, LME */
+	if (ioctl(vcpu_fd, KVM_SET_SREGS, &s) < 0 || ioctl(vcpu_fd, KVM_SET_REGS, &r) < 0)
+		return -errno;
+	return 0;
+}

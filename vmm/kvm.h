@@ -1,0 +1,34 @@
+/* Thin KVM helpers: open the device, detect the host kind, set up a long-mode vCPU. */
+#ifndef VMSCOPE_KVM_H
+#define VMSCOPE_KVM_H
+#include <stdint.h>
+
+enum host_kind { HOST_UNKNOWN, HOST_VTX, HOST_AMDV, HOST_PVM };
+enum cpu_mode { CPU_AUTO, CPU_HARDWARE, CPU_PARAVIRT, CPU_EMULATED };
+
+#define PVM_MSR_VIF 0x4b564d10u
+#define PVM_MSR_SIG 0x4b564d11u
+#define PVM_MSR_TSC_KHZ 0x4b564d13u
+#define PVM_VIF_ENABLE 0x400u
+
+const char *host_kind_name(enum host_kind h);   /* "vt-x", "amd-v", "pvm", "unknown" */
+const char *cpu_mode_name(enum cpu_mode m);     /* "auto", "hardware", "paravirt", "emulated" */
+int cpu_mode_parse(const char *s, enum cpu_mode *m);
+
+/* Opens path (normally /dev/kvm) and checks the API version: fd or -errno. */
+int kvm_open(const char *path);
+/* One sentence for a kvm_open() failure, naming what to do. */
+const char *kvm_open_strerror(int err);
+
+enum host_kind kvm_detect_host(int vcpu_fd);
+int kvm_get_msr(int vcpu_fd, uint32_t index, uint64_t *value);
+int kvm_set_msr(int vcpu_fd, uint32_t index, uint64_t value);
+/* Guest TSC frequency in kHz (kvm_pvm MSR or KVM_GET_TSC_KHZ), or 0. */
+uint64_t kvm_tsc_khz(int vcpu_fd, enum host_kind host);
+/* CPUID as KVM supports it (needed on hardware KVM for EFER.LME to be accepted). */
+int kvm_set_supported_cpuid(int kvm_fd, int vcpu_fd);
+/* 64-bit long mode, flat segments, paging rooted at cr3, RIP/RSP as given. */
+int kvm_setup_long_mode(int vcpu_fd, uint64_t cr3, uint64_t gdt, uint64_t idt, uint64_t tss,
+			uint64_t rip, uint64_t rsp);
+
+#endif

@@ -1,0 +1,24 @@
+/* The VMM's log: a bounded ring of recent lines (for the dashboard pane) and an optional file. */
+#ifndef VMSCOPE_LOG_H
+#define VMSCOPE_LOG_H
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define VLOG_LINES 128
+#define VLOG_LINE_MAX 160
+
+struct vlog {
+	pthread_mutex_t lock;
+	char lines[VLOG_LINES][VLOG_LINE_MAX];
+	uint64_t next_seq; /* sequence number of the next line; line s is lines[s % VLOG_LINES] */
+	FILE *file;        /* NULL: ring only */
+};
+
+int vlog_init(struct vlog *log, const char *path);
+void vlog_close(struct vlog *log);
+void vlog(struct vlog *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Copies up to max of the newest lines, oldest first, into out; returns how many. */
+unsigned vlog_tail(struct vlog *log, char (*out)[VLOG_LINE_MAX], unsigned max);
+
+#endif

@@ -1,0 +1,588 @@
+/* The microVM monitor: VM and vCPU setup, the vCPU loop, the watchdog, session control. */
+#define _GNU_SOURCE
+#include "vmm.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exitdev.h"
+#include "iobus.h"
+#include "paging.h"
+#include "serial.h"
+
+#define CNT_ADD(c, n) __atomic_fetch_add(&(c), (n), __ATOMIC_RELAXED)
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define GPA_TSS 0x800ull
+#define IDLE_HALT_MAX_NS 250000000ull
+
+extern const uint8_t guest_image_start[], guest_image_end[];
+
+struct vmm {
+	struct vmm_opts opts;
+	int kvm_fd, vm_fd, vcpu_fd, wake_efd;
+	struct kvm_run *run;
+	size_t run_size;
+	uint8_t *mem;
+	struct ctl_page *ctl;
+	enum host_kind host;
+	enum cpu_mode cpu;
+	uint64_t tsc_khz;
+
+	struct iobus bus;
+	struct serial uart;
+	struct exitdev exits;
+	struct vlog log;
+	struct vmm_counters cnt;
+
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock; /* status */
+	struct vmm_status status;
+	bool stop, paused, hang_suspected, in_guest;
+
+	uint64_t watch_hb, watch_since_ns;
+	uint64_t ns_t0, ns_created, ns_first_insn, ns_banner;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+const char *vmm_state_name(enum vmm_state s)
+{
+	static const char *const names[] = {"booting", "running", "paused", "failed", "stopped"};
+	return names[s];
+}
+
+static const char *const exit_kind_names[EK_MAX + 1] = {
+	[EK_PIO_VMM] = "pio_vmm",     [EK_PIO_EVENTFD] = "pio_eventfd",
+	[EK_MMIO_VMM] = "mmio_vmm",   [EK_MMIO_EVENTFD] = "mmio_eventfd",
+	[EK_HYPERCALL] = "hypercall", [EK_CPUID] = "cpuid",
+	[EK_HLT] = "hlt",             [EK_ALL] = "all",
+};
+
+const char *exit_kind_name(unsigned kind) { return kind <= EK_ALL ? exit_kind_names[kind] : "?"; }
+
+int exit_kind_parse(const char *s, uint32_t *kind)
+{
+	for (uint32_t k = 0; k <= EK_ALL; k++)
+		if (!strcmp(s, exit_kind_names[k])) {
+			*kind = k;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *workload_name(unsigned wl)
+{
+	static const char *const names[WL_MAX] = {"idle", "exits", "fault"};
+	return wl < WL_MAX ? names[wl] : "?";
+}
+
+static void set_state(struct vmm *vm, enum vmm_state s)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (vm->status.state != VMM_FAILED)
+		vm->status.state = s;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+static uint64_t guest_rip(struct vmm *vm)
+{
+	struct kvm_regs r;
+	return ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) < 0 ? 0 : r.rip;
+}
+
+/* The guest is beyond help: record why, log it, and stop the vCPU loop. */
+static void fail(struct vmm *vm, uint64_t rip, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void fail(struct vmm *vm, uint64_t rip, const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&vm->lock);
+	va_start(ap, fmt);
+	vsnprintf(vm->status.reason, sizeof(vm->status.reason), fmt, ap);
+	va_end(ap);
+	vm->status.state = VMM_FAILED;
+	vm->status.rip = rip;
+	pthread_mutex_unlock(&vm->lock);
+	vlog(&vm->log, "vmm: %s", vm->status.reason);
+	STORE(vm->stop, true);
+}
+
+static void serial_line(const char *line, void *opaque)
+{
+	struct vmm *vm = opaque;
+	if (!vm->ns_banner && !strncmp(line, "vmscope guest", 13))
+		STORE(vm->ns_banner, now_ns() - vm->ns_t0);
+	vlog(&vm->log, "guest: %s", line);
+}
+
+static const char *const exception_names[32] = {
+	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
+	"#NP", "#SS", "#GP", "#PF", "?15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+};
+
+static int guest_event(uint64_t addr, void *data, uint32_t len, bool is_write, void *opaque)
+{
+	struct vmm *vm = opaque;
+	uint32_t ev = 0;
+	struct ctl_page *c = vm->ctl;
+
+	(void)addr;
+	if (!is_write || len != 4)
+		return -EINVAL;
+	memcpy(&ev, data, 4);
+	switch (ev) {
+	case GEV_FIRST_INSN:
+		if (!vm->ns_first_insn)
+			STORE(vm->ns_first_insn, now_ns() - vm->ns_t0);
+		break;
+	case GEV_READY:
+		set_state(vm, vm->paused ? VMM_PAUSED : VMM_RUNNING);
+		break;
+	case GEV_EXCEPTION: {
+		uint32_t v = c->exc_vector & 31;
+		const char *name = exception_names[v] ? exception_names[v] : "reserved";
+		fail(vm, c->exc_rip, "guest took exception %s (vector %u, error %#llx) at RIP %#llx",
+		     name, v, (unsigned long long)c->exc_error, (unsigned long long)c->exc_rip);
+		break;
+	}
+	case GEV_ASSERT:
+		fail(vm, guest_rip(vm), "guest assertion failed at vmm/guest/main.c:%u",
+		     c->assert_line);
+		break;
+	default:
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void count_io(struct vmm *vm, int r)
+{
+	if (r == -ENOENT)
+		CNT_ADD(vm->cnt.io_unclaimed, 1);
+	else if (r < 0)
+		CNT_ADD(vm->cnt.io_refused, 1);
+}
+
+/* An idle HLT: sleep until the guest's deadline or a command, whichever comes first. */
+static void idle_halt(struct vmm *vm)
+{
+	uint64_t ns = LOAD(vm->ctl->halt_ns);
+	if (ns > IDLE_HALT_MAX_NS)
+		ns = IDLE_HALT_MAX_NS;
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull),
+			      .tv_nsec = (long)(ns % 1000000000ull)};
+	struct pollfd p = {.fd = vm->wake_efd, .events = POLLIN};
+	uint64_t drain;
+	if (ppoll(&p, 1, &ts, NULL) > 0 && read(vm->wake_efd, &drain, sizeof(drain)) < 0)
+		drain = 0;
+}
+
+static void handle_exit(struct vmm *vm)
+{
+	struct kvm_run *run = vm->run;
+	unsigned reason = run->exit_reason;
+
+	CNT_ADD(vm->cnt.userspace_exits, 1);
+	CNT_ADD(vm->cnt.exit_reason[reason < VMM_EXIT_REASONS ? reason : 0], 1);
+	switch (reason) {
+	case KVM_EXIT_IO: {
+		uint8_t *p = (uint8_t *)run + run->io.data_offset;
+		for (uint32_t i = 0; i < run->io.count; i++, p += run->io.size)
+			count_io(vm, iobus_dispatch(&vm->bus, IO_PIO, run->io.port, p, run->io.size,
+						    run->io.direction == KVM_EXIT_IO_OUT));
+		break;
+	}
+	case KVM_EXIT_MMIO:
+		count_io(vm, iobus_dispatch(&vm->bus, IO_MMIO, run->mmio.phys_addr, run->mmio.data,
+					    run->mmio.len > 8 ? 8 : run->mmio.len,
+					    run->mmio.is_write));
+		break;
+	case KVM_EXIT_HLT:
+		if (LOAD(vm->ctl->halt_is_idle)) {
+			CNT_ADD(vm->cnt.hlt_idle, 1);
+			idle_halt(vm);
+		} else {
+			CNT_ADD(vm->cnt.hlt_op, 1);
+		}
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		fail(vm, guest_rip(vm), "guest triple-faulted (shutdown) at RIP %#llx",
+		     (unsigned long long)guest_rip(vm));
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		fail(vm, 0, "KVM could not enter the guest (entry failure reason %#llx)",
+		     (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		fail(vm, guest_rip(vm), "KVM internal error (suberror %u) at RIP %#llx",
+		     run->internal.suberror, (unsigned long long)guest_rip(vm));
+		break;
+	default:
+		fail(vm, guest_rip(vm), "unexpected KVM exit reason %u at RIP %#llx", reason,
+		     (unsigned long long)guest_rip(vm));
+		break;
+	}
+}
+
+static void kick_handler(int sig) { (void)sig; }
+
+static void *vcpu_thread(void *arg)
+{
+	struct vmm *vm = arg;
+
+	prctl(PR_SET_NAME, "vmscope-vcpu0");
+	prctl(PR_SET_TIMERSLACK, 1000ul); /* idle halts pace the guest: wake on time */
+	while (!LOAD(vm->stop)) {
+		if (LOAD(vm->paused)) {
+			struct pollfd p = {.fd = vm->wake_efd, .events = POLLIN};
+			uint64_t drain;
+			set_state(vm, VMM_PAUSED);
+			if (poll(&p, 1, 100) > 0 && read(vm->wake_efd, &drain, sizeof(drain)) < 0)
+				drain = 0;
+			continue;
+		}
+		STORE(vm->in_guest, true);
+		int r = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+		STORE(vm->in_guest, false);
+		if (r < 0) {
+			if (errno != EINTR && errno != EAGAIN) {
+				fail(vm, 0, "KVM_RUN failed: %s", strerror(errno));
+				break;
+			}
+			vm->run->immediate_exit = 0;
+			CNT_ADD(vm->cnt.kicks, 1);
+			if (LOAD(vm->hang_suspected)) {
+				uint64_t rip = guest_rip(vm);
+				fail(vm, rip, "guest stopped responding (no heartbeat for %u ms) at RIP %#llx",
+				     vm->opts.hang_timeout_ms, (unsigned long long)rip);
+			}
+			continue;
+		}
+		handle_exit(vm);
+	}
+	set_state(vm, VMM_STOPPED);
+	return NULL;
+}
+
+static void kick(struct vmm *vm)
+{
+	vm->run->immediate_exit = 1;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vm->thread_started)
+		pthread_kill(vm->thread, SIGUSR1);
+}
+
+static void wake(struct vmm *vm)
+{
+	uint64_t one = 1;
+	if (write(vm->wake_efd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is saturated, a wake is pending anyway */
+	}
+}
+
+static int load_guest(struct vmm *vm)
+{
+	size_t image = (size_t)(guest_image_end - guest_image_start);
+	long r;
+
+	if (image > GUEST_IMAGE_MAX)
+		return -E2BIG;
+	r = paging_build_identity(vm->mem, GUEST_MEM_SIZE, GPA_PML4, 4);
+	if (r < 0)
+		return (int)r;
+	r = gdt_build(vm->mem, GUEST_MEM_SIZE, GPA_GDT, GPA_TSS);
+	if (r < 0)
+		return (int)r;
+	memcpy(vm->mem + GPA_IMAGE, guest_image_start, image);
+
+	struct ctl_page *c = vm->ctl;
+	memset(c, 0, sizeof(*c));
+	c->magic = CTL_MAGIC;
+	c->version = CTL_VERSION;
+	c->tsc_khz = vm->tsc_khz;
+	c->workload = WL_IDLE;
+	c->exit_kind = EK_ALL;
+	c->hypercall_insn = vm->host == HOST_PVM ? HC_INT1B
+			    : vm->host == HOST_VTX ? HC_VMCALL
+			    : vm->host == HOST_AMDV ? HC_VMMCALL
+						    : HC_NONE;
+	return 0;
+}
+
+/* Which CPU mode the request resolves to on this host, or -EINVAL with *why. */
+static int resolve_cpu_mode(struct vmm *vm, const char **why)
+{
+	enum cpu_mode want = vm->opts.cpu;
+	bool pvm = vm->host == HOST_PVM;
+
+	if (want == CPU_AUTO)
+		want = pvm ? CPU_PARAVIRT : CPU_HARDWARE;
+	if (want == CPU_EMULATED && !pvm) {
+		*why = "--cpu emulated needs a kvm_pvm host; this host's KVM is hardware-assisted";
+		return -EINVAL;
+	}
+	if (want == CPU_PARAVIRT && !pvm) {
+		*why = "--cpu paravirt needs a kvm_pvm host; this host's KVM is hardware-assisted";
+		return -EINVAL;
+	}
+	if (want == CPU_HARDWARE && pvm) {
+		*why = "--cpu hardware needs VT-x or AMD-V; this host's KVM is kvm_pvm (use auto)";
+		return -EINVAL;
+	}
+	vm->cpu = want;
+	return 0;
+}
+
+int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
+{
+	struct vmm *vm = calloc(1, sizeof(*vm));
+	int r;
+
+	*why = NULL;
+	if (!vm)
+		return -ENOMEM;
+	vm->ns_t0 = now_ns();
+	vm->opts = *opts;
+	if (!vm->opts.kvm_path)
+		vm->opts.kvm_path = "/dev/kvm";
+	if (!vm->opts.hang_timeout_ms)
+		vm->opts.hang_timeout_ms = 2000;
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->wake_efd = -1;
+	vm->mem = MAP_FAILED;
+	vm->run = MAP_FAILED;
+	pthread_mutex_init(&vm->lock, NULL);
+	r = vlog_init(&vm->log, opts->log_path);
+	if (r) {
+		*why = "the log file could not be opened for writing";
+		goto err;
+	}
+
+	r = vm->kvm_fd = kvm_open(vm->opts.kvm_path);
+	if (r < 0) {
+		*why = kvm_open_strerror(r);
+		goto err;
+	}
+	*why = "KVM refused to create the microVM";
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		goto err_errno;
+	vm->mem = mmap(NULL, GUEST_MEM_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->mem == MAP_FAILED)
+		goto err_errno;
+	vm->ctl = (struct ctl_page *)(vm->mem + GPA_CTL);
+	struct kvm_userspace_memory_region region = {
+		.slot = 0, .guest_phys_addr = 0, .memory_size = GUEST_MEM_SIZE,
+		.userspace_addr = (uintptr_t)vm->mem,
+	};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+		goto err_errno;
+	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+	if (vm->vcpu_fd < 0)
+		goto err_errno;
+	int mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (mmap_size < (int)sizeof(struct kvm_run))
+		goto err_errno;
+	vm->run_size = (size_t)mmap_size;
+	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0);
+	if (vm->run == MAP_FAILED)
+		goto err_errno;
+
+	vm->host = kvm_detect_host(vm->vcpu_fd);
+	r = resolve_cpu_mode(vm, why);
+	if (r)
+		goto err;
+	vm->tsc_khz = kvm_tsc_khz(vm->vcpu_fd, vm->host);
+	if (!vm->tsc_khz) {
+		*why = "KVM does not report the guest's TSC frequency";
+		r = -ENOTSUP;
+		goto err;
+	}
+	/* kvm_pvm ignores CPUID2; hardware KVM needs it before EFER.LME is accepted. */
+	r = kvm_set_supported_cpuid(vm->kvm_fd, vm->vcpu_fd);
+	if (r && vm->host != HOST_PVM) {
+		*why = "KVM refused the guest's CPUID";
+		goto err;
+	}
+	r = load_guest(vm);
+	if (r) {
+		*why = "the built-in guest image does not fit guest memory";
+		goto err;
+	}
+	r = kvm_setup_long_mode(vm->vcpu_fd, GPA_PML4, GPA_GDT, GPA_IDT, GPA_TSS, GPA_IMAGE,
+				GPA_STACK_TOP);
+	if (r) {
+		*why = "KVM refused the guest's long-mode register state";
+		goto err;
+	}
+	if (vm->cpu == CPU_PARAVIRT) {
+		/* kvm-hosts.md: register the VIF page before the first KVM_RUN, or every
+		 * ring-0 instruction runs in KVM's emulator. */
+		r = kvm_set_msr(vm->vcpu_fd, PVM_MSR_VIF, GPA_VIF | PVM_VIF_ENABLE);
+		if (r) {
+			*why = "kvm_pvm refused the VIF page registration";
+			goto err;
+		}
+	}
+
+	serial_init(&vm->uart, serial_line, vm);
+	vm->exits.pio_efd = vm->exits.mmio_efd = -1;
+	vm->wake_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (vm->wake_efd < 0)
+		goto err_errno;
+	r = iobus_register(&vm->bus, IO_PIO, PORT_SERIAL, 8, serial_io, &vm->uart);
+	if (!r)
+		r = iobus_register(&vm->bus, IO_PIO, PORT_GUEST_EVENT, 4, guest_event, vm);
+	if (!r)
+		r = exitdev_init(&vm->exits, vm->vm_fd, &vm->bus, &vm->cnt);
+	if (r) {
+		*why = "KVM refused the guest's ioeventfds";
+		goto err;
+	}
+	vm->ns_created = now_ns() - vm->ns_t0;
+	vlog(&vm->log, "vmm: host %s, cpu mode %s, tsc %llu kHz", host_kind_name(vm->host),
+	     cpu_mode_name(vm->cpu), (unsigned long long)vm->tsc_khz);
+	*out = vm;
+	return 0;
+
+err_errno:
+	r = -errno;
+err:
+	vmm_destroy(vm);
+	return r < 0 ? r : -EIO;
+}
+
+int vmm_start(struct vmm *vm)
+{
+	struct sigaction sa = {.sa_handler = kick_handler};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL); /* no SA_RESTART: the signal must end KVM_RUN */
+	vm->watch_since_ns = now_ns();
+	int r = pthread_create(&vm->thread, NULL, vcpu_thread, vm);
+	if (r)
+		return -r;
+	vm->thread_started = true;
+	return 0;
+}
+
+void vmm_destroy(struct vmm *vm)
+{
+	if (!vm)
+		return;
+	if (vm->thread_started) {
+		STORE(vm->stop, true);
+		wake(vm);
+		kick(vm);
+		pthread_join(vm->thread, NULL);
+		vm->thread_started = false;
+	}
+	if (vm->vm_fd >= 0)
+		exitdev_exit(&vm->exits, vm->vm_fd);
+	if (vm->run != MAP_FAILED)
+		munmap(vm->run, vm->run_size);
+	if (vm->mem != MAP_FAILED)
+		munmap(vm->mem, GUEST_MEM_SIZE);
+	if (vm->wake_efd >= 0)
+		close(vm->wake_efd);
+	if (vm->vcpu_fd >= 0)
+		close(vm->vcpu_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vlog_close(&vm->log);
+	pthread_mutex_destroy(&vm->lock);
+	free(vm);
+}
+
+void vmm_set_workload(struct vmm *vm, enum workload wl, uint32_t kind, uint32_t rate)
+{
+	struct ctl_page *c = vm->ctl;
+	STORE(c->workload, (uint32_t)wl);
+	if (wl == WL_FAULT)
+		STORE(c->fault_kind, kind);
+	else
+		STORE(c->exit_kind, kind);
+	STORE(c->rate, rate);
+	__atomic_fetch_add(&c->cmd_seq, 1, __ATOMIC_RELEASE);
+	wake(vm);
+}
+
+void vmm_pause(struct vmm *vm, bool pause)
+{
+	STORE(vm->paused, pause);
+	if (pause)
+		kick(vm);
+	else
+		set_state(vm, VMM_RUNNING);
+	wake(vm);
+}
+
+void vmm_poll(struct vmm *vm)
+{
+	uint64_t hb = LOAD(vm->ctl->heartbeat), now = now_ns();
+
+	exitdev_poll(&vm->exits);
+	STORE(vm->cnt.serial_tx_bytes, LOAD(vm->uart.tx_bytes));
+	if (hb != vm->watch_hb || !LOAD(vm->in_guest) || LOAD(vm->stop)) {
+		vm->watch_hb = hb;
+		vm->watch_since_ns = now;
+		return;
+	}
+	if (now - vm->watch_since_ns > vm->opts.hang_timeout_ms * 1000000ull &&
+	    !LOAD(vm->hang_suspected)) {
+		STORE(vm->hang_suspected, true);
+		kick(vm);
+	}
+}
+
+void vmm_status(struct vmm *vm, struct vmm_status *st)
+{
+	pthread_mutex_lock(&vm->lock);
+	*st = vm->status;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+enum host_kind vmm_host(const struct vmm *vm) { return vm->host; }
+enum cpu_mode vmm_cpu_mode(const struct vmm *vm) { return vm->cpu; }
+uint64_t vmm_tsc_khz(const struct vmm *vm) { return vm->tsc_khz; }
+int vmm_vcpu_fd(const struct vmm *vm) { return vm->vcpu_fd; }
+int vmm_vm_fd(const struct vmm *vm) { return vm->vm_fd; }
+struct vlog *vmm_log(struct vmm *vm) { return &vm->log; }
+uint64_t vmm_ns_first_insn(struct vmm *vm) { return LOAD(vm->ns_first_insn); }
+uint64_t vmm_ns_banner(struct vmm *vm) { return LOAD(vm->ns_banner); }
+uint64_t vmm_ns_created(struct vmm *vm) { return vm->ns_created; }
+
+void vmm_read_ctl(struct vmm *vm, struct ctl_page *out)
+{
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	memcpy(out, (const void *)vm->ctl, sizeof(*out));
+}
+
+void vmm_read_counters(struct vmm *vm, struct vmm_counters *out)
+{
+	const uint64_t *src = (const uint64_t *)&vm->cnt;
+	uint64_t *dst = (uint64_t *)out;
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}

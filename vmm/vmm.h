@@ -1,0 +1,85 @@
+/* The microVM monitor: one VM, one vCPU thread, the built-in guest and its devices. */
+#ifndef VMSCOPE_VMM_H
+#define VMSCOPE_VMM_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "control.h"
+#include "kvm.h"
+#include "log.h"
+
+/* Exit reasons counted by the VMM (KVM_EXIT_* is below 64 on every kernel we meet). */
+#define VMM_EXIT_REASONS 64
+
+/* Written only by VMM threads (relaxed atomics); read by anyone with vmm_counter(). */
+struct vmm_counters {
+	uint64_t userspace_exits;                 /* KVM_RUN returns with an exit to handle */
+	uint64_t exit_reason[VMM_EXIT_REASONS];   /* ... by KVM_EXIT_* reason */
+	uint64_t pio_vmm;                         /* exits workload: port writes the VMM served */
+	uint64_t mmio_vmm;                        /* exits workload: MMIO writes the VMM served */
+	uint64_t pio_eventfd;                     /* ioeventfd signals (port) KVM completed alone */
+	uint64_t mmio_eventfd;                    /* ioeventfd signals (MMIO) KVM completed alone */
+	uint64_t hlt_op;                          /* HLTs the guest measured */
+	uint64_t hlt_idle;                        /* HLTs the guest used to wait */
+	uint64_t serial_tx_bytes;
+	uint64_t io_unclaimed;                    /* accesses no device claimed (dropped) */
+	uint64_t io_refused;                      /* accesses a device refused (dropped) */
+	uint64_t kicks;                           /* KVM_RUN interrupted by the VMM */
+};
+
+enum vmm_state {
+	VMM_BOOTING,
+	VMM_RUNNING,
+	VMM_PAUSED,
+	VMM_FAILED,  /* the guest faulted, shut down or hung: vmm_status() says how */
+	VMM_STOPPED, /* vmm_stop() */
+};
+
+struct vmm_status {
+	enum vmm_state state;
+	char reason[160]; /* for VMM_FAILED: what happened, with RIP */
+	uint64_t rip;
+};
+
+struct vmm_opts {
+	enum cpu_mode cpu;      /* CPU_AUTO: the best the host gives */
+	const char *kvm_path;   /* default /dev/kvm */
+	const char *log_path;   /* NULL: ring only */
+	unsigned hang_timeout_ms; /* no guest heartbeat for this long = hung; default 2000 */
+};
+
+struct vmm;
+
+/* Creates the VM and loads the guest, ready to start. -errno; *why gets a sentence on failure. */
+int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why);
+int vmm_start(struct vmm *vm);
+/* Stops the vCPU thread and frees everything. */
+void vmm_destroy(struct vmm *vm);
+
+/* Session control: takes effect at the guest's next loop pass. */
+void vmm_set_workload(struct vmm *vm, enum workload wl, uint32_t kind, uint32_t rate);
+void vmm_pause(struct vmm *vm, bool pause);
+/* Watchdog and eventfd accounting; call a few times a second. */
+void vmm_poll(struct vmm *vm);
+
+void vmm_status(struct vmm *vm, struct vmm_status *st);
+enum host_kind vmm_host(const struct vmm *vm);
+enum cpu_mode vmm_cpu_mode(const struct vmm *vm);
+uint64_t vmm_tsc_khz(const struct vmm *vm);
+int vmm_vcpu_fd(const struct vmm *vm);
+int vmm_vm_fd(const struct vmm *vm);
+struct vlog *vmm_log(struct vmm *vm);
+/* A consistent-enough copy of the guest's control page (counters are monotonic). */
+void vmm_read_ctl(struct vmm *vm, struct ctl_page *out);
+void vmm_read_counters(struct vmm *vm, struct vmm_counters *out);
+/* Boot milestones, ns since vmm_create() began; 0 until reached. */
+uint64_t vmm_ns_first_insn(struct vmm *vm);
+uint64_t vmm_ns_banner(struct vmm *vm);
+uint64_t vmm_ns_created(struct vmm *vm);
+
+const char *vmm_state_name(enum vmm_state s);
+const char *exit_kind_name(unsigned kind); /* "pio_vmm", ..., "all" */
+int exit_kind_parse(const char *s, uint32_t *kind);
+const char *workload_name(unsigned wl);
+
+#endif
