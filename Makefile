@@ -79,8 +79,7 @@ $(B)/tests/integration: $(INTEG_SRC) tests/harness.h $(B)/libvmscope.a
 # A static build of the integration tests for the hardware lane's initramfs.
 $(B)/tests/integration-static: $(INTEG_SRC) tests/harness.h $(B)/libvmscope.a
 	$(CC) $(ALL_CFLAGS) -static -o $@ $(INTEG_SRC) $(B)/libvmscope.a \
-		$(shell $(PKG_CONFIG) --static --libs libbpf) -lpthread -lm \
-		$(shell $(PKG_CONFIG) --static --libs ncursesw)
+		$(shell $(PKG_CONFIG) --static --libs libbpf) -lpthread -lm
 
 BENCH := $(B)/bench/boot $(B)/bench/exits
 $(B)/bench/%: bench/%.c $(B)/libvmscope.a

@@ -138,6 +138,9 @@ int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 	struct kstats old_ks = s->ks;
 	uint64_t *old_values = s->stat_values;
 
+	/* A fault workload is one shot: the restarted guest comes up idle instead of failing again. */
+	if (s->opts.workload == WL_FAULT)
+		s->opts.workload = WL_IDLE;
 	/* Boot the new VM before the old one goes, so a refusal leaves the old one running. */
 	s->ks.fd = -1;
 	s->ks.desc = NULL;

@@ -225,10 +225,15 @@ static void handle_exit(struct vmm *vm)
 			CNT_ADD(vm->cnt.hlt_op, 1);
 		}
 		break;
-	case KVM_EXIT_SHUTDOWN:
-		fail(vm, guest_rip(vm), "guest triple-faulted (shutdown) at RIP %#llx",
-		     (unsigned long long)guest_rip(vm));
+	case KVM_EXIT_SHUTDOWN: {
+		/* On AMD, KVM resets the vCPU on shutdown: RIP then reads as the reset vector. */
+		uint64_t rip = guest_rip(vm);
+		if (rip == 0xfff0)
+			fail(vm, 0, "guest triple-faulted (shutdown); KVM reset the vCPU, so its RIP is lost");
+		else
+			fail(vm, rip, "guest triple-faulted (shutdown) at RIP %#llx", (unsigned long long)rip);
 		break;
+	}
 	case KVM_EXIT_FAIL_ENTRY:
 		fail(vm, 0, "KVM could not enter the guest (entry failure reason %#llx)",
 		     (unsigned long long)run->fail_entry.hardware_entry_failure_reason);

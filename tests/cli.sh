@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Command-line tests on the real binary: errors, headless records, the dashboard in a terminal.
+set -u
+cd "$(dirname "$0")/.."
+BIN=./build/vmscope
+pass=0 fail=0 skip=0
+ok() { echo "ok   $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
+skp() { echo "skip $1: $2"; skip=$((skip + 1)); }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"; tmux -L vmscope-test kill-server 2>/dev/null' EXIT
+
+# expect NAME STATUS PATTERN -- CMD...: exit status and one stderr line matching PATTERN
+expect() {
+	local name=$1 status=$2 pattern=$3
+	shift 4
+	"$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+	local rc=$?
+	if [ $rc -ne "$status" ]; then bad "$name" "exit $rc, wanted $status ($(head -c 300 "$tmp/err"))"
+	elif ! grep -q -- "$pattern" "$tmp/err"; then bad "$name" "stderr lacks '$pattern': $(cat "$tmp/err")"
+	elif [ "$(wc -l <"$tmp/err")" -ne 1 ]; then bad "$name" "wanted one line on stderr, got: $(cat "$tmp/err")"
+	else ok "$name"; fi
+}
+
+expect cli_unknown_flag 2 "unknown option '--bogus'" -- $BIN --bogus
+expect cli_bad_rate 2 "--rate wants" -- $BIN run --headless --rate fast
+expect cli_bad_kind 2 "--kind wants" -- $BIN run --headless --kind io
+expect cli_dashboard_needs_a_terminal 2 "needs a terminal" -- $BIN
+
+if $BIN --help | grep -q "examples:" && $BIN --version | grep -q "^vmscope "; then ok cli_help_and_version
+else bad cli_help_and_version "no examples in --help or no version"; fi
+
+if [ ! -e /dev/kvm ]; then
+	skp cli_headless_jsonl "this machine has no /dev/kvm"
+else
+	if $BIN run --headless --duration 1.5 --interval 500 --kind pio_eventfd --rate 2000 >"$tmp/j" 2>"$tmp/e"; then
+		n=$(wc -l <"$tmp/j")
+		if [ "$n" -ne 3 ]; then bad cli_headless_jsonl "wanted 3 records, got $n"
+		elif ! jq -e 'select(.cpu_mode and .host and .workload == "exits" and .kind == "pio_eventfd"
+				and (.exits | length == 7) and .sources and .guest.cost_ns and .bpf)' "$tmp/j" >/dev/null; then
+			bad cli_headless_jsonl "records lack documented keys: $(tail -1 "$tmp/j" | head -c 400)"
+		else
+			# 2000/s of one kind: the last record's rate is within 20% of that.
+			rate=$(tail -1 "$tmp/j" | jq '.exits.pio_eventfd')
+			if jq -ne "$rate > 1600 and $rate < 2400" >/dev/null; then ok cli_headless_jsonl
+			else bad cli_headless_jsonl "pio_eventfd at $rate/s, asked 2000/s"; fi
+		fi
+	else bad cli_headless_jsonl "exit $?: $(cat "$tmp/e")"; fi
+
+	if $BIN run --headless --duration 1 --interval 250 --format csv >"$tmp/c" 2>"$tmp/e"; then
+		cols=$(awk -F, '{print NF}' "$tmp/c" | sort -u | wc -l)
+		if [ "$(wc -l <"$tmp/c")" -eq 5 ] && [ "$cols" -eq 1 ] && head -1 "$tmp/c" | grep -q '^t,host,cpu_mode'; then
+			ok cli_headless_csv
+		else bad cli_headless_csv "$(head -3 "$tmp/c")"; fi
+	else bad cli_headless_csv "exit $?: $(cat "$tmp/e")"; fi
+
+	expect cli_guest_fault_exits_3 3 "guest took exception #UD" -- $BIN run --headless --duration 5 --workload fault:ud
+
+	# No /dev/kvm: a mount namespace whose /dev is empty.
+	if unshare -m true 2>/dev/null; then
+		expect cli_no_dev_kvm 1 "/dev/kvm does not exist" -- unshare -m sh -c \
+			"mount -t tmpfs none /dev && exec $BIN run --headless --duration 1"
+	else skp cli_no_dev_kvm "cannot create a mount namespace here (needs root)"; fi
+
+	# No permission: an unprivileged user (root always has it).
+	if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+		cp $BIN "$tmp/vmscope" && chmod 755 "$tmp" "$tmp/vmscope"
+		expect cli_no_permission_on_dev_kvm 1 "no permission to open /dev/kvm" -- \
+			setpriv --reuid=65534 --regid=65534 --clear-groups "$tmp/vmscope" run --headless --duration 1
+	else skp cli_no_permission_on_dev_kvm "needs root to switch to an unprivileged user"; fi
+
+	# The dashboard in a real terminal: draws, takes keys, quits and restores the terminal.
+	if command -v tmux >/dev/null; then
+		T="tmux -L vmscope-test"
+		$T kill-server 2>/dev/null
+		$T new-session -d -x 100 -y 36 -s dash "$BIN --interval 300; echo VMSCOPE-EXITED \$?; sleep 30"
+		seen=""
+		for _ in $(seq 50); do
+			sleep 0.2
+			$T capture-pane -p -t dash >"$tmp/screen"
+			grep -q "pio_eventfd" "$tmp/screen" && grep -q "guest: vmscope guest" "$tmp/screen" && { seen=1; break; }
+		done
+		$T send-keys -t dash 3
+		sleep 1
+		$T capture-pane -p -t dash >"$tmp/screen2"
+		$T resize-window -t dash -x 90 -y 30 2>/dev/null
+		sleep 0.7
+		$T capture-pane -p -t dash >"$tmp/screen3"
+		$T send-keys -t dash q
+		sleep 1.5
+		$T capture-pane -p -t dash >"$tmp/screen4"
+		if [ -z "$seen" ]; then bad cli_dashboard_keys "no exits table or guest log: $(cat "$tmp/screen")"
+		elif ! grep -q "workload exits:mmio_vmm" "$tmp/screen2"; then bad cli_dashboard_keys "key 3 did not switch to mmio_vmm: $(head -2 "$tmp/screen2")"
+		elif ! grep -q "EXITS /s" "$tmp/screen3"; then bad cli_dashboard_keys "no redraw after resize: $(cat "$tmp/screen3")"
+		elif ! grep -q "VMSCOPE-EXITED 0" "$tmp/screen4"; then bad cli_dashboard_keys "q did not quit cleanly: $(cat "$tmp/screen4")"
+		else ok cli_dashboard_keys; fi
+		$T kill-server 2>/dev/null
+	else skp cli_dashboard_keys "tmux is not installed"; fi
+fi
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The hardware lane: the integration tests inside a Debian kernel whose KVM is kvm_amd (AMD SVM
+# emulated by QEMU's TCG), so the hardware-assisted path is tested on machines without VT-x/AMD-V
+# (kvm-hosts.md). Ends with the integration suite's own "N passed, N failed, N skipped" line.
+set -u
+cd "$(dirname "$0")/../.."
+B=build/hwlane
+BIN=build/tests/integration-static
+skip() { echo "skip hwlane: $1"; echo "0 passed, 0 failed, 1 skipped"; exit 0; }
+die() { echo "FAIL hwlane: $1"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+
+for tool in qemu-system-x86_64 cpio gzip apt-get dpkg; do
+	command -v $tool >/dev/null || skip "$tool is not installed (sudo make test installs it)"
+done
+BUSYBOX=$(command -v busybox || true)
+[ -n "$BUSYBOX" ] && file -L "$BUSYBOX" 2>/dev/null | grep -q dynamically && BUSYBOX=""
+[ -x /bin/busybox ] && BUSYBOX=/bin/busybox
+[ -n "$BUSYBOX" ] || skip "busybox-static is not installed"
+[ -x "$BIN" ] || die "$BIN is missing (make test builds it)"
+
+# The kernel of Debian's linux-image-amd64, fetched once into build/hwlane.
+mkdir -p $B
+pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+[ -n "$pkg" ] || skip "apt-cache does not know linux-image-amd64 (run apt-get update)"
+if [ ! -d "$B/kernel-$pkg" ]; then
+	rm -rf "$B"/kernel-* "$B"/*.deb
+	(cd $B && apt-get download -qq "$pkg" >/dev/null 2>&1) || skip "apt-get download $pkg failed (no package archive?)"
+	dpkg -x $B/${pkg}_*.deb "$B/kernel-$pkg" || die "could not unpack $pkg"
+fi
+K=$B/kernel-$pkg
+vmlinuz=$(ls $K/boot/vmlinuz-* | head -1)
+moddir=$(ls -d $K/lib/modules/* | head -1)
+
+# The initramfs: busybox, the four modules kvm_amd needs, the static test binary, an init.
+R=$B/initramfs
+rm -rf $R && mkdir -p $R/bin $R/lib $R/proc $R/sys $R/dev $R/tmp
+cp "$BUSYBOX" $R/bin/busybox
+for m in virt/lib/irqbypass drivers/crypto/ccp/ccp arch/x86/kvm/kvm arch/x86/kvm/kvm-amd; do
+	f=$(ls $moddir/kernel/$m.ko* 2>/dev/null | head -1)
+	[ -n "$f" ] || die "module $m is not in $pkg"
+	case $f in
+	*.xz) xz -dc "$f" >$R/lib/$(basename $m).ko ;;
+	*.zst) zstd -qdc "$f" >$R/lib/$(basename $m).ko ;;
+	*) cp "$f" $R/lib/$(basename $m).ko ;;
+	esac
+done
+cp $BIN $R/integration
+cat >$R/init <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tracefs tracefs /sys/kernel/tracing
+for m in irqbypass ccp kvm kvm-amd; do insmod /lib/$m.ko || echo "HWLANE: insmod $m failed"; done
+echo "HWLANE: kvm $( [ -e /dev/kvm ] && echo present || echo absent ), $(grep -m1 -o 'svm' /proc/cpuinfo)"
+cd /tmp
+VMSCOPE_TEST_SLOW=${SLOW:-4} /integration
+echo "HWLANE-EXIT $?"
+poweroff -f
+INIT
+chmod +x $R/init
+(cd $R && find . | cpio -o -H newc --quiet | gzip -1) >$B/initrd.gz
+
+echo "booting $pkg under QEMU TCG (-cpu max: AMD SVM) ..."
+timeout 1200 qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 1 -nographic -no-reboot \
+	-kernel "$vmlinuz" -initrd $B/initrd.gz \
+	-append "console=ttyS0 quiet panic=-1 SLOW=${VMSCOPE_LANE_SLOW:-4}" </dev/null >$B/console.log 2>&1
+# The console interleaves terminal escapes; keep the lines the init and the tests print.
+tr -d '\r' <$B/console.log | sed 's/^.*HWLANE/HWLANE/' |
+	grep -E '^(HWLANE|ok |FAIL|skip |    |[0-9]+ passed)' >$B/results.log
+cat $B/results.log
+grep -q "HWLANE: kvm present" $B/results.log || die "kvm_amd did not give /dev/kvm in the lane (see $B/console.log)"
+last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' $B/results.log | tail -1)
+[ -n "$last" ] || die "the lane ended without a summary line (see $B/console.log)"
+echo "$last"

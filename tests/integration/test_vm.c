@@ -1,0 +1,303 @@
+/* Integration tests: boot the built-in VM and check what the guest and every probe saw. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "probes/session.h"
+#include "tests/harness.h"
+#include "vmm/kvm.h"
+
+static double slow = 1; /* VMSCOPE_TEST_SLOW scales waits (the TCG hardware lane is slow) */
+
+static void setup(int argc, char **argv)
+{
+	const char *s = getenv("VMSCOPE_TEST_SLOW");
+	if (s && atof(s) >= 1)
+		slow = atof(s);
+}
+__attribute__((constructor)) static void set_setup(void) { test_setup = setup; }
+
+static void sleep_s(double s)
+{
+	struct timespec ts = {(time_t)(s * slow), (long)((s * slow - (time_t)(s * slow)) * 1e9)};
+	nanosleep(&ts, NULL);
+}
+
+static enum host_kind host_or_skip(void)
+{
+	int fd = kvm_open("/dev/kvm");
+	if (fd < 0)
+		SKIP("%s", kvm_open_strerror(fd));
+	close(fd);
+	if (access("/sys/module/kvm_pvm", F_OK) == 0)
+		return HOST_PVM;
+	return HOST_UNKNOWN; /* hardware: vmm_host() says which */
+}
+
+static struct session *boot(enum cpu_mode cpu, enum workload wl, uint32_t kind, uint32_t rate,
+			    unsigned hang_ms)
+{
+	struct session_opts o = {.cpu = cpu, .workload = wl, .kind = kind, .rate = rate,
+				 .hang_timeout_ms = (unsigned)(hang_ms * slow)};
+	struct session *s;
+	const char *why;
+	host_or_skip();
+	if (session_open(&s, &o, &why)) {
+		test_fail(__FILE__, __LINE__, "session_open: %s", why);
+		return NULL;
+	}
+	return s;
+}
+
+static struct ctl_page *ctl_of(struct session *s)
+{
+	static struct ctl_page c;
+	vmm_read_ctl(session_vmm(s), &c);
+	return &c;
+}
+
+static enum vmm_state state_of(struct session *s, struct vmm_status *st)
+{
+	vmm_poll(session_vmm(s));
+	vmm_status(session_vmm(s), st);
+	return st->state;
+}
+
+static bool wait_state(struct session *s, enum vmm_state want, double timeout, struct vmm_status *st)
+{
+	for (double t = 0; t < timeout * slow; t += 0.02) {
+		if (state_of(s, st) == want)
+			return true;
+		sleep_s(0.02 / slow);
+	}
+	return state_of(s, st) == want;
+}
+
+static bool log_has(struct session *s, const char *text)
+{
+	static char lines[VLOG_LINES][VLOG_LINE_MAX];
+	unsigned n = vlog_tail(session_log(s), lines, VLOG_LINES);
+	for (unsigned i = 0; i < n; i++)
+		if (strstr(lines[i], text))
+			return true;
+	return false;
+}
+
+/* Idle the guest and wait until it has taken the command: every op it started has finished. */
+static void quiesce(struct session *s)
+{
+	session_set_workload(s, WL_IDLE, 0, 0);
+	for (int i = 0; i < 500; i++) {
+		struct ctl_page *c = ctl_of(s);
+		if (c->ack_seq == c->cmd_seq)
+			break;
+		sleep_s(0.01);
+	}
+	sleep_s(0.05);
+}
+
+TEST(vm_boots_natively_and_prints_its_banner)
+{
+	struct session *s = boot(CPU_AUTO, WL_IDLE, 0, 0, 2000);
+	struct vmm_status st;
+	REQUIRE(s);
+	CHECK(wait_state(s, VMM_RUNNING, 3, &st));
+	CHECK(log_has(s, "vmscope guest: long mode, ring 0, ready"));
+	struct vmm *vm = session_vmm(s);
+	CHECK(vmm_ns_first_insn(vm) > 0 && vmm_ns_banner(vm) > vmm_ns_first_insn(vm));
+	CHECK(vmm_cpu_mode(vm) == (vmm_host(vm) == HOST_PVM ? CPU_PARAVIRT : CPU_HARDWARE));
+	CHECK(ctl_of(s)->heartbeat > 0);
+	session_close(s);
+}
+
+/* Runs every exit kind flat out and checks that each source that can see a kind counted
+ * exactly what the guest did. */
+static void exits_agree(enum cpu_mode cpu)
+{
+	static struct snapshot a, b;
+	struct session *s = boot(cpu, WL_IDLE, 0, 0, 2000);
+	struct vmm_status st;
+	unsigned compared[SRC_MAX] = {0};
+
+	REQUIRE(s);
+	REQUIRE(wait_state(s, VMM_RUNNING, 3, &st));
+	for (unsigned k = 0; k < EK_MAX; k++) {
+		quiesce(s);
+		session_tick(s, &a);
+		session_set_workload(s, WL_EXITS, k, 0);
+		sleep_s(0.25);
+		quiesce(s);
+		session_tick(s, &b);
+		uint64_t ops = b.exits[k][SRC_GUEST].total - a.exits[k][SRC_GUEST].total;
+		uint64_t idle = b.idle_halts.total - a.idle_halts.total;
+		CHECKF(ops > 10, "%s: the guest did only %llu ops", exit_kind_name(k),
+		       (unsigned long long)ops);
+		printf("    %-8s %-12s guest %6llu", cpu_mode_name(vmm_cpu_mode(session_vmm(s))),
+		       exit_kind_name(k), (unsigned long long)ops);
+		for (unsigned src = SRC_VMM; src < SRC_MAX; src++) {
+			if (!b.exits[k][src].valid)
+				continue;
+			uint64_t got = b.exits[k][src].total - a.exits[k][src].total;
+			/* The stats fd's halt_exits and bpf's HLT userspace exits count the
+			 * guest's waiting halts too. */
+			uint64_t want = ops + (k == EK_HLT && src != SRC_VMM ? idle : 0);
+			printf("  %s %6llu", source_name(src), (unsigned long long)got);
+			CHECKF(got == want, "%s: %s counted %llu, the guest did %llu",
+			       exit_kind_name(k), source_name(src), (unsigned long long)got,
+			       (unsigned long long)want);
+			compared[src]++;
+		}
+		printf("\n");
+	}
+	CHECK(compared[SRC_VMM] == 5); /* all but hypercall and cpuid reach the VMM */
+	CHECK(compared[SRC_STATS] >= 2);
+	if (a.bpf_on)
+		CHECK(compared[SRC_BPF] >= 5);
+	else
+		printf("    (bpf not compared: %s)\n", a.bpf_why);
+	CHECK(state_of(s, &st) == VMM_RUNNING);
+	session_close(s);
+}
+
+TEST(exits_agree_across_guest_vmm_stats_and_bpf_native) { exits_agree(CPU_AUTO); }
+
+TEST(exits_agree_across_guest_vmm_stats_and_bpf_emulated)
+{
+	if (host_or_skip() != HOST_PVM)
+		SKIP("the emulated CPU mode exists on kvm_pvm hosts only");
+	exits_agree(CPU_EMULATED);
+}
+
+static double emulations_per_op(enum cpu_mode cpu)
+{
+	static struct snapshot a, b;
+	struct session *s = boot(cpu, WL_IDLE, 0, 0, 2000);
+	struct vmm_status st;
+	double per_op = -1;
+
+	if (!s || !wait_state(s, VMM_RUNNING, 3, &st))
+		goto out;
+	session_tick(s, &a);
+	session_set_workload(s, WL_EXITS, EK_PIO_EVENTFD, 0);
+	sleep_s(0.2);
+	quiesce(s);
+	session_tick(s, &b);
+	const struct named_figure *ea = snapshot_find(a.stats, a.nr_stats, "insn_emulation");
+	const struct named_figure *eb = snapshot_find(b.stats, b.nr_stats, "insn_emulation");
+	uint64_t ops = b.exits[EK_PIO_EVENTFD][SRC_GUEST].total -
+		       a.exits[EK_PIO_EVENTFD][SRC_GUEST].total;
+	if (ea && eb && ops)
+		per_op = (double)(eb->f.total - ea->f.total) / (double)ops;
+out:
+	session_close(s);
+	return per_op;
+}
+
+TEST(emulated_mode_runs_the_guest_in_kvms_instruction_emulator)
+{
+	if (host_or_skip() != HOST_PVM)
+		SKIP("the emulated CPU mode exists on kvm_pvm hosts only");
+	double native = emulations_per_op(CPU_PARAVIRT), emulated = emulations_per_op(CPU_EMULATED);
+	printf("    insn_emulation per port write: native %.1f, emulated %.1f\n", native, emulated);
+	REQUIRE(native >= 0 && emulated >= 0);
+	/* Native: only the trapping OUT is emulated. Emulated: the whole loop around it. */
+	CHECK(native <= 2.0);
+	CHECK(emulated >= 10.0 * (native > 1 ? native : 1));
+}
+
+TEST(hardware_host_counts_kvm_exit_and_kvm_hypercall)
+{
+	static struct snapshot a, b;
+	struct vmm_status st;
+	if (host_or_skip() == HOST_PVM)
+		SKIP("kvm_exit and kvm_hypercall never fire on kvm_pvm; the hardware lane runs this");
+	struct session *s = boot(CPU_AUTO, WL_IDLE, 0, 0, 2000);
+	REQUIRE(s);
+	REQUIRE(wait_state(s, VMM_RUNNING, 3, &st));
+	session_tick(s, &a);
+	if (!a.bpf_on) {
+		session_close(s);
+		SKIP("%s", a.bpf_why);
+	}
+	session_set_workload(s, WL_EXITS, EK_HYPERCALL, 0);
+	sleep_s(0.25);
+	quiesce(s);
+	session_tick(s, &b);
+	uint64_t ops = b.exits[EK_HYPERCALL][SRC_GUEST].total - a.exits[EK_HYPERCALL][SRC_GUEST].total;
+	uint64_t hc = b.bpf_event[KT_HYPERCALL].total - a.bpf_event[KT_HYPERCALL].total;
+	uint64_t ex = b.bpf_event[KT_EXIT].total - a.bpf_event[KT_EXIT].total;
+	printf("    hypercalls: guest %llu, kvm_hypercall %llu, kvm_exit %llu\n",
+	       (unsigned long long)ops, (unsigned long long)hc, (unsigned long long)ex);
+	CHECK(ops > 10);
+	CHECK(hc == ops);
+	CHECK(ex >= ops); /* every vmcall/vmmcall is an exit, plus whatever else happened */
+	CHECK(b.nr_kexit > 0);
+	session_close(s);
+}
+
+static void expect_failure(uint32_t fault, const char *text)
+{
+	struct session *s = boot(CPU_AUTO, WL_IDLE, 0, 0, 500);
+	struct vmm_status st;
+	const char *why;
+	REQUIRE(s);
+	REQUIRE(wait_state(s, VMM_RUNNING, 3, &st));
+	session_set_workload(s, WL_FAULT, fault, 0);
+	CHECK(wait_state(s, VMM_FAILED, 5, &st));
+	CHECKF(strstr(st.reason, text), "reason '%s' lacks '%s'", st.reason, text);
+	printf("    reported: %s\n", st.reason);
+	/* The VMM survives its guest: a restart boots a working one. */
+	CHECK(session_restart(s, vmm_cpu_mode(session_vmm(s)), &why) == 0);
+	CHECK(wait_state(s, VMM_RUNNING, 3, &st));
+	session_set_workload(s, WL_EXITS, EK_PIO_VMM, 0);
+	sleep_s(0.1);
+	CHECK(ctl_of(s)->kind[EK_PIO_VMM].ops > 0);
+	session_close(s);
+}
+
+TEST(guest_exception_is_reported_with_vector_and_rip) { expect_failure(FAULT_UD, "#UD (vector 6"); }
+TEST(guest_triple_fault_is_reported) { expect_failure(FAULT_TRIPLE, "triple-faulted (shutdown)"); }
+TEST(hung_guest_is_detected_and_its_rip_reported) { expect_failure(FAULT_HANG, "stopped responding"); }
+
+TEST(pause_keeps_the_vcpu_out_of_the_guest)
+{
+	struct session *s = boot(CPU_AUTO, WL_EXITS, EK_PIO_EVENTFD, 0, 2000);
+	struct vmm_status st;
+	REQUIRE(s);
+	REQUIRE(wait_state(s, VMM_RUNNING, 3, &st));
+	session_pause(s, true);
+	CHECK(wait_state(s, VMM_PAUSED, 2, &st));
+	uint64_t before = ctl_of(s)->kind[EK_PIO_EVENTFD].ops;
+	sleep_s(0.2);
+	CHECK(ctl_of(s)->kind[EK_PIO_EVENTFD].ops == before);
+	session_pause(s, false);
+	sleep_s(0.2);
+	CHECK(ctl_of(s)->kind[EK_PIO_EVENTFD].ops > before);
+	session_close(s);
+}
+
+static int nr_threads(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+	for (struct dirent *e; d && (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+TEST(closing_a_session_leaves_no_thread_behind)
+{
+	int before = nr_threads();
+	struct session *s = boot(CPU_AUTO, WL_EXITS, EK_ALL, 1000, 2000);
+	REQUIRE(s);
+	CHECK(nr_threads() > before);
+	sleep_s(0.1);
+	session_close(s);
+	CHECK(nr_threads() == before);
+}
