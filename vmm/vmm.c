@@ -18,18 +18,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "boot.h"
 #include "exitdev.h"
 #include "iobus.h"
-#include "paging.h"
 #include "serial.h"
 
 #define CNT_ADD(c, n) __atomic_fetch_add(&(c), (n), __ATOMIC_RELAXED)
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
-#define GPA_TSS 0x800ull
 #define IDLE_HALT_MAX_NS 250000000ull
-
-extern const uint8_t guest_image_start[], guest_image_end[];
 
 struct vmm {
 	struct vmm_opts opts;
@@ -305,35 +302,6 @@ static void wake(struct vmm *vm)
 	}
 }
 
-static int load_guest(struct vmm *vm)
-{
-	size_t image = (size_t)(guest_image_end - guest_image_start);
-	long r;
-
-	if (image > GUEST_IMAGE_MAX)
-		return -E2BIG;
-	r = paging_build_identity(vm->mem, GUEST_MEM_SIZE, GPA_PML4, 4);
-	if (r < 0)
-		return (int)r;
-	r = gdt_build(vm->mem, GUEST_MEM_SIZE, GPA_GDT, GPA_TSS);
-	if (r < 0)
-		return (int)r;
-	memcpy(vm->mem + GPA_IMAGE, guest_image_start, image);
-
-	struct ctl_page *c = vm->ctl;
-	memset(c, 0, sizeof(*c));
-	c->magic = CTL_MAGIC;
-	c->version = CTL_VERSION;
-	c->tsc_khz = vm->tsc_khz;
-	c->workload = WL_IDLE;
-	c->exit_kind = EK_ALL;
-	c->hypercall_insn = vm->host == HOST_PVM ? HC_INT1B
-			    : vm->host == HOST_VTX ? HC_VMCALL
-			    : vm->host == HOST_AMDV ? HC_VMMCALL
-						    : HC_NONE;
-	return 0;
-}
-
 /* Which CPU mode the request resolves to on this host, or -EINVAL with *why. */
 static int resolve_cpu_mode(struct vmm *vm, const char **why)
 {
@@ -423,32 +391,14 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 		r = -ENOTSUP;
 		goto err;
 	}
-	/* kvm_pvm ignores CPUID2; hardware KVM needs it before EFER.LME is accepted. */
-	r = kvm_set_supported_cpuid(vm->kvm_fd, vm->vcpu_fd);
-	if (r && vm->host != HOST_PVM) {
-		*why = "KVM refused the guest's CPUID";
-		goto err;
-	}
-	r = load_guest(vm);
+	r = guest_load(vm->mem, vm->host, vm->tsc_khz);
 	if (r) {
 		*why = "the built-in guest image does not fit guest memory";
 		goto err;
 	}
-	r = kvm_setup_long_mode(vm->vcpu_fd, GPA_PML4, GPA_GDT, GPA_IDT, GPA_TSS, GPA_IMAGE,
-				GPA_STACK_TOP);
-	if (r) {
-		*why = "KVM refused the guest's long-mode register state";
+	r = guest_vcpu_setup(vm->kvm_fd, vm->vcpu_fd, vm->host, vm->cpu, why);
+	if (r)
 		goto err;
-	}
-	if (vm->cpu == CPU_PARAVIRT) {
-		/* kvm-hosts.md: register the VIF page before the first KVM_RUN, or every
-		 * ring-0 instruction runs in KVM's emulator. */
-		r = kvm_set_msr(vm->vcpu_fd, PVM_MSR_VIF, GPA_VIF | PVM_VIF_ENABLE);
-		if (r) {
-			*why = "kvm_pvm refused the VIF page registration";
-			goto err;
-		}
-	}
 
 	serial_init(&vm->uart, serial_line, vm);
 	vm->exits.pio_efd = vm->exits.mmio_efd = -1;

@@ -1,0 +1,66 @@
+/* Loading the built-in guest and preparing its vCPU. */
+#include "boot.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "control.h"
+#include "paging.h"
+
+extern const uint8_t guest_image_start[], guest_image_end[];
+
+int guest_load(uint8_t *mem, enum host_kind host, uint64_t tsc_khz)
+{
+	size_t image = (size_t)(guest_image_end - guest_image_start);
+	long r;
+
+	if (image > GUEST_IMAGE_MAX)
+		return -E2BIG;
+	r = paging_build_identity(mem, GUEST_MEM_SIZE, GPA_PML4, 4);
+	if (r < 0)
+		return (int)r;
+	r = gdt_build(mem, GUEST_MEM_SIZE, GPA_GDT, GPA_TSS);
+	if (r < 0)
+		return (int)r;
+	memcpy(mem + GPA_IMAGE, guest_image_start, image);
+
+	struct ctl_page *c = (struct ctl_page *)(mem + GPA_CTL);
+	memset(c, 0, sizeof(*c));
+	c->magic = CTL_MAGIC;
+	c->version = CTL_VERSION;
+	c->tsc_khz = tsc_khz;
+	c->workload = WL_IDLE;
+	c->exit_kind = EK_ALL;
+	c->hypercall_insn = host == HOST_PVM    ? HC_INT1B
+			    : host == HOST_VTX  ? HC_VMCALL
+			    : host == HOST_AMDV ? HC_VMMCALL
+						: HC_NONE;
+	return 0;
+}
+
+int guest_vcpu_setup(int kvm_fd, int vcpu_fd, enum host_kind host, enum cpu_mode cpu,
+		     const char **why)
+{
+	/* kvm_pvm ignores CPUID2; hardware KVM needs it before EFER.LME is accepted. */
+	int r = kvm_set_supported_cpuid(kvm_fd, vcpu_fd);
+	if (r && host != HOST_PVM) {
+		*why = "KVM refused the guest's CPUID";
+		return r;
+	}
+	r = kvm_setup_long_mode(vcpu_fd, GPA_PML4, GPA_GDT, GPA_IDT, GPA_TSS, GPA_IMAGE,
+				GPA_STACK_TOP);
+	if (r) {
+		*why = "KVM refused the guest's long-mode register state";
+		return r;
+	}
+	if (cpu == CPU_PARAVIRT) {
+		/* kvm-hosts.md: register the VIF page before the first KVM_RUN, or every
+		 * ring-0 instruction runs in KVM's emulator. */
+		r = kvm_set_msr(vcpu_fd, PVM_MSR_VIF, GPA_VIF | PVM_VIF_ENABLE);
+		if (r) {
+			*why = "kvm_pvm refused the VIF page registration";
+			return r;
+		}
+	}
+	return 0;
+}
