@@ -40,8 +40,7 @@ $(B)/vmm/guest/%.c.o: vmm/guest/%.c vmm/control.h
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -c $< -o $@
 $(B)/guest.elf: $(GUEST_OBJ) vmm/guest/guest.ld
-	$(CC) $(GUEST_CFLAGS) -static -no-pie -Wl,-T,vmm/guest/guest.ld -Wl,--build-id=none \
-		-o $@ $(GUEST_OBJ)
+	$(LD) -nostdlib -static -T vmm/guest/guest.ld --build-id=none -o $@ $(GUEST_OBJ)
 $(B)/guest.bin: $(B)/guest.elf
 	objcopy -O binary $< $@
 $(B)/vmm/guest_image.o: vmm/guest_image.S $(B)/guest.bin

@@ -63,25 +63,31 @@ const char *kvm_open_strerror(int err)
 	}
 }
 
+/* One MSR through KVM_GET_MSRS/KVM_SET_MSRS (their argument ends in a flexible array). */
+static int kvm_msr_io(int vcpu_fd, unsigned long req, uint32_t index, uint64_t *value)
+{
+	union {
+		struct kvm_msrs hdr;
+		uint8_t bytes[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+	} m = {0};
+	m.hdr.nmsrs = 1;
+	m.hdr.entries[0].index = index;
+	m.hdr.entries[0].data = *value;
+	if (ioctl(vcpu_fd, req, &m) != 1)
+		return -EIO;
+	*value = m.hdr.entries[0].data;
+	return 0;
+}
+
 int kvm_get_msr(int vcpu_fd, uint32_t index, uint64_t *value)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} m = {.hdr.nmsrs = 1, .e.index = index};
-	if (ioctl(vcpu_fd, KVM_GET_MSRS, &m) != 1)
-		return -EIO;
-	*value = m.e.data;
-	return 0;
+	*value = 0;
+	return kvm_msr_io(vcpu_fd, KVM_GET_MSRS, index, value);
 }
 
 int kvm_set_msr(int vcpu_fd, uint32_t index, uint64_t value)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} m = {.hdr.nmsrs = 1, .e.index = index, .e.data = value};
-	return ioctl(vcpu_fd, KVM_SET_MSRS, &m) == 1 ? 0 : -EIO;
+	return kvm_msr_io(vcpu_fd, KVM_SET_MSRS, index, &value);
 }
 
 enum host_kind kvm_detect_host(int vcpu_fd)
