@@ -20,6 +20,7 @@ struct {
  * trace_event_raw_* types by name (the ___vs suffix is ignored), in vmlinux or kvm.ko BTF. */
 struct trace_event_raw_kvm_userspace_exit___vs {
 	__u32 reason;
+	int errno;
 } __attribute__((preserve_access_index));
 struct trace_event_raw_kvm_pio___vs {
 	unsigned int port;
@@ -59,6 +60,9 @@ static __always_inline int count(__u32 event, __u32 detail)
 SEC("tp/kvm/kvm_userspace_exit")
 int kvm_userspace_exit(struct trace_event_raw_kvm_userspace_exit___vs *ctx)
 {
+	/* KVM_RUN ending in -EINTR (a kick) is no exit: its reason is the previous one's. */
+	if (BPF_CORE_READ(ctx, errno) < 0)
+		return 0;
 	return count(KT_USERSPACE_EXIT, BPF_CORE_READ(ctx, reason));
 }
 

@@ -87,9 +87,11 @@ static bool log_has(struct session *s, const char *text)
 	return false;
 }
 
-/* Idle the guest and wait until it has taken the command: every op it started has finished. */
+/* Idle the guest, wait until it has taken the command (every op it started has finished), then
+ * keep the vCPU out of KVM_RUN so that no source moves while the sources are read one by one. */
 static void quiesce(struct session *s)
 {
+	struct vmm_status st;
 	session_set_workload(s, WL_IDLE, 0, 0);
 	for (int i = 0; i < 500; i++) {
 		struct ctl_page *c = ctl_of(s);
@@ -97,7 +99,8 @@ static void quiesce(struct session *s)
 			break;
 		sleep_s(0.01);
 	}
-	sleep_s(0.05);
+	session_pause(s, true);
+	CHECK(wait_state(s, VMM_PAUSED, 2, &st));
 }
 
 TEST(vm_boots_natively_and_prints_its_banner)
@@ -129,9 +132,11 @@ static void exits_agree(enum cpu_mode cpu)
 		quiesce(s);
 		session_tick(s, &a);
 		session_set_workload(s, WL_EXITS, k, 0);
+		session_pause(s, false);
 		sleep_s(0.25);
 		quiesce(s);
 		session_tick(s, &b);
+		session_pause(s, false);
 		uint64_t ops = b.exits[k][SRC_GUEST].total - a.exits[k][SRC_GUEST].total;
 		uint64_t idle = b.idle_halts.total - a.idle_halts.total;
 		CHECKF(ops > 10, "%s: the guest did only %llu ops", exit_kind_name(k),
@@ -185,6 +190,7 @@ static double emulations_per_op(enum cpu_mode cpu)
 	session_set_workload(s, WL_EXITS, EK_PIO_EVENTFD, 0);
 	sleep_s(0.2);
 	quiesce(s);
+	session_pause(s, false);
 	session_tick(s, &b);
 	const struct named_figure *ea = snapshot_find(a.stats, a.nr_stats, "insn_emulation");
 	const struct named_figure *eb = snapshot_find(b.stats, b.nr_stats, "insn_emulation");
@@ -226,6 +232,7 @@ TEST(hardware_host_counts_kvm_exit_and_kvm_hypercall)
 	session_set_workload(s, WL_EXITS, EK_HYPERCALL, 0);
 	sleep_s(0.25);
 	quiesce(s);
+	session_pause(s, false);
 	session_tick(s, &b);
 	uint64_t ops = b.exits[EK_HYPERCALL][SRC_GUEST].total - a.exits[EK_HYPERCALL][SRC_GUEST].total;
 	uint64_t hc = b.bpf_event[KT_HYPERCALL].total - a.bpf_event[KT_HYPERCALL].total;
