@@ -69,6 +69,24 @@ else
 			setpriv --reuid=65534 --regid=65534 --clear-groups "$tmp/vmscope" run --headless --duration 1
 	else skp cli_no_permission_on_dev_kvm "needs root to switch to an unprivileged user"; fi
 
+	# KVM but no root: a private /dev whose kvm node an unprivileged user may open. The eBPF
+	# source is off and the record says why; everything else runs.
+	if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && unshare -m true 2>/dev/null; then
+		cp $BIN "$tmp/vmscope" && chmod 755 "$tmp" "$tmp/vmscope"
+		unshare -m sh -c "mount -t tmpfs none /dev && mknod -m 666 /dev/kvm c 10 232 && \
+			exec setpriv --reuid=65534 --regid=65534 --clear-groups $tmp/vmscope run --headless \
+			--duration 1 --interval 500 --kind pio_vmm" >"$tmp/nr" 2>"$tmp/e"
+		if jq -e 'select(.bpf.on == false and (.bpf.why | test("need root")) and .by_source.vmm.pio_vmm > 0
+				and .by_source.stats.mmio_vmm != null)' "$tmp/nr" >/dev/null 2>&1; then
+			ok cli_runs_on_without_bpf_privileges
+		else bad cli_runs_on_without_bpf_privileges "$(head -c 300 "$tmp/nr") $(cat "$tmp/e")"; fi
+	else skp cli_runs_on_without_bpf_privileges "needs root to set up an unprivileged user with KVM"; fi
+
+	if $BIN run --headless --duration 0.5 --log "$tmp/vm.log" >/dev/null 2>&1 &&
+		grep -q "guest: vmscope guest: long mode, ring 0, ready" "$tmp/vm.log" &&
+		grep -q "vmm: host" "$tmp/vm.log"; then ok cli_log_file_gets_the_serial_console
+	else bad cli_log_file_gets_the_serial_console "$(cat "$tmp/vm.log" 2>&1 | head -5)"; fi
+
 	# The dashboard in a real terminal: draws, takes keys, quits and restores the terminal.
 	if command -v tmux >/dev/null; then
 		T="tmux -L vmscope-test"
