@@ -20,6 +20,16 @@ int iobus_register(struct iobus *bus, enum io_space space, uint64_t base, uint64
 	return 0;
 }
 
+int iobus_unregister(struct iobus *bus, enum io_space space, uint64_t base)
+{
+	for (unsigned i = 0; i < bus->nr; i++)
+		if (bus->ranges[i].space == space && bus->ranges[i].base == base) {
+			bus->ranges[i] = bus->ranges[--bus->nr];
+			return 0;
+		}
+	return -ENOENT;
+}
+
 int iobus_dispatch(struct iobus *bus, enum io_space space, uint64_t addr, void *data, uint32_t len,
 		   bool is_write)
 {

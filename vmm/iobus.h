@@ -25,6 +25,8 @@ struct iobus {
 
 int iobus_register(struct iobus *bus, enum io_space space, uint64_t base, uint64_t len,
 		   io_handler_fn fn, void *opaque);
+/* Removes the range registered at exactly (space, base); -ENOENT if there is none. */
+int iobus_unregister(struct iobus *bus, enum io_space space, uint64_t base);
 /* -ENOENT if nobody claims the address; reads then return all ones (as on a real bus). */
 int iobus_dispatch(struct iobus *bus, enum io_space space, uint64_t addr, void *data, uint32_t len,
 		   bool is_write);
