@@ -33,6 +33,7 @@ typedef uint64_t u64;
 #define PORT_GUEST_EVENT 0x518  /* guest -> VMM: enum guest_event */
 #define MMIO_EXIT_VMM 0xd0000000ull
 #define MMIO_EXIT_EVENTFD 0xd0001000ull
+#define GPA_PCI_ECAM 0xe0000000ull /* bus 0; see vmm/pci.h */
 
 enum guest_event {
 	GEV_FIRST_INSN = 1, /* the first instruction of the image */

@@ -21,6 +21,7 @@
 #include "boot.h"
 #include "exitdev.h"
 #include "iobus.h"
+#include "pci.h"
 #include "serial.h"
 
 #define CNT_ADD(c, n) __atomic_fetch_add(&(c), (n), __ATOMIC_RELAXED)
@@ -40,6 +41,7 @@ struct vmm {
 	uint64_t tsc_khz;
 
 	struct iobus bus;
+	struct pci_bus pci;
 	struct serial uart;
 	struct exitdev exits;
 	struct vlog log;
@@ -409,7 +411,12 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 	if (!r)
 		r = iobus_register(&vm->bus, IO_PIO, PORT_GUEST_EVENT, 4, guest_event, vm);
 	if (!r)
-		r = exitdev_init(&vm->exits, vm->vm_fd, &vm->bus, &vm->cnt);
+		r = pci_bus_init(&vm->pci, &vm->bus);
+	if (r) {
+		*why = "the guest's port and MMIO ranges overlap";
+		goto err;
+	}
+	r = exitdev_init(&vm->exits, vm->vm_fd, &vm->bus, &vm->cnt);
 	if (r) {
 		*why = "KVM refused the guest's ioeventfds";
 		goto err;

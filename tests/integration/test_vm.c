@@ -110,6 +110,7 @@ TEST(vm_boots_natively_and_prints_its_banner)
 	REQUIRE(s);
 	CHECK(wait_state(s, VMM_RUNNING, 3, &st));
 	CHECK(log_has(s, "vmscope guest: long mode, ring 0, ready"));
+	CHECK(log_has(s, "guest: pci 00:00.0 1b36:0008 class 060000")); /* the guest's own scan */
 	struct vmm *vm = session_vmm(s);
 	CHECK(vmm_ns_first_insn(vm) > 0 && vmm_ns_banner(vm) > vmm_ns_first_insn(vm));
 	CHECK(vmm_cpu_mode(vm) == (vmm_host(vm) == HOST_PVM ? CPU_PARAVIRT : CPU_HARDWARE));

@@ -47,13 +47,48 @@ static void puts(const char *s)
 		outb(PORT_SERIAL, (u8)*s++);
 }
 
-static void put_hex(u64 v)
+static void put_hex(u64 v, int digits)
 {
-	char buf[19] = "0x";
-	for (int i = 0; i < 16; i++)
-		buf[2 + i] = "0123456789abcdef"[(v >> (60 - 4 * i)) & 0xf];
-	buf[18] = 0;
+	char buf[17];
+	for (int i = 0; i < digits; i++)
+		buf[i] = "0123456789abcdef"[(v >> (4 * (digits - 1 - i))) & 0xf];
+	buf[digits] = 0;
 	puts(buf);
+}
+
+static void put_dec(u64 v)
+{
+	char buf[21];
+	int i = 20;
+	buf[i] = 0;
+	do
+		buf[--i] = (char)('0' + v % 10);
+	while (v /= 10);
+	puts(buf + i);
+}
+
+static u32 pci_cfg_read32(u32 slot, u32 off)
+{
+	return *(volatile u32 *)(GPA_PCI_ECAM + (slot << 15) + off);
+}
+
+/* Enumerate bus 0 through ECAM and log what is there. */
+static void pci_scan(void)
+{
+	for (u32 slot = 0; slot < 32; slot++) {
+		u32 id = pci_cfg_read32(slot, 0);
+		if (id == 0xffffffff)
+			continue;
+		puts("pci 00:");
+		put_hex(slot, 2);
+		puts(".0 ");
+		put_hex(id & 0xffff, 4);
+		puts(":");
+		put_hex(id >> 16, 4);
+		puts(" class ");
+		put_hex(pci_cfg_read32(slot, 8) >> 8, 6);
+		puts("\n");
+	}
 }
 
 static void event(u32 ev) { outl(PORT_GUEST_EVENT, ev); }
@@ -217,9 +252,10 @@ void guest_main(void)
 	idt_init();
 	GUEST_ASSERT(ctl->magic == CTL_MAGIC && ctl->version == CTL_VERSION);
 	GUEST_ASSERT(ctl->tsc_khz > 0);
-	puts(GUEST_BANNER "\ntsc_khz=");
-	put_hex(ctl->tsc_khz);
-	puts("\n");
+	puts(GUEST_BANNER "\ntsc ");
+	put_dec(ctl->tsc_khz);
+	puts(" kHz\n");
+	pci_scan();
 	ctl->tsc_ready = rdtsc();
 	event(GEV_READY);
 
