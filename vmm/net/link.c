@@ -1,0 +1,254 @@
+/* The host-side link: namespace, TAP, addresses and peer, set up with plain syscalls. */
+#define _GNU_SOURCE
+#include "link.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int remove_netns(const char *path)
+{
+	umount2(path, MNT_DETACH);
+	return unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
+}
+
+int link_reap_stale(void)
+{
+	DIR *d = opendir(LINK_NETNS_DIR);
+	struct dirent *e;
+	int reaped = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		char path[300], *end;
+		if (strncmp(e->d_name, LINK_NETNS_PREFIX, strlen(LINK_NETNS_PREFIX)))
+			continue;
+		long pid = strtol(e->d_name + strlen(LINK_NETNS_PREFIX), &end, 10);
+		if (*end || pid <= 0 || pid == getpid())
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue; /* its owner still runs */
+		snprintf(path, sizeof(path), "%s/%s", LINK_NETNS_DIR, e->d_name);
+		if (remove_netns(path) == 0)
+			reaped++;
+	}
+	closedir(d);
+	return reaped;
+}
+
+static int set_ifaddr(int s, const char *ifname, unsigned long req, uint32_t addr)
+{
+	struct ifreq ifr = {0};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(addr);
+	return ioctl(s, req, &ifr) < 0 ? -errno : 0;
+}
+
+static int set_up(int s, const char *ifname)
+{
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return -errno;
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	return ioctl(s, SIOCSIFFLAGS, &ifr) < 0 ? -errno : 0;
+}
+
+static int udp_socket(uint16_t port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+				.sin_addr.s_addr = htonl(LINK_PEER_IP)};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+struct setup {
+	struct link *l;
+	int err;
+	const char *why;
+};
+
+/* Runs on a thread of its own: unshare() moves only this thread into the new namespace, and
+ * every fd it opens there (TAP, sockets) keeps working from any thread afterwards. */
+static void *setup_in_netns(void *arg)
+{
+	struct setup *st = arg;
+	struct link *l = st->l;
+	struct ifreq ifr = {0};
+	int s = -1, fd;
+
+	st->why = "the network namespace could not be created";
+	if (unshare(CLONE_NEWNET) < 0)
+		goto err;
+	fd = open(l->netns_path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (fd < 0)
+		goto err;
+	close(fd);
+	if (mount("/proc/thread-self/ns/net", l->netns_path, "none", MS_BIND, NULL) < 0)
+		goto err;
+
+	st->why = "the TAP device could not be created in the namespace";
+	l->tap_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (l->tap_fd < 0)
+		goto err;
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", LINK_TAP);
+	if (ioctl(l->tap_fd, TUNSETIFF, &ifr) < 0)
+		goto err;
+
+	/* No IPv6 on the link: router solicitations would only be noise in the guest's counts. */
+	fd = open("/proc/sys/net/ipv6/conf/" LINK_TAP "/disable_ipv6", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (write(fd, "1", 1) < 0) {
+			/* a kernel without IPv6: nothing to silence */
+		}
+		close(fd);
+	}
+	st->why = "the link's addresses could not be set";
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0 || set_up(s, "lo") || set_ifaddr(s, LINK_TAP, SIOCSIFADDR, LINK_PEER_IP) ||
+	    set_ifaddr(s, LINK_TAP, SIOCSIFNETMASK, ~0u << (32 - LINK_PREFIX)) ||
+	    set_up(s, LINK_TAP))
+		goto err;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", LINK_TAP);
+	if (ioctl(s, SIOCGIFHWADDR, &ifr) < 0)
+		goto err;
+	memcpy(l->peer_mac, ifr.ifr_hwaddr.sa_data, 6);
+
+	st->why = "the peer's UDP sockets could not be bound in the namespace";
+	l->echo_fd = udp_socket(LINK_PORT_ECHO);
+	l->sink_fd = udp_socket(LINK_PORT_SINK);
+	if (l->echo_fd < 0 || l->sink_fd < 0)
+		goto err;
+	close(s);
+	st->err = 0;
+	return NULL;
+err:
+	st->err = errno ? -errno : -EIO;
+	if (s >= 0)
+		close(s);
+	return NULL;
+}
+
+/* The peer: echoes what reaches port 7, counts what reaches port 9. */
+static void *peer_thread(void *arg)
+{
+	struct link *l = arg;
+	static __thread uint8_t buf[65536];
+	struct pollfd p[3] = {{l->echo_fd, POLLIN, 0}, {l->sink_fd, POLLIN, 0}, {l->stop_fd, POLLIN, 0}};
+
+	while (poll(p, 3, -1) >= 0 || errno == EINTR) {
+		if (p[2].revents)
+			break;
+		for (;;) {
+			struct sockaddr_in from;
+			socklen_t fl = sizeof(from);
+			ssize_t n = recvfrom(l->echo_fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+			if (n < 0)
+				break;
+			__atomic_fetch_add(&l->cnt.echo_rx, 1, __ATOMIC_RELAXED);
+			if (sendto(l->echo_fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl) == n)
+				__atomic_fetch_add(&l->cnt.echo_tx, 1, __ATOMIC_RELAXED);
+		}
+		for (;;) {
+			ssize_t n = recv(l->sink_fd, buf, sizeof(buf), 0);
+			if (n < 0)
+				break;
+			__atomic_fetch_add(&l->cnt.sink_rx, 1, __ATOMIC_RELAXED);
+			__atomic_fetch_add(&l->cnt.sink_rx_bytes, (uint64_t)n, __ATOMIC_RELAXED);
+		}
+	}
+	return NULL;
+}
+
+int link_open(struct link *l, const char **why)
+{
+	struct setup st = {.l = l, .err = -EIO};
+	pthread_t t;
+
+	memset(l, 0, sizeof(*l));
+	l->tap_fd = l->echo_fd = l->sink_fd = l->stop_fd = -1;
+	if (geteuid() != 0) {
+		*why = "the TAP link needs root (CAP_NET_ADMIN); run with sudo";
+		return -EPERM;
+	}
+	link_reap_stale();
+	snprintf(l->netns, sizeof(l->netns), LINK_NETNS_PREFIX "%d", (int)getpid());
+	snprintf(l->netns_path, sizeof(l->netns_path), LINK_NETNS_DIR "/%s", l->netns);
+	if (mkdir(LINK_NETNS_DIR, 0755) < 0 && errno != EEXIST) {
+		*why = "/run/netns could not be created";
+		return -errno;
+	}
+	remove_netns(l->netns_path); /* our own pid's leftover, from a previous life */
+	if (pthread_create(&t, NULL, setup_in_netns, &st))
+		return -EAGAIN;
+	pthread_join(t, NULL);
+	if (st.err) {
+		*why = st.why;
+		link_close(l);
+		return st.err;
+	}
+	l->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (l->stop_fd < 0 || pthread_create(&l->peer, NULL, peer_thread, l)) {
+		*why = "the peer thread could not be started";
+		link_close(l);
+		return -EAGAIN;
+	}
+	l->peer_running = true;
+	return 0;
+}
+
+void link_close(struct link *l)
+{
+	if (l->peer_running) {
+		uint64_t one = 1;
+		if (write(l->stop_fd, &one, sizeof(one)) < 0) {
+			/* cannot fail on a fresh eventfd */
+		}
+		pthread_join(l->peer, NULL);
+		l->peer_running = false;
+	}
+	int *fds[] = {&l->tap_fd, &l->echo_fd, &l->sink_fd, &l->stop_fd};
+	for (unsigned i = 0; i < 4; i++)
+		if (*fds[i] >= 0) {
+			close(*fds[i]);
+			*fds[i] = -1;
+		}
+	if (l->netns_path[0])
+		remove_netns(l->netns_path);
+	l->netns_path[0] = 0;
+}
+
+void link_read_counters(struct link *l, struct link_counters *out)
+{
+	out->echo_rx = __atomic_load_n(&l->cnt.echo_rx, __ATOMIC_RELAXED);
+	out->echo_tx = __atomic_load_n(&l->cnt.echo_tx, __ATOMIC_RELAXED);
+	out->sink_rx = __atomic_load_n(&l->cnt.sink_rx, __ATOMIC_RELAXED);
+	out->sink_rx_bytes = __atomic_load_n(&l->cnt.sink_rx_bytes, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,41 @@
+/* The host-side link every NIC mode ends on: a network namespace vmscope creates for itself, a
+ * TAP inside it, addresses on a private /24, and a peer there (UDP echo and sink; the namespace's
+ * own kernel answers ARP and ICMP echo). Nothing touches the host's own network. */
+#ifndef VMSCOPE_LINK_H
+#define VMSCOPE_LINK_H
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define LINK_NETNS_DIR "/run/netns"
+#define LINK_NETNS_PREFIX "vmscope-"
+#define LINK_TAP "vmscope0"
+#define LINK_PEER_IP 0x0a4d0001u  /* 10.77.0.1: the namespace's end of the link */
+#define LINK_GUEST_IP 0x0a4d0002u /* 10.77.0.2: the guest */
+#define LINK_PREFIX 24
+#define LINK_PORT_ECHO 7
+#define LINK_PORT_SINK 9
+
+struct link_counters {
+	uint64_t echo_rx, echo_tx, sink_rx, sink_rx_bytes;
+};
+
+struct link {
+	char netns[32];      /* vmscope-<pid> */
+	char netns_path[64]; /* /run/netns/vmscope-<pid>: `ip netns exec` works on it */
+	int tap_fd;          /* frames to and from the namespace */
+	uint8_t peer_mac[6]; /* the TAP's MAC inside the namespace */
+	int echo_fd, sink_fd, stop_fd;
+	pthread_t peer;
+	bool peer_running;
+	struct link_counters cnt; /* written by the peer thread */
+};
+
+/* Needs CAP_NET_ADMIN and CAP_SYS_ADMIN; *why says what went wrong. Reaps stale links first. */
+int link_open(struct link *l, const char **why);
+void link_close(struct link *l);
+/* Removes links whose vmscope process is gone (killed runs). Returns how many. */
+int link_reap_stale(void);
+void link_read_counters(struct link *l, struct link_counters *out);
+
+#endif
