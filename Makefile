@@ -11,7 +11,7 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -I. -I$(B) -DVMSCOPE_VERSION='"$(VERSION)"' \
 	$(shell $(PKG_CONFIG) --cflags libbpf ncursesw 2>/dev/null)
 LIBS := $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz) \
-	$(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo) -lpthread -lm
+	$(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo) -luring -lpthread -lm
 
 # The built-in guest: freestanding, linked at GPA_IMAGE, no SSE (no FPU state in the guest).
 GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
@@ -20,7 +20,7 @@ GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -ffreestanding -fno-pic -fno-pie -fno-sta
 GUEST_SRC := vmm/guest/start.S vmm/guest/main.c
 GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 
-VMM_SRC := vmm/kvm.c vmm/boot.c vmm/paging.c vmm/pci.c vmm/virtio/ring.c vmm/net/link.c vmm/guest/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/vmm.c
+VMM_SRC := vmm/kvm.c vmm/boot.c vmm/paging.c vmm/pci.c vmm/virtio/ring.c vmm/net/link.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/guest/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/vmm.c
 PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/snapshot.c probes/session.c
 TUI_SRC := tui/cli.c tui/output.c tui/dashboard.c tui/headless.c
 LIB_SRC := $(VMM_SRC) $(PROBES_SRC) $(TUI_SRC)
@@ -71,14 +71,14 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 UNIT_LIB := $(VMM_SRC) probes/stats_fd.c probes/snapshot.c tui/cli.c tui/output.c
 $(B)/tests/unit: $(UNIT_SRC) $(UNIT_LIB) tests/harness.h $(B)/vmm/guest_image.o
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(UNIT_SRC) $(UNIT_LIB) $(B)/vmm/guest_image.o -lpthread
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(UNIT_SRC) $(UNIT_LIB) $(B)/vmm/guest_image.o -luring -lpthread
 $(B)/tests/integration: $(INTEG_SRC) tests/harness.h $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $(INTEG_SRC) $(B)/libvmscope.a $(LIBS)
 # A static build of the integration tests for the hardware lane's initramfs.
 $(B)/tests/integration-static: $(INTEG_SRC) tests/harness.h $(B)/libvmscope.a
 	$(CC) $(ALL_CFLAGS) -static -o $@ $(INTEG_SRC) $(B)/libvmscope.a \
-		$(shell $(PKG_CONFIG) --static --libs libbpf) -lpthread -lm
+		$(shell $(PKG_CONFIG) --static --libs libbpf) -luring -lpthread -lm
 
 BENCH := $(B)/bench/boot $(B)/bench/exits
 $(B)/bench/%: bench/%.c $(B)/libvmscope.a

@@ -79,6 +79,10 @@ static int udp_socket(uint16_t port)
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* The sink must take floods: a deep receive queue (root may exceed rmem_max). */
+	int rcvbuf = 8 << 20;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		int r = -errno;
 		close(fd);
