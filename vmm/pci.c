@@ -111,12 +111,12 @@ static void update_bars(struct pci_dev *d)
 		if (bar->mapped_at)
 			iobus_unregister(d->bus->io, space, bar->mapped_at);
 		bar->mapped_at = 0;
-		if (!want)
-			continue;
-		if (iobus_register(d->bus->io, space, want, bar->size, bar_io, bar) == 0)
+		if (want && iobus_register(d->bus->io, space, want, bar->size, bar_io, bar) == 0)
 			bar->mapped_at = want;
-		else
+		else if (want)
 			d->bus->bar_conflicts++;
+		if (d->bar_moved)
+			d->bar_moved(d, i, bar->mapped_at);
 	}
 }
 

@@ -39,6 +39,8 @@ typedef int (*pci_bar_fn)(struct pci_dev *dev, unsigned bar, uint64_t off, void 
 			  uint32_t len, bool is_write);
 /* Called after the guest wrote config space (MSI-X enable, command register, ...). */
 typedef void (*pci_cfg_fn)(struct pci_dev *dev, uint32_t off, uint32_t len);
+/* Called when a BAR starts or stops decoding at an address (0: unmapped). */
+typedef void (*pci_bar_moved_fn)(struct pci_dev *dev, unsigned bar, uint64_t addr);
 
 struct pci_bar {
 	uint64_t size; /* 0: unused */
@@ -59,6 +61,7 @@ struct pci_dev {
 	uint16_t cap_end, ext_cap_end;
 	pci_bar_fn bar_access;
 	pci_cfg_fn cfg_written;
+	pci_bar_moved_fn bar_moved;
 	void *opaque;
 	struct pci_bus *bus;
 	unsigned slot;
