@@ -72,11 +72,11 @@ UNIT_LIB := $(VMM_SRC) probes/stats_fd.c probes/snapshot.c tui/cli.c tui/output.
 $(B)/tests/unit: $(UNIT_SRC) $(UNIT_LIB) tests/harness.h $(B)/vmm/guest_image.o
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(UNIT_SRC) $(UNIT_LIB) $(B)/vmm/guest_image.o -luring -lpthread
-$(B)/tests/integration: $(INTEG_SRC) tests/harness.h $(B)/libvmscope.a
+$(B)/tests/integration: $(INTEG_SRC) tests/harness.h tests/integration/need.h $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $(INTEG_SRC) $(B)/libvmscope.a $(LIBS)
 # A static build of the integration tests for the hardware lane's initramfs.
-$(B)/tests/integration-static: $(INTEG_SRC) tests/harness.h $(B)/libvmscope.a
+$(B)/tests/integration-static: $(INTEG_SRC) tests/harness.h tests/integration/need.h $(B)/libvmscope.a
 	$(CC) $(ALL_CFLAGS) -static -o $@ $(INTEG_SRC) $(B)/libvmscope.a \
 		$(shell $(PKG_CONFIG) --static --libs libbpf) -luring -lpthread -lm
 

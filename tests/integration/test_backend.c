@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "tests/harness.h"
+#include "tests/integration/need.h"
 #include "vmm/guest/netstack.h"
 #include "vmm/net/backend.h"
 #include "vmm/net/link.h"
@@ -77,8 +78,7 @@ TEST(tap_backend_on_io_uring_talks_to_the_namespace_and_batches_sends)
 	struct link_counters lc = {0};
 	const char *why;
 
-	if (geteuid() != 0)
-		SKIP("the TAP link needs root");
+	need_tap();
 	init_conv(&c);
 	REQUIRE(link_open(&l, &why) == 0);
 	REQUIRE(tap_uring_create(&be, l.tap_fd, on_rx, &c) == 0);

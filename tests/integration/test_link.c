@@ -12,16 +12,9 @@
 #include <unistd.h>
 
 #include "tests/harness.h"
+#include "tests/integration/need.h"
 #include "vmm/guest/netstack.h"
 #include "vmm/net/link.h"
-
-static void need_root(void)
-{
-	if (geteuid() != 0)
-		SKIP("the TAP link needs root");
-	if (access("/dev/net/tun", R_OK | W_OK))
-		SKIP("/dev/net/tun is missing");
-}
 
 /* Sends a frame into the namespace and waits for a frame back that the stack accepts. */
 static enum net_rx_kind exchange(struct link *l, struct net_if *nif, const uint8_t *frame,
@@ -59,7 +52,7 @@ TEST(link_namespace_kernel_and_peer_answer_the_guest_stack)
 	const char *why;
 	char payload[64] = "vmscope seq 1";
 
-	need_root();
+	need_tap();
 	REQUIRE(link_open(&l, &why) == 0);
 	CHECK(exists(l.netns_path));
 	CHECK(!exists("/sys/class/net/" LINK_TAP)); /* the host's own network has no such link */
@@ -111,7 +104,7 @@ TEST(link_left_by_a_killed_run_is_removed_at_the_next_start)
 {
 	int ready[2];
 	char path[64], c;
-	need_root();
+	need_tap();
 	REQUIRE(pipe(ready) == 0);
 	pid_t pid = fork();
 	if (pid == 0) {
