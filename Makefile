@@ -17,10 +17,10 @@ LIBS := $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
 GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
 	-mno-red-zone -mno-mmx -mno-sse -mno-sse2 -mno-avx -fno-asynchronous-unwind-tables \
 	-fcf-protection=none -fno-builtin -nostdlib
-GUEST_SRC := vmm/guest/start.S vmm/guest/main.c
+GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/guest/netstack.c vmm/guest/virtio_net.c
 GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 
-VMM_SRC := vmm/kvm.c vmm/boot.c vmm/paging.c vmm/pci.c vmm/irq.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/net/link.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/guest/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/vmm.c
+VMM_SRC := vmm/kvm.c vmm/boot.c vmm/paging.c vmm/pci.c vmm/irq.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/guest/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/vmm.c
 PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/snapshot.c probes/session.c
 TUI_SRC := tui/cli.c tui/output.c tui/dashboard.c tui/headless.c
 LIB_SRC := $(VMM_SRC) $(PROBES_SRC) $(TUI_SRC)
@@ -36,7 +36,7 @@ all: $(B)/vmscope
 $(B)/%.S.o: %.S
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -c $< -o $@
-$(B)/vmm/guest/%.c.o: vmm/guest/%.c vmm/control.h
+$(B)/vmm/guest/%.c.o: vmm/guest/%.c vmm/control.h vmm/guest/netstack.h vmm/guest/vnet.h
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -c $< -o $@
 $(B)/guest.elf: $(GUEST_OBJ) vmm/guest/guest.ld

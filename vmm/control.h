@@ -23,8 +23,9 @@ typedef uint64_t u64;
 #define GPA_CTL 0xa000ull  /* struct ctl_page */
 #define GPA_STACK_TOP 0x90000ull
 #define GPA_IMAGE 0x100000ull
+#define GPA_NIC 0x200000ull /* 2 MiB for NIC rings and buffers, up to GUEST_MEM_SIZE */
 #define GUEST_MEM_SIZE (4ull << 20)
-#define GUEST_IMAGE_MAX (GUEST_MEM_SIZE - GPA_IMAGE)
+#define GUEST_IMAGE_MAX (GPA_NIC - GPA_IMAGE)
 
 /* Addresses the `exits` workload touches. */
 #define PORT_SERIAL 0x3f8
@@ -58,7 +59,15 @@ enum workload {
 	WL_IDLE,
 	WL_EXITS,
 	WL_FAULT, /* test workload: ctl->fault_kind */
+	WL_PING,  /* ICMP echo to the peer, rate or closed loop; RTT from the TSC */
+	WL_TX,    /* UDP to the peer's sink, rate or as fast as possible */
 	WL_MAX,
+};
+
+enum nic_state {
+	NIC_NONE,   /* no NIC found on the bus */
+	NIC_UP,     /* driver initialised, link up */
+	NIC_FAILED, /* the device refused our features or queues */
 };
 
 enum fault_kind {
@@ -75,7 +84,7 @@ enum hypercall_insn {
 };
 
 #define CTL_MAGIC 0x706f6373u /* "scop" */
-#define CTL_VERSION 1
+#define CTL_VERSION 2
 #define HIST_SLOTS 32 /* log2 buckets of TSC cycles */
 
 struct kind_stats {
@@ -111,6 +120,17 @@ struct ctl_page {
 	u64 exc_cr2;
 	u64 hypercall_ret; /* last value a hypercall returned */
 	struct kind_stats kind[EK_MAX];
+	/* network (VMM -> guest) */
+	u32 pkt_size;  /* UDP payload bytes for tx */
+	u32 peer_ip;   /* host byte order */
+	u32 guest_ip;
+	/* network (guest -> VMM) */
+	u32 nic_state; /* enum nic_state */
+	u8 mac[8];
+	u64 net_tx_packets, net_rx_packets, net_tx_full, net_rx_bad;
+	u64 ping_sent, ping_lost;
+	struct kind_stats ping; /* RTT in TSC cycles */
+	u64 arp_replies, icmp_replies; /* what the guest answered (the peer's ping) */
 };
 
 #endif

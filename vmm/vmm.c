@@ -21,7 +21,10 @@
 #include "boot.h"
 #include "exitdev.h"
 #include "iobus.h"
+#include "irq.h"
+#include "net/link.h"
 #include "pci.h"
+#include "virtio/net.h"
 #include "serial.h"
 
 #define CNT_ADD(c, n) __atomic_fetch_add(&(c), (n), __ATOMIC_RELAXED)
@@ -42,6 +45,13 @@ struct vmm {
 
 	struct iobus bus;
 	struct pci_bus pci;
+	struct irq_router irq;
+	struct guest_mem gmem;
+	struct link link;
+	bool have_link;
+	struct net_backend *be;
+	struct virtio_net *net;
+	const char *net_why;
 	struct serial uart;
 	struct exitdev exits;
 	struct vlog log;
@@ -304,6 +314,52 @@ static void wake(struct vmm *vm)
 	}
 }
 
+#define NIC_SLOT 3
+
+/* virtio-net on the TAP link if we may build one, else on the in-process loopback peer. */
+static int attach_nic(struct vmm *vm, const char **why)
+{
+	static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+	const char *link_why = NULL;
+	int r;
+
+	vm->gmem = (struct guest_mem){vm->mem, GUEST_MEM_SIZE};
+	if (link_open(&vm->link, &link_why) == 0) {
+		vm->have_link = true;
+		r = tap_uring_create(&vm->be, vm->link.tap_fd, NULL, NULL);
+		if (r) {
+			*why = "io_uring could not be set up for the TAP link";
+			return r;
+		}
+	} else {
+		vm->net_why = link_why;
+		vlog(&vm->log, "vmm: %s; using the in-process loopback peer", link_why);
+		r = loopback_create(&vm->be, NULL, NULL);
+		if (r) {
+			*why = "the loopback network backend could not be created";
+			return r;
+		}
+	}
+	vm->net = calloc(1, sizeof(*vm->net));
+	if (!vm->net)
+		return -ENOMEM;
+	r = virtio_net_init(vm->net, mac, vm->be, &vm->gmem, &vm->irq, vm->vm_fd);
+	if (!r)
+		r = pci_bus_plug(&vm->pci, &vm->net->vp.pci, NIC_SLOT);
+	if (!r)
+		r = virtio_net_start(vm->net);
+	if (r) {
+		*why = "the virtio-net device could not be set up";
+		return r;
+	}
+	vm->ctl->peer_ip = LINK_PEER_IP;
+	vm->ctl->guest_ip = LINK_GUEST_IP;
+	vm->ctl->pkt_size = 64;
+	vlog(&vm->log, "vmm: virtio-net at 00:%02x.0 on the %s backend%s%s", NIC_SLOT,
+	     vm->be->ops->name, vm->have_link ? ", netns " : "", vm->have_link ? vm->link.netns : "");
+	return 0;
+}
+
 /* Which CPU mode the request resolves to on this host, or -EINVAL with *why. */
 static int resolve_cpu_mode(struct vmm *vm, const char **why)
 {
@@ -421,6 +477,12 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 		*why = "KVM refused the guest's ioeventfds";
 		goto err;
 	}
+	irq_router_init(&vm->irq, vm->vm_fd);
+	if (vm->opts.nic) {
+		r = attach_nic(vm, why);
+		if (r)
+			goto err;
+	}
 	vm->ns_created = now_ns() - vm->ns_t0;
 	vlog(&vm->log, "vmm: host %s, cpu mode %s, tsc %llu kHz", host_kind_name(vm->host),
 	     cpu_mode_name(vm->cpu), (unsigned long long)vm->tsc_khz);
@@ -458,8 +520,19 @@ void vmm_destroy(struct vmm *vm)
 		pthread_join(vm->thread, NULL);
 		vm->thread_started = false;
 	}
-	if (vm->vm_fd >= 0)
+	if (vm->net) {
+		pci_bus_unplug(&vm->pci, NIC_SLOT);
+		virtio_net_exit(vm->net);
+		free(vm->net);
+	}
+	if (vm->be)
+		vm->be->ops->destroy(vm->be);
+	if (vm->have_link)
+		link_close(&vm->link);
+	if (vm->vm_fd >= 0) {
 		exitdev_exit(&vm->exits, vm->vm_fd);
+		irq_router_exit(&vm->irq);
+	}
 	if (vm->run != MAP_FAILED)
 		munmap(vm->run, vm->run_size);
 	if (vm->mem != MAP_FAILED)
@@ -539,6 +612,30 @@ void vmm_read_ctl(struct vmm *vm, struct ctl_page *out)
 {
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	memcpy(out, (const void *)vm->ctl, sizeof(*out));
+}
+
+void vmm_net_info(struct vmm *vm, struct vmm_net *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->present = vm->net != NULL;
+	if (!vm->net)
+		return;
+	out->backend = vm->be->ops->name;
+	out->why = vm->net_why;
+	if (vm->have_link)
+		snprintf(out->netns, sizeof(out->netns), "%s", vm->link.netns);
+}
+
+int vmm_read_net(struct vmm *vm, struct virtio_net_stats *dev, struct link_counters *peer)
+{
+	if (!vm->net)
+		return -ENODEV;
+	virtio_net_read_stats(vm->net, dev);
+	if (vm->have_link)
+		link_read_counters(&vm->link, peer);
+	else
+		memset(peer, 0, sizeof(*peer));
+	return 0;
 }
 
 void vmm_read_counters(struct vmm *vm, struct vmm_counters *out)

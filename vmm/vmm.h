@@ -46,6 +46,15 @@ struct vmm_opts {
 	const char *kvm_path;   /* default /dev/kvm */
 	const char *log_path;   /* NULL: ring only */
 	unsigned hang_timeout_ms; /* no guest heartbeat for this long = hung; default 2000 */
+	bool nic;               /* a virtio-net card on the TAP link (root) or the loopback peer */
+};
+
+/* The network side, for the probes. */
+struct vmm_net {
+	bool present;
+	const char *backend; /* "tap" or "loopback" */
+	const char *why;     /* why loopback, when it is */
+	char netns[32];      /* the link's namespace, for tools and captures */
 };
 
 struct vmm;
@@ -72,6 +81,11 @@ struct vlog *vmm_log(struct vmm *vm);
 /* A consistent-enough copy of the guest's control page (counters are monotonic). */
 void vmm_read_ctl(struct vmm *vm, struct ctl_page *out);
 void vmm_read_counters(struct vmm *vm, struct vmm_counters *out);
+void vmm_net_info(struct vmm *vm, struct vmm_net *out);
+struct virtio_net_stats;
+struct link_counters;
+/* 0, or -ENODEV when the VM has no NIC. */
+int vmm_read_net(struct vmm *vm, struct virtio_net_stats *dev, struct link_counters *peer);
 /* Boot milestones, ns since vmm_create() began; 0 until reached. */
 uint64_t vmm_ns_first_insn(struct vmm *vm);
 uint64_t vmm_ns_banner(struct vmm *vm);

@@ -1,6 +1,8 @@
 /* The built-in guest: freestanding, no libc; runs the workloads the VMM asks for on the control page. */
 #define VMSCOPE_GUEST
 #include "../control.h"
+#include "netstack.h"
+#include "vnet.h"
 
 #define GUEST_BANNER "vmscope guest: long mode, ring 0, ready"
 #define PVM_HC_HALT 0x1009
@@ -41,6 +43,15 @@ void *memcpy(void *d, const void *s, unsigned long n)
 	return d;
 }
 
+int memcmp(const void *a, const void *b, unsigned long n)
+{
+	const u8 *p = a, *q = b;
+	for (; n; n--, p++, q++)
+		if (*p != *q)
+			return *p - *q;
+	return 0;
+}
+
 static void puts(const char *s)
 {
 	while (*s)
@@ -72,9 +83,10 @@ static u32 pci_cfg_read32(u32 slot, u32 off)
 	return *(volatile u32 *)(GPA_PCI_ECAM + (slot << 15) + off);
 }
 
-/* Enumerate bus 0 through ECAM and log what is there. */
-static void pci_scan(void)
+/* Enumerate bus 0 through ECAM and log what is there; returns the virtio-net slot or -1. */
+static int pci_scan(void)
 {
+	int net = -1;
 	for (u32 slot = 0; slot < 32; slot++) {
 		u32 id = pci_cfg_read32(slot, 0);
 		if (id == 0xffffffff)
@@ -88,7 +100,90 @@ static void pci_scan(void)
 		puts(" class ");
 		put_hex(pci_cfg_read32(slot, 8) >> 8, 6);
 		puts("\n");
+		if (id == 0x10411af4 && net < 0)
+			net = (int)slot;
 	}
+	return net;
+}
+
+/* The network side of the guest: the NIC, its stack, and what came in. */
+static struct vnet nic;
+static struct net_if nif;
+static u8 frame[VNET_BUF], reply[VNET_BUF];
+static u16 ping_seq, ping_id = 0x5653;
+static int ping_answered;
+static u64 ping_rtt;
+
+static void on_frame(const u8 *f, u32 len)
+{
+	struct net_rx rx;
+	ctl->net_rx_packets++;
+	switch (net_receive(&nif, f, len, reply, sizeof(reply), &rx)) {
+	case NET_RX_REPLY: /* ARP or ICMP echo requests from the peer: answer them */
+		if (vnet_send(&nic, reply, (u32)rx.reply_len) == 0) {
+			ctl->net_tx_packets++;
+			if (reply[12] == 0x08 && reply[13] == 0x06)
+				ctl->arp_replies++;
+			else
+				ctl->icmp_replies++;
+		}
+		break;
+	case NET_RX_ICMP_REPLY:
+		if (rx.icmp_id == ping_id && rx.icmp_seq == ping_seq && rx.payload_len >= 8) {
+			u64 sent;
+			__builtin_memcpy(&sent, rx.payload, 8);
+			ping_rtt = rdtsc() - sent;
+			ping_answered = 1;
+		}
+		break;
+	default:
+		break;
+	}
+	ctl->net_rx_bad = nif.rx_bad;
+}
+
+static void nic_init(int slot)
+{
+	if (slot < 0) {
+		ctl->nic_state = NIC_NONE;
+		return;
+	}
+	int r = vnet_init(&nic, (u32)slot);
+	if (r) {
+		ctl->nic_state = NIC_FAILED;
+		puts("virtio-net: initialisation failed at step ");
+		put_dec((u64)-r);
+		puts("\n");
+		return;
+	}
+	__builtin_memcpy(nif.mac, nic.mac, 6);
+	__builtin_memcpy(ctl->mac, nic.mac, 6);
+	nif.ip = ctl->guest_ip;
+	ctl->nic_state = NIC_UP;
+	puts("virtio-net 00:");
+	put_hex((u64)slot, 2);
+	puts(".0 up, mac ");
+	for (int i = 0; i < 6; i++) {
+		put_hex(nic.mac[i], 2);
+		if (i < 5)
+			puts(":");
+	}
+	puts("\n");
+}
+
+static int nic_up(void) { return ctl->nic_state == NIC_UP; }
+
+/* Resolves the peer's MAC (ARP), polling for up to 100 ms. */
+static int resolve_peer(void)
+{
+	if (nif.peer_known)
+		return 1;
+	u32 n = (u32)net_arp_request(&nif, frame, sizeof(frame), ctl->peer_ip);
+	if (vnet_send(&nic, frame, n) == 0)
+		ctl->net_tx_packets++;
+	for (u64 end = rdtsc() + ctl->tsc_khz * 100; rdtsc() < end && !nif.peer_known;)
+		vnet_poll(&nic, on_frame);
+	return nif.peer_known;
 }
 
 static void event(u32 ev) { outl(PORT_GUEST_EVENT, ev); }
@@ -191,9 +286,8 @@ static void do_exit_op(u32 kind)
 	}
 }
 
-static void record(u32 kind, u64 cycles)
+static void record_stats(struct kind_stats *k, u64 cycles)
 {
-	struct kind_stats *k = &ctl->kind[kind];
 	int slot = 63 - __builtin_clzll(cycles | 1);
 	if (slot >= HIST_SLOTS)
 		slot = HIST_SLOTS - 1;
@@ -230,6 +324,46 @@ static void wait_until(u64 deadline)
 	}
 }
 
+/* One ICMP echo to the peer; waits up to a second for its reply, answering the peer meanwhile. */
+static void ping_once(void)
+{
+	u8 payload[64] = {0};
+	u64 t0 = rdtsc();
+	__builtin_memcpy(payload, &t0, 8);
+	ping_seq++;
+	ping_answered = 0;
+	u32 len = ctl->pkt_size < 8 ? 8 : ctl->pkt_size > 64 ? 64 : ctl->pkt_size;
+	u32 n = (u32)net_icmp_echo(&nif, frame, sizeof(frame), ctl->peer_ip, ping_id, ping_seq, payload, len);
+	if (vnet_send(&nic, frame, n)) {
+		ctl->net_tx_full++;
+		return;
+	}
+	ctl->net_tx_packets++;
+	ctl->ping_sent++;
+	for (u64 end = t0 + ctl->tsc_khz * 1000; !ping_answered && rdtsc() < end && !command_pending();)
+		vnet_poll(&nic, on_frame);
+	if (ping_answered)
+		record_stats(&ctl->ping, ping_rtt);
+	else
+		ctl->ping_lost++;
+}
+
+/* One UDP datagram to the peer's sink, with a sequence number and the TSC. */
+static void tx_once(void)
+{
+	u8 payload[1472] = {0};
+	u64 seq = ctl->net_tx_packets, t = rdtsc();
+	u32 len = ctl->pkt_size < 16 ? 16 : ctl->pkt_size > 1472 ? 1472 : ctl->pkt_size;
+	__builtin_memcpy(payload, &seq, 8);
+	__builtin_memcpy(payload + 8, &t, 8);
+	u32 n = (u32)net_udp(&nif, frame, sizeof(frame), ctl->peer_ip, 40000, 9, payload, len);
+	if (vnet_send(&nic, frame, n))
+		ctl->net_tx_full++;
+	else
+		ctl->net_tx_packets++;
+	vnet_poll(&nic, on_frame);
+}
+
 static void do_fault(u32 kind)
 {
 	switch (kind) {
@@ -255,7 +389,7 @@ void guest_main(void)
 	puts(GUEST_BANNER "\ntsc ");
 	put_dec(ctl->tsc_khz);
 	puts(" kHz\n");
-	pci_scan();
+	nic_init(pci_scan());
 	ctl->tsc_ready = rdtsc();
 	event(GEV_READY);
 
@@ -263,6 +397,8 @@ void guest_main(void)
 	u32 rr = 0;
 	for (;;) {
 		ctl->heartbeat++;
+		if (nic_up())
+			vnet_poll(&nic, on_frame);
 		if (command_pending()) {
 			seen_seq = *(volatile u32 *)&ctl->cmd_seq;
 			barrier();
@@ -275,7 +411,7 @@ void guest_main(void)
 			u64 t0 = rdtsc();
 			do_exit_op(kind);
 			u64 t1 = rdtsc();
-			record(kind, t1 - t0);
+			record_stats(&ctl->kind[kind], t1 - t0);
 			if (ctl->rate) {
 				u64 period = ctl->tsc_khz * 1000 / ctl->rate;
 				next += period ? period : 1;
@@ -287,6 +423,25 @@ void guest_main(void)
 		}
 		case WL_FAULT:
 			do_fault(ctl->fault_kind);
+			break;
+		case WL_PING:
+		case WL_TX:
+			if (!nic_up() || !resolve_peer()) {
+				wait_until(rdtsc() + ctl->tsc_khz * 100);
+				break;
+			}
+			if (ctl->workload == WL_PING)
+				ping_once();
+			else
+				tx_once();
+			if (ctl->rate) {
+				u64 period = ctl->tsc_khz * 1000 / ctl->rate;
+				u64 now = rdtsc();
+				next += period ? period : 1;
+				if (now > next + ctl->tsc_khz * 1000)
+					next = now;
+				wait_until(next);
+			}
 			break;
 		default:
 			wait_until(rdtsc() + ctl->tsc_khz * 100);

@@ -145,16 +145,11 @@ bool vq_should_notify(struct vq *vq)
 		return false;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* used idx store before the event read */
 	uint16_t old = vq->signalled_used, now = vq->used_idx;
-	bool notify;
-	if (vq->event_idx) {
-		uint16_t used_event = ld16(avail_ring(vq) + 4 + 2ull * vq->size);
-		notify = vring_need_event(used_event, now, old);
-	} else {
-		notify = !(ld16(avail_ring(vq)) & VRING_AVAIL_F_NO_INTERRUPT) && now != old;
-	}
-	if (notify)
-		vq->signalled_used = now;
-	return notify;
+	/* 2.7.7.2: "old" is the used idx at the previous check, interrupt or not (as vhost does). */
+	vq->signalled_used = now;
+	if (vq->event_idx)
+		return vring_need_event(ld16(avail_ring(vq) + 4 + 2ull * vq->size), now, old);
+	return !(ld16(avail_ring(vq)) & VRING_AVAIL_F_NO_INTERRUPT) && now != old;
 }
 
 bool vq_enable_kicks(struct vq *vq, bool enable)

@@ -48,7 +48,7 @@ struct vq {
 	/* Device state. */
 	uint16_t last_avail;
 	uint16_t used_idx;
-	uint16_t signalled_used; /* used idx at the last interrupt (EVENT_IDX) */
+	uint16_t signalled_used; /* used idx at the last vq_should_notify() */
 	bool broken;
 	uint32_t max_chain_bytes;
 	struct vq_errors err;

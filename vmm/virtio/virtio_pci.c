@@ -64,12 +64,13 @@ static void msix_update(struct virtio_pci *vp)
 	}
 }
 
-void virtio_pci_notify(struct virtio_pci *vp, unsigned q)
+bool virtio_pci_notify(struct virtio_pci *vp, unsigned q)
 {
 	if (q >= vp->ops->nr_queues || !vq_should_notify(&vp->vq[q]))
-		return;
+		return false;
 	vp->isr |= 1;
 	send_vector(vp, vp->queue_msix[q]);
+	return true;
 }
 
 void virtio_pci_needs_reset(struct virtio_pci *vp)

@@ -102,8 +102,8 @@ struct virtio_pci {
 int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, void *dev,
 		    const struct guest_mem *mem, struct irq_router *irq, int vm_fd);
 void virtio_pci_exit(struct virtio_pci *vp);
-/* The device pushed used buffers on a queue: interrupt the driver if it wants one. */
-void virtio_pci_notify(struct virtio_pci *vp, unsigned queue);
+/* The device pushed used buffers on a queue: interrupt the driver if it wants one (true). */
+bool virtio_pci_notify(struct virtio_pci *vp, unsigned queue);
 /* The device found the driver broke a queue: NEEDS_RESET and a config interrupt (2.1.2). */
 void virtio_pci_needs_reset(struct virtio_pci *vp);
 /* The eventfd a queue's kicks land on (for the device's I/O thread), or -1. */

@@ -1,0 +1,36 @@
+/* The guest's virtio-net driver (polling): init per virtio 1.x 3.1.1, one rx and one tx queue. */
+#ifndef VMSCOPE_GUEST_VNET_H
+#define VMSCOPE_GUEST_VNET_H
+#include "../control.h"
+
+#define VNET_QSIZE 64
+#define VNET_BUF 2048
+#define VNET_HDR 12
+
+struct vnet_queue {
+	u16 size, idx;          /* our avail idx (next to publish) */
+	u16 last_used;          /* next used element to look at */
+	volatile u8 *desc, *avail, *used;
+	volatile u16 *notify;   /* where a kick is written */
+	u8 *bufs;
+};
+
+struct vnet {
+	u32 slot;
+	u64 bar;
+	volatile u8 *common, *isr, *devcfg;
+	u8 mac[6];
+	struct vnet_queue rx, tx;
+	u64 kicks;
+};
+
+/* Finds and initialises the first virtio-net function; 0, or a negative step number. */
+int vnet_init(struct vnet *v, u32 slot);
+/* Queues one frame; 0, or -1 when the ring is full. Kicks only when the device wants it. */
+int vnet_send(struct vnet *v, const void *frame, u32 len);
+/* Calls fn for each received frame, re-posting its buffer; returns how many. */
+int vnet_poll(struct vnet *v, void (*fn)(const u8 *frame, u32 len));
+/* Reclaims sent buffers. */
+void vnet_reap(struct vnet *v);
+
+#endif

@@ -1,0 +1,259 @@
+/* virtio-net device (virtio v1.2, 5.1). The transport below it knows no packets; the backend
+ * below that knows no rings. */
+#include "net.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define CNT(x) __atomic_fetch_add(&(x), 1, __ATOMIC_RELAXED)
+#define ADD(x, v) __atomic_fetch_add(&(x), (v), __ATOMIC_RELAXED)
+
+static void net_read_config(void *dev, uint32_t off, void *data, uint32_t len)
+{
+	struct virtio_net *n = dev;
+	uint8_t cfg[8];
+	memcpy(cfg, n->mac, 6);
+	cfg[6] = 1; /* status: VIRTIO_NET_S_LINK_UP */
+	cfg[7] = 0;
+	memset(data, 0, len);
+	if (off < sizeof(cfg))
+		memcpy(data, cfg + off, len < sizeof(cfg) - off ? len : sizeof(cfg) - off);
+}
+
+static int net_activate(void *dev, uint64_t features)
+{
+	struct virtio_net *n = dev;
+	/* We need both queues; a driver that did not enable them cannot move packets. */
+	if (!n->vp.vq[VNET_RXQ].ready || !n->vp.vq[VNET_TXQ].ready)
+		return -EINVAL;
+	__atomic_store_n(&n->active, true, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static void net_reset(void *dev)
+{
+	struct virtio_net *n = dev;
+	__atomic_store_n(&n->active, false, __ATOMIC_RELEASE);
+}
+
+static void net_kick(void *dev, unsigned q)
+{
+	struct virtio_net *n = dev;
+	uint64_t one = 1;
+	/* Slow path (no ioeventfd): hand the kick to the I/O thread like an ioeventfd would. */
+	int fd = virtio_pci_kick_fd(&n->vp, q);
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
+		/* counter saturated: a wake-up is pending anyway */
+	}
+}
+
+static const struct virtio_device_ops net_ops = {
+	.device_id = 1,
+	.nr_queues = 2,
+	.queue_max = 256,
+	.features = 1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_STATUS,
+	.config_size = 8,
+	.read_config = net_read_config,
+	.activate = net_activate,
+	.reset = net_reset,
+	.kick = net_kick,
+};
+
+static bool queue_usable(struct virtio_net *n, unsigned q)
+{
+	return __atomic_load_n(&n->active, __ATOMIC_ACQUIRE) && n->vp.vq[q].ready &&
+	       !n->vp.vq[q].broken;
+}
+
+static void ring_error(struct virtio_net *n)
+{
+	CNT(n->st.ring_errors);
+	virtio_pci_needs_reset(&n->vp);
+}
+
+void virtio_net_rx(void *opaque, const uint8_t *frame, uint32_t len)
+{
+	static __thread struct vq_chain chain;
+	struct virtio_net *n = opaque;
+	struct vq *vq = &n->vp.vq[VNET_RXQ];
+
+	pthread_mutex_lock(&n->vp.lock);
+	if (!queue_usable(n, VNET_RXQ)) {
+		CNT(n->st.rx_no_buffer);
+		goto out;
+	}
+	int r = vq_pop(vq, &chain);
+	if (r < 0) {
+		ring_error(n);
+		goto out;
+	}
+	if (r == 0) {
+		CNT(n->st.rx_no_buffer);
+		goto out;
+	}
+	if (chain.read_len || chain.write_len < VIRTIO_NET_HDR_LEN + len) {
+		/* A device-readable rx buffer or one too small: return it empty. */
+		CNT(n->st.rx_too_big);
+		vq_push(vq, chain.head, 0);
+		goto notify;
+	}
+	/* 5.1.6.4: header (no offloads, one buffer), then the frame, scattered over the chain. */
+	uint8_t hdr[VIRTIO_NET_HDR_LEN] = {0};
+	hdr[10] = 1; /* num_buffers */
+	const uint8_t *src[2] = {hdr, frame};
+	uint32_t left[2] = {VIRTIO_NET_HDR_LEN, len}, part = 0;
+	for (unsigned i = 0; i < chain.nr && part < 2; i++) {
+		uint8_t *dst = chain.seg[i].ptr;
+		uint32_t room = chain.seg[i].len;
+		while (room && part < 2) {
+			uint32_t c = left[part] < room ? left[part] : room;
+			memcpy(dst, src[part], c);
+			dst += c, room -= c, src[part] += c, left[part] -= c;
+			if (!left[part])
+				part++;
+		}
+	}
+	vq_push(vq, chain.head, VIRTIO_NET_HDR_LEN + len);
+	CNT(n->st.rx_packets);
+	ADD(n->st.rx_bytes, len);
+notify:
+	if (virtio_pci_notify(&n->vp, VNET_RXQ))
+		CNT(n->st.interrupts);
+out:
+	pthread_mutex_unlock(&n->vp.lock);
+}
+
+void virtio_net_tx(struct virtio_net *n)
+{
+	static __thread struct vq_chain chain;
+	struct iovec iov[VQ_MAX_SIZE];
+	struct vq *vq = &n->vp.vq[VNET_TXQ];
+	bool pushed = false;
+
+	pthread_mutex_lock(&n->vp.lock);
+	if (!queue_usable(n, VNET_TXQ))
+		goto out;
+	/* 2.7.10: no kicks while we drain; re-enable and re-check before sleeping. */
+	vq_enable_kicks(vq, false);
+	for (;;) {
+		int r = vq_pop(vq, &chain);
+		if (r < 0) {
+			ring_error(n);
+			goto out;
+		}
+		if (r == 0) {
+			if (!vq_enable_kicks(vq, true))
+				break;
+			vq_enable_kicks(vq, false);
+			continue;
+		}
+		/* Skip the header, gather the frame. */
+		uint32_t skip = VIRTIO_NET_HDR_LEN, total = 0;
+		unsigned niov = 0;
+		for (unsigned i = 0; i < chain.nr; i++) {
+			uint32_t off = skip < chain.seg[i].len ? skip : chain.seg[i].len;
+			skip -= off;
+			if (chain.seg[i].len > off) {
+				iov[niov++] = (struct iovec){chain.seg[i].ptr + off, chain.seg[i].len - off};
+				total += chain.seg[i].len - off;
+			}
+		}
+		if (skip || chain.write_len || total < 14 || total > NET_FRAME_MAX) {
+			CNT(n->st.tx_malformed);
+		} else if (n->be->ops->send(n->be, iov, niov) == 0) {
+			CNT(n->st.tx_packets);
+			ADD(n->st.tx_bytes, total);
+		}
+		vq_push(vq, chain.head, 0);
+		pushed = true;
+	}
+out:
+	if (pushed && virtio_pci_notify(&n->vp, VNET_TXQ))
+		CNT(n->st.interrupts);
+	pthread_mutex_unlock(&n->vp.lock);
+}
+
+static void on_tx_kick(void *opaque)
+{
+	struct virtio_net *n = opaque;
+	CNT(n->st.tx_kicks);
+	virtio_net_tx(n);
+}
+
+static void on_rx_kick(void *opaque)
+{
+	/* The guest posted rx buffers: frames that found none were dropped and counted; there is
+	 * nothing queued to retry, so this only needs to wake us. */
+	(void)opaque;
+}
+
+static void on_stop(void *opaque) { (void)opaque; }
+
+static void *io_thread(void *arg)
+{
+	struct virtio_net *n = arg;
+	while (!__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE)) {
+		n->be->ops->poll(n->be, true, 100);
+		if (queue_usable(n, VNET_TXQ))
+			virtio_net_tx(n); /* catches kicks that raced with enabling */
+	}
+	return NULL;
+}
+
+int virtio_net_init(struct virtio_net *n, const uint8_t mac[6], struct net_backend *be,
+		    const struct guest_mem *mem, struct irq_router *irq, int vm_fd)
+{
+	memset(n, 0, sizeof(*n));
+	memcpy(n->mac, mac, 6);
+	n->be = be;
+	n->stop_fd = -1;
+	be->rx = virtio_net_rx;
+	be->rx_opaque = n;
+	return virtio_pci_init(&n->vp, &net_ops, n, mem, irq, vm_fd);
+}
+
+int virtio_net_start(struct virtio_net *n)
+{
+	int r;
+	n->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (n->stop_fd < 0)
+		return -errno;
+	r = n->be->ops->watch(n->be, virtio_pci_kick_fd(&n->vp, VNET_TXQ), on_tx_kick, n);
+	if (!r)
+		r = n->be->ops->watch(n->be, virtio_pci_kick_fd(&n->vp, VNET_RXQ), on_rx_kick, n);
+	if (!r)
+		r = n->be->ops->watch(n->be, n->stop_fd, on_stop, n);
+	if (r)
+		return r;
+	r = pthread_create(&n->thread, NULL, io_thread, n);
+	if (r)
+		return -r;
+	n->running = true;
+	return 0;
+}
+
+void virtio_net_exit(struct virtio_net *n)
+{
+	if (n->running) {
+		uint64_t one = 1;
+		__atomic_store_n(&n->stop, true, __ATOMIC_RELEASE);
+		if (write(n->stop_fd, &one, sizeof(one)) < 0) {
+			/* cannot fail on a fresh eventfd */
+		}
+		pthread_join(n->thread, NULL);
+		n->running = false;
+	}
+	if (n->stop_fd >= 0)
+		close(n->stop_fd);
+	virtio_pci_exit(&n->vp);
+}
+
+void virtio_net_read_stats(struct virtio_net *n, struct virtio_net_stats *out)
+{
+	const uint64_t *src = (const uint64_t *)&n->st;
+	uint64_t *dst = (uint64_t *)out;
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}

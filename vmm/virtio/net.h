@@ -1,0 +1,51 @@
+/* virtio-net (virtio 1.x, 5.1): one rx and one tx queue, MAC and link status, on its own I/O
+ * thread that owns the network backend. Packets never pass through the vCPU thread. */
+#ifndef VMSCOPE_VIRTIO_NET_H
+#define VMSCOPE_VIRTIO_NET_H
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "virtio_pci.h"
+#include "vmm/net/backend.h"
+
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_HDR_LEN 12 /* struct virtio_net_hdr with num_buffers (5.1.6) */
+#define VNET_RXQ 0
+#define VNET_TXQ 1
+
+/* Metrics, named direction-what-unit; written by the I/O thread only. */
+struct virtio_net_stats {
+	uint64_t tx_packets, tx_bytes;   /* guest -> backend */
+	uint64_t rx_packets, rx_bytes;   /* backend -> guest */
+	uint64_t rx_no_buffer;           /* frames dropped: the guest posted no rx buffer */
+	uint64_t rx_too_big;             /* frames longer than the buffer the guest posted */
+	uint64_t tx_malformed;           /* chains without a full header or larger than a frame */
+	uint64_t tx_kicks;               /* ioeventfd wake-ups for the tx queue */
+	uint64_t interrupts;             /* MSI-X messages after used buffers */
+	uint64_t ring_errors;            /* driver faults that broke a queue */
+};
+
+struct virtio_net {
+	struct virtio_pci vp;
+	struct net_backend *be;
+	uint8_t mac[6];
+	pthread_t thread;
+	bool running, stop, active;
+	int stop_fd;
+	struct virtio_net_stats st;
+};
+
+int virtio_net_init(struct virtio_net *n, const uint8_t mac[6], struct net_backend *be,
+		    const struct guest_mem *mem, struct irq_router *irq, int vm_fd);
+/* Starts the I/O thread (it waits for DRIVER_OK). */
+int virtio_net_start(struct virtio_net *n);
+void virtio_net_exit(struct virtio_net *n);
+void virtio_net_read_stats(struct virtio_net *n, struct virtio_net_stats *out);
+/* The backend's receive callback (also used by tests). */
+void virtio_net_rx(void *opaque, const uint8_t *frame, uint32_t len);
+/* Drains the tx queue into the backend (the I/O thread calls it on each kick). */
+void virtio_net_tx(struct virtio_net *n);
+
+#endif
