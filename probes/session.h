@@ -17,6 +17,8 @@ struct session_opts {
 	bool no_bpf;
 	bool verbose;
 	unsigned hang_timeout_ms;
+	bool nic;          /* a virtio-net card on the link */
+	uint32_t pkt_size; /* payload bytes of ping and tx packets; 0: 64 */
 };
 
 struct session;
@@ -26,6 +28,7 @@ struct session;
 int session_open(struct session **out, const struct session_opts *opts, const char **why);
 void session_tick(struct session *s, struct snapshot *snap);
 void session_set_workload(struct session *s, enum workload wl, uint32_t kind, uint32_t rate);
+void session_set_packet_size(struct session *s, uint32_t bytes);
 void session_pause(struct session *s, bool pause);
 bool session_paused(const struct session *s);
 /* Reboots the guest in another CPU mode; on failure the old VM keeps running. */

@@ -48,3 +48,24 @@ const struct named_figure *snapshot_find(const struct named_figure *arr, unsigne
 			return &arr[i];
 	return NULL;
 }
+
+double hist_percentile_us(const uint64_t *hist, unsigned slots, double q, uint64_t tsc_khz)
+{
+	uint64_t total = 0, seen = 0;
+	for (unsigned i = 0; i < slots; i++)
+		total += hist[i];
+	if (!total || !tsc_khz)
+		return 0;
+	double want = q * (double)total;
+	for (unsigned i = 0; i < slots; i++) {
+		if (!hist[i])
+			continue;
+		if ((double)(seen + hist[i]) >= want) {
+			/* slot i holds [2^i, 2^(i+1)) cycles */
+			double lo = (double)(1ull << i), frac = (want - (double)seen) / (double)hist[i];
+			return (lo + frac * lo) * 1000.0 / (double)tsc_khz;
+		}
+		seen += hist[i];
+	}
+	return (double)(1ull << (slots - 1)) * 1000.0 / (double)tsc_khz;
+}

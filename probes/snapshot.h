@@ -43,6 +43,7 @@ struct snapshot {
 	double dt; /* seconds this tick covers */
 	char host[12], cpu_mode[12], state[12], workload[12], exit_kind[16];
 	uint32_t rate;
+	uint32_t pkt_size;
 	char reason[160]; /* why the guest failed, when state is "failed" */
 	double boot_first_insn_ms, boot_banner_ms;
 
@@ -57,6 +58,20 @@ struct snapshot {
 	unsigned nr_stats;
 	struct named_figure stats[SNAP_STATS_MAX]; /* every scalar counter of the stats fd */
 
+	/* The network (when the VM has a NIC). Sources: the guest (its driver and stack), vmm
+	 * (the device model), peer (the UDP peer in the namespace). */
+	bool net_on;
+	char nic_mode[12], backend[12], netns[32];
+	struct figure pps_tx, pps_rx;   /* guest: packets it sent / received */
+	struct figure dev_tx, dev_rx;   /* vmm: what the device moved */
+	struct figure peer_sink, peer_echo;
+	struct figure ping_lost;        /* guest: echoes that got no reply within a second */
+	double latency_us[3];           /* guest ping RTT p50, p99, p999 (log2-bucket resolution) */
+	double latency_avg_us;
+	uint64_t latency_hist[HIST_SLOTS]; /* RTT TSC cycles, log2 slots, cumulative */
+	double exits_per_packet;        /* vmm: userspace exits per packet moved this tick */
+	struct figure dev_kicks, dev_irqs, rx_no_buffer;
+
 	bool bpf_on;
 	char bpf_why[128];
 	struct figure bpf_event[KT_MAX];
@@ -69,6 +84,9 @@ const char *source_name(enum source s); /* "guest", "vmm", "stats", "bpf" */
 const char *kt_event_name(unsigned event); /* the tracepoint, e.g. "kvm_pio" */
 const char *kvm_exit_reason_name(unsigned reason); /* KVM_EXIT_* without prefix */
 void figure_update(struct figure *f, uint64_t total, uint64_t prev_total, double dt);
+/* A percentile (0..1) of a log2 histogram of TSC cycles, in microseconds; interpolates inside
+ * the slot. 0 when empty. */
+double hist_percentile_us(const uint64_t *hist, unsigned slots, double q, uint64_t tsc_khz);
 const struct named_figure *snapshot_find(const struct named_figure *arr, unsigned nr,
 					 const char *name);
 

@@ -16,9 +16,12 @@ const char cli_usage[] =
 	"  --duration SECONDS     stop after this long (default: until q or Ctrl-C)\n"
 	"  --interval MS          tick length, 50..60000 (default 1000)\n"
 	"  --format jsonl|csv     headless record format (default jsonl)\n"
-	"  --workload W           idle | exits[:KIND] (default exits:all)\n"
+	"  --workload W           idle | exits[:KIND] | ping | tx (default exits:all)\n"
 	"  --kind KIND            pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall cpuid hlt all\n"
 	"  --rate N               operations per second, 0 = as fast as possible (default 1000)\n"
+	"  --nic virtio|none      the VM's network card (default virtio: the TAP link as root,\n"
+	"                         the in-process loopback peer otherwise)\n"
+	"  --size BYTES           payload of ping and tx packets, 8..1472 (default 64)\n"
 	"  --cpu MODE             auto | emulated (kvm_pvm only) | paravirt | hardware (default auto)\n"
 	"  --log FILE             append the guest's serial log and the VMM's log to FILE\n"
 	"  --no-bpf               do not load the eBPF probes\n"
@@ -29,6 +32,7 @@ const char cli_usage[] =
 	"  sudo vmscope                                     the live dashboard\n"
 	"  sudo vmscope run --headless --duration 5         five JSON lines, one a second\n"
 	"  sudo vmscope run --headless --duration 3 --kind mmio_vmm --rate 0 --format csv\n"
+	"  sudo vmscope run --headless --duration 3 --workload ping --rate 0   closed-loop RTT\n"
 	"  sudo vmscope run --cpu emulated                  the same guest in KVM's instruction emulator\n";
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -49,10 +53,15 @@ static int parse_workload(const char *s, struct cli *cli)
 	const char *colon = strchr(s, ':');
 	size_t n = colon ? (size_t)(colon - s) : strlen(s);
 
-	if (n == 4 && !strncmp(s, "idle", 4) && !colon) {
-		cli->workload = WL_IDLE;
-		return 0;
-	}
+	static const struct {
+		const char *name;
+		enum workload wl;
+	} plain[] = {{"idle", WL_IDLE}, {"ping", WL_PING}, {"tx", WL_TX}};
+	for (unsigned i = 0; i < 3; i++)
+		if (!colon && !strcmp(s, plain[i].name)) {
+			cli->workload = plain[i].wl;
+			return 0;
+		}
 	if (n == 5 && !strncmp(s, "exits", 5)) {
 		cli->workload = WL_EXITS;
 		return colon ? exit_kind_parse(colon + 1, &cli->kind) : 0;
@@ -78,11 +87,12 @@ static int parse_workload(const char *s, struct cli *cli)
 int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 {
 	static const char *const with_value[] = {"--duration", "--interval", "--format", "--workload",
-						 "--kind", "--rate", "--cpu", "--log"};
+						 "--kind", "--rate", "--cpu", "--log", "--nic", "--size"};
 	unsigned long v;
 	int i = 1;
 
-	*cli = (struct cli){.interval_ms = 1000, .workload = WL_EXITS, .kind = EK_ALL, .rate = 1000};
+	*cli = (struct cli){.interval_ms = 1000, .workload = WL_EXITS, .kind = EK_ALL, .rate = 1000,
+			    .pkt_size = 64, .nic = true};
 	if (i < argc && !strcmp(argv[i], "run"))
 		i++;
 	for (; i < argc; i++) {
@@ -149,12 +159,23 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		} else if (!strcmp(name, "--cpu")) {
 			if (cpu_mode_parse(val, &cli->cpu))
 				FAIL("--cpu wants auto, emulated, paravirt or hardware, not '%s'", val);
+		} else if (!strcmp(name, "--nic")) {
+			if (strcmp(val, "virtio") && strcmp(val, "none"))
+				FAIL("--nic wants virtio or none, not '%s'", val);
+			cli->nic = !strcmp(val, "virtio");
+		} else if (!strcmp(name, "--size")) {
+			if (parse_uint(val, 1472, &v) || v < 8)
+				FAIL("--size wants payload bytes from 8 to 1472, not '%s'", val);
+			cli->pkt_size = (uint32_t)v;
 		} else if (!strcmp(name, "--log")) {
 			cli->log_path = val;
 		} else {
 			FAIL("unknown option '%s': see vmscope --help", name);
 		}
 	}
+	if (!cli->nic && (cli->workload == WL_PING || cli->workload == WL_TX))
+		FAIL("the %s workload needs the network card; drop --nic none",
+		     cli->workload == WL_PING ? "ping" : "tx");
 	if (cli->format == FMT_CSV && !cli->headless && cli->cmd == CMD_RUN)
 		FAIL("--format applies to --headless output; add --headless");
 	return 0;

@@ -19,6 +19,8 @@ struct cli {
 	enum workload workload;
 	uint32_t kind; /* exit kind, or fault kind for the fault workload */
 	uint32_t rate;
+	uint32_t pkt_size;
+	bool nic;
 	enum cpu_mode cpu;
 	const char *log_path;
 	bool no_bpf;

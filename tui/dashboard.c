@@ -82,9 +82,10 @@ static int draw_header(struct dash *d, int y)
 	else
 		snprintf(rate, sizeof(rate), "max");
 	snprintf(line, sizeof(line),
-		 " vmscope | host %s | cpu %s | %s | workload %s:%s @ %s | up %02d:%02d:%02d | bpf %s",
-		 s->host, s->cpu_mode, s->state, s->workload, s->exit_kind, rate, up / 3600,
-		 up / 60 % 60, up % 60, s->bpf_on ? "on" : "off");
+		 " vmscope | host %s | cpu %s | %s | workload %s%s%s @ %s | up %02d:%02d:%02d | bpf %s",
+		 s->host, s->cpu_mode, s->state, s->workload, strcmp(s->exit_kind, "-") ? ":" : "",
+		 strcmp(s->exit_kind, "-") ? s->exit_kind : "", rate, up / 3600, up / 60 % 60, up % 60,
+		 s->bpf_on ? "on" : "off");
 	attron(COLOR_PAIR(C_TITLE) | A_BOLD);
 	mvhline(y, 0, ' ', COLS);
 	mvaddnstr(y, 0, line, COLS);
@@ -208,6 +209,49 @@ static int draw_sources(struct dash *d, int y)
 	return y + 1;
 }
 
+static void fmt_count(char *buf, size_t n, double v)
+{
+	if (v >= 1e6)
+		snprintf(buf, n, "%.2fM", v / 1e6);
+	else if (v >= 1e4)
+		snprintf(buf, n, "%.1fk", v / 1e3);
+	else
+		snprintf(buf, n, "%.0f", v);
+}
+
+static int draw_net(struct dash *d, int y)
+{
+	const struct snapshot *s = &d->snap;
+	char a[16], b[16], c[16], e[16];
+
+	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
+	if (!s->net_on) {
+		mvprintw(y++, 1, "NETWORK  no NIC (--nic none)");
+		attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+		return y + 1;
+	}
+	mvprintw(y++, 1, "NETWORK  %s on %s%s%s   packets %u B", s->nic_mode, s->backend,
+		 s->netns[0] ? ", netns " : " (no root: in-process peer)", s->netns, s->pkt_size);
+	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+	fmt_count(a, sizeof(a), s->pps_tx.rate);
+	fmt_count(b, sizeof(b), s->pps_rx.rate);
+	mvprintw(y++, 1, "  guest   tx %8s pps  rx %8s pps   ping p50 %.0f us  p99 %.0f us  p999 %.0f us  lost %llu",
+		 a, b, s->latency_us[0], s->latency_us[1], s->latency_us[2],
+		 (unsigned long long)s->ping_lost.total);
+	fmt_count(a, sizeof(a), s->dev_tx.rate);
+	fmt_count(b, sizeof(b), s->dev_rx.rate);
+	fmt_count(c, sizeof(c), s->dev_kicks.rate);
+	fmt_count(e, sizeof(e), s->dev_irqs.rate);
+	mvprintw(y++, 1, "  device  tx %8s pps  rx %8s pps   kicks %s/s  interrupts %s/s  exits/packet %.3f",
+		 a, b, c, e, s->exits_per_packet);
+	if (s->peer_sink.valid) {
+		fmt_count(a, sizeof(a), s->peer_sink.rate);
+		fmt_count(b, sizeof(b), s->peer_echo.rate);
+		mvprintw(y++, 1, "  peer    sink %6s pps  echo %6s pps", a, b);
+	}
+	return y + 1;
+}
+
 static void draw_log(struct dash *d, int y, int bottom)
 {
 	static char lines[VLOG_LINES][VLOG_LINE_MAX];
@@ -230,7 +274,7 @@ static void draw_keys(struct dash *d)
 		mvaddnstr(LINES - 1, 1, d->msg, COLS - 2);
 	else
 		mvaddnstr(LINES - 1, 1,
-			  "1-7 kind  a all  i idle  +/- rate  p pause  e emulated/native  r restart  q quit",
+			  "1-7 kind  a all  n ping  t tx  i idle  +/- rate  [ ] size  p pause  e emul/native  r restart  q quit",
 			  COLS - 2);
 	attroff(COLOR_PAIR(C_TITLE));
 }
@@ -246,7 +290,8 @@ static void draw(struct dash *d)
 	}
 	int y = draw_header(d, 0);
 	y = draw_exits(d, y);
-	if (LINES >= 40)
+	y = draw_net(d, y);
+	if (LINES >= 44)
 		y = draw_history(d, y);
 	y = draw_sources(d, y);
 	draw_log(d, y, LINES - 1);
@@ -265,8 +310,10 @@ static void set_rate_step(struct dash *d, int dir)
 		i++;
 	else if (dir < 0 && i > 0)
 		i--;
-	session_set_workload(d->s, WL_EXITS, !strcmp(d->snap.workload, "exits") ? d->cli->kind : EK_ALL,
-			     rate_ladder[i]);
+	enum workload wl = !strcmp(d->snap.workload, "ping") ? WL_PING
+			   : !strcmp(d->snap.workload, "tx")   ? WL_TX
+							       : WL_EXITS;
+	session_set_workload(d->s, wl, wl == WL_EXITS ? d->cli->kind : 0, rate_ladder[i]);
 }
 
 static int on_key(struct dash *d, int ch)
@@ -286,6 +333,22 @@ static int on_key(struct dash *d, int ch)
 		session_set_workload(d->s, WL_EXITS, kind, s->rate);
 		say(d, "workload: exits of one kind");
 		return EV_REDRAW;
+	case 'n':
+	case 't':
+		if (!s->net_on) {
+			say(d, "no network card: start without --nic none");
+			return EV_REDRAW;
+		}
+		session_set_workload(d->s, ch == 'n' ? WL_PING : WL_TX, 0, s->rate);
+		say(d, ch == 'n' ? "workload: ping the peer" : "workload: UDP to the peer's sink");
+		return EV_REDRAW;
+	case '[':
+	case ']': {
+		uint32_t size = s->pkt_size ? s->pkt_size : 64;
+		size = ch == ']' ? (size * 2 > 1472 ? 1472 : size * 2) : (size / 2 < 8 ? 8 : size / 2);
+		session_set_packet_size(d->s, size);
+		return EV_REDRAW;
+	}
 	case 'i':
 		session_set_workload(d->s, WL_IDLE, 0, s->rate);
 		say(d, "workload: idle (the guest halts; the VMM sleeps)");

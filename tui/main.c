@@ -57,6 +57,8 @@ int main(int argc, char **argv)
 		.rate = cli.rate,
 		.log_path = cli.log_path,
 		.no_bpf = cli.no_bpf,
+		.nic = cli.nic,
+		.pkt_size = cli.pkt_size,
 		.verbose = cli.verbose,
 	};
 	if (session_open(&s, &so, &why)) {

@@ -88,6 +88,47 @@ void out_jsonl(FILE *f, const struct snapshot *s)
 	fprintf(f, "},\"boot_ms\":{\"first_insn\":%.3f,\"banner\":%.3f}}", s->boot_first_insn_ms,
 		s->boot_banner_ms);
 
+	fputs(",\"nic_mode\":", f);
+	json_str(f, s->nic_mode[0] ? s->nic_mode : "none");
+	if (s->net_on) {
+		fputs(",\"net\":{\"backend\":", f);
+		json_str(f, s->backend);
+		fputs(",\"netns\":", f);
+		json_str(f, s->netns);
+		fprintf(f, ",\"pkt_size\":%u,\"pps_tx\":", s->pkt_size);
+		json_num(f, s->pps_tx.rate);
+		fputs(",\"pps_rx\":", f);
+		json_num(f, s->pps_rx.rate);
+		fprintf(f, ",\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"avg\":%.1f,"
+			   "\"hist_log2_cycles\":[",
+			s->latency_us[0], s->latency_us[1], s->latency_us[2], s->latency_avg_us);
+		for (unsigned i = 0; i < HIST_SLOTS; i++)
+			fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)s->latency_hist[i]);
+		fprintf(f, "]},\"lost\":%llu,\"exits_per_packet\":%.4f",
+			(unsigned long long)s->ping_lost.total, s->exits_per_packet);
+		fputs(",\"device\":{\"tx\":", f);
+		json_num(f, s->dev_tx.rate);
+		fputs(",\"rx\":", f);
+		json_num(f, s->dev_rx.rate);
+		fputs(",\"kicks\":", f);
+		json_num(f, s->dev_kicks.rate);
+		fputs(",\"interrupts\":", f);
+		json_num(f, s->dev_irqs.rate);
+		fputs(",\"rx_no_buffer\":", f);
+		json_num(f, s->rx_no_buffer.rate);
+		fputs("}", f);
+		if (s->peer_sink.valid) {
+			fputs(",\"peer\":{\"sink\":", f);
+			json_num(f, s->peer_sink.rate);
+			fputs(",\"echo\":", f);
+			json_num(f, s->peer_echo.rate);
+			fputs("}", f);
+		}
+		fputs(",\"sources\":{\"pps_tx\":\"guest\",\"pps_rx\":\"guest\",\"latency_us\":\"guest\","
+		      "\"lost\":\"guest\",\"exits_per_packet\":\"vmm\",\"device\":\"vmm\",\"peer\":\"peer\"}}",
+		      f);
+	}
+
 	json_named_rates(f, "vmm", s->vmm, s->nr_vmm);
 	json_named_rates(f, "stats", s->stats, s->nr_stats);
 	fprintf(f, ",\"bpf\":{\"on\":%s", s->bpf_on ? "true" : "false");
@@ -117,7 +158,7 @@ void out_csv_header(FILE *f)
 	for (unsigned k = 0; k < EK_MAX; k++)
 		fprintf(f, ",exits_%s,source_%s,cost_avg_ns_%s", exit_kind_name(k), exit_kind_name(k),
 			exit_kind_name(k));
-	fputs(",idle_halts,bpf\n", f);
+	fputs(",idle_halts,bpf,nic_mode,pps_tx,pps_rx,latency_p50_us,latency_p99_us,lost,exits_per_packet\n", f);
 }
 
 void out_csv(FILE *f, const struct snapshot *s)
@@ -127,5 +168,7 @@ void out_csv(FILE *f, const struct snapshot *s)
 	for (unsigned k = 0; k < EK_MAX; k++)
 		fprintf(f, ",%.3f,%s,%.1f", s->exits[k][s->exits_src[k]].rate,
 			source_name(s->exits_src[k]), s->cost[k].avg_ns);
-	fprintf(f, ",%.3f,%s\n", s->idle_halts.rate, s->bpf_on ? "on" : "off");
+	fprintf(f, ",%.3f,%s,%s,%.3f,%.3f,%.1f,%.1f,%llu,%.4f\n", s->idle_halts.rate, s->bpf_on ? "on" : "off",
+		s->nic_mode[0] ? s->nic_mode : "none", s->pps_tx.rate, s->pps_rx.rate, s->latency_us[0],
+		s->latency_us[1], (unsigned long long)s->ping_lost.total, s->exits_per_packet);
 }

@@ -101,7 +101,7 @@ int exit_kind_parse(const char *s, uint32_t *kind)
 
 const char *workload_name(unsigned wl)
 {
-	static const char *const names[WL_MAX] = {"idle", "exits", "fault"};
+	static const char *const names[WL_MAX] = {"idle", "exits", "fault", "ping", "tx"};
 	return wl < WL_MAX ? names[wl] : "?";
 }
 
@@ -354,7 +354,6 @@ static int attach_nic(struct vmm *vm, const char **why)
 	}
 	vm->ctl->peer_ip = LINK_PEER_IP;
 	vm->ctl->guest_ip = LINK_GUEST_IP;
-	vm->ctl->pkt_size = 64;
 	vlog(&vm->log, "vmm: virtio-net at 00:%02x.0 on the %s backend%s%s", NIC_SLOT,
 	     vm->be->ops->name, vm->have_link ? ", netns " : "", vm->have_link ? vm->link.netns : "");
 	return 0;
@@ -561,6 +560,11 @@ void vmm_set_workload(struct vmm *vm, enum workload wl, uint32_t kind, uint32_t 
 	STORE(c->rate, rate);
 	__atomic_fetch_add(&c->cmd_seq, 1, __ATOMIC_RELEASE);
 	wake(vm);
+}
+
+void vmm_set_packet_size(struct vmm *vm, uint32_t bytes)
+{
+	STORE(vm->ctl->pkt_size, bytes ? bytes : 64);
 }
 
 void vmm_pause(struct vmm *vm, bool pause)

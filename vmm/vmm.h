@@ -68,6 +68,8 @@ void vmm_destroy(struct vmm *vm);
 /* Session control: takes effect at the guest's next loop pass. */
 void vmm_set_workload(struct vmm *vm, enum workload wl, uint32_t kind, uint32_t rate);
 void vmm_pause(struct vmm *vm, bool pause);
+/* Payload bytes of the guest's ping and tx packets (clamped by the guest). */
+void vmm_set_packet_size(struct vmm *vm, uint32_t bytes);
 /* Watchdog and eventfd accounting; call a few times a second. */
 void vmm_poll(struct vmm *vm);
 

@@ -89,6 +89,14 @@ static struct snapshot *sample(void)
 	figure_update(&s.stats[0].f, 50, 10, 1.0);
 	s.nr_stats = 1;
 	strcpy(s.bpf_why, "eBPF probes are off: they need root");
+	s.net_on = true;
+	strcpy(s.nic_mode, "virtio");
+	strcpy(s.backend, "tap");
+	strcpy(s.netns, "vmscope-1");
+	figure_update(&s.pps_tx, 3000, 1000, 1.0);
+	s.latency_us[0] = 120.5;
+	s.latency_hist[17] = 4;
+	s.exits_per_packet = 0.25;
 	return &s;
 }
 
@@ -113,7 +121,9 @@ TEST(jsonl_is_one_valid_object_per_line_with_the_documented_keys)
 			      "\"workload\":\"exits\"", "\"exits\":{\"pio_vmm\":100.000",
 			      "\"sources\":{", "\"hlt\":\"bpf\"", "\"guest\":{", "\"cost_ns\":{",
 			      "\"stats\":{\"exits\":40.000}", "\"bpf\":{\"on\":false",
-			      "\"reason\":\"guest said \\\"no\\\"\\\\\\u000a\""};
+			      "\"reason\":\"guest said \\\"no\\\"\\\\\\u000a\"",
+			      "\"nic_mode\":\"virtio\"", "\"pps_tx\":2000.000", "\"p50\":120.5",
+			      "\"exits_per_packet\":0.2500", "\"backend\":\"tap\""};
 	for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		CHECKF(strstr(j, keys[i]), "missing %s in %s", keys[i], j);
 	CHECK(strstr(j, "\"hlt\":200.000")); /* 400 over 2 s, from bpf */
@@ -132,11 +142,23 @@ TEST(csv_rows_have_as_many_columns_as_the_header)
 		ch += *p == ',';
 	for (char *p = r; *p; p++)
 		cr += *p == ',';
-	CHECK(ch == cr && ch > 20);
+	CHECK(ch == cr && ch > 27);
 	CHECK(!strncmp(h, "t,host,cpu_mode,state,workload,kind,rate,exits_pio_vmm,", 55));
 	CHECK(!strncmp(r, "2.000,pvm,paravirt,failed,exits,all,1000,100.000,guest,", 55));
 	free(h);
 	free(r);
+}
+
+TEST(latency_percentiles_come_from_the_log2_histogram)
+{
+	uint64_t h[HIST_SLOTS] = {0};
+	CHECK(hist_percentile_us(h, HIST_SLOTS, 0.5, 1000000) == 0);
+	h[10] = 100; /* 1024..2047 cycles at 1 GHz: 1.024..2.048 us */
+	CHECK(hist_percentile_us(h, HIST_SLOTS, 0.5, 1000000) > 1.5 &&
+	      hist_percentile_us(h, HIST_SLOTS, 0.5, 1000000) < 1.6);
+	h[20] = 1; /* one slow outlier: p99 stays in slot 10, p999 lands in slot 20 */
+	CHECK(hist_percentile_us(h, HIST_SLOTS, 0.99, 1000000) < 2.1);
+	CHECK(hist_percentile_us(h, HIST_SLOTS, 0.999, 1000000) > 1000);
 }
 
 TEST(figure_rates_survive_counter_resets)

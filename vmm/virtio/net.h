@@ -23,7 +23,7 @@ struct virtio_net_stats {
 	uint64_t rx_too_big;             /* frames longer than the buffer the guest posted */
 	uint64_t tx_malformed;           /* chains without a full header or larger than a frame */
 	uint64_t tx_kicks;               /* ioeventfd wake-ups for the tx queue */
-	uint64_t interrupts;             /* MSI-X messages after used buffers */
+	uint64_t interrupts;             /* MSI-X messages sent (from the transport) */
 	uint64_t ring_errors;            /* driver faults that broke a queue */
 };
 

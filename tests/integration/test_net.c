@@ -1,0 +1,192 @@
+/* The VM's virtio-net card end to end: guest driver, device, backend, link and peer. As root the
+ * far end is the real namespace (its kernel and the UDP peer); the counts of the guest, the
+ * device and the peer must agree, and the data path must not exit to userspace. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/harness.h"
+#include "tests/integration/need.h"
+#include "vmm/net/link.h"
+#include "vmm/virtio/net.h"
+#include "vmm/vmm.h"
+
+static void nap(double s)
+{
+	struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
+	nanosleep(&ts, NULL);
+}
+
+static struct vmm *boot_with_nic(void)
+{
+	struct vmm_opts o = {.nic = true};
+	struct vmm *vm;
+	const char *why;
+	int fd = kvm_open("/dev/kvm");
+	if (fd < 0)
+		SKIP("%s", kvm_open_strerror(fd));
+	close(fd);
+	if (vmm_create(&vm, &o, &why)) {
+		test_fail(__FILE__, __LINE__, "vmm_create: %s", why);
+		return NULL;
+	}
+	vmm_start(vm);
+	for (int i = 0; i < 300; i++) {
+		struct ctl_page c;
+		vmm_read_ctl(vm, &c);
+		if (c.nic_state != NIC_NONE)
+			break;
+		nap(0.01);
+	}
+	return vm;
+}
+
+static struct ctl_page *ctl(struct vmm *vm)
+{
+	static struct ctl_page c;
+	vmm_read_ctl(vm, &c);
+	return &c;
+}
+
+/* Idle the guest and give packets in flight time to land. */
+static void settle(struct vmm *vm)
+{
+	vmm_set_workload(vm, WL_IDLE, 0, 0);
+	nap(0.3);
+}
+
+TEST(net_guest_pings_the_peer_through_virtio)
+{
+	need_tap();
+	struct vmm *vm = boot_with_nic();
+	REQUIRE(vm);
+	CHECK(ctl(vm)->nic_state == NIC_UP);
+	vmm_set_workload(vm, WL_PING, 0, 0); /* closed loop */
+	nap(0.5);
+	settle(vm);
+	struct ctl_page *c = ctl(vm);
+	printf("    ping: %llu sent, %llu answered, %llu lost, avg %.1f us\n",
+	       (unsigned long long)c->ping_sent, (unsigned long long)c->ping.ops,
+	       (unsigned long long)c->ping_lost,
+	       c->ping.ops ? (double)c->ping.cycles / (double)c->ping.ops / ((double)c->tsc_khz / 1e3) : 0);
+	CHECK(c->ping.ops > 50);
+	CHECK(c->ping_lost == 0 && c->ping.ops == c->ping_sent);
+	CHECK(c->net_rx_bad == 0);
+	vmm_destroy(vm);
+}
+
+TEST(net_tx_counts_agree_and_the_data_path_stays_in_the_kernel)
+{
+	struct virtio_net_stats st;
+	struct link_counters lc;
+	struct vmm_counters a, b;
+	need_tap();
+	struct vmm *vm = boot_with_nic();
+	REQUIRE(vm);
+	vmm_set_workload(vm, WL_PING, 0, 0); /* resolves the peer's MAC first */
+	nap(0.1);
+	settle(vm);
+	vmm_read_counters(vm, &a);
+	uint64_t tx0 = ctl(vm)->net_tx_packets;
+	vmm_read_net(vm, &st, &lc);
+	uint64_t sink0 = lc.sink_rx, dev0 = st.tx_packets;
+	vmm_set_workload(vm, WL_TX, 0, 20000);
+	nap(0.5);
+	settle(vm);
+	vmm_read_counters(vm, &b);
+	vmm_read_net(vm, &st, &lc);
+	uint64_t guest = ctl(vm)->net_tx_packets - tx0, dev = st.tx_packets - dev0,
+		 sink = lc.sink_rx - sink0, exits = b.userspace_exits - a.userspace_exits;
+	printf("    tx: guest %llu, device %llu, peer sink %llu, userspace exits %llu, kicks %llu\n",
+	       (unsigned long long)guest, (unsigned long long)dev, (unsigned long long)sink,
+	       (unsigned long long)exits, (unsigned long long)st.tx_kicks);
+	CHECK(guest > 1000);
+	CHECK(dev == guest);
+	CHECK(sink == guest);
+	/* Kicks are ioeventfds: the VMM's loop hears only the guest's idle halts. */
+	CHECK(exits < guest / 20);
+	CHECK(st.tx_malformed == 0 && st.ring_errors == 0);
+	vmm_destroy(vm);
+}
+
+TEST(net_the_namespace_pings_the_guest_with_the_real_ping)
+{
+	struct vmm_net info;
+	char cmd[200];
+	need_tap();
+	struct vmm *vm = boot_with_nic();
+	REQUIRE(vm);
+	vmm_net_info(vm, &info);
+	REQUIRE(!strcmp(info.backend, "tap"));
+	uint64_t before = ctl(vm)->icmp_replies;
+	snprintf(cmd, sizeof(cmd), "ip netns exec %s ping -c 3 -i 0.2 -W 2 10.77.0.2 >/dev/null 2>&1",
+		 info.netns);
+	CHECK(system(cmd) == 0);
+	CHECK(ctl(vm)->icmp_replies - before == 3);
+	CHECK(ctl(vm)->arp_replies >= 1); /* the namespace asked who 10.77.0.2 is */
+	vmm_destroy(vm);
+}
+
+TEST(net_no_namespace_is_left_after_a_normal_exit)
+{
+	struct vmm_net info;
+	char path[80];
+	struct stat sb;
+	need_tap();
+	struct vmm *vm = boot_with_nic();
+	REQUIRE(vm);
+	vmm_net_info(vm, &info);
+	snprintf(path, sizeof(path), "/run/netns/%s", info.netns);
+	CHECK(stat(path, &sb) == 0);
+	vmm_destroy(vm);
+	CHECK(stat(path, &sb) != 0);
+}
+
+TEST(net_without_root_the_loopback_peer_answers)
+{
+	/* Build the loopback case explicitly: the same device and guest, the in-process peer. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* An unprivileged user that may use KVM: a private /dev with a kvm node it can open
+		 * (as the kvm group gives on a normal host). It cannot build the TAP link. */
+		struct vmm_opts o = {.nic = true};
+		struct vmm *vm;
+		const char *why;
+		if (geteuid() == 0) {
+			if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+			    mount("tmpfs", "/dev", "tmpfs", 0, NULL) ||
+			    mknod("/dev/kvm", S_IFCHR | 0666, makedev(10, 232)) ||
+			    chmod("/dev/kvm", 0666) || /* past the umask */
+			    setgid(65534) || setuid(65534))
+				_exit(77);
+		}
+		if (access("/dev/kvm", R_OK | W_OK))
+			_exit(77);
+		if (vmm_create(&vm, &o, &why))
+			_exit(11);
+		vmm_start(vm);
+		nap(0.3);
+		vmm_set_workload(vm, WL_PING, 0, 0);
+		nap(0.3);
+		struct ctl_page c;
+		struct vmm_net info;
+		vmm_read_ctl(vm, &c);
+		vmm_net_info(vm, &info);
+		int ok = !strcmp(info.backend, "loopback") && info.why && c.ping.ops > 10 && !c.ping_lost;
+		vmm_destroy(vm);
+		_exit(ok ? 0 : 12);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
+		SKIP("no private /dev with a usable kvm node could be made for an unprivileged user");
+	CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", WEXITSTATUS(st));
+}
