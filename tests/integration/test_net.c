@@ -125,9 +125,18 @@ TEST(net_the_namespace_pings_the_guest_with_the_real_ping)
 	struct vmm *vm = boot_with_nic();
 	REQUIRE(vm);
 	vmm_net_info(vm, &info);
-	REQUIRE(!strcmp(info.backend, "tap"));
+	if (strcmp(info.backend, "tap")) {
+		test_fail(__FILE__, __LINE__, "no TAP link: %s", info.why ? info.why : "?");
+		vmm_destroy(vm);
+		return;
+	}
 	uint64_t before = ctl(vm)->icmp_replies;
-	snprintf(cmd, sizeof(cmd), "ip netns exec %s ping -c 3 -i 0.2 -W 2 10.77.0.2 >/dev/null 2>&1",
+	snprintf(cmd, sizeof(cmd), "ip netns exec %s true 2>/dev/null", info.netns);
+	if (system(cmd) != 0) {
+		vmm_destroy(vm);
+		SKIP("this system's ip cannot enter network namespaces");
+	}
+	snprintf(cmd, sizeof(cmd), "ip netns exec %s ping -c 3 -W 2 10.77.0.2 >/dev/null 2>&1",
 		 info.netns);
 	CHECK(system(cmd) == 0);
 	CHECK(ctl(vm)->icmp_replies - before == 3);
