@@ -11,7 +11,7 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -I. -I$(B) -DVMSCOPE_VERSION='"$(VERSION)"' \
 	$(shell $(PKG_CONFIG) --cflags libbpf ncursesw 2>/dev/null)
 LIBS := $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz) \
-	$(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo) -luring -lpthread -lm
+	$(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo) -lpcap -luring -lpthread -lm
 
 # The built-in guest: freestanding, linked at GPA_IMAGE, no SSE (no FPU state in the guest).
 GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
@@ -21,7 +21,7 @@ GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/guest/netstack.c vmm/guest/v
 GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 
 VMM_SRC := vmm/kvm.c vmm/boot.c vmm/paging.c vmm/pci.c vmm/irq.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/guest/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/vmm.c
-PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/snapshot.c probes/session.c
+PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/session.c
 TUI_SRC := tui/cli.c tui/output.c tui/dashboard.c tui/headless.c
 LIB_SRC := $(VMM_SRC) $(PROBES_SRC) $(TUI_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/vmm/guest_image.o
@@ -68,17 +68,17 @@ $(B)/vmscope: $(B)/tui/main.o $(B)/libvmscope.a
 
 # Tests: unit tests under ASan/UBSan need no KVM; integration tests boot the VM.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
-UNIT_LIB := $(VMM_SRC) probes/stats_fd.c probes/snapshot.c tui/cli.c tui/output.c
+UNIT_LIB := $(VMM_SRC) probes/stats_fd.c probes/snapshot.c probes/capture.c tui/cli.c tui/output.c
 $(B)/tests/unit: $(UNIT_SRC) $(UNIT_LIB) tests/harness.h $(B)/vmm/guest_image.o
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(UNIT_SRC) $(UNIT_LIB) $(B)/vmm/guest_image.o -luring -lpthread
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(UNIT_SRC) $(UNIT_LIB) $(B)/vmm/guest_image.o -lpcap -luring -lpthread
 $(B)/tests/integration: $(INTEG_SRC) tests/harness.h tests/integration/need.h $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $(INTEG_SRC) $(B)/libvmscope.a $(LIBS)
 # A static build of the integration tests for the hardware lane's initramfs.
 $(B)/tests/integration-static: $(INTEG_SRC) tests/harness.h tests/integration/need.h $(B)/libvmscope.a
 	$(CC) $(ALL_CFLAGS) -static -o $@ $(INTEG_SRC) $(B)/libvmscope.a \
-		$(shell $(PKG_CONFIG) --static --libs libbpf) -luring -lpthread -lm
+		$(shell $(PKG_CONFIG) --static --libs libbpf) -lpcap -luring -lpthread -lm
 
 BENCH := $(B)/bench/boot $(B)/bench/exits
 $(B)/bench/%: bench/%.c $(B)/libvmscope.a

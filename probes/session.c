@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "probes/capture.h"
 #include "probes/kvmtrace.h"
 #include "probes/stats_fd.h"
 #include "vmm/net/link.h"
@@ -22,6 +23,8 @@ struct session {
 	const char *bpf_why;
 	struct kstats ks;
 	uint64_t *stat_values;
+	struct capture *cap;
+	const char *cap_why;
 	bool paused;
 	double t0, last;
 	struct snapshot prev;
@@ -81,6 +84,23 @@ static int boot(struct session *s, enum cpu_mode cpu, const char **why)
 	return 0;
 }
 
+static void open_capture(struct session *s)
+{
+	struct vmm_net info;
+	vmm_net_info(s->vm, &info);
+	s->cap_why = NULL;
+	if (!info.present) {
+		s->cap_why = "no NIC";
+	} else if (!info.netns[0]) {
+		s->cap_why = "no TAP link to capture on (the loopback peer is in-process)";
+	} else if (capture_open(&s->cap, info.netns, LINK_TAP, LINK_GUEST_IP, s->opts.pcap_file,
+				&s->cap_why)) {
+		s->cap = NULL;
+	}
+	if (s->cap_why && info.present)
+		vlog(vmm_log(s->vm), "probes: capture off: %s", s->cap_why);
+}
+
 int session_open(struct session **out, const struct session_opts *opts, const char **why)
 {
 	struct session *s = calloc(1, sizeof(*s));
@@ -104,6 +124,7 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 		s->kt = NULL;
 	if (s->bpf_why)
 		vlog(vmm_log(s->vm), "probes: %s", s->bpf_why);
+	open_capture(s);
 	s->t0 = s->last = now_s();
 	*out = s;
 	return 0;
@@ -113,6 +134,7 @@ void session_close(struct session *s)
 {
 	if (!s)
 		return;
+	capture_close(s->cap);
 	kvmtrace_close(s->kt);
 	kstats_close(&s->ks);
 	free(s->stat_values);
@@ -166,7 +188,10 @@ int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 	}
 	kstats_close(&old_ks);
 	free(old_values);
+	capture_close(s->cap); /* the old VM's link goes with it */
+	s->cap = NULL;
 	vmm_destroy(old);
+	open_capture(s);
 	s->opts.cpu = cpu;
 	memset(&s->prev, 0, sizeof(s->prev)); /* the new guest's counters start from zero */
 	return 0;
@@ -341,6 +366,22 @@ static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_
 	snap->latency_us[1] = hist_percentile_us(ctl->ping.hist, HIST_SLOTS, 0.99, khz);
 	snap->latency_us[2] = hist_percentile_us(ctl->ping.hist, HIST_SLOTS, 0.999, khz);
 	snap->latency_avg_us = ctl->ping.ops ? (double)ctl->ping.cycles / (double)ctl->ping.ops * 1000.0 / (double)khz : 0;
+	if (s->cap) {
+		struct capture_counters cc;
+		capture_read(s->cap, &cc);
+		snap->cap_on = true;
+		figure_update(&snap->cap_from_guest, cc.from_guest, p->cap_from_guest.total, dt);
+		figure_update(&snap->cap_to_guest, cc.to_guest, p->cap_to_guest.total, dt);
+		for (int i = 0; i < 3; i++)
+			snap->cap_rtt_us[i] = capture_rtt_percentile_us(&cc, (const double[]){0.5, 0.99, 0.999}[i]);
+		snap->cap_rtt_avg_us = cc.rtt_samples ? (double)cc.rtt_ns_sum / (double)cc.rtt_samples / 1e3 : 0;
+		snap->cap_rtt_samples = cc.rtt_samples;
+		snap->cap_lost = cc.seq_lost;
+		snap->cap_reordered = cc.seq_reordered;
+		snap->cap_drops = cc.kernel_drops;
+	} else if (s->cap_why) {
+		snprintf(snap->cap_why, sizeof(snap->cap_why), "%s", s->cap_why);
+	}
 	/* Exits per packet moved: the lesson of the NIC modes, from the VMM's own exit count. The
 	 * halts a paced guest waits in are not the data path's doing. */
 	const struct named_figure *ue = snapshot_find(snap->vmm, snap->nr_vmm, "userspace_exits");

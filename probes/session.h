@@ -19,6 +19,7 @@ struct session_opts {
 	unsigned hang_timeout_ms;
 	bool nic;          /* a virtio-net card on the link */
 	uint32_t pkt_size; /* payload bytes of ping and tx packets; 0: 64 */
+	const char *pcap_file; /* also write the capture there */
 };
 
 struct session;

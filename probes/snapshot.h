@@ -71,6 +71,12 @@ struct snapshot {
 	uint64_t latency_hist[HIST_SLOTS]; /* RTT TSC cycles, log2 slots, cumulative */
 	double exits_per_packet;        /* vmm: userspace exits per packet moved this tick */
 	struct figure dev_kicks, dev_irqs, rx_no_buffer;
+	/* The capture on the TAP (source "capture"): independent of guest and VMM. */
+	bool cap_on;
+	char cap_why[96];
+	struct figure cap_from_guest, cap_to_guest;
+	double cap_rtt_us[3], cap_rtt_avg_us; /* p50, p99, p999 of guest-started round trips */
+	uint64_t cap_rtt_samples, cap_lost, cap_reordered, cap_drops;
 
 	bool bpf_on;
 	char bpf_why[128];

@@ -87,6 +87,16 @@ else
 		grep -q "vmm: host" "$tmp/vm.log"; then ok cli_log_file_gets_the_serial_console
 	else bad cli_log_file_gets_the_serial_console "$(cat "$tmp/vm.log" 2>&1 | head -5)"; fi
 
+	# --pcap writes a file that tcpdump reads: the guest's pings and the namespace's replies.
+	if [ "$(id -u)" -eq 0 ] && [ -e /dev/net/tun ] && command -v tcpdump >/dev/null; then
+		if $BIN run --headless --duration 1 --workload ping --rate 200 --pcap "$tmp/p.pcap" >/dev/null 2>"$tmp/e"; then
+			req=$(tcpdump -nr "$tmp/p.pcap" 2>/dev/null | grep -c "ICMP echo request")
+			rep=$(tcpdump -nr "$tmp/p.pcap" 2>/dev/null | grep -c "ICMP echo reply")
+			if [ "$req" -ge 100 ] && [ "$rep" -ge $((req - 1)) ]; then ok cli_pcap_file_reads_in_tcpdump
+			else bad cli_pcap_file_reads_in_tcpdump "requests $req, replies $rep"; fi
+		else bad cli_pcap_file_reads_in_tcpdump "exit $?: $(cat "$tmp/e")"; fi
+	else skp cli_pcap_file_reads_in_tcpdump "needs root, /dev/net/tun and tcpdump"; fi
+
 	# The dashboard in a real terminal: draws, takes keys, quits and restores the terminal.
 	if command -v tmux >/dev/null; then
 		T="tmux -L vmscope-test"

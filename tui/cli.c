@@ -23,6 +23,7 @@ const char cli_usage[] =
 	"                         the in-process loopback peer otherwise)\n"
 	"  --size BYTES           payload of ping and tx packets, 8..1472 (default 64)\n"
 	"  --cpu MODE             auto | emulated (kvm_pvm only) | paravirt | hardware (default auto)\n"
+	"  --pcap FILE            also write the link's traffic there (tcpdump, Wireshark)\n"
 	"  --log FILE             append the guest's serial log and the VMM's log to FILE\n"
 	"  --no-bpf               do not load the eBPF probes\n"
 	"  --verbose              let libbpf say what it does\n"
@@ -87,7 +88,7 @@ static int parse_workload(const char *s, struct cli *cli)
 int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 {
 	static const char *const with_value[] = {"--duration", "--interval", "--format", "--workload",
-						 "--kind", "--rate", "--cpu", "--log", "--nic", "--size"};
+						 "--kind", "--rate", "--cpu", "--log", "--nic", "--size", "--pcap"};
 	unsigned long v;
 	int i = 1;
 
@@ -167,6 +168,8 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			if (parse_uint(val, 1472, &v) || v < 8)
 				FAIL("--size wants payload bytes from 8 to 1472, not '%s'", val);
 			cli->pkt_size = (uint32_t)v;
+		} else if (!strcmp(name, "--pcap")) {
+			cli->pcap_file = val;
 		} else if (!strcmp(name, "--log")) {
 			cli->log_path = val;
 		} else {
@@ -176,6 +179,8 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 	if (!cli->nic && (cli->workload == WL_PING || cli->workload == WL_TX))
 		FAIL("the %s workload needs the network card; drop --nic none",
 		     cli->workload == WL_PING ? "ping" : "tx");
+	if (cli->pcap_file && !cli->nic)
+		FAIL("--pcap records the network card's link; drop --nic none");
 	if (cli->format == FMT_CSV && !cli->headless && cli->cmd == CMD_RUN)
 		FAIL("--format applies to --headless output; add --headless");
 	return 0;

@@ -23,6 +23,7 @@ struct cli {
 	bool nic;
 	enum cpu_mode cpu;
 	const char *log_path;
+	const char *pcap_file;
 	bool no_bpf;
 	bool verbose;
 };

@@ -59,6 +59,7 @@ int main(int argc, char **argv)
 		.no_bpf = cli.no_bpf,
 		.nic = cli.nic,
 		.pkt_size = cli.pkt_size,
+		.pcap_file = cli.pcap_file,
 		.verbose = cli.verbose,
 	};
 	if (session_open(&s, &so, &why)) {

@@ -124,8 +124,24 @@ void out_jsonl(FILE *f, const struct snapshot *s)
 			json_num(f, s->peer_echo.rate);
 			fputs("}", f);
 		}
+		fprintf(f, ",\"capture\":{\"on\":%s", s->cap_on ? "true" : "false");
+		if (s->cap_on) {
+			fputs(",\"pps_from_guest\":", f);
+			json_num(f, s->cap_from_guest.rate);
+			fputs(",\"pps_to_guest\":", f);
+			json_num(f, s->cap_to_guest.rate);
+			fprintf(f, ",\"rtt_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"avg\":%.1f,"
+				   "\"samples\":%llu},\"lost\":%llu,\"reordered\":%llu,\"kernel_drops\":%llu",
+				s->cap_rtt_us[0], s->cap_rtt_us[1], s->cap_rtt_us[2], s->cap_rtt_avg_us,
+				(unsigned long long)s->cap_rtt_samples, (unsigned long long)s->cap_lost,
+				(unsigned long long)s->cap_reordered, (unsigned long long)s->cap_drops);
+		} else {
+			fputs(",\"why\":", f);
+			json_str(f, s->cap_why);
+		}
+		fputs("}", f);
 		fputs(",\"sources\":{\"pps_tx\":\"guest\",\"pps_rx\":\"guest\",\"latency_us\":\"guest\","
-		      "\"lost\":\"guest\",\"exits_per_packet\":\"vmm\",\"device\":\"vmm\",\"peer\":\"peer\"}}",
+		      "\"lost\":\"guest\",\"exits_per_packet\":\"vmm\",\"device\":\"vmm\",\"peer\":\"peer\",\"capture\":\"capture\"}}",
 		      f);
 	}
 

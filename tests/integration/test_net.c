@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "probes/session.h"
 #include "tests/harness.h"
 #include "tests/integration/need.h"
 #include "vmm/net/link.h"
@@ -198,4 +199,55 @@ TEST(net_without_root_the_loopback_peer_answers)
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
 		SKIP("no private /dev with a usable kvm node could be made for an unprivileged user");
 	CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", WEXITSTATUS(st));
+}
+
+TEST(net_capture_sees_what_the_guest_sent_and_times_its_round_trips)
+{
+	static struct snapshot a, b, c;
+	struct session_opts o = {.nic = true, .workload = WL_PING, .rate = 0};
+	struct session *s;
+	const char *why;
+	need_tap();
+	int fd = kvm_open("/dev/kvm");
+	if (fd < 0)
+		SKIP("%s", kvm_open_strerror(fd));
+	close(fd);
+	REQUIRE(session_open(&s, &o, &why) == 0);
+	nap(0.3); /* ARP, first pings */
+	session_set_workload(s, WL_IDLE, 0, 0);
+	nap(0.2);
+	session_tick(s, &a);
+	if (!a.cap_on) {
+		test_fail(__FILE__, __LINE__, "capture off: %s", a.cap_why);
+		session_close(s);
+		return;
+	}
+	session_set_workload(s, WL_TX, 0, 20000);
+	nap(0.5);
+	session_set_workload(s, WL_IDLE, 0, 0);
+	nap(0.3);
+	session_tick(s, &b);
+	uint64_t guest = b.pps_tx.total - a.pps_tx.total;
+	uint64_t wire = b.cap_from_guest.total - a.cap_from_guest.total;
+	printf("    tx: guest %llu, capture %llu, lost %llu, kernel drops %llu\n", (unsigned long long)guest,
+	       (unsigned long long)wire, (unsigned long long)b.cap_lost, (unsigned long long)b.cap_drops);
+	CHECK(guest > 1000 && wire == guest);
+	CHECK(b.cap_lost == 0 && b.cap_reordered == 0);
+
+	struct ctl_page ctl;
+	vmm_read_ctl(session_vmm(s), &ctl);
+	uint64_t replies0 = ctl.ping.ops;
+	session_set_workload(s, WL_PING, 0, 0);
+	nap(0.4);
+	session_set_workload(s, WL_IDLE, 0, 0);
+	nap(0.2);
+	session_tick(s, &c);
+	vmm_read_ctl(session_vmm(s), &ctl);
+	uint64_t pings = ctl.ping.ops - replies0, timed = c.cap_rtt_samples - b.cap_rtt_samples;
+	printf("    ping: guest %llu replies (p50 %.0f us), capture timed %llu (p50 %.1f us)\n",
+	       (unsigned long long)pings, c.latency_us[0], (unsigned long long)timed, c.cap_rtt_us[0]);
+	CHECK(pings > 50 && timed == pings);
+	/* The wire sees only the namespace's part of the trip; the guest sees all of it. */
+	CHECK(c.cap_rtt_us[0] > 0 && c.cap_rtt_us[0] < c.latency_us[0]);
+	session_close(s);
 }

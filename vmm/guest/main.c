@@ -350,18 +350,22 @@ static void ping_once(void)
 }
 
 /* One UDP datagram to the peer's sink, with a sequence number and the TSC. */
+static u64 udp_seq; /* consecutive over every datagram the guest sends: gaps on the wire are loss */
+
 static void tx_once(void)
 {
 	u8 payload[1472] = {0};
-	u64 seq = ctl->net_tx_packets, t = rdtsc();
+	u64 seq = udp_seq, t = rdtsc();
 	u32 len = ctl->pkt_size < 16 ? 16 : ctl->pkt_size > 1472 ? 1472 : ctl->pkt_size;
 	__builtin_memcpy(payload, &seq, 8);
 	__builtin_memcpy(payload + 8, &t, 8);
 	u32 n = (u32)net_udp(&nif, frame, sizeof(frame), ctl->peer_ip, 40000, 9, payload, len);
-	if (vnet_send(&nic, frame, n))
+	if (vnet_send(&nic, frame, n)) {
 		ctl->net_tx_full++;
-	else
+	} else {
 		ctl->net_tx_packets++;
+		udp_seq++;
+	}
 	vnet_poll(&nic, on_frame);
 }
 

@@ -1,0 +1,38 @@
+/* libpcap on the link's TAP, inside vmscope's namespace: traffic measured independently of the
+ * VMM and the guest. Packets per second each way, round trips from request/reply timestamps,
+ * loss and reordering from the sequence numbers the guest's payloads carry. */
+#ifndef VMSCOPE_CAPTURE_H
+#define VMSCOPE_CAPTURE_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CAP_HIST_SLOTS 32 /* log2 of nanoseconds */
+
+struct capture_counters {
+	uint64_t from_guest, to_guest;  /* packets seen each way */
+	uint64_t rtt_samples;           /* request/reply pairs matched */
+	uint64_t rtt_hist[CAP_HIST_SLOTS];
+	uint64_t rtt_ns_sum;
+	uint64_t seq_lost, seq_reordered; /* guest tx sequence numbers */
+	uint64_t kernel_drops;            /* pcap_stats ps_drop */
+};
+
+struct capture;
+
+/* netns: the namespace name (under /run/netns); iface: the TAP inside it; pcap_file: also write
+ * every packet there (NULL: no file). 0, or -errno with *why. */
+int capture_open(struct capture **out, const char *netns, const char *iface, uint32_t guest_ip,
+		 const char *pcap_file, const char **why);
+void capture_read(struct capture *c, struct capture_counters *out);
+void capture_close(struct capture *c);
+/* A percentile of the RTT histogram in microseconds (0 when empty). */
+double capture_rtt_percentile_us(const struct capture_counters *c, double q);
+
+/* The per-packet analysis, exposed for tests on hand-made frames. */
+struct capture_state;
+void capture_analyse(struct capture_counters *cnt, struct capture_state *st, uint32_t guest_ip,
+		     const uint8_t *frame, uint32_t len, uint64_t ts_ns);
+struct capture_state *capture_state_new(void);
+void capture_state_free(struct capture_state *st);
+
+#endif
