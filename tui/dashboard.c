@@ -249,6 +249,17 @@ static int draw_net(struct dash *d, int y)
 		fmt_count(b, sizeof(b), s->peer_echo.rate);
 		mvprintw(y++, 1, "  peer    sink %6s pps  echo %6s pps", a, b);
 	}
+	if (s->cap_on) {
+		fmt_count(a, sizeof(a), s->cap_from_guest.rate);
+		fmt_count(b, sizeof(b), s->cap_to_guest.rate);
+		mvprintw(y++, 1, "  capture from guest %s pps  to guest %s pps   wire rtt p50 %.1f us  p99 %.1f us   lost %llu  reordered %llu",
+			 a, b, s->cap_rtt_us[0], s->cap_rtt_us[1], (unsigned long long)s->cap_lost,
+			 (unsigned long long)s->cap_reordered);
+	} else {
+		attron(COLOR_PAIR(C_DIM));
+		mvprintw(y++, 1, "  capture off: %s", s->cap_why);
+		attroff(COLOR_PAIR(C_DIM));
+	}
 	return y + 1;
 }
 
