@@ -80,7 +80,7 @@ $(B)/tests/integration-static: $(INTEG_SRC) tests/harness.h tests/integration/ne
 	$(CC) $(ALL_CFLAGS) -static -o $@ $(INTEG_SRC) $(B)/libvmscope.a \
 		$(shell $(PKG_CONFIG) --static --libs libbpf) -lpcap -luring -lpthread -lm
 
-BENCH := $(B)/bench/boot $(B)/bench/exits
+BENCH := $(B)/bench/boot $(B)/bench/exits $(B)/bench/pps $(B)/bench/latency
 $(B)/bench/%: bench/%.c $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libvmscope.a $(LIBS)
@@ -101,6 +101,8 @@ test: test-deps
 bench: all $(BENCH)
 	$(B)/bench/boot
 	$(B)/bench/exits
+	$(B)/bench/pps
+	$(B)/bench/latency
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
