@@ -75,11 +75,6 @@ $(B)/tests/unit: $(UNIT_SRC) $(UNIT_LIB) tests/harness.h $(B)/vmm/guest_image.o
 $(B)/tests/integration: $(INTEG_SRC) tests/harness.h tests/integration/need.h $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $(INTEG_SRC) $(B)/libvmscope.a $(LIBS)
-# A static build of the integration tests for the hardware lane's initramfs.
-$(B)/tests/integration-static: $(INTEG_SRC) tests/harness.h tests/integration/need.h $(B)/libvmscope.a
-	$(CC) $(ALL_CFLAGS) -static -o $@ $(INTEG_SRC) $(B)/libvmscope.a \
-		$(shell $(PKG_CONFIG) --static --libs libbpf) -lpcap -luring -lpthread -lm
-
 BENCH := $(B)/bench/boot $(B)/bench/exits $(B)/bench/pps $(B)/bench/latency
 $(B)/bench/%: bench/%.c $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
@@ -95,7 +90,7 @@ run: deps
 	./$(B)/vmscope
 
 test: test-deps
-	$(MAKE) all $(B)/tests/unit $(B)/tests/integration $(B)/tests/integration-static $(BENCH)
+	$(MAKE) all $(B)/tests/unit $(B)/tests/integration $(BENCH)
 	tests/run.sh
 
 bench: all $(BENCH)

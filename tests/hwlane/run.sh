@@ -5,7 +5,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 B=build/hwlane
-BIN=build/tests/integration-static
+BIN=build/tests/integration
 skip() { echo "skip hwlane: $1"; echo "0 passed, 0 failed, 1 skipped"; exit 0; }
 die() { echo "FAIL hwlane: $1"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 
@@ -44,15 +44,19 @@ for m in virt/lib/irqbypass drivers/crypto/ccp/ccp arch/x86/kvm/kvm arch/x86/kvm
 	*) cp "$f" $R/lib/$(basename $m).ko ;;
 	esac
 done
-cp $BIN $R/integration
-# iproute2's ip (busybox's has no netns) with its libraries, for `ip netns exec` in the net tests.
-if IP=$(command -v ip) && [ -x "$IP" ]; then
-	mkdir -p $R/sbin
-	cp "$IP" $R/sbin/ip
-	for lib in $(ldd "$IP" | awk '/=>/ {print $3} /ld-linux/ {print $1}'); do
+# Programs go in with their shared libraries (libbpf, libpcap and what they pull in).
+carry() {
+	cp "$1" "$R$2"
+	for lib in $(ldd "$1" | awk '/=>/ {print $3} /ld-linux/ {print $1}'); do
 		mkdir -p "$R$(dirname "$lib")"
 		cp -L "$lib" "$R$lib"
 	done
+}
+carry $BIN /integration
+# iproute2's ip (busybox's has no netns), for `ip netns exec` in the net tests.
+if IP=$(command -v ip) && [ -x "$IP" ]; then
+	mkdir -p $R/sbin
+	carry "$IP" /sbin/ip
 fi
 cat >$R/init <<'INIT'
 #!/bin/busybox sh
