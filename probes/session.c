@@ -360,6 +360,9 @@ static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_
 		figure_update(&snap->peer_echo, peer.echo_rx, p->peer_echo.total, dt);
 	}
 	figure_update(&snap->ping_lost, ctl->ping_lost, p->ping_lost.total, dt);
+	figure_update(&snap->rx_lost, ctl->rx_seq_lost, p->rx_lost.total, dt);
+	figure_update(&snap->udp_echoed, ctl->udp_echoed, p->udp_echoed.total, dt);
+	snap->peer_echo_rtt_us = peer.drive_echoes ? (double)peer.drive_rtt_ns / 1e3 / (double)peer.drive_echoes : 0;
 	uint64_t khz = vmm_tsc_khz(s->vm);
 	memcpy(snap->latency_hist, ctl->ping.hist, sizeof(snap->latency_hist));
 	snap->latency_us[0] = hist_percentile_us(ctl->ping.hist, HIST_SLOTS, 0.50, khz);

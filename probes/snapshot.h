@@ -66,6 +66,9 @@ struct snapshot {
 	struct figure dev_tx, dev_rx;   /* vmm: what the device moved */
 	struct figure peer_sink, peer_echo;
 	struct figure ping_lost;        /* guest: echoes that got no reply within a second */
+	struct figure rx_lost;          /* guest: gaps in the sequence of the peer's flood */
+	struct figure udp_echoed;       /* guest: datagrams it echoed (echo workload, or tools) */
+	double peer_echo_rtt_us;        /* peer: average round trip of its echo workload */
 	double latency_us[3];           /* guest ping RTT p50, p99, p999 (log2-bucket resolution) */
 	double latency_avg_us;
 	uint64_t latency_hist[HIST_SLOTS]; /* RTT TSC cycles, log2 slots, cumulative */

@@ -16,7 +16,9 @@ const char cli_usage[] =
 	"  --duration SECONDS     stop after this long (default: until q or Ctrl-C)\n"
 	"  --interval MS          tick length, 50..60000 (default 1000)\n"
 	"  --format jsonl|csv     headless record format (default jsonl)\n"
-	"  --workload W           idle | exits[:KIND] | ping | tx (default exits:all)\n"
+	"  --workload W           idle | exits[:KIND] | ping | tx | rx | echo (default exits:all)\n"
+	"                         ping: guest pings the peer; tx: guest sends UDP to the peer's sink;\n"
+	"                         rx: the peer floods the guest; echo: the peer sends, the guest echoes\n"
 	"  --kind KIND            pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall cpuid hlt all\n"
 	"  --rate N               operations per second, 0 = as fast as possible (default 1000)\n"
 	"  --nic virtio|none      the VM's network card (default virtio: the TAP link as root,\n"
@@ -57,8 +59,8 @@ static int parse_workload(const char *s, struct cli *cli)
 	static const struct {
 		const char *name;
 		enum workload wl;
-	} plain[] = {{"idle", WL_IDLE}, {"ping", WL_PING}, {"tx", WL_TX}};
-	for (unsigned i = 0; i < 3; i++)
+	} plain[] = {{"idle", WL_IDLE}, {"ping", WL_PING}, {"tx", WL_TX}, {"rx", WL_RX}, {"echo", WL_ECHO}};
+	for (unsigned i = 0; i < 5; i++)
 		if (!colon && !strcmp(s, plain[i].name)) {
 			cli->workload = plain[i].wl;
 			return 0;
@@ -176,9 +178,8 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			FAIL("unknown option '%s': see vmscope --help", name);
 		}
 	}
-	if (!cli->nic && (cli->workload == WL_PING || cli->workload == WL_TX))
-		FAIL("the %s workload needs the network card; drop --nic none",
-		     cli->workload == WL_PING ? "ping" : "tx");
+	if (!cli->nic && cli->workload >= WL_PING)
+		FAIL("the %s workload needs the network card; drop --nic none", workload_name(cli->workload));
 	if (cli->pcap_file && !cli->nic)
 		FAIL("--pcap records the network card's link; drop --nic none");
 	if (cli->format == FMT_CSV && !cli->headless && cli->cmd == CMD_RUN)

@@ -235,9 +235,9 @@ static int draw_net(struct dash *d, int y)
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 	fmt_count(a, sizeof(a), s->pps_tx.rate);
 	fmt_count(b, sizeof(b), s->pps_rx.rate);
-	mvprintw(y++, 1, "  guest   tx %8s pps  rx %8s pps   ping p50 %.0f us  p99 %.0f us  p999 %.0f us  lost %llu",
+	mvprintw(y++, 1, "  guest   tx %8s pps  rx %8s pps   ping p50 %.0f us  p99 %.0f us  p999 %.0f us  lost %llu  rx lost %llu",
 		 a, b, s->latency_us[0], s->latency_us[1], s->latency_us[2],
-		 (unsigned long long)s->ping_lost.total);
+		 (unsigned long long)s->ping_lost.total, (unsigned long long)s->rx_lost.total);
 	fmt_count(a, sizeof(a), s->dev_tx.rate);
 	fmt_count(b, sizeof(b), s->dev_rx.rate);
 	fmt_count(c, sizeof(c), s->dev_kicks.rate);
@@ -285,7 +285,7 @@ static void draw_keys(struct dash *d)
 		mvaddnstr(LINES - 1, 1, d->msg, COLS - 2);
 	else
 		mvaddnstr(LINES - 1, 1,
-			  "1-7 kind  a all  n ping  t tx  i idle  +/- rate  [ ] size  p pause  e emul/native  r restart  q quit",
+			  "1-7 kind  a all  n ping  t tx  x rx  o echo  i idle  +/- rate  [ ] size  p pause  e emul/native  r restart  q quit",
 			  COLS - 2);
 	attroff(COLOR_PAIR(C_TITLE));
 }
@@ -321,9 +321,10 @@ static void set_rate_step(struct dash *d, int dir)
 		i++;
 	else if (dir < 0 && i > 0)
 		i--;
-	enum workload wl = !strcmp(d->snap.workload, "ping") ? WL_PING
-			   : !strcmp(d->snap.workload, "tx")   ? WL_TX
-							       : WL_EXITS;
+	enum workload wl = WL_EXITS;
+	for (unsigned w = WL_PING; w < WL_MAX; w++)
+		if (!strcmp(d->snap.workload, workload_name(w)))
+			wl = w;
 	session_set_workload(d->s, wl, wl == WL_EXITS ? d->cli->kind : 0, rate_ladder[i]);
 }
 
@@ -346,13 +347,29 @@ static int on_key(struct dash *d, int ch)
 		return EV_REDRAW;
 	case 'n':
 	case 't':
+	case 'x':
+	case 'o': {
+		static const struct {
+			int key;
+			enum workload wl;
+			const char *what;
+		} net_keys[] = {
+			{'n', WL_PING, "workload: the guest pings the peer"},
+			{'t', WL_TX, "workload: the guest sends UDP to the peer's sink"},
+			{'x', WL_RX, "workload: the peer floods the guest"},
+			{'o', WL_ECHO, "workload: the peer sends, the guest echoes"},
+		};
 		if (!s->net_on) {
 			say(d, "no network card: start without --nic none");
 			return EV_REDRAW;
 		}
-		session_set_workload(d->s, ch == 'n' ? WL_PING : WL_TX, 0, s->rate);
-		say(d, ch == 'n' ? "workload: ping the peer" : "workload: UDP to the peer's sink");
+		for (unsigned i = 0; i < 4; i++)
+			if (net_keys[i].key == ch) {
+				session_set_workload(d->s, net_keys[i].wl, 0, s->rate);
+				say(d, net_keys[i].what);
+			}
 		return EV_REDRAW;
+	}
 	case '[':
 	case ']': {
 		uint32_t size = s->pkt_size ? s->pkt_size : 64;

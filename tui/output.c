@@ -104,8 +104,11 @@ void out_jsonl(FILE *f, const struct snapshot *s)
 			s->latency_us[0], s->latency_us[1], s->latency_us[2], s->latency_avg_us);
 		for (unsigned i = 0; i < HIST_SLOTS; i++)
 			fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)s->latency_hist[i]);
-		fprintf(f, "]},\"lost\":%llu,\"exits_per_packet\":%.4f",
-			(unsigned long long)s->ping_lost.total, s->exits_per_packet);
+		fprintf(f, "]},\"lost\":%llu,\"rx_lost\":%llu,\"exits_per_packet\":%.4f,\"udp_echoed\":",
+			(unsigned long long)s->ping_lost.total, (unsigned long long)s->rx_lost.total,
+			s->exits_per_packet);
+		json_num(f, s->udp_echoed.rate);
+		fprintf(f, ",\"peer_echo_rtt_us\":%.1f", s->peer_echo_rtt_us);
 		fputs(",\"device\":{\"tx\":", f);
 		json_num(f, s->dev_tx.rate);
 		fputs(",\"rx\":", f);

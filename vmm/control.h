@@ -61,6 +61,8 @@ enum workload {
 	WL_FAULT, /* test workload: ctl->fault_kind */
 	WL_PING,  /* ICMP echo to the peer, rate or closed loop; RTT from the TSC */
 	WL_TX,    /* UDP to the peer's sink, rate or as fast as possible */
+	WL_RX,    /* the peer floods the guest's port 9; the guest counts and checks sequence */
+	WL_ECHO,  /* the peer sends to the guest's port 7; the guest sends each datagram back */
 	WL_MAX,
 };
 
@@ -131,6 +133,8 @@ struct ctl_page {
 	u64 ping_sent, ping_lost;
 	struct kind_stats ping; /* RTT in TSC cycles */
 	u64 arp_replies, icmp_replies; /* what the guest answered (the peer's ping) */
+	u64 udp_echoed;                /* datagrams to port 7 sent back (any workload) */
+	u64 rx_sink, rx_seq_lost, rx_seq_reordered; /* datagrams to port 9 and their sequence */
 };
 
 #endif

@@ -101,7 +101,7 @@ int exit_kind_parse(const char *s, uint32_t *kind)
 
 const char *workload_name(unsigned wl)
 {
-	static const char *const names[WL_MAX] = {"idle", "exits", "fault", "ping", "tx"};
+	static const char *const names[WL_MAX] = {"idle", "exits", "fault", "ping", "tx", "rx", "echo"};
 	return wl < WL_MAX ? names[wl] : "?";
 }
 
@@ -560,6 +560,10 @@ void vmm_set_workload(struct vmm *vm, enum workload wl, uint32_t kind, uint32_t 
 	STORE(c->rate, rate);
 	__atomic_fetch_add(&c->cmd_seq, 1, __ATOMIC_RELEASE);
 	wake(vm);
+	/* rx and echo are driven from the far end of the link. */
+	if (vm->have_link)
+		link_drive(&vm->link, wl == WL_RX ? LINK_FLOOD : wl == WL_ECHO ? LINK_ECHO : LINK_QUIET,
+			   rate, LOAD(c->pkt_size));
 }
 
 void vmm_set_packet_size(struct vmm *vm, uint32_t bytes)

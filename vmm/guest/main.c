@@ -111,6 +111,35 @@ static struct vnet nic;
 static struct net_if nif;
 static u8 frame[VNET_BUF], reply[VNET_BUF];
 static u16 ping_seq, ping_id = 0x5653;
+static u8 echo_frame[VNET_BUF];
+static u64 rx_next_seq;
+static int rx_seq_started;
+
+/* UDP to the guest: port 7 is echoed back (always: ordinary tools may talk to it), port 9 is a
+ * sink whose payloads carry a sequence number (the peer's rx flood). */
+static void on_udp(const struct net_rx *rx)
+{
+	if (rx->dst_port == 7) {
+		u32 n = (u32)net_udp(&nif, echo_frame, sizeof(echo_frame), rx->src_ip, 7, rx->src_port,
+				     rx->payload, rx->payload_len);
+		if (n && vnet_send(&nic, echo_frame, n) == 0) {
+			ctl->net_tx_packets++;
+			ctl->udp_echoed++;
+		}
+	} else if (rx->dst_port == 9 && rx->payload_len >= 8) {
+		u64 seq;
+		__builtin_memcpy(&seq, rx->payload, 8);
+		ctl->rx_sink++;
+		if (rx_seq_started && seq < rx_next_seq) {
+			ctl->rx_seq_reordered++;
+			return;
+		}
+		if (rx_seq_started && seq > rx_next_seq)
+			ctl->rx_seq_lost += seq - rx_next_seq;
+		rx_seq_started = 1;
+		rx_next_seq = seq + 1;
+	}
+}
 static int ping_answered;
 static u64 ping_rtt;
 
@@ -127,6 +156,9 @@ static void on_frame(const u8 *f, u32 len)
 			else
 				ctl->icmp_replies++;
 		}
+		break;
+	case NET_RX_UDP:
+		on_udp(&rx);
 		break;
 	case NET_RX_ICMP_REPLY:
 		if (rx.icmp_id == ping_id && rx.icmp_seq == ping_seq && rx.payload_len >= 8) {
@@ -428,6 +460,16 @@ void guest_main(void)
 		}
 		case WL_FAULT:
 			do_fault(ctl->fault_kind);
+			break;
+		case WL_RX:
+		case WL_ECHO:
+			/* The peer drives these: keep the ring drained, answer what comes. */
+			if (nic_up()) {
+				if (!vnet_poll(&nic, on_frame))
+					cpu_relax();
+			} else {
+				wait_until(rdtsc() + ctl->tsc_khz * 100);
+			}
 			break;
 		case WL_PING:
 		case WL_TX:

@@ -22,14 +22,14 @@ enum {
 static inline void wmb(void) { __asm__ volatile("" ::: "memory"); } /* x86: stores are ordered */
 static inline void mb(void) { __asm__ volatile("mfence" ::: "memory"); }
 
-static int setup_queue(struct vnet *v, struct vnet_queue *q, u16 index, u64 base, u32 notify_off,
-		       u32 mult, u64 bufs, int device_writes)
+static int setup_queue(struct vnet *v, struct vnet_queue *q, u16 index, u16 size, u64 base,
+		       u32 notify_off, u32 mult, u64 bufs, int device_writes)
 {
 	R16(v->common + QSEL) = index;
-	if (R16(v->common + QSIZE) < VNET_QSIZE)
+	if (R16(v->common + QSIZE) < size)
 		return -1;
-	R16(v->common + QSIZE) = VNET_QSIZE;
-	q->size = VNET_QSIZE;
+	R16(v->common + QSIZE) = size;
+	q->size = size;
 	q->desc = (volatile u8 *)base;
 	q->avail = (volatile u8 *)(base + 0x1000);
 	q->used = (volatile u8 *)(base + 0x2000);
@@ -107,8 +107,9 @@ int vnet_init(struct vnet *v, u32 slot)
 	R8(v->common + STATUS) = 1 | 2 | 8;             /* 5. FEATURES_OK */
 	if (!(R8(v->common + STATUS) & 8))              /* 6. accepted? */
 		return -3;
-	if (setup_queue(v, &v->rx, 0, GPA_NIC, notify, mult, GPA_NIC + 0x10000, 1) ||
-	    setup_queue(v, &v->tx, 1, GPA_NIC + 0x4000, notify, mult, GPA_NIC + 0x30000, 0))
+	/* GPA_NIC: rx rings, tx rings, 256 rx buffers (512 KiB), 64 tx buffers (128 KiB). */
+	if (setup_queue(v, &v->rx, 0, VNET_RXQ_SIZE, GPA_NIC, notify, mult, GPA_NIC + 0x10000, 1) ||
+	    setup_queue(v, &v->tx, 1, VNET_TXQ_SIZE, GPA_NIC + 0x4000, notify, mult, GPA_NIC + 0x90000, 0))
 		return -4;                              /* 7. queues */
 	for (u32 i = 0; i < 6; i++)
 		v->mac[i] = R8(v->devcfg + i);

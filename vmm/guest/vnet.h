@@ -3,7 +3,8 @@
 #define VMSCOPE_GUEST_VNET_H
 #include "../control.h"
 
-#define VNET_QSIZE 64
+#define VNET_RXQ_SIZE 256 /* deep, like a real NIC: the vCPU may be off its core for ms */
+#define VNET_TXQ_SIZE 64
 #define VNET_BUF 2048
 #define VNET_HDR 12
 

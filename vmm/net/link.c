@@ -19,6 +19,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int remove_netns(const char *path)
@@ -148,7 +149,8 @@ static void *setup_in_netns(void *arg)
 	st->why = "the peer's UDP sockets could not be bound in the namespace";
 	l->echo_fd = udp_socket(LINK_PORT_ECHO);
 	l->sink_fd = udp_socket(LINK_PORT_SINK);
-	if (l->echo_fd < 0 || l->sink_fd < 0)
+	l->client_fd = udp_socket(0);
+	if (l->echo_fd < 0 || l->sink_fd < 0 || l->client_fd < 0)
 		goto err;
 	close(s);
 	st->err = 0;
@@ -191,13 +193,94 @@ static void *peer_thread(void *arg)
 	return NULL;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void drain_echoes(struct link *l, uint8_t *buf)
+{
+	ssize_t n;
+	while ((n = recv(l->client_fd, buf, 65536, 0)) >= 16) {
+		uint64_t sent;
+		memcpy(&sent, buf + 8, 8);
+		__atomic_fetch_add(&l->cnt.drive_echoes, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&l->cnt.drive_rtt_ns, mono_ns() - sent, __ATOMIC_RELAXED);
+	}
+}
+
+/* The peer's own traffic towards the guest: a paced or unpaced stream of datagrams that carry a
+ * sequence number and a timestamp. */
+static void *driver_thread(void *arg)
+{
+	struct link *l = arg;
+	static __thread uint8_t buf[65536];
+	uint64_t seq = 0, next = mono_ns();
+	struct pollfd p[2] = {{l->client_fd, POLLIN, 0}, {l->stop_fd, POLLIN, 0}};
+
+	for (;;) {
+		uint32_t what = __atomic_load_n(&l->drive, __ATOMIC_ACQUIRE);
+		uint32_t rate = __atomic_load_n(&l->drive_rate, __ATOMIC_RELAXED);
+		uint32_t size = __atomic_load_n(&l->drive_size, __ATOMIC_RELAXED);
+		if (what == LINK_QUIET) {
+			if (poll(&p[1], 1, 50) > 0)
+				break;
+			drain_echoes(l, buf);
+			next = mono_ns();
+			continue;
+		}
+		if (p[1].revents || (poll(&p[1], 1, 0) > 0))
+			break;
+		struct sockaddr_in to = {.sin_family = AF_INET,
+					 .sin_port = htons(what == LINK_FLOOD ? LINK_PORT_SINK : LINK_PORT_ECHO),
+					 .sin_addr.s_addr = htonl(LINK_GUEST_IP)};
+		uint64_t t = mono_ns();
+		size = size < 16 ? 16 : size > 1472 ? 1472 : size;
+		memcpy(buf, &seq, 8);
+		memcpy(buf + 8, &t, 8);
+		if (sendto(l->client_fd, buf, size, 0, (struct sockaddr *)&to, sizeof(to)) == (ssize_t)size) {
+			seq++;
+			__atomic_fetch_add(&l->cnt.drive_tx, 1, __ATOMIC_RELAXED);
+		} else {
+			poll(p, 1, 1); /* queue full (or no ARP yet): let it drain */
+		}
+		if (what == LINK_ECHO && !rate) {
+			/* closed loop: wait for this echo (up to a second) */
+			if (poll(p, 1, 1000) > 0)
+				drain_echoes(l, buf);
+			continue;
+		}
+		drain_echoes(l, buf);
+		if (rate) {
+			next += 1000000000ull / rate;
+			uint64_t now = mono_ns();
+			if (next > now + 20000) {
+				struct timespec ts = {0, (long)(next - now)};
+				nanosleep(&ts, NULL);
+			} else if (now > next + 1000000000ull) {
+				next = now; /* a second behind: no catch-up burst */
+			}
+		}
+	}
+	return NULL;
+}
+
+void link_drive(struct link *l, enum link_drive what, uint32_t rate, uint32_t size)
+{
+	__atomic_store_n(&l->drive_rate, rate, __ATOMIC_RELAXED);
+	__atomic_store_n(&l->drive_size, size, __ATOMIC_RELAXED);
+	__atomic_store_n(&l->drive, (uint32_t)what, __ATOMIC_RELEASE);
+}
+
 int link_open(struct link *l, const char **why)
 {
 	struct setup st = {.l = l, .err = -EIO};
 	pthread_t t;
 
 	memset(l, 0, sizeof(*l));
-	l->tap_fd = l->echo_fd = l->sink_fd = l->stop_fd = -1;
+	l->tap_fd = l->echo_fd = l->sink_fd = l->stop_fd = l->client_fd = -1;
 	if (geteuid() != 0) {
 		*why = "the TAP link needs root (CAP_NET_ADMIN); run with sudo";
 		return -EPERM;
@@ -225,6 +308,12 @@ int link_open(struct link *l, const char **why)
 		return -EAGAIN;
 	}
 	l->peer_running = true;
+	if (pthread_create(&l->driver, NULL, driver_thread, l)) {
+		*why = "the peer's driver thread could not be started";
+		link_close(l);
+		return -EAGAIN;
+	}
+	l->driver_running = true;
 	return 0;
 }
 
@@ -238,8 +327,12 @@ void link_close(struct link *l)
 		pthread_join(l->peer, NULL);
 		l->peer_running = false;
 	}
-	int *fds[] = {&l->tap_fd, &l->echo_fd, &l->sink_fd, &l->stop_fd};
-	for (unsigned i = 0; i < 4; i++)
+	if (l->driver_running) {
+		pthread_join(l->driver, NULL); /* the same stop eventfd ends it */
+		l->driver_running = false;
+	}
+	int *fds[] = {&l->tap_fd, &l->echo_fd, &l->sink_fd, &l->stop_fd, &l->client_fd};
+	for (unsigned i = 0; i < 5; i++)
 		if (*fds[i] >= 0) {
 			close(*fds[i]);
 			*fds[i] = -1;
@@ -255,4 +348,7 @@ void link_read_counters(struct link *l, struct link_counters *out)
 	out->echo_tx = __atomic_load_n(&l->cnt.echo_tx, __ATOMIC_RELAXED);
 	out->sink_rx = __atomic_load_n(&l->cnt.sink_rx, __ATOMIC_RELAXED);
 	out->sink_rx_bytes = __atomic_load_n(&l->cnt.sink_rx_bytes, __ATOMIC_RELAXED);
+	out->drive_tx = __atomic_load_n(&l->cnt.drive_tx, __ATOMIC_RELAXED);
+	out->drive_echoes = __atomic_load_n(&l->cnt.drive_echoes, __ATOMIC_RELAXED);
+	out->drive_rtt_ns = __atomic_load_n(&l->cnt.drive_rtt_ns, __ATOMIC_RELAXED);
 }

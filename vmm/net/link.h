@@ -17,17 +17,23 @@
 #define LINK_PORT_SINK 9
 
 struct link_counters {
-	uint64_t echo_rx, echo_tx, sink_rx, sink_rx_bytes;
+	uint64_t echo_rx, echo_tx, sink_rx, sink_rx_bytes; /* the peer's responder sockets */
+	uint64_t drive_tx;                                 /* what the peer sent the guest */
+	uint64_t drive_echoes, drive_rtt_ns;               /* the guest's echoes back, and their time */
 };
+
+/* What the peer does on its own initiative. */
+enum link_drive { LINK_QUIET, LINK_FLOOD, LINK_ECHO };
 
 struct link {
 	char netns[32];      /* vmscope-<pid> */
 	char netns_path[64]; /* /run/netns/vmscope-<pid>: `ip netns exec` works on it */
 	int tap_fd;          /* frames to and from the namespace */
 	uint8_t peer_mac[6]; /* the TAP's MAC inside the namespace */
-	int echo_fd, sink_fd, stop_fd;
-	pthread_t peer;
-	bool peer_running;
+	int echo_fd, sink_fd, stop_fd, client_fd;
+	pthread_t peer, driver;
+	bool peer_running, driver_running;
+	uint32_t drive, drive_rate, drive_size; /* read by the driver thread */
 	struct link_counters cnt; /* written by the peer thread */
 };
 
@@ -37,5 +43,8 @@ void link_close(struct link *l);
 /* Removes links whose vmscope process is gone (killed runs). Returns how many. */
 int link_reap_stale(void);
 void link_read_counters(struct link *l, struct link_counters *out);
+/* Makes the peer flood the guest's port 9 or send to its port 7 (echo), at rate datagrams per
+ * second (0: as fast as possible) of size payload bytes; LINK_QUIET stops it. */
+void link_drive(struct link *l, enum link_drive what, uint32_t rate, uint32_t size);
 
 #endif

@@ -3,6 +3,7 @@
 #include "net.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@ static void net_reset(void *dev)
 {
 	struct virtio_net *n = dev;
 	__atomic_store_n(&n->active, false, __ATOMIC_RELEASE);
+	n->bl_head = n->bl_count = 0; /* frames for a reset driver are gone */
 }
 
 static void net_kick(void *dev, unsigned q)
@@ -73,26 +75,18 @@ static void ring_error(struct virtio_net *n)
 	virtio_pci_needs_reset(&n->vp);
 }
 
-void virtio_net_rx(void *opaque, const uint8_t *frame, uint32_t len)
+/* Puts one frame into the guest's rx ring: 1 done, 0 no buffer, -1 the ring is broken. */
+static int deliver(struct virtio_net *n, const uint8_t *frame, uint32_t len)
 {
 	static __thread struct vq_chain chain;
-	struct virtio_net *n = opaque;
 	struct vq *vq = &n->vp.vq[VNET_RXQ];
-
-	pthread_mutex_lock(&n->vp.lock);
-	if (!queue_usable(n, VNET_RXQ)) {
-		CNT(n->st.rx_no_buffer);
-		goto out;
-	}
 	int r = vq_pop(vq, &chain);
 	if (r < 0) {
 		ring_error(n);
-		goto out;
+		return -1;
 	}
-	if (r == 0) {
-		CNT(n->st.rx_no_buffer);
-		goto out;
-	}
+	if (r == 0)
+		return 0;
 	if (chain.read_len || chain.write_len < VIRTIO_NET_HDR_LEN + len) {
 		/* A device-readable rx buffer or one too small: return it empty. */
 		CNT(n->st.rx_too_big);
@@ -120,6 +114,49 @@ void virtio_net_rx(void *opaque, const uint8_t *frame, uint32_t len)
 	ADD(n->st.rx_bytes, len);
 notify:
 	virtio_pci_notify(&n->vp, VNET_RXQ);
+	return 1;
+}
+
+/* Older frames first; when the ring runs dry, ask the driver to kick us (2.7.10). */
+static void drain_backlog(struct virtio_net *n)
+{
+	while (n->bl_count) {
+		int r = deliver(n, n->backlog[n->bl_head], n->backlog_len[n->bl_head]);
+		if (r < 0) {
+			n->bl_count = 0;
+			return;
+		}
+		if (r == 0) {
+			if (!vq_enable_kicks(&n->vp.vq[VNET_RXQ], true))
+				return;
+			continue; /* buffers arrived meanwhile */
+		}
+		n->bl_head = (n->bl_head + 1) % VNET_BACKLOG;
+		n->bl_count--;
+	}
+}
+
+void virtio_net_rx(void *opaque, const uint8_t *frame, uint32_t len)
+{
+	struct virtio_net *n = opaque;
+
+	pthread_mutex_lock(&n->vp.lock);
+	if (!queue_usable(n, VNET_RXQ) || len > NET_FRAME_MAX) {
+		CNT(n->st.rx_no_buffer);
+		goto out;
+	}
+	drain_backlog(n);
+	if (!n->bl_count && deliver(n, frame, len) != 0)
+		goto out;
+	if (n->bl_count == VNET_BACKLOG) {
+		CNT(n->st.rx_no_buffer);
+		goto out;
+	}
+	unsigned tail = (n->bl_head + n->bl_count++) % VNET_BACKLOG;
+	memcpy(n->backlog[tail], frame, len);
+	n->backlog_len[tail] = len;
+	CNT(n->st.rx_backlogged);
+	vq_enable_kicks(&n->vp.vq[VNET_RXQ], true);
 out:
 	pthread_mutex_unlock(&n->vp.lock);
 }
@@ -183,9 +220,12 @@ static void on_tx_kick(void *opaque)
 
 static void on_rx_kick(void *opaque)
 {
-	/* The guest posted rx buffers: frames that found none were dropped and counted; there is
-	 * nothing queued to retry, so this only needs to wake us. */
-	(void)opaque;
+	struct virtio_net *n = opaque;
+	/* The guest posted rx buffers: frames waiting for them go now. */
+	pthread_mutex_lock(&n->vp.lock);
+	if (queue_usable(n, VNET_RXQ))
+		drain_backlog(n);
+	pthread_mutex_unlock(&n->vp.lock);
 }
 
 static void on_stop(void *opaque) { (void)opaque; }
@@ -205,6 +245,9 @@ int virtio_net_init(struct virtio_net *n, const uint8_t mac[6], struct net_backe
 		    const struct guest_mem *mem, struct irq_router *irq, int vm_fd)
 {
 	memset(n, 0, sizeof(*n));
+	n->backlog = malloc(sizeof(*n->backlog) * VNET_BACKLOG);
+	if (!n->backlog)
+		return -ENOMEM;
 	memcpy(n->mac, mac, 6);
 	n->be = be;
 	n->stop_fd = -1;
@@ -247,6 +290,7 @@ void virtio_net_exit(struct virtio_net *n)
 	if (n->stop_fd >= 0)
 		close(n->stop_fd);
 	virtio_pci_exit(&n->vp);
+	free(n->backlog);
 }
 
 void virtio_net_read_stats(struct virtio_net *n, struct virtio_net_stats *out)

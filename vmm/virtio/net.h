@@ -19,7 +19,8 @@
 struct virtio_net_stats {
 	uint64_t tx_packets, tx_bytes;   /* guest -> backend */
 	uint64_t rx_packets, rx_bytes;   /* backend -> guest */
-	uint64_t rx_no_buffer;           /* frames dropped: the guest posted no rx buffer */
+	uint64_t rx_no_buffer;           /* frames dropped: no rx buffer and the backlog full */
+	uint64_t rx_backlogged;          /* frames that had to wait for an rx buffer */
 	uint64_t rx_too_big;             /* frames longer than the buffer the guest posted */
 	uint64_t tx_malformed;           /* chains without a full header or larger than a frame */
 	uint64_t tx_kicks;               /* ioeventfd wake-ups for the tx queue */
@@ -27,8 +28,14 @@ struct virtio_net_stats {
 	uint64_t ring_errors;            /* driver faults that broke a queue */
 };
 
+#define VNET_BACKLOG 512 /* frames held while the guest has no rx buffer */
+
 struct virtio_net {
 	struct virtio_pci vp;
+	/* Backpressure (as vhost-net): frames wait here for rx buffers; dropped only when full. */
+	uint8_t (*backlog)[NET_FRAME_MAX];
+	uint32_t backlog_len[VNET_BACKLOG];
+	unsigned bl_head, bl_count;
 	struct net_backend *be;
 	uint8_t mac[6];
 	pthread_t thread;
