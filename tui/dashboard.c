@@ -20,6 +20,7 @@ struct dash {
 	struct session *s;
 	struct snapshot snap;
 	double history[HISTORY]; /* total exits/s, newest last */
+	double hist_tx[HISTORY], hist_rx[HISTORY], hist_rtt[HISTORY]; /* network, newest last */
 	char msg[160];
 	double msg_until;
 };
@@ -131,24 +132,38 @@ static int draw_exits(struct dash *d, int y)
 	return y + 1;
 }
 
-static int draw_history(struct dash *d, int y)
+/* One line of history: a caption, the last values as a ten-level sparkline, and the peak. */
+static void sparkline(int y, const char *caption, const double *values, const char *unit)
 {
 	static const char levels[] = " .:-=+*#%@";
-	double max = 1;
-	int w = COLS - 26 < HISTORY ? COLS - 26 : HISTORY;
+	double max = 0;
+	int w = COLS - 40 < HISTORY ? COLS - 40 : HISTORY;
 
 	for (int i = HISTORY - w; i < HISTORY; i++)
-		if (d->history[i] > max)
-			max = d->history[i];
-	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
-	mvprintw(y, 1, "exits/s, all kinds");
-	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+		if (values[i] > max)
+			max = values[i];
+	attron(A_BOLD);
+	mvprintw(y, 1, "%-20s", caption);
+	attroff(A_BOLD);
 	for (int i = 0; i < w; i++) {
-		double v = d->history[HISTORY - w + i];
-		mvaddch(y, 22 + i, (chtype)levels[(int)(v / max * 9 + 0.5)]);
+		double v = values[HISTORY - w + i];
+		mvaddch(y, 22 + i, (chtype)levels[max > 0 ? (int)(v / max * 9 + 0.5) : 0]);
 	}
-	mvprintw(y + 1, 22, "peak %.0f/s", max);
-	return y + 3;
+	mvprintw(y, 23 + w, "peak %.0f %s", max, unit);
+}
+
+static int draw_history(struct dash *d, int y)
+{
+	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
+	mvprintw(y++, 1, "HISTORY (one column a tick)");
+	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+	sparkline(y++, "exits, all kinds", d->history, "/s");
+	if (d->snap.net_on) {
+		sparkline(y++, "guest tx", d->hist_tx, "pps");
+		sparkline(y++, "guest rx", d->hist_rx, "pps");
+		sparkline(y++, "ping p50", d->hist_rtt, "us");
+	}
+	return y + 1;
 }
 
 /* The busiest entries of a named list, on one line. */
@@ -302,7 +317,7 @@ static void draw(struct dash *d)
 	int y = draw_header(d, 0);
 	y = draw_exits(d, y);
 	y = draw_net(d, y);
-	if (LINES >= 44)
+	if (LINES >= 40)
 		y = draw_history(d, y);
 	y = draw_sources(d, y);
 	draw_log(d, y, LINES - 1);
@@ -420,8 +435,12 @@ static void tick(struct dash *d)
 	session_tick(d->s, &d->snap);
 	for (unsigned k = 0; k < EK_MAX; k++)
 		total += d->snap.exits[k][d->snap.exits_src[k]].rate;
-	memmove(d->history, d->history + 1, sizeof(d->history) - sizeof(d->history[0]));
-	d->history[HISTORY - 1] = total;
+	double *series[] = {d->history, d->hist_tx, d->hist_rx, d->hist_rtt};
+	double now[] = {total, d->snap.pps_tx.rate, d->snap.pps_rx.rate, d->snap.latency_us[0]};
+	for (unsigned i = 0; i < 4; i++) {
+		memmove(series[i], series[i] + 1, sizeof(d->history) - sizeof(d->history[0]));
+		series[i][HISTORY - 1] = now[i];
+	}
 }
 
 int run_dashboard(const struct cli *cli, struct session *s)
@@ -461,8 +480,12 @@ int run_dashboard(const struct cli *cli, struct session *s)
 			break;
 		if (cli->duration > 0 && d.snap.t >= cli->duration)
 			break;
-		if (ev & EV_RESTART)
+		if (ev & EV_RESTART) {
 			memset(d.history, 0, sizeof(d.history));
+			memset(d.hist_tx, 0, sizeof(d.hist_tx));
+			memset(d.hist_rx, 0, sizeof(d.hist_rx));
+			memset(d.hist_rtt, 0, sizeof(d.hist_rtt));
+		}
 		if (mono() >= next) {
 			tick(&d);
 			next += cli->interval_ms / 1000.0;
