@@ -1,5 +1,6 @@
 /* The `exits` workload's targets. */
 #include "exitdev.h"
+#include "counters.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -7,7 +8,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#define CNT_ADD(c, n) __atomic_fetch_add(&(c), (n), __ATOMIC_RELAXED)
 
 static int exitdev_pio(uint64_t addr, void *data, uint32_t len, bool is_write, void *opaque)
 {

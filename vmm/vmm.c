@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "boot.h"
+#include "counters.h"
 #include "exitdev.h"
 #include "iobus.h"
 #include "irq.h"
@@ -27,7 +28,6 @@
 #include "virtio/net.h"
 #include "serial.h"
 
-#define CNT_ADD(c, n) __atomic_fetch_add(&(c), (n), __ATOMIC_RELAXED)
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #define IDLE_HALT_MAX_NS 250000000ull
@@ -648,8 +648,5 @@ int vmm_read_net(struct vmm *vm, struct virtio_net_stats *dev, struct link_count
 
 void vmm_read_counters(struct vmm *vm, struct vmm_counters *out)
 {
-	const uint64_t *src = (const uint64_t *)&vm->cnt;
-	uint64_t *dst = (uint64_t *)out;
-	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
-		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	counters_copy(out, &vm->cnt, sizeof(*out));
 }

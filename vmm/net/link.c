@@ -1,6 +1,7 @@
 /* The host-side link: namespace, TAP, addresses and peer, set up with plain syscalls. */
 #define _GNU_SOURCE
 #include "link.h"
+#include "vmm/counters.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -178,16 +179,16 @@ static void *peer_thread(void *arg)
 			ssize_t n = recvfrom(l->echo_fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
 			if (n < 0)
 				break;
-			__atomic_fetch_add(&l->cnt.echo_rx, 1, __ATOMIC_RELAXED);
+			CNT_ADD(l->cnt.echo_rx, 1);
 			if (sendto(l->echo_fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl) == n)
-				__atomic_fetch_add(&l->cnt.echo_tx, 1, __ATOMIC_RELAXED);
+				CNT_ADD(l->cnt.echo_tx, 1);
 		}
 		for (;;) {
 			ssize_t n = recv(l->sink_fd, buf, sizeof(buf), 0);
 			if (n < 0)
 				break;
-			__atomic_fetch_add(&l->cnt.sink_rx, 1, __ATOMIC_RELAXED);
-			__atomic_fetch_add(&l->cnt.sink_rx_bytes, (uint64_t)n, __ATOMIC_RELAXED);
+			CNT_ADD(l->cnt.sink_rx, 1);
+			CNT_ADD(l->cnt.sink_rx_bytes, (uint64_t)n);
 		}
 	}
 	return NULL;
@@ -206,8 +207,8 @@ static void drain_echoes(struct link *l, uint8_t *buf)
 	while ((n = recv(l->client_fd, buf, 65536, 0)) >= 16) {
 		uint64_t sent;
 		memcpy(&sent, buf + 8, 8);
-		__atomic_fetch_add(&l->cnt.drive_echoes, 1, __ATOMIC_RELAXED);
-		__atomic_fetch_add(&l->cnt.drive_rtt_ns, mono_ns() - sent, __ATOMIC_RELAXED);
+		CNT_ADD(l->cnt.drive_echoes, 1);
+		CNT_ADD(l->cnt.drive_rtt_ns, mono_ns() - sent);
 	}
 }
 
@@ -242,7 +243,7 @@ static void *driver_thread(void *arg)
 		memcpy(buf + 8, &t, 8);
 		if (sendto(l->client_fd, buf, size, 0, (struct sockaddr *)&to, sizeof(to)) == (ssize_t)size) {
 			seq++;
-			__atomic_fetch_add(&l->cnt.drive_tx, 1, __ATOMIC_RELAXED);
+			CNT_ADD(l->cnt.drive_tx, 1);
 		} else {
 			poll(p, 1, 1); /* queue full (or no ARP yet): let it drain */
 		}
@@ -344,11 +345,5 @@ void link_close(struct link *l)
 
 void link_read_counters(struct link *l, struct link_counters *out)
 {
-	out->echo_rx = __atomic_load_n(&l->cnt.echo_rx, __ATOMIC_RELAXED);
-	out->echo_tx = __atomic_load_n(&l->cnt.echo_tx, __ATOMIC_RELAXED);
-	out->sink_rx = __atomic_load_n(&l->cnt.sink_rx, __ATOMIC_RELAXED);
-	out->sink_rx_bytes = __atomic_load_n(&l->cnt.sink_rx_bytes, __ATOMIC_RELAXED);
-	out->drive_tx = __atomic_load_n(&l->cnt.drive_tx, __ATOMIC_RELAXED);
-	out->drive_echoes = __atomic_load_n(&l->cnt.drive_echoes, __ATOMIC_RELAXED);
-	out->drive_rtt_ns = __atomic_load_n(&l->cnt.drive_rtt_ns, __ATOMIC_RELAXED);
+	counters_copy(out, &l->cnt, sizeof(*out));
 }

@@ -1,6 +1,7 @@
 /* virtio-net device (virtio v1.2, 5.1). The transport below it knows no packets; the backend
  * below that knows no rings. */
 #include "net.h"
+#include "vmm/counters.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -8,8 +9,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define CNT(x) __atomic_fetch_add(&(x), 1, __ATOMIC_RELAXED)
-#define ADD(x, v) __atomic_fetch_add(&(x), (v), __ATOMIC_RELAXED)
 
 static void net_read_config(void *dev, uint32_t off, void *data, uint32_t len)
 {
@@ -71,7 +70,7 @@ static bool queue_usable(struct virtio_net *n, unsigned q)
 
 static void ring_error(struct virtio_net *n)
 {
-	CNT(n->st.ring_errors);
+	CNT_ADD(n->st.ring_errors, 1);
 	virtio_pci_needs_reset(&n->vp);
 }
 
@@ -89,7 +88,7 @@ static int deliver(struct virtio_net *n, const uint8_t *frame, uint32_t len)
 		return 0;
 	if (chain.read_len || chain.write_len < VIRTIO_NET_HDR_LEN + len) {
 		/* A device-readable rx buffer or one too small: return it empty. */
-		CNT(n->st.rx_too_big);
+		CNT_ADD(n->st.rx_too_big, 1);
 		vq_push(vq, chain.head, 0);
 		goto notify;
 	}
@@ -110,8 +109,8 @@ static int deliver(struct virtio_net *n, const uint8_t *frame, uint32_t len)
 		}
 	}
 	vq_push(vq, chain.head, VIRTIO_NET_HDR_LEN + len);
-	CNT(n->st.rx_packets);
-	ADD(n->st.rx_bytes, len);
+	CNT_ADD(n->st.rx_packets, 1);
+	CNT_ADD(n->st.rx_bytes, len);
 notify:
 	virtio_pci_notify(&n->vp, VNET_RXQ);
 	return 1;
@@ -142,20 +141,20 @@ void virtio_net_rx(void *opaque, const uint8_t *frame, uint32_t len)
 
 	pthread_mutex_lock(&n->vp.lock);
 	if (!queue_usable(n, VNET_RXQ) || len > NET_FRAME_MAX) {
-		CNT(n->st.rx_no_buffer);
+		CNT_ADD(n->st.rx_no_buffer, 1);
 		goto out;
 	}
 	drain_backlog(n);
 	if (!n->bl_count && deliver(n, frame, len) != 0)
 		goto out;
 	if (n->bl_count == VNET_BACKLOG) {
-		CNT(n->st.rx_no_buffer);
+		CNT_ADD(n->st.rx_no_buffer, 1);
 		goto out;
 	}
 	unsigned tail = (n->bl_head + n->bl_count++) % VNET_BACKLOG;
 	memcpy(n->backlog[tail], frame, len);
 	n->backlog_len[tail] = len;
-	CNT(n->st.rx_backlogged);
+	CNT_ADD(n->st.rx_backlogged, 1);
 	vq_enable_kicks(&n->vp.vq[VNET_RXQ], true);
 out:
 	pthread_mutex_unlock(&n->vp.lock);
@@ -197,10 +196,10 @@ void virtio_net_tx(struct virtio_net *n)
 			}
 		}
 		if (skip || chain.write_len || total < 14 || total > NET_FRAME_MAX) {
-			CNT(n->st.tx_malformed);
+			CNT_ADD(n->st.tx_malformed, 1);
 		} else if (n->be->ops->send(n->be, iov, niov) == 0) {
-			CNT(n->st.tx_packets);
-			ADD(n->st.tx_bytes, total);
+			CNT_ADD(n->st.tx_packets, 1);
+			CNT_ADD(n->st.tx_bytes, total);
 		}
 		vq_push(vq, chain.head, 0);
 		pushed = true;
@@ -214,7 +213,7 @@ out:
 static void on_tx_kick(void *opaque)
 {
 	struct virtio_net *n = opaque;
-	CNT(n->st.tx_kicks);
+	CNT_ADD(n->st.tx_kicks, 1);
 	virtio_net_tx(n);
 }
 
@@ -295,10 +294,7 @@ void virtio_net_exit(struct virtio_net *n)
 
 void virtio_net_read_stats(struct virtio_net *n, struct virtio_net_stats *out)
 {
-	const uint64_t *src = (const uint64_t *)&n->st;
-	uint64_t *dst = (uint64_t *)out;
-	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
-		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	counters_copy(out, &n->st, sizeof(*out));
 	/* Only the transport knows whether a message really went out (MSI-X on, vector unmasked). */
 	out->interrupts = __atomic_load_n(&n->vp.st.interrupts, __ATOMIC_RELAXED);
 }
