@@ -1,6 +1,7 @@
 /* libpcap capture on the link's TAP inside vmscope's namespace. */
 #define _GNU_SOURCE
 #include "capture.h"
+#include "snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -246,18 +247,5 @@ void capture_close(struct capture *c)
 
 double capture_rtt_percentile_us(const struct capture_counters *c, double q)
 {
-	uint64_t seen = 0;
-	double want = q * (double)c->rtt_samples;
-	if (!c->rtt_samples)
-		return 0;
-	for (unsigned i = 0; i < CAP_HIST_SLOTS; i++) {
-		if (!c->rtt_hist[i])
-			continue;
-		if ((double)(seen + c->rtt_hist[i]) >= want) {
-			double lo = (double)(1ull << i), frac = (want - (double)seen) / (double)c->rtt_hist[i];
-			return (lo + frac * lo) / 1000.0;
-		}
-		seen += c->rtt_hist[i];
-	}
-	return 0;
+	return log2_hist_percentile(c->rtt_hist, CAP_HIST_SLOTS, q) / 1000.0; /* ns to us */
 }

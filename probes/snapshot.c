@@ -49,23 +49,28 @@ const struct named_figure *snapshot_find(const struct named_figure *arr, unsigne
 	return NULL;
 }
 
-double hist_percentile_us(const uint64_t *hist, unsigned slots, double q, uint64_t tsc_khz)
+double log2_hist_percentile(const uint64_t *hist, unsigned slots, double q)
 {
 	uint64_t total = 0, seen = 0;
 	for (unsigned i = 0; i < slots; i++)
 		total += hist[i];
-	if (!total || !tsc_khz)
+	if (!total)
 		return 0;
 	double want = q * (double)total;
 	for (unsigned i = 0; i < slots; i++) {
 		if (!hist[i])
 			continue;
 		if ((double)(seen + hist[i]) >= want) {
-			/* slot i holds [2^i, 2^(i+1)) cycles */
+			/* slot i holds [2^i, 2^(i+1)) */
 			double lo = (double)(1ull << i), frac = (want - (double)seen) / (double)hist[i];
-			return (lo + frac * lo) * 1000.0 / (double)tsc_khz;
+			return lo + frac * lo;
 		}
 		seen += hist[i];
 	}
-	return (double)(1ull << (slots - 1)) * 1000.0 / (double)tsc_khz;
+	return (double)(1ull << (slots - 1));
+}
+
+double hist_percentile_us(const uint64_t *hist, unsigned slots, double q, uint64_t tsc_khz)
+{
+	return tsc_khz ? log2_hist_percentile(hist, slots, q) * 1000.0 / (double)tsc_khz : 0;
 }

@@ -93,8 +93,10 @@ const char *source_name(enum source s); /* "guest", "vmm", "stats", "bpf" */
 const char *kt_event_name(unsigned event); /* the tracepoint, e.g. "kvm_pio" */
 const char *kvm_exit_reason_name(unsigned reason); /* KVM_EXIT_* without prefix */
 void figure_update(struct figure *f, uint64_t total, uint64_t prev_total, double dt);
-/* A percentile (0..1) of a log2 histogram of TSC cycles, in microseconds; interpolates inside
- * the slot. 0 when empty. */
+/* A percentile (0..1) of a log2 histogram (slot i counts values in [2^i, 2^(i+1))), in the
+ * histogram's units; interpolates inside the slot. 0 when empty. */
+double log2_hist_percentile(const uint64_t *hist, unsigned slots, double q);
+/* The same for a histogram of TSC cycles, in microseconds. */
 double hist_percentile_us(const uint64_t *hist, unsigned slots, double q, uint64_t tsc_khz);
 const struct named_figure *snapshot_find(const struct named_figure *arr, unsigned nr,
 					 const char *name);
