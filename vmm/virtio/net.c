@@ -29,6 +29,11 @@ static int net_activate(void *dev, uint64_t features)
 	if (!n->vp.vq[VNET_RXQ].ready || !n->vp.vq[VNET_TXQ].ready)
 		return -EINVAL;
 	__atomic_store_n(&n->active, true, __ATOMIC_RELEASE);
+	/* A kick that came before DRIVER_OK found the queue unusable: drain once now. */
+	uint64_t one = 1;
+	if (write(virtio_pci_kick_fd(&n->vp, VNET_TXQ), &one, sizeof(one)) < 0) {
+		/* counter saturated: a wake-up is pending anyway */
+	}
 	return 0;
 }
 
@@ -232,11 +237,8 @@ static void on_stop(void *opaque) { (void)opaque; }
 static void *io_thread(void *arg)
 {
 	struct virtio_net *n = arg;
-	while (!__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE)) {
+	while (!__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE))
 		n->be->ops->poll(n->be, true, 100);
-		if (queue_usable(n, VNET_TXQ))
-			virtio_net_tx(n); /* catches kicks that raced with enabling */
-	}
 	return NULL;
 }
 
