@@ -340,7 +340,10 @@ static void set_rate_step(struct dash *d, int dir)
 	for (unsigned w = WL_PING; w < WL_MAX; w++)
 		if (!strcmp(d->snap.workload, workload_name(w)))
 			wl = w;
-	session_set_workload(d->s, wl, wl == WL_EXITS ? d->cli->kind : 0, rate_ladder[i]);
+	uint32_t kind = EK_ALL; /* the kind on screen, when the workload is exits */
+	if (wl == WL_EXITS && exit_kind_parse(d->snap.exit_kind, &kind))
+		kind = EK_ALL;
+	session_set_workload(d->s, wl, wl == WL_EXITS ? kind : 0, rate_ladder[i]);
 }
 
 static int on_key(struct dash *d, int ch)
@@ -356,7 +359,6 @@ static int on_key(struct dash *d, int ch)
 	case '1': case '2': case '3': case '4': case '5': case '6': case '7':
 	case 'a':
 		kind = ch == 'a' ? EK_ALL : (uint32_t)(ch - '1');
-		((struct cli *)d->cli)->kind = kind;
 		session_set_workload(d->s, WL_EXITS, kind, s->rate);
 		say(d, "workload: exits of one kind");
 		return EV_REDRAW;
