@@ -214,6 +214,24 @@ static void fill_guest(struct session *s, struct snapshot *snap, const struct ct
 	double ns_per_cycle = 1e6 / (double)vmm_tsc_khz(s->vm);
 
 	snap->heartbeat = ctl->heartbeat;
+	figure_update(&snap->idle_halts, ctl->idle_halts, s->prev.idle_halts.total, snap->dt);
+	snprintf(snap->irq_mode, sizeof(snap->irq_mode), "%s", vmm_irqchip(s->vm) ? "lapic" : "none");
+	const struct {
+		struct figure *f;
+		const struct figure *prev;
+		unsigned first, n;
+	} irqs[] = {
+		{&snap->irq_timer, &s->prev.irq_timer, VEC_TIMER, 1},
+		{&snap->irq_doorbell, &s->prev.irq_doorbell, VEC_DOORBELL, 1},
+		{&snap->irq_self, &s->prev.irq_self, VEC_SELF, 1},
+		{&snap->irq_nic, &s->prev.irq_nic, VEC_NET, 3},
+	};
+	for (unsigned i = 0; i < sizeof(irqs) / sizeof(irqs[0]); i++) {
+		uint64_t n = 0;
+		for (unsigned v = irqs[i].first; v < irqs[i].first + irqs[i].n; v++)
+			n += ctl->irqs[v - VEC_FIRST];
+		figure_update(irqs[i].f, n, irqs[i].prev->total, snap->dt);
+	}
 	for (unsigned k = 0; k < EK_MAX; k++) {
 		const struct kind_stats *g = &ctl->kind[k];
 		struct kind_cost *c = &snap->cost[k];
@@ -257,11 +275,14 @@ static void fill_vmm(struct session *s, struct snapshot *snap)
 		[EK_MMIO_VMM] = c.mmio_vmm,       [EK_MMIO_EVENTFD] = c.mmio_eventfd,
 		[EK_HLT] = c.hlt_op,
 	};
-	for (unsigned k = 0; k < EK_MAX; k++)
-		if (k != EK_HYPERCALL && k != EK_CPUID) /* completed inside KVM: the VMM never sees them */
-			figure_update(&snap->exits[k][SRC_VMM], per_kind[k],
-				      s->prev.exits[k][SRC_VMM].total, dt);
-	figure_update(&snap->idle_halts, c.hlt_idle, s->prev.idle_halts.total, dt);
+	for (unsigned k = 0; k < EK_MAX; k++) {
+		/* Completed inside KVM, the VMM never sees them: hypercall, cpuid, and HLT when
+		 * KVM's LAPIC is in the kernel. */
+		if (k == EK_HYPERCALL || k == EK_CPUID || (k == EK_HLT && vmm_irqchip(s->vm)))
+			continue;
+		figure_update(&snap->exits[k][SRC_VMM], per_kind[k], s->prev.exits[k][SRC_VMM].total,
+			      dt);
+	}
 }
 
 static void fill_stats(struct session *s, struct snapshot *snap)
@@ -326,9 +347,18 @@ static void fill_bpf(struct session *s, struct snapshot *snap)
 	};
 	for (unsigned k = 0; k < EK_MAX; k++) {
 		unsigned e = map[k].event;
+		uint32_t detail = map[k].detail;
+		if (k == EK_HLT && vmm_irqchip(s->vm)) {
+			/* HLT stays in KVM: its hardware exit reason (SDM Vol. 3D C: VMX 12; APM
+			 * Vol. 2 15.9: SVM 0x78). kvm_pvm has no kvm_exit. */
+			if (pvm)
+				continue;
+			e = KT_EXIT;
+			detail = vmm_host(s->vm) == HOST_AMDV ? 0x78 : 12;
+		}
 		if (!c.attached[e] || (pvm && !map[k].on_pvm))
 			continue;
-		uint64_t n = map[k].any_detail ? c.total[e] : kt_count(&c, e, map[k].detail);
+		uint64_t n = map[k].any_detail ? c.total[e] : kt_count(&c, e, detail);
 		figure_update(&snap->exits[k][SRC_BPF], n, s->prev.exits[k][SRC_BPF].total, dt);
 	}
 }
@@ -388,8 +418,9 @@ static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_
 	/* Exits per packet moved: the lesson of the NIC modes, from the VMM's own exit count. The
 	 * halts a paced guest waits in are not the data path's doing. */
 	const struct named_figure *ue = snapshot_find(snap->vmm, snap->nr_vmm, "userspace_exits");
+	const struct named_figure *idle = snapshot_find(snap->vmm, snap->nr_vmm, "hlt_idle");
 	double pkts = snap->dev_tx.rate + snap->dev_rx.rate;
-	double exits = ue ? ue->f.rate - snap->idle_halts.rate : 0;
+	double exits = ue ? ue->f.rate - (idle ? idle->f.rate : 0) : 0;
 	snap->exits_per_packet = pkts > 0 && exits > 0 ? exits / pkts : 0;
 }
 

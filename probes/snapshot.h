@@ -49,7 +49,12 @@ struct snapshot {
 
 	struct figure exits[EK_MAX][SRC_MAX]; /* by exit kind and source */
 	enum source exits_src[EK_MAX];        /* the source "exits" reports for each kind */
-	struct figure idle_halts;             /* HLTs the guest used to wait (VMM-counted) */
+	struct figure idle_halts;             /* halts the guest waited in (guest-counted) */
+	/* Interrupts the guest took (its handlers count them). irq_mode: "lapic" (KVM's in-kernel
+	 * LAPIC: HLT stays in KVM, MSI-X through irqfd) or "none" (emulated mode: HLT exits to the
+	 * VMM, the NIC is polled). */
+	char irq_mode[8];
+	struct figure irq_timer, irq_doorbell, irq_self, irq_nic;
 	struct kind_cost cost[EK_MAX];        /* the guest's TSC round trips, cumulative */
 	uint64_t heartbeat;
 

@@ -50,6 +50,16 @@ static const char *cpu_mode_story(const char *mode)
 	return "emulated (kvm_pvm, no VIF page): KVM's instruction emulator runs every instruction";
 }
 
+static void fmt_count(char *buf, size_t n, double v)
+{
+	if (v >= 1e6)
+		snprintf(buf, n, "%.2fM", v / 1e6);
+	else if (v >= 1e4)
+		snprintf(buf, n, "%.1fk", v / 1e3);
+	else
+		snprintf(buf, n, "%.0f", v);
+}
+
 static void fmt_rate(char *buf, size_t n, const struct figure *f)
 {
 	if (!f->valid)
@@ -126,8 +136,18 @@ static int draw_exits(struct dash *d, int y)
 	}
 	fmt_rate(cell[0], sizeof(cell[0]), &s->idle_halts);
 	attron(COLOR_PAIR(C_DIM));
-	mvprintw(y++, 1, "  %-12s %9s %s   (HLTs the guest waits in; the VMM sleeps)", "hlt (idle)",
-		 "", cell[0]);
+	if (!strcmp(s->irq_mode, "lapic")) {
+		char t[16], d2[16], n[16];
+		fmt_count(t, sizeof(t), s->irq_timer.rate);
+		fmt_count(d2, sizeof(d2), s->irq_doorbell.rate);
+		fmt_count(n, sizeof(n), s->irq_nic.rate);
+		mvprintw(y++, 1, "  %-12s %s   (HLTs the guest waits in, inside KVM)", "hlt (idle)", cell[0]);
+		mvprintw(y++, 1, "  %-12s timer %s/s  nic %s/s  doorbell %s/s   (in-kernel LAPIC; MSI-X by irqfd)",
+			 "irqs taken", t, n, d2);
+	} else {
+		mvprintw(y++, 1, "  %-12s %s   (HLTs the guest waits in; no irqchip: the VMM sleeps)",
+			 "hlt (idle)", cell[0]);
+	}
 	attroff(COLOR_PAIR(C_DIM));
 	return y + 1;
 }
@@ -224,15 +244,6 @@ static int draw_sources(struct dash *d, int y)
 	return y + 1;
 }
 
-static void fmt_count(char *buf, size_t n, double v)
-{
-	if (v >= 1e6)
-		snprintf(buf, n, "%.2fM", v / 1e6);
-	else if (v >= 1e4)
-		snprintf(buf, n, "%.1fk", v / 1e3);
-	else
-		snprintf(buf, n, "%.0f", v);
-}
 
 static int draw_net(struct dash *d, int y)
 {

@@ -77,6 +77,18 @@ void out_jsonl(FILE *f, const struct snapshot *s)
 	fputs("},\"guest\":{", f);
 	fprintf(f, "\"heartbeat\":%llu,\"idle_halts\":", (unsigned long long)s->heartbeat);
 	json_num(f, s->idle_halts.rate);
+	fputs(",\"interrupts\":{\"mode\":", f);
+	json_str(f, s->irq_mode[0] ? s->irq_mode : "none");
+	const struct {
+		const char *name;
+		const struct figure *f;
+	} irqs[] = {{"timer", &s->irq_timer}, {"doorbell", &s->irq_doorbell},
+		    {"self_ipi", &s->irq_self}, {"nic", &s->irq_nic}};
+	for (unsigned i = 0; i < sizeof(irqs) / sizeof(irqs[0]); i++) {
+		fprintf(f, ",\"%s\":", irqs[i].name);
+		json_num(f, irqs[i].f->rate);
+	}
+	fputc('}', f);
 	fputs(",\"ops\":{", f);
 	for (unsigned k = 0; k < EK_MAX; k++)
 		fprintf(f, "%s\"%s\":%llu", k ? "," : "", exit_kind_name(k),

@@ -35,6 +35,24 @@ typedef uint64_t u64;
 #define MMIO_EXIT_VMM 0xd0000000ull
 #define MMIO_EXIT_EVENTFD 0xd0001000ull
 #define GPA_PCI_ECAM 0xe0000000ull /* bus 0; see vmm/pci.h */
+#define GPA_LAPIC 0xfee00000ull    /* KVM's in-kernel local APIC (xAPIC MMIO) */
+
+/* Interrupts. In the hardware and paravirt modes the VMM gives the VM KVM's in-kernel LAPIC:
+ * the guest sleeps in HLT with its LAPIC timer armed, and MSI-X messages (irqfd) wake it. In
+ * emulated mode there is no irqchip (kvm_pvm delivers nothing without the VIF page): HLT exits
+ * to the VMM and the NIC is polled. */
+enum irq_mode {
+	IRQ_NONE, /* no LAPIC: HLT exits to the VMM, which sleeps for the guest */
+	IRQ_STI,  /* hardware KVM: sti; hlt */
+	IRQ_VIF,  /* kvm_pvm: the VIF page's flag and the HALT hypercall */
+};
+#define VEC_FIRST 0x20    /* the guest has handlers for VEC_FIRST .. VEC_FIRST + IRQ_VECTORS - 1 */
+#define VEC_TIMER 0x20    /* LAPIC timer: a wait's deadline */
+#define VEC_DOORBELL 0x21 /* the VMM wrote a command (an MSI through irqfd) */
+#define VEC_SELF 0x22     /* the hlt exit kind's self-IPI */
+#define VEC_NET 0x30      /* + MSI-X table entry: 0 config, 1 rx, 2 tx */
+#define VEC_SPURIOUS 0xff
+#define IRQ_VECTORS 32
 
 enum guest_event {
 	GEV_FIRST_INSN = 1, /* the first instruction of the image */
@@ -86,7 +104,7 @@ enum hypercall_insn {
 };
 
 #define CTL_MAGIC 0x706f6373u /* "scop" */
-#define CTL_VERSION 2
+#define CTL_VERSION 3
 #define HIST_SLOTS 32 /* log2 buckets of TSC cycles */
 
 struct kind_stats {
@@ -108,12 +126,16 @@ struct ctl_page {
 	u32 rate;           /* operations per second; 0 = as fast as possible */
 	u32 hypercall_insn; /* enum hypercall_insn */
 	u64 tsc_khz;
+	u32 irq_mode;       /* enum irq_mode */
+	u32 pad0;
 	/* guest -> VMM */
 	u32 ack_seq;
 	u32 halt_is_idle; /* 1: the next HLT waits; 0: the HLT is a measured op */
 	u64 halt_ns;      /* how long an idle HLT may sleep */
 	u64 heartbeat;    /* bumped every main-loop pass */
-	u64 idle_halts;
+	u64 idle_halts;   /* halts the guest waited in (not the hlt exit kind's) */
+	u64 irqs[IRQ_VECTORS]; /* interrupts taken, by vector - VEC_FIRST */
+	u64 halts_skipped;     /* kvm_pvm: interrupts taken on the way into a halt (start.S) */
 	u64 tsc_ready;
 	u32 exc_vector;
 	u32 assert_line;

@@ -157,7 +157,7 @@ int kvm_setup_long_mode(int vcpu_fd, uint64_t cr3, uint64_t gdt, uint64_t idt, u
 	s.gdt.base = gdt;
 	s.gdt.limit = 5 * 8 - 1;
 	s.idt.base = idt;
-	s.idt.limit = 32 * 16 - 1;
+	s.idt.limit = 256 * 16 - 1;
 	s.cr0 = 0x80050033; /* PG, AM, WP, NE, ET, MP, PE */
 	s.cr3 = cr3;
 	s.cr4 = 0x20; /* PAE */

@@ -35,6 +35,8 @@
 struct vmm {
 	struct vmm_opts opts;
 	int kvm_fd, vm_fd, vcpu_fd, wake_efd;
+	bool irqchip;     /* KVM's in-kernel LAPIC: HLT stays in KVM, MSIs reach the guest */
+	int doorbell_gsi; /* an MSI that wakes a halted guest for a command, or -1 */
 	struct kvm_run *run;
 	size_t run_size;
 	uint8_t *mem;
@@ -306,12 +308,16 @@ static void kick(struct vmm *vm)
 		pthread_kill(vm->thread, SIGUSR1);
 }
 
+/* Wakes a halted guest: the VMM's own sleep in idle_halt() without an irqchip, the doorbell
+ * interrupt with one (HLT then waits inside KVM, where only an interrupt ends it). */
 static void wake(struct vmm *vm)
 {
 	uint64_t one = 1;
 	if (write(vm->wake_efd, &one, sizeof(one)) < 0) {
 		/* EAGAIN: the counter is saturated, a wake is pending anyway */
 	}
+	if (vm->doorbell_gsi >= 0)
+		irq_raise(&vm->irq, vm->doorbell_gsi);
 }
 
 #define NIC_SLOT 3
@@ -397,7 +403,7 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 		vm->opts.kvm_path = "/dev/kvm";
 	if (!vm->opts.hang_timeout_ms)
 		vm->opts.hang_timeout_ms = 2000;
-	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->wake_efd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->wake_efd = vm->doorbell_gsi = -1;
 	vm->mem = MAP_FAILED;
 	vm->run = MAP_FAILED;
 	pthread_mutex_init(&vm->lock, NULL);
@@ -427,6 +433,15 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 	};
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
 		goto err_errno;
+	/* The irqchip must exist before the vCPU. Not in emulated mode: without the VIF page
+	 * kvm_pvm delivers no interrupt, so a guest halted in KVM would never wake. */
+	if (vm->opts.cpu != CPU_EMULATED) {
+		*why = "KVM refused to create the in-kernel interrupt controller";
+		if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+			goto err_errno;
+		vm->irqchip = true;
+	}
+	*why = "KVM refused to create the microVM";
 	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
 	if (vm->vcpu_fd < 0)
 		goto err_errno;
@@ -457,6 +472,8 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 	if (r)
 		goto err;
 
+	vm->ctl->irq_mode = !vm->irqchip ? IRQ_NONE : vm->host == HOST_PVM ? IRQ_VIF : IRQ_STI;
+
 	serial_init(&vm->uart, serial_line, vm);
 	vm->exits.pio_efd = vm->exits.mmio_efd = -1;
 	vm->wake_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -477,6 +494,15 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 		goto err;
 	}
 	irq_router_init(&vm->irq, vm->vm_fd);
+	if (vm->irqchip) {
+		vm->doorbell_gsi = irq_alloc(&vm->irq);
+		r = vm->doorbell_gsi < 0 ? vm->doorbell_gsi
+					 : irq_set_msi(&vm->irq, vm->doorbell_gsi, GPA_LAPIC, VEC_DOORBELL, true);
+		if (r) {
+			*why = "KVM refused the MSI route of the guest's doorbell interrupt";
+			goto err;
+		}
+	}
 	if (vm->opts.nic) {
 		r = attach_nic(vm, why);
 		if (r)
@@ -608,6 +634,7 @@ void vmm_status(struct vmm *vm, struct vmm_status *st)
 
 enum host_kind vmm_host(const struct vmm *vm) { return vm->host; }
 enum cpu_mode vmm_cpu_mode(const struct vmm *vm) { return vm->cpu; }
+bool vmm_irqchip(const struct vmm *vm) { return vm->irqchip; }
 uint64_t vmm_tsc_khz(const struct vmm *vm) { return vm->tsc_khz; }
 int vmm_vcpu_fd(const struct vmm *vm) { return vm->vcpu_fd; }
 int vmm_vm_fd(const struct vmm *vm) { return vm->vm_fd; }

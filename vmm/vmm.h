@@ -76,6 +76,8 @@ void vmm_poll(struct vmm *vm);
 void vmm_status(struct vmm *vm, struct vmm_status *st);
 enum host_kind vmm_host(const struct vmm *vm);
 enum cpu_mode vmm_cpu_mode(const struct vmm *vm);
+/* KVM's in-kernel LAPIC is there (hardware and paravirt modes): HLT never reaches the VMM. */
+bool vmm_irqchip(const struct vmm *vm);
 uint64_t vmm_tsc_khz(const struct vmm *vm);
 int vmm_vcpu_fd(const struct vmm *vm);
 int vmm_vm_fd(const struct vmm *vm);

@@ -129,6 +129,8 @@ static void exits_agree(enum cpu_mode cpu)
 
 	REQUIRE(s);
 	REQUIRE(wait_state(s, VMM_RUNNING, 3, &st));
+	bool irqchip = vmm_irqchip(session_vmm(s));
+	bool pvm_irqchip = irqchip && vmm_host(session_vmm(s)) == HOST_PVM;
 	for (unsigned k = 0; k < EK_MAX; k++) {
 		quiesce(s);
 		session_tick(s, &a);
@@ -144,25 +146,34 @@ static void exits_agree(enum cpu_mode cpu)
 		       (unsigned long long)ops);
 		printf("    %-8s %-12s guest %6llu", cpu_mode_name(vmm_cpu_mode(session_vmm(s))),
 		       exit_kind_name(k), (unsigned long long)ops);
+		if (k == EK_HLT)
+			printf(" + %llu waiting", (unsigned long long)idle);
 		for (unsigned src = SRC_VMM; src < SRC_MAX; src++) {
 			if (!b.exits[k][src].valid)
 				continue;
 			uint64_t got = b.exits[k][src].total - a.exits[k][src].total;
-			/* The stats fd's halt_exits and bpf's HLT userspace exits count the
-			 * guest's waiting halts too. */
+			/* The stats fd's halt_exits and bpf's HLT exits count the guest's
+			 * waiting halts too. */
 			uint64_t want = ops + (k == EK_HLT && src != SRC_VMM ? idle : 0);
+			/* Except on kvm_pvm with its in-kernel LAPIC: there a halt that the
+			 * test's pause cuts short is not always counted (measured). The window
+			 * has two pauses, so at most two may be missing. */
+			bool pause_cut = k == EK_HLT && src == SRC_STATS && pvm_irqchip;
 			printf("  %s %6llu", source_name(src), (unsigned long long)got);
-			CHECKF(got == want, "%s: %s counted %llu, the guest did %llu",
-			       exit_kind_name(k), source_name(src), (unsigned long long)got,
-			       (unsigned long long)want);
+			CHECKF(pause_cut ? got <= want && got + 2 >= want : got == want,
+			       "%s: %s counted %llu, the guest did %llu", exit_kind_name(k),
+			       source_name(src), (unsigned long long)got, (unsigned long long)want);
 			compared[src]++;
 		}
 		printf("\n");
 	}
-	CHECK(compared[SRC_VMM] == 5); /* all but hypercall and cpuid reach the VMM */
+	/* All but hypercall and cpuid reach the VMM; HLT too when there is no in-kernel LAPIC. */
+	CHECK(compared[SRC_VMM] == (irqchip ? 4u : 5u));
 	CHECK(compared[SRC_STATS] >= 2);
+	/* bpf sees the four port and MMIO kinds everywhere, and HLT except where it stays
+	 * inside kvm_pvm (no kvm_exit there). */
 	if (a.bpf_on)
-		CHECK(compared[SRC_BPF] >= 5);
+		CHECK(compared[SRC_BPF] >= (pvm_irqchip ? 4u : 5u));
 	else
 		printf("    (bpf not compared: %s)\n", a.bpf_why);
 	CHECK(state_of(s, &st) == VMM_RUNNING);

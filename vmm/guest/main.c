@@ -10,8 +10,12 @@
 #define KVM_HC_UNUSED 0      /* no KVM hypercall has number 0: -KVM_ENOSYS in the kernel */
 
 static struct ctl_page *const ctl = (struct ctl_page *)GPA_CTL;
-extern const u64 exc_stubs[32];
+extern const u64 exc_stubs[32], irq_stubs[IRQ_VECTORS];
+extern const char irq_spurious[], pvm_halt_window[], pvm_halt_done[], pvm_halt_end[];
+void safe_halt_pvm(u64 *count), safe_halt_sti(u64 *count);
 extern char __bss_start[], __bss_end[];
+
+static int have_irqs(void) { return ctl->irq_mode != IRQ_NONE; }
 
 static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
 static inline void outl(u16 port, u32 v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
@@ -180,7 +184,7 @@ static void nic_init(int slot)
 		ctl->nic_state = NIC_NONE;
 		return;
 	}
-	int r = vnet_init(&nic, (u32)slot);
+	int r = vnet_init(&nic, (u32)slot, have_irqs() ? VEC_NET : 0);
 	if (r) {
 		ctl->nic_state = NIC_FAILED;
 		puts("virtio-net: initialisation failed at step ");
@@ -200,6 +204,7 @@ static void nic_init(int slot)
 		if (i < 5)
 			puts(":");
 	}
+	puts(nic.msix ? ", msi-x" : ", polled");
 	puts("\n");
 }
 
@@ -250,13 +255,68 @@ static u64 hypercall(u64 nr)
 	return ret;
 }
 
-/* HLT exits to the VMM (no in-kernel irqchip); on kvm_pvm the instruction is a hypercall. */
+/* Without an irqchip HLT exits to the VMM; on kvm_pvm the instruction is a hypercall. */
 static void halt(void)
 {
 	if (ctl->hypercall_insn == HC_INT1B)
 		hypercall(PVM_HC_HALT);
 	else
 		__asm__ volatile("hlt" ::: "memory");
+}
+
+/* Interrupts (control.h, enum irq_mode). The guest runs with them off and opens them only
+ * where it sleeps, so handlers never race the main loop: they count and acknowledge. */
+#define LAPIC(off) (*(volatile u32 *)(GPA_LAPIC + (off)))
+#define LAPIC_EOI 0xb0
+#define LAPIC_SVR 0xf0
+#define LAPIC_ICR_LO 0x300
+#define LAPIC_LVT_TIMER 0x320
+#define LAPIC_TIMER_INIT 0x380
+#define LAPIC_TIMER_DIV 0x3e0
+#define LVT_MASKED 0x10000u
+#define ICR_SELF 0x40000u /* destination shorthand 01: self; fixed delivery */
+
+/* Sleeps until an interrupt comes, takes it, and returns with interrupts off; counts the halt
+ * in *count. Race-free: interrupts are off while the caller checks for work, and one that
+ * arrives between the check and the halt ends the halt at once (start.S). */
+static void safe_halt(u64 *count)
+{
+	if (ctl->irq_mode == IRQ_VIF)
+		safe_halt_pvm(count);
+	else
+		safe_halt_sti(count);
+}
+
+static void lapic_init(void)
+{
+	LAPIC(LAPIC_SVR) = 0x100 | VEC_SPURIOUS; /* software-enable the LAPIC */
+	LAPIC(LAPIC_TIMER_DIV) = 0xb;            /* divide by 1: KVM's APIC bus ticks in ns */
+	LAPIC(LAPIC_LVT_TIMER) = LVT_MASKED | VEC_TIMER;
+}
+
+/* One-shot LAPIC timer in ns (capped at 4 s; the waits loop until their deadline). */
+static void lapic_timer_arm(u64 ns)
+{
+	LAPIC(LAPIC_LVT_TIMER) = VEC_TIMER;
+	LAPIC(LAPIC_TIMER_INIT) = ns > 0xffffffffull ? 0xffffffffu : ns ? (u32)ns : 1;
+}
+
+static volatile int halt_skipped;
+
+struct irq_frame {
+	u64 rip, cs, rflags, rsp, ss;
+};
+
+void guest_irq(u64 vector, struct irq_frame *f)
+{
+	if (f->rip >= (u64)pvm_halt_window && f->rip < (u64)pvm_halt_done) {
+		f->rip = (u64)pvm_halt_end; /* taken on the way into the halt: skip it */
+		halt_skipped = 1;
+		ctl->halts_skipped++;
+	}
+	if (vector >= VEC_FIRST && vector < VEC_FIRST + IRQ_VECTORS)
+		ctl->irqs[vector - VEC_FIRST]++;
+	LAPIC(LAPIC_EOI) = 0;
 }
 
 struct exc_frame {
@@ -275,16 +335,21 @@ void guest_exception(struct exc_frame *f)
 	event(GEV_EXCEPTION);
 }
 
-static void idt_init(void)
+static void idt_set(int v, u64 off)
 {
 	u64 *idt = (u64 *)GPA_IDT;
-	for (int v = 0; v < 32; v++) {
-		u64 off = exc_stubs[v];
-		/* SDM Vol. 3A 6.14.1: 64-bit interrupt gate, selector 0x08, DPL 0, present. */
-		idt[2 * v] = (off & 0xffff) | (0x08ull << 16) | (0x8eull << 40) |
-			     ((off >> 16 & 0xffff) << 48);
-		idt[2 * v + 1] = off >> 32;
-	}
+	/* SDM Vol. 3A 6.14.1: 64-bit interrupt gate, selector 0x08, DPL 0, present. */
+	idt[2 * v] = (off & 0xffff) | (0x08ull << 16) | (0x8eull << 40) | ((off >> 16 & 0xffff) << 48);
+	idt[2 * v + 1] = off >> 32;
+}
+
+static void idt_init(void)
+{
+	for (int v = 0; v < 32; v++)
+		idt_set(v, exc_stubs[v]);
+	for (int v = 0; v < IRQ_VECTORS; v++)
+		idt_set(VEC_FIRST + v, irq_stubs[v]);
+	idt_set(VEC_SPURIOUS, (u64)irq_spurious);
 }
 
 static void do_exit_op(u32 kind)
@@ -312,8 +377,17 @@ static void do_exit_op(u32 kind)
 		break;
 	}
 	case EK_HLT:
-		ctl->halt_is_idle = 0;
-		halt();
+		if (have_irqs()) { /* HLT stays in KVM: wake it with an interrupt to ourselves */
+			u64 halts = 0;
+			do {
+				LAPIC(LAPIC_ICR_LO) = ICR_SELF | VEC_SELF;
+				halt_skipped = 0;
+				safe_halt(&halts);
+			} while (halt_skipped); /* one op is one HALT in KVM's counters */
+		} else {
+			ctl->halt_is_idle = 0;
+			halt();
+		}
 		break;
 	}
 }
@@ -337,22 +411,43 @@ static u32 seen_seq;
 
 static int command_pending(void) { return *(volatile u32 *)&ctl->cmd_seq != seen_seq; }
 
-/* Wait until the TSC passes deadline: long waits halt (the VMM sleeps), short ones spin. */
+/* One halt that ends by the deadline at the latest (it may end sooner: an interrupt, or the
+ * VMM's wake). With interrupts, the NIC's rx interrupt is armed too, so the peer's packets (the
+ * namespace's ping) are answered while the guest sleeps. */
+static void sleep_until(u64 deadline, u64 now)
+{
+	u64 ns = (deadline - now) * 1000000ull / ctl->tsc_khz;
+	if (!have_irqs()) {
+		ctl->halt_ns = ns;
+		ctl->halt_is_idle = 1;
+		ctl->idle_halts++;
+		halt();
+		return;
+	}
+	lapic_timer_arm(ns);
+	if (nic_up() && vnet_rx_arm(&nic))
+		return; /* a packet came in while arming */
+	if (command_pending())
+		return;
+	safe_halt(&ctl->idle_halts);
+	if (nic_up())
+		vnet_rx_quiet(&nic);
+}
+
+/* Wait until the TSC passes deadline, serving the NIC: long waits halt, short ones spin. */
 static void wait_until(u64 deadline)
 {
-	u64 spin_limit = ctl->tsc_khz / 5; /* 200 us: a halt round trip costs ~25 us */
+	u64 spin_limit = ctl->tsc_khz / 5; /* 200 us: a halt round trip costs 25-50 us */
 	for (;;) {
+		if (nic_up())
+			vnet_poll(&nic, on_frame);
 		u64 now = rdtsc();
 		if (now >= deadline || command_pending())
 			return;
-		if (deadline - now > spin_limit) {
-			ctl->halt_ns = (deadline - now) * 1000000ull / ctl->tsc_khz;
-			ctl->halt_is_idle = 1;
-			ctl->idle_halts++;
-			halt();
-		} else {
+		if (deadline - now > spin_limit)
+			sleep_until(deadline, now);
+		else
 			cpu_relax();
-		}
 	}
 }
 
@@ -426,12 +521,17 @@ void guest_main(void)
 	puts(GUEST_BANNER "\ntsc ");
 	put_dec(ctl->tsc_khz);
 	puts(" kHz\n");
+	if (have_irqs())
+		lapic_init();
 	nic_init(pci_scan());
 	ctl->tsc_ready = rdtsc();
 	event(GEV_READY);
 
 	u64 next = rdtsc();
 	u32 rr = 0;
+	/* rx and echo poll while packets come, like NAPI, and sleep on the rx interrupt once the
+	 * ring has been empty this long: an interrupt costs more than a short spin. */
+	u64 idle_since = 0, rx_spin = ctl->tsc_khz / 20; /* 50 us */
 	for (;;) {
 		ctl->heartbeat++;
 		if (nic_up())
@@ -465,7 +565,13 @@ void guest_main(void)
 		case WL_ECHO:
 			/* The peer drives these: keep the ring drained, answer what comes. */
 			if (nic_up()) {
-				if (!vnet_poll(&nic, on_frame))
+				if (vnet_poll(&nic, on_frame))
+					idle_since = 0;
+				else if (!idle_since)
+					idle_since = rdtsc();
+				else if (have_irqs() && rdtsc() - idle_since > rx_spin)
+					sleep_until(rdtsc() + ctl->tsc_khz * 100, rdtsc()); /* the rx irq wakes us */
+				else
 					cpu_relax();
 			} else {
 				wait_until(rdtsc() + ctl->tsc_khz * 100);

@@ -1,6 +1,8 @@
-/* The guest's virtio-net driver, polling mode (virtio v1.2: 3.1.1 init, 2.7 split rings, 4.1.4
- * PCI capabilities, 5.1 net). Kicks go to the notify region (an ioeventfd: no exit to the VMM)
- * and only when the device's avail_event asks for one (EVENT_IDX). */
+/* The guest's virtio-net driver (virtio v1.2: 3.1.1 init, 2.7 split rings, 4.1.4 PCI
+ * capabilities, 4.1.5.1.2 MSI-X, 5.1 net). It polls while there is traffic; kicks go to the
+ * notify region (an ioeventfd: no exit to the VMM) and only when the device's avail_event asks
+ * for one (EVENT_IDX). To sleep, the guest arms the rx used_event and waits for the MSI-X
+ * interrupt (an irqfd: no exit to the VMM either). */
 #define VMSCOPE_GUEST
 #include "vnet.h"
 
@@ -13,8 +15,11 @@
 enum { COMMON = 1, NOTIFY = 2, ISR = 3, DEVICE = 4 };
 enum {
 	DFSEL = 0x00, DF = 0x04, GFSEL = 0x08, GF = 0x0c, STATUS = 0x14, QSEL = 0x16, QSIZE = 0x18,
-	QENABLE = 0x1c, QNOFF = 0x1e, QDESC = 0x20, QAVAIL = 0x28, QUSED = 0x30,
+	QENABLE = 0x1c, QNOFF = 0x1e, QDESC = 0x20, QAVAIL = 0x28, QUSED = 0x30, MSIX_CONFIG = 0x10,
+	QMSIX = 0x1a,
 };
+#define NO_VECTOR 0xffff
+#define PCI_CAP_MSIX 0x11
 #define F_MAC 5
 #define F_EVENT_IDX 29
 #define F_VERSION_1 32
@@ -26,6 +31,11 @@ static int setup_queue(struct vnet *v, struct vnet_queue *q, u16 index, u16 size
 		       u32 notify_off, u32 mult, u64 bufs, int device_writes)
 {
 	R16(v->common + QSEL) = index;
+	if (v->msix) { /* MSI-X entry 1 + queue; the device answers NO_VECTOR if it refuses */
+		R16(v->common + QMSIX) = (u16)(1 + index);
+		if (R16(v->common + QMSIX) != 1 + index)
+			v->msix = 0;
+	}
 	if (R16(v->common + QSIZE) < size)
 		return -1;
 	R16(v->common + QSIZE) = size;
@@ -64,7 +74,32 @@ static void kick_if_wanted(struct vnet *v, struct vnet_queue *q, u16 old)
 	}
 }
 
-int vnet_init(struct vnet *v, u32 slot)
+/* Points MSI-X entries 0-2 at vec_base + entry on the boot CPU's LAPIC and enables MSI-X. */
+static int msix_setup(struct vnet *v, u32 vec_base)
+{
+	u32 cap = 0;
+	for (u32 c = R8(ECAM(v->slot, 0x34)); c; c = R8(ECAM(v->slot, c + 1)))
+		if (R8(ECAM(v->slot, c)) == PCI_CAP_MSIX) {
+			cap = c;
+			break;
+		}
+	if (!cap || (R16(ECAM(v->slot, cap + 2)) & 0x7ff) + 1 < 3)
+		return 0;
+	u32 table = R32(ECAM(v->slot, cap + 4));
+	if ((table & 7) != 0) /* BAR0 only: that is the one we mapped */
+		return 0;
+	volatile u8 *t = (volatile u8 *)(v->bar + (table & ~7u));
+	for (u32 i = 0; i < 3; i++) {
+		R32(t + 16 * i) = (u32)GPA_LAPIC; /* address: destination APIC 0, physical */
+		R32(t + 16 * i + 4) = 0;
+		R32(t + 16 * i + 8) = vec_base + i; /* data: fixed delivery, edge */
+		R32(t + 16 * i + 12) = 0;           /* unmasked */
+	}
+	R16(ECAM(v->slot, cap + 2)) = 0x8000; /* MSI-X enable, function not masked */
+	return 1;
+}
+
+int vnet_init(struct vnet *v, u32 slot, u32 vec_base)
 {
 	u32 common = 0, notify = 0, isr = 0, dev = 0, mult = 0, found = 0;
 	u64 f;
@@ -107,6 +142,12 @@ int vnet_init(struct vnet *v, u32 slot)
 	R8(v->common + STATUS) = 1 | 2 | 8;             /* 5. FEATURES_OK */
 	if (!(R8(v->common + STATUS) & 8))              /* 6. accepted? */
 		return -3;
+	v->msix = vec_base ? msix_setup(v, vec_base) : 0;
+	if (v->msix) {
+		R16(v->common + MSIX_CONFIG) = 0;
+		if (R16(v->common + MSIX_CONFIG) != 0)
+			v->msix = 0;
+	}
 	/* GPA_NIC: rx rings, tx rings, 256 rx buffers (512 KiB), 64 tx buffers (128 KiB). */
 	if (setup_queue(v, &v->rx, 0, VNET_RXQ_SIZE, GPA_NIC, notify, mult, GPA_NIC + 0x10000, 1) ||
 	    setup_queue(v, &v->tx, 1, VNET_TXQ_SIZE, GPA_NIC + 0x4000, notify, mult, GPA_NIC + 0x90000, 0))
@@ -124,6 +165,22 @@ int vnet_init(struct vnet *v, u32 slot)
 	*(volatile u16 *)(v->rx.avail + 2) = v->rx.idx;
 	kick_if_wanted(v, &v->rx, 0);
 	return 0;
+}
+
+int vnet_rx_arm(struct vnet *v)
+{
+	struct vnet_queue *q = &v->rx;
+	if (!v->msix)
+		return 0;
+	*(volatile u16 *)(q->avail + 4 + 2 * q->size) = q->last_used;
+	mb(); /* publish used_event before looking at used idx (2.7.10) */
+	return *(volatile u16 *)(q->used + 2) != q->last_used;
+}
+
+void vnet_rx_quiet(struct vnet *v)
+{
+	struct vnet_queue *q = &v->rx;
+	*(volatile u16 *)(q->avail + 4 + 2 * q->size) = (u16)(q->last_used - 1);
 }
 
 void vnet_reap(struct vnet *v)

@@ -1,4 +1,4 @@
-/* The guest's virtio-net driver (polling): init per virtio 1.x 3.1.1, one rx and one tx queue. */
+/* The guest's virtio-net driver (polling, with an rx interrupt to sleep on): init per virtio 1.x 3.1.1, one rx and one tx queue. */
 #ifndef VMSCOPE_GUEST_VNET_H
 #define VMSCOPE_GUEST_VNET_H
 #include "../control.h"
@@ -23,14 +23,21 @@ struct vnet {
 	u8 mac[6];
 	struct vnet_queue rx, tx;
 	u64 kicks;
+	int msix; /* MSI-X vectors programmed: the rx interrupt can be armed */
 };
 
-/* Finds and initialises the first virtio-net function; 0, or a negative step number. */
-int vnet_init(struct vnet *v, u32 slot);
+/* Initialises the virtio-net function at slot; 0, or a negative step number. With vec_base,
+ * MSI-X entries 0 (config), 1 (rx), 2 (tx) send vectors vec_base + entry to the LAPIC. */
+int vnet_init(struct vnet *v, u32 slot, u32 vec_base);
 /* Queues one frame; 0, or -1 when the ring is full. Kicks only when the device wants it. */
 int vnet_send(struct vnet *v, const void *frame, u32 len);
 /* Calls fn for each received frame, re-posting its buffer; returns how many. */
 int vnet_poll(struct vnet *v, void (*fn)(const u8 *frame, u32 len));
+/* Asks for an rx interrupt at the next used buffer (EVENT_IDX used_event); returns 1 if one
+ * is already there, so the caller must not sleep. */
+int vnet_rx_arm(struct vnet *v);
+/* Back to polling: no rx interrupts. */
+void vnet_rx_quiet(struct vnet *v);
 /* Reclaims sent buffers. */
 void vnet_reap(struct vnet *v);
 
