@@ -39,9 +39,7 @@ struct tap_uring {
 	uint16_t free_tx[NR_TX];
 	unsigned nr_free_tx;
 	unsigned pending; /* SQEs prepared but not submitted */
-	uint16_t free_rx[NR_RX];
-	unsigned nr_free_rx;
-	unsigned rx_batch;     /* reads in the next batch */
+	unsigned rx_batch;     /* reads in the next batch; then in the current one */
 	unsigned rx_inflight;  /* reads of the current batch not yet completed */
 	unsigned rx_filled;    /* of those, how many got a frame */
 	bool rx_again;         /* a batch came back full: more frames are likely waiting */
@@ -69,24 +67,27 @@ static struct io_uring_sqe *sqe(struct tap_uring *t)
 	return s;
 }
 
-/* One batch of non-blocking reads, in slot order; only when the last batch has completed. */
+/* One batch of non-blocking reads into buffers 0..n-1, only when the last batch has completed
+ * (so every receive buffer is free). */
 static void post_rx_batch(struct tap_uring *t)
 {
-	unsigned n = t->rx_batch < t->nr_free_rx ? t->rx_batch : t->nr_free_rx;
 	if (t->rx_inflight)
 		return;
 	t->rx_filled = 0;
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned slot = 0; slot < t->rx_batch; slot++) {
 		struct io_uring_sqe *s = sqe(t);
 		if (!s)
 			break;
-		unsigned slot = t->free_rx[--t->nr_free_rx];
 		io_uring_prep_read_fixed(s, 0, t->bufs[slot], NET_FRAME_MAX, 0, (int)slot);
 		s->rw_flags = t->rw_flags;
 		s->flags |= IOSQE_FIXED_FILE;
 		io_uring_sqe_set_data64(s, UD_RX | slot);
 		t->rx_inflight++;
 	}
+	if (t->rx_inflight)
+		t->rx_batch = t->rx_inflight; /* what was posted: a full batch is this many frames */
+	else
+		t->rx_again = true; /* no room in the ring: the next poll tries again */
 }
 
 static void arm_ready(struct tap_uring *t)
@@ -101,9 +102,8 @@ static void arm_ready(struct tap_uring *t)
 }
 
 /* A read of the current batch came back. When the batch is done, size the next one. */
-static void rx_done(struct tap_uring *t, unsigned slot, bool got)
+static void rx_done(struct tap_uring *t, bool got)
 {
-	t->free_rx[t->nr_free_rx++] = (uint16_t)slot;
 	t->rx_filled += got;
 	if (--t->rx_inflight)
 		return;
@@ -189,7 +189,7 @@ static int tap_poll(struct net_backend *be, bool wait, int timeout_ms)
 			} else if (cqe->res != -EAGAIN) {
 				be->st.rx_errors++;
 			}
-			rx_done(t, slot, cqe->res > 0);
+			rx_done(t, cqe->res > 0);
 			break;
 		case UD_READY:
 			t->ready_armed = false;
@@ -285,8 +285,6 @@ int tap_uring_create(struct net_backend **out, int tap_fd, net_rx_fn rx, void *o
 	t->be.ops = &tap_uring_ops;
 	t->be.rx = rx;
 	t->be.rx_opaque = opaque;
-	for (unsigned i = 0; i < NR_RX; i++)
-		t->free_rx[t->nr_free_rx++] = (uint16_t)(NR_RX - 1 - i);
 	t->rx_batch = RX_BATCH_MIN;
 	t->rw_flags = RWF_NOWAIT;
 	arm_ready(t); /* prepared here, submitted by the first poll (the poller's thread) */
