@@ -135,7 +135,6 @@ struct ctl_page {
 	u64 heartbeat;    /* bumped every main-loop pass */
 	u64 idle_halts;   /* halts the guest waited in (not the hlt exit kind's) */
 	u64 irqs[IRQ_VECTORS]; /* interrupts taken, by vector - VEC_FIRST */
-	u64 halts_skipped;     /* kvm_pvm: interrupts taken on the way into a halt (start.S) */
 	u64 tsc_ready;
 	u32 exc_vector;
 	u32 assert_line;

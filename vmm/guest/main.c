@@ -312,7 +312,6 @@ void guest_irq(u64 vector, struct irq_frame *f)
 	if (f->rip >= (u64)pvm_halt_window && f->rip < (u64)pvm_halt_done) {
 		f->rip = (u64)pvm_halt_end; /* taken on the way into the halt: skip it */
 		halt_skipped = 1;
-		ctl->halts_skipped++;
 	}
 	if (vector >= VEC_FIRST && vector < VEC_FIRST + IRQ_VECTORS)
 		ctl->irqs[vector - VEC_FIRST]++;
@@ -424,11 +423,13 @@ static void sleep_until(u64 deadline, u64 now)
 		halt();
 		return;
 	}
-	lapic_timer_arm(ns);
 	if (nic_up() && vnet_rx_arm(&nic))
 		return; /* a packet came in while arming */
 	if (command_pending())
 		return;
+	/* Armed after the checks (each LAPIC write is an exit): what comes from here on
+	 * interrupts, and an interrupt ends the halt. */
+	lapic_timer_arm(ns);
 	safe_halt(&ctl->idle_halts);
 	if (nic_up())
 		vnet_rx_quiet(&nic);
