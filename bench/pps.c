@@ -22,8 +22,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void no_rx(void *opaque, const uint8_t *frame, uint32_t len) { (void)opaque, (void)frame, (void)len; }
-
 /* The raw limit: 64-byte UDP frames into a fresh link's TAP through the same io_uring backend,
  * 32 per submit, counted at the peer's sink. */
 static double raw_writer(void)
@@ -34,7 +32,7 @@ static double raw_writer(void)
 	const char *why;
 	uint8_t f[128];
 	struct net_if nif = {.mac = {0x52, 0x54, 0, 0, 0, 9}, .ip = LINK_GUEST_IP};
-	if (link_open(&l, &why) || tap_uring_create(&be, l.tap_fd, no_rx, NULL)) {
+	if (link_open(&l, &why) || tap_uring_create(&be, l.tap_fd)) {
 		fprintf(stderr, "bench/pps: %s\n", why);
 		return -1;
 	}
@@ -76,10 +74,11 @@ static double raw_reader(void)
 	static struct link l;
 	struct net_backend *be;
 	const char *why;
-	if (link_open(&l, &why) || tap_uring_create(&be, l.tap_fd, count_rx, NULL)) {
+	if (link_open(&l, &why) || tap_uring_create(&be, l.tap_fd)) {
 		fprintf(stderr, "bench/pps: %s\n", why);
 		return -1;
 	}
+	be->port.rx = count_rx;
 	/* The namespace must know the guest's MAC to send: answer its ARP once by hand. */
 	static uint8_t f[128];
 	struct net_if nif = {.mac = {0x52, 0x54, 0, 0, 0, 9}, .ip = LINK_GUEST_IP};

@@ -13,12 +13,13 @@
 #include "probes/capture.h"
 #include "probes/kvmtrace.h"
 #include "probes/stats_fd.h"
-#include "vmm/net/link.h"
+#include "vmm/net/net.h"
 #include "vmm/virtio/net.h"
 
 struct session {
 	struct session_opts opts;
 	struct vmm *vm;
+	struct net *net; /* outlives every VM of the session: link, peer and capture stay */
 	struct kvmtrace *kt;
 	const char *bpf_why;
 	struct kstats ks;
@@ -58,6 +59,7 @@ static int boot(struct session *s, enum cpu_mode cpu, const char **why)
 		.log_path = s->opts.log_path,
 		.hang_timeout_ms = s->opts.hang_timeout_ms,
 		.nic = s->opts.nic,
+		.net = s->net,
 	};
 	struct vmm *vm;
 	int r = vmm_create(&vm, &vo, why);
@@ -84,21 +86,18 @@ static int boot(struct session *s, enum cpu_mode cpu, const char **why)
 	return 0;
 }
 
+/* Before the first guest boots, so the capture sees its first frame. */
 static void open_capture(struct session *s)
 {
-	struct vmm_net info;
-	vmm_net_info(s->vm, &info);
 	s->cap_why = NULL;
-	if (!info.present) {
+	if (!s->net) {
 		s->cap_why = "no NIC";
-	} else if (!info.netns[0]) {
+	} else if (!s->net->have_link) {
 		s->cap_why = "no TAP link to capture on (the loopback peer is in-process)";
-	} else if (capture_open(&s->cap, info.netns, LINK_TAP, LINK_GUEST_IP, s->opts.pcap_file,
-				&s->cap_why)) {
+	} else if (capture_open(&s->cap, s->net->link.netns, LINK_TAP, LINK_GUEST_IP,
+				s->opts.pcap_file, &s->cap_why)) {
 		s->cap = NULL;
 	}
-	if (s->cap_why && info.present)
-		vlog(vmm_log(s->vm), "probes: capture off: %s", s->cap_why);
 }
 
 int session_open(struct session **out, const struct session_opts *opts, const char **why)
@@ -113,18 +112,29 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 	if (!s->opts.pkt_size)
 		s->opts.pkt_size = 64;
 	s->ks.fd = -1;
+	if (opts->nic) {
+		r = net_open(&s->net, why);
+		if (r) {
+			free(s);
+			return r;
+		}
+		open_capture(s);
+	}
 	r = boot(s, opts->cpu, why);
 	if (r) {
+		capture_close(s->cap);
+		net_close(s->net);
 		free(s);
 		return r;
 	}
+	if (s->cap_why && s->net)
+		vlog(vmm_log(s->vm), "probes: capture off: %s", s->cap_why);
 	if (opts->no_bpf)
 		s->bpf_why = "eBPF probes are off (--no-bpf)";
 	else if (kvmtrace_open(&s->kt, getpid(), opts->verbose, &s->bpf_why))
 		s->kt = NULL;
 	if (s->bpf_why)
 		vlog(vmm_log(s->vm), "probes: %s", s->bpf_why);
-	open_capture(s);
 	s->t0 = s->last = now_s();
 	*out = s;
 	return 0;
@@ -139,6 +149,7 @@ void session_close(struct session *s)
 	kstats_close(&s->ks);
 	free(s->stat_values);
 	vmm_destroy(s->vm);
+	net_close(s->net);
 	free(s);
 }
 
@@ -163,6 +174,13 @@ void session_pause(struct session *s, bool pause)
 }
 
 bool session_paused(const struct session *s) { return s->paused; }
+
+bool session_guest_failed(struct session *s)
+{
+	struct vmm_status st;
+	vmm_status(s->vm, &st);
+	return st.state == VMM_FAILED;
+}
 struct vlog *session_log(struct session *s) { return vmm_log(s->vm); }
 struct vmm *session_vmm(struct session *s) { return s->vm; }
 
@@ -188,10 +206,7 @@ int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 	}
 	kstats_close(&old_ks);
 	free(old_values);
-	capture_close(s->cap); /* the old VM's link goes with it */
-	s->cap = NULL;
-	vmm_destroy(old);
-	open_capture(s);
+	vmm_destroy(old); /* its card detaches; the link, the peer and the capture stay */
 	s->opts.cpu = cpu;
 	memset(&s->prev, 0, sizeof(s->prev)); /* the new guest's counters start from zero */
 	return 0;
@@ -385,10 +400,11 @@ static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_
 	figure_update(&snap->dev_kicks, st.tx_kicks, p->dev_kicks.total, dt);
 	figure_update(&snap->dev_irqs, st.interrupts, p->dev_irqs.total, dt);
 	figure_update(&snap->rx_no_buffer, st.rx_no_buffer, p->rx_no_buffer.total, dt);
-	if (!strcmp(info.backend, "tap")) {
-		figure_update(&snap->peer_sink, peer.sink_rx, p->peer_sink.total, dt);
-		figure_update(&snap->peer_echo, peer.echo_rx, p->peer_echo.total, dt);
-	}
+	figure_update(&snap->dev_tx_dropped, st.tx_dropped, p->dev_tx_dropped.total, dt);
+	figure_update(&snap->dev_tx_backpressure, st.tx_backpressure, p->dev_tx_backpressure.total, dt);
+	/* The peer (the namespace's, or the loopback one) counts across guest restarts. */
+	figure_update(&snap->peer_sink, peer.sink_rx, p->seq ? p->peer_sink.total : peer.sink_rx, dt);
+	figure_update(&snap->peer_echo, peer.echo_rx, p->seq ? p->peer_echo.total : peer.echo_rx, dt);
 	figure_update(&snap->ping_lost, ctl->ping_lost, p->ping_lost.total, dt);
 	figure_update(&snap->rx_lost, ctl->rx_seq_lost, p->rx_lost.total, dt);
 	figure_update(&snap->udp_echoed, ctl->udp_echoed, p->udp_echoed.total, dt);

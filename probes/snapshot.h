@@ -79,6 +79,8 @@ struct snapshot {
 	uint64_t latency_hist[HIST_SLOTS]; /* RTT TSC cycles, log2 slots, cumulative */
 	double exits_per_packet;        /* vmm: userspace exits per packet moved this tick */
 	struct figure dev_kicks, dev_irqs, rx_no_buffer;
+	struct figure dev_tx_dropped;      /* vmm: frames the device took but the link refused */
+	struct figure dev_tx_backpressure; /* vmm: times tx waited for the link to take frames */
 	/* The capture on the TAP (source "capture"): independent of guest and VMM. */
 	bool cap_on;
 	char cap_why[96];

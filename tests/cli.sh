@@ -97,6 +97,53 @@ else
 		else bad cli_pcap_file_reads_in_tcpdump "exit $?: $(cat "$tmp/e")"; fi
 	else skp cli_pcap_file_reads_in_tcpdump "needs root, /dev/net/tun and tcpdump"; fi
 
+	# The duration is honoured whatever the interval; the last record covers the part-tick.
+	start=$(date +%s%N)
+	$BIN run --headless --duration 1 --interval 60000 --no-bpf >"$tmp/d" 2>"$tmp/e"
+	took=$((($(date +%s%N) - start) / 1000000))ms
+	if [ "$(wc -l <"$tmp/d")" -eq 1 ] && [ "${took%ms}" -lt 5000 ] &&
+		jq -e 'select(.dt > 0.8 and .dt < 1.5)' "$tmp/d" >/dev/null; then ok cli_duration_beats_a_long_interval
+	else bad cli_duration_beats_a_long_interval "took ${took}: $(cat "$tmp/d" | head -c 200)"; fi
+
+	# A hung guest is reported by the VMM's own watchdog (2 s), not at the next tick; exit 3.
+	start=$(date +%s%N)
+	$BIN run --headless --duration 20 --interval 60000 --workload fault:hang --nic none --no-bpf >"$tmp/h" 2>"$tmp/e"
+	rc=$? took=$((($(date +%s%N) - start) / 1000000))ms
+	if [ $rc -eq 3 ] && [ "${took%ms}" -lt 5000 ] && tail -1 "$tmp/h" | jq -e '.state == "failed"' >/dev/null &&
+		grep -q "stopped responding" "$tmp/e"; then ok cli_hang_is_reported_within_the_watchdog_timeout
+	else bad cli_hang_is_reported_within_the_watchdog_timeout "exit $rc after ${took}: $(cat "$tmp/e")"; fi
+
+	# Every terminating signal ends the run cleanly: namespace gone, pcap complete.
+	if [ "$(id -u)" -eq 0 ] && [ -e /dev/net/tun ] && command -v tcpdump >/dev/null; then
+		for sig in HUP INT TERM QUIT; do
+			$BIN run --headless --workload ping --rate 200 --no-bpf --pcap "$tmp/s.pcap" >"$tmp/s.out" 2>"$tmp/e" &
+			pid=$!
+			sleep 1.5
+			kill -s $sig $pid
+			wait $pid
+			rc=$?
+			want=$((128 + $(kill -l $sig)))
+			[ $sig = INT ] && want=0
+			tcpdump -nr "$tmp/s.pcap" >/dev/null 2>"$tmp/td"
+			if [ $rc -ne $want ]; then bad cli_signal_$sig "exit $rc, wanted $want: $(cat "$tmp/e")"
+			elif [ -e /run/netns/vmscope-$pid ]; then bad cli_signal_$sig "namespace vmscope-$pid left behind"
+			elif grep -qi truncated "$tmp/td"; then bad cli_signal_$sig "pcap truncated: $(cat "$tmp/td")"
+			elif [ "$(tcpdump -nr "$tmp/s.pcap" 2>/dev/null | grep -c 'ICMP echo request')" -lt 100 ]; then
+				bad cli_signal_$sig "the pcap holds too few pings"
+			else ok cli_signal_$sig; fi
+		done
+	else skp cli_signals_end_cleanly "needs root, /dev/net/tun and tcpdump"; fi
+
+	# The capture is open before the guest's first frame: its ARP request and ping seq 1.
+	if [ "$(id -u)" -eq 0 ] && [ -e /dev/net/tun ] && command -v tcpdump >/dev/null; then
+		$BIN run --headless --duration 1 --workload ping --rate 500 --no-bpf --pcap "$tmp/f.pcap" >/dev/null 2>"$tmp/e"
+		tcpdump -nr "$tmp/f.pcap" 2>/dev/null >"$tmp/f.txt"
+		if head -1 "$tmp/f.txt" | grep -q "ARP, Request who-has 10.77.0.1" &&
+			grep "ICMP echo request" "$tmp/f.txt" | head -1 | grep -q "seq 1,"; then
+			ok cli_capture_sees_the_first_frame
+		else bad cli_capture_sees_the_first_frame "$(head -3 "$tmp/f.txt")"; fi
+	else skp cli_capture_sees_the_first_frame "needs root, /dev/net/tun and tcpdump"; fi
+
 	# The dashboard in a real terminal: draws, takes keys, quits and restores the terminal.
 	if command -v tmux >/dev/null; then
 		T="tmux -L vmscope-test"

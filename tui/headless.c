@@ -1,4 +1,5 @@
-/* Headless mode: one record per tick on stdout until the duration ends or a signal arrives. */
+/* Headless mode: one record per tick on stdout until the duration ends, the guest fails, or a
+ * signal arrives. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,48 +9,61 @@
 #include "tui/output.h"
 
 #define EXIT_GUEST_FAILED 3
+#define SLICE_S 0.05 /* how often a waiting tick looks for a signal or a failed guest */
 
-static void add_ms(struct timespec *t, unsigned ms)
+static double mono(void)
 {
-	t->tv_nsec += (long)(ms % 1000) * 1000000L;
-	t->tv_sec += ms / 1000 + t->tv_nsec / 1000000000L;
-	t->tv_nsec %= 1000000000L;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void nap(double s)
+{
+	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	nanosleep(&ts, NULL);
+}
+
+static void emit(const struct cli *cli, const struct snapshot *snap)
+{
+	if (cli->format == FMT_CSV)
+		out_csv(stdout, snap);
+	else
+		out_jsonl(stdout, snap);
 }
 
 int run_headless(const struct cli *cli, struct session *s)
 {
 	static struct snapshot snap;
-	struct timespec next;
-	unsigned ticks = 0, max_ticks = 0;
+	double interval = cli->interval_ms / 1000.0, start = mono();
+	double end = cli->duration > 0 ? start + cli->duration : 0, next = start + interval;
 
-	if (cli->duration > 0) {
-		max_ticks = (unsigned)(cli->duration * 1000.0 / cli->interval_ms + 0.5);
-		if (!max_ticks)
-			max_ticks = 1;
-	}
 	if (cli->format == FMT_CSV)
 		out_csv_header(stdout);
-	clock_gettime(CLOCK_MONOTONIC, &next);
 	session_tick(s, &snap); /* baseline: rates start from here */
-	while (!vmscope_quit && (!max_ticks || ticks < max_ticks)) {
-		add_ms(&next, cli->interval_ms);
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
-			if (vmscope_quit)
-				break;
+	while (!vmscope_quit) {
+		/* A tick ends at its interval, at the end of the run (a part-tick), or as soon as the
+		 * guest fails: its failure is reported when it happens, whatever the interval. */
+		double due = end && end < next ? end : next;
+		bool failed;
+		while (!(failed = session_guest_failed(s)) && !vmscope_quit && mono() < due) {
+			double left = due - mono();
+			nap(left < SLICE_S ? left : SLICE_S);
+		}
 		if (vmscope_quit)
 			break;
 		session_tick(s, &snap);
-		ticks++;
-		if (cli->format == FMT_CSV)
-			out_csv(stdout, &snap);
-		else
-			out_jsonl(stdout, &snap);
+		emit(cli, &snap);
 		if (fflush(stdout) == EOF && errno == EPIPE)
-			return 0;
+			return 0; /* the reader went away: an ordinary end */
 		if (!strcmp(snap.state, "failed")) {
 			fprintf(stderr, "vmscope: the guest failed: %s\n", snap.reason);
 			return EXIT_GUEST_FAILED;
 		}
+		if (end && due >= end)
+			break;
+		if (!failed)
+			next += interval;
 	}
 	return 0;
 }

@@ -11,13 +11,9 @@
 #define VMSCOPE_VERSION "0.1"
 #endif
 
-volatile sig_atomic_t vmscope_quit;
+volatile sig_atomic_t vmscope_quit; /* the signal that asked us to stop, or 0 */
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	vmscope_quit = 1;
-}
+static void on_signal(int sig) { vmscope_quit = sig; }
 
 int main(int argc, char **argv)
 {
@@ -44,10 +40,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* Every terminating signal ends the run the same way: the front end returns, the session
+	 * closes (namespace removed, pcap flushed, terminal restored). A closed stdout is EPIPE. */
+	static const int stop_signals[] = {SIGHUP, SIGINT, SIGTERM, SIGQUIT};
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	for (unsigned i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		sigaction(stop_signals[i], &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	struct session_opts so = {
@@ -68,5 +67,8 @@ int main(int argc, char **argv)
 	}
 	int rc = cli.headless ? run_headless(&cli, s) : run_dashboard(&cli, s);
 	session_close(s);
+	/* Ctrl-C is the documented way to end a run; any other signal is reported as shells do. */
+	if (vmscope_quit && vmscope_quit != SIGINT && rc == 0)
+		rc = 128 + vmscope_quit;
 	return rc;
 }

@@ -131,7 +131,11 @@ void out_jsonl(FILE *f, const struct snapshot *s)
 		json_num(f, s->dev_irqs.rate);
 		fputs(",\"rx_no_buffer\":", f);
 		json_num(f, s->rx_no_buffer.rate);
-		fputs("}", f);
+		fputs(",\"tx_dropped\":", f);
+		json_num(f, s->dev_tx_dropped.rate);
+		fputs(",\"tx_backpressure\":", f);
+		json_num(f, s->dev_tx_backpressure.rate);
+		fprintf(f, ",\"tx_dropped_total\":%llu}", (unsigned long long)s->dev_tx_dropped.total);
 		if (s->peer_sink.valid) {
 			fputs(",\"peer\":{\"sink\":", f);
 			json_num(f, s->peer_sink.rate);

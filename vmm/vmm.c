@@ -23,7 +23,7 @@
 #include "exitdev.h"
 #include "iobus.h"
 #include "irq.h"
-#include "net/link.h"
+#include "net/net.h"
 #include "pci.h"
 #include "virtio/net.h"
 #include "serial.h"
@@ -49,18 +49,17 @@ struct vmm {
 	struct pci_bus pci;
 	struct irq_router irq;
 	struct guest_mem gmem;
-	struct link link;
-	bool have_link;
-	struct net_backend *be;
-	struct virtio_net *net;
-	const char *net_why;
+	struct net *netside; /* borrowed from opts, or our own */
+	bool own_net;
+	struct virtio_net *nic;
 	struct serial uart;
 	struct exitdev exits;
 	struct vlog log;
 	struct vmm_counters cnt;
 
-	pthread_t thread;
-	bool thread_started;
+	pthread_t thread, watchdog;
+	bool thread_started, watchdog_started;
+	int watchdog_efd; /* ends the watchdog */
 	pthread_mutex_t lock; /* status */
 	struct vmm_status status;
 	bool stop, paused, hang_suspected, in_guest;
@@ -322,38 +321,30 @@ static void wake(struct vmm *vm)
 
 #define NIC_SLOT 3
 
-/* virtio-net on the TAP link if we may build one, else on the in-process loopback peer. */
+/* virtio-net on the network side: the TAP link if we may build one, else the loopback peer. */
 static int attach_nic(struct vmm *vm, const char **why)
 {
-	static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
-	const char *link_why = NULL;
+	static const uint8_t mac[6] = NET_GUEST_MAC;
 	int r;
 
 	vm->gmem = (struct guest_mem){vm->mem, GUEST_MEM_SIZE};
-	if (link_open(&vm->link, &link_why) == 0) {
-		vm->have_link = true;
-		r = tap_uring_create(&vm->be, vm->link.tap_fd, NULL, NULL);
-		if (r) {
-			*why = "io_uring could not be set up for the TAP link";
+	vm->netside = vm->opts.net;
+	if (!vm->netside) {
+		r = net_open(&vm->netside, why);
+		if (r)
 			return r;
-		}
-	} else {
-		vm->net_why = link_why;
-		vlog(&vm->log, "vmm: %s; using the in-process loopback peer", link_why);
-		r = loopback_create(&vm->be, NULL, NULL);
-		if (r) {
-			*why = "the loopback network backend could not be created";
-			return r;
-		}
+		vm->own_net = true;
 	}
-	vm->net = calloc(1, sizeof(*vm->net));
-	if (!vm->net)
+	if (vm->netside->why)
+		vlog(&vm->log, "vmm: %s; using the in-process loopback peer", vm->netside->why);
+	vm->nic = calloc(1, sizeof(*vm->nic));
+	if (!vm->nic)
 		return -ENOMEM;
-	r = virtio_net_init(vm->net, mac, vm->be, &vm->gmem, &vm->irq, vm->vm_fd);
+	r = virtio_net_init(vm->nic, mac, vm->netside, &vm->gmem, &vm->irq, vm->vm_fd);
 	if (!r)
-		r = pci_bus_plug(&vm->pci, &vm->net->vp.pci, NIC_SLOT);
+		r = pci_bus_plug(&vm->pci, &vm->nic->vp.pci, NIC_SLOT);
 	if (!r)
-		r = virtio_net_start(vm->net);
+		r = virtio_net_start(vm->nic);
 	if (r) {
 		*why = "the virtio-net device could not be set up";
 		return r;
@@ -361,7 +352,8 @@ static int attach_nic(struct vmm *vm, const char **why)
 	vm->ctl->peer_ip = LINK_PEER_IP;
 	vm->ctl->guest_ip = LINK_GUEST_IP;
 	vlog(&vm->log, "vmm: virtio-net at 00:%02x.0 on the %s backend%s%s", NIC_SLOT,
-	     vm->be->ops->name, vm->have_link ? ", netns " : "", vm->have_link ? vm->link.netns : "");
+	     net_backend_name(vm->netside), vm->netside->have_link ? ", netns " : "",
+	     vm->netside->have_link ? vm->netside->link.netns : "");
 	return 0;
 }
 
@@ -403,7 +395,7 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 		vm->opts.kvm_path = "/dev/kvm";
 	if (!vm->opts.hang_timeout_ms)
 		vm->opts.hang_timeout_ms = 2000;
-	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->wake_efd = vm->doorbell_gsi = -1;
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->wake_efd = vm->watchdog_efd = vm->doorbell_gsi = -1;
 	vm->mem = MAP_FAILED;
 	vm->run = MAP_FAILED;
 	pthread_mutex_init(&vm->lock, NULL);
@@ -477,7 +469,8 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 	serial_init(&vm->uart, serial_line, vm);
 	vm->exits.pio_efd = vm->exits.mmio_efd = -1;
 	vm->wake_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (vm->wake_efd < 0)
+	vm->watchdog_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (vm->wake_efd < 0 || vm->watchdog_efd < 0)
 		goto err_errno;
 	r = iobus_register(&vm->bus, IO_PIO, PORT_SERIAL, 8, serial_io, &vm->uart);
 	if (!r)
@@ -521,16 +514,21 @@ err:
 	return r < 0 ? r : -EIO;
 }
 
+static void *watchdog_thread(void *arg);
+
 int vmm_start(struct vmm *vm)
 {
 	struct sigaction sa = {.sa_handler = kick_handler};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL); /* no SA_RESTART: the signal must end KVM_RUN */
-	vm->watch_since_ns = now_ns();
 	int r = pthread_create(&vm->thread, NULL, vcpu_thread, vm);
 	if (r)
 		return -r;
 	vm->thread_started = true;
+	r = pthread_create(&vm->watchdog, NULL, watchdog_thread, vm);
+	if (r)
+		return -r;
+	vm->watchdog_started = true;
 	return 0;
 }
 
@@ -538,6 +536,14 @@ void vmm_destroy(struct vmm *vm)
 {
 	if (!vm)
 		return;
+	if (vm->watchdog_started) {
+		uint64_t one = 1;
+		if (write(vm->watchdog_efd, &one, sizeof(one)) < 0) {
+			/* cannot fail on a fresh eventfd */
+		}
+		pthread_join(vm->watchdog, NULL);
+		vm->watchdog_started = false;
+	}
 	if (vm->thread_started) {
 		STORE(vm->stop, true);
 		wake(vm);
@@ -545,15 +551,13 @@ void vmm_destroy(struct vmm *vm)
 		pthread_join(vm->thread, NULL);
 		vm->thread_started = false;
 	}
-	if (vm->net) {
+	if (vm->nic) {
 		pci_bus_unplug(&vm->pci, NIC_SLOT);
-		virtio_net_exit(vm->net);
-		free(vm->net);
+		virtio_net_exit(vm->nic);
+		free(vm->nic);
 	}
-	if (vm->be)
-		vm->be->ops->destroy(vm->be);
-	if (vm->have_link)
-		link_close(&vm->link);
+	if (vm->own_net)
+		net_close(vm->netside);
 	if (vm->vm_fd >= 0) {
 		exitdev_exit(&vm->exits, vm->vm_fd);
 		irq_router_exit(&vm->irq);
@@ -564,6 +568,8 @@ void vmm_destroy(struct vmm *vm)
 		munmap(vm->mem, GUEST_MEM_SIZE);
 	if (vm->wake_efd >= 0)
 		close(vm->wake_efd);
+	if (vm->watchdog_efd >= 0)
+		close(vm->watchdog_efd);
 	if (vm->vcpu_fd >= 0)
 		close(vm->vcpu_fd);
 	if (vm->vm_fd >= 0)
@@ -587,9 +593,9 @@ void vmm_set_workload(struct vmm *vm, enum workload wl, uint32_t kind, uint32_t 
 	__atomic_fetch_add(&c->cmd_seq, 1, __ATOMIC_RELEASE);
 	wake(vm);
 	/* rx and echo are driven from the far end of the link. */
-	if (vm->have_link)
-		link_drive(&vm->link, wl == WL_RX ? LINK_FLOOD : wl == WL_ECHO ? LINK_ECHO : LINK_QUIET,
-			   rate, LOAD(c->pkt_size));
+	if (vm->nic)
+		net_drive(vm->netside, wl == WL_RX ? LINK_FLOOD : wl == WL_ECHO ? LINK_ECHO : LINK_QUIET,
+			  rate, LOAD(c->pkt_size));
 }
 
 void vmm_set_packet_size(struct vmm *vm, uint32_t bytes)
@@ -609,20 +615,35 @@ void vmm_pause(struct vmm *vm, bool pause)
 
 void vmm_poll(struct vmm *vm)
 {
-	uint64_t hb = LOAD(vm->ctl->heartbeat), now = now_ns();
-
 	exitdev_poll(&vm->exits);
 	STORE(vm->cnt.serial_tx_bytes, LOAD(vm->uart.tx_bytes));
-	if (hb != vm->watch_hb || !LOAD(vm->in_guest) || LOAD(vm->stop)) {
-		vm->watch_hb = hb;
-		vm->watch_since_ns = now;
-		return;
+}
+
+/* The hang watchdog runs on its own clock, whatever the front end does (a paused or slow
+ * dashboard, a one-minute headless tick): a guest in KVM_RUN whose heartbeat stands still for
+ * hang_timeout_ms is kicked out and reported within a tenth of that. */
+static void *watchdog_thread(void *arg)
+{
+	struct vmm *vm = arg;
+	unsigned period_ms = vm->opts.hang_timeout_ms / 10 ? vm->opts.hang_timeout_ms / 10 : 1;
+	struct pollfd p = {.fd = vm->watchdog_efd, .events = POLLIN};
+
+	prctl(PR_SET_NAME, "vmscope-watch");
+	vm->watch_since_ns = now_ns();
+	while (poll(&p, 1, (int)period_ms) == 0 || (p.revents == 0 && errno == EINTR)) {
+		uint64_t hb = LOAD(vm->ctl->heartbeat), now = now_ns();
+		if (hb != vm->watch_hb || !LOAD(vm->in_guest) || LOAD(vm->stop)) {
+			vm->watch_hb = hb;
+			vm->watch_since_ns = now;
+			continue;
+		}
+		if (now - vm->watch_since_ns > vm->opts.hang_timeout_ms * 1000000ull &&
+		    !LOAD(vm->hang_suspected)) {
+			STORE(vm->hang_suspected, true);
+			kick(vm);
+		}
 	}
-	if (now - vm->watch_since_ns > vm->opts.hang_timeout_ms * 1000000ull &&
-	    !LOAD(vm->hang_suspected)) {
-		STORE(vm->hang_suspected, true);
-		kick(vm);
-	}
+	return NULL;
 }
 
 void vmm_status(struct vmm *vm, struct vmm_status *st)
@@ -652,24 +673,21 @@ void vmm_read_ctl(struct vmm *vm, struct ctl_page *out)
 void vmm_net_info(struct vmm *vm, struct vmm_net *out)
 {
 	memset(out, 0, sizeof(*out));
-	out->present = vm->net != NULL;
-	if (!vm->net)
+	out->present = vm->nic != NULL;
+	if (!vm->nic)
 		return;
-	out->backend = vm->be->ops->name;
-	out->why = vm->net_why;
-	if (vm->have_link)
-		snprintf(out->netns, sizeof(out->netns), "%s", vm->link.netns);
+	out->backend = net_backend_name(vm->netside);
+	out->why = vm->netside->why;
+	if (vm->netside->have_link)
+		snprintf(out->netns, sizeof(out->netns), "%s", vm->netside->link.netns);
 }
 
 int vmm_read_net(struct vmm *vm, struct virtio_net_stats *dev, struct link_counters *peer)
 {
-	if (!vm->net)
+	if (!vm->nic)
 		return -ENODEV;
-	virtio_net_read_stats(vm->net, dev);
-	if (vm->have_link)
-		link_read_counters(&vm->link, peer);
-	else
-		memset(peer, 0, sizeof(*peer));
+	virtio_net_read_stats(vm->nic, dev);
+	net_read_peer(vm->netside, peer);
 	return 0;
 }
 

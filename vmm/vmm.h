@@ -47,6 +47,8 @@ struct vmm_opts {
 	const char *log_path;   /* NULL: ring only */
 	unsigned hang_timeout_ms; /* no guest heartbeat for this long = hung; default 2000 */
 	bool nic;               /* a virtio-net card on the TAP link (root) or the loopback peer */
+	struct net *net;        /* the network side to attach the card to (it outlives the VM);
+				 * NULL with nic: the VM opens one of its own */
 };
 
 /* The network side, for the probes. */
@@ -58,6 +60,7 @@ struct vmm_net {
 };
 
 struct vmm;
+struct net;
 
 /* Creates the VM and loads the guest, ready to start. -errno; *why gets a sentence on failure. */
 int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why);
@@ -70,7 +73,7 @@ void vmm_set_workload(struct vmm *vm, enum workload wl, uint32_t kind, uint32_t 
 void vmm_pause(struct vmm *vm, bool pause);
 /* Payload bytes of the guest's ping and tx packets (clamped by the guest). */
 void vmm_set_packet_size(struct vmm *vm, uint32_t bytes);
-/* Watchdog and eventfd accounting; call a few times a second. */
+/* Eventfd accounting; call before reading counters. (The hang watchdog has its own thread.) */
 void vmm_poll(struct vmm *vm);
 
 void vmm_status(struct vmm *vm, struct vmm_status *st);

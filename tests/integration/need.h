@@ -4,6 +4,16 @@
 #include <unistd.h>
 
 #include "tests/harness.h"
+#include "vmm/kvm.h"
+
+/* /dev/kvm that opens and speaks the API we know. */
+static inline void need_kvm(void)
+{
+	int fd = kvm_open("/dev/kvm");
+	if (fd < 0)
+		SKIP("%s", kvm_open_strerror(fd));
+	close(fd);
+}
 
 /* A TAP link: root and /dev/net/tun (the SVM lane's initramfs has no tun module loaded). */
 static inline void need_tap(void)

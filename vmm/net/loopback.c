@@ -9,9 +9,9 @@
 
 #include "backend.h"
 #include "link.h"
+#include "vmm/counters.h"
 #include "vmm/guest/netstack.h"
 
-#define NR_WATCH 8
 #define QUEUE 256
 
 struct loopback {
@@ -20,11 +20,7 @@ struct loopback {
 	uint8_t queue[QUEUE][NET_FRAME_MAX]; /* replies waiting for the next poll */
 	uint32_t qlen[QUEUE];
 	unsigned nq;
-	struct pollfd pfd[NR_WATCH];
-	net_watch_fn fn[NR_WATCH];
-	void *opaque[NR_WATCH];
-	unsigned nr_watch;
-	struct link_counters cnt;
+	struct link_counters cnt; /* the peer's, as the TAP link's peer counts them */
 };
 
 static void enqueue(struct loopback *l, const uint8_t *f, uint32_t len)
@@ -45,7 +41,7 @@ static int lo_send(struct net_backend *be, const struct iovec *iov, unsigned n)
 	uint32_t len = net_gather(frame, sizeof(frame), iov, n);
 
 	if (!len) {
-		be->st.tx_dropped++;
+		be->st.tx_refused++;
 		return -EMSGSIZE;
 	}
 	be->st.tx_frames++;
@@ -58,14 +54,14 @@ static int lo_send(struct net_backend *be, const struct iovec *iov, unsigned n)
 		if (rx.dst_port == LINK_PORT_ECHO) {
 			size_t m = net_udp(&l->peer, reply, sizeof(reply), rx.src_ip, LINK_PORT_ECHO,
 					   rx.src_port, rx.payload, rx.payload_len);
-			l->cnt.echo_rx++;
+			CNT_ADD(l->cnt.echo_rx, 1);
 			if (m) {
 				enqueue(l, reply, (uint32_t)m);
-				l->cnt.echo_tx++;
+				CNT_ADD(l->cnt.echo_tx, 1);
 			}
 		} else if (rx.dst_port == LINK_PORT_SINK) {
-			l->cnt.sink_rx++;
-			l->cnt.sink_rx_bytes += rx.payload_len;
+			CNT_ADD(l->cnt.sink_rx, 1);
+			CNT_ADD(l->cnt.sink_rx_bytes, rx.payload_len);
 		}
 		break;
 	default:
@@ -74,26 +70,32 @@ static int lo_send(struct net_backend *be, const struct iovec *iov, unsigned n)
 	return 0;
 }
 
+/* Replies are queued, never refused: the queue counts its own overflow (rx_errors). */
+static unsigned lo_tx_room(struct net_backend *be)
+{
+	(void)be;
+	return QUEUE;
+}
+
 static int lo_poll(struct net_backend *be, bool wait, int timeout_ms)
 {
 	struct loopback *l = (struct loopback *)be;
+	struct pollfd pfd[NET_WATCH_MAX];
+	unsigned slot[NET_WATCH_MAX], nr = 0;
 	int seen = 0;
 
-	for (unsigned i = 0; i < l->nq; i++) {
-		be->st.rx_frames++;
-		be->st.rx_bytes += l->qlen[i];
-		be->rx(be->rx_opaque, l->queue[i], l->qlen[i]);
-		seen++;
-	}
+	for (unsigned i = 0; i < l->nq; i++, seen++)
+		net_backend_deliver(be, l->queue[i], l->qlen[i]);
 	l->nq = 0;
-	if (poll(l->pfd, l->nr_watch, seen || !wait ? 0 : timeout_ms) > 0)
-		for (unsigned i = 0; i < l->nr_watch; i++)
-			if (l->pfd[i].revents) {
-				uint64_t drain;
-				if (read(l->pfd[i].fd, &drain, sizeof(drain)) < 0) {
-					/* spurious wake */
-				}
-				l->fn[i](l->opaque[i]);
+	for (unsigned i = 0; i < NET_WATCH_MAX; i++)
+		if (be->watch[i].used) {
+			pfd[nr] = (struct pollfd){be->watch[i].fd, POLLIN, 0};
+			slot[nr++] = i;
+		}
+	if (poll(pfd, nr, seen || !wait ? 0 : timeout_ms) > 0)
+		for (unsigned i = 0; i < nr; i++)
+			if (pfd[i].revents && be->watch[slot[i]].used) {
+				net_watch_fire(be, slot[i]);
 				seen++;
 			}
 	return seen;
@@ -101,26 +103,37 @@ static int lo_poll(struct net_backend *be, bool wait, int timeout_ms)
 
 static int lo_watch(struct net_backend *be, int fd, net_watch_fn fn, void *opaque)
 {
-	struct loopback *l = (struct loopback *)be;
-	if (l->nr_watch == NR_WATCH)
-		return -ENOSPC;
-	l->pfd[l->nr_watch] = (struct pollfd){fd, POLLIN, 0};
-	l->fn[l->nr_watch] = fn;
-	l->opaque[l->nr_watch++] = opaque;
-	return 0;
+	int slot = net_watch_add(be, fd, fn, opaque);
+	return slot < 0 ? slot : 0;
+}
+
+static void lo_unwatch(struct net_backend *be, int fd)
+{
+	int slot = net_watch_find(be, fd);
+	if (slot >= 0) {
+		be->watch[slot].used = false;
+		be->watch[slot].gen++;
+	}
 }
 
 static void lo_destroy(struct net_backend *be) { free(be); }
 
 static const struct net_backend_ops loopback_ops = {
 	.name = "loopback",
+	.tx_room = lo_tx_room,
 	.send = lo_send,
 	.poll = lo_poll,
 	.watch = lo_watch,
+	.unwatch = lo_unwatch,
 	.destroy = lo_destroy,
 };
 
-int loopback_create(struct net_backend **out, net_rx_fn rx, void *opaque)
+void loopback_read_counters(struct net_backend *be, struct link_counters *out)
+{
+	counters_copy(out, &((struct loopback *)be)->cnt, sizeof(*out));
+}
+
+int loopback_create(struct net_backend **out)
 {
 	static const uint8_t mac[6] = {0x02, 0x76, 0x6d, 0x73, 0x63, 0x70}; /* locally administered */
 	struct loopback *l = calloc(1, sizeof(*l));
@@ -129,8 +142,6 @@ int loopback_create(struct net_backend **out, net_rx_fn rx, void *opaque)
 	memcpy(l->peer.mac, mac, 6);
 	l->peer.ip = LINK_PEER_IP;
 	l->be.ops = &loopback_ops;
-	l->be.rx = rx;
-	l->be.rx_opaque = opaque;
 	*out = &l->be;
 	return 0;
 }

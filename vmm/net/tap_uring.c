@@ -24,12 +24,13 @@
 #define RING_ENTRIES 512
 #define NR_RX 128
 #define NR_TX 256
-#define NR_WATCH 8
-/* user_data: kind in the top byte, slot below */
+/* user_data: kind in the top byte; for watches the slot's generation in bits 16..47, the slot
+ * below; for the rest the slot */
 #define UD_RX (1ull << 56)
 #define UD_TX (2ull << 56)
 #define UD_WATCH (3ull << 56)
 #define UD_READY (4ull << 56) /* the poll on the TAP */
+#define UD_CANCEL (5ull << 56) /* a watch's poll being removed */
 #define RX_BATCH_MIN 4
 
 struct tap_uring {
@@ -45,13 +46,12 @@ struct tap_uring {
 	bool rx_again;         /* a batch came back full: more frames are likely waiting */
 	bool ready_armed;      /* the poll on the TAP is in place */
 	int rw_flags;          /* RWF_NOWAIT, or 0 where tun refuses it */
-	struct {
-		int fd;
-		net_watch_fn fn;
-		void *opaque;
-	} watch[NR_WATCH];
-	unsigned nr_watch;
 };
+
+static uint64_t watch_ud(const struct net_backend *be, unsigned slot)
+{
+	return UD_WATCH | (uint64_t)be->watch[slot].gen << 16 | slot;
+}
 
 static struct io_uring_sqe *sqe(struct tap_uring *t)
 {
@@ -117,27 +117,21 @@ static void post_watch(struct tap_uring *t, unsigned i)
 	struct io_uring_sqe *s = sqe(t);
 	if (!s)
 		return;
-	io_uring_prep_poll_add(s, t->watch[i].fd, POLLIN);
-	io_uring_sqe_set_data64(s, UD_WATCH | i);
+	io_uring_prep_poll_add(s, t->be.watch[i].fd, POLLIN);
+	io_uring_sqe_set_data64(s, watch_ud(&t->be, i));
 }
 
-uint32_t net_gather(uint8_t *buf, uint32_t cap, const struct iovec *iov, unsigned n)
+static unsigned tap_tx_room(struct net_backend *be)
 {
-	uint32_t len = 0;
-	for (unsigned i = 0; i < n; i++) {
-		if (iov[i].iov_len > cap - len)
-			return 0;
-		memcpy(buf + len, iov[i].iov_base, iov[i].iov_len);
-		len += (uint32_t)iov[i].iov_len;
-	}
-	return len;
+	return ((struct tap_uring *)be)->nr_free_tx;
 }
 
 static int tap_send(struct net_backend *be, const struct iovec *iov, unsigned n)
 {
 	struct tap_uring *t = (struct tap_uring *)be;
 	if (!t->nr_free_tx) {
-		be->st.tx_dropped++;
+		be->st.tx_refused++;
+		be->tx_waiting = true;
 		return -EAGAIN;
 	}
 	unsigned slot = t->free_tx[--t->nr_free_tx];
@@ -145,7 +139,7 @@ static int tap_send(struct net_backend *be, const struct iovec *iov, unsigned n)
 	struct io_uring_sqe *s = len ? sqe(t) : NULL;
 	if (!s) {
 		t->free_tx[t->nr_free_tx++] = (uint16_t)slot;
-		be->st.tx_dropped++;
+		be->st.tx_refused++;
 		return len ? -EAGAIN : -EMSGSIZE;
 	}
 	io_uring_prep_write_fixed(s, 0, t->bufs[NR_RX + slot], len, 0, (int)(NR_RX + slot));
@@ -175,14 +169,12 @@ static int tap_poll(struct net_backend *be, bool wait, int timeout_ms)
 	unsigned head, seen = 0;
 	io_uring_for_each_cqe(&t->ring, head, cqe) {
 		uint64_t ud = io_uring_cqe_get_data64(cqe);
-		unsigned slot = (unsigned)(ud & 0xffffffffu);
+		unsigned slot = (unsigned)(ud & 0xffffu);
 		seen++;
 		switch (ud & (0xffull << 56)) {
 		case UD_RX:
 			if (cqe->res > 0) {
-				be->st.rx_frames++;
-				be->st.rx_bytes += (uint64_t)cqe->res;
-				be->rx(be->rx_opaque, t->bufs[slot], (uint32_t)cqe->res);
+				net_backend_deliver(be, t->bufs[slot], (uint32_t)cqe->res);
 			} else if (cqe->res == -EOPNOTSUPP && t->rw_flags) {
 				t->rw_flags = 0; /* this tun has no RWF_NOWAIT: plain reads from now on */
 				t->rx_again = true;
@@ -200,22 +192,22 @@ static int tap_poll(struct net_backend *be, bool wait, int timeout_ms)
 				be->st.tx_frames++;
 				be->st.tx_bytes += (uint64_t)cqe->res;
 			} else {
-				be->st.tx_dropped++;
+				be->st.tx_errors++;
 			}
 			t->free_tx[t->nr_free_tx++] = (uint16_t)slot;
 			break;
-		case UD_WATCH: {
-			uint64_t drain;
-			if (read(t->watch[slot].fd, &drain, sizeof(drain)) < 0) {
-				/* spurious wake: nothing to drain */
-			}
-			t->watch[slot].fn(t->watch[slot].opaque);
-			post_watch(t, slot);
+		case UD_WATCH:
+			/* A watch removed since (its generation moved on) is not armed again. */
+			if (slot >= NET_WATCH_MAX || ud != watch_ud(be, slot) || !be->watch[slot].used)
+				break;
+			net_watch_fire(be, slot);
+			if (be->watch[slot].used && ud == watch_ud(be, slot))
+				post_watch(t, slot);
 			break;
-		}
 		}
 	}
 	io_uring_cq_advance(&t->ring, seen);
+	net_backend_room(be);
 	/* Both are submitted by the next poll; a batch's reads complete there without waiting. */
 	if (!t->rx_inflight) {
 		if (t->rx_again) {
@@ -230,14 +222,29 @@ static int tap_poll(struct net_backend *be, bool wait, int timeout_ms)
 
 static int tap_watch(struct net_backend *be, int fd, net_watch_fn fn, void *opaque)
 {
+	int slot = net_watch_add(be, fd, fn, opaque);
+	if (slot >= 0)
+		post_watch((struct tap_uring *)be, (unsigned)slot);
+	return slot < 0 ? slot : 0;
+}
+
+/* The poll on fd is cancelled (its completion, -ECANCELED, is then ignored): the kernel drops
+ * its reference to the file, so the caller may close fd. */
+static void tap_unwatch(struct net_backend *be, int fd)
+{
 	struct tap_uring *t = (struct tap_uring *)be;
-	if (t->nr_watch == NR_WATCH)
-		return -ENOSPC;
-	t->watch[t->nr_watch].fd = fd;
-	t->watch[t->nr_watch].fn = fn;
-	t->watch[t->nr_watch].opaque = opaque;
-	post_watch(t, t->nr_watch++);
-	return 0;
+	int slot = net_watch_find(be, fd);
+	if (slot < 0)
+		return;
+	struct io_uring_sqe *s = sqe(t);
+	if (s) {
+		io_uring_prep_poll_remove(s, watch_ud(be, (unsigned)slot));
+		io_uring_sqe_set_data64(s, UD_CANCEL);
+	}
+	be->watch[slot].used = false;
+	be->watch[slot].gen++;
+	io_uring_submit(&t->ring);
+	t->pending = 0;
 }
 
 static void tap_destroy(struct net_backend *be)
@@ -250,13 +257,15 @@ static void tap_destroy(struct net_backend *be)
 
 static const struct net_backend_ops tap_uring_ops = {
 	.name = "tap",
+	.tx_room = tap_tx_room,
 	.send = tap_send,
 	.poll = tap_poll,
 	.watch = tap_watch,
+	.unwatch = tap_unwatch,
 	.destroy = tap_destroy,
 };
 
-int tap_uring_create(struct net_backend **out, int tap_fd, net_rx_fn rx, void *opaque)
+int tap_uring_create(struct net_backend **out, int tap_fd)
 {
 	struct tap_uring *t = calloc(1, sizeof(*t));
 	struct iovec iov[NR_RX + NR_TX];
@@ -283,8 +292,6 @@ int tap_uring_create(struct net_backend **out, int tap_fd, net_rx_fn rx, void *o
 		t->free_tx[i] = (uint16_t)i;
 	t->nr_free_tx = NR_TX;
 	t->be.ops = &tap_uring_ops;
-	t->be.rx = rx;
-	t->be.rx_opaque = opaque;
 	t->rx_batch = RX_BATCH_MIN;
 	t->rw_flags = RWF_NOWAIT;
 	arm_ready(t); /* prepared here, submitted by the first poll (the poller's thread) */

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 
@@ -178,6 +177,13 @@ void virtio_net_tx(struct virtio_net *n)
 	/* 2.7.10: no kicks while we drain; re-enable and re-check before sleeping. */
 	vq_enable_kicks(vq, false);
 	for (;;) {
+		/* Backpressure, as a NIC's tx FIFO gives it: descriptors stay in the ring until the
+		 * link takes frames again (tx_ready), and the guest sees its ring fill up. */
+		if (!n->be->ops->tx_room(n->be)) {
+			n->be->tx_waiting = true;
+			CNT_ADD(n->st.tx_backpressure, 1);
+			break;
+		}
 		int r = vq_pop(vq, &chain);
 		if (r < 0) {
 			ring_error(n);
@@ -205,6 +211,8 @@ void virtio_net_tx(struct virtio_net *n)
 		} else if (n->be->ops->send(n->be, iov, niov) == 0) {
 			CNT_ADD(n->st.tx_packets, 1);
 			CNT_ADD(n->st.tx_bytes, total);
+		} else {
+			CNT_ADD(n->st.tx_dropped, 1);
 		}
 		vq_push(vq, chain.head, 0);
 		pushed = true;
@@ -232,17 +240,9 @@ static void on_rx_kick(void *opaque)
 	pthread_mutex_unlock(&n->vp.lock);
 }
 
-static void on_stop(void *opaque) { (void)opaque; }
+static void on_tx_ready(void *opaque) { virtio_net_tx(opaque); }
 
-static void *io_thread(void *arg)
-{
-	struct virtio_net *n = arg;
-	while (!__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE))
-		n->be->ops->poll(n->be, true, 100);
-	return NULL;
-}
-
-int virtio_net_init(struct virtio_net *n, const uint8_t mac[6], struct net_backend *be,
+int virtio_net_init(struct virtio_net *n, const uint8_t mac[6], struct net *net,
 		    const struct guest_mem *mem, struct irq_router *irq, int vm_fd)
 {
 	memset(n, 0, sizeof(*n));
@@ -250,46 +250,28 @@ int virtio_net_init(struct virtio_net *n, const uint8_t mac[6], struct net_backe
 	if (!n->backlog)
 		return -ENOMEM;
 	memcpy(n->mac, mac, 6);
-	n->be = be;
-	n->stop_fd = -1;
-	be->rx = virtio_net_rx;
-	be->rx_opaque = n;
+	n->net = net;
+	n->be = net->be;
 	return virtio_pci_init(&n->vp, &net_ops, n, mem, irq, vm_fd);
 }
 
 int virtio_net_start(struct virtio_net *n)
 {
-	int r;
-	n->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (n->stop_fd < 0)
-		return -errno;
-	r = n->be->ops->watch(n->be, virtio_pci_kick_fd(&n->vp, VNET_TXQ), on_tx_kick, n);
+	const struct net_port port = {.rx = virtio_net_rx, .tx_ready = on_tx_ready, .opaque = n};
+	int r = net_watch(n->net, virtio_pci_kick_fd(&n->vp, VNET_TXQ), on_tx_kick, n);
 	if (!r)
-		r = n->be->ops->watch(n->be, virtio_pci_kick_fd(&n->vp, VNET_RXQ), on_rx_kick, n);
+		r = net_watch(n->net, virtio_pci_kick_fd(&n->vp, VNET_RXQ), on_rx_kick, n);
 	if (!r)
-		r = n->be->ops->watch(n->be, n->stop_fd, on_stop, n);
-	if (r)
-		return r;
-	r = pthread_create(&n->thread, NULL, io_thread, n);
-	if (r)
-		return -r;
-	n->running = true;
-	return 0;
+		r = net_attach(n->net, &port);
+	n->attached = true; /* watches may be in place even on failure: detach removes them */
+	return r;
 }
 
 void virtio_net_exit(struct virtio_net *n)
 {
-	if (n->running) {
-		uint64_t one = 1;
-		__atomic_store_n(&n->stop, true, __ATOMIC_RELEASE);
-		if (write(n->stop_fd, &one, sizeof(one)) < 0) {
-			/* cannot fail on a fresh eventfd */
-		}
-		pthread_join(n->thread, NULL);
-		n->running = false;
-	}
-	if (n->stop_fd >= 0)
-		close(n->stop_fd);
+	if (n->attached)
+		net_detach(n->net, n);
+	n->attached = false;
 	virtio_pci_exit(&n->vp);
 	free(n->backlog);
 }

@@ -1,5 +1,6 @@
-/* virtio-net (virtio 1.x, 5.1): one rx and one tx queue, MAC and link status, on its own I/O
- * thread that owns the network backend. Packets never pass through the vCPU thread. */
+/* virtio-net (virtio 1.x, 5.1): one rx and one tx queue, MAC and link status. It runs on the
+ * network side's poller thread (vmm/net/net.h): kicks are ioeventfds watched there, received
+ * frames arrive there. Packets never pass through the vCPU thread. */
 #ifndef VMSCOPE_VIRTIO_NET_H
 #define VMSCOPE_VIRTIO_NET_H
 #include <pthread.h>
@@ -7,7 +8,7 @@
 #include <stdint.h>
 
 #include "virtio_pci.h"
-#include "vmm/net/backend.h"
+#include "vmm/net/net.h"
 
 #define VIRTIO_NET_F_MAC 5
 #define VIRTIO_NET_F_STATUS 16
@@ -23,7 +24,9 @@ struct virtio_net_stats {
 	uint64_t rx_backlogged;          /* frames that had to wait for an rx buffer */
 	uint64_t rx_too_big;             /* frames longer than the buffer the guest posted */
 	uint64_t tx_malformed;           /* chains without a full header or larger than a frame */
-	uint64_t tx_kicks;               /* ioeventfd wake-ups for the tx queue */
+	uint64_t tx_dropped;             /* well-formed frames the backend refused */
+	uint64_t tx_backpressure;        /* times tx stopped taking descriptors: the link was full */
+	uint64_t tx_kicks;               /* tx notifications handled (ioeventfd wake-ups) */
 	uint64_t interrupts;             /* MSI-X messages sent (from the transport) */
 	uint64_t ring_errors;            /* driver faults that broke a queue */
 };
@@ -36,23 +39,24 @@ struct virtio_net {
 	uint8_t (*backlog)[NET_FRAME_MAX];
 	uint32_t backlog_len[VNET_BACKLOG];
 	unsigned bl_head, bl_count;
-	struct net_backend *be;
+	struct net *net;
+	struct net_backend *be; /* net->be, used on the poller's thread only */
 	uint8_t mac[6];
-	pthread_t thread;
-	bool running, stop, active;
-	int stop_fd;
+	bool attached, active;
 	struct virtio_net_stats st;
 };
 
-int virtio_net_init(struct virtio_net *n, const uint8_t mac[6], struct net_backend *be,
+int virtio_net_init(struct virtio_net *n, const uint8_t mac[6], struct net *net,
 		    const struct guest_mem *mem, struct irq_router *irq, int vm_fd);
-/* Starts the I/O thread (it waits for DRIVER_OK). */
+/* Attaches to the network side: its kicks are watched, received frames come here. */
 int virtio_net_start(struct virtio_net *n);
+/* Detaches (no callback runs after this) and frees the transport. */
 void virtio_net_exit(struct virtio_net *n);
 void virtio_net_read_stats(struct virtio_net *n, struct virtio_net_stats *out);
 /* The backend's receive callback (also used by tests). */
 void virtio_net_rx(void *opaque, const uint8_t *frame, uint32_t len);
-/* Drains the tx queue into the backend (the I/O thread calls it on each kick). */
+/* Drains the tx queue into the backend while it has room (the poller calls it on each kick and
+ * when the backend has room again). */
 void virtio_net_tx(struct virtio_net *n);
 
 #endif

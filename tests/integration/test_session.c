@@ -1,0 +1,118 @@
+/* The session across guest restarts and to its end: the network side (namespace, TAP, peer,
+ * capture, --pcap file) belongs to the session, not to one VM, so it survives any number of
+ * restarts; every frame the guest sends is accounted for. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "probes/session.h"
+#include "tests/harness.h"
+#include "tests/integration/need.h"
+#include "vmm/net/link.h"
+#include "vmm/virtio/net.h"
+
+static void nap(double s)
+{
+	struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
+	nanosleep(&ts, NULL);
+}
+
+static struct session *open_net_session(enum workload wl, uint32_t rate, const char *pcap)
+{
+	struct session_opts o = {.cpu = CPU_AUTO, .workload = wl, .rate = rate, .nic = true,
+				 .no_bpf = true, .pcap_file = pcap};
+	struct session *s;
+	const char *why;
+	need_kvm();
+	if (session_open(&s, &o, &why)) {
+		test_fail(__FILE__, __LINE__, "session_open: %s", why);
+		return NULL;
+	}
+	return s;
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) ? -1 : st.st_size;
+}
+
+/* Two ticks a little apart: the second has rates over traffic that flowed meanwhile. */
+static void measure(struct session *s, struct snapshot *snap, double seconds)
+{
+	session_tick(s, snap);
+	nap(seconds);
+	session_tick(s, snap);
+}
+
+TEST(restarts_keep_the_namespace_peer_and_capture)
+{
+	static struct snapshot snap;
+	char pcap[] = "/tmp/vmscope-restart-XXXXXX", cmd[200];
+	need_tap();
+	int fd = mkstemp(pcap);
+	REQUIRE(fd >= 0);
+	close(fd);
+	struct session *s = open_net_session(WL_TX, 2000, pcap);
+	REQUIRE(s);
+	measure(s, &snap, 0.5);
+	char netns[32];
+	snprintf(netns, sizeof(netns), "%s", snap.netns);
+	CHECK(snap.cap_on && snap.cap_from_guest.rate > 500);
+	uint64_t sink0 = snap.peer_sink.total;
+	for (int round = 1; round <= 2; round++) {
+		const char *why;
+		off_t before = file_size(pcap);
+		REQUIRE(session_restart(s, CPU_AUTO, &why) == 0);
+		nap(0.3); /* the new guest boots and resolves the peer again */
+		measure(s, &snap, 0.5);
+		/* --pcap keeps growing: the capture saw the new guest's traffic. */
+		off_t after = file_size(pcap);
+		printf("    restart %d: netns %s, capture %s %.0f pps from the guest, sink %llu, pcap %lld -> %lld bytes\n",
+		       round, snap.netns, snap.cap_on ? "on" : "off", snap.cap_from_guest.rate,
+		       (unsigned long long)snap.peer_sink.total, (long long)before, (long long)after);
+		CHECKF(!strcmp(snap.netns, netns), "the namespace changed: %s -> %s", netns, snap.netns);
+		snprintf(cmd, sizeof(cmd), LINK_NETNS_DIR "/%s", netns);
+		CHECKF(access(cmd, F_OK) == 0, "%s is gone after restart %d", cmd, round);
+		snprintf(cmd, sizeof(cmd), "ip netns exec %s true 2>/dev/null", netns);
+		if (system("command -v ip >/dev/null") == 0)
+			CHECKF(system(cmd) == 0, "ip netns exec %s fails after restart %d", netns, round);
+		CHECKF(snap.cap_on && snap.cap_from_guest.rate > 500, "capture %s at %.0f pps after restart %d",
+		       snap.cap_on ? "on" : snap.cap_why, snap.cap_from_guest.rate, round);
+		CHECKF(snap.peer_sink.total > sink0, "the peer's sink stopped at %llu", (unsigned long long)sink0);
+		sink0 = snap.peer_sink.total;
+		CHECKF(after > before + 10000, "the pcap file grew from %lld to %lld bytes only",
+		       (long long)before, (long long)after);
+	}
+	session_close(s);
+	snprintf(cmd, sizeof(cmd), LINK_NETNS_DIR "/%s", netns);
+	CHECKF(access(cmd, F_OK) != 0, "%s is left behind after close", cmd);
+	unlink(pcap);
+}
+
+TEST(unpaced_tx_every_frame_is_moved_or_counted_dropped)
+{
+	static struct snapshot snap;
+	need_tap();
+	struct session *s = open_net_session(WL_PING, 0, NULL); /* learns the peer's MAC first */
+	REQUIRE(s);
+	nap(0.2);
+	session_set_workload(s, WL_TX, 0, 0); /* as fast as the guest can */
+	nap(1.5);
+	session_set_workload(s, WL_IDLE, 0, 0);
+	nap(0.5);
+	session_tick(s, &snap);
+	printf("    guest sent %llu, device moved %llu, dropped %llu, backpressure %llu, sink %llu, capture lost %llu\n",
+	       (unsigned long long)snap.pps_tx.total, (unsigned long long)snap.dev_tx.total,
+	       (unsigned long long)snap.dev_tx_dropped.total,
+	       (unsigned long long)snap.dev_tx_backpressure.total,
+	       (unsigned long long)snap.peer_sink.total, (unsigned long long)snap.cap_lost);
+	CHECK(snap.pps_tx.total > 10000);
+	CHECK(snap.pps_tx.total == snap.dev_tx.total + snap.dev_tx_dropped.total);
+	CHECK(snap.cap_lost == snap.dev_tx_dropped.total);
+	session_close(s);
+}

@@ -1,0 +1,71 @@
+/* What both network backends share: gathering frames, handing them to the attached port, waking
+ * a port that waited for room, and the table of watched eventfds. */
+#include "backend.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+uint32_t net_gather(uint8_t *buf, uint32_t cap, const struct iovec *iov, unsigned n)
+{
+	uint32_t len = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (iov[i].iov_len > cap - len)
+			return 0;
+		memcpy(buf + len, iov[i].iov_base, iov[i].iov_len);
+		len += (uint32_t)iov[i].iov_len;
+	}
+	return len;
+}
+
+void net_backend_deliver(struct net_backend *be, const uint8_t *frame, uint32_t len)
+{
+	be->st.rx_frames++;
+	be->st.rx_bytes += len;
+	if (be->port.rx)
+		be->port.rx(be->port.opaque, frame, len);
+	else
+		be->st.rx_no_port++;
+}
+
+void net_backend_room(struct net_backend *be)
+{
+	if (!be->tx_waiting || !be->ops->tx_room(be))
+		return;
+	be->tx_waiting = false;
+	if (be->port.tx_ready)
+		be->port.tx_ready(be->port.opaque);
+}
+
+int net_watch_add(struct net_backend *be, int fd, net_watch_fn fn, void *opaque)
+{
+	for (unsigned i = 0; i < NET_WATCH_MAX; i++) {
+		struct net_watch *w = &be->watch[i];
+		if (w->used)
+			continue;
+		w->fd = fd;
+		w->fn = fn;
+		w->opaque = opaque;
+		w->used = true;
+		return (int)i;
+	}
+	return -ENOSPC;
+}
+
+int net_watch_find(const struct net_backend *be, int fd)
+{
+	for (unsigned i = 0; i < NET_WATCH_MAX; i++)
+		if (be->watch[i].used && be->watch[i].fd == fd)
+			return (int)i;
+	return -1;
+}
+
+void net_watch_fire(struct net_backend *be, unsigned slot)
+{
+	struct net_watch *w = &be->watch[slot];
+	uint64_t drain;
+	if (read(w->fd, &drain, sizeof(drain)) < 0) {
+		/* spurious wake: nothing to drain */
+	}
+	w->fn(w->opaque);
+}

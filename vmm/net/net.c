@@ -1,0 +1,197 @@
+/* The network side of a session: link or loopback peer, backend, and the poller thread. */
+#define _GNU_SOURCE
+#include "net.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "vmm/counters.h"
+
+static void on_wake(void *opaque)
+{
+	struct net *n = opaque;
+	pthread_mutex_lock(&n->lock);
+	if (n->call && !n->call_done) {
+		n->call_ret = n->call(n, n->call_arg);
+		n->call_done = true;
+		pthread_cond_broadcast(&n->cond);
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
+static void *poller(void *arg)
+{
+	struct net *n = arg;
+	prctl(PR_SET_NAME, "vmscope-net");
+	while (!__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE))
+		n->be->ops->poll(n->be, true, 100);
+	return NULL;
+}
+
+int net_call(struct net *n, int (*fn)(struct net *n, void *arg), void *arg)
+{
+	uint64_t one = 1;
+	int r;
+
+	if (!n->running || pthread_equal(pthread_self(), n->thread))
+		return fn(n, arg);
+	pthread_mutex_lock(&n->lock);
+	while (n->call)
+		pthread_cond_wait(&n->cond, &n->lock);
+	n->call = fn;
+	n->call_arg = arg;
+	n->call_done = false;
+	if (write(n->wake_fd, &one, sizeof(one)) < 0) {
+		/* saturated: a wake-up is pending anyway */
+	}
+	while (!n->call_done)
+		pthread_cond_wait(&n->cond, &n->lock);
+	r = n->call_ret;
+	n->call = NULL;
+	pthread_cond_broadcast(&n->cond);
+	pthread_mutex_unlock(&n->lock);
+	return r;
+}
+
+static int do_attach(struct net *n, void *arg)
+{
+	const struct net_port *port = arg;
+	n->be->port = *port;
+	n->be->tx_waiting = false;
+	n->owner = port->opaque;
+	return 0;
+}
+
+int net_attach(struct net *n, const struct net_port *port)
+{
+	return net_call(n, do_attach, (void *)port);
+}
+
+static int do_detach(struct net *n, void *owner)
+{
+	for (unsigned i = 0; i < NET_WATCH_MAX; i++) {
+		struct net_watch *w = &n->be->watch[i];
+		if (w->used && w->opaque == owner && w->fd != n->wake_fd)
+			n->be->ops->unwatch(n->be, w->fd);
+	}
+	if (n->owner == owner) {
+		memset(&n->be->port, 0, sizeof(n->be->port));
+		n->be->tx_waiting = false;
+		n->owner = NULL;
+	}
+	return 0;
+}
+
+void net_detach(struct net *n, void *owner)
+{
+	net_call(n, do_detach, owner);
+}
+
+struct watch_req {
+	int fd;
+	net_watch_fn fn;
+	void *opaque;
+};
+
+static int do_watch(struct net *n, void *arg)
+{
+	struct watch_req *w = arg;
+	return n->be->ops->watch(n->be, w->fd, w->fn, w->opaque);
+}
+
+int net_watch(struct net *n, int fd, net_watch_fn fn, void *opaque)
+{
+	struct watch_req w = {fd, fn, opaque};
+	return net_call(n, do_watch, &w);
+}
+
+int net_open(struct net **out, const char **why)
+{
+	struct net *n = calloc(1, sizeof(*n));
+	const char *link_why = NULL;
+	int r;
+
+	if (!n)
+		return -ENOMEM;
+	n->wake_fd = -1;
+	pthread_mutex_init(&n->lock, NULL);
+	pthread_cond_init(&n->cond, NULL);
+	if (link_open(&n->link, &link_why) == 0) {
+		n->have_link = true;
+		r = tap_uring_create(&n->be, n->link.tap_fd);
+		*why = "io_uring could not be set up for the TAP link";
+	} else {
+		n->why = link_why;
+		r = loopback_create(&n->be);
+		*why = "the loopback network backend could not be created";
+	}
+	if (r)
+		goto err;
+	*why = "the network thread could not be started";
+	n->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (n->wake_fd < 0) {
+		r = -errno;
+		goto err;
+	}
+	r = n->be->ops->watch(n->be, n->wake_fd, on_wake, n);
+	if (r)
+		goto err;
+	r = -pthread_create(&n->thread, NULL, poller, n);
+	if (r)
+		goto err;
+	n->running = true;
+	*why = NULL;
+	*out = n;
+	return 0;
+err:
+	net_close(n);
+	return r;
+}
+
+void net_close(struct net *n)
+{
+	if (!n)
+		return;
+	if (n->running) {
+		uint64_t one = 1;
+		__atomic_store_n(&n->stop, true, __ATOMIC_RELEASE);
+		if (write(n->wake_fd, &one, sizeof(one)) < 0) {
+			/* saturated: a wake-up is pending anyway */
+		}
+		pthread_join(n->thread, NULL);
+	}
+	if (n->be)
+		n->be->ops->destroy(n->be);
+	if (n->wake_fd >= 0)
+		close(n->wake_fd);
+	if (n->have_link)
+		link_close(&n->link);
+	pthread_cond_destroy(&n->cond);
+	pthread_mutex_destroy(&n->lock);
+	free(n);
+}
+
+const char *net_backend_name(const struct net *n) { return n->be->ops->name; }
+
+void net_read_peer(struct net *n, struct link_counters *out)
+{
+	if (n->have_link)
+		link_read_counters(&n->link, out);
+	else
+		loopback_read_counters(n->be, out);
+}
+
+void net_read_backend(struct net *n, struct net_backend_stats *out)
+{
+	counters_copy(out, &n->be->st, sizeof(*out));
+}
+
+void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size)
+{
+	if (n->have_link)
+		link_drive(&n->link, what, rate, size);
+}

@@ -1,0 +1,56 @@
+/* The network side of a session: the link (or, without root, the loopback peer), its backend,
+ * and the thread that moves frames between the backend and whichever NIC is attached. It outlives
+ * every device and every VM: a guest restart or a NIC switch detaches one device and attaches
+ * another while the namespace, the peer, the capture and the guest's addresses stay. */
+#ifndef VMSCOPE_NET_H
+#define VMSCOPE_NET_H
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "link.h"
+
+struct net {
+	struct link link;
+	bool have_link;
+	const char *why; /* why there is no link (the loopback peer stands in) */
+	struct net_backend *be;
+	int wake_fd;     /* wakes the poller for a call */
+	pthread_t thread;
+	bool running, stop;
+	/* One call at a time runs on the poller's thread (the backend is not thread-safe). */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int (*call)(struct net *n, void *arg);
+	void *call_arg;
+	int call_ret;
+	bool call_done;
+	void *owner; /* the attached port's opaque; NULL when none */
+};
+
+/* The guest's identity on the link, whatever card it uses. */
+#define NET_GUEST_MAC {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}
+
+/* The TAP link when we may build one (root, /dev/net/tun), else the loopback peer with n->why
+ * saying why. 0, or -errno with *why. */
+int net_open(struct net **out, const char **why);
+void net_close(struct net *n);
+
+/* Runs fn(n, arg) on the poller's thread and returns what it returned (directly when called
+ * from that thread, or before the thread runs). */
+int net_call(struct net *n, int (*fn)(struct net *n, void *arg), void *arg);
+/* The device whose port this is receives from now on (the newest attach wins). */
+int net_attach(struct net *n, const struct net_port *port);
+/* Stops every watch the device registered and, if its port is attached, detaches it. After it
+ * returns no callback of the device runs again. */
+void net_detach(struct net *n, void *owner);
+int net_watch(struct net *n, int fd, net_watch_fn fn, void *opaque);
+
+const char *net_backend_name(const struct net *n);
+void net_read_peer(struct net *n, struct link_counters *out);
+void net_read_backend(struct net *n, struct net_backend_stats *out);
+/* What the peer does on its own (rx flood, echo); a no-op for the loopback peer. */
+void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size);
+
+#endif
