@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "bench/bench.h"
 #include "probes/session.h"
 
 int main(void)
@@ -28,8 +29,8 @@ int main(void)
 	if (b.cap_on)
 		printf("  wire RTT (capture)   p50 %7.1f us  p99 %7.1f us  p999 %7.1f us\n",
 		       b.cap_rtt_us[0], b.cap_rtt_us[1], b.cap_rtt_us[2]);
-	printf("  %.0f pings/s, %.4f userspace exits per packet, %llu lost\n", pings,
-	       b.exits_per_packet, (unsigned long long)b.ping_lost.total);
+	printf("  %.0f pings/s, %llu lost\n", pings, (unsigned long long)b.ping_lost.total);
+	print_per_packet("  ", &b);
 	session_close(s);
 	return 0;
 }

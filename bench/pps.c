@@ -11,6 +11,8 @@
 #include "vmm/net/backend.h"
 #include "vmm/net/link.h"
 #include "vmm/virtio/net.h"
+#include "bench/bench.h"
+#include "probes/session.h"
 #include "vmm/vmm.h"
 
 #define SECONDS 2.0
@@ -101,68 +103,52 @@ static double raw_reader(void)
 	return pps;
 }
 
+/* A session on its own link: a warm-up, then one measured window of SECONDS. */
+static struct session *open_guest(enum workload wl, struct snapshot *a)
+{
+	struct session_opts o = {.nic = true, .workload = WL_PING, .rate = 0, .pkt_size = 22,
+				 .no_bpf = true}; /* 22-byte payloads: 64-byte frames */
+	struct session *s;
+	const char *why;
+	if (session_open(&s, &o, &why)) {
+		fprintf(stderr, "bench/pps: %s\n", why);
+		return NULL;
+	}
+	usleep(200000); /* the ping resolves the peer's MAC */
+	session_set_workload(s, wl, 0, 0);
+	usleep(300000);
+	session_tick(s, a);
+	return s;
+}
+
 static double guest_rx(void)
 {
-	struct vmm_opts o = {.nic = true};
-	struct vmm *vm;
-	const char *why;
-	struct ctl_page a, b;
-	if (vmm_create(&vm, &o, &why) || vmm_start(vm)) {
-		fprintf(stderr, "bench/pps: %s\n", why ? why : "vmm");
+	static struct snapshot a, b;
+	struct session *s = open_guest(WL_RX, &a);
+	if (!s)
 		return -1;
-	}
-	usleep(300000);
-	vmm_set_packet_size(vm, 22);
-	vmm_set_workload(vm, WL_RX, 0, 0);
-	usleep(300000);
-	vmm_read_ctl(vm, &a);
-	double t0 = now_s();
 	usleep((useconds_t)(SECONDS * 1e6));
-	double dt = now_s() - t0;
-	vmm_read_ctl(vm, &b);
-	double pps = (double)(b.rx_sink - a.rx_sink) / dt;
-	printf("  guest rx (virtio)     %9.0f pps received, %llu lost to overload\n", pps,
-	       (unsigned long long)(b.rx_seq_lost - a.rx_seq_lost));
-	vmm_destroy(vm);
-	return pps;
+	session_tick(s, &b);
+	printf("  guest rx (virtio)     %9.0f pps received, %llu lost to overload\n", b.pps_rx.rate,
+	       (unsigned long long)(b.rx_lost.total - a.rx_lost.total));
+	print_per_packet("    ", &b);
+	session_close(s);
+	return b.pps_rx.rate;
 }
 
 static double guest_tx(void)
 {
-	struct vmm_opts o = {.nic = true};
-	struct vmm *vm;
-	const char *why;
-	struct ctl_page a, b;
-	struct virtio_net_stats st;
-	struct link_counters p0, p1;
-	struct vmm_counters e0, e1;
-	if (vmm_create(&vm, &o, &why) || vmm_start(vm)) {
-		fprintf(stderr, "bench/pps: %s\n", why ? why : "vmm");
+	static struct snapshot a, b;
+	struct session *s = open_guest(WL_TX, &a);
+	if (!s)
 		return -1;
-	}
-	usleep(300000);
-	vmm_set_packet_size(vm, 22); /* 64-byte frames */
-	vmm_set_workload(vm, WL_PING, 0, 0); /* ARP first */
-	usleep(200000);
-	vmm_set_workload(vm, WL_TX, 0, 0);
-	usleep(300000);
-	vmm_read_ctl(vm, &a);
-	vmm_read_net(vm, &st, &p0);
-	vmm_read_counters(vm, &e0);
-	double t0 = now_s();
 	usleep((useconds_t)(SECONDS * 1e6));
-	double dt = now_s() - t0;
-	vmm_read_ctl(vm, &b);
-	vmm_read_net(vm, &st, &p1);
-	vmm_read_counters(vm, &e1);
-	double pps = (double)(b.net_tx_packets - a.net_tx_packets) / dt;
-	double sink = (double)(p1.sink_rx - p0.sink_rx) / dt;
-	printf("  guest tx (virtio)     %9.0f pps sent, %9.0f pps reached the sink, %.4f exits/packet, "
-	       "%.1f packets/kick\n", pps, sink,
-	       (double)(e1.userspace_exits - e0.userspace_exits) / (pps * dt),
-	       st.tx_kicks ? (double)st.tx_packets / (double)st.tx_kicks : 0);
-	vmm_destroy(vm);
-	return sink;
+	session_tick(s, &b);
+	printf("  guest tx (virtio)     %9.0f pps sent, %9.0f pps reached the sink, %.1f packets/kick\n",
+	       b.pps_tx.rate, b.peer_sink.rate, b.dev_kicks.rate > 0 ? b.dev_tx.rate / b.dev_kicks.rate : 0);
+	print_per_packet("    ", &b);
+	session_close(s);
+	return b.peer_sink.rate;
 }
 
 int main(void)

@@ -33,16 +33,19 @@ struct session {
 };
 
 /* Which stats-fd counter tracks each exit kind, and whether kvm_pvm keeps it (measured: it
- * leaves io_exits and hypercalls at 0, its PIO and hypercalls take other paths). */
+ * leaves hypercalls at 0). A counter serves a kind only when it counts nothing else: io_exits
+ * also counts port writes that end at an ioeventfd, and halt_exits the guest's waiting halts,
+ * so neither stands for pio_vmm or hlt (halt_exits feeds snapshot.halts instead). */
 static const struct {
 	const char *stat;
 	bool on_pvm;
 } stat_for_kind[EK_MAX] = {
-	[EK_PIO_VMM] = {"io_exits", false},
 	[EK_MMIO_VMM] = {"mmio_exits", true},
 	[EK_HYPERCALL] = {"hypercalls", false},
-	[EK_HLT] = {"halt_exits", true},
 };
+
+/* KVM_STATS_TYPE_* (linux/kvm.h), shifted down: only cumulative stats become rates. */
+#define KSTAT_CUMULATIVE 0
 
 static double now_s(void)
 {
@@ -120,6 +123,15 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 		}
 		open_capture(s);
 	}
+	if (opts->pcap_file && !s->cap) {
+		static char buf[192];
+		snprintf(buf, sizeof(buf), "--pcap cannot record: %s",
+			 s->net && !s->net->have_link ? s->net->why : s->cap_why);
+		*why = buf;
+		net_close(s->net);
+		free(s);
+		return -EPERM;
+	}
 	r = boot(s, opts->cpu, why);
 	if (r) {
 		capture_close(s->cap);
@@ -174,6 +186,8 @@ void session_pause(struct session *s, bool pause)
 }
 
 bool session_paused(const struct session *s) { return s->paused; }
+
+const char *session_net_why(struct session *s) { return s->net ? s->net->why : NULL; }
 
 bool session_guest_failed(struct session *s)
 {
@@ -230,6 +244,8 @@ static void fill_guest(struct session *s, struct snapshot *snap, const struct ct
 
 	snap->heartbeat = ctl->heartbeat;
 	figure_update(&snap->idle_halts, ctl->idle_halts, s->prev.idle_halts.total, snap->dt);
+	figure_update(&snap->halts[SRC_GUEST], ctl->kind[EK_HLT].ops + ctl->idle_halts,
+		      s->prev.halts[SRC_GUEST].total, snap->dt);
 	snprintf(snap->irq_mode, sizeof(snap->irq_mode), "%s", vmm_irqchip(s->vm) ? "lapic" : "none");
 	const struct {
 		struct figure *f;
@@ -290,6 +306,13 @@ static void fill_vmm(struct session *s, struct snapshot *snap)
 		[EK_MMIO_VMM] = c.mmio_vmm,       [EK_MMIO_EVENTFD] = c.mmio_eventfd,
 		[EK_HLT] = c.hlt_op,
 	};
+	if (!vmm_irqchip(s->vm))
+		figure_update(&snap->halts[SRC_VMM], c.hlt_op + c.hlt_idle, s->prev.halts[SRC_VMM].total, dt);
+	struct vmm_net info;
+	vmm_net_info(s->vm, &info);
+	if (info.present)
+		figure_update(&snap->nic_exits[SRC_VMM], vmm_nic_exits(s->vm),
+			      s->prev.nic_exits[SRC_VMM].total, dt);
 	for (unsigned k = 0; k < EK_MAX; k++) {
 		/* Completed inside KVM, the VMM never sees them: hypercall, cpuid, and HLT when
 		 * KVM's LAPIC is in the kernel. */
@@ -306,10 +329,21 @@ static void fill_stats(struct session *s, struct snapshot *snap)
 
 	if (!s->stat_values || kstats_read(&s->ks, s->stat_values))
 		return;
-	for (uint32_t i = 0; i < s->ks.nr; i++)
-		if (s->ks.desc[i].size == 1)
-			add_named(snap->stats, &snap->nr_stats, SNAP_STATS_MAX, s->ks.desc[i].name,
-				  s->stat_values[i], s->prev.stats, s->prev.nr_stats, snap->dt);
+	for (uint32_t i = 0; i < s->ks.nr; i++) {
+		if (s->ks.desc[i].size != 1)
+			continue;
+		add_named(snap->stats, &snap->nr_stats, SNAP_STATS_MAX, s->ks.desc[i].name,
+			  s->stat_values[i], s->prev.stats, s->prev.nr_stats, snap->dt);
+		if (s->ks.desc[i].type != KSTAT_CUMULATIVE && snap->nr_stats) {
+			/* instant or peak (blocking, guest_mode, ...): a value, not a rate */
+			struct named_figure *n = &snap->stats[snap->nr_stats - 1];
+			n->instant = true;
+			n->f.rate = 0;
+		}
+	}
+	const struct named_figure *halts = snapshot_find(snap->stats, snap->nr_stats, "halt_exits");
+	if (halts)
+		snap->halts[SRC_STATS] = halts->f;
 	for (unsigned k = 0; k < EK_MAX; k++) {
 		const char *name = stat_for_kind[k].stat;
 		const struct named_figure *n;
@@ -358,25 +392,43 @@ static void fill_bpf(struct session *s, struct snapshot *snap)
 		[EK_MMIO_EVENTFD] = {KT_MMIO, MMIO_EXIT_EVENTFD >> 12, false, true},
 		[EK_HYPERCALL] = {KT_HYPERCALL, 0, true, false}, /* kvm-hosts.md: never fires */
 		[EK_CPUID] = {KT_CPUID, 0, false, false},   /* measured: never fires on kvm_pvm */
-		[EK_HLT] = {KT_USERSPACE_EXIT, KVM_EXIT_HLT, false, true},
 	};
 	for (unsigned k = 0; k < EK_MAX; k++) {
 		unsigned e = map[k].event;
-		uint32_t detail = map[k].detail;
-		if (k == EK_HLT && vmm_irqchip(s->vm)) {
-			/* HLT stays in KVM: its hardware exit reason (SDM Vol. 3D C: VMX 12; APM
-			 * Vol. 2 15.9: SVM 0x78). kvm_pvm has no kvm_exit. */
-			if (pvm)
-				continue;
-			e = KT_EXIT;
-			detail = vmm_host(s->vm) == HOST_AMDV ? 0x78 : 12;
-		}
+		if (!map[k].event && !map[k].detail && !map[k].any_detail)
+			continue; /* no tracepoint tells this kind apart (hlt: see halts) */
 		if (!c.attached[e] || (pvm && !map[k].on_pvm))
 			continue;
-		uint64_t n = map[k].any_detail ? c.total[e] : kt_count(&c, e, detail);
+		uint64_t n = map[k].any_detail ? c.total[e] : kt_count(&c, e, map[k].detail);
 		figure_update(&snap->exits[k][SRC_BPF], n, s->prev.exits[k][SRC_BPF].total, dt);
 	}
+
+	/* Every halt: inside KVM its hardware exit reason (SDM Vol. 3D C: VMX 12; APM Vol. 2
+	 * 15.9: SVM 0x78; kvm_pvm has no kvm_exit), without an irqchip a userspace exit. */
+	unsigned he = vmm_irqchip(s->vm) ? KT_EXIT : KT_USERSPACE_EXIT;
+	uint32_t hd = !vmm_irqchip(s->vm) ? KVM_EXIT_HLT : vmm_host(s->vm) == HOST_AMDV ? 0x78 : 12;
+	if (c.attached[he] && !(pvm && he == KT_EXIT))
+		figure_update(&snap->halts[SRC_BPF], kt_count(&c, he, hd), s->prev.halts[SRC_BPF].total, dt);
+
+	/* Exits at the NIC's registers: kvm_mmio by page and kvm_pio by port, inside its BARs
+	 * (ioeventfd kicks fire kvm_mmio too). */
+	struct vmm_region reg[VMM_NIC_REGIONS];
+	unsigned nr = vmm_nic_regions(s->vm, reg);
+	if (nr && c.attached[KT_MMIO] && c.attached[KT_PIO]) {
+		uint64_t n = 0;
+		for (unsigned r = 0; r < nr; r++) {
+			unsigned e = reg[r].io ? KT_PIO : KT_MMIO;
+			uint64_t lo = reg[r].io ? reg[r].base : reg[r].base >> 12;
+			uint64_t hi = reg[r].io ? reg[r].base + reg[r].size : (reg[r].base + reg[r].size) >> 12;
+			for (unsigned i = 0; i < c.nr_detail[e]; i++)
+				if (c.detail[e][i].detail >= lo && c.detail[e][i].detail < hi)
+					n += c.detail[e][i].count;
+		}
+		figure_update(&snap->nic_exits[SRC_BPF], n, s->prev.nic_exits[SRC_BPF].total, dt);
+	}
 }
+
+static void per_packet(struct session *s, struct snapshot *snap);
 
 static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_page *ctl)
 {
@@ -393,6 +445,9 @@ static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_
 	snap->net_on = true;
 	snprintf(snap->backend, sizeof(snap->backend), "%s", info.backend);
 	snprintf(snap->netns, sizeof(snap->netns), "%s", info.netns);
+	if (info.why)
+		snprintf(snap->net_why, sizeof(snap->net_why), "%s", info.why);
+	snap->latency_valid = s->opts.workload == WL_PING;
 	figure_update(&snap->pps_tx, ctl->net_tx_packets, p->pps_tx.total, dt);
 	figure_update(&snap->pps_rx, ctl->net_rx_packets, p->pps_rx.total, dt);
 	figure_update(&snap->dev_tx, st.tx_packets, p->dev_tx.total, dt);
@@ -431,13 +486,48 @@ static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_
 	} else if (s->cap_why) {
 		snprintf(snap->cap_why, sizeof(snap->cap_why), "%s", s->cap_why);
 	}
-	/* Exits per packet moved: the lesson of the NIC modes, from the VMM's own exit count. The
-	 * halts a paced guest waits in are not the data path's doing. */
-	const struct named_figure *ue = snapshot_find(snap->vmm, snap->nr_vmm, "userspace_exits");
-	const struct named_figure *idle = snapshot_find(snap->vmm, snap->nr_vmm, "hlt_idle");
+	per_packet(s, snap);
+}
+
+static void set_pp(struct snapshot *snap, enum per_packet_part p, double per_s, const char *src)
+{
 	double pkts = snap->dev_tx.rate + snap->dev_rx.rate;
-	double exits = ue ? ue->f.rate - (idle ? idle->f.rate : 0) : 0;
-	snap->exits_per_packet = pkts > 0 && exits > 0 ? exits / pkts : 0;
+	struct per_packet *pp = &snap->per_packet[p];
+	pp->valid = pkts > 0;
+	pp->value = pkts > 0 && per_s > 0 ? per_s / pkts : 0;
+	snprintf(pp->source, sizeof(pp->source), "%s", src);
+}
+
+/* Exits per packet moved: the lesson of the NIC modes. Every exit of the vCPU counts (halts and
+ * timer interrupts of a paced guest too: they are what that pace costs), from the source that
+ * sees them all; then the parts. */
+static void per_packet(struct session *s, struct snapshot *snap)
+{
+	const struct named_figure *ue = snapshot_find(snap->vmm, snap->nr_vmm, "userspace_exits");
+	const struct named_figure *st = snapshot_find(snap->stats, snap->nr_stats, "exits");
+	const struct figure *all = NULL;
+	const char *all_src = NULL;
+
+	if (vmm_host(s->vm) != HOST_PVM && snap->bpf_event[KT_EXIT].valid) {
+		all = &snap->bpf_event[KT_EXIT];
+		all_src = "bpf";
+	} else if (st) {
+		all = &st->f;
+		all_src = "stats";
+	}
+	if (all) {
+		char src[16];
+		set_pp(snap, PP_ALL, all->rate, all_src);
+		snprintf(src, sizeof(src), "%s-vmm", all_src);
+		set_pp(snap, PP_IN_KERNEL, ue ? all->rate - ue->f.rate : all->rate, src);
+	}
+	if (ue)
+		set_pp(snap, PP_USERSPACE, ue->f.rate, "vmm");
+	/* The NIC part: bpf where it runs (closest to the exit), else the VMM's own count. */
+	enum source nic = snap->nic_exits[SRC_BPF].valid ? SRC_BPF : SRC_VMM;
+	if (snap->nic_exits[nic].valid)
+		set_pp(snap, PP_NIC, snap->nic_exits[nic].rate, source_name(nic));
+	set_pp(snap, PP_IRQS, snap->dev_irqs.rate, "vmm");
 }
 
 void session_tick(struct session *s, struct snapshot *snap)

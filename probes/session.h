@@ -32,6 +32,8 @@ void session_set_workload(struct session *s, enum workload wl, uint32_t kind, ui
 void session_set_packet_size(struct session *s, uint32_t bytes);
 void session_pause(struct session *s, bool pause);
 bool session_paused(const struct session *s);
+/* Why the in-process loopback peer stands in for the TAP link; NULL when it does not. */
+const char *session_net_why(struct session *s);
 /* The guest faulted, shut down or hung (the next tick says how). */
 bool session_guest_failed(struct session *s);
 /* Reboots the guest in another CPU mode; on failure the old VM keeps running. */

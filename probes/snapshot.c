@@ -9,6 +9,12 @@ const char *source_name(enum source s)
 	return s < SRC_MAX ? names[s] : "?";
 }
 
+const char *per_packet_name(enum per_packet_part p)
+{
+	static const char *const names[PP_MAX] = {"all", "userspace", "in_kernel", "nic", "irqs"};
+	return p < PP_MAX ? names[p] : "?";
+}
+
 const char *kt_event_name(unsigned event)
 {
 	static const char *const names[KT_MAX] = {

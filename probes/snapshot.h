@@ -26,6 +26,24 @@ struct figure {
 struct named_figure {
 	char name[48];
 	struct figure f;
+	bool instant; /* a value now (instant or peak stat), not a counter: f.total is the value */
+};
+
+/* Per packet moved by the NIC (device tx + rx) over the last tick, each part made by the source
+ * named beside it; not valid (shown "-") when no packet moved or no source sees it. */
+enum per_packet_part {
+	PP_ALL,       /* every exit of the vCPU: stats fd `exits`, or kvm_exit where it fires */
+	PP_USERSPACE, /* exits that reached the VMM */
+	PP_IN_KERNEL, /* exits KVM handled itself: all - userspace */
+	PP_NIC,       /* exits from touching the NIC's BARs (MMIO, ports, ioeventfd kicks) */
+	PP_IRQS,      /* interrupts the device sent the guest */
+	PP_MAX,
+};
+
+struct per_packet {
+	bool valid;
+	double value;
+	char source[16]; /* "stats", "bpf", "vmm", "stats-vmm", ... */
 };
 
 #define SNAP_STATS_MAX 64
@@ -50,6 +68,9 @@ struct snapshot {
 	struct figure exits[EK_MAX][SRC_MAX]; /* by exit kind and source */
 	enum source exits_src[EK_MAX];        /* the source "exits" reports for each kind */
 	struct figure idle_halts;             /* halts the guest waited in (guest-counted) */
+	/* Every halt, measured and waiting, as each source counts them: the stats fd and kvm_exit
+	 * cannot tell the two apart, so they count no "hlt" exits of their own, only these. */
+	struct figure halts[SRC_MAX];
 	/* Interrupts the guest took (its handlers count them). irq_mode: "lapic" (KVM's in-kernel
 	 * LAPIC: HLT stays in KVM, MSI-X through irqfd) or "none" (emulated mode: HLT exits to the
 	 * VMM, the NIC is polled). */
@@ -67,6 +88,7 @@ struct snapshot {
 	 * (the device model), peer (the UDP peer in the namespace). */
 	bool net_on;
 	char nic_mode[12], backend[12], netns[32];
+	char net_why[96];               /* why the loopback peer stands in for the TAP link */
 	struct figure pps_tx, pps_rx;   /* guest: packets it sent / received */
 	struct figure dev_tx, dev_rx;   /* vmm: what the device moved */
 	struct figure peer_sink, peer_echo;
@@ -74,10 +96,12 @@ struct snapshot {
 	struct figure rx_lost;          /* guest: gaps in the sequence of the peer's flood */
 	struct figure udp_echoed;       /* guest: datagrams it echoed (echo workload, or tools) */
 	double peer_echo_rtt_us;        /* peer: average round trip of its echo workload */
+	bool latency_valid;             /* the workload pings: latency_* mean something */
 	double latency_us[3];           /* guest ping RTT p50, p99, p999 (log2-bucket resolution) */
 	double latency_avg_us;
 	uint64_t latency_hist[HIST_SLOTS]; /* RTT TSC cycles, log2 slots, cumulative */
-	double exits_per_packet;        /* vmm: userspace exits per packet moved this tick */
+	struct per_packet per_packet[PP_MAX];
+	struct figure nic_exits[SRC_MAX]; /* exits at the NIC's registers, by source (vmm, bpf) */
 	struct figure dev_kicks, dev_irqs, rx_no_buffer;
 	struct figure dev_tx_dropped;      /* vmm: frames the device took but the link refused */
 	struct figure dev_tx_backpressure; /* vmm: times tx waited for the link to take frames */
@@ -97,6 +121,7 @@ struct snapshot {
 };
 
 const char *source_name(enum source s); /* "guest", "vmm", "stats", "bpf" */
+const char *per_packet_name(enum per_packet_part p); /* "all", "userspace", ... */
 const char *kt_event_name(unsigned event); /* the tracepoint, e.g. "kvm_pio" */
 const char *kvm_exit_reason_name(unsigned reason); /* KVM_EXIT_* without prefix */
 void figure_update(struct figure *f, uint64_t total, uint64_t prev_total, double dt);

@@ -8,7 +8,7 @@ ok() { echo "ok   $1"; pass=$((pass + 1)); }
 bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
 skp() { echo "skip $1: $2"; skip=$((skip + 1)); }
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"; tmux -L vmscope-test kill-server 2>/dev/null' EXIT
+trap 'rm -rf "$tmp"; tmux -L vmscope-test kill-server 2>/dev/null; tmux -L vmscope-test-small kill-server 2>/dev/null' EXIT
 
 # expect NAME STATUS PATTERN -- CMD...: exit status and one stderr line matching PATTERN
 expect() {
@@ -27,7 +27,19 @@ expect cli_bad_rate 2 "--rate wants" -- $BIN run --headless --rate fast
 expect cli_bad_kind 2 "--kind wants" -- $BIN run --headless --kind io
 expect cli_dashboard_needs_a_terminal 2 "needs a terminal" -- $BIN
 
-if $BIN --help | grep -q "examples:" && $BIN --version | grep -q "^vmscope "; then ok cli_help_and_version
+expect cli_a_flag_is_not_a_value 2 "needs a value, not the option '--headless'" -- $BIN run --pcap --headless
+expect cli_contradicting_flags_are_refused 2 "asks for the exits workload, but --workload is ping" -- \
+	$BIN run --headless --workload ping --kind cpuid
+expect cli_contradicting_kinds_are_refused 2 "contradicts --workload exits:hlt" -- \
+	$BIN run --headless --workload exits:hlt --kind cpuid
+expect cli_bad_workload_lists_every_workload 2 "idle, exits\[:KIND\], ping, tx, rx or echo" -- \
+	$BIN run --headless --workload bogus
+expect cli_pcap_into_a_directory 1 "cannot write the --pcap file '/tmp': Is a directory" -- \
+	$BIN run --headless --duration 1 --pcap /tmp
+expect cli_pcap_into_a_missing_folder 1 "cannot write the --pcap file '/nonexistent/x.pcap': No such file" -- \
+	$BIN run --headless --duration 1 --pcap /nonexistent/x.pcap
+
+if $BIN -h | grep -q "examples:" && $BIN --help | grep -q "examples:" && $BIN --version | grep -q "^vmscope "; then ok cli_help_and_version
 else bad cli_help_and_version "no examples in --help or no version"; fi
 
 if [ ! -e /dev/kvm ]; then
@@ -61,6 +73,37 @@ else
 		expect cli_no_dev_kvm 1 "/dev/kvm does not exist" -- unshare -m sh -c \
 			"mount -t tmpfs none /dev && exec $BIN run --headless --duration 1"
 	else skp cli_no_dev_kvm "cannot create a mount namespace here (needs root)"; fi
+
+	# Something that is not KVM at /dev/kvm.
+	if [ "$(id -u)" -eq 0 ] && unshare -m true 2>/dev/null; then
+		expect cli_dev_kvm_that_is_not_kvm 1 "/dev/kvm is not the KVM device" -- unshare -m sh -c \
+			"mount --bind /dev/null /dev/kvm && exec $BIN run --headless --duration 1"
+	else skp cli_dev_kvm_that_is_not_kvm "needs root for a mount namespace"; fi
+
+	# In the device's group already, but the device is 0600: the mode is the problem, not the group.
+	if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && unshare -m true 2>/dev/null; then
+		cp $BIN "$tmp/vmscope" && chmod 755 "$tmp" "$tmp/vmscope"
+		expect cli_in_the_kvm_group_but_mode_0600 1 "you are in its group .* mode 0600" -- unshare -m sh -c \
+			"mount -t tmpfs none /dev && mknod -m 600 /dev/kvm c 10 232 && chown 0:65533 /dev/kvm && \
+			exec setpriv --reuid=65534 --regid=65534 --groups=65533 $tmp/vmscope run --headless --duration 1"
+		# --pcap without the rights to capture: says why, records nothing.
+		expect cli_pcap_without_capture_rights 1 "--pcap cannot record: the TAP link needs root" -- unshare -m sh -c \
+			"mount -t tmpfs none /dev && mknod -m 666 /dev/kvm c 10 232 && \
+			exec setpriv --reuid=65534 --regid=65534 --clear-groups $tmp/vmscope run --headless --duration 1 \
+			--pcap /tmp/vmscope-nobody-$$.pcap"
+		rm -f /tmp/vmscope-nobody-$$.pcap
+	else skp cli_in_the_kvm_group_but_mode_0600 "needs root to set up an unprivileged user with KVM"; fi
+
+	# Root without /dev/net/tun: the loopback peer stands in, and stderr and the records say why.
+	if [ "$(id -u)" -eq 0 ] && unshare -m true 2>/dev/null; then
+		unshare -m sh -c "mount -t tmpfs none /dev/net && exec $BIN run --headless --duration 1 --workload ping \
+			--no-bpf" >"$tmp/nt" 2>"$tmp/e"
+		rc=$?
+		if [ $rc -eq 0 ] && grep -q "/dev/net/tun is missing.*loopback peer answers instead" "$tmp/e" &&
+			jq -e 'select(.net.backend == "loopback" and (.net.why | test("/dev/net/tun is missing")))' "$tmp/nt" >/dev/null; then
+			ok cli_no_tun_says_so
+		else bad cli_no_tun_says_so "exit $rc: $(cat "$tmp/e") $(head -c 300 "$tmp/nt")"; fi
+	else skp cli_no_tun_says_so "needs root for a mount namespace"; fi
 
 	# No permission: an unprivileged user (root always has it).
 	if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
@@ -165,11 +208,43 @@ else
 		sleep 1.5
 		$T capture-pane -p -t dash >"$tmp/screen4"
 		if [ -z "$seen" ]; then bad cli_dashboard_keys "no exits table or guest log: $(cat "$tmp/screen")"
-		elif ! grep -q "workload exits:mmio_vmm" "$tmp/screen2"; then bad cli_dashboard_keys "key 3 did not switch to mmio_vmm: $(head -2 "$tmp/screen2")"
+		elif ! grep -q "| exits:mmio_vmm @" "$tmp/screen2"; then bad cli_dashboard_keys "key 3 did not switch to mmio_vmm: $(head -2 "$tmp/screen2")"
 		elif ! grep -q "EXITS /s" "$tmp/screen3"; then bad cli_dashboard_keys "no redraw after resize: $(cat "$tmp/screen3")"
 		elif ! grep -q "VMSCOPE-EXITED 0" "$tmp/screen4"; then bad cli_dashboard_keys "q did not quit cleanly: $(cat "$tmp/screen4")"
 		else ok cli_dashboard_keys; fi
 		$T kill-server 2>/dev/null
+
+		T2="tmux -L vmscope-test-small"
+		# 80x24, the minimum: every NETWORK row on its own line, "-" for the ping figures
+		# under tx, the help screen, and the caption of key a.
+		$T2 new-session -d -x 80 -y 24 -s small "$BIN --interval 300 --workload tx --rate 500; echo VMSCOPE-EXITED \$?; sleep 30"
+		sleep 3
+		$T2 capture-pane -p -t small >"$tmp/s1"
+		$T2 send-keys -t small '?'
+		sleep 0.5
+		$T2 capture-pane -p -t small >"$tmp/s2"
+		$T2 send-keys -t small z
+		sleep 0.3
+		$T2 send-keys -t small a
+		sleep 0.4
+		$T2 capture-pane -p -t small >"$tmp/s3"
+		net_rows=$(grep -cE '^  (guest   tx|device  tx|per pkt exits|peer    sink|capture )' "$tmp/s1")
+		if ! grep -q "NETWORK  virtio" "$tmp/s1"; then bad cli_dashboard_80x24 "no NETWORK panel: $(cat "$tmp/s1")"
+		elif [ "$net_rows" -lt 4 ]; then bad cli_dashboard_80x24 "NETWORK rows run into each other: $(grep -A6 NETWORK "$tmp/s1")"
+		elif ! grep -qE 'ping p50 +- p99 +- ' "$tmp/s1"; then bad cli_dashboard_80x24 "ping figures shown under tx: $(grep 'guest   tx' "$tmp/s1")"
+		elif ! grep -q "vmscope help" "$tmp/s2" || ! grep -q "per pkt: every vCPU exit" "$tmp/s2"; then bad cli_dashboard_80x24 "? shows no help: $(head -3 "$tmp/s2")"
+		elif ! grep -q "exits of every kind in turn" "$tmp/s3"; then bad cli_dashboard_80x24 "key a says: $(tail -1 "$tmp/s3")"
+		else ok cli_dashboard_80x24; fi
+
+		# A closed terminal (SIGHUP) ends the session cleanly: no namespace is left.
+		pid=$(pgrep -n -x vmscope)
+		$T2 kill-session -t small
+		for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		if [ -z "$pid" ]; then bad cli_dashboard_hangup "no vmscope process found"
+		elif kill -0 "$pid" 2>/dev/null; then bad cli_dashboard_hangup "vmscope $pid still runs after SIGHUP"
+		elif [ -e /run/netns/vmscope-$pid ]; then bad cli_dashboard_hangup "namespace vmscope-$pid left behind"
+		else ok cli_dashboard_hangup; fi
+		$T2 kill-server 2>/dev/null
 	else skp cli_dashboard_keys "tmux is not installed"; fi
 fi
 

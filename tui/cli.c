@@ -29,7 +29,7 @@ const char cli_usage[] =
 	"  --log FILE             append the guest's serial log and the VMM's log to FILE\n"
 	"  --no-bpf               do not load the eBPF probes\n"
 	"  --verbose              let libbpf say what it does\n"
-	"  --help, --version\n"
+	"  -h, --help, --version\n"
 	"\n"
 	"examples:\n"
 	"  sudo vmscope                                     the live dashboard\n"
@@ -93,6 +93,7 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 						 "--kind", "--rate", "--cpu", "--log", "--nic", "--size", "--pcap"};
 	unsigned long v;
 	int i = 1;
+	const char *kind_flag = NULL, *workload_flag = NULL; /* as given, to spot contradictions */
 
 	*cli = (struct cli){.interval_ms = 1000, .workload = WL_EXITS, .kind = EK_ALL, .rate = 1000,
 			    .pkt_size = 64, .nic = true};
@@ -103,6 +104,10 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		char *eq = strchr(arg, '=');
 		bool needs = false;
 
+		if (!strcmp(arg, "-h")) {
+			cli->cmd = CMD_HELP;
+			continue;
+		}
 		if (strncmp(arg, "--", 2))
 			FAIL("unexpected argument '%s': see vmscope --help", arg);
 		snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
@@ -115,6 +120,10 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 				val = argv[++i];
 			else
 				FAIL("%s needs a value: see vmscope --help", name);
+			/* "--pcap --headless" would write a file named --headless. */
+			if (!eq && !strncmp(val, "--", 2))
+				FAIL("%s needs a value, not the option '%s' (use %s=VALUE for a value that "
+				     "starts with --)", name, val, name);
 		} else if (eq) {
 			FAIL("%s takes no value", name);
 		}
@@ -148,12 +157,13 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 				FAIL("--format wants jsonl or csv, not '%s'", val);
 		} else if (!strcmp(name, "--workload")) {
 			if (parse_workload(val, cli))
-				FAIL("--workload wants idle or exits[:KIND], not '%s'", val);
+				FAIL("--workload wants idle, exits[:KIND], ping, tx, rx or echo, not '%s'", val);
+			workload_flag = val;
 		} else if (!strcmp(name, "--kind")) {
 			if (exit_kind_parse(val, &cli->kind))
 				FAIL("--kind wants one of pio_vmm pio_eventfd mmio_vmm mmio_eventfd "
 				     "hypercall cpuid hlt all, not '%s'", val);
-			cli->workload = WL_EXITS;
+			kind_flag = val;
 		} else if (!strcmp(name, "--rate")) {
 			if (parse_uint(val, 10000000, &v))
 				FAIL("--rate wants operations per second from 0 (unpaced) to 10000000, "
@@ -177,6 +187,20 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		} else {
 			FAIL("unknown option '%s': see vmscope --help", name);
 		}
+	}
+	/* --kind picks the exits workload's kind: with another workload, or another kind, the two
+	 * flags say different things. */
+	if (kind_flag && workload_flag) {
+		const char *colon = strchr(workload_flag, ':');
+		if (cli->workload != WL_EXITS)
+			FAIL("--kind %s asks for the exits workload, but --workload is %s: drop one",
+			     kind_flag, workload_flag);
+		if (colon && strcmp(colon + 1, kind_flag))
+			FAIL("--kind %s contradicts --workload %s: drop one", kind_flag, workload_flag);
+	}
+	if (kind_flag) {
+		cli->workload = WL_EXITS;
+		exit_kind_parse(kind_flag, &cli->kind);
 	}
 	if (!cli->nic && cli->workload >= WL_PING)
 		FAIL("the %s workload needs the network card; drop --nic none", workload_name(cli->workload));

@@ -2,6 +2,7 @@
 #define _XOPEN_SOURCE_EXTENDED
 #include <curses.h>
 #include <locale.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -23,7 +24,45 @@ struct dash {
 	double hist_tx[HISTORY], hist_rx[HISTORY], hist_rtt[HISTORY]; /* network, newest last */
 	char msg[160];
 	double msg_until;
+	bool help; /* the help screen is up: the next key closes it */
 };
+
+/* The help screen: every key, and what each panel's figures mean and where they come from.
+ * Laid out for 80x24. */
+static const char *const help_text[] = {
+	"vmscope help (any key closes)",
+	"KEYS",
+	" 1-7 exits of one kind (pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall",
+	"     cpuid hlt)   a every kind in turn   i idle   +/- rate 10..100k/s, max",
+	" n ping the peer   t tx to its sink   x rx flood from it   o it sends, we echo",
+	" [ ] packet size   p pause   r restart   e emulated/native CPU (kvm_pvm)",
+	" ? h F1 this help   q quit",
+	"PANELS (-: that source cannot see or tell apart that figure)",
+	" EXITS /s  by kind and source: guest = its own counters, vmm = the VMM's exit",
+	"           loop and ioeventfds, stats = KVM's vCPU stats fd, bpf = eBPF on KVM",
+	"           tracepoints; avg/min/max = the guest's TSC round trip",
+	" hlt(idle) halts the guest waits in between paced ops (not the hlt kind)",
+	" NETWORK   guest: what its driver sent and got; ping p50/p99 from its TSC",
+	"           device: what the NIC model moved; kicks: guest notifications",
+	"           per pkt: every vCPU exit per packet moved (stats fd exits, or bpf",
+	"           kvm_exit): user = reached the VMM, kernel = handled inside KVM,",
+	"           nic = touched the card's registers (bpf or vmm); irqs = interrupts",
+	"           peer: the namespace's UDP sink and echo; capture: libpcap on TAP",
+	" HISTORY   one column per tick (terminals of 40 lines or more)",
+	" SOURCES   the busiest counters of the stats fd, eBPF and the VMM",
+};
+
+static void draw_help(void)
+{
+	for (unsigned i = 0; i < sizeof(help_text) / sizeof(help_text[0]) && (int)i < LINES; i++) {
+		bool head = i == 0 || help_text[i][0] != ' ';
+		if (head)
+			attron(COLOR_PAIR(C_HEAD) | A_BOLD);
+		mvaddnstr((int)i, 1, help_text[i], COLS - 2);
+		if (head)
+			attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+	}
+}
 
 static const uint32_t rate_ladder[] = {10, 100, 1000, 10000, 100000, 0};
 #define NR_RATES (sizeof(rate_ladder) / sizeof(rate_ladder[0]))
@@ -82,6 +121,19 @@ static void fmt_ns(char *buf, size_t n, double ns)
 		snprintf(buf, n, "%6.1fms", ns / 1e6);
 }
 
+/* A line of at most COLS - 2 characters: every panel is laid out for 80 columns and cut, never
+ * wrapped, below that. */
+static void line_at(int y, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line_at(int y, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	mvaddnstr(y, 1, buf, COLS - 2);
+}
+
 static int draw_header(struct dash *d, int y)
 {
 	const struct snapshot *s = &d->snap;
@@ -93,7 +145,7 @@ static int draw_header(struct dash *d, int y)
 	else
 		snprintf(rate, sizeof(rate), "max");
 	snprintf(line, sizeof(line),
-		 " vmscope | host %s | cpu %s | %s | workload %s%s%s @ %s | up %02d:%02d:%02d | bpf %s",
+		 " vmscope | host %s | cpu %s | %s | %s%s%s @ %s | up %02d:%02d:%02d | bpf %s",
 		 s->host, s->cpu_mode, s->state, s->workload, strcmp(s->exit_kind, "-") ? ":" : "",
 		 strcmp(s->exit_kind, "-") ? s->exit_kind : "", rate, up / 3600, up / 60 % 60, up % 60,
 		 s->bpf_on ? "on" : "off");
@@ -119,9 +171,11 @@ static int draw_exits(struct dash *d, int y)
 	const struct snapshot *s = &d->snap;
 	char cell[SRC_MAX][16], avg[16], mn[16], mx[16];
 
+	/* 80 columns hold the sources and avg/min; max comes back on wider terminals. */
+	bool wide = COLS >= 88;
 	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
-	mvprintw(y++, 1, "%-14s %9s %9s %9s %9s   %8s %8s %8s", "EXITS /s", "guest", "vmm", "stats",
-		 "bpf", "avg", "min", "max");
+	line_at(y++, "%-14s %9s %9s %9s %9s  %8s %8s %8s", "EXITS /s", "guest", "vmm", "stats",
+		"bpf", "avg", "min", wide ? "max" : "");
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 	for (unsigned k = 0; k < EK_MAX; k++) {
 		const struct kind_cost *c = &s->cost[k];
@@ -130,8 +184,8 @@ static int draw_exits(struct dash *d, int y)
 		fmt_ns(avg, sizeof(avg), c->avg_ns);
 		fmt_ns(mn, sizeof(mn), c->ops ? c->min_ns : 0);
 		fmt_ns(mx, sizeof(mx), c->max_ns);
-		mvprintw(y, 1, "%u %-12s %s %s %s %s   %s %s %s", k + 1, exit_kind_name(k), cell[0],
-			 cell[1], cell[2], cell[3], avg, mn, mx);
+		line_at(y, "%u %-12s %s %s %s %s  %s %s %s", k + 1, exit_kind_name(k), cell[0],
+			cell[1], cell[2], cell[3], avg, mn, wide ? mx : "");
 		y++;
 	}
 	fmt_rate(cell[0], sizeof(cell[0]), &s->idle_halts);
@@ -141,12 +195,12 @@ static int draw_exits(struct dash *d, int y)
 		fmt_count(t, sizeof(t), s->irq_timer.rate);
 		fmt_count(d2, sizeof(d2), s->irq_doorbell.rate);
 		fmt_count(n, sizeof(n), s->irq_nic.rate);
-		mvprintw(y++, 1, "  %-12s %s   (HLTs the guest waits in, inside KVM)", "hlt (idle)", cell[0]);
-		mvprintw(y++, 1, "  %-12s timer %s/s  nic %s/s  doorbell %s/s   (in-kernel LAPIC; MSI-X by irqfd)",
-			 "irqs taken", t, n, d2);
+		line_at(y++, "  %-12s %s  (HLTs the guest waits in, inside KVM)", "hlt (idle)", cell[0]);
+		line_at(y++, "  %-12s timer %s/s  nic %s/s  doorbell %s/s (LAPIC, MSI-X by irqfd)",
+			"irqs taken", t, n, d2);
 	} else {
-		mvprintw(y++, 1, "  %-12s %s   (HLTs the guest waits in; no irqchip: the VMM sleeps)",
-			 "hlt (idle)", cell[0]);
+		line_at(y++, "  %-12s %s  (HLTs the guest waits in; no irqchip: the VMM sleeps)",
+			"hlt (idle)", cell[0]);
 	}
 	attroff(COLOR_PAIR(C_DIM));
 	return y + 1;
@@ -245,45 +299,80 @@ static int draw_sources(struct dash *d, int y)
 }
 
 
+static void fmt_us(char *buf, size_t n, bool valid, double us)
+{
+	if (!valid || us <= 0)
+		snprintf(buf, n, "-");
+	else if (us < 100)
+		snprintf(buf, n, "%.1fus", us);
+	else
+		snprintf(buf, n, "%.0fus", us);
+}
+
+static void fmt_pp(char *buf, size_t n, const struct per_packet *p)
+{
+	if (p->valid)
+		snprintf(buf, n, "%.2f", p->value);
+	else
+		snprintf(buf, n, "-");
+}
+
 static int draw_net(struct dash *d, int y)
 {
 	const struct snapshot *s = &d->snap;
-	char a[16], b[16], c[16], e[16];
+	char a[16], b[16], c[16], e[16], p50[16], p99[16];
 
 	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
 	if (!s->net_on) {
-		mvprintw(y++, 1, "NETWORK  no NIC (--nic none)");
+		line_at(y++, "NETWORK  no NIC (--nic none)");
 		attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 		return y + 1;
 	}
-	mvprintw(y++, 1, "NETWORK  %s on %s%s%s   packets %u B", s->nic_mode, s->backend,
-		 s->netns[0] ? ", netns " : " (no root: in-process peer)", s->netns, s->pkt_size);
+	line_at(y++, "NETWORK  %s on %s%s%s  %u B packets", s->nic_mode, s->backend,
+		s->netns[0] ? ", netns " : " (in-process peer)", s->netns, s->pkt_size);
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 	fmt_count(a, sizeof(a), s->pps_tx.rate);
 	fmt_count(b, sizeof(b), s->pps_rx.rate);
-	mvprintw(y++, 1, "  guest   tx %8s pps  rx %8s pps   ping p50 %.0f us  p99 %.0f us  p999 %.0f us  lost %llu  rx lost %llu",
-		 a, b, s->latency_us[0], s->latency_us[1], s->latency_us[2],
-		 (unsigned long long)s->ping_lost.total, (unsigned long long)s->rx_lost.total);
+	fmt_us(p50, sizeof(p50), s->latency_valid, s->latency_us[0]);
+	fmt_us(p99, sizeof(p99), s->latency_valid, s->latency_us[1]);
+	line_at(y++, " guest   tx %7s rx %7s pps  ping p50 %7s p99 %7s  lost %llu", a, b, p50, p99,
+		(unsigned long long)s->ping_lost.total);
 	fmt_count(a, sizeof(a), s->dev_tx.rate);
 	fmt_count(b, sizeof(b), s->dev_rx.rate);
 	fmt_count(c, sizeof(c), s->dev_kicks.rate);
 	fmt_count(e, sizeof(e), s->dev_irqs.rate);
-	mvprintw(y++, 1, "  device  tx %8s pps  rx %8s pps   kicks %s/s  interrupts %s/s  exits/packet %.3f",
-		 a, b, c, e, s->exits_per_packet);
+	line_at(y++, " device  tx %7s rx %7s pps  kicks %6s/s irqs %6s/s dropped %llu", a, b, c, e,
+		(unsigned long long)s->dev_tx_dropped.total);
+	{
+		const struct per_packet *pp = s->per_packet;
+		char all[12], us[12], ik[12], nic[12], irq[12];
+		fmt_pp(all, sizeof(all), &pp[PP_ALL]);
+		fmt_pp(us, sizeof(us), &pp[PP_USERSPACE]);
+		fmt_pp(ik, sizeof(ik), &pp[PP_IN_KERNEL]);
+		fmt_pp(nic, sizeof(nic), &pp[PP_NIC]);
+		fmt_pp(irq, sizeof(irq), &pp[PP_IRQS]);
+		attron(A_BOLD);
+		line_at(y++, " per pkt exits %s %s: user %s kernel %s nic %s %s  irqs %s", all,
+			pp[PP_ALL].valid ? pp[PP_ALL].source : "", us, ik, nic,
+			pp[PP_NIC].valid ? pp[PP_NIC].source : "", irq);
+		attroff(A_BOLD);
+	}
 	if (s->peer_sink.valid) {
 		fmt_count(a, sizeof(a), s->peer_sink.rate);
 		fmt_count(b, sizeof(b), s->peer_echo.rate);
-		mvprintw(y++, 1, "  peer    sink %6s pps  echo %6s pps", a, b);
+		line_at(y++, " peer    sink %7s pps  echo %7s pps  rx lost %llu", a, b,
+			(unsigned long long)s->rx_lost.total);
 	}
 	if (s->cap_on) {
 		fmt_count(a, sizeof(a), s->cap_from_guest.rate);
 		fmt_count(b, sizeof(b), s->cap_to_guest.rate);
-		mvprintw(y++, 1, "  capture from guest %s pps  to guest %s pps   wire rtt p50 %.1f us  p99 %.1f us   lost %llu  reordered %llu",
-			 a, b, s->cap_rtt_us[0], s->cap_rtt_us[1], (unsigned long long)s->cap_lost,
-			 (unsigned long long)s->cap_reordered);
+		fmt_us(p50, sizeof(p50), s->cap_rtt_samples > 0, s->cap_rtt_us[0]);
+		fmt_us(p99, sizeof(p99), s->cap_rtt_samples > 0, s->cap_rtt_us[1]);
+		line_at(y++, " capture out %7s in %7s pps  wire p50 %6s p99 %6s lost %llu",
+			a, b, p50, p99, (unsigned long long)s->cap_lost);
 	} else {
 		attron(COLOR_PAIR(C_DIM));
-		mvprintw(y++, 1, "  capture off: %s", s->cap_why);
+		line_at(y++, " capture off: %s", s->cap_why);
 		attroff(COLOR_PAIR(C_DIM));
 	}
 	return y + 1;
@@ -311,7 +400,7 @@ static void draw_keys(struct dash *d)
 		mvaddnstr(LINES - 1, 1, d->msg, COLS - 2);
 	else
 		mvaddnstr(LINES - 1, 1,
-			  "1-7 kind  a all  n ping  t tx  x rx  o echo  i idle  +/- rate  [ ] size  p pause  e emul/native  r restart  q quit",
+			  "? help  1-7 kind  a all  n ping  t tx  x rx  o echo  i idle  +/- rate  [ ] size  p pause  e emul/native  r restart  q quit",
 			  COLS - 2);
 	attroff(COLOR_PAIR(C_TITLE));
 }
@@ -319,9 +408,18 @@ static void draw_keys(struct dash *d)
 static void draw(struct dash *d)
 {
 	erase();
+	if (d->help) {
+		draw_help();
+		refresh();
+		return;
+	}
 	if (COLS < MIN_COLS || LINES < MIN_LINES) {
-		mvprintw(0, 0, "vmscope needs a terminal of at least %dx%d (this one is %dx%d)",
-			 MIN_COLS, MIN_LINES, COLS, LINES);
+		char l1[64], l2[64];
+		snprintf(l1, sizeof(l1), "vmscope needs %dx%d;", MIN_COLS, MIN_LINES);
+		snprintf(l2, sizeof(l2), "this is %dx%d", COLS, LINES);
+		mvaddnstr(0, 0, l1, COLS);
+		if (LINES > 1)
+			mvaddnstr(1, 0, l2, COLS);
 		refresh();
 		return;
 	}
@@ -330,7 +428,8 @@ static void draw(struct dash *d)
 	y = draw_net(d, y);
 	if (LINES >= 40)
 		y = draw_history(d, y);
-	y = draw_sources(d, y);
+	if (y + 6 < LINES - 1) /* the sources panel needs its six lines */
+		y = draw_sources(d, y);
 	draw_log(d, y, LINES - 1);
 	draw_keys(d);
 	refresh();
@@ -363,7 +462,16 @@ static int on_key(struct dash *d, int ch)
 	struct snapshot *s = &d->snap;
 	uint32_t kind;
 
+	if (d->help && ch != KEY_RESIZE) {
+		d->help = false;
+		return EV_REDRAW;
+	}
 	switch (ch) {
+	case '?':
+	case 'h':
+	case KEY_F(1):
+		d->help = true;
+		return EV_REDRAW;
 	case 'q':
 	case 'Q':
 		return EV_QUIT;
@@ -371,7 +479,7 @@ static int on_key(struct dash *d, int ch)
 	case 'a':
 		kind = ch == 'a' ? EK_ALL : (uint32_t)(ch - '1');
 		session_set_workload(d->s, WL_EXITS, kind, s->rate);
-		say(d, "workload: exits of one kind");
+		say(d, ch == 'a' ? "workload: exits of every kind in turn" : "workload: exits of one kind");
 		return EV_REDRAW;
 	case 'n':
 	case 't':

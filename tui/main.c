@@ -1,4 +1,6 @@
 /* vmscope: parse the command line, open a session, hand it to a front end. */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,10 +63,23 @@ int main(int argc, char **argv)
 		.pcap_file = cli.pcap_file,
 		.verbose = cli.verbose,
 	};
+	/* A --pcap path we cannot write is the user's to fix: say so before booting anything. */
+	if (cli.pcap_file) {
+		int fd = open(cli.pcap_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			fprintf(stderr, "vmscope: cannot write the --pcap file '%s': %s\n", cli.pcap_file,
+				strerror(errno));
+			return 1;
+		}
+		close(fd);
+	}
 	if (session_open(&s, &so, &why)) {
 		fprintf(stderr, "vmscope: %s\n", why);
 		return 1;
 	}
+	if (cli.nic && session_net_why(s))
+		fprintf(stderr, "vmscope: %s; the in-process loopback peer answers instead (no "
+				"namespace, no capture)\n", session_net_why(s));
 	int rc = cli.headless ? run_headless(&cli, s) : run_dashboard(&cli, s);
 	session_close(s);
 	/* Ctrl-C is the documented way to end a run; any other signal is reported as shells do. */

@@ -21,11 +21,24 @@ static void json_str(FILE *f, const char *s)
 /* Rates keep three decimals: enough for slow ticks, stable to compare. */
 static void json_num(FILE *f, double v) { fprintf(f, "%.3f", v); }
 
+/* A per-packet figure: four decimals, null when no source made it this tick. */
+static void json_pp(FILE *f, const struct per_packet *p)
+{
+	if (p->valid)
+		fprintf(f, "%.4f", p->value);
+	else
+		fputs("null", f);
+}
+
 static void json_named_rates(FILE *f, const char *key, const struct named_figure *arr, unsigned nr)
 {
 	fprintf(f, ",\"%s\":{", key);
+	bool first = true;
 	for (unsigned i = 0; i < nr; i++) {
-		fprintf(f, "%s", i ? "," : "");
+		if (arr[i].instant)
+			continue; /* values, not rates: "stats_now" */
+		fprintf(f, "%s", first ? "" : ",");
+		first = false;
 		json_str(f, arr[i].name);
 		fputc(':', f);
 		json_num(f, arr[i].f.rate);
@@ -111,14 +124,34 @@ void out_jsonl(FILE *f, const struct snapshot *s)
 		json_num(f, s->pps_tx.rate);
 		fputs(",\"pps_rx\":", f);
 		json_num(f, s->pps_rx.rate);
-		fprintf(f, ",\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"avg\":%.1f,"
-			   "\"hist_log2_cycles\":[",
-			s->latency_us[0], s->latency_us[1], s->latency_us[2], s->latency_avg_us);
-		for (unsigned i = 0; i < HIST_SLOTS; i++)
-			fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)s->latency_hist[i]);
-		fprintf(f, "]},\"lost\":%llu,\"rx_lost\":%llu,\"exits_per_packet\":%.4f,\"udp_echoed\":",
-			(unsigned long long)s->ping_lost.total, (unsigned long long)s->rx_lost.total,
-			s->exits_per_packet);
+		if (s->latency_valid) {
+			fprintf(f, ",\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"avg\":%.1f,"
+				   "\"hist_log2_cycles\":[",
+				s->latency_us[0], s->latency_us[1], s->latency_us[2], s->latency_avg_us);
+			for (unsigned i = 0; i < HIST_SLOTS; i++)
+				fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)s->latency_hist[i]);
+			fputs("]}", f);
+		} else {
+			fputs(",\"latency_us\":null", f); /* the workload sends no pings */
+		}
+		fprintf(f, ",\"lost\":%llu,\"rx_lost\":%llu,\"exits_per_packet\":{",
+			(unsigned long long)s->ping_lost.total, (unsigned long long)s->rx_lost.total);
+		for (unsigned p = 0; p < PP_IRQS; p++) {
+			fprintf(f, "%s\"%s\":", p ? "," : "", per_packet_name(p));
+			json_pp(f, &s->per_packet[p]);
+		}
+		fputs(",\"sources\":{", f);
+		for (unsigned p = 0; p < PP_IRQS; p++) {
+			fprintf(f, "%s\"%s\":", p ? "," : "", per_packet_name(p));
+			json_str(f, s->per_packet[p].source[0] ? s->per_packet[p].source : "-");
+		}
+		fputs("}},\"irqs_per_packet\":", f);
+		json_pp(f, &s->per_packet[PP_IRQS]);
+		if (s->net_why[0]) {
+			fputs(",\"why\":", f);
+			json_str(f, s->net_why);
+		}
+		fputs(",\"udp_echoed\":", f);
 		json_num(f, s->udp_echoed.rate);
 		fprintf(f, ",\"peer_echo_rtt_us\":%.1f", s->peer_echo_rtt_us);
 		fputs(",\"device\":{\"tx\":", f);
@@ -160,12 +193,32 @@ void out_jsonl(FILE *f, const struct snapshot *s)
 		}
 		fputs("}", f);
 		fputs(",\"sources\":{\"pps_tx\":\"guest\",\"pps_rx\":\"guest\",\"latency_us\":\"guest\","
-		      "\"lost\":\"guest\",\"exits_per_packet\":\"vmm\",\"device\":\"vmm\",\"peer\":\"peer\",\"capture\":\"capture\"}}",
+		      "\"lost\":\"guest\",\"irqs_per_packet\":\"vmm\",\"device\":\"vmm\",\"peer\":\"peer\",\"capture\":\"capture\"}}",
 		      f);
 	}
 
 	json_named_rates(f, "vmm", s->vmm, s->nr_vmm);
 	json_named_rates(f, "stats", s->stats, s->nr_stats);
+	fputs(",\"stats_now\":{", f);
+	bool first = true;
+	for (unsigned i = 0; i < s->nr_stats; i++) {
+		if (!s->stats[i].instant)
+			continue;
+		fprintf(f, "%s", first ? "" : ",");
+		json_str(f, s->stats[i].name);
+		fprintf(f, ":%llu", (unsigned long long)s->stats[i].f.total);
+		first = false;
+	}
+	fputs("},\"halts\":{", f);
+	first = true;
+	for (unsigned src = 0; src < SRC_MAX; src++) {
+		if (!s->halts[src].valid)
+			continue;
+		fprintf(f, "%s\"%s\":", first ? "" : ",", source_name(src));
+		json_num(f, s->halts[src].rate);
+		first = false;
+	}
+	fputc('}', f);
 	fprintf(f, ",\"bpf\":{\"on\":%s", s->bpf_on ? "true" : "false");
 	if (!s->bpf_on) {
 		fputs(",\"why\":", f);
@@ -193,7 +246,11 @@ void out_csv_header(FILE *f)
 	for (unsigned k = 0; k < EK_MAX; k++)
 		fprintf(f, ",exits_%s,source_%s,cost_avg_ns_%s", exit_kind_name(k), exit_kind_name(k),
 			exit_kind_name(k));
-	fputs(",idle_halts,bpf,nic_mode,pps_tx,pps_rx,latency_p50_us,latency_p99_us,lost,exits_per_packet\n", f);
+	fputs(",idle_halts,bpf,nic_mode,pps_tx,pps_rx,latency_p50_us,latency_p99_us,lost", f);
+	for (unsigned p = 0; p < PP_MAX; p++)
+		fprintf(f, ",%s_per_packet%s%s", p == PP_IRQS ? "irqs" : "exits",
+			p == PP_IRQS || p == PP_ALL ? "" : "_", p == PP_IRQS || p == PP_ALL ? "" : per_packet_name(p));
+	fputc('\n', f);
 }
 
 void out_csv(FILE *f, const struct snapshot *s)
@@ -203,7 +260,18 @@ void out_csv(FILE *f, const struct snapshot *s)
 	for (unsigned k = 0; k < EK_MAX; k++)
 		fprintf(f, ",%.3f,%s,%.1f", s->exits[k][s->exits_src[k]].rate,
 			source_name(s->exits_src[k]), s->cost[k].avg_ns);
-	fprintf(f, ",%.3f,%s,%s,%.3f,%.3f,%.1f,%.1f,%llu,%.4f\n", s->idle_halts.rate, s->bpf_on ? "on" : "off",
-		s->nic_mode[0] ? s->nic_mode : "none", s->pps_tx.rate, s->pps_rx.rate, s->latency_us[0],
-		s->latency_us[1], (unsigned long long)s->ping_lost.total, s->exits_per_packet);
+	fprintf(f, ",%.3f,%s,%s,%.3f,%.3f,", s->idle_halts.rate, s->bpf_on ? "on" : "off",
+		s->nic_mode[0] ? s->nic_mode : "none", s->pps_tx.rate, s->pps_rx.rate);
+	/* A figure this run does not make is an empty field, never a 0. */
+	if (s->latency_valid)
+		fprintf(f, "%.1f,%.1f,", s->latency_us[0], s->latency_us[1]);
+	else
+		fputs(",,", f);
+	fprintf(f, "%llu", (unsigned long long)s->ping_lost.total);
+	for (unsigned p = 0; p < PP_MAX; p++)
+		if (s->per_packet[p].valid)
+			fprintf(f, ",%.4f", s->per_packet[p].value);
+		else
+			fputs(",", f);
+	fputc('\n', f);
 }

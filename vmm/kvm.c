@@ -4,6 +4,10 @@
 #include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <linux/kvm.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +41,42 @@ int kvm_open(const char *path)
 	int fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+	int v = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (v != KVM_API_VERSION) {
 		close(fd);
-		return -ENOTSUP;
+		return v < 0 ? -ENOTTY : -ENOTSUP; /* not KVM at all, or a KVM we do not know */
 	}
 	return fd;
+}
+
+/* Permission denied: is this user in the device's group already (then the mode is the
+ * problem), or not (then the group is)? */
+static const char *kvm_access_why(void)
+{
+	static __thread char buf[256];
+	struct stat st;
+	gid_t groups[256];
+	int n = getgroups(256, groups);
+	bool member = false;
+
+	if (stat("/dev/kvm", &st) < 0)
+		return "no permission to open /dev/kvm: run with sudo";
+	for (int i = 0; i < n; i++)
+		member |= groups[i] == st.st_gid;
+	member |= getegid() == st.st_gid;
+	struct group *g = getgrgid(st.st_gid);
+	const char *name = g ? g->gr_name : "its";
+	if (member && !(st.st_mode & S_IRGRP && st.st_mode & S_IWGRP)) {
+		snprintf(buf, sizeof(buf),
+			 "no permission to open /dev/kvm: you are in its group %s, but the device is "
+			 "mode %04o; ask an administrator to make it 0660 (a udev rule), or run with sudo",
+			 name, (unsigned)(st.st_mode & 07777));
+		return buf;
+	}
+	snprintf(buf, sizeof(buf),
+		 "no permission to open /dev/kvm: add your user to the %s group (sudo usermod -aG "
+		 "%s $USER, then log in again), or run with sudo", name, name);
+	return buf;
 }
 
 const char *kvm_open_strerror(int err)
@@ -50,12 +85,14 @@ const char *kvm_open_strerror(int err)
 	case -ENOENT:
 	case -ENODEV:
 	case -ENXIO:
-		return "/dev/kvm does not exist: this machine has no KVM; enable virtualization in "
-		       "the firmware and load kvm_intel or kvm_amd (or replay a recording instead)";
+		return "/dev/kvm does not exist: this machine has no KVM; enable VT-x or AMD-V in "
+		       "the firmware and load kvm_intel or kvm_amd (kvm_pvm on a PVM host)";
 	case -EACCES:
 	case -EPERM:
-		return "no permission to open /dev/kvm: run with sudo or add your user to the kvm "
-		       "group";
+		return kvm_access_why();
+	case -ENOTTY:
+		return "/dev/kvm is not the KVM device (it answers no KVM ioctl): something else is "
+		       "mounted or linked there; remove it and load the kvm modules";
 	case -ENOTSUP:
 		return "/dev/kvm speaks an unexpected KVM API version: this kernel is not supported";
 	default:

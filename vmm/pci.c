@@ -85,6 +85,7 @@ static int bar_io(uint64_t addr, void *data, uint32_t len, bool is_write, void *
 {
 	struct pci_bar *bar = opaque;
 	struct pci_dev *d = bar->dev;
+	__atomic_fetch_add(&d->bar_exits, 1, __ATOMIC_RELAXED);
 	if (!d->bar_access)
 		return -ENOENT;
 	return d->bar_access(d, bar->index, addr, data, len, is_write);

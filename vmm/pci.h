@@ -63,6 +63,7 @@ struct pci_dev {
 	pci_cfg_fn cfg_written;
 	pci_bar_moved_fn bar_moved;
 	void *opaque;
+	uint64_t bar_exits; /* BAR accesses that reached the VMM (each one a userspace exit) */
 	struct pci_bus *bus;
 	unsigned slot;
 };

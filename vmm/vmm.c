@@ -691,6 +691,32 @@ int vmm_read_net(struct vmm *vm, struct virtio_net_stats *dev, struct link_count
 	return 0;
 }
 
+unsigned vmm_nic_regions(struct vmm *vm, struct vmm_region *out)
+{
+	unsigned n = 0;
+	if (!vm->nic)
+		return 0;
+	for (unsigned i = 0; i < 6; i++) {
+		const struct pci_bar *b = &vm->nic->vp.pci.bar[i];
+		uint64_t at = __atomic_load_n(&b->mapped_at, __ATOMIC_RELAXED);
+		if (b->size && at)
+			out[n++] = (struct vmm_region){b->io, at, b->size};
+	}
+	return n;
+}
+
+uint64_t vmm_nic_exits(struct vmm *vm)
+{
+	struct virtio_net_stats st;
+	if (!vm->nic)
+		return 0;
+	virtio_net_read_stats(vm->nic, &st);
+	/* A notify that reached userspace (no ioeventfd there) was handed on through the kick
+	 * eventfd: it is one exit, not two. */
+	return __atomic_load_n(&vm->nic->vp.pci.bar_exits, __ATOMIC_RELAXED) + st.tx_kicks +
+	       st.rx_kicks - __atomic_load_n(&vm->nic->vp.st.kicks_slow, __ATOMIC_RELAXED);
+}
+
 void vmm_read_counters(struct vmm *vm, struct vmm_counters *out)
 {
 	counters_copy(out, &vm->cnt, sizeof(*out));

@@ -93,6 +93,16 @@ struct virtio_net_stats;
 struct link_counters;
 /* 0, or -ENODEV when the VM has no NIC. */
 int vmm_read_net(struct vmm *vm, struct virtio_net_stats *dev, struct link_counters *peer);
+/* Where the NIC's registers are: the guest-physical ranges its BARs decode now. */
+struct vmm_region {
+	bool io; /* port I/O; else MMIO */
+	uint64_t base, size;
+};
+#define VMM_NIC_REGIONS 6
+unsigned vmm_nic_regions(struct vmm *vm, struct vmm_region *out);
+/* Exits the guest caused by touching the NIC's registers, as the VMM saw them: BAR accesses
+ * that reached userspace plus notifications that ended at an ioeventfd. */
+uint64_t vmm_nic_exits(struct vmm *vm);
 /* Boot milestones, ns since vmm_create() began; 0 until reached. */
 uint64_t vmm_ns_first_insn(struct vmm *vm);
 uint64_t vmm_ns_banner(struct vmm *vm);

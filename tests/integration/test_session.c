@@ -116,3 +116,50 @@ TEST(unpaced_tx_every_frame_is_moved_or_counted_dropped)
 	CHECK(snap.cap_lost == snap.dev_tx_dropped.total);
 	session_close(s);
 }
+
+/* Exits per packet count every exit of the vCPU, from a source that sees them all, with the
+ * NIC's share (its kicks) inside it; a paced tx pays for its halts and timer too. And the hlt
+ * kind counts the hlt workload's halts only: none here. */
+TEST(exits_per_packet_count_every_exit_with_the_nic_part_inside)
+{
+	static struct snapshot snap;
+	need_tap();
+	struct session *s = open_net_session(WL_TX, 1000, NULL);
+	REQUIRE(s);
+	nap(0.3);
+	measure(s, &snap, 1.0);
+	const struct per_packet *pp = snap.per_packet;
+	printf("    tx 1000/s: all %.2f (%s), userspace %.2f, in-kernel %.2f, nic %.2f (%s), irqs %.2f; "
+	       "hlt %.0f/s, all halts %.0f/s (stats)\n",
+	       pp[PP_ALL].value, pp[PP_ALL].source, pp[PP_USERSPACE].value, pp[PP_IN_KERNEL].value,
+	       pp[PP_NIC].value, pp[PP_NIC].source, pp[PP_IRQS].value,
+	       snap.exits[EK_HLT][snap.exits_src[EK_HLT]].rate, snap.halts[SRC_STATS].rate);
+	CHECK(pp[PP_ALL].valid && pp[PP_USERSPACE].valid && pp[PP_IN_KERNEL].valid && pp[PP_NIC].valid);
+	/* A packet a millisecond: one kick each, and the guest sleeps between (halt + timer). */
+	CHECK(pp[PP_NIC].value > 0.8 && pp[PP_NIC].value < 1.2);
+	CHECK(pp[PP_ALL].value > pp[PP_NIC].value + 1);
+	CHECK(pp[PP_IN_KERNEL].value > pp[PP_USERSPACE].value);
+	CHECK(snap.exits[EK_HLT][snap.exits_src[EK_HLT]].rate == 0);
+	CHECK(!snap.halts[SRC_STATS].valid || snap.halts[SRC_STATS].rate > 500);
+
+	/* Instant stats are values: present in the list, never turned into rates. */
+	const struct named_figure *blocking = snapshot_find(snap.stats, snap.nr_stats, "blocking");
+	if (blocking)
+		CHECK(blocking->instant && blocking->f.rate == 0);
+
+	/* Closed-loop ping: still about one kick a packet pair, nothing reaches the VMM. */
+	session_set_workload(s, WL_PING, 0, 0);
+	nap(0.2);
+	measure(s, &snap, 1.0);
+	printf("    ping max: all %.2f, userspace %.3f, nic %.2f, irqs %.2f, p50 %.1f us\n",
+	       pp[PP_ALL].value, pp[PP_USERSPACE].value, pp[PP_NIC].value, pp[PP_IRQS].value,
+	       snap.latency_us[0]);
+	CHECK(pp[PP_ALL].valid && pp[PP_ALL].value > 0 && pp[PP_NIC].value > 0);
+	CHECK(pp[PP_ALL].value + 0.05 >= pp[PP_NIC].value);
+	CHECK(pp[PP_USERSPACE].value < 0.05);
+	CHECK(snap.latency_valid);
+	session_set_workload(s, WL_TX, 0, 1000);
+	measure(s, &snap, 0.3);
+	CHECK(!snap.latency_valid); /* tx makes no ping figures: "-", not the last ping's */
+	session_close(s);
+}

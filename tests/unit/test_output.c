@@ -94,9 +94,15 @@ static struct snapshot *sample(void)
 	strcpy(s.backend, "tap");
 	strcpy(s.netns, "vmscope-1");
 	figure_update(&s.pps_tx, 3000, 1000, 1.0);
+	s.latency_valid = true;
 	s.latency_us[0] = 120.5;
 	s.latency_hist[17] = 4;
-	s.exits_per_packet = 0.25;
+	s.per_packet[PP_ALL] = (struct per_packet){true, 0.25, "stats"};
+	s.per_packet[PP_NIC] = (struct per_packet){true, 0.125, "bpf"};
+	strcpy(s.stats[1].name, "blocking");
+	s.stats[1].instant = true;
+	s.stats[1].f = (struct figure){true, 1, 0};
+	s.nr_stats = 2;
 	return &s;
 }
 
@@ -123,7 +129,9 @@ TEST(jsonl_is_one_valid_object_per_line_with_the_documented_keys)
 			      "\"stats\":{\"exits\":40.000}", "\"bpf\":{\"on\":false",
 			      "\"reason\":\"guest said \\\"no\\\"\\\\\\u000a\"",
 			      "\"nic_mode\":\"virtio\"", "\"pps_tx\":2000.000", "\"p50\":120.5",
-			      "\"exits_per_packet\":0.2500", "\"backend\":\"tap\""};
+			      "\"exits_per_packet\":{\"all\":0.2500,\"userspace\":null,",
+			      "\"nic\":0.1250,\"sources\":{\"all\":\"stats\"", "\"irqs_per_packet\":null",
+			      "\"stats_now\":{\"blocking\":1}", "\"backend\":\"tap\""};
 	for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		CHECKF(strstr(j, keys[i]), "missing %s in %s", keys[i], j);
 	CHECK(strstr(j, "\"hlt\":200.000")); /* 400 over 2 s, from bpf */
@@ -170,4 +178,21 @@ TEST(figure_rates_survive_counter_resets)
 	CHECK(f.rate == 0);
 	figure_update(&f, 5, 0, 0); /* baseline tick */
 	CHECK(f.rate == 0);
+}
+
+/* A figure the run does not make is null in JSON and an empty CSV field, never a stale 0 or the
+ * last workload's value. */
+TEST(figures_the_workload_does_not_make_are_null_not_zero)
+{
+	static struct snapshot s;
+	s = *sample();
+	s.latency_valid = false; /* say the workload is tx now */
+	char *j = render(out_jsonl, &s), *c = render(out_csv, &s);
+	REQUIRE(json_value(j));
+	CHECK(strstr(j, "\"latency_us\":null"));
+	CHECK(!strstr(j, "120.5"));
+	CHECK(!strstr(c, "120.5"));
+	CHECK(strstr(c, ",,0,0.2500,,,0.1250,\n") != NULL); /* p50, p99 empty; lost 0; all, -, -, nic, - */
+	free(j);
+	free(c);
 }

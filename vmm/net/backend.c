@@ -63,9 +63,8 @@ int net_watch_find(const struct net_backend *be, int fd)
 void net_watch_fire(struct net_backend *be, unsigned slot)
 {
 	struct net_watch *w = &be->watch[slot];
-	uint64_t drain;
-	if (read(w->fd, &drain, sizeof(drain)) < 0) {
-		/* spurious wake: nothing to drain */
-	}
-	w->fn(w->opaque);
+	uint64_t count = 0;
+	if (read(w->fd, &count, sizeof(count)) < 0)
+		count = 0; /* spurious wake: nothing to drain */
+	w->fn(w->opaque, count);
 }

@@ -12,7 +12,8 @@
 
 struct net_backend;
 typedef void (*net_rx_fn)(void *opaque, const uint8_t *frame, uint32_t len);
-typedef void (*net_watch_fn)(void *opaque);
+/* count: how many times the eventfd was signalled since the last call (its counter). */
+typedef void (*net_watch_fn)(void *opaque, uint64_t count);
 
 /* What a NIC gives the backend. With no port attached received frames are dropped (counted). */
 struct net_port {

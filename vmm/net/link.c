@@ -286,6 +286,10 @@ int link_open(struct link *l, const char **why)
 		*why = "the TAP link needs root (CAP_NET_ADMIN); run with sudo";
 		return -EPERM;
 	}
+	if (access("/dev/net/tun", R_OK | W_OK)) {
+		*why = "/dev/net/tun is missing, so there is no TAP link (load it: sudo modprobe tun)";
+		return -ENOENT;
+	}
 	link_reap_stale();
 	snprintf(l->netns, sizeof(l->netns), LINK_NETNS_PREFIX "%d", (int)getpid());
 	snprintf(l->netns_path, sizeof(l->netns_path), LINK_NETNS_DIR "/%s", l->netns);

@@ -11,8 +11,9 @@
 
 #include "vmm/counters.h"
 
-static void on_wake(void *opaque)
+static void on_wake(void *opaque, uint64_t count)
 {
+	(void)count;
 	struct net *n = opaque;
 	pthread_mutex_lock(&n->lock);
 	if (n->call && !n->call_done) {

@@ -223,16 +223,17 @@ out:
 	pthread_mutex_unlock(&n->vp.lock);
 }
 
-static void on_tx_kick(void *opaque)
+static void on_tx_kick(void *opaque, uint64_t count)
 {
 	struct virtio_net *n = opaque;
-	CNT_ADD(n->st.tx_kicks, 1);
+	CNT_ADD(n->st.tx_kicks, count);
 	virtio_net_tx(n);
 }
 
-static void on_rx_kick(void *opaque)
+static void on_rx_kick(void *opaque, uint64_t count)
 {
 	struct virtio_net *n = opaque;
+	CNT_ADD(n->st.rx_kicks, count);
 	/* The guest posted rx buffers: frames waiting for them go now. */
 	pthread_mutex_lock(&n->vp.lock);
 	if (queue_usable(n, VNET_RXQ))

@@ -26,7 +26,9 @@ struct virtio_net_stats {
 	uint64_t tx_malformed;           /* chains without a full header or larger than a frame */
 	uint64_t tx_dropped;             /* well-formed frames the backend refused */
 	uint64_t tx_backpressure;        /* times tx stopped taking descriptors: the link was full */
-	uint64_t tx_kicks;               /* tx notifications handled (ioeventfd wake-ups) */
+	uint64_t tx_kicks;               /* guest notifications on the tx queue (ioeventfd signals:
+					  * each one an exit handled inside KVM) */
+	uint64_t rx_kicks;               /* the same on the rx queue (new buffers after a full ring) */
 	uint64_t interrupts;             /* MSI-X messages sent (from the transport) */
 	uint64_t ring_errors;            /* driver faults that broke a queue */
 };
