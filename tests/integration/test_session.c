@@ -64,6 +64,12 @@ TEST(restarts_keep_the_namespace_peer_and_capture)
 	snprintf(netns, sizeof(netns), "%s", snap.netns);
 	CHECK(snap.cap_on && snap.cap_from_guest.rate > 500);
 	uint64_t sink0 = snap.peer_sink.total;
+	/* `ip netns exec` must keep working if it worked before (the SVM lane's initramfs cannot
+	 * run it at all). */
+	snprintf(cmd, sizeof(cmd), "ip netns exec %s true 2>/dev/null", netns);
+	bool ipns = system(cmd) == 0;
+	if (!ipns)
+		printf("    (ip netns exec does not work here: the namespace is checked by its path only)\n");
 	for (int round = 1; round <= 2; round++) {
 		const char *why;
 		off_t before = file_size(pcap);
@@ -79,7 +85,7 @@ TEST(restarts_keep_the_namespace_peer_and_capture)
 		snprintf(cmd, sizeof(cmd), LINK_NETNS_DIR "/%s", netns);
 		CHECKF(access(cmd, F_OK) == 0, "%s is gone after restart %d", cmd, round);
 		snprintf(cmd, sizeof(cmd), "ip netns exec %s true 2>/dev/null", netns);
-		if (system("command -v ip >/dev/null") == 0)
+		if (ipns)
 			CHECKF(system(cmd) == 0, "ip netns exec %s fails after restart %d", netns, round);
 		CHECKF(snap.cap_on && snap.cap_from_guest.rate > 500, "capture %s at %.0f pps after restart %d",
 		       snap.cap_on ? "on" : snap.cap_why, snap.cap_from_guest.rate, round);
