@@ -48,14 +48,20 @@ void test_skip(const char *fmt, ...)
 	longjmp(skip_jmp, 1);
 }
 
+/* Arguments name tests to run (substrings); "-NAME" leaves out the tests NAME matches. */
 static bool selected(const char *name, int argc, char **argv)
 {
-	if (argc < 2)
-		return true;
-	for (int i = 1; i < argc; i++)
-		if (strstr(name, argv[i]))
-			return true;
-	return false;
+	bool any_include = false, included = false;
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] == '-') {
+			if (strstr(name, argv[i] + 1))
+				return false;
+			continue;
+		}
+		any_include = true;
+		included |= strstr(name, argv[i]) != NULL;
+	}
+	return !any_include || included;
 }
 
 int main(int argc, char **argv)
