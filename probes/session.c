@@ -308,11 +308,6 @@ static void fill_vmm(struct session *s, struct snapshot *snap)
 	};
 	if (!vmm_irqchip(s->vm))
 		figure_update(&snap->halts[SRC_VMM], c.hlt_op + c.hlt_idle, s->prev.halts[SRC_VMM].total, dt);
-	struct vmm_net info;
-	vmm_net_info(s->vm, &info);
-	if (info.present)
-		figure_update(&snap->nic_exits[SRC_VMM], vmm_nic_exits(s->vm),
-			      s->prev.nic_exits[SRC_VMM].total, dt);
 	for (unsigned k = 0; k < EK_MAX; k++) {
 		/* Completed inside KVM, the VMM never sees them: hypercall, cpuid, and HLT when
 		 * KVM's LAPIC is in the kernel. */
@@ -456,6 +451,7 @@ static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_
 	figure_update(&snap->dev_irqs, st.interrupts, p->dev_irqs.total, dt);
 	figure_update(&snap->rx_no_buffer, st.rx_no_buffer, p->rx_no_buffer.total, dt);
 	figure_update(&snap->dev_tx_dropped, st.tx_dropped, p->dev_tx_dropped.total, dt);
+	figure_update(&snap->nic_exits[SRC_VMM], vmm_nic_exits(s->vm), p->nic_exits[SRC_VMM].total, dt);
 	figure_update(&snap->dev_tx_backpressure, st.tx_backpressure, p->dev_tx_backpressure.total, dt);
 	/* The peer (the namespace's, or the loopback one) counts across guest restarts. */
 	figure_update(&snap->peer_sink, peer.sink_rx, p->seq ? p->peer_sink.total : peer.sink_rx, dt);

@@ -45,8 +45,7 @@ int run_headless(const struct cli *cli, struct session *s)
 		/* A tick ends at its interval, at the end of the run (a part-tick), or as soon as the
 		 * guest fails: its failure is reported when it happens, whatever the interval. */
 		double due = end && end < next ? end : next;
-		bool failed;
-		while (!(failed = session_guest_failed(s)) && !vmscope_quit && mono() < due) {
+		while (!session_guest_failed(s) && !vmscope_quit && mono() < due) {
 			double left = due - mono();
 			nap(left < SLICE_S ? left : SLICE_S);
 		}
@@ -62,8 +61,7 @@ int run_headless(const struct cli *cli, struct session *s)
 		}
 		if (end && due >= end)
 			break;
-		if (!failed)
-			next += interval;
+		next += interval;
 	}
 	return 0;
 }

@@ -630,7 +630,10 @@ static void *watchdog_thread(void *arg)
 
 	prctl(PR_SET_NAME, "vmscope-watch");
 	vm->watch_since_ns = now_ns();
-	while (poll(&p, 1, (int)period_ms) == 0 || (p.revents == 0 && errno == EINTR)) {
+	for (;;) {
+		int r = poll(&p, 1, (int)period_ms);
+		if (r > 0 || (r < 0 && errno != EINTR))
+			break; /* vmm_destroy() signalled the eventfd */
 		uint64_t hb = LOAD(vm->ctl->heartbeat), now = now_ns();
 		if (hb != vm->watch_hb || !LOAD(vm->in_guest) || LOAD(vm->stop)) {
 			vm->watch_hb = hb;

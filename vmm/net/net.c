@@ -9,8 +9,6 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "vmm/counters.h"
-
 static void on_wake(void *opaque, uint64_t count)
 {
 	(void)count;
@@ -184,11 +182,6 @@ void net_read_peer(struct net *n, struct link_counters *out)
 		link_read_counters(&n->link, out);
 	else
 		loopback_read_counters(n->be, out);
-}
-
-void net_read_backend(struct net *n, struct net_backend_stats *out)
-{
-	counters_copy(out, &n->be->st, sizeof(*out));
 }
 
 void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size)

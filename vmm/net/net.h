@@ -49,7 +49,6 @@ int net_watch(struct net *n, int fd, net_watch_fn fn, void *opaque);
 
 const char *net_backend_name(const struct net *n);
 void net_read_peer(struct net *n, struct link_counters *out);
-void net_read_backend(struct net *n, struct net_backend_stats *out);
 /* What the peer does on its own (rx flood, echo); a no-op for the loopback peer. */
 void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size);
 
