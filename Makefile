@@ -1,4 +1,5 @@
 # vmscope: `make` builds build/vmscope; `sudo make run` / `sudo make test` install what is missing first.
+SHELL := /bin/bash
 CC ?= cc
 CLANG ?= clang
 BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
@@ -17,10 +18,11 @@ LIBS := $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
 GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
 	-mno-red-zone -mno-mmx -mno-sse -mno-sse2 -mno-avx -fno-asynchronous-unwind-tables \
 	-fcf-protection=none -fno-builtin -nostdlib
-GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/guest/netstack.c vmm/guest/virtio_net.c
+GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/guest/netstack.c vmm/guest/pci.c vmm/guest/nic.c \
+	vmm/guest/virtio_net.c vmm/guest/e1000.c
 GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 
-VMM_SRC := vmm/kvm.c vmm/boot.c vmm/paging.c vmm/pci.c vmm/irq.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/guest/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/vmm.c
+VMM_SRC := vmm/kvm.c vmm/boot.c vmm/paging.c vmm/pci.c vmm/pci_msix.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/guest/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/vmm.c
 PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/session.c
 TUI_SRC := tui/cli.c tui/output.c tui/dashboard.c tui/headless.c
 LIB_SRC := $(VMM_SRC) $(PROBES_SRC) $(TUI_SRC)
@@ -30,13 +32,13 @@ SKEL := $(B)/kvmtrace.skel.h
 UNIT_SRC := $(wildcard tests/unit/*.c) tests/harness.c
 INTEG_SRC := $(wildcard tests/integration/*.c) tests/harness.c
 
-.PHONY: all run test deps test-deps unit integration hwlane bench clean format
+.PHONY: all run test deps test-deps unit integration hwlane bench clean format fuzz
 all: $(B)/vmscope
 
 $(B)/%.S.o: %.S
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -c $< -o $@
-$(B)/vmm/guest/%.c.o: vmm/guest/%.c vmm/control.h vmm/guest/netstack.h vmm/guest/vnet.h
+$(B)/vmm/guest/%.c.o: vmm/guest/%.c vmm/control.h $(wildcard vmm/guest/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -c $< -o $@
 $(B)/guest.elf: $(GUEST_OBJ) vmm/guest/guest.ld
@@ -75,7 +77,24 @@ $(B)/tests/unit: $(UNIT_SRC) $(UNIT_LIB) tests/harness.h $(B)/vmm/guest_image.o
 $(B)/tests/integration: $(INTEG_SRC) tests/harness.h tests/integration/need.h $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $(INTEG_SRC) $(B)/libvmscope.a $(LIBS)
-BENCH := $(B)/bench/boot $(B)/bench/exits $(B)/bench/pps $(B)/bench/latency
+# libFuzzer targets, one per guest-facing parser; `make fuzz` runs each FUZZ_SECONDS with its
+# corpus under tests/fuzz/corpus/ (new finds are added there).
+FUZZ_SECONDS ?= 60
+FUZZ := e1000 virtqueue virtio_pci
+FUZZ_LIB := $(filter-out vmm/vmm.c vmm/boot.c,$(VMM_SRC))
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-I. -o $@ $< $(FUZZ_LIB) -luring -lpthread
+fuzz: $(FUZZ:%=$(B)/fuzz/fuzz_%)
+	@for f in $(FUZZ); do mkdir -p tests/fuzz/corpus/$$f; \
+		echo "== fuzz $$f for $(FUZZ_SECONDS) s"; \
+		if ! $(B)/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+			tests/fuzz/corpus/$$f >$(B)/fuzz/$$f.log 2>&1; then \
+			tail -n 40 $(B)/fuzz/$$f.log; exit 1; fi; \
+		grep -E "DONE" $(B)/fuzz/$$f.log; done
+
+BENCH := $(B)/bench/boot $(B)/bench/exits $(B)/bench/modes $(B)/bench/latency
 $(B)/bench/%: bench/%.c $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libvmscope.a $(LIBS)
@@ -96,7 +115,7 @@ test: test-deps
 bench: all $(BENCH)
 	$(B)/bench/boot
 	$(B)/bench/exits
-	$(B)/bench/pps
+	$(B)/bench/modes
 	$(B)/bench/latency
 
 format:

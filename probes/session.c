@@ -1,6 +1,7 @@
 /* The session: owns the VM and the metric sources, and turns them into one snapshot per tick. */
 #define _GNU_SOURCE
 #include "session.h"
+#include "vmm/nic.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -14,7 +15,6 @@
 #include "probes/kvmtrace.h"
 #include "probes/stats_fd.h"
 #include "vmm/net/net.h"
-#include "vmm/virtio/net.h"
 
 struct session {
 	struct session_opts opts;
@@ -115,7 +115,7 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 	if (!s->opts.pkt_size)
 		s->opts.pkt_size = 64;
 	s->ks.fd = -1;
-	if (opts->nic) {
+	if (opts->nic != NIC_MODE_NONE) {
 		r = net_open(&s->net, why);
 		if (r) {
 			free(s);
@@ -255,7 +255,7 @@ static void fill_guest(struct session *s, struct snapshot *snap, const struct ct
 		{&snap->irq_timer, &s->prev.irq_timer, VEC_TIMER, 1},
 		{&snap->irq_doorbell, &s->prev.irq_doorbell, VEC_DOORBELL, 1},
 		{&snap->irq_self, &s->prev.irq_self, VEC_SELF, 1},
-		{&snap->irq_nic, &s->prev.irq_nic, VEC_NET, 3},
+		{&snap->irq_nic, &s->prev.irq_nic, VEC_NET, VEC_INTX - VEC_NET + 1},
 	};
 	for (unsigned i = 0; i < sizeof(irqs) / sizeof(irqs[0]); i++) {
 		uint64_t n = 0;
@@ -425,19 +425,53 @@ static void fill_bpf(struct session *s, struct snapshot *snap)
 
 static void per_packet(struct session *s, struct snapshot *snap);
 
+static int by_rate(const void *a, const void *b)
+{
+	const struct named_figure *x = a, *y = b;
+	return x->f.rate < y->f.rate ? 1 : x->f.rate > y->f.rate ? -1 : strcmp(x->name, y->name);
+}
+
+/* The card's statistics, every one by name: the totals every model keeps, then its own. */
+static void fill_device(struct session *s, struct snapshot *snap, const struct nic_readout *ro)
+{
+	const struct nic_stats *t = &ro->total;
+	const struct nic_counter totals[] = {
+		{"tx_packets", t->tx_packets}, {"tx_bytes", t->tx_bytes},
+		{"rx_packets", t->rx_packets}, {"rx_bytes", t->rx_bytes},
+		{"tx_dropped", t->tx_dropped}, {"tx_backpressure", t->tx_backpressure},
+		{"tx_malformed", t->tx_malformed}, {"rx_no_buffer", t->rx_no_buffer},
+		{"rx_filtered", t->rx_filtered}, {"ring_errors", t->ring_errors},
+		{"interrupts", t->interrupts}, {"reg_traps", t->reg_traps},
+		{"notify_events", t->notify_events}, {"reg_bad", t->reg_bad},
+	};
+	const struct snapshot *p = &s->prev;
+	for (unsigned i = 0; i < sizeof(totals) / sizeof(totals[0]); i++)
+		add_named(snap->dev_counter, &snap->nr_dev_counters, SNAP_DEV_COUNTERS_MAX,
+			  totals[i].name, totals[i].value, p->dev_counter, p->nr_dev_counters, snap->dt);
+	for (unsigned i = 0; i < ro->nr_extra; i++)
+		add_named(snap->dev_counter, &snap->nr_dev_counters, SNAP_DEV_COUNTERS_MAX,
+			  ro->extra[i].name, ro->extra[i].value, p->dev_counter, p->nr_dev_counters, snap->dt);
+	for (unsigned i = 0; i < ro->nr_regs; i++)
+		add_named(snap->dev_reg, &snap->nr_dev_regs, SNAP_DEV_REGS_MAX, ro->regs[i].name,
+			  ro->regs[i].value, p->dev_reg, p->nr_dev_regs, snap->dt);
+	qsort(snap->dev_reg, snap->nr_dev_regs, sizeof(snap->dev_reg[0]), by_rate);
+}
+
 static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_page *ctl)
 {
 	struct vmm_net info;
-	struct virtio_net_stats st;
+	struct nic_readout ro;
 	struct link_counters peer;
 	const struct snapshot *p = &s->prev;
 	double dt = snap->dt;
 
 	vmm_net_info(s->vm, &info);
-	snprintf(snap->nic_mode, sizeof(snap->nic_mode), "%s", info.present ? "virtio" : "none");
-	if (!info.present || vmm_read_net(s->vm, &st, &peer))
+	snprintf(snap->nic_mode, sizeof(snap->nic_mode), "%s", info.present ? info.model : "none");
+	if (!info.present || vmm_read_net(s->vm, &ro, &peer))
 		return;
+	const struct nic_stats *st = &ro.total;
 	snap->net_on = true;
+	snprintf(snap->nic_chip, sizeof(snap->nic_chip), "%s", info.chip);
 	snprintf(snap->backend, sizeof(snap->backend), "%s", info.backend);
 	snprintf(snap->netns, sizeof(snap->netns), "%s", info.netns);
 	if (info.why)
@@ -445,14 +479,14 @@ static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_
 	snap->latency_valid = s->opts.workload == WL_PING;
 	figure_update(&snap->pps_tx, ctl->net_tx_packets, p->pps_tx.total, dt);
 	figure_update(&snap->pps_rx, ctl->net_rx_packets, p->pps_rx.total, dt);
-	figure_update(&snap->dev_tx, st.tx_packets, p->dev_tx.total, dt);
-	figure_update(&snap->dev_rx, st.rx_packets, p->dev_rx.total, dt);
-	figure_update(&snap->dev_kicks, st.tx_kicks, p->dev_kicks.total, dt);
-	figure_update(&snap->dev_irqs, st.interrupts, p->dev_irqs.total, dt);
-	figure_update(&snap->rx_no_buffer, st.rx_no_buffer, p->rx_no_buffer.total, dt);
-	figure_update(&snap->dev_tx_dropped, st.tx_dropped, p->dev_tx_dropped.total, dt);
-	figure_update(&snap->nic_exits[SRC_VMM], vmm_nic_exits(s->vm), p->nic_exits[SRC_VMM].total, dt);
-	figure_update(&snap->dev_tx_backpressure, st.tx_backpressure, p->dev_tx_backpressure.total, dt);
+	figure_update(&snap->dev_tx, st->tx_packets, p->dev_tx.total, dt);
+	figure_update(&snap->dev_rx, st->rx_packets, p->dev_rx.total, dt);
+	figure_update(&snap->dev_irqs, st->interrupts, p->dev_irqs.total, dt);
+	figure_update(&snap->rx_no_buffer, st->rx_no_buffer, p->rx_no_buffer.total, dt);
+	figure_update(&snap->dev_tx_dropped, st->tx_dropped, p->dev_tx_dropped.total, dt);
+	figure_update(&snap->nic_exits[SRC_VMM], nic_exits(st), p->nic_exits[SRC_VMM].total, dt);
+	figure_update(&snap->dev_tx_backpressure, st->tx_backpressure, p->dev_tx_backpressure.total, dt);
+	fill_device(s, snap, &ro);
 	/* The peer (the namespace's, or the loopback one) counts across guest restarts. */
 	figure_update(&snap->peer_sink, peer.sink_rx, p->seq ? p->peer_sink.total : peer.sink_rx, dt);
 	figure_update(&snap->peer_echo, peer.echo_rx, p->seq ? p->peer_echo.total : peer.echo_rx, dt);

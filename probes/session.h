@@ -17,7 +17,7 @@ struct session_opts {
 	bool no_bpf;
 	bool verbose;
 	unsigned hang_timeout_ms;
-	bool nic;          /* a virtio-net card on the link */
+	enum nic_mode nic; /* the network card on the link; NIC_MODE_NONE: none */
 	uint32_t pkt_size; /* payload bytes of ping and tx packets; 0: 64 */
 	const char *pcap_file; /* also write the capture there */
 };

@@ -48,6 +48,8 @@ struct per_packet {
 
 #define SNAP_STATS_MAX 64
 #define SNAP_REASONS_MAX 16
+#define SNAP_DEV_COUNTERS_MAX 32
+#define SNAP_DEV_REGS_MAX 56
 
 struct kind_cost {
 	uint64_t ops;
@@ -88,6 +90,7 @@ struct snapshot {
 	 * (the device model), peer (the UDP peer in the namespace). */
 	bool net_on;
 	char nic_mode[12], backend[12], netns[32];
+	char nic_chip[32];              /* what the guest sees: "Intel 82540EM (e1000)", ... */
 	char net_why[96];               /* why the loopback peer stands in for the TAP link */
 	struct figure pps_tx, pps_rx;   /* guest: packets it sent / received */
 	struct figure dev_tx, dev_rx;   /* vmm: what the device moved */
@@ -102,7 +105,12 @@ struct snapshot {
 	uint64_t latency_hist[HIST_SLOTS]; /* RTT TSC cycles, log2 slots, cumulative */
 	struct per_packet per_packet[PP_MAX];
 	struct figure nic_exits[SRC_MAX]; /* exits at the NIC's registers, by source (vmm, bpf) */
-	struct figure dev_kicks, dev_irqs, rx_no_buffer;
+	struct figure dev_irqs, rx_no_buffer;
+	/* The card's statistics (vmm, vmm/nic.h): every total and the model's own counters by name,
+	 * and for a trapping card the exits per register, busiest first. */
+	unsigned nr_dev_counters, nr_dev_regs;
+	struct named_figure dev_counter[SNAP_DEV_COUNTERS_MAX];
+	struct named_figure dev_reg[SNAP_DEV_REGS_MAX];
 	struct figure dev_tx_dropped;      /* vmm: frames the device took but the link refused */
 	struct figure dev_tx_backpressure; /* vmm: times tx waited for the link to take frames */
 	/* The capture on the TAP (source "capture"): independent of guest and VMM. */

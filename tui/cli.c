@@ -1,5 +1,6 @@
 /* The command line. */
 #include "cli.h"
+#include "vmm/nic.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,8 +22,9 @@ const char cli_usage[] =
 	"                         rx: the peer floods the guest; echo: the peer sends, the guest echoes\n"
 	"  --kind KIND            pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall cpuid hlt all\n"
 	"  --rate N               operations per second, 0 = as fast as possible (default 1000)\n"
-	"  --nic virtio|none      the VM's network card (default virtio: the TAP link as root,\n"
-	"                         the in-process loopback peer otherwise)\n"
+	"  --nic MODE             the VM's network card: emulated (an Intel 82540EM, every register\n"
+	"                         access traps), virtio, or none (default virtio); on the TAP link\n"
+	"                         as root, the in-process loopback peer otherwise\n"
 	"  --size BYTES           payload of ping and tx packets, 8..1472 (default 64)\n"
 	"  --cpu MODE             auto | emulated (kvm_pvm only) | paravirt | hardware (default auto)\n"
 	"  --pcap FILE            also write the link's traffic there (tcpdump, Wireshark)\n"
@@ -96,7 +98,7 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 	const char *kind_flag = NULL, *workload_flag = NULL; /* as given, to spot contradictions */
 
 	*cli = (struct cli){.interval_ms = 1000, .workload = WL_EXITS, .kind = EK_ALL, .rate = 1000,
-			    .pkt_size = 64, .nic = true};
+			    .pkt_size = 64, .nic = NIC_MODE_VIRTIO};
 	if (i < argc && !strcmp(argv[i], "run"))
 		i++;
 	for (; i < argc; i++) {
@@ -173,9 +175,8 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			if (cpu_mode_parse(val, &cli->cpu))
 				FAIL("--cpu wants auto, emulated, paravirt or hardware, not '%s'", val);
 		} else if (!strcmp(name, "--nic")) {
-			if (strcmp(val, "virtio") && strcmp(val, "none"))
-				FAIL("--nic wants virtio or none, not '%s'", val);
-			cli->nic = !strcmp(val, "virtio");
+			if (nic_mode_parse(val, &cli->nic))
+				FAIL("--nic wants %s, not '%s'", nic_mode_list(), val);
 		} else if (!strcmp(name, "--size")) {
 			if (parse_uint(val, 1472, &v) || v < 8)
 				FAIL("--size wants payload bytes from 8 to 1472, not '%s'", val);
@@ -202,9 +203,9 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		cli->workload = WL_EXITS;
 		exit_kind_parse(kind_flag, &cli->kind);
 	}
-	if (!cli->nic && cli->workload >= WL_PING)
+	if (cli->nic == NIC_MODE_NONE && cli->workload >= WL_PING)
 		FAIL("the %s workload needs the network card; drop --nic none", workload_name(cli->workload));
-	if (cli->pcap_file && !cli->nic)
+	if (cli->pcap_file && cli->nic == NIC_MODE_NONE)
 		FAIL("--pcap records the network card's link; drop --nic none");
 	if (cli->format == FMT_CSV && !cli->headless && cli->cmd == CMD_RUN)
 		FAIL("--format applies to --headless output; add --headless");

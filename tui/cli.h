@@ -20,7 +20,7 @@ struct cli {
 	uint32_t kind; /* exit kind, or fault kind for the fault workload */
 	uint32_t rate;
 	uint32_t pkt_size;
-	bool nic;
+	enum nic_mode nic;
 	enum cpu_mode cpu;
 	const char *log_path;
 	const char *pcap_file;

@@ -43,7 +43,8 @@ static const char *const help_text[] = {
 	"           tracepoints; avg/min/max = the guest's TSC round trip",
 	" hlt(idle) halts the guest waits in between paced ops (not the hlt kind)",
 	" NETWORK   guest: what its driver sent and got; ping p50/p99 from its TSC",
-	"           device: what the NIC model moved; kicks: guest notifications",
+	"           device: what the NIC model moved; regs: register exits the VMM saw",
+	"           (traps + ioeventfd doorbells); exits by register: the e1000's",
 	"           per pkt: every vCPU exit per packet moved (stats fd exits, or bpf",
 	"           kvm_exit): user = reached the VMM, kernel = handled inside KVM,",
 	"           nic = touched the card's registers (bpf or vmm); irqs = interrupts",
@@ -328,7 +329,7 @@ static int draw_net(struct dash *d, int y)
 		attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 		return y + 1;
 	}
-	line_at(y++, "NETWORK  %s on %s%s%s  %u B packets", s->nic_mode, s->backend,
+	line_at(y++, "NETWORK  %s (%s) on %s%s%s  %u B packets", s->nic_mode, s->nic_chip, s->backend,
 		s->netns[0] ? ", netns " : " (in-process peer)", s->netns, s->pkt_size);
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 	fmt_count(a, sizeof(a), s->pps_tx.rate);
@@ -339,10 +340,22 @@ static int draw_net(struct dash *d, int y)
 		(unsigned long long)s->ping_lost.total);
 	fmt_count(a, sizeof(a), s->dev_tx.rate);
 	fmt_count(b, sizeof(b), s->dev_rx.rate);
-	fmt_count(c, sizeof(c), s->dev_kicks.rate);
+	fmt_count(c, sizeof(c), s->nic_exits[SRC_VMM].rate);
 	fmt_count(e, sizeof(e), s->dev_irqs.rate);
-	line_at(y++, " device  tx %7s rx %7s pps  kicks %6s/s irqs %6s/s dropped %llu", a, b, c, e,
+	line_at(y++, " device  tx %7s rx %7s pps  regs %6s/s irqs %6s/s dropped %llu", a, b, c, e,
 		(unsigned long long)s->dev_tx_dropped.total);
+	/* Which registers the exits went to (a trapping card): the busiest few. */
+	if (s->nr_dev_regs && s->dev_reg[0].f.rate > 0) {
+		char line[160];
+		int n = snprintf(line, sizeof(line), " exits by register");
+		for (unsigned i = 0; i < s->nr_dev_regs && i < 5 && s->dev_reg[i].f.rate > 0; i++) {
+			fmt_count(c, sizeof(c), s->dev_reg[i].f.rate);
+			n += snprintf(line + n, sizeof(line) - (size_t)n, "  %s %s/s", s->dev_reg[i].name, c);
+			if (n >= (int)sizeof(line))
+				break;
+		}
+		line_at(y++, "%s", line);
+	}
 	{
 		const struct per_packet *pp = s->per_packet;
 		char all[12], us[12], ik[12], nic[12], irq[12];

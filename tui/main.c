@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmscope: %s\n", why);
 		return 1;
 	}
-	if (cli.nic && session_net_why(s))
+	if (cli.nic != NIC_MODE_NONE && session_net_why(s))
 		fprintf(stderr, "vmscope: %s; the in-process loopback peer answers instead (no "
 				"namespace, no capture)\n", session_net_why(s));
 	int rc = cli.headless ? run_headless(&cli, s) : run_dashboard(&cli, s);

@@ -154,12 +154,12 @@ void out_jsonl(FILE *f, const struct snapshot *s)
 		fputs(",\"udp_echoed\":", f);
 		json_num(f, s->udp_echoed.rate);
 		fprintf(f, ",\"peer_echo_rtt_us\":%.1f", s->peer_echo_rtt_us);
-		fputs(",\"device\":{\"tx\":", f);
+		fputs(",\"device\":{\"chip\":", f);
+		json_str(f, s->nic_chip);
+		fputs(",\"tx\":", f);
 		json_num(f, s->dev_tx.rate);
 		fputs(",\"rx\":", f);
 		json_num(f, s->dev_rx.rate);
-		fputs(",\"kicks\":", f);
-		json_num(f, s->dev_kicks.rate);
 		fputs(",\"interrupts\":", f);
 		json_num(f, s->dev_irqs.rate);
 		fputs(",\"rx_no_buffer\":", f);
@@ -168,7 +168,24 @@ void out_jsonl(FILE *f, const struct snapshot *s)
 		json_num(f, s->dev_tx_dropped.rate);
 		fputs(",\"tx_backpressure\":", f);
 		json_num(f, s->dev_tx_backpressure.rate);
-		fprintf(f, ",\"tx_dropped_total\":%llu}", (unsigned long long)s->dev_tx_dropped.total);
+		fprintf(f, ",\"tx_dropped_total\":%llu", (unsigned long long)s->dev_tx_dropped.total);
+		/* Every counter of the card by name (per second and since start), and the registers
+		 * that caused exits, busiest first. */
+		fputs(",\"counters\":{", f);
+		for (unsigned i = 0; i < s->nr_dev_counters; i++) {
+			fprintf(f, "%s\"%s\":{\"per_s\":", i ? "," : "", s->dev_counter[i].name);
+			json_num(f, s->dev_counter[i].f.rate);
+			fprintf(f, ",\"total\":%llu}", (unsigned long long)s->dev_counter[i].f.total);
+		}
+		fputs("},\"registers\":[", f);
+		for (unsigned i = 0, n = 0; i < s->nr_dev_regs; i++) {
+			if (!s->dev_reg[i].f.total)
+				continue;
+			fprintf(f, "%s{\"name\":\"%s\",\"exits_per_s\":", n++ ? "," : "", s->dev_reg[i].name);
+			json_num(f, s->dev_reg[i].f.rate);
+			fprintf(f, ",\"total\":%llu}", (unsigned long long)s->dev_reg[i].f.total);
+		}
+		fputs("]}", f);
 		if (s->peer_sink.valid) {
 			fputs(",\"peer\":{\"sink\":", f);
 			json_num(f, s->peer_sink.rate);

@@ -21,6 +21,7 @@ typedef uint64_t u64;
 #define GPA_PML4 0x3000ull /* PML4, PDPT, then 4 page directories: 0-4 GiB */
 #define GPA_VIF 0x9000ull  /* kvm_pvm virtual interrupt flag page */
 #define GPA_CTL 0xa000ull  /* struct ctl_page */
+#define GPA_DMA_FLOOR 0xb000ull /* no device DMA below: the pages above are the VMM's */
 #define GPA_STACK_TOP 0x90000ull
 #define GPA_IMAGE 0x100000ull
 #define GPA_NIC 0x200000ull /* 2 MiB for NIC rings and buffers, up to GUEST_MEM_SIZE */
@@ -51,6 +52,7 @@ enum irq_mode {
 #define VEC_DOORBELL 0x21 /* the VMM wrote a command (an MSI through irqfd) */
 #define VEC_SELF 0x22     /* the hlt exit kind's self-IPI */
 #define VEC_NET 0x30      /* + MSI-X table entry: 0 config, 1 rx, 2 tx */
+#define VEC_INTX 0x34     /* the e1000's INTx line, through the IOAPIC (level triggered) */
 #define VEC_SPURIOUS 0xff
 #define IRQ_VECTORS 32
 
@@ -82,6 +84,16 @@ enum workload {
 	WL_RX,    /* the peer floods the guest's port 9; the guest counts and checks sequence */
 	WL_ECHO,  /* the peer sends to the guest's port 7; the guest sends each datagram back */
 	WL_MAX,
+};
+
+/* The guest's network card: one entry each in the VMM's model table (vmm/nic.c) and in the
+ * guest's driver table. nic_mode_name() (vmm/nic.h) has their names. */
+enum nic_mode {
+	NIC_MODE_NONE,
+	NIC_MODE_EMULATED, /* Intel 82540EM (e1000): every register access traps to the VMM */
+	NIC_MODE_VIRTIO,   /* virtio-net 1.x: ioeventfd kicks, irqfd interrupts */
+	NIC_MODE_VF,       /* an SR-IOV virtual function: the hypervisor leaves the data path */
+	NIC_MODE_MAX,
 };
 
 enum nic_state {

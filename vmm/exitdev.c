@@ -1,5 +1,6 @@
 /* The `exits` workload's targets. */
 #include "exitdev.h"
+#include "kvm.h"
 #include "counters.h"
 
 #include <errno.h>
@@ -27,14 +28,7 @@ static int exitdev_mmio(uint64_t addr, void *data, uint32_t len, bool is_write, 
 
 static int ioeventfd(int vm_fd, int efd, uint64_t addr, bool pio, bool assign)
 {
-	struct kvm_ioeventfd io = {
-		.addr = addr,
-		.len = 4,
-		.fd = efd,
-		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
-			 (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
-	};
-	return ioctl(vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+	return kvm_ioeventfd(vm_fd, addr, 4, efd, pio, assign);
 }
 
 int exitdev_init(struct exitdev *d, int vm_fd, struct iobus *bus, struct vmm_counters *cnt)

@@ -9,7 +9,7 @@ enum io_space { IO_PIO, IO_MMIO };
 /* addr is relative to the registered base. Returns 0, or -errno for an access the device refuses. */
 typedef int (*io_handler_fn)(uint64_t addr, void *data, uint32_t len, bool is_write, void *opaque);
 
-#define IOBUS_MAX_RANGES 32
+#define IOBUS_MAX_RANGES 64
 
 struct io_range {
 	enum io_space space;

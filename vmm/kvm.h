@@ -1,6 +1,7 @@
 /* Thin KVM helpers: open the device, detect the host kind, set up a long-mode vCPU. */
 #ifndef VMSCOPE_KVM_H
 #define VMSCOPE_KVM_H
+#include <stdbool.h>
 #include <stdint.h>
 
 enum host_kind { HOST_UNKNOWN, HOST_VTX, HOST_AMDV, HOST_PVM };
@@ -30,5 +31,9 @@ int kvm_set_supported_cpuid(int kvm_fd, int vcpu_fd);
 /* 64-bit long mode, flat segments, paging rooted at cr3, RIP/RSP as given. */
 int kvm_setup_long_mode(int vcpu_fd, uint64_t cr3, uint64_t gdt, uint64_t idt, uint64_t tss,
 			uint64_t rip, uint64_t rsp);
+
+/* Binds an eventfd to a guest write of len bytes at addr (port I/O or MMIO): KVM completes the
+ * write itself and signals fd, no exit to userspace. The one place KVM_IOEVENTFD is called. */
+int kvm_ioeventfd(int vm_fd, uint64_t addr, uint32_t len, int fd, bool pio, bool assign);
 
 #endif

@@ -3,7 +3,10 @@
 #include "pci.h"
 
 #include <errno.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 static void put(uint8_t *p, uint32_t off, uint32_t v, unsigned len)
 {
@@ -23,20 +26,52 @@ void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t
 	put(d->cfg, PCI_SUBSYS_VENDOR + 2, subsys, 2);
 	put(d->wmask, PCI_COMMAND, PCI_CMD_IO | PCI_CMD_MEM | PCI_CMD_MASTER | PCI_CMD_INTX_DISABLE, 2);
 	put(d->w1c, PCI_STATUS, 0xf900, 2); /* parity, aborts, SERR: write 1 to clear */
-	d->wmask[0x3c] = 0xff;               /* interrupt line: scratch for the OS */
+	d->wmask[PCI_INTERRUPT_LINE] = 0xff; /* scratch for the OS */
 	d->cap_end = 0x40;
 	d->ext_cap_end = PCI_EXT_CAP_START;
+	for (unsigned i = 0; i < 6; i++)
+		d->bar[i].memslot = -1;
+}
+
+int pci_bridge_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t device)
+{
+	/* PCI-to-PCI Bridge 1.2, 3.2: bus numbers, I/O and memory windows, bridge control. */
+	pci_dev_init(d, name, vendor, device, 0x060400, 0, 0, 0);
+	d->cfg[PCI_HEADER_TYPE] = 1;
+	put(d->wmask, PCI_PRIMARY_BUS, 0xffffff, 3);
+	put(d->wmask, 0x1c, 0xf0f0, 2);         /* I/O base and limit */
+	put(d->wmask, 0x20, 0xfff0fff0, 4);     /* memory base and limit */
+	put(d->wmask, 0x24, 0xfff0fff0, 4);     /* prefetchable base and limit */
+	put(d->wmask, 0x3e, 0x0fff, 2);         /* bridge control */
+	d->below = calloc(256, sizeof(*d->below));
+	return d->below ? 0 : -ENOMEM;
+}
+
+void pci_dev_exit(struct pci_dev *d)
+{
+	free(d->below);
+	d->below = NULL;
 }
 
 int pci_dev_add_bar(struct pci_dev *d, unsigned bar, uint64_t size, bool io)
 {
 	if (bar >= 6 || !size || (size & (size - 1)) || size < (io ? 4 : 16) ||
-	    size > (io ? 256 : (1ull << 30)))
+	    size > (io ? 256 : (1ull << 30)) || d->below)
 		return -EINVAL;
-	d->bar[bar] = (struct pci_bar){.size = size, .io = io, .dev = d, .index = bar};
+	d->bar[bar] = (struct pci_bar){.size = size, .io = io, .dev = d, .index = bar, .memslot = -1};
 	put(d->cfg, PCI_BAR0 + 4 * bar, io ? 1 : 0, 4);
 	put(d->wmask, PCI_BAR0 + 4 * bar, (uint32_t)~(size - 1) & (io ? ~3u : ~0xfu), 4);
 	return 0;
+}
+
+int pci_dev_add_ram_bar(struct pci_dev *d, unsigned bar, uint64_t size, void *ram)
+{
+	if (!ram || size < 4096 || ((uintptr_t)ram & 4095))
+		return -EINVAL;
+	int r = pci_dev_add_bar(d, bar, size, false);
+	if (!r)
+		d->bar[bar].ram = ram;
+	return r;
 }
 
 int pci_dev_add_cap(struct pci_dev *d, uint8_t id, const void *body, unsigned len)
@@ -86,9 +121,47 @@ static int bar_io(uint64_t addr, void *data, uint32_t len, bool is_write, void *
 	struct pci_bar *bar = opaque;
 	struct pci_dev *d = bar->dev;
 	__atomic_fetch_add(&d->bar_exits, 1, __ATOMIC_RELAXED);
+	if (bar->ram) {
+		/* Only without a memory slot: serve it as the memory it is. */
+		__atomic_fetch_add(&d->bus->ram_bar_exits, 1, __ATOMIC_RELAXED);
+		if (len > 8 || addr + len > bar->size)
+			return -EINVAL;
+		if (is_write)
+			memcpy((uint8_t *)bar->ram + addr, data, len);
+		else
+			memcpy(data, (uint8_t *)bar->ram + addr, len);
+		return 0;
+	}
 	if (!d->bar_access)
 		return -ENOENT;
 	return d->bar_access(d, bar->index, addr, data, len, is_write);
+}
+
+/* A RAM-backed BAR at gpa (0: gone) as a KVM memory slot. Without one it still works, trapping. */
+static void ram_bar_map(struct pci_bus *b, struct pci_bar *bar, uint64_t gpa)
+{
+	struct kvm_userspace_memory_region r = {.userspace_addr = (uintptr_t)bar->ram};
+	if (bar->memslot >= 0) {
+		r.slot = (uint32_t)bar->memslot;
+		if (ioctl(b->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+			b->memslot_errors++;
+		b->memslots &= ~(1u << (bar->memslot - PCI_MEMSLOT_FIRST));
+		bar->memslot = -1;
+	}
+	if (!gpa || b->vm_fd < 0)
+		return;
+	unsigned n = 0;
+	while (n < PCI_MEMSLOTS && (b->memslots & (1u << n)))
+		n++;
+	r = (struct kvm_userspace_memory_region){.slot = PCI_MEMSLOT_FIRST + n, .guest_phys_addr = gpa,
+						 .memory_size = bar->size,
+						 .userspace_addr = (uintptr_t)bar->ram};
+	if (n == PCI_MEMSLOTS || ioctl(b->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+		b->memslot_errors++;
+		return;
+	}
+	b->memslots |= 1u << n;
+	bar->memslot = (int)(PCI_MEMSLOT_FIRST + n);
 }
 
 /* Places each BAR where the guest (or we, as firmware) put it, if decoding is enabled. */
@@ -112,44 +185,125 @@ static void update_bars(struct pci_dev *d)
 		if (bar->mapped_at)
 			iobus_unregister(d->bus->io, space, bar->mapped_at);
 		bar->mapped_at = 0;
+		/* The I/O bus range also catches overlaps for RAM-backed BARs. */
 		if (want && iobus_register(d->bus->io, space, want, bar->size, bar_io, bar) == 0)
 			bar->mapped_at = want;
 		else if (want)
 			d->bus->bar_conflicts++;
+		if (bar->ram)
+			ram_bar_map(d->bus, bar, bar->mapped_at);
 		if (d->bar_moved)
 			d->bar_moved(d, i, bar->mapped_at);
 	}
 }
 
-static struct pci_dev *lookup(struct pci_bus *b, unsigned slot, unsigned fn, uint32_t off,
+/* Calls fn on every plugged device, bridges before what sits below them; stops at nonzero. */
+static int walk(struct pci_dev **table, int (*fn)(struct pci_dev *, void *), void *arg)
+{
+	for (unsigned i = 0; i < 256; i++) {
+		struct pci_dev *d = table[i];
+		int r;
+		if (!d)
+			continue;
+		if ((r = fn(d, arg)) || (d->below && (r = walk(d->below, fn, arg))))
+			return r;
+	}
+	return 0;
+}
+
+struct range_query {
+	bool io;
+	uint64_t at, size;
+};
+
+static int overlaps(struct pci_dev *d, void *arg)
+{
+	struct range_query *q = arg;
+	for (unsigned i = 0; i < 6; i++) {
+		const struct pci_bar *bar = &d->bar[i];
+		if (!bar->size || bar->io != q->io)
+			continue;
+		uint64_t at = pci_cfg_get(d, PCI_BAR0 + 4 * i, 4) & (bar->io ? ~3u : ~0xfu);
+		if (at < q->at + q->size && q->at < at + bar->size)
+			return 1;
+	}
+	return 0;
+}
+
+/* Firmware-style assignment: the lowest naturally aligned gap no plugged device uses, so the
+ * space of an unplugged device is there for the next one. 0: none. */
+static uint64_t alloc_bar(struct pci_bus *b, const struct pci_dev *d, const struct pci_bar *bar)
+{
+	uint64_t base = bar->io ? PCI_IO_BASE : PCI_MMIO_BASE;
+	uint64_t end = base + (bar->io ? PCI_IO_SIZE : PCI_MMIO_SIZE);
+	struct range_query q = {.io = bar->io, .size = bar->size};
+	for (q.at = (base + bar->size - 1) & ~(bar->size - 1); q.at + bar->size <= end; q.at += bar->size)
+		if (!walk(b->root, overlaps, &q) && !overlaps((struct pci_dev *)d, &q))
+			return q.at;
+	return 0;
+}
+
+struct bus_query {
+	unsigned busnr;
+	struct pci_dev **table;
+};
+
+static int find_bus(struct pci_dev *d, void *arg)
+{
+	struct bus_query *q = arg;
+	if (d->below && d->cfg[PCI_SECONDARY_BUS] == q->busnr) {
+		q->table = d->below;
+		return 1;
+	}
+	return 0;
+}
+
+struct pci_dev *pci_bus_find(struct pci_bus *b, unsigned busnr, unsigned devfn)
+{
+	struct bus_query q = {.busnr = busnr, .table = busnr ? NULL : b->root};
+	if (devfn > 255 || busnr >= PCI_BUSES)
+		return NULL;
+	if (busnr)
+		walk(b->root, find_bus, &q);
+	return q.table ? q.table[devfn] : NULL;
+}
+
+unsigned pci_dev_busnr(const struct pci_dev *d)
+{
+	return d->parent ? d->parent->cfg[PCI_SECONDARY_BUS] : 0;
+}
+
+static struct pci_dev *lookup(struct pci_bus *b, unsigned busnr, unsigned devfn, uint32_t off,
 			      uint32_t len)
 {
-	if (len != 1 && len != 2 && len != 4)
-		goto bad;
-	if (off % len || off + len > PCI_CFG_SIZE)
-		goto bad;
-	if (slot >= PCI_SLOTS || fn)
+	if ((len != 1 && len != 2 && len != 4) || off % len || off + len > PCI_CFG_SIZE) {
+		b->bad_accesses++;
 		return NULL;
-	return b->dev[slot];
-bad:
-	b->bad_accesses++;
-	return NULL;
+	}
+	return pci_bus_find(b, busnr, devfn);
 }
 
-void pci_cfg_read(struct pci_bus *b, unsigned slot, unsigned fn, uint32_t off, void *data,
+void pci_cfg_read(struct pci_bus *b, unsigned busnr, unsigned devfn, uint32_t off, void *data,
 		  uint32_t len)
 {
-	struct pci_dev *d = lookup(b, slot, fn, off, len);
-	if (!d)
+	struct pci_dev *d = lookup(b, busnr, devfn, off, len);
+	if (!d) {
 		memset(data, 0xff, len > 8 ? 8 : len); /* master abort reads all ones */
-	else
-		memcpy(data, d->cfg + off, len);
+		return;
+	}
+	memcpy(data, d->cfg + off, len);
+	/* Function 0 says whether the slot has others (PCI 3.0, 6.2.1), whatever is plugged. */
+	if (!(devfn & 7) && off <= PCI_HEADER_TYPE && off + len > PCI_HEADER_TYPE) {
+		for (unsigned fn = 1; fn < 8; fn++)
+			if (pci_bus_find(b, busnr, devfn | fn))
+				((uint8_t *)data)[PCI_HEADER_TYPE - off] |= PCI_HEADER_MULTI;
+	}
 }
 
-void pci_cfg_write(struct pci_bus *b, unsigned slot, unsigned fn, uint32_t off, const void *data,
-		   uint32_t len)
+void pci_cfg_write(struct pci_bus *b, unsigned busnr, unsigned devfn, uint32_t off,
+		   const void *data, uint32_t len)
 {
-	struct pci_dev *d = lookup(b, slot, fn, off, len);
+	struct pci_dev *d = lookup(b, busnr, devfn, off, len);
 	const uint8_t *v = data;
 	if (!d)
 		return;
@@ -185,40 +339,39 @@ static int cfc_io(uint64_t addr, void *data, uint32_t len, bool is_write, void *
 {
 	struct pci_bus *b = opaque;
 	uint32_t a = b->cf8;
-	unsigned slot = (a >> 11) & 31, fn = (a >> 8) & 7, bus = (a >> 16) & 0xff;
+	unsigned devfn = (a >> 8) & 0xff, busnr = (a >> 16) & 0xff;
 	uint32_t off = (a & 0xfc) + (uint32_t)addr;
 
-	if (!(a & 0x80000000u) || bus || addr + len > 4) {
+	if (!(a & 0x80000000u) || addr + len > 4) {
 		if (!is_write)
 			memset(data, 0xff, len > 4 ? 4 : len);
 		return 0;
 	}
 	if (is_write)
-		pci_cfg_write(b, slot, fn, off, data, len);
+		pci_cfg_write(b, busnr, devfn, off, data, len);
 	else
-		pci_cfg_read(b, slot, fn, off, data, len);
+		pci_cfg_read(b, busnr, devfn, off, data, len);
 	return 0;
 }
 
 static int ecam_io(uint64_t addr, void *data, uint32_t len, bool is_write, void *opaque)
 {
 	struct pci_bus *b = opaque;
-	unsigned slot = (unsigned)(addr >> 15) & 31, fn = (unsigned)(addr >> 12) & 7;
+	unsigned busnr = (unsigned)(addr >> 20), devfn = (unsigned)(addr >> 12) & 0xff;
 	uint32_t off = (uint32_t)addr & 0xfff;
 	if (is_write)
-		pci_cfg_write(b, slot, fn, off, data, len);
+		pci_cfg_write(b, busnr, devfn, off, data, len);
 	else
-		pci_cfg_read(b, slot, fn, off, data, len);
+		pci_cfg_read(b, busnr, devfn, off, data, len);
 	return 0;
 }
 
-int pci_bus_init(struct pci_bus *b, struct iobus *io)
+int pci_bus_init(struct pci_bus *b, struct iobus *io, int vm_fd)
 {
 	int r;
 	memset(b, 0, sizeof(*b));
 	b->io = io;
-	b->next_mmio = PCI_MMIO_BASE;
-	b->next_io = PCI_IO_BASE;
+	b->vm_fd = vm_fd;
 	r = iobus_register(io, IO_PIO, 0xcf8, 4, cf8_io, b);
 	if (!r)
 		r = iobus_register(io, IO_PIO, 0xcfc, 4, cfc_io, b);
@@ -228,39 +381,53 @@ int pci_bus_init(struct pci_bus *b, struct iobus *io)
 		return r;
 	/* 00:00.0, the host bridge (class 06/00/00). */
 	pci_dev_init(&b->host_bridge, "host-bridge", 0x1b36, 0x0008, 0x060000, 0, 0x1af4, 0x1100);
-	return pci_bus_plug(b, &b->host_bridge, 0);
+	return pci_bus_plug(b, &b->host_bridge, NULL, 0);
 }
 
-int pci_bus_plug(struct pci_bus *b, struct pci_dev *d, unsigned slot)
+int pci_bus_plug(struct pci_bus *b, struct pci_dev *d, struct pci_dev *bridge, unsigned devfn)
 {
-	if (slot >= PCI_SLOTS || b->dev[slot])
+	struct pci_dev **table = bridge ? bridge->below : b->root;
+	if (!table || devfn > 255 || d->bus || (bridge && bridge->bus != b))
+		return -EINVAL;
+	if (table[devfn])
 		return -EBUSY;
+	for (unsigned i = 0; i < 6; i++)
+		if (d->bar[i].size)
+			put(d->cfg, PCI_BAR0 + 4 * i, d->bar[i].io ? 1 : 0, 4);
 	for (unsigned i = 0; i < 6; i++) {
-		struct pci_bar *bar = &d->bar[i];
-		if (!bar->size)
-			continue;
-		uint64_t *next = bar->io ? &b->next_io : &b->next_mmio;
-		uint64_t end = bar->io ? PCI_IO_BASE + PCI_IO_SIZE : PCI_MMIO_BASE + PCI_MMIO_SIZE;
-		uint64_t at = (*next + bar->size - 1) & ~(bar->size - 1);
-		if (at + bar->size > end)
+		uint64_t at = d->bar[i].size ? alloc_bar(b, d, &d->bar[i]) : 0;
+		if (d->bar[i].size && !at)
 			return -ENOSPC;
-		*next = at + bar->size;
-		put(d->cfg, PCI_BAR0 + 4 * i, (uint32_t)at | (bar->io ? 1 : 0), 4);
+		/* Claimed at once, so the device's next BAR is placed around it. */
+		if (at)
+			put(d->cfg, PCI_BAR0 + 4 * i, (uint32_t)at | (d->bar[i].io ? 1 : 0), 4);
 	}
 	d->bus = b;
-	d->slot = slot;
+	d->parent = bridge;
+	d->devfn = (uint8_t)devfn;
 	d->cfg[PCI_COMMAND] |= PCI_CMD_MEM | PCI_CMD_IO;
-	b->dev[slot] = d;
+	table[devfn] = d;
 	update_bars(d);
 	return 0;
 }
 
-void pci_bus_unplug(struct pci_bus *b, unsigned slot)
+static int unplug_one(struct pci_dev *d, void *arg)
 {
-	struct pci_dev *d = slot < PCI_SLOTS ? b->dev[slot] : NULL;
-	if (!d)
+	pci_bus_unplug(arg, d);
+	return 0;
+}
+
+void pci_bus_unplug(struct pci_bus *b, struct pci_dev *d)
+{
+	struct pci_dev **table;
+	if (!d || d->bus != b)
 		return;
+	table = d->parent ? d->parent->below : b->root;
+	if (d->below)
+		walk(d->below, unplug_one, b);
 	d->cfg[PCI_COMMAND] &= (uint8_t)~(PCI_CMD_MEM | PCI_CMD_IO);
 	update_bars(d);
-	b->dev[slot] = NULL;
+	table[d->devfn] = NULL;
+	d->bus = NULL;
+	d->parent = NULL;
 }

@@ -9,8 +9,12 @@
 
 #define PCI_CFG_SIZE 4096 /* PCIe: 256 bytes legacy + extended space */
 #define PCI_SLOTS 32
+#define PCI_BUSES 8 /* bus numbers the ECAM window covers (0: the root bus) */
+#define PCI_DEVFN(slot, fn) ((unsigned)(slot) << 3 | (unsigned)(fn))
 #define PCI_ECAM_BASE 0xe0000000ull
-#define PCI_ECAM_SIZE (PCI_SLOTS * 8 * 4096ull) /* bus 0 only */
+#define PCI_ECAM_SIZE ((uint64_t)PCI_BUSES << 20) /* 1 MiB per bus (PCIe 5.0, 7.2.2) */
+#define PCI_MEMSLOT_FIRST 1 /* KVM memory slots for RAM-backed BARs: 0 is guest memory */
+#define PCI_MEMSLOTS 32
 #define PCI_MMIO_BASE 0xc0000000ull             /* where BARs are assigned, like firmware would */
 #define PCI_MMIO_SIZE 0x10000000ull
 #define PCI_IO_BASE 0xc000
@@ -22,9 +26,14 @@
 #define PCI_STATUS 0x06
 #define PCI_CLASS_REV 0x08
 #define PCI_HEADER_TYPE 0x0e
+#define PCI_HEADER_MULTI 0x80
 #define PCI_BAR0 0x10
+#define PCI_PRIMARY_BUS 0x18 /* type 1 (bridge) header: primary, secondary, subordinate */
+#define PCI_SECONDARY_BUS 0x19
+#define PCI_SUBORDINATE_BUS 0x1a
 #define PCI_SUBSYS_VENDOR 0x2c
 #define PCI_CAP_PTR 0x34
+#define PCI_INTERRUPT_LINE 0x3c
 #define PCI_INTERRUPT_PIN 0x3d
 #define PCI_CMD_IO 0x1
 #define PCI_CMD_MEM 0x2
@@ -45,6 +54,9 @@ typedef void (*pci_bar_moved_fn)(struct pci_dev *dev, unsigned bar, uint64_t add
 struct pci_bar {
 	uint64_t size; /* 0: unused */
 	bool io;
+	void *ram;      /* RAM-backed: guest accesses hit this memory through a KVM memory slot and
+			 * never exit (a VF's doorbells, as VFIO maps a real BAR); NULL: traps */
+	int memslot;    /* the KVM slot while mapped, else -1 */
 	uint64_t mapped_at; /* where it sits on the I/O bus; 0: not mapped */
 	struct pci_dev *dev;
 	unsigned index;
@@ -64,24 +76,37 @@ struct pci_dev {
 	pci_bar_moved_fn bar_moved;
 	void *opaque;
 	uint64_t bar_exits; /* BAR accesses that reached the VMM (each one a userspace exit) */
-	struct pci_bus *bus;
-	unsigned slot;
+	struct pci_bus *bus;    /* set while plugged */
+	struct pci_dev *parent; /* the bridge whose secondary bus it sits on; NULL: the root bus */
+	uint8_t devfn;
+	struct pci_dev **below; /* a bridge (type 1 header): what sits on its secondary bus, by devfn */
 };
 
 struct pci_bus {
 	struct iobus *io;
-	struct pci_dev *dev[PCI_SLOTS];
+	int vm_fd;                /* for RAM-backed BARs' memory slots; -1: no KVM (tests) */
+	struct pci_dev *root[256]; /* the root bus, by devfn */
 	struct pci_dev host_bridge;
 	uint32_t cf8;
-	uint64_t next_mmio, next_io; /* firmware-style BAR allocation */
-	uint64_t bad_accesses;       /* unaligned, oversized, or refused config/BAR accesses */
-	uint64_t bar_conflicts;      /* BARs the guest placed over something else: left unmapped */
+	uint32_t memslots;      /* KVM memory slots in use, bit n = PCI_MEMSLOT_FIRST + n */
+	uint64_t bad_accesses;  /* unaligned, oversized, or refused config/BAR accesses */
+	uint64_t bar_conflicts; /* BARs the guest placed over something else: left unmapped */
+	uint64_t ram_bar_exits; /* accesses to a RAM-backed BAR that still reached us (KVM refused
+				 * the memory slot, or no KVM) */
+	uint64_t memslot_errors; /* memory slots KVM refused or we ran out of */
 };
 
 void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t device,
 		  uint32_t class_code, uint8_t revision, uint16_t subsys_vendor, uint16_t subsys);
+/* A PCI-to-PCI bridge (type 1 header, class 06/04/00): bus numbers the guest may set, and a
+ * secondary bus that devices plug into. -ENOMEM; undone by pci_dev_exit(). */
+int pci_bridge_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t device);
+void pci_dev_exit(struct pci_dev *d);
 /* A 32-bit memory BAR (or an I/O BAR) of a power-of-two size. */
 int pci_dev_add_bar(struct pci_dev *d, unsigned bar, uint64_t size, bool io);
+/* A memory BAR backed by host memory (page-aligned, size a power of two >= 4 KiB): mapped into
+ * the guest as a KVM memory slot wherever the guest puts it, so accesses never exit. */
+int pci_dev_add_ram_bar(struct pci_dev *d, unsigned bar, uint64_t size, void *ram);
 /* Appends a capability: id, then body (len bytes, from the byte after the next pointer).
  * Returns its offset in config space, or -ENOSPC. */
 int pci_dev_add_cap(struct pci_dev *d, uint8_t id, const void *body, unsigned len);
@@ -90,15 +115,22 @@ int pci_dev_add_ext_cap(struct pci_dev *d, uint16_t id, uint8_t version, const v
 /* Lets the guest write bits of config space (capability registers). */
 void pci_dev_writable(struct pci_dev *d, uint32_t off, const void *mask, unsigned len);
 
-int pci_bus_init(struct pci_bus *b, struct iobus *io);
-/* Puts a device in a slot, assigns its BARs and enables decoding, as firmware would. */
-int pci_bus_plug(struct pci_bus *b, struct pci_dev *d, unsigned slot);
-void pci_bus_unplug(struct pci_bus *b, unsigned slot);
-/* Config space as both access mechanisms see it (bus 0 only). */
-void pci_cfg_read(struct pci_bus *b, unsigned slot, unsigned fn, uint32_t off, void *data,
+int pci_bus_init(struct pci_bus *b, struct iobus *io, int vm_fd);
+/* Puts a device at devfn on the root bus (bridge NULL) or on a bridge's secondary bus, assigns
+ * its BARs in free space and enables decoding, as firmware would. -EBUSY, -ENOSPC, -EINVAL. */
+int pci_bus_plug(struct pci_bus *b, struct pci_dev *d, struct pci_dev *bridge, unsigned devfn);
+/* Takes a device off the bus: config space reads all ones, its BARs stop decoding, their
+ * address space and memory slots are free for the next device. */
+void pci_bus_unplug(struct pci_bus *b, struct pci_dev *d);
+/* The device at a bus number and devfn as the guest numbered the bridges, or NULL. */
+struct pci_dev *pci_bus_find(struct pci_bus *b, unsigned busnr, unsigned devfn);
+/* The bus number the device sits on now (its bridge's secondary bus number; 0: root). */
+unsigned pci_dev_busnr(const struct pci_dev *d);
+/* Config space as both access mechanisms see it. */
+void pci_cfg_read(struct pci_bus *b, unsigned busnr, unsigned devfn, uint32_t off, void *data,
 		  uint32_t len);
-void pci_cfg_write(struct pci_bus *b, unsigned slot, unsigned fn, uint32_t off, const void *data,
-		   uint32_t len);
+void pci_cfg_write(struct pci_bus *b, unsigned busnr, unsigned devfn, uint32_t off,
+		   const void *data, uint32_t len);
 
 static inline uint32_t pci_cfg_get(const struct pci_dev *d, uint32_t off, unsigned len)
 {

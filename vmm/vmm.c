@@ -24,8 +24,8 @@
 #include "iobus.h"
 #include "irq.h"
 #include "net/net.h"
+#include "nic.h"
 #include "pci.h"
-#include "virtio/net.h"
 #include "serial.h"
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -51,7 +51,8 @@ struct vmm {
 	struct guest_mem gmem;
 	struct net *netside; /* borrowed from opts, or our own */
 	bool own_net;
-	struct virtio_net *nic;
+	struct nic *nic;
+	enum nic_mode nic_mode;
 	struct serial uart;
 	struct exitdev exits;
 	struct vlog log;
@@ -285,7 +286,7 @@ static void *vcpu_thread(void *arg)
 				break;
 			}
 			vm->run->immediate_exit = 0;
-			CNT_ADD(vm->cnt.kicks, 1);
+			CNT_ADD(vm->cnt.vcpu_interrupts, 1);
 			if (LOAD(vm->hang_suspected)) {
 				uint64_t rip = guest_rip(vm);
 				fail(vm, rip, "guest stopped responding (no heartbeat for %u ms) at RIP %#llx",
@@ -321,41 +322,73 @@ static void wake(struct vmm *vm)
 
 #define NIC_SLOT 3
 
-/* virtio-net on the network side: the TAP link if we may build one, else the loopback peer. */
-static int attach_nic(struct vmm *vm, const char **why)
+/* The network side: borrowed from the session, or (tests, benchmarks) our own: the TAP link if
+ * we may build one, else the loopback peer. */
+static int open_net(struct vmm *vm, const char **why)
 {
-	static const uint8_t mac[6] = NET_GUEST_MAC;
-	int r;
-
-	vm->gmem = (struct guest_mem){vm->mem, GUEST_MEM_SIZE};
 	vm->netside = vm->opts.net;
 	if (!vm->netside) {
-		r = net_open(&vm->netside, why);
+		int r = net_open(&vm->netside, why);
 		if (r)
 			return r;
 		vm->own_net = true;
 	}
 	if (vm->netside->why)
 		vlog(&vm->log, "vmm: %s; using the in-process loopback peer", vm->netside->why);
-	vm->nic = calloc(1, sizeof(*vm->nic));
-	if (!vm->nic)
-		return -ENOMEM;
-	r = virtio_net_init(vm->nic, mac, vm->netside, &vm->gmem, &vm->irq, vm->vm_fd);
-	if (!r)
-		r = pci_bus_plug(&vm->pci, &vm->nic->vp.pci, NIC_SLOT);
-	if (!r)
-		r = virtio_net_start(vm->nic);
-	if (r) {
-		*why = "the virtio-net device could not be set up";
-		return r;
-	}
 	vm->ctl->peer_ip = LINK_PEER_IP;
 	vm->ctl->guest_ip = LINK_GUEST_IP;
-	vlog(&vm->log, "vmm: virtio-net at 00:%02x.0 on the %s backend%s%s", NIC_SLOT,
-	     net_backend_name(vm->netside), vm->netside->have_link ? ", netns " : "",
+	return 0;
+}
+
+int vmm_attach_nic(struct vmm *vm, enum nic_mode mode, const char **why)
+{
+	const struct nic_model *model = nic_model_find(mode);
+	int r;
+
+	*why = NULL;
+	if (vm->nic) {
+		*why = "the VM already has a network card";
+		return -EBUSY;
+	}
+	if (!model || !vm->netside) {
+		*why = !model ? "no such network card model" : "the VM has no network side";
+		return -EINVAL;
+	}
+	const struct nic_env env = {
+		.mem = &vm->gmem, .irq = &vm->irq, .vm_fd = vm->vm_fd, .net = vm->netside,
+		.intx_pin = IRQ_PCI_PIN_FIRST + NIC_SLOT % 4, /* INTA swizzled by slot, as PC firmware */
+		.mac = NET_GUEST_MAC, .ip = LINK_GUEST_IP,
+	};
+	r = model->create(&env, &vm->nic);
+	if (r) {
+		*why = "the network card could not be set up";
+		return r;
+	}
+	r = pci_bus_plug(&vm->pci, vm->nic->pci, NULL, PCI_DEVFN(NIC_SLOT, 0));
+	if (r) {
+		model->destroy(vm->nic);
+		vm->nic = NULL;
+		*why = "the network card does not fit on the PCI bus";
+		return r;
+	}
+	vm->nic_mode = mode;
+	vlog(&vm->log, "vmm: %s (%s) at 00:%02x.0 on the %s backend%s%s", model->chip, model->name,
+	     NIC_SLOT, net_backend_name(vm->netside), vm->netside->have_link ? ", netns " : "",
 	     vm->netside->have_link ? vm->netside->link.netns : "");
 	return 0;
 }
+
+void vmm_detach_nic(struct vmm *vm)
+{
+	if (!vm->nic)
+		return;
+	pci_bus_unplug(&vm->pci, vm->nic->pci);
+	vm->nic->model->destroy(vm->nic);
+	vm->nic = NULL;
+	vm->nic_mode = NIC_MODE_NONE;
+}
+
+enum nic_mode vmm_nic_mode(const struct vmm *vm) { return vm->nic_mode; }
 
 /* Which CPU mode the request resolves to on this host, or -EINVAL with *why. */
 static int resolve_cpu_mode(struct vmm *vm, const char **why)
@@ -476,7 +509,7 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 	if (!r)
 		r = iobus_register(&vm->bus, IO_PIO, PORT_GUEST_EVENT, 4, guest_event, vm);
 	if (!r)
-		r = pci_bus_init(&vm->pci, &vm->bus);
+		r = pci_bus_init(&vm->pci, &vm->bus, vm->vm_fd);
 	if (r) {
 		*why = "the guest's port and MMIO ranges overlap";
 		goto err;
@@ -486,7 +519,7 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 		*why = "KVM refused the guest's ioeventfds";
 		goto err;
 	}
-	irq_router_init(&vm->irq, vm->vm_fd);
+	irq_router_init(&vm->irq, vm->vm_fd, vm->irqchip);
 	if (vm->irqchip) {
 		vm->doorbell_gsi = irq_alloc(&vm->irq);
 		r = vm->doorbell_gsi < 0 ? vm->doorbell_gsi
@@ -496,8 +529,11 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 			goto err;
 		}
 	}
-	if (vm->opts.nic) {
-		r = attach_nic(vm, why);
+	vm->gmem = (struct guest_mem){vm->mem, GUEST_MEM_SIZE, GPA_DMA_FLOOR};
+	if (vm->opts.nic != NIC_MODE_NONE) {
+		r = open_net(vm, why);
+		if (!r)
+			r = vmm_attach_nic(vm, vm->opts.nic, why);
 		if (r)
 			goto err;
 	}
@@ -551,11 +587,7 @@ void vmm_destroy(struct vmm *vm)
 		pthread_join(vm->thread, NULL);
 		vm->thread_started = false;
 	}
-	if (vm->nic) {
-		pci_bus_unplug(&vm->pci, NIC_SLOT);
-		virtio_net_exit(vm->nic);
-		free(vm->nic);
-	}
+	vmm_detach_nic(vm);
 	if (vm->own_net)
 		net_close(vm->netside);
 	if (vm->vm_fd >= 0) {
@@ -593,7 +625,7 @@ void vmm_set_workload(struct vmm *vm, enum workload wl, uint32_t kind, uint32_t 
 	__atomic_fetch_add(&c->cmd_seq, 1, __ATOMIC_RELEASE);
 	wake(vm);
 	/* rx and echo are driven from the far end of the link. */
-	if (vm->nic)
+	if (vm->netside)
 		net_drive(vm->netside, wl == WL_RX ? LINK_FLOOD : wl == WL_ECHO ? LINK_ECHO : LINK_QUIET,
 			  rate, LOAD(c->pkt_size));
 }
@@ -679,17 +711,19 @@ void vmm_net_info(struct vmm *vm, struct vmm_net *out)
 	out->present = vm->nic != NULL;
 	if (!vm->nic)
 		return;
+	out->model = vm->nic->model->name;
+	out->chip = vm->nic->model->chip;
 	out->backend = net_backend_name(vm->netside);
 	out->why = vm->netside->why;
 	if (vm->netside->have_link)
 		snprintf(out->netns, sizeof(out->netns), "%s", vm->netside->link.netns);
 }
 
-int vmm_read_net(struct vmm *vm, struct virtio_net_stats *dev, struct link_counters *peer)
+int vmm_read_net(struct vmm *vm, struct nic_readout *dev, struct link_counters *peer)
 {
 	if (!vm->nic)
 		return -ENODEV;
-	virtio_net_read_stats(vm->nic, dev);
+	nic_read(vm->nic, dev);
 	net_read_peer(vm->netside, peer);
 	return 0;
 }
@@ -700,24 +734,12 @@ unsigned vmm_nic_regions(struct vmm *vm, struct vmm_region *out)
 	if (!vm->nic)
 		return 0;
 	for (unsigned i = 0; i < 6; i++) {
-		const struct pci_bar *b = &vm->nic->vp.pci.bar[i];
+		const struct pci_bar *b = &vm->nic->pci->bar[i];
 		uint64_t at = __atomic_load_n(&b->mapped_at, __ATOMIC_RELAXED);
-		if (b->size && at)
+		if (b->size && at && !b->ram)
 			out[n++] = (struct vmm_region){b->io, at, b->size};
 	}
 	return n;
-}
-
-uint64_t vmm_nic_exits(struct vmm *vm)
-{
-	struct virtio_net_stats st;
-	if (!vm->nic)
-		return 0;
-	virtio_net_read_stats(vm->nic, &st);
-	/* A notify that reached userspace (no ioeventfd there) was handed on through the kick
-	 * eventfd: it is one exit, not two. */
-	return __atomic_load_n(&vm->nic->vp.pci.bar_exits, __ATOMIC_RELAXED) + st.tx_kicks +
-	       st.rx_kicks - __atomic_load_n(&vm->nic->vp.st.kicks_slow, __ATOMIC_RELAXED);
 }
 
 void vmm_read_counters(struct vmm *vm, struct vmm_counters *out)

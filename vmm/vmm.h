@@ -24,7 +24,7 @@ struct vmm_counters {
 	uint64_t serial_tx_bytes;
 	uint64_t io_unclaimed;                    /* accesses no device claimed (dropped) */
 	uint64_t io_refused;                      /* accesses a device refused (dropped) */
-	uint64_t kicks;                           /* KVM_RUN interrupted by the VMM */
+	uint64_t vcpu_interrupts;                 /* KVM_RUN interrupted by the VMM (signal) */
 };
 
 enum vmm_state {
@@ -46,7 +46,8 @@ struct vmm_opts {
 	const char *kvm_path;   /* default /dev/kvm */
 	const char *log_path;   /* NULL: ring only */
 	unsigned hang_timeout_ms; /* no guest heartbeat for this long = hung; default 2000 */
-	bool nic;               /* a virtio-net card on the TAP link (root) or the loopback peer */
+	enum nic_mode nic;      /* the first network card (NIC_MODE_NONE: none), on the TAP link
+				 * (root) or the loopback peer */
 	struct net *net;        /* the network side to attach the card to (it outlives the VM);
 				 * NULL with nic: the VM opens one of its own */
 };
@@ -54,6 +55,8 @@ struct vmm_opts {
 /* The network side, for the probes. */
 struct vmm_net {
 	bool present;
+	const char *model;   /* the card: "emulated", "virtio" (nic.h) */
+	const char *chip;    /* what the guest sees: "Intel 82540EM", ... */
 	const char *backend; /* "tap" or "loopback" */
 	const char *why;     /* why loopback, when it is */
 	char netns[32];      /* the link's namespace, for tools and captures */
@@ -89,10 +92,15 @@ struct vlog *vmm_log(struct vmm *vm);
 void vmm_read_ctl(struct vmm *vm, struct ctl_page *out);
 void vmm_read_counters(struct vmm *vm, struct vmm_counters *out);
 void vmm_net_info(struct vmm *vm, struct vmm_net *out);
-struct virtio_net_stats;
+struct nic_readout;
 struct link_counters;
 /* 0, or -ENODEV when the VM has no NIC. */
-int vmm_read_net(struct vmm *vm, struct virtio_net_stats *dev, struct link_counters *peer);
+int vmm_read_net(struct vmm *vm, struct nic_readout *dev, struct link_counters *peer);
+/* The NIC seam's only door: builds the model's card and plugs it into the VM's bus (at most one
+ * card for now), or unplugs and frees it. -errno with *why. */
+int vmm_attach_nic(struct vmm *vm, enum nic_mode mode, const char **why);
+void vmm_detach_nic(struct vmm *vm);
+enum nic_mode vmm_nic_mode(const struct vmm *vm);
 /* Where the NIC's registers are: the guest-physical ranges its BARs decode now. */
 struct vmm_region {
 	bool io; /* port I/O; else MMIO */
@@ -100,9 +108,6 @@ struct vmm_region {
 };
 #define VMM_NIC_REGIONS 6
 unsigned vmm_nic_regions(struct vmm *vm, struct vmm_region *out);
-/* Exits the guest caused by touching the NIC's registers, as the VMM saw them: BAR accesses
- * that reached userspace plus notifications that ended at an ioeventfd. */
-uint64_t vmm_nic_exits(struct vmm *vm);
 /* Boot milestones, ns since vmm_create() began; 0 until reached. */
 uint64_t vmm_ns_first_insn(struct vmm *vm);
 uint64_t vmm_ns_banner(struct vmm *vm);

@@ -26,7 +26,7 @@ static int dev_bar(struct pci_dev *d, unsigned bar, uint64_t off, void *data, ui
 static void setup(void)
 {
 	memset(&io, 0, sizeof(io));
-	REQUIRE(pci_bus_init(&bus, &io) == 0);
+	REQUIRE(pci_bus_init(&bus, &io, -1) == 0);
 	pci_dev_init(&dev, "test", 0x1af4, 0x1041, 0x020000, 1, 0x1af4, 0x0001);
 	REQUIRE(pci_dev_add_bar(&dev, 0, 0x1000, false) == 0);
 	REQUIRE(pci_dev_add_bar(&dev, 2, 32, true) == 0);
@@ -65,7 +65,7 @@ TEST(pci_host_bridge_answers_on_both_mechanisms)
 	iobus_dispatch(&io, IO_PIO, 0xcf8, &off, 4, true);
 	iobus_dispatch(&io, IO_PIO, 0xcfc, &v, 4, false);
 	CHECK(v == 0xffffffff);
-	off = 0x80010000u; /* bus 1 does not exist */
+	off = 0x80010000u; /* bus 1: no bridge gives it */
 	iobus_dispatch(&io, IO_PIO, 0xcf8, &off, 4, true);
 	iobus_dispatch(&io, IO_PIO, 0xcfc, &v, 4, false);
 	CHECK(v == 0xffffffff);
@@ -75,7 +75,7 @@ TEST(pci_plug_assigns_bars_like_firmware_and_maps_them)
 {
 	uint32_t v;
 	setup();
-	REQUIRE(pci_bus_plug(&bus, &dev, 3) == 0);
+	REQUIRE(pci_bus_plug(&bus, &dev, NULL, PCI_DEVFN(3, 0)) == 0);
 	CHECK(ecam_read(3, 0, 4) == 0x10411af4);
 	CHECK(ecam_read(3, PCI_BAR0, 4) == PCI_MMIO_BASE);
 	CHECK((ecam_read(3, PCI_BAR0 + 8, 4) & ~0xffu) == PCI_IO_BASE && (ecam_read(3, PCI_BAR0 + 8, 4) & 1));
@@ -84,14 +84,17 @@ TEST(pci_plug_assigns_bars_like_firmware_and_maps_them)
 	CHECK(iobus_dispatch(&io, IO_MMIO, PCI_MMIO_BASE + 0x24, &v, 4, false) == 0);
 	CHECK(bar_hits == 1 && last_bar == 0 && last_off == 0x24 && v == 0x5a5a5a5a);
 	CHECK(iobus_dispatch(&io, IO_PIO, PCI_IO_BASE + 4, &v, 2, true) == 0 && last_bar == 2);
-	CHECK(pci_bus_plug(&bus, &dev, 3) == -EBUSY);
+	CHECK(pci_bus_plug(&bus, &dev, NULL, PCI_DEVFN(4, 0)) == -EINVAL); /* already plugged */
+	static struct pci_dev other;
+	pci_dev_init(&other, "other", 0x8086, 0x100e, 0x020000, 0, 0, 0);
+	CHECK(pci_bus_plug(&bus, &other, NULL, PCI_DEVFN(3, 0)) == -EBUSY);
 }
 
 TEST(pci_bar_sizing_moving_and_decoding)
 {
 	uint32_t v;
 	setup();
-	REQUIRE(pci_bus_plug(&bus, &dev, 3) == 0);
+	REQUIRE(pci_bus_plug(&bus, &dev, NULL, PCI_DEVFN(3, 0)) == 0);
 	ecam_write(3, PCI_BAR0, 0xffffffff, 4); /* sizing */
 	CHECK(ecam_read(3, PCI_BAR0, 4) == 0xfffff000);
 	CHECK(iobus_dispatch(&io, IO_MMIO, PCI_MMIO_BASE, &v, 4, false) == -ENOENT);
@@ -105,7 +108,7 @@ TEST(pci_bar_sizing_moving_and_decoding)
 	ecam_write(3, PCI_BAR0, (uint32_t)PCI_ECAM_BASE, 4);
 	CHECK(bus.bar_conflicts == 1);
 	CHECK(ecam_read(0, 0, 4) == 0x00081b36);
-	pci_bus_unplug(&bus, 3);
+	pci_bus_unplug(&bus, &dev);
 	CHECK(ecam_read(3, 0, 4) == 0xffffffff);
 }
 
@@ -117,7 +120,7 @@ TEST(pci_capability_chains_standard_and_extended)
 	int c2 = pci_dev_add_cap(&dev, 0x11, vendor_cap, 10);
 	int e1 = pci_dev_add_ext_cap(&dev, 0x0010, 1, sriov, sizeof(sriov));
 	int e2 = pci_dev_add_ext_cap(&dev, 0x0001, 2, aer, sizeof(aer));
-	REQUIRE(pci_bus_plug(&bus, &dev, 4) == 0);
+	REQUIRE(pci_bus_plug(&bus, &dev, NULL, PCI_DEVFN(4, 0)) == 0);
 	CHECK(c1 == 0x40 && c2 == 0x48 && e1 == 0x100 && e2 == 0x140);
 	CHECK(ecam_read(4, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
 	CHECK(ecam_read(4, PCI_CAP_PTR, 1) == 0x40);
@@ -132,7 +135,7 @@ TEST(pci_capability_chains_standard_and_extended)
 TEST(pci_read_only_and_write_one_to_clear_bits)
 {
 	setup();
-	REQUIRE(pci_bus_plug(&bus, &dev, 3) == 0);
+	REQUIRE(pci_bus_plug(&bus, &dev, NULL, PCI_DEVFN(3, 0)) == 0);
 	ecam_write(3, 0, 0xdeadbeef, 4);
 	CHECK(ecam_read(3, 0, 4) == 0x10411af4);
 	ecam_write(3, PCI_COMMAND, 0xffff, 2);
@@ -148,7 +151,7 @@ TEST(pci_bad_config_accesses_are_counted_and_read_all_ones)
 {
 	uint64_t wide = 0;
 	setup();
-	REQUIRE(pci_bus_plug(&bus, &dev, 3) == 0);
+	REQUIRE(pci_bus_plug(&bus, &dev, NULL, PCI_DEVFN(3, 0)) == 0);
 	CHECK(ecam_read(3, 2, 4) == 0xffffffff); /* unaligned dword */
 	CHECK(bus.bad_accesses == 1);
 	iobus_dispatch(&io, IO_MMIO, PCI_ECAM_BASE + (3 << 15), &wide, 8, false);
@@ -158,4 +161,105 @@ TEST(pci_bad_config_accesses_are_counted_and_read_all_ones)
 	CHECK(bus.bad_accesses == 3);
 	CHECK(ecam_read(3, 0xffc, 4) == 0); /* extended space is there, empty */
 	CHECK(ecam_read(3, 0, 4) == 0x10411af4); /* and nothing was harmed */
+}
+
+TEST(pci_multi_function_devices_answer_per_function)
+{
+	static struct pci_dev f1;
+	setup();
+	REQUIRE(pci_bus_plug(&bus, &dev, NULL, PCI_DEVFN(5, 0)) == 0);
+	CHECK(!(ecam_read(5, PCI_HEADER_TYPE, 1) & PCI_HEADER_MULTI));
+	pci_dev_init(&f1, "fn1", 0x8086, 0x10ca, 0x020000, 1, 0, 0);
+	REQUIRE(pci_bus_plug(&bus, &f1, NULL, PCI_DEVFN(5, 3)) == 0);
+	CHECK(ecam_read(5, PCI_HEADER_TYPE, 1) & PCI_HEADER_MULTI); /* function 0 says so */
+	uint32_t v = 0;
+	iobus_dispatch(&io, IO_MMIO, PCI_ECAM_BASE + (5 << 15) + (3 << 12), &v, 4, false);
+	CHECK(v == 0x10ca8086);
+	pci_bus_unplug(&bus, &f1);
+	CHECK(!(ecam_read(5, PCI_HEADER_TYPE, 1) & PCI_HEADER_MULTI));
+	iobus_dispatch(&io, IO_MMIO, PCI_ECAM_BASE + (5 << 15) + (3 << 12), &v, 4, false);
+	CHECK(v == 0xffffffff);
+}
+
+TEST(pci_bridges_give_buses_the_guest_numbers)
+{
+	static struct pci_dev br, below;
+	setup();
+	REQUIRE(pci_bridge_init(&br, "port", 0x1b36, 0x000c) == 0);
+	REQUIRE(pci_bus_plug(&bus, &br, NULL, PCI_DEVFN(6, 0)) == 0);
+	pci_dev_init(&below, "nic", 0x8086, 0x100e, 0x020000, 3, 0, 0);
+	REQUIRE(pci_dev_add_bar(&below, 0, 0x20000, false) == 0);
+	REQUIRE(pci_bus_plug(&bus, &below, &br, 0) == 0);
+	CHECK((ecam_read(6, PCI_HEADER_TYPE, 1) & 0x7f) == 1 && ecam_read(6, PCI_CLASS_REV, 4) >> 8 == 0x060400);
+	uint32_t v = 0;
+	/* Unnumbered, the bus behind the bridge is nowhere. */
+	iobus_dispatch(&io, IO_MMIO, PCI_ECAM_BASE + (2u << 20), &v, 4, false);
+	CHECK(v == 0xffffffff && pci_dev_busnr(&below) == 0);
+	ecam_write(6, PCI_PRIMARY_BUS, 0x020200, 4); /* primary 0, secondary 2, subordinate 2 */
+	iobus_dispatch(&io, IO_MMIO, PCI_ECAM_BASE + (2u << 20), &v, 4, false);
+	CHECK(v == 0x100e8086 && pci_dev_busnr(&below) == 2);
+	CHECK(pci_bus_find(&bus, 2, 0) == &below && !pci_bus_find(&bus, 3, 0));
+	/* The 0xCF8 mechanism reaches it too. */
+	uint32_t addr = 0x80000000u | 2u << 16;
+	iobus_dispatch(&io, IO_PIO, 0xcf8, &addr, 4, true);
+	iobus_dispatch(&io, IO_PIO, 0xcfc, &v, 4, false);
+	CHECK(v == 0x100e8086);
+	/* Unplugging the bridge takes what is behind it along. */
+	pci_bus_unplug(&bus, &br);
+	CHECK(!below.bus && ecam_read(6, 0, 4) == 0xffffffff);
+	pci_dev_exit(&br);
+}
+
+TEST(pci_bar_space_is_reclaimed_on_unplug)
+{
+	static struct pci_dev a, b, c;
+	setup();
+	pci_dev_init(&a, "a", 1, 1, 0, 0, 0, 0);
+	pci_dev_init(&b, "b", 1, 2, 0, 0, 0, 0);
+	pci_dev_init(&c, "c", 1, 3, 0, 0, 0, 0);
+	REQUIRE(pci_dev_add_bar(&a, 0, 0x4000, false) == 0);
+	REQUIRE(pci_dev_add_bar(&a, 1, 0x1000, false) == 0);
+	REQUIRE(pci_dev_add_bar(&b, 0, 0x4000, false) == 0);
+	REQUIRE(pci_dev_add_bar(&c, 0, 0x4000, false) == 0);
+	REQUIRE(pci_bus_plug(&bus, &a, NULL, PCI_DEVFN(1, 0)) == 0);
+	REQUIRE(pci_bus_plug(&bus, &b, NULL, PCI_DEVFN(2, 0)) == 0);
+	uint32_t a0 = ecam_read(1, PCI_BAR0, 4), a1 = ecam_read(1, PCI_BAR0 + 4, 4);
+	uint32_t b0 = ecam_read(2, PCI_BAR0, 4);
+	CHECK(a0 == PCI_MMIO_BASE && a1 == PCI_MMIO_BASE + 0x4000 && b0 == PCI_MMIO_BASE + 0x8000);
+	pci_bus_unplug(&bus, &a);
+	uint32_t v;
+	CHECK(iobus_dispatch(&io, IO_MMIO, a0, &v, 4, false) == -ENOENT);
+	/* The next device gets the freed space, not new space. */
+	REQUIRE(pci_bus_plug(&bus, &c, NULL, PCI_DEVFN(1, 0)) == 0);
+	CHECK(ecam_read(1, PCI_BAR0, 4) == a0);
+	/* Plug and unplug many times: the window never runs out. */
+	for (int i = 0; i < 1000; i++) {
+		pci_bus_unplug(&bus, &c);
+		REQUIRE(pci_bus_plug(&bus, &c, NULL, PCI_DEVFN(1, 0)) == 0);
+	}
+	CHECK(ecam_read(1, PCI_BAR0, 4) == a0 && io.nr < 10);
+}
+
+TEST(pci_ram_backed_bars_follow_the_guest_and_never_call_the_device)
+{
+	static struct pci_dev d;
+	static uint8_t page[8192] __attribute__((aligned(4096)));
+	setup();
+	pci_dev_init(&d, "vf", 0x8086, 0x10ca, 0x020000, 1, 0, 0);
+	CHECK(pci_dev_add_ram_bar(&d, 0, 4096, page + 1) == -EINVAL); /* not page-aligned */
+	CHECK(pci_dev_add_ram_bar(&d, 0, 16, page) == -EINVAL);       /* smaller than a page */
+	REQUIRE(pci_dev_add_ram_bar(&d, 0, 8192, page) == 0);
+	d.bar_access = dev_bar;
+	REQUIRE(pci_bus_plug(&bus, &d, NULL, PCI_DEVFN(7, 0)) == 0);
+	uint32_t at = ecam_read(7, PCI_BAR0, 4), v = 0x12345678;
+	bar_hits = 0;
+	/* Without KVM there is no memory slot: the access reaches us and is served as memory. */
+	CHECK(iobus_dispatch(&io, IO_MMIO, at + 0x100, &v, 4, true) == 0);
+	CHECK(!memcmp(page + 0x100, &v, 4) && bar_hits == 0 && bus.ram_bar_exits == 1);
+	ecam_write(7, PCI_BAR0, 0xc0400000, 4);
+	v = 0;
+	CHECK(iobus_dispatch(&io, IO_MMIO, 0xc0400100, &v, 4, false) == 0 && v == 0x12345678);
+	CHECK(iobus_dispatch(&io, IO_MMIO, 0xc0401ffc + 8, &v, 4, false) == -ENOENT);
+	CHECK(bus.memslots == 0 && d.bar[0].memslot == -1);
+	pci_bus_unplug(&bus, &d);
 }

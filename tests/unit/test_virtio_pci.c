@@ -41,13 +41,13 @@ static uint64_t rd(uint64_t off, uint32_t len)
 	return v;
 }
 static void wr(uint64_t off, uint64_t v, uint32_t len) { iobus_dispatch(&io, IO_MMIO, bar + off, &v, len, true); }
-static uint32_t cfg(uint32_t off, uint32_t len) { uint32_t v = 0; pci_cfg_read(&bus, 2, 0, off, &v, len); return v; }
-static void cfg_wr(uint32_t off, uint32_t v, uint32_t len) { pci_cfg_write(&bus, 2, 0, off, &v, len); }
+static uint32_t cfg(uint32_t off, uint32_t len) { uint32_t v = 0; pci_cfg_read(&bus, 0, PCI_DEVFN(2, 0), off, &v, len); return v; }
+static void cfg_wr(uint32_t off, uint32_t v, uint32_t len) { pci_cfg_write(&bus, 0, PCI_DEVFN(2, 0), off, &v, len); }
 
 static uint64_t irqs(unsigned vector)
 {
 	uint64_t n = 0;
-	if (read(irq_eventfd(&irq, vp.gsi[vector]), &n, 8) != 8)
+	if (read(irq_eventfd(&irq, vp.msix.gsi[vector]), &n, 8) != 8)
 		n = 0;
 	return n;
 }
@@ -56,12 +56,12 @@ static void setup(void)
 {
 	free(ram);
 	ram = calloc(1, MEM);
-	mem = (struct guest_mem){ram, MEM};
+	mem = (struct guest_mem){ram, MEM, 0};
 	memset(&io, 0, sizeof(io));
-	REQUIRE(pci_bus_init(&bus, &io) == 0);
-	irq_router_init(&irq, -1);
+	REQUIRE(pci_bus_init(&bus, &io, -1) == 0);
+	irq_router_init(&irq, -1, false);
 	REQUIRE(virtio_pci_init(&vp, &test_ops, NULL, &mem, &irq, -1) == 0);
-	REQUIRE(pci_bus_plug(&bus, &vp.pci, 2) == 0);
+	REQUIRE(pci_bus_plug(&bus, &vp.pci, NULL, PCI_DEVFN(2, 0)) == 0);
 	bar = cfg(PCI_BAR0, 4) & ~0xfu;
 	activated = resets = 0;
 	kicked = ~0u;
@@ -69,7 +69,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	pci_bus_unplug(&bus, 2);
+	pci_bus_unplug(&bus, &vp.pci);
 	virtio_pci_exit(&vp);
 	irq_router_exit(&irq);
 }
@@ -149,7 +149,7 @@ TEST(virtio_pci_driver_initialization_sequence)
 	wr(VPC_Q_DESC, 0x5000, 8);
 	CHECK(rd(VPC_Q_DESC, 8) == 0x1000);
 	wr(VP_NOTIFY + VP_NOTIFY_MULT, 1, 2); /* no ioeventfd without KVM: the slow path */
-	CHECK(kicked == 1 && vp.st.kicks_slow == 1);
+	CHECK(kicked == 1 && vp.st.notify_traps == 1);
 	wr(VPC_STATUS, 0, 1);
 	CHECK(resets >= 1 && rd(VPC_STATUS, 1) == 0 && !vp.vq[0].ready);
 	teardown();
@@ -199,7 +199,7 @@ TEST(virtio_pci_msix_masking_pending_and_delivery)
 	virtio_pci_notify(&vp, 0); /* MSI-X still disabled: only the ISR */
 	CHECK(irqs(0) == 0 && rd(VP_ISR, 1) == 1);
 
-	uint32_t ctl = (uint32_t)vp.msix_cap + 2;
+	uint32_t ctl = (uint32_t)vp.msix.cap + 2;
 	cfg_wr(ctl, 0x8000, 2); /* enable */
 	wr(VP_MSIX_TABLE + 0, 0xfee00000, 4);
 	wr(VP_MSIX_TABLE + 8, 0x41, 4);
@@ -211,7 +211,7 @@ TEST(virtio_pci_msix_masking_pending_and_delivery)
 	CHECK(irqs(0) == 1 && rd(VP_MSIX_PBA, 4) == 0);
 	vq_push(&vp.vq[0], 0, 0);
 	virtio_pci_notify(&vp, 0);
-	CHECK(irqs(0) == 1 && vp.st.interrupts == 2);
+	CHECK(irqs(0) == 1 && vp.msix.sent == 2);
 	cfg_wr(ctl, 0xc000, 2); /* function mask */
 	vq_push(&vp.vq[0], 0, 0);
 	virtio_pci_notify(&vp, 0);
@@ -219,7 +219,7 @@ TEST(virtio_pci_msix_masking_pending_and_delivery)
 	cfg_wr(ctl, 0x8000, 2);
 	CHECK(irqs(0) == 1);
 	wr(VP_MSIX_PBA, 0, 4); /* read-only */
-	CHECK(vp.st.bad_access == 1);
+	CHECK(vp.msix.bad == 1);
 	teardown();
 }
 

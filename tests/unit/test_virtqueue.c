@@ -27,7 +27,7 @@ static void setup(bool event_idx)
 	free(raw);
 	raw = malloc(MEM + 2 * GUARD);
 	memset(raw, 0xa5, MEM + 2 * GUARD);
-	mem = (struct guest_mem){raw + GUARD, MEM};
+	mem = (struct guest_mem){raw + GUARD, MEM, 0};
 	memset(mem.base, 0, MEM);
 	memset(&vq, 0, sizeof(vq));
 	vq.size = QSIZE;

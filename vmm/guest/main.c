@@ -2,7 +2,8 @@
 #define VMSCOPE_GUEST
 #include "../control.h"
 #include "netstack.h"
-#include "vnet.h"
+#include "nic.h"
+#include "pci.h"
 
 #define GUEST_BANNER "vmscope guest: long mode, ring 0, ready"
 #define PVM_HC_HALT 0x1009
@@ -82,40 +83,31 @@ static void put_dec(u64 v)
 	puts(buf + i);
 }
 
-static u32 pci_cfg_read32(u32 slot, u32 off)
+/* Log every function the scan finds, as firmware would. */
+static void log_function(u32 bdf, u32 id, void *arg)
 {
-	return *(volatile u32 *)(GPA_PCI_ECAM + (slot << 15) + off);
-}
-
-/* Enumerate bus 0 through ECAM and log what is there; returns the virtio-net slot or -1. */
-static int pci_scan(void)
-{
-	int net = -1;
-	for (u32 slot = 0; slot < 32; slot++) {
-		u32 id = pci_cfg_read32(slot, 0);
-		if (id == 0xffffffff)
-			continue;
-		puts("pci 00:");
-		put_hex(slot, 2);
-		puts(".0 ");
-		put_hex(id & 0xffff, 4);
-		puts(":");
-		put_hex(id >> 16, 4);
-		puts(" class ");
-		put_hex(pci_cfg_read32(slot, 8) >> 8, 6);
-		puts("\n");
-		if (id == 0x10411af4 && net < 0)
-			net = (int)slot;
-	}
-	return net;
+	(void)arg;
+	puts("pci ");
+	put_hex(bdf >> 8, 2);
+	puts(":");
+	put_hex((bdf >> 3) & 31, 2);
+	puts(".");
+	put_hex(bdf & 7, 1);
+	puts(" ");
+	put_hex(id & 0xffff, 4);
+	puts(":");
+	put_hex(id >> 16, 4);
+	puts(" class ");
+	put_hex(pci_read32(bdf, 8) >> 8, 6);
+	puts("\n");
 }
 
 /* The network side of the guest: the NIC, its stack, and what came in. */
-static struct vnet nic;
+static struct gnic nic;
 static struct net_if nif;
-static u8 frame[VNET_BUF], reply[VNET_BUF];
+static u8 frame[NIC_BUF], reply[NIC_BUF];
 static u16 ping_seq, ping_id = 0x5653;
-static u8 echo_frame[VNET_BUF];
+static u8 echo_frame[NIC_BUF];
 static u64 rx_next_seq;
 static int rx_seq_started;
 
@@ -126,7 +118,7 @@ static void on_udp(const struct net_rx *rx)
 	if (rx->dst_port == 7) {
 		u32 n = (u32)net_udp(&nif, echo_frame, sizeof(echo_frame), rx->src_ip, 7, rx->src_port,
 				     rx->payload, rx->payload_len);
-		if (n && vnet_send(&nic, echo_frame, n) == 0) {
+		if (n && nic_send(&nic, echo_frame, n) == 0) {
 			ctl->net_tx_packets++;
 			ctl->udp_echoed++;
 		}
@@ -153,7 +145,7 @@ static void on_frame(const u8 *f, u32 len)
 	ctl->net_rx_packets++;
 	switch (net_receive(&nif, f, len, reply, sizeof(reply), &rx)) {
 	case NET_RX_REPLY: /* ARP or ICMP echo requests from the peer: answer them */
-		if (vnet_send(&nic, reply, (u32)rx.reply_len) == 0) {
+		if (nic_send(&nic, reply, (u32)rx.reply_len) == 0) {
 			ctl->net_tx_packets++;
 			if (reply[12] == 0x08 && reply[13] == 0x06)
 				ctl->arp_replies++;
@@ -178,16 +170,18 @@ static void on_frame(const u8 *f, u32 len)
 	ctl->net_rx_bad = nif.rx_bad;
 }
 
-static void nic_init(int slot)
+static void nic_init(void)
 {
-	if (slot < 0) {
+	const struct nic_driver *drv;
+	int r = nic_probe_first(&nic, have_irqs(), &drv);
+	if (!drv) {
 		ctl->nic_state = NIC_NONE;
 		return;
 	}
-	int r = vnet_init(&nic, (u32)slot, have_irqs() ? VEC_NET : 0);
 	if (r) {
 		ctl->nic_state = NIC_FAILED;
-		puts("virtio-net: initialisation failed at step ");
+		puts(drv->name);
+		puts(": initialisation failed at step ");
 		put_dec((u64)-r);
 		puts("\n");
 		return;
@@ -196,15 +190,20 @@ static void nic_init(int slot)
 	__builtin_memcpy(ctl->mac, nic.mac, 6);
 	nif.ip = ctl->guest_ip;
 	ctl->nic_state = NIC_UP;
-	puts("virtio-net 00:");
-	put_hex((u64)slot, 2);
-	puts(".0 up, mac ");
+	puts(drv->name);
+	puts(" ");
+	put_hex(nic.bdf >> 8, 2);
+	puts(":");
+	put_hex((nic.bdf >> 3) & 31, 2);
+	puts(".");
+	put_hex(nic.bdf & 7, 1);
+	puts(" up, mac ");
 	for (int i = 0; i < 6; i++) {
 		put_hex(nic.mac[i], 2);
 		if (i < 5)
 			puts(":");
 	}
-	puts(nic.msix ? ", msi-x" : ", polled");
+	puts(!nic.irq ? ", polled" : drv == &nic_driver_e1000 ? ", intx" : ", msi-x");
 	puts("\n");
 }
 
@@ -216,10 +215,10 @@ static int resolve_peer(void)
 	if (nif.peer_known)
 		return 1;
 	u32 n = (u32)net_arp_request(&nif, frame, sizeof(frame), ctl->peer_ip);
-	if (vnet_send(&nic, frame, n) == 0)
+	if (nic_send(&nic, frame, n) == 0)
 		ctl->net_tx_packets++;
 	for (u64 end = rdtsc() + ctl->tsc_khz * 100; rdtsc() < end && !nif.peer_known;)
-		vnet_poll(&nic, on_frame);
+		nic_poll(&nic, on_frame);
 	return nif.peer_known;
 }
 
@@ -315,6 +314,9 @@ void guest_irq(u64 vector, struct irq_frame *f)
 	}
 	if (vector >= VEC_FIRST && vector < VEC_FIRST + IRQ_VECTORS)
 		ctl->irqs[vector - VEC_FIRST]++;
+	/* A level-triggered line: the card must be acknowledged before the EOI. */
+	if (vector == VEC_INTX && nic.drv && nic.drv->irq)
+		nic.drv->irq(&nic);
 	LAPIC(LAPIC_EOI) = 0;
 }
 
@@ -423,7 +425,7 @@ static void sleep_until(u64 deadline, u64 now)
 		halt();
 		return;
 	}
-	if (nic_up() && vnet_rx_arm(&nic))
+	if (nic_up() && nic_arm_rx_irq(&nic))
 		return; /* a packet came in while arming */
 	if (command_pending())
 		return;
@@ -432,7 +434,7 @@ static void sleep_until(u64 deadline, u64 now)
 	lapic_timer_arm(ns);
 	safe_halt(&ctl->idle_halts);
 	if (nic_up())
-		vnet_rx_quiet(&nic);
+		nic_quiet(&nic);
 }
 
 /* Wait until the TSC passes deadline, serving the NIC: long waits halt, short ones spin. */
@@ -441,7 +443,7 @@ static void wait_until(u64 deadline)
 	u64 spin_limit = ctl->tsc_khz / 5; /* 200 us: a halt round trip costs 25-50 us */
 	for (;;) {
 		if (nic_up())
-			vnet_poll(&nic, on_frame);
+			nic_poll(&nic, on_frame);
 		u64 now = rdtsc();
 		if (now >= deadline || command_pending())
 			return;
@@ -462,7 +464,7 @@ static void ping_once(void)
 	ping_answered = 0;
 	u32 len = ctl->pkt_size < 8 ? 8 : ctl->pkt_size > 64 ? 64 : ctl->pkt_size;
 	u32 n = (u32)net_icmp_echo(&nif, frame, sizeof(frame), ctl->peer_ip, ping_id, ping_seq, payload, len);
-	if (vnet_send(&nic, frame, n)) {
+	if (nic_send(&nic, frame, n)) {
 		ctl->net_tx_full++;
 		return;
 	}
@@ -470,7 +472,7 @@ static void ping_once(void)
 	ctl->ping_sent++;
 	/* Wait for the reply even if a command comes: an abandoned ping is not a lost one. */
 	for (u64 end = t0 + ctl->tsc_khz * 1000; !ping_answered && rdtsc() < end;)
-		vnet_poll(&nic, on_frame);
+		nic_poll(&nic, on_frame);
 	if (ping_answered)
 		record_stats(&ctl->ping, ping_rtt);
 	else
@@ -488,13 +490,13 @@ static void tx_once(void)
 	__builtin_memcpy(payload, &seq, 8);
 	__builtin_memcpy(payload + 8, &t, 8);
 	u32 n = (u32)net_udp(&nif, frame, sizeof(frame), ctl->peer_ip, 40000, 9, payload, len);
-	if (vnet_send(&nic, frame, n)) {
+	if (nic_send(&nic, frame, n)) {
 		ctl->net_tx_full++;
 	} else {
 		ctl->net_tx_packets++;
 		udp_seq++;
 	}
-	vnet_poll(&nic, on_frame);
+	nic_poll(&nic, on_frame);
 }
 
 static void do_fault(u32 kind)
@@ -524,7 +526,8 @@ void guest_main(void)
 	puts(" kHz\n");
 	if (have_irqs())
 		lapic_init();
-	nic_init(pci_scan());
+	pci_scan(log_function, 0);
+	nic_init();
 	ctl->tsc_ready = rdtsc();
 	event(GEV_READY);
 
@@ -536,7 +539,7 @@ void guest_main(void)
 	for (;;) {
 		ctl->heartbeat++;
 		if (nic_up())
-			vnet_poll(&nic, on_frame);
+			nic_poll(&nic, on_frame);
 		if (command_pending()) {
 			seen_seq = *(volatile u32 *)&ctl->cmd_seq;
 			barrier();
@@ -566,7 +569,7 @@ void guest_main(void)
 		case WL_ECHO:
 			/* The peer drives these: keep the ring drained, answer what comes. */
 			if (nic_up()) {
-				if (vnet_poll(&nic, on_frame))
+				if (nic_poll(&nic, on_frame))
 					idle_since = 0;
 				else if (!idle_since)
 					idle_since = rdtsc();

@@ -4,9 +4,10 @@
  * for one (EVENT_IDX). To sleep, the guest arms the rx used_event and waits for the MSI-X
  * interrupt (an irqfd: no exit to the VMM either). */
 #define VMSCOPE_GUEST
+#include "nic.h"
+#include "pci.h"
 #include "vnet.h"
 
-#define ECAM(slot, off) (GPA_PCI_ECAM + ((u64)(slot) << 15) + (off))
 #define R8(a) (*(volatile u8 *)(a))
 #define R16(a) (*(volatile u16 *)(a))
 #define R32(a) (*(volatile u32 *)(a))
@@ -19,7 +20,6 @@ enum {
 	QMSIX = 0x1a,
 };
 #define NO_VECTOR 0xffff
-#define PCI_CAP_MSIX 0x11
 #define F_MAC 5
 #define F_EVENT_IDX 29
 #define F_VERSION_1 32
@@ -74,47 +74,23 @@ static void kick_if_wanted(struct vnet *v, struct vnet_queue *q, u16 old)
 	}
 }
 
-/* Points MSI-X entries 0-2 at vec_base + entry on the boot CPU's LAPIC and enables MSI-X. */
-static int msix_setup(struct vnet *v, u32 vec_base)
-{
-	u32 cap = 0;
-	for (u32 c = R8(ECAM(v->slot, 0x34)); c; c = R8(ECAM(v->slot, c + 1)))
-		if (R8(ECAM(v->slot, c)) == PCI_CAP_MSIX) {
-			cap = c;
-			break;
-		}
-	if (!cap || (R16(ECAM(v->slot, cap + 2)) & 0x7ff) + 1 < 3)
-		return 0;
-	u32 table = R32(ECAM(v->slot, cap + 4));
-	if ((table & 7) != 0) /* BAR0 only: that is the one we mapped */
-		return 0;
-	volatile u8 *t = (volatile u8 *)(v->bar + (table & ~7u));
-	for (u32 i = 0; i < 3; i++) {
-		R32(t + 16 * i) = (u32)GPA_LAPIC; /* address: destination APIC 0, physical */
-		R32(t + 16 * i + 4) = 0;
-		R32(t + 16 * i + 8) = vec_base + i; /* data: fixed delivery, edge */
-		R32(t + 16 * i + 12) = 0;           /* unmasked */
-	}
-	R16(ECAM(v->slot, cap + 2)) = 0x8000; /* MSI-X enable, function not masked */
-	return 1;
-}
-
-int vnet_init(struct vnet *v, u32 slot, u32 vec_base)
+int vnet_init(struct vnet *v, u32 bdf, u32 vec_base, u64 dma)
 {
 	u32 common = 0, notify = 0, isr = 0, dev = 0, mult = 0, found = 0;
 	u64 f;
 
-	v->slot = slot;
-	v->bar = R32(ECAM(slot, 0x10)) & ~0xfull;
-	R16(ECAM(slot, 0x04)) |= 0x6; /* memory decoding, bus master (DMA) */
-	for (u32 c = R8(ECAM(slot, 0x34)); c; c = R8(ECAM(slot, c + 1))) {
-		if (R8(ECAM(slot, c)) != 0x09 || R8(ECAM(slot, c + 4)) != 0)
+	v->bdf = bdf;
+	v->bar = pci_bar(bdf, 0);
+	pci_enable(bdf);
+	u32 c = pci_read8(bdf, 0x34);
+	for (int n = 0; c && n < 48; n++, c = pci_read8(bdf, c + 1)) {
+		if (pci_read8(bdf, c) != 0x09 || pci_read8(bdf, c + 4) != 0)
 			continue;
-		u32 off = R32(ECAM(slot, c + 8)), type = R8(ECAM(slot, c + 3));
+		u32 off = pci_read32(bdf, c + 8), type = pci_read8(bdf, c + 3);
 		found |= type < 32 ? 1u << type : 0;
 		switch (type) {
 		case COMMON: common = off; break;
-		case NOTIFY: notify = off; mult = R32(ECAM(slot, c + 16)); break;
+		case NOTIFY: notify = off; mult = pci_read32(bdf, c + 16); break;
 		case ISR: isr = off; break;
 		case DEVICE: dev = off; break;
 		}
@@ -142,15 +118,15 @@ int vnet_init(struct vnet *v, u32 slot, u32 vec_base)
 	R8(v->common + STATUS) = 1 | 2 | 8;             /* 5. FEATURES_OK */
 	if (!(R8(v->common + STATUS) & 8))              /* 6. accepted? */
 		return -3;
-	v->msix = vec_base ? msix_setup(v, vec_base) : 0;
+	v->msix = vec_base ? pci_msix_setup(bdf, v->bar, 0, 3, vec_base) : 0;
 	if (v->msix) {
 		R16(v->common + MSIX_CONFIG) = 0;
 		if (R16(v->common + MSIX_CONFIG) != 0)
 			v->msix = 0;
 	}
-	/* GPA_NIC: rx rings, tx rings, 256 rx buffers (512 KiB), 64 tx buffers (128 KiB). */
-	if (setup_queue(v, &v->rx, 0, VNET_RXQ_SIZE, GPA_NIC, notify, mult, GPA_NIC + 0x10000, 1) ||
-	    setup_queue(v, &v->tx, 1, VNET_TXQ_SIZE, GPA_NIC + 0x4000, notify, mult, GPA_NIC + 0x90000, 0))
+	/* dma: rx rings, tx rings, 256 rx buffers (512 KiB), 64 tx buffers (128 KiB). */
+	if (setup_queue(v, &v->rx, 0, VNET_RXQ_SIZE, dma, notify, mult, dma + 0x10000, 1) ||
+	    setup_queue(v, &v->tx, 1, VNET_TXQ_SIZE, dma + 0x4000, notify, mult, dma + 0x90000, 0))
 		return -4;                              /* 7. queues */
 	for (u32 i = 0; i < 6; i++)
 		v->mac[i] = R8(v->devcfg + i);
@@ -239,3 +215,32 @@ int vnet_poll(struct vnet *v, void (*fn)(const u8 *frame, u32 len))
 	}
 	return n;
 }
+
+/* ---- the driver table's entry ---- */
+
+static int probe(struct gnic *n)
+{
+	int r = vnet_init(&n->u.v, n->bdf, n->want_irq ? VEC_NET : 0, n->dma);
+	if (r)
+		return r;
+	__builtin_memcpy(n->mac, n->u.v.mac, 6);
+	n->irq = n->u.v.msix;
+	return 0;
+}
+
+static int send(struct gnic *n, const void *frame, u32 len) { return vnet_send(&n->u.v, frame, len); }
+static int poll(struct gnic *n, void (*fn)(const u8 *, u32)) { return vnet_poll(&n->u.v, fn); }
+static int arm(struct gnic *n) { return vnet_rx_arm(&n->u.v); }
+static void quiet(struct gnic *n) { vnet_rx_quiet(&n->u.v); }
+
+static void quiesce(struct gnic *n)
+{
+	vnet_reap(&n->u.v);
+	*(volatile u8 *)(n->u.v.common + STATUS) = 0; /* reset: the device lets go of the rings */
+}
+
+const struct nic_driver nic_driver_virtio = {
+	.name = "virtio-net", .vendor = 0x1af4, .device = 0x1041, .dma_size = 0xb0000,
+	.probe = probe, .send = send, .poll = poll, .arm_rx_irq = arm, .quiet = quiet,
+	.quiesce = quiesce, .remove = quiesce,
+};

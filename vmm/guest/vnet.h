@@ -17,7 +17,7 @@ struct vnet_queue {
 };
 
 struct vnet {
-	u32 slot;
+	u32 bdf;
 	u64 bar;
 	volatile u8 *common, *isr, *devcfg;
 	u8 mac[6];
@@ -26,9 +26,10 @@ struct vnet {
 	int msix; /* MSI-X vectors programmed: the rx interrupt can be armed */
 };
 
-/* Initialises the virtio-net function at slot; 0, or a negative step number. With vec_base,
- * MSI-X entries 0 (config), 1 (rx), 2 (tx) send vectors vec_base + entry to the LAPIC. */
-int vnet_init(struct vnet *v, u32 slot, u32 vec_base);
+/* Initialises the virtio-net function at bdf with its rings and buffers at dma; 0, or a
+ * negative step number. With vec_base, MSI-X entries 0 (config), 1 (rx), 2 (tx) send vectors
+ * vec_base + entry to the LAPIC. */
+int vnet_init(struct vnet *v, u32 bdf, u32 vec_base, u64 dma);
 /* Queues one frame; 0, or -1 when the ring is full. Kicks only when the device wants it. */
 int vnet_send(struct vnet *v, const void *frame, u32 len);
 /* Calls fn for each received frame, re-posting its buffer; returns how many. */

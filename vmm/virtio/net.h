@@ -9,6 +9,7 @@
 
 #include "virtio_pci.h"
 #include "vmm/net/net.h"
+#include "vmm/nic.h"
 
 #define VIRTIO_NET_F_MAC 5
 #define VIRTIO_NET_F_STATUS 16
@@ -16,26 +17,19 @@
 #define VNET_RXQ 0
 #define VNET_TXQ 1
 
-/* Metrics, named direction-what-unit; written by the I/O thread only. */
+/* virtio-net's own counters (the totals are struct nic_stats); written by the poller only. */
 struct virtio_net_stats {
-	uint64_t tx_packets, tx_bytes;   /* guest -> backend */
-	uint64_t rx_packets, rx_bytes;   /* backend -> guest */
-	uint64_t rx_no_buffer;           /* frames dropped: no rx buffer and the backlog full */
-	uint64_t rx_backlogged;          /* frames that had to wait for an rx buffer */
-	uint64_t rx_too_big;             /* frames longer than the buffer the guest posted */
-	uint64_t tx_malformed;           /* chains without a full header or larger than a frame */
-	uint64_t tx_dropped;             /* well-formed frames the backend refused */
-	uint64_t tx_backpressure;        /* times tx stopped taking descriptors: the link was full */
-	uint64_t tx_kicks;               /* guest notifications on the tx queue (ioeventfd signals:
-					  * each one an exit handled inside KVM) */
-	uint64_t rx_kicks;               /* the same on the rx queue (new buffers after a full ring) */
-	uint64_t interrupts;             /* MSI-X messages sent (from the transport) */
-	uint64_t ring_errors;            /* driver faults that broke a queue */
+	uint64_t rx_backlogged;    /* frames that had to wait for an rx buffer */
+	uint64_t rx_too_big;       /* frames longer than the buffer the guest posted (dropped) */
+	uint64_t tx_notifications; /* the driver's tx queue notifications (ioeventfd signals: each
+				    * one an exit KVM handled in the kernel) */
+	uint64_t rx_notifications; /* the same on the rx queue (new buffers after a full ring) */
 };
 
 #define VNET_BACKLOG 512 /* frames held while the guest has no rx buffer */
 
 struct virtio_net {
+	struct nic nic; /* first: the model table's handle */
 	struct virtio_pci vp;
 	/* Backpressure (as vhost-net): frames wait here for rx buffers; dropped only when full. */
 	uint8_t (*backlog)[NET_FRAME_MAX];
@@ -45,7 +39,8 @@ struct virtio_net {
 	struct net_backend *be; /* net->be, used on the poller's thread only */
 	uint8_t mac[6];
 	bool attached, active;
-	struct virtio_net_stats st;
+	struct nic_stats st;
+	struct virtio_net_stats vst;
 };
 
 int virtio_net_init(struct virtio_net *n, const uint8_t mac[6], struct net *net,
@@ -54,7 +49,6 @@ int virtio_net_init(struct virtio_net *n, const uint8_t mac[6], struct net *net,
 int virtio_net_start(struct virtio_net *n);
 /* Detaches (no callback runs after this) and frees the transport. */
 void virtio_net_exit(struct virtio_net *n);
-void virtio_net_read_stats(struct virtio_net *n, struct virtio_net_stats *out);
 /* The backend's receive callback (also used by tests). */
 void virtio_net_rx(void *opaque, const uint8_t *frame, uint32_t len);
 /* Drains the tx queue into the backend while it has room (the poller calls it on each kick and

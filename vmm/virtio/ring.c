@@ -53,7 +53,7 @@ int vq_start(struct vq *vq)
 	}
 	/* 2.7: descriptor table 16-byte aligned, avail 2, used 4. */
 	if ((vq->desc_gpa & 15) || (vq->avail_gpa & 1) || (vq->used_gpa & 3) ||
-	    !gpa_ptr(vq->mem, vq->desc_gpa, 16ull * n) ||
+	    !gpa_ring(vq->mem, vq->desc_gpa, n, sizeof(struct vring_desc)) ||
 	    !gpa_ptr(vq->mem, vq->avail_gpa, avail_bytes(n)) ||
 	    !gpa_ptr(vq->mem, vq->used_gpa, used_bytes(n))) {
 		vq_fail(vq, &vq->err.bad_addr);
@@ -85,7 +85,6 @@ int vq_pop(struct vq *vq, struct vq_chain *chain)
 	if (head >= vq->size)
 		return vq_fail(vq, &vq->err.bad_index);
 
-	const struct vring_desc *table = (const void *)(vq->mem->base + vq->desc_gpa);
 	uint16_t idx = head;
 	uint64_t total = 0;
 	bool seen_write = false;
@@ -95,8 +94,9 @@ int vq_pop(struct vq *vq, struct vq_chain *chain)
 	chain->read_len = chain->write_len = 0;
 	for (;;) {
 		struct vring_desc d;
-		memcpy(&d, (const void *)&table[idx], sizeof(d)); /* one fetch per descriptor */
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		/* One fetch per descriptor; the table was bounded at vq_start(). */
+		if (!gpa_read(vq->mem, vq->desc_gpa + sizeof(d) * idx, &d, sizeof(d)))
+			return vq_fail(vq, &vq->err.bad_addr);
 		if (chain->nr == vq->size)
 			return vq_fail(vq, &vq->err.loop);
 		if (d.flags & VRING_DESC_F_INDIRECT)

@@ -1,18 +1,14 @@
 /* The virtio 1.x PCI transport (virtio v1.2, 4.1). */
 #include "virtio_pci.h"
+#include "vmm/kvm.h"
 
 #include <errno.h>
-#include <linux/kvm.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #define PCI_CAP_VENDOR 0x09
-#define PCI_CAP_MSIX 0x11
-#define MSIX_ENABLE 0x8000
-#define MSIX_FMASK 0x4000
-#define MSIX_VMASK 1
 
 enum { CFG_COMMON = 1, CFG_NOTIFY = 2, CFG_ISR = 3, CFG_DEVICE = 4 };
 
@@ -28,40 +24,10 @@ static int add_vendor_cap(struct pci_dev *d, uint8_t type, uint32_t off, uint32_
 	return pci_dev_add_cap(d, PCI_CAP_VENDOR, body, mult ? 18 : 14);
 }
 
-static bool msix_enabled(struct virtio_pci *vp, bool *fmask)
-{
-	uint16_t ctl = (uint16_t)pci_cfg_get(&vp->pci, (uint32_t)vp->msix_cap + 2, 2);
-	*fmask = ctl & MSIX_FMASK;
-	return ctl & MSIX_ENABLE;
-}
-
 static void send_vector(struct virtio_pci *vp, uint16_t v)
 {
-	bool fmask;
-	if (v >= VP_MSIX_VECTORS || !msix_enabled(vp, &fmask))
-		return; /* no INTx offered: without MSI-X only the ISR tells */
-	if (fmask || (vp->msix[v].ctrl & MSIX_VMASK)) {
-		vp->pba |= 1u << v;
-		vp->st.interrupts_pending++;
-		return;
-	}
-	vp->st.interrupts++;
-	irq_raise(vp->irq, vp->gsi[v]);
-}
-
-/* MSI-X table or enable changed: route each vector to its message, deliver what was pending. */
-static void msix_update(struct virtio_pci *vp)
-{
-	bool fmask, on = msix_enabled(vp, &fmask);
-	for (unsigned v = 0; v < VP_MSIX_VECTORS; v++) {
-		uint64_t addr = (uint64_t)vp->msix[v].addr_hi << 32 | vp->msix[v].addr_lo;
-		irq_set_msi(vp->irq, vp->gsi[v], addr, vp->msix[v].data, on && addr);
-		if (on && !fmask && !(vp->msix[v].ctrl & MSIX_VMASK) && (vp->pba & (1u << v))) {
-			vp->pba &= ~(1u << v);
-			vp->st.interrupts++;
-			irq_raise(vp->irq, vp->gsi[v]);
-		}
-	}
+	/* No INTx offered: without MSI-X only the ISR tells. */
+	pci_msix_notify(&vp->msix, v);
 }
 
 bool virtio_pci_notify(struct virtio_pci *vp, unsigned q)
@@ -228,33 +194,6 @@ static int common_write(struct virtio_pci *vp, uint32_t off, uint32_t len, uint6
 	return 0;
 }
 
-static int msix_access(struct virtio_pci *vp, uint32_t off, void *data, uint32_t len, bool write)
-{
-	if (len != 4 || (off & 3))
-		return 0;
-	if (off >= VP_MSIX_PBA) {
-		if (off != VP_MSIX_PBA && off != VP_MSIX_PBA + 4)
-			return 0;
-		uint32_t v = off == VP_MSIX_PBA ? vp->pba : 0;
-		if (!write)
-			memcpy(data, &v, 4);
-		return !write; /* the PBA is read-only */
-	}
-	uint32_t idx = (off - VP_MSIX_TABLE) / 16, field = (off % 16) / 4;
-	if (idx >= VP_MSIX_VECTORS)
-		return 0;
-	uint32_t *reg = &vp->msix[idx].addr_lo + field;
-	if (!write) {
-		memcpy(data, reg, 4);
-		return 1;
-	}
-	memcpy(reg, data, 4);
-	if (field == 3)
-		*reg &= MSIX_VMASK;
-	msix_update(vp);
-	return 1;
-}
-
 static int bar_access(struct pci_dev *d, unsigned bar, uint64_t off, void *data, uint32_t len,
 		      bool is_write)
 {
@@ -282,12 +221,13 @@ static int bar_access(struct pci_dev *d, unsigned bar, uint64_t off, void *data,
 		}
 	} else if (bar == 0 && off >= VP_NOTIFY && off < VP_NOTIFY + (uint64_t)VP_NOTIFY_MULT * vp->ops->nr_queues) {
 		if (is_write && vp->ops->kick) {
-			vp->st.kicks_slow++;
+			vp->st.notify_traps++;
 			vp->ops->kick(vp->dev, (unsigned)(off - VP_NOTIFY) / VP_NOTIFY_MULT);
 			ok = 1;
 		}
-	} else if (bar == 0 && off >= VP_MSIX_TABLE && off < VP_BAR_SIZE) {
-		ok = msix_access(vp, (uint32_t)off, data, len, is_write);
+	} else if (pci_msix_claims(&vp->msix, bar, off)) {
+		pci_msix_access(&vp->msix, off, data, len, is_write);
+		ok = 1; /* its own faults are its own count */
 	}
 	if (!ok) {
 		vp->st.bad_access++;
@@ -300,16 +240,10 @@ static int bar_access(struct pci_dev *d, unsigned bar, uint64_t off, void *data,
 
 static void kick_ioeventfds(struct virtio_pci *vp, uint64_t base, bool assign)
 {
-	for (unsigned q = 0; q < vp->ops->nr_queues && vp->vm_fd >= 0; q++) {
-		struct kvm_ioeventfd io = {
-			.addr = base + VP_NOTIFY + VP_NOTIFY_MULT * q,
-			.len = 2,
-			.fd = vp->kick_fd[q],
-			.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
-		};
-		if (ioctl(vp->vm_fd, KVM_IOEVENTFD, &io) < 0)
+	for (unsigned q = 0; q < vp->ops->nr_queues && vp->vm_fd >= 0; q++)
+		if (kvm_ioeventfd(vp->vm_fd, base + VP_NOTIFY + VP_NOTIFY_MULT * q, 2, vp->kick_fd[q],
+				  false, assign))
 			vp->st.bad_access++;
-	}
 }
 
 /* The kick ioeventfds follow BAR0 wherever the guest puts it. */
@@ -328,12 +262,9 @@ static void bar_moved(struct pci_dev *d, unsigned bar, uint64_t addr)
 static void cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
 {
 	struct virtio_pci *vp = d->opaque;
-	uint32_t ctl = (uint32_t)vp->msix_cap + 2;
-	if (off <= ctl + 1 && off + len > ctl) {
-		pthread_mutex_lock(&vp->lock);
-		msix_update(vp);
-		pthread_mutex_unlock(&vp->lock);
-	}
+	pthread_mutex_lock(&vp->lock);
+	pci_msix_cfg_written(&vp->msix, off, len);
+	pthread_mutex_unlock(&vp->lock);
 }
 
 int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, void *dev,
@@ -354,8 +285,6 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, 
 	pthread_mutex_init(&vp->lock, NULL);
 	for (unsigned i = 0; i < VP_MAX_QUEUES; i++)
 		vp->kick_fd[i] = -1;
-	for (unsigned v = 0; v < VP_MSIX_VECTORS; v++)
-		vp->gsi[v] = -1;
 
 	/* 4.1.2: vendor 0x1af4, device 0x1040 + id, revision 1 (modern), class from the device. */
 	pci_dev_init(&vp->pci, "virtio", 0x1af4, (uint16_t)(0x1040 + ops->device_id),
@@ -372,21 +301,9 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, 
 	    add_vendor_cap(&vp->pci, CFG_ISR, VP_ISR, 1, NULL) < 0 ||
 	    add_vendor_cap(&vp->pci, CFG_DEVICE, VP_DEVICE, ops->config_size, NULL) < 0)
 		return -ENOSPC;
-	/* MSI-X (PCI 3.0, 6.8.2): table size - 1, table and PBA in BAR0; enable and mask writable. */
-	uint8_t msix[10] = {VP_MSIX_VECTORS - 1, 0};
-	uint32_t table = VP_MSIX_TABLE, pba = VP_MSIX_PBA;
-	memcpy(msix + 2, &table, 4);
-	memcpy(msix + 6, &pba, 4);
-	vp->msix_cap = pci_dev_add_cap(&vp->pci, PCI_CAP_MSIX, msix, sizeof(msix));
-	if (vp->msix_cap < 0)
-		return -ENOSPC;
-	pci_dev_writable(&vp->pci, (uint32_t)vp->msix_cap + 2, (const uint8_t[]){0, 0xc0}, 2);
-	for (unsigned v = 0; v < VP_MSIX_VECTORS; v++) {
-		vp->msix[v].ctrl = MSIX_VMASK; /* vectors start masked */
-		vp->gsi[v] = irq_alloc(irq);
-		if (vp->gsi[v] < 0)
-			return vp->gsi[v];
-	}
+	r = pci_msix_init(&vp->msix, &vp->pci, irq, VP_MSIX_VECTORS, 0, VP_MSIX_TABLE, VP_MSIX_PBA);
+	if (r)
+		return r;
 	for (unsigned q = 0; q < ops->nr_queues; q++) {
 		vp->kick_fd[q] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (vp->kick_fd[q] < 0)
@@ -403,9 +320,7 @@ void virtio_pci_exit(struct virtio_pci *vp)
 	for (unsigned q = 0; q < VP_MAX_QUEUES; q++)
 		if (vp->kick_fd[q] >= 0)
 			close(vp->kick_fd[q]);
-	for (unsigned v = 0; v < VP_MSIX_VECTORS; v++)
-		if (vp->gsi[v] >= 0)
-			irq_free(vp->irq, vp->gsi[v]);
+	pci_msix_exit(&vp->msix);
 	pthread_mutex_destroy(&vp->lock);
 }
 

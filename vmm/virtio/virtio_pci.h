@@ -9,6 +9,7 @@
 #include "ring.h"
 #include "vmm/irq.h"
 #include "vmm/pci.h"
+#include "vmm/pci_msix.h"
 
 #define VIRTIO_F_EVENT_IDX 29
 #define VIRTIO_F_VERSION_1 32
@@ -63,9 +64,7 @@ struct virtio_pci_stats {
 	uint64_t bad_access;   /* accesses to nothing, of the wrong size, or read-only writes */
 	uint64_t bad_features; /* FEATURES_OK refused */
 	uint64_t bad_queue;    /* a queue the driver configured wrongly: NEEDS_RESET */
-	uint64_t kicks_slow;   /* notifies that reached userspace */
-	uint64_t interrupts;   /* MSI-X messages sent */
-	uint64_t interrupts_pending; /* held in the PBA while masked */
+	uint64_t notify_traps; /* queue notifications that reached userspace (no ioeventfd there) */
 };
 
 struct virtio_pci {
@@ -86,12 +85,7 @@ struct virtio_pci {
 	uint16_t queue_size[VP_MAX_QUEUES];
 	bool queue_enabled[VP_MAX_QUEUES];
 
-	int msix_cap;
-	struct {
-		uint32_t addr_lo, addr_hi, data, ctrl;
-	} msix[VP_MSIX_VECTORS];
-	uint32_t pba;
-	int gsi[VP_MSIX_VECTORS];
+	struct pci_msix msix; /* table and PBA in BAR0 */
 
 	int kick_fd[VP_MAX_QUEUES];
 	uint64_t notify_base; /* where the kick ioeventfds sit (BAR0 + VP_NOTIFY) */

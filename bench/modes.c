@@ -1,0 +1,233 @@
+/* bench/modes: one run, one table, a row per NIC mode (the emulated e1000, virtio, ...) beside the
+ * raw limit of the same kind of TAP measured in the same run by a host-side io_uring writer and
+ * reader (the TAP backend itself): tx and rx packets per second with 64-byte frames, closed-loop
+ * ping p50/p99, exits per packet (all, nic), interrupts per packet, and host CPU per packet (the
+ * CPU time of the VMM's threads: the vCPU thread, guest time included, and the network poller). */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmm/guest/netstack.h"
+#include "vmm/net/backend.h"
+#include "vmm/net/link.h"
+#include <dirent.h>
+#include <stdlib.h>
+#include "vmm/nic.h"
+#include "bench/bench.h"
+#include "probes/session.h"
+#include "vmm/vmm.h"
+
+#define SECONDS 2.0
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The raw limit: 64-byte UDP frames into a fresh link's TAP through the same io_uring backend,
+ * 32 per submit, counted at the peer's sink. */
+static double raw_writer(void)
+{
+	static struct link l;
+	struct net_backend *be;
+	struct link_counters c0, c1;
+	const char *why = "";
+	uint8_t f[128];
+	struct net_if nif = {.mac = {0x52, 0x54, 0, 0, 0, 9}, .ip = LINK_GUEST_IP};
+	if (link_open(&l, &why) || tap_uring_create(&be, l.tap_fd)) {
+		fprintf(stderr, "bench/modes: %s\n", why);
+		return -1;
+	}
+	memcpy(nif.peer_mac, l.peer_mac, 6);
+	uint8_t payload[22] = {0}; /* 14 + 20 + 8 + 22 = 64 bytes */
+	size_t n = net_udp(&nif, f, sizeof(f), LINK_PEER_IP, 40000, LINK_PORT_SINK, payload, sizeof(payload));
+	struct iovec iov = {f, n};
+	link_read_counters(&l, &c0);
+	uint64_t sent = 0;
+	double t0 = now_s(), end = t0 + SECONDS;
+	while (now_s() < end) {
+		for (int i = 0; i < 32; i++)
+			if (be->ops->send(be, &iov, 1) == 0)
+				sent++;
+		be->ops->poll(be, false, 0);
+	}
+	double dt = now_s() - t0;
+	for (int i = 0; i < 20; i++)
+		be->ops->poll(be, true, 10);
+	usleep(200000);
+	link_read_counters(&l, &c1);
+	be->ops->destroy(be);
+	link_close(&l);
+	return (double)be->st.tx_frames > 0 ? (double)(c1.sink_rx - c0.sink_rx) / dt : 0;
+}
+
+static uint64_t raw_rx_frames;
+static void count_rx(void *opaque, const uint8_t *frame, uint32_t len)
+{
+	(void)opaque, (void)frame, (void)len;
+	raw_rx_frames++;
+}
+
+/* The raw limit the other way: the peer floods, a host io_uring reader takes frames off the TAP. */
+static double raw_reader(void)
+{
+	static struct link l;
+	struct net_backend *be;
+	const char *why = "";
+	if (link_open(&l, &why) || tap_uring_create(&be, l.tap_fd)) {
+		fprintf(stderr, "bench/modes: %s\n", why);
+		return -1;
+	}
+	be->port.rx = count_rx;
+	/* The namespace must know the guest's MAC to send: answer its ARP once by hand. */
+	static uint8_t f[128];
+	struct net_if nif = {.mac = {0x52, 0x54, 0, 0, 0, 9}, .ip = LINK_GUEST_IP};
+	memcpy(nif.peer_mac, l.peer_mac, 6);
+	size_t n = net_arp_request(&nif, f, sizeof(f), LINK_PEER_IP); /* teaches it our MAC */
+	struct iovec iov = {f, n};
+	be->ops->send(be, &iov, 1);
+	be->ops->poll(be, true, 50);
+	link_drive(&l, LINK_FLOOD, 0, 22);
+	usleep(200000);
+	uint64_t r0 = raw_rx_frames;
+	double t0 = now_s(), end = t0 + SECONDS;
+	while (now_s() < end)
+		be->ops->poll(be, true, 10);
+	double pps = (double)(raw_rx_frames - r0) / (now_s() - t0);
+	link_drive(&l, LINK_QUIET, 0, 0);
+	be->ops->destroy(be);
+	link_close(&l);
+	return pps;
+}
+
+/* CPU time (ns) of this process's threads whose name starts with prefix (schedstat). */
+static double thread_cpu_ns(const char *prefix)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	double ns = 0;
+	while (d && (de = readdir(d))) {
+		char path[300], comm[32] = "";
+		unsigned long long run = 0;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = 0;
+		fclose(f);
+		if (strncmp(comm, prefix, strlen(prefix)))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat", de->d_name);
+		f = fopen(path, "r");
+		if (f && fscanf(f, "%llu", &run) == 1)
+			ns += (double)run;
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return ns;
+}
+
+struct row {
+	const char *name;
+	double tx, rx, p50, p99, exits_all, exits_nic, irqs, cpu_tx, cpu_rx;
+	bool have_exits;
+};
+
+/* One workload on a fresh session with card mode: a warm-up, then a window of SECONDS. */
+static int measure(enum nic_mode mode, enum workload wl, struct snapshot *b, double *cpu_per_pkt)
+{
+	static struct snapshot a;
+	struct session_opts o = {.nic = mode, .workload = WL_PING, .rate = 0, .pkt_size = 22,
+				 .no_bpf = true}; /* 22-byte payloads: 64-byte frames */
+	struct session *s;
+	const char *why;
+	if (session_open(&s, &o, &why)) {
+		fprintf(stderr, "bench/modes: %s\n", why);
+		return -1;
+	}
+	usleep(200000); /* the ping resolves the peer's MAC */
+	session_set_workload(s, wl, 0, 0);
+	usleep(300000);
+	session_tick(s, &a);
+	double c0 = thread_cpu_ns("vmscope-vcpu") + thread_cpu_ns("vmscope-net");
+	usleep((useconds_t)(SECONDS * 1e6));
+	session_tick(s, b);
+	double cpu = thread_cpu_ns("vmscope-vcpu") + thread_cpu_ns("vmscope-net") - c0;
+	double pkts = (double)(b->dev_tx.total - a.dev_tx.total + b->dev_rx.total - a.dev_rx.total);
+	*cpu_per_pkt = pkts > 0 ? cpu / pkts : 0;
+	session_close(s);
+	return 0;
+}
+
+static int run_mode(enum nic_mode mode, struct row *r)
+{
+	static struct snapshot b;
+	double cpu;
+	r->name = nic_mode_name(mode);
+	if (measure(mode, WL_TX, &b, &r->cpu_tx))
+		return -1;
+	r->tx = b.peer_sink.rate;
+	r->have_exits = b.per_packet[PP_ALL].valid && b.per_packet[PP_NIC].valid;
+	r->exits_all = b.per_packet[PP_ALL].value;
+	r->exits_nic = b.per_packet[PP_NIC].value;
+	r->irqs = b.per_packet[PP_IRQS].valid ? b.per_packet[PP_IRQS].value : 0;
+	if (measure(mode, WL_RX, &b, &r->cpu_rx))
+		return -1;
+	r->rx = b.pps_rx.rate;
+	if (measure(mode, WL_PING, &b, &cpu))
+		return -1;
+	r->p50 = b.latency_us[0];
+	r->p99 = b.latency_us[1];
+	return 0;
+}
+
+int main(void)
+{
+	struct row rows[NIC_MODE_MAX];
+	unsigned n = 0;
+	if (geteuid() != 0) {
+		fprintf(stderr, "bench/modes: needs root (the TAP link); run it with sudo\n");
+		return 1;
+	}
+	printf("bench/modes: 64-byte frames, %.0f s per figure; exits per packet from the stats fd\n"
+	       "(all) and the VMM (nic); host CPU = vCPU thread (guest included) + network poller\n",
+	       SECONDS);
+	double raw_tx = raw_writer(), raw_rx = raw_reader();
+	if (raw_tx <= 0 || raw_rx <= 0)
+		return 1;
+	for (unsigned m = NIC_MODE_EMULATED; m < NIC_MODE_MAX; m++) {
+		if (!nic_model_find(m))
+			continue;
+		if (run_mode(m, &rows[n]))
+			return 1;
+		n++;
+	}
+	printf("\n%-10s %10s %10s %9s %9s %10s %10s %9s %12s %12s\n", "mode", "tx pps", "rx pps",
+	       "ping p50", "ping p99", "exits/pkt", "nic/pkt", "irqs/pkt", "cpu/pkt tx", "cpu/pkt rx");
+	printf("%-10s %10.0f %10.0f %9s %9s %10s %10s %9s %12s %12s\n", "raw", raw_tx, raw_rx, "-", "-",
+	       "-", "-", "-", "-", "-");
+	for (unsigned i = 0; i < n; i++) {
+		const struct row *r = &rows[i];
+		printf("%-10s %10.0f %10.0f %7.1fus %7.1fus ", r->name, r->tx, r->rx, r->p50, r->p99);
+		if (r->have_exits)
+			printf("%10.3f %10.3f ", r->exits_all, r->exits_nic);
+		else
+			printf("%10s %10s ", "-", "-");
+		printf("%9.3f %10.0fns %10.0fns\n", r->irqs, r->cpu_tx, r->cpu_rx);
+	}
+	printf("\n");
+	for (unsigned i = 0; i < n; i++) {
+		printf("ratio %s tx/raw %.2f\n", rows[i].name, rows[i].tx / raw_tx);
+		printf("ratio %s rx/raw %.2f\n", rows[i].name, rows[i].rx / raw_rx);
+	}
+	return 0;
+}

@@ -1,0 +1,712 @@
+/* Intel 82540EM (8254x SDM, rev 4.0): register file, EEPROM, PHY, legacy descriptors, filters,
+ * interrupts. Everything the guest writes is guest-controlled: ring bases and lengths, head and
+ * tail, descriptor addresses and lengths are checked (guest_mem.h) and counted when wrong. */
+#include "e1000.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "vmm/counters.h"
+#include "vmm/net/net.h"
+
+#define R(e, r) ((e)->reg[(r) / 4])
+
+enum { RO = 1 }; /* writes are dropped and counted */
+
+/* The registers the model knows; accesses anywhere else are counted as bad and read 0. Each
+ * entry is also the name the exits are counted under (ranges under one name). */
+static const struct reg_def {
+	uint32_t off, end; /* [off, end); end 0: one dword */
+	const char *name;
+	unsigned flags;
+} regs[] = {
+	{E1000_CTRL, 0, "CTRL", 0},       {E1000_STATUS, 0, "STATUS", RO},
+	{E1000_EECD, 0, "EECD", 0},       {E1000_EERD, 0, "EERD", 0},
+	{E1000_CTRL_EXT, 0, "CTRL_EXT", 0}, {E1000_MDIC, 0, "MDIC", 0},
+	{E1000_FCAL, 0, "FCAL", 0},       {E1000_FCAH, 0, "FCAH", 0},
+	{E1000_FCT, 0, "FCT", 0},         {E1000_VET, 0, "VET", 0},
+	{E1000_ICR, 0, "ICR", 0},         {E1000_ITR, 0, "ITR", 0},
+	{E1000_ICS, 0, "ICS", 0},         {E1000_IMS, 0, "IMS", 0},
+	{E1000_IMC, 0, "IMC", 0},         {E1000_RCTL, 0, "RCTL", 0},
+	{E1000_FCTTV, 0, "FCTTV", 0},     {E1000_TXCW, 0, "TXCW", 0},
+	{E1000_RXCW, 0, "RXCW", RO},      {E1000_TCTL, 0, "TCTL", 0},
+	{E1000_TIPG, 0, "TIPG", 0},       {E1000_LEDCTL, 0, "LEDCTL", 0},
+	{E1000_PBA, 0, "PBA", 0},         {E1000_FCRTL, 0, "FCRTL", 0},
+	{E1000_FCRTH, 0, "FCRTH", 0},     {E1000_RDBAL, 0, "RDBAL", 0},
+	{E1000_RDBAH, 0, "RDBAH", 0},     {E1000_RDLEN, 0, "RDLEN", 0},
+	{E1000_RDH, 0, "RDH", 0},         {E1000_RDT, 0, "RDT", 0},
+	{E1000_RDTR, 0, "RDTR", 0},       {E1000_RXDCTL, 0, "RXDCTL", 0},
+	{E1000_RADV, 0, "RADV", 0},       {E1000_RSRPD, 0, "RSRPD", 0},
+	{E1000_TXDMAC, 0, "TXDMAC", 0},   {E1000_TDBAL, 0, "TDBAL", 0},
+	{E1000_TDBAH, 0, "TDBAH", 0},     {E1000_TDLEN, 0, "TDLEN", 0},
+	{E1000_TDH, 0, "TDH", 0},         {E1000_TDT, 0, "TDT", 0},
+	{E1000_TIDV, 0, "TIDV", 0},       {E1000_TXDCTL, 0, "TXDCTL", 0},
+	{E1000_TADV, 0, "TADV", 0},       {E1000_STATS, E1000_STATS_END, "STATS", RO},
+	{E1000_RXCSUM, 0, "RXCSUM", 0},   {E1000_MTA, E1000_MTA + 0x200, "MTA", 0},
+	{E1000_RA, E1000_RA + 0x80, "RA", 0}, {E1000_VFTA, E1000_VFTA + 0x200, "VFTA", 0},
+};
+#define NR_REGS (sizeof(regs) / sizeof(regs[0]))
+#define REG_OTHER NR_REGS /* the count of accesses to nothing we know */
+_Static_assert(NR_REGS + 1 <= E1000_REG_NAMES, "room for every register name and 'other'");
+
+static unsigned reg_find(uint32_t off)
+{
+	for (unsigned i = 0; i < NR_REGS; i++)
+		if (regs[i].end ? off >= regs[i].off && off < regs[i].end : off == regs[i].off)
+			return i;
+	return REG_OTHER;
+}
+
+const char *e1000_reg_name(uint32_t off)
+{
+	unsigned i = reg_find(off & ~3u);
+	return i < NR_REGS ? regs[i].name : "other";
+}
+
+/* ---- interrupts ---- */
+
+static void update_irq(struct e1000 *e)
+{
+	irq_line_set(&e->intx, (R(e, E1000_ICR) & R(e, E1000_IMS)) != 0);
+}
+
+static void raise_cause(struct e1000 *e, uint32_t cause)
+{
+	R(e, E1000_ICR) |= cause;
+	update_irq(e);
+}
+
+/* ---- EEPROM (Microwire, 93C46: 64 words; SDM 5.6) and PHY (MDIC; SDM 13.4.8) ---- */
+
+static void eeprom_build(struct e1000 *e, const uint8_t mac[6])
+{
+	uint16_t sum = 0;
+	memset(e->eeprom, 0, sizeof(e->eeprom));
+	for (unsigned i = 0; i < 3; i++)
+		e->eeprom[i] = (uint16_t)(mac[2 * i] | mac[2 * i + 1] << 8);
+	e->eeprom[0x0a] = 0x6401;           /* initialization control 1: signature 01b, load */
+	e->eeprom[0x0d] = E1000_DEVICE;      /* device ID */
+	e->eeprom[0x0e] = E1000_VENDOR;      /* vendor ID */
+	for (unsigned i = 0; i < E1000_EEPROM_WORDS - 1; i++)
+		sum = (uint16_t)(sum + e->eeprom[i]);
+	e->eeprom[E1000_EEPROM_WORDS - 1] = (uint16_t)(E1000_EEPROM_SUM - sum);
+}
+
+static uint32_t eecd_read(struct e1000 *e)
+{
+	uint32_t v = (R(e, E1000_EECD) & (E1000_EECD_SK | E1000_EECD_CS | E1000_EECD_DI | E1000_EECD_REQ)) |
+		     E1000_EECD_PRES;
+	if (v & E1000_EECD_REQ)
+		v |= E1000_EECD_GNT; /* the software request is granted at once */
+	if (e->ee.reading && e->ee.out_pos >= 0) {
+		unsigned word = ((unsigned)e->ee.out_pos >> 4) % E1000_EEPROM_WORDS;
+		if ((e->eeprom[word] >> (15 - (e->ee.out_pos & 15))) & 1)
+			v |= E1000_EECD_DO;
+	}
+	return v;
+}
+
+/* Microwire: with CS high, DI is sampled on SK's rising edge: a start bit, opcode 10 (read) and
+ * six address bits; then the word comes out MSB first on DO, one bit per falling edge, and the
+ * next words follow for as long as the clock runs. */
+static void eecd_write(struct e1000 *e, uint32_t v)
+{
+	uint32_t old = R(e, E1000_EECD);
+	R(e, E1000_EECD) = v & (E1000_EECD_SK | E1000_EECD_CS | E1000_EECD_DI | E1000_EECD_REQ);
+	if (!(v & E1000_EECD_CS)) {
+		e->ee.reading = false;
+		return;
+	}
+	if (!(old & E1000_EECD_CS)) { /* CS rising: a new command */
+		e->ee.val_in = 0;
+		e->ee.bits_in = 0;
+		e->ee.reading = false;
+		e->ee.out_pos = -1;
+	}
+	if (!((old ^ v) & E1000_EECD_SK))
+		return;
+	if (!(v & E1000_EECD_SK)) { /* falling edge: next output bit */
+		if (e->ee.reading) {
+			e->ee.out_pos++;
+			if ((e->ee.out_pos & 15) == 0)
+				CNT_ADD(e->est.eeprom_reads, 1);
+		}
+		return;
+	}
+	if (e->ee.reading || e->ee.bits_in >= 9)
+		return;
+	e->ee.val_in = e->ee.val_in << 1 | !!(v & E1000_EECD_DI);
+	if (++e->ee.bits_in == 9 && (e->ee.val_in >> 6) == 6) { /* 1 10 aaaaaa */
+		e->ee.reading = true;
+		e->ee.out_pos = (int)((e->ee.val_in & 0x3f) << 4) - 1;
+	}
+}
+
+static void eerd_write(struct e1000 *e, uint32_t v)
+{
+	unsigned addr = (v >> 8) & 0xff;
+	if (!(v & E1000_EERD_START))
+		return;
+	CNT_ADD(e->est.eeprom_reads, 1);
+	uint32_t data = addr < E1000_EEPROM_WORDS ? e->eeprom[addr] : 0;
+	R(e, E1000_EERD) = data << 16 | addr << 8 | E1000_EERD_DONE;
+}
+
+static void phy_reset(struct e1000 *e)
+{
+	static const uint16_t init[E1000_PHY_REGS] = {
+		[0] = 0x1140,  /* control: autoneg on, full duplex, 1000 Mb/s */
+		[1] = 0x796d,  /* status: autoneg complete, link up */
+		[2] = 0x0141,  /* PHY ID 1: Marvell 88E1011, as the 82540EM carries */
+		[3] = 0x0c20,  /* PHY ID 2 */
+		[4] = 0x0de1,  /* autoneg advertisement */
+		[5] = 0x41e1,  /* link partner ability */
+		[6] = 0x0001,  /* autoneg expansion */
+		[9] = 0x0e00,  /* 1000BASE-T control */
+		[10] = 0x3c00, /* 1000BASE-T status: partner 1000 full */
+		[15] = 0x3000, /* extended status */
+		[16] = 0x0068, /* PHY specific control */
+		[17] = 0xac00, /* PHY specific status: 1000 Mb/s, full duplex, resolved, link */
+	};
+	memcpy(e->phy, init, sizeof(e->phy));
+}
+
+static void mdic_write(struct e1000 *e, uint32_t v)
+{
+	unsigned reg = (v >> 16) & 31, phyaddr = (v >> 21) & 31;
+	uint32_t op = v & (3u << 26), out = v & ~(E1000_MDIC_READY | E1000_MDIC_ERROR);
+	static const uint32_t writable = 1u << 0 | 1u << 4 | 1u << 9 | 1u << 16;
+
+	CNT_ADD(e->est.phy_accesses, 1);
+	if (phyaddr != 1 || (op != E1000_MDIC_OP_READ && op != E1000_MDIC_OP_WRITE)) {
+		out |= E1000_MDIC_ERROR;
+	} else if (op == E1000_MDIC_OP_READ) {
+		out = (out & ~0xffffu) | e->phy[reg];
+	} else if (writable & (1u << reg)) {
+		/* Control's reset and restart-autoneg bits self-clear: the link is always there. */
+		e->phy[reg] = reg == 0 ? (uint16_t)(v & ~0x8200u) : (uint16_t)v;
+	}
+	R(e, E1000_MDIC) = out | E1000_MDIC_READY;
+	if (v & E1000_MDIC_INT)
+		raise_cause(e, E1000_ICR_MDAC);
+}
+
+/* ---- statistics (SDM 13.7): 32-bit counters saturate; 64-bit ones are a low/high pair ---- */
+
+static void stat_add(struct e1000 *e, uint32_t r, uint32_t n)
+{
+	uint32_t *c = &R(e, r);
+	*c = *c + n < *c ? 0xffffffffu : *c + n;
+}
+
+static void stat_add64(struct e1000 *e, uint32_t lo, uint64_t n)
+{
+	uint64_t v = (uint64_t)R(e, lo + 4) << 32 | R(e, lo);
+	v += n;
+	R(e, lo) = (uint32_t)v;
+	R(e, lo + 4) = (uint32_t)(v >> 32);
+}
+
+/* ---- reset ---- */
+
+static void reset(struct e1000 *e, const uint8_t mac[6])
+{
+	uint16_t ee[E1000_EEPROM_WORDS];
+	memcpy(ee, e->eeprom, sizeof(ee));
+	memset(e->reg, 0, sizeof(e->reg));
+	memset(&e->ee, 0, sizeof(e->ee));
+	e->ee.out_pos = -1;
+	if (mac)
+		eeprom_build(e, mac);
+	else
+		memcpy(e->eeprom, ee, sizeof(ee));
+	phy_reset(e);
+	R(e, E1000_CTRL) = 0x00140240; /* SLU, ASDE, full duplex, as after a reset with autoneg */
+	R(e, E1000_STATUS) = E1000_STATUS_FD | E1000_STATUS_LU | E1000_STATUS_SPEED_1000;
+	R(e, E1000_EECD) = 0;
+	R(e, E1000_PBA) = 0x00100030; /* 48 KiB rx, 16 KiB tx */
+	R(e, E1000_LEDCTL) = 0x07068302;
+	R(e, E1000_TIPG) = 0x0060200a;
+	R(e, E1000_RXCW) = 0x40000000; /* /C/ ordered sets seen: autoneg done */
+	/* The station address the EEPROM load puts in RAL0/RAH0. */
+	R(e, E1000_RA) = (uint32_t)e->eeprom[0] | (uint32_t)e->eeprom[1] << 16;
+	R(e, E1000_RA + 4) = e->eeprom[2] | E1000_RAH_AV;
+	update_irq(e);
+}
+
+/* ---- rings ---- */
+
+/* A ring's descriptor count, or 0 (counted) when its base and length do not make one. */
+static uint32_t ring_size(struct e1000 *e, uint32_t bal, uint32_t len_reg, uint64_t *base)
+{
+	uint32_t len = R(e, len_reg);
+	*base = (uint64_t)R(e, bal + 4) << 32 | R(e, bal);
+	if (!len)
+		return 0;
+	/* SDM 13.4.27/13.4.37: length a multiple of 128 bytes, base 16-byte aligned. */
+	if ((len & 127) || (*base & 15) || !gpa_ring(&e->mem, *base, len / 16, 16)) {
+		CNT_ADD(e->est.ring_bad_base, 1);
+		CNT_ADD(e->st.ring_errors, 1);
+		return 0;
+	}
+	return len / 16;
+}
+
+static bool ring_indices_ok(struct e1000 *e, uint32_t n, uint32_t head, uint32_t tail)
+{
+	if (head < n && tail < n)
+		return true;
+	CNT_ADD(e->est.ring_bad_index, 1);
+	CNT_ADD(e->st.ring_errors, 1);
+	return false;
+}
+
+void e1000_tx(struct e1000 *e)
+{
+	struct iovec iov[16];
+	unsigned niov = 0;
+	uint32_t total = 0, n;
+	uint64_t base;
+	bool bad = false, wrote_back = false;
+
+	pthread_mutex_lock(&e->lock);
+	if (!(R(e, E1000_TCTL) & E1000_TCTL_EN) || !(n = ring_size(e, E1000_TDBAL, E1000_TDLEN, &base)))
+		goto out;
+	/* At most one ring's worth per call: a guest moving TDT meanwhile cannot keep us here. */
+	for (uint32_t budget = n; budget; budget--) {
+		uint32_t head = R(e, E1000_TDH), tail = R(e, E1000_TDT);
+		if (head == tail || !ring_indices_ok(e, n, head, tail))
+			break;
+		if (!niov && !e->be->ops->tx_room(e->be)) {
+			e->be->tx_waiting = true;
+			CNT_ADD(e->st.tx_backpressure, 1);
+			break;
+		}
+		struct e1000_desc d;
+		gpa_read(&e->mem, base + 16ull * head, &d, sizeof(d)); /* bounded by ring_size() */
+		uint8_t cmd = d.b[3];
+		uint32_t len = (uint32_t)d.b[0] | (uint32_t)d.b[1] << 8;
+		bool data = true;
+		if (cmd & E1000_TXD_CMD_DEXT) {
+			/* Extended: a context descriptor (DTYP 0) only sets up offloads; a data one
+			 * (DTYP 1) carries a 20-bit length. */
+			uint32_t dw2;
+			memcpy(&dw2, d.b, 4);
+			data = ((dw2 >> 20) & 0xf) == 1;
+			len = dw2 & 0xfffff;
+			if (!data)
+				CNT_ADD(e->est.tx_context, 1);
+		}
+		if (data && len) {
+			void *p = gpa_ptr(&e->mem, d.addr, len);
+			if (!p) {
+				CNT_ADD(e->est.desc_bad_addr, 1);
+				bad = true;
+			} else if (niov == 16 || total + len > NET_FRAME_MAX) {
+				bad = true;
+			} else {
+				iov[niov++] = (struct iovec){p, len};
+				total += len;
+			}
+		}
+		if (data && (cmd & E1000_TXD_CMD_EOP)) {
+			if (bad || total < 14) {
+				CNT_ADD(e->st.tx_malformed, 1);
+			} else if (e->be->ops->send(e->be, iov, niov) == 0) {
+				CNT_ADD(e->st.tx_packets, 1);
+				CNT_ADD(e->st.tx_bytes, total);
+				stat_add(e, E1000_GPTC, 1);
+				stat_add(e, E1000_TPT, 1);
+				stat_add64(e, E1000_GOTCL, total);
+				stat_add64(e, E1000_TOTL, total);
+			} else {
+				CNT_ADD(e->st.tx_dropped, 1);
+			}
+			niov = 0;
+			total = 0;
+			bad = false;
+		}
+		if (cmd & E1000_TXD_CMD_RS) {
+			uint8_t sta = d.b[4] | E1000_TXD_STA_DD;
+			gpa_write(&e->mem, base + 16ull * head + 12, &sta, 1);
+			wrote_back = true;
+		}
+		CNT_ADD(e->est.tx_descriptors, 1);
+		R(e, E1000_TDH) = (head + 1) % n;
+	}
+	/* A frame cut off by the ring's end or a stop waits: its descriptors are already consumed,
+	 * as on the chip (they are in its FIFO), so it is counted malformed rather than sent half. */
+	if (niov)
+		CNT_ADD(e->st.tx_malformed, 1);
+	if (wrote_back || R(e, E1000_TDH) == R(e, E1000_TDT))
+		raise_cause(e, (wrote_back ? E1000_ICR_TXDW : 0) |
+				       (R(e, E1000_TDH) == R(e, E1000_TDT) ? E1000_ICR_TXQE : 0));
+out:
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* ---- receive ---- */
+
+static uint32_t rx_buffer_size(uint32_t rctl)
+{
+	static const uint32_t plain[4] = {2048, 1024, 512, 256}, ext[4] = {2048, 16384, 8192, 4096};
+	unsigned bsize = (rctl >> 16) & 3;
+	return (rctl & E1000_RCTL_BSEX) ? ext[bsize] : plain[bsize];
+}
+
+/* The receive filter (SDM 3.2.1): exact addresses in RAL/RAH with AV, the multicast table by
+ * the bits RCTL.MO picks, broadcast with BAM, promiscuous with UPE/MPE. */
+static bool rx_accept(struct e1000 *e, const uint8_t *dst)
+{
+	uint32_t rctl = R(e, E1000_RCTL);
+	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	if (!memcmp(dst, bcast, 6))
+		return rctl & E1000_RCTL_BAM;
+	if (dst[0] & 1) {
+		if (rctl & E1000_RCTL_MPE)
+			return true;
+		unsigned mo = (rctl >> 12) & 3;
+		uint32_t hash = ((uint32_t)dst[4] >> (4 - mo) | (uint32_t)dst[5] << (4 + mo)) & 0xfff;
+		return (R(e, E1000_MTA + 4 * (hash >> 5)) >> (hash & 31)) & 1;
+	}
+	if (rctl & E1000_RCTL_UPE)
+		return true;
+	for (unsigned i = 0; i < 16; i++) {
+		uint32_t lo = R(e, E1000_RA + 8 * i), hi = R(e, E1000_RA + 8 * i + 4);
+		uint8_t a[6] = {(uint8_t)lo, (uint8_t)(lo >> 8), (uint8_t)(lo >> 16), (uint8_t)(lo >> 24),
+				(uint8_t)hi, (uint8_t)(hi >> 8)};
+		if ((hi & E1000_RAH_AV) && !memcmp(a, dst, 6))
+			return true;
+	}
+	return false;
+}
+
+void e1000_rx(void *opaque, const uint8_t *frame, uint32_t len)
+{
+	struct e1000 *e = opaque;
+	uint32_t n, cause = 0;
+	uint64_t base;
+
+	pthread_mutex_lock(&e->lock);
+	uint32_t rctl = R(e, E1000_RCTL);
+	if (!(rctl & E1000_RCTL_EN) || !(R(e, E1000_STATUS) & E1000_STATUS_LU) || len < 14 ||
+	    !(n = ring_size(e, E1000_RDBAL, E1000_RDLEN, &base))) {
+		CNT_ADD(e->st.rx_no_buffer, 1);
+		goto out;
+	}
+	if (!rx_accept(e, frame)) {
+		CNT_ADD(e->st.rx_filtered, 1);
+		goto out;
+	}
+	uint32_t head = R(e, E1000_RDH), tail = R(e, E1000_RDT);
+	if (!ring_indices_ok(e, n, head, tail)) {
+		CNT_ADD(e->st.rx_no_buffer, 1);
+		goto out;
+	}
+	/* The frame spans as many buffers as it needs; all must be free before any is used. */
+	uint32_t bufsz = rx_buffer_size(rctl), need = (len + bufsz - 1) / bufsz;
+	uint32_t free_desc = (tail + n - head) % n;
+	if (free_desc < need) {
+		CNT_ADD(e->st.rx_no_buffer, 1);
+		CNT_ADD(e->est.rx_overrun, 1);
+		stat_add(e, E1000_MPC, 1);
+		stat_add(e, E1000_RNBC, 1);
+		cause |= E1000_ICR_RXO;
+		goto irq;
+	}
+	for (uint32_t done = 0, i = 0; i < need; i++) {
+		struct e1000_desc d;
+		uint64_t at = base + 16ull * head;
+		uint32_t chunk = len - done < bufsz ? len - done : bufsz;
+		gpa_read(&e->mem, at, &d, sizeof(d));
+		if (!gpa_write(&e->mem, d.addr, frame + done, chunk)) {
+			CNT_ADD(e->est.desc_bad_addr, 1);
+			chunk = 0; /* the descriptor comes back empty */
+		}
+		done += chunk;
+		uint8_t wb[8] = {(uint8_t)chunk, (uint8_t)(chunk >> 8), 0, 0,
+				 (uint8_t)(E1000_RXD_STA_DD | (i == need - 1 ? E1000_RXD_STA_EOP : 0)), 0, 0, 0};
+		gpa_write(&e->mem, at + 8, wb, sizeof(wb));
+		head = (head + 1) % n;
+		R(e, E1000_RDH) = head;
+		CNT_ADD(e->est.rx_descriptors, 1);
+	}
+	CNT_ADD(e->st.rx_packets, 1);
+	CNT_ADD(e->st.rx_bytes, len);
+	stat_add(e, E1000_GPRC, 1);
+	stat_add(e, E1000_TPR, 1);
+	stat_add64(e, E1000_GORCL, len);
+	stat_add64(e, E1000_TORL, len);
+	if (frame[0] == 0xff && frame[1] == 0xff)
+		stat_add(e, E1000_BPRC, 1);
+	else if (frame[0] & 1)
+		stat_add(e, E1000_MPRC, 1);
+	cause |= E1000_ICR_RXT0;
+	/* RXDMT0: free descriptors fell to RCTL.RDMTS's share of the ring (1/2, 1/4, 1/8). */
+	free_desc = (tail + n - head) % n;
+	unsigned rdmts = (rctl >> 8) & 3;
+	if (rdmts < 3 && free_desc <= n >> (rdmts + 1))
+		cause |= E1000_ICR_RXDMT0;
+irq:
+	raise_cause(e, cause);
+out:
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* ---- the register file ---- */
+
+static uint32_t reg_read(struct e1000 *e, uint32_t off, unsigned idx)
+{
+	uint32_t v;
+	switch (off) {
+	case E1000_ICR: /* read to clear (SDM 13.4.17) */
+		v = R(e, E1000_ICR);
+		R(e, E1000_ICR) = 0;
+		update_irq(e);
+		return v;
+	case E1000_EECD:
+		return eecd_read(e);
+	case E1000_ICS: case E1000_IMC: /* write-only */
+		return 0;
+	}
+	v = R(e, off);
+	if (idx < NR_REGS && regs[idx].off == E1000_STATS) {
+		/* Clear on read; a 64-bit pair clears when its high half is read. */
+		bool low_of_pair = off == E1000_GORCL || off == E1000_GOTCL || off == E1000_TORL ||
+				   off == E1000_TOTL;
+		if (!low_of_pair)
+			R(e, off) = 0;
+		if (off == E1000_GORCH || off == E1000_GOTCH || off == E1000_TORH || off == E1000_TOTH)
+			R(e, off - 4) = 0;
+	}
+	return v;
+}
+
+static void tx_kick(struct e1000 *e)
+{
+	uint64_t one = 1;
+	if (e->tx_kick_fd >= 0 && write(e->tx_kick_fd, &one, sizeof(one)) < 0) {
+		/* counter saturated: the poller is due anyway */
+	}
+}
+
+static void reg_write(struct e1000 *e, uint32_t off, uint32_t v)
+{
+	switch (off) {
+	case E1000_CTRL:
+		if (v & E1000_CTRL_RST) {
+			CNT_ADD(e->est.resets, 1);
+			reset(e, NULL);
+			return;
+		}
+		R(e, off) = v & ~E1000_CTRL_PHY_RST;
+		return;
+	case E1000_EECD: eecd_write(e, v); return;
+	case E1000_EERD: eerd_write(e, v); return;
+	case E1000_MDIC: mdic_write(e, v); return;
+	case E1000_ICR: R(e, E1000_ICR) &= ~v; update_irq(e); return; /* write 1 to clear */
+	case E1000_ICS: raise_cause(e, v & E1000_ICR_ALL); return;
+	case E1000_IMS: R(e, E1000_IMS) |= v & E1000_ICR_ALL; update_irq(e); return;
+	case E1000_IMC: R(e, E1000_IMS) &= ~v; update_irq(e); return;
+	case E1000_RDLEN: case E1000_TDLEN: R(e, off) = v & 0xfffffu; return; /* checked at use */
+	case E1000_RDH: case E1000_RDT: case E1000_TDH: R(e, off) = v & 0xffff; return;
+	case E1000_TDT:
+		R(e, off) = v & 0xffff;
+		tx_kick(e); /* the poller transmits: the backend is its alone */
+		return;
+	default:
+		R(e, off) = v;
+		return;
+	}
+}
+
+void e1000_mmio(struct e1000 *e, uint64_t off, void *data, uint32_t len, bool is_write)
+{
+	uint32_t v = 0;
+	unsigned idx = off < E1000_BAR0_SIZE ? reg_find((uint32_t)off & ~3u) : REG_OTHER;
+
+	CNT_ADD(e->reg_count[idx], 1);
+	pthread_mutex_lock(&e->lock);
+	/* Registers are dwords (SDM 13.1): other sizes, odd offsets and unknown ones are dropped. */
+	if (len != 4 || (off & 3) || idx == REG_OTHER || (is_write && (regs[idx].flags & RO))) {
+		CNT_ADD(e->st.reg_bad, 1);
+		if (!is_write)
+			memset(data, 0, len > 8 ? 8 : len);
+	} else if (is_write) {
+		memcpy(&v, data, 4);
+		reg_write(e, (uint32_t)off, v);
+	} else {
+		v = reg_read(e, (uint32_t)off, idx);
+		memcpy(data, &v, 4);
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* BAR1: IOADDR (0) selects a register, IODATA (4) reads or writes it (SDM 13.2). */
+static void io_access(struct e1000 *e, uint64_t off, void *data, uint32_t len, bool is_write)
+{
+	if (off == 0 && len == 4) {
+		if (is_write) {
+			uint32_t a;
+			memcpy(&a, data, 4);
+			e->ioaddr = a & (E1000_BAR0_SIZE - 4);
+		} else {
+			memcpy(data, &e->ioaddr, 4);
+		}
+		return;
+	}
+	if (off == 4 && len == 4) {
+		e1000_mmio(e, e->ioaddr, data, 4, is_write);
+		return;
+	}
+	CNT_ADD(e->st.reg_bad, 1);
+	if (!is_write)
+		memset(data, 0, len > 8 ? 8 : len);
+}
+
+static int bar_access(struct pci_dev *d, unsigned bar, uint64_t off, void *data, uint32_t len,
+		      bool is_write)
+{
+	struct e1000 *e = d->opaque;
+	if (bar == 0)
+		e1000_mmio(e, off, data, len, is_write);
+	else
+		io_access(e, off, data, len, is_write);
+	return 0;
+}
+
+/* ---- life cycle and the link ---- */
+
+static void on_tx_kick(void *opaque, uint64_t count) { e1000_tx(opaque); }
+static void on_tx_ready(void *opaque) { e1000_tx(opaque); }
+
+static void on_resample(void *opaque, uint64_t count)
+{
+	struct e1000 *e = opaque;
+	pthread_mutex_lock(&e->lock);
+	irq_line_resampled(&e->intx);
+	pthread_mutex_unlock(&e->lock);
+}
+
+int e1000_init(struct e1000 *e, const struct nic_env *env)
+{
+	struct nic handle = e->nic;
+	memset(e, 0, sizeof(*e));
+	e->nic = handle;
+	e->tx_kick_fd = -1;
+	e->intx = (struct irq_line){.gsi = -1, .efd = -1, .resample_efd = -1};
+	e->mem = *env->mem;
+	e->net = env->net;
+	e->be = env->net ? env->net->be : NULL;
+	pthread_mutex_init(&e->lock, NULL);
+	pci_dev_init(&e->pci, "e1000", E1000_VENDOR, E1000_DEVICE, 0x020000, 3, E1000_VENDOR, 0x001e);
+	e->pci.opaque = e;
+	e->pci.bar_access = bar_access;
+	int r = pci_dev_add_bar(&e->pci, 0, E1000_BAR0_SIZE, false);
+	if (!r)
+		r = pci_dev_add_bar(&e->pci, 1, E1000_BAR1_SIZE, true);
+	if (r)
+		return r;
+	/* INTA on the pin firmware routed the slot to; without an irqchip it is not connected. */
+	r = irq_line_init(&e->intx, env->irq, env->intx_pin);
+	if (r)
+		return r;
+	e->pci.cfg[PCI_INTERRUPT_PIN] = 1;
+	e->pci.cfg[PCI_INTERRUPT_LINE] = e->intx.gsi >= 0 ? (uint8_t)e->intx.gsi : 0xff;
+	e->tx_kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (e->tx_kick_fd < 0)
+		return -errno;
+	reset(e, env->mac);
+	return 0;
+}
+
+int e1000_start(struct e1000 *e)
+{
+	const struct net_port port = {.rx = e1000_rx, .tx_ready = on_tx_ready, .opaque = e};
+	int r = net_watch(e->net, e->tx_kick_fd, on_tx_kick, e);
+	if (!r && e->intx.resample_efd >= 0)
+		r = net_watch(e->net, e->intx.resample_efd, on_resample, e);
+	if (!r)
+		r = net_attach(e->net, &port);
+	e->attached = true; /* watches may be in place even on failure: detach removes them */
+	return r;
+}
+
+void e1000_exit(struct e1000 *e)
+{
+	if (e->attached)
+		net_detach(e->net, e);
+	e->attached = false;
+	irq_line_exit(&e->intx);
+	if (e->tx_kick_fd >= 0)
+		close(e->tx_kick_fd);
+	e->tx_kick_fd = -1;
+	pthread_mutex_destroy(&e->lock);
+}
+
+/* ---- the model table's entry ---- */
+
+static void read_stats(struct nic *nic, struct nic_readout *out)
+{
+	struct e1000 *e = (struct e1000 *)nic;
+	struct e1000_stats x;
+	counters_copy(&out->total, &e->st, sizeof(out->total));
+	counters_copy(&x, &e->est, sizeof(x));
+	pthread_mutex_lock(&e->lock);
+	out->total.interrupts = e->intx.gsi >= 0 ? e->intx.raised : 0;
+	pthread_mutex_unlock(&e->lock);
+	out->total.reg_traps = __atomic_load_n(&e->pci.bar_exits, __ATOMIC_RELAXED);
+	out->total.notify_events = 0; /* nothing of the e1000 ends inside KVM */
+	nic_extra(out, "tx_descriptors", x.tx_descriptors);
+	nic_extra(out, "tx_context", x.tx_context);
+	nic_extra(out, "rx_descriptors", x.rx_descriptors);
+	nic_extra(out, "rx_overrun", x.rx_overrun);
+	nic_extra(out, "ring_bad_base", x.ring_bad_base);
+	nic_extra(out, "ring_bad_index", x.ring_bad_index);
+	nic_extra(out, "desc_bad_addr", x.desc_bad_addr);
+	nic_extra(out, "eeprom_reads", x.eeprom_reads);
+	nic_extra(out, "phy_accesses", x.phy_accesses);
+	nic_extra(out, "resets", x.resets);
+	for (unsigned i = 0; i <= NR_REGS && out->nr_regs < NIC_REGS_MAX; i++)
+		out->regs[out->nr_regs++] = (struct nic_counter){
+			i < NR_REGS ? regs[i].name : "other",
+			__atomic_load_n(&e->reg_count[i], __ATOMIC_RELAXED)};
+}
+
+static int create(const struct nic_env *env, struct nic **out)
+{
+	struct e1000 *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->nic = (struct nic){&nic_model_e1000, &e->pci};
+	int r = e1000_init(e, env);
+	if (!r)
+		r = e1000_start(e);
+	if (r) {
+		e1000_exit(e);
+		free(e);
+		return r;
+	}
+	*out = &e->nic;
+	return 0;
+}
+
+static void destroy(struct nic *nic)
+{
+	struct e1000 *e = (struct e1000 *)nic;
+	e1000_exit(e);
+	free(e);
+}
+
+const struct nic_model nic_model_e1000 = {
+	.name = "emulated",
+	.chip = "Intel 82540EM (e1000)",
+	.mode = NIC_MODE_EMULATED,
+	.create = create,
+	.destroy = destroy,
+	.read = read_stats,
+};

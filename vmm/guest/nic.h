@@ -1,0 +1,59 @@
+/* The guest's network card drivers, one table entry each, chosen by what the PCI scan finds.
+ * The workloads and the stack call nic_*() only, never a driver. */
+#ifndef VMSCOPE_GUEST_NIC_H
+#define VMSCOPE_GUEST_NIC_H
+#include "../control.h"
+#include "e1000.h"
+#include "vnet.h"
+
+#define NIC_BUF 2048 /* every driver's buffers; frames up to 1514 bytes */
+
+struct gnic;
+
+struct nic_driver {
+	const char *name;
+	u16 vendor, device;
+	u64 dma_size; /* guest memory its rings and buffers need */
+	/* Brings the card up (reset, MAC, rings, interrupts if want_irq); 0 or a negative step. */
+	int (*probe)(struct gnic *n);
+	/* Queues one frame; 0, or -1 when the ring is full. */
+	int (*send)(struct gnic *n, const void *frame, u32 len);
+	/* Calls fn for each received frame and gives its buffer back; returns how many. */
+	int (*poll)(struct gnic *n, void (*fn)(const u8 *frame, u32 len));
+	/* Asks for an interrupt at the next received frame; 1 if one is already there (do not
+	 * sleep). */
+	int (*arm_rx_irq)(struct gnic *n);
+	/* Back to polling: no rx interrupts. */
+	void (*quiet)(struct gnic *n);
+	/* In the interrupt handler, before the EOI: acknowledge the card (may be NULL). */
+	void (*irq)(struct gnic *n);
+	/* Stops the card taking new work and lets its rings drain. */
+	void (*quiesce)(struct gnic *n);
+	/* Lets go of the card (reset it): it may be unplugged after this. */
+	void (*remove)(struct gnic *n);
+};
+
+struct gnic {
+	const struct nic_driver *drv;
+	u32 bdf;
+	u64 dma;      /* where its rings and buffers are */
+	int want_irq; /* the VMM gave an irqchip: sleep on interrupts */
+	int irq;      /* the card interrupts (MSI-X or INTx) */
+	u8 mac[6];
+	union {
+		struct vnet v;
+		struct e1000g e;
+	} u;
+};
+
+extern const struct nic_driver nic_driver_virtio, nic_driver_e1000;
+
+/* Finds the first function on the buses that a driver of the table takes, binds it; 0, -1 no
+ * card, or the driver's negative step (*drv says which). */
+int nic_probe_first(struct gnic *n, int want_irq, const struct nic_driver **drv);
+static inline int nic_send(struct gnic *n, const void *f, u32 len) { return n->drv->send(n, f, len); }
+static inline int nic_poll(struct gnic *n, void (*fn)(const u8 *, u32)) { return n->drv->poll(n, fn); }
+static inline int nic_arm_rx_irq(struct gnic *n) { return n->irq ? n->drv->arm_rx_irq(n) : 0; }
+static inline void nic_quiet(struct gnic *n) { if (n->irq) n->drv->quiet(n); }
+
+#endif
