@@ -72,8 +72,10 @@ echo "HWLANE: kvm $( [ -e /dev/kvm ] && echo present || echo absent ), $(grep -m
 cd /tmp
 # The session's restart and unpaced-flood tests stay on the development machines: they exercise
 # vmscope's own network side, not the hypervisor, and after them the lane's nested SVM (under
-# TCG) once refused KVM_CREATE_VM and then stalled a guest's HLT.
-VMSCOPE_TEST_SLOW=${SLOW:-4} /integration -restarts_keep -unpaced_tx
+# TCG) once refused KVM_CREATE_VM and then stalled a guest's HLT. The six back-to-back sessions of
+# the e1000-against-virtio comparison met the same refusal there; the e1000 itself runs in the
+# lane through every net_*_emulated test (INTx through the in-kernel IOAPIC included).
+VMSCOPE_TEST_SLOW=${SLOW:-4} /integration -restarts_keep -unpaced_tx -emulated_card_exits_more
 echo "HWLANE-EXIT $?"
 poweroff -f
 INIT

@@ -182,7 +182,9 @@ TEST(emulated_card_exits_more_per_packet_than_virtio_on_the_same_workload)
 {
 	static struct snapshot snap;
 	const enum workload wls[] = {WL_PING, WL_TX, WL_RX};
-	const uint32_t rates[] = {0, 5000, 5000};
+	/* Unpaced tx: virtio batches its kicks (EVENT_IDX) while the e1000 writes TDT per frame. At a
+	 * paced rate both pay about one doorbell a frame; only where it ends differs (userspace). */
+	const uint32_t rates[] = {0, 0, 5000};
 	need_tap();
 	for (unsigned w = 0; w < 3; w++) {
 		double all[2], nic[2], user[2];
