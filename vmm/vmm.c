@@ -444,9 +444,21 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 		goto err;
 	}
 	*why = "KVM refused to create the microVM";
-	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-	if (vm->vm_fd < 0)
+	/* KVM tears a VM down asynchronously (irqfd shutdown, RCU): right after another VM went away
+	 * a nested host may refuse for a moment. Try again for up to a second. */
+	for (int tries = 0; (vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0)) < 0 && tries < 20; tries++) {
+		if (errno != ENOMEM && errno != EAGAIN && errno != EBUSY && errno != ENOSPC && errno != EINTR)
+			break;
+		usleep(50000);
+	}
+	if (vm->vm_fd < 0) {
+		static __thread char msg[96]; /* outlives vm, which the error path frees */
+		int e = errno;
+		snprintf(msg, sizeof(msg), "KVM refused to create the microVM (%s)", strerror(e));
+		*why = msg;
+		errno = e;
 		goto err_errno;
+	}
 	vm->mem = mmap(NULL, GUEST_MEM_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (vm->mem == MAP_FAILED)
