@@ -173,7 +173,9 @@ void out_jsonl(FILE *f, const struct snapshot *s)
 		 * that caused exits, busiest first. */
 		fputs(",\"counters\":{", f);
 		for (unsigned i = 0; i < s->nr_dev_counters; i++) {
-			fprintf(f, "%s\"%s\":{\"per_s\":", i ? "," : "", s->dev_counter[i].name);
+			fputs(i ? "," : "", f);
+			json_str(f, s->dev_counter[i].name);
+			fputs(":{\"per_s\":", f);
 			json_num(f, s->dev_counter[i].f.rate);
 			fprintf(f, ",\"total\":%llu}", (unsigned long long)s->dev_counter[i].f.total);
 		}
@@ -181,7 +183,9 @@ void out_jsonl(FILE *f, const struct snapshot *s)
 		for (unsigned i = 0, n = 0; i < s->nr_dev_regs; i++) {
 			if (!s->dev_reg[i].f.total)
 				continue;
-			fprintf(f, "%s{\"name\":\"%s\",\"exits_per_s\":", n++ ? "," : "", s->dev_reg[i].name);
+			fputs(n++ ? ",{\"name\":" : "{\"name\":", f);
+			json_str(f, s->dev_reg[i].name);
+			fputs(",\"exits_per_s\":", f);
 			json_num(f, s->dev_reg[i].f.rate);
 			fprintf(f, ",\"total\":%llu}", (unsigned long long)s->dev_reg[i].f.total);
 		}

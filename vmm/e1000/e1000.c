@@ -213,21 +213,17 @@ static void stat_add64(struct e1000 *e, uint32_t lo, uint64_t n)
 
 /* ---- reset ---- */
 
+/* The EEPROM is not a register: a reset keeps it, a power-on (mac given) writes it. */
 static void reset(struct e1000 *e, const uint8_t mac[6])
 {
-	uint16_t ee[E1000_EEPROM_WORDS];
-	memcpy(ee, e->eeprom, sizeof(ee));
 	memset(e->reg, 0, sizeof(e->reg));
 	memset(&e->ee, 0, sizeof(e->ee));
 	e->ee.out_pos = -1;
 	if (mac)
 		eeprom_build(e, mac);
-	else
-		memcpy(e->eeprom, ee, sizeof(ee));
 	phy_reset(e);
 	R(e, E1000_CTRL) = 0x00140240; /* SLU, ASDE, full duplex, as after a reset with autoneg */
 	R(e, E1000_STATUS) = E1000_STATUS_FD | E1000_STATUS_LU | E1000_STATUS_SPEED_1000;
-	R(e, E1000_EECD) = 0;
 	R(e, E1000_PBA) = 0x00100030; /* 48 KiB rx, 16 KiB tx */
 	R(e, E1000_LEDCTL) = 0x07068302;
 	R(e, E1000_TIPG) = 0x0060200a;

@@ -221,6 +221,7 @@ static void remove_card(struct gnic *n)
 
 const struct nic_driver nic_driver_e1000 = {
 	.name = "e1000", .vendor = 0x8086, .device = 0x100e, .dma_size = 0xa2000,
+	.irq_kind = "intx",
 	.probe = probe, .send = send, .poll = poll, .arm_rx_irq = arm, .quiet = quiet, .irq = irq,
 	.quiesce = quiesce, .remove = remove_card,
 };

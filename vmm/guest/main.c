@@ -203,7 +203,8 @@ static void nic_init(void)
 		if (i < 5)
 			puts(":");
 	}
-	puts(!nic.irq ? ", polled" : drv == &nic_driver_e1000 ? ", intx" : ", msi-x");
+	puts(", ");
+	puts(nic.irq ? drv->irq_kind : "polled");
 	puts("\n");
 }
 

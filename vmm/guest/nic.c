@@ -3,15 +3,19 @@
 #include "nic.h"
 #include "pci.h"
 
-/* Each driver's rings and buffers have their own part of GPA_NIC, so two cards can be up at
- * once (the live switch brings the new one up before the old one goes). */
-static const struct {
-	const struct nic_driver *drv;
-	u64 dma;
-} drivers[] = {
-	{&nic_driver_virtio, GPA_NIC},
-	{&nic_driver_e1000, GPA_NIC + 0xc0000},
-};
+static const struct nic_driver *const drivers[] = {&nic_driver_virtio, &nic_driver_e1000};
+#define NR_DRIVERS (sizeof(drivers) / sizeof(drivers[0]))
+
+/* Each driver's rings and buffers have their own part of GPA_NIC, one after the other in table
+ * order, so two cards can be up at once (the live switch brings the new one up before the old
+ * one goes). */
+static u64 dma_base(u32 index)
+{
+	u64 at = GPA_NIC;
+	for (u32 i = 0; i < index; i++)
+		at += (drivers[i]->dma_size + 0xffff) & ~0xffffull;
+	return at;
+}
 
 struct pick {
 	u32 bdf;
@@ -23,8 +27,8 @@ static void match(u32 bdf, u32 id, void *arg)
 	struct pick *p = arg;
 	if (p->index >= 0)
 		return;
-	for (u32 i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
-		if ((id & 0xffff) == drivers[i].drv->vendor && id >> 16 == drivers[i].drv->device) {
+	for (u32 i = 0; i < NR_DRIVERS; i++)
+		if ((id & 0xffff) == drivers[i]->vendor && id >> 16 == drivers[i]->device) {
 			p->bdf = bdf;
 			p->index = (int)i;
 			return;
@@ -38,9 +42,11 @@ int nic_probe_first(struct gnic *n, int want_irq, const struct nic_driver **drv)
 	pci_scan(match, &p);
 	if (p.index < 0)
 		return -1;
-	n->drv = *drv = drivers[p.index].drv;
+	n->drv = *drv = drivers[p.index];
 	n->bdf = p.bdf;
-	n->dma = drivers[p.index].dma;
+	n->dma = dma_base((u32)p.index);
+	if (n->dma + n->drv->dma_size > GUEST_MEM_SIZE)
+		return -100; /* the table outgrew guest memory */
 	n->want_irq = want_irq;
 	n->irq = 0;
 	return n->drv->probe(n);

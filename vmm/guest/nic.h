@@ -14,6 +14,7 @@ struct nic_driver {
 	const char *name;
 	u16 vendor, device;
 	u64 dma_size; /* guest memory its rings and buffers need */
+	const char *irq_kind; /* how it interrupts: "msi-x", "intx" */
 	/* Brings the card up (reset, MAC, rings, interrupts if want_irq); 0 or a negative step. */
 	int (*probe)(struct gnic *n);
 	/* Queues one frame; 0, or -1 when the ring is full. */

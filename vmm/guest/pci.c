@@ -31,17 +31,19 @@ static void scan_bus(u32 bus, int depth, void (*fn)(u32, u32, void *), void *arg
 
 void pci_scan(void (*fn)(u32 bdf, u32 id, void *arg), void *arg) { scan_bus(0, 0, fn, arg); }
 
-u32 pci_find_cap(u32 bdf, u8 id)
+u32 pci_next_cap(u32 bdf, u8 id, u32 after)
 {
 	if (!(pci_read16(bdf, 0x06) & 0x10))
 		return 0;
 	/* 48 steps at most: a looping list cannot keep us here. */
-	u32 c = pci_read8(bdf, 0x34) & 0xfc;
+	u32 c = pci_read8(bdf, after ? after + 1 : 0x34) & 0xfc;
 	for (int n = 0; c && n < 48; n++, c = pci_read8(bdf, c + 1) & 0xfc)
 		if (pci_read8(bdf, c) == id)
 			return c;
 	return 0;
 }
+
+u32 pci_find_cap(u32 bdf, u8 id) { return pci_next_cap(bdf, id, 0); }
 
 u64 pci_bar(u32 bdf, u32 n)
 {

@@ -16,8 +16,10 @@ void pci_write16(u32 bdf, u32 off, u16 v);
 /* Calls fn for every function on bus 0 and on the buses behind its bridges (secondary bus
  * numbers as firmware set them). */
 void pci_scan(void (*fn)(u32 bdf, u32 id, void *arg), void *arg);
-/* Offset of the first standard capability with this ID, or 0. */
+/* Offset of the first standard capability with this ID, or 0; the next one after offset after
+ * (a function may have several, as virtio's vendor capabilities). */
 u32 pci_find_cap(u32 bdf, u8 id);
+u32 pci_next_cap(u32 bdf, u8 id, u32 after);
 /* The address BAR n decodes at (memory or I/O), as firmware assigned it. */
 u64 pci_bar(u32 bdf, u32 n);
 /* Memory decoding and bus mastering (DMA) on. */

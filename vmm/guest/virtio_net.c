@@ -82,10 +82,10 @@ int vnet_init(struct vnet *v, u32 bdf, u32 vec_base, u64 dma)
 	v->bdf = bdf;
 	v->bar = pci_bar(bdf, 0);
 	pci_enable(bdf);
-	u32 c = pci_read8(bdf, 0x34);
-	for (int n = 0; c && n < 48; n++, c = pci_read8(bdf, c + 1)) {
-		if (pci_read8(bdf, c) != 0x09 || pci_read8(bdf, c + 4) != 0)
-			continue;
+	u32 c = pci_find_cap(bdf, 0x09); /* vendor-specific: virtio's structures (4.1.4) */
+	for (int n = 0; c && n < 48; n++, c = pci_next_cap(bdf, 0x09, c)) {
+		if (pci_read8(bdf, c + 4) != 0)
+			continue; /* not in BAR0 */
 		u32 off = pci_read32(bdf, c + 8), type = pci_read8(bdf, c + 3);
 		found |= type < 32 ? 1u << type : 0;
 		switch (type) {
@@ -241,6 +241,7 @@ static void quiesce(struct gnic *n)
 
 const struct nic_driver nic_driver_virtio = {
 	.name = "virtio-net", .vendor = 0x1af4, .device = 0x1041, .dma_size = 0xb0000,
+	.irq_kind = "msi-x",
 	.probe = probe, .send = send, .poll = poll, .arm_rx_irq = arm, .quiet = quiet,
 	.quiesce = quiesce, .remove = quiesce,
 };

@@ -243,16 +243,15 @@ static void on_rx_kick(void *opaque, uint64_t count)
 
 static void on_tx_ready(void *opaque) { virtio_net_tx(opaque); }
 
-int virtio_net_init(struct virtio_net *n, const uint8_t mac[6], struct net *net,
-		    const struct guest_mem *mem, struct irq_router *irq, int vm_fd)
+int virtio_net_init(struct virtio_net *n, const struct nic_env *env)
 {
 	struct nic handle = n->nic;
 	memset(n, 0, sizeof(*n));
 	n->nic = handle;
-	memcpy(n->mac, mac, 6);
-	n->net = net;
-	n->be = net->be;
-	int r = virtio_pci_init(&n->vp, &net_ops, n, mem, irq, vm_fd);
+	memcpy(n->mac, env->mac, 6);
+	n->net = env->net;
+	n->be = env->net->be;
+	int r = virtio_pci_init(&n->vp, &net_ops, n, env->mem, env->irq, env->vm_fd);
 	if (r)
 		return r;
 	n->backlog = malloc(sizeof(*n->backlog) * VNET_BACKLOG);
@@ -309,7 +308,7 @@ static int vnic_create(const struct nic_env *env, struct nic **out)
 	if (!n)
 		return -ENOMEM;
 	n->nic = (struct nic){&nic_model_virtio, &n->vp.pci};
-	int r = virtio_net_init(n, env->mac, env->net, env->mem, env->irq, env->vm_fd);
+	int r = virtio_net_init(n, env);
 	if (!r)
 		r = virtio_net_start(n);
 	if (r) {

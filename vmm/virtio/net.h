@@ -43,8 +43,8 @@ struct virtio_net {
 	struct virtio_net_stats vst;
 };
 
-int virtio_net_init(struct virtio_net *n, const uint8_t mac[6], struct net *net,
-		    const struct guest_mem *mem, struct irq_router *irq, int vm_fd);
+/* The card for env (its MAC, the link, guest memory, the irq router, the VM). */
+int virtio_net_init(struct virtio_net *n, const struct nic_env *env);
 /* Attaches to the network side: its kicks are watched, received frames come here. */
 int virtio_net_start(struct virtio_net *n);
 /* Detaches (no callback runs after this) and frees the transport. */

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #define PCI_CAP_VENDOR 0x09
@@ -24,18 +23,12 @@ static int add_vendor_cap(struct pci_dev *d, uint8_t type, uint32_t off, uint32_
 	return pci_dev_add_cap(d, PCI_CAP_VENDOR, body, mult ? 18 : 14);
 }
 
-static void send_vector(struct virtio_pci *vp, uint16_t v)
-{
-	/* No INTx offered: without MSI-X only the ISR tells. */
-	pci_msix_notify(&vp->msix, v);
-}
-
 bool virtio_pci_notify(struct virtio_pci *vp, unsigned q)
 {
 	if (q >= vp->ops->nr_queues || !vq_should_notify(&vp->vq[q]))
 		return false;
 	vp->isr |= 1;
-	send_vector(vp, vp->queue_msix[q]);
+	pci_msix_notify(&vp->msix, vp->queue_msix[q]); /* no INTx offered: without MSI-X, the ISR */
 	return true;
 }
 
@@ -44,7 +37,7 @@ void virtio_pci_needs_reset(struct virtio_pci *vp)
 	vp->status |= VIRTIO_STATUS_NEEDS_RESET;
 	vp->isr |= 2;
 	vp->st.bad_queue++;
-	send_vector(vp, vp->config_msix);
+	pci_msix_notify(&vp->msix, vp->config_msix);
 }
 
 static void reset(struct virtio_pci *vp)
