@@ -90,7 +90,7 @@ struct snapshot {
 	 * (the device model), peer (the UDP peer in the namespace). */
 	bool net_on;
 	char nic_mode[12], backend[12], netns[32];
-	char nic_chip[32];              /* what the guest sees: "Intel 82540EM (e1000)", ... */
+	char nic_chip[32];              /* what the guest sees: "Intel 82540EM", ... */
 	char net_why[96];               /* why the loopback peer stands in for the TAP link */
 	struct figure pps_tx, pps_rx;   /* guest: packets it sent / received */
 	struct figure dev_tx, dev_rx;   /* vmm: what the device moved */

@@ -329,7 +329,7 @@ static int draw_net(struct dash *d, int y)
 		attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 		return y + 1;
 	}
-	line_at(y++, "NETWORK  %s (%s) on %s%s%s  %u B packets", s->nic_mode, s->nic_chip, s->backend,
+	line_at(y++, "NETWORK  %s: %s on %s%s%s  %u B packets", s->nic_mode, s->nic_chip, s->backend,
 		s->netns[0] ? ", netns " : " (in-process peer)", s->netns, s->pkt_size);
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 	fmt_count(a, sizeof(a), s->pps_tx.rate);

@@ -700,7 +700,7 @@ static void destroy(struct nic *nic)
 
 const struct nic_model nic_model_e1000 = {
 	.name = "emulated",
-	.chip = "Intel 82540EM (e1000)",
+	.chip = "Intel 82540EM",
 	.mode = NIC_MODE_EMULATED,
 	.create = create,
 	.destroy = destroy,
