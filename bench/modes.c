@@ -57,7 +57,7 @@ static double raw_writer(void)
 	}
 	double dt = now_s() - t0;
 	for (int i = 0; i < 20; i++)
-		be->ops->poll(be, true, 10);
+		be->ops->poll(be, true, 10000);
 	usleep(200000);
 	link_read_counters(&l, &c1);
 	be->ops->destroy(be);

@@ -25,7 +25,7 @@ typedef uint64_t u64;
 #define GPA_STACK_TOP 0x90000ull
 #define GPA_IMAGE 0x100000ull
 #define GPA_NIC 0x200000ull /* 2 MiB for NIC rings and buffers, up to GUEST_MEM_SIZE */
-#define GUEST_MEM_SIZE (4ull << 20)
+#define GUEST_MEM_SIZE (8ull << 20)
 #define GUEST_IMAGE_MAX (GPA_NIC - GPA_IMAGE)
 
 /* Addresses the `exits` workload touches. */

@@ -4,7 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
-static const struct nic_model *const models[] = {&nic_model_e1000, &nic_model_virtio};
+static const struct nic_model *const models[] = {&nic_model_e1000, &nic_model_virtio,
+						   &nic_model_vf};
 
 static const char *const mode_names[NIC_MODE_MAX] = {
 	[NIC_MODE_NONE] = "none", [NIC_MODE_EMULATED] = "emulated",
@@ -52,6 +53,16 @@ void nic_read(struct nic *n, struct nic_readout *out)
 	memset(out, 0, sizeof(*out));
 	out->model = n->model->name;
 	n->model->read(n, out);
+}
+
+unsigned nic_functions(struct nic *n, struct pci_dev **out, unsigned max)
+{
+	if (n->model->functions)
+		return n->model->functions(n, out, max);
+	if (!max)
+		return 0;
+	out[0] = n->pci;
+	return 1;
 }
 
 void nic_extra(struct nic_readout *out, const char *name, uint64_t value)

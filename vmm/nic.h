@@ -55,6 +55,10 @@ struct nic_counter {
 struct nic_readout {
 	const char *model; /* the table entry's name */
 	struct nic_stats total;
+	/* CPU the card's own silicon used (ns): the SR-IOV engine's thread. Not valid for cards
+	 * the VMM emulates: their work is the VMM's. */
+	bool card_cpu_valid;
+	uint64_t card_cpu_ns;
 	unsigned nr_extra, nr_regs;
 	struct nic_counter extra[NIC_EXTRA_MAX];
 	struct nic_counter regs[NIC_REGS_MAX];
@@ -71,6 +75,9 @@ struct nic_model {
 	/* Detaches from the link (no callback runs after it) and frees; the card is unplugged. */
 	void (*destroy)(struct nic *n);
 	void (*read)(struct nic *n, struct nic_readout *out);
+	/* Its PCI functions (a PF and its VFs); NULL: only nic->pci. The pointers stay valid as
+	 * long as the card, whether or not the function is on the bus now. */
+	unsigned (*functions)(struct nic *n, struct pci_dev **out, unsigned max);
 };
 
 /* The part every card begins with. */
@@ -85,11 +92,12 @@ int nic_mode_parse(const char *s, enum nic_mode *mode);
 /* The list of models built in, for messages ("emulated, virtio"). */
 const char *nic_mode_list(void);
 void nic_read(struct nic *n, struct nic_readout *out);
+unsigned nic_functions(struct nic *n, struct pci_dev **out, unsigned max);
 /* Register exits of the card as the VMM sees them: traps plus ioeventfd doorbells. */
 static inline uint64_t nic_exits(const struct nic_stats *s) { return s->reg_traps + s->notify_events; }
 /* For models: appends a named counter. */
 void nic_extra(struct nic_readout *out, const char *name, uint64_t value);
 
-extern const struct nic_model nic_model_e1000, nic_model_virtio;
+extern const struct nic_model nic_model_e1000, nic_model_virtio, nic_model_vf;
 
 #endif

@@ -29,8 +29,27 @@ void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t
 	d->wmask[PCI_INTERRUPT_LINE] = 0xff; /* scratch for the OS */
 	d->cap_end = 0x40;
 	d->ext_cap_end = PCI_EXT_CAP_START;
-	for (unsigned i = 0; i < 6; i++)
+	for (unsigned i = 0; i < PCI_BARS; i++)
 		d->bar[i].memslot = -1;
+}
+
+void pci_vf_init(struct pci_dev *d, const char *name, uint32_t class_code)
+{
+	pci_dev_init(d, name, 0xffff, 0xffff, class_code, 0, 0, 0);
+	put(d->wmask, PCI_COMMAND, PCI_CMD_MASTER, 2);
+	d->is_vf = true;
+}
+
+int pci_dev_add_window(struct pci_dev *d, unsigned bar, uint16_t reg, uint64_t size, unsigned count)
+{
+	if (bar < 6 || bar >= PCI_BARS || !size || (size & (size - 1)) || size < 4096 || !count ||
+	    size * count > (1ull << 30) || reg + 4 > PCI_CFG_SIZE)
+		return -EINVAL;
+	d->bar[bar] = (struct pci_bar){.size = size, .span = size * count, .reg = reg, .window = true,
+				       .dev = d, .index = bar, .memslot = -1};
+	put(d->cfg, reg, 0, 4);
+	put(d->wmask, reg, (uint32_t)~(size - 1) & ~0xfu, 4);
+	return 0;
 }
 
 int pci_bridge_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t device)
@@ -56,9 +75,13 @@ void pci_dev_exit(struct pci_dev *d)
 int pci_dev_add_bar(struct pci_dev *d, unsigned bar, uint64_t size, bool io)
 {
 	if (bar >= 6 || !size || (size & (size - 1)) || size < (io ? 4 : 16) ||
-	    size > (io ? 256 : (1ull << 30)) || d->below)
+	    size > (io ? 256 : (1ull << 30)) || d->below || (d->is_vf && io))
 		return -EINVAL;
-	d->bar[bar] = (struct pci_bar){.size = size, .io = io, .dev = d, .index = bar, .memslot = -1};
+	d->bar[bar] = (struct pci_bar){.size = size, .span = size, .io = io, .dev = d, .index = bar,
+				       .memslot = -1};
+	if (d->is_vf)
+		return 0; /* no register: the PF's VF BAR says where */
+	d->bar[bar].reg = (uint16_t)(PCI_BAR0 + 4 * bar);
 	put(d->cfg, PCI_BAR0 + 4 * bar, io ? 1 : 0, 4);
 	put(d->wmask, PCI_BAR0 + 4 * bar, (uint32_t)~(size - 1) & (io ? ~3u : ~0xfu), 4);
 	return 0;
@@ -107,6 +130,19 @@ int pci_dev_add_ext_cap(struct pci_dev *d, uint16_t id, uint8_t version, const v
 	d->last_ext_cap = (uint16_t)off;
 	d->ext_cap_end = (uint16_t)((off + 4 + len + 3) & ~3u);
 	return (int)off;
+}
+
+int pci_dev_add_pcie_cap(struct pci_dev *d, unsigned port_type)
+{
+	uint8_t body[0x3c - 2] = {0};
+	body[0] = (uint8_t)(2 | (port_type & 0xf) << 4);  /* capability version 2, port type */
+	put(body, 0x0c - 2, 0x11, 4);                    /* link capabilities: 2.5 GT/s, x1 */
+	put(body, 0x12 - 2, 0x11, 2);                    /* link status: the same, trained */
+	put(body, 0x2c - 2, 0x2, 4);                     /* link capabilities 2: 2.5 GT/s */
+	int off = pci_dev_add_cap(d, PCI_CAP_EXP, body, sizeof(body));
+	if (off >= 0)
+		put(d->wmask, (uint32_t)off + 0x08, 0x7fff, 2); /* device control */
+	return off;
 }
 
 void pci_dev_writable(struct pci_dev *d, uint32_t off, const void *mask, unsigned len)
@@ -169,17 +205,22 @@ static void update_bars(struct pci_dev *d)
 {
 	uint16_t cmd = (uint16_t)pci_cfg_get(d, PCI_COMMAND, 2);
 
-	for (unsigned i = 0; i < 6; i++) {
+	for (unsigned i = 0; i < PCI_BARS; i++) {
 		struct pci_bar *bar = &d->bar[i];
-		if (!bar->size)
+		if (!bar->size || bar->window)
 			continue;
 		enum io_space space = bar->io ? IO_PIO : IO_MMIO;
-		uint64_t addr = pci_cfg_get(d, PCI_BAR0 + 4 * i, 4) & (bar->io ? ~3u : ~0xfu);
-		bool on = cmd & (bar->io ? PCI_CMD_IO : PCI_CMD_MEM);
-		/* All ones is the sizing pattern: never decode there. */
-		uint64_t want = on && addr && addr != ((uint32_t)~(bar->size - 1) & (bar->io ? ~3u : ~0xfu))
-					? addr
-					: 0;
+		uint64_t want;
+		if (bar->reg) {
+			uint64_t addr = pci_cfg_get(d, bar->reg, 4) & (bar->io ? ~3u : ~0xfu);
+			bool on = cmd & (bar->io ? PCI_CMD_IO : PCI_CMD_MEM);
+			/* All ones is the sizing pattern: never decode there. */
+			want = on && addr && addr != ((uint32_t)~(bar->size - 1) & (bar->io ? ~3u : ~0xfu))
+				       ? addr
+				       : 0;
+		} else {
+			want = d->vf_decode && d->bus ? bar->placed : 0;
+		}
 		if (want == bar->mapped_at)
 			continue;
 		if (bar->mapped_at)
@@ -195,6 +236,15 @@ static void update_bars(struct pci_dev *d)
 		if (d->bar_moved)
 			d->bar_moved(d, i, bar->mapped_at);
 	}
+}
+
+void pci_vf_place(struct pci_dev *d, const uint64_t addr[6], bool decode)
+{
+	for (unsigned i = 0; i < 6; i++)
+		d->bar[i].placed = addr[i];
+	d->vf_decode = decode;
+	if (d->bus)
+		update_bars(d);
 }
 
 /* Calls fn on every plugged device, bridges before what sits below them; stops at nonzero. */
@@ -219,12 +269,13 @@ struct range_query {
 static int overlaps(struct pci_dev *d, void *arg)
 {
 	struct range_query *q = arg;
-	for (unsigned i = 0; i < 6; i++) {
+	for (unsigned i = 0; i < PCI_BARS; i++) {
 		const struct pci_bar *bar = &d->bar[i];
-		if (!bar->size || bar->io != q->io)
+		/* A VF's BARs lie inside its PF's window, which already counts. */
+		if (!bar->size || !bar->reg || bar->io != q->io)
 			continue;
-		uint64_t at = pci_cfg_get(d, PCI_BAR0 + 4 * i, 4) & (bar->io ? ~3u : ~0xfu);
-		if (at < q->at + q->size && q->at < at + bar->size)
+		uint64_t at = pci_cfg_get(d, bar->reg, 4) & (bar->io ? ~3u : ~0xfu);
+		if (at && at < q->at + q->size && q->at < at + bar->span)
 			return 1;
 	}
 	return 0;
@@ -236,8 +287,8 @@ static uint64_t alloc_bar(struct pci_bus *b, const struct pci_dev *d, const stru
 {
 	uint64_t base = bar->io ? PCI_IO_BASE : PCI_MMIO_BASE;
 	uint64_t end = base + (bar->io ? PCI_IO_SIZE : PCI_MMIO_SIZE);
-	struct range_query q = {.io = bar->io, .size = bar->size};
-	for (q.at = (base + bar->size - 1) & ~(bar->size - 1); q.at + bar->size <= end; q.at += bar->size)
+	struct range_query q = {.io = bar->io, .size = bar->span};
+	for (q.at = (base + bar->size - 1) & ~(bar->size - 1); q.at + bar->span <= end; q.at += bar->size)
 		if (!walk(b->root, overlaps, &q) && !overlaps((struct pci_dev *)d, &q))
 			return q.at;
 	return 0;
@@ -294,9 +345,12 @@ void pci_cfg_read(struct pci_bus *b, unsigned busnr, unsigned devfn, uint32_t of
 	memcpy(data, d->cfg + off, len);
 	/* Function 0 says whether the slot has others (PCI 3.0, 6.2.1), whatever is plugged. */
 	if (!(devfn & 7) && off <= PCI_HEADER_TYPE && off + len > PCI_HEADER_TYPE) {
-		for (unsigned fn = 1; fn < 8; fn++)
-			if (pci_bus_find(b, busnr, devfn | fn))
+		/* VFs are not found by scanning (SR-IOV 9.3.4.1): they do not count. */
+		for (unsigned fn = 1; fn < 8; fn++) {
+			struct pci_dev *f = pci_bus_find(b, busnr, devfn | fn);
+			if (f && !f->is_vf)
 				((uint8_t *)data)[PCI_HEADER_TYPE - off] |= PCI_HEADER_MULTI;
+		}
 	}
 }
 
@@ -391,21 +445,23 @@ int pci_bus_plug(struct pci_bus *b, struct pci_dev *d, struct pci_dev *bridge, u
 		return -EINVAL;
 	if (table[devfn])
 		return -EBUSY;
-	for (unsigned i = 0; i < 6; i++)
-		if (d->bar[i].size)
-			put(d->cfg, PCI_BAR0 + 4 * i, d->bar[i].io ? 1 : 0, 4);
-	for (unsigned i = 0; i < 6; i++) {
-		uint64_t at = d->bar[i].size ? alloc_bar(b, d, &d->bar[i]) : 0;
-		if (d->bar[i].size && !at)
+	for (unsigned i = 0; i < PCI_BARS; i++)
+		if (d->bar[i].reg)
+			put(d->cfg, d->bar[i].reg, d->bar[i].io ? 1 : 0, 4);
+	for (unsigned i = 0; i < PCI_BARS; i++) {
+		const struct pci_bar *bar = &d->bar[i];
+		uint64_t at = bar->reg ? alloc_bar(b, d, bar) : 0;
+		if (bar->reg && !at)
 			return -ENOSPC;
 		/* Claimed at once, so the device's next BAR is placed around it. */
 		if (at)
-			put(d->cfg, PCI_BAR0 + 4 * i, (uint32_t)at | (d->bar[i].io ? 1 : 0), 4);
+			put(d->cfg, bar->reg, (uint32_t)at | (bar->io ? 1 : 0), 4);
 	}
 	d->bus = b;
 	d->parent = bridge;
 	d->devfn = (uint8_t)devfn;
-	d->cfg[PCI_COMMAND] |= PCI_CMD_MEM | PCI_CMD_IO;
+	if (!d->is_vf)
+		d->cfg[PCI_COMMAND] |= PCI_CMD_MEM | PCI_CMD_IO;
 	table[devfn] = d;
 	update_bars(d);
 	return 0;
@@ -426,6 +482,7 @@ void pci_bus_unplug(struct pci_bus *b, struct pci_dev *d)
 	if (d->below)
 		walk(d->below, unplug_one, b);
 	d->cfg[PCI_COMMAND] &= (uint8_t)~(PCI_CMD_MEM | PCI_CMD_IO);
+	d->vf_decode = false;
 	update_bars(d);
 	table[d->devfn] = NULL;
 	d->bus = NULL;

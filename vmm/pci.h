@@ -51,9 +51,16 @@ typedef void (*pci_cfg_fn)(struct pci_dev *dev, uint32_t off, uint32_t len);
 /* Called when a BAR starts or stops decoding at an address (0: unmapped). */
 typedef void (*pci_bar_moved_fn)(struct pci_dev *dev, unsigned bar, uint64_t addr);
 
+/* bar[0..5] are the header's; bar[6..11] an SR-IOV PF's VF BARs (windows, pci_sriov.c). */
+#define PCI_BARS 12
+
 struct pci_bar {
-	uint64_t size; /* 0: unused */
+	uint64_t size;  /* one decoder's size, a power of two; 0: unused */
+	uint64_t span;  /* the space firmware assigns: size, or size * TotalVFs for a window */
+	uint16_t reg;   /* config offset of its address register; 0: a VF's, placed by its PF */
 	bool io;
+	bool window;    /* an SR-IOV VF BAR: the space belongs to the VFs, the PF never decodes it */
+	uint64_t placed; /* a VF's BAR: where the PF's window puts it */
 	void *ram;      /* RAM-backed: guest accesses hit this memory through a KVM memory slot and
 			 * never exit (a VF's doorbells, as VFIO maps a real BAR); NULL: traps */
 	int memslot;    /* the KVM slot while mapped, else -1 */
@@ -67,7 +74,9 @@ struct pci_dev {
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE]; /* bits the guest may change */
 	uint8_t w1c[PCI_CFG_SIZE];   /* bits a guest write of 1 clears (status) */
-	struct pci_bar bar[6];
+	struct pci_bar bar[PCI_BARS];
+	bool is_vf;     /* an SR-IOV virtual function: no BAR registers, decoding set by its PF */
+	bool vf_decode; /* a VF's memory decoding (its PF's VF MSE) */
 	uint8_t last_cap;       /* offset of the last standard capability, 0: none */
 	uint16_t last_ext_cap;  /* offset of the last extended capability, 0: none */
 	uint16_t cap_end, ext_cap_end;
@@ -102,6 +111,14 @@ void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t
  * secondary bus that devices plug into. -ENOMEM; undone by pci_dev_exit(). */
 int pci_bridge_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t device);
 void pci_dev_exit(struct pci_dev *d);
+/* A virtual function's header (SR-IOV 9.3.4): Vendor and Device ID read all ones, BARs and
+ * memory/IO enable are read-only zero (its PF places and enables them), bus mastering is its own. */
+void pci_vf_init(struct pci_dev *d, const char *name, uint32_t class_code);
+/* Where a VF's BARs sit and whether they decode, from its PF's SR-IOV capability. */
+void pci_vf_place(struct pci_dev *d, const uint64_t addr[6], bool decode);
+/* An SR-IOV VF BAR window (bar 6..11): its address register at reg in the PF's capability sizes
+ * as one VF's BAR, firmware assigns count copies. */
+int pci_dev_add_window(struct pci_dev *d, unsigned bar, uint16_t reg, uint64_t size, unsigned count);
 /* A 32-bit memory BAR (or an I/O BAR) of a power-of-two size. */
 int pci_dev_add_bar(struct pci_dev *d, unsigned bar, uint64_t size, bool io);
 /* A memory BAR backed by host memory (page-aligned, size a power of two >= 4 KiB): mapped into
@@ -112,6 +129,10 @@ int pci_dev_add_ram_bar(struct pci_dev *d, unsigned bar, uint64_t size, void *ra
 int pci_dev_add_cap(struct pci_dev *d, uint8_t id, const void *body, unsigned len);
 int pci_dev_add_ext_cap(struct pci_dev *d, uint16_t id, uint8_t version, const void *body,
 			unsigned len);
+/* The PCI Express capability, version 2 (PCIe 5.0, 7.5.3), for a port_type (0: endpoint, 4: root
+ * port): a x1 link at 2.5 GT/s, up. Returns its offset or -ENOSPC. */
+#define PCI_CAP_EXP 0x10
+int pci_dev_add_pcie_cap(struct pci_dev *d, unsigned port_type);
 /* Lets the guest write bits of config space (capability registers). */
 void pci_dev_writable(struct pci_dev *d, uint32_t off, const void *mask, unsigned len);
 

@@ -742,15 +742,20 @@ int vmm_read_net(struct vmm *vm, struct nic_readout *dev, struct link_counters *
 
 unsigned vmm_nic_regions(struct vmm *vm, struct vmm_region *out)
 {
+	struct pci_dev *fn[8];
 	unsigned n = 0;
 	if (!vm->nic)
 		return 0;
-	for (unsigned i = 0; i < 6; i++) {
-		const struct pci_bar *b = &vm->nic->pci->bar[i];
-		uint64_t at = __atomic_load_n(&b->mapped_at, __ATOMIC_RELAXED);
-		if (b->size && at && !b->ram)
-			out[n++] = (struct vmm_region){b->io, at, b->size};
-	}
+	/* Every decoding BAR of every function, RAM-backed ones too: a VF's doorbell page belongs
+	 * there, and its count of exits (none) is the lesson. */
+	unsigned nr = nic_functions(vm->nic, fn, 8);
+	for (unsigned f = 0; f < nr; f++)
+		for (unsigned i = 0; i < 6 && n < VMM_NIC_REGIONS; i++) {
+			const struct pci_bar *b = &fn[f]->bar[i];
+			uint64_t at = __atomic_load_n(&b->mapped_at, __ATOMIC_RELAXED);
+			if (b->size && at)
+				out[n++] = (struct vmm_region){b->io, at, b->size};
+		}
 	return n;
 }
 

@@ -106,7 +106,7 @@ struct vmm_region {
 	bool io; /* port I/O; else MMIO */
 	uint64_t base, size;
 };
-#define VMM_NIC_REGIONS 6
+#define VMM_NIC_REGIONS 32
 unsigned vmm_nic_regions(struct vmm *vm, struct vmm_region *out);
 /* Boot milestones, ns since vmm_create() began; 0 until reached. */
 uint64_t vmm_ns_first_insn(struct vmm *vm);

@@ -38,7 +38,7 @@ static enum net_rx_kind ask(struct net_backend *be, struct conv *c, const uint8_
 	c->last = NET_RX_DROP;
 	CHECK(be->ops->send(be, iov, 2) == 0);
 	for (int i = 0; i < 50 && c->last == NET_RX_DROP; i++)
-		be->ops->poll(be, true, 20);
+		be->ops->poll(be, true, 20000);
 	return c->last;
 }
 
@@ -103,7 +103,7 @@ TEST(tap_backend_on_io_uring_talks_to_the_namespace_and_batches_sends)
 		be->ops->poll(be, false, 0);
 	}
 	for (int i = 0; i < 100 && lc.sink_rx < 1000; i++) {
-		be->ops->poll(be, true, 10);
+		be->ops->poll(be, true, 10000);
 		link_read_counters(&l, &lc);
 	}
 	CHECKF(lc.sink_rx == 1000, "the sink got %llu of 1000", (unsigned long long)lc.sink_rx);
@@ -148,7 +148,7 @@ static void *order_poller(void *arg)
 {
 	struct order *o = arg;
 	while (!o->stop)
-		o->be->ops->poll(o->be, true, 10);
+		o->be->ops->poll(o->be, true, 10000);
 	return NULL;
 }
 
@@ -175,7 +175,7 @@ TEST(tap_backend_delivers_a_flood_in_order)
 	 * its MAC (RFC 826: the target records the sender). */
 	struct iovec iov = {f, net_arp_request(&nif, f, sizeof(f), LINK_PEER_IP)};
 	CHECK(o.be->ops->send(o.be, &iov, 1) == 0);
-	o.be->ops->poll(o.be, true, 50);
+	o.be->ops->poll(o.be, true, 50000);
 	REQUIRE(pthread_create(&th, NULL, order_poller, &o) == 0);
 	link_drive(&l, LINK_FLOOD, 10000, 64);
 	usleep(800000);

@@ -186,6 +186,7 @@ static void nic_init(void)
 		puts("\n");
 		return;
 	}
+	drv = nic.drv; /* the PF's driver hands over to its VF's */
 	__builtin_memcpy(nif.mac, nic.mac, 6);
 	__builtin_memcpy(ctl->mac, nic.mac, 6);
 	nif.ip = ctl->guest_ip;

@@ -3,7 +3,8 @@
 #include "nic.h"
 #include "pci.h"
 
-static const struct nic_driver *const drivers[] = {&nic_driver_virtio, &nic_driver_e1000};
+static const struct nic_driver *const drivers[] = {&nic_driver_virtio, &nic_driver_e1000,
+						   &nic_driver_sriov_pf, &nic_driver_sriov_vf};
 #define NR_DRIVERS (sizeof(drivers) / sizeof(drivers[0]))
 
 /* Each driver's rings and buffers have their own part of GPA_NIC, one after the other in table
@@ -35,6 +36,22 @@ static void match(u32 bdf, u32 id, void *arg)
 		}
 }
 
+int nic_bind(struct gnic *n, const struct nic_driver *drv, u32 bdf)
+{
+	u32 i = 0;
+	while (i < NR_DRIVERS && drivers[i] != drv)
+		i++;
+	if (i == NR_DRIVERS)
+		return -101;
+	n->drv = drv;
+	n->bdf = bdf;
+	n->dma = dma_base(i);
+	if (n->dma + n->drv->dma_size > GUEST_MEM_SIZE)
+		return -100; /* the table outgrew guest memory */
+	n->irq = 0;
+	return n->drv->probe(n);
+}
+
 int nic_probe_first(struct gnic *n, int want_irq, const struct nic_driver **drv)
 {
 	struct pick p = {0, -1};
@@ -42,12 +59,7 @@ int nic_probe_first(struct gnic *n, int want_irq, const struct nic_driver **drv)
 	pci_scan(match, &p);
 	if (p.index < 0)
 		return -1;
-	n->drv = *drv = drivers[p.index];
-	n->bdf = p.bdf;
-	n->dma = dma_base((u32)p.index);
-	if (n->dma + n->drv->dma_size > GUEST_MEM_SIZE)
-		return -100; /* the table outgrew guest memory */
+	*drv = drivers[p.index];
 	n->want_irq = want_irq;
-	n->irq = 0;
-	return n->drv->probe(n);
+	return nic_bind(n, *drv, p.bdf);
 }

@@ -6,6 +6,20 @@
 #include "e1000.h"
 #include "vnet.h"
 
+#define VFG_RX 256
+#define VFG_TX 64
+
+/* The SR-IOV VF driver's state: rings, and the doorbell page its writes go to (memory). */
+struct vfg {
+	u32 pf_bdf;
+	volatile u8 *db, *regs; /* BAR0 (doorbells), BAR2 (setup, MSI-X) */
+	volatile u8 *rx_ring, *tx_ring;
+	u8 *rx_bufs, *tx_bufs;
+	u32 rx_next;  /* frames taken (free-running) */
+	u32 tx_next;  /* descriptors posted */
+	u32 tx_clean; /* descriptors the card completed that we reclaimed */
+};
+
 #define NIC_BUF 2048 /* every driver's buffers; frames up to 1514 bytes */
 
 struct gnic;
@@ -44,14 +58,18 @@ struct gnic {
 	union {
 		struct vnet v;
 		struct e1000g e;
+		struct vfg f;
 	} u;
 };
 
-extern const struct nic_driver nic_driver_virtio, nic_driver_e1000;
+extern const struct nic_driver nic_driver_virtio, nic_driver_e1000, nic_driver_sriov_pf,
+	nic_driver_sriov_vf;
 
 /* Finds the first function on the buses that a driver of the table takes, binds it; 0, -1 no
  * card, or the driver's negative step (*drv says which). */
 int nic_probe_first(struct gnic *n, int want_irq, const struct nic_driver **drv);
+/* Binds drv to the function at bdf (its own DMA area): a PF's driver hands over to its VF's. */
+int nic_bind(struct gnic *n, const struct nic_driver *drv, u32 bdf);
 static inline int nic_send(struct gnic *n, const void *f, u32 len) { return n->drv->send(n, f, len); }
 static inline int nic_poll(struct gnic *n, void (*fn)(const u8 *, u32)) { return n->drv->poll(n, fn); }
 static inline int nic_arm_rx_irq(struct gnic *n) { return n->irq ? n->drv->arm_rx_irq(n) : 0; }

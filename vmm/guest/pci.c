@@ -45,6 +45,20 @@ u32 pci_next_cap(u32 bdf, u8 id, u32 after)
 
 u32 pci_find_cap(u32 bdf, u8 id) { return pci_next_cap(bdf, id, 0); }
 
+u32 pci_find_ext_cap(u32 bdf, u16 id)
+{
+	u32 c = 0x100;
+	for (int n = 0; c >= 0x100 && n < 64; n++) {
+		u32 h = pci_read32(bdf, c);
+		if (h == 0xffffffff || !h)
+			return 0;
+		if ((h & 0xffff) == id)
+			return c;
+		c = (h >> 20) & 0xffc;
+	}
+	return 0;
+}
+
 u64 pci_bar(u32 bdf, u32 n)
 {
 	u32 v = pci_read32(bdf, 0x10 + 4 * n);

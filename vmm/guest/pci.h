@@ -20,6 +20,8 @@ void pci_scan(void (*fn)(u32 bdf, u32 id, void *arg), void *arg);
  * (a function may have several, as virtio's vendor capabilities). */
 u32 pci_find_cap(u32 bdf, u8 id);
 u32 pci_next_cap(u32 bdf, u8 id, u32 after);
+/* Offset of the PCIe extended capability with this ID (PCIe 5.0, 7.6), or 0. */
+u32 pci_find_ext_cap(u32 bdf, u16 id);
 /* The address BAR n decodes at (memory or I/O), as firmware assigned it. */
 u64 pci_bar(u32 bdf, u32 n);
 /* Memory decoding and bus mastering (DMA) on. */

@@ -20,6 +20,10 @@ struct net_port {
 	net_rx_fn rx;
 	void (*tx_ready)(void *opaque); /* room again for sends; may be NULL */
 	void *opaque;
+	/* A card whose silicon polls (the SR-IOV NIC's engine): called on every turn of the
+	 * poller's thread, which then spins instead of sleeping while there is work. true: it did
+	 * some. May be NULL. */
+	bool (*poll)(void *opaque);
 };
 
 struct net_backend_stats {
@@ -39,8 +43,8 @@ struct net_backend_ops {
 	 * or -EMSGSIZE. */
 	int (*send)(struct net_backend *be, const struct iovec *iov, unsigned n);
 	/* Submits queued frames, reaps completions, delivers received frames and fires watches.
-	 * Waits up to timeout_ms for something to happen when wait is set. */
-	int (*poll)(struct net_backend *be, bool wait, int timeout_ms);
+	 * Waits up to timeout_us for something to happen when wait is set. */
+	int (*poll)(struct net_backend *be, bool wait, int timeout_us);
 	/* Calls fn when fd becomes readable (ioeventfds), from poll(); unwatch stops that. */
 	int (*watch)(struct net_backend *be, int fd, net_watch_fn fn, void *opaque);
 	void (*unwatch)(struct net_backend *be, int fd);

@@ -1,6 +1,7 @@
 /* The in-process loopback backend: without root there is no TAP, so a peer in this process
  * answers in its place, with the same network stack the guest runs (ARP, ICMP echo, UDP echo on
  * port 7, sink on port 9). A product feature for non-root use, not a test double. */
+#define _GNU_SOURCE /* ppoll */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -77,7 +78,7 @@ static unsigned lo_tx_room(struct net_backend *be)
 	return QUEUE;
 }
 
-static int lo_poll(struct net_backend *be, bool wait, int timeout_ms)
+static int lo_poll(struct net_backend *be, bool wait, int timeout_us)
 {
 	struct loopback *l = (struct loopback *)be;
 	struct pollfd pfd[NET_WATCH_MAX];
@@ -92,7 +93,10 @@ static int lo_poll(struct net_backend *be, bool wait, int timeout_ms)
 			pfd[nr] = (struct pollfd){be->watch[i].fd, POLLIN, 0};
 			slot[nr++] = i;
 		}
-	if (poll(pfd, nr, seen || !wait ? 0 : timeout_ms) > 0)
+	struct timespec ts = {.tv_sec = timeout_us / 1000000, .tv_nsec = (long)(timeout_us % 1000000) * 1000};
+	if (seen || !wait)
+		ts = (struct timespec){0, 0};
+	if (ppoll(pfd, nr, &ts, NULL) > 0)
 		for (unsigned i = 0; i < nr; i++)
 			if (pfd[i].revents && be->watch[slot[i]].used) {
 				net_watch_fire(be, slot[i]);

@@ -48,6 +48,9 @@ void net_detach(struct net *n, void *owner);
 int net_watch(struct net *n, int fd, net_watch_fn fn, void *opaque);
 
 const char *net_backend_name(const struct net *n);
+/* CPU time the poller's thread has used (ns): the NIC engine's, while a polling card is
+ * attached. 0 before the thread runs. */
+uint64_t net_thread_cpu_ns(const struct net *n);
 void net_read_peer(struct net *n, struct link_counters *out);
 /* What the peer does on its own (rx flood, echo); a no-op for the loopback peer. */
 void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size);

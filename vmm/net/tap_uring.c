@@ -148,12 +148,12 @@ static int tap_send(struct net_backend *be, const struct iovec *iov, unsigned n)
 	return 0;
 }
 
-static int tap_poll(struct net_backend *be, bool wait, int timeout_ms)
+static int tap_poll(struct net_backend *be, bool wait, int timeout_us)
 {
 	struct tap_uring *t = (struct tap_uring *)be;
 	struct io_uring_cqe *cqe;
-	struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
-				       .tv_nsec = (long long)(timeout_ms % 1000) * 1000000};
+	struct __kernel_timespec ts = {.tv_sec = timeout_us / 1000000,
+				       .tv_nsec = (long long)(timeout_us % 1000000) * 1000};
 	int r;
 
 	if (wait)

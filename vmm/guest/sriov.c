@@ -1,0 +1,179 @@
+/* The guest's drivers for the vmscope SR-IOV NIC (vmm/sriov/regs.h): the PF's, which turns on
+ * one VF the way Linux's sriov_enable() does (NumVFs, then VF Enable and VF MSE, the VF at the
+ * routing ID the capability gives) and hands over; and the VF's, whose data path is memory only:
+ * descriptors, and tails written to the doorbell page, which is RAM in the guest's address space
+ * (no exit). Only ring setup and the MSI-X table trap. */
+#define VMSCOPE_GUEST
+#include "nic.h"
+#include "pci.h"
+#include "../sriov/regs.h"
+
+#define EXT_CAP_SRIOV 0x0010
+#define SRIOV_CTRL 0x08
+#define SRIOV_TOTAL_VF 0x0e
+#define SRIOV_NUM_VF 0x10
+#define SRIOV_VF_OFFSET 0x14
+#define SRIOV_VF_STRIDE 0x16
+#define SRIOV_VF_DID 0x1a
+#define SRIOV_BAR 0x24
+#define SRIOV_VFE 0x01
+#define SRIOV_MSE 0x08
+
+static inline void wmb(void) { __asm__ volatile("" ::: "memory"); } /* x86: stores are ordered */
+static inline void mb(void) { __asm__ volatile("mfence" ::: "memory"); }
+static inline u32 rd(volatile u8 *base, u32 r) { return *(volatile u32 *)(base + r); }
+static inline void wr(volatile u8 *base, u32 r, u32 v) { *(volatile u32 *)(base + r) = v; }
+
+/* ---- the PF ---- */
+
+static int pf_probe(struct gnic *n)
+{
+	u32 pf = n->bdf, cap = pci_find_ext_cap(pf, EXT_CAP_SRIOV);
+	pci_enable(pf);
+	if (!cap || rd((volatile u8 *)pci_bar(pf, 0), VSNIC_PF_ID) != VSNIC_PF_ID_VALUE)
+		return -1;
+	if (pci_read16(pf, cap + SRIOV_TOTAL_VF) < 1 ||
+	    pci_read16(pf, cap + SRIOV_VF_DID) != VSNIC_VF_DEVICE)
+		return -2;
+	pci_write16(pf, cap + SRIOV_CTRL, 0);
+	pci_write16(pf, cap + SRIOV_NUM_VF, 1);
+	pci_write16(pf, cap + SRIOV_CTRL, SRIOV_VFE | SRIOV_MSE);
+	/* VF 1 (the first) at the PF's routing ID + First VF Offset. */
+	u32 vf = pf + pci_read16(pf, cap + SRIOV_VF_OFFSET);
+	if (pci_read32(vf, 0) != 0xffffffff || !(pci_read16(vf, 0x06) & 0x10))
+		return -3; /* a VF reads all ones for its IDs but has capabilities */
+	u64 db = pci_read32(pf, cap + SRIOV_BAR + 0) & ~0xfu;
+	u64 regs = pci_read32(pf, cap + SRIOV_BAR + 4 * VSNIC_VF_BAR2) & ~0xfu;
+	if (!db || !regs)
+		return -4;
+	pci_write16(vf, 0x04, 0x4); /* bus mastering: the VF's own; memory decoding is VF MSE */
+	n->u.f.pf_bdf = pf;
+	n->u.f.db = (volatile u8 *)db;
+	n->u.f.regs = (volatile u8 *)regs;
+	int r = nic_bind(n, &nic_driver_sriov_vf, vf);
+	return r ? r - 10 : 0;
+}
+
+/* ---- the VF ---- */
+
+static volatile u8 *desc(volatile u8 *ring, u32 size, u32 i) { return ring + 16 * (i & (size - 1)); }
+
+static int vf_probe(struct gnic *n)
+{
+	struct vfg *f = &n->u.f;
+	wr(f->regs, VSNIC_VF_CTRL, 0);
+	u32 lo = rd(f->regs, VSNIC_VF_MAC_LO), hi = rd(f->regs, VSNIC_VF_MAC_HI);
+	for (int i = 0; i < 4; i++)
+		n->mac[i] = (u8)(lo >> (8 * i));
+	n->mac[4] = (u8)hi;
+	n->mac[5] = (u8)(hi >> 8);
+	if (!(rd(f->regs, VSNIC_VF_STATUS) & VSNIC_STATUS_LINK_UP))
+		return -5;
+	/* dma: rx ring (4 KiB), tx ring (1 KiB), 256 rx buffers, 64 tx buffers. */
+	f->rx_ring = (volatile u8 *)n->dma;
+	f->tx_ring = (volatile u8 *)(n->dma + 0x1000);
+	f->rx_bufs = (u8 *)(n->dma + 0x2000);
+	f->tx_bufs = f->rx_bufs + VFG_RX * NIC_BUF;
+	for (u32 i = 0; i < VFG_RX; i++) {
+		volatile u8 *d = desc(f->rx_ring, VFG_RX, i);
+		*(volatile u64 *)d = (u64)f->rx_bufs + (u64)i * NIC_BUF;
+		*(volatile u64 *)(d + 8) = NIC_BUF; /* length: the buffer's size; flags 0 */
+	}
+	for (u32 i = 0; i < VFG_TX; i++) {
+		volatile u8 *d = desc(f->tx_ring, VFG_TX, i);
+		*(volatile u64 *)d = (u64)f->tx_bufs + (u64)i * NIC_BUF;
+		*(volatile u64 *)(d + 8) = 0;
+	}
+	f->rx_next = f->tx_next = f->tx_clean = 0;
+	wr(f->regs, VSNIC_VF_TX_BASE_LO, (u32)(u64)f->tx_ring);
+	wr(f->regs, VSNIC_VF_TX_BASE_HI, 0);
+	wr(f->regs, VSNIC_VF_TX_SIZE, VFG_TX);
+	wr(f->regs, VSNIC_VF_RX_BASE_LO, (u32)(u64)f->rx_ring);
+	wr(f->regs, VSNIC_VF_RX_BASE_HI, 0);
+	wr(f->regs, VSNIC_VF_RX_SIZE, VFG_RX);
+	wr(f->regs, VSNIC_VF_CTRL, VSNIC_CTRL_ENABLE);
+	if (!(rd(f->regs, VSNIC_VF_STATUS) & VSNIC_STATUS_READY))
+		return -6;
+	wmb();
+	wr(f->db, VSNIC_DB_RX_TAIL, VFG_RX); /* every buffer posted: a memory write, no exit */
+	if (n->want_irq)
+		n->irq = pci_msix_setup(n->bdf, (u64)f->regs, VSNIC_VF_BAR2, 1, VEC_NET + 1);
+	return 0;
+}
+
+static int vf_send(struct gnic *n, const void *frame, u32 len)
+{
+	struct vfg *f = &n->u.f;
+	if (len > NIC_BUF)
+		return -1;
+	f->tx_clean = rd(f->db, VSNIC_DB_TX_HEAD); /* what the card completed */
+	if (f->tx_next - f->tx_clean >= VFG_TX)
+		return -1; /* ring full */
+	volatile u8 *d = desc(f->tx_ring, VFG_TX, f->tx_next);
+	__builtin_memcpy(f->tx_bufs + (u64)(f->tx_next & (VFG_TX - 1)) * NIC_BUF, frame, len);
+	*(volatile u16 *)(d + 8) = (u16)len;
+	*(volatile u16 *)(d + 10) = 0;
+	wmb();
+	f->tx_next++;
+	wr(f->db, VSNIC_DB_TX_TAIL, f->tx_next); /* the doorbell: memory the card polls */
+	return 0;
+}
+
+static int vf_poll(struct gnic *n, void (*fn)(const u8 *, u32))
+{
+	struct vfg *f = &n->u.f;
+	int got = 0;
+	for (; got < VFG_RX; got++) {
+		volatile u8 *d = desc(f->rx_ring, VFG_RX, f->rx_next);
+		u16 flags = *(volatile u16 *)(d + 10);
+		if (!(flags & VSNIC_DESC_DONE))
+			break;
+		u32 len = *(volatile u16 *)(d + 8);
+		if (!(flags & VSNIC_DESC_ERR) && len >= 14 && len <= NIC_BUF)
+			fn(f->rx_bufs + (u64)(f->rx_next & (VFG_RX - 1)) * NIC_BUF, len);
+		*(volatile u16 *)(d + 8) = NIC_BUF;
+		*(volatile u16 *)(d + 10) = 0;
+		f->rx_next++;
+	}
+	if (got) {
+		wmb();
+		wr(f->db, VSNIC_DB_RX_TAIL, f->rx_next + VFG_RX); /* buffers back: no exit */
+	}
+	return got;
+}
+
+static int vf_arm(struct gnic *n)
+{
+	struct vfg *f = &n->u.f;
+	wr(f->db, VSNIC_DB_IRQ_ARM, 1);
+	mb(); /* the store before the load below: pairs with the card's fence */
+	return (*(volatile u16 *)(desc(f->rx_ring, VFG_RX, f->rx_next) + 10) & VSNIC_DESC_DONE) != 0;
+}
+
+static void vf_quiet(struct gnic *n) { wr(n->u.f.db, VSNIC_DB_IRQ_ARM, 0); }
+
+static void vf_quiesce(struct gnic *n)
+{
+	wr(n->u.f.db, VSNIC_DB_IRQ_ARM, 0);
+	wr(n->u.f.regs, VSNIC_VF_CTRL, 0);
+}
+
+static void vf_remove(struct gnic *n)
+{
+	vf_quiesce(n);
+	u32 pf = n->u.f.pf_bdf, cap = pci_find_ext_cap(pf, EXT_CAP_SRIOV);
+	if (cap)
+		pci_write16(pf, cap + SRIOV_CTRL, 0); /* VF Enable off: the VF goes away */
+}
+
+const struct nic_driver nic_driver_sriov_pf = {
+	.name = "vsnic-pf", .vendor = VSNIC_VENDOR, .device = VSNIC_PF_DEVICE, .dma_size = 0,
+	.irq_kind = "msi-x", .probe = pf_probe,
+};
+
+const struct nic_driver nic_driver_sriov_vf = {
+	.name = "vsnic-vf", .vendor = VSNIC_VENDOR, .device = VSNIC_VF_DEVICE, .dma_size = 0xa2000,
+	.irq_kind = "msi-x",
+	.probe = vf_probe, .send = vf_send, .poll = vf_poll, .arm_rx_irq = vf_arm, .quiet = vf_quiet,
+	.quiesce = vf_quiesce, .remove = vf_remove,
+};

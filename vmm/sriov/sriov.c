@@ -1,0 +1,543 @@
+/* The SR-IOV NIC: PF control plane, VF registers, and the engine (regs.h has the layout). */
+#include "sriov.h"
+#include "vmm/counters.h"
+#include "vmm/net/net.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DB32(vf, off) ((volatile uint32_t *)((vf)->db + (off)))
+
+static void set_mac_regs(struct vsnic_vf *vf)
+{
+	const uint8_t *m = vf->card->vf_mac[vf->n];
+	vf->reg[VSNIC_VF_MAC_LO / 4] = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 |
+				       (uint32_t)m[3] << 24;
+	vf->reg[VSNIC_VF_MAC_HI / 4] = (uint32_t)m[4] | (uint32_t)m[5] << 8;
+}
+
+/* ---- the engine: doorbells, rings, frames ---- */
+
+static void ring_error(struct vsnic_vf *vf, uint64_t *what)
+{
+	CNT_ADD(*what, 1);
+	CNT_ADD(vf->card->st.ring_errors, 1);
+	CNT_ADD(vf->ring_errors, 1);
+}
+
+/* How many descriptors the guest has posted past the card's head, or 0 when none or when the
+ * tail is out of range (more than a ring ahead: counted once per bad value, then ignored). */
+static uint32_t posted(struct vsnic_vf *vf, struct vsnic_ring *r, unsigned tail_off)
+{
+	uint32_t tail = __atomic_load_n(DB32(vf, tail_off), __ATOMIC_ACQUIRE);
+	uint32_t n = tail - r->head;
+	if (n <= r->size) {
+		r->bad_seen = false;
+		return n;
+	}
+	if (!r->bad_seen || r->bad_tail != tail)
+		ring_error(vf, &vf->card->est.doorbell_bad);
+	r->bad_seen = true;
+	r->bad_tail = tail;
+	return 0;
+}
+
+struct desc {
+	uint64_t addr;
+	uint16_t len, flags;
+	uint32_t rsvd;
+};
+
+static uint64_t desc_at(const struct vsnic_ring *r, uint32_t i)
+{
+	return r->base + (uint64_t)(i & (r->size - 1)) * VSNIC_DESC_SIZE;
+}
+
+/* Writes back a descriptor's length and flags (the guest polls flags). */
+static void complete(struct vsnic *c, uint64_t at, uint16_t len, uint16_t flags)
+{
+	uint16_t v[2] = {len, flags};
+	gpa_write(&c->mem, at + 8, v, sizeof(v)); /* inside the ring checked at setup */
+}
+
+/* After completions: the guest asked to be woken (IRQ_ARM), so clear it and send the vector.
+ * The fence pairs with the guest's: it stores IRQ_ARM then reads DONE; we store DONE then read
+ * IRQ_ARM, so one of the two sees the other. */
+static void maybe_interrupt(struct vsnic_vf *vf)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(DB32(vf, VSNIC_DB_IRQ_ARM), __ATOMIC_ACQUIRE))
+		return;
+	__atomic_store_n(DB32(vf, VSNIC_DB_IRQ_ARM), 0, __ATOMIC_RELEASE);
+	if (pci_msix_notify(&vf->msix, 0))
+		CNT_ADD(vf->card->st.interrupts, 1);
+}
+
+static bool vf_tx(struct vsnic *c, struct vsnic_vf *vf)
+{
+	struct vsnic_ring *r = &vf->tx;
+	uint32_t n = posted(vf, r, VSNIC_DB_TX_TAIL), done = 0;
+	for (; done < n; done++) {
+		if (!c->be->ops->tx_room(c->be)) {
+			if (!vf->tx_stalled)
+				CNT_ADD(c->st.tx_backpressure, 1);
+			vf->tx_stalled = true;
+			break;
+		}
+		vf->tx_stalled = false;
+		struct desc d;
+		uint64_t at = desc_at(r, r->head);
+		gpa_read(&c->mem, at, &d, sizeof(d)); /* once: the guest may rewrite it meanwhile */
+		void *p = d.len >= 14 && d.len <= NET_FRAME_MAX ? gpa_ptr(&c->mem, d.addr, d.len) : NULL;
+		uint16_t flags = VSNIC_DESC_DONE;
+		if (!p) {
+			ring_error(vf, &c->est.desc_bad);
+			CNT_ADD(c->st.tx_malformed, 1);
+			flags |= VSNIC_DESC_ERR;
+		} else if (c->be->ops->send(c->be, &(struct iovec){p, d.len}, 1) == 0) {
+			CNT_ADD(c->st.tx_packets, 1);
+			CNT_ADD(c->st.tx_bytes, d.len);
+			CNT_ADD(vf->tx_packets, 1);
+		} else {
+			CNT_ADD(c->st.tx_dropped, 1);
+			flags |= VSNIC_DESC_ERR;
+		}
+		complete(c, at, d.len, flags);
+		r->head++;
+	}
+	if (!done)
+		return false;
+	__atomic_store_n(DB32(vf, VSNIC_DB_TX_HEAD), r->head, __ATOMIC_RELEASE);
+	maybe_interrupt(vf);
+	return true;
+}
+
+bool vsnic_engine(void *opaque)
+{
+	struct vsnic *c = opaque;
+	bool work = false;
+	pthread_mutex_lock(&c->lock);
+	CNT_ADD(c->est.engine_turns, 1);
+	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
+		if (c->vf[i].ready)
+			work |= vf_tx(c, &c->vf[i]);
+	pthread_mutex_unlock(&c->lock);
+	return work;
+}
+
+/* One frame into a VF's rx ring: 1 delivered, 0 dropped (counted). */
+static int vf_rx(struct vsnic *c, struct vsnic_vf *vf, const uint8_t *frame, uint32_t len)
+{
+	struct vsnic_ring *r = &vf->rx;
+	if (!posted(vf, r, VSNIC_DB_RX_TAIL)) {
+		CNT_ADD(c->st.rx_no_buffer, 1);
+		CNT_ADD(vf->rx_no_buffer, 1);
+		return 0;
+	}
+	struct desc d;
+	uint64_t at = desc_at(r, r->head);
+	gpa_read(&c->mem, at, &d, sizeof(d));
+	int ok = 0;
+	if (d.len < len) {
+		CNT_ADD(c->est.rx_too_small, 1);
+		complete(c, at, 0, VSNIC_DESC_DONE | VSNIC_DESC_ERR);
+	} else if (!gpa_write(&c->mem, d.addr, frame, len)) {
+		ring_error(vf, &c->est.desc_bad);
+		complete(c, at, 0, VSNIC_DESC_DONE | VSNIC_DESC_ERR);
+	} else {
+		complete(c, at, (uint16_t)len, VSNIC_DESC_DONE);
+		CNT_ADD(c->st.rx_packets, 1);
+		CNT_ADD(c->st.rx_bytes, len);
+		CNT_ADD(vf->rx_packets, 1);
+		ok = 1;
+	}
+	r->head++;
+	__atomic_store_n(DB32(vf, VSNIC_DB_RX_HEAD), r->head, __ATOMIC_RELEASE);
+	maybe_interrupt(vf);
+	return ok;
+}
+
+void vsnic_rx(void *opaque, const uint8_t *frame, uint32_t len)
+{
+	struct vsnic *c = opaque;
+	bool group = len >= 6 && (frame[0] & 1), taken = false;
+	if (len < 14 || len > NET_FRAME_MAX)
+		return;
+	pthread_mutex_lock(&c->lock);
+	/* The card's switch: broadcast and multicast to every ready VF, unicast to its owner. */
+	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++) {
+		struct vsnic_vf *vf = &c->vf[i];
+		if (!vf->ready || (!group && memcmp(frame, c->vf_mac[i], 6)))
+			continue;
+		vf_rx(c, vf, frame, len);
+		taken = true;
+	}
+	if (!taken)
+		CNT_ADD(c->st.rx_filtered, 1);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- the VF's trapping registers ---- */
+
+/* CTRL.ENABLE 0 -> 1 latches the setup; 1 -> 0 stops the engine serving the VF. */
+static void vf_ctrl(struct vsnic_vf *vf, uint32_t v)
+{
+	struct vsnic *c = vf->card;
+	uint32_t was = vf->reg[VSNIC_VF_CTRL / 4];
+	vf->reg[VSNIC_VF_CTRL / 4] = v & VSNIC_CTRL_ENABLE;
+	if (!(v & VSNIC_CTRL_ENABLE)) {
+		vf->ready = false;
+		vf->reg[VSNIC_VF_STATUS / 4] &= ~VSNIC_STATUS_READY;
+		return;
+	}
+	if (was & VSNIC_CTRL_ENABLE)
+		return;
+	struct vsnic_ring tx = {
+		.base = (uint64_t)vf->reg[VSNIC_VF_TX_BASE_HI / 4] << 32 | vf->reg[VSNIC_VF_TX_BASE_LO / 4],
+		.size = vf->reg[VSNIC_VF_TX_SIZE / 4]};
+	struct vsnic_ring rx = {
+		.base = (uint64_t)vf->reg[VSNIC_VF_RX_BASE_HI / 4] << 32 | vf->reg[VSNIC_VF_RX_BASE_LO / 4],
+		.size = vf->reg[VSNIC_VF_RX_SIZE / 4]};
+	bool ok = true;
+	for (struct vsnic_ring *r = &tx; r; r = r == &tx ? &rx : NULL)
+		ok &= r->size >= VSNIC_RING_MIN && r->size <= VSNIC_RING_MAX &&
+		      !(r->size & (r->size - 1)) && gpa_ring(&c->mem, r->base, r->size, VSNIC_DESC_SIZE);
+	if (!ok) {
+		CNT_ADD(c->est.setup_bad, 1);
+		vf->reg[VSNIC_VF_STATUS / 4] = VSNIC_STATUS_LINK_UP | VSNIC_STATUS_SETUP_BAD;
+		return;
+	}
+	memset(vf->db, 0, VSNIC_DB_SIZE); /* tails and heads start at 0 */
+	vf->tx = tx;
+	vf->rx = rx;
+	vf->tx_stalled = false;
+	vf->ready = true;
+	vf->reg[VSNIC_VF_STATUS / 4] = VSNIC_STATUS_LINK_UP | VSNIC_STATUS_READY;
+}
+
+void vsnic_vf_mmio(struct vsnic_vf *vf, uint64_t off, void *data, uint32_t len, bool is_write)
+{
+	struct vsnic *c = vf->card;
+	pthread_mutex_lock(&c->lock);
+	if (pci_msix_claims(&vf->msix, VSNIC_VF_BAR2, off)) {
+		CNT_ADD(c->traps[VSNIC_TRAP_VF_MSIX], 1);
+		pci_msix_access(&vf->msix, off, data, len, is_write);
+		goto out;
+	}
+	if (len != 4 || (off & 3) || off >= VSNIC_VF_REGS_END) {
+		CNT_ADD(c->traps[VSNIC_TRAP_VF_OTHER], 1);
+		goto bad;
+	}
+	CNT_ADD(c->traps[off == VSNIC_VF_CTRL ? VSNIC_TRAP_VF_CTRL : VSNIC_TRAP_VF_SETUP], 1);
+	uint32_t v;
+	if (!is_write) {
+		v = vf->reg[off / 4];
+		memcpy(data, &v, 4);
+		goto out;
+	}
+	memcpy(&v, data, 4);
+	switch (off) {
+	case VSNIC_VF_CTRL:
+		vf_ctrl(vf, v);
+		break;
+	case VSNIC_VF_TX_BASE_LO: case VSNIC_VF_TX_BASE_HI: case VSNIC_VF_TX_SIZE:
+	case VSNIC_VF_RX_BASE_LO: case VSNIC_VF_RX_BASE_HI: case VSNIC_VF_RX_SIZE:
+		vf->reg[off / 4] = v; /* latched by the next ENABLE */
+		break;
+	default:
+		goto bad; /* STATUS and the MAC are read-only */
+	}
+out:
+	pthread_mutex_unlock(&c->lock);
+	return;
+bad:
+	CNT_ADD(c->st.reg_bad, 1);
+	if (!is_write)
+		memset(data, 0, len > 8 ? 8 : len);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static int vf_bar_access(struct pci_dev *d, unsigned bar, uint64_t off, void *data, uint32_t len,
+			 bool is_write)
+{
+	struct vsnic_vf *vf = d->opaque;
+	if (bar == 0) { /* the doorbell page without a memory slot (pci.c served it as memory) */
+		CNT_ADD(vf->card->traps[VSNIC_TRAP_DOORBELL], 1);
+		return 0;
+	}
+	vsnic_vf_mmio(vf, off, data, len, is_write);
+	return 0;
+}
+
+static void vf_cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
+{
+	struct vsnic_vf *vf = d->opaque;
+	pthread_mutex_lock(&vf->card->lock);
+	pci_msix_cfg_written(&vf->msix, off, len);
+	pthread_mutex_unlock(&vf->card->lock);
+}
+
+/* pci_sriov's calls, with the card's lock held (they come from the PF's config writes). */
+static int vf_create(void *opaque, unsigned n, struct pci_dev **out)
+{
+	struct vsnic *c = opaque;
+	struct vsnic_vf *vf = &c->vf[n];
+	uint8_t *db = vf->db;
+	memset(vf, 0, sizeof(*vf));
+	vf->db = db;
+	vf->card = c;
+	vf->n = n;
+	memset(db, 0, VSNIC_DB_SIZE);
+	pci_vf_init(&vf->pci, "vsnic-vf", 0x020000);
+	vf->pci.opaque = vf;
+	vf->pci.bar_access = vf_bar_access;
+	vf->pci.cfg_written = vf_cfg_written;
+	int r = pci_dev_add_ram_bar(&vf->pci, 0, VSNIC_DB_SIZE, db);
+	if (!r)
+		r = pci_dev_add_bar(&vf->pci, VSNIC_VF_BAR2, VSNIC_VF_BAR2_SIZE, false);
+	if (!r)
+		r = pci_dev_add_pcie_cap(&vf->pci, 0) < 0 ? -ENOSPC : 0;
+	if (!r)
+		r = pci_msix_init(&vf->msix, &vf->pci, c->irq, 1, VSNIC_VF_BAR2, VSNIC_VF_MSIX_TABLE,
+				  VSNIC_VF_MSIX_PBA);
+	if (r) {
+		pci_msix_exit(&vf->msix);
+		return r;
+	}
+	set_mac_regs(vf);
+	vf->reg[VSNIC_VF_STATUS / 4] = VSNIC_STATUS_LINK_UP;
+	vf->present = true;
+	CNT_ADD(c->est.vf_enables, 1);
+	*out = &vf->pci;
+	return 0;
+}
+
+static void vf_destroy(void *opaque, unsigned n)
+{
+	struct vsnic_vf *vf = &((struct vsnic *)opaque)->vf[n];
+	vf->ready = false;
+	vf->present = false;
+	pci_msix_exit(&vf->msix);
+	pci_dev_exit(&vf->pci);
+}
+
+static const struct pci_sriov_ops sriov_ops = {.vf_create = vf_create, .vf_destroy = vf_destroy};
+
+/* ---- the PF ---- */
+
+void vsnic_pf_mmio(struct vsnic *c, uint64_t off, void *data, uint32_t len, bool is_write)
+{
+	uint32_t v = 0;
+	pthread_mutex_lock(&c->lock);
+	if (pci_msix_claims(&c->pf_msix, 0, off)) {
+		CNT_ADD(c->traps[VSNIC_TRAP_PF_MSIX], 1);
+		pci_msix_access(&c->pf_msix, off, data, len, is_write);
+		goto out;
+	}
+	CNT_ADD(c->traps[VSNIC_TRAP_PF_REGS], 1);
+	if (len != 4 || (off & 3))
+		goto bad;
+	if (is_write)
+		memcpy(&v, data, 4);
+	if (off >= VSNIC_PF_VF_MAC_LO(0) && off < VSNIC_PF_VF_MAC_LO(VSNIC_TOTAL_VFS)) {
+		unsigned n = (unsigned)(off - VSNIC_PF_VF_MAC_LO(0)) / 8, hi = (off & 4) != 0;
+		uint8_t *m = c->vf_mac[n] + 4 * hi;
+		if (is_write) {
+			for (unsigned i = 0; i < (hi ? 2u : 4u); i++)
+				m[i] = (uint8_t)(v >> (8 * i));
+			if (c->vf[n].present)
+				set_mac_regs(&c->vf[n]);
+		} else {
+			for (unsigned i = 0; i < (hi ? 2u : 4u); i++)
+				v |= (uint32_t)m[i] << (8 * i);
+		}
+	} else if (is_write) {
+		goto bad; /* everything else is read-only */
+	} else if (off == VSNIC_PF_ID) {
+		v = VSNIC_PF_ID_VALUE;
+	} else if (off == VSNIC_PF_LINK) {
+		v = c->attached;
+	} else if (off >= VSNIC_PF_VF_STATS(0) && off < VSNIC_PF_VF_STATS(VSNIC_TOTAL_VFS)) {
+		const struct vsnic_vf *vf = &c->vf[(off - VSNIC_PF_VF_STATS(0)) / 16];
+		const uint64_t *f[4] = {&vf->tx_packets, &vf->rx_packets, &vf->rx_no_buffer,
+					&vf->ring_errors};
+		v = (uint32_t)__atomic_load_n(f[(off % 16) / 4], __ATOMIC_RELAXED);
+	} else {
+		goto bad;
+	}
+	if (!is_write)
+		memcpy(data, &v, 4);
+out:
+	pthread_mutex_unlock(&c->lock);
+	return;
+bad:
+	CNT_ADD(c->st.reg_bad, 1);
+	if (!is_write)
+		memset(data, 0, len > 8 ? 8 : len);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static int pf_bar_access(struct pci_dev *d, unsigned bar, uint64_t off, void *data, uint32_t len,
+			 bool is_write)
+{
+	vsnic_pf_mmio(d->opaque, off, data, len, is_write);
+	return 0;
+}
+
+static void pf_cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
+{
+	struct vsnic *c = d->opaque;
+	pthread_mutex_lock(&c->lock);
+	pci_msix_cfg_written(&c->pf_msix, off, len);
+	pci_sriov_cfg_written(&c->sriov, off, len);
+	pthread_mutex_unlock(&c->lock);
+}
+
+int vsnic_init(struct vsnic *c, const struct nic_env *env)
+{
+	struct nic handle = c->nic;
+	memset(c, 0, sizeof(*c));
+	c->nic = handle;
+	c->mem = *env->mem;
+	c->irq = env->irq;
+	c->net = env->net;
+	c->be = env->net ? env->net->be : NULL;
+	pthread_mutex_init(&c->lock, NULL);
+	for (unsigned n = 0; n < VSNIC_TOTAL_VFS; n++) {
+		memcpy(c->vf_mac[n], env->mac, 6);
+		c->vf_mac[n][5] = (uint8_t)(env->mac[5] + n);
+		c->vf[n].db = aligned_alloc(4096, VSNIC_DB_SIZE);
+		if (!c->vf[n].db)
+			return -ENOMEM;
+		memset(c->vf[n].db, 0, VSNIC_DB_SIZE);
+		c->vf[n].card = c;
+		c->vf[n].n = n;
+	}
+	pci_dev_init(&c->pf, "vsnic-pf", VSNIC_VENDOR, VSNIC_PF_DEVICE, 0x020000, 1, VSNIC_VENDOR,
+		     VSNIC_PF_DEVICE);
+	c->pf.opaque = c;
+	c->pf.bar_access = pf_bar_access;
+	c->pf.cfg_written = pf_cfg_written;
+	const uint64_t vf_bars[6] = {[0] = VSNIC_DB_SIZE, [VSNIC_VF_BAR2] = VSNIC_VF_BAR2_SIZE};
+	int r = pci_dev_add_bar(&c->pf, 0, VSNIC_PF_BAR_SIZE, false);
+	if (!r)
+		r = pci_dev_add_pcie_cap(&c->pf, 0) < 0 ? -ENOSPC : 0;
+	if (!r)
+		r = pci_msix_init(&c->pf_msix, &c->pf, c->irq, 1, 0, VSNIC_PF_MSIX_TABLE, VSNIC_PF_MSIX_PBA);
+	if (!r)
+		r = pci_sriov_init(&c->sriov, &c->pf, VSNIC_TOTAL_VFS, VSNIC_VF_OFFSET, VSNIC_VF_STRIDE,
+				   VSNIC_VF_DEVICE, vf_bars, &sriov_ops, c);
+	return r;
+}
+
+int vsnic_start(struct vsnic *c)
+{
+	const struct net_port port = {.rx = vsnic_rx, .poll = vsnic_engine, .opaque = c};
+	c->cpu_at_attach = net_thread_cpu_ns(c->net);
+	int r = net_attach(c->net, &port);
+	c->attached = r == 0;
+	return r;
+}
+
+void vsnic_exit(struct vsnic *c)
+{
+	if (c->attached)
+		net_detach(c->net, c);
+	c->attached = false;
+	pci_sriov_disable(&c->sriov);
+	pci_msix_exit(&c->pf_msix);
+	for (unsigned n = 0; n < VSNIC_TOTAL_VFS; n++) {
+		free(c->vf[n].db);
+		c->vf[n].db = NULL;
+	}
+	pthread_mutex_destroy(&c->lock);
+}
+
+/* ---- the model table's entry ---- */
+
+static const char *const trap_names[VSNIC_TRAPS] = {
+	"VF CTRL", "VF ring setup", "VF MSI-X table", "VF other", "PF registers", "PF MSI-X table",
+	"VF doorbells (no memslot)",
+};
+
+static void read_stats(struct nic *nic, struct nic_readout *out)
+{
+	struct vsnic *c = (struct vsnic *)nic;
+	struct vsnic_stats x;
+	uint64_t traps = 0;
+	counters_copy(&out->total, &c->st, sizeof(out->total));
+	counters_copy(&x, &c->est, sizeof(x));
+	for (unsigned i = 0; i < VSNIC_TRAPS; i++) {
+		uint64_t v = __atomic_load_n(&c->traps[i], __ATOMIC_RELAXED);
+		traps += v;
+		out->regs[out->nr_regs++] = (struct nic_counter){trap_names[i], v};
+	}
+	out->total.reg_traps = traps;
+	out->total.notify_events = 0; /* doorbells are memory: nothing reaches KVM */
+	pthread_mutex_lock(&c->lock);
+	x.sriov_refused = c->sriov.refused;
+	x.vf_errors = c->sriov.vf_errors;
+	unsigned up = 0;
+	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
+		up += c->vf[i].ready;
+	pthread_mutex_unlock(&c->lock);
+	uint64_t cpu = net_thread_cpu_ns(c->net);
+	out->card_cpu_valid = c->attached;
+	out->card_cpu_ns = cpu > c->cpu_at_attach ? cpu - c->cpu_at_attach : 0;
+	nic_extra(out, "vfs_ready", up);
+	nic_extra(out, "vf_enables", x.vf_enables);
+	nic_extra(out, "engine_turns", x.engine_turns);
+	nic_extra(out, "doorbell_bad", x.doorbell_bad);
+	nic_extra(out, "desc_bad", x.desc_bad);
+	nic_extra(out, "rx_too_small", x.rx_too_small);
+	nic_extra(out, "setup_bad", x.setup_bad);
+	nic_extra(out, "sriov_refused", x.sriov_refused);
+	nic_extra(out, "vf_errors", x.vf_errors);
+}
+
+static unsigned functions(struct nic *nic, struct pci_dev **out, unsigned max)
+{
+	struct vsnic *c = (struct vsnic *)nic;
+	unsigned n = 0;
+	if (max)
+		out[n++] = &c->pf;
+	for (unsigned i = 0; i < VSNIC_TOTAL_VFS && n < max; i++)
+		out[n++] = &c->vf[i].pci; /* never freed while the card lives; absent ones map nothing */
+	return n;
+}
+
+static int create(const struct nic_env *env, struct nic **out)
+{
+	struct vsnic *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->nic = (struct nic){&nic_model_vf, &c->pf};
+	int r = vsnic_init(c, env);
+	if (!r)
+		r = vsnic_start(c);
+	if (r) {
+		vsnic_exit(c);
+		free(c);
+		return r;
+	}
+	*out = &c->nic;
+	return 0;
+}
+
+static void destroy(struct nic *nic)
+{
+	struct vsnic *c = (struct vsnic *)nic;
+	vsnic_exit(c);
+	free(c);
+}
+
+const struct nic_model nic_model_vf = {
+	.name = "vf",
+	.chip = "vmscope SR-IOV VF",
+	.mode = NIC_MODE_VF,
+	.create = create,
+	.destroy = destroy,
+	.read = read_stats,
+	.functions = functions,
+};

@@ -1,0 +1,100 @@
+/* The SR-IOV NIC (--nic vf): a physical function that keeps the control plane and its virtual
+ * functions, whose data path is the card's own: descriptor rings in guest memory, a doorbell page
+ * that is ordinary memory (a KVM memory slot: no exit), and the NIC engine, the card's silicon,
+ * which polls the doorbells on the network side's thread, moves frames between the rings and the
+ * link, writes completions and raises MSI-X through irqfd. The layout is in regs.h.
+ *
+ * Threads: config space and the trapping BARs run on the vCPU thread; the engine and received
+ * frames on the poller's. One lock serialises them. */
+#ifndef VMSCOPE_SRIOV_H
+#define VMSCOPE_SRIOV_H
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "regs.h"
+#include "vmm/guest_mem.h"
+#include "vmm/nic.h"
+#include "vmm/pci.h"
+#include "vmm/pci_msix.h"
+#include "vmm/pci_sriov.h"
+
+struct net;
+struct net_backend;
+
+/* What a VF's registers and rings hold, latched when the guest enables it. */
+struct vsnic_ring {
+	uint64_t base;
+	uint32_t size;  /* descriptors; 0: not set up */
+	uint32_t head;  /* the card's count of descriptors completed (free-running) */
+	uint32_t bad_tail; /* the last out-of-range tail counted, so a stuck one counts once */
+	bool bad_seen;
+};
+
+struct vsnic_vf {
+	struct pci_dev pci;
+	struct pci_msix msix;
+	struct vsnic *card;
+	unsigned n;
+	bool present;   /* VF Enable made it and it is plugged */
+	uint8_t *db;    /* the doorbell page: VSNIC_DB_SIZE bytes of RAM, page aligned */
+	uint32_t reg[VSNIC_VF_REGS_END / 4];
+	bool ready;     /* ENABLE latched a good setup: the engine serves it */
+	bool tx_stalled; /* the link had no room last time (counted once per stall) */
+	struct vsnic_ring tx, rx;
+	/* For the PF's per-VF statistics registers. */
+	uint64_t tx_packets, rx_packets, rx_no_buffer, ring_errors;
+};
+
+/* The card's own counters (nic_readout extras). */
+struct vsnic_stats {
+	uint64_t vf_enables;      /* VFs brought up by the guest's VF Enable */
+	uint64_t setup_bad;       /* ENABLE with rings outside guest memory or a bad size */
+	uint64_t doorbell_bad;    /* tails more than a ring ahead of the head: ignored */
+	uint64_t desc_bad;        /* descriptors with a buffer outside guest memory or a bad length */
+	uint64_t rx_too_small;    /* frames longer than the posted buffer: descriptor marked ERR */
+	uint64_t engine_turns;    /* times the engine looked at the doorbells */
+	uint64_t sriov_refused;   /* NumVFs and page-size writes the capability refused */
+	uint64_t vf_errors;       /* VFs that could not be created or plugged */
+};
+
+/* Exits counted by where they trapped (the VF's setup and MSI-X, the PF's registers). */
+enum {
+	VSNIC_TRAP_VF_CTRL, VSNIC_TRAP_VF_SETUP, VSNIC_TRAP_VF_MSIX, VSNIC_TRAP_VF_OTHER,
+	VSNIC_TRAP_PF_REGS, VSNIC_TRAP_PF_MSIX, VSNIC_TRAP_DOORBELL, VSNIC_TRAPS,
+};
+
+struct vsnic {
+	struct nic nic; /* first: the model table's handle */
+	struct pci_dev pf;
+	struct pci_msix pf_msix;
+	struct pci_sriov sriov;
+	struct vsnic_vf vf[VSNIC_TOTAL_VFS];
+	uint8_t vf_mac[VSNIC_TOTAL_VFS][6]; /* the PF's table: what each VF is given */
+	struct guest_mem mem;
+	struct irq_router *irq;
+	struct net *net;
+	struct net_backend *be;
+	bool attached;
+	uint64_t cpu_at_attach; /* the poller thread's CPU when the card attached */
+	pthread_mutex_t lock;
+	uint64_t traps[VSNIC_TRAPS];
+	struct nic_stats st;
+	struct vsnic_stats est;
+};
+
+/* The PF with env->mac for VF 0 (VF n: the last byte + n), not yet on the link. */
+int vsnic_init(struct vsnic *c, const struct nic_env *env);
+/* Attaches to the link: frames arrive, the engine runs. */
+int vsnic_start(struct vsnic *c);
+void vsnic_exit(struct vsnic *c);
+/* One turn of the engine over every ready VF's doorbells (the poller calls it; tests too).
+ * true: it moved something. */
+bool vsnic_engine(void *opaque);
+/* A frame from the link: the card's switch hands it to the VF(s) its MAC names. */
+void vsnic_rx(void *opaque, const uint8_t *frame, uint32_t len);
+/* Accesses to the trapping BARs, as the guest's MMIO makes them (also for tests). */
+void vsnic_pf_mmio(struct vsnic *c, uint64_t off, void *data, uint32_t len, bool is_write);
+void vsnic_vf_mmio(struct vsnic_vf *vf, uint64_t off, void *data, uint32_t len, bool is_write);
+
+#endif
