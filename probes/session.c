@@ -30,6 +30,9 @@ struct session {
 	double t0, last;
 	struct snapshot prev;
 	uint64_t seq;
+	struct vmm_cpu cpu;  /* CPU times at the last tick, of this VM's threads */
+	bool cpu_valid;
+	bool card_engine;    /* the card has silicon of its own (nic_readout.card_cpu_valid) */
 };
 
 /* Which stats-fd counter tracks each exit kind, and whether kvm_pvm keeps it (measured: it
@@ -132,6 +135,7 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 		free(s);
 		return -EPERM;
 	}
+	s->cpu_valid = false;
 	r = boot(s, opts->cpu, why);
 	if (r) {
 		capture_close(s->cap);
@@ -211,6 +215,7 @@ int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 	s->ks.fd = -1;
 	s->ks.desc = NULL;
 	s->stat_values = NULL;
+	s->cpu_valid = false; /* a new vCPU thread: its clock starts again */
 	int r = boot(s, cpu, why);
 	if (r) {
 		s->ks = old_ks;
@@ -471,6 +476,7 @@ static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_
 		return;
 	const struct nic_stats *st = &ro.total;
 	snap->net_on = true;
+	s->card_engine = ro.card_cpu_valid;
 	snprintf(snap->nic_chip, sizeof(snap->nic_chip), "%s", info.chip);
 	snprintf(snap->backend, sizeof(snap->backend), "%s", info.backend);
 	snprintf(snap->netns, sizeof(snap->netns), "%s", info.netns);
@@ -558,6 +564,26 @@ static void per_packet(struct session *s, struct snapshot *snap)
 	if (snap->nic_exits[nic].valid)
 		set_pp(snap, PP_NIC, snap->nic_exits[nic].rate, source_name(nic));
 	set_pp(snap, PP_IRQS, snap->dev_irqs.rate, "vmm");
+
+	/* Host CPU per packet by who spent it: thread clocks, and the guest's share of the vCPU
+	 * thread as the kernel accounted it. */
+	struct vmm_cpu c;
+	if (vmm_read_cpu(s->vm, &c) == 0) {
+		bool ok = s->cpu_valid && snap->dt > 0 && c.vcpu_ns >= s->cpu.vcpu_ns &&
+			  c.guest_ns >= s->cpu.guest_ns && c.net_ns >= s->cpu.net_ns;
+		double vcpu = (double)(c.vcpu_ns - s->cpu.vcpu_ns), guest = (double)(c.guest_ns - s->cpu.guest_ns);
+		double net = (double)(c.net_ns - s->cpu.net_ns), vmm = vcpu > guest ? vcpu - guest : 0;
+		if (!s->card_engine)
+			vmm += net;
+		if (ok) {
+			if (s->card_engine)
+				set_pp(snap, PP_CPU_CARD, net / snap->dt, "thread");
+			set_pp(snap, PP_CPU_VMM, vmm / snap->dt, "thread");
+			set_pp(snap, PP_CPU_GUEST, guest / snap->dt, "proc");
+		}
+		s->cpu = c;
+		s->cpu_valid = true;
+	}
 }
 
 void session_tick(struct session *s, struct snapshot *snap)

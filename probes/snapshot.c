@@ -11,7 +11,8 @@ const char *source_name(enum source s)
 
 const char *per_packet_name(enum per_packet_part p)
 {
-	static const char *const names[PP_MAX] = {"all", "userspace", "in_kernel", "nic", "irqs"};
+	static const char *const names[PP_MAX] = {"all", "userspace", "in_kernel", "nic", "irqs",
+						      "card", "vmm", "guest"};
 	return p < PP_MAX ? names[p] : "?";
 }
 

@@ -37,6 +37,12 @@ enum per_packet_part {
 	PP_IN_KERNEL, /* exits KVM handled itself: all - userspace */
 	PP_NIC,       /* exits from touching the NIC's BARs (MMIO, ports, ioeventfd kicks) */
 	PP_IRQS,      /* interrupts the device sent the guest */
+	/* Host CPU (ns) per packet, by who spent it: where the work went. */
+	PP_CPU_CARD,  /* the card's own silicon: the SR-IOV NIC engine's thread; "-" for cards
+		       * the VMM emulates */
+	PP_CPU_VMM,   /* the VMM: the vCPU thread outside the guest, and the network thread when
+		       * it serves an emulated or virtio card */
+	PP_CPU_GUEST, /* the guest, as the kernel accounted it (clock ticks) */
 	PP_MAX,
 };
 

@@ -318,6 +318,14 @@ static void fmt_pp(char *buf, size_t n, const struct per_packet *p)
 		snprintf(buf, n, "-");
 }
 
+static void fmt_pp_ns(char *buf, size_t n, const struct per_packet *p)
+{
+	if (p->valid)
+		fmt_ns(buf, n, p->value);
+	else
+		snprintf(buf, n, "-");
+}
+
 static int draw_net(struct dash *d, int y)
 {
 	const struct snapshot *s = &d->snap;
@@ -369,6 +377,12 @@ static int draw_net(struct dash *d, int y)
 			pp[PP_ALL].valid ? pp[PP_ALL].source : "", us, ik, nic,
 			pp[PP_NIC].valid ? pp[PP_NIC].source : "", irq);
 		attroff(A_BOLD);
+		/* Where the work went: the card's own silicon (a VF's engine), the VMM, the guest. */
+		char card[16], vmm[16], guest[16];
+		fmt_pp_ns(card, sizeof(card), &pp[PP_CPU_CARD]);
+		fmt_pp_ns(vmm, sizeof(vmm), &pp[PP_CPU_VMM]);
+		fmt_pp_ns(guest, sizeof(guest), &pp[PP_CPU_GUEST]);
+		line_at(y++, " per pkt host cpu: card %s  vmm %s  guest %s", card, vmm, guest);
 	}
 	if (s->peer_sink.valid) {
 		fmt_count(a, sizeof(a), s->peer_sink.rate);

@@ -147,6 +147,21 @@ void out_jsonl(FILE *f, const struct snapshot *s)
 		}
 		fputs("}},\"irqs_per_packet\":", f);
 		json_pp(f, &s->per_packet[PP_IRQS]);
+		/* The same two loops over the CPU parts: ns of host CPU per packet, by who. */
+		const unsigned cpu0 = PP_CPU_CARD;
+		for (int pass = 0; pass < 2; pass++) {
+			fputs(pass ? ",\"sources\":{" : ",\"cpu_ns_per_packet\":{", f);
+			for (unsigned p = cpu0; p < PP_MAX; p++) {
+				const struct per_packet *pp = &s->per_packet[p];
+				fprintf(f, "%s\"%s\":", p > cpu0 ? "," : "", per_packet_name(p));
+				if (pass)
+					json_str(f, pp->valid ? pp->source : "-");
+				else
+					json_pp(f, pp);
+			}
+			if (pass)
+				fputs("}}", f);
+		}
 		if (s->net_why[0]) {
 			fputs(",\"why\":", f);
 			json_str(f, s->net_why);
@@ -269,7 +284,7 @@ void out_csv_header(FILE *f)
 			exit_kind_name(k));
 	fputs(",idle_halts,bpf,nic_mode,pps_tx,pps_rx,latency_p50_us,latency_p99_us,lost", f);
 	for (unsigned p = 0; p < PP_MAX; p++)
-		fprintf(f, ",%s_per_packet%s%s", p == PP_IRQS ? "irqs" : "exits",
+		fprintf(f, ",%s_per_packet%s%s", p == PP_IRQS ? "irqs" : p >= PP_CPU_CARD ? "cpu_ns" : "exits",
 			p == PP_IRQS || p == PP_ALL ? "" : "_", p == PP_IRQS || p == PP_ALL ? "" : per_packet_name(p));
 	fputc('\n', f);
 }

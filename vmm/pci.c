@@ -157,6 +157,7 @@ static int bar_io(uint64_t addr, void *data, uint32_t len, bool is_write, void *
 	struct pci_bar *bar = opaque;
 	struct pci_dev *d = bar->dev;
 	__atomic_fetch_add(&d->bar_exits, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&bar->exits, 1, __ATOMIC_RELAXED);
 	if (bar->ram) {
 		/* Only without a memory slot: serve it as the memory it is. */
 		__atomic_fetch_add(&d->bus->ram_bar_exits, 1, __ATOMIC_RELAXED);

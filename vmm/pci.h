@@ -65,6 +65,7 @@ struct pci_bar {
 			 * never exit (a VF's doorbells, as VFIO maps a real BAR); NULL: traps */
 	int memslot;    /* the KVM slot while mapped, else -1 */
 	uint64_t mapped_at; /* where it sits on the I/O bus; 0: not mapped */
+	uint64_t exits;     /* accesses that reached the VMM */
 	struct pci_dev *dev;
 	unsigned index;
 };

@@ -3,6 +3,7 @@
 #include "vmm.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <linux/kvm.h>
 #include <poll.h>
 #include <pthread.h>
@@ -15,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +61,7 @@ struct vmm {
 	struct vmm_counters cnt;
 
 	pthread_t thread, watchdog;
+	int vcpu_tid; /* for its guest time in /proc/self/task/TID/stat; 0 until it runs */
 	bool thread_started, watchdog_started;
 	int watchdog_efd; /* ends the watchdog */
 	pthread_mutex_t lock; /* status */
@@ -267,6 +270,7 @@ static void *vcpu_thread(void *arg)
 	struct vmm *vm = arg;
 
 	prctl(PR_SET_NAME, "vmscope-vcpu0");
+	__atomic_store_n(&vm->vcpu_tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	prctl(PR_SET_TIMERSLACK, 1000ul); /* idle halts pace the guest: wake on time */
 	while (!LOAD(vm->stop)) {
 		if (LOAD(vm->paused)) {
@@ -729,6 +733,46 @@ void vmm_net_info(struct vmm *vm, struct vmm_net *out)
 	out->why = vm->netside->why;
 	if (vm->netside->have_link)
 		snprintf(out->netns, sizeof(out->netns), "%s", vm->netside->link.netns);
+}
+
+static uint64_t thread_ns(pthread_t t)
+{
+	clockid_t clk;
+	struct timespec ts;
+	if (pthread_getcpuclockid(t, &clk) || clock_gettime(clk, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* guest_time (field 43 of proc(5)'s stat), in clock ticks: what the kernel accounted to the
+ * guest on this thread (kvm_pvm accounts it too). */
+static bool guest_ticks(int tid, uint64_t *out)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')'); /* the name may hold spaces */
+	for (int field = 2; p && field < 43; field++)
+		p = strchr(p + 1, ' ');
+	return p && sscanf(p + 1, "%" SCNu64, out) == 1;
+}
+
+int vmm_read_cpu(struct vmm *vm, struct vmm_cpu *out)
+{
+	uint64_t ticks;
+	int tid = __atomic_load_n(&vm->vcpu_tid, __ATOMIC_ACQUIRE);
+	memset(out, 0, sizeof(*out));
+	if (!vm->thread_started || !tid || !guest_ticks(tid, &ticks))
+		return -ENOENT;
+	out->vcpu_ns = thread_ns(vm->thread);
+	out->guest_ns = ticks * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
+	out->net_ns = vm->netside ? net_thread_cpu_ns(vm->netside) : 0;
+	return 0;
 }
 
 int vmm_read_net(struct vmm *vm, struct nic_readout *dev, struct link_counters *peer)

@@ -92,6 +92,13 @@ struct vlog *vmm_log(struct vmm *vm);
 void vmm_read_ctl(struct vmm *vm, struct ctl_page *out);
 void vmm_read_counters(struct vmm *vm, struct vmm_counters *out);
 void vmm_net_info(struct vmm *vm, struct vmm_net *out);
+/* CPU time so far (ns): the vCPU thread (guest and VMM), the part the kernel accounted to the
+ * guest (clock-tick resolution), and the network thread (the VMM's device work, or the NIC
+ * engine's on --nic vf). */
+struct vmm_cpu {
+	uint64_t vcpu_ns, guest_ns, net_ns;
+};
+int vmm_read_cpu(struct vmm *vm, struct vmm_cpu *out);
 struct nic_readout;
 struct link_counters;
 /* 0, or -ENODEV when the VM has no NIC. */

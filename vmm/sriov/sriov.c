@@ -261,12 +261,8 @@ bad:
 static int vf_bar_access(struct pci_dev *d, unsigned bar, uint64_t off, void *data, uint32_t len,
 			 bool is_write)
 {
-	struct vsnic_vf *vf = d->opaque;
-	if (bar == 0) { /* the doorbell page without a memory slot (pci.c served it as memory) */
-		CNT_ADD(vf->card->traps[VSNIC_TRAP_DOORBELL], 1);
-		return 0;
-	}
-	vsnic_vf_mmio(vf, off, data, len, is_write);
+	/* Only BAR2: pci.c serves the doorbell page itself when it has no memory slot. */
+	vsnic_vf_mmio(d->opaque, off, data, len, is_write);
 	return 0;
 }
 
@@ -318,6 +314,8 @@ static void vf_destroy(void *opaque, unsigned n)
 	struct vsnic_vf *vf = &((struct vsnic *)opaque)->vf[n];
 	vf->ready = false;
 	vf->present = false;
+	/* Doorbell writes that trapped (no memory slot): kept past the VF's function. */
+	CNT_ADD(vf->card->traps[VSNIC_TRAP_DOORBELL], vf->pci.bar[0].exits);
 	pci_msix_exit(&vf->msix);
 	pci_dev_exit(&vf->pci);
 }
@@ -468,8 +466,14 @@ static void read_stats(struct nic *nic, struct nic_readout *out)
 	uint64_t traps = 0;
 	counters_copy(&out->total, &c->st, sizeof(out->total));
 	counters_copy(&x, &c->est, sizeof(x));
+	pthread_mutex_lock(&c->lock);
+	uint64_t live_db = 0;
+	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
+		live_db += c->vf[i].present ? __atomic_load_n(&c->vf[i].pci.bar[0].exits, __ATOMIC_RELAXED) : 0;
+	pthread_mutex_unlock(&c->lock);
 	for (unsigned i = 0; i < VSNIC_TRAPS; i++) {
-		uint64_t v = __atomic_load_n(&c->traps[i], __ATOMIC_RELAXED);
+		uint64_t v = __atomic_load_n(&c->traps[i], __ATOMIC_RELAXED) +
+			     (i == VSNIC_TRAP_DOORBELL ? live_db : 0);
 		traps += v;
 		out->regs[out->nr_regs++] = (struct nic_counter){trap_names[i], v};
 	}
