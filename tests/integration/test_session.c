@@ -14,6 +14,8 @@
 #include "tests/integration/need.h"
 #include "vmm/net/link.h"
 #include "vmm/nic.h"
+#include "vmm/sriov/regs.h"
+#include "vmm/vmm.h"
 
 static void nap(double s)
 {
@@ -213,4 +215,65 @@ TEST(emulated_card_exits_more_per_packet_than_virtio_on_the_same_workload)
 		CHECK(nic[1] >= 0.9 && user[1] >= 0.9); /* every e1000 register access reached us */
 		CHECK(user[0] < 0.1);
 	}
+}
+
+/* The lesson of the SR-IOV VF: nothing the guest touches per packet traps. The NIC part of exits
+ * per packet is 0 by the VMM's count and, where the probes run, by eBPF's count of kvm_mmio and
+ * kvm_pio inside every BAR of the PF and the VF (the doorbell page included); the card's engine
+ * spends the CPU instead, shown apart from the VMM's and the guest's. */
+TEST(vf_card_takes_no_exits_on_the_data_path_and_its_engine_does_the_work)
+{
+	static struct snapshot snap;
+	const enum workload wls[] = {WL_TX, WL_RX};
+	const uint32_t rates[] = {0, 20000};
+	need_tap();
+	need_kvm();
+	for (unsigned w = 0; w < 2; w++) {
+		struct session_opts o = {.cpu = CPU_AUTO, .workload = WL_PING, .nic = NIC_MODE_VF};
+		struct session *s;
+		const char *why;
+		if (session_open(&s, &o, &why)) {
+			test_fail(__FILE__, __LINE__, "session_open: %s", why);
+			return;
+		}
+		nap(0.2); /* the ping resolves the peer */
+		session_set_workload(s, wls[w], 0, rates[w]);
+		nap(0.3);
+		measure(s, &snap, 1.0);
+		const struct per_packet *pp = snap.per_packet;
+		double pkts = snap.dev_tx.rate + snap.dev_rx.rate;
+		printf("    %-3s vf: %.0f pps, nic %.3f exits/packet (%s), all %.3f; cpu/packet card %.0f "
+		       "vmm %.0f guest %.0f ns\n", workload_name(wls[w]), pkts, pp[PP_NIC].value,
+		       pp[PP_NIC].source, pp[PP_ALL].value, pp[PP_CPU_CARD].value, pp[PP_CPU_VMM].value,
+		       pp[PP_CPU_GUEST].value);
+		CHECK(pkts > 1000);
+		CHECK(pp[PP_NIC].valid && pp[PP_NIC].value == 0);
+		CHECK(snap.nic_exits[SRC_VMM].valid && snap.nic_exits[SRC_VMM].rate == 0);
+		if (snap.nic_exits[SRC_BPF].valid)
+			CHECK(!strcmp(pp[PP_NIC].source, "bpf") && snap.nic_exits[SRC_BPF].rate == 0);
+		else
+			printf("    (no eBPF count here: %s)\n", snap.bpf_why[0] ? snap.bpf_why : "-");
+		CHECK(pp[PP_CPU_CARD].valid && pp[PP_CPU_CARD].value > 0);
+		CHECK(pp[PP_CPU_VMM].valid && pp[PP_CPU_GUEST].valid);
+		/* The doorbell page is a KVM memory slot: the regions the probes watch include it,
+		 * and not one access to it reached the VMM. */
+		struct vmm_region reg[VMM_NIC_REGIONS];
+		unsigned nr = vmm_nic_regions(session_vmm(s), reg), pages = 0;
+		for (unsigned i = 0; i < nr; i++)
+			pages += reg[i].size == VSNIC_DB_SIZE;
+		CHECK(pages == 1);
+		const struct named_figure *db = NULL;
+		for (unsigned i = 0; i < snap.nr_dev_regs; i++)
+			if (!strcmp(snap.dev_reg[i].name, "VF doorbells (no memslot)"))
+				db = &snap.dev_reg[i];
+		CHECK(db && db->f.total == 0);
+		session_close(s);
+	}
+	/* A card the VMM emulates has no silicon of its own: its CPU figure is "-". */
+	struct session *s = open_card_session(NIC_MODE_VIRTIO, WL_TX, 0, NULL);
+	REQUIRE(s);
+	nap(0.3);
+	measure(s, &snap, 0.5);
+	CHECK(!snap.per_packet[PP_CPU_CARD].valid && snap.per_packet[PP_CPU_VMM].valid);
+	session_close(s);
 }
