@@ -80,7 +80,7 @@ $(B)/tests/integration: $(INTEG_SRC) tests/harness.h tests/integration/need.h $(
 # libFuzzer targets, one per guest-facing parser; `make fuzz` runs each FUZZ_SECONDS with its
 # corpus under tests/fuzz/corpus/ (new finds are added there).
 FUZZ_SECONDS ?= 60
-FUZZ := e1000 virtqueue virtio_pci
+FUZZ := e1000 virtqueue virtio_pci sriov
 FUZZ_LIB := $(filter-out vmm/vmm.c vmm/boot.c,$(VMM_SRC))
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
