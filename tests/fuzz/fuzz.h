@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "tests/guarded.h"
 #include "vmm/guest_mem.h"
 
 struct fuzz_in {
@@ -28,17 +29,10 @@ static inline uint64_t fuzz_take(struct fuzz_in *in, unsigned bytes)
 /* Guest memory, the same mapping for every run (cleared), with PROT_NONE pages around it. */
 static inline struct guest_mem fuzz_mem(void)
 {
-	static uint8_t *ram;
-	long pg = sysconf(_SC_PAGESIZE);
-	if (!ram) {
-		uint8_t *r = mmap(NULL, FUZZ_MEM + 2 * (size_t)pg, PROT_NONE,
-				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (r == MAP_FAILED)
-			__builtin_trap();
-		ram = r + pg;
-		if (mprotect(ram, FUZZ_MEM, PROT_READ | PROT_WRITE))
-			__builtin_trap();
-	}
+	static uint8_t *cache;
+	uint8_t *ram = guarded_ram(&cache, FUZZ_MEM);
+	if (!ram)
+		__builtin_trap();
 	memset(ram, 0, FUZZ_MEM);
 	return (struct guest_mem){ram, FUZZ_MEM, 0x1000};
 }
@@ -56,6 +50,18 @@ static inline void fuzz_fill(struct fuzz_in *in, const struct guest_mem *m, unsi
 		memcpy(m->base + at, in->p, len);
 		in->p += len, in->n -= len;
 	}
+}
+
+/* A received frame of the input's choosing: a length, then that many bytes (zero-padded). */
+static inline uint32_t fuzz_frame(struct fuzz_in *in, uint8_t *frame, uint32_t cap)
+{
+	uint32_t n = (uint32_t)fuzz_take(in, 2) % cap;
+	memset(frame, 0, cap);
+	if (n > in->n)
+		n = (uint32_t)in->n;
+	memcpy(frame, in->p, n);
+	in->p += n, in->n -= n;
+	return n;
 }
 
 #endif

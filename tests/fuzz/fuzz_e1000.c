@@ -43,12 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 5: {
 			uint8_t frame[2048];
-			uint32_t n = (uint32_t)fuzz_take(&in, 2) % sizeof(frame);
-			memset(frame, 0, sizeof(frame));
-			if (n > in.n)
-				n = (uint32_t)in.n;
-			memcpy(frame, in.p, n);
-			in.p += n, in.n -= n;
+			uint32_t n = fuzz_frame(&in, frame, sizeof(frame));
 			e1000_rx(e, frame, n);
 			break;
 		}

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "tests/guarded.h"
 #include "tests/harness.h"
 #include "vmm/e1000/e1000.h"
 #include "vmm/net/link.h"
@@ -20,7 +21,7 @@
 #define TXB 0x20000
 #define RXB 0x40000
 
-static uint8_t *region, *ram;
+static uint8_t *region, *ram; /* region: the guarded mapping */
 static struct guest_mem mem;
 static struct irq_router irq;
 static struct net netside;
@@ -39,14 +40,8 @@ static void wr(uint32_t off, uint32_t v) { e1000_mmio(e, off, &v, 4, true); }
 
 static void setup(void)
 {
-	long pg = sysconf(_SC_PAGESIZE);
-	if (!region) {
-		/* guard | guest memory | guard */
-		region = mmap(NULL, MEM + 2 * (size_t)pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		REQUIRE(region != MAP_FAILED);
-		ram = region + pg;
-		REQUIRE(mprotect(ram, MEM, PROT_READ | PROT_WRITE) == 0);
-	}
+	ram = guarded_ram(&region, MEM);
+	REQUIRE(ram);
 	memset(ram, 0, MEM);
 	mem = (struct guest_mem){ram, MEM, FLOOR};
 	irq_router_init(&irq, -1, false);

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "tests/guarded.h"
 #include "tests/harness.h"
 #include "vmm/net/link.h"
 #include "vmm/net/net.h"
@@ -22,7 +23,7 @@
 #define RXB 0x40000
 #define PF_SLOT 3
 
-static uint8_t *region, *ram;
+static uint8_t *region, *ram; /* region: the guarded mapping */
 static struct guest_mem mem;
 static struct irq_router irq;
 static struct net netside;
@@ -32,13 +33,8 @@ static struct vsnic *c;
 
 static void setup(void)
 {
-	long pg = sysconf(_SC_PAGESIZE);
-	if (!region) {
-		region = mmap(NULL, MEM + 2 * (size_t)pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		REQUIRE(region != MAP_FAILED);
-		ram = region + pg;
-		REQUIRE(mprotect(ram, MEM, PROT_READ | PROT_WRITE) == 0);
-	}
+	ram = guarded_ram(&region, MEM);
+	REQUIRE(ram);
 	memset(ram, 0, MEM);
 	mem = (struct guest_mem){ram, MEM, FLOOR};
 	irq_router_init(&irq, -1, false);

@@ -216,46 +216,54 @@ static void vf_ctrl(struct vsnic_vf *vf, uint32_t v)
 	vf->reg[VSNIC_VF_STATUS / 4] = VSNIC_STATUS_LINK_UP | VSNIC_STATUS_READY;
 }
 
-void vsnic_vf_mmio(struct vsnic_vf *vf, uint64_t off, void *data, uint32_t len, bool is_write)
+/* An access a register refused: counted, and a read gives 0. */
+static void refused(struct vsnic *c, void *data, uint32_t len, bool is_write)
+{
+	CNT_ADD(c->st.reg_bad, 1);
+	if (!is_write)
+		memset(data, 0, len > 8 ? 8 : len);
+}
+
+/* The VF's BAR2 with the card's lock held; false: refused. */
+static bool vf_regs(struct vsnic_vf *vf, uint64_t off, void *data, uint32_t len, bool is_write)
 {
 	struct vsnic *c = vf->card;
-	pthread_mutex_lock(&c->lock);
 	if (pci_msix_claims(&vf->msix, VSNIC_VF_BAR2, off)) {
 		CNT_ADD(c->traps[VSNIC_TRAP_VF_MSIX], 1);
 		pci_msix_access(&vf->msix, off, data, len, is_write);
-		goto out;
+		return true;
 	}
 	if (len != 4 || (off & 3) || off >= VSNIC_VF_REGS_END) {
 		CNT_ADD(c->traps[VSNIC_TRAP_VF_OTHER], 1);
-		goto bad;
+		return false;
 	}
 	CNT_ADD(c->traps[off == VSNIC_VF_CTRL ? VSNIC_TRAP_VF_CTRL : VSNIC_TRAP_VF_SETUP], 1);
 	uint32_t v;
 	if (!is_write) {
 		v = vf->reg[off / 4];
 		memcpy(data, &v, 4);
-		goto out;
+		return true;
 	}
 	memcpy(&v, data, 4);
 	switch (off) {
 	case VSNIC_VF_CTRL:
 		vf_ctrl(vf, v);
-		break;
+		return true;
 	case VSNIC_VF_TX_BASE_LO: case VSNIC_VF_TX_BASE_HI: case VSNIC_VF_TX_SIZE:
 	case VSNIC_VF_RX_BASE_LO: case VSNIC_VF_RX_BASE_HI: case VSNIC_VF_RX_SIZE:
 		vf->reg[off / 4] = v; /* latched by the next ENABLE */
-		break;
+		return true;
 	default:
-		goto bad; /* STATUS and the MAC are read-only */
+		return false; /* STATUS and the MAC are read-only */
 	}
-out:
-	pthread_mutex_unlock(&c->lock);
-	return;
-bad:
-	CNT_ADD(c->st.reg_bad, 1);
-	if (!is_write)
-		memset(data, 0, len > 8 ? 8 : len);
-	pthread_mutex_unlock(&c->lock);
+}
+
+void vsnic_vf_mmio(struct vsnic_vf *vf, uint64_t off, void *data, uint32_t len, bool is_write)
+{
+	pthread_mutex_lock(&vf->card->lock);
+	if (!vf_regs(vf, off, data, len, is_write))
+		refused(vf->card, data, len, is_write);
+	pthread_mutex_unlock(&vf->card->lock);
 }
 
 static int vf_bar_access(struct pci_dev *d, unsigned bar, uint64_t off, void *data, uint32_t len,
@@ -324,18 +332,18 @@ static const struct pci_sriov_ops sriov_ops = {.vf_create = vf_create, .vf_destr
 
 /* ---- the PF ---- */
 
-void vsnic_pf_mmio(struct vsnic *c, uint64_t off, void *data, uint32_t len, bool is_write)
+/* The PF's BAR0 with the card's lock held; false: refused. */
+static bool pf_regs(struct vsnic *c, uint64_t off, void *data, uint32_t len, bool is_write)
 {
 	uint32_t v = 0;
-	pthread_mutex_lock(&c->lock);
 	if (pci_msix_claims(&c->pf_msix, 0, off)) {
 		CNT_ADD(c->traps[VSNIC_TRAP_PF_MSIX], 1);
 		pci_msix_access(&c->pf_msix, off, data, len, is_write);
-		goto out;
+		return true;
 	}
 	CNT_ADD(c->traps[VSNIC_TRAP_PF_REGS], 1);
 	if (len != 4 || (off & 3))
-		goto bad;
+		return false;
 	if (is_write)
 		memcpy(&v, data, 4);
 	if (off >= VSNIC_PF_VF_MAC_LO(0) && off < VSNIC_PF_VF_MAC_LO(VSNIC_TOTAL_VFS)) {
@@ -351,7 +359,7 @@ void vsnic_pf_mmio(struct vsnic *c, uint64_t off, void *data, uint32_t len, bool
 				v |= (uint32_t)m[i] << (8 * i);
 		}
 	} else if (is_write) {
-		goto bad; /* everything else is read-only */
+		return false; /* everything else is read-only */
 	} else if (off == VSNIC_PF_ID) {
 		v = VSNIC_PF_ID_VALUE;
 	} else if (off == VSNIC_PF_LINK) {
@@ -362,17 +370,18 @@ void vsnic_pf_mmio(struct vsnic *c, uint64_t off, void *data, uint32_t len, bool
 					&vf->ring_errors};
 		v = (uint32_t)__atomic_load_n(f[(off % 16) / 4], __ATOMIC_RELAXED);
 	} else {
-		goto bad;
+		return false;
 	}
 	if (!is_write)
 		memcpy(data, &v, 4);
-out:
-	pthread_mutex_unlock(&c->lock);
-	return;
-bad:
-	CNT_ADD(c->st.reg_bad, 1);
-	if (!is_write)
-		memset(data, 0, len > 8 ? 8 : len);
+	return true;
+}
+
+void vsnic_pf_mmio(struct vsnic *c, uint64_t off, void *data, uint32_t len, bool is_write)
+{
+	pthread_mutex_lock(&c->lock);
+	if (!pf_regs(c, off, data, len, is_write))
+		refused(c, data, len, is_write);
 	pthread_mutex_unlock(&c->lock);
 }
 
