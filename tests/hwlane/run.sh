@@ -75,7 +75,12 @@ cd /tmp
 # TCG) once refused KVM_CREATE_VM and then stalled a guest's HLT. The six back-to-back sessions of
 # the e1000-against-virtio comparison met the same refusal there; the e1000 itself runs in the
 # lane through every net_*_emulated test (INTx through the in-kernel IOAPIC included).
-VMSCOPE_TEST_SLOW=${SLOW:-4} /integration -restarts_keep -unpaced_tx -emulated_card_exits_more
+# The SR-IOV VF's flood tests stay out too: its engine spins on the lane's one TCG CPU, and with
+# them in, the lane once stalled at the next session's start (each of them passes alone there).
+# The VF still boots in the lane, and the namespace's real ping reaches it through its memory
+# slot doorbells (net_the_namespace_pings_the_guest_with_the_real_ping_vf).
+VMSCOPE_TEST_SLOW=${SLOW:-4} /integration -restarts_keep -unpaced_tx -emulated_card_exits_more \
+	-peer_vf -exits_vf -round_trips_vf -in_order_vf -vf_card
 echo "HWLANE-EXIT $?"
 poweroff -f
 INIT
