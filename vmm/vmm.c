@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "boot.h"
+#include "clock.h"
 #include "counters.h"
 #include "exitdev.h"
 #include "iobus.h"
@@ -71,13 +72,6 @@ struct vmm {
 	uint64_t watch_hb, watch_since_ns;
 	uint64_t ns_t0, ns_created, ns_first_insn, ns_banner;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 const char *vmm_state_name(enum vmm_state s)
 {
@@ -145,7 +139,7 @@ static void serial_line(const char *line, void *opaque)
 {
 	struct vmm *vm = opaque;
 	if (!vm->ns_banner && !strncmp(line, "vmscope guest", 13))
-		STORE(vm->ns_banner, now_ns() - vm->ns_t0);
+		STORE(vm->ns_banner, mono_ns() - vm->ns_t0);
 	vlog(&vm->log, "guest: %s", line);
 }
 
@@ -167,7 +161,7 @@ static int guest_event(uint64_t addr, void *data, uint32_t len, bool is_write, v
 	switch (ev) {
 	case GEV_FIRST_INSN:
 		if (!vm->ns_first_insn)
-			STORE(vm->ns_first_insn, now_ns() - vm->ns_t0);
+			STORE(vm->ns_first_insn, mono_ns() - vm->ns_t0);
 		break;
 	case GEV_READY:
 		set_state(vm, vm->paused ? VMM_PAUSED : VMM_RUNNING);
@@ -426,7 +420,7 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 	*why = NULL;
 	if (!vm)
 		return -ENOMEM;
-	vm->ns_t0 = now_ns();
+	vm->ns_t0 = mono_ns();
 	vm->opts = *opts;
 	if (!vm->opts.kvm_path)
 		vm->opts.kvm_path = "/dev/kvm";
@@ -553,7 +547,7 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 		if (r)
 			goto err;
 	}
-	vm->ns_created = now_ns() - vm->ns_t0;
+	vm->ns_created = mono_ns() - vm->ns_t0;
 	vlog(&vm->log, "vmm: host %s, cpu mode %s, tsc %llu kHz", host_kind_name(vm->host),
 	     cpu_mode_name(vm->cpu), (unsigned long long)vm->tsc_khz);
 	*out = vm;
@@ -677,12 +671,12 @@ static void *watchdog_thread(void *arg)
 	struct pollfd p = {.fd = vm->watchdog_efd, .events = POLLIN};
 
 	prctl(PR_SET_NAME, "vmscope-watch");
-	vm->watch_since_ns = now_ns();
+	vm->watch_since_ns = mono_ns();
 	for (;;) {
 		int r = poll(&p, 1, (int)period_ms);
 		if (r > 0 || (r < 0 && errno != EINTR))
 			break; /* vmm_destroy() signalled the eventfd */
-		uint64_t hb = LOAD(vm->ctl->heartbeat), now = now_ns();
+		uint64_t hb = LOAD(vm->ctl->heartbeat), now = mono_ns();
 		if (hb != vm->watch_hb || !LOAD(vm->in_guest) || LOAD(vm->stop)) {
 			vm->watch_hb = hb;
 			vm->watch_since_ns = now;
@@ -735,15 +729,6 @@ void vmm_net_info(struct vmm *vm, struct vmm_net *out)
 		snprintf(out->netns, sizeof(out->netns), "%s", vm->netside->link.netns);
 }
 
-static uint64_t thread_ns(pthread_t t)
-{
-	clockid_t clk;
-	struct timespec ts;
-	if (pthread_getcpuclockid(t, &clk) || clock_gettime(clk, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* guest_time (field 43 of proc(5)'s stat), in clock ticks: what the kernel accounted to the
  * guest on this thread (kvm_pvm accounts it too). */
 static bool guest_ticks(int tid, uint64_t *out)
@@ -769,7 +754,7 @@ int vmm_read_cpu(struct vmm *vm, struct vmm_cpu *out)
 	memset(out, 0, sizeof(*out));
 	if (!vm->thread_started || !tid || !guest_ticks(tid, &ticks))
 		return -ENOENT;
-	out->vcpu_ns = thread_ns(vm->thread);
+	out->vcpu_ns = thread_cpu_ns(vm->thread);
 	out->guest_ns = ticks * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
 	out->net_ns = vm->netside ? net_thread_cpu_ns(vm->netside) : 0;
 	return 0;

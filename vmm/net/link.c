@@ -1,6 +1,7 @@
 /* The host-side link: namespace, TAP, addresses and peer, set up with plain syscalls. */
 #define _GNU_SOURCE
 #include "link.h"
+#include "vmm/clock.h"
 #include "vmm/counters.h"
 
 #include <arpa/inet.h>
@@ -192,13 +193,6 @@ static void *peer_thread(void *arg)
 		}
 	}
 	return NULL;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static void drain_echoes(struct link *l, uint8_t *buf)

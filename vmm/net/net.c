@@ -7,7 +7,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
-#include <time.h>
+
+#include "vmm/clock.h"
 #include <unistd.h>
 
 static void on_wake(void *opaque, uint64_t count)
@@ -21,13 +22,6 @@ static void on_wake(void *opaque, uint64_t count)
 		pthread_cond_broadcast(&n->cond);
 	}
 	pthread_mutex_unlock(&n->lock);
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* A polling card (port.poll) keeps the thread spinning while it finds work and for
@@ -60,14 +54,7 @@ static void *poller(void *arg)
 	return NULL;
 }
 
-uint64_t net_thread_cpu_ns(const struct net *n)
-{
-	clockid_t clk;
-	struct timespec ts;
-	if (!n->running || pthread_getcpuclockid(n->thread, &clk) || clock_gettime(clk, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+uint64_t net_thread_cpu_ns(const struct net *n) { return n->running ? thread_cpu_ns(n->thread) : 0; }
 
 int net_call(struct net *n, int (*fn)(struct net *n, void *arg), void *arg)
 {
