@@ -162,4 +162,11 @@ static inline uint32_t pci_cfg_get(const struct pci_dev *d, uint32_t off, unsign
 	return v;
 }
 
+/* Sets config space as the device (read-only fields, values the model owns). */
+static inline void pci_cfg_set(struct pci_dev *d, uint32_t off, uint32_t v, unsigned len)
+{
+	for (unsigned i = 0; i < len; i++)
+		d->cfg[off + i] = (uint8_t)(v >> (8 * i));
+}
+
 #endif

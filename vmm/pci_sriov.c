@@ -4,12 +4,6 @@
 #include <errno.h>
 #include <string.h>
 
-static void put(struct pci_dev *d, uint32_t off, uint32_t v, unsigned len)
-{
-	for (unsigned i = 0; i < len; i++)
-		d->cfg[off + i] = (uint8_t)(v >> (8 * i));
-}
-
 static uint32_t reg(const struct pci_sriov *s, uint32_t off, unsigned len)
 {
 	return pci_cfg_get(s->pf, (uint32_t)s->cap + off, len);
@@ -34,14 +28,14 @@ int pci_sriov_init(struct pci_sriov *s, struct pci_dev *pf, unsigned total, uint
 	if (cap < 0)
 		return cap;
 	s->cap = cap;
-	put(pf, cap + PCI_SRIOV_INITIAL_VF, total, 2);
-	put(pf, cap + PCI_SRIOV_TOTAL_VF, total, 2);
-	put(pf, cap + PCI_SRIOV_FUNC_LINK, pf->devfn & 7, 1);
-	put(pf, cap + PCI_SRIOV_VF_OFFSET, offset, 2);
-	put(pf, cap + PCI_SRIOV_VF_STRIDE, stride, 2);
-	put(pf, cap + PCI_SRIOV_VF_DID, vf_device, 2);
-	put(pf, cap + PCI_SRIOV_SUP_PGSIZE, 1, 4); /* 4 KiB only */
-	put(pf, cap + PCI_SRIOV_SYS_PGSIZE, 1, 4);
+	pci_cfg_set(pf, cap + PCI_SRIOV_INITIAL_VF, total, 2);
+	pci_cfg_set(pf, cap + PCI_SRIOV_TOTAL_VF, total, 2);
+	pci_cfg_set(pf, cap + PCI_SRIOV_FUNC_LINK, pf->devfn & 7, 1);
+	pci_cfg_set(pf, cap + PCI_SRIOV_VF_OFFSET, offset, 2);
+	pci_cfg_set(pf, cap + PCI_SRIOV_VF_STRIDE, stride, 2);
+	pci_cfg_set(pf, cap + PCI_SRIOV_VF_DID, vf_device, 2);
+	pci_cfg_set(pf, cap + PCI_SRIOV_SUP_PGSIZE, 1, 4); /* 4 KiB only */
+	pci_cfg_set(pf, cap + PCI_SRIOV_SYS_PGSIZE, 1, 4);
 	const uint8_t ctrl_mask[2] = {PCI_SRIOV_CTRL_VFE | PCI_SRIOV_CTRL_MSE | PCI_SRIOV_CTRL_ARI, 0};
 	const uint8_t ones[4] = {0xff, 0xff, 0xff, 0xff};
 	pci_dev_writable(pf, cap + PCI_SRIOV_CTRL, ctrl_mask, 2);
@@ -137,14 +131,14 @@ void pci_sriov_cfg_written(struct pci_sriov *s, uint32_t off, uint32_t len)
 		uint16_t want = (uint16_t)reg(s, PCI_SRIOV_NUM_VF, 2);
 		/* Read-only while VF Enable is set; never above TotalVFs. */
 		if (want != s->num_vfs && ((s->ctrl & PCI_SRIOV_CTRL_VFE) || want > s->total)) {
-			put(s->pf, c + PCI_SRIOV_NUM_VF, s->num_vfs, 2);
+			pci_cfg_set(s->pf, c + PCI_SRIOV_NUM_VF, s->num_vfs, 2);
 			s->refused++;
 		} else {
 			s->num_vfs = want;
 		}
 	}
 	if (touches(off, len, PCI_SRIOV_SYS_PGSIZE, 4) && reg(s, PCI_SRIOV_SYS_PGSIZE, 4) != 1) {
-		put(s->pf, c + PCI_SRIOV_SYS_PGSIZE, 1, 4); /* only 4 KiB is supported */
+		pci_cfg_set(s->pf, c + PCI_SRIOV_SYS_PGSIZE, 1, 4); /* only 4 KiB is supported */
 		s->refused++;
 	}
 	if (touches(off, len, PCI_SRIOV_CTRL, 2)) {
