@@ -32,7 +32,6 @@ struct session {
 	uint64_t seq;
 	struct vmm_cpu cpu;  /* CPU times at the last tick, of this VM's threads */
 	bool cpu_valid;
-	bool card_engine;    /* the card has silicon of its own (nic_readout.card_cpu_valid) */
 };
 
 /* Which stats-fd counter tracks each exit kind, and whether kvm_pvm keeps it (measured: it
@@ -428,7 +427,7 @@ static void fill_bpf(struct session *s, struct snapshot *snap)
 	}
 }
 
-static void per_packet(struct session *s, struct snapshot *snap);
+static void per_packet(struct session *s, struct snapshot *snap, bool engine);
 
 static int by_rate(const void *a, const void *b)
 {
@@ -476,7 +475,6 @@ static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_
 		return;
 	const struct nic_stats *st = &ro.total;
 	snap->net_on = true;
-	s->card_engine = ro.card_cpu_valid;
 	snprintf(snap->nic_chip, sizeof(snap->nic_chip), "%s", info.chip);
 	snprintf(snap->backend, sizeof(snap->backend), "%s", info.backend);
 	snprintf(snap->netns, sizeof(snap->netns), "%s", info.netns);
@@ -522,7 +520,7 @@ static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_
 	} else if (s->cap_why) {
 		snprintf(snap->cap_why, sizeof(snap->cap_why), "%s", s->cap_why);
 	}
-	per_packet(s, snap);
+	per_packet(s, snap, info.engine);
 }
 
 static void set_pp(struct snapshot *snap, enum per_packet_part p, double per_s, const char *src)
@@ -537,7 +535,7 @@ static void set_pp(struct snapshot *snap, enum per_packet_part p, double per_s, 
 /* Exits per packet moved: the lesson of the NIC modes. Every exit of the vCPU counts (halts and
  * timer interrupts of a paced guest too: they are what that pace costs), from the source that
  * sees them all; then the parts. */
-static void per_packet(struct session *s, struct snapshot *snap)
+static void per_packet(struct session *s, struct snapshot *snap, bool engine)
 {
 	const struct named_figure *ue = snapshot_find(snap->vmm, snap->nr_vmm, "userspace_exits");
 	const struct named_figure *st = snapshot_find(snap->stats, snap->nr_stats, "exits");
@@ -573,10 +571,10 @@ static void per_packet(struct session *s, struct snapshot *snap)
 			  c.guest_ns >= s->cpu.guest_ns && c.net_ns >= s->cpu.net_ns;
 		double vcpu = (double)(c.vcpu_ns - s->cpu.vcpu_ns), guest = (double)(c.guest_ns - s->cpu.guest_ns);
 		double net = (double)(c.net_ns - s->cpu.net_ns), vmm = vcpu > guest ? vcpu - guest : 0;
-		if (!s->card_engine)
+		if (!engine)
 			vmm += net;
 		if (ok) {
-			if (s->card_engine)
+			if (engine)
 				set_pp(snap, PP_CPU_CARD, net / snap->dt, "thread");
 			set_pp(snap, PP_CPU_VMM, vmm / snap->dt, "thread");
 			set_pp(snap, PP_CPU_GUEST, guest / snap->dt, "proc");

@@ -55,10 +55,6 @@ struct nic_counter {
 struct nic_readout {
 	const char *model; /* the table entry's name */
 	struct nic_stats total;
-	/* CPU the card's own silicon used (ns): the SR-IOV engine's thread. Not valid for cards
-	 * the VMM emulates: their work is the VMM's. */
-	bool card_cpu_valid;
-	uint64_t card_cpu_ns;
 	unsigned nr_extra, nr_regs;
 	struct nic_counter extra[NIC_EXTRA_MAX];
 	struct nic_counter regs[NIC_REGS_MAX];
@@ -70,6 +66,9 @@ struct nic_model {
 	const char *name;  /* "emulated", "virtio", "vf": what --nic takes */
 	const char *chip;  /* what the guest sees, for the log and the dashboard */
 	enum nic_mode mode;
+	/* The card has silicon of its own: while it is attached the network thread is its engine
+	 * (net_port.poll), so that thread's CPU is the card's, not the VMM's. */
+	bool engine;
 	/* Builds the card and attaches it to env->net; the VMM then plugs nic->pci. -errno. */
 	int (*create)(const struct nic_env *env, struct nic **out);
 	/* Detaches from the link (no callback runs after it) and frees; the card is unplugged. */

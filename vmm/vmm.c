@@ -723,6 +723,7 @@ void vmm_net_info(struct vmm *vm, struct vmm_net *out)
 		return;
 	out->model = vm->nic->model->name;
 	out->chip = vm->nic->model->chip;
+	out->engine = vm->nic->model->engine;
 	out->backend = net_backend_name(vm->netside);
 	out->why = vm->netside->why;
 	if (vm->netside->have_link)

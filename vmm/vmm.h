@@ -57,6 +57,7 @@ struct vmm_net {
 	bool present;
 	const char *model;   /* the card: "emulated", "virtio" (nic.h) */
 	const char *chip;    /* what the guest sees: "Intel 82540EM", ... */
+	bool engine;         /* the network thread is the card's engine (nic_model.engine) */
 	const char *backend; /* "tap" or "loopback" */
 	const char *why;     /* why loopback, when it is */
 	char netns[32];      /* the link's namespace, for tools and captures */

@@ -441,7 +441,6 @@ int vsnic_init(struct vsnic *c, const struct nic_env *env)
 int vsnic_start(struct vsnic *c)
 {
 	const struct net_port port = {.rx = vsnic_rx, .poll = vsnic_engine, .opaque = c};
-	c->cpu_at_attach = net_thread_cpu_ns(c->net);
 	int r = net_attach(c->net, &port);
 	c->attached = r == 0;
 	return r;
@@ -495,9 +494,6 @@ static void read_stats(struct nic *nic, struct nic_readout *out)
 	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
 		up += c->vf[i].ready;
 	pthread_mutex_unlock(&c->lock);
-	uint64_t cpu = net_thread_cpu_ns(c->net);
-	out->card_cpu_valid = c->attached;
-	out->card_cpu_ns = cpu > c->cpu_at_attach ? cpu - c->cpu_at_attach : 0;
 	nic_extra(out, "vfs_ready", up);
 	nic_extra(out, "vf_enables", x.vf_enables);
 	nic_extra(out, "engine_turns", x.engine_turns);
@@ -549,6 +545,7 @@ const struct nic_model nic_model_vf = {
 	.name = "vf",
 	.chip = "vmscope SR-IOV VF",
 	.mode = NIC_MODE_VF,
+	.engine = true,
 	.create = create,
 	.destroy = destroy,
 	.read = read_stats,

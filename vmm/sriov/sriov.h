@@ -76,7 +76,6 @@ struct vsnic {
 	struct net *net;
 	struct net_backend *be;
 	bool attached;
-	uint64_t cpu_at_attach; /* the poller thread's CPU when the card attached */
 	pthread_mutex_t lock;
 	uint64_t traps[VSNIC_TRAPS];
 	struct nic_stats st;
