@@ -30,6 +30,23 @@ static void json_pp(FILE *f, const struct per_packet *p)
 		fputs("null", f);
 }
 
+/* Per-packet parts [first, last) as "key":{part: value, ..., "sources":{part: source, ...}}. */
+static void json_pp_group(FILE *f, const char *key, const struct per_packet *pp, unsigned first,
+			  unsigned last)
+{
+	fprintf(f, ",\"%s\":{", key);
+	for (unsigned p = first; p < last; p++) {
+		fprintf(f, "%s\"%s\":", p > first ? "," : "", per_packet_name(p));
+		json_pp(f, &pp[p]);
+	}
+	fputs(",\"sources\":{", f);
+	for (unsigned p = first; p < last; p++) {
+		fprintf(f, "%s\"%s\":", p > first ? "," : "", per_packet_name(p));
+		json_str(f, pp[p].source[0] ? pp[p].source : "-");
+	}
+	fputs("}}", f);
+}
+
 static void json_named_rates(FILE *f, const char *key, const struct named_figure *arr, unsigned nr)
 {
 	fprintf(f, ",\"%s\":{", key);
@@ -134,34 +151,12 @@ void out_jsonl(FILE *f, const struct snapshot *s)
 		} else {
 			fputs(",\"latency_us\":null", f); /* the workload sends no pings */
 		}
-		fprintf(f, ",\"lost\":%llu,\"rx_lost\":%llu,\"exits_per_packet\":{",
-			(unsigned long long)s->ping_lost.total, (unsigned long long)s->rx_lost.total);
-		for (unsigned p = 0; p < PP_IRQS; p++) {
-			fprintf(f, "%s\"%s\":", p ? "," : "", per_packet_name(p));
-			json_pp(f, &s->per_packet[p]);
-		}
-		fputs(",\"sources\":{", f);
-		for (unsigned p = 0; p < PP_IRQS; p++) {
-			fprintf(f, "%s\"%s\":", p ? "," : "", per_packet_name(p));
-			json_str(f, s->per_packet[p].source[0] ? s->per_packet[p].source : "-");
-		}
-		fputs("}},\"irqs_per_packet\":", f);
+		fprintf(f, ",\"lost\":%llu,\"rx_lost\":%llu", (unsigned long long)s->ping_lost.total,
+			(unsigned long long)s->rx_lost.total);
+		json_pp_group(f, "exits_per_packet", s->per_packet, 0, PP_IRQS);
+		fputs(",\"irqs_per_packet\":", f);
 		json_pp(f, &s->per_packet[PP_IRQS]);
-		/* The same two loops over the CPU parts: ns of host CPU per packet, by who. */
-		const unsigned cpu0 = PP_CPU_CARD;
-		for (int pass = 0; pass < 2; pass++) {
-			fputs(pass ? ",\"sources\":{" : ",\"cpu_ns_per_packet\":{", f);
-			for (unsigned p = cpu0; p < PP_MAX; p++) {
-				const struct per_packet *pp = &s->per_packet[p];
-				fprintf(f, "%s\"%s\":", p > cpu0 ? "," : "", per_packet_name(p));
-				if (pass)
-					json_str(f, pp->valid ? pp->source : "-");
-				else
-					json_pp(f, pp);
-			}
-			if (pass)
-				fputs("}}", f);
-		}
+		json_pp_group(f, "cpu_ns_per_packet", s->per_packet, PP_CPU_CARD, PP_MAX);
 		if (s->net_why[0]) {
 			fputs(",\"why\":", f);
 			json_str(f, s->net_why);
