@@ -180,6 +180,17 @@ void vsnic_rx(void *opaque, const uint8_t *frame, uint32_t len)
 
 /* ---- the VF's trapping registers ---- */
 
+/* A ring as the registers at base_lo (LO, HI) and size describe it; false: a size that is no
+ * power of two in range, or a ring outside the memory devices may use. */
+static bool ring_setup(const struct vsnic_vf *vf, unsigned base_lo, unsigned size, struct vsnic_ring *r)
+{
+	*r = (struct vsnic_ring){
+		.base = (uint64_t)vf->reg[base_lo / 4 + 1] << 32 | vf->reg[base_lo / 4],
+		.size = vf->reg[size / 4]};
+	return r->size >= VSNIC_RING_MIN && r->size <= VSNIC_RING_MAX && !(r->size & (r->size - 1)) &&
+	       gpa_ring(&vf->card->mem, r->base, r->size, VSNIC_DESC_SIZE);
+}
+
 /* CTRL.ENABLE 0 -> 1 latches the setup; 1 -> 0 stops the engine serving the VF. */
 static void vf_ctrl(struct vsnic_vf *vf, uint32_t v)
 {
@@ -193,17 +204,9 @@ static void vf_ctrl(struct vsnic_vf *vf, uint32_t v)
 	}
 	if (was & VSNIC_CTRL_ENABLE)
 		return;
-	struct vsnic_ring tx = {
-		.base = (uint64_t)vf->reg[VSNIC_VF_TX_BASE_HI / 4] << 32 | vf->reg[VSNIC_VF_TX_BASE_LO / 4],
-		.size = vf->reg[VSNIC_VF_TX_SIZE / 4]};
-	struct vsnic_ring rx = {
-		.base = (uint64_t)vf->reg[VSNIC_VF_RX_BASE_HI / 4] << 32 | vf->reg[VSNIC_VF_RX_BASE_LO / 4],
-		.size = vf->reg[VSNIC_VF_RX_SIZE / 4]};
-	bool ok = true;
-	for (struct vsnic_ring *r = &tx; r; r = r == &tx ? &rx : NULL)
-		ok &= r->size >= VSNIC_RING_MIN && r->size <= VSNIC_RING_MAX &&
-		      !(r->size & (r->size - 1)) && gpa_ring(&c->mem, r->base, r->size, VSNIC_DESC_SIZE);
-	if (!ok) {
+	struct vsnic_ring tx, rx;
+	bool tx_ok = ring_setup(vf, VSNIC_VF_TX_BASE_LO, VSNIC_VF_TX_SIZE, &tx);
+	if (!ring_setup(vf, VSNIC_VF_RX_BASE_LO, VSNIC_VF_RX_SIZE, &rx) || !tx_ok) {
 		CNT_ADD(c->est.setup_bad, 1);
 		vf->reg[VSNIC_VF_STATUS / 4] = VSNIC_STATUS_LINK_UP | VSNIC_STATUS_SETUP_BAD;
 		return;
@@ -474,10 +477,15 @@ static void read_stats(struct nic *nic, struct nic_readout *out)
 	uint64_t traps = 0;
 	counters_copy(&out->total, &c->st, sizeof(out->total));
 	counters_copy(&x, &c->est, sizeof(x));
+	uint64_t live_db = 0, refused, vf_errors;
+	unsigned up = 0;
 	pthread_mutex_lock(&c->lock);
-	uint64_t live_db = 0;
-	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
+	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++) {
 		live_db += c->vf[i].present ? __atomic_load_n(&c->vf[i].pci.bar[0].exits, __ATOMIC_RELAXED) : 0;
+		up += c->vf[i].ready;
+	}
+	refused = c->sriov.refused;
+	vf_errors = c->sriov.vf_errors;
 	pthread_mutex_unlock(&c->lock);
 	for (unsigned i = 0; i < VSNIC_TRAPS; i++) {
 		uint64_t v = __atomic_load_n(&c->traps[i], __ATOMIC_RELAXED) +
@@ -487,13 +495,6 @@ static void read_stats(struct nic *nic, struct nic_readout *out)
 	}
 	out->total.reg_traps = traps;
 	out->total.notify_events = 0; /* doorbells are memory: nothing reaches KVM */
-	pthread_mutex_lock(&c->lock);
-	x.sriov_refused = c->sriov.refused;
-	x.vf_errors = c->sriov.vf_errors;
-	unsigned up = 0;
-	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
-		up += c->vf[i].ready;
-	pthread_mutex_unlock(&c->lock);
 	nic_extra(out, "vfs_ready", up);
 	nic_extra(out, "vf_enables", x.vf_enables);
 	nic_extra(out, "engine_turns", x.engine_turns);
@@ -501,8 +502,8 @@ static void read_stats(struct nic *nic, struct nic_readout *out)
 	nic_extra(out, "desc_bad", x.desc_bad);
 	nic_extra(out, "rx_too_small", x.rx_too_small);
 	nic_extra(out, "setup_bad", x.setup_bad);
-	nic_extra(out, "sriov_refused", x.sriov_refused);
-	nic_extra(out, "vf_errors", x.vf_errors);
+	nic_extra(out, "sriov_refused", refused);
+	nic_extra(out, "vf_errors", vf_errors);
 }
 
 static unsigned functions(struct nic *nic, struct pci_dev **out, unsigned max)

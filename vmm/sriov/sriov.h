@@ -54,9 +54,8 @@ struct vsnic_stats {
 	uint64_t desc_bad;        /* descriptors with a buffer outside guest memory or a bad length */
 	uint64_t rx_too_small;    /* frames longer than the posted buffer: descriptor marked ERR */
 	uint64_t engine_turns;    /* times the engine looked at the doorbells */
-	uint64_t sriov_refused;   /* NumVFs and page-size writes the capability refused */
-	uint64_t vf_errors;       /* VFs that could not be created or plugged */
 };
+/* Also read out: vfs_ready, and the capability's sriov_refused and vf_errors (pci_sriov.h). */
 
 /* Exits counted by where they trapped (the VF's setup and MSI-X, the PF's registers). */
 enum {
