@@ -34,9 +34,8 @@ enum {
 #define TXD_RS 0x08
 #define STA_DD 0x01
 
-static inline u32 rd(struct e1000g *e, u32 r) { return *(volatile u32 *)(e->regs + r); }
-static inline void wr(struct e1000g *e, u32 r, u32 v) { *(volatile u32 *)(e->regs + r) = v; }
-static inline void wmb(void) { __asm__ volatile("" ::: "memory"); } /* x86: stores are ordered */
+static inline u32 rd(struct e1000g *e, u32 r) { return reg_rd32(e->regs, r); }
+static inline void wr(struct e1000g *e, u32 r, u32 v) { reg_wr32(e->regs, r, v); }
 
 static int eeprom_word(struct e1000g *e, u32 addr, u16 *out)
 {

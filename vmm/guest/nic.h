@@ -22,6 +22,13 @@ struct vfg {
 
 #define NIC_BUF 2048 /* every driver's buffers; frames up to 1514 bytes */
 
+/* What every driver orders its ring writes and register accesses with (x86: stores are ordered
+ * among themselves, so a compiler barrier; a store before a load needs mfence). */
+static inline void wmb(void) { __asm__ volatile("" ::: "memory"); }
+static inline void mb(void) { __asm__ volatile("mfence" ::: "memory"); }
+static inline u32 reg_rd32(volatile u8 *base, u32 off) { return *(volatile u32 *)(base + off); }
+static inline void reg_wr32(volatile u8 *base, u32 off, u32 v) { *(volatile u32 *)(base + off) = v; }
+
 struct gnic;
 
 struct nic_driver {

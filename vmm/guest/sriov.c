@@ -19,10 +19,6 @@
 #define SRIOV_VFE 0x01
 #define SRIOV_MSE 0x08
 
-static inline void wmb(void) { __asm__ volatile("" ::: "memory"); } /* x86: stores are ordered */
-static inline void mb(void) { __asm__ volatile("mfence" ::: "memory"); }
-static inline u32 rd(volatile u8 *base, u32 r) { return *(volatile u32 *)(base + r); }
-static inline void wr(volatile u8 *base, u32 r, u32 v) { *(volatile u32 *)(base + r) = v; }
 
 /* ---- the PF ---- */
 
@@ -30,7 +26,7 @@ static int pf_probe(struct gnic *n)
 {
 	u32 pf = n->bdf, cap = pci_find_ext_cap(pf, EXT_CAP_SRIOV);
 	pci_enable(pf);
-	if (!cap || rd((volatile u8 *)pci_bar(pf, 0), VSNIC_PF_ID) != VSNIC_PF_ID_VALUE)
+	if (!cap || reg_rd32((volatile u8 *)pci_bar(pf, 0), VSNIC_PF_ID) != VSNIC_PF_ID_VALUE)
 		return -1;
 	if (pci_read16(pf, cap + SRIOV_TOTAL_VF) < 1 ||
 	    pci_read16(pf, cap + SRIOV_VF_DID) != VSNIC_VF_DEVICE)
@@ -61,13 +57,13 @@ static volatile u8 *desc(volatile u8 *ring, u32 size, u32 i) { return ring + 16 
 static int vf_probe(struct gnic *n)
 {
 	struct vfg *f = &n->u.f;
-	wr(f->regs, VSNIC_VF_CTRL, 0);
-	u32 lo = rd(f->regs, VSNIC_VF_MAC_LO), hi = rd(f->regs, VSNIC_VF_MAC_HI);
+	reg_wr32(f->regs, VSNIC_VF_CTRL, 0);
+	u32 lo = reg_rd32(f->regs, VSNIC_VF_MAC_LO), hi = reg_rd32(f->regs, VSNIC_VF_MAC_HI);
 	for (int i = 0; i < 4; i++)
 		n->mac[i] = (u8)(lo >> (8 * i));
 	n->mac[4] = (u8)hi;
 	n->mac[5] = (u8)(hi >> 8);
-	if (!(rd(f->regs, VSNIC_VF_STATUS) & VSNIC_STATUS_LINK_UP))
+	if (!(reg_rd32(f->regs, VSNIC_VF_STATUS) & VSNIC_STATUS_LINK_UP))
 		return -5;
 	/* dma: rx ring (4 KiB), tx ring (1 KiB), 256 rx buffers, 64 tx buffers. */
 	f->rx_ring = (volatile u8 *)n->dma;
@@ -85,17 +81,17 @@ static int vf_probe(struct gnic *n)
 		*(volatile u64 *)(d + 8) = 0;
 	}
 	f->rx_next = f->tx_next = f->tx_clean = 0;
-	wr(f->regs, VSNIC_VF_TX_BASE_LO, (u32)(u64)f->tx_ring);
-	wr(f->regs, VSNIC_VF_TX_BASE_HI, 0);
-	wr(f->regs, VSNIC_VF_TX_SIZE, VFG_TX);
-	wr(f->regs, VSNIC_VF_RX_BASE_LO, (u32)(u64)f->rx_ring);
-	wr(f->regs, VSNIC_VF_RX_BASE_HI, 0);
-	wr(f->regs, VSNIC_VF_RX_SIZE, VFG_RX);
-	wr(f->regs, VSNIC_VF_CTRL, VSNIC_CTRL_ENABLE);
-	if (!(rd(f->regs, VSNIC_VF_STATUS) & VSNIC_STATUS_READY))
+	reg_wr32(f->regs, VSNIC_VF_TX_BASE_LO, (u32)(u64)f->tx_ring);
+	reg_wr32(f->regs, VSNIC_VF_TX_BASE_HI, 0);
+	reg_wr32(f->regs, VSNIC_VF_TX_SIZE, VFG_TX);
+	reg_wr32(f->regs, VSNIC_VF_RX_BASE_LO, (u32)(u64)f->rx_ring);
+	reg_wr32(f->regs, VSNIC_VF_RX_BASE_HI, 0);
+	reg_wr32(f->regs, VSNIC_VF_RX_SIZE, VFG_RX);
+	reg_wr32(f->regs, VSNIC_VF_CTRL, VSNIC_CTRL_ENABLE);
+	if (!(reg_rd32(f->regs, VSNIC_VF_STATUS) & VSNIC_STATUS_READY))
 		return -6;
 	wmb();
-	wr(f->db, VSNIC_DB_RX_TAIL, VFG_RX); /* every buffer posted: a memory write, no exit */
+	reg_wr32(f->db, VSNIC_DB_RX_TAIL, VFG_RX); /* every buffer posted: a memory write, no exit */
 	if (n->want_irq)
 		n->irq = pci_msix_setup(n->bdf, (u64)f->regs, VSNIC_VF_BAR2, 1, VEC_NET + 1);
 	return 0;
@@ -106,7 +102,7 @@ static int vf_send(struct gnic *n, const void *frame, u32 len)
 	struct vfg *f = &n->u.f;
 	if (len > NIC_BUF)
 		return -1;
-	f->tx_clean = rd(f->db, VSNIC_DB_TX_HEAD); /* what the card completed */
+	f->tx_clean = reg_rd32(f->db, VSNIC_DB_TX_HEAD); /* what the card completed */
 	if (f->tx_next - f->tx_clean >= VFG_TX)
 		return -1; /* ring full */
 	volatile u8 *d = desc(f->tx_ring, VFG_TX, f->tx_next);
@@ -115,7 +111,7 @@ static int vf_send(struct gnic *n, const void *frame, u32 len)
 	*(volatile u16 *)(d + 10) = 0;
 	wmb();
 	f->tx_next++;
-	wr(f->db, VSNIC_DB_TX_TAIL, f->tx_next); /* the doorbell: memory the card polls */
+	reg_wr32(f->db, VSNIC_DB_TX_TAIL, f->tx_next); /* the doorbell: memory the card polls */
 	return 0;
 }
 
@@ -137,7 +133,7 @@ static int vf_poll(struct gnic *n, void (*fn)(const u8 *, u32))
 	}
 	if (got) {
 		wmb();
-		wr(f->db, VSNIC_DB_RX_TAIL, f->rx_next + VFG_RX); /* buffers back: no exit */
+		reg_wr32(f->db, VSNIC_DB_RX_TAIL, f->rx_next + VFG_RX); /* buffers back: no exit */
 	}
 	return got;
 }
@@ -145,17 +141,17 @@ static int vf_poll(struct gnic *n, void (*fn)(const u8 *, u32))
 static int vf_arm(struct gnic *n)
 {
 	struct vfg *f = &n->u.f;
-	wr(f->db, VSNIC_DB_IRQ_ARM, 1);
+	reg_wr32(f->db, VSNIC_DB_IRQ_ARM, 1);
 	mb(); /* the store before the load below: pairs with the card's fence */
 	return (*(volatile u16 *)(desc(f->rx_ring, VFG_RX, f->rx_next) + 10) & VSNIC_DESC_DONE) != 0;
 }
 
-static void vf_quiet(struct gnic *n) { wr(n->u.f.db, VSNIC_DB_IRQ_ARM, 0); }
+static void vf_quiet(struct gnic *n) { reg_wr32(n->u.f.db, VSNIC_DB_IRQ_ARM, 0); }
 
 static void vf_quiesce(struct gnic *n)
 {
-	wr(n->u.f.db, VSNIC_DB_IRQ_ARM, 0);
-	wr(n->u.f.regs, VSNIC_VF_CTRL, 0);
+	reg_wr32(n->u.f.db, VSNIC_DB_IRQ_ARM, 0);
+	reg_wr32(n->u.f.regs, VSNIC_VF_CTRL, 0);
 }
 
 static void vf_remove(struct gnic *n)

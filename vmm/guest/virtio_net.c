@@ -24,8 +24,6 @@ enum {
 #define F_EVENT_IDX 29
 #define F_VERSION_1 32
 
-static inline void wmb(void) { __asm__ volatile("" ::: "memory"); } /* x86: stores are ordered */
-static inline void mb(void) { __asm__ volatile("mfence" ::: "memory"); }
 
 static int setup_queue(struct vnet *v, struct vnet_queue *q, u16 index, u16 size, u64 base,
 		       u32 notify_off, u32 mult, u64 bufs, int device_writes)
