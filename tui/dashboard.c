@@ -320,10 +320,12 @@ static void fmt_pp(char *buf, size_t n, const struct per_packet *p)
 
 static void fmt_pp_ns(char *buf, size_t n, const struct per_packet *p)
 {
-	if (p->valid)
-		fmt_ns(buf, n, p->value);
-	else
+	if (!p->valid)
 		snprintf(buf, n, "-");
+	else if (p->value <= 0)
+		snprintf(buf, n, "%6.0fns", 0.0); /* measured and none: 0, not fmt_ns's "-" */
+	else
+		fmt_ns(buf, n, p->value);
 }
 
 static int draw_net(struct dash *d, int y)
