@@ -22,7 +22,7 @@ GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/guest/netstack.c vmm/guest/p
 	vmm/guest/virtio_net.c vmm/guest/e1000.c
 GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 
-VMM_SRC := vmm/kvm.c vmm/boot.c vmm/paging.c vmm/pci.c vmm/pci_msix.c vmm/pci_sriov.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/sriov/sriov.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/guest/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/vmm.c
+VMM_SRC := vmm/kvm.c vmm/boot.c vmm/paging.c vmm/pci.c vmm/pci_msix.c vmm/pci_sriov.c vmm/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/sriov/sriov.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/guest/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/vmm.c
 PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/session.c
 TUI_SRC := tui/cli.c tui/output.c tui/dashboard.c tui/headless.c
 LIB_SRC := $(VMM_SRC) $(PROBES_SRC) $(TUI_SRC)
