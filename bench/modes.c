@@ -82,7 +82,7 @@ static double raw_reader(void)
 		fprintf(stderr, "bench/modes: %s\n", why);
 		return -1;
 	}
-	be->port.rx = count_rx;
+	be->port[0].rx = count_rx;
 	/* The namespace must know the guest's MAC to send: answer its ARP once by hand. */
 	static uint8_t f[128];
 	struct net_if nif = {.mac = {0x52, 0x54, 0, 0, 0, 9}, .ip = LINK_GUEST_IP};

@@ -1,7 +1,8 @@
-/* The network side outlives devices: ports attach, detach and attach again, the newest attach
- * receives, a detached device's watches are gone (and their slots reusable), and frames with
- * no port are counted, not lost silently. On the in-process loopback backend, without a poller
+/* The network side outlives devices: ports attach, detach and attach again, two at once with
+ * the link learning which one receives (the one that sent last), a detached device's watches
+ * are gone (and their slots reusable), and frames with no port are counted, not lost silently. On the in-process loopback backend, without a poller
  * thread (calls then run directly). */
+#include <errno.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -18,14 +19,15 @@ struct dev {
 static void on_rx(void *opaque, const uint8_t *frame, uint32_t len) { ((struct dev *)opaque)->frames++; }
 static void on_kick(void *opaque, uint64_t count) { ((struct dev *)opaque)->kicks += (unsigned)count; }
 
-/* The guest's ARP request for the peer: the loopback peer answers it on the next poll. */
-static void ask(struct net *n)
+/* The guest's ARP request for the peer, sent through a card's port (owner; NULL: past every
+ * port): the loopback peer answers it on the next poll. */
+static void ask(struct net *n, void *owner)
 {
 	static uint8_t f[128];
 	struct net_if nif = {.mac = NET_GUEST_MAC, .ip = LINK_GUEST_IP};
 	size_t len = net_arp_request(&nif, f, sizeof(f), LINK_PEER_IP);
 	struct iovec iov = {f, len};
-	REQUIRE(n->be->ops->send(n->be, &iov, 1) == 0);
+	REQUIRE(net_port_send(n->be, owner, &iov, 1) == 0);
 	n->be->ops->poll(n->be, false, 0);
 }
 
@@ -51,24 +53,37 @@ TEST(netside_attach_detach_and_attach_again)
 		unsigned a0 = a.frames, b0 = b.frames, ka = a.kicks, kb = b.kicks;
 		REQUIRE(net_watch(&n, fa, on_kick, &a) == 0);
 		REQUIRE(net_attach(&n, &pa) == 0);
-		ask(&n);
+		ask(&n, &a);
 		kick(fa, &n);
 		CHECK(a.frames == a0 + 1 && a.kicks == ka + 1);
-		/* The next card comes up before the old one goes: the newest attach receives. */
+		/* The next card comes up before the old one goes: the old one keeps receiving until
+		 * the new one sends, then the link has learnt. */
 		REQUIRE(net_watch(&n, fb, on_kick, &b) == 0);
 		REQUIRE(net_attach(&n, &pb) == 0);
-		ask(&n);
-		CHECK(b.frames == b0 + 1 && a.frames == a0 + 1);
+		CHECK(net_attach(&n, &pa) == -EBUSY); /* two ports, no third */
+		ask(&n, NULL);
+		CHECK(a.frames == a0 + 2 && b.frames == b0);
+		uint64_t moves = n.be->st.rx_moves;
+		ask(&n, &b);
+		CHECK(b.frames == b0 + 1 && a.frames == a0 + 2);
+		CHECK(n.be->st.rx_moves == moves + 1);
 		net_detach(&n, &a); /* the old one's watches go; b stays attached */
 		kick(fa, &n);
 		kick(fb, &n);
 		CHECK(a.kicks == ka + 1 && b.kicks == kb + 1);
-		ask(&n);
+		ask(&n, &b);
 		CHECK(b.frames == b0 + 2);
+		/* A card that leaves while it receives hands the link to the one that stays. */
+		REQUIRE(net_attach(&n, &pa) == 0);
+		ask(&n, &a);
+		CHECK(a.frames == a0 + 3);
+		net_detach(&n, &a);
+		ask(&n, NULL);
+		CHECK(b.frames == b0 + 3);
 		net_detach(&n, &b);
 		uint64_t lost = n.be->st.rx_no_port;
-		ask(&n); /* nobody attached: counted */
-		CHECK(n.be->st.rx_no_port == lost + 1 && a.frames == a0 + 1 && b.frames == b0 + 2);
+		ask(&n, NULL); /* nobody attached: counted */
+		CHECK(n.be->st.rx_no_port == lost + 1 && a.frames == a0 + 3 && b.frames == b0 + 3);
 		uint64_t drain;
 		if (read(fa, &drain, 8) < 0 || read(fb, &drain, 8) < 0)
 			drain = 0;

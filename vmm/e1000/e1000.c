@@ -312,7 +312,7 @@ void e1000_tx(struct e1000 *e)
 		if (data && (cmd & E1000_TXD_CMD_EOP)) {
 			if (bad || total < 14) {
 				CNT_ADD(e->st.tx_malformed, 1);
-			} else if (e->be->ops->send(e->be, iov, niov) == 0) {
+			} else if (net_port_send(e->be, e, iov, niov) == 0) {
 				CNT_ADD(e->st.tx_packets, 1);
 				CNT_ADD(e->st.tx_bytes, total);
 				stat_add(e, E1000_GPTC, 1);

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vmm/clock.h"
+
 uint32_t net_gather(uint8_t *buf, uint32_t cap, const struct iovec *iov, unsigned n)
 {
 	uint32_t len = 0;
@@ -18,14 +20,39 @@ uint32_t net_gather(uint8_t *buf, uint32_t cap, const struct iovec *iov, unsigne
 	return len;
 }
 
+/* The VMM's clock for blackouts, read only while a window is armed. */
+static void gap_seen(struct net_backend *be)
+{
+	if (__atomic_load_n(&be->gap.armed, __ATOMIC_RELAXED))
+		gap_frame(&be->gap, mono_ns());
+}
+
 void net_backend_deliver(struct net_backend *be, const uint8_t *frame, uint32_t len)
 {
+	struct net_port *p = &be->port[be->rx_port];
 	be->st.rx_frames++;
 	be->st.rx_bytes += len;
-	if (be->port.rx)
-		be->port.rx(be->port.opaque, frame, len);
-	else
+	if (p->rx) {
+		gap_seen(be);
+		p->rx(p->opaque, frame, len);
+	} else {
 		be->st.rx_no_port++;
+	}
+}
+
+int net_port_send(struct net_backend *be, void *owner, const struct iovec *iov, unsigned n)
+{
+	int r = be->ops->send(be, iov, n);
+	if (r)
+		return r;
+	gap_seen(be);
+	if (owner && be->port[be->rx_port].opaque != owner)
+		for (unsigned i = 0; i < NET_PORTS; i++)
+			if (be->port[i].opaque == owner) {
+				be->rx_port = i;
+				be->st.rx_moves++;
+			}
+	return 0;
 }
 
 void net_backend_room(struct net_backend *be)
@@ -33,8 +60,9 @@ void net_backend_room(struct net_backend *be)
 	if (!be->tx_waiting || !be->ops->tx_room(be))
 		return;
 	be->tx_waiting = false;
-	if (be->port.tx_ready)
-		be->port.tx_ready(be->port.opaque);
+	for (unsigned i = 0; i < NET_PORTS; i++)
+		if (be->port[i].tx_ready)
+			be->port[i].tx_ready(be->port[i].opaque);
 }
 
 int net_watch_add(struct net_backend *be, int fd, net_watch_fn fn, void *opaque)

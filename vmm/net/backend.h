@@ -1,12 +1,19 @@
 /* Network backends behind one small ops table: the TAP link (io_uring) and, without root, an
  * in-process loopback peer. A NIC attaches as a port: received frames reach port.rx, and
  * port.tx_ready says the backend has room again after tx_room() said none. Every op and
- * callback runs on the one thread that polls the backend (vmm/net/net.c). */
+ * callback runs on the one thread that polls the backend (vmm/net/net.c).
+ *
+ * Two ports may be attached at once (a live switch brings the new card up before the old one
+ * goes; both have the guest's MAC). The backend is then the switch in front of them and learns
+ * as an Ethernet switch does: frames from the link go to the port that sent last, so the guest
+ * moves its traffic by sending on the new card (its gratuitous ARP). */
 #ifndef VMSCOPE_BACKEND_H
 #define VMSCOPE_BACKEND_H
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
+
+#include "vmm/gap.h"
 
 #define NET_FRAME_MAX 2048 /* a 1514-byte frame, rounded up */
 
@@ -32,6 +39,7 @@ struct net_backend_stats {
 	uint64_t tx_refused;          /* send() refused: too big, or no room (callers check room) */
 	uint64_t rx_frames, rx_bytes, rx_errors;
 	uint64_t rx_no_port;          /* frames that arrived with no NIC attached */
+	uint64_t rx_moves;            /* times frames from the link moved to another port */
 	uint64_t submits;             /* batches handed to the kernel */
 };
 
@@ -63,10 +71,14 @@ struct net_watch {
 	bool used;
 };
 
+#define NET_PORTS 2
+
 struct net_backend {
 	const struct net_backend_ops *ops;
-	struct net_port port;
+	struct net_port port[NET_PORTS]; /* attached while port.opaque is set */
+	unsigned rx_port;                /* the port frames from the link go to */
 	bool tx_waiting; /* a port found no room: call port.tx_ready when there is */
+	struct gap_window gap;           /* the VMM's view of silences on the link (mono ns) */
 	struct net_watch watch[NET_WATCH_MAX];
 	struct net_backend_stats st;
 };
@@ -80,8 +92,11 @@ void loopback_read_counters(struct net_backend *be, struct link_counters *out);
 
 /* Copies a gathered frame into buf; returns its length, or 0 if it exceeds cap. */
 uint32_t net_gather(uint8_t *buf, uint32_t cap, const struct iovec *iov, unsigned n);
-/* Hands a received frame to the attached port (counts it, or counts it dropped). */
+/* Hands a received frame to the port that receives (counts it, or counts it dropped). */
 void net_backend_deliver(struct net_backend *be, const uint8_t *frame, uint32_t len);
+/* What a card sends with: ops->send, and on success the link learns that owner's port
+ * receives from now on. */
+int net_port_send(struct net_backend *be, void *owner, const struct iovec *iov, unsigned n);
 /* After completions freed room: wake the port that waited for it. */
 void net_backend_room(struct net_backend *be);
 /* The watch table: a free slot for fd (or -ENOSPC), the slot watching fd (or -1), and firing

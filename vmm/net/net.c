@@ -38,13 +38,20 @@ static void *poller(void *arg)
 	prctl(PR_SET_NAME, "vmscope-net");
 	prctl(PR_SET_TIMERSLACK, 1000ul); /* naps of 50 us, not 50 us + the default 50 us slack */
 	while (!__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE)) {
-		struct net_port *port = &n->be->port;
-		if (!port->poll) {
+		bool polling = false, work = false;
+		for (unsigned i = 0; i < NET_PORTS; i++) {
+			struct net_port *port = &n->be->port[i];
+			if (port->poll) {
+				polling = true;
+				work |= port->poll(port->opaque);
+			}
+		}
+		if (!polling) {
 			n->be->ops->poll(n->be, true, 100000);
 			continue;
 		}
 		uint64_t now = mono_ns();
-		if (port->poll(port->opaque))
+		if (work)
 			last_work = now;
 		if (now - last_work < NET_SPIN_NS)
 			n->be->ops->poll(n->be, false, 0);
@@ -84,10 +91,16 @@ int net_call(struct net *n, int (*fn)(struct net *n, void *arg), void *arg)
 static int do_attach(struct net *n, void *arg)
 {
 	const struct net_port *port = arg;
-	n->be->port = *port;
-	n->be->tx_waiting = false;
-	n->owner = port->opaque;
-	return 0;
+	struct net_backend *be = n->be;
+	for (unsigned i = 0; i < NET_PORTS; i++)
+		if (!be->port[i].opaque) {
+			be->port[i] = *port;
+			/* The first card receives at once; a second one once it sends. */
+			if (!be->port[be->rx_port].opaque || be->rx_port == i)
+				be->rx_port = i;
+			return 0;
+		}
+	return -EBUSY;
 }
 
 int net_attach(struct net *n, const struct net_port *port)
@@ -102,10 +115,15 @@ static int do_detach(struct net *n, void *owner)
 		if (w->used && w->opaque == owner && w->fd != n->wake_fd)
 			n->be->ops->unwatch(n->be, w->fd);
 	}
-	if (n->owner == owner) {
-		memset(&n->be->port, 0, sizeof(n->be->port));
-		n->be->tx_waiting = false;
-		n->owner = NULL;
+	struct net_backend *be = n->be;
+	for (unsigned i = 0; i < NET_PORTS; i++) {
+		if (be->port[i].opaque != owner)
+			continue;
+		memset(&be->port[i], 0, sizeof(be->port[i]));
+		/* A card that goes while it receives hands the link to the one that stays. */
+		for (unsigned j = 0; be->rx_port == i && j < NET_PORTS; j++)
+			if (be->port[j].opaque)
+				be->rx_port = j;
 	}
 	return 0;
 }

@@ -26,7 +26,6 @@ struct net {
 	void *call_arg;
 	int call_ret;
 	bool call_done;
-	void *owner; /* the attached port's opaque; NULL when none */
 };
 
 /* The guest's identity on the link, whatever card it uses. */
@@ -40,7 +39,8 @@ void net_close(struct net *n);
 /* Runs fn(n, arg) on the poller's thread and returns what it returned (directly when called
  * from that thread, or before the thread runs). */
 int net_call(struct net *n, int (*fn)(struct net *n, void *arg), void *arg);
-/* The device whose port this is receives from now on (the newest attach wins). */
+/* Attaches a device's port (at most NET_PORTS at once: -EBUSY). The first receives at once; a
+ * second one from its first send (backend.h: the link learns). */
 int net_attach(struct net *n, const struct net_port *port);
 /* Stops every watch the device registered and, if its port is attached, detaches it. After it
  * returns no callback of the device runs again. */

@@ -95,7 +95,7 @@ static bool vf_tx(struct vsnic *c, struct vsnic_vf *vf)
 			ring_error(vf, &c->est.desc_bad);
 			CNT_ADD(c->st.tx_malformed, 1);
 			flags |= VSNIC_DESC_ERR;
-		} else if (c->be->ops->send(c->be, &(struct iovec){p, d.len}, 1) == 0) {
+		} else if (net_port_send(c->be, c, &(struct iovec){p, d.len}, 1) == 0) {
 			CNT_ADD(c->st.tx_packets, 1);
 			CNT_ADD(c->st.tx_bytes, d.len);
 			CNT_ADD(vf->tx_packets, 1);

@@ -208,7 +208,7 @@ void virtio_net_tx(struct virtio_net *n)
 		}
 		if (skip || chain.write_len || total < 14 || total > NET_FRAME_MAX) {
 			CNT_ADD(n->st.tx_malformed, 1);
-		} else if (n->be->ops->send(n->be, iov, niov) == 0) {
+		} else if (net_port_send(n->be, n, iov, niov) == 0) {
 			CNT_ADD(n->st.tx_packets, 1);
 			CNT_ADD(n->st.tx_bytes, total);
 		} else {
