@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "capture.h"
 #include "snapshot.h"
+#include "vmm/gap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +34,7 @@ struct capture {
 	pthread_mutex_t lock;
 	struct capture_counters cnt;
 	struct capture_state *st;
+	struct gap_window gap;
 };
 
 struct capture_state *capture_state_new(void) { return calloc(1, sizeof(struct capture_state)); }
@@ -84,10 +86,13 @@ void capture_analyse(struct capture_counters *cnt, struct capture_state *st, uin
 	const uint8_t *l4 = ip + ihl;
 	if (ip[9] == 1) { /* ICMP echo the guest started: its request out, the reply back */
 		uint64_t key = 1ull << 48 | (uint64_t)be16(l4 + 4) << 16 | be16(l4 + 6);
-		if (l4[0] == 8 && from_guest)
+		if (l4[0] == 8 && from_guest) {
+			cnt->echo_requests++;
 			request(st, key, ts);
-		else if (l4[0] == 0 && !from_guest)
+		} else if (l4[0] == 0 && !from_guest) {
+			cnt->echo_replies++;
 			reply(cnt, st, key, ts);
+		}
 	} else if (ip[9] == 17 && len >= 14 + ihl + 8 + 8) {
 		uint16_t sport = be16(l4), dport = be16(l4 + 2);
 		uint64_t seq;
@@ -119,9 +124,16 @@ static void on_packet(uint8_t *user, const struct pcap_pkthdr *h, const uint8_t 
 	if (c->dump)
 		pcap_dump((uint8_t *)c->dump, h, bytes);
 	pthread_mutex_lock(&c->lock);
+	uint64_t seen = c->cnt.from_guest + c->cnt.to_guest;
 	capture_analyse(&c->cnt, c->st, c->guest_ip, bytes, h->caplen, ts);
+	if (c->cnt.from_guest + c->cnt.to_guest != seen)
+		gap_frame(&c->gap, ts);
 	pthread_mutex_unlock(&c->lock);
 }
+
+void capture_gap_arm(struct capture *c, uint64_t start) { gap_arm(&c->gap, start); }
+void capture_gap_end(struct capture *c, uint64_t end) { gap_end(&c->gap, end); }
+bool capture_gap_read(struct capture *c, uint64_t *max_ns) { return gap_read(&c->gap, max_ns); }
 
 static void *capture_thread(void *arg)
 {

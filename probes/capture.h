@@ -14,6 +14,7 @@ struct capture_counters {
 	uint64_t rtt_hist[CAP_HIST_SLOTS];
 	uint64_t rtt_ns_sum;
 	uint64_t seq_lost, seq_reordered; /* guest tx sequence numbers */
+	uint64_t echo_requests, echo_replies; /* ICMP echoes the guest started, and their replies */
 	uint64_t kernel_drops;            /* pcap_stats ps_drop */
 };
 
@@ -24,6 +25,11 @@ struct capture;
 int capture_open(struct capture **out, const char *netns, const char *iface, uint32_t guest_ip,
 		 const char *pcap_file, const char **why);
 void capture_read(struct capture *c, struct capture_counters *out);
+/* The longest silence in the guest's IPv4 traffic around a window, on the capture's timestamps
+ * (CLOCK_REALTIME ns): opened at start, given its end later (vmm/gap.h). */
+void capture_gap_arm(struct capture *c, uint64_t start);
+void capture_gap_end(struct capture *c, uint64_t end);
+bool capture_gap_read(struct capture *c, uint64_t *max_ns);
 void capture_close(struct capture *c);
 /* A percentile of the RTT histogram in microseconds (0 when empty). */
 double capture_rtt_percentile_us(const struct capture_counters *c, double q);

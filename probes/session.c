@@ -14,6 +14,7 @@
 #include "probes/capture.h"
 #include "probes/kvmtrace.h"
 #include "probes/stats_fd.h"
+#include "vmm/clock.h"
 #include "vmm/net/net.h"
 
 struct session {
@@ -32,6 +33,20 @@ struct session {
 	uint64_t seq;
 	struct vmm_cpu cpu;  /* CPU times at the last tick, of this VM's threads */
 	bool cpu_valid;
+	/* The switch being followed until its event is complete, and events not yet ticked out. */
+	struct {
+		bool on, ended;
+		uint32_t seq;
+		double t_start, t_ended;
+		uint64_t real_minus_mono;
+		uint64_t ping_lost0, cap_lost0;
+		struct vmm_switch sw;
+	} track;
+	unsigned nr_events;
+	struct snap_event events[SNAP_EVENTS_MAX];
+	/* The compare table, and each mode's ping histogram while in it. */
+	struct mode_figures compare[NIC_MODE_MAX];
+	uint64_t mode_hist[NIC_MODE_MAX][HIST_SLOTS], last_hist[HIST_SLOTS];
 };
 
 /* Which stats-fd counter tracks each exit kind, and whether kvm_pvm keeps it (measured: it
@@ -201,9 +216,13 @@ bool session_guest_failed(struct session *s)
 struct vlog *session_log(struct session *s) { return vmm_log(s->vm); }
 struct vmm *session_vmm(struct session *s) { return s->vm; }
 
+static void finish_switch(struct session *s);
+
 int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 {
 	struct vmm *old = s->vm;
+	if (s->track.on)
+		finish_switch(s);
 	struct kstats old_ks = s->ks;
 	uint64_t *old_values = s->stat_values;
 
@@ -227,6 +246,122 @@ int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 	vmm_destroy(old); /* its card detaches; the link, the peer and the capture stay */
 	s->opts.cpu = cpu;
 	memset(&s->prev, 0, sizeof(s->prev)); /* the new guest's counters start from zero */
+	memset(s->last_hist, 0, sizeof(s->last_hist));
+	return 0;
+}
+
+/* ---- The live switch: asked here, done by the VMM, measured here. ---- */
+
+/* A lost ping is known when its reply is a second late (the guest's timeout): the loss count
+ * of a switch under ping waits that long after its end. */
+#define SETTLE_PING_S 1.1
+#define SETTLE_S 0.2
+
+static uint64_t guest_lost(const struct ctl_page *c) { return c->ping_lost + c->rx_seq_lost; }
+
+static void queue_event(struct session *s, const struct snap_event *ev)
+{
+	if (s->nr_events == SNAP_EVENTS_MAX) /* nobody ticked: keep the newest */
+		memmove(s->events, s->events + 1, sizeof(s->events[0]) * --s->nr_events);
+	s->events[s->nr_events++] = *ev;
+}
+
+/* The followed switch's event, with whatever its measurements have by now. */
+static void finish_switch(struct session *s)
+{
+	static struct ctl_page ctl;
+	const struct vmm_switch *sw = &s->track.sw;
+	struct snap_event ev = {.t = s->track.t_start, .ok = sw->phase == SWITCH_DONE};
+	uint64_t gap;
+
+	snprintf(ev.kind, sizeof(ev.kind), "nic_switch");
+	snprintf(ev.from, sizeof(ev.from), "%s", nic_mode_name(sw->from));
+	snprintf(ev.to, sizeof(ev.to), "%s", nic_mode_name(sw->to));
+	snprintf(ev.why, sizeof(ev.why), "%s", sw->why);
+	ev.duration_ms = sw->ns_end > sw->ns_start ? (double)(sw->ns_end - sw->ns_start) / 1e6 : 0;
+	ev.probe_ms = (double)sw->probe_ns / 1e6;
+	if (s->cap && capture_gap_read(s->cap, &gap)) {
+		ev.blackout_ms[0] = (double)gap / 1e6;
+		ev.blackout_valid[0] = true;
+	}
+	if (s->net && net_gap_read(s->net, &gap)) {
+		ev.blackout_ms[1] = (double)gap / 1e6;
+		ev.blackout_valid[1] = true;
+	}
+	vmm_read_ctl(s->vm, &ctl);
+	ev.lost = guest_lost(&ctl) - s->track.ping_lost0;
+	if (s->cap) {
+		struct capture_counters cc;
+		capture_read(s->cap, &cc);
+		ev.lost += cc.seq_lost - s->track.cap_lost0;
+	}
+	ev.lost_valid = true;
+	queue_event(s, &ev);
+	s->track.on = false;
+}
+
+/* Each tick: has the followed switch ended, and are its measurements in? */
+static void follow_switch(struct session *s, struct snapshot *snap)
+{
+	if (!s->track.on)
+		return;
+	vmm_switch_read(s->vm, &s->track.sw);
+	const struct vmm_switch *sw = &s->track.sw;
+	double now = now_s() - s->t0;
+	bool over = sw->seq != s->track.seq || sw->phase == SWITCH_DONE || sw->phase == SWITCH_FAILED;
+	if (!over) {
+		snap->switching = true;
+		snprintf(snap->switch_to, sizeof(snap->switch_to), "%s", nic_mode_name(sw->to));
+		return;
+	}
+	if (!s->track.ended) {
+		/* The new card's row of the compare table starts again with this visit. */
+		if (sw->phase == SWITCH_DONE)
+			memset(s->mode_hist[sw->to], 0, sizeof(s->mode_hist[sw->to]));
+		/* The windows end where the VMM says the switch ended; each closes at the next frame. */
+		s->track.ended = true;
+		s->track.t_ended = now;
+		if (s->net)
+			net_gap_end(s->net, sw->ns_end);
+		if (s->cap)
+			capture_gap_end(s->cap, sw->ns_end + s->track.real_minus_mono);
+	}
+	uint64_t gap;
+	bool measured = (!s->cap || capture_gap_read(s->cap, &gap)) && (!s->net || net_gap_read(s->net, &gap));
+	double settle = s->opts.workload == WL_PING ? SETTLE_PING_S : SETTLE_S;
+	/* Without traffic nothing closes the windows: the blackout then is "-". */
+	if ((measured && now - s->track.t_ended >= settle) || now - s->track.t_ended >= settle + 2)
+		finish_switch(s);
+}
+
+enum nic_mode session_nic_mode(struct session *s) { return vmm_nic_mode(s->vm); }
+
+int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
+{
+	static struct ctl_page ctl;
+	if (s->track.on) /* the last one's event goes out with what it has */
+		finish_switch(s);
+	int r = vmm_switch_nic(s->vm, to, why);
+	if (r)
+		return r;
+	uint64_t mono = mono_ns(), real = clock_ns(CLOCK_REALTIME);
+	vmm_switch_read(s->vm, &s->track.sw);
+	vmm_read_ctl(s->vm, &ctl);
+	s->track.on = true;
+	s->track.ended = false;
+	s->track.seq = s->track.sw.seq;
+	s->track.t_start = now_s() - s->t0;
+	s->track.real_minus_mono = real - mono;
+	s->track.ping_lost0 = guest_lost(&ctl);
+	s->track.cap_lost0 = 0;
+	if (s->cap) {
+		struct capture_counters cc;
+		capture_read(s->cap, &cc);
+		s->track.cap_lost0 = cc.seq_lost;
+		capture_gap_arm(s->cap, s->track.sw.ns_start + s->track.real_minus_mono);
+	}
+	if (s->net)
+		net_gap_arm(s->net, s->track.sw.ns_start);
 	return 0;
 }
 
@@ -584,6 +719,44 @@ static void per_packet(struct session *s, struct snapshot *snap, bool engine)
 	}
 }
 
+/* The compare table: the figures of the tick just made, as its mode's row (a tick with a switch
+ * in it, or no traffic, changes nothing). */
+static void update_compare(struct session *s, struct snapshot *snap, const struct ctl_page *ctl)
+{
+	enum nic_mode m = vmm_nic_mode(s->vm);
+	uint64_t d[HIST_SLOTS];
+	for (unsigned i = 0; i < HIST_SLOTS; i++) {
+		d[i] = ctl->ping.hist[i] >= s->last_hist[i] ? ctl->ping.hist[i] - s->last_hist[i] : 0;
+		s->last_hist[i] = ctl->ping.hist[i];
+	}
+	if (snap->net_on && !s->track.on && m != NIC_MODE_NONE && snap->dt > 0) {
+		uint64_t *h = s->mode_hist[m], n = 0;
+		for (unsigned i = 0; i < HIST_SLOTS; i++)
+			n += h[i] += d[i];
+		struct mode_figures *f = &s->compare[m];
+		if (snap->dev_tx.rate + snap->dev_rx.rate > 0) {
+			uint64_t khz = vmm_tsc_khz(s->vm);
+			const struct per_packet *pp = snap->per_packet;
+			f->valid = true;
+			f->t = snap->t;
+			snprintf(f->workload, sizeof(f->workload), "%s", snap->workload);
+			f->tx_pps = snap->dev_tx.rate;
+			f->rx_pps = snap->dev_rx.rate;
+			f->ping_valid = n > 0;
+			f->ping_p50_us = n ? hist_percentile_us(h, HIST_SLOTS, 0.50, khz) : 0;
+			f->ping_p99_us = n ? hist_percentile_us(h, HIST_SLOTS, 0.99, khz) : 0;
+			f->exits_all = pp[PP_ALL];
+			f->exits_nic = pp[PP_NIC];
+			f->irqs = pp[PP_IRQS];
+			f->cpu = pp[PP_CPU_VMM];
+			f->cpu.valid = pp[PP_CPU_VMM].valid && pp[PP_CPU_GUEST].valid;
+			f->cpu.value += pp[PP_CPU_GUEST].value + (pp[PP_CPU_CARD].valid ? pp[PP_CPU_CARD].value : 0);
+			snprintf(f->cpu.source, sizeof(f->cpu.source), "thread+proc");
+		}
+	}
+	memcpy(snap->compare, s->compare, sizeof(snap->compare));
+}
+
 void session_tick(struct session *s, struct snapshot *snap)
 {
 	static struct ctl_page ctl;
@@ -618,6 +791,10 @@ void session_tick(struct session *s, struct snapshot *snap)
 	fill_stats(s, snap);
 	fill_bpf(s, snap);
 	fill_net(s, snap, &ctl);
+	follow_switch(s, snap);
+	memcpy(snap->events, s->events, sizeof(s->events[0]) * s->nr_events);
+	snap->nr_events = s->nr_events;
+	s->nr_events = 0;
 	/* KVM's mmio_exits counts every MMIO exit to userspace: it stands for mmio_vmm only in a
 	 * tick where no card register trapped (the e1000's do all the time, virtio's at setup). */
 	const struct named_figure *traps = snapshot_find(snap->dev_counter, snap->nr_dev_counters, "reg_traps");
@@ -633,5 +810,6 @@ void session_tick(struct session *s, struct snapshot *snap)
 				break;
 			}
 	}
+	update_compare(s, snap, &ctl);
 	s->prev = *snap;
 }

@@ -36,6 +36,12 @@ bool session_paused(const struct session *s);
 const char *session_net_why(struct session *s);
 /* The guest faulted, shut down or hung (the next tick says how). */
 bool session_guest_failed(struct session *s);
+/* Moves the running guest to another network card, make before break (vmm_switch_nic); the
+ * switch's event, with its blackout and loss, comes in a later tick. 0, or -errno with *why
+ * (the same card, a switch under way, no card, the guest paused or failed). */
+int session_switch_nic(struct session *s, enum nic_mode to, const char **why);
+/* The card the guest's traffic goes through now. */
+enum nic_mode session_nic_mode(struct session *s);
 /* Reboots the guest in another CPU mode; on failure the old VM keeps running. */
 int session_restart(struct session *s, enum cpu_mode cpu, const char **why);
 struct vlog *session_log(struct session *s);

@@ -52,6 +52,37 @@ struct per_packet {
 	char source[16]; /* "stats", "bpf", "vmm", "stats-vmm", ... */
 };
 
+/* Something that happened, timestamped: for now the live switches of the NIC. */
+struct snap_event {
+	double t;          /* session seconds when it began */
+	char kind[16];     /* "nic_switch" */
+	char from[12], to[12];
+	bool ok;           /* false: why says why, and the old card carries on */
+	double duration_ms; /* asked -> the old card removed (or the switch given up) */
+	double probe_ms;   /* guest: the slot's event -> the new card's driver up */
+	/* The longest gap in the guest's traffic around the switch: [0] from the capture's
+	 * timestamps, [1] the VMM's view (frames the cards moved). Not valid: no traffic to
+	 * measure, or that source is off. */
+	double blackout_ms[2];
+	bool blackout_valid[2];
+	uint64_t lost;     /* packets lost, from sequence numbers: the guest's pings and rx flood,
+			    * the capture's view of its tx flood */
+	bool lost_valid;
+	char why[160];
+};
+#define SNAP_EVENTS_MAX 4
+
+/* The last figures measured in one NIC mode: the compare table. */
+struct mode_figures {
+	bool valid;     /* traffic was measured in that mode */
+	double t;       /* session seconds of the measurement */
+	char workload[12];
+	double tx_pps, rx_pps;                 /* vmm: what the card moved */
+	bool ping_valid;
+	double ping_p50_us, ping_p99_us;       /* guest pings while in that mode */
+	struct per_packet exits_all, exits_nic, irqs, cpu; /* per packet; cpu = card + vmm + guest */
+};
+
 #define SNAP_STATS_MAX 64
 #define SNAP_REASONS_MAX 16
 #define SNAP_DEV_COUNTERS_MAX 32
@@ -125,6 +156,14 @@ struct snapshot {
 	struct figure cap_from_guest, cap_to_guest;
 	double cap_rtt_us[3], cap_rtt_avg_us; /* p50, p99, p999 of guest-started round trips */
 	uint64_t cap_rtt_samples, cap_lost, cap_reordered, cap_drops;
+
+	/* The live switch: one under way now, the events that ended this tick, and the compare
+	 * table (by enum nic_mode). */
+	bool switching;
+	char switch_to[12];
+	unsigned nr_events;
+	struct snap_event events[SNAP_EVENTS_MAX];
+	struct mode_figures compare[NIC_MODE_MAX];
 
 	bool bpf_on;
 	char bpf_why[128];

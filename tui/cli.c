@@ -22,9 +22,12 @@ const char cli_usage[] =
 	"                         rx: the peer floods the guest; echo: the peer sends, the guest echoes\n"
 	"  --kind KIND            pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall cpuid hlt all\n"
 	"  --rate N               operations per second, 0 = as fast as possible (default 1000)\n"
-	"  --nic MODE             the VM's network card: emulated (an Intel 82540EM, every register\n"
-	"                         access traps), virtio, or none (default virtio); on the TAP link\n"
-	"                         as root, the in-process loopback peer otherwise\n"
+	"  --nic MODE             the VM's first network card: emulated (an Intel 82540EM, every\n"
+	"                         register access traps), virtio, vf (an SR-IOV virtual function),\n"
+	"                         or none (default virtio); on the TAP link as root, the\n"
+	"                         in-process loopback peer otherwise\n"
+	"  --switch-every SECONDS move the running guest to the next card, emulated -> virtio -> vf\n"
+	"  --switch-to MODE@SEC   move it to MODE at SEC seconds (repeatable)\n"
 	"  --size BYTES           payload of ping and tx packets, 8..1472 (default 64)\n"
 	"  --cpu MODE             auto | emulated (kvm_pvm only) | paravirt | hardware (default auto)\n"
 	"  --pcap FILE            also write the link's traffic there (tcpdump, Wireshark)\n"
@@ -38,7 +41,18 @@ const char cli_usage[] =
 	"  sudo vmscope run --headless --duration 5         five JSON lines, one a second\n"
 	"  sudo vmscope run --headless --duration 3 --kind mmio_vmm --rate 0 --format csv\n"
 	"  sudo vmscope run --headless --duration 3 --workload ping --rate 0   closed-loop RTT\n"
-	"  sudo vmscope run --cpu emulated                  the same guest in KVM's instruction emulator\n";
+	"  sudo vmscope run --cpu emulated                  the same guest in KVM's instruction emulator\n"
+	"  sudo vmscope run --headless --duration 8 --workload ping --rate 0 --switch-every 2\n"
+	"                                                   live switches; their events in the JSON\n";
+
+/* Seconds above 0, up to a million. */
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	*out = strtod(s, &end);
+	return errno || *end || end == s || !(*out > 0) || *out > 1e6 ? -1 : 0;
+}
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 {
@@ -92,7 +106,8 @@ static int parse_workload(const char *s, struct cli *cli)
 int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 {
 	static const char *const with_value[] = {"--duration", "--interval", "--format", "--workload",
-						 "--kind", "--rate", "--cpu", "--log", "--nic", "--size", "--pcap"};
+						 "--kind", "--rate", "--cpu", "--log", "--nic", "--size", "--pcap",
+						 "--switch-every", "--switch-to"};
 	unsigned long v;
 	int i = 1;
 	const char *kind_flag = NULL, *workload_flag = NULL; /* as given, to spot contradictions */
@@ -141,11 +156,24 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		} else if (!strcmp(name, "--verbose")) {
 			cli->verbose = true;
 		} else if (!strcmp(name, "--duration")) {
-			char *end;
-			errno = 0;
-			cli->duration = strtod(val, &end);
-			if (errno || *end || end == val || !(cli->duration > 0) || cli->duration > 1e6)
+			if (parse_seconds(val, &cli->duration))
 				FAIL("--duration wants seconds above 0 (like 5 or 0.5), not '%s'", val);
+		} else if (!strcmp(name, "--switch-every")) {
+			if (parse_seconds(val, &cli->switch_every) || cli->switch_every < 0.1)
+				FAIL("--switch-every wants seconds, 0.1 or more (like 2), not '%s'", val);
+		} else if (!strcmp(name, "--switch-to")) {
+			char mode[16];
+			const char *at = strchr(val, '@');
+			struct cli_switch *sw = &cli->switch_to[cli->nr_switch_to];
+			snprintf(mode, sizeof(mode), "%.*s", at ? (int)(at - val) : 0, val);
+			if (!at || nic_mode_parse(mode, &sw->mode) || sw->mode == NIC_MODE_NONE ||
+			    parse_seconds(at + 1, &sw->at))
+				FAIL("--switch-to wants MODE@SECONDS with MODE one of emulated, virtio, vf "
+				     "(like vf@2.5), not '%s'", val);
+			if (cli->nr_switch_to == CLI_SWITCHES_MAX)
+				FAIL("--switch-to is given more than %d times: use --switch-every for a cycle",
+				     CLI_SWITCHES_MAX);
+			cli->nr_switch_to++;
 		} else if (!strcmp(name, "--interval")) {
 			if (parse_uint(val, 60000, &v) || v < 50)
 				FAIL("--interval wants milliseconds from 50 to 60000, not '%s'", val);
@@ -207,7 +235,36 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		FAIL("the %s workload needs the network card; drop --nic none", workload_name(cli->workload));
 	if (cli->pcap_file && cli->nic == NIC_MODE_NONE)
 		FAIL("--pcap records the network card's link; drop --nic none");
+	/* Planned switches happen in the order of their times. */
+	for (unsigned a = 1; a < cli->nr_switch_to; a++)
+		for (unsigned b = a; b > 0 && cli->switch_to[b - 1].at > cli->switch_to[b].at; b--) {
+			struct cli_switch t = cli->switch_to[b];
+			cli->switch_to[b] = cli->switch_to[b - 1];
+			cli->switch_to[b - 1] = t;
+		}
+	if ((cli->switch_every > 0 || cli->nr_switch_to) && cli->nic == NIC_MODE_NONE)
+		FAIL("--switch-every and --switch-to move the network card; drop --nic none");
+	if (cli->switch_every > 0 && cli->nr_switch_to)
+		FAIL("--switch-every and --switch-to both plan the switches: use one");
 	if (cli->format == FMT_CSV && !cli->headless && cli->cmd == CMD_RUN)
 		FAIL("--format applies to --headless output; add --headless");
 	return 0;
+}
+
+enum nic_mode cli_switch_due(const struct cli *cli, double elapsed, enum nic_mode current,
+			     unsigned *done)
+{
+	if (cli->switch_every > 0) {
+		if (elapsed < cli->switch_every * (*done + 1))
+			return NIC_MODE_NONE;
+		(*done)++;
+		/* The lesson's order, round and round: emulated -> virtio -> vf -> emulated. */
+		return current == NIC_MODE_EMULATED ? NIC_MODE_VIRTIO
+		       : current == NIC_MODE_VIRTIO ? NIC_MODE_VF
+						    : NIC_MODE_EMULATED;
+	}
+	/* --switch-to in the order given; a time already passed is taken at once. */
+	if (*done < cli->nr_switch_to && elapsed >= cli->switch_to[*done].at)
+		return cli->switch_to[(*done)++].mode;
+	return NIC_MODE_NONE;
 }

@@ -10,6 +10,14 @@
 enum cli_cmd { CMD_RUN, CMD_HELP, CMD_VERSION };
 enum out_format { FMT_JSONL, FMT_CSV };
 
+#define CLI_SWITCHES_MAX 32
+
+/* A planned live switch of the NIC: to mode, at seconds into the run. */
+struct cli_switch {
+	enum nic_mode mode;
+	double at;
+};
+
 struct cli {
 	enum cli_cmd cmd;
 	bool headless;
@@ -26,7 +34,15 @@ struct cli {
 	const char *pcap_file;
 	bool no_bpf;
 	bool verbose;
+	double switch_every; /* 0: none; else cycle the cards this often */
+	unsigned nr_switch_to;
+	struct cli_switch switch_to[CLI_SWITCHES_MAX];
 };
+
+/* The switch a plan asks for once elapsed seconds have passed, or NIC_MODE_NONE; *done counts
+ * the plan's steps taken (start it at 0). current: the card in use. */
+enum nic_mode cli_switch_due(const struct cli *cli, double elapsed, enum nic_mode current,
+			     unsigned *done);
 
 /* 0 on success; -1 with a sentence in err saying what is wrong and what to do. */
 int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen);

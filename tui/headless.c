@@ -7,6 +7,7 @@
 
 #include "tui/frontends.h"
 #include "tui/output.h"
+#include "vmm/nic.h"
 
 #define EXIT_GUEST_FAILED 3
 #define SLICE_S 0.05 /* how often a waiting tick looks for a signal or a failed guest */
@@ -32,11 +33,22 @@ static void emit(const struct cli *cli, const struct snapshot *snap)
 		out_jsonl(stdout, snap);
 }
 
+/* --switch-every, --switch-to: a switch the session refuses (one still under way, say) is
+ * said on stderr and the run goes on; its outcome otherwise is an event in the records. */
+static void planned_switch(const struct cli *cli, struct session *s, double elapsed, unsigned *done)
+{
+	const char *why;
+	enum nic_mode to = cli_switch_due(cli, elapsed, session_nic_mode(s), done);
+	if (to != NIC_MODE_NONE && session_switch_nic(s, to, &why))
+		fprintf(stderr, "vmscope: no switch to %s at %.1f s: %s\n", nic_mode_name(to), elapsed, why);
+}
+
 int run_headless(const struct cli *cli, struct session *s)
 {
 	static struct snapshot snap;
 	double interval = cli->interval_ms / 1000.0, start = mono();
 	double end = cli->duration > 0 ? start + cli->duration : 0, next = start + interval;
+	unsigned switches = 0;
 
 	if (cli->format == FMT_CSV)
 		out_csv_header(stdout);
@@ -48,6 +60,7 @@ int run_headless(const struct cli *cli, struct session *s)
 		while (!session_guest_failed(s) && !vmscope_quit && mono() < due) {
 			double left = due - mono();
 			nap(left < SLICE_S ? left : SLICE_S);
+			planned_switch(cli, s, mono() - start, &switches);
 		}
 		if (vmscope_quit)
 			break;

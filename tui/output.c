@@ -1,6 +1,7 @@
 /* Headless record writers. The schema is documented in README.md ("Headless records"). */
 #include "output.h"
 
+#include "vmm/nic.h"
 #include "vmm/vmm.h"
 
 static void json_str(FILE *f, const char *s)
@@ -45,6 +46,80 @@ static void json_pp_group(FILE *f, const char *key, const struct per_packet *pp,
 		json_str(f, pp[p].source[0] ? pp[p].source : "-");
 	}
 	fputs("}}", f);
+}
+
+static void json_ms(FILE *f, const char *key, double v, bool valid)
+{
+	fprintf(f, ",\"%s\":", key);
+	if (valid)
+		fprintf(f, "%.3f", v);
+	else
+		fputs("null", f);
+}
+
+/* What happened this tick: the live switches that ended, with their measurements. */
+static void json_events(FILE *f, const struct snapshot *s)
+{
+	fputs(",\"events\":[", f);
+	for (unsigned i = 0; i < s->nr_events; i++) {
+		const struct snap_event *e = &s->events[i];
+		fprintf(f, "%s{\"kind\":", i ? "," : "");
+		json_str(f, e->kind);
+		fprintf(f, ",\"t\":%.3f,\"from\":", e->t);
+		json_str(f, e->from);
+		fputs(",\"to\":", f);
+		json_str(f, e->to);
+		fprintf(f, ",\"ok\":%s", e->ok ? "true" : "false");
+		json_ms(f, "duration_ms", e->duration_ms, true);
+		json_ms(f, "probe_ms", e->probe_ms, e->ok);
+		fputs(",\"blackout_ms\":{\"sources\":[\"capture\",\"vmm\"]", f);
+		json_ms(f, "capture", e->blackout_ms[0], e->blackout_valid[0]);
+		json_ms(f, "vmm", e->blackout_ms[1], e->blackout_valid[1]);
+		fputs("}", f);
+		if (e->lost_valid)
+			fprintf(f, ",\"lost\":%llu", (unsigned long long)e->lost);
+		else
+			fputs(",\"lost\":null", f);
+		if (e->why[0]) {
+			fputs(",\"why\":", f);
+			json_str(f, e->why);
+		}
+		fputc('}', f);
+	}
+	fputc(']', f);
+}
+
+/* The compare table: each NIC mode's last figures, null for a mode not measured yet. */
+static void json_compare(FILE *f, const struct snapshot *s)
+{
+	fputs(",\"compare\":{", f);
+	for (unsigned m = NIC_MODE_EMULATED; m < NIC_MODE_MAX; m++) {
+		const struct mode_figures *c = &s->compare[m];
+		fprintf(f, "%s\"%s\":", m > NIC_MODE_EMULATED ? "," : "", nic_mode_name(m));
+		if (!c->valid) {
+			fputs("null", f);
+			continue;
+		}
+		fprintf(f, "{\"t\":%.3f,\"workload\":", c->t);
+		json_str(f, c->workload);
+		fputs(",\"tx_pps\":", f);
+		json_num(f, c->tx_pps);
+		fputs(",\"rx_pps\":", f);
+		json_num(f, c->rx_pps);
+		json_ms(f, "ping_p50_us", c->ping_p50_us, c->ping_valid);
+		json_ms(f, "ping_p99_us", c->ping_p99_us, c->ping_valid);
+		const struct {
+			const char *key;
+			const struct per_packet *pp;
+		} parts[] = {{"exits_per_packet", &c->exits_all}, {"nic_exits_per_packet", &c->exits_nic},
+			     {"irqs_per_packet", &c->irqs}, {"cpu_ns_per_packet", &c->cpu}};
+		for (unsigned i = 0; i < 4; i++) {
+			fprintf(f, ",\"%s\":", parts[i].key);
+			json_pp(f, parts[i].pp);
+		}
+		fputc('}', f);
+	}
+	fputc('}', f);
 }
 
 static void json_named_rates(FILE *f, const char *key, const struct named_figure *arr, unsigned nr)
@@ -161,6 +236,12 @@ void out_jsonl(FILE *f, const struct snapshot *s)
 			fputs(",\"why\":", f);
 			json_str(f, s->net_why);
 		}
+		fputs(",\"switching\":", f);
+		if (s->switching)
+			json_str(f, s->switch_to);
+		else
+			fputs("null", f);
+		json_compare(f, s);
 		fputs(",\"udp_echoed\":", f);
 		json_num(f, s->udp_echoed.rate);
 		fprintf(f, ",\"peer_echo_rtt_us\":%.1f", s->peer_echo_rtt_us);
@@ -250,6 +331,7 @@ void out_jsonl(FILE *f, const struct snapshot *s)
 		first = false;
 	}
 	fputc('}', f);
+	json_events(f, s);
 	fprintf(f, ",\"bpf\":{\"on\":%s", s->bpf_on ? "true" : "false");
 	if (!s->bpf_on) {
 		fputs(",\"why\":", f);

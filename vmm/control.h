@@ -53,6 +53,7 @@ enum irq_mode {
 #define VEC_SELF 0x22     /* the hlt exit kind's self-IPI */
 #define VEC_NET 0x30      /* + MSI-X table entry: 0 config, 1 rx, 2 tx */
 #define VEC_INTX 0x34     /* the e1000's INTx line, through the IOAPIC (level triggered) */
+#define VEC_HOTPLUG 0x35  /* the root ports' hot-plug MSI (every port the same vector) */
 #define VEC_SPURIOUS 0xff
 #define IRQ_VECTORS 32
 
@@ -61,6 +62,12 @@ enum guest_event {
 	GEV_READY,          /* banner printed, main loop entered */
 	GEV_EXCEPTION,      /* ctl->exc_* describe it; the guest then stops */
 	GEV_ASSERT,         /* ctl->assert_line; the guest then stops */
+	/* The live switch (make before break): the guest brought up the card that was hot-added
+	 * behind a root port (ctl->hp_bound_bdf, the function in the slot; ctl->hp_probe_cycles);
+	 * then it moved its traffic there and let go of the old card (ctl->hp_released_bdf), which
+	 * the VMM may now remove. */
+	GEV_NIC_BOUND,
+	GEV_NIC_MOVED,
 };
 
 enum exit_kind {
@@ -116,7 +123,7 @@ enum hypercall_insn {
 };
 
 #define CTL_MAGIC 0x706f6373u /* "scop" */
-#define CTL_VERSION 3
+#define CTL_VERSION 4
 #define HIST_SLOTS 32 /* log2 buckets of TSC cycles */
 
 struct kind_stats {
@@ -168,6 +175,12 @@ struct ctl_page {
 	u64 arp_replies, icmp_replies; /* what the guest answered (the peer's ping) */
 	u64 udp_echoed;                /* datagrams to port 7 sent back (any workload) */
 	u64 rx_sink, rx_seq_lost, rx_seq_reordered; /* datagrams to port 9 and their sequence */
+	/* hot-plug (guest -> VMM) */
+	u32 hp_bound_bdf, hp_released_bdf; /* see GEV_NIC_BOUND, GEV_NIC_MOVED */
+	u64 hp_probe_cycles; /* the slot's event seen -> the new card's driver up (TSC) */
+	u64 hp_drain_cycles; /* old card's tx drained -> traffic on the new one (TSC) */
+	u64 hp_events;       /* slot events the hot-plug driver handled */
+	u64 hp_failed;       /* hot-added cards no driver could bring up */
 };
 
 #endif

@@ -204,6 +204,8 @@ int kvm_setup_long_mode(int vcpu_fd, uint64_t cr3, uint64_t gdt, uint64_t idt, u
 	return 0;
 }
 
+static int ioeventfds; /* assigned now, every VM of the process */
+
 int kvm_ioeventfd(int vm_fd, uint64_t addr, uint32_t len, int fd, bool pio, bool assign)
 {
 	struct kvm_ioeventfd io = {
@@ -212,5 +214,10 @@ int kvm_ioeventfd(int vm_fd, uint64_t addr, uint32_t len, int fd, bool pio, bool
 		.fd = fd,
 		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
 	};
-	return ioctl(vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+	if (ioctl(vm_fd, KVM_IOEVENTFD, &io) < 0)
+		return -errno;
+	__atomic_add_fetch(&ioeventfds, assign ? 1 : -1, __ATOMIC_RELAXED);
+	return 0;
 }
+
+int kvm_ioeventfds_assigned(void) { return __atomic_load_n(&ioeventfds, __ATOMIC_RELAXED); }

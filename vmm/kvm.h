@@ -35,5 +35,7 @@ int kvm_setup_long_mode(int vcpu_fd, uint64_t cr3, uint64_t gdt, uint64_t idt, u
 /* Binds an eventfd to a guest write of len bytes at addr (port I/O or MMIO): KVM completes the
  * write itself and signals fd, no exit to userspace. The one place KVM_IOEVENTFD is called. */
 int kvm_ioeventfd(int vm_fd, uint64_t addr, uint32_t len, int fd, bool pio, bool assign);
+/* ioeventfds assigned and not yet deassigned, over every VM of the process (leak checks). */
+int kvm_ioeventfds_assigned(void);
 
 #endif

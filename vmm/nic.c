@@ -70,3 +70,11 @@ void nic_extra(struct nic_readout *out, const char *name, uint64_t value)
 	if (out->nr_extra < NIC_EXTRA_MAX)
 		out->extra[out->nr_extra++] = (struct nic_counter){name, value};
 }
+
+void nic_stats_add(struct nic_stats *sum, const struct nic_stats *add)
+{
+	uint64_t *s = (uint64_t *)sum;
+	const uint64_t *a = (const uint64_t *)add;
+	for (size_t i = 0; i < sizeof(*sum) / sizeof(uint64_t); i++)
+		s[i] += a[i];
+}

@@ -94,6 +94,8 @@ void nic_read(struct nic *n, struct nic_readout *out);
 unsigned nic_functions(struct nic *n, struct pci_dev **out, unsigned max);
 /* Register exits of the card as the VMM sees them: traps plus ioeventfd doorbells. */
 static inline uint64_t nic_exits(const struct nic_stats *s) { return s->reg_traps + s->notify_events; }
+/* Adds one card's totals to a sum (the VM's over every card it had). */
+void nic_stats_add(struct nic_stats *sum, const struct nic_stats *add);
 /* For models: appends a named counter. */
 void nic_extra(struct nic_readout *out, const char *name, uint64_t value);
 

@@ -165,7 +165,7 @@ int pcie_port_plug(struct pcie_port *p, struct pci_dev *d, bool announce)
 	return 0;
 }
 
-void pcie_port_unplug(struct pcie_port *p)
+void pcie_port_unplug(struct pcie_port *p, bool announce)
 {
 	if (!p->child)
 		return;
@@ -174,5 +174,5 @@ void pcie_port_unplug(struct pcie_port *p)
 		if (p->dev.below[devfn])
 			pci_bus_unplug(p->dev.bus, p->dev.below[devfn]);
 	p->child = NULL;
-	slot_changed(p, false, true);
+	slot_changed(p, false, announce);
 }

@@ -60,9 +60,10 @@ void pcie_port_exit(struct pcie_port *p);
  * announce, the guest is told: Presence Detect and Link Active set, Presence Detect Changed and
  * DLL State Changed raised (a hot-add); without, the card was there at power-on. -errno. */
 int pcie_port_plug(struct pcie_port *p, struct pci_dev *d, bool announce);
-/* Takes the card out (a removal): it leaves config space, its BARs and memory slots are freed,
- * presence and link clear and the events are raised. The caller then frees the card. */
-void pcie_port_unplug(struct pcie_port *p);
+/* Takes the card out: it leaves config space, its BARs and memory slots are freed, presence and
+ * link clear; with announce the events are raised (a removal), without the VM is going away.
+ * The caller then frees the card. */
+void pcie_port_unplug(struct pcie_port *p, bool announce);
 /* The interrupt condition now: HPIE, and an event that is both set and enabled. */
 bool pcie_port_condition(const struct pcie_port *p);
 

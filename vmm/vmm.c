@@ -29,6 +29,7 @@
 #include "net/net.h"
 #include "nic.h"
 #include "pci.h"
+#include "pcie_port.h"
 #include "serial.h"
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -54,8 +55,16 @@ struct vmm {
 	struct guest_mem gmem;
 	struct net *netside; /* borrowed from opts, or our own */
 	bool own_net;
-	struct nic *nic;
-	enum nic_mode nic_mode;
+	/* The cards: one per root port's slot, at most two at once (during a switch). Changed by
+	 * the vCPU thread only (or before it runs); nic_lock keeps readers off while it does. */
+	struct pcie_port port[VMM_PORTS];
+	int nr_ports;
+	struct nic *card[VMM_PORTS];
+	int active; /* the port whose card carries the guest's traffic; -1: none */
+	struct nic_stats retired; /* the totals of cards that were removed */
+	pthread_mutex_t nic_lock;
+	struct vmm_switch sw; /* under nic_lock */
+	bool hp_work;         /* the vCPU thread has hot-plug work (the switch moved on) */
 	struct serial uart;
 	struct exitdev exits;
 	struct vlog log;
@@ -148,6 +157,8 @@ static const char *const exception_names[32] = {
 	"#NP", "#SS", "#GP", "#PF", "?15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
 };
 
+static void switch_event(struct vmm *vm, uint32_t ev);
+
 static int guest_event(uint64_t addr, void *data, uint32_t len, bool is_write, void *opaque)
 {
 	struct vmm *vm = opaque;
@@ -176,6 +187,10 @@ static int guest_event(uint64_t addr, void *data, uint32_t len, bool is_write, v
 	case GEV_ASSERT:
 		fail(vm, guest_rip(vm), "guest assertion failed at vmm/guest/main.c:%u",
 		     c->assert_line);
+		break;
+	case GEV_NIC_BOUND:
+	case GEV_NIC_MOVED:
+		switch_event(vm, ev);
 		break;
 	default:
 		return -EINVAL;
@@ -258,6 +273,7 @@ static void handle_exit(struct vmm *vm)
 }
 
 static void kick_handler(int sig) { (void)sig; }
+static void hotplug_work(struct vmm *vm);
 
 static void *vcpu_thread(void *arg)
 {
@@ -267,6 +283,8 @@ static void *vcpu_thread(void *arg)
 	__atomic_store_n(&vm->vcpu_tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	prctl(PR_SET_TIMERSLACK, 1000ul); /* idle halts pace the guest: wake on time */
 	while (!LOAD(vm->stop)) {
+		if (LOAD(vm->hp_work))
+			hotplug_work(vm);
 		if (LOAD(vm->paused)) {
 			struct pollfd p = {.fd = vm->wake_efd, .events = POLLIN};
 			uint64_t drain;
@@ -318,7 +336,10 @@ static void wake(struct vmm *vm)
 		irq_raise(&vm->irq, vm->doorbell_gsi);
 }
 
-#define NIC_SLOT 3
+/* Root ports at 00:04.0 and 00:05.0, their buses 1 and 2, as firmware would number them. */
+#define PORT_SLOT_FIRST 4
+#define SWITCH_BOUND_MS 5000     /* a guest that takes longer to bind the new card: failed */
+#define SWITCH_BOUND_EMU_MS 60000 /* ... when every instruction is emulated */
 
 /* The network side: borrowed from the session, or (tests, benchmarks) our own: the TAP link if
  * we may build one, else the loopback peer. */
@@ -338,55 +359,235 @@ static int open_net(struct vmm *vm, const char **why)
 	return 0;
 }
 
-int vmm_attach_nic(struct vmm *vm, enum nic_mode mode, const char **why)
+static uint32_t card_bdf(const struct nic *c)
+{
+	return pci_dev_busnr(c->pci) << 8 | c->pci->devfn;
+}
+
+/* Builds a card of the model and puts it in port p's slot (announce: a hot-add the guest is
+ * told of). Call with nic_lock held, on the vCPU thread or before it runs. */
+static int plug_card(struct vmm *vm, int p, enum nic_mode mode, bool announce, const char **why)
 {
 	const struct nic_model *model = nic_model_find(mode);
+	unsigned slot = PORT_SLOT_FIRST + (unsigned)p;
 	int r;
 
 	*why = NULL;
-	if (vm->nic) {
-		*why = "the VM already has a network card";
-		return -EBUSY;
-	}
 	if (!model || !vm->netside) {
 		*why = !model ? "no such network card model" : "the VM has no network side";
 		return -EINVAL;
 	}
 	const struct nic_env env = {
 		.mem = &vm->gmem, .irq = &vm->irq, .vm_fd = vm->vm_fd, .net = vm->netside,
-		.intx_pin = IRQ_PCI_PIN_FIRST + NIC_SLOT % 4, /* INTA swizzled by slot, as PC firmware */
+		/* INTA of device 0 behind the port: the port's slot swizzles it, as PC firmware */
+		.intx_pin = IRQ_PCI_PIN_FIRST + slot % 4,
 		.mac = NET_GUEST_MAC, .ip = LINK_GUEST_IP,
 	};
-	r = model->create(&env, &vm->nic);
+	r = model->create(&env, &vm->card[p]);
 	if (r) {
-		*why = "the network card could not be set up";
+		vm->card[p] = NULL;
+		*why = r == -EBUSY ? "the link already has two cards attached"
+				   : "the network card could not be set up";
 		return r;
 	}
-	r = pci_bus_plug(&vm->pci, vm->nic->pci, NULL, PCI_DEVFN(NIC_SLOT, 0));
+	r = pcie_port_plug(&vm->port[p], vm->card[p]->pci, announce);
 	if (r) {
-		model->destroy(vm->nic);
-		vm->nic = NULL;
+		model->destroy(vm->card[p]);
+		vm->card[p] = NULL;
 		*why = "the network card does not fit on the PCI bus";
 		return r;
 	}
-	vm->nic_mode = mode;
-	vlog(&vm->log, "vmm: %s (%s) at 00:%02x.0 on the %s backend%s%s", model->chip, model->name,
-	     NIC_SLOT, net_backend_name(vm->netside), vm->netside->have_link ? ", netns " : "",
+	vlog(&vm->log, "vmm: %s (%s) %s at %02x:00.0 behind root port 00:%02x.0, on the %s backend%s%s",
+	     model->chip, model->name, announce ? "hot-added" : "present", pci_dev_busnr(vm->card[p]->pci),
+	     slot, net_backend_name(vm->netside), vm->netside->have_link ? ", netns " : "",
 	     vm->netside->have_link ? vm->netside->link.netns : "");
 	return 0;
 }
 
-void vmm_detach_nic(struct vmm *vm)
+/* Takes port p's card out (announce: a removal the guest is told of) and frees it; its totals
+ * stay in the VM's. With nic_lock held. */
+static void unplug_card(struct vmm *vm, int p, bool announce)
 {
-	if (!vm->nic)
+	struct nic *c = vm->card[p];
+	struct nic_readout ro;
+	if (!c)
 		return;
-	pci_bus_unplug(&vm->pci, vm->nic->pci);
-	vm->nic->model->destroy(vm->nic);
-	vm->nic = NULL;
-	vm->nic_mode = NIC_MODE_NONE;
+	nic_read(c, &ro);
+	nic_stats_add(&vm->retired, &ro.total);
+	pcie_port_unplug(&vm->port[p], announce);
+	c->model->destroy(c);
+	vm->card[p] = NULL;
+	if (vm->active == p)
+		vm->active = -1;
 }
 
-enum nic_mode vmm_nic_mode(const struct vmm *vm) { return vm->nic_mode; }
+int vmm_attach_nic(struct vmm *vm, enum nic_mode mode, const char **why)
+{
+	pthread_mutex_lock(&vm->nic_lock);
+	int r = -EBUSY;
+	*why = "the VM already has a network card";
+	if (vm->active < 0 && !vm->thread_started) {
+		r = plug_card(vm, 0, mode, false, why);
+		if (!r)
+			vm->active = 0;
+	}
+	pthread_mutex_unlock(&vm->nic_lock);
+	return r;
+}
+
+void vmm_detach_nic(struct vmm *vm)
+{
+	pthread_mutex_lock(&vm->nic_lock);
+	for (int p = 0; p < VMM_PORTS; p++)
+		unplug_card(vm, p, false);
+	pthread_mutex_unlock(&vm->nic_lock);
+}
+
+enum nic_mode vmm_nic_mode(struct vmm *vm)
+{
+	pthread_mutex_lock(&vm->nic_lock);
+	enum nic_mode m = vm->active >= 0 ? vm->card[vm->active]->model->mode : NIC_MODE_NONE;
+	pthread_mutex_unlock(&vm->nic_lock);
+	return m;
+}
+
+static void switch_failed(struct vmm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void switch_failed(struct vmm *vm, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(vm->sw.why, sizeof(vm->sw.why), fmt, ap);
+	va_end(ap);
+	vm->sw.phase = SWITCH_FAILED;
+	vm->sw.ns_end = mono_ns();
+	vlog(&vm->log, "vmm: switch to %s failed: %s", nic_mode_name(vm->sw.to), vm->sw.why);
+}
+
+static uint64_t switch_bound_ns(const struct vmm *vm)
+{
+	return (vm->cpu == CPU_EMULATED ? SWITCH_BOUND_EMU_MS : SWITCH_BOUND_MS) * 1000000ull;
+}
+
+/* The vCPU thread's part of a switch, between two KVM_RUNs: the hot-add, or the removal of a
+ * card the guest did not bring up in time. */
+static void hotplug_work(struct vmm *vm)
+{
+	STORE(vm->hp_work, false);
+	pthread_mutex_lock(&vm->nic_lock);
+	struct vmm_switch *sw = &vm->sw;
+	int fresh = vm->active >= 0 ? 1 - vm->active : 0;
+	if (sw->phase == SWITCH_ADDING) {
+		const char *why;
+		if (plug_card(vm, fresh, sw->to, true, &why)) {
+			switch_failed(vm, "%s", why);
+		} else {
+			sw->phase = SWITCH_BINDING;
+			sw->ns_added = mono_ns();
+		}
+	} else if ((sw->phase == SWITCH_BINDING || sw->phase == SWITCH_MOVING) &&
+		   mono_ns() - sw->ns_start > switch_bound_ns(vm)) {
+		/* Surprise removal of the card the guest never took: the old one carries on. */
+		unplug_card(vm, fresh, true);
+		switch_failed(vm, "the guest did not %s the new card within %llu ms, so the %s card stays",
+			      sw->phase == SWITCH_BINDING ? "bring up" : "move its traffic to",
+			      (unsigned long long)(switch_bound_ns(vm) / 1000000), nic_mode_name(sw->from));
+	}
+	pthread_mutex_unlock(&vm->nic_lock);
+}
+
+/* The guest's side of a switch, from its events (on the vCPU thread). */
+static void switch_event(struct vmm *vm, uint32_t ev)
+{
+	const struct ctl_page *c = vm->ctl;
+	pthread_mutex_lock(&vm->nic_lock);
+	struct vmm_switch *sw = &vm->sw;
+	int fresh = vm->active >= 0 ? 1 - vm->active : -1;
+	struct nic *new = fresh >= 0 ? vm->card[fresh] : NULL, *old = vm->active >= 0 ? vm->card[vm->active] : NULL;
+	uint64_t khz = vm->tsc_khz ? vm->tsc_khz : 1;
+	if (ev == GEV_NIC_BOUND && sw->phase == SWITCH_BINDING && new && c->hp_bound_bdf == card_bdf(new)) {
+		sw->phase = SWITCH_MOVING;
+		sw->ns_bound = mono_ns();
+		sw->probe_ns = c->hp_probe_cycles * 1000000ull / khz;
+	} else if (ev == GEV_NIC_MOVED && sw->phase == SWITCH_MOVING && old &&
+		   c->hp_released_bdf == card_bdf(old)) {
+		sw->ns_moved = mono_ns();
+		sw->drain_ns = c->hp_drain_cycles * 1000000ull / khz;
+		int was = vm->active;
+		vm->active = fresh;
+		unplug_card(vm, was, true);
+		sw->phase = SWITCH_DONE;
+		sw->ns_end = mono_ns();
+		vlog(&vm->log, "vmm: switched %s -> %s in %.1f ms (guest probe %.1f ms)", nic_mode_name(sw->from),
+		     nic_mode_name(sw->to), (double)(sw->ns_end - sw->ns_start) / 1e6, (double)sw->probe_ns / 1e6);
+	} else {
+		CNT_ADD(vm->cnt.io_refused, 1); /* out of turn, or not the card in the slot */
+	}
+	pthread_mutex_unlock(&vm->nic_lock);
+}
+
+int vmm_switch_nic(struct vmm *vm, enum nic_mode to, const char **why)
+{
+	struct vmm_status st;
+	int r = 0;
+	vmm_status(vm, &st);
+	pthread_mutex_lock(&vm->nic_lock);
+	enum nic_mode from = vm->active >= 0 ? vm->card[vm->active]->model->mode : NIC_MODE_NONE;
+	*why = NULL;
+	if (!nic_model_find(to))
+		*why = "there is no such network card model", r = -EINVAL;
+	else if (from == NIC_MODE_NONE)
+		*why = "the VM has no network card to switch from (start it with --nic)", r = -ENODEV;
+	else if (from == to)
+		*why = "the guest already uses that card", r = -EALREADY;
+	else if (vm->sw.phase >= SWITCH_ADDING && vm->sw.phase <= SWITCH_MOVING)
+		*why = "a switch is already under way", r = -EBUSY;
+	else if (st.state != VMM_RUNNING || LOAD(vm->paused))
+		*why = st.state == VMM_PAUSED || LOAD(vm->paused) ? "the guest is paused: resume it to switch"
+								     : "the guest is not running", r = -EAGAIN;
+	if (!r) {
+		uint32_t seq = vm->sw.seq + 1;
+		vm->sw = (struct vmm_switch){.seq = seq, .phase = SWITCH_ADDING, .from = from, .to = to,
+					     .ns_start = mono_ns()};
+		STORE(vm->hp_work, true);
+	}
+	pthread_mutex_unlock(&vm->nic_lock);
+	if (!r) {
+		wake(vm);
+		kick(vm);
+	}
+	return r;
+}
+
+void vmm_switch_read(struct vmm *vm, struct vmm_switch *out)
+{
+	pthread_mutex_lock(&vm->nic_lock);
+	*out = vm->sw;
+	pthread_mutex_unlock(&vm->nic_lock);
+}
+
+void vmm_resources(struct vmm *vm, struct vmm_resources *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&vm->nic_lock);
+	for (int p = 0; p < VMM_PORTS; p++)
+		out->cards += vm->card[p] != NULL;
+	pthread_mutex_unlock(&vm->nic_lock);
+	out->memslots = (unsigned)__builtin_popcount(vm->pci.memslots);
+	out->ioeventfds = (unsigned)kvm_ioeventfds_assigned();
+	pthread_mutex_lock(&vm->irq.lock);
+	for (unsigned i = 0; i < IRQ_MAX; i++)
+		out->gsis += vm->irq.route[i].used;
+	pthread_mutex_unlock(&vm->irq.lock);
+}
+
+void vmm_hotplug_counts(struct vmm *vm, uint64_t *interrupts, uint64_t *events)
+{
+	*interrupts = *events = 0;
+	for (int p = 0; p < vm->nr_ports; p++) {
+		*interrupts += LOAD(vm->port[p].interrupts);
+		*events += LOAD(vm->port[p].events);
+	}
+}
 
 /* Which CPU mode the request resolves to on this host, or -EINVAL with *why. */
 static int resolve_cpu_mode(struct vmm *vm, const char **why)
@@ -430,6 +631,8 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 	vm->mem = MAP_FAILED;
 	vm->run = MAP_FAILED;
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->nic_lock, NULL);
+	vm->active = -1;
 	r = vlog_init(&vm->log, opts->log_path);
 	if (r) {
 		*why = "the log file could not be opened for writing";
@@ -541,6 +744,21 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 	}
 	vm->gmem = (struct guest_mem){vm->mem, GUEST_MEM_SIZE, GPA_DMA_FLOOR};
 	if (vm->opts.nic != NIC_MODE_NONE) {
+		/* The slots the cards come and go through: root ports, hot-plug capable. */
+		for (int p = 0; p < VMM_PORTS && !r; p++) {
+			char name[16];
+			snprintf(name, sizeof(name), "root-port%d", p);
+			r = pcie_port_init(&vm->port[p], name, PORT_SLOT_FIRST + (unsigned)p, 1 + (unsigned)p,
+					   vm->irqchip ? &vm->irq : NULL);
+			if (!r) {
+				vm->nr_ports = p + 1;
+				r = pci_bus_plug(&vm->pci, &vm->port[p].dev, NULL, PCI_DEVFN(PORT_SLOT_FIRST + p, 0));
+			}
+		}
+		if (r) {
+			*why = "the PCIe root ports could not be set up";
+			goto err;
+		}
 		r = open_net(vm, why);
 		if (!r)
 			r = vmm_attach_nic(vm, vm->opts.nic, why);
@@ -561,6 +779,7 @@ err:
 }
 
 static void *watchdog_thread(void *arg);
+static uint64_t switch_bound_ns(const struct vmm *vm);
 
 int vmm_start(struct vmm *vm)
 {
@@ -598,6 +817,8 @@ void vmm_destroy(struct vmm *vm)
 		vm->thread_started = false;
 	}
 	vmm_detach_nic(vm);
+	for (int p = 0; p < vm->nr_ports; p++)
+		pcie_port_exit(&vm->port[p]);
 	if (vm->own_net)
 		net_close(vm->netside);
 	if (vm->vm_fd >= 0) {
@@ -620,6 +841,7 @@ void vmm_destroy(struct vmm *vm)
 		close(vm->kvm_fd);
 	vlog_close(&vm->log);
 	pthread_mutex_destroy(&vm->lock);
+	pthread_mutex_destroy(&vm->nic_lock);
 	free(vm);
 }
 
@@ -677,6 +899,15 @@ static void *watchdog_thread(void *arg)
 		if (r > 0 || (r < 0 && errno != EINTR))
 			break; /* vmm_destroy() signalled the eventfd */
 		uint64_t hb = LOAD(vm->ctl->heartbeat), now = mono_ns();
+		/* A switch past its bound: the vCPU thread takes the new card out again. */
+		pthread_mutex_lock(&vm->nic_lock);
+		bool late = (vm->sw.phase == SWITCH_BINDING || vm->sw.phase == SWITCH_MOVING) &&
+			    now - vm->sw.ns_start > switch_bound_ns(vm);
+		pthread_mutex_unlock(&vm->nic_lock);
+		if (late) {
+			STORE(vm->hp_work, true);
+			kick(vm);
+		}
 		if (hb != vm->watch_hb || !LOAD(vm->in_guest) || LOAD(vm->stop)) {
 			vm->watch_hb = hb;
 			vm->watch_since_ns = now;
@@ -718,12 +949,17 @@ void vmm_read_ctl(struct vmm *vm, struct ctl_page *out)
 void vmm_net_info(struct vmm *vm, struct vmm_net *out)
 {
 	memset(out, 0, sizeof(*out));
-	out->present = vm->nic != NULL;
-	if (!vm->nic)
+	pthread_mutex_lock(&vm->nic_lock);
+	struct nic *c = vm->active >= 0 ? vm->card[vm->active] : NULL;
+	out->present = c != NULL;
+	if (c) {
+		out->model = c->model->name;
+		out->chip = c->model->chip;
+		out->engine = c->model->engine;
+	}
+	pthread_mutex_unlock(&vm->nic_lock);
+	if (!c)
 		return;
-	out->model = vm->nic->model->name;
-	out->chip = vm->nic->model->chip;
-	out->engine = vm->nic->model->engine;
 	out->backend = net_backend_name(vm->netside);
 	out->why = vm->netside->why;
 	if (vm->netside->have_link)
@@ -763,9 +999,28 @@ int vmm_read_cpu(struct vmm *vm, struct vmm_cpu *out)
 
 int vmm_read_net(struct vmm *vm, struct nic_readout *dev, struct link_counters *peer)
 {
-	if (!vm->nic)
+	pthread_mutex_lock(&vm->nic_lock);
+	if (vm->active < 0) {
+		pthread_mutex_unlock(&vm->nic_lock);
 		return -ENODEV;
-	nic_read(vm->nic, dev);
+	}
+	/* The model's own counters are the active card's; the totals every model keeps are the
+	 * VM's, over every card it had, so they only go up across switches. */
+	nic_read(vm->card[vm->active], dev);
+	struct nic_stats sum = vm->retired;
+	for (int p = 0; p < VMM_PORTS; p++) {
+		struct nic_readout other;
+		const struct nic_readout *ro = dev;
+		if (!vm->card[p])
+			continue;
+		if (p != vm->active) {
+			nic_read(vm->card[p], &other);
+			ro = &other;
+		}
+		nic_stats_add(&sum, &ro->total);
+	}
+	dev->total = sum;
+	pthread_mutex_unlock(&vm->nic_lock);
 	net_read_peer(vm->netside, peer);
 	return 0;
 }
@@ -774,18 +1029,20 @@ unsigned vmm_nic_regions(struct vmm *vm, struct vmm_region *out)
 {
 	struct pci_dev *fn[8];
 	unsigned n = 0;
-	if (!vm->nic)
-		return 0;
-	/* Every decoding BAR of every function, RAM-backed ones too: a VF's doorbell page belongs
-	 * there, and its count of exits (none) is the lesson. */
-	unsigned nr = nic_functions(vm->nic, fn, 8);
-	for (unsigned f = 0; f < nr; f++)
-		for (unsigned i = 0; i < 6 && n < VMM_NIC_REGIONS; i++) {
-			const struct pci_bar *b = &fn[f]->bar[i];
-			uint64_t at = __atomic_load_n(&b->mapped_at, __ATOMIC_RELAXED);
-			if (b->size && at)
-				out[n++] = (struct vmm_region){b->io, at, b->size};
-		}
+	/* Every decoding BAR of every function of every card (two during a switch), RAM-backed
+	 * ones too: a VF's doorbell page belongs there, and its count of exits (none) is the lesson. */
+	pthread_mutex_lock(&vm->nic_lock);
+	for (int p = 0; p < VMM_PORTS; p++) {
+		unsigned nr = vm->card[p] ? nic_functions(vm->card[p], fn, 8) : 0;
+		for (unsigned f = 0; f < nr; f++)
+			for (unsigned i = 0; i < 6 && n < VMM_NIC_REGIONS; i++) {
+				const struct pci_bar *b = &fn[f]->bar[i];
+				uint64_t at = __atomic_load_n(&b->mapped_at, __ATOMIC_RELAXED);
+				if (b->size && at)
+					out[n++] = (struct vmm_region){b->io, at, b->size};
+			}
+	}
+	pthread_mutex_unlock(&vm->nic_lock);
 	return n;
 }
 

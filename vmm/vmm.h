@@ -8,6 +8,9 @@
 #include "kvm.h"
 #include "log.h"
 
+/* Root ports with a hot-plug slot each: a card, and its successor during a switch. */
+#define VMM_PORTS 2
+
 /* Exit reasons counted by the VMM (KVM_EXIT_* is below 64 on every kernel we meet). */
 #define VMM_EXIT_REASONS 64
 
@@ -104,11 +107,49 @@ struct nic_readout;
 struct link_counters;
 /* 0, or -ENODEV when the VM has no NIC. */
 int vmm_read_net(struct vmm *vm, struct nic_readout *dev, struct link_counters *peer);
-/* The NIC seam's only door: builds the model's card and plugs it into the VM's bus (at most one
- * card for now), or unplugs and frees it. -errno with *why. */
+/* The NIC seam's only door: builds the model's card and puts it in a root port's slot before
+ * the guest starts (present at power-on), or unplugs and frees every card. -errno with *why. */
 int vmm_attach_nic(struct vmm *vm, enum nic_mode mode, const char **why);
 void vmm_detach_nic(struct vmm *vm);
-enum nic_mode vmm_nic_mode(const struct vmm *vm);
+/* The card the guest's traffic goes through (during a switch the old one, until it moved). */
+enum nic_mode vmm_nic_mode(struct vmm *vm);
+
+/* The live switch, make before break, as Linux's net_failover with a VF and a virtio standby:
+ * the new card is hot-added behind the free root port; the guest's hot-plug driver brings it up
+ * with the same MAC and IP (GEV_NIC_BOUND), drains the old card's tx, announces itself on the
+ * new one (gratuitous ARP, and the link learns), drains the old card's rx, lets go of it
+ * (GEV_NIC_MOVED) and only then does the VMM remove it. The vCPU thread does every step, so
+ * the bus never changes under an access. A guest that does not bind the new card within the
+ * bound leaves the old one working: the new one is removed again and the switch failed. */
+enum vmm_switch_phase {
+	SWITCH_NONE,
+	SWITCH_ADDING,   /* asked; the vCPU thread hot-adds next */
+	SWITCH_BINDING,  /* the card is in the slot; the guest brings it up */
+	SWITCH_MOVING,   /* the guest's driver is up; it moves its traffic */
+	SWITCH_DONE,     /* the old card is gone */
+	SWITCH_FAILED,   /* why says why; the old card carries on */
+};
+
+struct vmm_switch {
+	uint32_t seq; /* switches asked for so far; this is the newest */
+	enum vmm_switch_phase phase;
+	enum nic_mode from, to;
+	/* CLOCK_MONOTONIC ns: asked, in the slot, bound, old released, old removed (0: not yet) */
+	uint64_t ns_start, ns_added, ns_bound, ns_moved, ns_end;
+	uint64_t probe_ns; /* the guest's time from the slot event to its driver up */
+	uint64_t drain_ns; /* the guest's time from the old card's tx drained to the new one's ARP */
+	char why[160];
+};
+/* Starts a switch; 0, or -errno with *why (no card, same mode, one under way, VM not running). */
+int vmm_switch_nic(struct vmm *vm, enum nic_mode to, const char **why);
+void vmm_switch_read(struct vmm *vm, struct vmm_switch *out);
+/* Resources the VM holds now, to prove a switch leaks none. */
+struct vmm_resources {
+	unsigned cards, memslots, ioeventfds, gsis;
+};
+void vmm_resources(struct vmm *vm, struct vmm_resources *out);
+/* The root ports' hot-plug interrupts sent and events raised. */
+void vmm_hotplug_counts(struct vmm *vm, uint64_t *interrupts, uint64_t *events);
 /* Where the NIC's registers are: the guest-physical ranges its BARs decode now. */
 struct vmm_region {
 	bool io; /* port I/O; else MMIO */

@@ -28,7 +28,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	pcie_port_unplug(&port);
+	pcie_port_unplug(&port, true);
 	pci_bus_unplug(&bus, &port.dev);
 	pcie_port_exit(&port);
 }
@@ -101,7 +101,7 @@ TEST(root_port_hot_add_sets_presence_and_link_and_raises_the_events)
 	pci_dev_init(&other, "other", 1, 2, 0x020000, 0, 0, 0);
 	CHECK(pcie_port_plug(&port, &other, true) < 0);
 	/* A cold plug (present at power-on) raises nothing. */
-	pcie_port_unplug(&port);
+	pcie_port_unplug(&port, true);
 	wr(0, PORT_DEVFN, EXP(PCI_EXP_SLTSTA), 0xffff, 2);
 	REQUIRE(pcie_port_plug(&port, &card, false) == 0);
 	CHECK((SLTSTA() & (PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_DLLSC)) == 0);
@@ -148,7 +148,7 @@ TEST(root_port_sends_its_msi_on_the_rising_edge_only)
 	CHECK(port.interrupts == 1);
 	CHECK(pcie_port_condition(&port));
 	/* A removal while DLLSC is still pending: still high, still one. */
-	pcie_port_unplug(&port);
+	pcie_port_unplug(&port, true);
 	CHECK(port.interrupts == 1);
 	/* The guest clears everything: low. The next event is a new edge. */
 	wr(0, PORT_DEVFN, EXP(PCI_EXP_SLTSTA), 0xffff, 2);
@@ -158,7 +158,7 @@ TEST(root_port_sends_its_msi_on_the_rising_edge_only)
 	/* Events the guest did not enable raise nothing. */
 	wr(0, PORT_DEVFN, EXP(PCI_EXP_SLTSTA), 0xffff, 2);
 	wr(0, PORT_DEVFN, EXP(PCI_EXP_SLTCTL), PCI_EXP_SLTCTL_HPIE | PCI_EXP_SLTCTL_ABPE, 2);
-	pcie_port_unplug(&port);
+	pcie_port_unplug(&port, true);
 	CHECK(port.interrupts == 2);
 	CHECK(!pcie_port_condition(&port));
 	teardown();
@@ -171,7 +171,7 @@ TEST(root_port_removal_releases_the_cards_bus_slot_and_bar_space)
 	uint32_t bar0 = rd(PORT_BUS, 0, PCI_BAR0, 4) & ~0xfu;
 	REQUIRE(bar0 != 0);
 	CHECK(card.bar[0].mapped_at == bar0);
-	pcie_port_unplug(&port);
+	pcie_port_unplug(&port, true);
 	uint32_t sta = SLTSTA();
 	CHECK(!(sta & PCI_EXP_SLTSTA_PDS));
 	CHECK(sta & PCI_EXP_SLTSTA_PDC);

@@ -128,6 +128,8 @@ static int probe(struct gnic *n)
 	return 0;
 }
 
+static int tx_done(struct gnic *n);
+
 static int send(struct gnic *n, const void *frame, u32 len)
 {
 	struct e1000g *e = &n->u.e;
@@ -135,8 +137,7 @@ static int send(struct gnic *n, const void *frame, u32 len)
 	if (len > NIC_BUF)
 		return -1;
 	/* Reclaim what the card is done with (DD written back: RS on every descriptor). */
-	while (e->tx_clean != e->tx_next && (e->tx_ring[16 * e->tx_clean + 12] & STA_DD))
-		e->tx_clean = (e->tx_clean + 1) % E1000G_TX;
+	tx_done(n);
 	if (next == e->tx_clean)
 		return -1; /* ring full */
 	volatile u8 *d = e->tx_ring + 16 * e->tx_next;
@@ -203,6 +204,14 @@ static void irq(struct gnic *n)
 	e->armed = 0;
 }
 
+static int tx_done(struct gnic *n)
+{
+	struct e1000g *e = &n->u.e;
+	while (e->tx_clean != e->tx_next && (e->tx_ring[16 * e->tx_clean + 12] & STA_DD))
+		e->tx_clean = (e->tx_clean + 1) % E1000G_TX;
+	return e->tx_clean == e->tx_next;
+}
+
 static void quiesce(struct gnic *n)
 {
 	struct e1000g *e = &n->u.e;
@@ -222,5 +231,5 @@ const struct nic_driver nic_driver_e1000 = {
 	.name = "e1000", .vendor = 0x8086, .device = 0x100e, .dma_size = 0xa2000,
 	.irq_kind = "intx",
 	.probe = probe, .send = send, .poll = poll, .arm_rx_irq = arm, .quiet = quiet, .irq = irq,
-	.quiesce = quiesce, .remove = remove_card,
+	.tx_done = tx_done, .quiesce = quiesce, .remove = remove_card,
 };

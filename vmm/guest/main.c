@@ -2,6 +2,7 @@
 #define VMSCOPE_GUEST
 #include "../control.h"
 #include "netstack.h"
+#include "hotplug.h"
 #include "nic.h"
 #include "pci.h"
 
@@ -102,8 +103,10 @@ static void log_function(u32 bdf, u32 id, void *arg)
 	puts("\n");
 }
 
-/* The network side of the guest: the NIC, its stack, and what came in. */
-static struct gnic nic;
+/* The network side of the guest: the NICs (the one in use, and during a switch the next one),
+ * its stack, and what came in. */
+static struct gnic cards[2];
+static struct gnic *cur = &cards[0];
 static struct net_if nif;
 static u8 frame[NIC_BUF], reply[NIC_BUF];
 static u16 ping_seq, ping_id = 0x5653;
@@ -118,7 +121,7 @@ static void on_udp(const struct net_rx *rx)
 	if (rx->dst_port == 7) {
 		u32 n = (u32)net_udp(&nif, echo_frame, sizeof(echo_frame), rx->src_ip, 7, rx->src_port,
 				     rx->payload, rx->payload_len);
-		if (n && nic_send(&nic, echo_frame, n) == 0) {
+		if (n && nic_send(cur, echo_frame, n) == 0) {
 			ctl->net_tx_packets++;
 			ctl->udp_echoed++;
 		}
@@ -145,7 +148,7 @@ static void on_frame(const u8 *f, u32 len)
 	ctl->net_rx_packets++;
 	switch (net_receive(&nif, f, len, reply, sizeof(reply), &rx)) {
 	case NET_RX_REPLY: /* ARP or ICMP echo requests from the peer: answer them */
-		if (nic_send(&nic, reply, (u32)rx.reply_len) == 0) {
+		if (nic_send(cur, reply, (u32)rx.reply_len) == 0) {
 			ctl->net_tx_packets++;
 			if (reply[12] == 0x08 && reply[13] == 0x06)
 				ctl->arp_replies++;
@@ -170,43 +173,57 @@ static void on_frame(const u8 *f, u32 len)
 	ctl->net_rx_bad = nif.rx_bad;
 }
 
-static void nic_init(void)
+static void log_bdf(u32 bdf)
 {
-	const struct nic_driver *drv;
-	int r = nic_probe_first(&nic, have_irqs(), &drv);
-	if (!drv) {
-		ctl->nic_state = NIC_NONE;
-		return;
-	}
+	put_hex(bdf >> 8, 2);
+	puts(":");
+	put_hex((bdf >> 3) & 31, 2);
+	puts(".");
+	put_hex(bdf & 7, 1);
+}
+
+/* A card's driver came up (r 0) or did not: say so, as a kernel log would. */
+static void log_card(const struct gnic *n, const struct nic_driver *drv, int r)
+{
 	if (r) {
-		ctl->nic_state = NIC_FAILED;
 		puts(drv->name);
 		puts(": initialisation failed at step ");
 		put_dec((u64)-r);
 		puts("\n");
 		return;
 	}
-	drv = nic.drv; /* the PF's driver hands over to its VF's */
-	__builtin_memcpy(nif.mac, nic.mac, 6);
-	__builtin_memcpy(ctl->mac, nic.mac, 6);
-	nif.ip = ctl->guest_ip;
-	ctl->nic_state = NIC_UP;
-	puts(drv->name);
+	puts(n->drv->name); /* the PF's driver hands over to its VF's */
 	puts(" ");
-	put_hex(nic.bdf >> 8, 2);
-	puts(":");
-	put_hex((nic.bdf >> 3) & 31, 2);
-	puts(".");
-	put_hex(nic.bdf & 7, 1);
+	log_bdf(n->bdf);
 	puts(" up, mac ");
 	for (int i = 0; i < 6; i++) {
-		put_hex(nic.mac[i], 2);
+		put_hex(n->mac[i], 2);
 		if (i < 5)
 			puts(":");
 	}
 	puts(", ");
-	puts(nic.irq ? drv->irq_kind : "polled");
+	puts(n->irq ? n->drv->irq_kind : "polled");
 	puts("\n");
+}
+
+static void nic_init(void)
+{
+	const struct nic_driver *drv;
+	int r = nic_probe_first(cur, have_irqs(), &drv);
+	if (!drv) {
+		ctl->nic_state = NIC_NONE;
+		return;
+	}
+	log_card(cur, drv, r);
+	if (r) {
+		cur->drv = 0;
+		ctl->nic_state = NIC_FAILED;
+		return;
+	}
+	__builtin_memcpy(nif.mac, cur->mac, 6);
+	__builtin_memcpy(ctl->mac, cur->mac, 6);
+	nif.ip = ctl->guest_ip;
+	ctl->nic_state = NIC_UP;
 }
 
 static int nic_up(void) { return ctl->nic_state == NIC_UP; }
@@ -217,10 +234,10 @@ static int resolve_peer(void)
 	if (nif.peer_known)
 		return 1;
 	u32 n = (u32)net_arp_request(&nif, frame, sizeof(frame), ctl->peer_ip);
-	if (nic_send(&nic, frame, n) == 0)
+	if (nic_send(cur, frame, n) == 0)
 		ctl->net_tx_packets++;
 	for (u64 end = rdtsc() + ctl->tsc_khz * 100; rdtsc() < end && !nif.peer_known;)
-		nic_poll(&nic, on_frame);
+		nic_poll(cur, on_frame);
 	return nif.peer_known;
 }
 
@@ -236,6 +253,113 @@ static void event(u32 ev) { outl(PORT_GUEST_EVENT, ev); }
 				cpu_relax();                                                       \
 		}                                                                                  \
 	} while (0)
+
+/* The live switch, the guest's half: make before break, in net_failover's order. The VMM
+ * hot-adds the new card behind a free root port; the hot-plug driver's event brings it up here
+ * with the same MAC and IP while the old card still carries the traffic; then the traffic moves
+ * and the old card is let go, and only then does the VMM remove it. */
+static struct gnic *spare(void) { return cur == &cards[0] ? &cards[1] : &cards[0]; }
+
+#define DRAIN_MS 10 /* the longest we wait for a card to put its frames on the wire */
+
+static void wait_tx_done(struct gnic *n)
+{
+	for (u64 t = rdtsc(); !n->drv->tx_done(n) && rdtsc() - t < ctl->tsc_khz * DRAIN_MS;)
+		cpu_relax();
+}
+
+static void move_to(struct gnic *n)
+{
+	struct gnic *old = cur;
+	u64 t0 = rdtsc();
+	/* 1. What the old card took is on the wire: nothing we sent is lost or overtaken. */
+	if (old->drv)
+		wait_tx_done(old);
+	/* 2. We send on the new card from now on. Its gratuitous ARP (our own address asked for)
+	 * teaches the link and the peer where we are: the same MAC and IP, one host throughout. */
+	cur = n;
+	u32 len = (u32)net_arp_request(&nif, frame, sizeof(frame), ctl->guest_ip);
+	if (nic_send(cur, frame, len) == 0)
+		ctl->net_tx_packets++;
+	ctl->hp_drain_cycles = rdtsc() - t0;
+	if (old->drv) {
+		/* 3. Once the announcement is on the wire the link sends nothing more to the old
+		 * card: take what reached it before (the replies go out the new one) ... */
+		wait_tx_done(cur);
+		nic_quiet(old);
+		while (nic_poll(old, on_frame))
+			;
+		/* 4. ... and let go of it: reset, ready to be unplugged. */
+		old->drv->remove(old);
+		old->drv = 0;
+	}
+	ctl->nic_state = NIC_UP;
+	ctl->hp_released_bdf = old->slot_bdf;
+	event(GEV_NIC_MOVED);
+}
+
+static u64 slot_seen; /* when the hot-plug driver saw the event */
+
+static void on_slot(u32 bdf, int present, void *arg)
+{
+	(void)arg;
+	ctl->hp_events++;
+	for (int i = 0; i < 2; i++) {
+		struct gnic *n = &cards[i];
+		/* Our card in that slot is still there (a link event): nothing to do. A card that
+		 * left (the VMM took back one we never moved to, or took ours away) is forgotten. */
+		if (!n->drv || n->slot_bdf != bdf)
+			continue;
+		if (present)
+			return;
+		n->drv = 0;
+		if (n == cur)
+			ctl->nic_state = NIC_NONE;
+	}
+	if (!present)
+		return;
+	struct gnic *n = spare();
+	const struct nic_driver *drv;
+	int r = nic_probe_at(n, bdf, have_irqs(), &drv);
+	if (!drv) {
+		puts("hotplug: no driver for the card at ");
+		log_bdf(bdf);
+		puts("\n");
+		ctl->hp_failed++;
+		return;
+	}
+	log_card(n, drv, r);
+	if (!r && memcmp(n->mac, nif.mac, 6) && cur->drv) {
+		puts("hotplug: the new card has another MAC: not moving to it\n");
+		r = -99;
+	}
+	if (r) {
+		if (n->drv && n->drv->remove)
+			n->drv->remove(n);
+		n->drv = 0;
+		ctl->hp_failed++;
+		return;
+	}
+	if (!cur->drv) { /* no card before: this one is ours, with its address */
+		__builtin_memcpy(nif.mac, n->mac, 6);
+		__builtin_memcpy(ctl->mac, n->mac, 6);
+		nif.ip = ctl->guest_ip;
+	}
+	ctl->hp_probe_cycles = rdtsc() - slot_seen;
+	ctl->hp_bound_bdf = bdf;
+	event(GEV_NIC_BOUND);
+	move_to(n);
+}
+
+/* Called wherever the guest loops: cheap unless the slots have news. */
+static void hotplug_poll(void)
+{
+	u64 now = rdtsc();
+	if (!hp_pending(now))
+		return;
+	slot_seen = now;
+	hp_service(on_slot, 0);
+}
 
 static u64 hypercall(u64 nr)
 {
@@ -317,8 +441,11 @@ void guest_irq(u64 vector, struct irq_frame *f)
 	if (vector >= VEC_FIRST && vector < VEC_FIRST + IRQ_VECTORS)
 		ctl->irqs[vector - VEC_FIRST]++;
 	/* A level-triggered line: the card must be acknowledged before the EOI. */
-	if (vector == VEC_INTX && nic.drv && nic.drv->irq)
-		nic.drv->irq(&nic);
+	for (int i = 0; vector == VEC_INTX && i < 2; i++)
+		if (cards[i].drv && cards[i].drv->irq)
+			cards[i].drv->irq(&cards[i]);
+	if (vector == VEC_HOTPLUG)
+		hp_irq();
 	LAPIC(LAPIC_EOI) = 0;
 }
 
@@ -427,16 +554,16 @@ static void sleep_until(u64 deadline, u64 now)
 		halt();
 		return;
 	}
-	if (nic_up() && nic_arm_rx_irq(&nic))
+	if (nic_up() && nic_arm_rx_irq(cur))
 		return; /* a packet came in while arming */
-	if (command_pending())
+	if (command_pending() || hp_irq_pending())
 		return;
 	/* Armed after the checks (each LAPIC write is an exit): what comes from here on
 	 * interrupts, and an interrupt ends the halt. */
 	lapic_timer_arm(ns);
 	safe_halt(&ctl->idle_halts);
 	if (nic_up())
-		nic_quiet(&nic);
+		nic_quiet(cur);
 }
 
 /* Wait until the TSC passes deadline, serving the NIC: long waits halt, short ones spin. */
@@ -444,8 +571,9 @@ static void wait_until(u64 deadline)
 {
 	u64 spin_limit = ctl->tsc_khz / 5; /* 200 us: a halt round trip costs 25-50 us */
 	for (;;) {
+		hotplug_poll();
 		if (nic_up())
-			nic_poll(&nic, on_frame);
+			nic_poll(cur, on_frame);
 		u64 now = rdtsc();
 		if (now >= deadline || command_pending())
 			return;
@@ -466,7 +594,7 @@ static void ping_once(void)
 	ping_answered = 0;
 	u32 len = ctl->pkt_size < 8 ? 8 : ctl->pkt_size > 64 ? 64 : ctl->pkt_size;
 	u32 n = (u32)net_icmp_echo(&nif, frame, sizeof(frame), ctl->peer_ip, ping_id, ping_seq, payload, len);
-	if (nic_send(&nic, frame, n)) {
+	if (nic_send(cur, frame, n)) {
 		ctl->net_tx_full++;
 		return;
 	}
@@ -474,7 +602,7 @@ static void ping_once(void)
 	ctl->ping_sent++;
 	/* Wait for the reply even if a command comes: an abandoned ping is not a lost one. */
 	for (u64 end = t0 + ctl->tsc_khz * 1000; !ping_answered && rdtsc() < end;)
-		nic_poll(&nic, on_frame);
+		nic_poll(cur, on_frame);
 	if (ping_answered)
 		record_stats(&ctl->ping, ping_rtt);
 	else
@@ -492,13 +620,13 @@ static void tx_once(void)
 	__builtin_memcpy(payload, &seq, 8);
 	__builtin_memcpy(payload + 8, &t, 8);
 	u32 n = (u32)net_udp(&nif, frame, sizeof(frame), ctl->peer_ip, 40000, 9, payload, len);
-	if (nic_send(&nic, frame, n)) {
+	if (nic_send(cur, frame, n)) {
 		ctl->net_tx_full++;
 	} else {
 		ctl->net_tx_packets++;
 		udp_seq++;
 	}
-	nic_poll(&nic, on_frame);
+	nic_poll(cur, on_frame);
 }
 
 static void do_fault(u32 kind)
@@ -530,6 +658,12 @@ void guest_main(void)
 		lapic_init();
 	pci_scan(log_function, 0);
 	nic_init();
+	int slots = hp_init(have_irqs(), ctl->tsc_khz);
+	if (slots) {
+		puts("hotplug: ");
+		put_dec((u64)slots);
+		puts(have_irqs() ? " slots, msi\n" : " slots, polled\n");
+	}
 	ctl->tsc_ready = rdtsc();
 	event(GEV_READY);
 
@@ -540,8 +674,9 @@ void guest_main(void)
 	u64 idle_since = 0, rx_spin = ctl->tsc_khz / 20; /* 50 us */
 	for (;;) {
 		ctl->heartbeat++;
+		hotplug_poll();
 		if (nic_up())
-			nic_poll(&nic, on_frame);
+			nic_poll(cur, on_frame);
 		if (command_pending()) {
 			seen_seq = *(volatile u32 *)&ctl->cmd_seq;
 			barrier();
@@ -571,7 +706,7 @@ void guest_main(void)
 		case WL_ECHO:
 			/* The peer drives these: keep the ring drained, answer what comes. */
 			if (nic_up()) {
-				if (nic_poll(&nic, on_frame))
+				if (nic_poll(cur, on_frame))
 					idle_since = 0;
 				else if (!idle_since)
 					idle_since = rdtsc();

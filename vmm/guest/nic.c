@@ -61,5 +61,19 @@ int nic_probe_first(struct gnic *n, int want_irq, const struct nic_driver **drv)
 		return -1;
 	*drv = drivers[p.index];
 	n->want_irq = want_irq;
+	n->slot_bdf = p.bdf;
 	return nic_bind(n, *drv, p.bdf);
+}
+
+int nic_probe_at(struct gnic *n, u32 bdf, int want_irq, const struct nic_driver **drv)
+{
+	struct pick p = {0, -1};
+	*drv = 0;
+	match(bdf, pci_read32(bdf, 0), &p);
+	if (p.index < 0)
+		return -1;
+	*drv = drivers[p.index];
+	n->want_irq = want_irq;
+	n->slot_bdf = bdf;
+	return nic_bind(n, *drv, bdf);
 }

@@ -49,6 +49,8 @@ struct nic_driver {
 	void (*quiet)(struct gnic *n);
 	/* In the interrupt handler, before the EOI: acknowledge the card (may be NULL). */
 	void (*irq)(struct gnic *n);
+	/* Every frame sent is on the wire (the card completed every tx descriptor): 1, else 0. */
+	int (*tx_done)(struct gnic *n);
 	/* Stops the card taking new work and lets its rings drain. */
 	void (*quiesce)(struct gnic *n);
 	/* Lets go of the card (reset it): it may be unplugged after this. */
@@ -58,6 +60,7 @@ struct nic_driver {
 struct gnic {
 	const struct nic_driver *drv;
 	u32 bdf;
+	u32 slot_bdf; /* the function in the slot (a VF's is its PF) */
 	u64 dma;      /* where its rings and buffers are */
 	int want_irq; /* the VMM gave an irqchip: sleep on interrupts */
 	int irq;      /* the card interrupts (MSI-X or INTx) */
@@ -75,6 +78,8 @@ extern const struct nic_driver nic_driver_virtio, nic_driver_e1000, nic_driver_s
 /* Finds the first function on the buses that a driver of the table takes, binds it; 0, -1 no
  * card, or the driver's negative step (*drv says which). */
 int nic_probe_first(struct gnic *n, int want_irq, const struct nic_driver **drv);
+/* The same for the function at bdf only (a hot-added card). */
+int nic_probe_at(struct gnic *n, u32 bdf, int want_irq, const struct nic_driver **drv);
 /* Binds drv to the function at bdf (its own DMA area): a PF's driver hands over to its VF's. */
 int nic_bind(struct gnic *n, const struct nic_driver *drv, u32 bdf);
 static inline int nic_send(struct gnic *n, const void *f, u32 len) { return n->drv->send(n, f, len); }

@@ -148,6 +148,8 @@ static int vf_arm(struct gnic *n)
 
 static void vf_quiet(struct gnic *n) { reg_wr32(n->u.f.db, VSNIC_DB_IRQ_ARM, 0); }
 
+static int vf_tx_done(struct gnic *n) { return reg_rd32(n->u.f.db, VSNIC_DB_TX_HEAD) == n->u.f.tx_next; }
+
 static void vf_quiesce(struct gnic *n)
 {
 	reg_wr32(n->u.f.db, VSNIC_DB_IRQ_ARM, 0);
@@ -171,5 +173,5 @@ const struct nic_driver nic_driver_sriov_vf = {
 	.name = "vsnic-vf", .vendor = VSNIC_VENDOR, .device = VSNIC_VF_DEVICE, .dma_size = 0xa2000,
 	.irq_kind = "msi-x",
 	.probe = vf_probe, .send = vf_send, .poll = vf_poll, .arm_rx_irq = vf_arm, .quiet = vf_quiet,
-	.quiesce = vf_quiesce, .remove = vf_remove,
+	.tx_done = vf_tx_done, .quiesce = vf_quiesce, .remove = vf_remove,
 };

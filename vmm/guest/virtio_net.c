@@ -231,6 +231,12 @@ static int poll(struct gnic *n, void (*fn)(const u8 *, u32)) { return vnet_poll(
 static int arm(struct gnic *n) { return vnet_rx_arm(&n->u.v); }
 static void quiet(struct gnic *n) { vnet_rx_quiet(&n->u.v); }
 
+static int tx_done(struct gnic *n)
+{
+	struct vnet_queue *q = &n->u.v.tx;
+	return *(volatile u16 *)(q->used + 2) == q->idx;
+}
+
 static void quiesce(struct gnic *n)
 {
 	vnet_reap(&n->u.v);
@@ -241,5 +247,5 @@ const struct nic_driver nic_driver_virtio = {
 	.name = "virtio-net", .vendor = 0x1af4, .device = 0x1041, .dma_size = 0xb0000,
 	.irq_kind = "msi-x",
 	.probe = probe, .send = send, .poll = poll, .arm_rx_irq = arm, .quiet = quiet,
-	.quiesce = quiesce, .remove = quiesce,
+	.tx_done = tx_done, .quiesce = quiesce, .remove = quiesce,
 };

@@ -52,6 +52,11 @@ const char *net_backend_name(const struct net *n);
  * attached. 0 before the thread runs. */
 uint64_t net_thread_cpu_ns(const struct net *n);
 void net_read_peer(struct net *n, struct link_counters *out);
+/* The VMM's view of a blackout: silences between frames the cards moved, around a window in
+ * CLOCK_MONOTONIC ns (vmm/gap.h). */
+static inline void net_gap_arm(struct net *n, uint64_t start) { gap_arm(&n->be->gap, start); }
+static inline void net_gap_end(struct net *n, uint64_t end) { gap_end(&n->be->gap, end); }
+static inline bool net_gap_read(struct net *n, uint64_t *max_ns) { return gap_read(&n->be->gap, max_ns); }
 /* What the peer does on its own (rx flood, echo); a no-op for the loopback peer. */
 void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size);
 
