@@ -652,6 +652,7 @@ static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_
 		snap->cap_lost = cc.seq_lost;
 		snap->cap_reordered = cc.seq_reordered;
 		snap->cap_drops = cc.kernel_drops;
+		snap->cap_echo_unanswered = cc.echo_requests - cc.echo_replies;
 	} else if (s->cap_why) {
 		snprintf(snap->cap_why, sizeof(snap->cap_why), "%s", s->cap_why);
 	}

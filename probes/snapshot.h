@@ -156,6 +156,7 @@ struct snapshot {
 	struct figure cap_from_guest, cap_to_guest;
 	double cap_rtt_us[3], cap_rtt_avg_us; /* p50, p99, p999 of guest-started round trips */
 	uint64_t cap_rtt_samples, cap_lost, cap_reordered, cap_drops;
+	uint64_t cap_echo_unanswered; /* the guest's ICMP echoes seen without their reply (yet) */
 
 	/* The live switch: one under way now, the events that ended this tick, and the compare
 	 * table (by enum nic_mode). */
