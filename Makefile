@@ -32,7 +32,7 @@ SKEL := $(B)/kvmtrace.skel.h
 UNIT_SRC := $(wildcard tests/unit/*.c) tests/harness.c
 INTEG_SRC := $(wildcard tests/integration/*.c) tests/harness.c
 
-.PHONY: all run test deps test-deps unit integration hwlane bench clean format fuzz
+.PHONY: all run test deps test-deps unit integration hwlane bench clean format fuzz soak
 all: $(B)/vmscope
 
 $(B)/%.S.o: %.S
@@ -77,6 +77,16 @@ $(B)/tests/unit: $(UNIT_SRC) $(UNIT_LIB) tests/harness.h $(B)/vmm/guest_image.o
 $(B)/tests/integration: $(INTEG_SRC) tests/harness.h tests/integration/need.h $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $(INTEG_SRC) $(B)/libvmscope.a $(LIBS)
+# The switch soak under ASan/UBSan: 100 live switches at one a second (`make test` runs 20,
+# without sanitizers, in the integration suite).
+SOAK_SWITCHES ?= 100
+$(B)/tests/soak: tests/integration/test_switch.c tests/harness.c tests/harness.h $(VMM_SRC) $(PROBES_SRC) $(SKEL) $(B)/vmm/guest_image.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ tests/integration/test_switch.c tests/harness.c $(VMM_SRC) $(PROBES_SRC) $(B)/vmm/guest_image.o $(LIBS)
+soak: test-deps
+	$(MAKE) all $(B)/tests/soak
+	VMSCOPE_SOAK_SWITCHES=$(SOAK_SWITCHES) $(B)/tests/soak switch_soak
+
 # libFuzzer targets, one per guest-facing parser; `make fuzz` runs each FUZZ_SECONDS with its
 # corpus under tests/fuzz/corpus/ (new finds are added there).
 FUZZ_SECONDS ?= 60
