@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "tui/frontends.h"
+#include "vmm/nic.h"
 
 enum { C_TITLE = 1, C_HEAD, C_GOOD, C_WARN, C_BAD, C_DIM };
 enum { EV_NONE = 0, EV_REDRAW = 1, EV_RESTART = 2, EV_QUIT = 4 };
@@ -22,7 +23,11 @@ struct dash {
 	struct snapshot snap;
 	double history[HISTORY]; /* total exits/s, newest last */
 	double hist_tx[HISTORY], hist_rx[HISTORY], hist_rtt[HISTORY]; /* network, newest last */
-	char msg[160];
+	char hist_mark[HISTORY]; /* a switch ended in that tick: the new card's initial, else 0 */
+#define RECENT 3
+	unsigned nr_recent;
+	struct snap_event recent[RECENT]; /* the last switches, newest first */
+	char msg[200];
 	double msg_until;
 	bool help; /* the help screen is up: the next key closes it */
 };
@@ -36,6 +41,7 @@ static const char *const help_text[] = {
 	"     cpuid hlt)   a every kind in turn   i idle   +/- rate 10..100k/s, max",
 	" n ping the peer   t tx to its sink   x rx flood from it   o it sends, we echo",
 	" [ ] packet size   p pause   r restart   e emulated/native CPU (kvm_pvm)",
+	" E V F move the running guest to the emulated, virtio or SR-IOV VF card",
 	" ? h F1 this help   q quit",
 	"PANELS (-: that source cannot see or tell apart that figure)",
 	" EXITS /s  by kind and source: guest = its own counters, vmm = the VMM's exit",
@@ -49,7 +55,11 @@ static const char *const help_text[] = {
 	"           kvm_exit): user = reached the VMM, kernel = handled inside KVM,",
 	"           nic = touched the card's registers (bpf or vmm); irqs = interrupts",
 	"           peer: the namespace's UDP sink and echo; capture: libpcap on TAP",
-	" HISTORY   one column per tick (terminals of 40 lines or more)",
+	" COMPARE   each card's last figures (the one in use marked >): exits and nic",
+	"           exits per packet, irqs per packet, host CPU per packet (card+vmm+guest)",
+	" SWITCHES  the last live switches: blackout = longest gap in the guest's",
+	"           traffic (capture, then vmm), lost = from sequence numbers",
+	" HISTORY   one column per tick (40 lines or more); E V F mark switches",
 	" SOURCES   the busiest counters of the stats fd, eBPF and the VMM",
 };
 
@@ -237,6 +247,14 @@ static int draw_history(struct dash *d, int y)
 		sparkline(y++, "guest tx", d->hist_tx, "pps");
 		sparkline(y++, "guest rx", d->hist_rx, "pps");
 		sparkline(y++, "ping p50", d->hist_rtt, "us");
+		int w = COLS - 40 < HISTORY ? COLS - 40 : HISTORY;
+		attron(A_BOLD);
+		mvprintw(y, 1, "%-20s", "switches");
+		attroff(A_BOLD);
+		for (int i = 0; i < w; i++)
+			if (d->hist_mark[HISTORY - w + i])
+				mvaddch(y, 22 + i, (chtype)d->hist_mark[HISTORY - w + i]);
+		y++;
 	}
 	return y + 1;
 }
@@ -407,6 +425,71 @@ static int draw_net(struct dash *d, int y)
 	return y + 1;
 }
 
+/* The lesson at a glance: every card's last figures side by side, the one in use marked. */
+static int draw_compare(struct dash *d, int y)
+{
+	const struct snapshot *s = &d->snap;
+	char tx[16], rx[16], p50[16], p99[16], all[12], nic[12], irq[12], cpu[16];
+	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
+	line_at(y++, "COMPARE %-9s %7s %7s %7s %7s %6s %6s %5s %8s", "card", "tx pps", "rx pps",
+		"p50", "p99", "ex/pkt", "nic", "irqs", "cpu/pkt");
+	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+	for (unsigned m = NIC_MODE_EMULATED; m < NIC_MODE_MAX; m++) {
+		const struct mode_figures *c = &s->compare[m];
+		bool here = !strcmp(s->nic_mode, nic_mode_name(m));
+		if (!c->valid) {
+			attron(COLOR_PAIR(C_DIM));
+			line_at(y++, " %c      %-9s (not measured yet: press %c)", here ? '>' : ' ',
+				nic_mode_name(m), "?EVF"[m]);
+			attroff(COLOR_PAIR(C_DIM));
+			continue;
+		}
+		fmt_count(tx, sizeof(tx), c->tx_pps);
+		fmt_count(rx, sizeof(rx), c->rx_pps);
+		fmt_us(p50, sizeof(p50), c->ping_valid, c->ping_p50_us);
+		fmt_us(p99, sizeof(p99), c->ping_valid, c->ping_p99_us);
+		fmt_pp(all, sizeof(all), &c->exits_all);
+		fmt_pp(nic, sizeof(nic), &c->exits_nic);
+		fmt_pp(irq, sizeof(irq), &c->irqs);
+		fmt_pp_ns(cpu, sizeof(cpu), &c->cpu);
+		if (here)
+			attron(A_BOLD | COLOR_PAIR(C_GOOD));
+		line_at(y++, " %c      %-9s %7s %7s %7s %7s %6s %6s %5s %8s", here ? '>' : ' ',
+			nic_mode_name(m), tx, rx, p50, p99, all, nic, irq, cpu);
+		if (here)
+			attroff(A_BOLD | COLOR_PAIR(C_GOOD));
+	}
+	return y;
+}
+
+/* The last switches, newest first, and the one under way. */
+static int draw_switches(struct dash *d, int y, int rows)
+{
+	const struct snapshot *s = &d->snap;
+	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
+	if (s->switching)
+		line_at(y++, "SWITCHES  moving to %s: hot-added, the guest brings it up...", s->switch_to);
+	else
+		line_at(y++, "SWITCHES  %s", d->nr_recent ? "blackout (capture / vmm), lost, guest probe"
+						      : "none yet: E V F move the guest to another card");
+	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+	for (unsigned i = 0; i < d->nr_recent && (int)i < rows - 1; i++) {
+		const struct snap_event *e = &d->recent[i];
+		char cap[16], vmm[16];
+		if (!e->ok) {
+			attron(COLOR_PAIR(C_BAD));
+			line_at(y++, " %6.1fs %s -> %s failed: %s", e->t, e->from, e->to, e->why);
+			attroff(COLOR_PAIR(C_BAD));
+			continue;
+		}
+		snprintf(cap, sizeof(cap), e->blackout_valid[0] ? "%.2f" : "-", e->blackout_ms[0]);
+		snprintf(vmm, sizeof(vmm), e->blackout_valid[1] ? "%.2f" : "-", e->blackout_ms[1]);
+		line_at(y++, " %6.1fs %-8s -> %-8s blackout %s / %s ms  lost %llu  probe %.1f ms", e->t,
+			e->from, e->to, cap, vmm, (unsigned long long)e->lost, e->probe_ms);
+	}
+	return y + 1;
+}
+
 static void draw_log(struct dash *d, int y, int bottom)
 {
 	static char lines[VLOG_LINES][VLOG_LINE_MAX];
@@ -429,7 +512,7 @@ static void draw_keys(struct dash *d)
 		mvaddnstr(LINES - 1, 1, d->msg, COLS - 2);
 	else
 		mvaddnstr(LINES - 1, 1,
-			  "? help  1-7 kind  a all  n ping  t tx  x rx  o echo  i idle  +/- rate  [ ] size  p pause  e emul/native  r restart  q quit",
+			  "? help  E V F card  1-7 kind  a all  n ping  t tx  x rx  o echo  i idle  +/- rate  [ ] size  p pause  e emul/native  r restart  q quit",
 			  COLS - 2);
 	attroff(COLOR_PAIR(C_TITLE));
 }
@@ -453,8 +536,25 @@ static void draw(struct dash *d)
 		return;
 	}
 	int y = draw_header(d, 0);
-	y = draw_exits(d, y);
+	/* A short terminal under a network workload: the exits-by-kind table (the exits workload's,
+	 * idle now) gives its lines to the compare table and the switches. */
+	bool net_wl = d->snap.net_on && (!strcmp(d->snap.workload, "ping") || !strcmp(d->snap.workload, "tx") ||
+					 !strcmp(d->snap.workload, "rx") || !strcmp(d->snap.workload, "echo"));
+	if (net_wl && LINES < 38) {
+		attron(COLOR_PAIR(C_HEAD) | A_BOLD);
+		line_at(y++, "EXITS    by kind: the exits workload is off (1-7, a); per packet below");
+		attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+		y++;
+	} else {
+		y = draw_exits(d, y);
+	}
 	y = draw_net(d, y);
+	if (d->snap.net_on && y + 5 < LINES - 2) {
+		y = draw_compare(d, y);
+		int rows = LINES - 2 - y >= 1 + RECENT ? 1 + RECENT : LINES - 2 - y;
+		if (rows >= 1)
+			y = draw_switches(d, y, rows);
+	}
 	if (LINES >= 40)
 		y = draw_history(d, y);
 	if (y + 6 < LINES - 1) /* the sources panel needs its six lines */
@@ -572,6 +672,21 @@ static int on_key(struct dash *d, int ch)
 			say(d, ch == 'e' ? "guest restarted in the other CPU mode" : "guest restarted");
 		return EV_RESTART | EV_REDRAW;
 	}
+	case 'E':
+	case 'V':
+	case 'v':
+	case 'F':
+	case 'f': {
+		enum nic_mode to = ch == 'E' ? NIC_MODE_EMULATED : ch == 'V' || ch == 'v' ? NIC_MODE_VIRTIO : NIC_MODE_VF;
+		char text[200];
+		if (session_switch_nic(d->s, to, &why))
+			snprintf(text, sizeof(text), "no switch to %s: %s", nic_mode_name(to), why);
+		else
+			snprintf(text, sizeof(text), "moving the guest to the %s card, make before break",
+				 nic_mode_name(to));
+		say(d, text);
+		return EV_REDRAW;
+	}
 	case KEY_RESIZE:
 		return EV_REDRAW;
 	default:
@@ -590,6 +705,18 @@ static void tick(struct dash *d)
 	for (unsigned i = 0; i < 4; i++) {
 		memmove(series[i], series[i] + 1, sizeof(d->history) - sizeof(d->history[0]));
 		series[i][HISTORY - 1] = now[i];
+	}
+	memmove(d->hist_mark, d->hist_mark + 1, HISTORY - 1);
+	d->hist_mark[HISTORY - 1] = 0;
+	for (unsigned i = 0; i < d->snap.nr_events; i++) {
+		const struct snap_event *e = &d->snap.events[i];
+		enum nic_mode to = NIC_MODE_NONE;
+		nic_mode_parse(e->to, &to);
+		d->hist_mark[HISTORY - 1] = e->ok ? "?EVF"[to] : 'x';
+		memmove(d->recent + 1, d->recent, sizeof(d->recent[0]) * (RECENT - 1));
+		d->recent[0] = *e;
+		if (d->nr_recent < RECENT)
+			d->nr_recent++;
 	}
 }
 

@@ -4,12 +4,14 @@
  * thread (calls then run directly). */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "tests/harness.h"
 #include "vmm/guest/netstack.h"
 #include "vmm/net/link.h"
+#include "vmm/clock.h"
 #include "vmm/net/net.h"
 
 struct dev {
@@ -95,4 +97,39 @@ TEST(netside_attach_detach_and_attach_again)
 	n.be->ops->destroy(n.be);
 	close(fa);
 	close(fb);
+}
+
+/* The VMM's view of a switch's blackout: the longest gap between the guest's IPv4 frames that
+ * overlaps the window, ARP not counted, final once a frame comes after its end. */
+TEST(netside_gap_window_measures_the_longest_silence_in_ipv4_traffic)
+{
+	static struct net n;
+	struct dev a = {0};
+	memset(&n, 0, sizeof(n));
+	n.wake_fd = -1;
+	REQUIRE(loopback_create(&n.be) == 0);
+	const struct net_port pa = {.rx = on_rx, .opaque = &a};
+	REQUIRE(net_attach(&n, &pa) == 0);
+	static uint8_t f[128];
+	struct net_if nif = {.mac = NET_GUEST_MAC, .ip = LINK_GUEST_IP, .peer_mac = {2, 0, 0, 0, 0, 1}};
+	size_t len = net_udp(&nif, f, sizeof(f), LINK_PEER_IP, 40000, 9, "12345678", 8);
+	struct iovec udp = {f, len};
+	struct timespec ms2 = {0, 2000000}, ms10 = {0, 10000000};
+	uint64_t max;
+
+	REQUIRE(net_port_send(n.be, &a, &udp, 1) == 0); /* before the window */
+	net_gap_arm(&n, mono_ns());
+	CHECK(!net_gap_read(&n, &max));
+	nanosleep(&ms10, NULL);
+	ask(&n, &a); /* an ARP in the silence: not traffic */
+	nanosleep(&ms2, NULL);
+	REQUIRE(net_port_send(n.be, &a, &udp, 1) == 0);
+	net_gap_end(&n, mono_ns());
+	CHECK(!net_gap_read(&n, &max)); /* open until a frame comes after the end */
+	nanosleep(&ms2, NULL);
+	REQUIRE(net_port_send(n.be, &a, &udp, 1) == 0);
+	CHECK(net_gap_read(&n, &max));
+	CHECK(max >= 12000000 && max < 100000000);
+	net_detach(&n, &a);
+	n.be->ops->destroy(n.be);
 }

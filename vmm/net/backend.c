@@ -20,10 +20,17 @@ uint32_t net_gather(uint8_t *buf, uint32_t cap, const struct iovec *iov, unsigne
 	return len;
 }
 
-/* The VMM's clock for blackouts, read only while a window is armed. */
-static void gap_seen(struct net_backend *be)
+/* The VMM's clock for blackouts: every frame's time, so the gap that a switch's window opens
+ * in is measured from the frame before it. Like the capture's view, it counts the guest's IPv4
+ * traffic: an ARP (a switch's own announcement) is not traffic. */
+static void gap_seen(struct net_backend *be, const struct iovec *iov, unsigned n)
 {
-	if (__atomic_load_n(&be->gap.armed, __ATOMIC_RELAXED))
+	uint8_t type[2];
+	unsigned got = 0;
+	for (unsigned i = 0, at = 0; i < n && got < 2; at += (unsigned)iov[i++].iov_len)
+		for (unsigned b = 12 + got; b < 14 && b - at < iov[i].iov_len; b++)
+			type[got++] = ((const uint8_t *)iov[i].iov_base)[b - at];
+	if (got == 2 && type[0] == 0x08 && type[1] == 0x00)
 		gap_frame(&be->gap, mono_ns());
 }
 
@@ -33,7 +40,7 @@ void net_backend_deliver(struct net_backend *be, const uint8_t *frame, uint32_t 
 	be->st.rx_frames++;
 	be->st.rx_bytes += len;
 	if (p->rx) {
-		gap_seen(be);
+		gap_seen(be, &(struct iovec){(void *)frame, len}, 1);
 		p->rx(p->opaque, frame, len);
 	} else {
 		be->st.rx_no_port++;
@@ -45,7 +52,7 @@ int net_port_send(struct net_backend *be, void *owner, const struct iovec *iov, 
 	int r = be->ops->send(be, iov, n);
 	if (r)
 		return r;
-	gap_seen(be);
+	gap_seen(be, iov, n);
 	if (owner && be->port[be->rx_port].opaque != owner)
 		for (unsigned i = 0; i < NET_PORTS; i++)
 			if (be->port[i].opaque == owner) {
