@@ -190,6 +190,92 @@ static int run_mode(enum nic_mode mode, struct row *r)
 	return 0;
 }
 
+/* The switch rows: for each pair of cards, 2 * SWITCHES live switches back and forth under
+ * closed-loop ping (SWITCHES each way): blackout p50 and max (the capture's view) and pings
+ * lost, per ordered pair. */
+#define SWITCHES 20
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static struct snap_event *switch_once(struct session *s, enum nic_mode to, struct snapshot *snap)
+{
+	static struct snap_event ev;
+	const char *why;
+	if (session_switch_nic(s, to, &why)) {
+		fprintf(stderr, "bench/modes: switch to %s: %s\n", nic_mode_name(to), why);
+		return NULL;
+	}
+	for (int i = 0; i < 400; i++) {
+		usleep(5000);
+		session_tick(s, snap);
+		for (unsigned e = 0; e < snap->nr_events; e++)
+			if (!strcmp(snap->events[e].kind, "nic_switch")) {
+				ev = snap->events[e];
+				return &ev;
+			}
+	}
+	fprintf(stderr, "bench/modes: no event for the switch to %s\n", nic_mode_name(to));
+	return NULL;
+}
+
+static int switch_rows(void)
+{
+	static struct snapshot snap;
+	static const enum nic_mode pairs[3][2] = {{NIC_MODE_EMULATED, NIC_MODE_VIRTIO},
+						  {NIC_MODE_VIRTIO, NIC_MODE_VF},
+						  {NIC_MODE_VF, NIC_MODE_EMULATED}};
+	printf("\nlive switches under closed-loop ping, %d each way; blackout = the longest gap in the\n"
+	       "guest's traffic around a switch (capture timestamps), lost = pings (sequence numbers)\n",
+	       SWITCHES);
+	for (unsigned p = 0; p < 3; p++) {
+		struct session_opts o = {.nic = pairs[p][0], .workload = WL_PING, .rate = 0, .no_bpf = true};
+		struct session *s;
+		const char *why;
+		double bo[2][SWITCHES];
+		uint64_t lost[2] = {0, 0};
+		if (session_open(&s, &o, &why)) {
+			fprintf(stderr, "bench/modes: %s\n", why);
+			return -1;
+		}
+		usleep(300000);
+		session_tick(s, &snap);
+		uint64_t lost0 = snap.ping_lost.total;
+		for (int i = 0; i < 2 * SWITCHES; i++) {
+			int dir = i % 2;
+			struct snap_event *ev = switch_once(s, pairs[p][1 - dir], &snap);
+			if (!ev || !ev->ok || !ev->blackout_valid[0]) {
+				fprintf(stderr, "bench/modes: switch %s -> %s: %s\n", nic_mode_name(pairs[p][dir]),
+					nic_mode_name(pairs[p][1 - dir]), ev ? (ev->ok ? "no traffic measured" : ev->why) : "failed");
+				session_close(s);
+				return -1;
+			}
+			bo[dir][i / 2] = ev->blackout_ms[0];
+			lost[dir] += ev->lost;
+			usleep(50000);
+		}
+		usleep(1200000); /* a ping lost at the end is known a second later */
+		session_tick(s, &snap);
+		uint64_t all = snap.ping_lost.total - lost0;
+		session_close(s);
+		for (int dir = 0; dir < 2; dir++) {
+			qsort(bo[dir], SWITCHES, sizeof(double), cmp_double);
+			char pair[32];
+			snprintf(pair, sizeof(pair), "%s -> %s", nic_mode_name(pairs[p][dir]), nic_mode_name(pairs[p][1 - dir]));
+			printf("switch %-20s blackout p50 %.2f ms max %.2f ms lost %llu\n", pair,
+			       (bo[dir][SWITCHES / 2 - 1] + bo[dir][SWITCHES / 2]) / 2, bo[dir][SWITCHES - 1],
+			       (unsigned long long)lost[dir]);
+		}
+		if (all != lost[0] + lost[1])
+			printf("  (the guest counted %llu pings lost over those %d switches)\n",
+			       (unsigned long long)all, 2 * SWITCHES);
+	}
+	return 0;
+}
+
 int main(void)
 {
 	struct row rows[NIC_MODE_MAX];
@@ -229,5 +315,5 @@ int main(void)
 		printf("ratio %s tx/raw %.2f\n", rows[i].name, rows[i].tx / raw_tx);
 		printf("ratio %s rx/raw %.2f\n", rows[i].name, rows[i].rx / raw_rx);
 	}
-	return 0;
+	return switch_rows() ? 1 : 0;
 }

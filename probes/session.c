@@ -46,6 +46,7 @@ struct session {
 	struct snap_event events[SNAP_EVENTS_MAX];
 	/* The compare table, and each mode's ping histogram while in it. */
 	struct mode_figures compare[NIC_MODE_MAX];
+	double switch_end_t; /* when the last switch ended (session seconds) */
 	uint64_t mode_hist[NIC_MODE_MAX][HIST_SLOTS], last_hist[HIST_SLOTS];
 };
 
@@ -217,12 +218,19 @@ struct vlog *session_log(struct session *s) { return vmm_log(s->vm); }
 struct vmm *session_vmm(struct session *s) { return s->vm; }
 
 static void finish_switch(struct session *s);
+static void switch_ended(struct session *s);
+static bool switch_over(const struct session *s);
 
 int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 {
 	struct vmm *old = s->vm;
-	if (s->track.on)
+	if (s->track.on) {
+		vmm_switch_read(s->vm, &s->track.sw);
+		if (!switch_over(s))
+			snprintf(s->track.sw.why, sizeof(s->track.sw.why), "the guest was restarted before the switch ended");
+		switch_ended(s);
 		finish_switch(s);
+	}
 	struct kstats old_ks = s->ks;
 	uint64_t *old_values = s->stat_values;
 
@@ -300,33 +308,47 @@ static void finish_switch(struct session *s)
 	s->track.on = false;
 }
 
+/* The followed switch ended (the VMM says so): its blackout windows end where it ended, and
+ * each closes at the next frame. */
+static void switch_ended(struct session *s)
+{
+	const struct vmm_switch *sw = &s->track.sw;
+	if (s->track.ended)
+		return;
+	s->track.ended = true;
+	s->track.t_ended = now_s() - s->t0;
+	s->switch_end_t = (double)sw->ns_end / 1e9 - s->t0;
+	/* The new card's row of the compare table starts again with this visit. */
+	if (sw->phase == SWITCH_DONE)
+		memset(s->mode_hist[sw->to], 0, sizeof(s->mode_hist[sw->to]));
+	if (s->net)
+		net_gap_end(s->net, sw->ns_end);
+	if (s->cap)
+		capture_gap_end(s->cap, sw->ns_end + s->track.real_minus_mono);
+}
+
+static bool switch_over(const struct session *s)
+{
+	const struct vmm_switch *sw = &s->track.sw;
+	return sw->seq != s->track.seq || sw->phase == SWITCH_DONE || sw->phase == SWITCH_FAILED;
+}
+
 /* Each tick: has the followed switch ended, and are its measurements in? */
 static void follow_switch(struct session *s, struct snapshot *snap)
 {
 	if (!s->track.on)
 		return;
 	vmm_switch_read(s->vm, &s->track.sw);
-	const struct vmm_switch *sw = &s->track.sw;
-	double now = now_s() - s->t0;
-	bool over = sw->seq != s->track.seq || sw->phase == SWITCH_DONE || sw->phase == SWITCH_FAILED;
-	if (!over) {
-		snap->switching = true;
-		snprintf(snap->switch_to, sizeof(snap->switch_to), "%s", nic_mode_name(sw->to));
+	if (!switch_over(s)) {
+		if (snap) {
+			snap->switching = true;
+			snprintf(snap->switch_to, sizeof(snap->switch_to), "%s", nic_mode_name(s->track.sw.to));
+		}
 		return;
 	}
-	if (!s->track.ended) {
-		/* The new card's row of the compare table starts again with this visit. */
-		if (sw->phase == SWITCH_DONE)
-			memset(s->mode_hist[sw->to], 0, sizeof(s->mode_hist[sw->to]));
-		/* The windows end where the VMM says the switch ended; each closes at the next frame. */
-		s->track.ended = true;
-		s->track.t_ended = now;
-		if (s->net)
-			net_gap_end(s->net, sw->ns_end);
-		if (s->cap)
-			capture_gap_end(s->cap, sw->ns_end + s->track.real_minus_mono);
-	}
+	switch_ended(s);
 	uint64_t gap;
+	double now = now_s() - s->t0;
 	bool measured = (!s->cap || capture_gap_read(s->cap, &gap)) && (!s->net || net_gap_read(s->net, &gap));
 	double settle = s->opts.workload == WL_PING ? SETTLE_PING_S : SETTLE_S;
 	/* Without traffic nothing closes the windows: the blackout then is "-". */
@@ -336,11 +358,21 @@ static void follow_switch(struct session *s, struct snapshot *snap)
 
 enum nic_mode session_nic_mode(struct session *s) { return vmm_nic_mode(s->vm); }
 
+void session_poll(struct session *s) { follow_switch(s, NULL); }
+
 int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
 {
 	static struct ctl_page ctl;
-	if (s->track.on) /* the last one's event goes out with what it has */
+	if (s->track.on) {
+		vmm_switch_read(s->vm, &s->track.sw);
+		if (!switch_over(s)) {
+			*why = "a switch is already under way";
+			return -EBUSY;
+		}
+		/* The last one's event goes out with what it has measured by now. */
+		switch_ended(s);
 		finish_switch(s);
+	}
 	int r = vmm_switch_nic(s->vm, to, why);
 	if (r)
 		return r;
@@ -720,8 +752,8 @@ static void per_packet(struct session *s, struct snapshot *snap, bool engine)
 	}
 }
 
-/* The compare table: the figures of the tick just made, as its mode's row (a tick with a switch
- * in it, or no traffic, changes nothing). */
+/* The compare table: the figures of the tick just made, as its mode's row (a tick that a switch
+ * overlaps, or without traffic, changes nothing). */
 static void update_compare(struct session *s, struct snapshot *snap, const struct ctl_page *ctl)
 {
 	enum nic_mode m = vmm_nic_mode(s->vm);
@@ -730,7 +762,9 @@ static void update_compare(struct session *s, struct snapshot *snap, const struc
 		d[i] = ctl->ping.hist[i] >= s->last_hist[i] ? ctl->ping.hist[i] - s->last_hist[i] : 0;
 		s->last_hist[i] = ctl->ping.hist[i];
 	}
-	if (snap->net_on && !s->track.on && m != NIC_MODE_NONE && snap->dt > 0) {
+	bool clean = !snap->switching && !(s->track.on && !s->track.ended) &&
+		     snap->t - snap->dt >= s->switch_end_t;
+	if (snap->net_on && clean && m != NIC_MODE_NONE && snap->dt > 0) {
 		uint64_t *h = s->mode_hist[m], n = 0;
 		for (unsigned i = 0; i < HIST_SLOTS; i++)
 			n += h[i] += d[i];

@@ -40,6 +40,9 @@ bool session_guest_failed(struct session *s);
  * switch's event, with its blackout and loss, comes in a later tick. 0, or -errno with *why
  * (the same card, a switch under way, no card, the guest paused or failed). */
 int session_switch_nic(struct session *s, enum nic_mode to, const char **why);
+/* Between ticks, as often as the front end can (every 50-100 ms): a switch that ended gets its
+ * blackout windows closed where it ended, not at the next tick. */
+void session_poll(struct session *s);
 /* The card the guest's traffic goes through now. */
 enum nic_mode session_nic_mode(struct session *s);
 /* Reboots the guest in another CPU mode; on failure the old VM keeps running. */

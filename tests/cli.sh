@@ -39,6 +39,12 @@ expect cli_pcap_into_a_directory 1 "cannot write the --pcap file '/tmp': Is a di
 expect cli_pcap_into_a_missing_folder 1 "cannot write the --pcap file '/nonexistent/x.pcap': No such file" -- \
 	$BIN run --headless --duration 1 --pcap /nonexistent/x.pcap
 
+expect cli_switch_to_wants_mode_at_seconds 2 "--switch-to wants MODE@SECONDS" -- $BIN run --headless --switch-to vf
+expect cli_switch_to_an_unknown_card 2 "--switch-to wants MODE@SECONDS" -- $BIN run --headless --switch-to bogus@2
+expect cli_switch_every_wants_seconds 2 "--switch-every wants seconds" -- $BIN run --headless --switch-every 0
+expect cli_switch_without_a_card 2 "drop --nic none" -- $BIN run --headless --nic none --switch-every 2
+expect cli_switch_plans_are_one_or_the_other 2 "use one" -- $BIN run --headless --switch-every 2 --switch-to vf@1
+
 if $BIN -h | grep -q "examples:" && $BIN --help | grep -q "examples:" && $BIN --version | grep -q "^vmscope "; then ok cli_help_and_version
 else bad cli_help_and_version "no examples in --help or no version"; fi
 
@@ -65,6 +71,20 @@ else
 			ok cli_headless_csv
 		else bad cli_headless_csv "$(head -3 "$tmp/c")"; fi
 	else bad cli_headless_csv "exit $?: $(cat "$tmp/e")"; fi
+
+	# Planned live switches: the records carry each one's event, and the card in use follows.
+	if [ "$(id -u)" -ne 0 ] || [ ! -e /dev/net/tun ]; then
+		skp cli_headless_switch_to "the TAP link needs root and /dev/net/tun"
+	elif $BIN run --headless --duration 4 --interval 250 --workload ping --rate 0 \
+		--switch-to emulated@1 --switch-to vf@2.5 >"$tmp/s" 2>"$tmp/e"; then
+		if jq -se '[.[].events[] | select(.kind == "nic_switch" and .ok and .lost == 0
+				and .blackout_ms.capture != null)] | map(.to) == ["emulated", "vf"]' "$tmp/s" >/dev/null &&
+			[ "$(tail -1 "$tmp/s" | jq -r .nic_mode)" = vf ] &&
+			tail -1 "$tmp/s" | jq -e '.net.compare | (.virtio.exits_per_packet != null and
+				.emulated.exits_per_packet != null and .vf.exits_per_packet != null)' >/dev/null; then
+			ok cli_headless_switch_to
+		else bad cli_headless_switch_to "$(jq -c '[.nic_mode, .events]' "$tmp/s")"; fi
+	else bad cli_headless_switch_to "exit $?: $(cat "$tmp/e")"; fi
 
 	expect cli_guest_fault_exits_3 3 "guest took exception #UD" -- $BIN run --headless --duration 5 --workload fault:ud
 
@@ -196,7 +216,7 @@ else
 		for _ in $(seq 50); do
 			sleep 0.2
 			$T capture-pane -p -t dash >"$tmp/screen"
-			grep -q "pio_eventfd" "$tmp/screen" && grep -q "guest: vmscope guest" "$tmp/screen" && { seen=1; break; }
+			grep -q "pio_eventfd" "$tmp/screen" && grep -q "guest: " "$tmp/screen" && { seen=1; break; }
 		done
 		$T send-keys -t dash 3
 		sleep 1

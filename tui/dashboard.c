@@ -549,7 +549,10 @@ static void draw(struct dash *d)
 		y = draw_exits(d, y);
 	}
 	y = draw_net(d, y);
-	if (d->snap.net_on && y + 5 < LINES - 2) {
+	/* The compare table and the switches: under a network workload, once a switch happened, or
+	 * on a tall terminal; otherwise the log keeps their lines. */
+	bool compare = net_wl || d->nr_recent || d->snap.switching || LINES >= 40;
+	if (d->snap.net_on && compare && y + 5 < LINES - 2) {
 		y = draw_compare(d, y);
 		int rows = LINES - 2 - y >= 1 + RECENT ? 1 + RECENT : LINES - 2 - y;
 		if (rows >= 1)
@@ -753,6 +756,7 @@ int run_dashboard(const struct cli *cli, struct session *s)
 	while (!vmscope_quit) {
 		int ch = getch();
 		int ev = ch == ERR ? EV_NONE : on_key(&d, ch);
+		session_poll(s);
 		if (ev & EV_QUIT)
 			break;
 		if (cli->duration > 0 && d.snap.t >= cli->duration)

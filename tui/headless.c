@@ -61,6 +61,7 @@ int run_headless(const struct cli *cli, struct session *s)
 			double left = due - mono();
 			nap(left < SLICE_S ? left : SLICE_S);
 			planned_switch(cli, s, mono() - start, &switches);
+			session_poll(s);
 		}
 		if (vmscope_quit)
 			break;

@@ -144,6 +144,31 @@ TEST(switch_every_pair_both_ways_under_rx)
 	every_pair(WL_RX, 20000);
 }
 
+/* The hardware lane's switch (light: one paced ping, the two trapping cards): the slot's MSI
+ * reaches a guest that sleeps with sti; hlt, and both ways lose nothing. */
+TEST(switch_virtio_to_emulated_and_back_under_paced_ping)
+{
+	static struct snapshot snap;
+	struct session *s = open_switch_session(WL_PING, 200);
+	REQUIRE(s);
+	nap(0.3);
+	session_tick(s, &snap);
+	const enum nic_mode way[] = {NIC_MODE_EMULATED, NIC_MODE_VIRTIO};
+	for (unsigned i = 0; i < 2; i++) {
+		struct snap_event ev;
+		if (switch_and_wait(s, way[i], &snap, &ev))
+			break;
+		printf("    %s -> %s: blackout %.2f ms (capture) %.2f ms (vmm), lost %llu\n", ev.from, ev.to,
+		       ev.blackout_ms[0], ev.blackout_ms[1], (unsigned long long)ev.lost);
+		CHECK(ev.ok && ev.lost_valid && ev.lost == 0);
+		CHECK(session_nic_mode(s) == way[i]);
+	}
+	nap(0.5);
+	session_tick(s, &snap);
+	CHECK(snap.pps_tx.rate > 50 && snap.ping_lost.total == 0);
+	session_close(s);
+}
+
 TEST(switch_refusals_say_why_and_change_nothing)
 {
 	static struct snapshot snap;
