@@ -39,7 +39,7 @@ struct session {
 		uint32_t seq;
 		double t_start, t_ended;
 		uint64_t real_minus_mono;
-		uint64_t ping_lost0, cap_lost0;
+		uint64_t lost0, cap_lost0; /* guest_lost() and the capture's seq_lost at the start */
 		struct vmm_switch sw;
 	} track;
 	unsigned nr_events;
@@ -228,7 +228,6 @@ int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 		vmm_switch_read(s->vm, &s->track.sw);
 		if (!switch_over(s))
 			snprintf(s->track.sw.why, sizeof(s->track.sw.why), "the guest was restarted before the switch ended");
-		switch_ended(s);
 		finish_switch(s);
 	}
 	struct kstats old_ks = s->ks;
@@ -279,6 +278,7 @@ static void finish_switch(struct session *s)
 {
 	static struct ctl_page ctl;
 	const struct vmm_switch *sw = &s->track.sw;
+	switch_ended(s);
 	struct snap_event ev = {.t = s->track.t_start, .ok = sw->phase == SWITCH_DONE};
 	uint64_t gap;
 
@@ -297,7 +297,7 @@ static void finish_switch(struct session *s)
 		ev.blackout_valid[1] = true;
 	}
 	vmm_read_ctl(s->vm, &ctl);
-	ev.lost = guest_lost(&ctl) - s->track.ping_lost0;
+	ev.lost = guest_lost(&ctl) - s->track.lost0;
 	if (s->cap) {
 		struct capture_counters cc;
 		capture_read(s->cap, &cc);
@@ -370,7 +370,6 @@ int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
 			return -EBUSY;
 		}
 		/* The last one's event goes out with what it has measured by now. */
-		switch_ended(s);
 		finish_switch(s);
 	}
 	int r = vmm_switch_nic(s->vm, to, why);
@@ -384,7 +383,7 @@ int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
 	s->track.seq = s->track.sw.seq;
 	s->track.t_start = now_s() - s->t0;
 	s->track.real_minus_mono = real - mono;
-	s->track.ping_lost0 = guest_lost(&ctl);
+	s->track.lost0 = guest_lost(&ctl);
 	s->track.cap_lost0 = 0;
 	if (s->cap) {
 		struct capture_counters cc;

@@ -178,9 +178,6 @@ struct ctl_page {
 	/* hot-plug (guest -> VMM) */
 	u32 hp_bound_bdf, hp_released_bdf; /* see GEV_NIC_BOUND, GEV_NIC_MOVED */
 	u64 hp_probe_cycles; /* the slot's event seen -> the new card's driver up (TSC) */
-	u64 hp_drain_cycles; /* old card's tx drained -> traffic on the new one (TSC) */
-	u64 hp_events;       /* slot events the hot-plug driver handled */
-	u64 hp_failed;       /* hot-added cards no driver could bring up */
 };
 
 #endif

@@ -11,7 +11,6 @@ struct gap_window {
 	uint64_t last;       /* the newest frame's time, armed or not */
 	uint64_t start, end; /* the window; end 0: still open */
 	uint64_t max;        /* the longest gap overlapping it so far */
-	uint64_t frames;     /* frames inside the window */
 	bool armed, closed;  /* closed: a frame came after end, max is final */
 };
 
@@ -24,7 +23,6 @@ static inline void gap_arm(struct gap_window *g, uint64_t start)
 	GAP_STORE(g->armed, false);
 	GAP_STORE(g->end, 0);
 	GAP_STORE(g->max, 0);
-	GAP_STORE(g->frames, 0);
 	GAP_STORE(g->closed, false);
 	GAP_STORE(g->start, start);
 	GAP_STORE(g->armed, true);
@@ -42,7 +40,6 @@ static inline void gap_frame(struct gap_window *g, uint64_t ts)
 		return;
 	if (last && ts - last > GAP_LOAD(g->max))
 		GAP_STORE(g->max, ts - last);
-	GAP_STORE(g->frames, GAP_LOAD(g->frames) + 1);
 	uint64_t end = GAP_LOAD(g->end);
 	if (end && ts > end)
 		GAP_STORE(g->closed, true);

@@ -119,8 +119,9 @@ int pcie_port_init(struct pcie_port *p, const char *name, unsigned slot, unsigne
 					   (uint32_t)slot << 19, 4);
 	pci_dev_writable(&p->dev, p->exp + PCI_EXP_SLTCTL, (const uint8_t[]){0xff, 0x1f}, 2);
 	/* Status: the event bits clear when written 1; presence and the rest are the port's. */
-	const uint16_t w1c = PCI_EXP_SLTSTA_ABP | 0x0002 | 0x0004 | PCI_EXP_SLTSTA_PDC |
-			     PCI_EXP_SLTSTA_CC | PCI_EXP_SLTSTA_DLLSC;
+	uint16_t w1c = 0;
+	for (unsigned i = 0; i < sizeof(slot_events) / sizeof(slot_events[0]); i++)
+		w1c |= slot_events[i].status;
 	p->dev.w1c[p->exp + PCI_EXP_SLTSTA] = (uint8_t)w1c;
 	p->dev.w1c[p->exp + PCI_EXP_SLTSTA + 1] = (uint8_t)(w1c >> 8);
 	pci_dev_writable(&p->dev, p->msi + MSI_CTL, (const uint8_t[]){0x71, 0x00}, 2);

@@ -468,6 +468,9 @@ static uint64_t switch_bound_ns(const struct vmm *vm)
 	return (vm->cpu == CPU_EMULATED ? SWITCH_BOUND_EMU_MS : SWITCH_BOUND_MS) * 1000000ull;
 }
 
+/* The port a switch brings the new card into: the one the guest's card is not in. -1: no card. */
+static int spare_port(const struct vmm *vm) { return vm->active >= 0 ? 1 - vm->active : -1; }
+
 /* The vCPU thread's part of a switch, between two KVM_RUNs: the hot-add, or the removal of a
  * card the guest did not bring up in time. */
 static void hotplug_work(struct vmm *vm)
@@ -475,14 +478,13 @@ static void hotplug_work(struct vmm *vm)
 	STORE(vm->hp_work, false);
 	pthread_mutex_lock(&vm->nic_lock);
 	struct vmm_switch *sw = &vm->sw;
-	int fresh = vm->active >= 0 ? 1 - vm->active : 0;
+	int fresh = spare_port(vm); /* a switch starts only from a card: never -1 here */
 	if (sw->phase == SWITCH_ADDING) {
 		const char *why;
 		if (plug_card(vm, fresh, sw->to, true, &why)) {
 			switch_failed(vm, "%s", why);
 		} else {
 			sw->phase = SWITCH_BINDING;
-			sw->ns_added = mono_ns();
 		}
 	} else if ((sw->phase == SWITCH_BINDING || sw->phase == SWITCH_MOVING) &&
 		   mono_ns() - sw->ns_start > switch_bound_ns(vm)) {
@@ -501,17 +503,14 @@ static void switch_event(struct vmm *vm, uint32_t ev)
 	const struct ctl_page *c = vm->ctl;
 	pthread_mutex_lock(&vm->nic_lock);
 	struct vmm_switch *sw = &vm->sw;
-	int fresh = vm->active >= 0 ? 1 - vm->active : -1;
+	int fresh = spare_port(vm);
 	struct nic *new = fresh >= 0 ? vm->card[fresh] : NULL, *old = vm->active >= 0 ? vm->card[vm->active] : NULL;
 	uint64_t khz = vm->tsc_khz ? vm->tsc_khz : 1;
 	if (ev == GEV_NIC_BOUND && sw->phase == SWITCH_BINDING && new && c->hp_bound_bdf == card_bdf(new)) {
 		sw->phase = SWITCH_MOVING;
-		sw->ns_bound = mono_ns();
 		sw->probe_ns = c->hp_probe_cycles * 1000000ull / khz;
 	} else if (ev == GEV_NIC_MOVED && sw->phase == SWITCH_MOVING && old &&
 		   c->hp_released_bdf == card_bdf(old)) {
-		sw->ns_moved = mono_ns();
-		sw->drain_ns = c->hp_drain_cycles * 1000000ull / khz;
 		int was = vm->active;
 		vm->active = fresh;
 		unplug_card(vm, was, true);
@@ -578,15 +577,6 @@ void vmm_resources(struct vmm *vm, struct vmm_resources *out)
 	for (unsigned i = 0; i < IRQ_MAX; i++)
 		out->gsis += vm->irq.route[i].used;
 	pthread_mutex_unlock(&vm->irq.lock);
-}
-
-void vmm_hotplug_counts(struct vmm *vm, uint64_t *interrupts, uint64_t *events)
-{
-	*interrupts = *events = 0;
-	for (int p = 0; p < vm->nr_ports; p++) {
-		*interrupts += LOAD(vm->port[p].interrupts);
-		*events += LOAD(vm->port[p].events);
-	}
 }
 
 /* Which CPU mode the request resolves to on this host, or -EINVAL with *why. */

@@ -134,10 +134,9 @@ struct vmm_switch {
 	uint32_t seq; /* switches asked for so far; this is the newest */
 	enum vmm_switch_phase phase;
 	enum nic_mode from, to;
-	/* CLOCK_MONOTONIC ns: asked, in the slot, bound, old released, old removed (0: not yet) */
-	uint64_t ns_start, ns_added, ns_bound, ns_moved, ns_end;
+	/* CLOCK_MONOTONIC ns: asked, and the old card removed or the switch given up (0: not yet) */
+	uint64_t ns_start, ns_end;
 	uint64_t probe_ns; /* the guest's time from the slot event to its driver up */
-	uint64_t drain_ns; /* the guest's time from the old card's tx drained to the new one's ARP */
 	char why[160];
 };
 /* Starts a switch; 0, or -errno with *why (no card, same mode, one under way, VM not running). */
@@ -148,8 +147,7 @@ struct vmm_resources {
 	unsigned cards, memslots, ioeventfds, gsis;
 };
 void vmm_resources(struct vmm *vm, struct vmm_resources *out);
-/* The root ports' hot-plug interrupts sent and events raised. */
-void vmm_hotplug_counts(struct vmm *vm, uint64_t *interrupts, uint64_t *events);
+
 /* Where the NIC's registers are: the guest-physical ranges its BARs decode now. */
 struct vmm_region {
 	bool io; /* port I/O; else MMIO */

@@ -271,7 +271,6 @@ static void wait_tx_done(struct gnic *n)
 static void move_to(struct gnic *n)
 {
 	struct gnic *old = cur;
-	u64 t0 = rdtsc();
 	/* 1. What the old card took is on the wire: nothing we sent is lost or overtaken. */
 	if (old->drv)
 		wait_tx_done(old);
@@ -281,7 +280,6 @@ static void move_to(struct gnic *n)
 	u32 len = (u32)net_arp_request(&nif, frame, sizeof(frame), ctl->guest_ip);
 	if (nic_send(cur, frame, len) == 0)
 		ctl->net_tx_packets++;
-	ctl->hp_drain_cycles = rdtsc() - t0;
 	if (old->drv) {
 		/* 3. Once the announcement is on the wire the link sends nothing more to the old
 		 * card: take what reached it before (the replies go out the new one) ... */
@@ -303,7 +301,6 @@ static u64 slot_seen; /* when the hot-plug driver saw the event */
 static void on_slot(u32 bdf, int present, void *arg)
 {
 	(void)arg;
-	ctl->hp_events++;
 	for (int i = 0; i < 2; i++) {
 		struct gnic *n = &cards[i];
 		/* Our card in that slot is still there (a link event): nothing to do. A card that
@@ -325,7 +322,6 @@ static void on_slot(u32 bdf, int present, void *arg)
 		puts("hotplug: no driver for the card at ");
 		log_bdf(bdf);
 		puts("\n");
-		ctl->hp_failed++;
 		return;
 	}
 	log_card(n, drv, r);
@@ -337,7 +333,6 @@ static void on_slot(u32 bdf, int present, void *arg)
 		if (n->drv && n->drv->remove)
 			n->drv->remove(n);
 		n->drv = 0;
-		ctl->hp_failed++;
 		return;
 	}
 	if (!cur->drv) { /* no card before: this one is ours, with its address */
