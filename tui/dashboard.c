@@ -726,7 +726,8 @@ static void tick(struct dash *d)
 int run_dashboard(const struct cli *cli, struct session *s)
 {
 	static struct dash d;
-	double next;
+	double next, start = mono();
+	unsigned planned = 0; /* steps of --switch-every / --switch-to taken */
 
 	d.cli = cli;
 	d.s = s;
@@ -756,6 +757,14 @@ int run_dashboard(const struct cli *cli, struct session *s)
 	while (!vmscope_quit) {
 		int ch = getch();
 		int ev = ch == ERR ? EV_NONE : on_key(&d, ch);
+		enum nic_mode to;
+		const char *why;
+		if (frontend_plan_step(cli, s, mono() - start, &planned, &to, &why)) {
+			char text[200];
+			snprintf(text, sizeof(text), "no planned switch to %s: %s", nic_mode_name(to), why);
+			say(&d, text);
+			ev |= EV_REDRAW;
+		}
 		session_poll(s);
 		if (ev & EV_QUIT)
 			break;

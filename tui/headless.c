@@ -33,13 +33,20 @@ static void emit(const struct cli *cli, const struct snapshot *snap)
 		out_jsonl(stdout, snap);
 }
 
-/* --switch-every, --switch-to: a switch the session refuses (one still under way, say) is
- * said on stderr and the run goes on; its outcome otherwise is an event in the records. */
+int frontend_plan_step(const struct cli *cli, struct session *s, double elapsed, unsigned *done,
+		       enum nic_mode *to, const char **why)
+{
+	*to = cli_switch_due(cli, elapsed, session_nic_mode(s), done);
+	return *to == NIC_MODE_NONE ? 0 : session_switch_nic(s, *to, why);
+}
+
+/* A switch the session refuses (one still under way, say) is said on stderr and the run goes
+ * on; its outcome otherwise is an event in the records. */
 static void planned_switch(const struct cli *cli, struct session *s, double elapsed, unsigned *done)
 {
 	const char *why;
-	enum nic_mode to = cli_switch_due(cli, elapsed, session_nic_mode(s), done);
-	if (to != NIC_MODE_NONE && session_switch_nic(s, to, &why))
+	enum nic_mode to;
+	if (frontend_plan_step(cli, s, elapsed, done, &to, &why))
 		fprintf(stderr, "vmscope: no switch to %s at %.1f s: %s\n", nic_mode_name(to), elapsed, why);
 }
 
