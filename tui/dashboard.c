@@ -757,15 +757,6 @@ int run_dashboard(const struct cli *cli, struct session *s)
 	while (!vmscope_quit) {
 		int ch = getch();
 		int ev = ch == ERR ? EV_NONE : on_key(&d, ch);
-		enum nic_mode to;
-		const char *why;
-		if (frontend_plan_step(cli, s, mono() - start, &planned, &to, &why)) {
-			char text[200];
-			snprintf(text, sizeof(text), "no planned switch to %s: %s", nic_mode_name(to), why);
-			say(&d, text);
-			ev |= EV_REDRAW;
-		}
-		session_poll(s);
 		if (ev & EV_QUIT)
 			break;
 		if (cli->duration > 0 && d.snap.t >= cli->duration)
@@ -776,6 +767,8 @@ int run_dashboard(const struct cli *cli, struct session *s)
 			memset(d.hist_rx, 0, sizeof(d.hist_rx));
 			memset(d.hist_rtt, 0, sizeof(d.hist_rtt));
 		}
+		/* After the tick that is due: a planned switch at a tick's end leaves that tick one
+		 * card's figures (the compare table takes no tick a switch overlaps). */
 		if (mono() >= next) {
 			tick(&d);
 			next += cli->interval_ms / 1000.0;
@@ -783,6 +776,15 @@ int run_dashboard(const struct cli *cli, struct session *s)
 				next = mono() + cli->interval_ms / 1000.0;
 			ev |= EV_REDRAW;
 		}
+		enum nic_mode to;
+		const char *why;
+		if (frontend_plan_step(cli, s, mono() - start, &planned, &to, &why)) {
+			char text[200];
+			snprintf(text, sizeof(text), "no planned switch to %s: %s", nic_mode_name(to), why);
+			say(&d, text);
+			ev |= EV_REDRAW;
+		}
+		session_poll(s);
 		if (ev & EV_REDRAW)
 			draw(&d);
 	}

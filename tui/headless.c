@@ -65,10 +65,12 @@ int run_headless(const struct cli *cli, struct session *s)
 		 * guest fails: its failure is reported when it happens, whatever the interval. */
 		double due = end && end < next ? end : next;
 		while (!session_guest_failed(s) && !vmscope_quit && mono() < due) {
-			double left = due - mono();
-			nap(left < SLICE_S ? left : SLICE_S);
+			/* A switch due at the tick's end waits for the tick: the tick before it stays
+			 * one card's figures (the compare table takes no tick a switch overlaps). */
 			planned_switch(cli, s, mono() - start, &switches);
 			session_poll(s);
+			double left = due - mono();
+			nap(left < SLICE_S ? left : SLICE_S);
 		}
 		if (vmscope_quit)
 			break;
