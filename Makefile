@@ -12,7 +12,8 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -I. -I$(B) -DVMSCOPE_VERSION='"$(VERSION)"' \
 	$(shell $(PKG_CONFIG) --cflags libbpf ncursesw 2>/dev/null)
 LIBS := $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz) \
-	$(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo) -lpcap -luring -lpthread -lm
+	$(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo) -lpcap -luring \
+	-ljansson -lmicrohttpd -lz -lpthread -lm
 
 # The built-in guest: freestanding, linked at GPA_IMAGE, no SSE (no FPU state in the guest).
 GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
@@ -22,9 +23,9 @@ GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/guest/netstack.c vmm/guest/p
 	vmm/guest/virtio_net.c vmm/guest/e1000.c
 GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 
-VMM_SRC := vmm/kvm.c vmm/boot.c vmm/paging.c vmm/pci.c vmm/pci_msix.c vmm/pci_sriov.c vmm/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/sriov/sriov.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/guest/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/vmm.c
-PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/session.c
-TUI_SRC := tui/cli.c tui/output.c tui/dashboard.c tui/headless.c
+VMM_SRC := vmm/kvm.c vmm/boot.c vmm/paging.c vmm/pci.c vmm/pci_msix.c vmm/pci_sriov.c vmm/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/sriov/sriov.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/guest/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/names.c vmm/vmm.c
+PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/snapshot_json.c probes/session.c
+TUI_SRC := tui/cli.c tui/output.c tui/source.c tui/record.c tui/metrics.c tui/dashboard.c tui/headless.c
 LIB_SRC := $(VMM_SRC) $(PROBES_SRC) $(TUI_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/vmm/guest_image.o
 SKEL := $(B)/kvmtrace.skel.h
@@ -70,10 +71,12 @@ $(B)/vmscope: $(B)/tui/main.o $(B)/libvmscope.a
 
 # Tests: unit tests under ASan/UBSan need no KVM; integration tests boot the VM.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
-UNIT_LIB := $(VMM_SRC) probes/stats_fd.c probes/snapshot.c probes/capture.c tui/cli.c tui/output.c
+UNIT_LIB := $(VMM_SRC) probes/stats_fd.c probes/snapshot.c probes/snapshot_json.c probes/capture.c \
+	tui/cli.c tui/output.c tui/record.c tui/metrics.c
 $(B)/tests/unit: $(UNIT_SRC) $(UNIT_LIB) tests/harness.h $(B)/vmm/guest_image.o
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(UNIT_SRC) $(UNIT_LIB) $(B)/vmm/guest_image.o -lpcap -luring -lpthread
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(UNIT_SRC) $(UNIT_LIB) $(B)/vmm/guest_image.o -lpcap -luring \
+		-ljansson -lmicrohttpd -lz -lpthread -lm
 $(B)/tests/integration: $(INTEG_SRC) tests/harness.h tests/integration/need.h $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $(INTEG_SRC) $(B)/libvmscope.a $(LIBS)
@@ -90,12 +93,18 @@ soak: test-deps
 # libFuzzer targets, one per guest-facing parser; `make fuzz` runs each FUZZ_SECONDS with its
 # corpus under tests/fuzz/corpus/ (new finds are added there).
 FUZZ_SECONDS ?= 60
-FUZZ := e1000 virtqueue virtio_pci sriov
+FUZZ := e1000 virtqueue virtio_pci sriov recording
 FUZZ_LIB := $(filter-out vmm/vmm.c vmm/boot.c,$(VMM_SRC))
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	$(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-I. -o $@ $< $(FUZZ_LIB) -luring -lpthread
+# The recording reader is fed files, not guest memory: its own small library.
+REC_LIB := tui/record.c probes/snapshot_json.c probes/snapshot.c
+$(B)/fuzz/fuzz_recording: tests/fuzz/fuzz_recording.c $(REC_LIB) $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-I. -I$(B) -o $@ $< $(REC_LIB) $(FUZZ_LIB) -ljansson -lz -luring -lpthread
 fuzz: $(FUZZ:%=$(B)/fuzz/fuzz_%)
 	@for f in $(FUZZ); do mkdir -p tests/fuzz/corpus/$$f; \
 		echo "== fuzz $$f for $(FUZZ_SECONDS) s"; \

@@ -213,7 +213,7 @@ static struct snap_event *switch_once(struct session *s, enum nic_mode to, struc
 		usleep(5000);
 		session_tick(s, snap);
 		for (unsigned e = 0; e < snap->nr_events; e++)
-			if (!strcmp(snap->events[e].kind, "nic_switch")) {
+			if (snap->events[e].kind == SEV_NIC_SWITCH) {
 				ev = snap->events[e];
 				return &ev;
 			}

@@ -28,6 +28,8 @@ struct session {
 	struct capture *cap;
 	const char *cap_why;
 	bool paused;
+	bool failed_said;  /* this guest's failure is an event already */
+	uint64_t log_seq;  /* the next line of the VMM's log a tick carries */
 	double t0, last;
 	struct snapshot prev;
 	uint64_t seq;
@@ -218,12 +220,14 @@ struct vlog *session_log(struct session *s) { return vmm_log(s->vm); }
 struct vmm *session_vmm(struct session *s) { return s->vm; }
 
 static void finish_switch(struct session *s);
+static void queue_event(struct session *s, const struct snap_event *ev);
 static void switch_ended(struct session *s);
 static bool switch_over(const struct session *s);
 
 int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 {
 	struct vmm *old = s->vm;
+	enum cpu_mode was = vmm_cpu_mode(old);
 	if (s->track.on) {
 		vmm_switch_read(s->vm, &s->track.sw);
 		if (!switch_over(s))
@@ -252,8 +256,13 @@ int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 	free(old_values);
 	vmm_destroy(old); /* its card detaches; the link, the peer and the capture stay */
 	s->opts.cpu = cpu;
+	struct snap_event ev = {.t = now_s() - s->t0, .kind = SEV_GUEST_RESTARTED, .ok = true,
+				.from = was, .to = vmm_cpu_mode(s->vm)};
+	queue_event(s, &ev);
 	memset(&s->prev, 0, sizeof(s->prev)); /* the new guest's counters start from zero */
 	memset(s->last_hist, 0, sizeof(s->last_hist));
+	s->log_seq = 0; /* the new VMM's log */
+	s->failed_said = false;
 	return 0;
 }
 
@@ -282,9 +291,9 @@ static void finish_switch(struct session *s)
 	struct snap_event ev = {.t = s->track.t_start, .ok = sw->phase == SWITCH_DONE};
 	uint64_t gap;
 
-	snprintf(ev.kind, sizeof(ev.kind), "nic_switch");
-	snprintf(ev.from, sizeof(ev.from), "%s", nic_mode_name(sw->from));
-	snprintf(ev.to, sizeof(ev.to), "%s", nic_mode_name(sw->to));
+	ev.kind = SEV_NIC_SWITCH;
+	ev.from = sw->from;
+	ev.to = sw->to;
 	snprintf(ev.why, sizeof(ev.why), "%s", sw->why);
 	ev.duration_ms = sw->ns_end > sw->ns_start ? (double)(sw->ns_end - sw->ns_start) / 1e6 : 0;
 	ev.probe_ms = (double)sw->probe_ns / 1e6;
@@ -342,7 +351,7 @@ static void follow_switch(struct session *s, struct snapshot *snap)
 	if (!switch_over(s)) {
 		if (snap) {
 			snap->switching = true;
-			snprintf(snap->switch_to, sizeof(snap->switch_to), "%s", nic_mode_name(s->track.sw.to));
+			snap->switch_to = s->track.sw.to;
 		}
 		return;
 	}
@@ -636,7 +645,7 @@ static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_
 	double dt = snap->dt;
 
 	vmm_net_info(s->vm, &info);
-	snprintf(snap->nic_mode, sizeof(snap->nic_mode), "%s", info.present ? info.model : "none");
+	snap->nic_mode = info.present ? vmm_nic_mode(s->vm) : NIC_MODE_NONE;
 	if (!info.present || vmm_read_net(s->vm, &ro, &peer))
 		return;
 	const struct nic_stats *st = &ro.total;
@@ -665,6 +674,7 @@ static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_
 	figure_update(&snap->udp_echoed, ctl->udp_echoed, p->udp_echoed.total, dt);
 	snap->peer_echo_rtt_us = peer.drive_echoes ? (double)peer.drive_rtt_ns / 1e3 / (double)peer.drive_echoes : 0;
 	uint64_t khz = vmm_tsc_khz(s->vm);
+	snap->tsc_khz = khz;
 	memcpy(snap->latency_hist, ctl->ping.hist, sizeof(snap->latency_hist));
 	snap->latency_us[0] = hist_percentile_us(ctl->ping.hist, HIST_SLOTS, 0.50, khz);
 	snap->latency_us[1] = hist_percentile_us(ctl->ping.hist, HIST_SLOTS, 0.99, khz);
@@ -773,7 +783,7 @@ static void update_compare(struct session *s, struct snapshot *snap, const struc
 			const struct per_packet *pp = snap->per_packet;
 			f->valid = true;
 			f->t = snap->t;
-			snprintf(f->workload, sizeof(f->workload), "%s", snap->workload);
+			f->workload = snap->workload;
 			f->tx_pps = snap->dev_tx.rate;
 			f->rx_pps = snap->dev_rx.rate;
 			f->ping_valid = n > 0;
@@ -807,16 +817,25 @@ void session_tick(struct session *s, struct snapshot *snap)
 	vmm_poll(s->vm);
 	vmm_status(s->vm, &st);
 	vmm_read_ctl(s->vm, &ctl);
-	snprintf(snap->host, sizeof(snap->host), "%s", host_kind_name(vmm_host(s->vm)));
-	snprintf(snap->cpu_mode, sizeof(snap->cpu_mode), "%s", cpu_mode_name(vmm_cpu_mode(s->vm)));
-	snprintf(snap->state, sizeof(snap->state), "%s", vmm_state_name(st.state));
-	snprintf(snap->workload, sizeof(snap->workload), "%s", workload_name(s->opts.workload));
-	snprintf(snap->exit_kind, sizeof(snap->exit_kind), "%s",
-		 s->opts.workload == WL_EXITS ? exit_kind_name(s->opts.kind) : "-");
+	snap->host = vmm_host(s->vm);
+	snap->cpu_mode = vmm_cpu_mode(s->vm);
+	snap->state = st.state;
+	snap->workload = s->opts.workload;
+	snap->exit_kind = s->opts.workload == WL_EXITS ? s->opts.kind : SNAP_NO_KIND;
 	snap->pkt_size = s->opts.pkt_size;
 	snap->rate = s->opts.rate;
-	if (st.state == VMM_FAILED)
+	if (st.state == VMM_FAILED) {
 		snprintf(snap->reason, sizeof(snap->reason), "%s", st.reason);
+		if (!s->failed_said) { /* once per guest */
+			struct snap_event ev = {.t = snap->t, .kind = SEV_GUEST_FAILED, .ok = false};
+			ev.from = ev.to = snap->cpu_mode;
+			snprintf(ev.why, sizeof(ev.why), "%s", st.reason);
+			queue_event(s, &ev);
+			s->failed_said = true;
+		}
+	}
+	snap->nr_log = vlog_since(vmm_log(s->vm), &s->log_seq, snap->log, SNAP_LOG_MAX,
+				  &snap->log_dropped);
 	snap->boot_first_insn_ms = (double)vmm_ns_first_insn(s->vm) / 1e6;
 	snap->boot_banner_ms = (double)vmm_ns_banner(s->vm) / 1e6;
 

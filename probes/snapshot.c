@@ -9,6 +9,17 @@ const char *source_name(enum source s)
 	return s < SRC_MAX ? names[s] : "?";
 }
 
+const char *snap_event_name(enum snap_event_kind k)
+{
+	static const char *const names[SEV_MAX] = {"nic_switch", "guest_restarted", "guest_failed"};
+	return (unsigned)k < SEV_MAX ? names[k] : "?";
+}
+
+const char *snap_kind_name(uint32_t exit_kind)
+{
+	return exit_kind == SNAP_NO_KIND ? "-" : exit_kind_name(exit_kind);
+}
+
 const char *per_packet_name(enum per_packet_part p)
 {
 	static const char *const names[PP_MAX] = {"all", "userspace", "in_kernel", "nic", "irqs",

@@ -7,6 +7,9 @@
 
 #include "bpf/kvmtrace.h"
 #include "vmm/control.h"
+#include "vmm/kvm.h"
+#include "vmm/log.h"
+#include "vmm/vmm.h"
 
 enum source {
 	SRC_GUEST, /* the guest's own counters on the control page */
@@ -52,11 +55,18 @@ struct per_packet {
 	char source[16]; /* "stats", "bpf", "vmm", "stats-vmm", ... */
 };
 
-/* Something that happened, timestamped: for now the live switches of the NIC. */
+/* Something that happened, timestamped. */
+enum snap_event_kind {
+	SEV_NIC_SWITCH,      /* a live switch of the NIC: from, to are enum nic_mode */
+	SEV_GUEST_RESTARTED, /* a new guest booted: from, to are enum cpu_mode */
+	SEV_GUEST_FAILED,    /* the guest faulted, shut down or hung: why says how */
+	SEV_MAX,
+};
+
 struct snap_event {
 	double t;          /* session seconds when it began */
-	char kind[16];     /* "nic_switch" */
-	char from[12], to[12];
+	enum snap_event_kind kind;
+	unsigned from, to; /* by kind: enum nic_mode or enum cpu_mode */
 	bool ok;           /* false: why says why, and the old card carries on */
 	double duration_ms; /* asked -> the old card removed (or the switch given up) */
 	double probe_ms;   /* guest: the slot's event -> the new card's driver up */
@@ -71,12 +81,14 @@ struct snap_event {
 	char why[160];
 };
 #define SNAP_EVENTS_MAX 4
+#define SNAP_NO_KIND (EK_ALL + 1) /* exit_kind when the workload is not exits: "-" */
+#define SNAP_LOG_MAX 24           /* log lines a tick carries; more are counted in log_dropped */
 
 /* The last figures measured in one NIC mode: the compare table. */
 struct mode_figures {
 	bool valid;     /* traffic was measured in that mode */
 	double t;       /* session seconds of the measurement */
-	char workload[12];
+	enum workload workload;
 	double tx_pps, rx_pps;                 /* vmm: what the card moved */
 	bool ping_valid;
 	double ping_p50_us, ping_p99_us;       /* guest pings while in that mode */
@@ -98,7 +110,11 @@ struct snapshot {
 	uint64_t seq;
 	double t;  /* seconds since the session began */
 	double dt; /* seconds this tick covers */
-	char host[12], cpu_mode[12], state[12], workload[12], exit_kind[16];
+	enum host_kind host;
+	enum cpu_mode cpu_mode;
+	enum vmm_state state;
+	enum workload workload;
+	uint32_t exit_kind; /* EK_* (EK_ALL: each in turn) under the exits workload, else SNAP_NO_KIND */
 	uint32_t rate;
 	uint32_t pkt_size;
 	char reason[160]; /* why the guest failed, when state is "failed" */
@@ -126,7 +142,8 @@ struct snapshot {
 	/* The network (when the VM has a NIC). Sources: the guest (its driver and stack), vmm
 	 * (the device model), peer (the UDP peer in the namespace). */
 	bool net_on;
-	char nic_mode[12], backend[12], netns[32];
+	enum nic_mode nic_mode;
+	char backend[12], netns[32];
 	char nic_chip[32];              /* what the guest sees: "Intel 82540EM", ... */
 	char net_why[96];               /* why the loopback peer stands in for the TAP link */
 	struct figure pps_tx, pps_rx;   /* guest: packets it sent / received */
@@ -140,6 +157,7 @@ struct snapshot {
 	double latency_us[3];           /* guest ping RTT p50, p99, p999 (log2-bucket resolution) */
 	double latency_avg_us;
 	uint64_t latency_hist[HIST_SLOTS]; /* RTT TSC cycles, log2 slots, cumulative */
+	uint64_t tsc_khz;                  /* the guest's TSC, to turn cycles into time */
 	struct per_packet per_packet[PP_MAX];
 	struct figure nic_exits[SRC_MAX]; /* exits at the NIC's registers, by source (vmm, bpf) */
 	struct figure dev_irqs, rx_no_buffer;
@@ -161,7 +179,7 @@ struct snapshot {
 	/* The live switch: one under way now, the events that ended this tick, and the compare
 	 * table (by enum nic_mode). */
 	bool switching;
-	char switch_to[12];
+	enum nic_mode switch_to;
 	unsigned nr_events;
 	struct snap_event events[SNAP_EVENTS_MAX];
 	struct mode_figures compare[NIC_MODE_MAX];
@@ -172,9 +190,16 @@ struct snapshot {
 	unsigned nr_uexit, nr_kexit;
 	struct named_figure uexit[SNAP_REASONS_MAX]; /* kvm_userspace_exit by KVM_EXIT_* reason */
 	struct named_figure kexit[SNAP_REASONS_MAX]; /* kvm_exit by hardware reason */
+
+	/* The log lines (guest serial, VMM) written since the last tick, oldest first. */
+	unsigned nr_log;
+	uint32_t log_dropped; /* lines this tick had beyond SNAP_LOG_MAX */
+	char log[SNAP_LOG_MAX][VLOG_LINE_MAX];
 };
 
 const char *source_name(enum source s); /* "guest", "vmm", "stats", "bpf" */
+const char *snap_event_name(enum snap_event_kind k); /* "nic_switch", "guest_restarted", ... */
+const char *snap_kind_name(uint32_t exit_kind); /* exit_kind_name, or "-" for SNAP_NO_KIND */
 const char *per_packet_name(enum per_packet_part p); /* "all", "userspace", ... */
 const char *kt_event_name(unsigned event); /* the tracepoint, e.g. "kvm_pio" */
 const char *kvm_exit_reason_name(unsigned reason); /* KVM_EXIT_* without prefix */

@@ -3,24 +3,10 @@
 set -u
 cd "$(dirname "$0")/.."
 BIN=./build/vmscope
-pass=0 fail=0 skip=0
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
-skp() { echo "skip $1: $2"; skip=$((skip + 1)); }
+. tests/lib.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; tmux -L vmscope-test kill-server 2>/dev/null; tmux -L vmscope-test-small kill-server 2>/dev/null' EXIT
 
-# expect NAME STATUS PATTERN -- CMD...: exit status and one stderr line matching PATTERN
-expect() {
-	local name=$1 status=$2 pattern=$3
-	shift 4
-	"$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-	local rc=$?
-	if [ $rc -ne "$status" ]; then bad "$name" "exit $rc, wanted $status ($(head -c 300 "$tmp/err"))"
-	elif ! grep -q -- "$pattern" "$tmp/err"; then bad "$name" "stderr lacks '$pattern': $(cat "$tmp/err")"
-	elif [ "$(wc -l <"$tmp/err")" -ne 1 ]; then bad "$name" "wanted one line on stderr, got: $(cat "$tmp/err")"
-	else ok "$name"; fi
-}
 
 expect cli_unknown_flag 2 "unknown option '--bogus'" -- $BIN --bogus
 expect cli_bad_rate 2 "--rate wants" -- $BIN run --headless --rate fast
@@ -139,7 +125,7 @@ else
 		unshare -m sh -c "mount -t tmpfs none /dev && mknod -m 666 /dev/kvm c 10 232 && \
 			exec setpriv --reuid=65534 --regid=65534 --clear-groups $tmp/vmscope run --headless \
 			--duration 1 --interval 500 --kind pio_vmm" >"$tmp/nr" 2>"$tmp/e"
-		if jq -e 'select(.bpf.on == false and (.bpf.why | test("need root")) and .by_source.vmm.pio_vmm > 0
+		if jq -e 'select(.bpf.on == false and (.bpf.why | test("need root")) and .by_source.vmm.pio_vmm.per_s > 0
 				and .by_source.stats.mmio_vmm != null)' "$tmp/nr" >/dev/null 2>&1; then
 			ok cli_runs_on_without_bpf_privileges
 		else bad cli_runs_on_without_bpf_privileges "$(head -c 300 "$tmp/nr") $(cat "$tmp/e")"; fi

@@ -1,5 +1,6 @@
 /* The command line. */
 #include "cli.h"
+#include "tui/metrics.h"
 #include "vmm/nic.h"
 
 #include <errno.h>
@@ -9,8 +10,10 @@
 
 const char cli_usage[] =
 	"usage: vmscope [run] [options]\n"
+	"       vmscope replay [FILE] [--headless [--format F]] [--listen [ADDR:]PORT]\n"
 	"\n"
 	"Boots a tiny built-in KVM microVM and shows what its exits cost, live.\n"
+	"replay shows a recording (--record) in the same dashboard, without KVM or root.\n"
 	"\n"
 	"options:\n"
 	"  --headless             no dashboard: one record per tick on stdout\n"
@@ -34,6 +37,8 @@ const char cli_usage[] =
 	"  --log FILE             append the guest's serial log and the VMM's log to FILE\n"
 	"  --no-bpf               do not load the eBPF probes\n"
 	"  --verbose              let libbpf say what it does\n"
+	"  --record FILE          also write every tick to FILE (FILE.gz: compressed), for replay\n"
+	"  --listen [ADDR:]PORT   serve /metrics for Prometheus there (ADDR default 127.0.0.1)\n"
 	"  -h, --help, --version\n"
 	"\n"
 	"examples:\n"
@@ -43,7 +48,9 @@ const char cli_usage[] =
 	"  sudo vmscope run --headless --duration 3 --workload ping --rate 0   closed-loop RTT\n"
 	"  sudo vmscope run --cpu emulated                  the same guest in KVM's instruction emulator\n"
 	"  sudo vmscope run --headless --duration 8 --workload ping --rate 0 --switch-every 2\n"
-	"                                                   live switches; their events in the JSON\n";
+	"                                                   live switches; their events in the JSON\n"
+	"  sudo vmscope --record run.jsonl.gz               record a session; then, anywhere:\n"
+	"  vmscope replay run.jsonl.gz                      the same dashboard, from the recording\n";
 
 /* Seconds above 0, up to a million. */
 static int parse_seconds(const char *s, double *out)
@@ -107,15 +114,20 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 {
 	static const char *const with_value[] = {"--duration", "--interval", "--format", "--workload",
 						 "--kind", "--rate", "--cpu", "--log", "--nic", "--size", "--pcap",
-						 "--switch-every", "--switch-to"};
+						 "--switch-every", "--switch-to", "--record", "--listen"};
 	unsigned long v;
 	int i = 1;
 	const char *kind_flag = NULL, *workload_flag = NULL; /* as given, to spot contradictions */
+	const char *live_only = NULL; /* a flag that drives a live VM, for replay's refusal */
 
 	*cli = (struct cli){.interval_ms = 1000, .workload = WL_EXITS, .kind = EK_ALL, .rate = 1000,
 			    .pkt_size = 64, .nic = NIC_MODE_VIRTIO};
-	if (i < argc && !strcmp(argv[i], "run"))
+	if (i < argc && !strcmp(argv[i], "run")) {
 		i++;
+	} else if (i < argc && !strcmp(argv[i], "replay")) {
+		cli->cmd = CMD_REPLAY;
+		i++;
+	}
 	for (; i < argc; i++) {
 		char *arg = argv[i], *val = NULL, name[32];
 		char *eq = strchr(arg, '=');
@@ -123,6 +135,10 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 
 		if (!strcmp(arg, "-h")) {
 			cli->cmd = CMD_HELP;
+			continue;
+		}
+		if (cli->cmd == CMD_REPLAY && strncmp(arg, "--", 2) && !cli->replay_path) {
+			cli->replay_path = arg;
 			continue;
 		}
 		if (strncmp(arg, "--", 2))
@@ -144,6 +160,14 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		} else if (eq) {
 			FAIL("%s takes no value", name);
 		}
+
+		static const char *const live[] = {"--duration", "--workload", "--kind", "--rate", "--cpu",
+						   "--nic", "--size", "--pcap", "--log", "--no-bpf",
+						   "--verbose", "--switch-every", "--switch-to", "--record",
+						   "--interval"};
+		for (unsigned j = 0; j < sizeof(live) / sizeof(live[0]); j++)
+			if (!strcmp(name, live[j]) && !live_only)
+				live_only = live[j];
 
 		if (!strcmp(name, "--help")) {
 			cli->cmd = CMD_HELP;
@@ -213,10 +237,20 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			cli->pcap_file = val;
 		} else if (!strcmp(name, "--log")) {
 			cli->log_path = val;
+		} else if (!strcmp(name, "--record")) {
+			cli->record_path = val;
+		} else if (!strcmp(name, "--listen")) {
+			if (metrics_parse_listen(val, cli->listen_addr, sizeof(cli->listen_addr),
+						 &cli->listen_port, err, errlen))
+				return -1;
+			cli->listen = true;
 		} else {
 			FAIL("unknown option '%s': see vmscope --help", name);
 		}
 	}
+	if (cli->cmd == CMD_REPLAY && live_only)
+		FAIL("%s drives a live VM; a replay shows what was recorded (replay takes FILE, "
+		     "--headless, --format and --listen)", live_only);
 	/* --kind picks the exits workload's kind: with another workload, or another kind, the two
 	 * flags say different things. */
 	if (kind_flag && workload_flag) {
@@ -246,7 +280,7 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		FAIL("--switch-every and --switch-to move the network card; drop --nic none");
 	if (cli->switch_every > 0 && cli->nr_switch_to)
 		FAIL("--switch-every and --switch-to both plan the switches: use one");
-	if (cli->format == FMT_CSV && !cli->headless && cli->cmd == CMD_RUN)
+	if (cli->format == FMT_CSV && !cli->headless && (cli->cmd == CMD_RUN || cli->cmd == CMD_REPLAY))
 		FAIL("--format applies to --headless output; add --headless");
 	return 0;
 }

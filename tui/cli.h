@@ -7,7 +7,7 @@
 
 #include "vmm/vmm.h"
 
-enum cli_cmd { CMD_RUN, CMD_HELP, CMD_VERSION };
+enum cli_cmd { CMD_RUN, CMD_REPLAY, CMD_HELP, CMD_VERSION };
 enum out_format { FMT_JSONL, FMT_CSV };
 
 #define CLI_SWITCHES_MAX 32
@@ -37,6 +37,11 @@ struct cli {
 	double switch_every; /* 0: none; else cycle the cards this often */
 	unsigned nr_switch_to;
 	struct cli_switch switch_to[CLI_SWITCHES_MAX];
+	const char *record_path; /* --record FILE */
+	bool listen;             /* --listen [ADDR:]PORT */
+	char listen_addr[64];
+	unsigned listen_port;
+	const char *replay_path; /* vmscope replay FILE; NULL: the shipped tour */
 };
 
 /* The switch a plan asks for once elapsed seconds have passed, or NIC_MODE_NONE; *done counts

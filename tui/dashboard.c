@@ -8,19 +8,30 @@
 #include <time.h>
 
 #include "tui/frontends.h"
+#include "tui/record.h"
 #include "vmm/nic.h"
 
 enum { C_TITLE = 1, C_HEAD, C_GOOD, C_WARN, C_BAD, C_DIM };
 enum { EV_NONE = 0, EV_REDRAW = 1, EV_RESTART = 2, EV_QUIT = 4 };
+struct dash;
+static void fold(struct dash *d);
 
 #define MIN_COLS 80
 #define MIN_LINES 24
 #define HISTORY 64
 
+#define LOG_KEEP 48
+
 struct dash {
 	const struct cli *cli;
-	struct session *s;
+	struct snap_source *src;
+	struct session *s;       /* the live session's control, or NULL (a replay) */
+	struct replay *replay;   /* the recording, or NULL */
 	struct snapshot snap;
+	char log[LOG_KEEP][VLOG_LINE_MAX]; /* the newest log lines the snapshots carried */
+	unsigned nr_log;
+	bool playing;            /* replay: the recording moves on by itself */
+	double speed;            /* replay: 1/4 .. 16 */
 	double history[HISTORY]; /* total exits/s, newest last */
 	double hist_tx[HISTORY], hist_rx[HISTORY], hist_rtt[HISTORY]; /* network, newest last */
 	char hist_mark[HISTORY]; /* a switch ended in that tick: the new card's initial, else 0 */
@@ -91,11 +102,11 @@ static void say(struct dash *d, const char *text)
 	d->msg_until = mono() + 4;
 }
 
-static const char *cpu_mode_story(const char *mode)
+static const char *cpu_mode_story(enum cpu_mode mode)
 {
-	if (!strcmp(mode, "hardware"))
+	if (mode == CPU_HARDWARE)
 		return "hardware: VT-x/AMD-V runs the guest; sensitive instructions exit to KVM";
-	if (!strcmp(mode, "paravirt"))
+	if (mode == CPU_PARAVIRT)
 		return "paravirt (kvm_pvm): guest ring 0 runs natively; privileged work is hypercalls";
 	return "emulated (kvm_pvm, no VIF page): KVM's instruction emulator runs every instruction";
 }
@@ -145,7 +156,7 @@ static void line_at(int y, const char *fmt, ...)
 	mvaddnstr(y, 1, buf, COLS - 2);
 }
 
-static int draw_header(struct dash *d, int y)
+static int draw_header(struct dash *d, int y, int rows)
 {
 	const struct snapshot *s = &d->snap;
 	char rate[24], line[256];
@@ -157,15 +168,16 @@ static int draw_header(struct dash *d, int y)
 		snprintf(rate, sizeof(rate), "max");
 	snprintf(line, sizeof(line),
 		 " vmscope | host %s | cpu %s | %s | %s%s%s @ %s | up %02d:%02d:%02d | bpf %s",
-		 s->host, s->cpu_mode, s->state, s->workload, strcmp(s->exit_kind, "-") ? ":" : "",
-		 strcmp(s->exit_kind, "-") ? s->exit_kind : "", rate, up / 3600, up / 60 % 60, up % 60,
+		 host_kind_name(s->host), cpu_mode_name(s->cpu_mode), vmm_state_name(s->state),
+		 workload_name(s->workload), s->exit_kind != SNAP_NO_KIND ? ":" : "",
+		 s->exit_kind != SNAP_NO_KIND ? exit_kind_name(s->exit_kind) : "", rate, up / 3600, up / 60 % 60, up % 60,
 		 s->bpf_on ? "on" : "off");
 	attron(COLOR_PAIR(C_TITLE) | A_BOLD);
 	mvhline(y, 0, ' ', COLS);
 	mvaddnstr(y, 0, line, COLS);
 	attroff(COLOR_PAIR(C_TITLE) | A_BOLD);
 	y++;
-	if (!strcmp(s->state, "failed")) {
+	if (s->state == VMM_FAILED) {
 		attron(COLOR_PAIR(C_BAD) | A_BOLD);
 		mvprintw(y, 1, "guest failed: %.*s  (r restarts)", COLS - 30, s->reason);
 		attroff(COLOR_PAIR(C_BAD) | A_BOLD);
@@ -177,7 +189,7 @@ static int draw_header(struct dash *d, int y)
 	return y + 2;
 }
 
-static int draw_exits(struct dash *d, int y)
+static int draw_exits(struct dash *d, int y, int rows)
 {
 	const struct snapshot *s = &d->snap;
 	char cell[SRC_MAX][16], avg[16], mn[16], mx[16];
@@ -201,7 +213,7 @@ static int draw_exits(struct dash *d, int y)
 	}
 	fmt_rate(cell[0], sizeof(cell[0]), &s->idle_halts);
 	attron(COLOR_PAIR(C_DIM));
-	if (!strcmp(s->irq_mode, "lapic")) {
+	if (!strcmp(s->irq_mode, "lapic")) { /* the session's own word for KVM's in-kernel LAPIC */
 		char t[16], d2[16], n[16];
 		fmt_count(t, sizeof(t), s->irq_timer.rate);
 		fmt_count(d2, sizeof(d2), s->irq_doorbell.rate);
@@ -237,7 +249,7 @@ static void sparkline(int y, const char *caption, const double *values, const ch
 	mvprintw(y, 23 + w, "peak %.0f %s", max, unit);
 }
 
-static int draw_history(struct dash *d, int y)
+static int draw_history(struct dash *d, int y, int rows)
 {
 	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
 	mvprintw(y++, 1, "HISTORY (one column a tick)");
@@ -286,7 +298,7 @@ static void draw_top(int y, const char *title, const struct named_figure *arr, u
 	mvaddnstr(y, 14, len ? line : "(nothing moved this tick)", COLS - 15);
 }
 
-static int draw_sources(struct dash *d, int y)
+static int draw_sources(struct dash *d, int y, int rows)
 {
 	const struct snapshot *s = &d->snap;
 
@@ -346,7 +358,7 @@ static void fmt_pp_ns(char *buf, size_t n, const struct per_packet *p)
 		fmt_ns(buf, n, p->value);
 }
 
-static int draw_net(struct dash *d, int y)
+static int draw_net(struct dash *d, int y, int rows)
 {
 	const struct snapshot *s = &d->snap;
 	char a[16], b[16], c[16], e[16], p50[16], p99[16];
@@ -357,7 +369,7 @@ static int draw_net(struct dash *d, int y)
 		attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 		return y + 1;
 	}
-	line_at(y++, "NETWORK  %s: %s on %s%s%s  %u B packets", s->nic_mode, s->nic_chip, s->backend,
+	line_at(y++, "NETWORK  %s: %s on %s%s%s  %u B packets", nic_mode_name(s->nic_mode), s->nic_chip, s->backend,
 		s->netns[0] ? ", netns " : " (in-process peer)", s->netns, s->pkt_size);
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 	fmt_count(a, sizeof(a), s->pps_tx.rate);
@@ -426,7 +438,7 @@ static int draw_net(struct dash *d, int y)
 }
 
 /* The lesson at a glance: every card's last figures side by side, the one in use marked. */
-static int draw_compare(struct dash *d, int y)
+static int draw_compare(struct dash *d, int y, int rows)
 {
 	const struct snapshot *s = &d->snap;
 	char tx[16], rx[16], p50[16], p99[16], all[12], nic[12], irq[12], cpu[16];
@@ -436,7 +448,7 @@ static int draw_compare(struct dash *d, int y)
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 	for (unsigned m = NIC_MODE_EMULATED; m < NIC_MODE_MAX; m++) {
 		const struct mode_figures *c = &s->compare[m];
-		bool here = !strcmp(s->nic_mode, nic_mode_name(m));
+		bool here = s->nic_mode == m;
 		if (!c->valid) {
 			attron(COLOR_PAIR(C_DIM));
 			line_at(y++, " %c      %-9s (not measured yet: press %c)", here ? '>' : ' ',
@@ -465,10 +477,12 @@ static int draw_compare(struct dash *d, int y)
 /* The last switches, newest first, and the one under way. */
 static int draw_switches(struct dash *d, int y, int rows)
 {
+	if (rows > 1 + RECENT)
+		rows = 1 + RECENT;
 	const struct snapshot *s = &d->snap;
 	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
 	if (s->switching)
-		line_at(y++, "SWITCHES  moving to %s: hot-added, the guest brings it up...", s->switch_to);
+		line_at(y++, "SWITCHES  moving to %s: hot-added, the guest brings it up...", nic_mode_name(s->switch_to));
 	else
 		line_at(y++, "SWITCHES  %s", d->nr_recent ? "blackout (capture / vmm), lost, guest probe"
 						      : "none yet: E V F move the guest to another card");
@@ -478,31 +492,92 @@ static int draw_switches(struct dash *d, int y, int rows)
 		char cap[16], vmm[16];
 		if (!e->ok) {
 			attron(COLOR_PAIR(C_BAD));
-			line_at(y++, " %6.1fs %s -> %s failed: %s", e->t, e->from, e->to, e->why);
+			line_at(y++, " %6.1fs %s -> %s failed: %s", e->t, nic_mode_name(e->from), nic_mode_name(e->to), e->why);
 			attroff(COLOR_PAIR(C_BAD));
 			continue;
 		}
 		snprintf(cap, sizeof(cap), e->blackout_valid[0] ? "%.2f" : "-", e->blackout_ms[0]);
 		snprintf(vmm, sizeof(vmm), e->blackout_valid[1] ? "%.2f" : "-", e->blackout_ms[1]);
 		line_at(y++, " %6.1fs %-8s -> %-8s blackout %s / %s ms  lost %llu  probe %.1f ms", e->t,
-			e->from, e->to, cap, vmm, (unsigned long long)e->lost, e->probe_ms);
+			nic_mode_name(e->from), nic_mode_name(e->to), cap, vmm, (unsigned long long)e->lost, e->probe_ms);
 	}
 	return y + 1;
 }
 
-static void draw_log(struct dash *d, int y, int bottom)
+static int draw_log(struct dash *d, int y, int rows)
 {
-	static char lines[VLOG_LINES][VLOG_LINE_MAX];
-	int rows = bottom - y - 1;
-	if (rows < 1)
-		return;
+	if (rows < 2)
+		return y;
 	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
 	mvprintw(y++, 1, "LOG (guest serial and VMM)");
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
-	unsigned n = vlog_tail(session_log(d->s), lines, (unsigned)rows);
+	unsigned n = (unsigned)rows - 1 < d->nr_log ? (unsigned)rows - 1 : d->nr_log;
 	for (unsigned i = 0; i < n; i++)
-		mvaddnstr(y + (int)i, 2, lines[i], COLS - 3);
+		mvaddnstr(y++, 2, d->log[d->nr_log - n + i], COLS - 3);
+	return y;
 }
+
+/* Where in the recording the replay is, and how it plays. */
+static int draw_timeline(struct dash *d, int y, int rows)
+{
+	unsigned pos = replay_pos(d->replay), n = replay_count(d->replay);
+	int w = COLS - 52 > 10 ? COLS - 52 : 10, at = n ? (int)((long)w * pos / n) : 0;
+	char bar[256];
+	for (int i = 0; i < w && i < (int)sizeof(bar) - 1; i++)
+		bar[i] = i < at ? '=' : i == at ? '>' : '-';
+	bar[w < (int)sizeof(bar) - 1 ? w : (int)sizeof(bar) - 1] = 0;
+	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
+	line_at(y++, "REPLAY [%s] %7.1f s  tick %u/%u  x%g %s", bar, d->snap.t, pos, n, d->speed,
+		d->playing ? "playing" : pos >= n ? "at the end" : "paused");
+	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+	return y + 1;
+}
+
+/* Under a network workload the exits-by-kind table (the exits workload's, idle now) can give
+ * its lines to the compare table and the switches on a short terminal: one line says so. */
+static bool net_workload(const struct dash *d)
+{
+	return d->snap.net_on && d->snap.workload >= WL_PING;
+}
+
+static int draw_exits_brief(struct dash *d, int y, int rows)
+{
+	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
+	line_at(y++, "EXITS    by kind: the exits workload is off (1-7, a); per packet below");
+	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+	return y + 1;
+}
+
+static bool want_timeline(const struct dash *d) { return d->replay; }
+static bool want_exits(const struct dash *d) { return !(net_workload(d) && LINES < 38); }
+static bool want_exits_brief(const struct dash *d) { return !want_exits(d); }
+/* The compare table and the switches: under a network workload, once a switch happened, or on
+ * a tall terminal; otherwise the log keeps their lines. */
+static bool want_compare(const struct dash *d)
+{
+	return d->snap.net_on && (net_workload(d) || d->nr_recent || d->snap.switching || LINES >= 40);
+}
+static bool want_history(const struct dash *d) { return LINES >= 40; }
+
+/* The panels, top to bottom: each is drawn when it is wanted and its lines fit. Adding a panel
+ * is adding a line here. */
+static const struct panel {
+	const char *name;
+	int min_lines; /* its heading and the lines it needs to say anything */
+	bool (*want)(const struct dash *d);
+	int (*draw)(struct dash *d, int y, int rows); /* returns the line after it */
+} panels[] = {
+	{"header", 3, NULL, draw_header},
+	{"timeline", 2, want_timeline, draw_timeline},
+	{"exits", 12, want_exits, draw_exits},
+	{"exits (brief)", 2, want_exits_brief, draw_exits_brief},
+	{"network", 2, NULL, draw_net},
+	{"compare", 6, want_compare, draw_compare},
+	{"switches", 1, want_compare, draw_switches},
+	{"history", 7, want_history, draw_history},
+	{"sources", 7, NULL, draw_sources},
+	{"log", 2, NULL, draw_log},
+};
 
 static void draw_keys(struct dash *d)
 {
@@ -510,6 +585,10 @@ static void draw_keys(struct dash *d)
 	mvhline(LINES - 1, 0, ' ', COLS);
 	if (d->msg[0] && mono() < d->msg_until)
 		mvaddnstr(LINES - 1, 1, d->msg, COLS - 2);
+	else if (d->replay)
+		mvaddnstr(LINES - 1, 1,
+			  "REPLAY  ? help  space pause  . step  <- -> 10 s  Home End  < > speed  q quit",
+			  COLS - 2);
 	else
 		mvaddnstr(LINES - 1, 1,
 			  "? help  E V F card  1-7 kind  a all  n ping  t tx  x rx  o echo  i idle  +/- rate  [ ] size  p pause  e emul/native  r restart  q quit",
@@ -535,34 +614,13 @@ static void draw(struct dash *d)
 		refresh();
 		return;
 	}
-	int y = draw_header(d, 0);
-	/* A short terminal under a network workload: the exits-by-kind table (the exits workload's,
-	 * idle now) gives its lines to the compare table and the switches. */
-	bool net_wl = d->snap.net_on && (!strcmp(d->snap.workload, "ping") || !strcmp(d->snap.workload, "tx") ||
-					 !strcmp(d->snap.workload, "rx") || !strcmp(d->snap.workload, "echo"));
-	if (net_wl && LINES < 38) {
-		attron(COLOR_PAIR(C_HEAD) | A_BOLD);
-		line_at(y++, "EXITS    by kind: the exits workload is off (1-7, a); per packet below");
-		attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
-		y++;
-	} else {
-		y = draw_exits(d, y);
+	int y = 0, bottom = LINES - 1; /* the keys take the last line */
+	for (unsigned i = 0; i < sizeof(panels) / sizeof(panels[0]); i++) {
+		const struct panel *p = &panels[i];
+		if ((p->want && !p->want(d)) || y + p->min_lines > bottom)
+			continue;
+		y = p->draw(d, y, bottom - y);
 	}
-	y = draw_net(d, y);
-	/* The compare table and the switches: under a network workload, once a switch happened, or
-	 * on a tall terminal; otherwise the log keeps their lines. */
-	bool compare = net_wl || d->nr_recent || d->snap.switching || LINES >= 40;
-	if (d->snap.net_on && compare && y + 5 < LINES - 2) {
-		y = draw_compare(d, y);
-		int rows = LINES - 2 - y >= 1 + RECENT ? 1 + RECENT : LINES - 2 - y;
-		if (rows >= 1)
-			y = draw_switches(d, y, rows);
-	}
-	if (LINES >= 40)
-		y = draw_history(d, y);
-	if (y + 6 < LINES - 1) /* the sources panel needs its six lines */
-		y = draw_sources(d, y);
-	draw_log(d, y, LINES - 1);
 	draw_keys(d);
 	refresh();
 }
@@ -578,14 +636,105 @@ static void set_rate_step(struct dash *d, int dir)
 		i++;
 	else if (dir < 0 && i > 0)
 		i--;
-	enum workload wl = WL_EXITS;
-	for (unsigned w = WL_PING; w < WL_MAX; w++)
-		if (!strcmp(d->snap.workload, workload_name(w)))
-			wl = w;
-	uint32_t kind = EK_ALL; /* the kind on screen, when the workload is exits */
-	if (wl == WL_EXITS && exit_kind_parse(d->snap.exit_kind, &kind))
-		kind = EK_ALL;
+	/* The workload and kind on screen, at the new rate. */
+	enum workload wl = d->snap.workload == WL_IDLE || d->snap.workload == WL_FAULT ? WL_EXITS : d->snap.workload;
+	uint32_t kind = d->snap.exit_kind == SNAP_NO_KIND ? EK_ALL : d->snap.exit_kind;
 	session_set_workload(d->s, wl, wl == WL_EXITS ? kind : 0, rate_ladder[i]);
+}
+
+/* What the snapshot carries beyond its figures: the history lines, the last switches, the log. */
+static void fold(struct dash *d)
+{
+	double total = 0;
+	for (unsigned k = 0; k < EK_MAX; k++)
+		total += d->snap.exits[k][d->snap.exits_src[k]].rate;
+	double *series[] = {d->history, d->hist_tx, d->hist_rx, d->hist_rtt};
+	double now[] = {total, d->snap.pps_tx.rate, d->snap.pps_rx.rate, d->snap.latency_us[0]};
+	for (unsigned i = 0; i < 4; i++) {
+		memmove(series[i], series[i] + 1, sizeof(d->history) - sizeof(d->history[0]));
+		series[i][HISTORY - 1] = now[i];
+	}
+	memmove(d->hist_mark, d->hist_mark + 1, HISTORY - 1);
+	d->hist_mark[HISTORY - 1] = 0;
+	for (unsigned i = 0; i < d->snap.nr_events; i++) {
+		const struct snap_event *e = &d->snap.events[i];
+		if (e->kind == SEV_GUEST_RESTARTED) { /* a new guest: its history starts here */
+			memset(d->history, 0, sizeof(d->history));
+			memset(d->hist_tx, 0, sizeof(d->hist_tx));
+			memset(d->hist_rx, 0, sizeof(d->hist_rx));
+			memset(d->hist_rtt, 0, sizeof(d->hist_rtt));
+			continue;
+		}
+		if (e->kind != SEV_NIC_SWITCH)
+			continue;
+		d->hist_mark[HISTORY - 1] = e->ok && e->to < NIC_MODE_MAX ? "?EVF"[e->to] : 'x';
+		memmove(d->recent + 1, d->recent, sizeof(d->recent[0]) * (RECENT - 1));
+		d->recent[0] = *e;
+		if (d->nr_recent < RECENT)
+			d->nr_recent++;
+	}
+	for (unsigned i = 0; i < d->snap.nr_log; i++) {
+		if (d->nr_log == LOG_KEEP)
+			memmove(d->log, d->log + 1, sizeof(d->log[0]) * --d->nr_log);
+		memcpy(d->log[d->nr_log++], d->snap.log[i], VLOG_LINE_MAX);
+	}
+}
+
+/* Replay: to tick pos of the recording, with the history of the ticks before it. */
+static void seek(struct dash *d, long pos)
+{
+	long n = (long)replay_count(d->replay);
+	pos = pos < 1 ? 1 : pos > n ? n : pos;
+	memset(d->history, 0, sizeof(d->history));
+	memset(d->hist_tx, 0, sizeof(d->hist_tx));
+	memset(d->hist_rx, 0, sizeof(d->hist_rx));
+	memset(d->hist_rtt, 0, sizeof(d->hist_rtt));
+	memset(d->hist_mark, 0, sizeof(d->hist_mark));
+	d->nr_recent = d->nr_log = 0;
+	for (long i = pos - HISTORY > 0 ? pos - HISTORY : 0; i < pos; i++)
+		if (replay_peek(d->replay, (unsigned)i, &d->snap))
+			fold(d);
+	replay_seek(d->replay, (unsigned)pos);
+}
+
+static int on_replay_key(struct dash *d, int ch)
+{
+	long step = (long)(10000 / replay_header(d->replay)->interval_ms);
+	switch (ch) {
+	case ' ':
+	case 'p':
+		d->playing = !d->playing;
+		return EV_REDRAW;
+	case '.':
+		d->playing = false;
+		if (source_tick(d->src, &d->snap))
+			fold(d);
+		return EV_REDRAW;
+	case KEY_LEFT:
+	case KEY_RIGHT:
+		seek(d, (long)replay_pos(d->replay) + (ch == KEY_LEFT ? -step : step));
+		return EV_REDRAW;
+	case KEY_HOME:
+	case 'g':
+		seek(d, 1);
+		return EV_REDRAW;
+	case KEY_END:
+	case 'G':
+		seek(d, (long)replay_count(d->replay));
+		d->playing = false;
+		return EV_REDRAW;
+	case '<':
+	case '>': {
+		d->speed = ch == '>' ? d->speed * 2 : d->speed / 2;
+		d->speed = d->speed < 0.25 ? 0.25 : d->speed > 16 ? 16 : d->speed;
+		char text[64];
+		snprintf(text, sizeof(text), "replaying at %gx", d->speed);
+		say(d, text);
+		return EV_REDRAW;
+	}
+	default:
+		return -1; /* not a replay key */
+	}
 }
 
 static int on_key(struct dash *d, int ch)
@@ -607,6 +756,22 @@ static int on_key(struct dash *d, int ch)
 	case 'q':
 	case 'Q':
 		return EV_QUIT;
+	case KEY_RESIZE:
+		return EV_REDRAW;
+	}
+	if (d->replay) {
+		int ev = on_replay_key(d, ch);
+		if (ev >= 0)
+			return ev;
+		if (ch < 0x20 || ch > 0x7e)
+			return EV_NONE;
+		char text[160];
+		snprintf(text, sizeof(text), "'%c' drives a live VM; this is a recording (sudo vmscope "
+					     "runs one)", ch);
+		say(d, text);
+		return EV_REDRAW;
+	}
+	switch (ch) {
 	case '1': case '2': case '3': case '4': case '5': case '6': case '7':
 	case 'a':
 		kind = ch == 'a' ? EK_ALL : (uint32_t)(ch - '1');
@@ -661,9 +826,9 @@ static int on_key(struct dash *d, int ch)
 		return EV_REDRAW;
 	case 'e':
 	case 'r': {
-		enum cpu_mode mode = vmm_cpu_mode(session_vmm(d->s));
+		enum cpu_mode mode = s->cpu_mode;
 		if (ch == 'e') {
-			if (vmm_host(session_vmm(d->s)) != HOST_PVM) {
+			if (s->host != HOST_PVM) {
 				say(d, "emulated CPU mode needs a kvm_pvm host");
 				return EV_REDRAW;
 			}
@@ -690,47 +855,23 @@ static int on_key(struct dash *d, int ch)
 		say(d, text);
 		return EV_REDRAW;
 	}
-	case KEY_RESIZE:
-		return EV_REDRAW;
 	default:
 		return EV_NONE;
 	}
 }
 
-static void tick(struct dash *d)
-{
-	double total = 0;
-	session_tick(d->s, &d->snap);
-	for (unsigned k = 0; k < EK_MAX; k++)
-		total += d->snap.exits[k][d->snap.exits_src[k]].rate;
-	double *series[] = {d->history, d->hist_tx, d->hist_rx, d->hist_rtt};
-	double now[] = {total, d->snap.pps_tx.rate, d->snap.pps_rx.rate, d->snap.latency_us[0]};
-	for (unsigned i = 0; i < 4; i++) {
-		memmove(series[i], series[i] + 1, sizeof(d->history) - sizeof(d->history[0]));
-		series[i][HISTORY - 1] = now[i];
-	}
-	memmove(d->hist_mark, d->hist_mark + 1, HISTORY - 1);
-	d->hist_mark[HISTORY - 1] = 0;
-	for (unsigned i = 0; i < d->snap.nr_events; i++) {
-		const struct snap_event *e = &d->snap.events[i];
-		enum nic_mode to = NIC_MODE_NONE;
-		nic_mode_parse(e->to, &to);
-		d->hist_mark[HISTORY - 1] = e->ok ? "?EVF"[to] : 'x';
-		memmove(d->recent + 1, d->recent, sizeof(d->recent[0]) * (RECENT - 1));
-		d->recent[0] = *e;
-		if (d->nr_recent < RECENT)
-			d->nr_recent++;
-	}
-}
-
-int run_dashboard(const struct cli *cli, struct session *s)
+int run_dashboard(const struct cli *cli, struct snap_source *src)
 {
 	static struct dash d;
 	double next, start = mono();
 	unsigned planned = 0; /* steps of --switch-every / --switch-to taken */
 
 	d.cli = cli;
-	d.s = s;
+	d.src = src;
+	d.s = src->control;
+	d.replay = src->replay;
+	d.playing = true;
+	d.speed = 1;
 	setlocale(LC_ALL, "");
 	if (!initscr()) {
 		fprintf(stderr, "vmscope: the terminal could not be initialised (check TERM)\n");
@@ -740,7 +881,7 @@ int run_dashboard(const struct cli *cli, struct session *s)
 	noecho();
 	keypad(stdscr, TRUE);
 	curs_set(0);
-	timeout(100);
+	timeout(50);
 	if (has_colors()) {
 		start_color();
 		use_default_colors();
@@ -751,8 +892,11 @@ int run_dashboard(const struct cli *cli, struct session *s)
 		init_pair(C_BAD, COLOR_RED, -1);
 		init_pair(C_DIM, COLOR_BLUE, -1);
 	}
-	tick(&d);
-	next = mono() + cli->interval_ms / 1000.0;
+	/* The tick: the run's interval live, the recording's (over the speed) in a replay. */
+	double interval = (d.replay ? replay_header(d.replay)->interval_ms : cli->interval_ms) / 1000.0;
+	if (source_tick(src, &d.snap))
+		fold(&d);
+	next = mono() + interval;
 	draw(&d);
 	while (!vmscope_quit) {
 		int ch = getch();
@@ -761,30 +905,32 @@ int run_dashboard(const struct cli *cli, struct session *s)
 			break;
 		if (cli->duration > 0 && d.snap.t >= cli->duration)
 			break;
-		if (ev & EV_RESTART) {
-			memset(d.history, 0, sizeof(d.history));
-			memset(d.hist_tx, 0, sizeof(d.hist_tx));
-			memset(d.hist_rx, 0, sizeof(d.hist_rx));
-			memset(d.hist_rtt, 0, sizeof(d.hist_rtt));
-		}
 		/* After the tick that is due: a planned switch at a tick's end leaves that tick one
 		 * card's figures (the compare table takes no tick a switch overlaps). */
+		double step = d.replay ? interval / d.speed : interval;
 		if (mono() >= next) {
-			tick(&d);
-			next += cli->interval_ms / 1000.0;
+			if (d.playing || d.s) {
+				if (source_tick(src, &d.snap))
+					fold(&d);
+				else
+					d.playing = false; /* the recording's end: stay on its last tick */
+				ev |= EV_REDRAW;
+			}
+			next += step;
 			if (next < mono())
-				next = mono() + cli->interval_ms / 1000.0;
-			ev |= EV_REDRAW;
+				next = mono() + step;
 		}
-		enum nic_mode to;
-		const char *why;
-		if (frontend_plan_step(cli, s, mono() - start, &planned, &to, &why)) {
-			char text[200];
-			snprintf(text, sizeof(text), "no planned switch to %s: %s", nic_mode_name(to), why);
-			say(&d, text);
-			ev |= EV_REDRAW;
+		if (d.s) {
+			enum nic_mode to;
+			const char *why;
+			if (frontend_plan_step(cli, d.s, mono() - start, &planned, &to, &why)) {
+				char text[200];
+				snprintf(text, sizeof(text), "no planned switch to %s: %s", nic_mode_name(to), why);
+				say(&d, text);
+				ev |= EV_REDRAW;
+			}
 		}
-		session_poll(s);
+		source_poll(src);
 		if (ev & EV_REDRAW)
 			draw(&d);
 	}

@@ -5,14 +5,16 @@
 
 #include "probes/session.h"
 #include "tui/cli.h"
+#include "tui/source.h"
 
 extern volatile sig_atomic_t vmscope_quit; /* set by SIGINT/SIGTERM */
 
-int run_headless(const struct cli *cli, struct session *s);
+/* Both front ends draw from the source; a recording's source has no control (src->control). */
+int run_headless(const struct cli *cli, struct snap_source *src);
 /* --switch-every, --switch-to, for every front end: takes the plan's step due after elapsed
  * seconds, if one is. 0, or the session's refusal (-errno) with the card in *to and *why. */
 int frontend_plan_step(const struct cli *cli, struct session *s, double elapsed, unsigned *done,
 		       enum nic_mode *to, const char **why);
-int run_dashboard(const struct cli *cli, struct session *s);
+int run_dashboard(const struct cli *cli, struct snap_source *src);
 
 #endif

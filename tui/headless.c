@@ -50,16 +50,26 @@ static void planned_switch(const struct cli *cli, struct session *s, double elap
 		fprintf(stderr, "vmscope: no switch to %s at %.1f s: %s\n", nic_mode_name(to), elapsed, why);
 }
 
-int run_headless(const struct cli *cli, struct session *s)
+int run_headless(const struct cli *cli, struct snap_source *src)
 {
 	static struct snapshot snap;
+	struct session *s = src->control;
 	double interval = cli->interval_ms / 1000.0, start = mono();
 	double end = cli->duration > 0 ? start + cli->duration : 0, next = start + interval;
 	unsigned switches = 0;
 
 	if (cli->format == FMT_CSV)
 		out_csv_header(stdout);
-	session_tick(s, &snap); /* baseline: rates start from here */
+	if (!s) {
+		/* A recording: every snapshot it holds, as fast as the reader takes them. */
+		while (!vmscope_quit && source_tick(src, &snap)) {
+			emit(cli, &snap);
+			if (fflush(stdout) == EOF && errno == EPIPE)
+				return 0;
+		}
+		return 0;
+	}
+	source_baseline(src, &snap); /* rates start from here; not a record of its own */
 	while (!vmscope_quit) {
 		/* A tick ends at its interval, at the end of the run (a part-tick), or as soon as the
 		 * guest fails: its failure is reported when it happens, whatever the interval. */
@@ -68,17 +78,17 @@ int run_headless(const struct cli *cli, struct session *s)
 			/* A switch due at the tick's end waits for the tick: the tick before it stays
 			 * one card's figures (the compare table takes no tick a switch overlaps). */
 			planned_switch(cli, s, mono() - start, &switches);
-			session_poll(s);
+			source_poll(src);
 			double left = due - mono();
 			nap(left < SLICE_S ? left : SLICE_S);
 		}
 		if (vmscope_quit)
 			break;
-		session_tick(s, &snap);
+		source_tick(src, &snap);
 		emit(cli, &snap);
 		if (fflush(stdout) == EOF && errno == EPIPE)
 			return 0; /* the reader went away: an ordinary end */
-		if (!strcmp(snap.state, "failed")) {
+		if (snap.state == VMM_FAILED) {
 			fprintf(stderr, "vmscope: the guest failed: %s\n", snap.reason);
 			return EXIT_GUEST_FAILED;
 		}

@@ -8,21 +8,114 @@
 
 #include "tui/cli.h"
 #include "tui/frontends.h"
+#include "tui/metrics.h"
+#include "tui/record.h"
 
 #ifndef VMSCOPE_VERSION
 #define VMSCOPE_VERSION "0.1"
+#endif
+/* What `vmscope replay` plays without a file: the guided tour, recorded on a real run. */
+#ifndef VMSCOPE_TOUR_RECORDING
+#define VMSCOPE_TOUR_RECORDING "demo/tour.jsonl.gz"
 #endif
 
 volatile sig_atomic_t vmscope_quit; /* the signal that asked us to stop, or 0 */
 
 static void on_signal(int sig) { vmscope_quit = sig; }
 
+/* The dashboard draws on a terminal; said before anything is booted or read. */
+static bool no_terminal(const struct cli *cli)
+{
+	if (cli->headless || (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)))
+		return false;
+	fprintf(stderr, "vmscope: the dashboard needs a terminal; add --headless to get records on a "
+			"pipe\n");
+	return true;
+}
+
+/* A live run: the session is the source, and what --record asks for is attached to it. */
+static int run_live(const struct cli *cli, struct snap_source *src)
+{
+	char err[320];
+	const char *why;
+	struct session *s;
+	struct session_opts so = {
+		.cpu = cli->cpu,
+		.workload = cli->workload,
+		.kind = cli->kind,
+		.rate = cli->rate,
+		.log_path = cli->log_path,
+		.no_bpf = cli->no_bpf,
+		.nic = cli->nic,
+		.pkt_size = cli->pkt_size,
+		.pcap_file = cli->pcap_file,
+		.verbose = cli->verbose,
+	};
+	if (no_terminal(cli))
+		return 2;
+	/* A --pcap path we cannot write is the user's to fix: say so before booting anything. */
+	if (cli->pcap_file) {
+		int fd = open(cli->pcap_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			fprintf(stderr, "vmscope: cannot write the --pcap file '%s': %s\n", cli->pcap_file,
+				strerror(errno));
+			return 1;
+		}
+		close(fd);
+	}
+	if (cli->record_path &&
+	    recorder_open(&src->rec, cli->record_path, cli->interval_ms, err, sizeof(err))) {
+		fprintf(stderr, "vmscope: %s\n", err);
+		return 1;
+	}
+	if (session_open(&s, &so, &why)) {
+		fprintf(stderr, "vmscope: %s\n", why);
+		recorder_close(src->rec);
+		return 1;
+	}
+	if (cli->nic != NIC_MODE_NONE && session_net_why(s))
+		fprintf(stderr, "vmscope: %s; the in-process loopback peer answers instead (no "
+				"namespace, no capture)\n", session_net_why(s));
+	src->control = s;
+	int rc = cli->headless ? run_headless(cli, src) : run_dashboard(cli, src);
+	session_close(s);
+	if (recorder_close(src->rec) && !src->rec_failed) {
+		fprintf(stderr, "vmscope: the recording '%s' could not be finished\n", cli->record_path);
+		rc = rc ? rc : 1;
+	}
+	return rc;
+}
+
+/* A replay: the recording is the source; nothing here needs KVM, root or a network. */
+static int run_replay(const struct cli *cli, struct snap_source *src)
+{
+	char err[600];
+	const char *path = cli->replay_path ? cli->replay_path : VMSCOPE_TOUR_RECORDING;
+	if (!cli->replay_path && access(path, R_OK)) {
+		fprintf(stderr, "vmscope: replay without a FILE plays the shipped tour, but %s is missing "
+				"(make tour-recording makes it)\n", path);
+		return 1;
+	}
+	if (replay_open(&src->replay, path, err, sizeof(err))) {
+		fprintf(stderr, "vmscope: %s\n", err);
+		return 1;
+	}
+	if (no_terminal(cli)) {
+		replay_close(src->replay);
+		return 2;
+	}
+	if (replay_skipped(src->replay))
+		fprintf(stderr, "vmscope: %s: replaying %u snapshots; skipped: %s\n", path,
+			replay_count(src->replay), replay_skipped(src->replay));
+	int rc = cli->headless ? run_headless(cli, src) : run_dashboard(cli, src);
+	replay_close(src->replay);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli;
-	char err[256];
-	const char *why;
-	struct session *s;
+	char err[320];
 
 	if (cli_parse(argc, argv, &cli, err, sizeof(err))) {
 		fprintf(stderr, "vmscope: %s\n", err);
@@ -36,12 +129,6 @@ int main(int argc, char **argv)
 		printf("vmscope %s\n", VMSCOPE_VERSION);
 		return 0;
 	}
-	if (!cli.headless && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {
-		fprintf(stderr, "vmscope: the dashboard needs a terminal; add --headless to get "
-				"records on a pipe\n");
-		return 2;
-	}
-
 	/* Every terminating signal ends the run the same way: the front end returns, the session
 	 * closes (namespace removed, pcap flushed, terminal restored). A closed stdout is EPIPE. */
 	static const int stop_signals[] = {SIGHUP, SIGINT, SIGTERM, SIGQUIT};
@@ -51,37 +138,17 @@ int main(int argc, char **argv)
 		sigaction(stop_signals[i], &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	struct session_opts so = {
-		.cpu = cli.cpu,
-		.workload = cli.workload,
-		.kind = cli.kind,
-		.rate = cli.rate,
-		.log_path = cli.log_path,
-		.no_bpf = cli.no_bpf,
-		.nic = cli.nic,
-		.pkt_size = cli.pkt_size,
-		.pcap_file = cli.pcap_file,
-		.verbose = cli.verbose,
-	};
-	/* A --pcap path we cannot write is the user's to fix: say so before booting anything. */
-	if (cli.pcap_file) {
-		int fd = open(cli.pcap_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			fprintf(stderr, "vmscope: cannot write the --pcap file '%s': %s\n", cli.pcap_file,
-				strerror(errno));
+	struct snap_source src = {0};
+	if (cli.listen) {
+		if (metrics_open(&src.metrics, cli.listen_addr, cli.listen_port, err, sizeof(err))) {
+			fprintf(stderr, "vmscope: %s\n", err);
 			return 1;
 		}
-		close(fd);
+		fprintf(stderr, "vmscope: serving metrics at http://%s:%u/metrics\n", cli.listen_addr,
+			metrics_port(src.metrics));
 	}
-	if (session_open(&s, &so, &why)) {
-		fprintf(stderr, "vmscope: %s\n", why);
-		return 1;
-	}
-	if (cli.nic != NIC_MODE_NONE && session_net_why(s))
-		fprintf(stderr, "vmscope: %s; the in-process loopback peer answers instead (no "
-				"namespace, no capture)\n", session_net_why(s));
-	int rc = cli.headless ? run_headless(&cli, s) : run_dashboard(&cli, s);
-	session_close(s);
+	int rc = cli.cmd == CMD_REPLAY ? run_replay(&cli, &src) : run_live(&cli, &src);
+	metrics_close(src.metrics);
 	/* Ctrl-C is the documented way to end a run; any other signal is reported as shells do. */
 	if (vmscope_quit && vmscope_quit != SIGINT && rc == 0)
 		rc = 128 + vmscope_quit;

@@ -57,3 +57,24 @@ unsigned vlog_tail(struct vlog *log, char (*out)[VLOG_LINE_MAX], unsigned max)
 	pthread_mutex_unlock(&log->lock);
 	return (unsigned)n;
 }
+
+unsigned vlog_since(struct vlog *log, uint64_t *seq, char (*out)[VLOG_LINE_MAX], unsigned max,
+		    uint32_t *dropped)
+{
+	unsigned n = 0;
+	pthread_mutex_lock(&log->lock);
+	uint64_t first = log->next_seq > VLOG_LINES ? log->next_seq - VLOG_LINES : 0;
+	if (*seq < first) {
+		*dropped += (uint32_t)(first - *seq);
+		*seq = first;
+	}
+	/* The newest lines are the ones to keep when there are more than max. */
+	if (log->next_seq - *seq > max) {
+		*dropped += (uint32_t)(log->next_seq - *seq - max);
+		*seq = log->next_seq - max;
+	}
+	for (; *seq < log->next_seq; (*seq)++)
+		memcpy(out[n++], log->lines[*seq % VLOG_LINES], VLOG_LINE_MAX);
+	pthread_mutex_unlock(&log->lock);
+	return n;
+}

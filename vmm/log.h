@@ -20,5 +20,9 @@ void vlog_close(struct vlog *log);
 void vlog(struct vlog *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Copies up to max of the newest lines, oldest first, into out; returns how many. */
 unsigned vlog_tail(struct vlog *log, char (*out)[VLOG_LINE_MAX], unsigned max);
+/* The lines from sequence number *seq on, oldest first, up to max; *seq moves past what was
+ * copied and *dropped counts lines that were lost (overwritten in the ring, or beyond max). */
+unsigned vlog_since(struct vlog *log, uint64_t *seq, char (*out)[VLOG_LINE_MAX], unsigned max,
+		    uint32_t *dropped);
 
 #endif

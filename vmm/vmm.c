@@ -82,37 +82,6 @@ struct vmm {
 	uint64_t ns_t0, ns_created, ns_first_insn, ns_banner;
 };
 
-const char *vmm_state_name(enum vmm_state s)
-{
-	static const char *const names[] = {"booting", "running", "paused", "failed", "stopped"};
-	return names[s];
-}
-
-static const char *const exit_kind_names[EK_MAX + 1] = {
-	[EK_PIO_VMM] = "pio_vmm",     [EK_PIO_EVENTFD] = "pio_eventfd",
-	[EK_MMIO_VMM] = "mmio_vmm",   [EK_MMIO_EVENTFD] = "mmio_eventfd",
-	[EK_HYPERCALL] = "hypercall", [EK_CPUID] = "cpuid",
-	[EK_HLT] = "hlt",             [EK_ALL] = "all",
-};
-
-const char *exit_kind_name(unsigned kind) { return kind <= EK_ALL ? exit_kind_names[kind] : "?"; }
-
-int exit_kind_parse(const char *s, uint32_t *kind)
-{
-	for (uint32_t k = 0; k <= EK_ALL; k++)
-		if (!strcmp(s, exit_kind_names[k])) {
-			*kind = k;
-			return 0;
-		}
-	return -EINVAL;
-}
-
-const char *workload_name(unsigned wl)
-{
-	static const char *const names[WL_MAX] = {"idle", "exits", "fault", "ping", "tx", "rx", "echo"};
-	return wl < WL_MAX ? names[wl] : "?";
-}
-
 static void set_state(struct vmm *vm, enum vmm_state s)
 {
 	pthread_mutex_lock(&vm->lock);

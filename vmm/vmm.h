@@ -36,6 +36,7 @@ enum vmm_state {
 	VMM_PAUSED,
 	VMM_FAILED,  /* the guest faulted, shut down or hung: vmm_status() says how */
 	VMM_STOPPED, /* vmm_stop() */
+	VMM_STATE_MAX,
 };
 
 struct vmm_status {

@@ -51,7 +51,7 @@ static int switch_and_wait(struct session *s, enum nic_mode to, struct snapshot 
 		nap(0.05);
 		session_tick(s, snap);
 		for (unsigned e = 0; e < snap->nr_events; e++)
-			if (!strcmp(snap->events[e].kind, "nic_switch")) {
+			if (snap->events[e].kind == SEV_NIC_SWITCH) {
 				*ev = snap->events[e];
 				return 0;
 			}
@@ -102,10 +102,10 @@ static void every_pair(enum workload wl, uint32_t rate)
 		if (switch_and_wait(s, tour[i], &snap, &ev))
 			break;
 		printf("    %-8s -> %-8s %s: blackout %.2f ms (capture) %.2f ms (vmm), lost %llu, probe %.1f ms, %.1f ms in all\n",
-		       ev.from, ev.to, workload_name(wl), ev.blackout_ms[0], ev.blackout_ms[1],
+		       nic_mode_name(ev.from), nic_mode_name(ev.to), workload_name(wl), ev.blackout_ms[0], ev.blackout_ms[1],
 		       (unsigned long long)ev.lost, ev.probe_ms, ev.duration_ms);
 		CHECK(ev.ok);
-		CHECK(!strcmp(ev.from, nic_mode_name(from)) && !strcmp(ev.to, nic_mode_name(tour[i])));
+		CHECK(ev.from == from && ev.to == tour[i]);
 		CHECK(session_nic_mode(s) == tour[i]);
 		/* Traffic flowed, so both views of the blackout closed; the loss is counted. */
 		CHECK(ev.blackout_valid[0] && ev.blackout_valid[1]);
@@ -119,7 +119,7 @@ static void every_pair(enum workload wl, uint32_t rate)
 		session_tick(s, &snap);
 		nap(0.3);
 		session_tick(s, &snap);
-		CHECK(!strcmp(snap.nic_mode, nic_mode_name(tour[i])));
+		CHECK(snap.nic_mode == tour[i]);
 		CHECK(snap.dev_tx.rate + snap.dev_rx.rate > 100);
 	}
 	/* Each mode has its row in the compare table. */
@@ -158,7 +158,8 @@ TEST(switch_virtio_to_emulated_and_back_under_paced_ping)
 		struct snap_event ev;
 		if (switch_and_wait(s, way[i], &snap, &ev))
 			break;
-		printf("    %s -> %s: blackout %.2f ms (capture) %.2f ms (vmm), lost %llu\n", ev.from, ev.to,
+		printf("    %s -> %s: blackout %.2f ms (capture) %.2f ms (vmm), lost %llu\n",
+		       nic_mode_name(ev.from), nic_mode_name(ev.to),
 		       ev.blackout_ms[0], ev.blackout_ms[1], (unsigned long long)ev.lost);
 		CHECK(ev.ok && ev.lost_valid && ev.lost == 0);
 		CHECK(session_nic_mode(s) == way[i]);
@@ -208,7 +209,7 @@ TEST(switch_that_the_guest_never_completes_fails_and_the_old_card_stays)
 		nap(0.05);
 		session_tick(s, &snap);
 		for (unsigned e = 0; e < snap.nr_events; e++)
-			if (!strcmp(snap.events[e].kind, "nic_switch"))
+			if (snap.events[e].kind == SEV_NIC_SWITCH)
 				ev = snap.events[e], got = true;
 	}
 	REQUIRE(got);

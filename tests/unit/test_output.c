@@ -6,61 +6,18 @@
 #include "probes/snapshot.h"
 #include "tests/harness.h"
 #include "tui/output.h"
+#include "probes/snapshot_json.h"
+#include <jansson.h>
 
-/* A strict-enough JSON checker: one value, balanced, strings closed, no trailing bytes. */
-static const char *json_value(const char *p);
-static const char *ws(const char *p)
-{
-	while (*p == ' ' || *p == '\n')
-		p++;
-	return p;
-}
-static const char *json_string(const char *p)
-{
-	if (*p++ != '"')
-		return NULL;
-	for (; *p && *p != '"'; p++) {
-		if ((unsigned char)*p < 0x20)
-			return NULL;
-		if (*p == '\\' && !*++p)
-			return NULL;
-	}
-	return *p == '"' ? p + 1 : NULL;
-}
+/* The record parses as one JSON object (jansson), and nothing follows it but the newline. */
 static const char *json_value(const char *p)
 {
-	p = ws(p);
-	if (*p == '{' || *p == '[') {
-		char close = *p == '{' ? '}' : ']';
-		p = ws(p + 1);
-		if (*p == close)
-			return p + 1;
-		for (;;) {
-			if (close == '}') {
-				p = json_string(ws(p));
-				if (!p || *(p = ws(p)) != ':')
-					return NULL;
-				p++;
-			}
-			p = json_value(p);
-			if (!p)
-				return NULL;
-			p = ws(p);
-			if (*p == close)
-				return p + 1;
-			if (*p++ != ',')
-				return NULL;
-		}
-	}
-	if (*p == '"')
-		return json_string(p);
-	if (!strncmp(p, "true", 4) || !strncmp(p, "null", 4))
-		return p + 4;
-	if (!strncmp(p, "false", 5))
-		return p + 5;
-	char *end;
-	strtod(p, &end);
-	return end == p ? NULL : end;
+	json_error_t je;
+	size_t n = strcspn(p, "\n");
+	json_t *j = json_loadb(p, n, 0, &je);
+	bool ok = j && json_is_object(j);
+	json_decref(j);
+	return ok ? p + n : NULL;
 }
 
 static struct snapshot *sample(void)
@@ -70,11 +27,11 @@ static struct snapshot *sample(void)
 	s.t = 2.0;
 	s.dt = 1.0;
 	s.seq = 3;
-	strcpy(s.host, "pvm");
-	strcpy(s.cpu_mode, "paravirt");
-	strcpy(s.state, "failed");
-	strcpy(s.workload, "exits");
-	strcpy(s.exit_kind, "all");
+	s.host = HOST_PVM;
+	s.cpu_mode = CPU_PARAVIRT;
+	s.state = VMM_FAILED;
+	s.workload = WL_EXITS;
+	s.exit_kind = EK_ALL;
 	strcpy(s.reason, "guest said \"no\"\\\n");
 	s.rate = 1000;
 	for (unsigned k = 0; k < EK_MAX; k++) {
@@ -90,7 +47,7 @@ static struct snapshot *sample(void)
 	s.nr_stats = 1;
 	strcpy(s.bpf_why, "eBPF probes are off: they need root");
 	s.net_on = true;
-	strcpy(s.nic_mode, "virtio");
+	s.nic_mode = NIC_MODE_VIRTIO;
 	strcpy(s.backend, "tap");
 	strcpy(s.netns, "vmscope-1");
 	figure_update(&s.pps_tx, 3000, 1000, 1.0);
@@ -126,12 +83,12 @@ TEST(jsonl_is_one_valid_object_per_line_with_the_documented_keys)
 	const char *keys[] = {"\"t\":2.000", "\"cpu_mode\":\"paravirt\"", "\"host\":\"pvm\"",
 			      "\"workload\":\"exits\"", "\"exits\":{\"pio_vmm\":100.000",
 			      "\"sources\":{", "\"hlt\":\"bpf\"", "\"guest\":{", "\"cost_ns\":{",
-			      "\"stats\":{\"exits\":40.000}", "\"bpf\":{\"on\":false",
+			      "\"stats\":{\"exits\":{\"per_s\":40.000,\"total\":50}", "\"bpf\":{\"on\":false",
 			      "\"reason\":\"guest said \\\"no\\\"\\\\\\u000a\"",
-			      "\"nic_mode\":\"virtio\"", "\"pps_tx\":2000.000", "\"p50\":120.5",
+			      "\"nic_mode\":\"virtio\"", "\"pps_tx\":{\"per_s\":2000.000,\"total\":3000}", "\"p50\":120.5",
 			      "\"exits_per_packet\":{\"all\":0.2500,\"userspace\":null,",
-			      "\"nic\":0.1250,\"sources\":{\"all\":\"stats\"", "\"irqs_per_packet\":null",
-			      "\"stats_now\":{\"blocking\":1}", "\"backend\":\"tap\""};
+			      "\"nic\":0.1250,\"sources\":{\"all\":\"stats\"", "\"irqs_per_packet\":{\"irqs\":null",
+			      "\"blocking\":{\"now\":1}", "\"backend\":\"tap\""};
 	for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		CHECKF(strstr(j, keys[i]), "missing %s in %s", keys[i], j);
 	CHECK(strstr(j, "\"hlt\":200.000")); /* 400 over 2 s, from bpf */
@@ -196,4 +153,246 @@ TEST(figures_the_workload_does_not_make_are_null_not_zero)
 	CHECK(strstr(c, ",,0,0.2500,,,0.1250,,,,\n") != NULL);
 	free(j);
 	free(c);
+}
+
+/* ---- The round trip: snapshot -> JSON -> snapshot, every field. ---- */
+
+/* Values every decimal format of the record holds exactly (halves), different in every field. */
+static double val(unsigned *n) { return (double)(++*n) * 0.5 + 1; }
+static uint64_t cnt(unsigned *n) { return ++*n * 7u; }
+static void fig(struct figure *f, unsigned *n)
+{
+	f->valid = true;
+	f->rate = val(n);
+	f->total = cnt(n);
+}
+static void pp(struct per_packet *p, unsigned *n, bool valid)
+{
+	p->valid = valid;
+	p->value = valid ? val(n) : 0;
+	snprintf(p->source, sizeof(p->source), "src%u", ++*n);
+}
+
+/* Every field of the snapshot set. on: every source on (bpf, capture, network, latency); off:
+ * those off, with the fields each leaves out of the record empty. */
+static void fill_every_field(struct snapshot *s, bool on)
+{
+	unsigned n = 0;
+	memset(s, 0, sizeof(*s));
+	s->seq = cnt(&n);
+	s->t = val(&n);
+	s->dt = val(&n);
+	s->host = HOST_AMDV;
+	s->cpu_mode = CPU_HARDWARE;
+	s->state = on ? VMM_RUNNING : VMM_FAILED;
+	s->workload = on ? WL_PING : WL_EXITS;
+	s->exit_kind = on ? SNAP_NO_KIND : EK_CPUID;
+	s->rate = 12345;
+	s->pkt_size = 256;
+	snprintf(s->reason, sizeof(s->reason), on ? "" : "triple fault \"x\"\n");
+	s->boot_first_insn_ms = val(&n);
+	s->boot_banner_ms = val(&n);
+	for (unsigned k = 0; k < EK_MAX; k++) {
+		for (unsigned src = 0; src < SRC_MAX; src++)
+			if ((k + src) % 3)
+				fig(&s->exits[k][src], &n);
+		s->exits_src[k] = (enum source)(k % SRC_MAX);
+		s->cost[k].ops = cnt(&n);
+		s->cost[k].avg_ns = val(&n) * 8;
+		s->cost[k].min_ns = val(&n) * 8;
+		s->cost[k].max_ns = val(&n) * 8;
+		for (unsigned i = 0; i < HIST_SLOTS; i++)
+			s->cost[k].hist[i] = cnt(&n);
+	}
+	fig(&s->idle_halts, &n);
+	fig(&s->halts[SRC_GUEST], &n);
+	fig(&s->halts[SRC_STATS], &n);
+	snprintf(s->irq_mode, sizeof(s->irq_mode), "lapic");
+	fig(&s->irq_timer, &n);
+	fig(&s->irq_doorbell, &n);
+	fig(&s->irq_self, &n);
+	fig(&s->irq_nic, &n);
+	s->heartbeat = cnt(&n);
+	s->nr_vmm = 3;
+	for (unsigned i = 0; i < s->nr_vmm; i++) {
+		snprintf(s->vmm[i].name, sizeof(s->vmm[i].name), "vmm_counter_%u", i);
+		fig(&s->vmm[i].f, &n);
+	}
+	s->nr_stats = 4;
+	for (unsigned i = 0; i < s->nr_stats; i++) {
+		snprintf(s->stats[i].name, sizeof(s->stats[i].name), "stat_%u", i);
+		s->stats[i].instant = i == 1;
+		if (s->stats[i].instant)
+			s->stats[i].f = (struct figure){true, cnt(&n), 0};
+		else
+			fig(&s->stats[i].f, &n);
+	}
+	s->nic_mode = NIC_MODE_VF;
+	if (on) {
+		s->net_on = true;
+		snprintf(s->backend, sizeof(s->backend), "tap");
+		snprintf(s->netns, sizeof(s->netns), "vmscope-42");
+		snprintf(s->nic_chip, sizeof(s->nic_chip), "Intel 82540EM");
+		snprintf(s->net_why, sizeof(s->net_why), "why \\ not");
+		fig(&s->pps_tx, &n);
+		fig(&s->pps_rx, &n);
+		fig(&s->dev_tx, &n);
+		fig(&s->dev_rx, &n);
+		fig(&s->peer_sink, &n);
+		fig(&s->peer_echo, &n);
+		fig(&s->ping_lost, &n);
+		fig(&s->rx_lost, &n);
+		fig(&s->udp_echoed, &n);
+		s->peer_echo_rtt_us = 40.5;
+		s->latency_valid = true;
+		for (unsigned i = 0; i < 3; i++)
+			s->latency_us[i] = 10.5 * (i + 1);
+		s->latency_avg_us = 12.5;
+		for (unsigned i = 0; i < HIST_SLOTS; i++)
+			s->latency_hist[i] = cnt(&n);
+		s->tsc_khz = 2400000;
+		for (unsigned p = 0; p < PP_MAX; p++)
+			pp(&s->per_packet[p], &n, p != PP_CPU_CARD);
+		fig(&s->nic_exits[SRC_VMM], &n);
+		fig(&s->nic_exits[SRC_BPF], &n);
+		fig(&s->dev_irqs, &n);
+		fig(&s->rx_no_buffer, &n);
+		s->nr_dev_counters = 5;
+		for (unsigned i = 0; i < s->nr_dev_counters; i++) {
+			snprintf(s->dev_counter[i].name, sizeof(s->dev_counter[i].name), "ctr_%u", i);
+			fig(&s->dev_counter[i].f, &n);
+		}
+		s->nr_dev_regs = 3;
+		for (unsigned i = 0; i < s->nr_dev_regs; i++) {
+			snprintf(s->dev_reg[i].name, sizeof(s->dev_reg[i].name), "REG%u", i);
+			fig(&s->dev_reg[i].f, &n);
+		}
+		fig(&s->dev_tx_dropped, &n);
+		fig(&s->dev_tx_backpressure, &n);
+		s->cap_on = true;
+		fig(&s->cap_from_guest, &n);
+		fig(&s->cap_to_guest, &n);
+		for (unsigned i = 0; i < 3; i++)
+			s->cap_rtt_us[i] = 20.5 * (i + 1);
+		s->cap_rtt_avg_us = 21.5;
+		s->cap_rtt_samples = cnt(&n);
+		s->cap_lost = cnt(&n);
+		s->cap_reordered = cnt(&n);
+		s->cap_drops = cnt(&n);
+		s->cap_echo_unanswered = cnt(&n);
+		s->switching = true;
+		s->switch_to = NIC_MODE_EMULATED;
+		for (unsigned m = NIC_MODE_EMULATED; m < NIC_MODE_MAX; m++) {
+			struct mode_figures *c = &s->compare[m];
+			if (m == NIC_MODE_VIRTIO)
+				continue; /* not measured yet */
+			c->valid = true;
+			c->t = val(&n);
+			c->workload = WL_TX;
+			c->tx_pps = val(&n);
+			c->rx_pps = val(&n);
+			c->ping_valid = m == NIC_MODE_VF;
+			c->ping_p50_us = c->ping_valid ? val(&n) : 0;
+			c->ping_p99_us = c->ping_valid ? val(&n) : 0;
+			pp(&c->exits_all, &n, true);
+			pp(&c->exits_nic, &n, m == NIC_MODE_VF);
+			pp(&c->irqs, &n, true);
+			pp(&c->cpu, &n, true);
+		}
+		s->bpf_on = true;
+		for (unsigned e = 0; e < KT_MAX; e++)
+			if (e % 2)
+				fig(&s->bpf_event[e], &n);
+		s->nr_uexit = 2;
+		s->nr_kexit = 3;
+		for (unsigned i = 0; i < 3; i++) {
+			snprintf(s->kexit[i].name, sizeof(s->kexit[i].name), "KEXIT%u", i);
+			if (i < 2) {
+				snprintf(s->uexit[i].name, sizeof(s->uexit[i].name), "UEXIT%u", i);
+				fig(&s->uexit[i].f, &n);
+			}
+			fig(&s->kexit[i].f, &n);
+		}
+		s->nr_events = 2;
+		s->events[0] = (struct snap_event){.t = val(&n), .kind = SEV_NIC_SWITCH, .from = NIC_MODE_VIRTIO,
+						   .to = NIC_MODE_VF, .ok = true, .duration_ms = val(&n),
+						   .probe_ms = val(&n), .blackout_ms = {val(&n), 0},
+						   .blackout_valid = {true, false}, .lost = 3, .lost_valid = true};
+		s->events[1] = (struct snap_event){.t = val(&n), .kind = SEV_NIC_SWITCH, .from = NIC_MODE_VF,
+						   .to = NIC_MODE_EMULATED, .ok = false, .duration_ms = val(&n)};
+		snprintf(s->events[1].why, sizeof(s->events[1].why), "the guest did not bind it");
+	} else {
+		snprintf(s->bpf_why, sizeof(s->bpf_why), "eBPF probes are off: they need root");
+		s->nr_events = 2;
+		s->events[0] = (struct snap_event){.t = val(&n), .kind = SEV_GUEST_RESTARTED,
+						   .from = CPU_PARAVIRT, .to = CPU_EMULATED, .ok = true};
+		s->events[1] = (struct snap_event){.t = val(&n), .kind = SEV_GUEST_FAILED,
+						   .from = CPU_EMULATED, .to = CPU_EMULATED};
+		snprintf(s->events[1].why, sizeof(s->events[1].why), "triple fault");
+	}
+	s->nr_log = 3;
+	s->log_dropped = 7;
+	for (unsigned i = 0; i < s->nr_log; i++)
+		snprintf(s->log[i], sizeof(s->log[i]), "[guest] line %u \"quoted\" \ttab", i);
+}
+
+static unsigned first_difference(const void *a, const void *b, size_t n)
+{
+	const unsigned char *x = a, *y = b;
+	for (size_t i = 0; i < n; i++)
+		if (x[i] != y[i])
+			return (unsigned)i;
+	return (unsigned)n;
+}
+
+TEST(a_snapshot_survives_json_and_back_in_every_field)
+{
+	static struct snapshot s, back;
+	char err[200];
+	for (int on = 0; on < 2; on++) {
+		fill_every_field(&s, on);
+		size_t n, n2;
+		char *j = snapshot_to_json(&s, &n);
+		REQUIRE(j);
+		CHECK(json_value(j) == j + n - 1);
+		int rc = snapshot_from_json(j, n, &back, err, sizeof(err));
+		CHECKF(rc == 0, "%s", err);
+		unsigned at = first_difference(&s, &back, sizeof(s));
+		CHECKF(at == sizeof(s), "sources %s: the snapshot read back differs at byte %u of %zu",
+		       on ? "on" : "off", at, sizeof(s));
+		char *j2 = snapshot_to_json(&back, &n2);
+		CHECK(j2 && n2 == n && !memcmp(j, j2, n)); /* and writes the same bytes again */
+		free(j);
+		free(j2);
+	}
+}
+
+TEST(a_bad_record_is_refused_with_the_key_that_is_wrong)
+{
+	static struct snapshot s;
+	char err[200];
+	const struct {
+		const char *text, *says;
+	} bad[] = {
+		{"garbage", "not JSON"},
+		{"[1,2]", "not a JSON object"},
+		{"{\"t\":1}", "no \"seq\""},
+		{"{\"t\":1,\"seq\":1,\"host\":\"pvm\",\"cpu_mode\":\"paravirt\",\"state\":\"running\","
+		 "\"workload\":\"idle\",\"by_source\":{\"vmm\":{\"cpuid\":{\"per_s\":\"fast\"}}}}",
+		 "\"by_source.vmm.cpuid.per_s\" is not a number"},
+		{"{\"t\":1,\"seq\":1,\"host\":\"mars\",\"cpu_mode\":\"paravirt\",\"state\":\"running\","
+		 "\"workload\":\"idle\"}", "\"host\" is not one of"},
+		{"{\"t\":1,\"seq\":-1,\"host\":\"pvm\",\"cpu_mode\":\"paravirt\",\"state\":\"running\","
+		 "\"workload\":\"idle\"}", "\"seq\" is not a count"},
+		{"{\"t\":1,\"seq\":1,\"host\":\"pvm\",\"cpu_mode\":\"paravirt\",\"state\":\"running\","
+		 "\"workload\":\"idle\",\"log\":[\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\","
+		 "\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\"]}",
+		 "at most 24"},
+	};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		CHECKF(snapshot_from_json(bad[i].text, strlen(bad[i].text), &s, err, sizeof(err)) == -1 &&
+			       strstr(err, bad[i].says),
+		       "record %u: wanted \"%s\", got \"%s\"", i, bad[i].says, err);
+	}
 }

@@ -1,0 +1,750 @@
+/* The snapshot's JSON: one walk (walk_snapshot) visits every field once, in the schema's order,
+ * and a visitor either writes it (fixed decimals, so records stay stable to compare) or reads
+ * it back from jansson's tree. */
+#define _GNU_SOURCE
+#include "snapshot_json.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/nic.h"
+
+#define JV_DEPTH 12
+
+struct jv {
+	bool rd;
+	FILE *f;                /* writing */
+	bool comma[JV_DEPTH];   /* writing: the container at this depth has a member already */
+	json_t *at[JV_DEPTH];   /* reading: the container at each depth */
+	size_t idx[JV_DEPTH];   /* reading: the next element of an array */
+	const char *key[JV_DEPTH]; /* the key each container was entered by, for messages */
+	int depth;
+	char err[200];
+};
+
+static void fail(struct jv *v, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(struct jv *v, const char *key, const char *fmt, ...)
+{
+	if (v->err[0])
+		return; /* the first error is the one to tell */
+	char path[120] = "";
+	size_t n = 0;
+	for (int d = 1; d <= v->depth && n < sizeof(path); d++)
+		if (v->key[d])
+			n += (size_t)snprintf(path + n, sizeof(path) - n, "%s.", v->key[d]);
+	va_list ap;
+	va_start(ap, fmt);
+	char what[80];
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(v->err, sizeof(v->err), "\"%s%s\" %s", path, key ? key : "[]", what);
+}
+
+static void put_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* Writing: the separator and the key of the next member. */
+static void wkey(struct jv *v, const char *key)
+{
+	if (v->comma[v->depth])
+		fputc(',', v->f);
+	v->comma[v->depth] = true;
+	if (key) {
+		put_str(v->f, key);
+		fputc(':', v->f);
+	}
+}
+
+/* Reading: the value of the next member (NULL: the record does not have it). */
+static json_t *rget(struct jv *v, const char *key)
+{
+	json_t *c = v->at[v->depth];
+	if (key)
+		return json_is_object(c) ? json_object_get(c, key) : NULL;
+	return json_is_array(c) ? json_array_get(c, v->idx[v->depth]++) : NULL;
+}
+
+/* Enters an object (or an array); false: the record has null or nothing there, skip it. */
+static bool jv_begin(struct jv *v, const char *key, bool array)
+{
+	if (v->depth + 1 >= JV_DEPTH)
+		return false;
+	if (!v->rd) {
+		wkey(v, key);
+		fputc(array ? '[' : '{', v->f);
+		v->depth++;
+		v->comma[v->depth] = false;
+		v->key[v->depth] = key;
+		return true;
+	}
+	json_t *j = rget(v, key);
+	if (!j || json_is_null(j))
+		return false;
+	if (array ? !json_is_array(j) : !json_is_object(j)) {
+		fail(v, key, "is not %s", array ? "an array" : "an object");
+		return false;
+	}
+	v->depth++;
+	v->at[v->depth] = j;
+	v->idx[v->depth] = 0;
+	v->key[v->depth] = key;
+	return true;
+}
+
+static void jv_end(struct jv *v, bool array)
+{
+	if (!v->rd)
+		fputc(array ? ']' : '}', v->f);
+	v->depth--;
+}
+
+static void jv_null(struct jv *v, const char *key)
+{
+	if (!v->rd) {
+		wkey(v, key);
+		fputs("null", v->f);
+	}
+}
+
+/* Elements of the array just entered (reading), bounded by max. */
+static unsigned jv_len(struct jv *v, unsigned max, const char *key)
+{
+	size_t n = json_array_size(v->at[v->depth]);
+	if (n > max) {
+		fail(v, key, "has %zu entries, at most %u are allowed", n, max);
+		n = max;
+	}
+	return (unsigned)n;
+}
+
+static void jv_f64(struct jv *v, const char *key, double *x, int prec)
+{
+	if (!v->rd) {
+		wkey(v, key);
+		if (isfinite(*x))
+			fprintf(v->f, "%.*f", prec, *x);
+		else
+			fputs("null", v->f);
+		return;
+	}
+	json_t *j = rget(v, key);
+	if (!j || json_is_null(j))
+		return;
+	if (!json_is_number(j))
+		fail(v, key, "is not a number");
+	else
+		*x = json_number_value(j);
+}
+
+/* A value that may be missing: null when not valid. */
+static void jv_opt_f64(struct jv *v, const char *key, double *x, bool *valid, int prec)
+{
+	if (!v->rd) {
+		if (*valid)
+			jv_f64(v, key, x, prec);
+		else
+			jv_null(v, key);
+		return;
+	}
+	json_t *j = rget(v, key);
+	*valid = j && !json_is_null(j);
+	if (!*valid)
+		return;
+	if (!json_is_number(j))
+		fail(v, key, "is not a number");
+	else
+		*x = json_number_value(j);
+}
+
+static void jv_u64(struct jv *v, const char *key, uint64_t *x)
+{
+	if (!v->rd) {
+		wkey(v, key);
+		fprintf(v->f, "%llu", (unsigned long long)*x);
+		return;
+	}
+	json_t *j = rget(v, key);
+	if (!j || json_is_null(j))
+		return;
+	if (!json_is_integer(j) || json_integer_value(j) < 0)
+		fail(v, key, "is not a count");
+	else
+		*x = (uint64_t)json_integer_value(j);
+}
+
+static void jv_opt_u64(struct jv *v, const char *key, uint64_t *x, bool *valid)
+{
+	if (!v->rd && !*valid) {
+		jv_null(v, key);
+		return;
+	}
+	if (v->rd) {
+		json_t *j = rget(v, key);
+		*valid = j && !json_is_null(j);
+		if (!*valid)
+			return;
+	}
+	jv_u64(v, key, x);
+}
+
+static void jv_u32(struct jv *v, const char *key, uint32_t *x)
+{
+	uint64_t w = *x;
+	jv_u64(v, key, &w);
+	if (w > UINT32_MAX)
+		fail(v, key, "is out of range");
+	else
+		*x = (uint32_t)w;
+}
+
+static void jv_bool(struct jv *v, const char *key, bool *x)
+{
+	if (!v->rd) {
+		wkey(v, key);
+		fputs(*x ? "true" : "false", v->f);
+		return;
+	}
+	json_t *j = rget(v, key);
+	if (!j || json_is_null(j))
+		return;
+	if (!json_is_boolean(j))
+		fail(v, key, "is not true or false");
+	else
+		*x = json_is_true(j);
+}
+
+/* A string field of size n; written only when skip_empty is false or it has text. */
+static void jv_str(struct jv *v, const char *key, char *buf, size_t n, bool skip_empty)
+{
+	if (!v->rd) {
+		if (!skip_empty || buf[0]) {
+			wkey(v, key);
+			put_str(v->f, buf);
+		}
+		return;
+	}
+	json_t *j = rget(v, key);
+	if (!j || json_is_null(j))
+		return;
+	if (!json_is_string(j))
+		fail(v, key, "is not a string");
+	else
+		snprintf(buf, n, "%s", json_string_value(j));
+}
+
+/* An enum by its name; names(i) for i < max. */
+static void jv_name(struct jv *v, const char *key, unsigned *x, const char *(*names)(unsigned),
+		    unsigned max)
+{
+	if (!v->rd) {
+		wkey(v, key);
+		put_str(v->f, names(*x));
+		return;
+	}
+	json_t *j = rget(v, key);
+	if (!j || json_is_null(j))
+		return;
+	const char *s = json_string_value(j);
+	for (unsigned i = 0; s && i < max; i++)
+		if (!strcmp(s, names(i))) {
+			*x = i;
+			return;
+		}
+	fail(v, key, "is not one of the names vmscope writes there");
+}
+
+/* The enum tables, as names(unsigned). */
+static const char *n_host(unsigned i) { return host_kind_name((enum host_kind)i); }
+static const char *n_cpu(unsigned i) { return cpu_mode_name((enum cpu_mode)i); }
+static const char *n_state(unsigned i) { return vmm_state_name((enum vmm_state)i); }
+static const char *n_workload(unsigned i) { return workload_name(i); }
+static const char *n_kind(unsigned i) { return snap_kind_name(i); }
+static const char *n_nic(unsigned i) { return nic_mode_name((enum nic_mode)i); }
+static const char *n_source(unsigned i) { return source_name((enum source)i); }
+static const char *n_event(unsigned i) { return snap_event_name((enum snap_event_kind)i); }
+
+#define JV_ENUM(v, key, field, names, max)                                                         \
+	do {                                                                                       \
+		unsigned e_ = (unsigned)(field);                                                   \
+		jv_name(v, key, &e_, names, max);                                                  \
+		(field) = e_;                                                                      \
+	} while (0)
+
+/* A counter: {"per_s": rate, "total": n}, or null where its source does not count it. */
+static void jv_fig_fields(struct jv *v, struct figure *f)
+{
+	jv_f64(v, "per_s", &f->rate, 3);
+	jv_u64(v, "total", &f->total);
+}
+
+static void jv_fig(struct jv *v, const char *key, struct figure *f)
+{
+	if (!v->rd && !f->valid) {
+		jv_null(v, key);
+		return;
+	}
+	f->valid = jv_begin(v, key, false);
+	if (!f->valid)
+		return;
+	jv_fig_fields(v, f);
+	jv_end(v, false);
+}
+
+/* Named counters in their order: {name: counter, ...}; an instant value (a peak or a level, not
+ * a counter) is {"now": value}. */
+static void jv_named(struct jv *v, const char *key, struct named_figure *arr, unsigned *nr,
+		     unsigned max)
+{
+	if (!jv_begin(v, key, false))
+		return;
+	if (!v->rd) {
+		for (unsigned i = 0; i < *nr; i++) {
+			if (!arr[i].instant) {
+				jv_fig(v, arr[i].name, &arr[i].f);
+				continue;
+			}
+			jv_begin(v, arr[i].name, false);
+			jv_u64(v, "now", &arr[i].f.total);
+			jv_end(v, false);
+		}
+	} else {
+		const char *name;
+		json_t *val;
+		json_object_foreach(v->at[v->depth], name, val) {
+			if (*nr >= max) {
+				fail(v, NULL, "has more than %u entries", max);
+				break;
+			}
+			struct named_figure *n = &arr[(*nr)++];
+			snprintf(n->name, sizeof(n->name), "%s", name);
+			n->instant = json_is_object(val) && json_object_get(val, "now");
+			if (n->instant) {
+				jv_begin(v, name, false);
+				jv_u64(v, "now", &n->f.total);
+				n->f.valid = true;
+				jv_end(v, false);
+			} else {
+				jv_fig(v, name, &n->f);
+			}
+		}
+	}
+	jv_end(v, false);
+}
+
+/* Per-packet figures: a number, or null when no packet moved or no source sees it. */
+static void jv_pp_value(struct jv *v, const char *key, struct per_packet *p)
+{
+	jv_opt_f64(v, key, &p->value, &p->valid, 4);
+}
+
+static void jv_pp_source(struct jv *v, const char *key, struct per_packet *p)
+{
+	if (!v->rd && !p->source[0]) {
+		wkey(v, key);
+		put_str(v->f, "-");
+		return;
+	}
+	jv_str(v, key, p->source, sizeof(p->source), false);
+	if (v->rd && !strcmp(p->source, "-"))
+		p->source[0] = 0;
+}
+
+/* Parts [first, last) as {part: value, ..., "sources": {part: source}}. */
+static void jv_pp_group(struct jv *v, const char *key, struct per_packet *pp, unsigned first,
+			unsigned last)
+{
+	if (!jv_begin(v, key, false))
+		return;
+	for (unsigned p = first; p < last; p++)
+		jv_pp_value(v, per_packet_name(p), &pp[p]);
+	if (jv_begin(v, "sources", false)) {
+		for (unsigned p = first; p < last; p++)
+			jv_pp_source(v, per_packet_name(p), &pp[p]);
+		jv_end(v, false);
+	}
+	jv_end(v, false);
+}
+
+static void jv_hist(struct jv *v, const char *key, uint64_t *hist)
+{
+	if (!jv_begin(v, key, true))
+		return;
+	unsigned n = v->rd ? jv_len(v, HIST_SLOTS, key) : HIST_SLOTS;
+	for (unsigned i = 0; i < n; i++)
+		jv_u64(v, NULL, &hist[i]);
+	jv_end(v, true);
+}
+
+static void walk_events(struct jv *v, struct snapshot *s)
+{
+	if (!jv_begin(v, "events", true))
+		return;
+	unsigned n = v->rd ? jv_len(v, SNAP_EVENTS_MAX, "events") : s->nr_events;
+	for (unsigned i = 0; i < n; i++) {
+		struct snap_event *e = &s->events[i];
+		if (!jv_begin(v, NULL, false))
+			continue;
+		JV_ENUM(v, "kind", e->kind, n_event, SEV_MAX);
+		jv_f64(v, "t", &e->t, 3);
+		/* from and to are cards for a switch, CPU modes for a guest's restart or failure. */
+		bool nic = e->kind == SEV_NIC_SWITCH;
+		jv_name(v, "from", &e->from, nic ? n_nic : n_cpu, nic ? NIC_MODE_MAX : CPU_EMULATED + 1);
+		jv_name(v, "to", &e->to, nic ? n_nic : n_cpu, nic ? NIC_MODE_MAX : CPU_EMULATED + 1);
+		jv_bool(v, "ok", &e->ok);
+		if (nic) {
+			jv_f64(v, "duration_ms", &e->duration_ms, 3);
+			bool probe = e->ok;
+			jv_opt_f64(v, "probe_ms", &e->probe_ms, &probe, 3);
+			if (jv_begin(v, "blackout_ms", false)) {
+				static const char *const src[2] = {"capture", "vmm"};
+				if (!v->rd) { /* which source each figure comes from, for the reader's eye */
+					wkey(v, "sources");
+					fputs("[\"capture\",\"vmm\"]", v->f);
+				}
+				for (unsigned b = 0; b < 2; b++)
+					jv_opt_f64(v, src[b], &e->blackout_ms[b], &e->blackout_valid[b], 3);
+				jv_end(v, false);
+			}
+			jv_opt_u64(v, "lost", &e->lost, &e->lost_valid);
+		}
+		jv_str(v, "why", e->why, sizeof(e->why), true);
+		jv_end(v, false);
+		if (v->rd)
+			s->nr_events = i + 1;
+	}
+	jv_end(v, true);
+}
+
+static void walk_compare(struct jv *v, struct snapshot *s)
+{
+	if (!jv_begin(v, "compare", false))
+		return;
+	for (unsigned m = NIC_MODE_EMULATED; m < NIC_MODE_MAX; m++) {
+		struct mode_figures *c = &s->compare[m];
+		if (!v->rd && !c->valid) {
+			jv_null(v, nic_mode_name(m));
+			continue;
+		}
+		c->valid = jv_begin(v, nic_mode_name(m), false);
+		if (!c->valid)
+			continue;
+		jv_f64(v, "t", &c->t, 3);
+		JV_ENUM(v, "workload", c->workload, n_workload, WL_MAX);
+		jv_f64(v, "tx_pps", &c->tx_pps, 3);
+		jv_f64(v, "rx_pps", &c->rx_pps, 3);
+		jv_opt_f64(v, "ping_p50_us", &c->ping_p50_us, &c->ping_valid, 3);
+		bool p99 = c->ping_valid;
+		jv_opt_f64(v, "ping_p99_us", &c->ping_p99_us, &p99, 3);
+		struct {
+			const char *key;
+			struct per_packet *pp;
+		} parts[] = {{"exits_per_packet", &c->exits_all}, {"nic_exits_per_packet", &c->exits_nic},
+			     {"irqs_per_packet", &c->irqs}, {"cpu_ns_per_packet", &c->cpu}};
+		for (unsigned i = 0; i < 4; i++)
+			jv_pp_value(v, parts[i].key, parts[i].pp);
+		if (jv_begin(v, "sources", false)) {
+			for (unsigned i = 0; i < 4; i++)
+				jv_pp_source(v, parts[i].key, parts[i].pp);
+			jv_end(v, false);
+		}
+		jv_end(v, false);
+	}
+	jv_end(v, false);
+}
+
+static void walk_capture(struct jv *v, struct snapshot *s)
+{
+	if (!jv_begin(v, "capture", false))
+		return;
+	jv_bool(v, "on", &s->cap_on);
+	if (!s->cap_on) {
+		jv_str(v, "why", s->cap_why, sizeof(s->cap_why), false);
+		jv_end(v, false);
+		return;
+	}
+	jv_fig(v, "from_guest", &s->cap_from_guest);
+	jv_fig(v, "to_guest", &s->cap_to_guest);
+	if (jv_begin(v, "rtt_us", false)) {
+		static const char *const q[3] = {"p50", "p99", "p999"};
+		for (unsigned i = 0; i < 3; i++)
+			jv_f64(v, q[i], &s->cap_rtt_us[i], 1);
+		jv_f64(v, "avg", &s->cap_rtt_avg_us, 1);
+		jv_u64(v, "samples", &s->cap_rtt_samples);
+		jv_end(v, false);
+	}
+	jv_u64(v, "lost", &s->cap_lost);
+	jv_u64(v, "reordered", &s->cap_reordered);
+	jv_u64(v, "kernel_drops", &s->cap_drops);
+	jv_u64(v, "echo_unanswered", &s->cap_echo_unanswered);
+	jv_end(v, false);
+}
+
+static void walk_device(struct jv *v, struct snapshot *s)
+{
+	if (!jv_begin(v, "device", false))
+		return;
+	jv_str(v, "chip", s->nic_chip, sizeof(s->nic_chip), false);
+	jv_fig(v, "tx", &s->dev_tx);
+	jv_fig(v, "rx", &s->dev_rx);
+	jv_fig(v, "interrupts", &s->dev_irqs);
+	jv_fig(v, "rx_no_buffer", &s->rx_no_buffer);
+	jv_fig(v, "tx_dropped", &s->dev_tx_dropped);
+	jv_fig(v, "tx_backpressure", &s->dev_tx_backpressure);
+	/* Every counter of the card by name, and the exits per register, busiest first. */
+	jv_named(v, "counters", s->dev_counter, &s->nr_dev_counters, SNAP_DEV_COUNTERS_MAX);
+	if (jv_begin(v, "registers", true)) {
+		unsigned n = v->rd ? jv_len(v, SNAP_DEV_REGS_MAX, "registers") : s->nr_dev_regs;
+		for (unsigned i = 0; i < n; i++) {
+			struct named_figure *r = &s->dev_reg[i];
+			if (!jv_begin(v, NULL, false))
+				continue;
+			jv_str(v, "name", r->name, sizeof(r->name), false);
+			jv_fig_fields(v, &r->f);
+			r->f.valid = true;
+			jv_end(v, false);
+			if (v->rd)
+				s->nr_dev_regs = i + 1;
+		}
+		jv_end(v, true);
+	}
+	jv_end(v, false);
+}
+
+static void walk_net(struct jv *v, struct snapshot *s)
+{
+	if (!v->rd && !s->net_on)
+		return;
+	s->net_on = jv_begin(v, "net", false);
+	if (!s->net_on)
+		return;
+	jv_str(v, "backend", s->backend, sizeof(s->backend), false);
+	jv_str(v, "netns", s->netns, sizeof(s->netns), false);
+	jv_str(v, "why", s->net_why, sizeof(s->net_why), true);
+	jv_fig(v, "pps_tx", &s->pps_tx);
+	jv_fig(v, "pps_rx", &s->pps_rx);
+	if (!v->rd && !s->latency_valid) {
+		jv_null(v, "latency_us"); /* the workload sends no pings */
+	} else if ((s->latency_valid = jv_begin(v, "latency_us", false))) {
+		static const char *const q[3] = {"p50", "p99", "p999"};
+		for (unsigned i = 0; i < 3; i++)
+			jv_f64(v, q[i], &s->latency_us[i], 1);
+		jv_f64(v, "avg", &s->latency_avg_us, 1);
+		jv_end(v, false);
+	}
+	jv_hist(v, "ping_hist_log2_cycles", s->latency_hist);
+	jv_u64(v, "tsc_khz", &s->tsc_khz);
+	jv_fig(v, "ping_lost", &s->ping_lost);
+	jv_fig(v, "rx_lost", &s->rx_lost);
+	jv_fig(v, "udp_echoed", &s->udp_echoed);
+	jv_pp_group(v, "exits_per_packet", s->per_packet, PP_ALL, PP_IRQS);
+	jv_pp_group(v, "irqs_per_packet", s->per_packet, PP_IRQS, PP_CPU_CARD);
+	jv_pp_group(v, "cpu_ns_per_packet", s->per_packet, PP_CPU_CARD, PP_MAX);
+	if (jv_begin(v, "nic_exits", false)) {
+		for (unsigned src = 0; src < SRC_MAX; src++)
+			jv_fig(v, source_name(src), &s->nic_exits[src]);
+		jv_end(v, false);
+	}
+	/* The card a switch under way goes to, or null. */
+	json_t *sw = v->rd ? rget(v, "switching") : NULL;
+	if (v->rd)
+		s->switching = sw && !json_is_null(sw);
+	if (!s->switching)
+		jv_null(v, "switching");
+	else
+		JV_ENUM(v, "switching", s->switch_to, n_nic, NIC_MODE_MAX);
+	walk_compare(v, s);
+	jv_f64(v, "peer_echo_rtt_us", &s->peer_echo_rtt_us, 1);
+	walk_device(v, s);
+	if (!v->rd && !s->peer_sink.valid)
+		jv_null(v, "peer");
+	else if (jv_begin(v, "peer", false)) {
+		jv_fig(v, "sink", &s->peer_sink);
+		jv_fig(v, "echo", &s->peer_echo);
+		jv_end(v, false);
+	}
+	walk_capture(v, s);
+	jv_end(v, false);
+}
+
+static void walk_guest(struct jv *v, struct snapshot *s)
+{
+	if (!jv_begin(v, "guest", false))
+		return;
+	jv_u64(v, "heartbeat", &s->heartbeat);
+	jv_fig(v, "idle_halts", &s->idle_halts);
+	if (jv_begin(v, "interrupts", false)) {
+		jv_str(v, "mode", s->irq_mode, sizeof(s->irq_mode), false);
+		jv_fig(v, "timer", &s->irq_timer);
+		jv_fig(v, "doorbell", &s->irq_doorbell);
+		jv_fig(v, "self_ipi", &s->irq_self);
+		jv_fig(v, "nic", &s->irq_nic);
+		jv_end(v, false);
+	}
+	if (jv_begin(v, "cost_ns", false)) {
+		for (unsigned k = 0; k < EK_MAX; k++) {
+			struct kind_cost *c = &s->cost[k];
+			if (!jv_begin(v, exit_kind_name(k), false))
+				continue;
+			jv_u64(v, "ops", &c->ops);
+			jv_f64(v, "avg", &c->avg_ns, 1);
+			jv_f64(v, "min", &c->min_ns, 1);
+			jv_f64(v, "max", &c->max_ns, 1);
+			jv_hist(v, "hist_log2_cycles", c->hist);
+			jv_end(v, false);
+		}
+		jv_end(v, false);
+	}
+	if (jv_begin(v, "boot_ms", false)) {
+		jv_f64(v, "first_insn", &s->boot_first_insn_ms, 3);
+		jv_f64(v, "banner", &s->boot_banner_ms, 3);
+		jv_end(v, false);
+	}
+	jv_end(v, false);
+}
+
+static void walk_bpf(struct jv *v, struct snapshot *s)
+{
+	if (!jv_begin(v, "bpf", false))
+		return;
+	jv_bool(v, "on", &s->bpf_on);
+	if (!s->bpf_on) {
+		jv_str(v, "why", s->bpf_why, sizeof(s->bpf_why), false);
+	} else {
+		if (jv_begin(v, "events", false)) {
+			for (unsigned e = 0; e < KT_MAX; e++)
+				if (v->rd || s->bpf_event[e].valid)
+					jv_fig(v, kt_event_name(e), &s->bpf_event[e]);
+			jv_end(v, false);
+		}
+		jv_named(v, "userspace_exit_reasons", s->uexit, &s->nr_uexit, SNAP_REASONS_MAX);
+		jv_named(v, "exit_reasons", s->kexit, &s->nr_kexit, SNAP_REASONS_MAX);
+	}
+	jv_end(v, false);
+}
+
+static void walk_snapshot(struct jv *v, struct snapshot *s)
+{
+	jv_f64(v, "t", &s->t, 3);
+	jv_u64(v, "seq", &s->seq);
+	jv_f64(v, "dt", &s->dt, 3);
+	JV_ENUM(v, "host", s->host, n_host, HOST_PVM + 1);
+	JV_ENUM(v, "cpu_mode", s->cpu_mode, n_cpu, CPU_EMULATED + 1);
+	JV_ENUM(v, "state", s->state, n_state, VMM_STATE_MAX);
+	jv_str(v, "reason", s->reason, sizeof(s->reason), true);
+	JV_ENUM(v, "workload", s->workload, n_workload, WL_MAX);
+	jv_name(v, "kind", &s->exit_kind, n_kind, SNAP_NO_KIND + 1);
+	jv_u32(v, "rate", &s->rate);
+	jv_u32(v, "pkt_size", &s->pkt_size);
+
+	/* "exits": each kind from the source closest to the event (named in "sources"); every
+	 * source's own count is in "by_source". A convenience: the reader takes by_source. */
+	if (!v->rd && jv_begin(v, "exits", false)) {
+		for (unsigned k = 0; k < EK_MAX; k++)
+			jv_f64(v, exit_kind_name(k), &s->exits[k][s->exits_src[k]].rate, 3);
+		jv_end(v, false);
+	}
+	if (jv_begin(v, "sources", false)) {
+		for (unsigned k = 0; k < EK_MAX; k++)
+			JV_ENUM(v, exit_kind_name(k), s->exits_src[k], n_source, SRC_MAX);
+		jv_end(v, false);
+	}
+	if (jv_begin(v, "by_source", false)) {
+		for (unsigned src = 0; src < SRC_MAX; src++) {
+			if (!jv_begin(v, source_name(src), false))
+				continue;
+			for (unsigned k = 0; k < EK_MAX; k++)
+				jv_fig(v, exit_kind_name(k), &s->exits[k][src]);
+			jv_end(v, false);
+		}
+		jv_end(v, false);
+	}
+	if (jv_begin(v, "halts", false)) {
+		for (unsigned src = 0; src < SRC_MAX; src++)
+			jv_fig(v, source_name(src), &s->halts[src]);
+		jv_end(v, false);
+	}
+	walk_guest(v, s);
+	JV_ENUM(v, "nic_mode", s->nic_mode, n_nic, NIC_MODE_MAX);
+	walk_net(v, s);
+	jv_named(v, "vmm", s->vmm, &s->nr_vmm, 16);
+	jv_named(v, "stats", s->stats, &s->nr_stats, SNAP_STATS_MAX);
+	walk_events(v, s);
+	walk_bpf(v, s);
+	if (jv_begin(v, "log", true)) {
+		unsigned n = v->rd ? jv_len(v, SNAP_LOG_MAX, "log") : s->nr_log;
+		for (unsigned i = 0; i < n; i++)
+			jv_str(v, NULL, s->log[i], sizeof(s->log[i]), false);
+		if (v->rd)
+			s->nr_log = n;
+		jv_end(v, true);
+	}
+	jv_u32(v, "log_dropped", &s->log_dropped);
+}
+
+char *snapshot_to_json(const struct snapshot *s, size_t *len)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	struct jv v = {.rd = false};
+	v.f = open_memstream(&buf, &n);
+	if (!v.f)
+		return NULL;
+	fputc('{', v.f);
+	walk_snapshot(&v, (struct snapshot *)s); /* writing reads s only */
+	fputs("}\n", v.f);
+	if (fclose(v.f)) {
+		free(buf);
+		return NULL;
+	}
+	if (len)
+		*len = n;
+	return buf;
+}
+
+int snapshot_from_json(const char *text, size_t len, struct snapshot *s, char *err, size_t errlen)
+{
+	json_error_t je;
+	memset(s, 0, sizeof(*s));
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (!root) {
+		snprintf(err, errlen, "not JSON (%s at column %d)", je.text, je.column);
+		return -1;
+	}
+	struct jv v = {.rd = true};
+	v.at[0] = root;
+	if (!json_is_object(root)) {
+		snprintf(err, errlen, "not a JSON object");
+		json_decref(root);
+		return -1;
+	}
+	static const char *const required[] = {"t", "seq", "host", "cpu_mode", "state", "workload"};
+	for (unsigned i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		if (!json_object_get(root, required[i])) {
+			snprintf(err, errlen, "not a vmscope record (no \"%s\")", required[i]);
+			json_decref(root);
+			return -1;
+		}
+	walk_snapshot(&v, s);
+	json_decref(root);
+	if (v.err[0]) {
+		snprintf(err, errlen, "%s", v.err);
+		return -1;
+	}
+	return 0;
+}

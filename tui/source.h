@@ -1,0 +1,30 @@
+/* The seam every front end draws from: a snapshot source is a live session (which can also be
+ * driven) or a recording (which cannot). Front ends take a source and never reach past it;
+ * whatever is attached to it (the recorder, the metrics endpoint) sees every snapshot. */
+#ifndef VMSCOPE_SOURCE_H
+#define VMSCOPE_SOURCE_H
+#include <stdbool.h>
+
+#include "probes/session.h"
+#include "probes/snapshot.h"
+
+struct recorder;
+struct replay;
+struct metrics;
+
+struct snap_source {
+	struct session *control; /* the live session to drive, or NULL */
+	struct replay *replay;   /* the recording, or NULL */
+	struct recorder *rec;    /* --record: every snapshot is appended there */
+	struct metrics *metrics; /* --listen: every snapshot is published there */
+	bool rec_failed;         /* the recorder said why once already */
+};
+
+/* The next snapshot into snap, handed to what is attached; false at a recording's end. */
+bool source_tick(struct snap_source *src, struct snapshot *snap);
+/* A live session's first tick, taken but not handed on: the baseline its rates start from. */
+void source_baseline(struct snap_source *src, struct snapshot *snap);
+/* Between ticks (every 50-100 ms): the live session follows a switch. */
+void source_poll(struct snap_source *src);
+
+#endif
