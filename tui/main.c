@@ -69,7 +69,9 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 		return 1;
 	}
 	if (session_open(&s, &so, &why)) {
-		fprintf(stderr, "vmscope: %s\n", why);
+		/* Without KVM the lesson can still be watched: a recording needs none. */
+		fprintf(stderr, "vmscope: %s%s\n", why, access("/dev/kvm", F_OK) ? "; meanwhile, `vmscope "
+			"replay` plays a recording of the tour without KVM or root" : "");
 		recorder_close(src->rec);
 		return 1;
 	}
