@@ -9,7 +9,10 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS ?= -O2 -g
+# What `vmscope replay` plays without a FILE: the tour recorded on a real run (make tour-recording).
+TOUR_RECORDING := demo/tour.jsonl.gz
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -I. -I$(B) -DVMSCOPE_VERSION='"$(VERSION)"' \
+	-DVMSCOPE_TOUR_RECORDING='"$(CURDIR)/$(TOUR_RECORDING)"' \
 	$(shell $(PKG_CONFIG) --cflags libbpf ncursesw 2>/dev/null)
 LIBS := $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz) \
 	$(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo) -lpcap -luring \
@@ -25,7 +28,7 @@ GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 
 VMM_SRC := vmm/kvm.c vmm/boot.c vmm/paging.c vmm/pci.c vmm/pci_msix.c vmm/pci_sriov.c vmm/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/sriov/sriov.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/guest/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/names.c vmm/vmm.c
 PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/snapshot_json.c probes/session.c
-TUI_SRC := tui/cli.c tui/output.c tui/source.c tui/record.c tui/metrics.c tui/dashboard.c tui/headless.c
+TUI_SRC := tui/cli.c tui/output.c tui/tour.c tui/tour_run.c tui/source.c tui/record.c tui/metrics.c tui/dashboard.c tui/headless.c
 LIB_SRC := $(VMM_SRC) $(PROBES_SRC) $(TUI_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/vmm/guest_image.o
 SKEL := $(B)/kvmtrace.skel.h
@@ -33,7 +36,7 @@ SKEL := $(B)/kvmtrace.skel.h
 UNIT_SRC := $(wildcard tests/unit/*.c) tests/harness.c
 INTEG_SRC := $(wildcard tests/integration/*.c) tests/harness.c
 
-.PHONY: all run test deps test-deps unit integration hwlane bench clean format fuzz soak
+.PHONY: all run test deps test-deps unit integration hwlane bench clean format fuzz soak tour-recording
 all: $(B)/vmscope
 
 $(B)/%.S.o: %.S
@@ -72,7 +75,7 @@ $(B)/vmscope: $(B)/tui/main.o $(B)/libvmscope.a
 # Tests: unit tests under ASan/UBSan need no KVM; integration tests boot the VM.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 UNIT_LIB := $(VMM_SRC) probes/stats_fd.c probes/snapshot.c probes/snapshot_json.c probes/capture.c \
-	tui/cli.c tui/output.c tui/record.c tui/metrics.c
+	tui/cli.c tui/output.c tui/record.c tui/metrics.c tui/tour.c
 $(B)/tests/unit: $(UNIT_SRC) $(UNIT_LIB) tests/harness.h $(B)/vmm/guest_image.o
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(UNIT_SRC) $(UNIT_LIB) $(B)/vmm/guest_image.o -lpcap -luring \
@@ -136,6 +139,13 @@ bench: all $(BENCH)
 	$(B)/bench/exits
 	$(B)/bench/modes
 	$(B)/bench/latency
+
+# The guided tour, recorded on this machine (root and /dev/kvm): what `vmscope replay` plays.
+tour-recording: deps
+	$(MAKE) all
+	./$(B)/vmscope demo --headless --record $(TOUR_RECORDING).tmp.gz >/dev/null
+	mv $(TOUR_RECORDING).tmp.gz $(TOUR_RECORDING)
+	@ls -l $(TOUR_RECORDING)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

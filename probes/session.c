@@ -218,6 +218,8 @@ bool session_guest_failed(struct session *s)
 }
 struct vlog *session_log(struct session *s) { return vmm_log(s->vm); }
 struct vmm *session_vmm(struct session *s) { return s->vm; }
+enum host_kind session_host(struct session *s) { return vmm_host(s->vm); }
+enum cpu_mode session_cpu_mode(struct session *s) { return vmm_cpu_mode(s->vm); }
 
 static void finish_switch(struct session *s);
 static void queue_event(struct session *s, const struct snap_event *ev);

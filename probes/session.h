@@ -43,6 +43,9 @@ int session_switch_nic(struct session *s, enum nic_mode to, const char **why);
 /* Between ticks, as often as the front end can (every 50-100 ms): a switch that ended gets its
  * blackout windows closed where it ended, not at the next tick. */
 void session_poll(struct session *s);
+/* The host's kind of virtualization, and the guest's CPU mode now. */
+enum host_kind session_host(struct session *s);
+enum cpu_mode session_cpu_mode(struct session *s);
 /* The card the guest's traffic goes through now. */
 enum nic_mode session_nic_mode(struct session *s);
 /* Reboots the guest in another CPU mode; on failure the old VM keeps running. */

@@ -191,6 +191,14 @@ struct snapshot {
 	struct named_figure uexit[SNAP_REASONS_MAX]; /* kvm_userspace_exit by KVM_EXIT_* reason */
 	struct named_figure kexit[SNAP_REASONS_MAX]; /* kvm_exit by hardware reason */
 
+	/* The guided tour (vmscope demo): the step on screen and what to look at; steps 0: none. */
+	struct snap_tour {
+		unsigned step, steps; /* step counts from 1 */
+		char title[64];
+		char caption[480];
+		char note[160]; /* a step skipped, or an action refused, and why */
+	} tour;
+
 	/* The log lines (guest serial, VMM) written since the last tick, oldest first. */
 	unsigned nr_log;
 	uint32_t log_dropped; /* lines this tick had beyond SNAP_LOG_MAX */

@@ -686,6 +686,14 @@ static void walk_snapshot(struct jv *v, struct snapshot *s)
 	jv_named(v, "stats", s->stats, &s->nr_stats, SNAP_STATS_MAX);
 	walk_events(v, s);
 	walk_bpf(v, s);
+	if ((v->rd || s->tour.steps) && jv_begin(v, "tour", false)) {
+		jv_u32(v, "step", &s->tour.step);
+		jv_u32(v, "steps", &s->tour.steps);
+		jv_str(v, "title", s->tour.title, sizeof(s->tour.title), false);
+		jv_str(v, "caption", s->tour.caption, sizeof(s->tour.caption), false);
+		jv_str(v, "note", s->tour.note, sizeof(s->tour.note), true);
+		jv_end(v, false);
+	}
 	if (jv_begin(v, "log", true)) {
 		unsigned n = v->rd ? jv_len(v, SNAP_LOG_MAX, "log") : s->nr_log;
 		for (unsigned i = 0; i < n; i++)

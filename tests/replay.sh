@@ -40,6 +40,26 @@ expect record_into_a_directory 1 "cannot write the recording '/tmp': Is a direct
 expect listen_bad_port 2 "--listen wants \[ADDR:\]PORT" -- $BIN run --headless --listen 99999
 expect listen_bad_address 2 "--listen wants an IPv4 address" -- $BIN run --headless --listen nowhere:9464
 
+printf 'step 5 A\nsay x\nnic token-ring\n' >"$tmp/bad.tour"
+expect demo_bad_script 1 "bad.tour line 3: nic wants emulated, virtio or vf, not 'token-ring'" -- \
+	$BIN demo --headless --script "$tmp/bad.tour"
+expect demo_chooses_its_own_workload 2 "the tour's script chooses the workload and the cards" -- \
+	$BIN demo --headless --workload ping
+expect script_is_the_tours 2 "--script is the guided tour's" -- $BIN run --headless --script "$tmp/bad.tour"
+
+# The shipped recording of the tour: every step's caption, and what each shows.
+if [ ! -s demo/tour.jsonl.gz ]; then bad replay_plays_the_shipped_tour "demo/tour.jsonl.gz is missing"
+elif [ "$(stat -c %s demo/tour.jsonl.gz)" -ge $((2 << 20)) ]; then bad replay_plays_the_shipped_tour "over 2 MB"
+elif (cd "$tmp" && $BIN replay --headless >"$tmp/tour.jsonl" 2>"$tmp/tour.err") &&
+	jq -se '([.[].tour.step] | unique) as $s | ($s == [1,2,4,5,6] or $s == [1,2,3,4,5,6]) and
+		(map(select(.tour.step == 1))[-1].cpu_mode == "emulated") and
+		(map(select(.tour.step == 2))[-1].cpu_mode == "paravirt") and
+		(map(select(.tour.step == 4))[-1] | .nic_mode == "emulated" and .net.exits_per_packet.all > 0.5) and
+		(map(select(.tour.step == 6))[-1] | .nic_mode == "vf" and .net.exits_per_packet.nic == 0) and
+		(map(select(.tour.step == 4))[0].tour.note // "" | test("Skipped|^$"))' "$tmp/tour.jsonl" >/dev/null
+then ok replay_plays_the_shipped_tour
+else bad replay_plays_the_shipped_tour "$(cat "$tmp/tour.err"; jq -c '[.tour.step, .cpu_mode, .nic_mode]' "$tmp/tour.jsonl" | uniq | head)"; fi
+
 # A gzip bomb: 600 MiB of zeros, no newline, in about 600 KiB.
 head -c $((600 << 20)) /dev/zero | gzip -1 >"$tmp/bomb.jsonl.gz"
 expect replay_gzip_bomb 1 "bomb.jsonl.gz is not a vmscope recording: line 1 and the rest: the recording expands past 512 MiB" -- \
@@ -105,6 +125,15 @@ if [ -s "$tmp/live.jsonl" ]; then
 	then ok replay_skips_an_over_long_line
 	else bad replay_skips_an_over_long_line "$(cat "$tmp/l.err")"; fi
 fi
+
+# ---- The tour runs headless to the end with --record, and the recording replays. ----
+# The built-in tour (about 80 s); on a host without VT-x/AMD-V its hardware step is skipped.
+if $BIN demo --headless --record "$tmp/tour.jsonl.gz" >"$tmp/demo.jsonl" 2>"$tmp/demo.err" &&
+	jq -se '([.[].tour.step] | unique | length) >= 5 and .[-1].tour.step == 6 and .[-1].nic_mode == "vf" and
+		([.[].events[] | select(.kind == "nic_switch" and .ok)] | length) == 3' "$tmp/demo.jsonl" >/dev/null &&
+	$BIN replay --headless "$tmp/tour.jsonl.gz" 2>/dev/null | cmp -s - "$tmp/demo.jsonl"
+then ok demo_runs_to_the_end_and_its_recording_replays
+else bad demo_runs_to_the_end_and_its_recording_replays "$(cat "$tmp/demo.err"; jq -c '[.t, .tour.step, .nic_mode, [.events[].kind]]' "$tmp/demo.jsonl" | tail -5)"; fi
 
 # ---- Replay as a user without root, in a mount namespace with no /dev/kvm. ----
 if ! id nobody >/dev/null 2>&1 || ! command -v setpriv >/dev/null; then

@@ -10,10 +10,14 @@
 
 const char cli_usage[] =
 	"usage: vmscope [run] [options]\n"
+	"       vmscope demo [--script FILE] [options]\n"
 	"       vmscope replay [FILE] [--headless [--format F]] [--listen [ADDR:]PORT]\n"
 	"\n"
 	"Boots a tiny built-in KVM microVM and shows what its exits cost, live.\n"
-	"replay shows a recording (--record) in the same dashboard, without KVM or root.\n"
+	"demo runs the guided tour: CPU emulated -> paravirt -> hardware, NIC emulated -> virtio ->\n"
+	"SR-IOV VF, with a caption for each step (space: next, backspace: back).\n"
+	"replay shows a recording (--record) in the same dashboard, without KVM or root; with no\n"
+	"FILE, the tour recorded on a real run.\n"
 	"\n"
 	"options:\n"
 	"  --headless             no dashboard: one record per tick on stdout\n"
@@ -114,7 +118,7 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 {
 	static const char *const with_value[] = {"--duration", "--interval", "--format", "--workload",
 						 "--kind", "--rate", "--cpu", "--log", "--nic", "--size", "--pcap",
-						 "--switch-every", "--switch-to", "--record", "--listen"};
+						 "--switch-every", "--switch-to", "--record", "--listen", "--script"};
 	unsigned long v;
 	int i = 1;
 	const char *kind_flag = NULL, *workload_flag = NULL; /* as given, to spot contradictions */
@@ -127,7 +131,11 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 	} else if (i < argc && !strcmp(argv[i], "replay")) {
 		cli->cmd = CMD_REPLAY;
 		i++;
+	} else if (i < argc && !strcmp(argv[i], "demo")) {
+		cli->cmd = CMD_DEMO;
+		i++;
 	}
+	enum cli_cmd sub = cli->cmd;
 	for (; i < argc; i++) {
 		char *arg = argv[i], *val = NULL, name[32];
 		char *eq = strchr(arg, '=');
@@ -237,6 +245,10 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			cli->pcap_file = val;
 		} else if (!strcmp(name, "--log")) {
 			cli->log_path = val;
+		} else if (!strcmp(name, "--script")) {
+			if (sub != CMD_DEMO)
+				FAIL("--script is the guided tour's: vmscope demo --script FILE");
+			cli->script_path = val;
 		} else if (!strcmp(name, "--record")) {
 			cli->record_path = val;
 		} else if (!strcmp(name, "--listen")) {
@@ -248,6 +260,10 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			FAIL("unknown option '%s': see vmscope --help", name);
 		}
 	}
+	if (sub == CMD_DEMO && (cli->workload != WL_EXITS || cli->kind != EK_ALL || workload_flag ||
+				kind_flag || cli->switch_every > 0 || cli->nr_switch_to || cli->nic != NIC_MODE_VIRTIO))
+		FAIL("the tour's script chooses the workload and the cards: drop --workload, --kind, --nic "
+		     "and --switch-* from vmscope demo");
 	if (cli->cmd == CMD_REPLAY && live_only)
 		FAIL("%s drives a live VM; a replay shows what was recorded (replay takes FILE, "
 		     "--headless, --format and --listen)", live_only);
@@ -280,7 +296,7 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		FAIL("--switch-every and --switch-to move the network card; drop --nic none");
 	if (cli->switch_every > 0 && cli->nr_switch_to)
 		FAIL("--switch-every and --switch-to both plan the switches: use one");
-	if (cli->format == FMT_CSV && !cli->headless && (cli->cmd == CMD_RUN || cli->cmd == CMD_REPLAY))
+	if (cli->format == FMT_CSV && !cli->headless && cli->cmd != CMD_HELP && cli->cmd != CMD_VERSION)
 		FAIL("--format applies to --headless output; add --headless");
 	return 0;
 }

@@ -7,7 +7,7 @@
 
 #include "vmm/vmm.h"
 
-enum cli_cmd { CMD_RUN, CMD_REPLAY, CMD_HELP, CMD_VERSION };
+enum cli_cmd { CMD_RUN, CMD_REPLAY, CMD_DEMO, CMD_HELP, CMD_VERSION };
 enum out_format { FMT_JSONL, FMT_CSV };
 
 #define CLI_SWITCHES_MAX 32
@@ -42,6 +42,7 @@ struct cli {
 	char listen_addr[64];
 	unsigned listen_port;
 	const char *replay_path; /* vmscope replay FILE; NULL: the shipped tour */
+	const char *script_path; /* vmscope demo --script FILE; NULL: the built-in tour */
 };
 
 /* The switch a plan asks for once elapsed seconds have passed, or NIC_MODE_NONE; *done counts

@@ -9,6 +9,7 @@
 
 #include "tui/frontends.h"
 #include "tui/record.h"
+#include "tui/tour.h"
 #include "vmm/nic.h"
 
 enum { C_TITLE = 1, C_HEAD, C_GOOD, C_WARN, C_BAD, C_DIM };
@@ -548,6 +549,38 @@ static int draw_exits_brief(struct dash *d, int y, int rows)
 	return y + 1;
 }
 
+/* The tour's caption: the step, what is happening and what to look at, word-wrapped. */
+static int draw_caption(struct dash *d, int y, int rows)
+{
+	const struct snap_tour *t = &d->snap.tour;
+	attron(COLOR_PAIR(C_GOOD) | A_BOLD);
+	line_at(y++, "TOUR %u/%u  %s", t->step, t->steps, t->title);
+	attroff(COLOR_PAIR(C_GOOD) | A_BOLD);
+	int width = COLS - 4, left = rows - 2;
+	const char *p = t->caption;
+	while (*p && left-- > 0) {
+		int n = (int)strlen(p);
+		if (n > width) { /* cut at the last space that fits */
+			n = width;
+			while (n > 0 && p[n] != ' ')
+				n--;
+			if (!n)
+				n = width;
+		}
+		mvaddnstr(y++, 2, p, n);
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	if (t->note[0] && left > 0) {
+		attron(COLOR_PAIR(C_WARN));
+		line_at(y++, " %s", t->note);
+		attroff(COLOR_PAIR(C_WARN));
+	}
+	return y + 1;
+}
+
+static bool want_caption(const struct dash *d) { return d->snap.tour.steps > 0; }
 static bool want_timeline(const struct dash *d) { return d->replay; }
 static bool want_exits(const struct dash *d) { return !(net_workload(d) && LINES < 38); }
 static bool want_exits_brief(const struct dash *d) { return !want_exits(d); }
@@ -569,6 +602,7 @@ static const struct panel {
 } panels[] = {
 	{"header", 3, NULL, draw_header},
 	{"timeline", 2, want_timeline, draw_timeline},
+	{"caption", 4, want_caption, draw_caption},
 	{"exits", 12, want_exits, draw_exits},
 	{"exits (brief)", 2, want_exits_brief, draw_exits_brief},
 	{"network", 2, NULL, draw_net},
@@ -585,6 +619,10 @@ static void draw_keys(struct dash *d)
 	mvhline(LINES - 1, 0, ' ', COLS);
 	if (d->msg[0] && mono() < d->msg_until)
 		mvaddnstr(LINES - 1, 1, d->msg, COLS - 2);
+	else if (d->src->tour && d->s)
+		mvaddnstr(LINES - 1, 1,
+			  "TOUR  space next  backspace back  ? help  E V F card  n ping  t tx  x rx  p pause  q quit",
+			  COLS - 2);
 	else if (d->replay)
 		mvaddnstr(LINES - 1, 1,
 			  "REPLAY  ? help  space pause  . step  <- -> 10 s  Home End  < > speed  q quit",
@@ -759,6 +797,17 @@ static int on_key(struct dash *d, int ch)
 	case KEY_RESIZE:
 		return EV_REDRAW;
 	}
+	if (d->src->tour && d->s && (ch == ' ' || ch == KEY_BACKSPACE || ch == 127 || ch == 8)) {
+		struct tour_run *r = d->src->tour;
+		bool back = ch != ' ';
+		if (!back && r->cur >= (int)r->t->nr - 1) {
+			say(d, "that was the tour's last step: the keys drive the VM as usual, q quits");
+			return EV_REDRAW;
+		}
+		tour_go(r, d->s, r->cur + (back ? -1 : 1), back ? -1 : 1, mono());
+		tour_fill(r, &d->snap.tour); /* the caption now, the figures at the next tick */
+		return EV_REDRAW;
+	}
 	if (d->replay) {
 		int ev = on_replay_key(d, ch);
 		if (ev >= 0)
@@ -820,7 +869,7 @@ static int on_key(struct dash *d, int ch)
 		set_rate_step(d, ch == '-' ? -1 : 1);
 		return EV_REDRAW;
 	case 'p':
-	case ' ':
+	case ' ': /* in the tour, space moves on (above) */
 		session_pause(d->s, !session_paused(d->s));
 		say(d, session_paused(d->s) ? "paused: the vCPU stays out of KVM_RUN" : "resumed");
 		return EV_REDRAW;
@@ -931,6 +980,14 @@ int run_dashboard(const struct cli *cli, struct snap_source *src)
 			}
 		}
 		source_poll(src);
+		if (src->tour && d.s) { /* the tour moves on by itself when a step's time is up */
+			int was = src->tour->cur;
+			tour_poll(src->tour, d.s, mono());
+			if (src->tour->cur != was) {
+				tour_fill(src->tour, &d.snap.tour);
+				ev |= EV_REDRAW;
+			}
+		}
 		if (ev & EV_REDRAW)
 			draw(&d);
 	}

@@ -7,6 +7,7 @@
 
 #include "tui/frontends.h"
 #include "tui/output.h"
+#include "tui/tour.h"
 #include "vmm/nic.h"
 
 #define EXIT_GUEST_FAILED 3
@@ -79,6 +80,8 @@ int run_headless(const struct cli *cli, struct snap_source *src)
 			 * one card's figures (the compare table takes no tick a switch overlaps). */
 			planned_switch(cli, s, mono() - start, &switches);
 			source_poll(src);
+			if (src->tour && !tour_poll(src->tour, s, mono()))
+				end = due = mono(); /* the tour is over: this tick is the last */
 			double left = due - mono();
 			nap(left < SLICE_S ? left : SLICE_S);
 		}

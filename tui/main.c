@@ -4,12 +4,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tui/cli.h"
 #include "tui/frontends.h"
 #include "tui/metrics.h"
 #include "tui/record.h"
+#include "tui/tour.h"
 
 #ifndef VMSCOPE_VERSION
 #define VMSCOPE_VERSION "0.1"
@@ -22,6 +24,13 @@
 volatile sig_atomic_t vmscope_quit; /* the signal that asked us to stop, or 0 */
 
 static void on_signal(int sig) { vmscope_quit = sig; }
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* The dashboard draws on a terminal; said before anything is booted or read. */
 static bool no_terminal(const struct cli *cli)
@@ -53,6 +62,17 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 	};
 	if (no_terminal(cli))
 		return 2;
+	/* The tour's script is checked before anything boots: a bad one is the user's to fix. */
+	static struct tour tour;
+	static struct tour_run run;
+	if (cli->cmd == CMD_DEMO) {
+		if (cli->script_path ? tour_load(cli->script_path, &tour, err, sizeof(err))
+				     : tour_parse(tour_builtin, "the built-in tour", &tour, err, sizeof(err))) {
+			fprintf(stderr, "vmscope: %s\n", err);
+			return 1;
+		}
+		run.t = &tour;
+	}
 	/* A --pcap path we cannot write is the user's to fix: say so before booting anything. */
 	if (cli->pcap_file) {
 		int fd = open(cli->pcap_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -79,6 +99,10 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 		fprintf(stderr, "vmscope: %s; the in-process loopback peer answers instead (no "
 				"namespace, no capture)\n", session_net_why(s));
 	src->control = s;
+	if (cli->cmd == CMD_DEMO) {
+		src->tour = &run;
+		tour_go(&run, s, 0, 1, mono_s());
+	}
 	int rc = cli->headless ? run_headless(cli, src) : run_dashboard(cli, src);
 	session_close(s);
 	if (recorder_close(src->rec) && !src->rec_failed) {
@@ -149,7 +173,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmscope: serving metrics at http://%s:%u/metrics\n", cli.listen_addr,
 			metrics_port(src.metrics));
 	}
-	int rc = cli.cmd == CMD_REPLAY ? run_replay(&cli, &src) : run_live(&cli, &src);
+	int rc = cli.cmd == CMD_REPLAY ? run_replay(&cli, &src) : run_live(&cli, &src); /* run, demo */
 	metrics_close(src.metrics);
 	/* Ctrl-C is the documented way to end a run; any other signal is reported as shells do. */
 	if (vmscope_quit && vmscope_quit != SIGINT && rc == 0)

@@ -5,6 +5,7 @@
 
 #include "tui/metrics.h"
 #include "tui/record.h"
+#include "tui/tour.h"
 
 bool source_tick(struct snap_source *src, struct snapshot *snap)
 {
@@ -12,6 +13,8 @@ bool source_tick(struct snap_source *src, struct snapshot *snap)
 		session_tick(src->control, snap);
 	else if (!src->replay || !replay_next(src->replay, snap))
 		return false;
+	if (src->tour)
+		tour_fill(src->tour, &snap->tour);
 	if (src->rec && recorder_write(src->rec, snap) && !src->rec_failed) {
 		src->rec_failed = true; /* the run goes on; the recording ends here */
 		fprintf(stderr, "vmscope: %s\n", recorder_error(src->rec) ? recorder_error(src->rec)

@@ -330,6 +330,12 @@ static void fill_every_field(struct snapshot *s, bool on)
 						   .from = CPU_EMULATED, .to = CPU_EMULATED};
 		snprintf(s->events[1].why, sizeof(s->events[1].why), "triple fault");
 	}
+	if (on) {
+		s->tour = (struct snap_tour){.step = 4, .steps = 6};
+		snprintf(s->tour.title, sizeof(s->tour.title), "The emulated NIC");
+		snprintf(s->tour.caption, sizeof(s->tour.caption), "Every register access traps.");
+		snprintf(s->tour.note, sizeof(s->tour.note), "skipped: no VT-x");
+	}
 	s->nr_log = 3;
 	s->log_dropped = 7;
 	for (unsigned i = 0; i < s->nr_log; i++)
