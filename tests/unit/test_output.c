@@ -222,9 +222,10 @@ static void fill_every_field(struct snapshot *s, bool on)
 	for (unsigned i = 0; i < s->nr_stats; i++) {
 		snprintf(s->stats[i].name, sizeof(s->stats[i].name), "stat_%u", i);
 		s->stats[i].instant = i == 1;
-		if (s->stats[i].instant)
-			s->stats[i].f = (struct figure){true, cnt(&n), 0};
-		else
+		if (s->stats[i].instant) {
+			s->stats[i].f.valid = true;
+			s->stats[i].f.total = cnt(&n);
+		} else
 			fig(&s->stats[i].f, &n);
 	}
 	s->nic_mode = NIC_MODE_VF;
@@ -313,25 +314,29 @@ static void fill_every_field(struct snapshot *s, bool on)
 			}
 			fig(&s->kexit[i].f, &n);
 		}
+		/* Field by field: a compound literal's padding is not zeroed, and the comparison is
+		 * of bytes. */
+		struct snap_event *e = s->events;
 		s->nr_events = 2;
-		s->events[0] = (struct snap_event){.t = val(&n), .kind = SEV_NIC_SWITCH, .from = NIC_MODE_VIRTIO,
-						   .to = NIC_MODE_VF, .ok = true, .duration_ms = val(&n),
-						   .probe_ms = val(&n), .blackout_ms = {val(&n), 0},
-						   .blackout_valid = {true, false}, .lost = 3, .lost_valid = true};
-		s->events[1] = (struct snap_event){.t = val(&n), .kind = SEV_NIC_SWITCH, .from = NIC_MODE_VF,
-						   .to = NIC_MODE_EMULATED, .ok = false, .duration_ms = val(&n)};
+		e[0].t = val(&n), e[0].kind = SEV_NIC_SWITCH, e[0].from = NIC_MODE_VIRTIO;
+		e[0].to = NIC_MODE_VF, e[0].ok = true, e[0].duration_ms = val(&n), e[0].probe_ms = val(&n);
+		e[0].blackout_ms[0] = val(&n), e[0].blackout_valid[0] = true, e[0].lost = 3;
+		e[0].lost_valid = true;
+		e[1].t = val(&n), e[1].kind = SEV_NIC_SWITCH, e[1].from = NIC_MODE_VF;
+		e[1].to = NIC_MODE_EMULATED, e[1].duration_ms = val(&n);
 		snprintf(s->events[1].why, sizeof(s->events[1].why), "the guest did not bind it");
 	} else {
 		snprintf(s->bpf_why, sizeof(s->bpf_why), "eBPF probes are off: they need root");
+		struct snap_event *e = s->events;
 		s->nr_events = 2;
-		s->events[0] = (struct snap_event){.t = val(&n), .kind = SEV_GUEST_RESTARTED,
-						   .from = CPU_PARAVIRT, .to = CPU_EMULATED, .ok = true};
-		s->events[1] = (struct snap_event){.t = val(&n), .kind = SEV_GUEST_FAILED,
-						   .from = CPU_EMULATED, .to = CPU_EMULATED};
+		e[0].t = val(&n), e[0].kind = SEV_GUEST_RESTARTED, e[0].from = CPU_PARAVIRT;
+		e[0].to = CPU_EMULATED, e[0].ok = true;
+		e[1].t = val(&n), e[1].kind = SEV_GUEST_FAILED, e[1].from = CPU_EMULATED, e[1].to = CPU_EMULATED;
 		snprintf(s->events[1].why, sizeof(s->events[1].why), "triple fault");
 	}
 	if (on) {
-		s->tour = (struct snap_tour){.step = 4, .steps = 6};
+		s->tour.step = 4;
+		s->tour.steps = 6;
 		snprintf(s->tour.title, sizeof(s->tour.title), "The emulated NIC");
 		snprintf(s->tour.caption, sizeof(s->tour.caption), "Every register access traps.");
 		snprintf(s->tour.note, sizeof(s->tour.note), "skipped: no VT-x");
