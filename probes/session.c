@@ -67,13 +67,6 @@ static const struct {
 /* KVM_STATS_TYPE_* (linux/kvm.h), shifted down: only cumulative stats become rates. */
 #define KSTAT_CUMULATIVE 0
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int boot(struct session *s, enum cpu_mode cpu, const char **why)
 {
 	struct vmm_opts vo = {
@@ -168,7 +161,7 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 		s->kt = NULL;
 	if (s->bpf_why)
 		vlog(vmm_log(s->vm), "probes: %s", s->bpf_why);
-	s->t0 = s->last = now_s();
+	s->t0 = s->last = mono_s();
 	*out = s;
 	return 0;
 }
@@ -258,7 +251,7 @@ int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 	free(old_values);
 	vmm_destroy(old); /* its card detaches; the link, the peer and the capture stay */
 	s->opts.cpu = cpu;
-	struct snap_event ev = {.t = now_s() - s->t0, .kind = SEV_GUEST_RESTARTED, .ok = true,
+	struct snap_event ev = {.t = mono_s() - s->t0, .kind = SEV_GUEST_RESTARTED, .ok = true,
 				.from = was, .to = vmm_cpu_mode(s->vm)};
 	queue_event(s, &ev);
 	memset(&s->prev, 0, sizeof(s->prev)); /* the new guest's counters start from zero */
@@ -327,7 +320,7 @@ static void switch_ended(struct session *s)
 	if (s->track.ended)
 		return;
 	s->track.ended = true;
-	s->track.t_ended = now_s() - s->t0;
+	s->track.t_ended = mono_s() - s->t0;
 	s->switch_end_t = (double)sw->ns_end / 1e9 - s->t0;
 	/* The new card's row of the compare table starts again with this visit. */
 	if (sw->phase == SWITCH_DONE)
@@ -359,7 +352,7 @@ static void follow_switch(struct session *s, struct snapshot *snap)
 	}
 	switch_ended(s);
 	uint64_t gap;
-	double now = now_s() - s->t0;
+	double now = mono_s() - s->t0;
 	bool measured = (!s->cap || capture_gap_read(s->cap, &gap)) && (!s->net || net_gap_read(s->net, &gap));
 	double settle = s->opts.workload == WL_PING ? SETTLE_PING_S : SETTLE_S;
 	/* Without traffic nothing closes the windows: the blackout then is "-". */
@@ -392,7 +385,7 @@ int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
 	s->track.on = true;
 	s->track.ended = false;
 	s->track.seq = s->track.sw.seq;
-	s->track.t_start = now_s() - s->t0;
+	s->track.t_start = mono_s() - s->t0;
 	s->track.real_minus_mono = real - mono;
 	s->track.lost0 = guest_lost(&ctl);
 	s->track.cap_lost0 = 0;
@@ -807,7 +800,7 @@ void session_tick(struct session *s, struct snapshot *snap)
 {
 	static struct ctl_page ctl;
 	struct vmm_status st;
-	double now = now_s();
+	double now = mono_s();
 
 	memset(snap, 0, sizeof(*snap));
 	snap->seq = ++s->seq;

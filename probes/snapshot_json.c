@@ -391,6 +391,15 @@ static void jv_hist(struct jv *v, const char *key, uint64_t *hist)
 	jv_end(v, true);
 }
 
+/* Round trips in microseconds: p50, p99, p999 and the average, in the current object. */
+static void jv_rtt_fields(struct jv *v, double us[3], double *avg)
+{
+	static const char *const q[3] = {"p50", "p99", "p999"};
+	for (unsigned i = 0; i < 3; i++)
+		jv_f64(v, q[i], &us[i], 1);
+	jv_f64(v, "avg", avg, 1);
+}
+
 static void walk_events(struct jv *v, struct snapshot *s)
 {
 	if (!jv_begin(v, "events", true))
@@ -481,10 +490,7 @@ static void walk_capture(struct jv *v, struct snapshot *s)
 	jv_fig(v, "from_guest", &s->cap_from_guest);
 	jv_fig(v, "to_guest", &s->cap_to_guest);
 	if (jv_begin(v, "rtt_us", false)) {
-		static const char *const q[3] = {"p50", "p99", "p999"};
-		for (unsigned i = 0; i < 3; i++)
-			jv_f64(v, q[i], &s->cap_rtt_us[i], 1);
-		jv_f64(v, "avg", &s->cap_rtt_avg_us, 1);
+		jv_rtt_fields(v, s->cap_rtt_us, &s->cap_rtt_avg_us);
 		jv_u64(v, "samples", &s->cap_rtt_samples);
 		jv_end(v, false);
 	}
@@ -541,10 +547,7 @@ static void walk_net(struct jv *v, struct snapshot *s)
 	if (!v->rd && !s->latency_valid) {
 		jv_null(v, "latency_us"); /* the workload sends no pings */
 	} else if ((s->latency_valid = jv_begin(v, "latency_us", false))) {
-		static const char *const q[3] = {"p50", "p99", "p999"};
-		for (unsigned i = 0; i < 3; i++)
-			jv_f64(v, q[i], &s->latency_us[i], 1);
-		jv_f64(v, "avg", &s->latency_avg_us, 1);
+		jv_rtt_fields(v, s->latency_us, &s->latency_avg_us);
 		jv_end(v, false);
 	}
 	jv_hist(v, "ping_hist_log2_cycles", s->latency_hist);

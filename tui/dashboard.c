@@ -5,17 +5,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "tui/frontends.h"
 #include "tui/record.h"
 #include "tui/tour.h"
+#include "vmm/clock.h"
 #include "vmm/nic.h"
 
 enum { C_TITLE = 1, C_HEAD, C_GOOD, C_WARN, C_BAD, C_DIM };
-enum { EV_NONE = 0, EV_REDRAW = 1, EV_RESTART = 2, EV_QUIT = 4 };
-struct dash;
-static void fold(struct dash *d);
+enum { EV_NONE = 0, EV_REDRAW = 1, EV_QUIT = 2 };
 
 #define MIN_COLS 80
 #define MIN_LINES 24
@@ -90,17 +88,10 @@ static void draw_help(void)
 static const uint32_t rate_ladder[] = {10, 100, 1000, 10000, 100000, 0};
 #define NR_RATES (sizeof(rate_ladder) / sizeof(rate_ladder[0]))
 
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void say(struct dash *d, const char *text)
 {
 	snprintf(d->msg, sizeof(d->msg), "%s", text);
-	d->msg_until = mono() + 4;
+	d->msg_until = mono_s() + 4;
 }
 
 static const char *cpu_mode_story(enum cpu_mode mode)
@@ -617,7 +608,7 @@ static void draw_keys(struct dash *d)
 {
 	attron(COLOR_PAIR(C_TITLE));
 	mvhline(LINES - 1, 0, ' ', COLS);
-	if (d->msg[0] && mono() < d->msg_until)
+	if (d->msg[0] && mono_s() < d->msg_until)
 		mvaddnstr(LINES - 1, 1, d->msg, COLS - 2);
 	else if (d->src->tour && d->s)
 		mvaddnstr(LINES - 1, 1,
@@ -804,7 +795,7 @@ static int on_key(struct dash *d, int ch)
 			say(d, "that was the tour's last step: the keys drive the VM as usual, q quits");
 			return EV_REDRAW;
 		}
-		tour_go(r, d->s, r->cur + (back ? -1 : 1), back ? -1 : 1, mono());
+		tour_go(r, d->s, r->cur + (back ? -1 : 1), back ? -1 : 1, mono_s());
 		tour_fill(r, &d->snap.tour); /* the caption now, the figures at the next tick */
 		return EV_REDRAW;
 	}
@@ -887,7 +878,7 @@ static int on_key(struct dash *d, int ch)
 			say(d, why);
 		else
 			say(d, ch == 'e' ? "guest restarted in the other CPU mode" : "guest restarted");
-		return EV_RESTART | EV_REDRAW;
+		return EV_REDRAW; /* the restart event clears the history at the next tick */
 	}
 	case 'E':
 	case 'V':
@@ -912,7 +903,7 @@ static int on_key(struct dash *d, int ch)
 int run_dashboard(const struct cli *cli, struct snap_source *src)
 {
 	static struct dash d;
-	double next, start = mono();
+	double next, start = mono_s();
 	unsigned planned = 0; /* steps of --switch-every / --switch-to taken */
 
 	d.cli = cli;
@@ -945,7 +936,7 @@ int run_dashboard(const struct cli *cli, struct snap_source *src)
 	double interval = (d.replay ? replay_header(d.replay)->interval_ms : cli->interval_ms) / 1000.0;
 	if (source_tick(src, &d.snap))
 		fold(&d);
-	next = mono() + interval;
+	next = mono_s() + interval;
 	draw(&d);
 	while (!vmscope_quit) {
 		int ch = getch();
@@ -957,7 +948,7 @@ int run_dashboard(const struct cli *cli, struct snap_source *src)
 		/* After the tick that is due: a planned switch at a tick's end leaves that tick one
 		 * card's figures (the compare table takes no tick a switch overlaps). */
 		double step = d.replay ? interval / d.speed : interval;
-		if (mono() >= next) {
+		if (mono_s() >= next) {
 			if (d.playing || d.s) {
 				if (source_tick(src, &d.snap))
 					fold(&d);
@@ -966,13 +957,13 @@ int run_dashboard(const struct cli *cli, struct snap_source *src)
 				ev |= EV_REDRAW;
 			}
 			next += step;
-			if (next < mono())
-				next = mono() + step;
+			if (next < mono_s())
+				next = mono_s() + step;
 		}
 		if (d.s) {
 			enum nic_mode to;
 			const char *why;
-			if (frontend_plan_step(cli, d.s, mono() - start, &planned, &to, &why)) {
+			if (frontend_plan_step(cli, d.s, mono_s() - start, &planned, &to, &why)) {
 				char text[200];
 				snprintf(text, sizeof(text), "no planned switch to %s: %s", nic_mode_name(to), why);
 				say(&d, text);
@@ -982,7 +973,7 @@ int run_dashboard(const struct cli *cli, struct snap_source *src)
 		source_poll(src);
 		if (src->tour && d.s) { /* the tour moves on by itself when a step's time is up */
 			int was = src->tour->cur;
-			tour_poll(src->tour, d.s, mono());
+			tour_poll(src->tour, d.s, mono_s());
 			if (src->tour->cur != was) {
 				tour_fill(src->tour, &d.snap.tour);
 				ev |= EV_REDRAW;

@@ -8,17 +8,11 @@
 #include "tui/frontends.h"
 #include "tui/output.h"
 #include "tui/tour.h"
+#include "vmm/clock.h"
 #include "vmm/nic.h"
 
 #define EXIT_GUEST_FAILED 3
 #define SLICE_S 0.05 /* how often a waiting tick looks for a signal or a failed guest */
-
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void nap(double s)
 {
@@ -55,7 +49,7 @@ int run_headless(const struct cli *cli, struct snap_source *src)
 {
 	static struct snapshot snap;
 	struct session *s = src->control;
-	double interval = cli->interval_ms / 1000.0, start = mono();
+	double interval = cli->interval_ms / 1000.0, start = mono_s();
 	double end = cli->duration > 0 ? start + cli->duration : 0, next = start + interval;
 	unsigned switches = 0;
 
@@ -75,14 +69,14 @@ int run_headless(const struct cli *cli, struct snap_source *src)
 		/* A tick ends at its interval, at the end of the run (a part-tick), or as soon as the
 		 * guest fails: its failure is reported when it happens, whatever the interval. */
 		double due = end && end < next ? end : next;
-		while (!session_guest_failed(s) && !vmscope_quit && mono() < due) {
+		while (!session_guest_failed(s) && !vmscope_quit && mono_s() < due) {
 			/* A switch due at the tick's end waits for the tick: the tick before it stays
 			 * one card's figures (the compare table takes no tick a switch overlaps). */
-			planned_switch(cli, s, mono() - start, &switches);
+			planned_switch(cli, s, mono_s() - start, &switches);
 			source_poll(src);
-			if (src->tour && !tour_poll(src->tour, s, mono()))
-				end = due = mono(); /* the tour is over: this tick is the last */
-			double left = due - mono();
+			if (src->tour && !tour_poll(src->tour, s, mono_s()))
+				end = due = mono_s(); /* the tour is over: this tick is the last */
+			double left = due - mono_s();
 			nap(left < SLICE_S ? left : SLICE_S);
 		}
 		if (vmscope_quit)

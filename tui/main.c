@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tui/cli.h"
@@ -12,6 +11,7 @@
 #include "tui/metrics.h"
 #include "tui/record.h"
 #include "tui/tour.h"
+#include "vmm/clock.h"
 
 #ifndef VMSCOPE_VERSION
 #define VMSCOPE_VERSION "0.1"
@@ -24,13 +24,6 @@
 volatile sig_atomic_t vmscope_quit; /* the signal that asked us to stop, or 0 */
 
 static void on_signal(int sig) { vmscope_quit = sig; }
-
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The dashboard draws on a terminal; said before anything is booted or read. */
 static bool no_terminal(const struct cli *cli)

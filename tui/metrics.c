@@ -152,37 +152,53 @@ void metrics_close(struct metrics *m)
 	free(m);
 }
 
-static struct series *series(struct metrics *m, const char *key)
+static struct series *lookup(struct metrics *m, const char *key)
 {
 	for (unsigned i = 0; i < m->nr; i++)
 		if (!strcmp(m->ser[i].key, key))
 			return &m->ser[i];
-	if (m->nr == SERIES_MAX)
-		return NULL;
-	struct series *s = &m->ser[m->nr++];
+	return NULL;
+}
+
+/* The series for key, made at its first use; NULL once SERIES_MAX are in use. */
+static struct series *series(struct metrics *m, const char *key)
+{
+	struct series *s = lookup(m, key);
+	if (s || m->nr == SERIES_MAX)
+		return s;
+	s = &m->ser[m->nr++];
 	snprintf(s->key, sizeof(s->key), "%s", key);
 	return s;
 }
 
-/* Feeds a source's running total; returns the increment since the last time (all of it when
- * the source started again from 0). */
-static uint64_t feed(struct metrics *m, const char *key, uint64_t total)
+/* Feeds a source's running total: the increment since the last time (all of it when the
+ * source started again from 0) is added to the series, which is returned. */
+static struct series *feed(struct metrics *m, const char *key, uint64_t total, uint64_t *d)
 {
 	struct series *s = series(m, key);
+	*d = 0;
 	if (!s)
-		return 0;
-	uint64_t d = total >= s->last ? total - s->last : total;
+		return NULL;
+	*d = total >= s->last ? total - s->last : total;
 	s->last = total;
-	s->sum += d;
-	return d;
+	s->sum += *d;
+	return s;
 }
 
 /* A counter's published value: its sum so far. */
 static uint64_t counted(struct metrics *m, const char *key, uint64_t total)
 {
-	feed(m, key, total);
-	struct series *s = series(m, key);
+	uint64_t d;
+	struct series *s = feed(m, key, total, &d);
 	return s ? s->sum : 0;
+}
+
+/* The increment of a source's running total since the last tick. */
+static uint64_t delta(struct metrics *m, const char *key, uint64_t total)
+{
+	uint64_t d;
+	feed(m, key, total, &d);
+	return d;
 }
 
 /* Adds d to a counter kept here (by NIC mode, say). */
@@ -195,12 +211,10 @@ static void add(struct metrics *m, const char *key, uint64_t d)
 
 static bool find(struct metrics *m, const char *key, uint64_t *v)
 {
-	for (unsigned i = 0; i < m->nr; i++)
-		if (!strcmp(m->ser[i].key, key)) {
-			*v = m->ser[i].sum;
-			return true;
-		}
-	return false;
+	const struct series *s = lookup(m, key);
+	if (s)
+		*v = s->sum;
+	return s != NULL;
 }
 
 static void family(FILE *f, const char *name, const char *type, const char *help)
@@ -232,8 +246,8 @@ static void vcpu_exits(struct metrics *m, FILE *f, const struct snapshot *s)
 	const struct figure *all = s->host != HOST_PVM && s->bpf_event[KT_EXIT].valid
 					   ? &s->bpf_event[KT_EXIT] : st ? &st->f : NULL;
 	char key[128];
-	uint64_t d_all = all ? feed(m, "vcpu_all", all->total) : 0;
-	uint64_t d_user = ue ? feed(m, "vcpu_user", ue->f.total) : 0;
+	uint64_t d_all = all ? delta(m, "vcpu_all", all->total) : 0;
+	uint64_t d_user = ue ? delta(m, "vcpu_user", ue->f.total) : 0;
 	const char *mode = nic_mode_name(s->nic_mode);
 	if (ue) {
 		snprintf(key, sizeof(key), "vcpu:userspace:%s", mode);
@@ -271,7 +285,7 @@ static void packets(struct metrics *m, FILE *f, const struct snapshot *s)
 		if (!src[i].fig->valid)
 			continue;
 		snprintf(key, sizeof(key), "pkts:%s:%s", src[i].source, src[i].dir);
-		uint64_t d = feed(m, key, src[i].fig->total);
+		uint64_t d = delta(m, key, src[i].fig->total);
 		snprintf(key, sizeof(key), "pkts:%s:%s:%s", src[i].source, src[i].dir, nic_mode_name(s->nic_mode));
 		add(m, key, d);
 	}
@@ -295,17 +309,14 @@ static void ping_histogram(struct metrics *m, FILE *f, const struct snapshot *s)
 		return;
 	family(f, "vmscope_ping_rtt_seconds", "histogram",
 	       "Round trips of the guest's pings to the peer, from its TSC (source: guest)");
-	uint64_t cum = 0, count = 0;
+	uint64_t cum = 0, count = 0, slot[HIST_SLOTS];
 	char key[64];
 	for (unsigned i = 0; i < HIST_SLOTS; i++) {
 		snprintf(key, sizeof(key), "rtt:%u", i);
-		count += counted(m, key, s->latency_hist[i]);
+		count += slot[i] = counted(m, key, s->latency_hist[i]);
 	}
 	for (unsigned i = 0; i < HIST_SLOTS; i++) {
-		uint64_t v = 0;
-		snprintf(key, sizeof(key), "rtt:%u", i);
-		find(m, key, &v);
-		cum += v;
+		cum += slot[i];
 		double le = (double)(2ull << i) / ((double)s->tsc_khz * 1e3); /* slot i: [2^i, 2^(i+1)) */
 		fprintf(f, "vmscope_ping_rtt_seconds_bucket{le=\"%.9g\"} %llu\n", le, (unsigned long long)cum);
 	}
