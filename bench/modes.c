@@ -276,14 +276,21 @@ static int switch_rows(void)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct row rows[NIC_MODE_MAX];
 	unsigned n = 0;
+	bool only_switches = argc == 2 && !strcmp(argv[1], "switches");
+	if (argc > 2 || (argc == 2 && !only_switches)) {
+		fprintf(stderr, "usage: bench/modes [switches]: the table and the switch rows, or the switch rows only\n");
+		return 2;
+	}
 	if (geteuid() != 0) {
 		fprintf(stderr, "bench/modes: needs root (the TAP link); run it with sudo\n");
 		return 1;
 	}
+	if (only_switches)
+		return switch_rows() ? 1 : 0;
 	printf("bench/modes: 64-byte frames, %.0f s per figure; exits per packet from the stats fd\n"
 	       "(all) and the VMM (nic); host CPU = vCPU thread (guest included) + network poller\n",
 	       SECONDS);

@@ -30,6 +30,7 @@ static int push_table(struct irq_router *r)
 	unsigned n = 0;
 	int ret = 0;
 
+	r->tables++;
 	if (r->vm_fd < 0)
 		return 0;
 	t = calloc(1, sizeof(*t) + (IRQ_MAX + IRQ_IOAPIC_PINS) * sizeof(t->entries[0]));
@@ -102,10 +103,14 @@ int irq_set_msi(struct irq_router *r, int gsi, uint64_t addr, uint32_t data, boo
 		return -EINVAL;
 	pthread_mutex_lock(&r->lock);
 	bool was = r->route[i].enabled;
+	/* KVM's table holds enabled routes only: a disabled one that stays disabled, or an
+	 * enabled one written with what it had, changes nothing there. Pushing the table costs an
+	 * SRCU grace period, and a guest writes an MSI-X entry a dword at a time. */
+	bool same = was == enabled && (!enabled || (r->route[i].addr == addr && r->route[i].data == data));
 	r->route[i].addr = addr;
 	r->route[i].data = data;
 	r->route[i].enabled = enabled;
-	ret = push_table(r);
+	ret = same ? 0 : push_table(r);
 	if (!ret && enabled != was)
 		ret = irqfd(r, gsi, enabled);
 	pthread_mutex_unlock(&r->lock);

@@ -35,6 +35,7 @@ struct irq_router {
 	bool ioapic;     /* KVM's in-kernel IOAPIC is there: its pins stay routed */
 	uint32_t lines;  /* IOAPIC pins handed out, bit per pin */
 	uint64_t errors; /* routes KVM refused */
+	uint64_t tables; /* routing tables built for KVM (each push costs an SRCU grace period) */
 };
 
 /* ioapic: the VM has KVM_CREATE_IRQCHIP (pins keep their routes in every table we push). */

@@ -12,6 +12,7 @@
 #include "vmm/guest/netstack.h"
 #include "vmm/net/link.h"
 #include "vmm/clock.h"
+#include "vmm/gap.h"
 #include "vmm/net/net.h"
 
 struct dev {
@@ -132,4 +133,38 @@ TEST(netside_gap_window_measures_the_longest_silence_in_ipv4_traffic)
 	CHECK(max >= 12000000 && max < 100000000);
 	net_detach(&n, &a);
 	n.be->ops->destroy(n.be);
+}
+
+/* The window's end is named at the reader's next tick, after the switch ended: a gap that began
+ * after the end (a slow frame of the new card's steady traffic) is not the switch's, even when
+ * it came before the end was named. The longest that began by the end is. */
+TEST(gap_window_ignores_gaps_that_begin_after_its_end_even_when_the_end_is_named_late)
+{
+	static struct gap_window g;
+	uint64_t max;
+	memset(&g, 0, sizeof(g));
+	gap_frame(&g, 90);
+	gap_arm(&g, 100);
+	gap_frame(&g, 150); /* 60, began before the window: overlaps it */
+	gap_frame(&g, 160);
+	gap_frame(&g, 400); /* 240, began at 160, inside */
+	gap_frame(&g, 1000); /* 600, began at 400: after the end named below */
+	CHECK(!gap_read(&g, &max));
+	gap_end(&g, 170);
+	CHECK(!gap_read(&g, &max));
+	gap_frame(&g, 1010);
+	CHECK(gap_read(&g, &max) && max == 240);
+	gap_frame(&g, 5000); /* closed: final */
+	CHECK(gap_read(&g, &max) && max == 240);
+
+	/* Armed again: the steps start afresh; more steps than it keeps drop the shortest. */
+	gap_arm(&g, 5000);
+	uint64_t t = 5000; /* the last frame */
+	for (unsigned i = 1; i <= GAP_STEPS + 8; i++) {
+		t += i;
+		gap_frame(&g, t);
+	}
+	gap_end(&g, t);
+	gap_frame(&g, t + 1);
+	CHECK(gap_read(&g, &max) && max == GAP_STEPS + 8);
 }

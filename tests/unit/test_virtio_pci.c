@@ -223,6 +223,31 @@ TEST(virtio_pci_msix_masking_pending_and_delivery)
 	teardown();
 }
 
+/* A driver writes an MSI-X entry a dword at a time, most often with MSI-X still off: KVM's
+ * routing table changes only when a route it holds changes, or joins or leaves it (each push is
+ * an SRCU grace period on the vCPU thread, and a live switch's probe would stall on them). */
+TEST(virtio_pci_msix_table_writes_push_kvm_routes_only_when_they_change)
+{
+	setup();
+	uint32_t ctl = (uint32_t)vp.msix.cap + 2;
+	uint64_t t0 = irq.tables;
+	for (unsigned v = 0; v < 3; v++) {
+		wr(VP_MSIX_TABLE + 16 * v + 0, 0xfee00000, 4);
+		wr(VP_MSIX_TABLE + 16 * v + 4, 0, 4);
+		wr(VP_MSIX_TABLE + 16 * v + 8, 0x40 + v, 4);
+		wr(VP_MSIX_TABLE + 16 * v + 12, 0, 4);
+	}
+	CHECK(irq.tables == t0); /* MSI-X off: no route is in KVM's table */
+	cfg_wr(ctl, 0x8000, 2);
+	CHECK(irq.tables == t0 + 3); /* three routes join it */
+	wr(VP_MSIX_TABLE + 8, 0x40, 4); /* the same message again */
+	cfg_wr(ctl, 0x8000, 2);
+	CHECK(irq.tables == t0 + 3);
+	wr(VP_MSIX_TABLE + 8, 0x50, 4); /* a new one */
+	CHECK(irq.tables == t0 + 4);
+	teardown();
+}
+
 TEST(virtio_pci_survives_garbage_everywhere_in_its_bar)
 {
 	uint64_t x = 0x9e3779b97f4a7c15ull;

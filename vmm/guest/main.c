@@ -5,6 +5,8 @@
 #include "hotplug.h"
 #include "nic.h"
 #include "pci.h"
+#include "cpu.h"
+#include "task.h"
 
 #define GUEST_BANNER "vmscope guest: long mode, ring 0, ready"
 #define PVM_HC_HALT 0x1009
@@ -22,15 +24,6 @@ static int have_irqs(void) { return ctl->irq_mode != IRQ_NONE; }
 static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
 static inline void outl(u16 port, u32 v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
 static inline void mmio_write32(u64 gpa, u32 v) { *(volatile u32 *)gpa = v; }
-static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
-static inline void barrier(void) { __asm__ volatile("" ::: "memory"); }
-
-static inline u64 rdtsc(void)
-{
-	u32 lo, hi;
-	__asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
-	return ((u64)hi << 32) | lo;
-}
 
 void *memset(void *d, int c, unsigned long n)
 {
@@ -58,10 +51,13 @@ int memcmp(const void *a, const void *b, unsigned long n)
 	return 0;
 }
 
+/* Each character is an exit to the VMM's serial port: a yield point of the background task. */
 static void puts(const char *s)
 {
-	while (*s)
+	while (*s) {
+		task_point();
 		outb(PORT_SERIAL, (u8)*s++);
+	}
 }
 
 static void put_hex(u64 v, int digits)
@@ -257,15 +253,44 @@ static void event(u32 ev) { outl(PORT_GUEST_EVENT, ev); }
 /* The live switch, the guest's half: make before break, in net_failover's order. The VMM
  * hot-adds the new card behind a free root port; the hot-plug driver's event brings it up here
  * with the same MAC and IP while the old card still carries the traffic; then the traffic moves
- * and the old card is let go, and only then does the VMM remove it. */
+ * and the old card is let go, and only then does the VMM remove it. Bringing the new card up
+ * and letting the old one go are hundreds of trapping accesses (milliseconds on kvm_pvm): they
+ * run as the background task, in 100 us turns between the workload's own steps, so the traffic
+ * stops only for the move itself (1. and 2. in move_to). */
 static struct gnic *spare(void) { return cur == &cards[0] ? &cards[1] : &cards[0]; }
 
 #define DRAIN_MS 10 /* the longest we wait for a card to put its frames on the wire */
+#define PROBE_SLICE_US 100 /* the background task's turn (task.h) */
 
 static void wait_tx_done(struct gnic *n)
 {
-	for (u64 t = rdtsc(); !n->drv->tx_done(n) && rdtsc() - t < ctl->tsc_khz * DRAIN_MS;)
+	for (u64 t = rdtsc(); !n->drv->tx_done(n) && rdtsc() - t < ctl->tsc_khz * DRAIN_MS;) {
+		task_point();
 		cpu_relax();
+	}
+}
+
+static struct gnic *leaving; /* the card being let go, by the background task */
+
+/* 3. and 4., as the background task while the traffic already flows through the new card. */
+static void release_task(void *arg)
+{
+	(void)arg;
+	struct gnic *old = leaving;
+	/* 3. Once the announcement is on the wire the link sends nothing more to the old card:
+	 * take what reached it before (the replies go out the new one) ... */
+	wait_tx_done(cur);
+	nic_quiet(old);
+	int h = task_hold();
+	while (nic_poll(old, on_frame))
+		;
+	task_unhold(h);
+	/* 4. ... and let go of it: reset, ready to be unplugged. */
+	old->drv->remove(old);
+	old->drv = 0;
+	ctl->hp_released_bdf = old->slot_bdf;
+	leaving = 0;
+	event(GEV_NIC_MOVED);
 }
 
 static void move_to(struct gnic *n)
@@ -280,23 +305,68 @@ static void move_to(struct gnic *n)
 	u32 len = (u32)net_arp_request(&nif, frame, sizeof(frame), ctl->guest_ip);
 	if (nic_send(cur, frame, len) == 0)
 		ctl->net_tx_packets++;
-	if (old->drv) {
-		/* 3. Once the announcement is on the wire the link sends nothing more to the old
-		 * card: take what reached it before (the replies go out the new one) ... */
-		wait_tx_done(cur);
-		nic_quiet(old);
-		while (nic_poll(old, on_frame))
-			;
-		/* 4. ... and let go of it: reset, ready to be unplugged. */
-		old->drv->remove(old);
-		old->drv = 0;
-	}
 	ctl->nic_state = NIC_UP;
+	if (old->drv) {
+		/* The probe's task has ended (we are its finish): the task is free. */
+		leaving = old;
+		if (task_start(release_task, 0, ctl->tsc_khz * PROBE_SLICE_US / 1000))
+			release_task(0); /* cannot happen; in one go then */
+		return;
+	}
 	ctl->hp_released_bdf = old->slot_bdf;
 	event(GEV_NIC_MOVED);
 }
 
 static u64 slot_seen; /* when the hot-plug driver saw the event */
+
+/* The probe of a hot-added card runs as the background task (task.h): the workload keeps its
+ * traffic on the old card meanwhile, so the switch's blackout is the move alone. */
+static struct {
+	u32 bdf;
+	int r;
+	const struct nic_driver *drv;
+} probe;
+
+static void probe_task(void *arg)
+{
+	(void)arg;
+	struct gnic *n = spare();
+	probe.r = nic_probe_at(n, probe.bdf, have_irqs(), &probe.drv);
+	if (!probe.drv) {
+		puts("hotplug: no driver for the card at ");
+		log_bdf(probe.bdf);
+		puts("\n");
+		return;
+	}
+	log_card(n, probe.drv, probe.r);
+	if (!probe.r && memcmp(n->mac, nif.mac, 6) && cur->drv) {
+		puts("hotplug: the new card has another MAC: not moving to it\n");
+		probe.r = -99;
+	}
+}
+
+/* The probe finished (main loop): the card is taken, or let go. */
+static void probe_done(void)
+{
+	struct gnic *n = spare();
+	if (!probe.drv)
+		return;
+	if (probe.r) {
+		if (n->drv && n->drv->remove)
+			n->drv->remove(n);
+		n->drv = 0;
+		return;
+	}
+	if (!cur->drv) { /* no card before: this one is ours, with its address */
+		__builtin_memcpy(nif.mac, n->mac, 6);
+		__builtin_memcpy(ctl->mac, n->mac, 6);
+		nif.ip = ctl->guest_ip;
+	}
+	ctl->hp_probe_cycles = rdtsc() - slot_seen;
+	ctl->hp_bound_bdf = probe.bdf;
+	event(GEV_NIC_BOUND);
+	move_to(n);
+}
 
 static void on_slot(u32 bdf, int present, void *arg)
 {
@@ -315,40 +385,25 @@ static void on_slot(u32 bdf, int present, void *arg)
 	}
 	if (!present)
 		return;
-	struct gnic *n = spare();
-	const struct nic_driver *drv;
-	int r = nic_probe_at(n, bdf, have_irqs(), &drv);
-	if (!drv) {
-		puts("hotplug: no driver for the card at ");
-		log_bdf(bdf);
-		puts("\n");
-		return;
-	}
-	log_card(n, drv, r);
-	if (!r && memcmp(n->mac, nif.mac, 6) && cur->drv) {
-		puts("hotplug: the new card has another MAC: not moving to it\n");
-		r = -99;
-	}
-	if (r) {
-		if (n->drv && n->drv->remove)
-			n->drv->remove(n);
-		n->drv = 0;
-		return;
-	}
-	if (!cur->drv) { /* no card before: this one is ours, with its address */
-		__builtin_memcpy(nif.mac, n->mac, 6);
-		__builtin_memcpy(ctl->mac, n->mac, 6);
-		nif.ip = ctl->guest_ip;
-	}
-	ctl->hp_probe_cycles = rdtsc() - slot_seen;
-	ctl->hp_bound_bdf = bdf;
-	event(GEV_NIC_BOUND);
-	move_to(n);
+	probe.bdf = bdf;
+	probe.drv = 0;
+	probe.r = 0;
+	/* hp_service is not called while a probe is live, and the spare port is the only one a
+	 * card can arrive in: a second start cannot happen. */
+	if (task_start(probe_task, 0, ctl->tsc_khz * PROBE_SLICE_US / 1000))
+		puts("hotplug: a probe is already running\n");
 }
 
-/* Called wherever the guest loops: cheap unless the slots have news. */
+/* Called wherever the guest loops: cheap unless the slots have news or a probe is running.
+ * The slots are not read while a probe runs; their events wait, latched, until it is done. */
 static void hotplug_poll(void)
 {
+	if (task_live()) {
+		int probing = !leaving; /* else the task lets the old card go */
+		if (task_step() == 0 && probing)
+			probe_done();
+		return;
+	}
 	u64 now = rdtsc();
 	if (!hp_pending(now))
 		return;
@@ -542,6 +597,8 @@ static int command_pending(void) { return *(volatile u32 *)&ctl->cmd_seq != seen
 static void sleep_until(u64 deadline, u64 now)
 {
 	u64 ns = (deadline - now) * 1000000ull / ctl->tsc_khz;
+	if (task_live())
+		return; /* a probe runs in the loops' turns: no sleeping until it is done */
 	if (!have_irqs()) {
 		ctl->halt_ns = ns;
 		ctl->halt_is_idle = 1;

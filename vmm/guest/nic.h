@@ -4,6 +4,7 @@
 #define VMSCOPE_GUEST_NIC_H
 #include "../control.h"
 #include "e1000.h"
+#include "task.h"
 #include "vnet.h"
 
 #define VFG_RX 256
@@ -26,8 +27,9 @@ struct vfg {
  * among themselves, so a compiler barrier; a store before a load needs mfence). */
 static inline void wmb(void) { __asm__ volatile("" ::: "memory"); }
 static inline void mb(void) { __asm__ volatile("mfence" ::: "memory"); }
-static inline u32 reg_rd32(volatile u8 *base, u32 off) { return *(volatile u32 *)(base + off); }
-static inline void reg_wr32(volatile u8 *base, u32 off, u32 v) { *(volatile u32 *)(base + off) = v; }
+/* A card's registers (REG: task.h). */
+static inline u32 reg_rd32(volatile u8 *base, u32 off) { return REG(u32, base + off); }
+static inline void reg_wr32(volatile u8 *base, u32 off, u32 v) { REG(u32, base + off) = v; }
 
 struct gnic;
 

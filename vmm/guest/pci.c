@@ -2,14 +2,18 @@
  * the IOAPIC's redirection table (82093AA datasheet, 3.2.4) for INTx. */
 #define VMSCOPE_GUEST
 #include "pci.h"
+#include "task.h"
 
 #define ECAM(bdf, off) (GPA_PCI_ECAM + ((u64)(bdf) << 12) + (off))
 
-u32 pci_read32(u32 bdf, u32 off) { return *(volatile u32 *)ECAM(bdf, off); }
-u16 pci_read16(u32 bdf, u32 off) { return *(volatile u16 *)ECAM(bdf, off); }
-u8 pci_read8(u32 bdf, u32 off) { return *(volatile u8 *)ECAM(bdf, off); }
-void pci_write32(u32 bdf, u32 off, u32 v) { *(volatile u32 *)ECAM(bdf, off) = v; }
-void pci_write16(u32 bdf, u32 off, u16 v) { *(volatile u16 *)ECAM(bdf, off) = v; }
+/* Every config access traps: each is a yield point of a background probe (task.h). */
+#define CFG(type, bdf, off) REG(type, ECAM(bdf, off))
+
+u32 pci_read32(u32 bdf, u32 off) { return CFG(u32, bdf, off); }
+u16 pci_read16(u32 bdf, u32 off) { return CFG(u16, bdf, off); }
+u8 pci_read8(u32 bdf, u32 off) { return CFG(u8, bdf, off); }
+void pci_write32(u32 bdf, u32 off, u32 v) { CFG(u32, bdf, off) = v; }
+void pci_write16(u32 bdf, u32 off, u16 v) { CFG(u16, bdf, off) = v; }
 
 static void scan_bus(u32 bus, int depth, void (*fn)(u32, u32, void *), void *arg)
 {
@@ -77,10 +81,10 @@ int pci_msix_setup(u32 bdf, u64 bar_addr, u32 bar, u32 n, u32 vec_base)
 		return 0;
 	volatile u8 *t = (volatile u8 *)(bar_addr + (table & ~7u));
 	for (u32 i = 0; i < n; i++) {
-		*(volatile u32 *)(t + 16 * i) = (u32)GPA_LAPIC; /* destination APIC 0, physical */
-		*(volatile u32 *)(t + 16 * i + 4) = 0;
-		*(volatile u32 *)(t + 16 * i + 8) = vec_base + i; /* fixed delivery, edge */
-		*(volatile u32 *)(t + 16 * i + 12) = 0;           /* unmasked */
+		REG(u32, t + 16 * i) = (u32)GPA_LAPIC; /* destination APIC 0, physical */
+		REG(u32, t + 16 * i + 4) = 0;
+		REG(u32, t + 16 * i + 8) = vec_base + i; /* fixed delivery, edge */
+		REG(u32, t + 16 * i + 12) = 0;           /* unmasked */
 	}
 	pci_write16(bdf, cap + 2, 0x8000); /* MSI-X enable, function not masked */
 	return 1;

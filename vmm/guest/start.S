@@ -116,6 +116,34 @@ safe_halt_sti:
 	cli
 	ret
 
+/* void task_switch(u64 *save_sp, u64 next_sp) (task.c): saves the registers a callee must keep
+ * (SysV ABI; the caller saved the rest) and the stack pointer in *save_sp, and carries on in the
+ * context whose stack pointer is next_sp, returning from its own task_switch call. Interrupts
+ * are off in both contexts (task.h). */
+	.globl	task_switch, task_entry
+task_switch:
+	pushq	%rbp
+	pushq	%rbx
+	pushq	%r12
+	pushq	%r13
+	pushq	%r14
+	pushq	%r15
+	movq	%rsp, (%rdi)
+	movq	%rsi, %rsp
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%rbx
+	popq	%rbp
+	ret
+
+/* A new task's first return lands here (task_start built its stack). */
+task_entry:
+	andq	$-16, %rsp
+	call	task_body
+	ud2
+
 	/* The LAPIC's spurious vector: no EOI (SDM Vol. 3A 11.9). */
 	.globl	irq_spurious
 	.align	16

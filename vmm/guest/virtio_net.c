@@ -8,10 +8,10 @@
 #include "pci.h"
 #include "vnet.h"
 
-#define R8(a) (*(volatile u8 *)(a))
-#define R16(a) (*(volatile u16 *)(a))
-#define R32(a) (*(volatile u32 *)(a))
-#define R64(a) (*(volatile u64 *)(a))
+#define R8(a) REG(u8, a)
+#define R16(a) REG(u16, a)
+#define R32(a) REG(u32, a)
+#define R64(a) REG(u64, a)
 
 enum { COMMON = 1, NOTIFY = 2, ISR = 3, DEVICE = 4 };
 enum {

@@ -3,6 +3,7 @@
 #include "net.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -53,9 +54,14 @@ static void *poller(void *arg)
 		uint64_t now = mono_ns();
 		if (work)
 			last_work = now;
-		if (now - last_work < NET_SPIN_NS)
+		if (now - last_work < NET_SPIN_NS) {
 			n->be->ops->poll(n->be, false, 0);
-		else
+			/* The card's silicon is a thread on the host's cores: a turn that found no
+			 * work lets whatever waits for this core run (a kworker finishing the SRCU
+			 * grace period of the vCPU's ioctl), or it waits for the scheduler's tick. */
+			if (!work)
+				sched_yield();
+		} else
 			n->be->ops->poll(n->be, true, NET_NAP_US);
 	}
 	return NULL;
