@@ -108,6 +108,8 @@ static void open_capture(struct session *s)
 	s->cap_why = NULL;
 	if (!s->net) {
 		s->cap_why = "no NIC";
+	} else if (s->opts.no_capture) {
+		s->cap_why = "the capture is off (--no-capture)";
 	} else if (!s->net->have_link) {
 		s->cap_why = "no TAP link to capture on (the loopback peer is in-process)";
 	} else if (capture_open(&s->cap, s->net->link.netns, LINK_TAP, LINK_GUEST_IP,

@@ -15,6 +15,7 @@ struct session_opts {
 	const char *kvm_path;
 	const char *log_path;
 	bool no_bpf;
+	bool no_capture; /* no libpcap capture on the link (it costs the link's writer ~20%) */
 	bool verbose;
 	unsigned hang_timeout_ms;
 	enum nic_mode nic; /* the network card on the link; NIC_MODE_NONE: none */

@@ -29,6 +29,7 @@ expect cli_switch_to_wants_mode_at_seconds 2 "--switch-to wants MODE@SECONDS" --
 expect cli_switch_to_an_unknown_card 2 "--switch-to wants MODE@SECONDS" -- $BIN run --headless --switch-to bogus@2
 expect cli_switch_every_wants_seconds 2 "--switch-every wants seconds" -- $BIN run --headless --switch-every 0
 expect cli_switch_without_a_card 2 "drop --nic none" -- $BIN run --headless --nic none --switch-every 2
+expect cli_pcap_without_the_capture 2 "drop --no-capture or --pcap" -- $BIN run --headless --no-capture --pcap /tmp/x.pcap
 expect cli_switch_plans_are_one_or_the_other 2 "use one" -- $BIN run --headless --switch-every 2 --switch-to vf@1
 
 if $BIN -h | grep -q "examples:" && $BIN --help | grep -q "examples:" && $BIN --version | grep -q "^vmscope "; then ok cli_help_and_version
@@ -192,6 +193,14 @@ else
 			ok cli_capture_sees_the_first_frame
 		else bad cli_capture_sees_the_first_frame "$(head -3 "$tmp/f.txt")"; fi
 	else skp cli_capture_sees_the_first_frame "needs root, /dev/net/tun and tcpdump"; fi
+
+	# --no-capture: the capture says it is off and why; the guest's traffic still flows.
+	if [ "$(id -u)" -eq 0 ] && [ -e /dev/net/tun ]; then
+		$BIN run --headless --duration 1.5 --workload ping --rate 500 --no-bpf --no-capture >"$tmp/nc" 2>"$tmp/e"
+		if tail -1 "$tmp/nc" | jq -e '.net.capture.on == false and (.net.capture.why | test("--no-capture"))
+				and .net.pps_tx.total > 200' >/dev/null; then ok cli_no_capture_says_so
+		else bad cli_no_capture_says_so "$(tail -1 "$tmp/nc" | jq -c .net.capture) $(cat "$tmp/e")"; fi
+	else skp cli_no_capture_says_so "needs root and /dev/net/tun"; fi
 
 	# The dashboard in a real terminal: draws, takes keys, quits and restores the terminal.
 	if command -v tmux >/dev/null; then

@@ -40,6 +40,7 @@ const char cli_usage[] =
 	"  --pcap FILE            also write the link's traffic there (tcpdump, Wireshark)\n"
 	"  --log FILE             append the guest's serial log and the VMM's log to FILE\n"
 	"  --no-bpf               do not load the eBPF probes\n"
+	"  --no-capture           no libpcap capture on the link (the capture's figures show -)\n"
 	"  --verbose              let libbpf say what it does\n"
 	"  --record FILE          also write every tick to FILE (FILE.gz: compressed), for replay\n"
 	"  --listen [ADDR:]PORT   serve /metrics for Prometheus there (ADDR default 127.0.0.1)\n"
@@ -170,7 +171,7 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		}
 
 		static const char *const live[] = {"--duration", "--workload", "--kind", "--rate", "--cpu",
-						   "--nic", "--size", "--pcap", "--log", "--no-bpf",
+						   "--nic", "--size", "--pcap", "--log", "--no-bpf", "--no-capture",
 						   "--verbose", "--switch-every", "--switch-to", "--record",
 						   "--interval"};
 		for (unsigned j = 0; j < sizeof(live) / sizeof(live[0]); j++)
@@ -185,6 +186,8 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			cli->headless = true;
 		} else if (!strcmp(name, "--no-bpf")) {
 			cli->no_bpf = true;
+		} else if (!strcmp(name, "--no-capture")) {
+			cli->no_capture = true;
 		} else if (!strcmp(name, "--verbose")) {
 			cli->verbose = true;
 		} else if (!strcmp(name, "--duration")) {
@@ -285,6 +288,8 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		FAIL("the %s workload needs the network card; drop --nic none", workload_name(cli->workload));
 	if (cli->pcap_file && cli->nic == NIC_MODE_NONE)
 		FAIL("--pcap records the network card's link; drop --nic none");
+	if (cli->pcap_file && cli->no_capture)
+		FAIL("--pcap writes what the capture sees; drop --no-capture or --pcap");
 	/* Planned switches happen in the order of their times. */
 	for (unsigned a = 1; a < cli->nr_switch_to; a++)
 		for (unsigned b = a; b > 0 && cli->switch_to[b - 1].at > cli->switch_to[b].at; b--) {

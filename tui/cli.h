@@ -33,6 +33,7 @@ struct cli {
 	const char *log_path;
 	const char *pcap_file;
 	bool no_bpf;
+	bool no_capture;
 	bool verbose;
 	double switch_every; /* 0: none; else cycle the cards this often */
 	unsigned nr_switch_to;

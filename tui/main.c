@@ -48,6 +48,7 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 		.rate = cli->rate,
 		.log_path = cli->log_path,
 		.no_bpf = cli->no_bpf,
+		.no_capture = cli->no_capture,
 		.nic = cli->nic,
 		.pkt_size = cli->pkt_size,
 		.pcap_file = cli->pcap_file,

@@ -38,7 +38,8 @@ TEST(cli_parses_headless_options_both_spellings)
 	CHECK(parse(&c, err, "--cpu", "emulated", "--workload", "idle") == 0);
 	CHECK(c.cpu == CPU_EMULATED && c.workload == WL_IDLE);
 	CHECK(parse(&c, err, "--workload", "fault:hang", "--no-bpf", "--verbose") == 0);
-	CHECK(c.workload == WL_FAULT && c.kind == FAULT_HANG && c.no_bpf && c.verbose);
+	CHECK(c.workload == WL_FAULT && c.kind == FAULT_HANG && c.no_bpf && c.verbose && !c.no_capture);
+	CHECK(parse(&c, err, "--no-capture", NULL, NULL, NULL) == 0 && c.no_capture);
 	CHECK(parse(&c, err, "--help", NULL, NULL, NULL) == 0 && c.cmd == CMD_HELP);
 	CHECK(parse(&c, err, "--version", NULL, NULL, NULL) == 0 && c.cmd == CMD_VERSION);
 }

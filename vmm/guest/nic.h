@@ -7,8 +7,11 @@
 #include "task.h"
 #include "vnet.h"
 
-#define VFG_RX 256
+#define VFG_RX 1024 /* deep: the engine fills it while the vCPU may be off its core for ms */
 #define VFG_TX 64
+/* Its DMA area: the rx ring, the tx ring, then the buffers from a page boundary. */
+#define VFG_BUFS_AT ((16u * (VFG_RX + VFG_TX) + 0xfffu) & ~0xfffu)
+#define VFG_DMA_SIZE (VFG_BUFS_AT + (VFG_RX + VFG_TX) * NIC_BUF)
 
 /* The SR-IOV VF driver's state: rings, and the doorbell page its writes go to (memory). */
 struct vfg {

@@ -65,10 +65,10 @@ static int vf_probe(struct gnic *n)
 	n->mac[5] = (u8)(hi >> 8);
 	if (!(reg_rd32(f->regs, VSNIC_VF_STATUS) & VSNIC_STATUS_LINK_UP))
 		return -5;
-	/* dma: rx ring (4 KiB), tx ring (1 KiB), 256 rx buffers, 64 tx buffers. */
+	/* dma: rx ring, tx ring, VFG_RX rx buffers, VFG_TX tx buffers (nic.h). */
 	f->rx_ring = (volatile u8 *)n->dma;
-	f->tx_ring = (volatile u8 *)(n->dma + 0x1000);
-	f->rx_bufs = (u8 *)(n->dma + 0x2000);
+	f->tx_ring = (volatile u8 *)(n->dma + 16 * VFG_RX);
+	f->rx_bufs = (u8 *)(n->dma + VFG_BUFS_AT);
 	f->tx_bufs = f->rx_bufs + VFG_RX * NIC_BUF;
 	for (u32 i = 0; i < VFG_RX; i++) {
 		volatile u8 *d = desc(f->rx_ring, VFG_RX, i);
@@ -170,7 +170,7 @@ const struct nic_driver nic_driver_sriov_pf = {
 };
 
 const struct nic_driver nic_driver_sriov_vf = {
-	.name = "vsnic-vf", .vendor = VSNIC_VENDOR, .device = VSNIC_VF_DEVICE, .dma_size = 0xa2000,
+	.name = "vsnic-vf", .vendor = VSNIC_VENDOR, .device = VSNIC_VF_DEVICE, .dma_size = VFG_DMA_SIZE,
 	.irq_kind = "msi-x",
 	.probe = vf_probe, .send = vf_send, .poll = vf_poll, .arm_rx_irq = vf_arm, .quiet = vf_quiet,
 	.tx_done = vf_tx_done, .quiesce = vf_quiesce, .remove = vf_remove,
