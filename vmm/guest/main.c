@@ -661,6 +661,21 @@ static void ping_once(void)
 		ctl->ping_lost++;
 }
 
+/* The tx ring is full. With interrupts the guest sleeps until the card has taken frames, as a
+ * driver stops its queue until the tx completion interrupt, and gives its core to the host's
+ * side of the link (the card's thread, the peer) instead of spinning on a full ring. At most 1 ms. */
+static void wait_tx_room(void)
+{
+	if (!have_irqs() || !cur->irq || !cur->drv->arm_tx_irq || task_live() || command_pending() ||
+	    hp_irq_pending())
+		return;
+	if (!cur->drv->arm_tx_irq(cur)) {
+		lapic_timer_arm(1000000);
+		safe_halt(&ctl->idle_halts);
+	}
+	nic_quiet(cur);
+}
+
 /* One UDP datagram to the peer's sink, with a sequence number and the TSC. */
 static u64 udp_seq; /* consecutive over every datagram the guest sends: gaps on the wire are loss */
 
@@ -674,6 +689,7 @@ static void tx_once(void)
 	u32 n = (u32)net_udp(&nif, frame, sizeof(frame), ctl->peer_ip, 40000, 9, payload, len);
 	if (nic_send(cur, frame, n)) {
 		ctl->net_tx_full++;
+		wait_tx_room();
 	} else {
 		ctl->net_tx_packets++;
 		udp_seq++;

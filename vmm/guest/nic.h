@@ -50,7 +50,11 @@ struct nic_driver {
 	/* Asks for an interrupt at the next received frame; 1 if one is already there (do not
 	 * sleep). */
 	int (*arm_rx_irq)(struct gnic *n);
-	/* Back to polling: no rx interrupts. */
+	/* The tx ring is full: asks for an interrupt once the card has taken frames from it, as a
+	 * driver stops its queue until the tx completion interrupt; 1 when there is room already
+	 * (do not sleep). NULL: the card's sends complete at once (the e1000's TDT write). */
+	int (*arm_tx_irq)(struct gnic *n);
+	/* Back to polling: no rx or tx interrupts. */
 	void (*quiet)(struct gnic *n);
 	/* In the interrupt handler, before the EOI: acknowledge the card (may be NULL). */
 	void (*irq)(struct gnic *n);

@@ -146,6 +146,15 @@ static int vf_arm(struct gnic *n)
 	return (*(volatile u16 *)(desc(f->rx_ring, VFG_RX, f->rx_next) + 10) & VSNIC_DESC_DONE) != 0;
 }
 
+/* IRQ_ARM asks for the vector at the card's next completions, tx ones too. */
+static int vf_arm_tx(struct gnic *n)
+{
+	struct vfg *f = &n->u.f;
+	reg_wr32(f->db, VSNIC_DB_IRQ_ARM, 1);
+	mb(); /* the store before the load below: pairs with the card's fence */
+	return f->tx_next - reg_rd32(f->db, VSNIC_DB_TX_HEAD) < VFG_TX;
+}
+
 static void vf_quiet(struct gnic *n) { reg_wr32(n->u.f.db, VSNIC_DB_IRQ_ARM, 0); }
 
 static int vf_tx_done(struct gnic *n) { return reg_rd32(n->u.f.db, VSNIC_DB_TX_HEAD) == n->u.f.tx_next; }
@@ -172,6 +181,7 @@ const struct nic_driver nic_driver_sriov_pf = {
 const struct nic_driver nic_driver_sriov_vf = {
 	.name = "vsnic-vf", .vendor = VSNIC_VENDOR, .device = VSNIC_VF_DEVICE, .dma_size = VFG_DMA_SIZE,
 	.irq_kind = "msi-x",
-	.probe = vf_probe, .send = vf_send, .poll = vf_poll, .arm_rx_irq = vf_arm, .quiet = vf_quiet,
+	.probe = vf_probe, .send = vf_send, .poll = vf_poll, .arm_rx_irq = vf_arm, .arm_tx_irq = vf_arm_tx,
+	.quiet = vf_quiet,
 	.tx_done = vf_tx_done, .quiesce = vf_quiesce, .remove = vf_remove,
 };

@@ -165,6 +165,21 @@ void vnet_reap(struct vnet *v)
 	*(volatile u16 *)(q->avail + 4 + 2 * q->size) = (u16)(q->last_used - 1);
 }
 
+int vnet_tx_arm(struct vnet *v)
+{
+	struct vnet_queue *q = &v->tx;
+	if (!v->msix)
+		return 1;
+	vnet_reap(v);
+	u16 out = (u16)(q->idx - q->last_used);
+	if (out < q->size)
+		return 1;
+	/* An interrupt once the device has taken half the ring (used_event, 2.7.10). */
+	*(volatile u16 *)(q->avail + 4 + 2 * q->size) = (u16)(q->last_used + out / 2);
+	mb();
+	return (u16)(*(volatile u16 *)(q->used + 2) - q->last_used) > out / 2;
+}
+
 int vnet_send(struct vnet *v, const void *frame, u32 len)
 {
 	struct vnet_queue *q = &v->tx;
@@ -229,7 +244,12 @@ static int probe(struct gnic *n)
 static int send(struct gnic *n, const void *frame, u32 len) { return vnet_send(&n->u.v, frame, len); }
 static int poll(struct gnic *n, void (*fn)(const u8 *, u32)) { return vnet_poll(&n->u.v, fn); }
 static int arm(struct gnic *n) { return vnet_rx_arm(&n->u.v); }
-static void quiet(struct gnic *n) { vnet_rx_quiet(&n->u.v); }
+static void quiet(struct gnic *n)
+{
+	vnet_rx_quiet(&n->u.v);
+	vnet_reap(&n->u.v); /* and the tx queue's used_event far ahead again */
+}
+static int arm_tx(struct gnic *n) { return vnet_tx_arm(&n->u.v); }
 
 static int tx_done(struct gnic *n)
 {
@@ -246,6 +266,6 @@ static void quiesce(struct gnic *n)
 const struct nic_driver nic_driver_virtio = {
 	.name = "virtio-net", .vendor = 0x1af4, .device = 0x1041, .dma_size = 0xb0000,
 	.irq_kind = "msi-x",
-	.probe = probe, .send = send, .poll = poll, .arm_rx_irq = arm, .quiet = quiet,
-	.tx_done = tx_done, .quiesce = quiesce, .remove = quiesce,
+	.probe = probe, .send = send, .poll = poll, .arm_rx_irq = arm, .arm_tx_irq = arm_tx,
+	.quiet = quiet, .tx_done = tx_done, .quiesce = quiesce, .remove = quiesce,
 };

@@ -41,5 +41,8 @@ int vnet_rx_arm(struct vnet *v);
 void vnet_rx_quiet(struct vnet *v);
 /* Reclaims sent buffers. */
 void vnet_reap(struct vnet *v);
+/* The tx ring is full: asks for an interrupt once the device has taken half of it; 1 when
+ * there is room already (do not sleep). */
+int vnet_tx_arm(struct vnet *v);
 
 #endif
