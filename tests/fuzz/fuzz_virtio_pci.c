@@ -1,11 +1,14 @@
 /* libFuzzer: the virtio-pci transport (common configuration, ISR, device configuration, notify,
  * MSI-X table and PBA) and the PCI configuration space in front of it (ECAM and 0xCF8/0xCFC),
- * with a bridge on the bus so type-1 headers and bus numbers are in reach. */
+ * with the card behind a PCIe root port, as the live switch has it: the port's type-1 header,
+ * bus numbers, Slot Control and Status (write 1 to clear), its MSI, and the card hot-added and
+ * removed under the guest's accesses. */
 #include <stdlib.h>
 
 #include "tests/fuzz/fuzz.h"
 #include "vmm/iobus.h"
 #include "vmm/pci.h"
+#include "vmm/pcie_port.h"
 #include "vmm/virtio/virtio_pci.h"
 
 static void read_config(void *dev, uint32_t off, void *data, uint32_t len) { memset(data, 0x11, len); }
@@ -16,22 +19,25 @@ static const struct virtio_device_ops ops = {
 	.read_config = read_config, .activate = activate,
 };
 
+#define PORT_SLOT 4
+#define PORT_BUS 1
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct iobus io;
 	static struct pci_bus bus;
 	static struct irq_router irq;
 	static struct virtio_pci vp;
-	static struct pci_dev bridge;
+	static struct pcie_port port;
 	struct fuzz_in in = {data, size};
 	struct guest_mem mem = fuzz_mem();
 	memset(&io, 0, sizeof(io));
-	if (pci_bus_init(&bus, &io, -1) || pci_bridge_init(&bridge, "port", 0x1b36, 0x000c))
-		abort();
+	memset(&vp, 0, sizeof(vp));
 	irq_router_init(&irq, -1, false);
-	if (virtio_pci_init(&vp, &ops, NULL, &mem, &irq, -1) ||
-	    pci_bus_plug(&bus, &bridge, NULL, PCI_DEVFN(1, 0)) ||
-	    pci_bus_plug(&bus, &vp.pci, NULL, PCI_DEVFN(2, 0)))
+	if (pci_bus_init(&bus, &io, -1) || pcie_port_init(&port, "port", PORT_SLOT, PORT_BUS, &irq) ||
+	    pci_bus_plug(&bus, &port.dev, NULL, PCI_DEVFN(PORT_SLOT, 0)))
+		abort();
+	if (virtio_pci_init(&vp, &ops, NULL, &mem, &irq, -1) || pcie_port_plug(&port, &vp.pci, false))
 		abort();
 	fuzz_fill(&in, &mem, 4);
 	for (unsigned i = 0; i < 512 && in.n; i++) {
@@ -40,11 +46,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint32_t len = 1u << ((op >> 2) & 3);
 		bool write = op & 1;
 		switch ((op >> 4) & 3) {
-		case 0: /* the BAR */
-			addr = PCI_MMIO_BASE + fuzz_take(&in, 2) % VP_BAR_SIZE;
+		case 0: /* the card's BAR where the guest last put it (or near: unmapped space) */
+			addr = (vp.pci.bar[0].mapped_at ? vp.pci.bar[0].mapped_at : PCI_MMIO_BASE) +
+			       fuzz_take(&in, 3) % (2 * VP_BAR_SIZE);
 			iobus_dispatch(&io, IO_MMIO, addr, &v, len, write);
 			break;
-		case 1: /* ECAM, any bus */
+		case 1: /* ECAM, any bus: the port's header and slot registers, the card's */
 			addr = PCI_ECAM_BASE + fuzz_take(&in, 3) % PCI_ECAM_SIZE;
 			iobus_dispatch(&io, IO_MMIO, addr, &v, len, write);
 			break;
@@ -52,14 +59,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			addr = (op & 2) ? 0xcfc + (fuzz_take(&in, 1) & 3) : 0xcf8;
 			iobus_dispatch(&io, IO_PIO, addr, &v, len, write);
 			break;
-		default: /* the device side: interrupts the transport may send */
-			virtio_pci_notify(&vp, (unsigned)v & 3);
+		default: /* the host side: interrupts the transport sends, the card leaving and coming */
+			switch (v & 3) {
+			case 0:
+				virtio_pci_notify(&vp, (unsigned)(v >> 8) & 3);
+				break;
+			case 1:
+				pcie_port_unplug(&port, v & 4);
+				break;
+			default:
+				if (!port.child)
+					pcie_port_plug(&port, &vp.pci, v & 4);
+			}
 		}
 	}
-	pci_bus_unplug(&bus, &vp.pci);
-	pci_bus_unplug(&bus, &bridge);
+	pcie_port_unplug(&port, false);
+	pci_bus_unplug(&bus, &port.dev);
 	virtio_pci_exit(&vp);
-	pci_dev_exit(&bridge);
+	pcie_port_exit(&port);
 	irq_router_exit(&irq);
 	return 0;
 }
