@@ -76,7 +76,7 @@ $(B)/vmscope: $(B)/tui/main.o $(B)/libvmscope.a
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 UNIT_LIB := $(VMM_SRC) probes/stats_fd.c probes/snapshot.c probes/snapshot_json.c probes/capture.c \
 	tui/cli.c tui/output.c tui/record.c tui/metrics.c tui/tour.c
-$(B)/tests/unit: $(UNIT_SRC) $(UNIT_LIB) tests/harness.h $(B)/vmm/guest_image.o
+$(B)/tests/unit: $(UNIT_SRC) $(UNIT_LIB) tests/harness.h tests/devenv.h tests/guarded.h $(B)/vmm/guest_image.o
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(UNIT_SRC) $(UNIT_LIB) $(B)/vmm/guest_image.o -lpcap -luring \
 		-ljansson -lmicrohttpd -lz -lpthread -lm
@@ -98,7 +98,7 @@ soak: test-deps
 FUZZ_SECONDS ?= 60
 FUZZ := e1000 virtqueue virtio_pci sriov recording
 FUZZ_LIB := $(filter-out vmm/vmm.c vmm/boot.c,$(VMM_SRC))
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB)
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/devenv.h tests/guarded.h $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	$(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-I. -o $@ $< $(FUZZ_LIB) -luring -lpthread

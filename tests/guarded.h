@@ -4,8 +4,11 @@
 #define VMSCOPE_TESTS_GUARDED_H
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "vmm/guest_mem.h"
 
 /* size bytes between two guard pages, mapped at the first call through *cache and reused after;
  * NULL if the mapping failed. */
@@ -19,6 +22,16 @@ static inline uint8_t *guarded_ram(uint8_t **cache, size_t size)
 		*cache = r + pg;
 	}
 	return *cache;
+}
+
+/* The same as guest memory: cleared, devices may DMA from floor up. */
+static inline struct guest_mem guarded_mem(uint8_t **cache, size_t size, uint64_t floor)
+{
+	uint8_t *ram = guarded_ram(cache, size);
+	if (!ram)
+		__builtin_trap();
+	memset(ram, 0, size);
+	return (struct guest_mem){ram, size, floor};
 }
 
 #endif

@@ -30,11 +30,7 @@ static inline uint64_t fuzz_take(struct fuzz_in *in, unsigned bytes)
 static inline struct guest_mem fuzz_mem(void)
 {
 	static uint8_t *cache;
-	uint8_t *ram = guarded_ram(&cache, FUZZ_MEM);
-	if (!ram)
-		__builtin_trap();
-	memset(ram, 0, FUZZ_MEM);
-	return (struct guest_mem){ram, FUZZ_MEM, 0x1000};
+	return guarded_mem(&cache, FUZZ_MEM, 0x1000);
 }
 
 /* Fills guest memory from the input: a few runs of bytes at chosen places (rings, buffers). */

@@ -3,6 +3,7 @@
  * frames. Nothing may touch outside guest memory, hang or crash. */
 #include <stdlib.h>
 
+#include "tests/devenv.h"
 #include "tests/fuzz/fuzz.h"
 #include "vmm/e1000/e1000.h"
 #include "vmm/net/net.h"
@@ -14,12 +15,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct e1000 *e;
 	struct fuzz_in in = {data, size};
 	struct guest_mem mem = fuzz_mem();
-	if (!net.be && loopback_create(&net.be))
-		abort();
-	irq_router_init(&irq, -1, false);
+	struct nic_env env = dev_env(&mem, &irq, &net);
+	env.intx_pin = 19;
 	e = calloc(1, sizeof(*e));
-	const struct nic_env env = {.mem = &mem, .irq = &irq, .intx_pin = 19, .vm_fd = -1,
-				    .net = &net, .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56}};
 	if (e1000_init(e, &env))
 		abort();
 	fuzz_fill(&in, &mem, 8);

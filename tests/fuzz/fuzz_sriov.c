@@ -4,6 +4,7 @@
  * frames. Nothing may touch outside guest memory, hang or crash. */
 #include <stdlib.h>
 
+#include "tests/devenv.h"
 #include "tests/fuzz/fuzz.h"
 #include "vmm/net/net.h"
 #include "vmm/sriov/sriov.h"
@@ -16,16 +17,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct pci_bus bus;
 	struct fuzz_in in = {data, size};
 	struct guest_mem mem = fuzz_mem();
-	if (!net.be && loopback_create(&net.be))
-		abort();
-	irq_router_init(&irq, -1, false);
+	const struct nic_env env = dev_env(&mem, &irq, &net);
 	memset(&io, 0, sizeof(io));
 	if (pci_bus_init(&bus, &io, -1))
 		abort();
 	struct vsnic *c = calloc(1, sizeof(*c));
 	c->nic = (struct nic){&nic_model_vf, &c->pf};
-	const struct nic_env env = {.mem = &mem, .irq = &irq, .vm_fd = -1, .net = &net,
-				    .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56}};
 	if (vsnic_init(c, &env) || vsnic_start(c) || pci_bus_plug(&bus, &c->pf, NULL, PCI_DEVFN(3, 0)))
 		abort();
 	fuzz_fill(&in, &mem, 8);

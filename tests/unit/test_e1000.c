@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "tests/devenv.h"
 #include "tests/guarded.h"
 #include "tests/harness.h"
 #include "vmm/e1000/e1000.h"
@@ -40,16 +41,11 @@ static void wr(uint32_t off, uint32_t v) { e1000_mmio(e, off, &v, 4, true); }
 
 static void setup(void)
 {
-	ram = guarded_ram(&region, MEM);
-	REQUIRE(ram);
-	memset(ram, 0, MEM);
-	mem = (struct guest_mem){ram, MEM, FLOOR};
-	irq_router_init(&irq, -1, false);
-	if (!netside.be)
-		REQUIRE(loopback_create(&netside.be) == 0);
+	mem = guarded_mem(&region, MEM, FLOOR);
+	ram = mem.base;
+	struct nic_env env = dev_env(&mem, &irq, &netside);
+	env.intx_pin = 19;
 	e = calloc(1, sizeof(*e));
-	const struct nic_env env = {.mem = &mem, .irq = &irq, .intx_pin = 19, .vm_fd = -1,
-				    .net = &netside, .mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}};
 	REQUIRE(e1000_init(e, &env) == 0);
 	got_len = got_frames = 0;
 }

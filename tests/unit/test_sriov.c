@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "tests/devenv.h"
 #include "tests/guarded.h"
 #include "tests/harness.h"
 #include "vmm/net/link.h"
@@ -33,19 +34,13 @@ static struct vsnic *c;
 
 static void setup(void)
 {
-	ram = guarded_ram(&region, MEM);
-	REQUIRE(ram);
-	memset(ram, 0, MEM);
-	mem = (struct guest_mem){ram, MEM, FLOOR};
-	irq_router_init(&irq, -1, false);
-	if (!netside.be)
-		REQUIRE(loopback_create(&netside.be) == 0);
+	mem = guarded_mem(&region, MEM, FLOOR);
+	ram = mem.base;
+	const struct nic_env env = dev_env(&mem, &irq, &netside);
 	memset(&io, 0, sizeof(io));
 	REQUIRE(pci_bus_init(&bus, &io, -1) == 0);
 	c = calloc(1, sizeof(*c));
 	c->nic = (struct nic){&nic_model_vf, &c->pf};
-	const struct nic_env env = {.mem = &mem, .irq = &irq, .vm_fd = -1, .net = &netside,
-				    .mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}};
 	REQUIRE(vsnic_init(c, &env) == 0);
 	REQUIRE(vsnic_start(c) == 0);
 	REQUIRE(pci_bus_plug(&bus, &c->pf, NULL, PCI_DEVFN(PF_SLOT, 0)) == 0);
