@@ -260,7 +260,20 @@ static void event(u32 ev) { outl(PORT_GUEST_EVENT, ev); }
 static struct gnic *spare(void) { return cur == &cards[0] ? &cards[1] : &cards[0]; }
 
 #define DRAIN_MS 10 /* the longest we wait for a card to put its frames on the wire */
-#define PROBE_SLICE_US 100 /* the background task's turn (task.h) */
+#define TASK_SLICE_US 100 /* the background task's turn (task.h) */
+
+/* What the main loop does once the background task has finished (NULL: nothing). */
+static void (*task_done)(void);
+
+/* Runs fn(arg) as the background task in TASK_SLICE_US turns, then done (in the main loop); -1
+ * if a task is live. */
+static int background(void (*fn)(void *), void *arg, void (*done)(void))
+{
+	if (task_start(fn, arg, ctl->tsc_khz * TASK_SLICE_US / 1000))
+		return -1;
+	task_done = done;
+	return 0;
+}
 
 static void wait_tx_done(struct gnic *n)
 {
@@ -270,13 +283,10 @@ static void wait_tx_done(struct gnic *n)
 	}
 }
 
-static struct gnic *leaving; /* the card being let go, by the background task */
-
 /* 3. and 4., as the background task while the traffic already flows through the new card. */
 static void release_task(void *arg)
 {
-	(void)arg;
-	struct gnic *old = leaving;
+	struct gnic *old = arg;
 	/* 3. Once the announcement is on the wire the link sends nothing more to the old card:
 	 * take what reached it before (the replies go out the new one) ... */
 	wait_tx_done(cur);
@@ -289,7 +299,6 @@ static void release_task(void *arg)
 	old->drv->remove(old);
 	old->drv = 0;
 	ctl->hp_released_bdf = old->slot_bdf;
-	leaving = 0;
 	event(GEV_NIC_MOVED);
 }
 
@@ -308,9 +317,8 @@ static void move_to(struct gnic *n)
 	ctl->nic_state = NIC_UP;
 	if (old->drv) {
 		/* The probe's task has ended (we are its finish): the task is free. */
-		leaving = old;
-		if (task_start(release_task, 0, ctl->tsc_khz * PROBE_SLICE_US / 1000))
-			release_task(0); /* cannot happen; in one go then */
+		if (background(release_task, old, 0))
+			release_task(old); /* cannot happen; in one go then */
 		return;
 	}
 	ctl->hp_released_bdf = old->slot_bdf;
@@ -390,7 +398,7 @@ static void on_slot(u32 bdf, int present, void *arg)
 	probe.r = 0;
 	/* hp_service is not called while a probe is live, and the spare port is the only one a
 	 * card can arrive in: a second start cannot happen. */
-	if (task_start(probe_task, 0, ctl->tsc_khz * PROBE_SLICE_US / 1000))
+	if (background(probe_task, 0, probe_done))
 		puts("hotplug: a probe is already running\n");
 }
 
@@ -399,9 +407,8 @@ static void on_slot(u32 bdf, int present, void *arg)
 static void hotplug_poll(void)
 {
 	if (task_live()) {
-		int probing = !leaving; /* else the task lets the old card go */
-		if (task_step() == 0 && probing)
-			probe_done();
+		if (task_step() == 0 && task_done)
+			task_done();
 		return;
 	}
 	u64 now = rdtsc();

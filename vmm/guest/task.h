@@ -1,5 +1,5 @@
 /* One background task beside the guest's main loop, run in slices: the probe of a hot-added
- * card. A probe is a few hundred register accesses and every one traps (the e1000's 64 EEPROM
+ * card, and letting the old card go once the traffic has moved. A probe is a few hundred register accesses and every one traps (the e1000's 64 EEPROM
  * reads alone are 3-6 ms on kvm_pvm); run in one go, the workload would stop for all of it and
  * that stop would be the switch's blackout. Run here, it takes turns with the workload: the main
  * loop gives it one slice per turn (task_step) and it gives the CPU back at the first yield
