@@ -35,45 +35,65 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A fresh link with the TAP backend on it, as the raw writer and reader use it, with the
+ * session's capture on the link when asked; nif is the host's stand-in for the guest. */
+struct raw {
+	struct link l;
+	struct net_backend *be;
+	struct capture *cap;
+	struct net_if nif;
+};
+
+static int raw_open(struct raw *r, bool capture)
+{
+	const char *why = "";
+	r->cap = NULL;
+	if (link_open(&r->l, &why) || tap_uring_create(&r->be, r->l.tap_fd) ||
+	    (capture && capture_open(&r->cap, r->l.netns, LINK_TAP, LINK_GUEST_IP, NULL, &why))) {
+		fprintf(stderr, "bench/modes: %s\n", why);
+		return -1;
+	}
+	r->nif = (struct net_if){.mac = {0x52, 0x54, 0, 0, 0, 9}, .ip = LINK_GUEST_IP};
+	memcpy(r->nif.peer_mac, r->l.peer_mac, 6);
+	return 0;
+}
+
+static void raw_close(struct raw *r)
+{
+	if (r->cap)
+		capture_close(r->cap);
+	r->be->ops->destroy(r->be);
+	link_close(&r->l);
+}
+
 /* The raw limit: 64-byte UDP frames into a fresh link's TAP through the same io_uring backend,
  * 32 per submit, counted at the peer's sink. */
 static double raw_writer(bool capture)
 {
-	static struct link l;
-	struct net_backend *be;
-	struct capture *cap = NULL;
+	static struct raw r;
 	struct link_counters c0, c1;
-	const char *why = "";
 	uint8_t f[128];
-	struct net_if nif = {.mac = {0x52, 0x54, 0, 0, 0, 9}, .ip = LINK_GUEST_IP};
-	if (link_open(&l, &why) || tap_uring_create(&be, l.tap_fd) ||
-	    (capture && capture_open(&cap, l.netns, LINK_TAP, LINK_GUEST_IP, NULL, &why))) {
-		fprintf(stderr, "bench/modes: %s\n", why);
+	if (raw_open(&r, capture))
 		return -1;
-	}
-	memcpy(nif.peer_mac, l.peer_mac, 6);
+	struct net_backend *be = r.be;
 	uint8_t payload[22] = {0}; /* 14 + 20 + 8 + 22 = 64 bytes */
-	size_t n = net_udp(&nif, f, sizeof(f), LINK_PEER_IP, 40000, LINK_PORT_SINK, payload, sizeof(payload));
+	size_t n = net_udp(&r.nif, f, sizeof(f), LINK_PEER_IP, 40000, LINK_PORT_SINK, payload, sizeof(payload));
 	struct iovec iov = {f, n};
-	link_read_counters(&l, &c0);
-	uint64_t sent = 0;
+	link_read_counters(&r.l, &c0);
 	double t0 = now_s(), end = t0 + SECONDS;
 	while (now_s() < end) {
 		for (int i = 0; i < 32; i++)
-			if (be->ops->send(be, &iov, 1) == 0)
-				sent++;
+			be->ops->send(be, &iov, 1);
 		be->ops->poll(be, false, 0);
 	}
 	double dt = now_s() - t0;
 	for (int i = 0; i < 20; i++)
 		be->ops->poll(be, true, 10000);
 	usleep(200000);
-	link_read_counters(&l, &c1);
-	if (cap)
-		capture_close(cap);
-	be->ops->destroy(be);
-	link_close(&l);
-	return (double)be->st.tx_frames > 0 ? (double)(c1.sink_rx - c0.sink_rx) / dt : 0;
+	link_read_counters(&r.l, &c1);
+	bool wrote = be->st.tx_frames > 0;
+	raw_close(&r);
+	return wrote ? (double)(c1.sink_rx - c0.sink_rx) / dt : 0;
 }
 
 static uint64_t raw_rx_frames;
@@ -86,36 +106,26 @@ static void count_rx(void *opaque, const uint8_t *frame, uint32_t len)
 /* The raw limit the other way: the peer floods, a host io_uring reader takes frames off the TAP. */
 static double raw_reader(bool capture)
 {
-	static struct link l;
-	struct net_backend *be;
-	struct capture *cap = NULL;
-	const char *why = "";
-	if (link_open(&l, &why) || tap_uring_create(&be, l.tap_fd) ||
-	    (capture && capture_open(&cap, l.netns, LINK_TAP, LINK_GUEST_IP, NULL, &why))) {
-		fprintf(stderr, "bench/modes: %s\n", why);
+	static struct raw r;
+	static uint8_t f[128];
+	if (raw_open(&r, capture))
 		return -1;
-	}
+	struct net_backend *be = r.be;
 	be->port[0].rx = count_rx;
 	/* The namespace must know the guest's MAC to send: answer its ARP once by hand. */
-	static uint8_t f[128];
-	struct net_if nif = {.mac = {0x52, 0x54, 0, 0, 0, 9}, .ip = LINK_GUEST_IP};
-	memcpy(nif.peer_mac, l.peer_mac, 6);
-	size_t n = net_arp_request(&nif, f, sizeof(f), LINK_PEER_IP); /* teaches it our MAC */
+	size_t n = net_arp_request(&r.nif, f, sizeof(f), LINK_PEER_IP); /* teaches it our MAC */
 	struct iovec iov = {f, n};
 	be->ops->send(be, &iov, 1);
 	be->ops->poll(be, true, 50);
-	link_drive(&l, LINK_FLOOD, 0, 22);
+	link_drive(&r.l, LINK_FLOOD, 0, 22);
 	usleep(200000);
 	uint64_t r0 = raw_rx_frames;
 	double t0 = now_s(), end = t0 + SECONDS;
 	while (now_s() < end)
 		be->ops->poll(be, true, 10);
 	double pps = (double)(raw_rx_frames - r0) / (now_s() - t0);
-	link_drive(&l, LINK_QUIET, 0, 0);
-	if (cap)
-		capture_close(cap);
-	be->ops->destroy(be);
-	link_close(&l);
+	link_drive(&r.l, LINK_QUIET, 0, 0);
+	raw_close(&r);
 	return pps;
 }
 
@@ -234,11 +244,11 @@ static int run_ping(enum nic_mode mode, struct row *r)
 /* The ratio's median and its range over the rounds (each round against its own raw figure). */
 static void ratio_line(const char *mode, const char *dir, const double *v, const double *raw)
 {
-	double r[ROUNDS], lo = 1e9, hi = 0;
+	double lo = 1e9, hi = 0;
 	for (unsigned k = 0; k < ROUNDS; k++) {
-		r[k] = raw[k] > 0 ? v[k] / raw[k] : 0;
-		lo = r[k] < lo ? r[k] : lo;
-		hi = r[k] > hi ? r[k] : hi;
+		double r = raw[k] > 0 ? v[k] / raw[k] : 0;
+		lo = r < lo ? r : lo;
+		hi = r > hi ? r : hi;
 	}
 	printf("ratio %s %s/raw %.2f (medians; the rounds' own ratios %.2f-%.2f)\n", mode, dir,
 	       median(v) / median(raw), lo, hi);
