@@ -739,6 +739,7 @@ err:
 
 static void *watchdog_thread(void *arg);
 static uint64_t switch_bound_ns(const struct vmm *vm);
+static void drive_peer(struct vmm *vm);
 
 int vmm_start(struct vmm *vm)
 {
@@ -749,6 +750,7 @@ int vmm_start(struct vmm *vm)
 	if (r)
 		return -r;
 	vm->thread_started = true;
+	drive_peer(vm);
 	r = pthread_create(&vm->watchdog, NULL, watchdog_thread, vm);
 	if (r)
 		return -r;
@@ -804,6 +806,17 @@ void vmm_destroy(struct vmm *vm)
 	free(vm);
 }
 
+/* rx and echo are driven from the far end of the link; the vCPU's thread is the VM's side of
+ * the CPUs while the peer drives (link.h), so this runs again once it exists. */
+static void drive_peer(struct vmm *vm)
+{
+	const struct ctl_page *c = vm->ctl;
+	uint32_t wl = LOAD(c->workload);
+	if (vm->netside)
+		net_drive(vm->netside, wl == WL_RX ? LINK_FLOOD : wl == WL_ECHO ? LINK_ECHO : LINK_QUIET,
+			  LOAD(c->rate), LOAD(c->pkt_size), vm->thread_started ? &vm->thread : NULL);
+}
+
 void vmm_set_workload(struct vmm *vm, enum workload wl, uint32_t kind, uint32_t rate)
 {
 	struct ctl_page *c = vm->ctl;
@@ -815,10 +828,7 @@ void vmm_set_workload(struct vmm *vm, enum workload wl, uint32_t kind, uint32_t 
 	STORE(c->rate, rate);
 	__atomic_fetch_add(&c->cmd_seq, 1, __ATOMIC_RELEASE);
 	wake(vm);
-	/* rx and echo are driven from the far end of the link. */
-	if (vm->netside)
-		net_drive(vm->netside, wl == WL_RX ? LINK_FLOOD : wl == WL_ECHO ? LINK_ECHO : LINK_QUIET,
-			  rate, LOAD(c->pkt_size));
+	drive_peer(vm);
 }
 
 void vmm_set_packet_size(struct vmm *vm, uint32_t bytes)

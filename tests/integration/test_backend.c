@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/eventfd.h>
 #include <string.h>
@@ -177,9 +178,9 @@ TEST(tap_backend_delivers_a_flood_in_order)
 	CHECK(o.be->ops->send(o.be, &iov, 1) == 0);
 	o.be->ops->poll(o.be, true, 50000);
 	REQUIRE(pthread_create(&th, NULL, order_poller, &o) == 0);
-	link_drive(&l, LINK_FLOOD, 10000, 64);
+	link_drive(&l, LINK_FLOOD, 10000, 64, NULL, 0);
 	usleep(800000);
-	link_drive(&l, LINK_QUIET, 0, 64);
+	link_drive(&l, LINK_QUIET, 0, 64, NULL, 0);
 	usleep(50000);
 	o.stop = true;
 	pthread_join(th, NULL);
@@ -189,5 +190,50 @@ TEST(tap_backend_delivers_a_flood_in_order)
 	CHECK(o.gaps == 0 && o.late == 0);
 	o.be->ops->destroy(o.be);
 	close(o.efd);
+	link_close(&l);
+}
+
+static void *sleeper(void *arg)
+{
+	while (!*(volatile bool *)arg)
+		usleep(1000);
+	return NULL;
+}
+
+static int cpus_of(pthread_t t, cpu_set_t *set)
+{
+	CPU_ZERO(set);
+	return pthread_getaffinity_np(t, sizeof(*set), set);
+}
+
+/* While the peer drives, its driver thread has the last CPU to itself and the VM's threads the
+ * others (link.h); quiet, both have every CPU they started with. */
+TEST(a_driving_peer_gets_a_cpu_of_its_own_and_gives_it_back)
+{
+	static struct link l;
+	const char *why;
+	cpu_set_t all, s;
+	static bool stop;
+	pthread_t vm;
+
+	need_tap();
+	REQUIRE(sched_getaffinity(0, sizeof(all), &all) == 0);
+	if (CPU_COUNT(&all) < 2)
+		SKIP("this process may use one CPU, so the peer has none of its own to take");
+	if (link_open(&l, &why)) {
+		test_fail(__FILE__, __LINE__, "link_open: %s (%s)", why, strerror(errno));
+		return;
+	}
+	stop = false;
+	REQUIRE(pthread_create(&vm, NULL, sleeper, &stop) == 0);
+	link_drive(&l, LINK_FLOOD, 1000, 64, &vm, 1);
+	CHECK(l.peer_cpu >= 0 && CPU_ISSET(l.peer_cpu, &all));
+	CHECK(cpus_of(l.driver, &s) == 0 && CPU_COUNT(&s) == 1 && CPU_ISSET(l.peer_cpu, &s));
+	CHECK(cpus_of(vm, &s) == 0 && CPU_COUNT(&s) == CPU_COUNT(&all) - 1 && !CPU_ISSET(l.peer_cpu, &s));
+	link_drive(&l, LINK_QUIET, 0, 64, &vm, 1);
+	CHECK(cpus_of(l.driver, &s) == 0 && CPU_EQUAL(&s, &all));
+	CHECK(cpus_of(vm, &s) == 0 && CPU_EQUAL(&s, &all));
+	stop = true;
+	pthread_join(vm, NULL);
 	link_close(&l);
 }

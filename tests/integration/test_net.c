@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -320,6 +321,50 @@ NIC_TEST(net_rx_the_peer_floods_the_guest_and_every_datagram_arrives_in_order)
 		CHECK(taken > 0);
 		CHECK(taken <= ro.total.interrupts && taken + 1 >= ro.total.interrupts);
 	}
+	vmm_destroy(vm);
+}
+
+/* The CPUs of this process's thread named comm; 0, or -1 when there is none. */
+static int task_cpus(const char *comm, cpu_set_t *set)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	int r = -1;
+	while (d && r && (de = readdir(d))) {
+		char path[300], name[32] = "";
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(name, sizeof(name), f) && !strncmp(name, comm, strlen(comm)))
+			r = sched_getaffinity(atoi(de->d_name), sizeof(*set), set);
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return r;
+}
+
+TEST(net_rx_the_peer_floods_from_a_cpu_the_vcpu_and_the_card_leave_it)
+{
+	cpu_set_t all, drive, vcpu, card;
+	need_tap();
+	REQUIRE(sched_getaffinity(0, sizeof(all), &all) == 0);
+	if (CPU_COUNT(&all) < 2)
+		SKIP("this process may use one CPU, so the peer has none of its own to take");
+	struct vmm *vm = boot_with_nic(NIC_MODE_VF);
+	REQUIRE(vm);
+	vmm_set_workload(vm, WL_RX, 0, 10000);
+	REQUIRE(task_cpus("vmscope-drive", &drive) == 0 && task_cpus("vmscope-vcpu", &vcpu) == 0 &&
+		task_cpus("vmscope-net", &card) == 0);
+	CHECK(CPU_COUNT(&drive) == 1);
+	CPU_AND(&vcpu, &vcpu, &drive);
+	CPU_AND(&card, &card, &drive);
+	CHECK(CPU_COUNT(&vcpu) == 0 && CPU_COUNT(&card) == 0);
+	vmm_set_workload(vm, WL_PING, 0, 0);
+	REQUIRE(task_cpus("vmscope-drive", &drive) == 0 && task_cpus("vmscope-vcpu", &vcpu) == 0 &&
+		task_cpus("vmscope-net", &card) == 0);
+	CHECK(CPU_EQUAL(&drive, &all) && CPU_EQUAL(&vcpu, &all) && CPU_EQUAL(&card, &all));
 	vmm_destroy(vm);
 }
 

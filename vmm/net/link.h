@@ -34,6 +34,8 @@ struct link {
 	pthread_t peer, driver;
 	bool peer_running, driver_running;
 	uint32_t drive, drive_rate, drive_size; /* read by the driver thread */
+	unsigned long cpus[16]; /* the CPUs this process could use at link_open (a cpu_set_t) */
+	int peer_cpu;           /* the last of them when there are two or more, else -1 */
 	struct link_counters cnt; /* written by the peer thread */
 };
 
@@ -44,7 +46,16 @@ void link_close(struct link *l);
 int link_reap_stale(void);
 void link_read_counters(struct link *l, struct link_counters *out);
 /* Makes the peer flood the guest's port 9 or send to its port 7 (echo), at rate datagrams per
- * second (0: as fast as possible) of size payload bytes; LINK_QUIET stops it. */
-void link_drive(struct link *l, enum link_drive what, uint32_t rate, uint32_t size);
+ * second (0: as fast as possible) of size payload bytes; LINK_QUIET stops it.
+ *
+ * While it floods, the peer stands for another machine on the wire: with two CPUs or more, its
+ * driver thread gets the last one to itself and the nvm threads in vm (the vCPU, the card's
+ * thread, a host reader) the others; any other drive gives them all back. Left to itself, the
+ * scheduler on two cores settles in one of two placements, the flooder alone on a core or the
+ * flooder sharing one with the vCPU that the card's thread keeps waking, and the rx rate moved by
+ * a third between runs with it. Echo keeps every CPU: a closed loop is quicker with the vCPU
+ * and the card's thread on two cores than taking turns on one (README, "Where the CPUs go"). */
+void link_drive(struct link *l, enum link_drive what, uint32_t rate, uint32_t size,
+		const pthread_t *vm, unsigned nvm);
 
 #endif

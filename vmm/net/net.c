@@ -233,8 +233,14 @@ void net_read_peer(struct net *n, struct link_counters *out)
 		loopback_read_counters(n->be, out);
 }
 
-void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size)
+void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size, const pthread_t *vcpu)
 {
+	pthread_t vm[2];
+	unsigned nvm = 0;
+	if (vcpu)
+		vm[nvm++] = *vcpu;
+	if (n->running)
+		vm[nvm++] = n->thread;
 	if (n->have_link)
-		link_drive(&n->link, what, rate, size);
+		link_drive(&n->link, what, rate, size, vm, nvm);
 }

@@ -57,7 +57,8 @@ void net_read_peer(struct net *n, struct link_counters *out);
 static inline void net_gap_arm(struct net *n, uint64_t start) { gap_arm(&n->be->gap, start); }
 static inline void net_gap_end(struct net *n, uint64_t end) { gap_end(&n->be->gap, end); }
 static inline bool net_gap_read(struct net *n, uint64_t *max_ns) { return gap_read(&n->be->gap, max_ns); }
-/* What the peer does on its own (rx flood, echo); a no-op for the loopback peer. */
-void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size);
+/* What the peer does on its own (rx flood, echo); a no-op for the loopback peer. The vCPU's
+ * thread (NULL before it runs) and the poller are the VM's side while the peer drives (link.h). */
+void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size, const pthread_t *vcpu);
 
 #endif
