@@ -39,11 +39,11 @@ static int setup_queue(struct vnet *v, struct vnet_queue *q, u16 index, u16 size
 	R16(v->common + QSIZE) = size;
 	q->size = size;
 	q->desc = (volatile u8 *)base;
-	q->avail = (volatile u8 *)(base + 0x1000);
-	q->used = (volatile u8 *)(base + 0x2000);
+	q->avail = (volatile u8 *)(base + VNET_AVAIL_AT(size));
+	q->used = (volatile u8 *)(base + VNET_USED_AT(size));
 	q->bufs = (u8 *)bufs;
 	q->idx = q->last_used = 0;
-	for (u32 i = 0; i < 0x3000; i++)
+	for (u32 i = 0; i < VNET_RINGS(size); i++)
 		q->desc[i] = 0;
 	/* Descriptor i always points at buffer i. */
 	for (u16 i = 0; i < q->size; i++) {
@@ -53,8 +53,8 @@ static int setup_queue(struct vnet *v, struct vnet_queue *q, u16 index, u16 size
 		*(volatile u16 *)(d + 12) = device_writes ? 2 : 0; /* VRING_DESC_F_WRITE */
 	}
 	R64(v->common + QDESC) = base;
-	R64(v->common + QAVAIL) = base + 0x1000;
-	R64(v->common + QUSED) = base + 0x2000;
+	R64(v->common + QAVAIL) = base + VNET_AVAIL_AT(size);
+	R64(v->common + QUSED) = base + VNET_USED_AT(size);
 	q->notify = (volatile u16 *)(v->bar + notify_off + (u64)R16(v->common + QNOFF) * mult);
 	R16(v->common + QENABLE) = 1;
 	/* We poll: used_event far ahead means "no interrupts, please" (2.7.7.2). */
@@ -122,9 +122,10 @@ int vnet_init(struct vnet *v, u32 bdf, u32 vec_base, u64 dma)
 		if (R16(v->common + MSIX_CONFIG) != 0)
 			v->msix = 0;
 	}
-	/* dma: rx rings, tx rings, 256 rx buffers (512 KiB), 64 tx buffers (128 KiB). */
-	if (setup_queue(v, &v->rx, 0, VNET_RXQ_SIZE, dma, notify, mult, dma + 0x10000, 1) ||
-	    setup_queue(v, &v->tx, 1, VNET_TXQ_SIZE, dma + 0x4000, notify, mult, dma + 0x90000, 0))
+	/* dma: the layout in vnet.h. */
+	if (setup_queue(v, &v->rx, 0, VNET_RXQ_SIZE, dma, notify, mult, dma + VNET_RX_BUFS_AT, 1) ||
+	    setup_queue(v, &v->tx, 1, VNET_TXQ_SIZE, dma + VNET_TX_RINGS_AT, notify, mult,
+			dma + VNET_TX_BUFS_AT, 0))
 		return -4;                              /* 7. queues */
 	for (u32 i = 0; i < 6; i++)
 		v->mac[i] = R8(v->devcfg + i);
@@ -264,7 +265,7 @@ static void quiesce(struct gnic *n)
 }
 
 const struct nic_driver nic_driver_virtio = {
-	.name = "virtio-net", .vendor = 0x1af4, .device = 0x1041, .dma_size = 0xb0000,
+	.name = "virtio-net", .vendor = 0x1af4, .device = 0x1041, .dma_size = VNET_DMA_SIZE,
 	.irq_kind = "msi-x",
 	.probe = probe, .send = send, .poll = poll, .arm_rx_irq = arm, .arm_tx_irq = arm_tx,
 	.quiet = quiet, .tx_done = tx_done, .quiesce = quiesce, .remove = quiesce,

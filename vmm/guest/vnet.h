@@ -3,10 +3,19 @@
 #define VMSCOPE_GUEST_VNET_H
 #include "../control.h"
 
-#define VNET_RXQ_SIZE 256 /* deep, like a real NIC: the vCPU may be off its core for ms */
+#define VNET_RXQ_SIZE 1024 /* deep, like a real NIC: the vCPU may be off its core for ms */
 #define VNET_TXQ_SIZE 64
 #define VNET_BUF 2048
 #define VNET_HDR 12
+/* A queue's rings (2.7): descriptors, the driver area after them, the device area from the
+ * next page; then its DMA area: the rx rings, the tx rings, the rx buffers, the tx buffers. */
+#define VNET_AVAIL_AT(n) (16u * (n))
+#define VNET_USED_AT(n) ((16u * (n) + 6u + 2u * (n) + 0xfffu) & ~0xfffu)
+#define VNET_RINGS(n) ((VNET_USED_AT(n) + 6u + 8u * (n) + 0xfffu) & ~0xfffu)
+#define VNET_TX_RINGS_AT VNET_RINGS(VNET_RXQ_SIZE)
+#define VNET_RX_BUFS_AT (VNET_TX_RINGS_AT + VNET_RINGS(VNET_TXQ_SIZE))
+#define VNET_TX_BUFS_AT (VNET_RX_BUFS_AT + VNET_RXQ_SIZE * VNET_BUF)
+#define VNET_DMA_SIZE (VNET_TX_BUFS_AT + VNET_TXQ_SIZE * VNET_BUF)
 
 struct vnet_queue {
 	u16 size, idx;          /* our avail idx (next to publish) */

@@ -57,7 +57,7 @@ static void net_kick(void *dev, unsigned q)
 static const struct virtio_device_ops net_ops = {
 	.device_id = 1,
 	.nr_queues = 2,
-	.queue_max = 256,
+	.queue_max = 1024,
 	.features = 1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_STATUS,
 	.config_size = 8,
 	.read_config = net_read_config,
