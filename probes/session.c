@@ -669,6 +669,7 @@ static void fill_net(struct session *s, struct snapshot *snap, const struct ctl_
 	figure_update(&snap->ping_lost, ctl->ping_lost, p->ping_lost.total, dt);
 	figure_update(&snap->rx_lost, ctl->rx_seq_lost, p->rx_lost.total, dt);
 	figure_update(&snap->udp_echoed, ctl->udp_echoed, p->udp_echoed.total, dt);
+	snap->peer_echo_rtt_valid = peer.drive_echoes > 0;
 	snap->peer_echo_rtt_us = peer.drive_echoes ? (double)peer.drive_rtt_ns / 1e3 / (double)peer.drive_echoes : 0;
 	uint64_t khz = vmm_tsc_khz(s->vm);
 	snap->tsc_khz = khz;

@@ -153,6 +153,7 @@ struct snapshot {
 	struct figure rx_lost;          /* guest: gaps in the sequence of the peer's flood */
 	struct figure udp_echoed;       /* guest: datagrams it echoed (echo workload, or tools) */
 	double peer_echo_rtt_us;        /* peer: average round trip of its echo workload */
+	bool peer_echo_rtt_valid;       /* the peer has had echoes back */
 	bool latency_valid;             /* the workload pings: latency_* mean something */
 	double latency_us[3];           /* guest ping RTT p50, p99, p999 (log2-bucket resolution) */
 	double latency_avg_us;

@@ -489,7 +489,9 @@ static void walk_capture(struct jv *v, struct snapshot *s)
 	}
 	jv_fig(v, "from_guest", &s->cap_from_guest);
 	jv_fig(v, "to_guest", &s->cap_to_guest);
-	if (jv_begin(v, "rtt_us", false)) {
+	if (!v->rd && !s->cap_rtt_samples) {
+		jv_null(v, "rtt_us"); /* no guest-started round trip crossed the wire */
+	} else if (jv_begin(v, "rtt_us", false)) {
 		jv_rtt_fields(v, s->cap_rtt_us, &s->cap_rtt_avg_us);
 		jv_u64(v, "samples", &s->cap_rtt_samples);
 		jv_end(v, false);
@@ -572,7 +574,7 @@ static void walk_net(struct jv *v, struct snapshot *s)
 	else
 		JV_ENUM(v, "switching", s->switch_to, n_nic, NIC_MODE_MAX);
 	walk_compare(v, s);
-	jv_f64(v, "peer_echo_rtt_us", &s->peer_echo_rtt_us, 1);
+	jv_opt_f64(v, "peer_echo_rtt_us", &s->peer_echo_rtt_us, &s->peer_echo_rtt_valid, 1);
 	walk_device(v, s);
 	if (!v->rd && !s->peer_sink.valid)
 		jv_null(v, "peer");

@@ -158,6 +158,24 @@ TEST(figures_the_workload_does_not_make_are_null_not_zero)
 	free(c);
 }
 
+/* A round trip nobody made has no time: not 0 us. */
+TEST(round_trips_without_samples_are_null_not_zero)
+{
+	static struct snapshot s, back;
+	char err[200];
+	s = *sample();
+	s.net_on = s.cap_on = true;
+	s.cap_rtt_samples = 0;
+	s.peer_echo_rtt_valid = false;
+	size_t n;
+	char *j = snapshot_to_json(&s, &n);
+	REQUIRE(j);
+	CHECK(strstr(j, "\"rtt_us\":null") && strstr(j, "\"peer_echo_rtt_us\":null"));
+	CHECK(snapshot_from_json(j, n, &back, err, sizeof(err)) == 0);
+	CHECK(back.cap_rtt_samples == 0 && !back.peer_echo_rtt_valid);
+	free(j);
+}
+
 /* ---- The round trip: snapshot -> JSON -> snapshot, every field. ---- */
 
 /* Values every decimal format of the record holds exactly (halves), different in every field. */
@@ -248,6 +266,7 @@ static void fill_every_field(struct snapshot *s, bool on)
 		fig(&s->rx_lost, &n);
 		fig(&s->udp_echoed, &n);
 		s->peer_echo_rtt_us = 40.5;
+		s->peer_echo_rtt_valid = true;
 		s->latency_valid = true;
 		for (unsigned i = 0; i < 3; i++)
 			s->latency_us[i] = 10.5 * (i + 1);
