@@ -209,10 +209,10 @@ static void drain_echoes(struct link *l, uint8_t *buf)
 	}
 }
 
+#define DRIVE_BURST 32 /* datagrams of at most 1472 bytes, side by side in the thread's buffer */
+
 /* The peer's own traffic towards the guest: a paced or unpaced stream of datagrams that carry a
  * sequence number and a timestamp. */
-#define DRIVE_BURST 32 /* of at most 1472 bytes each: they fit the thread's buffer */
-
 static void *driver_thread(void *arg)
 {
 	struct link *l = arg;
@@ -221,6 +221,7 @@ static void *driver_thread(void *arg)
 	struct pollfd p[2] = {{l->client_fd, POLLIN, 0}, {l->stop_fd, POLLIN, 0}};
 
 	prctl(PR_SET_NAME, "vmscope-drive");
+	_Static_assert(DRIVE_BURST * 1472 <= sizeof(buf), "a burst fits the buffer");
 
 	for (;;) {
 		uint32_t what = __atomic_load_n(&l->drive, __ATOMIC_ACQUIRE);
