@@ -276,36 +276,53 @@ NIC_TEST(net_capture_sees_what_the_guest_sent_and_times_its_round_trips)
 	session_close(s);
 }
 
-NIC_TEST(net_rx_the_peer_floods_the_guest_and_every_datagram_arrives_in_order)
-{
+/* What a flood from the peer at rate (0: unpaced) for s seconds did, the card's figures and
+ * the guest's as deltas over it; ro and c are the readouts at its end. */
+struct flood {
 	struct nic_readout ro;
+	struct ctl_page *c;
+	uint64_t sent, delivered, got, dropped, irqs;
+};
+
+static void flood(struct vmm *vm, uint32_t rate, double s, struct flood *f)
+{
 	struct link_counters a, b;
-	need_tap();
-	struct vmm *vm = boot_with_nic(m);
-	REQUIRE(vm);
 	/* The guest's ARP first: a flood towards an unresolved neighbour has its first datagrams
 	 * held in the namespace's ARP queue and overtaken by the next ones once resolved (the
 	 * kernel's doing, seen as "lost 3, reordered 3"). */
 	vmm_set_workload(vm, WL_PING, 0, 0);
 	nap(0.1);
 	settle(vm);
-	vmm_read_net(vm, &ro, &a);
-	uint64_t dev0 = ro.total.rx_packets, sink0 = ctl(vm)->rx_sink;
-	uint64_t irq0 = ro.total.interrupts, drop0 = ro.total.rx_no_buffer;
-	vmm_set_workload(vm, WL_RX, 0, 10000);
-	nap(0.6);
+	vmm_read_net(vm, &f->ro, &a);
+	struct nic_stats t0 = f->ro.total;
+	uint64_t sink0 = ctl(vm)->rx_sink;
+	vmm_set_workload(vm, WL_RX, 0, rate);
+	nap(s);
 	settle(vm);
-	vmm_read_net(vm, &ro, &b);
-	struct ctl_page *c = ctl(vm);
-	uint64_t sent = b.drive_tx - a.drive_tx, got = c->rx_sink - sink0;
-	uint64_t dropped = ro.total.rx_no_buffer - drop0, irqs = ro.total.interrupts - irq0;
-	printf("    rx (%s): peer sent %llu, device delivered %llu, guest counted %llu, lost %llu, "
-	       "reordered %llu, dropped %llu\n", ro.model, (unsigned long long)sent,
-	       (unsigned long long)(ro.total.rx_packets - dev0), (unsigned long long)got,
-	       (unsigned long long)c->rx_seq_lost, (unsigned long long)c->rx_seq_reordered,
-	       (unsigned long long)dropped);
-	CHECK(sent > 1000 && got == sent);
-	CHECK(c->rx_seq_lost == 0 && c->rx_seq_reordered == 0 && dropped == 0);
+	vmm_read_net(vm, &f->ro, &b);
+	f->c = ctl(vm);
+	f->sent = b.drive_tx - a.drive_tx;
+	f->got = f->c->rx_sink - sink0;
+	f->delivered = f->ro.total.rx_packets - t0.rx_packets;
+	f->dropped = f->ro.total.rx_no_buffer - t0.rx_no_buffer;
+	f->irqs = f->ro.total.interrupts - t0.interrupts;
+	printf("    rx (%s, %s): peer sent %llu, device delivered %llu, guest counted %llu, lost %llu, "
+	       "reordered %llu, dropped %llu\n", f->ro.model, rate ? "paced" : "unpaced",
+	       (unsigned long long)f->sent, (unsigned long long)f->delivered,
+	       (unsigned long long)f->got, (unsigned long long)f->c->rx_seq_lost,
+	       (unsigned long long)f->c->rx_seq_reordered, (unsigned long long)f->dropped);
+}
+
+NIC_TEST(net_rx_the_peer_floods_the_guest_and_every_datagram_arrives_in_order)
+{
+	static struct flood f;
+	need_tap();
+	struct vmm *vm = boot_with_nic(m);
+	REQUIRE(vm);
+	flood(vm, 10000, 0.6, &f);
+	struct ctl_page *c = f.c;
+	CHECK(f.sent > 1000 && f.got == f.sent);
+	CHECK(c->rx_seq_lost == 0 && c->rx_seq_reordered == 0 && f.dropped == 0);
 	if (vmm_irqchip(vm)) {
 		/* The guest slept on its rx interrupt: every interrupt the device sent (MSI-X
 		 * through irqfd, or the e1000's INTx line) reached the guest's handler (one may
@@ -316,10 +333,10 @@ NIC_TEST(net_rx_the_peer_floods_the_guest_and_every_datagram_arrives_in_order)
 		for (unsigned v = first; v < last; v++)
 			taken += c->irqs[v - VEC_FIRST];
 		printf("    interrupts: device sent %llu, guest took %llu, idle halts %llu\n",
-		       (unsigned long long)irqs, (unsigned long long)taken,
+		       (unsigned long long)f.irqs, (unsigned long long)taken,
 		       (unsigned long long)c->idle_halts);
 		CHECK(taken > 0);
-		CHECK(taken <= ro.total.interrupts && taken + 1 >= ro.total.interrupts);
+		CHECK(taken <= f.ro.total.interrupts && taken + 1 >= f.ro.total.interrupts);
 	}
 	vmm_destroy(vm);
 }
@@ -328,29 +345,13 @@ NIC_TEST(net_rx_the_peer_floods_the_guest_and_every_datagram_arrives_in_order)
  * delivered is one the guest counted; what is missing the card or the TAP's queue dropped. */
 NIC_TEST(net_rx_an_unpaced_flood_arrives_in_order)
 {
-	struct nic_readout ro;
-	struct link_counters a, b;
+	static struct flood f;
 	need_tap();
 	struct vmm *vm = boot_with_nic(m);
 	REQUIRE(vm);
-	vmm_set_workload(vm, WL_PING, 0, 0); /* the ARP first, as above */
-	nap(0.1);
-	settle(vm);
-	vmm_read_net(vm, &ro, &a);
-	uint64_t dev0 = ro.total.rx_packets, sink0 = ctl(vm)->rx_sink;
-	vmm_set_workload(vm, WL_RX, 0, 0);
-	nap(0.5);
-	settle(vm);
-	vmm_read_net(vm, &ro, &b);
-	struct ctl_page *c = ctl(vm);
-	uint64_t sent = b.drive_tx - a.drive_tx, got = c->rx_sink - sink0;
-	uint64_t delivered = ro.total.rx_packets - dev0;
-	printf("    rx (%s): peer sent %llu, device delivered %llu, guest counted %llu, lost %llu, "
-	       "reordered %llu\n", ro.model, (unsigned long long)sent, (unsigned long long)delivered,
-	       (unsigned long long)got, (unsigned long long)c->rx_seq_lost,
-	       (unsigned long long)c->rx_seq_reordered);
-	CHECK(sent > 10000 && got == delivered && got <= sent);
-	CHECK(c->rx_seq_reordered == 0 && got + c->rx_seq_lost <= sent);
+	flood(vm, 0, 0.5, &f);
+	CHECK(f.sent > 10000 && f.got == f.delivered && f.got <= f.sent);
+	CHECK(f.c->rx_seq_reordered == 0 && f.got + f.c->rx_seq_lost <= f.sent);
 	vmm_destroy(vm);
 }
 
