@@ -82,22 +82,9 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 static int parse_workload(const char *s, struct cli *cli)
 {
 	const char *colon = strchr(s, ':');
-	size_t n = colon ? (size_t)(colon - s) : strlen(s);
-
-	static const struct {
-		const char *name;
-		enum workload wl;
-	} plain[] = {{"idle", WL_IDLE}, {"ping", WL_PING}, {"tx", WL_TX}, {"rx", WL_RX}, {"echo", WL_ECHO}};
-	for (unsigned i = 0; i < 5; i++)
-		if (!colon && !strcmp(s, plain[i].name)) {
-			cli->workload = plain[i].wl;
-			return 0;
-		}
-	if (n == 5 && !strncmp(s, "exits", 5)) {
-		cli->workload = WL_EXITS;
-		return colon ? exit_kind_parse(colon + 1, &cli->kind) : 0;
-	}
-	if (n == 5 && !strncmp(s, "fault", 5) && colon) { /* for tests: make the guest fail */
+	if (!workload_parse(s, &cli->workload, &cli->kind))
+		return 0;
+	if (colon == s + 5 && !strncmp(s, "fault", 5)) { /* for tests: make the guest fail */
 		static const char *const faults[] = {"ud", "triple", "hang"};
 		cli->workload = WL_FAULT;
 		for (uint32_t i = 0; i < 3; i++)

@@ -70,21 +70,12 @@ const char tour_builtin[] =
 
 static int parse_workload(const char *w, struct tour_action *a)
 {
-	static const struct {
-		const char *name;
-		enum workload wl;
-	} plain[] = {{"idle", WL_IDLE}, {"ping", WL_PING}, {"tx", WL_TX}, {"rx", WL_RX}, {"echo", WL_ECHO}};
+	enum workload wl;
 	a->kind = EK_ALL;
-	for (unsigned i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
-		if (!strcmp(w, plain[i].name)) {
-			a->arg = plain[i].wl;
-			return 0;
-		}
-	if (!strncmp(w, "exits", 5) && (!w[5] || w[5] == ':')) {
-		a->arg = WL_EXITS;
-		return w[5] ? exit_kind_parse(w + 6, &a->kind) : 0;
-	}
-	return -1;
+	if (workload_parse(w, &wl, &a->kind))
+		return -1;
+	a->arg = wl;
+	return 0;
 }
 
 int tour_parse(const char *text, const char *name, struct tour *t, char *err, size_t errlen)

@@ -46,17 +46,6 @@ void vlog(struct vlog *log, const char *fmt, ...)
 	pthread_mutex_unlock(&log->lock);
 }
 
-unsigned vlog_tail(struct vlog *log, char (*out)[VLOG_LINE_MAX], unsigned max)
-{
-	pthread_mutex_lock(&log->lock);
-	uint64_t n = log->next_seq < VLOG_LINES ? log->next_seq : VLOG_LINES;
-	if (n > max)
-		n = max;
-	for (uint64_t i = 0; i < n; i++)
-		memcpy(out[i], log->lines[(log->next_seq - n + i) % VLOG_LINES], VLOG_LINE_MAX);
-	pthread_mutex_unlock(&log->lock);
-	return (unsigned)n;
-}
 
 unsigned vlog_since(struct vlog *log, uint64_t *seq, char (*out)[VLOG_LINE_MAX], unsigned max,
 		    uint32_t *dropped)
@@ -77,4 +66,11 @@ unsigned vlog_since(struct vlog *log, uint64_t *seq, char (*out)[VLOG_LINE_MAX],
 		memcpy(out[n++], log->lines[*seq % VLOG_LINES], VLOG_LINE_MAX);
 	pthread_mutex_unlock(&log->lock);
 	return n;
+}
+
+unsigned vlog_tail(struct vlog *log, char (*out)[VLOG_LINE_MAX], unsigned max)
+{
+	uint64_t seq = 0; /* from the oldest line the ring holds: the newest max of them */
+	uint32_t dropped = 0;
+	return vlog_since(log, &seq, out, max, &dropped);
 }

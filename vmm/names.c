@@ -29,8 +29,21 @@ int exit_kind_parse(const char *s, uint32_t *kind)
 	return -EINVAL;
 }
 
-const char *workload_name(unsigned wl)
+static const char *const workload_names[WL_MAX] = {"idle", "exits", "fault", "ping", "tx", "rx", "echo"};
+
+const char *workload_name(unsigned wl) { return wl < WL_MAX ? workload_names[wl] : "?"; }
+
+int workload_parse(const char *s, enum workload *wl, uint32_t *kind)
 {
-	static const char *const names[WL_MAX] = {"idle", "exits", "fault", "ping", "tx", "rx", "echo"};
-	return wl < WL_MAX ? names[wl] : "?";
+	const char *colon = strchr(s, ':');
+	if (!strncmp(s, "exits", 5) && (!s[5] || colon == s + 5)) {
+		*wl = WL_EXITS;
+		return colon ? exit_kind_parse(colon + 1, kind) : 0;
+	}
+	for (unsigned w = 0; w < WL_MAX; w++)
+		if (w != WL_EXITS && w != WL_FAULT && !strcmp(s, workload_names[w])) {
+			*wl = (enum workload)w;
+			return 0;
+		}
+	return -EINVAL;
 }

@@ -165,5 +165,8 @@ const char *vmm_state_name(enum vmm_state s);
 const char *exit_kind_name(unsigned kind); /* "pio_vmm", ..., "all" */
 int exit_kind_parse(const char *s, uint32_t *kind);
 const char *workload_name(unsigned wl);
+/* idle, ping, tx, rx, echo, or exits[:KIND] (*kind is set only when a KIND is given); 0, or
+ * -EINVAL. The test-only fault workload is the command line's own. */
+int workload_parse(const char *s, enum workload *wl, uint32_t *kind);
 
 #endif
