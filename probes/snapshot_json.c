@@ -152,24 +152,35 @@ static void jv_f64(struct jv *v, const char *key, double *x, int prec)
 		*x = json_number_value(j);
 }
 
-/* A value that may be missing: null when not valid. */
-static void jv_opt_f64(struct jv *v, const char *key, double *x, bool *valid, int prec)
+/* A member that may be null (by key): writing, null when not *valid, and false; reading,
+ * whether the record has a value there, in *valid too. The caller then visits the value. */
+static bool jv_present(struct jv *v, const char *key, bool *valid)
 {
 	if (!v->rd) {
-		if (*valid)
-			jv_f64(v, key, x, prec);
-		else
+		if (!*valid)
 			jv_null(v, key);
-		return;
+		return *valid;
 	}
 	json_t *j = rget(v, key);
 	*valid = j && !json_is_null(j);
-	if (!*valid)
-		return;
-	if (!json_is_number(j))
-		fail(v, key, "is not a number");
-	else
-		*x = json_number_value(j);
+	return *valid;
+}
+
+/* An object that may be null: entered when *valid (writing) or there (reading). */
+static bool jv_begin_opt(struct jv *v, const char *key, bool *valid)
+{
+	if (!v->rd && !*valid) {
+		jv_null(v, key);
+		return false;
+	}
+	*valid = jv_begin(v, key, false);
+	return *valid;
+}
+
+static void jv_opt_f64(struct jv *v, const char *key, double *x, bool *valid, int prec)
+{
+	if (jv_present(v, key, valid))
+		jv_f64(v, key, x, prec);
 }
 
 static void jv_u64(struct jv *v, const char *key, uint64_t *x)
@@ -190,17 +201,8 @@ static void jv_u64(struct jv *v, const char *key, uint64_t *x)
 
 static void jv_opt_u64(struct jv *v, const char *key, uint64_t *x, bool *valid)
 {
-	if (!v->rd && !*valid) {
-		jv_null(v, key);
-		return;
-	}
-	if (v->rd) {
-		json_t *j = rget(v, key);
-		*valid = j && !json_is_null(j);
-		if (!*valid)
-			return;
-	}
-	jv_u64(v, key, x);
+	if (jv_present(v, key, valid))
+		jv_u64(v, key, x);
 }
 
 static void jv_u32(struct jv *v, const char *key, uint32_t *x)
@@ -295,12 +297,7 @@ static void jv_fig_fields(struct jv *v, struct figure *f)
 
 static void jv_fig(struct jv *v, const char *key, struct figure *f)
 {
-	if (!v->rd && !f->valid) {
-		jv_null(v, key);
-		return;
-	}
-	f->valid = jv_begin(v, key, false);
-	if (!f->valid)
+	if (!jv_begin_opt(v, key, &f->valid))
 		return;
 	jv_fig_fields(v, f);
 	jv_end(v, false);
@@ -446,12 +443,7 @@ static void walk_compare(struct jv *v, struct snapshot *s)
 		return;
 	for (unsigned m = NIC_MODE_EMULATED; m < NIC_MODE_MAX; m++) {
 		struct mode_figures *c = &s->compare[m];
-		if (!v->rd && !c->valid) {
-			jv_null(v, nic_mode_name(m));
-			continue;
-		}
-		c->valid = jv_begin(v, nic_mode_name(m), false);
-		if (!c->valid)
+		if (!jv_begin_opt(v, nic_mode_name(m), &c->valid))
 			continue;
 		jv_f64(v, "t", &c->t, 3);
 		JV_ENUM(v, "workload", c->workload, n_workload, WL_MAX);
@@ -489,9 +481,8 @@ static void walk_capture(struct jv *v, struct snapshot *s)
 	}
 	jv_fig(v, "from_guest", &s->cap_from_guest);
 	jv_fig(v, "to_guest", &s->cap_to_guest);
-	if (!v->rd && !s->cap_rtt_samples) {
-		jv_null(v, "rtt_us"); /* no guest-started round trip crossed the wire */
-	} else if (jv_begin(v, "rtt_us", false)) {
+	bool rtt = s->cap_rtt_samples > 0; /* null: no guest-started round trip crossed the wire */
+	if (jv_begin_opt(v, "rtt_us", &rtt)) {
 		jv_rtt_fields(v, s->cap_rtt_us, &s->cap_rtt_avg_us);
 		jv_u64(v, "samples", &s->cap_rtt_samples);
 		jv_end(v, false);
@@ -546,9 +537,7 @@ static void walk_net(struct jv *v, struct snapshot *s)
 	jv_str(v, "why", s->net_why, sizeof(s->net_why), true);
 	jv_fig(v, "pps_tx", &s->pps_tx);
 	jv_fig(v, "pps_rx", &s->pps_rx);
-	if (!v->rd && !s->latency_valid) {
-		jv_null(v, "latency_us"); /* the workload sends no pings */
-	} else if ((s->latency_valid = jv_begin(v, "latency_us", false))) {
+	if (jv_begin_opt(v, "latency_us", &s->latency_valid)) { /* null: the workload sends no pings */
 		jv_rtt_fields(v, s->latency_us, &s->latency_avg_us);
 		jv_end(v, false);
 	}
@@ -566,19 +555,13 @@ static void walk_net(struct jv *v, struct snapshot *s)
 		jv_end(v, false);
 	}
 	/* The card a switch under way goes to, or null. */
-	json_t *sw = v->rd ? rget(v, "switching") : NULL;
-	if (v->rd)
-		s->switching = sw && !json_is_null(sw);
-	if (!s->switching)
-		jv_null(v, "switching");
-	else
+	if (jv_present(v, "switching", &s->switching))
 		JV_ENUM(v, "switching", s->switch_to, n_nic, NIC_MODE_MAX);
 	walk_compare(v, s);
 	jv_opt_f64(v, "peer_echo_rtt_us", &s->peer_echo_rtt_us, &s->peer_echo_rtt_valid, 1);
 	walk_device(v, s);
-	if (!v->rd && !s->peer_sink.valid)
-		jv_null(v, "peer");
-	else if (jv_begin(v, "peer", false)) {
+	bool peer = s->peer_sink.valid;
+	if (jv_begin_opt(v, "peer", &peer)) {
 		jv_fig(v, "sink", &s->peer_sink);
 		jv_fig(v, "echo", &s->peer_echo);
 		jv_end(v, false);
