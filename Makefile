@@ -98,16 +98,15 @@ soak: test-deps
 FUZZ_SECONDS ?= 60
 FUZZ := e1000 virtqueue virtio_pci sriov recording
 FUZZ_LIB := $(filter-out vmm/vmm.c vmm/boot.c,$(VMM_SRC))
+FUZZ_CC := $(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I.
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/devenv.h tests/guarded.h $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
-	$(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-I. -o $@ $< $(FUZZ_LIB) -luring -lpthread
+	$(FUZZ_CC) -o $@ $< $(FUZZ_LIB) -luring -lpthread
 # The recording reader is fed files, not guest memory: its own small library.
 REC_LIB := tui/record.c probes/snapshot_json.c probes/snapshot.c
 $(B)/fuzz/fuzz_recording: tests/fuzz/fuzz_recording.c $(REC_LIB) $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
-	$(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-I. -I$(B) -o $@ $< $(REC_LIB) $(FUZZ_LIB) -ljansson -lz -luring -lpthread
+	$(FUZZ_CC) -I$(B) -o $@ $< $(REC_LIB) $(FUZZ_LIB) -ljansson -lz -luring -lpthread
 fuzz: $(FUZZ:%=$(B)/fuzz/fuzz_%)
 	@for f in $(FUZZ); do mkdir -p tests/fuzz/corpus/$$f; \
 		echo "== fuzz $$f for $(FUZZ_SECONDS) s"; \

@@ -8,16 +8,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmm/clock.h"
 #include "vmm/vmm.h"
 
 #define RUNS 25
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* The child: boot, wait for the banner, report absolute monotonic times on stdout. */
 static int child(void)
@@ -25,7 +19,7 @@ static int child(void)
 	struct vmm_opts o = {0};
 	struct vmm *vm;
 	const char *why;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = mono_ns();
 
 	if (vmm_create(&vm, &o, &why)) {
 		fprintf(stderr, "bench/boot: %s\n", why);
@@ -59,7 +53,7 @@ int main(int argc, char **argv)
 		unsigned long long t0, t1, t2;
 		if (pipe(p))
 			return 1;
-		uint64_t start = now_ns();
+		uint64_t start = mono_ns();
 		pid_t pid = fork();
 		if (pid == 0) {
 			dup2(p[1], 1);

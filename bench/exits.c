@@ -16,6 +16,7 @@
 
 #include "probes/session.h"
 #include "vmm/boot.h"
+#include "vmm/clock.h"
 #include "vmm/vmm.h"
 
 #define ROUNDS 9
@@ -28,13 +29,6 @@ struct bare {
 	struct ctl_page *ctl;
 	uint64_t tsc_khz;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The bare VMM: nothing but KVM_RUN and a switch; every exit is answered by re-entering. */
 static int bare_create(struct bare *b)
@@ -75,7 +69,7 @@ static int bare_run_for(struct bare *b, double seconds)
 {
 	struct sigaction sa = {.sa_handler = on_alarm};
 	struct itimerval tick = {{0, 10000}, {0, 10000}}, off = {{0, 0}, {0, 0}};
-	double end = now_s() + seconds;
+	double end = mono_s() + seconds;
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGALRM, &sa, NULL); /* no SA_RESTART */
@@ -84,7 +78,7 @@ static int bare_run_for(struct bare *b, double seconds)
 		if (ioctl(b->vcpu, KVM_RUN, 0) < 0) {
 			if (errno != EINTR)
 				return -1;
-			if (now_s() > end)
+			if (mono_s() > end)
 				break;
 			continue;
 		}
@@ -97,7 +91,7 @@ static int bare_run_for(struct bare *b, double seconds)
 			fprintf(stderr, "bench/exits: bare loop: exit reason %u\n", b->run->exit_reason);
 			return -1;
 		}
-		if (!(n & 63) && now_s() > end)
+		if (!(n & 63) && mono_s() > end)
 			break;
 	}
 	setitimer(ITIMER_REAL, &off, NULL);

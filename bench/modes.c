@@ -23,17 +23,11 @@
 #include "bench/bench.h"
 #include "probes/capture.h"
 #include "probes/session.h"
+#include "vmm/clock.h"
 #include "vmm/vmm.h"
 
 #define SECONDS 2.0
 #define ROUNDS 3
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* A fresh link with the TAP backend on it, as the raw writer and reader use it, with the
  * session's capture on the link when asked; nif is the host's stand-in for the guest. */
@@ -80,13 +74,13 @@ static double raw_writer(bool capture)
 	size_t n = net_udp(&r.nif, f, sizeof(f), LINK_PEER_IP, 40000, LINK_PORT_SINK, payload, sizeof(payload));
 	struct iovec iov = {f, n};
 	link_read_counters(&r.l, &c0);
-	double t0 = now_s(), end = t0 + SECONDS;
-	while (now_s() < end) {
+	double t0 = mono_s(), end = t0 + SECONDS;
+	while (mono_s() < end) {
 		for (int i = 0; i < 32; i++)
 			be->ops->send(be, &iov, 1);
 		be->ops->poll(be, false, 0);
 	}
-	double dt = now_s() - t0;
+	double dt = mono_s() - t0;
 	for (int i = 0; i < 20; i++)
 		be->ops->poll(be, true, 10000);
 	usleep(200000);
@@ -121,17 +115,17 @@ static double raw_reader(bool capture)
 	link_drive(&r.l, LINK_FLOOD, 0, 22, &self, 1);
 	usleep(200000);
 	uint64_t r0 = raw_rx_frames;
-	double t0 = now_s(), end = t0 + SECONDS;
-	while (now_s() < end)
+	double t0 = mono_s(), end = t0 + SECONDS;
+	while (mono_s() < end)
 		be->ops->poll(be, true, 10);
-	double pps = (double)(raw_rx_frames - r0) / (now_s() - t0);
+	double pps = (double)(raw_rx_frames - r0) / (mono_s() - t0);
 	link_drive(&r.l, LINK_QUIET, 0, 0, &self, 1);
 	raw_close(&r);
 	return pps;
 }
 
 /* CPU time (ns) of this process's threads whose name starts with prefix (schedstat). */
-static double thread_cpu_ns(const char *prefix)
+static double threads_cpu_ns(const char *prefix)
 {
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *de;
@@ -200,10 +194,10 @@ static int measure(enum nic_mode mode, enum workload wl, struct snapshot *b, dou
 	session_set_workload(s, wl, 0, 0);
 	usleep(300000);
 	session_tick(s, &a);
-	double c0 = thread_cpu_ns("vmscope-vcpu") + thread_cpu_ns("vmscope-net");
+	double c0 = threads_cpu_ns("vmscope-vcpu") + threads_cpu_ns("vmscope-net");
 	usleep((useconds_t)(SECONDS * 1e6));
 	session_tick(s, b);
-	double cpu = thread_cpu_ns("vmscope-vcpu") + thread_cpu_ns("vmscope-net") - c0;
+	double cpu = threads_cpu_ns("vmscope-vcpu") + threads_cpu_ns("vmscope-net") - c0;
 	double pkts = (double)(b->dev_tx.total - a.dev_tx.total + b->dev_rx.total - a.dev_rx.total);
 	*cpu_per_pkt = pkts > 0 ? cpu / pkts : 0;
 	session_close(s);

@@ -671,6 +671,15 @@ static void set_rate_step(struct dash *d, int dir)
 	session_set_workload(d->s, wl, wl == WL_EXITS ? kind : 0, rate_ladder[i]);
 }
 
+/* The history lines start again (a new guest, or a replay's seek). */
+static void clear_history(struct dash *d)
+{
+	memset(d->history, 0, sizeof(d->history));
+	memset(d->hist_tx, 0, sizeof(d->hist_tx));
+	memset(d->hist_rx, 0, sizeof(d->hist_rx));
+	memset(d->hist_rtt, 0, sizeof(d->hist_rtt));
+}
+
 /* What the snapshot carries beyond its figures: the history lines, the last switches, the log. */
 static void fold(struct dash *d)
 {
@@ -688,10 +697,7 @@ static void fold(struct dash *d)
 	for (unsigned i = 0; i < d->snap.nr_events; i++) {
 		const struct snap_event *e = &d->snap.events[i];
 		if (e->kind == SEV_GUEST_RESTARTED) { /* a new guest: its history starts here */
-			memset(d->history, 0, sizeof(d->history));
-			memset(d->hist_tx, 0, sizeof(d->hist_tx));
-			memset(d->hist_rx, 0, sizeof(d->hist_rx));
-			memset(d->hist_rtt, 0, sizeof(d->hist_rtt));
+			clear_history(d);
 			continue;
 		}
 		if (e->kind != SEV_NIC_SWITCH)
@@ -714,10 +720,7 @@ static void seek(struct dash *d, long pos)
 {
 	long n = (long)replay_count(d->replay);
 	pos = pos < 1 ? 1 : pos > n ? n : pos;
-	memset(d->history, 0, sizeof(d->history));
-	memset(d->hist_tx, 0, sizeof(d->hist_tx));
-	memset(d->hist_rx, 0, sizeof(d->hist_rx));
-	memset(d->hist_rtt, 0, sizeof(d->hist_rtt));
+	clear_history(d);
 	memset(d->hist_mark, 0, sizeof(d->hist_mark));
 	d->nr_recent = d->nr_log = 0;
 	for (long i = pos - HISTORY > 0 ? pos - HISTORY : 0; i < pos; i++)

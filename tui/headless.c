@@ -20,12 +20,14 @@ static void nap(double s)
 	nanosleep(&ts, NULL);
 }
 
-static void emit(const struct cli *cli, const struct snapshot *snap)
+/* One record on stdout; false when the reader went away (EPIPE: an ordinary end). */
+static bool emit(const struct cli *cli, const struct snapshot *snap)
 {
 	if (cli->format == FMT_CSV)
 		out_csv(stdout, snap);
 	else
 		out_jsonl(stdout, snap);
+	return !(fflush(stdout) == EOF && errno == EPIPE);
 }
 
 int frontend_plan_step(const struct cli *cli, struct session *s, double elapsed, unsigned *done,
@@ -57,11 +59,8 @@ int run_headless(const struct cli *cli, struct snap_source *src)
 		out_csv_header(stdout);
 	if (!s) {
 		/* A recording: every snapshot it holds, as fast as the reader takes them. */
-		while (!vmscope_quit && source_tick(src, &snap)) {
-			emit(cli, &snap);
-			if (fflush(stdout) == EOF && errno == EPIPE)
-				return 0;
-		}
+		while (!vmscope_quit && source_tick(src, &snap) && emit(cli, &snap))
+			;
 		return 0;
 	}
 	source_baseline(src, &snap); /* rates start from here; not a record of its own */
@@ -82,9 +81,8 @@ int run_headless(const struct cli *cli, struct snap_source *src)
 		if (vmscope_quit)
 			break;
 		source_tick(src, &snap);
-		emit(cli, &snap);
-		if (fflush(stdout) == EOF && errno == EPIPE)
-			return 0; /* the reader went away: an ordinary end */
+		if (!emit(cli, &snap))
+			return 0;
 		if (snap.state == VMM_FAILED) {
 			fprintf(stderr, "vmscope: the guest failed: %s\n", snap.reason);
 			return EXIT_GUEST_FAILED;

@@ -132,7 +132,7 @@ struct replay {
 	char name[256];
 	struct replay_header hdr;
 	char *text;      /* the valid records, each ending in '\n' */
-	size_t text_len;
+	size_t text_len, text_cap;
 	size_t *off;     /* start of each record in text */
 	unsigned n, cap, pos;
 	char skipped[400];
@@ -218,10 +218,18 @@ static int keep(struct replay *r, const char *line, size_t len)
 		r->off = off;
 		r->cap = cap;
 	}
-	char *text = realloc(r->text, r->text_len + len + 1);
-	if (!text)
-		return -1;
-	r->text = text;
+	if (r->text_len + len + 1 > r->text_cap) { /* doubling: a long recording is not copied per line */
+		size_t cap = r->text_cap ? r->text_cap : 1 << 16;
+		while (cap < r->text_len + len + 1)
+			cap *= 2;
+		if (cap > RECORDING_BYTES_MAX) /* no more than the bound on the whole */
+			cap = r->text_len + len + 1 > RECORDING_BYTES_MAX ? r->text_len + len + 1 : RECORDING_BYTES_MAX;
+		char *text = realloc(r->text, cap);
+		if (!text)
+			return -1;
+		r->text = text;
+		r->text_cap = cap;
+	}
 	r->off[r->n++] = r->text_len;
 	memcpy(r->text + r->text_len, line, len);
 	r->text_len += len;
