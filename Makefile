@@ -39,26 +39,28 @@ INTEG_SRC := $(wildcard tests/integration/*.c) tests/harness.c
 .PHONY: all run test deps test-deps unit integration hwlane bench clean format fuzz soak tour-recording
 all: $(B)/vmscope
 
+# Every object is built with -MMD: its .d file names every header it includes (the guest's too,
+# so a change to vmm/control.h or vmm/sriov/regs.h rebuilds the image the binary embeds).
 $(B)/%.S.o: %.S
 	@mkdir -p $(dir $@)
-	$(CC) $(GUEST_CFLAGS) -c $< -o $@
-$(B)/vmm/guest/%.c.o: vmm/guest/%.c vmm/control.h $(wildcard vmm/guest/*.h)
+	$(CC) $(GUEST_CFLAGS) -MMD -c $< -o $@
+$(B)/vmm/guest/%.c.o: vmm/guest/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(GUEST_CFLAGS) -c $< -o $@
+	$(CC) $(GUEST_CFLAGS) -MMD -c $< -o $@
 $(B)/guest.elf: $(GUEST_OBJ) vmm/guest/guest.ld
 	$(LD) -nostdlib -static -T vmm/guest/guest.ld --build-id=none -o $@ $(GUEST_OBJ)
 $(B)/guest.bin: $(B)/guest.elf
 	objcopy -O binary $< $@
 $(B)/vmm/guest_image.o: vmm/guest_image.S $(B)/guest.bin
 	@mkdir -p $(dir $@)
-	$(CC) -DGUEST_BIN='"$(B)/guest.bin"' -c $< -o $@
+	$(CC) -DGUEST_BIN='"$(B)/guest.bin"' -MMD -c $< -o $@
 
 # eBPF: vmlinux.h from this machine's BTF, CO-RE object, skeleton.
 $(B)/vmlinux.h:
 	@mkdir -p $(B)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
-$(B)/kvmtrace.bpf.o: bpf/kvmtrace.bpf.c bpf/kvmtrace.h $(B)/vmlinux.h
-	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(B) -I. -c $< -o $@
+$(B)/kvmtrace.bpf.o: bpf/kvmtrace.bpf.c $(B)/vmlinux.h
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(B) -I. -MMD -c $< -o $@
 $(SKEL): $(B)/kvmtrace.bpf.o
 	$(BPFTOOL) gen skeleton $< name kvmtrace_bpf > $@.tmp && mv $@.tmp $@
 
@@ -72,23 +74,32 @@ $(B)/libvmscope.a: $(LIB_OBJ)
 $(B)/vmscope: $(B)/tui/main.o $(B)/libvmscope.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
 
-# Tests: unit tests under ASan/UBSan need no KVM; integration tests boot the VM.
+# Tests: unit tests under ASan/UBSan need no KVM; integration tests boot the VM. Test objects
+# live apart from the library's ($(B)/san: sanitized, $(B)/t: plain), each with its .d file.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
+$(B)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -MMD -c $< -o $@
+$(B)/t/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -c $< -o $@
+$(B)/san/probes/kvmtrace.o: $(SKEL)
 UNIT_LIB := $(VMM_SRC) probes/stats_fd.c probes/snapshot.c probes/snapshot_json.c probes/capture.c \
 	tui/cli.c tui/output.c tui/record.c tui/metrics.c tui/tour.c
-$(B)/tests/unit: $(UNIT_SRC) $(UNIT_LIB) tests/harness.h tests/devenv.h tests/guarded.h $(B)/vmm/guest_image.o
+UNIT_OBJ := $(patsubst %.c,$(B)/san/%.o,$(UNIT_SRC) $(UNIT_LIB))
+$(B)/tests/unit: $(UNIT_OBJ) $(B)/vmm/guest_image.o
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(UNIT_SRC) $(UNIT_LIB) $(B)/vmm/guest_image.o -lpcap -luring \
-		-ljansson -lmicrohttpd -lz -lpthread -lm
-$(B)/tests/integration: $(INTEG_SRC) tests/harness.h tests/integration/need.h $(B)/libvmscope.a
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ -lpcap -luring -ljansson -lmicrohttpd -lz -lpthread -lm
+$(B)/tests/integration: $(INTEG_SRC:%.c=$(B)/t/%.o) $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $(INTEG_SRC) $(B)/libvmscope.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
 # The switch soak under ASan/UBSan: 100 live switches at one a second (`make test` runs 20,
 # without sanitizers, in the integration suite).
 SOAK_SWITCHES ?= 100
-$(B)/tests/soak: tests/integration/test_switch.c tests/harness.c tests/harness.h $(VMM_SRC) $(PROBES_SRC) $(SKEL) $(B)/vmm/guest_image.o
+SOAK_OBJ := $(patsubst %.c,$(B)/san/%.o,tests/integration/test_switch.c tests/harness.c $(VMM_SRC) $(PROBES_SRC))
+$(B)/tests/soak: $(SOAK_OBJ) $(B)/vmm/guest_image.o
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ tests/integration/test_switch.c tests/harness.c $(VMM_SRC) $(PROBES_SRC) $(B)/vmm/guest_image.o $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LIBS)
 soak: test-deps
 	$(MAKE) all $(B)/tests/soak
 	VMSCOPE_SOAK_SWITCHES=$(SOAK_SWITCHES) $(B)/tests/soak switch_soak
@@ -99,12 +110,14 @@ FUZZ_SECONDS ?= 60
 FUZZ := e1000 virtqueue virtio_pci sriov recording
 FUZZ_LIB := $(filter-out vmm/vmm.c vmm/boot.c,$(VMM_SRC))
 FUZZ_CC := $(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I.
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/devenv.h tests/guarded.h $(FUZZ_LIB)
+# A fuzz target is built in one compiler run: it depends on every header it could include.
+HEADERS := $(wildcard vmm/*.h vmm/*/*.h probes/*.h tui/*.h tests/*.h tests/fuzz/*.h)
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(HEADERS) $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -o $@ $< $(FUZZ_LIB) -luring -lpthread
 # The recording reader is fed files, not guest memory: its own small library.
 REC_LIB := tui/record.c probes/snapshot_json.c probes/snapshot.c
-$(B)/fuzz/fuzz_recording: tests/fuzz/fuzz_recording.c $(REC_LIB) $(FUZZ_LIB)
+$(B)/fuzz/fuzz_recording: tests/fuzz/fuzz_recording.c $(HEADERS) $(REC_LIB) $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -I$(B) -o $@ $< $(REC_LIB) $(FUZZ_LIB) -ljansson -lz -luring -lpthread
 fuzz: $(FUZZ:%=$(B)/fuzz/fuzz_%)
@@ -132,6 +145,14 @@ run: deps
 test: test-deps
 	$(MAKE) all $(B)/tests/unit $(B)/tests/integration $(BENCH)
 	tests/run.sh
+
+# One suite each, on what is installed (no package step: `make test` has it).
+unit: $(B)/tests/unit
+	$(B)/tests/unit
+integration: all $(B)/tests/integration
+	$(B)/tests/integration
+hwlane: all $(B)/tests/integration
+	tests/hwlane/run.sh
 
 bench: all $(BENCH)
 	$(B)/bench/boot

@@ -20,6 +20,20 @@ static char skip_reason[256];
 static unsigned failures;
 
 void (*test_setup)(int argc, char **argv);
+double test_slow = 1;
+
+double test_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void test_nap(double s)
+{
+	struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
+	nanosleep(&ts, NULL);
+}
 
 void test_register(const char *name, test_fn fn)
 {
@@ -69,6 +83,11 @@ int main(int argc, char **argv)
 	static unsigned passed, failed, skipped; /* static: survive longjmp */
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	static bool trace;
+	trace = getenv("VMSCOPE_TEST_TRACE") != NULL;
+	const char *slow = getenv("VMSCOPE_TEST_SLOW");
+	if (slow && atof(slow) >= 1)
+		test_slow = atof(slow);
 	if (test_setup)
 		test_setup(argc, argv);
 	static unsigned i; /* static: survives the longjmp of a skip */
@@ -83,6 +102,8 @@ int main(int argc, char **argv)
 			skipped++;
 			continue;
 		}
+		if (trace) /* the hardware lane's console: which test a stall is in */
+			printf("run  %s\n", tests[i].name);
 		tests[i].fn();
 		clock_gettime(CLOCK_MONOTONIC, &b);
 		double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;

@@ -35,4 +35,30 @@ extern void (*test_setup)(int argc, char **argv);
 	} while (0)
 #define SKIP(...) test_skip(__VA_ARGS__)
 
+/* Tests drive a known amount of work and wait for it to be done; they never assert what a
+ * machine manages within a fixed time. A wait's bound is there for a hang only, and it is
+ * scaled by VMSCOPE_TEST_SLOW (the hardware lane's TCG runs a guest far slower). */
+extern double test_slow;
+void test_nap(double seconds); /* sleeps `seconds`, unscaled */
+double test_now(void);          /* seconds on the monotonic clock */
+/* Polls cond every 5 ms (times VMSCOPE_TEST_SLOW) until it holds (true) or bound_s * test_slow seconds pass on the
+ * monotonic clock (false). */
+#define WAIT_UNTIL(cond, bound_s)                                                                  \
+	({                                                                                         \
+		bool held_ = false;                                                                \
+		double until_ = test_now() + (bound_s) * test_slow;                               \
+		for (;;) {                                                                         \
+			if ((cond)) {                                                              \
+				held_ = true;                                                      \
+				break;                                                             \
+			}                                                                          \
+			if (test_now() >= until_)                                                  \
+				break;                                                             \
+			test_nap(0.005 * test_slow);                                               \
+		}                                                                                  \
+		held_;                                                                             \
+	})
+/* The bound for work a test asks of a guest: minutes, so that only a hang reaches it. */
+#define HANG_BOUND_S 60.0
+
 #endif

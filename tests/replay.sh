@@ -100,7 +100,7 @@ fi
 # A recording cut off by a kill replays up to its last complete line, and says what it skipped.
 $BIN run --headless --interval 200 --record "$tmp/cut.jsonl" >/dev/null 2>&1 &
 pid=$!
-sleep 2.5
+wait_for 60 json_lines "$tmp/cut.jsonl" 6 # the header and five snapshots
 kill -KILL $pid
 wait $pid 2>/dev/null
 printf '{"t":9.0,"seq":9,"dt":1' >>"$tmp/cut.jsonl" # as if the kill hit mid-line
@@ -150,13 +150,11 @@ fi
 if ! command -v tmux >/dev/null; then
 	skp replay_dashboard_shows_the_recorded_figures "tmux is not installed"
 elif [ -s "$tmp/run.jsonl.gz" ]; then
-	$T new-session -d -x 100 -y 40 "$BIN replay $tmp/run.jsonl.gz; sleep 30"
-	sleep 1
-	$T send-keys ' ' # pause on the first tick
-	sleep 0.5
+	$T new-session -d -x 100 -y 40 -s rep "$BIN replay $tmp/run.jsonl.gz; sleep 30"
+	pane_until "$T" rep "$tmp/screen" "tick [0-9]+/4"
+	$T send-keys ' ' # pause
 	$T send-keys End
-	sleep 0.8
-	$T capture-pane -p >"$tmp/screen"
+	pane_until "$T" rep "$tmp/screen" "tick 4/4"
 	last=$(tail -1 "$tmp/live.jsonl")
 	tx=$(echo "$last" | jq '.net.pps_tx.per_s')
 	# The dashboard prints pps as fmt_count does: "%.1fk" from 10k, else "%.0f".
@@ -168,9 +166,8 @@ elif [ -s "$tmp/run.jsonl.gz" ]; then
 		grep -q "virtio *-> vf" "$tmp/screen"; then ok replay_dashboard_shows_the_recorded_figures
 	else bad replay_dashboard_shows_the_recorded_figures "wanted tx $want p50 $wantp: $(cat "$tmp/screen")"; fi
 	$T send-keys E
-	sleep 0.3
-	if $T capture-pane -p | grep -q "'E' drives a live VM; this is a recording"; then ok replay_dashboard_refuses_control_keys
-	else bad replay_dashboard_refuses_control_keys "$($T capture-pane -p | tail -2)"; fi
+	if pane_until "$T" rep "$tmp/screen" "'E' drives a live VM; this is a recording"; then ok replay_dashboard_refuses_control_keys
+	else bad replay_dashboard_refuses_control_keys "$(tail -2 "$tmp/screen")"; fi
 	$T send-keys q
 	$T kill-server 2>/dev/null
 fi
@@ -179,15 +176,16 @@ fi
 if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
 	skp prometheus_scrapes_vmscope "Debian's prometheus package is not installed"
 else
-	$BIN run --headless --duration 40 --workload exits:pio_vmm --rate 2000 --listen 127.0.0.1:0 \
+	$BIN run --headless --duration 300 --workload exits:pio_vmm --rate 2000 --listen 127.0.0.1:0 \
 		>"$tmp/m.jsonl" 2>"$tmp/m.err" &
 	vpid=$!
-	for _ in $(seq 50); do grep -q 'serving metrics at' "$tmp/m.err" && break; sleep 0.1; done
+	wait_for 60 grep -q 'serving metrics at' "$tmp/m.err"
 	url=$(grep -o 'http://[0-9.:]*/metrics' "$tmp/m.err")
 	port=${url##*:}
 	port=${port%/metrics}
-	sleep 2.5
-	curl -sf "$url" >"$tmp/metrics.txt" 2>/dev/null || wget -qO "$tmp/metrics.txt" "$url"
+	# Scraped once a tick has counted the guest's port writes.
+	wait_for 60 eval "curl -sf '$url' >'$tmp/metrics.txt' 2>/dev/null &&
+		grep -q '^vmscope_exits_total{kind=\"pio_vmm\",source=\"vmm\"} [1-9]' '$tmp/metrics.txt'"
 	if [ -s "$tmp/metrics.txt" ] && promtool check metrics <"$tmp/metrics.txt" >"$tmp/promtool.out" 2>&1 &&
 		grep -q '^vmscope_exits_total{kind="pio_vmm",source="vmm"} [1-9]' "$tmp/metrics.txt" &&
 		grep -q '^vmscope_info{version=' "$tmp/metrics.txt" &&
@@ -207,7 +205,7 @@ else
 		--web.listen-address="127.0.0.1:$ppport" >"$tmp/prom.log" 2>&1 &
 	prom_pid=$!
 	answer=
-	for _ in $(seq 60); do
+	for _ in $(seq 120); do
 		sleep 1
 		up=$(curl -sf "http://127.0.0.1:$ppport/api/v1/query?query=count_over_time(up%7Bjob%3D%22vmscope%22%7D%5B1m%5D)" 2>/dev/null |
 			jq -r '.data.result[0].value[1] // 0' 2>/dev/null)

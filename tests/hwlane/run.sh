@@ -82,7 +82,7 @@ cd /tmp
 # Of the live switch, the lane runs the light test (virtio and the e1000, paced ping): the slot's
 # MSI reaching a guest that sleeps with sti; hlt is what it adds. The pairs with the VF and the
 # soak stay out for the reason above.
-VMSCOPE_TEST_SLOW=${SLOW:-4} /integration -restarts_keep -unpaced_tx -emulated_card_exits_more \
+VMSCOPE_TEST_TRACE=1 VMSCOPE_TEST_SLOW=${SLOW:-4} /integration -restarts_keep -unpaced_tx -emulated_card_exits_more \
 	-peer_vf -exits_vf -round_trips_vf -in_order_vf -vf_card -switch_every -switch_soak \
 	-switch_refusals -switch_that
 echo "HWLANE-EXIT $?"

@@ -82,12 +82,7 @@ TEST(link_namespace_kernel_and_peer_answer_the_guest_stack)
 		n = net_udp(&nif, frame, sizeof(frame), LINK_PEER_IP, 40001, LINK_PORT_SINK, payload, 64);
 		CHECK(write(l.tap_fd, frame, n) == (ssize_t)n);
 	}
-	for (int i = 0; i < 50; i++) {
-		link_read_counters(&l, &c);
-		if (c.sink_rx == 5)
-			break;
-		usleep(10000);
-	}
+	WAIT_UNTIL((link_read_counters(&l, &c), c.sink_rx >= 5), HANG_BOUND_S);
 	CHECK(c.echo_rx == 1 && c.echo_tx == 1 && c.sink_rx == 5 && c.sink_rx_bytes == 5 * 64);
 	CHECK(nif.rx_bad == 0);
 

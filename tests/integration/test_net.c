@@ -22,10 +22,18 @@
 #include "vmm/nic.h"
 #include "vmm/vmm.h"
 
-static void nap(double s)
+/* The guest's control page as it is now (one copy, overwritten by the next call). */
+static struct ctl_page *ctl(struct vmm *vm)
 {
-	struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
-	nanosleep(&ts, NULL);
+	static struct ctl_page c;
+	vmm_read_ctl(vm, &c);
+	return &c;
+}
+
+static bool acked(struct vmm *vm)
+{
+	struct ctl_page *c = ctl(vm);
+	return c->ack_seq == c->cmd_seq;
 }
 
 static struct vmm *boot_with_nic(enum nic_mode mode)
@@ -39,21 +47,9 @@ static struct vmm *boot_with_nic(enum nic_mode mode)
 		return NULL;
 	}
 	vmm_start(vm);
-	for (int i = 0; i < 300; i++) {
-		struct ctl_page c;
-		vmm_read_ctl(vm, &c);
-		if (c.nic_state != NIC_NONE)
-			break;
-		nap(0.01);
-	}
+	if (!WAIT_UNTIL(ctl(vm)->nic_state != NIC_NONE, HANG_BOUND_S))
+		test_fail(__FILE__, __LINE__, "the guest found no card");
 	return vm;
-}
-
-static struct ctl_page *ctl(struct vmm *vm)
-{
-	static struct ctl_page c;
-	vmm_read_ctl(vm, &c);
-	return &c;
 }
 
 static uint64_t dev_counter(const struct nic_readout *ro, const char *name)
@@ -73,12 +69,30 @@ static uint64_t dev_counter(const struct nic_readout *ro, const char *name)
 	TEST(name##_vf) { name(NIC_MODE_VF); }                                                     \
 	static void name(enum nic_mode m)
 
-/* Idle the guest and give packets in flight time to land. */
+/* Idle the guest and wait until it has taken the command: every op it started has finished.
+ * Frames still in flight land later; a test waits for the counts that must then agree. */
 static void settle(struct vmm *vm)
 {
 	vmm_set_workload(vm, WL_IDLE, 0, 0);
-	nap(0.3);
+	CHECK(WAIT_UNTIL(acked(vm), HANG_BOUND_S));
 }
+
+/* A closed-loop ping until one is answered: the guest and the namespace have resolved each
+ * other's MAC, so no later datagram waits in an ARP queue. */
+static void resolve_peer(struct vmm *vm)
+{
+	uint64_t from = ctl(vm)->ping.ops;
+	vmm_set_workload(vm, WL_PING, 0, 0);
+	CHECK(WAIT_UNTIL(ctl(vm)->ping.ops > from, HANG_BOUND_S));
+	settle(vm);
+}
+
+/* How much work each scenario drives: enough to mean something, a count, never a time. */
+#define PINGS 200
+#define TX_FRAMES 3000
+#define RX_PACED 3000
+#define RX_UNPACED 20000
+#define ECHOES 200
 
 NIC_TEST(net_guest_pings_the_peer)
 {
@@ -87,14 +101,14 @@ NIC_TEST(net_guest_pings_the_peer)
 	REQUIRE(vm);
 	CHECK(ctl(vm)->nic_state == NIC_UP);
 	vmm_set_workload(vm, WL_PING, 0, 0); /* closed loop */
-	nap(0.5);
+	CHECK(WAIT_UNTIL(ctl(vm)->ping.ops >= PINGS, HANG_BOUND_S));
 	settle(vm);
 	struct ctl_page *c = ctl(vm);
 	printf("    ping: %llu sent, %llu answered, %llu lost, avg %.1f us\n",
 	       (unsigned long long)c->ping_sent, (unsigned long long)c->ping.ops,
 	       (unsigned long long)c->ping_lost,
 	       c->ping.ops ? (double)c->ping.cycles / (double)c->ping.ops / ((double)c->tsc_khz / 1e3) : 0);
-	CHECK(c->ping.ops > 50);
+	CHECK(c->ping.ops >= PINGS);
 	CHECK(c->ping_lost == 0 && c->ping.ops == c->ping_sent);
 	CHECK(c->net_rx_bad == 0);
 	vmm_destroy(vm);
@@ -108,25 +122,24 @@ NIC_TEST(net_tx_counts_agree_and_only_the_emulated_card_exits)
 	need_tap();
 	struct vmm *vm = boot_with_nic(m);
 	REQUIRE(vm);
-	vmm_set_workload(vm, WL_PING, 0, 0); /* resolves the peer's MAC first */
-	nap(0.1);
-	settle(vm);
+	resolve_peer(vm);
 	vmm_read_counters(vm, &a);
 	uint64_t tx0 = ctl(vm)->net_tx_packets;
 	vmm_read_net(vm, &ro, &lc);
 	uint64_t sink0 = lc.sink_rx, dev0 = ro.total.tx_packets, traps0 = ro.total.reg_traps;
 	vmm_set_workload(vm, WL_TX, 0, 20000);
-	nap(0.5);
+	CHECK(WAIT_UNTIL(ctl(vm)->net_tx_packets - tx0 >= TX_FRAMES, HANG_BOUND_S));
 	settle(vm);
+	uint64_t guest = ctl(vm)->net_tx_packets - tx0, dev, sink;
+	/* What the guest sent, the device moves and the peer's sink receives, each once. */
+	WAIT_UNTIL((vmm_read_net(vm, &ro, &lc), dev = ro.total.tx_packets - dev0,
+		    sink = lc.sink_rx - sink0, dev >= guest && sink >= guest), HANG_BOUND_S);
 	vmm_read_counters(vm, &b);
-	vmm_read_net(vm, &ro, &lc);
-	uint64_t guest = ctl(vm)->net_tx_packets - tx0, dev = ro.total.tx_packets - dev0,
-		 sink = lc.sink_rx - sink0, exits = b.userspace_exits - a.userspace_exits,
-		 traps = ro.total.reg_traps - traps0;
+	uint64_t exits = b.userspace_exits - a.userspace_exits, traps = ro.total.reg_traps - traps0;
 	printf("    tx (%s): guest %llu, device %llu, peer sink %llu, userspace exits %llu, "
 	       "register traps %llu\n", ro.model, (unsigned long long)guest, (unsigned long long)dev,
 	       (unsigned long long)sink, (unsigned long long)exits, (unsigned long long)traps);
-	CHECK(guest > 1000);
+	CHECK(guest >= TX_FRAMES);
 	CHECK(dev == guest);
 	CHECK(sink == guest);
 	if (m == NIC_MODE_VIRTIO) {
@@ -210,14 +223,15 @@ TEST(net_without_root_the_loopback_peer_answers)
 		if (vmm_create(&vm, &o, &why))
 			_exit(11);
 		vmm_start(vm);
-		nap(0.3);
 		vmm_set_workload(vm, WL_PING, 0, 0);
-		nap(0.3);
+		WAIT_UNTIL(ctl(vm)->ping.ops >= PINGS, HANG_BOUND_S);
+		settle(vm);
 		struct ctl_page c;
 		struct vmm_net info;
 		vmm_read_ctl(vm, &c);
 		vmm_net_info(vm, &info);
-		int ok = !strcmp(info.backend, "loopback") && info.why && c.ping.ops > 10 && !c.ping_lost;
+		int ok = !strcmp(info.backend, "loopback") && info.why && c.ping.ops >= PINGS &&
+			 !c.ping_lost && c.ping.ops == c.ping_sent;
 		vmm_destroy(vm);
 		_exit(ok ? 0 : 12);
 	}
@@ -237,73 +251,73 @@ NIC_TEST(net_capture_sees_what_the_guest_sent_and_times_its_round_trips)
 	need_tap();
 	need_kvm();
 	REQUIRE(session_open(&s, &o, &why) == 0);
-	nap(0.3); /* ARP, first pings */
-	session_set_workload(s, WL_IDLE, 0, 0);
-	nap(0.2);
-	session_tick(s, &a);
+	struct vmm *vm = session_vmm(s);
+	resolve_peer(vm); /* ARP, first pings */
+	/* The capture has seen every ping before the window opens (they are all the guest's IPv4). */
+	WAIT_UNTIL((session_tick(s, &a), a.cap_from_guest.total >= ctl(vm)->ping_sent), HANG_BOUND_S);
 	if (!a.cap_on) {
 		test_fail(__FILE__, __LINE__, "capture off: %s", a.cap_why);
 		session_close(s);
 		return;
 	}
+	uint64_t tx0 = ctl(vm)->net_tx_packets;
 	session_set_workload(s, WL_TX, 0, 20000);
-	nap(0.5);
-	session_set_workload(s, WL_IDLE, 0, 0);
-	nap(0.3);
-	session_tick(s, &b);
-	uint64_t guest = b.pps_tx.total - a.pps_tx.total;
-	uint64_t wire = b.cap_from_guest.total - a.cap_from_guest.total;
+	CHECK(WAIT_UNTIL(ctl(vm)->net_tx_packets - tx0 >= TX_FRAMES, HANG_BOUND_S));
+	settle(vm);
+	uint64_t guest = ctl(vm)->net_tx_packets - tx0, wire = 0;
+	WAIT_UNTIL((session_tick(s, &b), wire = b.cap_from_guest.total - a.cap_from_guest.total,
+		    wire >= guest), HANG_BOUND_S);
+	CHECK(b.pps_tx.total - a.pps_tx.total == guest); /* the snapshot's count is the guest's */
 	printf("    tx: guest %llu, capture %llu, lost %llu, kernel drops %llu\n", (unsigned long long)guest,
 	       (unsigned long long)wire, (unsigned long long)b.cap_lost, (unsigned long long)b.cap_drops);
-	CHECK(guest > 1000 && wire == guest);
+	CHECK(guest >= TX_FRAMES && wire == guest);
 	CHECK(b.cap_lost == 0 && b.cap_reordered == 0);
 
 	struct ctl_page ctl;
 	vmm_read_ctl(session_vmm(s), &ctl);
 	uint64_t replies0 = ctl.ping.ops;
 	session_set_workload(s, WL_PING, 0, 0);
-	nap(0.4);
-	session_set_workload(s, WL_IDLE, 0, 0);
-	nap(0.2);
-	session_tick(s, &c);
-	vmm_read_ctl(session_vmm(s), &ctl);
-	uint64_t pings = ctl.ping.ops - replies0, timed = c.cap_rtt_samples - b.cap_rtt_samples;
+	CHECK(WAIT_UNTIL((vmm_read_ctl(vm, &ctl), ctl.ping.ops - replies0 >= PINGS), HANG_BOUND_S));
+	settle(vm);
+	vmm_read_ctl(vm, &ctl);
+	uint64_t pings = ctl.ping.ops - replies0, timed = 0;
+	WAIT_UNTIL((session_tick(s, &c), timed = c.cap_rtt_samples - b.cap_rtt_samples, timed >= pings),
+		   HANG_BOUND_S);
 	printf("    ping: guest %llu replies (p50 %.0f us), capture timed %llu (p50 %.1f us)\n",
 	       (unsigned long long)pings, c.latency_us[0], (unsigned long long)timed, c.cap_rtt_us[0]);
-	CHECK(pings > 50 && timed == pings);
+	CHECK(pings >= PINGS && timed == pings);
 	/* The wire sees only the namespace's part of the trip; the guest sees all of it. */
 	CHECK(c.cap_rtt_us[0] > 0 && c.cap_rtt_us[0] < c.latency_us[0]);
 	session_close(s);
 }
 
-/* What a flood from the peer at rate (0: unpaced) for s seconds did, the card's figures and
- * the guest's as deltas over it; ro and c are the readouts at its end. */
+/* What a flood from the peer at rate (0: unpaced) did until the guest had counted n datagrams,
+ * the card's figures and the guest's as deltas over it; ro and c are the readouts at its end,
+ * once what was in flight has landed (paced: every datagram sent; unpaced: every one the card
+ * delivered). */
 struct flood {
 	struct nic_readout ro;
 	struct ctl_page *c;
 	uint64_t sent, delivered, got, dropped, irqs;
 };
 
-static void flood(struct vmm *vm, uint32_t rate, double s, struct flood *f)
+static void flood(struct vmm *vm, uint32_t rate, uint64_t n, struct flood *f)
 {
 	struct link_counters a, b;
 	/* The guest's ARP first: a flood towards an unresolved neighbour has its first datagrams
 	 * held in the namespace's ARP queue and overtaken by the next ones once resolved (the
 	 * kernel's doing, seen as "lost 3, reordered 3"). */
-	vmm_set_workload(vm, WL_PING, 0, 0);
-	nap(0.1);
-	settle(vm);
+	resolve_peer(vm);
 	vmm_read_net(vm, &f->ro, &a);
 	struct nic_stats t0 = f->ro.total;
 	uint64_t sink0 = ctl(vm)->rx_sink;
 	vmm_set_workload(vm, WL_RX, 0, rate);
-	nap(s);
-	settle(vm);
-	vmm_read_net(vm, &f->ro, &b);
-	f->c = ctl(vm);
-	f->sent = b.drive_tx - a.drive_tx;
-	f->got = f->c->rx_sink - sink0;
-	f->delivered = f->ro.total.rx_packets - t0.rx_packets;
+	CHECK(WAIT_UNTIL(ctl(vm)->rx_sink - sink0 >= n, HANG_BOUND_S));
+	settle(vm); /* the peer stops flooding */
+	WAIT_UNTIL((vmm_read_net(vm, &f->ro, &b), f->c = ctl(vm), f->sent = b.drive_tx - a.drive_tx,
+		    f->got = f->c->rx_sink - sink0,
+		    f->delivered = f->ro.total.rx_packets - t0.rx_packets,
+		    f->got >= (rate ? f->sent : f->delivered)), HANG_BOUND_S);
 	f->dropped = f->ro.total.rx_no_buffer - t0.rx_no_buffer;
 	f->irqs = f->ro.total.interrupts - t0.interrupts;
 	printf("    rx (%s, %s): peer sent %llu, device delivered %llu, guest counted %llu, lost %llu, "
@@ -319,9 +333,9 @@ NIC_TEST(net_rx_the_peer_floods_the_guest_and_every_datagram_arrives_in_order)
 	need_tap();
 	struct vmm *vm = boot_with_nic(m);
 	REQUIRE(vm);
-	flood(vm, 10000, 0.6, &f);
+	flood(vm, 10000, RX_PACED, &f);
 	struct ctl_page *c = f.c;
-	CHECK(f.sent > 1000 && f.got == f.sent);
+	CHECK(f.sent >= RX_PACED && f.got == f.sent);
 	CHECK(c->rx_seq_lost == 0 && c->rx_seq_reordered == 0 && f.dropped == 0);
 	if (vmm_irqchip(vm)) {
 		/* The guest slept on its rx interrupt: every interrupt the device sent (MSI-X
@@ -349,8 +363,8 @@ NIC_TEST(net_rx_an_unpaced_flood_arrives_in_order)
 	need_tap();
 	struct vmm *vm = boot_with_nic(m);
 	REQUIRE(vm);
-	flood(vm, 0, 0.5, &f);
-	CHECK(f.sent > 10000 && f.got == f.delivered && f.got <= f.sent);
+	flood(vm, 0, RX_UNPACED, &f);
+	CHECK(f.got >= RX_UNPACED && f.got == f.delivered && f.got <= f.sent);
 	CHECK(f.c->rx_seq_reordered == 0 && f.got + f.c->rx_seq_lost <= f.sent);
 	vmm_destroy(vm);
 }
@@ -407,13 +421,14 @@ NIC_TEST(net_echo_the_guest_sends_back_what_the_peer_sends)
 	struct vmm *vm = boot_with_nic(m);
 	REQUIRE(vm);
 	vmm_set_workload(vm, WL_ECHO, 0, 0); /* closed loop from the peer */
-	nap(0.5);
+	CHECK(WAIT_UNTIL((vmm_read_net(vm, &ro, &lc), lc.drive_echoes >= ECHOES), HANG_BOUND_S));
 	settle(vm);
-	vmm_read_net(vm, &ro, &lc);
+	/* The echo in flight when the peer stopped comes back too. */
+	WAIT_UNTIL((vmm_read_net(vm, &ro, &lc), lc.drive_echoes >= ctl(vm)->udp_echoed), HANG_BOUND_S);
 	printf("    echo: guest echoed %llu, peer got back %llu, avg %.0f us\n",
 	       (unsigned long long)ctl(vm)->udp_echoed, (unsigned long long)lc.drive_echoes,
 	       lc.drive_echoes ? (double)lc.drive_rtt_ns / 1e3 / (double)lc.drive_echoes : 0);
-	CHECK(lc.drive_echoes > 50 && lc.drive_echoes == ctl(vm)->udp_echoed);
+	CHECK(lc.drive_echoes >= ECHOES && lc.drive_echoes == ctl(vm)->udp_echoed);
 	vmm_destroy(vm);
 }
 

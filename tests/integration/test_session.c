@@ -17,12 +17,6 @@
 #include "vmm/sriov/regs.h"
 #include "vmm/vmm.h"
 
-static void nap(double s)
-{
-	struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
-	nanosleep(&ts, NULL);
-}
-
 static struct session *open_card_session(enum nic_mode nic, enum workload wl, uint32_t rate,
 					 const char *pcap)
 {
@@ -49,13 +43,49 @@ static off_t file_size(const char *path)
 	return stat(path, &st) ? -1 : st.st_size;
 }
 
-/* Two ticks a little apart: the second has rates over traffic that flowed meanwhile. */
-static void measure(struct session *s, struct snapshot *snap, double seconds)
+static struct ctl_page *ctl(struct session *s)
+{
+	static struct ctl_page c;
+	vmm_read_ctl(session_vmm(s), &c);
+	return &c;
+}
+
+static uint64_t guest_packets(struct session *s)
+{
+	struct ctl_page *c = ctl(s);
+	return c->net_tx_packets + c->net_rx_packets;
+}
+
+/* Two ticks around n packets the guest sent or received: the second tick's per-packet figures
+ * cover that known amount of work, however long this machine took for it. */
+static void measure(struct session *s, struct snapshot *snap, uint64_t n)
 {
 	session_tick(s, snap);
-	nap(seconds);
+	uint64_t from = guest_packets(s);
+	CHECKF(WAIT_UNTIL(guest_packets(s) - from >= n, HANG_BOUND_S),
+	       "the guest moved %llu packets of %llu", (unsigned long long)(guest_packets(s) - from),
+	       (unsigned long long)n);
 	session_tick(s, snap);
 }
+
+/* Idle the guest and wait until it has taken the command (every op it started has finished). */
+static void settle(struct session *s)
+{
+	session_set_workload(s, WL_IDLE, 0, 0);
+	CHECK(WAIT_UNTIL(ctl(s)->ack_seq == ctl(s)->cmd_seq, HANG_BOUND_S));
+}
+
+/* A closed-loop ping until one is answered (the guest and the namespace know each other's
+ * MAC), then the workload asked for. */
+static void resolve_then(struct session *s, enum workload wl, uint32_t rate)
+{
+	uint64_t from = ctl(s)->ping.ops;
+	session_set_workload(s, WL_PING, 0, 0);
+	CHECK(WAIT_UNTIL(ctl(s)->ping.ops > from, HANG_BOUND_S));
+	session_set_workload(s, wl, 0, rate);
+}
+
+#define WINDOW_PACKETS 2000 /* the work each per-packet figure here is measured over */
 
 TEST(restarts_keep_the_namespace_peer_and_capture)
 {
@@ -67,10 +97,11 @@ TEST(restarts_keep_the_namespace_peer_and_capture)
 	close(fd);
 	struct session *s = open_net_session(WL_TX, 2000, pcap);
 	REQUIRE(s);
-	measure(s, &snap, 0.5);
+	/* The capture sees the guest's frames: a known number of them, however long they take. */
+	CHECK(WAIT_UNTIL((session_tick(s, &snap), snap.cap_from_guest.total >= 500), HANG_BOUND_S));
 	char netns[32];
 	snprintf(netns, sizeof(netns), "%s", snap.netns);
-	CHECK(snap.cap_on && snap.cap_from_guest.rate > 500);
+	CHECK(snap.cap_on);
 	uint64_t sink0 = snap.peer_sink.total;
 	/* `ip netns exec` must keep working if it worked before (the SVM lane's initramfs cannot
 	 * run it at all). */
@@ -80,14 +111,19 @@ TEST(restarts_keep_the_namespace_peer_and_capture)
 		printf("    (ip netns exec does not work here: the namespace is checked by its path only)\n");
 	for (int round = 1; round <= 2; round++) {
 		const char *why;
+		session_tick(s, &snap);
 		off_t before = file_size(pcap);
+		uint64_t cap0 = snap.cap_from_guest.total;
 		REQUIRE(session_restart(s, CPU_AUTO, &why) == 0);
-		nap(0.3); /* the new guest boots and resolves the peer again */
-		measure(s, &snap, 0.5);
-		/* --pcap keeps growing: the capture saw the new guest's traffic. */
+		/* The new guest boots, resolves the peer again and sends: 500 more frames captured,
+		 * and --pcap keeps growing with them. */
+		WAIT_UNTIL((session_tick(s, &snap), snap.cap_from_guest.total >= cap0 + 500 &&
+			    snap.peer_sink.total > sink0 && file_size(pcap) > before + 10000),
+			   HANG_BOUND_S);
 		off_t after = file_size(pcap);
-		printf("    restart %d: netns %s, capture %s %.0f pps from the guest, sink %llu, pcap %lld -> %lld bytes\n",
-		       round, snap.netns, snap.cap_on ? "on" : "off", snap.cap_from_guest.rate,
+		printf("    restart %d: netns %s, capture %s, %llu frames from the guest, sink %llu, pcap %lld -> %lld bytes\n",
+		       round, snap.netns, snap.cap_on ? "on" : "off",
+		       (unsigned long long)(snap.cap_from_guest.total - cap0),
 		       (unsigned long long)snap.peer_sink.total, (long long)before, (long long)after);
 		CHECKF(!strcmp(snap.netns, netns), "the namespace changed: %s -> %s", netns, snap.netns);
 		snprintf(cmd, sizeof(cmd), LINK_NETNS_DIR "/%s", netns);
@@ -95,8 +131,9 @@ TEST(restarts_keep_the_namespace_peer_and_capture)
 		snprintf(cmd, sizeof(cmd), "ip netns exec %s true 2>/dev/null", netns);
 		if (ipns)
 			CHECKF(system(cmd) == 0, "ip netns exec %s fails after restart %d", netns, round);
-		CHECKF(snap.cap_on && snap.cap_from_guest.rate > 500, "capture %s at %.0f pps after restart %d",
-		       snap.cap_on ? "on" : snap.cap_why, snap.cap_from_guest.rate, round);
+		CHECKF(snap.cap_on && snap.cap_from_guest.total >= cap0 + 500,
+		       "capture %s, %llu frames after restart %d", snap.cap_on ? "on" : snap.cap_why,
+		       (unsigned long long)(snap.cap_from_guest.total - cap0), round);
 		CHECKF(snap.peer_sink.total > sink0, "the peer's sink stopped at %llu", (unsigned long long)sink0);
 		sink0 = snap.peer_sink.total;
 		CHECKF(after > before + 10000, "the pcap file grew from %lld to %lld bytes only",
@@ -112,36 +149,39 @@ TEST(unpaced_tx_every_frame_is_moved_or_counted_dropped)
 {
 	static struct snapshot snap;
 	need_tap();
-	struct session *s = open_net_session(WL_PING, 0, NULL); /* learns the peer's MAC first */
+	struct session *s = open_net_session(WL_IDLE, 0, NULL);
 	REQUIRE(s);
-	nap(0.2);
-	session_set_workload(s, WL_TX, 0, 0); /* as fast as the guest can */
-	nap(1.5);
-	session_set_workload(s, WL_IDLE, 0, 0);
-	nap(0.5);
-	session_tick(s, &snap);
+	resolve_then(s, WL_TX, 0); /* as fast as the guest can */
+	uint64_t tx0 = ctl(s)->net_tx_packets;
+	CHECK(WAIT_UNTIL(ctl(s)->net_tx_packets - tx0 >= 20000, HANG_BOUND_S));
+	settle(s);
+	/* Every frame the guest queued is moved or dropped by the card, and the capture misses
+	 * exactly the dropped ones. */
+	WAIT_UNTIL((session_tick(s, &snap), snap.pps_tx.total == snap.dev_tx.total +
+		    snap.dev_tx_dropped.total && snap.cap_lost == snap.dev_tx_dropped.total), HANG_BOUND_S);
 	printf("    guest sent %llu, device moved %llu, dropped %llu, backpressure %llu, sink %llu, capture lost %llu\n",
 	       (unsigned long long)snap.pps_tx.total, (unsigned long long)snap.dev_tx.total,
 	       (unsigned long long)snap.dev_tx_dropped.total,
 	       (unsigned long long)snap.dev_tx_backpressure.total,
 	       (unsigned long long)snap.peer_sink.total, (unsigned long long)snap.cap_lost);
-	CHECK(snap.pps_tx.total > 10000);
+	CHECK(snap.pps_tx.total >= 20000);
 	CHECK(snap.pps_tx.total == snap.dev_tx.total + snap.dev_tx_dropped.total);
 	CHECK(snap.cap_lost == snap.dev_tx_dropped.total);
 	session_close(s);
 }
 
 /* Exits per packet count every exit of the vCPU, from a source that sees them all, with the
- * NIC's share (its kicks) inside it; a paced tx pays for its halts and timer too. And the hlt
- * kind counts the hlt workload's halts only: none here. */
+ * NIC's share (its kicks) inside it. How many more than the NIC's a packet costs (the halts and
+ * timer of a guest that sleeps between packets) depends on how fast this machine is: shown, not
+ * asserted. And the hlt kind counts the hlt workload's halts only: none here. */
 TEST(exits_per_packet_count_every_exit_with_the_nic_part_inside)
 {
 	static struct snapshot snap;
 	need_tap();
-	struct session *s = open_net_session(WL_TX, 1000, NULL);
+	struct session *s = open_net_session(WL_IDLE, 0, NULL);
 	REQUIRE(s);
-	nap(0.3);
-	measure(s, &snap, 1.0);
+	resolve_then(s, WL_TX, 1000);
+	measure(s, &snap, WINDOW_PACKETS);
 	const struct per_packet *pp = snap.per_packet;
 	printf("    tx 1000/s: all %.2f (%s), userspace %.2f, in-kernel %.2f, nic %.2f (%s), irqs %.2f; "
 	       "hlt %.0f/s, all halts %.0f/s (stats)\n",
@@ -149,31 +189,32 @@ TEST(exits_per_packet_count_every_exit_with_the_nic_part_inside)
 	       pp[PP_NIC].value, pp[PP_NIC].source, pp[PP_IRQS].value,
 	       snap.exits[EK_HLT][snap.exits_src[EK_HLT]].rate, snap.halts[SRC_STATS].rate);
 	CHECK(pp[PP_ALL].valid && pp[PP_USERSPACE].valid && pp[PP_IN_KERNEL].valid && pp[PP_NIC].valid);
-	/* A packet a millisecond: one kick each, and the guest sleeps between (halt + timer). */
-	CHECK(pp[PP_NIC].value > 0.8 && pp[PP_NIC].value < 1.2);
-	CHECK(pp[PP_ALL].value > pp[PP_NIC].value + 1);
+	/* Paced: at most one kick a packet (virtio kicks once a batch, and a batch is a packet or
+	 * more), every kick an exit KVM completes itself. */
+	CHECK(pp[PP_NIC].value > 0 && pp[PP_NIC].value < 1.2);
+	CHECK(pp[PP_ALL].value + 0.05 >= pp[PP_NIC].value);
 	CHECK(pp[PP_IN_KERNEL].value > pp[PP_USERSPACE].value);
-	CHECK(snap.exits[EK_HLT][snap.exits_src[EK_HLT]].rate == 0);
-	CHECK(!snap.halts[SRC_STATS].valid || snap.halts[SRC_STATS].rate > 500);
+	CHECK(snap.exits[EK_HLT][snap.exits_src[EK_HLT]].rate == 0); /* none, whatever the window */
 
 	/* Instant stats are values: present in the list, never turned into rates. */
 	const struct named_figure *blocking = snapshot_find(snap.stats, snap.nr_stats, "blocking");
 	if (blocking)
 		CHECK(blocking->instant && blocking->f.rate == 0);
 
-	/* Closed-loop ping: still about one kick a packet pair, nothing reaches the VMM. */
+	/* Closed-loop ping: about one kick a packet pair, and the data path never reaches the VMM:
+	 * what userspace exits there are come at their own pace (the VMM's own wake-ups), not one
+	 * a packet as on the e1000 (see the next test). */
 	session_set_workload(s, WL_PING, 0, 0);
-	nap(0.2);
-	measure(s, &snap, 1.0);
+	measure(s, &snap, WINDOW_PACKETS);
 	printf("    ping max: all %.2f, userspace %.3f, nic %.2f, irqs %.2f, p50 %.1f us\n",
 	       pp[PP_ALL].value, pp[PP_USERSPACE].value, pp[PP_NIC].value, pp[PP_IRQS].value,
 	       snap.latency_us[0]);
 	CHECK(pp[PP_ALL].valid && pp[PP_ALL].value > 0 && pp[PP_NIC].value > 0);
 	CHECK(pp[PP_ALL].value + 0.05 >= pp[PP_NIC].value);
-	CHECK(pp[PP_USERSPACE].value < 0.05);
+	CHECK(pp[PP_USERSPACE].value < pp[PP_NIC].value / 2);
 	CHECK(snap.latency_valid);
 	session_set_workload(s, WL_TX, 0, 1000);
-	measure(s, &snap, 0.3);
+	measure(s, &snap, 100);
 	CHECK(!snap.latency_valid); /* tx makes no ping figures: "-", not the last ping's */
 	session_close(s);
 }
@@ -192,12 +233,10 @@ TEST(emulated_card_exits_more_per_packet_than_virtio_on_the_same_workload)
 		double all[2], nic[2], user[2];
 		for (unsigned c = 0; c < 2; c++) {
 			enum nic_mode m = c ? NIC_MODE_EMULATED : NIC_MODE_VIRTIO;
-			struct session *s = open_card_session(m, WL_PING, 0, NULL);
+			struct session *s = open_card_session(m, WL_IDLE, 0, NULL);
 			REQUIRE(s);
-			nap(0.2); /* the ping resolves the peer */
-			session_set_workload(s, wls[w], 0, rates[w]);
-			nap(0.3);
-			measure(s, &snap, 1.0);
+			resolve_then(s, wls[w], rates[w]);
+			measure(s, &snap, WINDOW_PACKETS);
 			const struct per_packet *pp = snap.per_packet;
 			CHECK(pp[PP_ALL].valid && pp[PP_NIC].valid && pp[PP_USERSPACE].valid);
 			all[c] = pp[PP_ALL].value, nic[c] = pp[PP_NIC].value, user[c] = pp[PP_USERSPACE].value;
@@ -211,9 +250,13 @@ TEST(emulated_card_exits_more_per_packet_than_virtio_on_the_same_workload)
 			}
 			session_close(s);
 		}
-		CHECK(nic[1] > nic[0] && all[1] > all[0]);
+		/* The cards' own part, a property of their design: the e1000 traps at least once a
+		 * packet, each trap served by the VMM; virtio's kicks end in the kernel. What every
+		 * exit adds up to ("all": halts, timers, wake-ups of a guest that sleeps between
+		 * packets) depends on the machine's speed: printed above, not compared. */
+		CHECK(nic[1] > nic[0] && user[1] > user[0]);
 		CHECK(nic[1] >= 0.9 && user[1] >= 0.9); /* every e1000 register access reached us */
-		CHECK(user[0] < 0.1);
+		CHECK(user[0] < user[1] / 4);
 	}
 }
 
@@ -236,17 +279,15 @@ TEST(vf_card_takes_no_exits_on_the_data_path_and_its_engine_does_the_work)
 			test_fail(__FILE__, __LINE__, "session_open: %s", why);
 			return;
 		}
-		nap(0.2); /* the ping resolves the peer */
-		session_set_workload(s, wls[w], 0, rates[w]);
-		nap(0.3);
-		measure(s, &snap, 1.0);
+		resolve_then(s, wls[w], rates[w]);
+		measure(s, &snap, WINDOW_PACKETS);
 		const struct per_packet *pp = snap.per_packet;
 		double pkts = snap.dev_tx.rate + snap.dev_rx.rate;
 		printf("    %-3s vf: %.0f pps, nic %.3f exits/packet (%s), all %.3f; cpu/packet card %.0f "
 		       "vmm %.0f guest %.0f ns\n", workload_name(wls[w]), pkts, pp[PP_NIC].value,
 		       pp[PP_NIC].source, pp[PP_ALL].value, pp[PP_CPU_CARD].value, pp[PP_CPU_VMM].value,
 		       pp[PP_CPU_GUEST].value);
-		CHECK(pkts > 1000);
+		CHECK(pkts > 0);
 		CHECK(pp[PP_NIC].valid && pp[PP_NIC].value == 0);
 		CHECK(snap.nic_exits[SRC_VMM].valid && snap.nic_exits[SRC_VMM].rate == 0);
 		if (snap.nic_exits[SRC_BPF].valid)
@@ -270,10 +311,10 @@ TEST(vf_card_takes_no_exits_on_the_data_path_and_its_engine_does_the_work)
 		session_close(s);
 	}
 	/* A card the VMM emulates has no silicon of its own: its CPU figure is "-". */
-	struct session *s = open_card_session(NIC_MODE_VIRTIO, WL_TX, 0, NULL);
+	struct session *s = open_card_session(NIC_MODE_VIRTIO, WL_IDLE, 0, NULL);
 	REQUIRE(s);
-	nap(0.3);
-	measure(s, &snap, 0.5);
+	resolve_then(s, WL_TX, 0);
+	measure(s, &snap, WINDOW_PACKETS);
 	CHECK(!snap.per_packet[PP_CPU_CARD].valid && snap.per_packet[PP_CPU_VMM].valid);
 	session_close(s);
 }

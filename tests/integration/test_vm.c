@@ -11,21 +11,8 @@
 #include "tests/harness.h"
 #include "vmm/kvm.h"
 
-static double slow = 1; /* VMSCOPE_TEST_SLOW scales waits (the TCG hardware lane is slow) */
-
-static void setup(int argc, char **argv)
-{
-	const char *s = getenv("VMSCOPE_TEST_SLOW");
-	if (s && atof(s) >= 1)
-		slow = atof(s);
-}
-__attribute__((constructor)) static void set_setup(void) { test_setup = setup; }
-
-static void sleep_s(double s)
-{
-	struct timespec ts = {(time_t)(s * slow), (long)((s * slow - (time_t)(s * slow)) * 1e9)};
-	nanosleep(&ts, NULL);
-}
+/* Waits are scaled by VMSCOPE_TEST_SLOW (tests/harness.h): the TCG hardware lane is slow. */
+static void sleep_s(double s) { test_nap(s * test_slow); }
 
 static enum host_kind host_or_skip(void)
 {
@@ -42,7 +29,7 @@ static struct session *boot(enum cpu_mode cpu, enum workload wl, uint32_t kind, 
 			    unsigned hang_ms)
 {
 	struct session_opts o = {.cpu = cpu, .workload = wl, .kind = kind, .rate = rate,
-				 .hang_timeout_ms = (unsigned)(hang_ms * slow)};
+				 .hang_timeout_ms = (unsigned)(hang_ms * test_slow)};
 	struct session *s;
 	const char *why;
 	host_or_skip();
@@ -69,12 +56,13 @@ static enum vmm_state state_of(struct session *s, struct vmm_status *st)
 
 static bool wait_state(struct session *s, enum vmm_state want, double timeout, struct vmm_status *st)
 {
-	for (double t = 0; t < timeout * slow; t += 0.02) {
-		if (state_of(s, st) == want)
-			return true;
-		sleep_s(0.02 / slow);
-	}
-	return state_of(s, st) == want;
+	return WAIT_UNTIL(state_of(s, st) == want, timeout);
+}
+
+/* Waits until the guest has done n more ops of kind k than `from` (false: it hung). */
+static bool wait_ops(struct session *s, unsigned k, uint64_t from, uint64_t n)
+{
+	return WAIT_UNTIL(ctl_of(s)->kind[k].ops >= from + n, HANG_BOUND_S);
 }
 
 static bool log_has(struct session *s, const char *text)
@@ -93,14 +81,9 @@ static void quiesce(struct session *s)
 {
 	struct vmm_status st;
 	session_set_workload(s, WL_IDLE, 0, 0);
-	for (int i = 0; i < 500; i++) {
-		struct ctl_page *c = ctl_of(s);
-		if (c->ack_seq == c->cmd_seq)
-			break;
-		sleep_s(0.01);
-	}
+	CHECK(WAIT_UNTIL(ctl_of(s)->ack_seq == ctl_of(s)->cmd_seq, HANG_BOUND_S));
 	session_pause(s, true);
-	CHECK(wait_state(s, VMM_PAUSED, 2, &st));
+	CHECK(wait_state(s, VMM_PAUSED, HANG_BOUND_S, &st));
 }
 
 TEST(vm_boots_natively_and_prints_its_banner)
@@ -108,18 +91,20 @@ TEST(vm_boots_natively_and_prints_its_banner)
 	struct session *s = boot(CPU_AUTO, WL_IDLE, 0, 0, 2000);
 	struct vmm_status st;
 	REQUIRE(s);
-	CHECK(wait_state(s, VMM_RUNNING, 3, &st));
+	CHECK(wait_state(s, VMM_RUNNING, HANG_BOUND_S, &st));
 	CHECK(log_has(s, "vmscope guest: long mode, ring 0, ready"));
 	CHECK(log_has(s, "guest: pci 00:00.0 1b36:0008 class 060000")); /* the guest's own scan */
 	struct vmm *vm = session_vmm(s);
 	CHECK(vmm_ns_first_insn(vm) > 0 && vmm_ns_banner(vm) > vmm_ns_first_insn(vm));
 	CHECK(vmm_cpu_mode(vm) == (vmm_host(vm) == HOST_PVM ? CPU_PARAVIRT : CPU_HARDWARE));
-	CHECK(ctl_of(s)->heartbeat > 0);
+	/* Ready comes just before the main loop's first pass. */
+	CHECK(WAIT_UNTIL(ctl_of(s)->heartbeat > 0, HANG_BOUND_S));
 	session_close(s);
 }
 
-/* Runs every exit kind flat out and checks that each source that can see a kind counted
- * exactly what the guest did. */
+/* Runs every exit kind flat out until the guest has done at least OPS_PER_KIND of it, and checks
+ * that each source that can see a kind counted exactly what the guest did. */
+#define OPS_PER_KIND 200
 static void exits_agree(enum cpu_mode cpu)
 {
 	static struct snapshot a, b;
@@ -128,21 +113,23 @@ static void exits_agree(enum cpu_mode cpu)
 	unsigned compared[SRC_MAX] = {0}, halts_compared = 0;
 
 	REQUIRE(s);
-	REQUIRE(wait_state(s, VMM_RUNNING, 3, &st));
+	REQUIRE(wait_state(s, VMM_RUNNING, HANG_BOUND_S, &st));
 	bool irqchip = vmm_irqchip(session_vmm(s));
 	bool pvm_irqchip = irqchip && vmm_host(session_vmm(s)) == HOST_PVM;
 	for (unsigned k = 0; k < EK_MAX; k++) {
 		quiesce(s);
 		session_tick(s, &a);
+		uint64_t from = ctl_of(s)->kind[k].ops;
 		session_set_workload(s, WL_EXITS, k, 0);
 		session_pause(s, false);
-		sleep_s(0.25);
+		CHECKF(wait_ops(s, k, from, OPS_PER_KIND), "%s: the guest stopped at %llu ops",
+		       exit_kind_name(k), (unsigned long long)(ctl_of(s)->kind[k].ops - from));
 		quiesce(s);
 		session_tick(s, &b);
 		session_pause(s, false);
 		uint64_t ops = b.exits[k][SRC_GUEST].total - a.exits[k][SRC_GUEST].total;
 		uint64_t idle = b.idle_halts.total - a.idle_halts.total;
-		CHECKF(ops > 10, "%s: the guest did only %llu ops", exit_kind_name(k),
+		CHECKF(ops >= OPS_PER_KIND, "%s: the guest did %llu ops", exit_kind_name(k),
 		       (unsigned long long)ops);
 		printf("    %-8s %-12s guest %6llu", cpu_mode_name(vmm_cpu_mode(session_vmm(s))),
 		       exit_kind_name(k), (unsigned long long)ops);
@@ -209,11 +196,13 @@ static double emulations_per_op(enum cpu_mode cpu)
 	struct vmm_status st;
 	double per_op = -1;
 
-	if (!s || !wait_state(s, VMM_RUNNING, 3, &st))
+	if (!s || !wait_state(s, VMM_RUNNING, HANG_BOUND_S, &st))
 		goto out;
 	session_tick(s, &a);
+	uint64_t from = ctl_of(s)->kind[EK_PIO_EVENTFD].ops;
 	session_set_workload(s, WL_EXITS, EK_PIO_EVENTFD, 0);
-	sleep_s(0.2);
+	if (!wait_ops(s, EK_PIO_EVENTFD, from, 1000))
+		goto out;
 	quiesce(s);
 	session_pause(s, false);
 	session_tick(s, &b);
@@ -248,14 +237,15 @@ TEST(hardware_host_counts_kvm_exit_and_kvm_hypercall)
 		SKIP("kvm_exit and kvm_hypercall never fire on kvm_pvm; the hardware lane runs this");
 	struct session *s = boot(CPU_AUTO, WL_IDLE, 0, 0, 2000);
 	REQUIRE(s);
-	REQUIRE(wait_state(s, VMM_RUNNING, 3, &st));
+	REQUIRE(wait_state(s, VMM_RUNNING, HANG_BOUND_S, &st));
 	session_tick(s, &a);
 	if (!a.bpf_on) {
 		session_close(s);
 		SKIP("%s", a.bpf_why);
 	}
+	uint64_t from = ctl_of(s)->kind[EK_HYPERCALL].ops;
 	session_set_workload(s, WL_EXITS, EK_HYPERCALL, 0);
-	sleep_s(0.25);
+	CHECK(wait_ops(s, EK_HYPERCALL, from, OPS_PER_KIND));
 	quiesce(s);
 	session_pause(s, false);
 	session_tick(s, &b);
@@ -264,7 +254,7 @@ TEST(hardware_host_counts_kvm_exit_and_kvm_hypercall)
 	uint64_t ex = b.bpf_event[KT_EXIT].total - a.bpf_event[KT_EXIT].total;
 	printf("    hypercalls: guest %llu, kvm_hypercall %llu, kvm_exit %llu\n",
 	       (unsigned long long)ops, (unsigned long long)hc, (unsigned long long)ex);
-	CHECK(ops > 10);
+	CHECK(ops >= OPS_PER_KIND);
 	CHECK(hc == ops);
 	CHECK(ex >= ops); /* every vmcall/vmmcall is an exit, plus whatever else happened */
 	CHECK(b.nr_kexit > 0);
@@ -277,17 +267,16 @@ static void expect_failure(uint32_t fault, const char *text)
 	struct vmm_status st;
 	const char *why;
 	REQUIRE(s);
-	REQUIRE(wait_state(s, VMM_RUNNING, 3, &st));
+	REQUIRE(wait_state(s, VMM_RUNNING, HANG_BOUND_S, &st));
 	session_set_workload(s, WL_FAULT, fault, 0);
-	CHECK(wait_state(s, VMM_FAILED, 5, &st));
+	CHECK(wait_state(s, VMM_FAILED, HANG_BOUND_S, &st));
 	CHECKF(strstr(st.reason, text), "reason '%s' lacks '%s'", st.reason, text);
 	printf("    reported: %s\n", st.reason);
 	/* The VMM survives its guest: a restart boots a working one. */
 	CHECK(session_restart(s, vmm_cpu_mode(session_vmm(s)), &why) == 0);
-	CHECK(wait_state(s, VMM_RUNNING, 3, &st));
+	CHECK(wait_state(s, VMM_RUNNING, HANG_BOUND_S, &st));
 	session_set_workload(s, WL_EXITS, EK_PIO_VMM, 0);
-	sleep_s(0.1);
-	CHECK(ctl_of(s)->kind[EK_PIO_VMM].ops > 0);
+	CHECK(wait_ops(s, EK_PIO_VMM, 0, OPS_PER_KIND));
 	session_close(s);
 }
 
@@ -300,15 +289,14 @@ TEST(pause_keeps_the_vcpu_out_of_the_guest)
 	struct session *s = boot(CPU_AUTO, WL_EXITS, EK_PIO_EVENTFD, 0, 2000);
 	struct vmm_status st;
 	REQUIRE(s);
-	REQUIRE(wait_state(s, VMM_RUNNING, 3, &st));
+	REQUIRE(wait_state(s, VMM_RUNNING, HANG_BOUND_S, &st));
 	session_pause(s, true);
-	CHECK(wait_state(s, VMM_PAUSED, 2, &st));
+	CHECK(wait_state(s, VMM_PAUSED, HANG_BOUND_S, &st));
 	uint64_t before = ctl_of(s)->kind[EK_PIO_EVENTFD].ops;
 	sleep_s(0.2);
 	CHECK(ctl_of(s)->kind[EK_PIO_EVENTFD].ops == before);
 	session_pause(s, false);
-	sleep_s(0.2);
-	CHECK(ctl_of(s)->kind[EK_PIO_EVENTFD].ops > before);
+	CHECK(wait_ops(s, EK_PIO_EVENTFD, before, 1));
 	session_close(s);
 }
 
