@@ -92,7 +92,9 @@ struct mode_figures {
 	double tx_pps, rx_pps;                 /* vmm: what the card moved */
 	bool ping_valid;
 	double ping_p50_us, ping_p99_us;       /* guest pings while in that mode */
-	struct per_packet exits_all, exits_nic, irqs, cpu; /* per packet; cpu = card + vmm + guest */
+	/* Per packet: the card's exits first (the lesson), those that reached the VMM, every exit;
+	 * host CPU is the hypervisor's (PP_CPU_VMM), the card's engine apart (PP_CPU_CARD). */
+	struct per_packet exits_nic, exits_user, exits_all, irqs, cpu_host, cpu_card;
 };
 
 #define SNAP_STATS_MAX 64
@@ -104,6 +106,14 @@ struct kind_cost {
 	uint64_t ops;
 	double avg_ns, min_ns, max_ns;
 	uint64_t hist[HIST_SLOTS]; /* log2 TSC-cycle slots */
+};
+
+/* What ordinary guest code costs in this CPU mode: the guest's timed loop of plain instructions
+ * (vmm/work_loop.h), its fastest run so far, beside the same loop run natively on the host. */
+struct work_cost {
+	bool valid; /* the guest has timed the loop at least once */
+	uint64_t loops;
+	double ns_per_insn, host_ns_per_insn;
 };
 
 struct snapshot {
@@ -132,6 +142,7 @@ struct snapshot {
 	char irq_mode[8];
 	struct figure irq_timer, irq_doorbell, irq_self, irq_nic;
 	struct kind_cost cost[EK_MAX];        /* the guest's TSC round trips, cumulative */
+	struct work_cost work;
 	uint64_t heartbeat;
 
 	unsigned nr_vmm;

@@ -455,12 +455,17 @@ static void walk_compare(struct jv *v, struct snapshot *s)
 		struct {
 			const char *key;
 			struct per_packet *pp;
-		} parts[] = {{"exits_per_packet", &c->exits_all}, {"nic_exits_per_packet", &c->exits_nic},
-			     {"irqs_per_packet", &c->irqs}, {"cpu_ns_per_packet", &c->cpu}};
-		for (unsigned i = 0; i < 4; i++)
+		} parts[] = {{"nic_exits_per_packet", &c->exits_nic},
+			     {"userspace_exits_per_packet", &c->exits_user},
+			     {"exits_per_packet", &c->exits_all},
+			     {"irqs_per_packet", &c->irqs},
+			     {"host_cpu_ns_per_packet", &c->cpu_host},
+			     {"card_cpu_ns_per_packet", &c->cpu_card}};
+		const unsigned nr = sizeof(parts) / sizeof(parts[0]);
+		for (unsigned i = 0; i < nr; i++)
 			jv_pp_value(v, parts[i].key, parts[i].pp);
 		if (jv_begin(v, "sources", false)) {
-			for (unsigned i = 0; i < 4; i++)
+			for (unsigned i = 0; i < nr; i++)
 				jv_pp_source(v, parts[i].key, parts[i].pp);
 			jv_end(v, false);
 		}
@@ -596,6 +601,12 @@ static void walk_guest(struct jv *v, struct snapshot *s)
 			jv_hist(v, "hist_log2_cycles", c->hist);
 			jv_end(v, false);
 		}
+		jv_end(v, false);
+	}
+	if (jv_begin_opt(v, "work", &s->work.valid)) {
+		jv_u64(v, "loops", &s->work.loops);
+		jv_f64(v, "ns_per_insn", &s->work.ns_per_insn, 4);
+		jv_f64(v, "host_ns_per_insn", &s->work.host_ns_per_insn, 4);
 		jv_end(v, false);
 	}
 	if (jv_begin(v, "boot_ms", false)) {

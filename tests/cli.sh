@@ -248,7 +248,7 @@ else
 		if ! grep -q "NETWORK  virtio" "$tmp/s1"; then bad cli_dashboard_80x24 "no NETWORK panel: $(cat "$tmp/s1")"
 		elif [ "$net_rows" -lt 4 ]; then bad cli_dashboard_80x24 "NETWORK rows run into each other: $(grep -A6 NETWORK "$tmp/s1")"
 		elif ! grep -qE 'ping p50 +- p99 +- ' "$tmp/s1"; then bad cli_dashboard_80x24 "ping figures shown under tx: $(grep 'guest   tx' "$tmp/s1")"
-		elif ! grep -q "vmscope help" "$tmp/s2" || ! grep -q "per pkt: every vCPU exit" "$tmp/s2"; then bad cli_dashboard_80x24 "? shows no help: $(head -3 "$tmp/s2")"
+		elif ! grep -q "vmscope help" "$tmp/s2" || ! grep -q "per pkt: nic = exits at the card" "$tmp/s2"; then bad cli_dashboard_80x24 "? shows no help: $(head -3 "$tmp/s2")"
 		elif ! grep -q "exits of every kind in turn" "$tmp/s3"; then bad cli_dashboard_80x24 "key a says: $(tail -1 "$tmp/s3")"
 		else ok cli_dashboard_80x24; fi
 

@@ -54,6 +54,8 @@ static const char *const help_text[] = {
 	" E V F move the running guest to the emulated, virtio or SR-IOV VF card",
 	" ? h F1 this help   q quit",
 	"PANELS (-: that source cannot see or tell apart that figure)",
+	" work      a plain instruction of the guest's timed loop (fastest so far) and",
+	"           the same loop on the host: what ordinary code costs in this CPU mode",
 	" EXITS /s  by kind and source: guest = its own counters, vmm = the VMM's exit",
 	"           loop and ioeventfds, stats = KVM's vCPU stats fd, bpf = eBPF on KVM",
 	"           tracepoints; avg/min/max = the guest's TSC round trip",
@@ -61,12 +63,15 @@ static const char *const help_text[] = {
 	" NETWORK   guest: what its driver sent and got; ping p50/p99 from its TSC",
 	"           device: what the NIC model moved; regs: register exits the VMM saw",
 	"           (traps + ioeventfd doorbells); exits by register: the e1000's",
-	"           per pkt: every vCPU exit per packet moved (stats fd exits, or bpf",
-	"           kvm_exit): user = reached the VMM, kernel = handled inside KVM,",
-	"           nic = touched the card's registers (bpf or vmm); irqs = interrupts",
+	"           per pkt: nic = exits at the card's registers (bpf or vmm), user =",
+	"           reached the VMM, all = every vCPU exit (stats fd, or bpf kvm_exit),",
+	"           (all - user: handled inside KVM); irqs = interrupts; cpu: host = the",
+	"           hypervisor's threads, guest = its own work, card = the VF's engine",
 	"           peer: the namespace's UDP sink and echo; capture: libpcap on TAP",
-	" COMPARE   each card's last figures (the one in use marked >): exits and nic",
-	"           exits per packet, irqs per packet, host CPU per packet (card+vmm+guest)",
+	" COMPARE   each card's last figures (the one in use marked >), per packet: nic =",
+	"           the card's exits, user = exits that reached the VMM, all = every exit;",
+	"           host cpu = the hypervisor's (VMM threads, vCPU outside the guest); card",
+	"           cpu = the VF engine's thread, standing for silicon (not the host's)",
 	" SWITCHES  the last live switches: blackout = longest gap in the guest's",
 	"           traffic (capture, then vmm), lost = from sequence numbers",
 	" HISTORY   one column per tick (40 lines or more); E V F mark switches",
@@ -123,6 +128,12 @@ static void fmt_rate(char *buf, size_t n, const struct figure *f)
 		snprintf(buf, n, "%9.0f", f->rate);
 }
 
+/* ns per instruction: fractions natively, hundreds in KVM's emulator. */
+static void fmt_insn_ns(char *buf, size_t n, double ns)
+{
+	snprintf(buf, n, ns < 1 ? "%.2f ns" : ns < 10 ? "%.1f ns" : "%.0f ns", ns);
+}
+
 static void fmt_ns(char *buf, size_t n, double ns)
 {
 	if (ns <= 0)
@@ -177,6 +188,19 @@ static int draw_header(struct dash *d, int y, int rows)
 		attron(COLOR_PAIR(C_DIM));
 		mvaddnstr(y, 1, cpu_mode_story(s->cpu_mode), COLS - 2);
 		attroff(COLOR_PAIR(C_DIM));
+	}
+	y++;
+	/* Ordinary instructions, the cost emulation really adds: the guest's against the host's. */
+	if (s->work.valid && s->work.host_ns_per_insn > 0) {
+		char g[16], h[16];
+		fmt_insn_ns(g, sizeof(g), s->work.ns_per_insn);
+		fmt_insn_ns(h, sizeof(h), s->work.host_ns_per_insn);
+		attron(A_BOLD);
+		line_at(y, "work: a plain guest instruction %s, on the host %s: %.0fx", g, h,
+			s->work.ns_per_insn / s->work.host_ns_per_insn);
+		attroff(A_BOLD);
+	} else {
+		line_at(y, "work: a plain guest instruction -");
 	}
 	return y + 2;
 }
@@ -390,23 +414,23 @@ static int draw_net(struct dash *d, int y, int rows)
 	}
 	{
 		const struct per_packet *pp = s->per_packet;
-		char all[12], us[12], ik[12], nic[12], irq[12];
+		char all[12], us[12], nic[12], irq[12];
 		fmt_pp(all, sizeof(all), &pp[PP_ALL]);
 		fmt_pp(us, sizeof(us), &pp[PP_USERSPACE]);
-		fmt_pp(ik, sizeof(ik), &pp[PP_IN_KERNEL]);
 		fmt_pp(nic, sizeof(nic), &pp[PP_NIC]);
 		fmt_pp(irq, sizeof(irq), &pp[PP_IRQS]);
 		attron(A_BOLD);
-		line_at(y++, " per pkt exits %s %s: user %s kernel %s nic %s %s  irqs %s", all,
-			pp[PP_ALL].valid ? pp[PP_ALL].source : "", us, ik, nic,
-			pp[PP_NIC].valid ? pp[PP_NIC].source : "", irq);
+		line_at(y++, " per pkt exits: nic %s %s  user %s  all %s %s  irqs %s", nic,
+			pp[PP_NIC].valid ? pp[PP_NIC].source : "", us, all,
+			pp[PP_ALL].valid ? pp[PP_ALL].source : "", irq);
 		attroff(A_BOLD);
-		/* Where the work went: the card's own silicon (a VF's engine), the VMM, the guest. */
+		/* Where the work went: the hypervisor (the host's cost), the guest's own work, and the
+		 * card's silicon (a VF's engine), never summed into the host's. */
 		char card[16], vmm[16], guest[16];
 		fmt_pp_ns(card, sizeof(card), &pp[PP_CPU_CARD]);
 		fmt_pp_ns(vmm, sizeof(vmm), &pp[PP_CPU_VMM]);
 		fmt_pp_ns(guest, sizeof(guest), &pp[PP_CPU_GUEST]);
-		line_at(y++, " per pkt host cpu: card %s  vmm %s  guest %s", card, vmm, guest);
+		line_at(y++, " per pkt cpu: host %s  guest %s  card %s", vmm, guest, card);
 	}
 	if (s->peer_sink.valid) {
 		fmt_count(a, sizeof(a), s->peer_sink.rate);
@@ -433,10 +457,11 @@ static int draw_net(struct dash *d, int y, int rows)
 static int draw_compare(struct dash *d, int y, int rows)
 {
 	const struct snapshot *s = &d->snap;
-	char tx[16], rx[16], p50[16], p99[16], all[12], nic[12], irq[12], cpu[16];
+	char tx[16], rx[16], p50[16], all[12], nic[12], user[12], cpu[16], card[16];
+	/* The card's exits a packet first: the lesson's order (e1000 > virtio > vf) is read there. */
 	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
-	line_at(y++, "COMPARE %-9s %7s %7s %7s %7s %6s %6s %5s %8s", "card", "tx pps", "rx pps",
-		"p50", "p99", "ex/pkt", "nic", "irqs", "cpu/pkt");
+	line_at(y++, "COMPARE %-8s %5s %5s %5s %7s %7s %7s %8s %8s", "card", "nic", "user", "all",
+		"tx pps", "rx pps", "p50", "host cpu", "card cpu");
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 	for (unsigned m = NIC_MODE_EMULATED; m < NIC_MODE_MAX; m++) {
 		const struct mode_figures *c = &s->compare[m];
@@ -451,15 +476,15 @@ static int draw_compare(struct dash *d, int y, int rows)
 		fmt_count(tx, sizeof(tx), c->tx_pps);
 		fmt_count(rx, sizeof(rx), c->rx_pps);
 		fmt_us(p50, sizeof(p50), c->ping_valid, c->ping_p50_us);
-		fmt_us(p99, sizeof(p99), c->ping_valid, c->ping_p99_us);
-		fmt_pp(all, sizeof(all), &c->exits_all);
 		fmt_pp(nic, sizeof(nic), &c->exits_nic);
-		fmt_pp(irq, sizeof(irq), &c->irqs);
-		fmt_pp_ns(cpu, sizeof(cpu), &c->cpu);
+		fmt_pp(user, sizeof(user), &c->exits_user);
+		fmt_pp(all, sizeof(all), &c->exits_all);
+		fmt_pp_ns(cpu, sizeof(cpu), &c->cpu_host);
+		fmt_pp_ns(card, sizeof(card), &c->cpu_card);
 		if (here)
 			attron(A_BOLD | COLOR_PAIR(C_GOOD));
-		line_at(y++, " %c      %-9s %7s %7s %7s %7s %6s %6s %5s %8s", here ? '>' : ' ',
-			nic_mode_name(m), tx, rx, p50, p99, all, nic, irq, cpu);
+		line_at(y++, " %c      %-8s %5s %5s %5s %7s %7s %7s %8s %8s", here ? '>' : ' ',
+			nic_mode_name(m), nic, user, all, tx, rx, p50, cpu, card);
 		if (here)
 			attroff(A_BOLD | COLOR_PAIR(C_GOOD));
 	}
@@ -591,7 +616,7 @@ static const struct panel {
 	bool (*want)(const struct dash *d);
 	int (*draw)(struct dash *d, int y, int rows); /* returns the line after it */
 } panels[] = {
-	{"header", 3, NULL, draw_header},
+	{"header", 4, NULL, draw_header},
 	{"timeline", 2, want_timeline, draw_timeline},
 	{"caption", 4, want_caption, draw_caption},
 	{"exits", 12, want_exits, draw_exits},
@@ -799,7 +824,7 @@ static int on_key(struct dash *d, int ch)
 			return EV_REDRAW;
 		}
 		tour_go(r, d->s, r->cur + (back ? -1 : 1), back ? -1 : 1, mono_s());
-		tour_fill(r, &d->snap.tour); /* the caption now, the figures at the next tick */
+		tour_fill(r, &d->snap); /* the caption now, the figures at the next tick */
 		return EV_REDRAW;
 	}
 	if (d->replay) {
@@ -978,7 +1003,7 @@ int run_dashboard(const struct cli *cli, struct snap_source *src)
 			int was = src->tour->cur;
 			tour_poll(src->tour, d.s, mono_s());
 			if (src->tour->cur != was) {
-				tour_fill(src->tour, &d.snap.tour);
+				tour_fill(src->tour, &d.snap);
 				ev |= EV_REDRAW;
 			}
 		}

@@ -429,6 +429,15 @@ static void render(struct metrics *m, FILE *f, const struct snapshot *s)
 			(unsigned long long)counted(m, key, h->total));
 		break;
 	}
+	if (s->work.valid) {
+		family(f, "vmscope_work_seconds_per_instruction", "gauge",
+		       "What a plain instruction of the guest's work loop costs, fastest loop so far: in "
+		       "the guest (this CPU mode) and natively on the host");
+		fprintf(f, "vmscope_work_seconds_per_instruction{where=\"guest\"} %.6g\n",
+			s->work.ns_per_insn / 1e9);
+		fprintf(f, "vmscope_work_seconds_per_instruction{where=\"host\"} %.6g\n",
+			s->work.host_ns_per_insn / 1e9);
+	}
 	packets(m, f, s);
 	ping_histogram(m, f, s);
 	switches(m, f, s);

@@ -26,6 +26,7 @@ void out_csv_header(FILE *f)
 	for (unsigned p = 0; p < PP_MAX; p++)
 		fprintf(f, ",%s_per_packet%s%s", p == PP_IRQS ? "irqs" : p >= PP_CPU_CARD ? "cpu_ns" : "exits",
 			p == PP_IRQS || p == PP_ALL ? "" : "_", p == PP_IRQS || p == PP_ALL ? "" : per_packet_name(p));
+	fputs(",work_ns_per_insn,host_work_ns_per_insn", f);
 	fputc('\n', f);
 }
 
@@ -49,5 +50,9 @@ void out_csv(FILE *f, const struct snapshot *s)
 			fprintf(f, ",%.4f", s->per_packet[p].value);
 		else
 			fputs(",", f);
+	if (s->work.valid)
+		fprintf(f, ",%.4f,%.4f", s->work.ns_per_insn, s->work.host_ns_per_insn);
+	else
+		fputs(",,", f);
 	fputc('\n', f);
 }

@@ -14,7 +14,7 @@ bool source_tick(struct snap_source *src, struct snapshot *snap)
 	else if (!src->replay || !replay_next(src->replay, snap))
 		return false;
 	if (src->tour)
-		tour_fill(src->tour, &snap->tour);
+		tour_fill(src->tour, snap);
 	if (src->rec && recorder_write(src->rec, snap) && !src->rec_failed) {
 		src->rec_failed = true; /* the run goes on; the recording ends here */
 		fprintf(stderr, "vmscope: %s\n", recorder_error(src->rec) ? recorder_error(src->rec)

@@ -2,7 +2,8 @@
  *
  * A script is lines of text; '#' starts a comment, blank lines are ignored.
  *   step SECONDS TITLE     a new step, on screen for SECONDS (1..600) unless a key moves on
- *   say TEXT               its caption (several say lines join with a space)
+ *   say TEXT               its caption (several say lines join with a space); {NAME} shows a
+ *                          figure of the snapshot beside it (the placeholders table below)
  *   need hardware|pvm      skipped, with a note, unless the host gives VT-x/AMD-V, or is kvm_pvm
  *   cpu MODE               reboot the guest in MODE (emulated, paravirt, hardware) if it is not
  *   nic MODE               move the guest to that card (emulated, virtio, vf) if it is not
@@ -20,6 +21,8 @@
 
 #include "vmm/nic.h"
 
+/* Every number a caption gives is a placeholder filled from the snapshot beside it, and every
+ * claim in words holds on kvm_pvm, VT-x and AMD-V alike (tests/unit/test_tour.c checks both). */
 const char tour_builtin[] =
 	"# vmscope's guided tour: what each kind of virtualization costs, watched on this guest.\n"
 	"step 12 CPU: KVM's instruction emulator\n"
@@ -27,38 +30,162 @@ const char tour_builtin[] =
 	"cpu emulated\n"
 	"workload exits:all 100\n"
 	"say The guest runs with no hardware help: KVM's instruction emulator decodes and runs every\n"
-	"say instruction. Look at the header (cpu emulated) and at the EXITS table: even a CPUID or a\n"
-	"say port write costs tens of microseconds (avg), and the guest's heartbeat crawls.\n"
+	"say instruction in software. The header's work line is what that costs: a plain instruction\n"
+	"say takes {work.guest} here, {work.host} on the host ({work.ratio}). The exits themselves\n"
+	"say (EXITS avg: a port write to the VMM {cost.pio_vmm}, a CPUID {cost.cpuid}) are not where\n"
+	"say emulation loses: the ordinary code between them is.\n"
 	"step 12 CPU: paravirtual (PVM hypercalls)\n"
 	"need pvm\n"
 	"cpu paravirt\n"
 	"workload exits:all 1000\n"
-	"say The same guest, paravirtualized: its kernel runs natively in ring 0 of a PVM guest and\n"
-	"say asks the hypervisor for privileged work with hypercalls. The EXITS table: the same\n"
-	"say kinds now cost a few microseconds; hypercall is the cheapest way out.\n"
+	"say The same guest, paravirtualized: its kernel runs natively as a PVM guest's kernel and\n"
+	"say asks the hypervisor for privileged work with hypercalls. Plain instructions run natively\n"
+	"say again: {work.guest} against {work.host} on the host ({work.ratio}). EXITS avg: a\n"
+	"say hypercall {cost.hypercall}, a port write KVM completes itself (ioeventfd)\n"
+	"say {cost.pio_eventfd}, one the VMM serves {cost.pio_vmm}.\n"
 	"step 12 CPU: hardware-assisted (VT-x / AMD-V)\n"
 	"need hardware\n"
 	"cpu hardware\n"
 	"workload exits:all 1000\n"
-	"say VT-x or AMD-V runs the guest; sensitive instructions trap to KVM by exit reason. SOURCES:\n"
-	"say bpf kvm_exit by hardware reason; EXITS: what each kind costs in a round trip.\n"
+	"say VT-x or AMD-V runs the guest natively; sensitive instructions exit to KVM by hardware\n"
+	"say reason. Plain instructions: {work.guest} against {work.host} on the host ({work.ratio}).\n"
+	"say EXITS avg: a CPUID {cost.cpuid}, a hypercall {cost.hypercall}, a port write the VMM\n"
+	"say serves {cost.pio_vmm}. SOURCES: bpf counts kvm_exit by hardware reason.\n"
 	"step 15 NIC: the emulated Intel 82540EM\n"
 	"nic emulated\n"
 	"workload ping 0\n"
 	"say An emulated NIC: the guest's e1000 driver touches a real chip's registers and every access\n"
-	"say traps to the VMM. NETWORK: exits per packet (all, user, nic) and the registers the exits\n"
-	"say go to; ping p50 is what all those traps cost a round trip.\n"
+	"say traps to the VMM. NETWORK per pkt: {pp.nic} of the card's exits a packet, {pp.user}\n"
+	"say reaching the VMM ({pp.all} exits of every kind); exits by register says where they go.\n"
+	"say Ping p50 {ping.p50}; host CPU {cpu.host} a packet.\n"
 	"step 15 NIC: virtio-net, paravirtual\n"
 	"nic virtio\n"
 	"workload tx 0\n"
-	"say virtio: the guest fills a ring and kicks once per batch (an ioeventfd, handled inside\n"
-	"say KVM). NETWORK: exits per packet fall far below one, and COMPARE puts it beside the e1000.\n"
+	"say virtio: the guest fills a ring and kicks once per batch, an ioeventfd that KVM completes\n"
+	"say itself. NETWORK per pkt: {pp.nic} of the card's exits and {pp.user} reaching the VMM a\n"
+	"say packet; host CPU {cpu.host} a packet. COMPARE puts it beside the e1000.\n"
 	"step 15 NIC: an SR-IOV virtual function\n"
 	"nic vf\n"
 	"workload tx 0\n"
-	"say The SR-IOV VF: the guest drives the card's own queues; the hypervisor leaves the data\n"
-	"say path. NETWORK: no NIC exits per packet at all, and the card's CPU (its engine) does the\n"
-	"say work. COMPARE now has all three cards.\n";
+	"say The SR-IOV VF: the guest drives the card's own queues, its doorbells are plain memory,\n"
+	"say and the hypervisor leaves the data path. NETWORK per pkt: {pp.nic} of the card's exits\n"
+	"say a packet; host CPU {cpu.host} a packet, and the card's engine (a thread standing for the\n"
+	"say NIC's silicon) {cpu.card}. COMPARE now has all three cards.\n";
+
+/* The figures a caption may name: "{name}" is replaced by the value in the snapshot the
+ * caption is shown with, or "-" where that snapshot has none. */
+static void put_time(char *out, size_t n, bool valid, double ns)
+{
+	if (!valid || !(ns >= 0))
+		snprintf(out, n, "-");
+	else if (ns == 0)
+		snprintf(out, n, "0 ns");
+	else if (ns < 1)
+		snprintf(out, n, "%.2f ns", ns);
+	else if (ns < 1000)
+		snprintf(out, n, "%.0f ns", ns);
+	else if (ns < 1e6)
+		snprintf(out, n, "%.1f us", ns / 1e3);
+	else
+		snprintf(out, n, "%.1f ms", ns / 1e6);
+}
+
+static void ph_work(const struct snapshot *s, unsigned which, char *out, size_t n)
+{
+	const struct work_cost *w = &s->work;
+	if (which == 2) {
+		if (w->valid && w->host_ns_per_insn > 0)
+			snprintf(out, n, "%.0fx", w->ns_per_insn / w->host_ns_per_insn);
+		else
+			snprintf(out, n, "-");
+	} else {
+		put_time(out, n, w->valid, which ? w->host_ns_per_insn : w->ns_per_insn);
+	}
+}
+
+static void ph_cost(const struct snapshot *s, unsigned kind, char *out, size_t n)
+{
+	put_time(out, n, s->cost[kind].ops > 0, s->cost[kind].avg_ns);
+}
+
+static void ph_exits(const struct snapshot *s, unsigned part, char *out, size_t n)
+{
+	const struct per_packet *p = &s->per_packet[part];
+	if (p->valid)
+		snprintf(out, n, "%.2f", p->value);
+	else
+		snprintf(out, n, "-");
+}
+
+static void ph_cpu(const struct snapshot *s, unsigned part, char *out, size_t n)
+{
+	put_time(out, n, s->per_packet[part].valid, s->per_packet[part].value);
+}
+
+static void ph_ping(const struct snapshot *s, unsigned q, char *out, size_t n)
+{
+	put_time(out, n, s->latency_valid, s->latency_us[q] * 1e3);
+}
+
+static const struct placeholder {
+	const char *name;
+	void (*put)(const struct snapshot *s, unsigned arg, char *out, size_t n);
+	unsigned arg;
+} placeholders[] = {
+	{"work.guest", ph_work, 0},
+	{"work.host", ph_work, 1},
+	{"work.ratio", ph_work, 2},
+	{"cost.pio_vmm", ph_cost, EK_PIO_VMM},
+	{"cost.pio_eventfd", ph_cost, EK_PIO_EVENTFD},
+	{"cost.mmio_vmm", ph_cost, EK_MMIO_VMM},
+	{"cost.mmio_eventfd", ph_cost, EK_MMIO_EVENTFD},
+	{"cost.hypercall", ph_cost, EK_HYPERCALL},
+	{"cost.cpuid", ph_cost, EK_CPUID},
+	{"cost.hlt", ph_cost, EK_HLT},
+	{"pp.nic", ph_exits, PP_NIC},
+	{"pp.user", ph_exits, PP_USERSPACE},
+	{"pp.all", ph_exits, PP_ALL},
+	{"cpu.host", ph_cpu, PP_CPU_VMM},
+	{"cpu.guest", ph_cpu, PP_CPU_GUEST},
+	{"cpu.card", ph_cpu, PP_CPU_CARD},
+	{"ping.p50", ph_ping, 0},
+	{"ping.p99", ph_ping, 1},
+};
+
+/* The placeholder that text (just past a '{') names, or NULL; *len is its length with braces. */
+static const struct placeholder *placeholder_at(const char *text, size_t *len)
+{
+	const char *close = strchr(text, '}');
+	if (!close)
+		return NULL;
+	size_t n = (size_t)(close - text);
+	for (size_t i = 0; i < sizeof(placeholders) / sizeof(placeholders[0]); i++)
+		if (strlen(placeholders[i].name) == n && !strncmp(placeholders[i].name, text, n)) {
+			*len = n + 2;
+			return &placeholders[i];
+		}
+	return NULL;
+}
+
+void tour_caption(const char *tmpl, const struct snapshot *s, char *out, size_t n)
+{
+	size_t o = 0;
+	for (const char *p = tmpl; *p && o + 1 < n;) {
+		size_t len;
+		const struct placeholder *ph = *p == '{' ? placeholder_at(p + 1, &len) : NULL;
+		if (!ph) {
+			out[o++] = *p++;
+			continue;
+		}
+		char v[32];
+		ph->put(s, ph->arg, v, sizeof(v));
+		o += (size_t)snprintf(out + o, n - o, "%s", v);
+		if (o >= n)
+			o = n - 1;
+		p += len;
+	}
+	out[o] = 0;
+}
 
 #define FAIL(...)                                                                                  \
 	do {                                                                                       \
@@ -120,7 +247,11 @@ int tour_parse(const char *text, const char *name, struct tour *t, char *err, si
 		if (!st)
 			FAIL("'%s' before the first step line", word);
 		if (!strcmp(word, "say")) {
-			size_t n = strlen(st->caption);
+			size_t n = strlen(st->caption), len;
+			for (const char *b = strchr(rest, '{'); b; b = strchr(b + 1, '{'))
+				if (!placeholder_at(b + 1, &len))
+					FAIL("'%.40s' is not a figure a caption can show (say {work.guest}, "
+					     "{cost.pio_vmm}, {pp.nic}, {cpu.host}, {ping.p50}, ...)", b);
 			if (n + 1 + strlen(rest) >= sizeof(st->caption))
 				FAIL("the caption is longer than %zu characters", sizeof(st->caption) - 1);
 			snprintf(st->caption + n, sizeof(st->caption) - n, "%s%s", n ? " " : "", rest);

@@ -53,7 +53,10 @@ struct tour_run {
 void tour_go(struct tour_run *r, struct session *s, int step, int dir, double now);
 /* True while the tour runs; moves on when the step's time is up. */
 bool tour_poll(struct tour_run *r, struct session *s, double now);
-/* The step on screen, for the snapshot (and so for the recording). */
-void tour_fill(const struct tour_run *r, struct snap_tour *out);
+/* The step on screen, for the snapshot (and so for the recording): its caption with the
+ * snapshot's own figures in its placeholders. */
+void tour_fill(const struct tour_run *r, struct snapshot *snap);
+/* A caption template with every {NAME} replaced by that figure of s ("-" where s has none). */
+void tour_caption(const char *tmpl, const struct snapshot *s, char *out, size_t n);
 
 #endif

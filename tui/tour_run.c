@@ -87,8 +87,9 @@ bool tour_poll(struct tour_run *r, struct session *s, double now)
 	return r->cur < (int)r->t->nr;
 }
 
-void tour_fill(const struct tour_run *r, struct snap_tour *out)
+void tour_fill(const struct tour_run *r, struct snapshot *snap)
 {
+	struct snap_tour *out = &snap->tour;
 	memset(out, 0, sizeof(*out));
 	if (!r || !r->t)
 		return;
@@ -97,7 +98,7 @@ void tour_fill(const struct tour_run *r, struct snap_tour *out)
 	out->step = (unsigned)cur + 1;
 	out->steps = r->t->nr;
 	snprintf(out->title, sizeof(out->title), "%s", st->title);
-	snprintf(out->caption, sizeof(out->caption), "%s", st->caption);
+	tour_caption(st->caption, snap, out->caption, sizeof(out->caption));
 	snprintf(out->note, sizeof(out->note), "%s", r->note);
 	size_t n = strlen(out->note);
 	while (n && out->note[n - 1] == ' ')

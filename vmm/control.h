@@ -123,7 +123,7 @@ enum hypercall_insn {
 };
 
 #define CTL_MAGIC 0x706f6373u /* "scop" */
-#define CTL_VERSION 4
+#define CTL_VERSION 5
 #define HIST_SLOTS 32 /* log2 buckets of TSC cycles */
 
 struct kind_stats {
@@ -178,6 +178,8 @@ struct ctl_page {
 	/* hot-plug (guest -> VMM) */
 	u32 hp_bound_bdf, hp_released_bdf; /* see GEV_NIC_BOUND, GEV_NIC_MOVED */
 	u64 hp_probe_cycles; /* the slot's event seen -> the new card's driver up (TSC) */
+	/* guest -> VMM: the plain work loop of vmm/work_loop.h, timed every WORK_PERIOD_MS */
+	struct kind_stats work;
 };
 
 #endif

@@ -153,7 +153,7 @@ TEST(figures_the_workload_does_not_make_are_null_not_zero)
 	CHECK(!strstr(j, "120.5"));
 	CHECK(!strstr(c, "120.5"));
 	/* p50, p99 empty; lost 0; all, -, -, nic, -; no CPU figures */
-	CHECK(strstr(c, ",,0,0.2500,,,0.1250,,,,\n") != NULL);
+	CHECK(strstr(c, ",,0,0.2500,,,0.1250,,,,,,\n") != NULL);
 	free(j);
 	free(c);
 }
@@ -234,6 +234,8 @@ static void fill_every_field(struct snapshot *s, bool on)
 	fig(&s->irq_self, &n);
 	fig(&s->irq_nic, &n);
 	s->heartbeat = cnt(&n);
+	s->work = (struct work_cost){.valid = true, .loops = cnt(&n), .ns_per_insn = val(&n) * 8,
+				     .host_ns_per_insn = val(&n) / 4};
 	s->nr_vmm = 3;
 	for (unsigned i = 0; i < s->nr_vmm; i++) {
 		snprintf(s->vmm[i].name, sizeof(s->vmm[i].name), "vmm_counter_%u", i);
@@ -317,10 +319,12 @@ static void fill_every_field(struct snapshot *s, bool on)
 			c->ping_valid = m == NIC_MODE_VF;
 			c->ping_p50_us = c->ping_valid ? val(&n) : 0;
 			c->ping_p99_us = c->ping_valid ? val(&n) : 0;
-			pp(&c->exits_all, &n, true);
 			pp(&c->exits_nic, &n, m == NIC_MODE_VF);
+			pp(&c->exits_user, &n, true);
+			pp(&c->exits_all, &n, true);
 			pp(&c->irqs, &n, true);
-			pp(&c->cpu, &n, true);
+			pp(&c->cpu_host, &n, true);
+			pp(&c->cpu_card, &n, m == NIC_MODE_VF);
 		}
 		s->bpf_on = true;
 		for (unsigned e = 0; e < KT_MAX; e++)

@@ -1,8 +1,12 @@
 /* The tour's script: the built-in one parses into the lesson's steps; bad scripts are refused
  * with the line and why. */
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tests/harness.h"
+#include "tui/record.h"
 #include "tui/tour.h"
 
 TEST(the_built_in_tour_tells_the_lesson_in_order)
@@ -46,6 +50,7 @@ TEST(a_bad_tour_script_is_refused_with_its_line)
 		{"step 5 A\nsay x\nneed quantum\n", "s line 3: need wants hardware or pvm"},
 		{"step 5 A\nsay x\nsize 9000\n", "s line 3: size wants payload bytes"},
 		{"step 5 A\nsay x\ndance\n", "s line 3: unknown word 'dance'"},
+		{"step 5 A\nsay it costs {pio.avg}\n", "s line 2: '{pio.avg}' is not a figure a caption"},
 		{"step 5 A\n", "s: step 1 (A) has no say line"},
 		{"step 5 A\nsay x\ncpu paravirt\nnic vf\nsize 64\nworkload tx\nnic virtio\n",
 		 "s line 7: more than 4 actions"},
@@ -60,4 +65,114 @@ TEST(a_bad_tour_script_is_refused_with_its_line)
 			 err, sizeof(err)) == 0);
 	CHECK(t.nr == 1 && !strcmp(t.step[0].title, "One") && !strcmp(t.step[0].caption, "see #5 here") &&
 	      t.step[0].act[0].rate == 500);
+}
+
+/* Placeholders take the snapshot's figures; a figure the snapshot does not have is "-". */
+TEST(a_caption_shows_the_figures_of_its_snapshot)
+{
+	static struct snapshot s;
+	char out[480];
+	memset(&s, 0, sizeof(s));
+	s.work = (struct work_cost){.valid = true, .loops = 3, .ns_per_insn = 268, .host_ns_per_insn = 0.13};
+	s.cost[EK_PIO_VMM] = (struct kind_cost){.ops = 5, .avg_ns = 30800};
+	s.per_packet[PP_NIC] = (struct per_packet){.valid = true, .value = 1.004};
+	tour_caption("{work.guest} vs {work.host} ({work.ratio}); pio {cost.pio_vmm}, cpuid "
+		     "{cost.cpuid}; nic {pp.nic} all {pp.all}; {ping.p50}; {not.one}",
+		     &s, out, sizeof(out));
+	CHECKF(!strcmp(out, "268 ns vs 0.13 ns (2062x); pio 30.8 us, cpuid -; nic 1.00 all -; -; {not.one}"),
+	       "%s", out);
+	/* Cut to the buffer, never past it. */
+	tour_caption("{work.guest}{work.guest}{work.guest}", &s, out, 10);
+	CHECK(strlen(out) == 9);
+}
+
+/* Every number a built-in caption gives comes from a placeholder: its words carry no figure of
+ * their own that one host's measurements could contradict. */
+TEST(the_built_in_captions_give_numbers_only_through_placeholders)
+{
+	static struct tour t;
+	char err[200] = "";
+	REQUIRE(tour_parse(tour_builtin, "built-in", &t, err, sizeof(err)) == 0);
+	for (unsigned i = 0; i < t.nr; i++) {
+		const char *c = t.step[i].caption;
+		unsigned figures = 0;
+		for (const char *p = c; *p; p++) {
+			if (*p == '{') {
+				const char *e = strchr(p, '}');
+				REQUIRE(e);
+				p = e;
+				figures++;
+				continue;
+			}
+			/* A digit inside a name (e1000, p50) is no figure. */
+			const char *w = p;
+			while (w > c && isalnum((unsigned char)w[-1]))
+				w--;
+			CHECKF(!isdigit((unsigned char)*p) || isalpha((unsigned char)*w),
+			       "step %u (%s) says a number of its own at \"%.20s\"", i + 1, t.step[i].title, p);
+		}
+		CHECKF(figures >= 2, "step %u (%s) shows %u figures", i + 1, t.step[i].title, figures);
+	}
+}
+
+/* Two captions say the same: the same words, and each number the same to its last printed digit
+ * but one (a recording keeps figures to a fixed precision, the caption was filled before). */
+static bool same_caption(const char *a, const char *b)
+{
+	while (*a && *b) {
+		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+			char *ea, *eb;
+			double x = strtod(a, &ea), y = strtod(b, &eb);
+			const char *dot = memchr(a, '.', (size_t)(ea - a));
+			double unit = dot ? pow(10, -(double)(ea - dot - 1)) : 1;
+			if (fabs(x - y) > unit * 1.001)
+				return false;
+			a = ea, b = eb;
+			continue;
+		}
+		if (*a++ != *b++)
+			return false;
+	}
+	return *a == *b;
+}
+
+/* The shipped recording of the tour: each snapshot's caption is its step's caption filled with
+ * that snapshot's own figures, so every number a learner reads beside a figure is that figure;
+ * and by the end of each step every figure it names was measured (no "-" left). */
+TEST(the_shipped_tour_recording_captions_match_its_figures)
+{
+	static struct tour t;
+	static struct snapshot s, last;
+	char err[300] = "", want[480];
+	struct replay *r;
+	REQUIRE(tour_parse(tour_builtin, "built-in", &t, err, sizeof(err)) == 0);
+	if (replay_open(&r, VMSCOPE_TOUR_RECORDING, err, sizeof(err)))
+		SKIP("%s", err);
+	unsigned checked = 0, steps = 0, step = 0;
+	bool have_last = false;
+	for (;;) {
+		bool more = replay_next(r, &s);
+		if (have_last && (!more || s.tour.step != step)) {
+			/* the last snapshot of a step */
+			steps++;
+			CHECKF(!strstr(last.tour.caption, " - ") && !strstr(last.tour.caption, "(-"),
+			       "step %u ends with a figure missing: %s", step, last.tour.caption);
+		}
+		if (!more)
+			break;
+		if (!s.tour.step || s.tour.step > t.nr)
+			continue;
+		if (strcmp(s.tour.title, t.step[s.tour.step - 1].title))
+			continue; /* a step the host skipped shows the one it went on to */
+		tour_caption(t.step[s.tour.step - 1].caption, &s, want, sizeof(want));
+		CHECKF(same_caption(want, s.tour.caption), "tick %llu, step %u: recorded \"%s\", its figures say \"%s\"",
+		       (unsigned long long)s.seq, s.tour.step, s.tour.caption, want);
+		checked++;
+		step = s.tour.step;
+		last = s;
+		have_last = true;
+	}
+	replay_close(r);
+	printf("    %u snapshots over %u steps checked\n", checked, steps);
+	CHECK(checked > 20 && steps >= 5);
 }

@@ -7,6 +7,7 @@
 #include "pci.h"
 #include "cpu.h"
 #include "task.h"
+#include "../work_loop.h"
 
 #define GUEST_BANNER "vmscope guest: long mode, ring 0, ready"
 #define PVM_HC_HALT 0x1009
@@ -747,8 +748,17 @@ void guest_main(void)
 	/* rx and echo poll while packets come, like NAPI, and sleep on the rx interrupt once the
 	 * ring has been empty this long: an interrupt costs more than a short spin. */
 	u64 idle_since = 0, rx_spin = ctl->tsc_khz / 20; /* 50 us */
+	u64 next_work = 0;
 	for (;;) {
 		ctl->heartbeat++;
+		/* What ordinary instructions cost in this CPU mode, measured between operations. */
+		if (rdtsc() >= next_work) {
+			u64 t0 = rdtsc();
+			work_loop();
+			u64 t1 = rdtsc();
+			record_stats(&ctl->work, t1 - t0);
+			next_work = t1 + ctl->tsc_khz * WORK_PERIOD_MS;
+		}
 		hotplug_poll();
 		if (nic_up())
 			nic_poll(cur, on_frame);
