@@ -127,6 +127,8 @@ NIC_TEST(net_tx_counts_agree_and_only_the_emulated_card_exits)
 	uint64_t tx0 = ctl(vm)->net_tx_packets;
 	vmm_read_net(vm, &ro, &lc);
 	uint64_t sink0 = lc.sink_rx, dev0 = ro.total.tx_packets, traps0 = ro.total.reg_traps;
+	uint64_t notify0 = ro.total.notify_events,
+		 wakes0 = m == NIC_MODE_VF ? dev_counter(&ro, "engine_wakes") : 0;
 	vmm_set_workload(vm, WL_TX, 0, 20000);
 	CHECK(WAIT_UNTIL(ctl(vm)->net_tx_packets - tx0 >= TX_FRAMES, HANG_BOUND_S));
 	settle(vm);
@@ -147,9 +149,10 @@ NIC_TEST(net_tx_counts_agree_and_only_the_emulated_card_exits)
 		CHECK(exits < guest / 20);
 		CHECK(dev_counter(&ro, "tx_notifications") > 0);
 	} else if (m == NIC_MODE_VF) {
-		/* Doorbells are memory the engine polls: not one register trap for the flood. */
+		/* Doorbells are memory the engine polls: not one register trap for the flood. What
+		 * reached KVM are the engine's wake-ups only (VSNIC_VF_WAKE, after it slept). */
 		CHECK(traps == 0 && exits < guest / 20);
-		CHECK(ro.total.notify_events == 0);
+		CHECK(ro.total.notify_events - notify0 == dev_counter(&ro, "engine_wakes") - wakes0);
 	} else {
 		/* One TDT write per frame at least: each one a trap the VMM served. */
 		CHECK(traps >= guest && exits >= traps);
@@ -317,7 +320,9 @@ static void flood(struct vmm *vm, uint32_t rate, uint64_t n, struct flood *f)
 	WAIT_UNTIL((vmm_read_net(vm, &f->ro, &b), f->c = ctl(vm), f->sent = b.drive_tx - a.drive_tx,
 		    f->got = f->c->rx_sink - sink0,
 		    f->delivered = f->ro.total.rx_packets - t0.rx_packets,
-		    f->got >= (rate ? f->sent : f->delivered)), HANG_BOUND_S);
+		    rate ? f->got >= f->sent
+			 : f->got >= f->delivered && f->got + f->c->rx_seq_lost <= f->sent),
+		   HANG_BOUND_S);
 	f->dropped = f->ro.total.rx_no_buffer - t0.rx_no_buffer;
 	f->irqs = f->ro.total.interrupts - t0.interrupts;
 	printf("    rx (%s, %s): peer sent %llu, device delivered %llu, guest counted %llu, lost %llu, "
@@ -333,7 +338,9 @@ NIC_TEST(net_rx_the_peer_floods_the_guest_and_every_datagram_arrives_in_order)
 	need_tap();
 	struct vmm *vm = boot_with_nic(m);
 	REQUIRE(vm);
-	flood(vm, 10000, RX_PACED, &f);
+	/* Paced at a rate any machine of ours keeps up with, the TCG lane too: what must hold is
+	 * that all of it arrives in order, not how fast (the unpaced test below loads the card). */
+	flood(vm, (uint32_t)(2000 / test_slow), RX_PACED, &f);
 	struct ctl_page *c = f.c;
 	CHECK(f.sent >= RX_PACED && f.got == f.sent);
 	CHECK(c->rx_seq_lost == 0 && c->rx_seq_reordered == 0 && f.dropped == 0);

@@ -255,7 +255,9 @@ TEST(emulated_card_exits_more_per_packet_than_virtio_on_the_same_workload)
 		 * exit adds up to ("all": halts, timers, wake-ups of a guest that sleeps between
 		 * packets) depends on the machine's speed: printed above, not compared. */
 		CHECK(nic[1] > nic[0] && user[1] > user[0]);
-		CHECK(nic[1] >= 0.9 && user[1] >= 0.9); /* every e1000 register access reached us */
+		CHECK(user[1] + 0.05 >= nic[1]); /* every e1000 register access reached us */
+		if (wls[w] == WL_TX) /* its driver writes TDT for every frame it queues */
+			CHECK(nic[1] >= 0.9);
 		CHECK(user[0] < user[1] / 4);
 	}
 }
@@ -288,12 +290,30 @@ TEST(vf_card_takes_no_exits_on_the_data_path_and_its_engine_does_the_work)
 		       pp[PP_NIC].source, pp[PP_ALL].value, pp[PP_CPU_CARD].value, pp[PP_CPU_VMM].value,
 		       pp[PP_CPU_GUEST].value);
 		CHECK(pkts > 0);
-		CHECK(pp[PP_NIC].valid && pp[PP_NIC].value == 0);
-		CHECK(snap.nic_exits[SRC_VMM].valid && snap.nic_exits[SRC_VMM].rate == 0);
-		if (snap.nic_exits[SRC_BPF].valid)
-			CHECK(!strcmp(pp[PP_NIC].source, "bpf") && snap.nic_exits[SRC_BPF].rate == 0);
-		else
+		/* The card's own count of its engine's wake-ups (VSNIC_VF_WAKE after a sleep): the
+		 * only access of the data path that may exit. rx needs none (buffers are posted in
+		 * memory, frames wake the engine from the link). */
+		const struct named_figure *wk = snapshot_find(snap.dev_counter, snap.nr_dev_counters,
+							      "engine_wakes");
+		REQUIRE(wk);
+		double wakes = wk->f.rate * snap.dt;
+		printf("    %-3s vf: %.0f engine wake-ups in the window (%.4f a packet)\n",
+		       workload_name(wls[w]), wakes, pkts > 0 ? wk->f.rate / pkts : 0);
+		CHECK(pp[PP_NIC].valid && snap.nic_exits[SRC_VMM].valid);
+		if (wls[w] == WL_RX) {
+			CHECK(wakes == 0 && pp[PP_NIC].value == 0 && snap.nic_exits[SRC_VMM].rate == 0);
+		}
+		if (snap.nic_exits[SRC_BPF].valid) {
+			/* What eBPF saw at every BAR of the PF and the VF, doorbell page included, is
+			 * those wake-ups and nothing else (two may straddle the ticks' edges). */
+			double seen = snap.nic_exits[SRC_BPF].rate * snap.dt;
+			CHECKF(!strcmp(pp[PP_NIC].source, "bpf") && seen <= wakes + 2,
+			       "bpf saw %.0f NIC exits, the card %.0f wake-ups", seen, wakes);
+			if (wls[w] == WL_RX)
+				CHECK(seen == 0);
+		} else {
 			printf("    (no eBPF count here: %s)\n", snap.bpf_why[0] ? snap.bpf_why : "-");
+		}
 		CHECK(pp[PP_CPU_CARD].valid && pp[PP_CPU_CARD].value > 0);
 		CHECK(pp[PP_CPU_VMM].valid && pp[PP_CPU_GUEST].valid);
 		/* The doorbell page is a KVM memory slot: the regions the probes watch include it,

@@ -455,3 +455,37 @@ TEST(sriov_engine_survives_a_guest_scribbling_on_the_doorbell_page)
 	CHECK(c->st.tx_packets + c->st.tx_malformed + c->st.tx_dropped <= 200000ull * 8);
 	teardown();
 }
+
+/* The engine sleeps only when no tail moved after it raised ENGINE_IDLE; a driver that posts
+ * then sees the flag and rings WAKE, which (without KVM's ioeventfd) traps and is counted as
+ * the card's wake-up; a turn of the engine lowers the flag again. */
+TEST(sriov_engine_sleeps_only_with_nothing_posted_and_is_woken_by_wake)
+{
+	setup();
+	enable_vfs(1);
+	rings_up(0);
+	CHECK(c->watching); /* the WAKE eventfd is watched: sleeping is allowed */
+	CHECK(vsnic_idle(c) && db_rd(0, VSNIC_DB_ENGINE_IDLE) == 1 && c->est.engine_sleeps == 1);
+	/* A tail posted before the last look: no sleep, and the flag is down again. */
+	tx_desc(0, TXB, 60);
+	db_wr(0, VSNIC_DB_TX_TAIL, 1);
+	CHECK(!vsnic_idle(c) && db_rd(0, VSNIC_DB_ENGINE_IDLE) == 0 && c->est.engine_sleeps == 1);
+	CHECK(vsnic_engine(c) && db_rd(0, VSNIC_DB_TX_HEAD) == 1);
+	/* Asleep, a driver posts, sees the flag and rings: the write traps here (no KVM). */
+	CHECK(vsnic_idle(c));
+	tx_desc(1, TXB, 60);
+	db_wr(0, VSNIC_DB_TX_TAIL, 2);
+	CHECK(db_rd(0, VSNIC_DB_ENGINE_IDLE) == 1);
+	uint64_t traps = c->traps[VSNIC_TRAP_VF_WAKE];
+	vf_wr(0, VSNIC_VF_WAKE, 1);
+	CHECK(c->traps[VSNIC_TRAP_VF_WAKE] == traps + 1);
+	CHECK(vf_rd(0, VSNIC_VF_WAKE) == 0); /* write-only: reads 0 */
+	/* The poller's next turn: the flag comes down and the frame goes out. */
+	CHECK(vsnic_engine(c) && db_rd(0, VSNIC_DB_ENGINE_IDLE) == 0 && db_rd(0, VSNIC_DB_TX_HEAD) == 2);
+	/* A trapped wake is no ioeventfd signal: notify_events stays what KVM completed. */
+	struct nic_readout ro;
+	memset(&ro, 0, sizeof(ro));
+	nic_model_vf.read(&c->nic, &ro);
+	CHECK(ro.total.notify_events == 0);
+	teardown();
+}

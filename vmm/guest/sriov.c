@@ -125,6 +125,9 @@ static int vf_send(struct gnic *n, const void *frame, u32 len)
 	wmb();
 	f->tx_next++;
 	db_wr32(f, VSNIC_DB_TX_TAIL, f->tx_next); /* the doorbell: memory the card polls */
+	mb(); /* the tail before the look at ENGINE_IDLE: pairs with the card's fence */
+	if (db_rd32(f, VSNIC_DB_ENGINE_IDLE))
+		reg_wr32(f->regs, VSNIC_VF_WAKE, 1); /* the card's engine sleeps: wake it */
 	return 0;
 }
 

@@ -31,6 +31,10 @@ struct net_port {
 	 * poller's thread, which then spins instead of sleeping while there is work. true: it did
 	 * some. May be NULL. */
 	bool (*poll)(void *opaque);
+	/* With poll: the poller found no work for a while. true: the card may sleep until a frame,
+	 * a watch or a call wakes the poller (it arranged to be woken, e.g. the VF's WAKE); false:
+	 * keep polling. May be NULL (then the poller naps and polls again). */
+	bool (*idle)(void *opaque);
 };
 
 struct net_backend_stats {

@@ -25,17 +25,44 @@ static void on_wake(void *opaque, uint64_t count)
 	pthread_mutex_unlock(&n->lock);
 }
 
-/* A polling card (port.poll) keeps the thread spinning while it finds work and for
- * NET_SPIN_NS after, as a NIC's engine watches its doorbells; then it naps NET_NAP_US at a
- * time, so an idle guest costs a wake-up per nap instead of a core. Received frames and watches
- * end a nap at once; only a doorbell written during a nap waits for its end. */
-#define NET_SPIN_NS 2000000ull
+/* A polling card (port.poll) keeps the thread spinning while it finds work and for a while
+ * after, as a NIC's engine watches its doorbells. Then, when every polling card agrees
+ * (port.idle: it will be woken), the thread sleeps until a frame, a watch or a call wakes it,
+ * NET_SLEEP_US at most: the engine costs CPU in proportion to its work. The while adapts: a
+ * sleep that ended within NET_SPIN_MAX_NS would have cost less spun through (a flood's short
+ * gaps), so the spin doubles; a sleep four times longer than the spin halves it (a paced
+ * guest: one wake-up a packet costs less than spinning through the gaps). A card that cannot
+ * be woken is napped on, NET_NAP_US at a time (a doorbell written during a nap waits). */
+#define NET_SPIN_MIN_NS 20000ull
+#define NET_SPIN_MAX_NS 200000ull
 #define NET_NAP_US 50
+#define NET_SLEEP_US 100000
+
+static uint64_t adapt_spin(uint64_t spin, uint64_t slept)
+{
+	if (slept < NET_SPIN_MAX_NS)
+		return spin * 2 < NET_SPIN_MAX_NS ? spin * 2 : NET_SPIN_MAX_NS;
+	if (slept > 4 * spin)
+		return spin / 2 > NET_SPIN_MIN_NS ? spin / 2 : NET_SPIN_MIN_NS;
+	return spin;
+}
+
+/* Every polling card may sleep. */
+static bool ports_idle(struct net *n)
+{
+	bool idle = true;
+	for (unsigned i = 0; i < NET_PORTS; i++) {
+		struct net_port *port = &n->be->port[i];
+		if (port->poll && !(port->idle && port->idle(port->opaque)))
+			idle = false;
+	}
+	return idle;
+}
 
 static void *poller(void *arg)
 {
 	struct net *n = arg;
-	uint64_t last_work = 0;
+	uint64_t last_work = 0, spin = NET_SPIN_MIN_NS;
 	prctl(PR_SET_NAME, "vmscope-net");
 	prctl(PR_SET_TIMERSLACK, 1000ul); /* naps of 50 us, not 50 us + the default 50 us slack */
 	while (!__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE)) {
@@ -54,15 +81,21 @@ static void *poller(void *arg)
 		uint64_t now = mono_ns();
 		if (work)
 			last_work = now;
-		if (now - last_work < NET_SPIN_NS) {
+		if (now - last_work < spin) {
 			n->be->ops->poll(n->be, false, 0);
 			/* The card's silicon is a thread on the host's cores: a turn that found no
 			 * work lets whatever waits for this core run (a kworker finishing the SRCU
 			 * grace period of the vCPU's ioctl), or it waits for the scheduler's tick. */
 			if (!work)
 				sched_yield();
-		} else
+		} else if (ports_idle(n)) {
+			n->be->ops->poll(n->be, true, NET_SLEEP_US);
+			uint64_t woke = mono_ns();
+			spin = adapt_spin(spin, woke - now);
+			last_work = woke - spin / 2; /* a short look around before sleeping again */
+		} else {
 			n->be->ops->poll(n->be, true, NET_NAP_US);
+		}
 	}
 	return NULL;
 }

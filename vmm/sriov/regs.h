@@ -44,6 +44,12 @@
 #define VSNIC_DB_TX_HEAD 0x08
 #define VSNIC_DB_RX_HEAD 0x0c
 #define VSNIC_DB_IRQ_ARM 0x10 /* guest: 1 = interrupt me at the next completion; the card clears */
+/* card: 1 while its engine sleeps. A driver that posts tx descriptors then reads it (after a
+ * full fence: the card stores it, fences, then reads TX_TAIL) and, when 1, writes VSNIC_VF_WAKE.
+ * Our card's silicon is a host thread: it sleeps rather than cost a core, and that write is the
+ * one access of the data path that exits (an ioeventfd KVM completes itself), counted as the
+ * card's wake-ups. While it is awake nothing exits. */
+#define VSNIC_DB_ENGINE_IDLE 0x14
 
 /* VF BAR2 */
 #define VSNIC_VF_BAR2 2
@@ -58,7 +64,8 @@
 #define VSNIC_VF_RX_BASE_LO 0x20
 #define VSNIC_VF_RX_BASE_HI 0x24
 #define VSNIC_VF_RX_SIZE 0x28
-#define VSNIC_VF_REGS_END 0x2c
+#define VSNIC_VF_WAKE 0x2c       /* WO: any write wakes the card's engine (see ENGINE_IDLE) */
+#define VSNIC_VF_REGS_END 0x30
 #define VSNIC_VF_MSIX_TABLE 0x1000
 #define VSNIC_VF_MSIX_PBA 0x1800
 #define VSNIC_CTRL_ENABLE 1u

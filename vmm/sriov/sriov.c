@@ -6,6 +6,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "vmm/kvm.h"
 
 #define DB32(vf, off) ((volatile uint32_t *)((vf)->db + (off)))
 
@@ -120,10 +124,58 @@ bool vsnic_engine(void *opaque)
 	pthread_mutex_lock(&c->lock);
 	CNT_ADD(c->est.engine_turns, 1);
 	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
-		if (c->vf[i].ready)
+		if (c->vf[i].ready) {
+			/* Awake: drivers need not ring WAKE. */
+			if (__atomic_load_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE), __ATOMIC_RELAXED))
+				__atomic_store_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE), 0, __ATOMIC_RELEASE);
 			work |= vf_tx(c, &c->vf[i]);
+		}
 	pthread_mutex_unlock(&c->lock);
 	return work;
+}
+
+/* ENGINE_IDLE first, then a last look at the tails: a driver stores its tail, then reads
+ * ENGINE_IDLE, so either it sees the flag and rings WAKE, or this sees its tail. */
+bool vsnic_idle(void *opaque)
+{
+	struct vsnic *c = opaque;
+	bool asleep = c->watching; /* no watch on the WAKE eventfd: nothing could wake it */
+	pthread_mutex_lock(&c->lock);
+	for (unsigned i = 0; i < VSNIC_TOTAL_VFS && asleep; i++)
+		if (c->vf[i].ready)
+			__atomic_store_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE), 1, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < VSNIC_TOTAL_VFS && asleep; i++)
+		if (c->vf[i].ready && posted(&c->vf[i], &c->vf[i].tx, VSNIC_DB_TX_TAIL))
+			asleep = false;
+	if (asleep)
+		CNT_ADD(c->est.engine_sleeps, 1);
+	else /* work came: awake after all, and drivers need not ring */
+		for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
+			if (c->vf[i].ready)
+				__atomic_store_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE), 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&c->lock);
+	return asleep;
+}
+
+static void on_wake(void *opaque, uint64_t count)
+{
+	struct vsnic *c = opaque;
+	CNT_ADD(c->est.engine_wakes, count);
+}
+
+/* The WAKE ioeventfd follows BAR2 wherever the PF's VF BAR puts it. */
+static void vf_bar_moved(struct pci_dev *d, unsigned bar, uint64_t addr)
+{
+	struct vsnic_vf *vf = d->opaque;
+	struct vsnic *c = vf->card;
+	if (bar != VSNIC_VF_BAR2 || c->vm_fd < 0 || c->wake_fd < 0)
+		return;
+	if (vf->wake_gpa)
+		kvm_ioeventfd(c->vm_fd, vf->wake_gpa, 4, c->wake_fd, false, false);
+	vf->wake_gpa = 0;
+	if (addr && !kvm_ioeventfd(c->vm_fd, addr + VSNIC_VF_WAKE, 4, c->wake_fd, false, true))
+		vf->wake_gpa = addr + VSNIC_VF_WAKE;
 }
 
 /* One frame into a VF's rx ring: 1 delivered, 0 dropped (counted). */
@@ -240,6 +292,16 @@ static bool vf_regs(struct vsnic_vf *vf, uint64_t off, void *data, uint32_t len,
 		CNT_ADD(c->traps[VSNIC_TRAP_VF_OTHER], 1);
 		return false;
 	}
+	if (off == VSNIC_VF_WAKE) {
+		/* No ioeventfd took it (no KVM, or KVM refused one): the same wake-up, trapped. */
+		uint64_t one = 1;
+		CNT_ADD(c->traps[VSNIC_TRAP_VF_WAKE], 1);
+		if (!is_write)
+			memset(data, 0, 4);
+		else if (c->wake_fd >= 0 && write(c->wake_fd, &one, sizeof(one)) < 0)
+			CNT_ADD(c->st.reg_bad, 1); /* saturated: a wake-up is pending anyway */
+		return true;
+	}
 	CNT_ADD(c->traps[off == VSNIC_VF_CTRL ? VSNIC_TRAP_VF_CTRL : VSNIC_TRAP_VF_SETUP], 1);
 	uint32_t v;
 	if (!is_write) {
@@ -300,6 +362,7 @@ static int vf_create(void *opaque, unsigned n, struct pci_dev **out)
 	vf->pci.opaque = vf;
 	vf->pci.bar_access = vf_bar_access;
 	vf->pci.cfg_written = vf_cfg_written;
+	vf->pci.bar_moved = vf_bar_moved;
 	int r = pci_dev_add_ram_bar(&vf->pci, 0, VSNIC_DB_SIZE, db);
 	if (!r)
 		r = pci_dev_add_bar(&vf->pci, VSNIC_VF_BAR2, VSNIC_VF_BAR2_SIZE, false);
@@ -325,6 +388,7 @@ static void vf_destroy(void *opaque, unsigned n)
 	struct vsnic_vf *vf = &((struct vsnic *)opaque)->vf[n];
 	vf->ready = false;
 	vf->present = false;
+	vf_bar_moved(&vf->pci, VSNIC_VF_BAR2, 0);
 	/* Doorbell writes that trapped (no memory slot): kept past the VF's function. */
 	CNT_ADD(vf->card->traps[VSNIC_TRAP_DOORBELL], vf->pci.bar[0].exits);
 	pci_msix_exit(&vf->msix);
@@ -413,6 +477,8 @@ int vsnic_init(struct vsnic *c, const struct nic_env *env)
 	c->irq = env->irq;
 	c->net = env->net;
 	c->be = env->net ? env->net->be : NULL;
+	c->vm_fd = env->vm_fd;
+	c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&c->lock, NULL);
 	for (unsigned n = 0; n < VSNIC_TOTAL_VFS; n++) {
 		memcpy(c->vf_mac[n], env->mac, 6);
@@ -443,19 +509,25 @@ int vsnic_init(struct vsnic *c, const struct nic_env *env)
 
 int vsnic_start(struct vsnic *c)
 {
-	const struct net_port port = {.rx = vsnic_rx, .poll = vsnic_engine, .opaque = c};
+	const struct net_port port = {.rx = vsnic_rx, .poll = vsnic_engine, .idle = vsnic_idle,
+				      .opaque = c};
 	int r = net_attach(c->net, &port);
 	c->attached = r == 0;
+	/* Without the watch the engine never sleeps (vsnic_idle): it polls as before. */
+	c->watching = !r && c->wake_fd >= 0 && net_watch(c->net, c->wake_fd, on_wake, c) == 0;
 	return r;
 }
 
 void vsnic_exit(struct vsnic *c)
 {
-	if (c->attached)
+	if (c->attached || c->watching)
 		net_detach(c->net, c);
-	c->attached = false;
-	pci_sriov_disable(&c->sriov);
+	c->attached = c->watching = false;
+	pci_sriov_disable(&c->sriov); /* every VF's WAKE ioeventfd goes with it */
 	pci_msix_exit(&c->pf_msix);
+	if (c->wake_fd >= 0)
+		close(c->wake_fd);
+	c->wake_fd = -1;
 	for (unsigned n = 0; n < VSNIC_TOTAL_VFS; n++) {
 		free(c->vf[n].db);
 		c->vf[n].db = NULL;
@@ -467,7 +539,7 @@ void vsnic_exit(struct vsnic *c)
 
 static const char *const trap_names[VSNIC_TRAPS] = {
 	"VF CTRL", "VF ring setup", "VF MSI-X table", "VF other", "PF registers", "PF MSI-X table",
-	"VF doorbells (no memslot)",
+	"VF doorbells (no memslot)", "VF wake (trapped)",
 };
 
 static void read_stats(struct nic *nic, struct nic_readout *out)
@@ -494,10 +566,14 @@ static void read_stats(struct nic *nic, struct nic_readout *out)
 		out->regs[out->nr_regs++] = (struct nic_counter){trap_names[i], v};
 	}
 	out->total.reg_traps = traps;
-	out->total.notify_events = 0; /* doorbells are memory: nothing reaches KVM */
+	/* Doorbells are memory: what reached KVM alone are the WAKE writes its ioeventfd took. */
+	uint64_t trapped = __atomic_load_n(&c->traps[VSNIC_TRAP_VF_WAKE], __ATOMIC_RELAXED);
+	out->total.notify_events = x.engine_wakes > trapped ? x.engine_wakes - trapped : 0;
 	nic_extra(out, "vfs_ready", up);
 	nic_extra(out, "vf_enables", x.vf_enables);
 	nic_extra(out, "engine_turns", x.engine_turns);
+	nic_extra(out, "engine_sleeps", x.engine_sleeps);
+	nic_extra(out, "engine_wakes", x.engine_wakes);
 	nic_extra(out, "doorbell_bad", x.doorbell_bad);
 	nic_extra(out, "desc_bad", x.desc_bad);
 	nic_extra(out, "rx_too_small", x.rx_too_small);

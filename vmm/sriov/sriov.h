@@ -41,6 +41,7 @@ struct vsnic_vf {
 	uint32_t reg[VSNIC_VF_REGS_END / 4];
 	bool ready;     /* ENABLE latched a good setup: the engine serves it */
 	bool tx_stalled; /* the link had no room last time (counted once per stall) */
+	uint64_t wake_gpa; /* where BAR2's WAKE register is, its ioeventfd assigned; 0: none */
 	struct vsnic_ring tx, rx;
 	/* For the PF's per-VF statistics registers. */
 	uint64_t tx_packets, rx_packets, rx_no_buffer, ring_errors;
@@ -54,13 +55,15 @@ struct vsnic_stats {
 	uint64_t desc_bad;        /* descriptors with a buffer outside guest memory or a bad length */
 	uint64_t rx_too_small;    /* frames longer than the posted buffer: descriptor marked ERR */
 	uint64_t engine_turns;    /* times the engine looked at the doorbells */
+	uint64_t engine_sleeps;   /* times it went to sleep, ENGINE_IDLE set in every ready VF */
+	uint64_t engine_wakes;    /* WAKE writes that woke it (ioeventfd signals and trapped ones) */
 };
 /* Also read out: vfs_ready, and the capability's sriov_refused and vf_errors (pci_sriov.h). */
 
 /* Exits counted by where they trapped (the VF's setup and MSI-X, the PF's registers). */
 enum {
 	VSNIC_TRAP_VF_CTRL, VSNIC_TRAP_VF_SETUP, VSNIC_TRAP_VF_MSIX, VSNIC_TRAP_VF_OTHER,
-	VSNIC_TRAP_PF_REGS, VSNIC_TRAP_PF_MSIX, VSNIC_TRAP_DOORBELL, VSNIC_TRAPS,
+	VSNIC_TRAP_PF_REGS, VSNIC_TRAP_PF_MSIX, VSNIC_TRAP_DOORBELL, VSNIC_TRAP_VF_WAKE, VSNIC_TRAPS,
 };
 
 struct vsnic {
@@ -74,7 +77,9 @@ struct vsnic {
 	struct irq_router *irq;
 	struct net *net;
 	struct net_backend *be;
-	bool attached;
+	int vm_fd;   /* -1: no KVM, no ioeventfd (WAKE traps) */
+	int wake_fd; /* every VF's WAKE ioeventfd; the poller watches it */
+	bool attached, watching;
 	pthread_mutex_t lock;
 	uint64_t traps[VSNIC_TRAPS];
 	struct nic_stats st;
@@ -89,6 +94,9 @@ void vsnic_exit(struct vsnic *c);
 /* One turn of the engine over every ready VF's doorbells (the poller calls it; tests too).
  * true: it moved something. */
 bool vsnic_engine(void *opaque);
+/* The poller found no work for a while: true when the engine may sleep (ENGINE_IDLE is set in
+ * every ready VF and no tail moved meanwhile), false when work came in the meantime. */
+bool vsnic_idle(void *opaque);
 /* A frame from the link: the card's switch hands it to the VF(s) its MAC names. */
 void vsnic_rx(void *opaque, const uint8_t *frame, uint32_t len);
 /* Accesses to the trapping BARs, as the guest's MMIO makes them (also for tests). */
