@@ -329,13 +329,57 @@ static int switch_rows(void)
 	return 0;
 }
 
+/* The SR-IOV card's engine (vmm/net/net.c, vmm/sriov): its thread's share of a core while the
+ * guest idles, pings at 1000/s and floods each way, beside what the guest moved and the
+ * wake-ups (the exits) its sleeping cost: a card's silicon should cost in proportion to work. */
+static int engine_rows(void)
+{
+	static const struct {
+		const char *name;
+		enum workload wl;
+		uint32_t rate;
+	} load[] = {{"idle", WL_IDLE, 0}, {"ping 1000/s", WL_PING, 1000}, {"tx flood", WL_TX, 0},
+		    {"rx flood", WL_RX, 0}};
+	printf("\nthe VF's engine (the card's silicon, a host thread), %.0f s each:\n%-12s %9s %10s %10s "
+	       "%12s %12s\n", SECONDS, "load", "core %", "tx pps", "rx pps", "wakes/s", "nic/pkt");
+	for (unsigned i = 0; i < sizeof(load) / sizeof(load[0]); i++) {
+		static struct snapshot a, b;
+		struct session_opts o = {.nic = NIC_MODE_VF, .workload = WL_PING, .rate = 0, .pkt_size = 22,
+					 .no_bpf = true, .no_capture = true};
+		struct session *s;
+		const char *why;
+		if (session_open(&s, &o, &why)) {
+			fprintf(stderr, "bench/modes: %s\n", why);
+			return -1;
+		}
+		usleep(200000); /* the ping resolves the peer's MAC */
+		session_set_workload(s, load[i].wl, 0, load[i].rate);
+		usleep(300000);
+		session_tick(s, &a);
+		double c0 = threads_cpu_ns("vmscope-net"), t0 = mono_s();
+		usleep((useconds_t)(SECONDS * 1e6));
+		session_tick(s, &b);
+		double share = (threads_cpu_ns("vmscope-net") - c0) / ((mono_s() - t0) * 1e9);
+		const struct named_figure *wk = snapshot_find(b.dev_counter, b.nr_dev_counters, "engine_wakes");
+		char nic[16] = "-";
+		if (b.per_packet[PP_NIC].valid)
+			snprintf(nic, sizeof(nic), "%.4f", b.per_packet[PP_NIC].value);
+		printf("%-12s %8.1f%% %10.0f %10.0f %12.0f %12s\n", load[i].name, 100 * share,
+		       b.dev_tx.rate, b.dev_rx.rate, wk ? wk->f.rate : 0, nic);
+		session_close(s);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct row rows[NIC_MODE_MAX];
 	unsigned n = 0;
 	bool only_switches = argc == 2 && !strcmp(argv[1], "switches");
-	if (argc > 2 || (argc == 2 && !only_switches)) {
-		fprintf(stderr, "usage: bench/modes [switches]: the table and the switch rows, or the switch rows only\n");
+	bool only_engine = argc == 2 && !strcmp(argv[1], "engine");
+	if (argc > 2 || (argc == 2 && !only_switches && !only_engine)) {
+		fprintf(stderr, "usage: bench/modes [switches|engine]: the table, the switch rows and the "
+				"engine rows, or one of the last two only\n");
 		return 2;
 	}
 	if (geteuid() != 0) {
@@ -344,6 +388,8 @@ int main(int argc, char **argv)
 	}
 	if (only_switches)
 		return switch_rows() ? 1 : 0;
+	if (only_engine)
+		return engine_rows() ? 1 : 0;
 	printf("bench/modes: 64-byte frames, %.0f s per figure, rates the median of %d rounds; exits per\n"
 	       "packet from the stats fd (all) and the VMM (nic); host CPU = vCPU thread (guest included)\n"
 	       "+ network poller; the mode rows without the session's capture, like the raw rows\n",
@@ -389,5 +435,5 @@ int main(int argc, char **argv)
 		ratio_line(rows[i].name, "tx", rows[i].tx, raw_tx);
 		ratio_line(rows[i].name, "rx", rows[i].rx, raw_rx);
 	}
-	return switch_rows() ? 1 : 0;
+	return switch_rows() || engine_rows() ? 1 : 0;
 }

@@ -97,7 +97,7 @@ static void namespace_pings(const char *netns)
 		printf("    (ip netns exec does not work here: the namespace's ping is not tried)\n");
 		return;
 	}
-	snprintf(cmd, sizeof(cmd), "ip netns exec %s ping -c 3 -W 2 10.77.0.2 >/dev/null 2>&1", netns);
+	snprintf(cmd, sizeof(cmd), "ip netns exec %s ping -c 3 -W 30 10.77.0.2 >/dev/null 2>&1", netns);
 	CHECK(system(cmd) == 0);
 }
 

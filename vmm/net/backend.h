@@ -28,9 +28,9 @@ struct net_port {
 	void (*tx_ready)(void *opaque); /* room again for sends; may be NULL */
 	void *opaque;
 	/* A card whose silicon polls (the SR-IOV NIC's engine): called on every turn of the
-	 * poller's thread, which then spins instead of sleeping while there is work. true: it did
-	 * some. May be NULL. */
-	bool (*poll)(void *opaque);
+	 * poller's thread, which then spins instead of sleeping while there is work. Returns the
+	 * frames it moved (0: none). May be NULL. */
+	unsigned (*poll)(void *opaque);
 	/* With poll: the poller found no work for a while. true: the card may sleep until a frame,
 	 * a watch or a call wakes the poller (it arranged to be woken, e.g. the VF's WAKE); false:
 	 * keep polling. May be NULL (then the poller naps and polls again). */

@@ -28,21 +28,26 @@ static void on_wake(void *opaque, uint64_t count)
 /* A polling card (port.poll) keeps the thread spinning while it finds work and for a while
  * after, as a NIC's engine watches its doorbells. Then, when every polling card agrees
  * (port.idle: it will be woken), the thread sleeps until a frame, a watch or a call wakes it,
- * NET_SLEEP_US at most: the engine costs CPU in proportion to its work. The while adapts: a
- * sleep that ended within NET_SPIN_MAX_NS would have cost less spun through (a flood's short
- * gaps), so the spin doubles; a sleep four times longer than the spin halves it (a paced
- * guest: one wake-up a packet costs less than spinning through the gaps). A card that cannot
+ * NET_SLEEP_US at most: the engine costs CPU in proportion to its work. The while adapts to
+ * the gaps it meets: a sleep shorter than four spins would have cost little more spun through
+ * (a flood's gaps, a guest preempted on a loaded machine), so the spin doubles, up to
+ * NET_SPIN_MAX_NS; a sleep sixteen times longer than the spin halves it (a paced guest: one
+ * wake-up a packet costs less than spinning through its gaps); and a window of NET_WINDOW_NS
+ * in which the cards moved fewer than NET_WINDOW_FRAMES frames (no flood) brings it back to
+ * the least. A card that cannot
  * be woken is napped on, NET_NAP_US at a time (a doorbell written during a nap waits). */
 #define NET_SPIN_MIN_NS 20000ull
-#define NET_SPIN_MAX_NS 200000ull
+#define NET_SPIN_MAX_NS 2000000ull
+#define NET_WINDOW_NS 10000000ull
+#define NET_WINDOW_FRAMES 100 /* 10k frames a second */
 #define NET_NAP_US 50
 #define NET_SLEEP_US 100000
 
 static uint64_t adapt_spin(uint64_t spin, uint64_t slept)
 {
-	if (slept < NET_SPIN_MAX_NS)
+	if (slept < 4 * spin)
 		return spin * 2 < NET_SPIN_MAX_NS ? spin * 2 : NET_SPIN_MAX_NS;
-	if (slept > 4 * spin)
+	if (slept > 16 * spin)
 		return spin / 2 > NET_SPIN_MIN_NS ? spin / 2 : NET_SPIN_MIN_NS;
 	return spin;
 }
@@ -63,24 +68,36 @@ static void *poller(void *arg)
 {
 	struct net *n = arg;
 	uint64_t last_work = 0, spin = NET_SPIN_MIN_NS;
+	uint64_t window_start = 0;
+	unsigned window_frames = 0; /* frames the cards moved in the window */
 	prctl(PR_SET_NAME, "vmscope-net");
 	prctl(PR_SET_TIMERSLACK, 1000ul); /* naps of 50 us, not 50 us + the default 50 us slack */
 	while (!__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE)) {
-		bool polling = false, work = false;
+		bool polling = false;
+		unsigned moved = 0;
 		for (unsigned i = 0; i < NET_PORTS; i++) {
 			struct net_port *port = &n->be->port[i];
 			if (port->poll) {
 				polling = true;
-				work |= port->poll(port->opaque);
+				moved += port->poll(port->opaque);
 			}
 		}
+		bool work = moved > 0;
 		if (!polling) {
 			n->be->ops->poll(n->be, true, 100000);
 			continue;
 		}
 		uint64_t now = mono_ns();
-		if (work)
+		if (work) {
 			last_work = now;
+			window_frames += moved;
+		}
+		if (now - window_start >= NET_WINDOW_NS) {
+			if (window_frames < NET_WINDOW_FRAMES)
+				spin = NET_SPIN_MIN_NS;
+			window_start = now;
+			window_frames = 0;
+		}
 		if (now - last_work < spin) {
 			n->be->ops->poll(n->be, false, 0);
 			/* The card's silicon is a thread on the host's cores: a turn that found no

@@ -78,7 +78,7 @@ static void maybe_interrupt(struct vsnic_vf *vf)
 		CNT_ADD(vf->card->st.interrupts, 1);
 }
 
-static bool vf_tx(struct vsnic *c, struct vsnic_vf *vf)
+static unsigned vf_tx(struct vsnic *c, struct vsnic_vf *vf)
 {
 	struct vsnic_ring *r = &vf->tx;
 	uint32_t n = posted(vf, r, VSNIC_DB_TX_TAIL), done = 0;
@@ -111,16 +111,16 @@ static bool vf_tx(struct vsnic *c, struct vsnic_vf *vf)
 		r->head++;
 	}
 	if (!done)
-		return false;
+		return 0;
 	__atomic_store_n(DB32(vf, VSNIC_DB_TX_HEAD), r->head, __ATOMIC_RELEASE);
 	maybe_interrupt(vf);
-	return true;
+	return done;
 }
 
-bool vsnic_engine(void *opaque)
+unsigned vsnic_engine(void *opaque)
 {
 	struct vsnic *c = opaque;
-	bool work = false;
+	unsigned work = 0;
 	pthread_mutex_lock(&c->lock);
 	CNT_ADD(c->est.engine_turns, 1);
 	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
@@ -128,7 +128,7 @@ bool vsnic_engine(void *opaque)
 			/* Awake: drivers need not ring WAKE. */
 			if (__atomic_load_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE), __ATOMIC_RELAXED))
 				__atomic_store_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE), 0, __ATOMIC_RELEASE);
-			work |= vf_tx(c, &c->vf[i]);
+			work += vf_tx(c, &c->vf[i]);
 		}
 	pthread_mutex_unlock(&c->lock);
 	return work;

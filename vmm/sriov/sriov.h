@@ -91,9 +91,9 @@ int vsnic_init(struct vsnic *c, const struct nic_env *env);
 /* Attaches to the link: frames arrive, the engine runs. */
 int vsnic_start(struct vsnic *c);
 void vsnic_exit(struct vsnic *c);
-/* One turn of the engine over every ready VF's doorbells (the poller calls it; tests too).
- * true: it moved something. */
-bool vsnic_engine(void *opaque);
+/* One turn of the engine over every ready VF's doorbells (the poller calls it; tests too):
+ * the descriptors it completed. */
+unsigned vsnic_engine(void *opaque);
 /* The poller found no work for a while: true when the engine may sleep (ENGINE_IDLE is set in
  * every ready VF and no tail moved meanwhile), false when work came in the meantime. */
 bool vsnic_idle(void *opaque);
