@@ -179,20 +179,29 @@ static double median(const double *v)
 }
 
 /* One workload on a fresh session with card mode: a warm-up, then a window of SECONDS. */
-static int measure(enum nic_mode mode, enum workload wl, struct snapshot *b, double *cpu_per_pkt)
+/* A session on that card running wl at rate, past its start: NULL when it cannot open. */
+static struct session *bench_session(enum nic_mode mode, enum workload wl, uint32_t rate)
 {
-	static struct snapshot a;
 	struct session_opts o = {.nic = mode, .workload = WL_PING, .rate = 0, .pkt_size = 22,
 				 .no_bpf = true, .no_capture = true}; /* 22-byte payloads: 64-byte frames */
 	struct session *s;
 	const char *why;
 	if (session_open(&s, &o, &why)) {
 		fprintf(stderr, "bench/modes: %s\n", why);
-		return -1;
+		return NULL;
 	}
 	usleep(200000); /* the ping resolves the peer's MAC */
-	session_set_workload(s, wl, 0, 0);
+	session_set_workload(s, wl, 0, rate);
 	usleep(300000);
+	return s;
+}
+
+static int measure(enum nic_mode mode, enum workload wl, struct snapshot *b, double *cpu_per_pkt)
+{
+	static struct snapshot a;
+	struct session *s = bench_session(mode, wl, 0);
+	if (!s)
+		return -1;
 	session_tick(s, &a);
 	double c0 = threads_cpu_ns("vmscope-vcpu") + threads_cpu_ns("vmscope-net");
 	usleep((useconds_t)(SECONDS * 1e6));
@@ -344,17 +353,9 @@ static int engine_rows(void)
 	       "%12s %12s\n", SECONDS, "load", "core %", "tx pps", "rx pps", "wakes/s", "nic/pkt");
 	for (unsigned i = 0; i < sizeof(load) / sizeof(load[0]); i++) {
 		static struct snapshot a, b;
-		struct session_opts o = {.nic = NIC_MODE_VF, .workload = WL_PING, .rate = 0, .pkt_size = 22,
-					 .no_bpf = true, .no_capture = true};
-		struct session *s;
-		const char *why;
-		if (session_open(&s, &o, &why)) {
-			fprintf(stderr, "bench/modes: %s\n", why);
+		struct session *s = bench_session(NIC_MODE_VF, load[i].wl, load[i].rate);
+		if (!s)
 			return -1;
-		}
-		usleep(200000); /* the ping resolves the peer's MAC */
-		session_set_workload(s, load[i].wl, 0, load[i].rate);
-		usleep(300000);
 		session_tick(s, &a);
 		double c0 = threads_cpu_ns("vmscope-net"), t0 = mono_s();
 		usleep((useconds_t)(SECONDS * 1e6));
