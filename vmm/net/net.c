@@ -34,8 +34,8 @@ static void on_wake(void *opaque, uint64_t count)
  * NET_SPIN_MAX_NS; a sleep sixteen times longer than the spin halves it (a paced guest: one
  * wake-up a packet costs less than spinning through its gaps); and a window of NET_WINDOW_NS
  * in which the cards moved fewer than NET_WINDOW_FRAMES frames (no flood) brings it back to
- * the least. A card that cannot
- * be woken is napped on, NET_NAP_US at a time (a doorbell written during a nap waits). */
+ * the least. A card that cannot be woken is napped on, NET_NAP_US at a time (a doorbell
+ * written during a nap waits). */
 #define NET_SPIN_MIN_NS 20000ull
 #define NET_SPIN_MAX_NS 2000000ull
 #define NET_WINDOW_NS 10000000ull

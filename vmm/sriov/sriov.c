@@ -295,9 +295,9 @@ static bool vf_regs(struct vsnic_vf *vf, uint64_t off, void *data, uint32_t len,
 	if (off == VSNIC_VF_WAKE) {
 		/* No ioeventfd took it (no KVM, or KVM refused one): the same wake-up, trapped. */
 		uint64_t one = 1;
-		CNT_ADD(c->traps[VSNIC_TRAP_VF_WAKE], 1);
+		CNT_ADD(c->traps[is_write ? VSNIC_TRAP_VF_WAKE : VSNIC_TRAP_VF_OTHER], 1);
 		if (!is_write)
-			memset(data, 0, 4);
+			memset(data, 0, 4); /* write-only */
 		else if (c->wake_fd >= 0 && write(c->wake_fd, &one, sizeof(one)) < 0)
 			CNT_ADD(c->st.reg_bad, 1); /* saturated: a wake-up is pending anyway */
 		return true;
