@@ -1,4 +1,5 @@
-/* The test harness's registry and main. `BINARY [NAME-SUBSTRING...]` runs the matching tests. */
+/* The test harness's registry and main. `BINARY [NAME-SUBSTRING...]` runs the matching tests;
+ * "=NAME" matches one test exactly; `BINARY --list [...]` prints the names it would run. */
 #include "harness.h"
 
 #include <setjmp.h>
@@ -62,11 +63,19 @@ void test_skip(const char *fmt, ...)
 	longjmp(skip_jmp, 1);
 }
 
-/* Arguments name tests to run (substrings); "-NAME" leaves out the tests NAME matches. */
+/* Arguments name tests to run (substrings, or "=NAME" exactly); "-NAME" leaves out the tests
+ * NAME matches. */
 static bool selected(const char *name, int argc, char **argv)
 {
 	bool any_include = false, included = false;
 	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--list"))
+			continue;
+		if (argv[i][0] == '=') {
+			any_include = true;
+			included |= !strcmp(name, argv[i] + 1);
+			continue;
+		}
 		if (argv[i][0] == '-') {
 			if (strstr(name, argv[i] + 1))
 				return false;
@@ -88,6 +97,13 @@ int main(int argc, char **argv)
 	const char *slow = getenv("VMSCOPE_TEST_SLOW");
 	if (slow && atof(slow) >= 1)
 		test_slow = atof(slow);
+	for (int a = 1; a < argc; a++)
+		if (!strcmp(argv[a], "--list")) {
+			for (unsigned t = 0; t < nr_tests; t++)
+				if (selected(tests[t].name, argc, argv))
+					printf("%s\n", tests[t].name);
+			return 0;
+		}
 	if (test_setup)
 		test_setup(argc, argv);
 	static unsigned i; /* static: survives the longjmp of a skip */
