@@ -57,8 +57,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			vsnic_rx(c, frame, n);
 			break;
 		}
-		case 6:
-			vsnic_engine(c);
+		case 6: /* a turn of the engine, or its going to sleep (ENGINE_IDLE, the last look) */
+			if (op & 8)
+				vsnic_idle(c);
+			else
+				vsnic_engine(c);
 			net.be->ops->poll(net.be, false, 0);
 			break;
 		default:
