@@ -82,6 +82,8 @@ cd /tmp
 # Of the live switch, the lane runs the light test (virtio and the e1000, paced ping): the slot's
 # MSI reaching a guest that sleeps with sti; hlt is what it adds. The pairs with the VF and the
 # soak stay out for the reason above.
+# The hung-guest test stays on the development machines: three of the lane's stalls came in the
+# test right after it (its guest spins with interrupts off until the watchdog kicks it out).
 # Each test in a process of its own, bounded: nested SVM under TCG sometimes stalls a vCPU for
 # good (seen after the fault tests, in a pause or a boot, once in several runs). A test that
 # stalls is killed and tried once more; stalled twice it is skipped with that reason, for the
@@ -91,7 +93,7 @@ export VMSCOPE_TEST_TRACE=1 VMSCOPE_TEST_SLOW=${SLOW:-4}
 pass=0 fail=0 skip=0 stalled_run=0
 for t in $(/integration --list -restarts_keep -unpaced_tx -emulated_card_exits_more \
 	-peer_vf -exits_vf -round_trips_vf -in_order_vf -vf_card -switch_every -switch_soak \
-	-switch_refusals -switch_that); do
+	-switch_refusals -switch_that -hung_guest); do
 	if [ $stalled_run -ge 2 ]; then
 		echo "skip $t: the lane's nested KVM stalled two tests in a row before it"
 		skip=$((skip + 1))
@@ -122,15 +124,56 @@ INIT
 chmod +x $R/init
 (cd $R && find . | cpio -o -H newc --quiet | gzip -1) >$B/initrd.gz
 
-echo "booting $pkg under QEMU TCG (-cpu max: AMD SVM) ..."
-timeout 3000 qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 1 -nographic -no-reboot \
-	-kernel "$vmlinuz" -initrd $B/initrd.gz \
-	-append "console=ttyS0 quiet panic=-1 SLOW=${VMSCOPE_LANE_SLOW:-4}" </dev/null >$B/console.log 2>&1
-# The console interleaves terminal escapes; keep the lines the init and the tests print.
-tr -d '\r' <$B/console.log | sed 's/^.*HWLANE/HWLANE/' |
-	grep -E '^(HWLANE|ok |FAIL|skip |    |[0-9]+ passed)' >$B/results.log
-cat $B/results.log
+# A stall can freeze the lane's kernel whole (its one CPU stuck in nested SVM: no test process
+# ends, none is killed). So the host watches the console: no new line for STALL_S seconds and
+# the lane is stopped (longer than a test process is given: 300 s), then booted once more from the start; a second stall ends it, and the
+# lane counts as skipped with that reason beside what it had run (vmscope's own failures still
+# fail it).
+STALL_S=${VMSCOPE_LANE_STALL_S:-420}
+boot_lane() {
+	qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 1 -nographic -no-reboot \
+		-kernel "$vmlinuz" -initrd $B/initrd.gz \
+		-append "console=ttyS0 quiet panic=-1 SLOW=${VMSCOPE_LANE_SLOW:-4}" </dev/null >$B/console.log 2>&1 &
+	local qemu=$! size=-1 quiet=0
+	while kill -0 $qemu 2>/dev/null; do
+		sleep 5
+		local now
+		now=$(stat -c %s $B/console.log 2>/dev/null || echo 0)
+		if [ "$now" = "$size" ]; then quiet=$((quiet + 5)); else quiet=0 size=$now; fi
+		if [ $quiet -ge "$STALL_S" ]; then
+			kill -9 $qemu 2>/dev/null
+			wait $qemu 2>/dev/null
+			return 1
+		fi
+	done
+	wait $qemu 2>/dev/null
+	return 0
+}
+results() {
+	# The console interleaves terminal escapes; keep the lines the init and the tests print.
+	tr -d '\r' <$B/console.log | sed 's/^.*HWLANE/HWLANE/' |
+		grep -E '^(HWLANE|ok |FAIL|skip |    |[0-9]+ passed)' >$B/results.log
+	cat $B/results.log
+}
+stalled=
+for attempt in 1 2; do
+	echo "booting $pkg under QEMU TCG (-cpu max: AMD SVM) ..."
+	if boot_lane; then
+		stalled=
+		break
+	fi
+	stalled=$(tr -d '\r' <$B/console.log | grep -E '^run  ' | tail -1 | cut -c6-)
+	echo "HWLANE: the lane's kernel stalled in ${stalled:-its boot} (nothing on its console for ${STALL_S} s): stopped"
+done
+results
 grep -q "HWLANE: kvm present" $B/results.log || die "kvm_amd did not give /dev/kvm in the lane (see $B/console.log)"
+if [ -n "$stalled" ]; then
+	ok=$(grep -c '^ok ' $B/results.log) bad=$(grep -c '^FAIL ' $B/results.log) sk=$(grep -c '^skip ' $B/results.log)
+	echo "skip hwlane: nested SVM under QEMU's TCG froze the lane twice (the second time in ${stalled:-its boot}); what ran before is counted"
+	echo "$ok passed, $bad failed, $((sk + 1)) skipped"
+	[ "$bad" -eq 0 ]
+	exit
+fi
 last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' $B/results.log | tail -1)
 [ -n "$last" ] || die "the lane ended without a summary line (see $B/console.log)"
 echo "$last"
