@@ -21,12 +21,12 @@ LIBS := $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
 # The built-in guest: freestanding, linked at GPA_IMAGE, no SSE (no FPU state in the guest).
 GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
 	-mno-red-zone -mno-mmx -mno-sse -mno-sse2 -mno-avx -fno-asynchronous-unwind-tables \
-	-fcf-protection=none -fno-builtin -nostdlib
-GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/guest/netstack.c vmm/guest/pci.c vmm/guest/hotplug.c vmm/guest/task.c vmm/guest/nic.c vmm/guest/sriov.c \
+	-fcf-protection=none -fno-builtin -nostdlib -I.
+GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/shared/netstack.c vmm/guest/pci.c vmm/guest/hotplug.c vmm/guest/task.c vmm/guest/nic.c vmm/guest/sriov.c \
 	vmm/guest/virtio_net.c vmm/guest/e1000.c
 GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 
-VMM_SRC := vmm/kvm.c vmm/boot.c vmm/paging.c vmm/pci.c vmm/pci_msix.c vmm/pci_sriov.c vmm/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/sriov/sriov.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/guest/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/names.c vmm/vmm.c
+VMM_SRC := vmm/kvm/kvm.c vmm/kvm/boot.c vmm/kvm/paging.c vmm/pci/pci.c vmm/pci/pci_msix.c vmm/pci/pci_sriov.c vmm/pci/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/sriov/sriov.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/shared/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/names.c vmm/vm.c vmm/vcpu.c vmm/slots.c vmm/readout.c
 PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/snapshot_json.c probes/session.c
 TUI_SRC := tui/cli.c tui/output.c tui/tour.c tui/tour_run.c tui/source.c tui/record.c tui/metrics.c tui/dashboard.c tui/headless.c
 LIB_SRC := $(VMM_SRC) $(PROBES_SRC) $(TUI_SRC)
@@ -45,6 +45,10 @@ $(B)/%.S.o: %.S
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -MMD -c $< -o $@
 $(B)/vmm/guest/%.c.o: vmm/guest/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(GUEST_CFLAGS) -MMD -c $< -o $@
+# Code the guest shares with the host (its network stack) is built for each, here freestanding.
+$(B)/vmm/shared/%.c.o: vmm/shared/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -MMD -c $< -o $@
 $(B)/guest.elf: $(GUEST_OBJ) vmm/guest/guest.ld
@@ -108,7 +112,7 @@ soak: test-deps
 # corpus under tests/fuzz/corpus/ (new finds are added there).
 FUZZ_SECONDS ?= 60
 FUZZ := e1000 virtqueue virtio_pci sriov recording
-FUZZ_LIB := $(filter-out vmm/vmm.c vmm/boot.c,$(VMM_SRC))
+FUZZ_LIB := $(filter-out vmm/vm.c vmm/vcpu.c vmm/slots.c vmm/readout.c vmm/kvm/boot.c,$(VMM_SRC))
 FUZZ_CC := $(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I.
 # A fuzz target is built in one compiler run: it depends on every header it could include.
 HEADERS := $(wildcard vmm/*.h vmm/*/*.h probes/*.h tui/*.h tests/*.h tests/fuzz/*.h)

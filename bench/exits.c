@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "probes/session.h"
-#include "vmm/boot.h"
+#include "vmm/kvm/boot.h"
 #include "vmm/clock.h"
 #include "vmm/vmm.h"
 

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vmm/guest/netstack.h"
+#include "vmm/shared/netstack.h"
 #include "vmm/net/backend.h"
 #include "vmm/net/link.h"
 #include <dirent.h>

@@ -7,7 +7,7 @@
 
 #include "bpf/kvmtrace.h"
 #include "vmm/control.h"
-#include "vmm/kvm.h"
+#include "vmm/kvm/kvm.h"
 #include "vmm/log.h"
 #include "vmm/vmm.h"
 

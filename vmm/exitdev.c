@@ -1,7 +1,7 @@
 /* The `exits` workload's targets. */
-#include "exitdev.h"
-#include "kvm.h"
-#include "counters.h"
+#include "vmm/exitdev.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/counters.h"
 
 #include <errno.h>
 #include <linux/kvm.h>

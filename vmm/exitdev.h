@@ -2,8 +2,8 @@
  * ioeventfd completes inside KVM. */
 #ifndef VMSCOPE_EXITDEV_H
 #define VMSCOPE_EXITDEV_H
-#include "iobus.h"
-#include "vmm.h"
+#include "vmm/iobus.h"
+#include "vmm/vmm.h"
 
 struct exitdev {
 	int pio_efd, mmio_efd;

@@ -1,5 +1,5 @@
 /* Port I/O and MMIO dispatch. */
-#include "iobus.h"
+#include "vmm/iobus.h"
 
 #include <errno.h>
 #include <string.h>

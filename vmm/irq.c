@@ -1,6 +1,6 @@
 /* MSI and INTx routing (KVM_SET_GSI_ROUTING, KVM_IRQFD with KVM_IRQFD_FLAG_RESAMPLE;
  * Documentation/virt/kvm/api.rst 4.52, 4.75). */
-#include "irq.h"
+#include "vmm/irq.h"
 
 #include <errno.h>
 #include <linux/kvm.h>

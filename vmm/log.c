@@ -1,5 +1,5 @@
 /* The VMM's log ring and file. */
-#include "log.h"
+#include "vmm/log.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "vmm.h"
+#include "vmm/vmm.h"
 
 const char *vmm_state_name(enum vmm_state s)
 {

@@ -1,5 +1,5 @@
 /* The table of NIC models. */
-#include "nic.h"
+#include "vmm/nic.h"
 
 #include <errno.h>
 #include <string.h>

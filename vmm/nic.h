@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "control.h"
-#include "guest_mem.h"
+#include "vmm/control.h"
+#include "vmm/guest_mem.h"
 
 struct irq_router;
 struct net;

@@ -1,5 +1,5 @@
 /* 16550 UART subset (PC16550D datasheet, register map at 8.0): enough for a polled transmitter. */
-#include "serial.h"
+#include "vmm/serial.h"
 
 #include <string.h>
 

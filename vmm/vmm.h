@@ -4,9 +4,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "control.h"
-#include "kvm.h"
-#include "log.h"
+#include "vmm/control.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/log.h"
 
 /* Root ports with a hot-plug slot each: a card, and its successor during a switch. */
 #define VMM_PORTS 2

@@ -7,8 +7,8 @@
 
 #include "tests/fuzz/fuzz.h"
 #include "vmm/iobus.h"
-#include "vmm/pci.h"
-#include "vmm/pcie_port.h"
+#include "vmm/pci/pci.h"
+#include "vmm/pci/pcie_port.h"
 #include "vmm/virtio/virtio_pci.h"
 
 static void read_config(void *dev, uint32_t off, void *data, uint32_t len) { memset(data, 0x11, len); }

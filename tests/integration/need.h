@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "tests/harness.h"
-#include "vmm/kvm.h"
+#include "vmm/kvm/kvm.h"
 
 /* /dev/kvm that opens and speaks the API we know. */
 static inline void need_kvm(void)

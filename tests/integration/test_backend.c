@@ -12,7 +12,7 @@
 
 #include "tests/harness.h"
 #include "tests/integration/need.h"
-#include "vmm/guest/netstack.h"
+#include "vmm/shared/netstack.h"
 #include "vmm/net/backend.h"
 #include "vmm/net/link.h"
 

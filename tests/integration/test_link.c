@@ -13,7 +13,7 @@
 
 #include "tests/harness.h"
 #include "tests/integration/need.h"
-#include "vmm/guest/netstack.h"
+#include "vmm/shared/netstack.h"
 #include "vmm/net/link.h"
 
 /* Sends a frame into the namespace and waits for a frame back that the stack accepts. */

@@ -9,7 +9,7 @@
 
 #include "probes/session.h"
 #include "tests/harness.h"
-#include "vmm/kvm.h"
+#include "vmm/kvm/kvm.h"
 
 /* Waits are scaled by VMSCOPE_TEST_SLOW (tests/harness.h): the TCG hardware lane is slow. */
 static void sleep_s(double s) { test_nap(s * test_slow); }

@@ -4,7 +4,7 @@
 
 #include "probes/capture.h"
 #include "tests/harness.h"
-#include "vmm/guest/netstack.h"
+#include "vmm/shared/netstack.h"
 
 static struct net_if guest, peer;
 static uint8_t f[2048];

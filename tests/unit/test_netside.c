@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "tests/harness.h"
-#include "vmm/guest/netstack.h"
+#include "vmm/shared/netstack.h"
 #include "vmm/net/link.h"
 #include "vmm/clock.h"
 #include "vmm/gap.h"

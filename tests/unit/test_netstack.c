@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "tests/harness.h"
-#include "vmm/guest/netstack.h"
+#include "vmm/shared/netstack.h"
 
 static const uint8_t peer_mac[6] = {0x02, 0, 0, 0, 0, 1};
 

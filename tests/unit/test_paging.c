@@ -5,7 +5,7 @@
 
 #include "tests/harness.h"
 #include "vmm/control.h"
-#include "vmm/paging.h"
+#include "vmm/kvm/paging.h"
 
 static uint8_t *mem_alloc(void) { return calloc(1, GUEST_MEM_SIZE); }
 

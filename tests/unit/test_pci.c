@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "tests/harness.h"
-#include "vmm/pci.h"
+#include "vmm/pci/pci.h"
 
 static struct iobus io;
 static struct pci_bus bus;

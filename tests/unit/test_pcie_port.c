@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "tests/harness.h"
-#include "vmm/pcie_port.h"
+#include "vmm/pci/pcie_port.h"
 
 static struct iobus io;
 static struct pci_bus bus;

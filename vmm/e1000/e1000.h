@@ -17,7 +17,7 @@
 #include "vmm/guest_mem.h"
 #include "vmm/irq.h"
 #include "vmm/nic.h"
-#include "vmm/pci.h"
+#include "vmm/pci/pci.h"
 
 #define E1000_VENDOR 0x8086
 #define E1000_DEVICE 0x100e /* 82540EM desktop */

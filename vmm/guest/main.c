@@ -1,7 +1,7 @@
 /* The built-in guest: freestanding, no libc; runs the workloads the VMM asks for on the control page. */
 #define VMSCOPE_GUEST
 #include "../control.h"
-#include "netstack.h"
+#include "../shared/netstack.h"
 #include "hotplug.h"
 #include "nic.h"
 #include "pci.h"

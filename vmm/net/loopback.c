@@ -11,7 +11,7 @@
 #include "backend.h"
 #include "link.h"
 #include "vmm/counters.h"
-#include "vmm/guest/netstack.h"
+#include "vmm/shared/netstack.h"
 
 #define QUEUE 256
 

@@ -9,7 +9,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "vmm/kvm.h"
+#include "vmm/kvm/kvm.h"
 
 #define DB32(vf, off) ((volatile uint32_t *)((vf)->db + (off)))
 

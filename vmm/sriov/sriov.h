@@ -15,9 +15,9 @@
 #include "regs.h"
 #include "vmm/guest_mem.h"
 #include "vmm/nic.h"
-#include "vmm/pci.h"
-#include "vmm/pci_msix.h"
-#include "vmm/pci_sriov.h"
+#include "vmm/pci/pci.h"
+#include "vmm/pci/pci_msix.h"
+#include "vmm/pci/pci_sriov.h"
 
 struct net;
 struct net_backend;

@@ -1,6 +1,6 @@
 /* The virtio 1.x PCI transport (virtio v1.2, 4.1). */
 #include "virtio_pci.h"
-#include "vmm/kvm.h"
+#include "vmm/kvm/kvm.h"
 
 #include <errno.h>
 #include <string.h>

@@ -8,8 +8,8 @@
 
 #include "ring.h"
 #include "vmm/irq.h"
-#include "vmm/pci.h"
-#include "vmm/pci_msix.h"
+#include "vmm/pci/pci.h"
+#include "vmm/pci/pci_msix.h"
 
 #define VIRTIO_F_EVENT_IDX 29
 #define VIRTIO_F_VERSION_1 32

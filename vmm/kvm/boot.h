@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kvm.h"
+#include "vmm/kvm/kvm.h"
 
 #define GPA_TSS 0x800ull
 

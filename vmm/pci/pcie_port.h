@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "pci.h"
+#include "vmm/pci/pci.h"
 
 struct irq_router;
 

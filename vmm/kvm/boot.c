@@ -1,11 +1,11 @@
 /* Loading the built-in guest and preparing its vCPU. */
-#include "boot.h"
+#include "vmm/kvm/boot.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "control.h"
-#include "paging.h"
+#include "vmm/control.h"
+#include "vmm/kvm/paging.h"
 
 extern const uint8_t guest_image_start[], guest_image_end[];
 

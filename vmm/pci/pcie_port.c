@@ -1,12 +1,12 @@
 /* A PCIe root port with a native hot-plug slot: PCIe Base 6.7.3 (the hot-plug events and their
  * interrupt), 7.5.3.9-11 (Slot Capabilities, Control, Status), 7.5.3.6-8 (Data Link Layer Link
  * Active); MSI from PCI 3.0, 6.8.1. */
-#include "pcie_port.h"
+#include "vmm/pci/pcie_port.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "irq.h"
+#include "vmm/irq.h"
 
 #define MSI_CTL 2 /* in the MSI capability: control, then a 32-bit address and the data */
 #define MSI_ADDR 4

@@ -1,5 +1,5 @@
 /* SR-IOV capability semantics (PCIe Base 5.0, 9.3.3). */
-#include "pci_sriov.h"
+#include "vmm/pci/pci_sriov.h"
 
 #include <errno.h>
 #include <string.h>

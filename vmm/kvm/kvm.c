@@ -1,5 +1,5 @@
 /* Thin KVM helpers (Documentation/virt/kvm/api.rst). */
-#include "kvm.h"
+#include "vmm/kvm/kvm.h"
 
 #include <cpuid.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* MSI-X (PCI 3.0, 6.8.2): capability, table, PBA and masking, for every model. */
-#include "pci_msix.h"
+#include "vmm/pci/pci_msix.h"
 
 #include <errno.h>
 #include <string.h>

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "iobus.h"
+#include "vmm/iobus.h"
 
 #define PCI_CFG_SIZE 4096 /* PCIe: 256 bytes legacy + extended space */
 #define PCI_SLOTS 32

@@ -1,6 +1,6 @@
 /* PCI bus: configuration mechanism #1 (PCI 3.0, 3.2.2.3.2), ECAM (PCIe 5.0, 7.2.2), BARs
  * (PCI 3.0, 6.2.5.1), capability lists (6.7) and PCIe extended capabilities (7.6). */
-#include "pci.h"
+#include "vmm/pci/pci.h"
 
 #include <errno.h>
 #include <linux/kvm.h>

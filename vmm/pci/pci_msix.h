@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "irq.h"
-#include "pci.h"
+#include "vmm/irq.h"
+#include "vmm/pci/pci.h"
 
 #define PCI_CAP_MSIX 0x11
 #define PCI_MSIX_MAX 32

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "pci.h"
+#include "vmm/pci/pci.h"
 
 #define PCI_EXT_CAP_SRIOV 0x0010
 /* Offsets inside the capability. */

@@ -1,5 +1,5 @@
 /* Boot page tables and GDT for the built-in guest (SDM Vol. 3A 4.5, 3.4.5). */
-#include "paging.h"
+#include "vmm/kvm/paging.h"
 
 #include <errno.h>
 #include <string.h>

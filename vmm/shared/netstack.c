@@ -1,5 +1,5 @@
 /* The guest's network stack (RFC 826 ARP, RFC 791 IPv4, RFC 792 ICMP echo, RFC 768 UDP). */
-#include "netstack.h"
+#include "vmm/shared/netstack.h"
 
 static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 

@@ -1,0 +1,96 @@
+/* Inside the VMM: struct vmm and the calls its parts make of each other. vm.c creates and frees
+ * the VM, vcpu.c runs the vCPU and the watchdog, slots.c holds the cards and the live switch,
+ * readout.c answers the probes. Nothing outside vmm/ includes this. */
+#ifndef VMSCOPE_VMM_IMPL_H
+#define VMSCOPE_VMM_IMPL_H
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/vmm.h"
+#include "vmm/exitdev.h"
+#include "vmm/guest_mem.h"
+#include "vmm/iobus.h"
+#include "vmm/irq.h"
+#include "vmm/nic.h"
+#include "vmm/pci/pci.h"
+#include "vmm/pci/pcie_port.h"
+#include "vmm/serial.h"
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/* Root ports at 00:04.0 and 00:05.0, their buses 1 and 2, as firmware would number them. */
+#define PORT_SLOT_FIRST 4
+
+struct vmm {
+	struct vmm_opts opts;
+	int kvm_fd, vm_fd, vcpu_fd, wake_efd;
+	bool irqchip;     /* KVM's in-kernel LAPIC: HLT stays in KVM, MSIs reach the guest */
+	int doorbell_gsi; /* an MSI that wakes a halted guest for a command, or -1 */
+	struct kvm_run *run;
+	size_t run_size;
+	uint8_t *mem;
+	struct ctl_page *ctl;
+	enum host_kind host;
+	enum cpu_mode cpu;
+	uint64_t tsc_khz;
+
+	struct iobus bus;
+	struct pci_bus pci;
+	struct irq_router irq;
+	struct guest_mem gmem;
+	struct net *netside; /* borrowed from opts, or our own */
+	bool own_net;
+	/* The cards: one per root port's slot, at most two at once (during a switch). Changed by
+	 * the vCPU thread only (or before it runs); nic_lock keeps readers off while it does. */
+	struct pcie_port port[VMM_PORTS];
+	int nr_ports;
+	struct nic *card[VMM_PORTS];
+	int active; /* the port whose card carries the guest's traffic; -1: none */
+	struct nic_stats retired; /* the totals of cards that were removed */
+	pthread_mutex_t nic_lock;
+	struct vmm_switch sw; /* under nic_lock */
+	bool hp_work;         /* the vCPU thread has hot-plug work (the switch moved on) */
+	struct serial uart;
+	struct exitdev exits;
+	struct vlog log;
+	struct vmm_counters cnt;
+
+	pthread_t thread, watchdog;
+	int vcpu_tid; /* for its guest time in /proc/self/task/TID/stat; 0 until it runs */
+	bool thread_started, watchdog_started;
+	int watchdog_efd; /* ends the watchdog */
+	pthread_mutex_t lock; /* status */
+	struct vmm_status status;
+	bool stop, paused, hang_suspected, in_guest;
+
+	uint64_t watch_hb, watch_since_ns;
+	uint64_t ns_t0, ns_created, ns_first_insn, ns_banner;
+};
+
+/* vcpu.c */
+void vcpu_set_state(struct vmm *vm, enum vmm_state s);
+/* The guest is beyond help: record why, log it, and stop the vCPU loop. */
+void vcpu_fail(struct vmm *vm, uint64_t rip, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Starts the vCPU thread (and the signal that interrupts its KVM_RUN), and the watchdog. */
+int vcpu_start(struct vmm *vm);
+int vcpu_start_watchdog(struct vmm *vm);
+/* Forces the vCPU out of KVM_RUN (a signal and immediate_exit), to see new work. */
+void vcpu_interrupt(struct vmm *vm);
+/* Wakes a halted guest. */
+void vcpu_wake(struct vmm *vm);
+/* The guest's port for its events (GEV_*). */
+int vcpu_guest_event(uint64_t addr, void *data, uint32_t len, bool is_write, void *opaque);
+void vcpu_serial_line(const char *line, void *opaque);
+
+/* slots.c */
+/* The vCPU thread's part of a switch, between two KVM_RUNs. */
+void slots_hotplug_work(struct vmm *vm);
+/* The guest's side of a switch, from its events (on the vCPU thread). */
+void slots_switch_event(struct vmm *vm, uint32_t ev);
+/* A switch past its bound (the watchdog asks; with nic_lock held). */
+bool slots_switch_late(const struct vmm *vm, uint64_t now);
+int slots_init_ports(struct vmm *vm, const char **why);
+
+#endif
