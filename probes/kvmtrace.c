@@ -165,14 +165,6 @@ int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 	return 0;
 }
 
-uint64_t kt_count(const struct kt_counts *c, unsigned event, uint32_t detail)
-{
-	for (unsigned i = 0; i < c->nr_detail[event]; i++)
-		if (c->detail[event][i].detail == detail)
-			return c->detail[event][i].count;
-	return 0;
-}
-
 void kvmtrace_close(struct kvmtrace *kt)
 {
 	if (!kt)

@@ -28,6 +28,13 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **
 int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out);
 void kvmtrace_close(struct kvmtrace *kt);
 
-uint64_t kt_count(const struct kt_counts *c, unsigned event, uint32_t detail);
+/* The count of one detail (a port, a page, a reason) of an event; 0 when it is not among them. */
+static inline uint64_t kt_count(const struct kt_counts *c, unsigned event, uint32_t detail)
+{
+	for (unsigned i = 0; i < c->nr_detail[event]; i++)
+		if (c->detail[event][i].detail == detail)
+			return c->detail[event][i].count;
+	return 0;
+}
 
 #endif

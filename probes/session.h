@@ -1,6 +1,7 @@
 /* The session API: the one way front ends drive vmscope (boot, tick, switch, pause, restart). */
 #ifndef VMSCOPE_SESSION_H
 #define VMSCOPE_SESSION_H
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -26,7 +27,9 @@ struct session_opts {
 struct session;
 
 /* Boots the VM and opens every metric source it can; *why says what failed (or, on success,
- * NULL). Sources that are missing (eBPF without root) are reported in the snapshot instead. */
+ * NULL). Sources that are missing (eBPF without root) are reported in the snapshot instead.
+ * SESSION_NO_PCAP: --pcap was asked for and the capture cannot record; *why says why. */
+#define SESSION_NO_PCAP (-ENOTCONN)
 int session_open(struct session **out, const struct session_opts *opts, const char **why);
 void session_tick(struct session *s, struct snapshot *snap);
 void session_set_workload(struct session *s, enum workload wl, uint32_t kind, uint32_t rate);

@@ -82,7 +82,13 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 		fprintf(stderr, "vmscope: %s\n", err);
 		return 1;
 	}
-	if (session_open(&s, &so, &why)) {
+	int r = session_open(&s, &so, &why);
+	if (r == SESSION_NO_PCAP) {
+		fprintf(stderr, "vmscope: --pcap cannot record: %s\n", why);
+		recorder_close(src->rec);
+		return 1;
+	}
+	if (r) {
 		/* Without KVM the lesson can still be watched: a recording needs none. */
 		fprintf(stderr, "vmscope: %s%s\n", why, access("/dev/kvm", F_OK) ? "; meanwhile, `vmscope "
 			"replay` plays a recording of the tour without KVM or root" : "");

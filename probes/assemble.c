@@ -1,0 +1,487 @@
+/* Assembly: one tick's readings in, one snapshot out (assemble.h). */
+#include "probes/assemble.h"
+
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/work_loop.h"
+
+
+/* Which stats-fd counter tracks each exit kind, and whether kvm_pvm keeps it (measured: it
+ * leaves hypercalls at 0). A counter serves a kind only when it counts nothing else: io_exits
+ * also counts port writes that end at an ioeventfd, and halt_exits the guest's waiting halts,
+ * so neither stands for pio_vmm or hlt (halt_exits feeds snapshot.halts instead). */
+static const struct {
+	const char *stat;
+	bool on_pvm;
+} stat_for_kind[EK_MAX] = {
+	[EK_MMIO_VMM] = {"mmio_exits", true},
+	[EK_HYPERCALL] = {"hypercalls", false},
+};
+
+/* KVM_STATS_TYPE_* (linux/kvm.h), shifted down: only cumulative stats become rates. */
+#define KSTAT_CUMULATIVE 0
+
+static void add_named(struct named_figure *arr, unsigned *nr, unsigned max, const char *name,
+		      uint64_t total, const struct named_figure *prev_arr, unsigned prev_nr,
+		      double dt)
+{
+	if (*nr >= max)
+		return;
+	struct named_figure *n = &arr[(*nr)++];
+	const struct named_figure *p = snapshot_find(prev_arr, prev_nr, name);
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	figure_update(&n->f, total, p ? p->f.total : total, dt);
+}
+
+static void fill_guest(struct assembly *a, const struct readings *in, struct snapshot *snap)
+{
+	const struct ctl_page *ctl = in->ctl;
+	double ns_per_cycle = 1e6 / (double)in->tsc_khz;
+
+	snap->heartbeat = ctl->heartbeat;
+	figure_update(&snap->idle_halts, ctl->idle_halts, a->prev.idle_halts.total, snap->dt);
+	figure_update(&snap->halts[SRC_GUEST], ctl->kind[EK_HLT].ops + ctl->idle_halts,
+		      a->prev.halts[SRC_GUEST].total, snap->dt);
+	snprintf(snap->irq_mode, sizeof(snap->irq_mode), "%s", in->irqchip ? "lapic" : "none");
+	const struct {
+		struct figure *f;
+		const struct figure *prev;
+		unsigned first, n;
+	} irqs[] = {
+		{&snap->irq_timer, &a->prev.irq_timer, VEC_TIMER, 1},
+		{&snap->irq_doorbell, &a->prev.irq_doorbell, VEC_DOORBELL, 1},
+		{&snap->irq_self, &a->prev.irq_self, VEC_SELF, 1},
+		{&snap->irq_nic, &a->prev.irq_nic, VEC_NET, VEC_INTX - VEC_NET + 1},
+	};
+	for (unsigned i = 0; i < sizeof(irqs) / sizeof(irqs[0]); i++) {
+		uint64_t n = 0;
+		for (unsigned v = irqs[i].first; v < irqs[i].first + irqs[i].n; v++)
+			n += ctl->irqs[v - VEC_FIRST];
+		figure_update(irqs[i].f, n, irqs[i].prev->total, snap->dt);
+	}
+	for (unsigned k = 0; k < EK_MAX; k++) {
+		const struct kind_stats *g = &ctl->kind[k];
+		struct kind_cost *c = &snap->cost[k];
+		figure_update(&snap->exits[k][SRC_GUEST], g->ops, a->prev.exits[k][SRC_GUEST].total,
+			      snap->dt);
+		c->ops = g->ops;
+		c->avg_ns = g->ops ? (double)g->cycles / (double)g->ops * ns_per_cycle : 0;
+		c->min_ns = (double)g->min_cycles * ns_per_cycle;
+		c->max_ns = (double)g->max_cycles * ns_per_cycle;
+		memcpy(c->hist, g->hist, sizeof(c->hist));
+	}
+	const struct kind_stats *w = &ctl->work;
+	snap->work = (struct work_cost){
+		.valid = w->ops > 0,
+		.loops = w->ops,
+		.ns_per_insn = (double)w->min_cycles * ns_per_cycle / WORK_LOOP_INSNS,
+		.host_ns_per_insn = in->host_work_ns,
+	};
+}
+
+static void fill_vmm(struct assembly *a, const struct readings *in, struct snapshot *snap)
+{
+	const struct vmm_counters c = in->vmm;
+	double dt = snap->dt;
+
+	const struct {
+		const char *name;
+		uint64_t v;
+	} named[] = {
+		{"userspace_exits", c.userspace_exits},
+		{"exit_io", c.exit_reason[KVM_EXIT_IO]},
+		{"exit_mmio", c.exit_reason[KVM_EXIT_MMIO]},
+		{"exit_hlt", c.exit_reason[KVM_EXIT_HLT]},
+		{"ioeventfd_pio", c.pio_eventfd},
+		{"ioeventfd_mmio", c.mmio_eventfd},
+		{"hlt_idle", c.hlt_idle},
+		{"serial_tx_bytes", c.serial_tx_bytes},
+		{"io_unclaimed", c.io_unclaimed},
+		{"io_refused", c.io_refused},
+	};
+	for (unsigned i = 0; i < sizeof(named) / sizeof(named[0]); i++)
+		add_named(snap->vmm, &snap->nr_vmm, 16, named[i].name, named[i].v, a->prev.vmm,
+			  a->prev.nr_vmm, dt);
+
+	const uint64_t per_kind[EK_MAX] = {
+		[EK_PIO_VMM] = c.pio_vmm,         [EK_PIO_EVENTFD] = c.pio_eventfd,
+		[EK_MMIO_VMM] = c.mmio_vmm,       [EK_MMIO_EVENTFD] = c.mmio_eventfd,
+		[EK_HLT] = c.hlt_op,
+	};
+	if (!in->irqchip)
+		figure_update(&snap->halts[SRC_VMM], c.hlt_op + c.hlt_idle, a->prev.halts[SRC_VMM].total, dt);
+	for (unsigned k = 0; k < EK_MAX; k++) {
+		/* Completed inside KVM, the VMM never sees them: hypercall, cpuid, and HLT when
+		 * KVM's LAPIC is in the kernel. */
+		if (k == EK_HYPERCALL || k == EK_CPUID || (k == EK_HLT && in->irqchip))
+			continue;
+		figure_update(&snap->exits[k][SRC_VMM], per_kind[k], a->prev.exits[k][SRC_VMM].total,
+			      dt);
+	}
+}
+
+static void fill_stats(struct assembly *a, const struct readings *in, struct snapshot *snap)
+{
+	bool pvm = in->host == HOST_PVM;
+
+	const struct kstats *ks = in->ks;
+	if (!ks || !in->stat_values)
+		return;
+	for (uint32_t i = 0; i < ks->nr; i++) {
+		if (ks->desc[i].size != 1)
+			continue;
+		add_named(snap->stats, &snap->nr_stats, SNAP_STATS_MAX, ks->desc[i].name,
+			  in->stat_values[i], a->prev.stats, a->prev.nr_stats, snap->dt);
+		if (ks->desc[i].type != KSTAT_CUMULATIVE && snap->nr_stats) {
+			/* instant or peak (blocking, guest_mode, ...): a value, not a rate */
+			struct named_figure *n = &snap->stats[snap->nr_stats - 1];
+			n->instant = true;
+			n->f.rate = 0;
+		}
+	}
+	const struct named_figure *halts = snapshot_find(snap->stats, snap->nr_stats, "halt_exits");
+	if (halts)
+		snap->halts[SRC_STATS] = halts->f;
+	for (unsigned k = 0; k < EK_MAX; k++) {
+		const char *name = stat_for_kind[k].stat;
+		const struct named_figure *n;
+		if (!name || (pvm && !stat_for_kind[k].on_pvm))
+			continue;
+		n = snapshot_find(snap->stats, snap->nr_stats, name);
+		if (n)
+			snap->exits[k][SRC_STATS] = n->f;
+	}
+}
+
+static void fill_bpf(struct assembly *a, const struct readings *in, struct snapshot *snap)
+{
+	bool pvm = in->host == HOST_PVM;
+	double dt = snap->dt;
+
+	snap->bpf_on = in->kt != NULL;
+	if (!in->kt) {
+		snprintf(snap->bpf_why, sizeof(snap->bpf_why), "%s", in->bpf_why ? in->bpf_why : "");
+		return;
+	}
+	const struct kt_counts *c = in->kt;
+	for (unsigned e = 0; e < KT_MAX; e++)
+		if (c->attached[e])
+			figure_update(&snap->bpf_event[e], c->total[e], a->prev.bpf_event[e].total, dt);
+	for (unsigned i = 0; i < c->nr_detail[KT_USERSPACE_EXIT]; i++)
+		add_named(snap->uexit, &snap->nr_uexit, SNAP_REASONS_MAX,
+			  kvm_exit_reason_name(c->detail[KT_USERSPACE_EXIT][i].detail),
+			  c->detail[KT_USERSPACE_EXIT][i].count, a->prev.uexit, a->prev.nr_uexit, dt);
+	for (unsigned i = 0; i < c->nr_detail[KT_EXIT]; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "%#x", c->detail[KT_EXIT][i].detail);
+		add_named(snap->kexit, &snap->nr_kexit, SNAP_REASONS_MAX, name,
+			  c->detail[KT_EXIT][i].count, a->prev.kexit, a->prev.nr_kexit, dt);
+	}
+
+	const struct {
+		unsigned event;
+		uint32_t detail;
+		bool any_detail, on_pvm;
+	} map[EK_MAX] = {
+		[EK_PIO_VMM] = {KT_PIO, PORT_EXIT_VMM, false, true},
+		[EK_PIO_EVENTFD] = {KT_PIO, PORT_EXIT_EVENTFD, false, true},
+		[EK_MMIO_VMM] = {KT_MMIO, MMIO_EXIT_VMM >> 12, false, true},
+		[EK_MMIO_EVENTFD] = {KT_MMIO, MMIO_EXIT_EVENTFD >> 12, false, true},
+		[EK_HYPERCALL] = {KT_HYPERCALL, 0, true, false}, /* kvm-hosts.md: never fires */
+		[EK_CPUID] = {KT_CPUID, 0, false, false},   /* measured: never fires on kvm_pvm */
+	};
+	for (unsigned k = 0; k < EK_MAX; k++) {
+		unsigned e = map[k].event;
+		if (!map[k].event && !map[k].detail && !map[k].any_detail)
+			continue; /* no tracepoint tells this kind apart (hlt: see halts) */
+		if (!c->attached[e] || (pvm && !map[k].on_pvm))
+			continue;
+		uint64_t n = map[k].any_detail ? c->total[e] : kt_count(c, e, map[k].detail);
+		figure_update(&snap->exits[k][SRC_BPF], n, a->prev.exits[k][SRC_BPF].total, dt);
+	}
+
+	/* Every halt: inside KVM its hardware exit reason (SDM Vol. 3D C: VMX 12; APM Vol. 2
+	 * 15.9: SVM 0x78; kvm_pvm has no kvm_exit), without an irqchip a userspace exit. */
+	unsigned he = in->irqchip ? KT_EXIT : KT_USERSPACE_EXIT;
+	uint32_t hd = !in->irqchip ? KVM_EXIT_HLT : in->host == HOST_AMDV ? 0x78 : 12;
+	if (c->attached[he] && !(pvm && he == KT_EXIT))
+		figure_update(&snap->halts[SRC_BPF], kt_count(c, he, hd), a->prev.halts[SRC_BPF].total, dt);
+
+	/* Exits at the NIC's registers: kvm_mmio by page and kvm_pio by port, inside its BARs
+	 * (ioeventfd kicks fire kvm_mmio too). */
+	const struct vmm_region *reg = in->regions;
+	unsigned nr = in->nr_regions;
+	if (nr && c->attached[KT_MMIO] && c->attached[KT_PIO]) {
+		uint64_t n = 0;
+		for (unsigned r = 0; r < nr; r++) {
+			unsigned e = reg[r].io ? KT_PIO : KT_MMIO;
+			uint64_t lo = reg[r].io ? reg[r].base : reg[r].base >> 12;
+			uint64_t hi = reg[r].io ? reg[r].base + reg[r].size : (reg[r].base + reg[r].size) >> 12;
+			for (unsigned i = 0; i < c->nr_detail[e]; i++)
+				if (c->detail[e][i].detail >= lo && c->detail[e][i].detail < hi)
+					n += c->detail[e][i].count;
+		}
+		figure_update(&snap->nic_exits[SRC_BPF], n, a->prev.nic_exits[SRC_BPF].total, dt);
+	}
+}
+
+
+static int by_rate(const void *a, const void *b)
+{
+	const struct named_figure *x = a, *y = b;
+	return x->f.rate < y->f.rate ? 1 : x->f.rate > y->f.rate ? -1 : strcmp(x->name, y->name);
+}
+
+/* The card's statistics, every one by name: the totals every model keeps, then its own. */
+static void fill_device(struct assembly *a, struct snapshot *snap, const struct nic_readout *ro)
+{
+	const struct nic_stats *t = &ro->total;
+	const struct nic_counter totals[] = {
+		{"tx_packets", t->tx_packets}, {"tx_bytes", t->tx_bytes},
+		{"rx_packets", t->rx_packets}, {"rx_bytes", t->rx_bytes},
+		{"tx_dropped", t->tx_dropped}, {"tx_backpressure", t->tx_backpressure},
+		{"tx_malformed", t->tx_malformed}, {"rx_no_buffer", t->rx_no_buffer},
+		{"rx_filtered", t->rx_filtered}, {"ring_errors", t->ring_errors},
+		{"interrupts", t->interrupts}, {"reg_traps", t->reg_traps},
+		{"notify_events", t->notify_events}, {"reg_bad", t->reg_bad},
+	};
+	const struct snapshot *p = &a->prev;
+	for (unsigned i = 0; i < sizeof(totals) / sizeof(totals[0]); i++)
+		add_named(snap->dev_counter, &snap->nr_dev_counters, SNAP_DEV_COUNTERS_MAX,
+			  totals[i].name, totals[i].value, p->dev_counter, p->nr_dev_counters, snap->dt);
+	for (unsigned i = 0; i < ro->nr_extra; i++)
+		add_named(snap->dev_counter, &snap->nr_dev_counters, SNAP_DEV_COUNTERS_MAX,
+			  ro->extra[i].name, ro->extra[i].value, p->dev_counter, p->nr_dev_counters, snap->dt);
+	for (unsigned i = 0; i < ro->nr_regs; i++)
+		add_named(snap->dev_reg, &snap->nr_dev_regs, SNAP_DEV_REGS_MAX, ro->regs[i].name,
+			  ro->regs[i].value, p->dev_reg, p->nr_dev_regs, snap->dt);
+	qsort(snap->dev_reg, snap->nr_dev_regs, sizeof(snap->dev_reg[0]), by_rate);
+}
+
+static void per_packet(struct assembly *a, const struct readings *in, struct snapshot *snap, bool engine);
+
+static void fill_net(struct assembly *a, const struct readings *in, struct snapshot *snap)
+{
+	const struct ctl_page *ctl = in->ctl;
+	const struct vmm_net info = in->net_info;
+	const struct snapshot *p = &a->prev;
+	double dt = snap->dt;
+
+	snap->nic_mode = in->net_present ? in->nic_mode : NIC_MODE_NONE;
+	if (!in->net_present || !in->nic || !in->peer)
+		return;
+	const struct link_counters peer = *in->peer;
+	const struct nic_stats *st = &in->nic->total;
+	snap->net_on = true;
+	snprintf(snap->nic_chip, sizeof(snap->nic_chip), "%s", info.chip);
+	snprintf(snap->backend, sizeof(snap->backend), "%s", info.backend);
+	snprintf(snap->netns, sizeof(snap->netns), "%s", info.netns);
+	if (info.why)
+		snprintf(snap->net_why, sizeof(snap->net_why), "%s", info.why);
+	snap->latency_valid = in->workload == WL_PING;
+	figure_update(&snap->pps_tx, ctl->net_tx_packets, p->pps_tx.total, dt);
+	figure_update(&snap->pps_rx, ctl->net_rx_packets, p->pps_rx.total, dt);
+	figure_update(&snap->dev_tx, st->tx_packets, p->dev_tx.total, dt);
+	figure_update(&snap->dev_rx, st->rx_packets, p->dev_rx.total, dt);
+	figure_update(&snap->dev_irqs, st->interrupts, p->dev_irqs.total, dt);
+	figure_update(&snap->rx_no_buffer, st->rx_no_buffer, p->rx_no_buffer.total, dt);
+	figure_update(&snap->dev_tx_dropped, st->tx_dropped, p->dev_tx_dropped.total, dt);
+	figure_update(&snap->nic_exits[SRC_VMM], nic_exits(st), p->nic_exits[SRC_VMM].total, dt);
+	figure_update(&snap->dev_tx_backpressure, st->tx_backpressure, p->dev_tx_backpressure.total, dt);
+	fill_device(a, snap, in->nic);
+	/* The peer (the namespace's, or the loopback one) counts across guest restarts. */
+	figure_update(&snap->peer_sink, peer.sink_rx, p->seq ? p->peer_sink.total : peer.sink_rx, dt);
+	figure_update(&snap->peer_echo, peer.echo_rx, p->seq ? p->peer_echo.total : peer.echo_rx, dt);
+	figure_update(&snap->ping_lost, ctl->ping_lost, p->ping_lost.total, dt);
+	figure_update(&snap->rx_lost, ctl->rx_seq_lost, p->rx_lost.total, dt);
+	figure_update(&snap->udp_echoed, ctl->udp_echoed, p->udp_echoed.total, dt);
+	snap->peer_echo_rtt_valid = peer.drive_echoes > 0;
+	snap->peer_echo_rtt_us = peer.drive_echoes ? (double)peer.drive_rtt_ns / 1e3 / (double)peer.drive_echoes : 0;
+	uint64_t khz = in->tsc_khz;
+	snap->tsc_khz = khz;
+	memcpy(snap->latency_hist, ctl->ping.hist, sizeof(snap->latency_hist));
+	snap->latency_us[0] = hist_percentile_us(ctl->ping.hist, HIST_SLOTS, 0.50, khz);
+	snap->latency_us[1] = hist_percentile_us(ctl->ping.hist, HIST_SLOTS, 0.99, khz);
+	snap->latency_us[2] = hist_percentile_us(ctl->ping.hist, HIST_SLOTS, 0.999, khz);
+	snap->latency_avg_us = ctl->ping.ops ? (double)ctl->ping.cycles / (double)ctl->ping.ops * 1000.0 / (double)khz : 0;
+	if (in->cap) {
+		const struct capture_counters cc = *in->cap;
+		snap->cap_on = true;
+		figure_update(&snap->cap_from_guest, cc.from_guest, p->cap_from_guest.total, dt);
+		figure_update(&snap->cap_to_guest, cc.to_guest, p->cap_to_guest.total, dt);
+		for (int i = 0; i < 3; i++)
+			snap->cap_rtt_us[i] = capture_rtt_percentile_us(&cc, (const double[]){0.5, 0.99, 0.999}[i]);
+		snap->cap_rtt_avg_us = cc.rtt_samples ? (double)cc.rtt_ns_sum / (double)cc.rtt_samples / 1e3 : 0;
+		snap->cap_rtt_samples = cc.rtt_samples;
+		snap->cap_lost = cc.seq_lost;
+		snap->cap_reordered = cc.seq_reordered;
+		snap->cap_drops = cc.kernel_drops;
+		snap->cap_echo_unanswered = cc.echo_requests - cc.echo_replies;
+	} else if (in->cap_why) {
+		snprintf(snap->cap_why, sizeof(snap->cap_why), "%s", in->cap_why);
+	}
+	per_packet(a, in, snap, info.engine);
+}
+
+static void set_pp(struct snapshot *snap, enum per_packet_part p, double per_s, const char *src)
+{
+	double pkts = snap->dev_tx.rate + snap->dev_rx.rate;
+	struct per_packet *pp = &snap->per_packet[p];
+	pp->valid = pkts > 0;
+	pp->value = pkts > 0 && per_s > 0 ? per_s / pkts : 0;
+	snprintf(pp->source, sizeof(pp->source), "%s", src);
+}
+
+/* Exits per packet moved: the lesson of the NIC modes. Every exit of the vCPU counts (halts and
+ * timer interrupts of a paced guest too: they are what that pace costs), from the source that
+ * sees them all; then the parts. */
+static void per_packet(struct assembly *a, const struct readings *in, struct snapshot *snap, bool engine)
+{
+	const struct named_figure *ue = snapshot_find(snap->vmm, snap->nr_vmm, "userspace_exits");
+	const struct named_figure *st = snapshot_find(snap->stats, snap->nr_stats, "exits");
+	const struct figure *all = NULL;
+	const char *all_src = NULL;
+
+	if (in->host != HOST_PVM && snap->bpf_event[KT_EXIT].valid) {
+		all = &snap->bpf_event[KT_EXIT];
+		all_src = "bpf";
+	} else if (st) {
+		all = &st->f;
+		all_src = "stats";
+	}
+	if (all) {
+		char src[16];
+		set_pp(snap, PP_ALL, all->rate, all_src);
+		snprintf(src, sizeof(src), "%s-vmm", all_src);
+		set_pp(snap, PP_IN_KERNEL, ue ? all->rate - ue->f.rate : all->rate, src);
+	}
+	if (ue)
+		set_pp(snap, PP_USERSPACE, ue->f.rate, "vmm");
+	/* The NIC part: bpf where it runs (closest to the exit), else the VMM's own count. */
+	enum source nic = snap->nic_exits[SRC_BPF].valid ? SRC_BPF : SRC_VMM;
+	if (snap->nic_exits[nic].valid)
+		set_pp(snap, PP_NIC, snap->nic_exits[nic].rate, source_name(nic));
+	set_pp(snap, PP_IRQS, snap->dev_irqs.rate, "vmm");
+
+	/* Host CPU per packet by who spent it: thread clocks, and the guest's share of the vCPU
+	 * thread as the kernel accounted it. */
+	if (in->cpu_ok) {
+		const struct vmm_cpu c = in->cpu;
+		bool ok = a->cpu_valid && snap->dt > 0 && c.vcpu_ns >= a->cpu.vcpu_ns &&
+			  c.guest_ns >= a->cpu.guest_ns && c.net_ns >= a->cpu.net_ns;
+		double vcpu = (double)(c.vcpu_ns - a->cpu.vcpu_ns), guest = (double)(c.guest_ns - a->cpu.guest_ns);
+		double net = (double)(c.net_ns - a->cpu.net_ns), vmm = vcpu > guest ? vcpu - guest : 0;
+		if (!engine)
+			vmm += net;
+		if (ok) {
+			if (engine)
+				set_pp(snap, PP_CPU_CARD, net / snap->dt, "thread");
+			set_pp(snap, PP_CPU_VMM, vmm / snap->dt, "thread");
+			set_pp(snap, PP_CPU_GUEST, guest / snap->dt, "proc");
+		}
+		a->cpu = c;
+		a->cpu_valid = true;
+	}
+}
+
+/* The compare table: the figures of the tick just made, as its mode's row (a tick that a switch
+ * overlaps, or without traffic, changes nothing). */
+static void update_compare(struct assembly *a, const struct readings *in, struct snapshot *snap)
+{
+	const struct ctl_page *ctl = in->ctl;
+	enum nic_mode m = in->nic_mode;
+	uint64_t d[HIST_SLOTS];
+	for (unsigned i = 0; i < HIST_SLOTS; i++) {
+		d[i] = ctl->ping.hist[i] >= a->last_hist[i] ? ctl->ping.hist[i] - a->last_hist[i] : 0;
+		a->last_hist[i] = ctl->ping.hist[i];
+	}
+	bool clean = !snap->switching && !in->switch_unsettled && snap->t - snap->dt >= in->switch_end_t;
+	if (snap->net_on && clean && m != NIC_MODE_NONE && snap->dt > 0) {
+		uint64_t *h = a->mode_hist[m], n = 0;
+		for (unsigned i = 0; i < HIST_SLOTS; i++)
+			n += h[i] += d[i];
+		struct mode_figures *f = &a->compare[m];
+		if (snap->dev_tx.rate + snap->dev_rx.rate > 0) {
+			uint64_t khz = in->tsc_khz;
+			const struct per_packet *pp = snap->per_packet;
+			f->valid = true;
+			f->t = snap->t;
+			f->workload = snap->workload;
+			f->tx_pps = snap->dev_tx.rate;
+			f->rx_pps = snap->dev_rx.rate;
+			f->ping_valid = n > 0;
+			f->ping_p50_us = n ? hist_percentile_us(h, HIST_SLOTS, 0.50, khz) : 0;
+			f->ping_p99_us = n ? hist_percentile_us(h, HIST_SLOTS, 0.99, khz) : 0;
+			f->exits_nic = pp[PP_NIC];
+			f->exits_user = pp[PP_USERSPACE];
+			f->exits_all = pp[PP_ALL];
+			f->irqs = pp[PP_IRQS];
+			f->cpu_host = pp[PP_CPU_VMM];
+			f->cpu_card = pp[PP_CPU_CARD];
+		}
+	}
+	memcpy(snap->compare, a->compare, sizeof(snap->compare));
+}
+
+/* KVM's mmio_exits counts every MMIO exit to userspace: it stands for mmio_vmm only in a tick
+ * where no card register trapped (the e1000's do all the time, virtio's at setup). Then each
+ * kind's "exits" is the host-side source closest to the event. */
+static void rank_sources(struct assembly *a, struct snapshot *snap)
+{
+	static const enum source order[] = {SRC_BPF, SRC_VMM, SRC_STATS, SRC_GUEST};
+	const struct named_figure *traps = snapshot_find(snap->dev_counter, snap->nr_dev_counters, "reg_traps");
+	const struct named_figure *traps0 = snapshot_find(a->prev.dev_counter, a->prev.nr_dev_counters, "reg_traps");
+	if (traps && (!traps0 || traps->f.total != traps0->f.total))
+		snap->exits[EK_MMIO_VMM][SRC_STATS].valid = false;
+	for (unsigned k = 0; k < EK_MAX; k++)
+		for (unsigned i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+			if (snap->exits[k][order[i]].valid) {
+				snap->exits_src[k] = order[i];
+				break;
+			}
+}
+
+void snapshot_assemble(struct assembly *a, const struct readings *in, struct snapshot *snap)
+{
+	memset(snap, 0, sizeof(*snap));
+	snap->seq = in->seq;
+	snap->t = in->t;
+	snap->dt = in->dt;
+	snap->host = in->host;
+	snap->cpu_mode = in->cpu_mode;
+	snap->state = in->status.state;
+	snap->workload = in->workload;
+	snap->exit_kind = in->workload == WL_EXITS ? in->kind : SNAP_NO_KIND;
+	snap->pkt_size = in->pkt_size;
+	snap->rate = in->rate;
+	if (in->status.state == VMM_FAILED)
+		snprintf(snap->reason, sizeof(snap->reason), "%s", in->status.reason);
+	snap->switching = in->switching;
+	if (in->switching)
+		snap->switch_to = in->switch_to;
+
+	fill_guest(a, in, snap);
+	fill_vmm(a, in, snap);
+	fill_stats(a, in, snap);
+	fill_bpf(a, in, snap);
+	fill_net(a, in, snap);
+	rank_sources(a, snap);
+	update_compare(a, in, snap);
+	a->prev = *snap;
+}
+
+void assembly_new_guest(struct assembly *a)
+{
+	memset(&a->prev, 0, sizeof(a->prev));
+	memset(a->last_hist, 0, sizeof(a->last_hist));
+	a->cpu_valid = false;
+}
+
+void assembly_restart_mode(struct assembly *a, enum nic_mode m)
+{
+	if (m < NIC_MODE_MAX)
+		memset(a->mode_hist[m], 0, sizeof(a->mode_hist[m]));
+}

@@ -1,0 +1,74 @@
+/* One tick's readings of every source in, one snapshot out: a pure function (no clock, no VM,
+ * no file), so what the dashboard shows is testable without KVM. The session reads the sources;
+ * this ranks them, turns totals into rates and fills the per-packet and compare tables. */
+#ifndef VMSCOPE_PROBES_ASSEMBLE_H
+#define VMSCOPE_PROBES_ASSEMBLE_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "probes/capture.h"
+#include "probes/kvmtrace.h"
+#include "probes/snapshot.h"
+#include "probes/stats_fd.h"
+#include "vmm/net/link.h"
+#include "vmm/nic.h"
+#include "vmm/vmm.h"
+
+/* Everything a tick read. A source that is missing has its pointer NULL (or its flag false). */
+struct readings {
+	uint64_t seq;
+	double t, dt; /* session seconds; dt 0: the first tick after a boot (the baseline) */
+	/* the VM */
+	enum host_kind host;
+	enum cpu_mode cpu_mode;
+	bool irqchip;
+	uint64_t tsc_khz;
+	struct vmm_status status;
+	const struct ctl_page *ctl;
+	struct vmm_counters vmm;
+	double host_work_ns; /* the work loop natively, ns per instruction */
+	bool cpu_ok;         /* cpu holds the threads' CPU times now */
+	struct vmm_cpu cpu;
+	/* what the session asked for */
+	enum workload workload;
+	uint32_t kind, rate, pkt_size;
+	/* the KVM stats fd: descriptors and values (NULL: not read) */
+	const struct kstats *ks;
+	const uint64_t *stat_values;
+	/* the eBPF probes (NULL: off, bpf_why says why) */
+	const struct kt_counts *kt;
+	const char *bpf_why;
+	/* the network card, the link's peer and the capture */
+	bool net_present;        /* the VM has a card */
+	struct vmm_net net_info;
+	enum nic_mode nic_mode;
+	const struct nic_readout *nic; /* NULL: no card to read */
+	const struct link_counters *peer;
+	const struct capture_counters *cap; /* NULL: no capture (cap_why says why, if it is known) */
+	const char *cap_why;
+	const struct vmm_region *regions; /* where the card's registers are */
+	unsigned nr_regions;
+	/* the live switch, as the session follows it */
+	bool switching;       /* one is under way */
+	enum nic_mode switch_to;
+	bool switch_unsettled; /* one is followed and has not ended */
+	double switch_end_t;   /* when the last one ended (session seconds) */
+};
+
+/* What assembly keeps from tick to tick. Zeroed: a fresh guest. */
+struct assembly {
+	struct snapshot prev;
+	struct vmm_cpu cpu; /* CPU times at the last tick */
+	bool cpu_valid;
+	struct mode_figures compare[NIC_MODE_MAX];
+	uint64_t mode_hist[NIC_MODE_MAX][HIST_SLOTS], last_hist[HIST_SLOTS];
+};
+
+/* The snapshot of this tick (events and log lines are the session's; out gets none). */
+void snapshot_assemble(struct assembly *a, const struct readings *in, struct snapshot *out);
+/* A new guest: its counters start from zero (the compare table stays). */
+void assembly_new_guest(struct assembly *a);
+/* The mode's row in the compare table starts again (a switch brought the card back). */
+void assembly_restart_mode(struct assembly *a, enum nic_mode m);
+
+#endif

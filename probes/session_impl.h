@@ -1,0 +1,52 @@
+/* Inside the session: struct session, shared by session.c (lifecycle, control, the tick) and
+ * switch_watch.c (following a live switch to its event). */
+#ifndef VMSCOPE_PROBES_SESSION_IMPL_H
+#define VMSCOPE_PROBES_SESSION_IMPL_H
+#include "probes/assemble.h"
+#include "probes/session.h"
+
+struct session {
+	struct session_opts opts;
+	struct vmm *vm;
+	struct net *net; /* outlives every VM of the session: link, peer and capture stay */
+	struct kvmtrace *kt;
+	const char *bpf_why;
+	struct kstats ks;
+	uint64_t *stat_values;
+	struct capture *cap;
+	const char *cap_why;
+	bool paused;
+	bool failed_said;  /* this guest's failure is an event already */
+	uint64_t log_seq;  /* the next line of the VMM's log a tick carries */
+	double t0, last;
+	uint64_t seq;
+	double host_work_ns; /* the work loop on the host: ns per instruction, fastest of its runs */
+	struct assembly asm_state;
+	/* A tick's readings that are too large for the stack. */
+	struct ctl_page ctl;
+	struct kt_counts kt_counts;
+	/* The switch being followed until its event is complete, and events not yet ticked out. */
+	struct {
+		bool on, ended;
+		uint32_t seq;
+		double t_start, t_ended;
+		uint64_t real_minus_mono;
+		uint64_t lost0, cap_lost0; /* guest_lost() and the capture's seq_lost at the start */
+		struct vmm_switch sw;
+		struct ctl_page ctl; /* read at its start and its end */
+	} track;
+	double switch_end_t; /* when the last switch ended (session seconds) */
+	unsigned nr_events;
+	struct snap_event events[SNAP_EVENTS_MAX];
+};
+
+/* switch_watch.c */
+void session_queue_event(struct session *s, const struct snap_event *ev);
+/* Has the followed switch ended, and are its measurements in? Its event when they are. */
+void switch_watch_follow(struct session *s);
+/* A restart ends the followed switch: its event goes out with what it measured. */
+void switch_watch_end(struct session *s, const char *why);
+/* A switch is under way (to *to). */
+bool switch_watch_switching(const struct session *s, enum nic_mode *to);
+
+#endif

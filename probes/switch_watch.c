@@ -1,0 +1,160 @@
+/* The live switch, followed: asked here, done by the VMM (slots.c), measured here until its
+ * event (blackout by the capture and the link, loss by the guest and the capture) is complete. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "probes/session_impl.h"
+#include "vmm/clock.h"
+#include "vmm/net/net.h"
+
+/* A lost ping is known when its reply is a second late (the guest's timeout): the loss count
+ * of a switch under ping waits that long after its end. */
+#define SETTLE_PING_S 1.1
+#define SETTLE_S 0.2
+
+static uint64_t guest_lost(const struct ctl_page *c) { return c->ping_lost + c->rx_seq_lost; }
+
+void session_queue_event(struct session *s, const struct snap_event *ev)
+{
+	if (s->nr_events == SNAP_EVENTS_MAX) /* nobody ticked: keep the newest */
+		memmove(s->events, s->events + 1, sizeof(s->events[0]) * --s->nr_events);
+	s->events[s->nr_events++] = *ev;
+}
+
+/* The followed switch's event, with whatever its measurements have by now. */
+static void switch_ended(struct session *s);
+
+static void finish_switch(struct session *s)
+{
+	struct ctl_page *ctl = &s->track.ctl;
+	const struct vmm_switch *sw = &s->track.sw;
+	switch_ended(s);
+	struct snap_event ev = {.t = s->track.t_start, .ok = sw->phase == SWITCH_DONE};
+	uint64_t gap;
+
+	ev.kind = SEV_NIC_SWITCH;
+	ev.from = sw->from;
+	ev.to = sw->to;
+	snprintf(ev.why, sizeof(ev.why), "%s", sw->why);
+	ev.duration_ms = sw->ns_end > sw->ns_start ? (double)(sw->ns_end - sw->ns_start) / 1e6 : 0;
+	ev.probe_ms = (double)sw->probe_ns / 1e6;
+	if (s->cap && capture_gap_read(s->cap, &gap)) {
+		ev.blackout_ms[0] = (double)gap / 1e6;
+		ev.blackout_valid[0] = true;
+	}
+	if (s->net && net_gap_read(s->net, &gap)) {
+		ev.blackout_ms[1] = (double)gap / 1e6;
+		ev.blackout_valid[1] = true;
+	}
+	vmm_read_ctl(s->vm, ctl);
+	ev.lost = guest_lost(ctl) - s->track.lost0;
+	if (s->cap) {
+		struct capture_counters cc;
+		capture_read(s->cap, &cc);
+		ev.lost += cc.seq_lost - s->track.cap_lost0;
+	}
+	ev.lost_valid = true;
+	session_queue_event(s, &ev);
+	s->track.on = false;
+}
+
+/* The followed switch ended (the VMM says so): its blackout windows end where it ended, and
+ * each closes at the next frame. */
+static void switch_ended(struct session *s)
+{
+	const struct vmm_switch *sw = &s->track.sw;
+	if (s->track.ended)
+		return;
+	s->track.ended = true;
+	s->track.t_ended = mono_s() - s->t0;
+	s->switch_end_t = (double)sw->ns_end / 1e9 - s->t0;
+	/* The new card's row of the compare table starts again with this visit. */
+	if (sw->phase == SWITCH_DONE)
+		assembly_restart_mode(&s->asm_state, sw->to);
+	if (s->net)
+		net_gap_end(s->net, sw->ns_end);
+	if (s->cap)
+		capture_gap_end(s->cap, sw->ns_end + s->track.real_minus_mono);
+}
+
+static bool switch_over(const struct session *s)
+{
+	const struct vmm_switch *sw = &s->track.sw;
+	return sw->seq != s->track.seq || sw->phase == SWITCH_DONE || sw->phase == SWITCH_FAILED;
+}
+
+void switch_watch_follow(struct session *s)
+{
+	if (!s->track.on)
+		return;
+	vmm_switch_read(s->vm, &s->track.sw);
+	if (!switch_over(s))
+		return;
+	switch_ended(s);
+	uint64_t gap;
+	double now = mono_s() - s->t0;
+	bool measured = (!s->cap || capture_gap_read(s->cap, &gap)) && (!s->net || net_gap_read(s->net, &gap));
+	double settle = s->opts.workload == WL_PING ? SETTLE_PING_S : SETTLE_S;
+	/* Without traffic nothing closes the windows: the blackout then is "-". */
+	if ((measured && now - s->track.t_ended >= settle) || now - s->track.t_ended >= settle + 2)
+		finish_switch(s);
+}
+
+bool switch_watch_switching(const struct session *s, enum nic_mode *to)
+{
+	if (!s->track.on || switch_over(s))
+		return false;
+	*to = s->track.sw.to;
+	return true;
+}
+
+void switch_watch_end(struct session *s, const char *why)
+{
+	if (!s->track.on)
+		return;
+	vmm_switch_read(s->vm, &s->track.sw);
+	if (!switch_over(s))
+		snprintf(s->track.sw.why, sizeof(s->track.sw.why), "%s", why);
+	finish_switch(s);
+}
+
+void session_poll(struct session *s) { switch_watch_follow(s); }
+
+int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
+{
+	struct ctl_page *ctl = &s->track.ctl;
+	if (s->track.on) {
+		vmm_switch_read(s->vm, &s->track.sw);
+		if (!switch_over(s)) {
+			*why = "a switch is already under way";
+			return -EBUSY;
+		}
+		/* The last one's event goes out with what it has measured by now. */
+		finish_switch(s);
+	}
+	int r = vmm_switch_nic(s->vm, to, why);
+	if (r)
+		return r;
+	uint64_t mono = mono_ns(), real = clock_ns(CLOCK_REALTIME);
+	vmm_switch_read(s->vm, &s->track.sw);
+	vmm_read_ctl(s->vm, ctl);
+	s->track.on = true;
+	s->track.ended = false;
+	s->track.seq = s->track.sw.seq;
+	s->track.t_start = mono_s() - s->t0;
+	s->track.real_minus_mono = real - mono;
+	s->track.lost0 = guest_lost(ctl);
+	s->track.cap_lost0 = 0;
+	if (s->cap) {
+		struct capture_counters cc;
+		capture_read(s->cap, &cc);
+		s->track.cap_lost0 = cc.seq_lost;
+		capture_gap_arm(s->cap, s->track.sw.ns_start + s->track.real_minus_mono);
+	}
+	if (s->net)
+		net_gap_arm(s->net, s->track.sw.ns_start);
+	return 0;
+}
+
