@@ -22,13 +22,13 @@ LIBS := $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
 GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
 	-mno-red-zone -mno-mmx -mno-sse -mno-sse2 -mno-avx -fno-asynchronous-unwind-tables \
 	-fcf-protection=none -fno-builtin -nostdlib -I.
-GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/shared/netstack.c vmm/guest/pci.c vmm/guest/hotplug.c vmm/guest/task.c vmm/guest/nic.c vmm/guest/sriov.c \
+GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/shared/netstack.c vmm/guest/pci.c vmm/guest/hotplug.c vmm/guest/task.c vmm/guest/nic.c vmm/guest/vsnic.c \
 	vmm/guest/virtio_net.c vmm/guest/e1000.c
 GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 
-VMM_SRC := vmm/kvm/kvm.c vmm/kvm/boot.c vmm/kvm/paging.c vmm/pci/pci.c vmm/pci/pci_msix.c vmm/pci/pci_sriov.c vmm/pci/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/sriov/sriov.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/shared/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/names.c vmm/vm.c vmm/vcpu.c vmm/slots.c vmm/readout.c
+VMM_SRC := vmm/kvm/kvm.c vmm/kvm/boot.c vmm/kvm/paging.c vmm/pci/pci.c vmm/pci/pci_msix.c vmm/pci/pci_sriov.c vmm/pci/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/vsnic/vsnic.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/shared/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/names.c vmm/vm.c vmm/vcpu.c vmm/slots.c vmm/readout.c
 PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/snapshot_json.c probes/assemble.c probes/switch_watch.c probes/session.c
-TUI_SRC := tui/cli.c tui/output.c tui/tour.c tui/tour_run.c tui/source.c tui/record.c tui/metrics.c tui/dashboard.c tui/headless.c
+TUI_SRC := tui/cli.c tui/output.c tui/tour.c tui/tour_run.c tui/source.c tui/record.c tui/metrics.c tui/panels.c tui/keys.c tui/dashboard.c tui/headless.c
 LIB_SRC := $(VMM_SRC) $(PROBES_SRC) $(TUI_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/vmm/guest_image.o
 SKEL := $(B)/kvmtrace.skel.h
@@ -40,7 +40,7 @@ INTEG_SRC := $(wildcard tests/integration/*.c) tests/harness.c
 all: $(B)/vmscope
 
 # Every object is built with -MMD: its .d file names every header it includes (the guest's too,
-# so a change to vmm/control.h or vmm/sriov/regs.h rebuilds the image the binary embeds).
+# so a change to vmm/control.h or vmm/vsnic/regs.h rebuilds the image the binary embeds).
 $(B)/%.S.o: %.S
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -MMD -c $< -o $@
@@ -73,7 +73,9 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -c $< -o $@
 
+# Made anew each time: `ar r` would keep the members of files that are gone.
 $(B)/libvmscope.a: $(LIB_OBJ)
+	rm -f $@
 	ar rcs $@ $^
 $(B)/vmscope: $(B)/tui/main.o $(B)/libvmscope.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)

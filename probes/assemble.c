@@ -52,7 +52,7 @@ static void fill_guest(struct assembly *a, const struct readings *in, struct sna
 		unsigned first, n;
 	} irqs[] = {
 		{&snap->irq_timer, &a->prev.irq_timer, VEC_TIMER, 1},
-		{&snap->irq_doorbell, &a->prev.irq_doorbell, VEC_DOORBELL, 1},
+		{&snap->irq_command, &a->prev.irq_command, VEC_COMMAND, 1},
 		{&snap->irq_self, &a->prev.irq_self, VEC_SELF, 1},
 		{&snap->irq_nic, &a->prev.irq_nic, VEC_NET, VEC_INTX - VEC_NET + 1},
 	};
@@ -238,18 +238,10 @@ static int by_rate(const void *a, const void *b)
 /* The card's statistics, every one by name: the totals every model keeps, then its own. */
 static void fill_device(struct assembly *a, struct snapshot *snap, const struct nic_readout *ro)
 {
-	const struct nic_stats *t = &ro->total;
-	const struct nic_counter totals[] = {
-		{"tx_packets", t->tx_packets}, {"tx_bytes", t->tx_bytes},
-		{"rx_packets", t->rx_packets}, {"rx_bytes", t->rx_bytes},
-		{"tx_dropped", t->tx_dropped}, {"tx_backpressure", t->tx_backpressure},
-		{"tx_malformed", t->tx_malformed}, {"rx_no_buffer", t->rx_no_buffer},
-		{"rx_filtered", t->rx_filtered}, {"ring_errors", t->ring_errors},
-		{"interrupts", t->interrupts}, {"reg_traps", t->reg_traps},
-		{"notify_events", t->notify_events}, {"reg_bad", t->reg_bad},
-	};
+	struct nic_counter totals[NIC_STATS_NR];
 	const struct snapshot *p = &a->prev;
-	for (unsigned i = 0; i < sizeof(totals) / sizeof(totals[0]); i++)
+	nic_stats_named(&ro->total, totals);
+	for (unsigned i = 0; i < NIC_STATS_NR; i++)
 		add_named(snap->dev_counter, &snap->nr_dev_counters, SNAP_DEV_COUNTERS_MAX,
 			  totals[i].name, totals[i].value, p->dev_counter, p->nr_dev_counters, snap->dt);
 	for (unsigned i = 0; i < ro->nr_extra; i++)

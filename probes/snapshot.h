@@ -140,7 +140,7 @@ struct snapshot {
 	 * LAPIC: HLT stays in KVM, MSI-X through irqfd) or "none" (emulated mode: HLT exits to the
 	 * VMM, the NIC is polled). */
 	char irq_mode[8];
-	struct figure irq_timer, irq_doorbell, irq_self, irq_nic;
+	struct figure irq_timer, irq_command, irq_self, irq_nic;
 	struct kind_cost cost[EK_MAX];        /* the guest's TSC round trips, cumulative */
 	struct work_cost work;
 	uint64_t heartbeat;

@@ -584,7 +584,7 @@ static void walk_guest(struct jv *v, struct snapshot *s)
 	if (jv_begin(v, "interrupts", false)) {
 		jv_str(v, "mode", s->irq_mode, sizeof(s->irq_mode), false);
 		jv_fig(v, "timer", &s->irq_timer);
-		jv_fig(v, "doorbell", &s->irq_doorbell);
+		jv_fig(v, "doorbell", &s->irq_command);
 		jv_fig(v, "self_ipi", &s->irq_self);
 		jv_fig(v, "nic", &s->irq_nic);
 		jv_end(v, false);

@@ -8,55 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char cli_usage[] =
-	"usage: vmscope [run] [options]\n"
-	"       vmscope demo [--script FILE] [options]\n"
-	"       vmscope replay [FILE] [--headless [--format F]] [--listen [ADDR:]PORT]\n"
-	"\n"
-	"Boots a tiny built-in KVM microVM and shows what its exits cost, live.\n"
-	"demo runs the guided tour: CPU emulated -> paravirt -> hardware, NIC emulated -> virtio ->\n"
-	"SR-IOV VF, with a caption for each step (space: next, backspace: back).\n"
-	"replay shows a recording (--record) in the same dashboard, without KVM or root; with no\n"
-	"FILE, the tour recorded on a real run.\n"
-	"\n"
-	"options:\n"
-	"  --headless             no dashboard: one record per tick on stdout\n"
-	"  --duration SECONDS     stop after this long (default: until q or Ctrl-C)\n"
-	"  --interval MS          tick length, 50..60000 (default 1000)\n"
-	"  --format jsonl|csv     headless record format (default jsonl)\n"
-	"  --workload W           idle | exits[:KIND] | ping | tx | rx | echo (default exits:all)\n"
-	"                         ping: guest pings the peer; tx: guest sends UDP to the peer's sink;\n"
-	"                         rx: the peer floods the guest; echo: the peer sends, the guest echoes\n"
-	"  --kind KIND            pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall cpuid hlt all\n"
-	"  --rate N               operations per second, 0 = as fast as possible (default 1000)\n"
-	"  --nic MODE             the VM's first network card: emulated (an Intel 82540EM, every\n"
-	"                         register access traps), virtio, vf (an SR-IOV virtual function),\n"
-	"                         or none (default virtio); on the TAP link as root, the\n"
-	"                         in-process loopback peer otherwise\n"
-	"  --switch-every SECONDS move the running guest to the next card, emulated -> virtio -> vf\n"
-	"  --switch-to MODE@SEC   move it to MODE at SEC seconds (repeatable)\n"
-	"  --size BYTES           payload of ping and tx packets, 8..1472 (default 64)\n"
-	"  --cpu MODE             auto | emulated (kvm_pvm only) | paravirt | hardware (default auto)\n"
-	"  --pcap FILE            also write the link's traffic there (tcpdump, Wireshark)\n"
-	"  --log FILE             append the guest's serial log and the VMM's log to FILE\n"
-	"  --no-bpf               do not load the eBPF probes\n"
-	"  --no-capture           no libpcap capture on the link (the capture's figures show -)\n"
-	"  --verbose              let libbpf say what it does\n"
-	"  --record FILE          also write every tick to FILE (FILE.gz: compressed), for replay\n"
-	"  --listen [ADDR:]PORT   serve /metrics for Prometheus there (ADDR default 127.0.0.1)\n"
-	"  -h, --help, --version\n"
-	"\n"
-	"examples:\n"
-	"  sudo vmscope                                     the live dashboard\n"
-	"  sudo vmscope run --headless --duration 5         five JSON lines, one a second\n"
-	"  sudo vmscope run --headless --duration 3 --kind mmio_vmm --rate 0 --format csv\n"
-	"  sudo vmscope run --headless --duration 3 --workload ping --rate 0   closed-loop RTT\n"
-	"  sudo vmscope run --cpu emulated                  the same guest in KVM's instruction emulator\n"
-	"  sudo vmscope run --headless --duration 8 --workload ping --rate 0 --switch-every 2\n"
-	"                                                   live switches; their events in the JSON\n"
-	"  sudo vmscope --record run.jsonl.gz               record a session; then, anywhere:\n"
-	"  vmscope replay run.jsonl.gz                      the same dashboard, from the recording\n";
-
 /* Seconds above 0, up to a million. */
 static int parse_seconds(const char *s, double *out)
 {
@@ -102,32 +53,282 @@ static int parse_workload(const char *s, struct cli *cli)
 		return -1;                                                                         \
 	} while (0)
 
-int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
-{
-	static const char *const with_value[] = {"--duration", "--interval", "--format", "--workload",
-						 "--kind", "--rate", "--cpu", "--log", "--nic", "--size", "--pcap",
-						 "--switch-every", "--switch-to", "--record", "--listen", "--script"};
-	unsigned long v;
-	int i = 1;
-	const char *kind_flag = NULL, *workload_flag = NULL; /* as given, to spot contradictions */
-	const char *live_only = NULL; /* a flag that drives a live VM, for replay's refusal */
+/* What the parse keeps beside struct cli: the flags as given, to spot contradictions. */
+struct parse {
+	struct cli *cli;
+	enum cli_cmd sub;         /* the subcommand (help and version do not change it) */
+	const char *kind_flag;    /* --kind, as given */
+	const char *workload_flag;
+	const char *live_only;    /* the first flag that drives a live VM, for replay's refusal */
+	char *err;
+	size_t errlen;
+};
 
-	*cli = (struct cli){.interval_ms = 1000, .workload = WL_EXITS, .kind = EK_ALL, .rate = 1000,
-			    .pkt_size = 64, .nic = NIC_MODE_VIRTIO};
-	if (i < argc && !strcmp(argv[i], "run")) {
-		i++;
-	} else if (i < argc && !strcmp(argv[i], "replay")) {
-		cli->cmd = CMD_REPLAY;
-		i++;
-	} else if (i < argc && !strcmp(argv[i], "demo")) {
-		cli->cmd = CMD_DEMO;
-		i++;
+#define OPT(fn) static int fn(struct parse *p, const char *val, char *err, size_t errlen)
+
+OPT(opt_help) { p->cli->cmd = CMD_HELP; return 0; }
+OPT(opt_version) { p->cli->cmd = CMD_VERSION; return 0; }
+OPT(opt_headless) { p->cli->headless = true; return 0; }
+OPT(opt_no_bpf) { p->cli->no_bpf = true; return 0; }
+OPT(opt_no_capture) { p->cli->no_capture = true; return 0; }
+OPT(opt_verbose) { p->cli->verbose = true; return 0; }
+OPT(opt_pcap) { p->cli->pcap_file = val; return 0; }
+OPT(opt_log) { p->cli->log_path = val; return 0; }
+OPT(opt_record) { p->cli->record_path = val; return 0; }
+
+OPT(opt_duration)
+{
+	if (parse_seconds(val, &p->cli->duration))
+		FAIL("--duration wants seconds above 0 (like 5 or 0.5), not '%s'", val);
+	return 0;
+}
+
+OPT(opt_switch_every)
+{
+	if (parse_seconds(val, &p->cli->switch_every) || p->cli->switch_every < 0.1)
+		FAIL("--switch-every wants seconds, 0.1 or more (like 2), not '%s'", val);
+	return 0;
+}
+
+OPT(opt_switch_to)
+{
+	struct cli *cli = p->cli;
+	char mode[16];
+	const char *at = strchr(val, '@');
+	struct cli_switch sw;
+	snprintf(mode, sizeof(mode), "%.*s", at ? (int)(at - val) : 0, val);
+	if (!at || nic_mode_parse(mode, &sw.mode) || sw.mode == NIC_MODE_NONE ||
+	    parse_seconds(at + 1, &sw.at))
+		FAIL("--switch-to wants MODE@SECONDS with MODE one of emulated, virtio, vf "
+		     "(like vf@2.5), not '%s'", val);
+	if (cli->nr_switch_to == CLI_SWITCHES_MAX)
+		FAIL("--switch-to is given more than %d times: use --switch-every for a cycle",
+		     CLI_SWITCHES_MAX);
+	cli->switch_to[cli->nr_switch_to++] = sw;
+	return 0;
+}
+
+OPT(opt_interval)
+{
+	unsigned long v;
+	if (parse_uint(val, 60000, &v) || v < 50)
+		FAIL("--interval wants milliseconds from 50 to 60000, not '%s'", val);
+	p->cli->interval_ms = (unsigned)v;
+	return 0;
+}
+
+OPT(opt_format)
+{
+	if (!strcmp(val, "jsonl"))
+		p->cli->format = FMT_JSONL;
+	else if (!strcmp(val, "csv"))
+		p->cli->format = FMT_CSV;
+	else
+		FAIL("--format wants jsonl or csv, not '%s'", val);
+	return 0;
+}
+
+OPT(opt_workload)
+{
+	if (parse_workload(val, p->cli))
+		FAIL("--workload wants idle, exits[:KIND], ping, tx, rx or echo, not '%s'", val);
+	p->workload_flag = val;
+	return 0;
+}
+
+OPT(opt_kind)
+{
+	if (exit_kind_parse(val, &p->cli->kind))
+		FAIL("--kind wants one of pio_vmm pio_eventfd mmio_vmm mmio_eventfd "
+		     "hypercall cpuid hlt all, not '%s'", val);
+	p->kind_flag = val;
+	return 0;
+}
+
+OPT(opt_rate)
+{
+	unsigned long v;
+	if (parse_uint(val, 10000000, &v))
+		FAIL("--rate wants operations per second from 0 (unpaced) to 10000000, not '%s'", val);
+	p->cli->rate = (uint32_t)v;
+	return 0;
+}
+
+OPT(opt_cpu)
+{
+	if (cpu_mode_parse(val, &p->cli->cpu))
+		FAIL("--cpu wants auto, emulated, paravirt or hardware, not '%s'", val);
+	return 0;
+}
+
+OPT(opt_nic)
+{
+	if (nic_mode_parse(val, &p->cli->nic))
+		FAIL("--nic wants %s, not '%s'", nic_mode_list(), val);
+	return 0;
+}
+
+OPT(opt_size)
+{
+	unsigned long v;
+	if (parse_uint(val, 1472, &v) || v < 8)
+		FAIL("--size wants payload bytes from 8 to 1472, not '%s'", val);
+	p->cli->pkt_size = (uint32_t)v;
+	return 0;
+}
+
+OPT(opt_script)
+{
+	if (p->sub != CMD_DEMO)
+		FAIL("--script is the guided tour's: vmscope demo --script FILE");
+	p->cli->script_path = val;
+	return 0;
+}
+
+OPT(opt_listen)
+{
+	struct cli *cli = p->cli;
+	if (metrics_parse_listen(val, cli->listen_addr, sizeof(cli->listen_addr), &cli->listen_port,
+				 err, errlen))
+		return -1;
+	cli->listen = true;
+	return 0;
+}
+
+/* Every option, once: the parser and the usage text are made from these rows. */
+enum { LIVE = 1 }; /* drives a live VM: a replay refuses it */
+static const struct cli_option {
+	const char *name;
+	const char *arg; /* the value's name in the usage; NULL: it takes none */
+	unsigned flags;
+	int (*parse)(struct parse *p, const char *val, char *err, size_t errlen);
+	const char *help; /* lines after the first are indented under it; NULL: not listed */
+} options[] = {
+	{"--headless", NULL, 0, opt_headless, "no dashboard: one record per tick on stdout"},
+	{"--duration", "SECONDS", LIVE, opt_duration, "stop after this long (default: until q or Ctrl-C)"},
+	{"--interval", "MS", LIVE, opt_interval, "tick length, 50..60000 (default 1000)"},
+	{"--format", "jsonl|csv", 0, opt_format, "headless record format (default jsonl)"},
+	{"--workload", "W", LIVE, opt_workload,
+	 "idle | exits[:KIND] | ping | tx | rx | echo (default exits:all)\n"
+	 "ping: guest pings the peer; tx: guest sends UDP to the peer's sink;\n"
+	 "rx: the peer floods the guest; echo: the peer sends, the guest echoes"},
+	{"--kind", "KIND", LIVE, opt_kind, "pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall cpuid hlt all"},
+	{"--rate", "N", LIVE, opt_rate, "operations per second, 0 = as fast as possible (default 1000)"},
+	{"--nic", "MODE", LIVE, opt_nic,
+	 "the VM's first network card: emulated (an Intel 82540EM, every\n"
+	 "register access traps), virtio, vf (an SR-IOV virtual function),\n"
+	 "or none (default virtio); on the TAP link as root, the\n"
+	 "in-process loopback peer otherwise"},
+	{"--switch-every", "SECONDS", LIVE, opt_switch_every,
+	 "move the running guest to the next card, emulated -> virtio -> vf"},
+	{"--switch-to", "MODE@SEC", LIVE, opt_switch_to, "move it to MODE at SEC seconds (repeatable)"},
+	{"--size", "BYTES", LIVE, opt_size, "payload of ping and tx packets, 8..1472 (default 64)"},
+	{"--cpu", "MODE", LIVE, opt_cpu, "auto | emulated (kvm_pvm only) | paravirt | hardware (default auto)"},
+	{"--pcap", "FILE", LIVE, opt_pcap, "also write the link's traffic there (tcpdump, Wireshark)"},
+	{"--log", "FILE", LIVE, opt_log, "append the guest's serial log and the VMM's log to FILE"},
+	{"--no-bpf", NULL, LIVE, opt_no_bpf, "do not load the eBPF probes"},
+	{"--no-capture", NULL, LIVE, opt_no_capture, "no libpcap capture on the link (the capture's figures show -)"},
+	{"--verbose", NULL, LIVE, opt_verbose, "let libbpf say what it does"},
+	{"--record", "FILE", LIVE, opt_record, "also write every tick to FILE (FILE.gz: compressed), for replay"},
+	{"--listen", "[ADDR:]PORT", 0, opt_listen, "serve /metrics for Prometheus there (ADDR default 127.0.0.1)"},
+	{"--script", "FILE", 0, opt_script, "demo: run this tour script instead of the built-in one"},
+	{"--help", NULL, 0, opt_help, NULL},
+	{"--version", NULL, 0, opt_version, NULL},
+};
+
+static const char usage_head[] =
+	"usage: vmscope [run] [options]\n"
+	"       vmscope demo [--script FILE] [options]\n"
+	"       vmscope replay [FILE] [--headless [--format F]] [--listen [ADDR:]PORT]\n"
+	"\n"
+	"Boots a tiny built-in KVM microVM and shows what its exits cost, live.\n"
+	"demo runs the guided tour: CPU emulated -> paravirt -> hardware, NIC emulated -> virtio ->\n"
+	"SR-IOV VF, with a caption for each step (space: next, backspace: back).\n"
+	"replay shows a recording (--record) in the same dashboard, without KVM or root; with no\n"
+	"FILE, the tour recorded on a real run.\n"
+	"\n"
+	"options:\n";
+
+static const char usage_tail[] =
+	"  -h, --help, --version\n"
+	"\n"
+	"examples:\n"
+	"  sudo vmscope                                     the live dashboard\n"
+	"  sudo vmscope run --headless --duration 5         five JSON lines, one a second\n"
+	"  sudo vmscope run --headless --duration 3 --kind mmio_vmm --rate 0 --format csv\n"
+	"  sudo vmscope run --headless --duration 3 --workload ping --rate 0   closed-loop RTT\n"
+	"  sudo vmscope run --cpu emulated                  the same guest in KVM's instruction emulator\n"
+	"  sudo vmscope run --headless --duration 8 --workload ping --rate 0 --switch-every 2\n"
+	"                                                   live switches; their events in the JSON\n"
+	"  sudo vmscope --record run.jsonl.gz               record a session; then, anywhere:\n"
+	"  vmscope replay run.jsonl.gz                      the same dashboard, from the recording\n";
+
+#define NR_OPTIONS (sizeof(options) / sizeof(options[0]))
+#define USAGE_COLUMN 25 /* where an option's help starts */
+
+void cli_print_usage(FILE *f)
+{
+	fputs(usage_head, f);
+	for (unsigned i = 0; i < NR_OPTIONS; i++) {
+		const struct cli_option *o = &options[i];
+		char left[USAGE_COLUMN];
+		if (!o->help)
+			continue;
+		snprintf(left, sizeof(left), "%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+		const char *line = o->help;
+		fprintf(f, "  %-*s", USAGE_COLUMN - 3, left);
+		for (;;) {
+			size_t n = strcspn(line, "\n");
+			fprintf(f, " %.*s\n", (int)n, line);
+			if (!line[n])
+				break;
+			line += n + 1;
+			fprintf(f, "%*s", USAGE_COLUMN - 1, "");
+		}
 	}
-	enum cli_cmd sub = cli->cmd;
+	fputs(usage_tail, f);
+}
+
+unsigned cli_option_names(const char **out, unsigned max)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < NR_OPTIONS && n < max; i++)
+		out[n++] = options[i].name;
+	return n;
+}
+
+static const struct cli_option *find_option(const char *name)
+{
+	for (unsigned i = 0; i < NR_OPTIONS; i++)
+		if (!strcmp(name, options[i].name))
+			return &options[i];
+	return NULL;
+}
+
+/* The subcommand, if argv[1] names one; returns the index of the first option. */
+static int parse_command(int argc, char **argv, struct cli *cli)
+{
+	static const struct {
+		const char *name;
+		enum cli_cmd cmd;
+	} cmds[] = {{"run", CMD_RUN}, {"replay", CMD_REPLAY}, {"demo", CMD_DEMO}};
+	for (unsigned i = 0; argc > 1 && i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name)) {
+			cli->cmd = cmds[i].cmd;
+			return 2;
+		}
+	return 1;
+}
+
+/* The flags one by one, each through its row of the option table. */
+static int parse_options(struct parse *p, int i, int argc, char **argv)
+{
+	struct cli *cli = p->cli;
+	char *err = p->err;
+	size_t errlen = p->errlen;
 	for (; i < argc; i++) {
 		char *arg = argv[i], *val = NULL, name[32];
 		char *eq = strchr(arg, '=');
-		bool needs = false;
 
 		if (!strcmp(arg, "-h")) {
 			cli->cmd = CMD_HELP;
@@ -140,9 +341,10 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		if (strncmp(arg, "--", 2))
 			FAIL("unexpected argument '%s': see vmscope --help", arg);
 		snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
-		for (unsigned j = 0; j < sizeof(with_value) / sizeof(with_value[0]); j++)
-			needs |= !strcmp(name, with_value[j]);
-		if (needs) {
+		const struct cli_option *o = find_option(name);
+		if (!o)
+			FAIL("unknown option '%s': see vmscope --help", name);
+		if (o->arg) {
 			if (eq)
 				val = eq + 1;
 			else if (i + 1 < argc)
@@ -156,120 +358,41 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		} else if (eq) {
 			FAIL("%s takes no value", name);
 		}
-
-		static const char *const live[] = {"--duration", "--workload", "--kind", "--rate", "--cpu",
-						   "--nic", "--size", "--pcap", "--log", "--no-bpf", "--no-capture",
-						   "--verbose", "--switch-every", "--switch-to", "--record",
-						   "--interval"};
-		for (unsigned j = 0; j < sizeof(live) / sizeof(live[0]); j++)
-			if (!strcmp(name, live[j]) && !live_only)
-				live_only = live[j];
-
-		if (!strcmp(name, "--help")) {
-			cli->cmd = CMD_HELP;
-		} else if (!strcmp(name, "--version")) {
-			cli->cmd = CMD_VERSION;
-		} else if (!strcmp(name, "--headless")) {
-			cli->headless = true;
-		} else if (!strcmp(name, "--no-bpf")) {
-			cli->no_bpf = true;
-		} else if (!strcmp(name, "--no-capture")) {
-			cli->no_capture = true;
-		} else if (!strcmp(name, "--verbose")) {
-			cli->verbose = true;
-		} else if (!strcmp(name, "--duration")) {
-			if (parse_seconds(val, &cli->duration))
-				FAIL("--duration wants seconds above 0 (like 5 or 0.5), not '%s'", val);
-		} else if (!strcmp(name, "--switch-every")) {
-			if (parse_seconds(val, &cli->switch_every) || cli->switch_every < 0.1)
-				FAIL("--switch-every wants seconds, 0.1 or more (like 2), not '%s'", val);
-		} else if (!strcmp(name, "--switch-to")) {
-			char mode[16];
-			const char *at = strchr(val, '@');
-			struct cli_switch *sw = &cli->switch_to[cli->nr_switch_to];
-			snprintf(mode, sizeof(mode), "%.*s", at ? (int)(at - val) : 0, val);
-			if (!at || nic_mode_parse(mode, &sw->mode) || sw->mode == NIC_MODE_NONE ||
-			    parse_seconds(at + 1, &sw->at))
-				FAIL("--switch-to wants MODE@SECONDS with MODE one of emulated, virtio, vf "
-				     "(like vf@2.5), not '%s'", val);
-			if (cli->nr_switch_to == CLI_SWITCHES_MAX)
-				FAIL("--switch-to is given more than %d times: use --switch-every for a cycle",
-				     CLI_SWITCHES_MAX);
-			cli->nr_switch_to++;
-		} else if (!strcmp(name, "--interval")) {
-			if (parse_uint(val, 60000, &v) || v < 50)
-				FAIL("--interval wants milliseconds from 50 to 60000, not '%s'", val);
-			cli->interval_ms = (unsigned)v;
-		} else if (!strcmp(name, "--format")) {
-			if (!strcmp(val, "jsonl"))
-				cli->format = FMT_JSONL;
-			else if (!strcmp(val, "csv"))
-				cli->format = FMT_CSV;
-			else
-				FAIL("--format wants jsonl or csv, not '%s'", val);
-		} else if (!strcmp(name, "--workload")) {
-			if (parse_workload(val, cli))
-				FAIL("--workload wants idle, exits[:KIND], ping, tx, rx or echo, not '%s'", val);
-			workload_flag = val;
-		} else if (!strcmp(name, "--kind")) {
-			if (exit_kind_parse(val, &cli->kind))
-				FAIL("--kind wants one of pio_vmm pio_eventfd mmio_vmm mmio_eventfd "
-				     "hypercall cpuid hlt all, not '%s'", val);
-			kind_flag = val;
-		} else if (!strcmp(name, "--rate")) {
-			if (parse_uint(val, 10000000, &v))
-				FAIL("--rate wants operations per second from 0 (unpaced) to 10000000, "
-				     "not '%s'", val);
-			cli->rate = (uint32_t)v;
-		} else if (!strcmp(name, "--cpu")) {
-			if (cpu_mode_parse(val, &cli->cpu))
-				FAIL("--cpu wants auto, emulated, paravirt or hardware, not '%s'", val);
-		} else if (!strcmp(name, "--nic")) {
-			if (nic_mode_parse(val, &cli->nic))
-				FAIL("--nic wants %s, not '%s'", nic_mode_list(), val);
-		} else if (!strcmp(name, "--size")) {
-			if (parse_uint(val, 1472, &v) || v < 8)
-				FAIL("--size wants payload bytes from 8 to 1472, not '%s'", val);
-			cli->pkt_size = (uint32_t)v;
-		} else if (!strcmp(name, "--pcap")) {
-			cli->pcap_file = val;
-		} else if (!strcmp(name, "--log")) {
-			cli->log_path = val;
-		} else if (!strcmp(name, "--script")) {
-			if (sub != CMD_DEMO)
-				FAIL("--script is the guided tour's: vmscope demo --script FILE");
-			cli->script_path = val;
-		} else if (!strcmp(name, "--record")) {
-			cli->record_path = val;
-		} else if (!strcmp(name, "--listen")) {
-			if (metrics_parse_listen(val, cli->listen_addr, sizeof(cli->listen_addr),
-						 &cli->listen_port, err, errlen))
-				return -1;
-			cli->listen = true;
-		} else {
-			FAIL("unknown option '%s': see vmscope --help", name);
-		}
+		if ((o->flags & LIVE) && !p->live_only)
+			p->live_only = o->name;
+		if (o->parse(p, val, err, errlen))
+			return -1;
 	}
-	if (sub == CMD_DEMO && (cli->workload != WL_EXITS || cli->kind != EK_ALL || workload_flag ||
-				kind_flag || cli->switch_every > 0 || cli->nr_switch_to || cli->nic != NIC_MODE_VIRTIO))
+	return 0;
+}
+
+/* What the flags say together. */
+static int check_combinations(struct parse *p)
+{
+	struct cli *cli = p->cli;
+	char *err = p->err;
+	size_t errlen = p->errlen;
+	if (p->sub == CMD_DEMO && (cli->workload != WL_EXITS || cli->kind != EK_ALL || p->workload_flag ||
+				   p->kind_flag || cli->switch_every > 0 || cli->nr_switch_to ||
+				   cli->nic != NIC_MODE_VIRTIO))
 		FAIL("the tour's script chooses the workload and the cards: drop --workload, --kind, --nic "
 		     "and --switch-* from vmscope demo");
-	if (cli->cmd == CMD_REPLAY && live_only)
+	if (cli->cmd == CMD_REPLAY && p->live_only)
 		FAIL("%s drives a live VM; a replay shows what was recorded (replay takes FILE, "
-		     "--headless, --format and --listen)", live_only);
+		     "--headless, --format and --listen)", p->live_only);
 	/* --kind picks the exits workload's kind: with another workload, or another kind, the two
 	 * flags say different things. */
-	if (kind_flag && workload_flag) {
-		const char *colon = strchr(workload_flag, ':');
+	if (p->kind_flag && p->workload_flag) {
+		const char *colon = strchr(p->workload_flag, ':');
 		if (cli->workload != WL_EXITS)
 			FAIL("--kind %s asks for the exits workload, but --workload is %s: drop one",
-			     kind_flag, workload_flag);
-		if (colon && strcmp(colon + 1, kind_flag))
-			FAIL("--kind %s contradicts --workload %s: drop one", kind_flag, workload_flag);
+			     p->kind_flag, p->workload_flag);
+		if (colon && strcmp(colon + 1, p->kind_flag))
+			FAIL("--kind %s contradicts --workload %s: drop one", p->kind_flag, p->workload_flag);
 	}
-	if (kind_flag) {
+	if (p->kind_flag) {
 		cli->workload = WL_EXITS;
-		exit_kind_parse(kind_flag, &cli->kind);
+		exit_kind_parse(p->kind_flag, &cli->kind);
 	}
 	if (cli->nic == NIC_MODE_NONE && cli->workload >= WL_PING)
 		FAIL("the %s workload needs the network card; drop --nic none", workload_name(cli->workload));
@@ -277,6 +400,23 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		FAIL("--pcap records the network card's link; drop --nic none");
 	if (cli->pcap_file && cli->no_capture)
 		FAIL("--pcap writes what the capture sees; drop --no-capture or --pcap");
+	if ((cli->switch_every > 0 || cli->nr_switch_to) && cli->nic == NIC_MODE_NONE)
+		FAIL("--switch-every and --switch-to move the network card; drop --nic none");
+	if (cli->switch_every > 0 && cli->nr_switch_to)
+		FAIL("--switch-every and --switch-to both plan the switches: use one");
+	if (cli->format == FMT_CSV && !cli->headless && cli->cmd != CMD_HELP && cli->cmd != CMD_VERSION)
+		FAIL("--format applies to --headless output; add --headless");
+	return 0;
+}
+
+int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
+{
+	*cli = (struct cli){.interval_ms = 1000, .workload = WL_EXITS, .kind = EK_ALL, .rate = 1000,
+			    .pkt_size = 64, .nic = NIC_MODE_VIRTIO};
+	int i = parse_command(argc, argv, cli);
+	struct parse p = {.cli = cli, .sub = cli->cmd, .err = err, .errlen = errlen};
+	if (parse_options(&p, i, argc, argv) || check_combinations(&p))
+		return -1;
 	/* Planned switches happen in the order of their times. */
 	for (unsigned a = 1; a < cli->nr_switch_to; a++)
 		for (unsigned b = a; b > 0 && cli->switch_to[b - 1].at > cli->switch_to[b].at; b--) {
@@ -284,12 +424,6 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			cli->switch_to[b] = cli->switch_to[b - 1];
 			cli->switch_to[b - 1] = t;
 		}
-	if ((cli->switch_every > 0 || cli->nr_switch_to) && cli->nic == NIC_MODE_NONE)
-		FAIL("--switch-every and --switch-to move the network card; drop --nic none");
-	if (cli->switch_every > 0 && cli->nr_switch_to)
-		FAIL("--switch-every and --switch-to both plan the switches: use one");
-	if (cli->format == FMT_CSV && !cli->headless && cli->cmd != CMD_HELP && cli->cmd != CMD_VERSION)
-		FAIL("--format applies to --headless output; add --headless");
 	return 0;
 }
 

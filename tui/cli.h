@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "vmm/vmm.h"
 
@@ -53,6 +54,9 @@ enum nic_mode cli_switch_due(const struct cli *cli, double elapsed, enum nic_mod
 
 /* 0 on success; -1 with a sentence in err saying what is wrong and what to do. */
 int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen);
-extern const char cli_usage[];
+/* The usage text (--help), made from the option table. */
+void cli_print_usage(FILE *f);
+/* The options' names ("--duration", ...), for tests and completions; how many. */
+unsigned cli_option_names(const char **out, unsigned max);
 
 #endif

@@ -148,7 +148,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (cli.cmd == CMD_HELP) {
-		fputs(cli_usage, stdout);
+		cli_print_usage(stdout);
 		return 0;
 	}
 	if (cli.cmd == CMD_VERSION) {

@@ -49,7 +49,7 @@ enum irq_mode {
 };
 #define VEC_FIRST 0x20    /* the guest has handlers for VEC_FIRST .. VEC_FIRST + IRQ_VECTORS - 1 */
 #define VEC_TIMER 0x20    /* LAPIC timer: a wait's deadline */
-#define VEC_DOORBELL 0x21 /* the VMM wrote a command (an MSI through irqfd) */
+#define VEC_COMMAND 0x21 /* the VMM wrote a command (an MSI through irqfd) */
 #define VEC_SELF 0x22     /* the hlt exit kind's self-IPI */
 #define VEC_NET 0x30      /* + MSI-X table entry: 0 config, 1 rx, 2 tx */
 #define VEC_INTX 0x34     /* the e1000's INTx line, through the IOAPIC (level triggered) */

@@ -5,6 +5,7 @@
 #ifndef VMSCOPE_NIC_H
 #define VMSCOPE_NIC_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vmm/control.h"
@@ -25,27 +26,39 @@ struct nic_env {
 	uint32_t ip;
 };
 
-/* Totals every model keeps, named direction_what_unit; written by the model's threads with
- * relaxed atomics, read with nic_read(). */
+/* Totals every model keeps, named once here (direction_what_unit): the field is the name in the
+ * snapshot, the JSON and /metrics. Written by the model's threads with relaxed atomics, read
+ * with nic_read(). */
+#define NIC_STATS(X)                                                                              \
+	X(tx_packets, "guest -> link, frames the link took")                                       \
+	X(tx_bytes, "guest -> link, bytes of those frames")                                        \
+	X(rx_packets, "link -> guest, frames put in guest buffers")                                \
+	X(rx_bytes, "link -> guest, bytes of those frames")                                        \
+	X(tx_dropped, "well-formed frames the link refused")                                       \
+	X(tx_backpressure, "times tx stopped taking descriptors: the link was full")               \
+	X(tx_malformed, "frames refused: bad address, length or layout")                           \
+	X(rx_no_buffer, "frames dropped: the guest had no buffer posted")                          \
+	X(rx_filtered, "frames the card's address filter dropped")                                 \
+	X(ring_errors, "descriptor rings the guest broke (counted, then dropped)")                 \
+	X(interrupts, "MSI-X messages and INTx assertions sent")                                   \
+	X(reg_traps, "register accesses that reached the VMM (userspace exits)")                   \
+	X(notify_events, "doorbell writes KVM completed alone (ioeventfd signals)")                \
+	X(reg_bad, "accesses to unknown registers, writes to read-only ones")
+
 struct nic_stats {
-	uint64_t tx_packets, tx_bytes; /* guest -> link, frames the link took */
-	uint64_t rx_packets, rx_bytes; /* link -> guest, frames put in guest buffers */
-	uint64_t tx_dropped;       /* well-formed frames the link refused */
-	uint64_t tx_backpressure;  /* times tx stopped taking descriptors: the link was full */
-	uint64_t tx_malformed;     /* frames refused: bad address, length or layout */
-	uint64_t rx_no_buffer;     /* frames dropped: the guest had no buffer posted */
-	uint64_t rx_filtered;      /* frames the card's address filter dropped */
-	uint64_t ring_errors;      /* descriptor rings the guest broke (counted, then dropped) */
-	uint64_t interrupts;       /* MSI-X messages and INTx assertions sent */
-	uint64_t reg_traps;        /* register accesses that reached the VMM (userspace exits) */
-	uint64_t notify_events;    /* doorbell writes KVM completed alone (ioeventfd signals) */
-	uint64_t reg_bad;          /* accesses to unknown registers, writes to read-only ones */
+#define NIC_STAT_FIELD(name, doc) uint64_t name;
+	NIC_STATS(NIC_STAT_FIELD)
+#undef NIC_STAT_FIELD
 };
 
 struct nic_counter {
 	const char *name;
 	uint64_t value;
 };
+
+#define NIC_STATS_NR (sizeof(struct nic_stats) / sizeof(uint64_t))
+/* The totals by name, in NIC_STATS order; out holds NIC_STATS_NR. */
+void nic_stats_named(const struct nic_stats *s, struct nic_counter *out);
 
 #define NIC_EXTRA_MAX 16
 #define NIC_REGS_MAX 56
@@ -69,10 +82,13 @@ struct nic_model {
 	/* The card has silicon of its own: while it is attached the network thread is its engine
 	 * (net_port.poll), so that thread's CPU is the card's, not the VMM's. */
 	bool engine;
-	/* Builds the card and attaches it to env->net; the VMM then plugs nic->pci. -errno. */
-	int (*create)(const struct nic_env *env, struct nic **out);
-	/* Detaches from the link (no callback runs after it) and frees; the card is unplugged. */
-	void (*destroy)(struct nic *n);
+	/* The card's struct (struct nic first), built by nic_create() in three steps: init sets
+	 * its registers and nic->pci, start attaches it to env->net, exit undoes whatever of the
+	 * two was done (no callback runs after it). */
+	size_t size;
+	int (*init)(struct nic *n, const struct nic_env *env);
+	int (*start)(struct nic *n);
+	void (*exit)(struct nic *n);
 	void (*read)(struct nic *n, struct nic_readout *out);
 	/* Its PCI functions (a PF and its VFs); NULL: only nic->pci. The pointers stay valid as
 	 * long as the card, whether or not the function is on the bus now. */
@@ -86,6 +102,10 @@ struct nic {
 };
 
 const struct nic_model *nic_model_find(enum nic_mode mode);
+/* Builds a card of the model and attaches it to env->net; the VMM then plugs nic->pci. -errno. */
+int nic_create(const struct nic_model *model, const struct nic_env *env, struct nic **out);
+/* Detaches the card from the link and frees it; it is unplugged already. */
+void nic_destroy(struct nic *n);
 const char *nic_mode_name(enum nic_mode mode); /* "none", "emulated", "virtio", "vf" */
 int nic_mode_parse(const char *s, enum nic_mode *mode);
 /* The list of models built in, for messages ("emulated, virtio"). */
@@ -98,6 +118,21 @@ static inline uint64_t nic_exits(const struct nic_stats *s) { return s->reg_trap
 void nic_stats_add(struct nic_stats *sum, const struct nic_stats *add);
 /* For models: appends a named counter. */
 void nic_extra(struct nic_readout *out, const char *name, uint64_t value);
+
+/* A model's three steps for nic_create(), from its own TYPE_init/_start/_exit on struct TYPE
+ * (struct nic first, its PCI function in the field pci_field). Use once per model, then
+ * NIC_MODEL_STEPS(TYPE) in its struct nic_model. */
+#define NIC_MODEL_GLUE(type, pci_field)                                                            \
+	static int type##_model_init(struct nic *n, const struct nic_env *env)                     \
+	{                                                                                          \
+		n->pci = &((struct type *)n)->pci_field;                                           \
+		return type##_init((struct type *)n, env);                                         \
+	}                                                                                          \
+	static int type##_model_start(struct nic *n) { return type##_start((struct type *)n); }   \
+	static void type##_model_exit(struct nic *n) { type##_exit((struct type *)n); }
+#define NIC_MODEL_STEPS(type)                                                                      \
+	.size = sizeof(struct type), .init = type##_model_init, .start = type##_model_start,       \
+	.exit = type##_model_exit
 
 extern const struct nic_model nic_model_e1000, nic_model_virtio, nic_model_vf;
 

@@ -52,7 +52,7 @@ static int plug_card(struct vmm *vm, int p, enum nic_mode mode, bool announce, c
 		.intx_pin = IRQ_PCI_PIN_FIRST + slot % 4,
 		.mac = NET_GUEST_MAC, .ip = LINK_GUEST_IP,
 	};
-	r = model->create(&env, &vm->card[p]);
+	r = nic_create(model, &env, &vm->card[p]);
 	if (r) {
 		vm->card[p] = NULL;
 		*why = r == -EBUSY ? "the link already has two cards attached"
@@ -61,7 +61,7 @@ static int plug_card(struct vmm *vm, int p, enum nic_mode mode, bool announce, c
 	}
 	r = pcie_port_plug(&vm->port[p], vm->card[p]->pci, announce);
 	if (r) {
-		model->destroy(vm->card[p]);
+		nic_destroy(vm->card[p]);
 		vm->card[p] = NULL;
 		*why = "the network card does not fit on the PCI bus";
 		return r;
@@ -84,7 +84,7 @@ static void unplug_card(struct vmm *vm, int p, bool announce)
 	nic_read(c, &ro);
 	nic_stats_add(&vm->retired, &ro.total);
 	pcie_port_unplug(&vm->port[p], announce);
-	c->model->destroy(c);
+	nic_destroy(c);
 	vm->card[p] = NULL;
 	if (vm->active == p)
 		vm->active = -1;

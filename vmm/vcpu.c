@@ -240,8 +240,8 @@ void vcpu_wake(struct vmm *vm)
 	if (write(vm->wake_efd, &one, sizeof(one)) < 0) {
 		/* EAGAIN: the counter is saturated, a wake is pending anyway */
 	}
-	if (vm->doorbell_gsi >= 0)
-		irq_raise(&vm->irq, vm->doorbell_gsi);
+	if (vm->command_gsi >= 0)
+		irq_raise(&vm->irq, vm->command_gsi);
 }
 
 /* The hang watchdog runs on its own clock, whatever the front end does (a paused or slow

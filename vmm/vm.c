@@ -94,7 +94,7 @@ static struct vmm *vm_alloc(const struct vmm_opts *opts)
 		vm->opts.kvm_path = "/dev/kvm";
 	if (!vm->opts.hang_timeout_ms)
 		vm->opts.hang_timeout_ms = 2000;
-	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->wake_efd = vm->watchdog_efd = vm->doorbell_gsi = -1;
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->wake_efd = vm->watchdog_efd = vm->command_gsi = -1;
 	vm->exits.pio_efd = vm->exits.mmio_efd = -1;
 	vm->mem = MAP_FAILED;
 	vm->run = MAP_FAILED;
@@ -226,9 +226,9 @@ static int init_devices(struct vmm *vm, const char **why)
 	}
 	irq_router_init(&vm->irq, vm->vm_fd, vm->irqchip);
 	if (vm->irqchip) {
-		vm->doorbell_gsi = irq_alloc(&vm->irq);
-		r = vm->doorbell_gsi < 0 ? vm->doorbell_gsi
-					 : irq_set_msi(&vm->irq, vm->doorbell_gsi, GPA_LAPIC, VEC_DOORBELL, true);
+		vm->command_gsi = irq_alloc(&vm->irq);
+		r = vm->command_gsi < 0 ? vm->command_gsi
+					 : irq_set_msi(&vm->irq, vm->command_gsi, GPA_LAPIC, VEC_COMMAND, true);
 		if (r) {
 			*why = "KVM refused the MSI route of the guest's doorbell interrupt";
 			return r;

@@ -27,7 +27,7 @@ struct vmm {
 	struct vmm_opts opts;
 	int kvm_fd, vm_fd, vcpu_fd, wake_efd;
 	bool irqchip;     /* KVM's in-kernel LAPIC: HLT stays in KVM, MSIs reach the guest */
-	int doorbell_gsi; /* an MSI that wakes a halted guest for a command, or -1 */
+	int command_gsi; /* an MSI that wakes a halted guest for a command, or -1 */
 	struct kvm_run *run;
 	size_t run_size;
 	uint8_t *mem;

@@ -7,7 +7,7 @@
 #include "tests/devenv.h"
 #include "tests/fuzz/fuzz.h"
 #include "vmm/net/net.h"
-#include "vmm/sriov/sriov.h"
+#include "vmm/vsnic/vsnic.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

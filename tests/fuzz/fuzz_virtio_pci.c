@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		default: /* the host side: interrupts the transport sends, the card leaving and coming */
 			switch (v & 3) {
 			case 0:
-				virtio_pci_notify(&vp, (unsigned)(v >> 8) & 3);
+				virtio_pci_signal(&vp, (unsigned)(v >> 8) & 3);
 				break;
 			case 1:
 				pcie_port_unplug(&port, v & 4);

@@ -25,8 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (vq_pop(&vq, &chain) == 1)
 				vq_push(&vq, chain.head, chain.write_len);
 		} else if (op & 2) {
-			vq_should_notify(&vq);
-			vq_enable_kicks(&vq, op & 4);
+			vq_should_signal(&vq);
+			vq_enable_notify(&vq, op & 4);
 		} else {
 			fuzz_fill(&in, &mem, 1);
 		}

@@ -14,7 +14,7 @@
 #include "tests/integration/need.h"
 #include "vmm/net/link.h"
 #include "vmm/nic.h"
-#include "vmm/sriov/regs.h"
+#include "vmm/vsnic/regs.h"
 #include "vmm/vmm.h"
 
 static struct session *open_card_session(enum nic_mode nic, enum workload wl, uint32_t rate,

@@ -230,7 +230,7 @@ static void fill_every_field(struct snapshot *s, bool on)
 	fig(&s->halts[SRC_STATS], &n);
 	snprintf(s->irq_mode, sizeof(s->irq_mode), "lapic");
 	fig(&s->irq_timer, &n);
-	fig(&s->irq_doorbell, &n);
+	fig(&s->irq_command, &n);
 	fig(&s->irq_self, &n);
 	fig(&s->irq_nic, &n);
 	s->heartbeat = cnt(&n);

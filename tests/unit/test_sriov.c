@@ -14,7 +14,7 @@
 #include "tests/harness.h"
 #include "vmm/net/link.h"
 #include "vmm/net/net.h"
-#include "vmm/sriov/sriov.h"
+#include "vmm/vsnic/vsnic.h"
 
 #define MEM (1u << 20)
 #define FLOOR 0x4000

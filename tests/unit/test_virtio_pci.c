@@ -15,7 +15,7 @@ static struct iobus io;
 static struct pci_bus bus;
 static struct irq_router irq;
 static struct virtio_pci vp;
-static unsigned activated, resets, kicked = ~0u;
+static unsigned activated, resets, notified = ~0u;
 static uint64_t active_features;
 static uint64_t bar;
 
@@ -26,12 +26,12 @@ static void cfg_read(void *dev, uint32_t off, void *data, uint32_t len)
 }
 static int activate(void *dev, uint64_t f) { activated++; active_features = f; return 0; }
 static void dev_reset(void *dev) { resets++; }
-static void kick(void *dev, unsigned q) { kicked = q; }
+static void notify(void *dev, unsigned q) { notified = q; }
 
 static const struct virtio_device_ops test_ops = {
 	.device_id = 1, .nr_queues = 2, .queue_max = 256, .features = 1ull << 5, /* MAC */
 	.config_size = 8, .read_config = cfg_read, .activate = activate, .reset = dev_reset,
-	.kick = kick,
+	.notify = notify,
 };
 
 static uint64_t rd(uint64_t off, uint32_t len)
@@ -64,7 +64,7 @@ static void setup(void)
 	REQUIRE(pci_bus_plug(&bus, &vp.pci, NULL, PCI_DEVFN(2, 0)) == 0);
 	bar = cfg(PCI_BAR0, 4) & ~0xfu;
 	activated = resets = 0;
-	kicked = ~0u;
+	notified = ~0u;
 }
 
 static void teardown(void)
@@ -149,7 +149,7 @@ TEST(virtio_pci_driver_initialization_sequence)
 	wr(VPC_Q_DESC, 0x5000, 8);
 	CHECK(rd(VPC_Q_DESC, 8) == 0x1000);
 	wr(VP_NOTIFY + VP_NOTIFY_MULT, 1, 2); /* no ioeventfd without KVM: the slow path */
-	CHECK(kicked == 1 && vp.st.notify_traps == 1);
+	CHECK(notified == 1 && vp.st.notify_traps == 1);
 	wr(VPC_STATUS, 0, 1);
 	CHECK(resets >= 1 && rd(VPC_STATUS, 1) == 0 && !vp.vq[0].ready);
 	teardown();
@@ -196,7 +196,7 @@ TEST(virtio_pci_msix_masking_pending_and_delivery)
 	wr(VPC_STATUS, 0xf, 1);
 	vp.vq[0].ready = true;
 	vq_push(&vp.vq[0], 0, 0);
-	virtio_pci_notify(&vp, 0); /* MSI-X still disabled: only the ISR */
+	virtio_pci_signal(&vp, 0); /* MSI-X still disabled: only the ISR */
 	CHECK(irqs(0) == 0 && rd(VP_ISR, 1) == 1);
 
 	uint32_t ctl = (uint32_t)vp.msix.cap + 2;
@@ -205,16 +205,16 @@ TEST(virtio_pci_msix_masking_pending_and_delivery)
 	wr(VP_MSIX_TABLE + 8, 0x41, 4);
 	CHECK(rd(VP_MSIX_TABLE + 12, 4) == 1); /* still masked */
 	vq_push(&vp.vq[0], 0, 0);
-	virtio_pci_notify(&vp, 0);
+	virtio_pci_signal(&vp, 0);
 	CHECK(irqs(0) == 0 && rd(VP_MSIX_PBA, 4) == 1);
 	wr(VP_MSIX_TABLE + 12, 0, 4); /* unmask: the pending message goes out */
 	CHECK(irqs(0) == 1 && rd(VP_MSIX_PBA, 4) == 0);
 	vq_push(&vp.vq[0], 0, 0);
-	virtio_pci_notify(&vp, 0);
+	virtio_pci_signal(&vp, 0);
 	CHECK(irqs(0) == 1 && vp.msix.sent == 2);
 	cfg_wr(ctl, 0xc000, 2); /* function mask */
 	vq_push(&vp.vq[0], 0, 0);
-	virtio_pci_notify(&vp, 0);
+	virtio_pci_signal(&vp, 0);
 	CHECK(irqs(0) == 0 && rd(VP_MSIX_PBA, 4) == 1);
 	cfg_wr(ctl, 0x8000, 2);
 	CHECK(irqs(0) == 1);

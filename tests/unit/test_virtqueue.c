@@ -91,11 +91,11 @@ TEST(virtqueue_pops_a_chain_and_pushes_it_used)
 	CHECK(vq_pop(&vq, &chain) == 0);
 	vq_push(&vq, 3, 60);
 	CHECK(rd16(USED + 2) == 1 && rd32(USED + 4) == 3 && rd32(USED + 8) == 60);
-	CHECK(vq_should_notify(&vq));
-	CHECK(!vq_should_notify(&vq)); /* nothing new since */
+	CHECK(vq_should_signal(&vq));
+	CHECK(!vq_should_signal(&vq)); /* nothing new since */
 	wr16(AVAIL, VRING_AVAIL_F_NO_INTERRUPT);
 	vq_push(&vq, 3, 1);
-	CHECK(!vq_should_notify(&vq));
+	CHECK(!vq_should_signal(&vq));
 	CHECK(vq_error_total(&vq.err) == 0 && guards_intact());
 }
 
@@ -111,17 +111,17 @@ TEST(virtqueue_event_idx_suppresses_both_directions)
 		publish(0);
 		REQUIRE(vq_pop(&vq, &chain) == 1);
 		vq_push(&vq, 0, 0);
-		CHECK(!vq_should_notify(&vq)); /* used idx 1, 2: not past 2 yet */
+		CHECK(!vq_should_signal(&vq)); /* used idx 1, 2: not past 2 yet */
 	}
 	publish(0);
 	REQUIRE(vq_pop(&vq, &chain) == 1);
 	vq_push(&vq, 0, 0);
-	CHECK(vq_should_notify(&vq)); /* used idx 3 crossed used_event 2 */
+	CHECK(vq_should_signal(&vq)); /* used idx 3 crossed used_event 2 */
 	/* Device side: avail_event tells the driver when to kick next. */
-	CHECK(!vq_enable_kicks(&vq, true));
+	CHECK(!vq_enable_notify(&vq, true));
 	CHECK(rd16(USED + 4 + 8 * QSIZE) == 3);
 	publish(0);
-	CHECK(vq_enable_kicks(&vq, true)); /* work arrived: do not sleep */
+	CHECK(vq_enable_notify(&vq, true)); /* work arrived: do not sleep */
 	CHECK(vring_need_event(3, 4, 3) && !vring_need_event(5, 4, 3));
 	CHECK(vq_error_total(&vq.err) == 0 && guards_intact());
 }
@@ -130,9 +130,9 @@ TEST(virtqueue_no_event_idx_uses_the_no_notify_flag)
 {
 	setup(false);
 	REQUIRE(vq_start(&vq) == 0);
-	vq_enable_kicks(&vq, false);
+	vq_enable_notify(&vq, false);
 	CHECK(rd16(USED) == VRING_USED_F_NO_NOTIFY);
-	vq_enable_kicks(&vq, true);
+	vq_enable_notify(&vq, true);
 	CHECK(rd16(USED) == 0);
 }
 
@@ -145,7 +145,7 @@ static void expect_broken(uint64_t *counter, const char *what)
 	CHECKF(vq.broken && vq_pop(&vq, &chain) == -EIO, "%s: queue not broken", what);
 	CHECKF(vq_error_total(&vq.err) == 1, "%s: other counters moved", what);
 	vq_push(&vq, 0, 0); /* ignored on a broken queue */
-	CHECK(!vq_should_notify(&vq));
+	CHECK(!vq_should_signal(&vq));
 	CHECKF(guards_intact(), "%s: memory outside the guest was touched", what);
 }
 

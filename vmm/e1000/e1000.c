@@ -17,55 +17,61 @@
 
 enum { RO = 1 }; /* writes are dropped and counted */
 
-/* The registers the model knows; accesses anywhere else are counted as bad and read 0. Each
- * entry is also the name the exits are counted under (ranges under one name). */
+/* The registers the model knows, by name: one entry each (ranges under one name), which is also
+ * the name the exits are counted under. Accesses anywhere else are counted as bad and read 0. */
+#define E1000_REGISTERS(X)                                                                        \
+	X(CTRL, 0) X(STATUS, RO) X(EECD, 0) X(EERD, 0) X(CTRL_EXT, 0) X(MDIC, 0) X(FCAL, 0)        \
+	X(FCAH, 0) X(FCT, 0) X(VET, 0) X(ICR, 0) X(ITR, 0) X(ICS, 0) X(IMS, 0) X(IMC, 0)           \
+	X(RCTL, 0) X(FCTTV, 0) X(TXCW, 0) X(RXCW, RO) X(TCTL, 0) X(TIPG, 0) X(LEDCTL, 0)           \
+	X(PBA, 0) X(FCRTL, 0) X(FCRTH, 0) X(RDBAL, 0) X(RDBAH, 0) X(RDLEN, 0) X(RDH, 0)           \
+	X(RDT, 0) X(RDTR, 0) X(RXDCTL, 0) X(RADV, 0) X(RSRPD, 0) X(TXDMAC, 0) X(TDBAL, 0)          \
+	X(TDBAH, 0) X(TDLEN, 0) X(TDH, 0) X(TDT, 0) X(TIDV, 0) X(TXDCTL, 0) X(TADV, 0)            \
+	X(STATS, RO) X(RXCSUM, 0) X(MTA, 0) X(RA, 0) X(VFTA, 0)
+
+enum reg_id {
+	REG_OTHER, /* 0 in reg_at[]: nothing we know (its accesses are counted as "other") */
+#define REG_ENUM(name, flags) REG_##name,
+	E1000_REGISTERS(REG_ENUM)
+#undef REG_ENUM
+	REG_END,
+};
+_Static_assert(REG_END <= E1000_REG_NAMES, "room for every register name and 'other'");
+
 static const struct reg_def {
-	uint32_t off, end; /* [off, end); end 0: one dword */
 	const char *name;
 	unsigned flags;
-} regs[] = {
-	{E1000_CTRL, 0, "CTRL", 0},       {E1000_STATUS, 0, "STATUS", RO},
-	{E1000_EECD, 0, "EECD", 0},       {E1000_EERD, 0, "EERD", 0},
-	{E1000_CTRL_EXT, 0, "CTRL_EXT", 0}, {E1000_MDIC, 0, "MDIC", 0},
-	{E1000_FCAL, 0, "FCAL", 0},       {E1000_FCAH, 0, "FCAH", 0},
-	{E1000_FCT, 0, "FCT", 0},         {E1000_VET, 0, "VET", 0},
-	{E1000_ICR, 0, "ICR", 0},         {E1000_ITR, 0, "ITR", 0},
-	{E1000_ICS, 0, "ICS", 0},         {E1000_IMS, 0, "IMS", 0},
-	{E1000_IMC, 0, "IMC", 0},         {E1000_RCTL, 0, "RCTL", 0},
-	{E1000_FCTTV, 0, "FCTTV", 0},     {E1000_TXCW, 0, "TXCW", 0},
-	{E1000_RXCW, 0, "RXCW", RO},      {E1000_TCTL, 0, "TCTL", 0},
-	{E1000_TIPG, 0, "TIPG", 0},       {E1000_LEDCTL, 0, "LEDCTL", 0},
-	{E1000_PBA, 0, "PBA", 0},         {E1000_FCRTL, 0, "FCRTL", 0},
-	{E1000_FCRTH, 0, "FCRTH", 0},     {E1000_RDBAL, 0, "RDBAL", 0},
-	{E1000_RDBAH, 0, "RDBAH", 0},     {E1000_RDLEN, 0, "RDLEN", 0},
-	{E1000_RDH, 0, "RDH", 0},         {E1000_RDT, 0, "RDT", 0},
-	{E1000_RDTR, 0, "RDTR", 0},       {E1000_RXDCTL, 0, "RXDCTL", 0},
-	{E1000_RADV, 0, "RADV", 0},       {E1000_RSRPD, 0, "RSRPD", 0},
-	{E1000_TXDMAC, 0, "TXDMAC", 0},   {E1000_TDBAL, 0, "TDBAL", 0},
-	{E1000_TDBAH, 0, "TDBAH", 0},     {E1000_TDLEN, 0, "TDLEN", 0},
-	{E1000_TDH, 0, "TDH", 0},         {E1000_TDT, 0, "TDT", 0},
-	{E1000_TIDV, 0, "TIDV", 0},       {E1000_TXDCTL, 0, "TXDCTL", 0},
-	{E1000_TADV, 0, "TADV", 0},       {E1000_STATS, E1000_STATS_END, "STATS", RO},
-	{E1000_RXCSUM, 0, "RXCSUM", 0},   {E1000_MTA, E1000_MTA + 0x200, "MTA", 0},
-	{E1000_RA, E1000_RA + 0x80, "RA", 0}, {E1000_VFTA, E1000_VFTA + 0x200, "VFTA", 0},
+} regs[REG_END] = {
+	[REG_OTHER] = {"other", 0},
+#define REG_DEF(name, fl) [REG_##name] = {#name, fl},
+	E1000_REGISTERS(REG_DEF)
+#undef REG_DEF
 };
-#define NR_REGS (sizeof(regs) / sizeof(regs[0]))
-#define REG_OTHER NR_REGS /* the count of accesses to nothing we know */
-_Static_assert(NR_REGS + 1 <= E1000_REG_NAMES, "room for every register name and 'other'");
 
-static unsigned reg_find(uint32_t off)
+/* Which register each dword of BAR0 is, as QEMU's e1000 indexes its op tables by offset: one
+ * lookup per trap. The ranges are the statistics, the multicast table, the receive addresses
+ * and the VLAN filter (SDM 13.4.27-13.4.40, 13.5, 13.7). */
+#define AT(r) [E1000_##r / 4] = REG_##r
+#define SPAN(r, from, bytes) [(from) / 4 ...((from) + (bytes)) / 4 - 1] = REG_##r
+static const uint8_t reg_at[E1000_BAR0_SIZE / 4] = {
+	AT(CTRL), AT(STATUS), AT(EECD), AT(EERD), AT(CTRL_EXT), AT(MDIC), AT(FCAL), AT(FCAH),
+	AT(FCT), AT(VET), AT(ICR), AT(ITR), AT(ICS), AT(IMS), AT(IMC), AT(RCTL), AT(FCTTV),
+	AT(TXCW), AT(RXCW), AT(TCTL), AT(TIPG), AT(LEDCTL), AT(PBA), AT(FCRTL), AT(FCRTH),
+	AT(RDBAL), AT(RDBAH), AT(RDLEN), AT(RDH), AT(RDT), AT(RDTR), AT(RXDCTL), AT(RADV),
+	AT(RSRPD), AT(TXDMAC), AT(TDBAL), AT(TDBAH), AT(TDLEN), AT(TDH), AT(TDT), AT(TIDV),
+	AT(TXDCTL), AT(TADV), AT(RXCSUM),
+	SPAN(STATS, E1000_STATS, E1000_STATS_END - E1000_STATS), SPAN(MTA, E1000_MTA, 0x200),
+	SPAN(RA, E1000_RA, 0x80), SPAN(VFTA, E1000_VFTA, 0x200),
+};
+#undef AT
+#undef SPAN
+
+/* The register at off (its slot of reg_count[] too), or REG_OTHER. */
+static enum reg_id reg_find(uint64_t off)
 {
-	for (unsigned i = 0; i < NR_REGS; i++)
-		if (regs[i].end ? off >= regs[i].off && off < regs[i].end : off == regs[i].off)
-			return i;
-	return REG_OTHER;
+	return off < E1000_BAR0_SIZE ? reg_at[off / 4] : REG_OTHER;
 }
 
-const char *e1000_reg_name(uint32_t off)
-{
-	unsigned i = reg_find(off & ~3u);
-	return i < NR_REGS ? regs[i].name : "other";
-}
+const char *e1000_reg_name(uint32_t off) { return regs[reg_find(off & ~3u)].name; }
 
 /* ---- interrupts ---- */
 
@@ -470,7 +476,7 @@ static uint32_t reg_read(struct e1000 *e, uint32_t off, unsigned idx)
 		return 0;
 	}
 	v = R(e, off);
-	if (idx < NR_REGS && regs[idx].off == E1000_STATS) {
+	if (idx == REG_STATS) {
 		/* Clear on read; a 64-bit pair clears when its high half is read. */
 		bool low_of_pair = off == E1000_GORCL || off == E1000_GOTCL || off == E1000_TORL ||
 				   off == E1000_TOTL;
@@ -482,10 +488,10 @@ static uint32_t reg_read(struct e1000 *e, uint32_t off, unsigned idx)
 	return v;
 }
 
-static void tx_kick(struct e1000 *e)
+static void wake_poller(struct e1000 *e)
 {
 	uint64_t one = 1;
-	if (e->tx_kick_fd >= 0 && write(e->tx_kick_fd, &one, sizeof(one)) < 0) {
+	if (e->tx_wake_fd >= 0 && write(e->tx_wake_fd, &one, sizeof(one)) < 0) {
 		/* counter saturated: the poller is due anyway */
 	}
 }
@@ -512,7 +518,7 @@ static void reg_write(struct e1000 *e, uint32_t off, uint32_t v)
 	case E1000_RDH: case E1000_RDT: case E1000_TDH: R(e, off) = v & 0xffff; return;
 	case E1000_TDT:
 		R(e, off) = v & 0xffff;
-		tx_kick(e); /* the poller transmits: the backend is its alone */
+		wake_poller(e); /* the poller transmits: the backend is its alone */
 		return;
 	default:
 		R(e, off) = v;
@@ -523,7 +529,7 @@ static void reg_write(struct e1000 *e, uint32_t off, uint32_t v)
 void e1000_mmio(struct e1000 *e, uint64_t off, void *data, uint32_t len, bool is_write)
 {
 	uint32_t v = 0;
-	unsigned idx = off < E1000_BAR0_SIZE ? reg_find((uint32_t)off & ~3u) : REG_OTHER;
+	unsigned idx = reg_find(off & ~3ull);
 
 	CNT_ADD(e->reg_count[idx], 1);
 	pthread_mutex_lock(&e->lock);
@@ -577,7 +583,7 @@ static int bar_access(struct pci_dev *d, unsigned bar, uint64_t off, void *data,
 
 /* ---- life cycle and the link ---- */
 
-static void on_tx_kick(void *opaque, uint64_t count) { e1000_tx(opaque); }
+static void on_tx_wake(void *opaque, uint64_t count) { e1000_tx(opaque); }
 static void on_tx_ready(void *opaque) { e1000_tx(opaque); }
 
 static void on_resample(void *opaque, uint64_t count)
@@ -593,7 +599,7 @@ int e1000_init(struct e1000 *e, const struct nic_env *env)
 	struct nic handle = e->nic;
 	memset(e, 0, sizeof(*e));
 	e->nic = handle;
-	e->tx_kick_fd = -1;
+	e->tx_wake_fd = -1;
 	e->intx = (struct irq_line){.gsi = -1, .efd = -1, .resample_efd = -1};
 	e->mem = *env->mem;
 	e->net = env->net;
@@ -613,8 +619,8 @@ int e1000_init(struct e1000 *e, const struct nic_env *env)
 		return r;
 	e->pci.cfg[PCI_INTERRUPT_PIN] = 1;
 	e->pci.cfg[PCI_INTERRUPT_LINE] = e->intx.gsi >= 0 ? (uint8_t)e->intx.gsi : 0xff;
-	e->tx_kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (e->tx_kick_fd < 0)
+	e->tx_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (e->tx_wake_fd < 0)
 		return -errno;
 	reset(e, env->mac);
 	return 0;
@@ -623,7 +629,7 @@ int e1000_init(struct e1000 *e, const struct nic_env *env)
 int e1000_start(struct e1000 *e)
 {
 	const struct net_port port = {.rx = e1000_rx, .tx_ready = on_tx_ready, .opaque = e};
-	int r = net_watch(e->net, e->tx_kick_fd, on_tx_kick, e);
+	int r = net_watch(e->net, e->tx_wake_fd, on_tx_wake, e);
 	if (!r && e->intx.resample_efd >= 0)
 		r = net_watch(e->net, e->intx.resample_efd, on_resample, e);
 	if (!r)
@@ -638,9 +644,9 @@ void e1000_exit(struct e1000 *e)
 		net_detach(e->net, e);
 	e->attached = false;
 	irq_line_exit(&e->intx);
-	if (e->tx_kick_fd >= 0)
-		close(e->tx_kick_fd);
-	e->tx_kick_fd = -1;
+	if (e->tx_wake_fd >= 0)
+		close(e->tx_wake_fd);
+	e->tx_wake_fd = -1;
 	pthread_mutex_destroy(&e->lock);
 }
 
@@ -667,42 +673,20 @@ static void read_stats(struct nic *nic, struct nic_readout *out)
 	nic_extra(out, "eeprom_reads", x.eeprom_reads);
 	nic_extra(out, "phy_accesses", x.phy_accesses);
 	nic_extra(out, "resets", x.resets);
-	for (unsigned i = 0; i <= NR_REGS && out->nr_regs < NIC_REGS_MAX; i++)
+	/* The registers in the table's order, then "other". */
+	for (unsigned n = 1; n <= REG_END && out->nr_regs < NIC_REGS_MAX; n++) {
+		unsigned i = n % REG_END;
 		out->regs[out->nr_regs++] = (struct nic_counter){
-			i < NR_REGS ? regs[i].name : "other",
-			__atomic_load_n(&e->reg_count[i], __ATOMIC_RELAXED)};
-}
-
-static int create(const struct nic_env *env, struct nic **out)
-{
-	struct e1000 *e = calloc(1, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	e->nic = (struct nic){&nic_model_e1000, &e->pci};
-	int r = e1000_init(e, env);
-	if (!r)
-		r = e1000_start(e);
-	if (r) {
-		e1000_exit(e);
-		free(e);
-		return r;
+			regs[i].name, __atomic_load_n(&e->reg_count[i], __ATOMIC_RELAXED)};
 	}
-	*out = &e->nic;
-	return 0;
 }
 
-static void destroy(struct nic *nic)
-{
-	struct e1000 *e = (struct e1000 *)nic;
-	e1000_exit(e);
-	free(e);
-}
+NIC_MODEL_GLUE(e1000, pci)
 
 const struct nic_model nic_model_e1000 = {
 	.name = "emulated",
 	.chip = "Intel 82540EM",
 	.mode = NIC_MODE_EMULATED,
-	.create = create,
-	.destroy = destroy,
+	NIC_MODEL_STEPS(e1000),
 	.read = read_stats,
 };

@@ -1,5 +1,5 @@
 /* The guest's virtio-net driver (virtio v1.2: 3.1.1 init, 2.7 split rings, 4.1.4 PCI
- * capabilities, 4.1.5.1.2 MSI-X, 5.1 net). It polls while there is traffic; kicks go to the
+ * capabilities, 4.1.5.1.2 MSI-X, 5.1 net). It polls while there is traffic; notifications go to the
  * notify region (an ioeventfd: no exit to the VMM) and only when the device's avail_event asks
  * for one (EVENT_IDX). To sleep, the guest arms the rx used_event and waits for the MSI-X
  * interrupt (an irqfd: no exit to the VMM either). */
@@ -62,13 +62,13 @@ static int setup_queue(struct vnet *v, struct vnet_queue *q, u16 index, u16 size
 	return 0;
 }
 
-static void kick_if_wanted(struct vnet *v, struct vnet_queue *q, u16 old)
+static void notify_if_wanted(struct vnet *v, struct vnet_queue *q, u16 old)
 {
 	mb(); /* publish avail idx before reading avail_event */
 	u16 event = *(volatile u16 *)(q->used + 4 + 8 * q->size);
 	if ((u16)(q->idx - event - 1) < (u16)(q->idx - old)) {
 		*q->notify = (u16)(q == &v->rx ? 0 : 1);
-		v->kicks++;
+		v->notifications++;
 	}
 }
 
@@ -138,7 +138,7 @@ int vnet_init(struct vnet *v, u32 bdf, u32 vec_base, u64 dma)
 	wmb();
 	v->rx.idx = v->rx.size;
 	*(volatile u16 *)(v->rx.avail + 2) = v->rx.idx;
-	kick_if_wanted(v, &v->rx, 0);
+	notify_if_wanted(v, &v->rx, 0);
 	return 0;
 }
 
@@ -201,7 +201,7 @@ int vnet_send(struct vnet *v, const void *frame, u32 len)
 	wmb();
 	u16 old = q->idx++;
 	*(volatile u16 *)(q->avail + 2) = q->idx;
-	kick_if_wanted(v, q, old);
+	notify_if_wanted(v, q, old);
 	return 0;
 }
 
@@ -225,7 +225,7 @@ int vnet_poll(struct vnet *v, void (*fn)(const u8 *frame, u32 len))
 		wmb();
 		*(volatile u16 *)(q->avail + 2) = q->idx;
 		*(volatile u16 *)(q->avail + 4 + 2 * q->size) = (u16)(q->last_used - 1);
-		kick_if_wanted(v, q, old);
+		notify_if_wanted(v, q, old);
 	}
 	return n;
 }

@@ -21,7 +21,7 @@ struct vnet_queue {
 	u16 size, idx;          /* our avail idx (next to publish) */
 	u16 last_used;          /* next used element to look at */
 	volatile u8 *desc, *avail, *used;
-	volatile u16 *notify;   /* where a kick is written */
+	volatile u16 *notify;   /* where a notification is written */
 	u8 *bufs;
 };
 
@@ -31,7 +31,7 @@ struct vnet {
 	volatile u8 *common, *isr, *devcfg;
 	u8 mac[6];
 	struct vnet_queue rx, tx;
-	u64 kicks;
+	u64 notifications;
 	int msix; /* MSI-X vectors programmed: the rx interrupt can be armed */
 };
 

@@ -28,9 +28,9 @@ static int net_activate(void *dev, uint64_t features)
 	if (!n->vp.vq[VNET_RXQ].ready || !n->vp.vq[VNET_TXQ].ready)
 		return -EINVAL;
 	__atomic_store_n(&n->active, true, __ATOMIC_RELEASE);
-	/* A kick that came before DRIVER_OK found the queue unusable: drain once now. */
+	/* A notification that came before DRIVER_OK found the queue unusable: drain once now. */
 	uint64_t one = 1;
-	if (write(virtio_pci_kick_fd(&n->vp, VNET_TXQ), &one, sizeof(one)) < 0) {
+	if (write(virtio_pci_notify_fd(&n->vp, VNET_TXQ), &one, sizeof(one)) < 0) {
 		/* counter saturated: a wake-up is pending anyway */
 	}
 	return 0;
@@ -43,12 +43,12 @@ static void net_reset(void *dev)
 	n->bl_head = n->bl_count = 0; /* frames for a reset driver are gone */
 }
 
-static void net_kick(void *dev, unsigned q)
+static void net_notify(void *dev, unsigned q)
 {
 	struct virtio_net *n = dev;
 	uint64_t one = 1;
-	/* Slow path (no ioeventfd): hand the kick to the I/O thread like an ioeventfd would. */
-	int fd = virtio_pci_kick_fd(&n->vp, q);
+	/* Slow path (no ioeventfd): hand the notification to the I/O thread like an ioeventfd would. */
+	int fd = virtio_pci_notify_fd(&n->vp, q);
 	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
 		/* counter saturated: a wake-up is pending anyway */
 	}
@@ -63,7 +63,7 @@ static const struct virtio_device_ops net_ops = {
 	.read_config = net_read_config,
 	.activate = net_activate,
 	.reset = net_reset,
-	.kick = net_kick,
+	.notify = net_notify,
 };
 
 static bool queue_usable(struct virtio_net *n, unsigned q)
@@ -116,11 +116,11 @@ static int deliver(struct virtio_net *n, const uint8_t *frame, uint32_t len)
 	CNT_ADD(n->st.rx_packets, 1);
 	CNT_ADD(n->st.rx_bytes, len);
 notify:
-	virtio_pci_notify(&n->vp, VNET_RXQ);
+	virtio_pci_signal(&n->vp, VNET_RXQ);
 	return 1;
 }
 
-/* Older frames first; when the ring runs dry, ask the driver to kick us (2.7.10). */
+/* Older frames first; when the ring runs dry, ask the driver to notify us (2.7.10). */
 static void drain_backlog(struct virtio_net *n)
 {
 	while (n->bl_count) {
@@ -130,7 +130,7 @@ static void drain_backlog(struct virtio_net *n)
 			return;
 		}
 		if (r == 0) {
-			if (!vq_enable_kicks(&n->vp.vq[VNET_RXQ], true))
+			if (!vq_enable_notify(&n->vp.vq[VNET_RXQ], true))
 				return;
 			continue; /* buffers arrived meanwhile */
 		}
@@ -159,7 +159,7 @@ void virtio_net_rx(void *opaque, const uint8_t *frame, uint32_t len)
 	memcpy(n->backlog[tail], frame, len);
 	n->backlog_len[tail] = len;
 	CNT_ADD(n->vst.rx_backlogged, 1);
-	vq_enable_kicks(&n->vp.vq[VNET_RXQ], true);
+	vq_enable_notify(&n->vp.vq[VNET_RXQ], true);
 out:
 	pthread_mutex_unlock(&n->vp.lock);
 }
@@ -174,8 +174,8 @@ void virtio_net_tx(struct virtio_net *n)
 	pthread_mutex_lock(&n->vp.lock);
 	if (!queue_usable(n, VNET_TXQ))
 		goto out;
-	/* 2.7.10: no kicks while we drain; re-enable and re-check before sleeping. */
-	vq_enable_kicks(vq, false);
+	/* 2.7.10: no notifications while we drain; re-enable and re-check before sleeping. */
+	vq_enable_notify(vq, false);
 	for (;;) {
 		/* Backpressure, as a NIC's tx FIFO gives it: descriptors stay in the ring until the
 		 * link takes frames again (tx_ready), and the guest sees its ring fill up. */
@@ -190,9 +190,9 @@ void virtio_net_tx(struct virtio_net *n)
 			goto out;
 		}
 		if (r == 0) {
-			if (!vq_enable_kicks(vq, true))
+			if (!vq_enable_notify(vq, true))
 				break;
-			vq_enable_kicks(vq, false);
+			vq_enable_notify(vq, false);
 			continue;
 		}
 		/* Skip the header, gather the frame. */
@@ -219,18 +219,18 @@ void virtio_net_tx(struct virtio_net *n)
 	}
 out:
 	if (pushed)
-		virtio_pci_notify(&n->vp, VNET_TXQ);
+		virtio_pci_signal(&n->vp, VNET_TXQ);
 	pthread_mutex_unlock(&n->vp.lock);
 }
 
-static void on_tx_kick(void *opaque, uint64_t count)
+static void on_tx_wake(void *opaque, uint64_t count)
 {
 	struct virtio_net *n = opaque;
 	CNT_ADD(n->vst.tx_notifications, count);
 	virtio_net_tx(n);
 }
 
-static void on_rx_kick(void *opaque, uint64_t count)
+static void on_rx_notify(void *opaque, uint64_t count)
 {
 	struct virtio_net *n = opaque;
 	CNT_ADD(n->vst.rx_notifications, count);
@@ -261,9 +261,9 @@ int virtio_net_init(struct virtio_net *n, const struct nic_env *env)
 int virtio_net_start(struct virtio_net *n)
 {
 	const struct net_port port = {.rx = virtio_net_rx, .tx_ready = on_tx_ready, .opaque = n};
-	int r = net_watch(n->net, virtio_pci_kick_fd(&n->vp, VNET_TXQ), on_tx_kick, n);
+	int r = net_watch(n->net, virtio_pci_notify_fd(&n->vp, VNET_TXQ), on_tx_wake, n);
 	if (!r)
-		r = net_watch(n->net, virtio_pci_kick_fd(&n->vp, VNET_RXQ), on_rx_kick, n);
+		r = net_watch(n->net, virtio_pci_notify_fd(&n->vp, VNET_RXQ), on_rx_notify, n);
 	if (!r)
 		r = net_attach(n->net, &port);
 	n->attached = true; /* watches may be in place even on failure: detach removes them */
@@ -288,7 +288,7 @@ static void vnic_read(struct nic *nic, struct nic_readout *out)
 	/* Only the transport knows whether a message really went out (MSI-X on, vector unmasked). */
 	out->total.interrupts = __atomic_load_n(&n->vp.msix.sent, __ATOMIC_RELAXED);
 	out->total.reg_traps = __atomic_load_n(&n->vp.pci.bar_exits, __ATOMIC_RELAXED);
-	/* A notification that trapped (no ioeventfd there) was handed on through the kick eventfd:
+	/* A notification that trapped (no ioeventfd there) was handed on through the notification eventfd:
 	 * it is one exit, already in reg_traps. */
 	uint64_t traps = __atomic_load_n(&n->vp.st.notify_traps, __ATOMIC_RELAXED);
 	uint64_t notes = v.tx_notifications + v.rx_notifications;
@@ -302,36 +302,12 @@ static void vnic_read(struct nic *nic, struct nic_readout *out)
 	nic_extra(out, "rx_too_big", v.rx_too_big);
 }
 
-static int vnic_create(const struct nic_env *env, struct nic **out)
-{
-	struct virtio_net *n = calloc(1, sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	n->nic = (struct nic){&nic_model_virtio, &n->vp.pci};
-	int r = virtio_net_init(n, env);
-	if (!r)
-		r = virtio_net_start(n);
-	if (r) {
-		virtio_net_exit(n);
-		free(n);
-		return r;
-	}
-	*out = &n->nic;
-	return 0;
-}
-
-static void vnic_destroy(struct nic *nic)
-{
-	struct virtio_net *n = (struct virtio_net *)nic;
-	virtio_net_exit(n);
-	free(n);
-}
+NIC_MODEL_GLUE(virtio_net, vp.pci)
 
 const struct nic_model nic_model_virtio = {
 	.name = "virtio",
 	.chip = "virtio-net 1.x",
 	.mode = NIC_MODE_VIRTIO,
-	.create = vnic_create,
-	.destroy = vnic_destroy,
+	NIC_MODEL_STEPS(virtio_net),
 	.read = vnic_read,
 };

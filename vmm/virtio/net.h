@@ -1,5 +1,5 @@
 /* virtio-net (virtio 1.x, 5.1): one rx and one tx queue, MAC and link status. It runs on the
- * network side's poller thread (vmm/net/net.h): kicks are ioeventfds watched there, received
+ * network side's poller thread (vmm/net/net.h): notifications are ioeventfds watched there, received
  * frames arrive there. Packets never pass through the vCPU thread. */
 #ifndef VMSCOPE_VIRTIO_NET_H
 #define VMSCOPE_VIRTIO_NET_H
@@ -45,13 +45,13 @@ struct virtio_net {
 
 /* The card for env (its MAC, the link, guest memory, the irq router, the VM). */
 int virtio_net_init(struct virtio_net *n, const struct nic_env *env);
-/* Attaches to the network side: its kicks are watched, received frames come here. */
+/* Attaches to the network side: its notifications are watched, received frames come here. */
 int virtio_net_start(struct virtio_net *n);
 /* Detaches (no callback runs after this) and frees the transport. */
 void virtio_net_exit(struct virtio_net *n);
 /* The backend's receive callback (also used by tests). */
 void virtio_net_rx(void *opaque, const uint8_t *frame, uint32_t len);
-/* Drains the tx queue into the backend while it has room (the poller calls it on each kick and
+/* Drains the tx queue into the backend while it has room (the poller calls it on each notification and
  * when the backend has room again). */
 void virtio_net_tx(struct virtio_net *n);
 

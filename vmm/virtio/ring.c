@@ -139,7 +139,7 @@ void vq_push(struct vq *vq, uint16_t head, uint32_t len)
 	st16(used_ring(vq) + 2, vq->used_idx); /* release: the element before the index */
 }
 
-bool vq_should_notify(struct vq *vq)
+bool vq_should_signal(struct vq *vq)
 {
 	if (!vq->ready || vq->broken)
 		return false;
@@ -152,12 +152,12 @@ bool vq_should_notify(struct vq *vq)
 	return !(ld16(avail_ring(vq)) & VRING_AVAIL_F_NO_INTERRUPT) && now != old;
 }
 
-bool vq_enable_kicks(struct vq *vq, bool enable)
+bool vq_enable_notify(struct vq *vq, bool enable)
 {
 	if (!vq->ready || vq->broken)
 		return false;
 	if (vq->event_idx) {
-		/* avail_event: kick me when avail idx passes what I have consumed. */
+		/* avail_event: notify me when avail idx passes what I have consumed. */
 		if (enable)
 			st16(used_ring(vq) + 4 + 8ull * vq->size, vq->last_avail);
 	} else {

@@ -48,7 +48,7 @@ struct vq {
 	/* Device state. */
 	uint16_t last_avail;
 	uint16_t used_idx;
-	uint16_t signalled_used; /* used idx at the last vq_should_notify() */
+	uint16_t signalled_used; /* used idx at the last vq_should_signal() */
 	bool broken;
 	uint32_t max_chain_bytes;
 	struct vq_errors err;
@@ -62,10 +62,10 @@ int vq_pop(struct vq *vq, struct vq_chain *chain);
 /* Returns a chain the device is done with; len = bytes written into it. */
 void vq_push(struct vq *vq, uint16_t head, uint32_t len);
 /* After pushes: does the driver want an interrupt? (EVENT_IDX or NO_INTERRUPT, 2.7.7) */
-bool vq_should_notify(struct vq *vq);
-/* Device-side kick suppression (2.7.10): ask for kicks again, or not. With EVENT_IDX this sets
+bool vq_should_signal(struct vq *vq);
+/* Device-side notification suppression (2.7.10): ask for notifications again, or not. With EVENT_IDX this sets
  * avail_event; returns true if buffers arrived meanwhile (re-check before sleeping). */
-bool vq_enable_kicks(struct vq *vq, bool enable);
+bool vq_enable_notify(struct vq *vq, bool enable);
 uint64_t vq_error_total(const struct vq_errors *e);
 /* The spec's vring_need_event(). */
 static inline bool vring_need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old_idx)

@@ -23,9 +23,9 @@ static int add_vendor_cap(struct pci_dev *d, uint8_t type, uint32_t off, uint32_
 	return pci_dev_add_cap(d, PCI_CAP_VENDOR, body, mult ? 18 : 14);
 }
 
-bool virtio_pci_notify(struct virtio_pci *vp, unsigned q)
+bool virtio_pci_signal(struct virtio_pci *vp, unsigned q)
 {
-	if (q >= vp->ops->nr_queues || !vq_should_notify(&vp->vq[q]))
+	if (q >= vp->ops->nr_queues || !vq_should_signal(&vp->vq[q]))
 		return false;
 	vp->isr |= 1;
 	pci_msix_notify(&vp->msix, vp->queue_msix[q]); /* no INTx offered: without MSI-X, the ISR */
@@ -213,9 +213,9 @@ static int bar_access(struct pci_dev *d, unsigned bar, uint64_t off, void *data,
 			ok = 1;
 		}
 	} else if (bar == 0 && off >= VP_NOTIFY && off < VP_NOTIFY + (uint64_t)VP_NOTIFY_MULT * vp->ops->nr_queues) {
-		if (is_write && vp->ops->kick) {
+		if (is_write && vp->ops->notify) {
 			vp->st.notify_traps++;
-			vp->ops->kick(vp->dev, (unsigned)(off - VP_NOTIFY) / VP_NOTIFY_MULT);
+			vp->ops->notify(vp->dev, (unsigned)(off - VP_NOTIFY) / VP_NOTIFY_MULT);
 			ok = 1;
 		}
 	} else if (pci_msix_claims(&vp->msix, bar, off)) {
@@ -231,25 +231,25 @@ static int bar_access(struct pci_dev *d, unsigned bar, uint64_t off, void *data,
 	return 0;
 }
 
-static void kick_ioeventfds(struct virtio_pci *vp, uint64_t base, bool assign)
+static void notify_ioeventfds(struct virtio_pci *vp, uint64_t base, bool assign)
 {
 	for (unsigned q = 0; q < vp->ops->nr_queues && vp->vm_fd >= 0; q++)
-		if (kvm_ioeventfd(vp->vm_fd, base + VP_NOTIFY + VP_NOTIFY_MULT * q, 2, vp->kick_fd[q],
+		if (kvm_ioeventfd(vp->vm_fd, base + VP_NOTIFY + VP_NOTIFY_MULT * q, 2, vp->notify_fd[q],
 				  false, assign))
 			vp->st.bad_access++;
 }
 
-/* The kick ioeventfds follow BAR0 wherever the guest puts it. */
+/* The notification ioeventfds follow BAR0 wherever the guest puts it. */
 static void bar_moved(struct pci_dev *d, unsigned bar, uint64_t addr)
 {
 	struct virtio_pci *vp = d->opaque;
 	if (bar != 0)
 		return;
 	if (vp->notify_base)
-		kick_ioeventfds(vp, vp->notify_base, false);
+		notify_ioeventfds(vp, vp->notify_base, false);
 	vp->notify_base = addr;
 	if (addr)
-		kick_ioeventfds(vp, addr, true);
+		notify_ioeventfds(vp, addr, true);
 }
 
 static void cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
@@ -277,7 +277,7 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, 
 	vp->features = ops->features | 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_EVENT_IDX;
 	pthread_mutex_init(&vp->lock, NULL);
 	for (unsigned i = 0; i < VP_MAX_QUEUES; i++)
-		vp->kick_fd[i] = -1;
+		vp->notify_fd[i] = -1;
 
 	/* 4.1.2: vendor 0x1af4, device 0x1040 + id, revision 1 (modern), class from the device. */
 	pci_dev_init(&vp->pci, "virtio", 0x1af4, (uint16_t)(0x1040 + ops->device_id),
@@ -298,8 +298,8 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, 
 	if (r)
 		return r;
 	for (unsigned q = 0; q < ops->nr_queues; q++) {
-		vp->kick_fd[q] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (vp->kick_fd[q] < 0)
+		vp->notify_fd[q] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (vp->notify_fd[q] < 0)
 			return -errno;
 	}
 	reset(vp);
@@ -309,15 +309,15 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, 
 void virtio_pci_exit(struct virtio_pci *vp)
 {
 	if (vp->notify_base)
-		kick_ioeventfds(vp, vp->notify_base, false);
+		notify_ioeventfds(vp, vp->notify_base, false);
 	for (unsigned q = 0; q < VP_MAX_QUEUES; q++)
-		if (vp->kick_fd[q] >= 0)
-			close(vp->kick_fd[q]);
+		if (vp->notify_fd[q] >= 0)
+			close(vp->notify_fd[q]);
 	pci_msix_exit(&vp->msix);
 	pthread_mutex_destroy(&vp->lock);
 }
 
-int virtio_pci_kick_fd(struct virtio_pci *vp, unsigned q)
+int virtio_pci_notify_fd(struct virtio_pci *vp, unsigned q)
 {
-	return q < vp->ops->nr_queues ? vp->kick_fd[q] : -1;
+	return q < vp->ops->nr_queues ? vp->notify_fd[q] : -1;
 }

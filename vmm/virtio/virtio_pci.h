@@ -56,8 +56,8 @@ struct virtio_device_ops {
 	/* DRIVER_OK: queues are configured and started. Nonzero: the device cannot run. */
 	int (*activate)(void *dev, uint64_t features);
 	void (*reset)(void *dev);
-	/* A notify that did not go through an ioeventfd (no KVM, or the BAR moved meanwhile). */
-	void (*kick)(void *dev, unsigned queue);
+	/* A queue notification that did not go through an ioeventfd (no KVM, or the BAR moved meanwhile). */
+	void (*notify)(void *dev, unsigned queue);
 };
 
 struct virtio_pci_stats {
@@ -87,8 +87,8 @@ struct virtio_pci {
 
 	struct pci_msix msix; /* table and PBA in BAR0 */
 
-	int kick_fd[VP_MAX_QUEUES];
-	uint64_t notify_base; /* where the kick ioeventfds sit (BAR0 + VP_NOTIFY) */
+	int notify_fd[VP_MAX_QUEUES];
+	uint64_t notify_base; /* where the notify ioeventfds sit (BAR0 + VP_NOTIFY) */
 	struct virtio_pci_stats st;
 };
 
@@ -97,10 +97,10 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, 
 		    const struct guest_mem *mem, struct irq_router *irq, int vm_fd);
 void virtio_pci_exit(struct virtio_pci *vp);
 /* The device pushed used buffers on a queue: interrupt the driver if it wants one (true). */
-bool virtio_pci_notify(struct virtio_pci *vp, unsigned queue);
+bool virtio_pci_signal(struct virtio_pci *vp, unsigned queue);
 /* The device found the driver broke a queue: NEEDS_RESET and a config interrupt (2.1.2). */
 void virtio_pci_needs_reset(struct virtio_pci *vp);
-/* The eventfd a queue's kicks land on (for the device's I/O thread), or -1. */
-int virtio_pci_kick_fd(struct virtio_pci *vp, unsigned queue);
+/* The eventfd a queue's notifications land on (for the device's I/O thread), or -1. */
+int virtio_pci_notify_fd(struct virtio_pci *vp, unsigned queue);
 
 #endif

@@ -1,5 +1,5 @@
 /* The SR-IOV NIC: PF control plane, VF registers, and the engine (regs.h has the layout). */
-#include "sriov.h"
+#include "vmm/vsnic/vsnic.h"
 #include "vmm/counters.h"
 #include "vmm/net/net.h"
 
@@ -593,38 +593,14 @@ static unsigned functions(struct nic *nic, struct pci_dev **out, unsigned max)
 	return n;
 }
 
-static int create(const struct nic_env *env, struct nic **out)
-{
-	struct vsnic *c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->nic = (struct nic){&nic_model_vf, &c->pf};
-	int r = vsnic_init(c, env);
-	if (!r)
-		r = vsnic_start(c);
-	if (r) {
-		vsnic_exit(c);
-		free(c);
-		return r;
-	}
-	*out = &c->nic;
-	return 0;
-}
-
-static void destroy(struct nic *nic)
-{
-	struct vsnic *c = (struct vsnic *)nic;
-	vsnic_exit(c);
-	free(c);
-}
+NIC_MODEL_GLUE(vsnic, pf)
 
 const struct nic_model nic_model_vf = {
 	.name = "vf",
 	.chip = "vmscope SR-IOV VF",
 	.mode = NIC_MODE_VF,
 	.engine = true,
-	.create = create,
-	.destroy = destroy,
+	NIC_MODEL_STEPS(vsnic),
 	.read = read_stats,
 	.functions = functions,
 };

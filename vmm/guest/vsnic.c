@@ -1,4 +1,4 @@
-/* The guest's drivers for the vmscope SR-IOV NIC (vmm/sriov/regs.h): the PF's, which turns on
+/* The guest's drivers for the vmscope SR-IOV NIC (vmm/vsnic/regs.h): the PF's, which turns on
  * one VF the way Linux's sriov_enable() does (NumVFs, then VF Enable and VF MSE, the VF at the
  * routing ID the capability gives) and hands over; and the VF's, whose data path is memory only:
  * descriptors, and tails written to the doorbell page, which is RAM in the guest's address space
@@ -6,7 +6,7 @@
 #define VMSCOPE_GUEST
 #include "nic.h"
 #include "pci.h"
-#include "../sriov/regs.h"
+#include "../vsnic/regs.h"
 
 #define EXT_CAP_SRIOV 0x0010
 #define SRIOV_CTRL 0x08
