@@ -7,9 +7,8 @@
 
 #include "bpf/kvmtrace.h"
 #include "vmm/control.h"
-#include "vmm/kvm/kvm.h"
 #include "vmm/log.h"
-#include "vmm/vmm.h"
+#include "vmm/names.h"
 
 enum source {
 	SRC_GUEST, /* the guest's own counters on the control page */

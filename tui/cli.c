@@ -1,7 +1,7 @@
 /* The command line. */
 #include "cli.h"
 #include "tui/metrics.h"
-#include "vmm/nic.h"
+#include "vmm/names.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 #include "tui/dash.h"
 #include "tui/tour.h"
 #include "vmm/clock.h"
-#include "vmm/nic.h"
+#include "vmm/names.h"
 
 void dash_say(struct dash *d, const char *text)
 {
@@ -67,7 +67,7 @@ void dash_fold(struct dash *d)
 		}
 		if (e->kind != SEV_NIC_SWITCH)
 			continue;
-		d->hist_mark[HISTORY - 1] = e->ok && e->to < NIC_MODE_MAX ? "?EVF"[e->to] : 'x';
+		d->hist_mark[HISTORY - 1] = e->ok ? nic_mode_initial(e->to) : 'x';
 		memmove(d->recent + 1, d->recent, sizeof(d->recent[0]) * (RECENT - 1));
 		d->recent[0] = *e;
 		if (d->nr_recent < RECENT)

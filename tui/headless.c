@@ -9,7 +9,7 @@
 #include "tui/output.h"
 #include "tui/tour.h"
 #include "vmm/clock.h"
-#include "vmm/nic.h"
+#include "vmm/names.h"
 
 #define EXIT_GUEST_FAILED 3
 #define SLICE_S 0.05 /* how often a waiting tick looks for a signal or a failed guest */

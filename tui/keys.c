@@ -6,7 +6,7 @@
 #include "tui/dash.h"
 #include "tui/tour.h"
 #include "vmm/clock.h"
-#include "vmm/nic.h"
+#include "vmm/names.h"
 
 /* The dashboard's modes. A tour is a live session with a script: live keys act there too. */
 enum { IN_LIVE = 1, IN_TOUR = 2, IN_REPLAY = 4, IN_ANY = 7 };

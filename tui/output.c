@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "probes/snapshot_json.h"
-#include "vmm/nic.h"
+#include "vmm/names.h"
 #include "vmm/vmm.h"
 
 void out_jsonl(FILE *f, const struct snapshot *s)

@@ -6,7 +6,7 @@
 
 #include "tui/dash.h"
 #include "tui/tour.h"
-#include "vmm/nic.h"
+#include "vmm/names.h"
 
 static const char *cpu_mode_story(enum cpu_mode mode)
 {
@@ -378,7 +378,7 @@ static int draw_compare(struct dash *d, int y, int rows)
 		if (!c->valid) {
 			attron(COLOR_PAIR(C_DIM));
 			line_at(y++, " %c      %-9s (not measured yet: press %c)", here ? '>' : ' ',
-				nic_mode_name(m), "?EVF"[m]);
+				nic_mode_name(m), nic_mode_initial(m));
 			attroff(COLOR_PAIR(C_DIM));
 			continue;
 		}

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/nic.h"
+#include "vmm/names.h"
 
 /* Every number a caption gives is a placeholder filled from the snapshot beside it, and every
  * claim in words holds on kvm_pvm, VT-x and AMD-V alike (tests/unit/test_tour.c checks both). */

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vmm/nic.h"
+#include "vmm/names.h"
 
 /* Why the host cannot give this step, or NULL. */
 static const char *unmet(const struct tour_step *st, struct session *s)

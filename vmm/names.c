@@ -2,7 +2,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "vmm/vmm.h"
+#include "vmm/names.h"
+#include "vmm/nic.h"
 
 const char *vmm_state_name(enum vmm_state s)
 {
@@ -46,4 +47,45 @@ int workload_parse(const char *s, enum workload *wl, uint32_t *kind)
 			return 0;
 		}
 	return -EINVAL;
+}
+
+static const char *const mode_names[NIC_MODE_MAX] = {
+	[NIC_MODE_NONE] = "none", [NIC_MODE_EMULATED] = "emulated",
+	[NIC_MODE_VIRTIO] = "virtio", [NIC_MODE_VF] = "vf",
+};
+
+const char *nic_mode_name(enum nic_mode mode) { return mode < NIC_MODE_MAX ? mode_names[mode] : "?"; }
+
+char nic_mode_initial(enum nic_mode mode)
+{
+	static const char initials[NIC_MODE_MAX] = {
+		[NIC_MODE_NONE] = '?', [NIC_MODE_EMULATED] = 'E', [NIC_MODE_VIRTIO] = 'V', [NIC_MODE_VF] = 'F',
+	};
+	return mode < NIC_MODE_MAX ? initials[mode] : '?';
+}
+
+int nic_mode_parse(const char *s, enum nic_mode *mode)
+{
+	for (unsigned m = 0; m < NIC_MODE_MAX; m++)
+		if (!strcmp(s, mode_names[m]) && (m == NIC_MODE_NONE || nic_model_find(m))) {
+			*mode = m;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *nic_mode_list(void)
+{
+	static char list[64];
+	if (!list[0]) {
+		for (unsigned m = 1; m < NIC_MODE_MAX; m++) {
+			if (!nic_model_find(m))
+				continue;
+			if (list[0])
+				strcat(list, ", ");
+			strcat(list, mode_names[m]);
+		}
+		strcat(list, " or none");
+	}
+	return list;
 }

@@ -8,11 +8,6 @@
 static const struct nic_model *const models[] = {&nic_model_e1000, &nic_model_virtio,
 						   &nic_model_vf};
 
-static const char *const mode_names[NIC_MODE_MAX] = {
-	[NIC_MODE_NONE] = "none", [NIC_MODE_EMULATED] = "emulated",
-	[NIC_MODE_VIRTIO] = "virtio", [NIC_MODE_VF] = "vf",
-};
-
 const struct nic_model *nic_model_find(enum nic_mode mode)
 {
 	for (unsigned i = 0; i < sizeof(models) / sizeof(models[0]); i++)
@@ -43,34 +38,6 @@ void nic_destroy(struct nic *n)
 {
 	n->model->exit(n);
 	free(n);
-}
-
-const char *nic_mode_name(enum nic_mode mode) { return mode < NIC_MODE_MAX ? mode_names[mode] : "?"; }
-
-int nic_mode_parse(const char *s, enum nic_mode *mode)
-{
-	for (unsigned m = 0; m < NIC_MODE_MAX; m++)
-		if (!strcmp(s, mode_names[m]) && (m == NIC_MODE_NONE || nic_model_find(m))) {
-			*mode = m;
-			return 0;
-		}
-	return -EINVAL;
-}
-
-const char *nic_mode_list(void)
-{
-	static char list[64];
-	if (!list[0]) {
-		for (unsigned m = 1; m < NIC_MODE_MAX; m++) {
-			if (!nic_model_find(m))
-				continue;
-			if (list[0])
-				strcat(list, ", ");
-			strcat(list, mode_names[m]);
-		}
-		strcat(list, " or none");
-	}
-	return list;
 }
 
 void nic_read(struct nic *n, struct nic_readout *out)

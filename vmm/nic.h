@@ -10,6 +10,7 @@
 
 #include "vmm/control.h"
 #include "vmm/guest_mem.h"
+#include "vmm/names.h"
 
 struct irq_router;
 struct net;
@@ -106,10 +107,6 @@ const struct nic_model *nic_model_find(enum nic_mode mode);
 int nic_create(const struct nic_model *model, const struct nic_env *env, struct nic **out);
 /* Detaches the card from the link and frees it; it is unplugged already. */
 void nic_destroy(struct nic *n);
-const char *nic_mode_name(enum nic_mode mode); /* "none", "emulated", "virtio", "vf" */
-int nic_mode_parse(const char *s, enum nic_mode *mode);
-/* The list of models built in, for messages ("emulated, virtio"). */
-const char *nic_mode_list(void);
 void nic_read(struct nic *n, struct nic_readout *out);
 unsigned nic_functions(struct nic *n, struct pci_dev **out, unsigned max);
 /* Register exits of the card as the VMM sees them: traps plus ioeventfd doorbells. */
@@ -118,6 +115,11 @@ static inline uint64_t nic_exits(const struct nic_stats *s) { return s->reg_trap
 void nic_stats_add(struct nic_stats *sum, const struct nic_stats *add);
 /* For models: appends a named counter. */
 void nic_extra(struct nic_readout *out, const char *name, uint64_t value);
+
+/* A model's own counters are named once, as an X-macro list X(name, "what it counts"): these
+ * make its struct's fields and its readout's lines from it. */
+#define NIC_COUNTER_FIELD(name, doc) uint64_t name;
+#define NIC_COUNTER_READ(name, doc) nic_extra(out, #name, x.name);
 
 /* A model's three steps for nic_create(), from its own TYPE_init/_start/_exit on struct TYPE
  * (struct nic first, its PCI function in the field pci_field). Use once per model, then

@@ -7,6 +7,7 @@
 #include "vmm/control.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/log.h"
+#include "vmm/names.h"
 
 /* Root ports with a hot-plug slot each: a card, and its successor during a switch. */
 #define VMM_PORTS 2
@@ -30,14 +31,6 @@ struct vmm_counters {
 	uint64_t vcpu_interrupts;                 /* KVM_RUN interrupted by the VMM (signal) */
 };
 
-enum vmm_state {
-	VMM_BOOTING,
-	VMM_RUNNING,
-	VMM_PAUSED,
-	VMM_FAILED,  /* the guest faulted, shut down or hung: vmm_status() says how */
-	VMM_STOPPED, /* vmm_stop() */
-	VMM_STATE_MAX,
-};
 
 struct vmm_status {
 	enum vmm_state state;
@@ -161,12 +154,5 @@ uint64_t vmm_ns_first_insn(struct vmm *vm);
 uint64_t vmm_ns_banner(struct vmm *vm);
 uint64_t vmm_ns_created(struct vmm *vm);
 
-const char *vmm_state_name(enum vmm_state s);
-const char *exit_kind_name(unsigned kind); /* "pio_vmm", ..., "all" */
-int exit_kind_parse(const char *s, uint32_t *kind);
-const char *workload_name(unsigned wl);
-/* idle, ping, tx, rx, echo, or exits[:KIND] (*kind is set only when a KIND is given); 0, or
- * -EINVAL. The test-only fault workload is the command line's own. */
-int workload_parse(const char *s, enum workload *wl, uint32_t *kind);
 
 #endif

@@ -663,16 +663,7 @@ static void read_stats(struct nic *nic, struct nic_readout *out)
 	pthread_mutex_unlock(&e->lock);
 	out->total.reg_traps = __atomic_load_n(&e->pci.bar_exits, __ATOMIC_RELAXED);
 	out->total.notify_events = 0; /* nothing of the e1000 ends inside KVM */
-	nic_extra(out, "tx_descriptors", x.tx_descriptors);
-	nic_extra(out, "tx_context", x.tx_context);
-	nic_extra(out, "rx_descriptors", x.rx_descriptors);
-	nic_extra(out, "rx_overrun", x.rx_overrun);
-	nic_extra(out, "ring_bad_base", x.ring_bad_base);
-	nic_extra(out, "ring_bad_index", x.ring_bad_index);
-	nic_extra(out, "desc_bad_addr", x.desc_bad_addr);
-	nic_extra(out, "eeprom_reads", x.eeprom_reads);
-	nic_extra(out, "phy_accesses", x.phy_accesses);
-	nic_extra(out, "resets", x.resets);
+	E1000_COUNTERS(NIC_COUNTER_READ)
 	/* The registers in the table's order, then "other". */
 	for (unsigned n = 1; n <= REG_END && out->nr_regs < NIC_REGS_MAX; n++) {
 		unsigned i = n % REG_END;

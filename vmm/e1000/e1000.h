@@ -31,17 +31,19 @@ struct e1000_desc {
 };
 
 /* The e1000's own counters (the totals are struct nic_stats). */
+#define E1000_COUNTERS(X)                                                                          \
+	X(tx_descriptors, "descriptors consumed (TDH moved)")                                      \
+	X(tx_context, "extended context descriptors (offload setup: nothing to send)")             \
+	X(rx_descriptors, "descriptors filled (RDH moved)")                                        \
+	X(rx_overrun, "RXO: frames that found no free descriptor")                                 \
+	X(ring_bad_base, "TDBA/RDBA+LEN outside guest memory, or LEN not 128-aligned")             \
+	X(ring_bad_index, "head or tail at or beyond the ring's end")                              \
+	X(desc_bad_addr, "a buffer address+length outside guest memory")                           \
+	X(eeprom_reads, "words read through EECD bit-banging or EERD")                             \
+	X(phy_accesses, "MDIC operations")                                                         \
+	X(resets, "CTRL.RST")
 struct e1000_stats {
-	uint64_t tx_descriptors;   /* descriptors consumed (TDH moved) */
-	uint64_t tx_context;       /* extended context descriptors (offload setup: nothing to send) */
-	uint64_t rx_descriptors;   /* descriptors filled (RDH moved) */
-	uint64_t ring_bad_base;    /* TDBA/RDBA+LEN outside guest memory, or LEN not 128-aligned */
-	uint64_t ring_bad_index;   /* head or tail at or beyond the ring's end */
-	uint64_t desc_bad_addr;    /* a buffer address+length outside guest memory */
-	uint64_t rx_overrun;       /* RXO: frames that found no free descriptor */
-	uint64_t eeprom_reads;     /* words read through EECD bit-banging or EERD */
-	uint64_t phy_accesses;     /* MDIC operations */
-	uint64_t resets;           /* CTRL.RST */
+	E1000_COUNTERS(NIC_COUNTER_FIELD)
 };
 
 /* The register accesses counted by name (each one an exit); ranges count as one name. */

@@ -4,17 +4,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum host_kind { HOST_UNKNOWN, HOST_VTX, HOST_AMDV, HOST_PVM };
-enum cpu_mode { CPU_AUTO, CPU_HARDWARE, CPU_PARAVIRT, CPU_EMULATED };
+#include "vmm/names.h"
 
 #define PVM_MSR_VIF 0x4b564d10u
 #define PVM_MSR_SIG 0x4b564d11u
 #define PVM_MSR_TSC_KHZ 0x4b564d13u
 #define PVM_VIF_ENABLE 0x400u
 
-const char *host_kind_name(enum host_kind h);   /* "vt-x", "amd-v", "pvm", "unknown" */
-const char *cpu_mode_name(enum cpu_mode m);     /* "auto", "hardware", "paravirt", "emulated" */
-int cpu_mode_parse(const char *s, enum cpu_mode *m);
 
 /* Opens path (normally /dev/kvm) and checks the API version: fd or -errno. */
 int kvm_open(const char *path);

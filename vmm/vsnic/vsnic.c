@@ -570,14 +570,7 @@ static void read_stats(struct nic *nic, struct nic_readout *out)
 	uint64_t trapped = __atomic_load_n(&c->traps[VSNIC_TRAP_VF_WAKE], __ATOMIC_RELAXED);
 	out->total.notify_events = x.engine_wakes > trapped ? x.engine_wakes - trapped : 0;
 	nic_extra(out, "vfs_ready", up);
-	nic_extra(out, "vf_enables", x.vf_enables);
-	nic_extra(out, "engine_turns", x.engine_turns);
-	nic_extra(out, "engine_sleeps", x.engine_sleeps);
-	nic_extra(out, "engine_wakes", x.engine_wakes);
-	nic_extra(out, "doorbell_bad", x.doorbell_bad);
-	nic_extra(out, "desc_bad", x.desc_bad);
-	nic_extra(out, "rx_too_small", x.rx_too_small);
-	nic_extra(out, "setup_bad", x.setup_bad);
+	VSNIC_COUNTERS(NIC_COUNTER_READ)
 	nic_extra(out, "sriov_refused", refused);
 	nic_extra(out, "vf_errors", vf_errors);
 }

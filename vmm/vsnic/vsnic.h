@@ -48,15 +48,17 @@ struct vsnic_vf {
 };
 
 /* The card's own counters (nic_readout extras). */
+#define VSNIC_COUNTERS(X)                                                                          \
+	X(vf_enables, "VFs brought up by the guest's VF Enable")                                   \
+	X(engine_turns, "times the engine looked at the doorbells")                                \
+	X(engine_sleeps, "times it went to sleep, ENGINE_IDLE set in every ready VF")              \
+	X(engine_wakes, "WAKE writes that woke it (ioeventfd signals and trapped ones)")           \
+	X(doorbell_bad, "tails more than a ring ahead of the head: ignored")                       \
+	X(desc_bad, "descriptors with a buffer outside guest memory or a bad length")              \
+	X(rx_too_small, "frames longer than the posted buffer: descriptor marked ERR")             \
+	X(setup_bad, "ENABLE with rings outside guest memory or a bad size")
 struct vsnic_stats {
-	uint64_t vf_enables;      /* VFs brought up by the guest's VF Enable */
-	uint64_t setup_bad;       /* ENABLE with rings outside guest memory or a bad size */
-	uint64_t doorbell_bad;    /* tails more than a ring ahead of the head: ignored */
-	uint64_t desc_bad;        /* descriptors with a buffer outside guest memory or a bad length */
-	uint64_t rx_too_small;    /* frames longer than the posted buffer: descriptor marked ERR */
-	uint64_t engine_turns;    /* times the engine looked at the doorbells */
-	uint64_t engine_sleeps;   /* times it went to sleep, ENGINE_IDLE set in every ready VF */
-	uint64_t engine_wakes;    /* WAKE writes that woke it (ioeventfd signals and trapped ones) */
+	VSNIC_COUNTERS(NIC_COUNTER_FIELD)
 };
 /* Also read out: vfs_ready, and the capability's sriov_refused and vf_errors (pci_sriov.h). */
 
