@@ -22,12 +22,12 @@ LIBS := $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
 GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
 	-mno-red-zone -mno-mmx -mno-sse -mno-sse2 -mno-avx -fno-asynchronous-unwind-tables \
 	-fcf-protection=none -fno-builtin -nostdlib -I.
-GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/shared/netstack.c vmm/guest/pci.c vmm/guest/hotplug.c vmm/guest/task.c vmm/guest/nic.c vmm/guest/vsnic.c \
+GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/guest/lib.c vmm/guest/cpu.c vmm/guest/exits.c vmm/shared/netstack.c vmm/guest/pci.c vmm/guest/hotplug.c vmm/guest/task.c vmm/guest/nic.c vmm/guest/vsnic.c \
 	vmm/guest/virtio_net.c vmm/guest/e1000.c
 GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 
-VMM_SRC := vmm/kvm/kvm.c vmm/kvm/boot.c vmm/kvm/paging.c vmm/pci/pci.c vmm/pci/pci_msix.c vmm/pci/pci_sriov.c vmm/pci/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/vsnic/vsnic.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/shared/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/names.c vmm/vm.c vmm/vcpu.c vmm/slots.c vmm/readout.c
-PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/snapshot_json.c probes/assemble.c probes/switch_watch.c probes/session.c
+VMM_SRC := vmm/kvm/kvm.c vmm/kvm/boot.c vmm/kvm/paging.c vmm/pci/pci.c vmm/pci/pci_msix.c vmm/pci/pci_sriov.c vmm/pci/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/e1000/eeprom_phy.c vmm/vsnic/vsnic.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/shared/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/names.c vmm/vm.c vmm/vcpu.c vmm/slots.c vmm/readout.c
+PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/jv.c probes/snapshot_json.c probes/assemble.c probes/switch_watch.c probes/session.c
 TUI_SRC := tui/cli.c tui/output.c tui/tour.c tui/tour_run.c tui/source.c tui/record.c tui/metrics.c tui/panels.c tui/keys.c tui/dashboard.c tui/headless.c
 LIB_SRC := $(VMM_SRC) $(PROBES_SRC) $(TUI_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/vmm/guest_image.o
@@ -90,7 +90,7 @@ $(B)/t/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -c $< -o $@
 $(B)/san/probes/kvmtrace.o: $(SKEL)
-UNIT_LIB := $(VMM_SRC) probes/stats_fd.c probes/snapshot.c probes/snapshot_json.c probes/capture.c probes/assemble.c \
+UNIT_LIB := $(VMM_SRC) probes/stats_fd.c probes/snapshot.c probes/jv.c probes/snapshot_json.c probes/capture.c probes/assemble.c \
 	tui/cli.c tui/output.c tui/record.c tui/metrics.c tui/tour.c
 UNIT_OBJ := $(patsubst %.c,$(B)/san/%.o,$(UNIT_SRC) $(UNIT_LIB))
 $(B)/tests/unit: $(UNIT_OBJ) $(B)/vmm/guest_image.o
@@ -122,7 +122,7 @@ $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(HEADERS) $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -o $@ $< $(FUZZ_LIB) -luring -lpthread
 # The recording reader is fed files, not guest memory: its own small library.
-REC_LIB := tui/record.c probes/snapshot_json.c probes/snapshot.c
+REC_LIB := tui/record.c probes/jv.c probes/snapshot_json.c probes/snapshot.c
 $(B)/fuzz/fuzz_recording: tests/fuzz/fuzz_recording.c $(HEADERS) $(REC_LIB) $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -I$(B) -o $@ $< $(REC_LIB) $(FUZZ_LIB) -ljansson -lz -luring -lpthread

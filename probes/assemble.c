@@ -190,7 +190,7 @@ static void fill_bpf(struct assembly *a, const struct readings *in, struct snaps
 		[EK_PIO_EVENTFD] = {KT_PIO, PORT_EXIT_EVENTFD, false, true},
 		[EK_MMIO_VMM] = {KT_MMIO, MMIO_EXIT_VMM >> 12, false, true},
 		[EK_MMIO_EVENTFD] = {KT_MMIO, MMIO_EXIT_EVENTFD >> 12, false, true},
-		[EK_HYPERCALL] = {KT_HYPERCALL, 0, true, false}, /* kvm-hosts.md: never fires */
+		[EK_HYPERCALL] = {KT_HYPERCALL, 0, true, false}, /* docs/kvm-hosts.md: never fires */
 		[EK_CPUID] = {KT_CPUID, 0, false, false},   /* measured: never fires on kvm_pvm */
 	};
 	for (unsigned k = 0; k < EK_MAX; k++) {

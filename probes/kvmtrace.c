@@ -38,7 +38,7 @@ static const char *tracefs_root(void)
 		if (access(path, F_OK) == 0)
 			return roots[i];
 	}
-	/* kvm-hosts.md: tracefs is not always mounted; tp/ attachment needs it. */
+	/* docs/kvm-hosts.md: tracefs is not always mounted; tp/ attachment needs it. */
 	if (mount("tracefs", roots[0], "tracefs", 0, NULL) == 0) {
 		snprintf(path, sizeof(path), "%s/events/kvm", roots[0]);
 		if (access(path, F_OK) == 0)

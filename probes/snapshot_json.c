@@ -2,7 +2,8 @@
  * and a visitor either writes it (fixed decimals, so records stay stable to compare) or reads
  * it back from jansson's tree. */
 #define _GNU_SOURCE
-#include "snapshot_json.h"
+#include "probes/snapshot_json.h"
+#include "probes/jv.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -11,275 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/nic.h"
+#include "vmm/names.h"
 
-#define JV_DEPTH 12
-
-struct jv {
-	bool rd;
-	FILE *f;                /* writing */
-	bool comma[JV_DEPTH];   /* writing: the container at this depth has a member already */
-	json_t *at[JV_DEPTH];   /* reading: the container at each depth */
-	size_t idx[JV_DEPTH];   /* reading: the next element of an array */
-	const char *key[JV_DEPTH]; /* the key each container was entered by, for messages */
-	int depth;
-	char err[200];
-};
-
-static void fail(struct jv *v, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void fail(struct jv *v, const char *key, const char *fmt, ...)
-{
-	if (v->err[0])
-		return; /* the first error is the one to tell */
-	char path[120] = "";
-	size_t n = 0;
-	for (int d = 1; d <= v->depth && n < sizeof(path); d++)
-		if (v->key[d])
-			n += (size_t)snprintf(path + n, sizeof(path) - n, "%s.", v->key[d]);
-	va_list ap;
-	va_start(ap, fmt);
-	char what[80];
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	snprintf(v->err, sizeof(v->err), "\"%s%s\" %s", path, key ? key : "[]", what);
-}
-
-static void put_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
-/* Writing: the separator and the key of the next member. */
-static void wkey(struct jv *v, const char *key)
-{
-	if (v->comma[v->depth])
-		fputc(',', v->f);
-	v->comma[v->depth] = true;
-	if (key) {
-		put_str(v->f, key);
-		fputc(':', v->f);
-	}
-}
-
-/* Reading: the value of the next member (NULL: the record does not have it). */
-static json_t *rget(struct jv *v, const char *key)
-{
-	json_t *c = v->at[v->depth];
-	if (key)
-		return json_is_object(c) ? json_object_get(c, key) : NULL;
-	return json_is_array(c) ? json_array_get(c, v->idx[v->depth]++) : NULL;
-}
-
-/* Enters an object (or an array); false: the record has null or nothing there, skip it. */
-static bool jv_begin(struct jv *v, const char *key, bool array)
-{
-	if (v->depth + 1 >= JV_DEPTH)
-		return false;
-	if (!v->rd) {
-		wkey(v, key);
-		fputc(array ? '[' : '{', v->f);
-		v->depth++;
-		v->comma[v->depth] = false;
-		v->key[v->depth] = key;
-		return true;
-	}
-	json_t *j = rget(v, key);
-	if (!j || json_is_null(j))
-		return false;
-	if (array ? !json_is_array(j) : !json_is_object(j)) {
-		fail(v, key, "is not %s", array ? "an array" : "an object");
-		return false;
-	}
-	v->depth++;
-	v->at[v->depth] = j;
-	v->idx[v->depth] = 0;
-	v->key[v->depth] = key;
-	return true;
-}
-
-static void jv_end(struct jv *v, bool array)
-{
-	if (!v->rd)
-		fputc(array ? ']' : '}', v->f);
-	v->depth--;
-}
-
-static void jv_null(struct jv *v, const char *key)
-{
-	if (!v->rd) {
-		wkey(v, key);
-		fputs("null", v->f);
-	}
-}
-
-/* Elements of the array just entered (reading), bounded by max. */
-static unsigned jv_len(struct jv *v, unsigned max, const char *key)
-{
-	size_t n = json_array_size(v->at[v->depth]);
-	if (n > max) {
-		fail(v, key, "has %zu entries, at most %u are allowed", n, max);
-		n = max;
-	}
-	return (unsigned)n;
-}
-
-static void jv_f64(struct jv *v, const char *key, double *x, int prec)
-{
-	if (!v->rd) {
-		wkey(v, key);
-		if (isfinite(*x))
-			fprintf(v->f, "%.*f", prec, *x);
-		else
-			fputs("null", v->f);
-		return;
-	}
-	json_t *j = rget(v, key);
-	if (!j || json_is_null(j))
-		return;
-	if (!json_is_number(j))
-		fail(v, key, "is not a number");
-	else
-		*x = json_number_value(j);
-}
-
-/* A member that may be null (by key): writing, null when not *valid, and false; reading,
- * whether the record has a value there, in *valid too. The caller then visits the value. */
-static bool jv_present(struct jv *v, const char *key, bool *valid)
-{
-	if (!v->rd) {
-		if (!*valid)
-			jv_null(v, key);
-		return *valid;
-	}
-	json_t *j = rget(v, key);
-	*valid = j && !json_is_null(j);
-	return *valid;
-}
-
-/* An object that may be null: entered when *valid (writing) or there (reading). */
-static bool jv_begin_opt(struct jv *v, const char *key, bool *valid)
-{
-	if (!v->rd && !*valid) {
-		jv_null(v, key);
-		return false;
-	}
-	*valid = jv_begin(v, key, false);
-	return *valid;
-}
-
-static void jv_opt_f64(struct jv *v, const char *key, double *x, bool *valid, int prec)
-{
-	if (jv_present(v, key, valid))
-		jv_f64(v, key, x, prec);
-}
-
-static void jv_u64(struct jv *v, const char *key, uint64_t *x)
-{
-	if (!v->rd) {
-		wkey(v, key);
-		fprintf(v->f, "%llu", (unsigned long long)*x);
-		return;
-	}
-	json_t *j = rget(v, key);
-	if (!j || json_is_null(j))
-		return;
-	if (!json_is_integer(j) || json_integer_value(j) < 0)
-		fail(v, key, "is not a count");
-	else
-		*x = (uint64_t)json_integer_value(j);
-}
-
-static void jv_opt_u64(struct jv *v, const char *key, uint64_t *x, bool *valid)
-{
-	if (jv_present(v, key, valid))
-		jv_u64(v, key, x);
-}
-
-static void jv_u32(struct jv *v, const char *key, uint32_t *x)
-{
-	uint64_t w = *x;
-	jv_u64(v, key, &w);
-	if (w > UINT32_MAX)
-		fail(v, key, "is out of range");
-	else
-		*x = (uint32_t)w;
-}
-
-static void jv_bool(struct jv *v, const char *key, bool *x)
-{
-	if (!v->rd) {
-		wkey(v, key);
-		fputs(*x ? "true" : "false", v->f);
-		return;
-	}
-	json_t *j = rget(v, key);
-	if (!j || json_is_null(j))
-		return;
-	if (!json_is_boolean(j))
-		fail(v, key, "is not true or false");
-	else
-		*x = json_is_true(j);
-}
-
-/* A string field of size n; written only when skip_empty is false or it has text. */
-static void jv_str(struct jv *v, const char *key, char *buf, size_t n, bool skip_empty)
-{
-	if (!v->rd) {
-		if (!skip_empty || buf[0]) {
-			wkey(v, key);
-			put_str(v->f, buf);
-		}
-		return;
-	}
-	json_t *j = rget(v, key);
-	if (!j || json_is_null(j))
-		return;
-	if (!json_is_string(j))
-		fail(v, key, "is not a string");
-	else
-		snprintf(buf, n, "%s", json_string_value(j));
-}
-
-/* An enum by its name; names(i) for i < max. */
-static void jv_name(struct jv *v, const char *key, unsigned *x, const char *(*names)(unsigned),
-		    unsigned max)
-{
-	if (!v->rd) {
-		wkey(v, key);
-		put_str(v->f, names(*x));
-		return;
-	}
-	json_t *j = rget(v, key);
-	if (!j || json_is_null(j))
-		return;
-	const char *s = json_string_value(j);
-	for (unsigned i = 0; s && i < max; i++)
-		if (!strcmp(s, names(i))) {
-			*x = i;
-			return;
-		}
-	fail(v, key, "is not one of the names vmscope writes there");
-}
-
-/* The enum tables, as names(unsigned). */
 static const char *n_host(unsigned i) { return host_kind_name((enum host_kind)i); }
 static const char *n_cpu(unsigned i) { return cpu_mode_name((enum cpu_mode)i); }
 static const char *n_state(unsigned i) { return vmm_state_name((enum vmm_state)i); }
 static const char *n_workload(unsigned i) { return workload_name(i); }
 static const char *n_kind(unsigned i) { return snap_kind_name(i); }
 static const char *n_nic(unsigned i) { return nic_mode_name((enum nic_mode)i); }
-static const char *n_source(unsigned i) { return source_name((enum source)i); }
-static const char *n_event(unsigned i) { return snap_event_name((enum snap_event_kind)i); }
+static const char *n_source(unsigned i) { return source_name((enum source)i); }static const char *n_event(unsigned i) { return snap_event_name((enum snap_event_kind)i); }
 
 #define JV_ENUM(v, key, field, names, max)                                                         \
 	do {                                                                                       \
@@ -325,7 +66,7 @@ static void jv_named(struct jv *v, const char *key, struct named_figure *arr, un
 		json_t *val;
 		json_object_foreach(v->at[v->depth], name, val) {
 			if (*nr >= max) {
-				fail(v, NULL, "has more than %u entries", max);
+				jv_fail(v, NULL, "has more than %u entries", max);
 				break;
 			}
 			struct named_figure *n = &arr[(*nr)++];
@@ -353,8 +94,8 @@ static void jv_pp_value(struct jv *v, const char *key, struct per_packet *p)
 static void jv_pp_source(struct jv *v, const char *key, struct per_packet *p)
 {
 	if (!v->rd && !p->source[0]) {
-		wkey(v, key);
-		put_str(v->f, "-");
+		jv_key(v, key);
+		jv_put_str(v->f, "-");
 		return;
 	}
 	jv_str(v, key, p->source, sizeof(p->source), false);
@@ -420,7 +161,7 @@ static void walk_events(struct jv *v, struct snapshot *s)
 			if (jv_begin(v, "blackout_ms", false)) {
 				static const char *const src[2] = {"capture", "vmm"};
 				if (!v->rd) { /* which source each figure comes from, for the reader's eye */
-					wkey(v, "sources");
+					jv_key(v, "sources");
 					fputs("[\"capture\",\"vmm\"]", v->f);
 				}
 				for (unsigned b = 0; b < 2; b++)
@@ -755,3 +496,4 @@ int snapshot_from_json(const char *text, size_t len, struct snapshot *s, char *e
 	}
 	return 0;
 }
+

@@ -93,23 +93,12 @@ void dash_seek(struct dash *d, long pos)
 	replay_seek(d->replay, (unsigned)pos);
 }
 
-int run_dashboard(const struct cli *cli, struct snap_source *src)
+/* curses, as the dashboard uses it: raw keys every 50 ms, no cursor, its colours. */
+static bool screen_init(void)
 {
-	static struct dash d;
-	double next, start = mono_s();
-	unsigned planned = 0; /* steps of --switch-every / --switch-to taken */
-
-	d.cli = cli;
-	d.src = src;
-	d.s = src->control;
-	d.replay = src->replay;
-	d.playing = true;
-	d.speed = 1;
 	setlocale(LC_ALL, "");
-	if (!initscr()) {
-		fprintf(stderr, "vmscope: the terminal could not be initialised (check TERM)\n");
-		return 1;
-	}
+	if (!initscr())
+		return false;
 	cbreak();
 	noecho();
 	keypad(stdscr, TRUE);
@@ -124,6 +113,25 @@ int run_dashboard(const struct cli *cli, struct snap_source *src)
 		init_pair(C_WARN, COLOR_YELLOW, -1);
 		init_pair(C_BAD, COLOR_RED, -1);
 		init_pair(C_DIM, COLOR_BLUE, -1);
+	}
+	return true;
+}
+
+int run_dashboard(const struct cli *cli, struct snap_source *src)
+{
+	static struct dash d;
+	double next, start = mono_s();
+	unsigned planned = 0; /* steps of --switch-every / --switch-to taken */
+
+	d.cli = cli;
+	d.src = src;
+	d.s = src->control;
+	d.replay = src->replay;
+	d.playing = true;
+	d.speed = 1;
+	if (!screen_init()) {
+		fprintf(stderr, "vmscope: the terminal could not be initialised (check TERM)\n");
+		return 1;
 	}
 	/* The tick: the run's interval live, the recording's (over the speed) in a replay. */
 	double interval = (d.replay ? replay_header(d.replay)->interval_ms : cli->interval_ms) / 1000.0;

@@ -246,22 +246,74 @@ static void note_skip(struct replay *r, unsigned *nr_bad, unsigned long line, co
 	(*nr_bad)++;
 }
 
+/* Reading a recording line by line. */
+struct reader {
+	char *line;            /* the current line, RECORDING_LINE_MAX at most */
+	size_t have;           /* its bytes so far */
+	bool too_long;         /* it passed the limit: skipped to its end */
+	unsigned long lineno;
+	unsigned nr_bad;
+	struct snapshot *snap; /* each line is parsed here, to be sure it is one */
+};
+
+/* One complete line: the header, or a snapshot kept (or skipped, said why). -1 with err. */
+static int take_line(struct replay *r, struct reader *rd, char *err, size_t errlen)
+{
+	char perr[200];
+	rd->lineno++;
+	if (rd->too_long) {
+		note_skip(r, &rd->nr_bad, rd->lineno, "is longer than 4 MiB");
+	} else if (rd->lineno == 1) {
+		if (parse_header(r, rd->line, rd->have, err, errlen))
+			return -1;
+	} else if (snapshot_from_json(rd->line, rd->have, rd->snap, perr, sizeof(perr))) {
+		char why[240];
+		snprintf(why, sizeof(why), "is not a snapshot: %s", perr);
+		note_skip(r, &rd->nr_bad, rd->lineno, why);
+	} else if (keep(r, rd->line, rd->have)) {
+		snprintf(err, errlen, "%s: out of memory at line %lu", r->name, rd->lineno);
+		return -1;
+	}
+	rd->have = 0;
+	rd->too_long = false;
+	return 0;
+}
+
+/* What the whole file says: a recording with snapshots, or why it is none. */
+static int finish(struct replay *r, const struct reader *rd, unsigned long long total, char *err,
+		  size_t errlen)
+{
+	if (total == 0) {
+		snprintf(err, errlen, "%s is empty: not a recording", r->name);
+		return -1;
+	}
+	if (!r->hdr.format) {
+		snprintf(err, errlen, "%s is not a vmscope recording: %s", r->name,
+			 r->skipped[0] ? r->skipped : "it has no complete line");
+		return -1;
+	}
+	if (!r->n) {
+		snprintf(err, errlen, "%s has no snapshot to replay%s%s", r->name, r->skipped[0] ? ": " : "",
+			 r->skipped);
+		return -1;
+	}
+	if (rd->nr_bad > 3) {
+		size_t n = strlen(r->skipped);
+		snprintf(r->skipped + n, sizeof(r->skipped) - n, "; %u more lines", rd->nr_bad - 3);
+	}
+	return 0;
+}
+
 static int load(struct replay *r, gzFile gz, char *err, size_t errlen)
 {
 	enum { CHUNK = 1 << 16 };
 	char *buf = malloc(CHUNK);
-	char *line = malloc(RECORDING_LINE_MAX);
-	size_t have = 0;        /* bytes of the current line */
-	bool too_long = false;  /* the current line passed the limit: skip to its end */
-	unsigned long lineno = 0;
+	struct reader rd = {.line = malloc(RECORDING_LINE_MAX), .snap = malloc(sizeof(struct snapshot))};
 	unsigned long long total = 0;
-	unsigned nr_bad = 0;
-	int rc = 0;
-	char perr[200];
+	int rc = -1;
 
-	if (!buf || !line) {
+	if (!buf || !rd.line || !rd.snap) {
 		snprintf(err, errlen, "%s: out of memory", r->name);
-		rc = -1;
 		goto out;
 	}
 	for (;;) {
@@ -272,70 +324,34 @@ static int load(struct replay *r, gzFile gz, char *err, size_t errlen)
 				gzerror(gz, &zerr);
 			if (got < 0 && zerr != Z_BUF_ERROR && zerr != Z_DATA_ERROR) {
 				snprintf(err, errlen, "%s: cannot be read (%s)", r->name, gzerror(gz, &zerr));
-				rc = -1;
 				goto out;
 			}
 			/* A cut-off file (a kill while recording): its last partial line is dropped. */
-			if (have || too_long || got < 0)
-				note_skip(r, &nr_bad, lineno + 1, "is cut off (the recording was interrupted)");
+			if (rd.have || rd.too_long || got < 0)
+				note_skip(r, &rd.nr_bad, rd.lineno + 1, "is cut off (the recording was interrupted)");
 			break;
 		}
 		total += (unsigned)got;
 		if (total > RECORDING_BYTES_MAX) {
-			note_skip(r, &nr_bad, lineno + 1, "and the rest: the recording expands past 512 MiB");
+			note_skip(r, &rd.nr_bad, rd.lineno + 1, "and the rest: the recording expands past 512 MiB");
 			break;
 		}
 		for (int i = 0; i < got; i++) {
-			char c = buf[i];
-			if (c != '\n') {
-				if (have < RECORDING_LINE_MAX)
-					line[have++] = c;
-				else
-					too_long = true;
-				continue;
-			}
-			lineno++;
-			if (too_long) {
-				note_skip(r, &nr_bad, lineno, "is longer than 4 MiB");
-			} else if (lineno == 1) {
-				if (parse_header(r, line, have, err, errlen)) {
-					rc = -1;
+			if (buf[i] == '\n') {
+				if (take_line(r, &rd, err, errlen))
 					goto out;
-				}
+			} else if (rd.have < RECORDING_LINE_MAX) {
+				rd.line[rd.have++] = buf[i];
 			} else {
-				static struct snapshot snap;
-				if (snapshot_from_json(line, have, &snap, perr, sizeof(perr))) {
-					char why[240];
-					snprintf(why, sizeof(why), "is not a snapshot: %s", perr);
-					note_skip(r, &nr_bad, lineno, why);
-				} else if (keep(r, line, have)) {
-					snprintf(err, errlen, "%s: out of memory at line %lu", r->name, lineno);
-					rc = -1;
-					goto out;
-				}
+				rd.too_long = true;
 			}
-			have = 0;
-			too_long = false;
 		}
 	}
-	if (total == 0) {
-		snprintf(err, errlen, "%s is empty: not a recording", r->name);
-		rc = -1;
-	} else if (!r->hdr.format) {
-		snprintf(err, errlen, "%s is not a vmscope recording: %s", r->name,
-			 r->skipped[0] ? r->skipped : "it has no complete line");
-		rc = -1;
-	} else if (!r->n) {
-		snprintf(err, errlen, "%s has no snapshot to replay%s%s", r->name, r->skipped[0] ? ": " : "",
-			 r->skipped);
-		rc = -1;
-	} else if (nr_bad > 3) {
-		size_t n = strlen(r->skipped);
-		snprintf(r->skipped + n, sizeof(r->skipped) - n, "; %u more lines", nr_bad - 3);
-	}
+	rc = finish(r, &rd, total, err, errlen);
 out:
 	free(buf);
-	free(line);
+	free(rd.line);
+	free(rd.snap);
 	return rc;
 }
 

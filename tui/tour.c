@@ -187,11 +187,21 @@ void tour_caption(const char *tmpl, const struct snapshot *s, char *out, size_t 
 	out[o] = 0;
 }
 
+/* A script being parsed: where, and the step its lines belong to. */
+struct tparse {
+	struct tour *t;
+	struct tour_step *st; /* NULL before the first step line */
+	const char *name;
+	unsigned lineno;
+	char *err;
+	size_t errlen;
+};
+
 #define FAIL(...)                                                                                  \
 	do {                                                                                       \
-		int n_ = snprintf(err, errlen, "%s line %u: ", name, lineno);                      \
-		snprintf(err + (n_ > 0 && (size_t)n_ < errlen ? n_ : 0),                           \
-			 errlen - (n_ > 0 && (size_t)n_ < errlen ? (size_t)n_ : 0), __VA_ARGS__);   \
+		int n_ = snprintf(p->err, p->errlen, "%s line %u: ", p->name, p->lineno);          \
+		snprintf(p->err + (n_ > 0 && (size_t)n_ < p->errlen ? n_ : 0),                     \
+			 p->errlen - (n_ > 0 && (size_t)n_ < p->errlen ? (size_t)n_ : 0), __VA_ARGS__); \
 		return -1;                                                                         \
 	} while (0)
 
@@ -205,105 +215,153 @@ static int parse_workload(const char *w, struct tour_action *a)
 	return 0;
 }
 
+static int kw_step(struct tparse *p, const char *rest)
+{
+	char *end;
+	if (p->t->nr == TOUR_STEPS_MAX)
+		FAIL("more than %d steps", TOUR_STEPS_MAX);
+	struct tour_step *st = p->st = &p->t->step[p->t->nr++];
+	errno = 0;
+	st->seconds = strtod(rest, &end);
+	if (end == rest || errno || !(st->seconds >= 1 && st->seconds <= 600))
+		FAIL("step wants SECONDS (1 to 600) and a title, like: step 15 The emulated NIC");
+	end += strspn(end, " \t");
+	if (!*end)
+		FAIL("the step has no title");
+	snprintf(st->title, sizeof(st->title), "%s", end);
+	return 0;
+}
+
+static int kw_say(struct tparse *p, const char *rest)
+{
+	struct tour_step *st = p->st;
+	size_t n = strlen(st->caption), len;
+	for (const char *b = strchr(rest, '{'); b; b = strchr(b + 1, '{'))
+		if (!placeholder_at(b + 1, &len))
+			FAIL("'%.40s' is not a figure a caption can show (say {work.guest}, "
+			     "{cost.pio_vmm}, {pp.nic}, {cpu.host}, {ping.p50}, ...)", b);
+	if (n + 1 + strlen(rest) >= sizeof(st->caption))
+		FAIL("the caption is longer than %zu characters", sizeof(st->caption) - 1);
+	snprintf(st->caption + n, sizeof(st->caption) - n, "%s%s", n ? " " : "", rest);
+	return 0;
+}
+
+static int kw_need(struct tparse *p, const char *rest)
+{
+	if (!strcmp(rest, "hardware"))
+		p->st->need |= NEED_HARDWARE;
+	else if (!strcmp(rest, "pvm"))
+		p->st->need |= NEED_PVM;
+	else
+		FAIL("need wants hardware or pvm, not '%s'", rest);
+	return 0;
+}
+
+static int act_cpu(struct tparse *p, const char *rest, struct tour_action *a)
+{
+	enum cpu_mode m;
+	if (cpu_mode_parse(rest, &m) || m == CPU_AUTO)
+		FAIL("cpu wants emulated, paravirt or hardware, not '%s'", rest);
+	*a = (struct tour_action){.what = TA_CPU, .arg = m};
+	return 0;
+}
+
+static int act_nic(struct tparse *p, const char *rest, struct tour_action *a)
+{
+	enum nic_mode m;
+	if (nic_mode_parse(rest, &m) || m == NIC_MODE_NONE)
+		FAIL("nic wants emulated, virtio or vf, not '%s'", rest);
+	*a = (struct tour_action){.what = TA_NIC, .arg = m};
+	return 0;
+}
+
+static int act_workload(struct tparse *p, const char *rest, struct tour_action *a)
+{
+	char w[64] = "", r[16] = "", extra[8];
+	unsigned long rate = 1000;
+	int n = sscanf(rest, "%63s %15s %7s", w, r, extra);
+	char *end = r;
+	if (n == 2)
+		rate = strtoul(r, &end, 10);
+	*a = (struct tour_action){.what = TA_WORKLOAD};
+	if (n < 1 || n > 2 || parse_workload(w, a) || rate > 10000000 || *end || r[0] == '-')
+		FAIL("workload wants idle, exits[:KIND], ping, tx, rx or echo and an optional "
+		     "rate per second, not '%s'", rest);
+	a->rate = (uint32_t)rate;
+	return 0;
+}
+
+static int act_size(struct tparse *p, const char *rest, struct tour_action *a)
+{
+	char *end;
+	unsigned long b = strtoul(rest, &end, 10);
+	if (end == rest || *end || b < 8 || b > 1472)
+		FAIL("size wants payload bytes from 8 to 1472, not '%s'", rest);
+	*a = (struct tour_action){.what = TA_SIZE, .arg = (unsigned)b};
+	return 0;
+}
+
+/* The script's words: a step's own lines, then the actions it takes. */
+static const struct {
+	const char *word;
+	int (*line)(struct tparse *p, const char *rest);
+	int (*action)(struct tparse *p, const char *rest, struct tour_action *a);
+} words[] = {
+	{"step", kw_step, NULL},       {"say", kw_say, NULL},         {"need", kw_need, NULL},
+	{"cpu", NULL, act_cpu},        {"nic", NULL, act_nic},        {"workload", NULL, act_workload},
+	{"size", NULL, act_size},
+};
+
+static int parse_line(struct tparse *p, char *line)
+{
+	char *word, *rest, *save;
+	char *hash = strchr(line, '#');
+	if (hash && strncmp(line, "say ", 4)) /* a caption may say '#' */
+		*hash = 0;
+	for (size_t e = strlen(line); e && strchr(" \t\r", line[e - 1]); e--)
+		line[e - 1] = 0;
+	word = strtok_r(line, " \t\r", &save);
+	if (!word)
+		return 0;
+	rest = save ? save + strspn(save, " \t") : "";
+	for (unsigned i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		if (strcmp(word, words[i].word))
+			continue;
+		if (!p->st && words[i].line != kw_step)
+			FAIL("'%s' before the first step line", word);
+		if (words[i].line)
+			return words[i].line(p, rest);
+		if (p->st->nr_act == TOUR_ACTIONS_MAX)
+			FAIL("more than %d actions in one step", TOUR_ACTIONS_MAX);
+		if (words[i].action(p, rest, &p->st->act[p->st->nr_act]))
+			return -1;
+		p->st->nr_act++;
+		return 0;
+	}
+	if (!p->st)
+		FAIL("'%s' before the first step line", word);
+	FAIL("unknown word '%s' (step, say, need, cpu, nic, workload, size)", word);
+}
+
 int tour_parse(const char *text, const char *name, struct tour *t, char *err, size_t errlen)
 {
-	unsigned lineno = 0;
-	struct tour_step *st = NULL;
+	struct tparse ps = {.t = t, .name = name, .err = err, .errlen = errlen}, *p = &ps;
 	memset(t, 0, sizeof(*t));
-	for (const char *p = text; *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		char line[600], *word, *rest, *save;
-		lineno++;
+	for (const char *at = text; *at;) {
+		const char *nl = strchr(at, '\n');
+		size_t len = nl ? (size_t)(nl - at) : strlen(at);
+		char line[600];
+		p->lineno++;
 		if (len >= sizeof(line))
 			FAIL("the line is longer than %zu characters", sizeof(line) - 1);
-		memcpy(line, p, len);
+		memcpy(line, at, len);
 		line[len] = 0;
-		p += len + (nl ? 1 : 0);
-		char *hash = strchr(line, '#');
-		if (hash && strncmp(line, "say ", 4)) /* a caption may say '#' */
-			*hash = 0;
-		for (size_t e = strlen(line); e && strchr(" \t\r", line[e - 1]); e--)
-			line[e - 1] = 0;
-		word = strtok_r(line, " \t\r", &save);
-		if (!word)
-			continue;
-		rest = save ? save + strspn(save, " \t") : "";
-		if (!strcmp(word, "step")) {
-			char *end;
-			if (t->nr == TOUR_STEPS_MAX)
-				FAIL("more than %d steps", TOUR_STEPS_MAX);
-			st = &t->step[t->nr++];
-			errno = 0;
-			st->seconds = strtod(rest, &end);
-			if (end == rest || errno || !(st->seconds >= 1 && st->seconds <= 600))
-				FAIL("step wants SECONDS (1 to 600) and a title, like: step 15 The emulated NIC");
-			end += strspn(end, " \t");
-			if (!*end)
-				FAIL("the step has no title");
-			snprintf(st->title, sizeof(st->title), "%s", end);
-			continue;
-		}
-		if (!st)
-			FAIL("'%s' before the first step line", word);
-		if (!strcmp(word, "say")) {
-			size_t n = strlen(st->caption), len;
-			for (const char *b = strchr(rest, '{'); b; b = strchr(b + 1, '{'))
-				if (!placeholder_at(b + 1, &len))
-					FAIL("'%.40s' is not a figure a caption can show (say {work.guest}, "
-					     "{cost.pio_vmm}, {pp.nic}, {cpu.host}, {ping.p50}, ...)", b);
-			if (n + 1 + strlen(rest) >= sizeof(st->caption))
-				FAIL("the caption is longer than %zu characters", sizeof(st->caption) - 1);
-			snprintf(st->caption + n, sizeof(st->caption) - n, "%s%s", n ? " " : "", rest);
-			continue;
-		}
-		if (!strcmp(word, "need")) {
-			if (!strcmp(rest, "hardware"))
-				st->need |= NEED_HARDWARE;
-			else if (!strcmp(rest, "pvm"))
-				st->need |= NEED_PVM;
-			else
-				FAIL("need wants hardware or pvm, not '%s'", rest);
-			continue;
-		}
-		if (st->nr_act == TOUR_ACTIONS_MAX)
-			FAIL("more than %d actions in one step", TOUR_ACTIONS_MAX);
-		struct tour_action *a = &st->act[st->nr_act];
-		if (!strcmp(word, "cpu")) {
-			enum cpu_mode m;
-			if (cpu_mode_parse(rest, &m) || m == CPU_AUTO)
-				FAIL("cpu wants emulated, paravirt or hardware, not '%s'", rest);
-			*a = (struct tour_action){.what = TA_CPU, .arg = m};
-		} else if (!strcmp(word, "nic")) {
-			enum nic_mode m;
-			if (nic_mode_parse(rest, &m) || m == NIC_MODE_NONE)
-				FAIL("nic wants emulated, virtio or vf, not '%s'", rest);
-			*a = (struct tour_action){.what = TA_NIC, .arg = m};
-		} else if (!strcmp(word, "workload")) {
-			char w[64] = "", r[16] = "", extra[8];
-			unsigned long rate = 1000;
-			int n = sscanf(rest, "%63s %15s %7s", w, r, extra);
-			char *end = r;
-			if (n == 2)
-				rate = strtoul(r, &end, 10);
-			*a = (struct tour_action){.what = TA_WORKLOAD};
-			if (n < 1 || n > 2 || parse_workload(w, a) || rate > 10000000 || *end || r[0] == '-')
-				FAIL("workload wants idle, exits[:KIND], ping, tx, rx or echo and an optional "
-				     "rate per second, not '%s'", rest);
-			a->rate = (uint32_t)rate;
-		} else if (!strcmp(word, "size")) {
-			char *end;
-			unsigned long b = strtoul(rest, &end, 10);
-			if (end == rest || *end || b < 8 || b > 1472)
-				FAIL("size wants payload bytes from 8 to 1472, not '%s'", rest);
-			*a = (struct tour_action){.what = TA_SIZE, .arg = (unsigned)b};
-		} else {
-			FAIL("unknown word '%s' (step, say, need, cpu, nic, workload, size)", word);
-		}
-		st->nr_act++;
+		at += len + (nl ? 1 : 0);
+		if (parse_line(p, line))
+			return -1;
 	}
 	if (!t->nr) {
-		lineno = 1;
+		p->lineno = 1;
 		FAIL("the script has no step");
 	}
 	for (unsigned i = 0; i < t->nr; i++)

@@ -1,5 +1,5 @@
 /* Interrupt routing for the whole VM. MSI: each device vector gets a GSI whose eventfd is a KVM
- * irqfd, so a device thread interrupts the guest with one write() and no exit (kvm-hosts.md:
+ * irqfd, so a device thread interrupts the guest with one write() and no exit (docs/kvm-hosts.md:
  * 12-14 us). INTx: a level-triggered IOAPIC pin driven by a resampling irqfd (KVM lowers the line
  * at the guest's EOI and tells us; a device that still wants service raises it again). */
 #ifndef VMSCOPE_IRQ_H

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The hardware lane: the integration tests inside a Debian kernel whose KVM is kvm_amd (AMD SVM
 # emulated by QEMU's TCG), so the hardware-assisted path is tested on machines without VT-x/AMD-V
-# (kvm-hosts.md). Ends with the integration suite's own "N passed, N failed, N skipped" line.
+# (docs/kvm-hosts.md). Ends with the integration suite's own "N passed, N failed, N skipped" line.
 set -u
 cd "$(dirname "$0")/../.."
 B=build/hwlane

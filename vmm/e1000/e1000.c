@@ -1,7 +1,7 @@
 /* Intel 82540EM (8254x SDM, rev 4.0): register file, EEPROM, PHY, legacy descriptors, filters,
  * interrupts. Everything the guest writes is guest-controlled: ring bases and lengths, head and
  * tail, descriptor addresses and lengths are checked (guest_mem.h) and counted when wrong. */
-#include "e1000.h"
+#include "vmm/e1000/e1000_impl.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -13,7 +13,6 @@
 #include "vmm/counters.h"
 #include "vmm/net/net.h"
 
-#define R(e, r) ((e)->reg[(r) / 4])
 
 enum { RO = 1 }; /* writes are dropped and counted */
 
@@ -80,125 +79,10 @@ static void update_irq(struct e1000 *e)
 	irq_line_set(&e->intx, (R(e, E1000_ICR) & R(e, E1000_IMS)) != 0);
 }
 
-static void raise_cause(struct e1000 *e, uint32_t cause)
+void e1000_raise(struct e1000 *e, uint32_t cause)
 {
 	R(e, E1000_ICR) |= cause;
 	update_irq(e);
-}
-
-/* ---- EEPROM (Microwire, 93C46: 64 words; SDM 5.6) and PHY (MDIC; SDM 13.4.8) ---- */
-
-static void eeprom_build(struct e1000 *e, const uint8_t mac[6])
-{
-	uint16_t sum = 0;
-	memset(e->eeprom, 0, sizeof(e->eeprom));
-	for (unsigned i = 0; i < 3; i++)
-		e->eeprom[i] = (uint16_t)(mac[2 * i] | mac[2 * i + 1] << 8);
-	e->eeprom[0x0a] = 0x6401;           /* initialization control 1: signature 01b, load */
-	e->eeprom[0x0d] = E1000_DEVICE;      /* device ID */
-	e->eeprom[0x0e] = E1000_VENDOR;      /* vendor ID */
-	for (unsigned i = 0; i < E1000_EEPROM_WORDS - 1; i++)
-		sum = (uint16_t)(sum + e->eeprom[i]);
-	e->eeprom[E1000_EEPROM_WORDS - 1] = (uint16_t)(E1000_EEPROM_SUM - sum);
-}
-
-static uint32_t eecd_read(struct e1000 *e)
-{
-	uint32_t v = (R(e, E1000_EECD) & (E1000_EECD_SK | E1000_EECD_CS | E1000_EECD_DI | E1000_EECD_REQ)) |
-		     E1000_EECD_PRES;
-	if (v & E1000_EECD_REQ)
-		v |= E1000_EECD_GNT; /* the software request is granted at once */
-	if (e->ee.reading && e->ee.out_pos >= 0) {
-		unsigned word = ((unsigned)e->ee.out_pos >> 4) % E1000_EEPROM_WORDS;
-		if ((e->eeprom[word] >> (15 - (e->ee.out_pos & 15))) & 1)
-			v |= E1000_EECD_DO;
-	}
-	return v;
-}
-
-/* Microwire: with CS high, DI is sampled on SK's rising edge: a start bit, opcode 10 (read) and
- * six address bits; then the word comes out MSB first on DO, one bit per falling edge, and the
- * next words follow for as long as the clock runs. */
-static void eecd_write(struct e1000 *e, uint32_t v)
-{
-	uint32_t old = R(e, E1000_EECD);
-	R(e, E1000_EECD) = v & (E1000_EECD_SK | E1000_EECD_CS | E1000_EECD_DI | E1000_EECD_REQ);
-	if (!(v & E1000_EECD_CS)) {
-		e->ee.reading = false;
-		return;
-	}
-	if (!(old & E1000_EECD_CS)) { /* CS rising: a new command */
-		e->ee.val_in = 0;
-		e->ee.bits_in = 0;
-		e->ee.reading = false;
-		e->ee.out_pos = -1;
-	}
-	if (!((old ^ v) & E1000_EECD_SK))
-		return;
-	if (!(v & E1000_EECD_SK)) { /* falling edge: next output bit */
-		if (e->ee.reading) {
-			e->ee.out_pos++;
-			if ((e->ee.out_pos & 15) == 0)
-				CNT_ADD(e->est.eeprom_reads, 1);
-		}
-		return;
-	}
-	if (e->ee.reading || e->ee.bits_in >= 9)
-		return;
-	e->ee.val_in = e->ee.val_in << 1 | !!(v & E1000_EECD_DI);
-	if (++e->ee.bits_in == 9 && (e->ee.val_in >> 6) == 6) { /* 1 10 aaaaaa */
-		e->ee.reading = true;
-		e->ee.out_pos = (int)((e->ee.val_in & 0x3f) << 4) - 1;
-	}
-}
-
-static void eerd_write(struct e1000 *e, uint32_t v)
-{
-	unsigned addr = (v >> 8) & 0xff;
-	if (!(v & E1000_EERD_START))
-		return;
-	CNT_ADD(e->est.eeprom_reads, 1);
-	uint32_t data = addr < E1000_EEPROM_WORDS ? e->eeprom[addr] : 0;
-	R(e, E1000_EERD) = data << 16 | addr << 8 | E1000_EERD_DONE;
-}
-
-static void phy_reset(struct e1000 *e)
-{
-	static const uint16_t init[E1000_PHY_REGS] = {
-		[0] = 0x1140,  /* control: autoneg on, full duplex, 1000 Mb/s */
-		[1] = 0x796d,  /* status: autoneg complete, link up */
-		[2] = 0x0141,  /* PHY ID 1: Marvell 88E1011, as the 82540EM carries */
-		[3] = 0x0c20,  /* PHY ID 2 */
-		[4] = 0x0de1,  /* autoneg advertisement */
-		[5] = 0x41e1,  /* link partner ability */
-		[6] = 0x0001,  /* autoneg expansion */
-		[9] = 0x0e00,  /* 1000BASE-T control */
-		[10] = 0x3c00, /* 1000BASE-T status: partner 1000 full */
-		[15] = 0x3000, /* extended status */
-		[16] = 0x0068, /* PHY specific control */
-		[17] = 0xac00, /* PHY specific status: 1000 Mb/s, full duplex, resolved, link */
-	};
-	memcpy(e->phy, init, sizeof(e->phy));
-}
-
-static void mdic_write(struct e1000 *e, uint32_t v)
-{
-	unsigned reg = (v >> 16) & 31, phyaddr = (v >> 21) & 31;
-	uint32_t op = v & (3u << 26), out = v & ~(E1000_MDIC_READY | E1000_MDIC_ERROR);
-	static const uint32_t writable = 1u << 0 | 1u << 4 | 1u << 9 | 1u << 16;
-
-	CNT_ADD(e->est.phy_accesses, 1);
-	if (phyaddr != 1 || (op != E1000_MDIC_OP_READ && op != E1000_MDIC_OP_WRITE)) {
-		out |= E1000_MDIC_ERROR;
-	} else if (op == E1000_MDIC_OP_READ) {
-		out = (out & ~0xffffu) | e->phy[reg];
-	} else if (writable & (1u << reg)) {
-		/* Control's reset and restart-autoneg bits self-clear: the link is always there. */
-		e->phy[reg] = reg == 0 ? (uint16_t)(v & ~0x8200u) : (uint16_t)v;
-	}
-	R(e, E1000_MDIC) = out | E1000_MDIC_READY;
-	if (v & E1000_MDIC_INT)
-		raise_cause(e, E1000_ICR_MDAC);
 }
 
 /* ---- statistics (SDM 13.7): 32-bit counters saturate; 64-bit ones are a low/high pair ---- */
@@ -226,8 +110,8 @@ static void reset(struct e1000 *e, const uint8_t mac[6])
 	memset(&e->ee, 0, sizeof(e->ee));
 	e->ee.out_pos = -1;
 	if (mac)
-		eeprom_build(e, mac);
-	phy_reset(e);
+		e1000_eeprom_build(e, mac);
+	e1000_phy_reset(e);
 	R(e, E1000_CTRL) = 0x00140240; /* SLU, ASDE, full duplex, as after a reset with autoneg */
 	R(e, E1000_STATUS) = E1000_STATUS_FD | E1000_STATUS_LU | E1000_STATUS_SPEED_1000;
 	R(e, E1000_PBA) = 0x00100030; /* 48 KiB rx, 16 KiB tx */
@@ -267,72 +151,92 @@ static bool ring_indices_ok(struct e1000 *e, uint32_t n, uint32_t head, uint32_t
 	return false;
 }
 
+/* A frame being gathered from its descriptors. */
+struct tx_frame {
+	struct iovec iov[16];
+	unsigned niov;
+	uint32_t total;
+	bool bad; /* a buffer outside guest memory, or too many or too long: dropped at EOP */
+};
+
+/* A data descriptor's length (legacy, or extended DTYP 1 with 20 bits); false: an extended
+ * context descriptor (DTYP 0), which only sets up offloads (SDM 3.3.3-3.3.7). */
+static bool tx_desc_data(struct e1000 *e, const struct e1000_desc *d, uint32_t *len)
+{
+	*len = (uint32_t)d->b[0] | (uint32_t)d->b[1] << 8;
+	if (!(d->b[3] & E1000_TXD_CMD_DEXT))
+		return true;
+	uint32_t dw2;
+	memcpy(&dw2, d->b, 4);
+	*len = dw2 & 0xfffff;
+	if (((dw2 >> 20) & 0xf) == 1)
+		return true;
+	CNT_ADD(e->est.tx_context, 1);
+	return false;
+}
+
+static void tx_gather(struct e1000 *e, struct tx_frame *f, uint64_t addr, uint32_t len)
+{
+	void *p = gpa_ptr(&e->mem, addr, len);
+	if (!p) {
+		CNT_ADD(e->est.desc_bad_addr, 1);
+		f->bad = true;
+	} else if (f->niov == 16 || f->total + len > NET_FRAME_MAX) {
+		f->bad = true;
+	} else {
+		f->iov[f->niov++] = (struct iovec){p, len};
+		f->total += len;
+	}
+}
+
+/* EOP: the frame goes to the link (or is counted as what stopped it), and a new one begins. */
+static void tx_send(struct e1000 *e, struct tx_frame *f)
+{
+	if (f->bad || f->total < 14) {
+		CNT_ADD(e->st.tx_malformed, 1);
+	} else if (net_port_send(e->be, e, f->iov, f->niov) == 0) {
+		CNT_ADD(e->st.tx_packets, 1);
+		CNT_ADD(e->st.tx_bytes, f->total);
+		stat_add(e, E1000_GPTC, 1);
+		stat_add(e, E1000_TPT, 1);
+		stat_add64(e, E1000_GOTCL, f->total);
+		stat_add64(e, E1000_TOTL, f->total);
+	} else {
+		CNT_ADD(e->st.tx_dropped, 1);
+	}
+	f->niov = 0;
+	f->total = 0;
+	f->bad = false;
+}
+
 void e1000_tx(struct e1000 *e)
 {
-	struct iovec iov[16];
-	unsigned niov = 0;
-	uint32_t total = 0, n;
+	struct tx_frame f = {.niov = 0};
+	uint32_t n;
 	uint64_t base;
-	bool bad = false, wrote_back = false;
+	bool wrote_back = false;
 
 	pthread_mutex_lock(&e->lock);
 	if (!(R(e, E1000_TCTL) & E1000_TCTL_EN) || !(n = ring_size(e, E1000_TDBAL, E1000_TDLEN, &base)))
 		goto out;
 	/* At most one ring's worth per call: a guest moving TDT meanwhile cannot keep us here. */
 	for (uint32_t budget = n; budget; budget--) {
-		uint32_t head = R(e, E1000_TDH), tail = R(e, E1000_TDT);
+		uint32_t head = R(e, E1000_TDH), tail = R(e, E1000_TDT), len;
 		if (head == tail || !ring_indices_ok(e, n, head, tail))
 			break;
-		if (!niov && !e->be->ops->tx_room(e->be)) {
+		if (!f.niov && !e->be->ops->tx_room(e->be)) {
 			e->be->tx_waiting = true;
 			CNT_ADD(e->st.tx_backpressure, 1);
 			break;
 		}
 		struct e1000_desc d;
 		gpa_read(&e->mem, base + 16ull * head, &d, sizeof(d)); /* bounded by ring_size() */
-		uint8_t cmd = d.b[3];
-		uint32_t len = (uint32_t)d.b[0] | (uint32_t)d.b[1] << 8;
-		bool data = true;
-		if (cmd & E1000_TXD_CMD_DEXT) {
-			/* Extended: a context descriptor (DTYP 0) only sets up offloads; a data one
-			 * (DTYP 1) carries a 20-bit length. */
-			uint32_t dw2;
-			memcpy(&dw2, d.b, 4);
-			data = ((dw2 >> 20) & 0xf) == 1;
-			len = dw2 & 0xfffff;
-			if (!data)
-				CNT_ADD(e->est.tx_context, 1);
-		}
-		if (data && len) {
-			void *p = gpa_ptr(&e->mem, d.addr, len);
-			if (!p) {
-				CNT_ADD(e->est.desc_bad_addr, 1);
-				bad = true;
-			} else if (niov == 16 || total + len > NET_FRAME_MAX) {
-				bad = true;
-			} else {
-				iov[niov++] = (struct iovec){p, len};
-				total += len;
-			}
-		}
-		if (data && (cmd & E1000_TXD_CMD_EOP)) {
-			if (bad || total < 14) {
-				CNT_ADD(e->st.tx_malformed, 1);
-			} else if (net_port_send(e->be, e, iov, niov) == 0) {
-				CNT_ADD(e->st.tx_packets, 1);
-				CNT_ADD(e->st.tx_bytes, total);
-				stat_add(e, E1000_GPTC, 1);
-				stat_add(e, E1000_TPT, 1);
-				stat_add64(e, E1000_GOTCL, total);
-				stat_add64(e, E1000_TOTL, total);
-			} else {
-				CNT_ADD(e->st.tx_dropped, 1);
-			}
-			niov = 0;
-			total = 0;
-			bad = false;
-		}
-		if (cmd & E1000_TXD_CMD_RS) {
+		bool data = tx_desc_data(e, &d, &len);
+		if (data && len)
+			tx_gather(e, &f, d.addr, len);
+		if (data && (d.b[3] & E1000_TXD_CMD_EOP))
+			tx_send(e, &f);
+		if (d.b[3] & E1000_TXD_CMD_RS) {
 			uint8_t sta = d.b[4] | E1000_TXD_STA_DD;
 			gpa_write(&e->mem, base + 16ull * head + 12, &sta, 1);
 			wrote_back = true;
@@ -342,10 +246,10 @@ void e1000_tx(struct e1000 *e)
 	}
 	/* A frame cut off by the ring's end or a stop waits: its descriptors are already consumed,
 	 * as on the chip (they are in its FIFO), so it is counted malformed rather than sent half. */
-	if (niov)
+	if (f.niov)
 		CNT_ADD(e->st.tx_malformed, 1);
 	if (wrote_back || R(e, E1000_TDH) == R(e, E1000_TDT))
-		raise_cause(e, (wrote_back ? E1000_ICR_TXDW : 0) |
+		e1000_raise(e, (wrote_back ? E1000_ICR_TXDW : 0) |
 				       (R(e, E1000_TDH) == R(e, E1000_TDT) ? E1000_ICR_TXQE : 0));
 out:
 	pthread_mutex_unlock(&e->lock);
@@ -454,7 +358,7 @@ void e1000_rx(void *opaque, const uint8_t *frame, uint32_t len)
 	if (rdmts < 3 && free_desc <= n >> (rdmts + 1))
 		cause |= E1000_ICR_RXDMT0;
 irq:
-	raise_cause(e, cause);
+	e1000_raise(e, cause);
 out:
 	pthread_mutex_unlock(&e->lock);
 }
@@ -471,7 +375,7 @@ static uint32_t reg_read(struct e1000 *e, uint32_t off, unsigned idx)
 		update_irq(e);
 		return v;
 	case E1000_EECD:
-		return eecd_read(e);
+		return e1000_eecd_read(e);
 	case E1000_ICS: case E1000_IMC: /* write-only */
 		return 0;
 	}
@@ -507,11 +411,11 @@ static void reg_write(struct e1000 *e, uint32_t off, uint32_t v)
 		}
 		R(e, off) = v & ~E1000_CTRL_PHY_RST;
 		return;
-	case E1000_EECD: eecd_write(e, v); return;
-	case E1000_EERD: eerd_write(e, v); return;
-	case E1000_MDIC: mdic_write(e, v); return;
+	case E1000_EECD: e1000_eecd_write(e, v); return;
+	case E1000_EERD: e1000_eerd_write(e, v); return;
+	case E1000_MDIC: e1000_mdic_write(e, v); return;
 	case E1000_ICR: R(e, E1000_ICR) &= ~v; update_irq(e); return; /* write 1 to clear */
-	case E1000_ICS: raise_cause(e, v & E1000_ICR_ALL); return;
+	case E1000_ICS: e1000_raise(e, v & E1000_ICR_ALL); return;
 	case E1000_IMS: R(e, E1000_IMS) |= v & E1000_ICR_ALL; update_irq(e); return;
 	case E1000_IMC: R(e, E1000_IMS) &= ~v; update_irq(e); return;
 	case E1000_RDLEN: case E1000_TDLEN: R(e, off) = v & 0xfffffu; return; /* checked at use */

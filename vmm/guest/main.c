@@ -1,6 +1,7 @@
 /* The built-in guest: freestanding, no libc; runs the workloads the VMM asks for on the control page. */
 #define VMSCOPE_GUEST
 #include "../control.h"
+#include "lib.h"
 #include "../shared/netstack.h"
 #include "hotplug.h"
 #include "nic.h"
@@ -10,78 +11,11 @@
 #include "../work_loop.h"
 
 #define GUEST_BANNER "vmscope guest: long mode, ring 0, ready"
-#define PVM_HC_HALT 0x1009
-#define PVM_HC_UNUSED 0x10ff /* not a PVM hypercall: KVM answers -ENOSYS in the kernel */
-#define KVM_HC_UNUSED 0      /* no KVM hypercall has number 0: -KVM_ENOSYS in the kernel */
 
 static struct ctl_page *const ctl = (struct ctl_page *)GPA_CTL;
-extern const u64 exc_stubs[32], irq_stubs[IRQ_VECTORS];
-extern const char irq_spurious[], pvm_halt_window[], pvm_halt_done[], pvm_halt_end[];
-void safe_halt_pvm(u64 *count), safe_halt_sti(u64 *count);
 extern char __bss_start[], __bss_end[];
 
-static int have_irqs(void) { return ctl->irq_mode != IRQ_NONE; }
 
-static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
-static inline void outl(u16 port, u32 v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
-static inline void mmio_write32(u64 gpa, u32 v) { *(volatile u32 *)gpa = v; }
-
-void *memset(void *d, int c, unsigned long n)
-{
-	u8 *p = d;
-	while (n--)
-		*p++ = (u8)c;
-	return d;
-}
-
-void *memcpy(void *d, const void *s, unsigned long n)
-{
-	u8 *p = d;
-	const u8 *q = s;
-	while (n--)
-		*p++ = *q++;
-	return d;
-}
-
-int memcmp(const void *a, const void *b, unsigned long n)
-{
-	const u8 *p = a, *q = b;
-	for (; n; n--, p++, q++)
-		if (*p != *q)
-			return *p - *q;
-	return 0;
-}
-
-/* Each character is an exit to the VMM's serial port: a yield point of the background task. */
-static void puts(const char *s)
-{
-	while (*s) {
-		task_point();
-		outb(PORT_SERIAL, (u8)*s++);
-	}
-}
-
-static void put_hex(u64 v, int digits)
-{
-	char buf[17];
-	for (int i = 0; i < digits; i++)
-		buf[i] = "0123456789abcdef"[(v >> (4 * (digits - 1 - i))) & 0xf];
-	buf[digits] = 0;
-	puts(buf);
-}
-
-static void put_dec(u64 v)
-{
-	char buf[21];
-	int i = 20;
-	buf[i] = 0;
-	do
-		buf[--i] = (char)('0' + v % 10);
-	while (v /= 10);
-	puts(buf + i);
-}
-
-/* Log every function the scan finds, as firmware would. */
 static void log_function(u32 bdf, u32 id, void *arg)
 {
 	(void)arg;
@@ -104,6 +38,13 @@ static void log_function(u32 bdf, u32 id, void *arg)
  * its stack, and what came in. */
 static struct gnic cards[2];
 static struct gnic *cur = &cards[0];
+
+void nic_irq_all(void)
+{
+	for (int i = 0; i < 2; i++)
+		if (cards[i].drv && cards[i].drv->irq)
+			cards[i].drv->irq(&cards[i]);
+}
 static struct net_if nif;
 static u8 frame[NIC_BUF], reply[NIC_BUF];
 static u16 ping_seq, ping_id = 0x5653;
@@ -238,7 +179,6 @@ static int resolve_peer(void)
 	return nif.peer_known;
 }
 
-static void event(u32 ev) { outl(PORT_GUEST_EVENT, ev); }
 
 /* Report and stop: the VMM takes over from the event; we never return. */
 #define GUEST_ASSERT(c)                                                                            \
@@ -419,167 +359,6 @@ static void hotplug_poll(void)
 	hp_service(on_slot, 0);
 }
 
-static u64 hypercall(u64 nr)
-{
-	u64 ret = nr;
-	switch (ctl->hypercall_insn) {
-	case HC_INT1B:
-		__asm__ volatile("int $0x1b" : "+a"(ret)::"rbx", "rcx", "rdx", "memory");
-		break;
-	case HC_VMCALL:
-		__asm__ volatile("vmcall" : "+a"(ret)::"rbx", "rcx", "rdx", "memory");
-		break;
-	case HC_VMMCALL:
-		__asm__ volatile("vmmcall" : "+a"(ret)::"rbx", "rcx", "rdx", "memory");
-		break;
-	default:
-		ret = (u64)-1;
-	}
-	return ret;
-}
-
-/* Without an irqchip HLT exits to the VMM; on kvm_pvm the instruction is a hypercall. */
-static void halt(void)
-{
-	if (ctl->hypercall_insn == HC_INT1B)
-		hypercall(PVM_HC_HALT);
-	else
-		__asm__ volatile("hlt" ::: "memory");
-}
-
-/* Interrupts (control.h, enum irq_mode). The guest runs with them off and opens them only
- * where it sleeps, so handlers never race the main loop: they count and acknowledge. */
-#define LAPIC(off) (*(volatile u32 *)(GPA_LAPIC + (off)))
-#define LAPIC_EOI 0xb0
-#define LAPIC_SVR 0xf0
-#define LAPIC_ICR_LO 0x300
-#define LAPIC_LVT_TIMER 0x320
-#define LAPIC_TIMER_INIT 0x380
-#define LAPIC_TIMER_DIV 0x3e0
-#define LVT_MASKED 0x10000u
-#define ICR_SELF 0x40000u /* destination shorthand 01: self; fixed delivery */
-
-/* Sleeps until an interrupt comes, takes it, and returns with interrupts off; counts the halt
- * in *count. Race-free: interrupts are off while the caller checks for work, and one that
- * arrives between the check and the halt ends the halt at once (start.S). */
-static void safe_halt(u64 *count)
-{
-	if (ctl->irq_mode == IRQ_VIF)
-		safe_halt_pvm(count);
-	else
-		safe_halt_sti(count);
-}
-
-static void lapic_init(void)
-{
-	LAPIC(LAPIC_SVR) = 0x100 | VEC_SPURIOUS; /* software-enable the LAPIC */
-	LAPIC(LAPIC_TIMER_DIV) = 0xb;            /* divide by 1: KVM's APIC bus ticks in ns */
-	LAPIC(LAPIC_LVT_TIMER) = LVT_MASKED | VEC_TIMER;
-}
-
-/* One-shot LAPIC timer in ns (capped at 4 s; the waits loop until their deadline). */
-static void lapic_timer_arm(u64 ns)
-{
-	LAPIC(LAPIC_LVT_TIMER) = VEC_TIMER;
-	LAPIC(LAPIC_TIMER_INIT) = ns > 0xffffffffull ? 0xffffffffu : ns ? (u32)ns : 1;
-}
-
-static volatile int halt_skipped;
-
-struct irq_frame {
-	u64 rip, cs, rflags, rsp, ss;
-};
-
-void guest_irq(u64 vector, struct irq_frame *f)
-{
-	if (f->rip >= (u64)pvm_halt_window && f->rip < (u64)pvm_halt_done) {
-		f->rip = (u64)pvm_halt_end; /* taken on the way into the halt: skip it */
-		halt_skipped = 1;
-	}
-	if (vector >= VEC_FIRST && vector < VEC_FIRST + IRQ_VECTORS)
-		ctl->irqs[vector - VEC_FIRST]++;
-	/* A level-triggered line: the card must be acknowledged before the EOI. */
-	for (int i = 0; vector == VEC_INTX && i < 2; i++)
-		if (cards[i].drv && cards[i].drv->irq)
-			cards[i].drv->irq(&cards[i]);
-	if (vector == VEC_HOTPLUG)
-		hp_irq();
-	LAPIC(LAPIC_EOI) = 0;
-}
-
-struct exc_frame {
-	u64 vector, error, rip, cs, rflags, rsp, ss;
-};
-
-void guest_exception(struct exc_frame *f)
-{
-	u64 cr2 = 0;
-	if (f->vector == 14)
-		__asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
-	ctl->exc_vector = (u32)f->vector;
-	ctl->exc_error = f->error;
-	ctl->exc_rip = f->rip;
-	ctl->exc_cr2 = cr2;
-	event(GEV_EXCEPTION);
-}
-
-static void idt_set(int v, u64 off)
-{
-	u64 *idt = (u64 *)GPA_IDT;
-	/* SDM Vol. 3A 6.14.1: 64-bit interrupt gate, selector 0x08, DPL 0, present. */
-	idt[2 * v] = (off & 0xffff) | (0x08ull << 16) | (0x8eull << 40) | ((off >> 16 & 0xffff) << 48);
-	idt[2 * v + 1] = off >> 32;
-}
-
-static void idt_init(void)
-{
-	for (int v = 0; v < 32; v++)
-		idt_set(v, exc_stubs[v]);
-	for (int v = 0; v < IRQ_VECTORS; v++)
-		idt_set(VEC_FIRST + v, irq_stubs[v]);
-	idt_set(VEC_SPURIOUS, (u64)irq_spurious);
-}
-
-static void do_exit_op(u32 kind)
-{
-	switch (kind) {
-	case EK_PIO_VMM:
-		outl(PORT_EXIT_VMM, kind);
-		break;
-	case EK_PIO_EVENTFD:
-		outl(PORT_EXIT_EVENTFD, kind);
-		break;
-	case EK_MMIO_VMM:
-		mmio_write32(MMIO_EXIT_VMM, kind);
-		break;
-	case EK_MMIO_EVENTFD:
-		mmio_write32(MMIO_EXIT_EVENTFD, kind);
-		break;
-	case EK_HYPERCALL:
-		ctl->hypercall_ret = hypercall(ctl->hypercall_insn == HC_INT1B ? PVM_HC_UNUSED
-									       : KVM_HC_UNUSED);
-		break;
-	case EK_CPUID: {
-		u32 a = 0, b, c = 0, d;
-		__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
-		break;
-	}
-	case EK_HLT:
-		if (have_irqs()) { /* HLT stays in KVM: wake it with an interrupt to ourselves */
-			u64 halts = 0;
-			do {
-				LAPIC(LAPIC_ICR_LO) = ICR_SELF | VEC_SELF;
-				halt_skipped = 0;
-				safe_halt(&halts);
-			} while (halt_skipped); /* one op is one HALT in KVM's counters */
-		} else {
-			ctl->halt_is_idle = 0;
-			halt();
-		}
-		break;
-	}
-}
-
 static void record_stats(struct kind_stats *k, u64 cycles)
 {
 	int slot = 63 - __builtin_clzll(cycles | 1);
@@ -705,23 +484,82 @@ static void tx_once(void)
 	nic_poll(cur, on_frame);
 }
 
-static void do_fault(u32 kind)
+/* The paced workloads' clock: the next operation's time, without a catch-up burst after the
+ * guest fell a second behind. */
+static void pace(u64 *next, u64 now)
 {
-	switch (kind) {
-	case FAULT_UD:
-		__asm__ volatile("ud2");
-		break;
-	case FAULT_TRIPLE:
-		memset((void *)GPA_IDT, 0, 32 * 16); /* no gate present: #UD -> #NP -> #DF -> shutdown */
-		__asm__ volatile("ud2");
-		break;
-	case FAULT_HANG:
-		for (;;)
-			cpu_relax();
+	if (!ctl->rate)
+		return;
+	u64 period = ctl->tsc_khz * 1000 / ctl->rate;
+	*next += period ? period : 1;
+	if (now > *next + ctl->tsc_khz * 1000)
+		*next = now;
+	wait_until(*next);
+}
+
+/* The main loop's state across its turns. */
+struct loop {
+	u64 next;       /* the paced workloads' next operation */
+	u32 rr;         /* exits of every kind: the next kind in turn */
+	u64 idle_since; /* rx and echo: when the ring went empty (0: it is not) */
+	u64 rx_spin;    /* ... and how long to spin before sleeping on the rx interrupt */
+	u64 next_work;  /* the next work-loop measurement */
+};
+
+static void exits_step(struct loop *l)
+{
+	u32 kind = ctl->exit_kind >= EK_MAX ? l->rr++ % EK_MAX : ctl->exit_kind;
+	u64 t0 = rdtsc();
+	do_exit_op(kind);
+	u64 t1 = rdtsc();
+	record_stats(&ctl->kind[kind], t1 - t0);
+	pace(&l->next, t1);
+}
+
+/* rx and echo: the peer drives them; keep the ring drained and answer what comes. They poll
+ * while packets come, like NAPI, and sleep on the rx interrupt once the ring has been empty for
+ * rx_spin: an interrupt costs more than a short spin. */
+static void rx_step(struct loop *l)
+{
+	if (!nic_up()) {
+		wait_until(rdtsc() + ctl->tsc_khz * 100);
+	} else if (nic_poll(cur, on_frame)) {
+		l->idle_since = 0;
+	} else if (!l->idle_since) {
+		l->idle_since = rdtsc();
+	} else if (have_irqs() && rdtsc() - l->idle_since > l->rx_spin) {
+		sleep_until(rdtsc() + ctl->tsc_khz * 100, rdtsc()); /* the rx irq wakes us */
+	} else {
+		cpu_relax();
 	}
 }
 
-void guest_main(void)
+static void net_step(struct loop *l)
+{
+	if (!nic_up() || !resolve_peer()) {
+		wait_until(rdtsc() + ctl->tsc_khz * 100);
+		return;
+	}
+	if (ctl->workload == WL_PING)
+		ping_once();
+	else
+		tx_once();
+	pace(&l->next, rdtsc());
+}
+
+/* What ordinary instructions cost in this CPU mode, measured between operations. */
+static void measure_work(struct loop *l)
+{
+	if (rdtsc() < l->next_work)
+		return;
+	u64 t0 = rdtsc();
+	work_loop();
+	u64 t1 = rdtsc();
+	record_stats(&ctl->work, t1 - t0);
+	l->next_work = t1 + ctl->tsc_khz * WORK_PERIOD_MS;
+}
+
+static void boot(void)
 {
 	memset(__bss_start, 0, (unsigned long)(__bss_end - __bss_start));
 	idt_init();
@@ -742,23 +580,15 @@ void guest_main(void)
 	}
 	ctl->tsc_ready = rdtsc();
 	event(GEV_READY);
+}
 
-	u64 next = rdtsc();
-	u32 rr = 0;
-	/* rx and echo poll while packets come, like NAPI, and sleep on the rx interrupt once the
-	 * ring has been empty this long: an interrupt costs more than a short spin. */
-	u64 idle_since = 0, rx_spin = ctl->tsc_khz / 20; /* 50 us */
-	u64 next_work = 0;
+void guest_main(void)
+{
+	boot();
+	struct loop l = {.next = rdtsc(), .rx_spin = ctl->tsc_khz / 20 /* 50 us */};
 	for (;;) {
 		ctl->heartbeat++;
-		/* What ordinary instructions cost in this CPU mode, measured between operations. */
-		if (rdtsc() >= next_work) {
-			u64 t0 = rdtsc();
-			work_loop();
-			u64 t1 = rdtsc();
-			record_stats(&ctl->work, t1 - t0);
-			next_work = t1 + ctl->tsc_khz * WORK_PERIOD_MS;
-		}
+		measure_work(&l);
 		hotplug_poll();
 		if (nic_up())
 			nic_poll(cur, on_frame);
@@ -766,65 +596,16 @@ void guest_main(void)
 			seen_seq = *(volatile u32 *)&ctl->cmd_seq;
 			barrier();
 			ctl->ack_seq = seen_seq;
-			next = rdtsc();
+			l.next = rdtsc();
 		}
 		switch (ctl->workload) {
-		case WL_EXITS: {
-			u32 kind = ctl->exit_kind >= EK_MAX ? rr++ % EK_MAX : ctl->exit_kind;
-			u64 t0 = rdtsc();
-			do_exit_op(kind);
-			u64 t1 = rdtsc();
-			record_stats(&ctl->kind[kind], t1 - t0);
-			if (ctl->rate) {
-				u64 period = ctl->tsc_khz * 1000 / ctl->rate;
-				next += period ? period : 1;
-				if (t1 > next + ctl->tsc_khz * 1000) /* fell a second behind: */
-					next = t1;                  /* no catch-up burst */
-				wait_until(next);
-			}
-			break;
-		}
-		case WL_FAULT:
-			do_fault(ctl->fault_kind);
-			break;
+		case WL_EXITS: exits_step(&l); break;
+		case WL_FAULT: do_fault(ctl->fault_kind); break;
 		case WL_RX:
-		case WL_ECHO:
-			/* The peer drives these: keep the ring drained, answer what comes. */
-			if (nic_up()) {
-				if (nic_poll(cur, on_frame))
-					idle_since = 0;
-				else if (!idle_since)
-					idle_since = rdtsc();
-				else if (have_irqs() && rdtsc() - idle_since > rx_spin)
-					sleep_until(rdtsc() + ctl->tsc_khz * 100, rdtsc()); /* the rx irq wakes us */
-				else
-					cpu_relax();
-			} else {
-				wait_until(rdtsc() + ctl->tsc_khz * 100);
-			}
-			break;
+		case WL_ECHO: rx_step(&l); break;
 		case WL_PING:
-		case WL_TX:
-			if (!nic_up() || !resolve_peer()) {
-				wait_until(rdtsc() + ctl->tsc_khz * 100);
-				break;
-			}
-			if (ctl->workload == WL_PING)
-				ping_once();
-			else
-				tx_once();
-			if (ctl->rate) {
-				u64 period = ctl->tsc_khz * 1000 / ctl->rate;
-				u64 now = rdtsc();
-				next += period ? period : 1;
-				if (now > next + ctl->tsc_khz * 1000)
-					next = now;
-				wait_until(next);
-			}
-			break;
-		default:
-			wait_until(rdtsc() + ctl->tsc_khz * 100);
-			break;
+		case WL_TX: net_step(&l); break;
+		default: wait_until(rdtsc() + ctl->tsc_khz * 100); break;
 		}
 	}
 }

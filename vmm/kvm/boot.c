@@ -54,7 +54,7 @@ int guest_vcpu_setup(int kvm_fd, int vcpu_fd, enum host_kind host, enum cpu_mode
 		return r;
 	}
 	if (cpu == CPU_PARAVIRT) {
-		/* kvm-hosts.md: register the VIF page before the first KVM_RUN, or every
+		/* docs/kvm-hosts.md: register the VIF page before the first KVM_RUN, or every
 		 * ring-0 instruction runs in KVM's emulator. */
 		r = kvm_set_msr(vcpu_fd, PVM_MSR_VIF, GPA_VIF | PVM_VIF_ENABLE);
 		if (r) {

@@ -1,5 +1,5 @@
 /* The TAP backend on io_uring: the TAP fd and all frame buffers are registered once; one thread
- * (the poller) submits everything; sends are batched into one submit per poll (kvm-hosts.md: 32 per submit with fixed
+ * (the poller) submits everything; sends are batched into one submit per poll (docs/kvm-hosts.md: 32 per submit with fixed
  * buffers reached ~1.7 Mpps on these machines).
  *
  * Receiving keeps frames in order. Reads left posted on the TAP (the first design, 128 of them)

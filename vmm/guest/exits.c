@@ -1,0 +1,64 @@
+/* The exits workload's operations, one exit of a kind each (the lesson's measuring stick), and
+ * the faults the tests make the guest take. */
+#define VMSCOPE_GUEST
+#include "lib.h"
+#include "cpu.h"
+
+#define PVM_HC_UNUSED 0x10ff /* not a PVM hypercall: KVM answers -ENOSYS in the kernel */
+#define KVM_HC_UNUSED 0      /* no KVM hypercall has number 0: -KVM_ENOSYS in the kernel */
+
+void do_exit_op(u32 kind)
+{
+	switch (kind) {
+	case EK_PIO_VMM:
+		outl(PORT_EXIT_VMM, kind);
+		break;
+	case EK_PIO_EVENTFD:
+		outl(PORT_EXIT_EVENTFD, kind);
+		break;
+	case EK_MMIO_VMM:
+		mmio_write32(MMIO_EXIT_VMM, kind);
+		break;
+	case EK_MMIO_EVENTFD:
+		mmio_write32(MMIO_EXIT_EVENTFD, kind);
+		break;
+	case EK_HYPERCALL:
+		CTL->hypercall_ret = hypercall(CTL->hypercall_insn == HC_INT1B ? PVM_HC_UNUSED
+									       : KVM_HC_UNUSED);
+		break;
+	case EK_CPUID: {
+		u32 a = 0, b, c = 0, d;
+		__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+		break;
+	}
+	case EK_HLT:
+		if (have_irqs()) { /* HLT stays in KVM: wake it with an interrupt to ourselves */
+			u64 halts = 0;
+			do {
+				lapic_self_ipi();
+				halt_skipped = 0;
+				safe_halt(&halts);
+			} while (halt_skipped); /* one op is one HALT in KVM's counters */
+		} else {
+			CTL->halt_is_idle = 0;
+			halt();
+		}
+		break;
+	}
+}
+
+void do_fault(u32 kind)
+{
+	switch (kind) {
+	case FAULT_UD:
+		__asm__ volatile("ud2");
+		break;
+	case FAULT_TRIPLE:
+		memset((void *)GPA_IDT, 0, 32 * 16); /* no gate present: #UD -> #NP -> #DF -> shutdown */
+		__asm__ volatile("ud2");
+		break;
+	case FAULT_HANG:
+		for (;;)
+			cpu_relax();
+	}
+}
