@@ -36,7 +36,7 @@ SKEL := $(B)/kvmtrace.skel.h
 UNIT_SRC := $(wildcard tests/unit/*.c) tests/harness.c
 INTEG_SRC := $(wildcard tests/integration/*.c) tests/harness.c
 
-.PHONY: all run test deps test-deps unit integration hwlane bench clean format fuzz soak tour-recording
+.PHONY: all run test deps test-deps unit integration hwlane bench clean format format-check shellcheck fuzz soak tour-recording
 all: $(B)/vmscope
 
 # Every object is built with -MMD: its .d file names every header it includes (the guest's too,
@@ -173,8 +173,19 @@ tour-recording: deps
 	mv $(TOUR_RECORDING).tmp.gz $(TOUR_RECORDING)
 	@ls -l $(TOUR_RECORDING)
 
+# The tree's format is the repository's .clang-format; CI fails on a file it would change, and
+# on a shell script shellcheck finds fault with.
+FORMAT_SRC = $$(git ls-files '*.c' '*.h')
+SCRIPTS := .ci/run scripts/install-deps.sh tests/run.sh tests/cli.sh tests/replay.sh tests/lib.sh tests/hwlane/run.sh
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	@bad=$$(for f in $(FORMAT_SRC); do clang-format "$$f" | cmp -s - "$$f" || echo "$$f"; done); \
+	if [ -n "$$bad" ]; then echo "not formatted (make format): $$bad"; exit 1; fi; \
+	echo "format: every C file as .clang-format has it"
+shellcheck:
+	shellcheck -x $(SCRIPTS)
+	@echo "shellcheck: the scripts are clean"
 
 clean:
 	rm -rf $(B)

@@ -65,7 +65,8 @@ int main(int argc, char **argv)
 		close(p[0]);
 		int status;
 		waitpid(pid, &status, 0);
-		if (n <= 0 || sscanf(buf, "%llu %llu %llu", &t0, &t1, &t2) != 3 || t1 <= t0 || t2 <= t1) {
+		if (n <= 0 || sscanf(buf, "%llu %llu %llu", &t0, &t1, &t2) != 3 || t1 <= t0 ||
+		    t2 <= t1) {
 			fprintf(stderr, "bench/boot: run %d failed\n", i);
 			return 1;
 		}
@@ -77,11 +78,12 @@ int main(int argc, char **argv)
 	qsort(first, RUNS, sizeof(double), cmp);
 	qsort(banner, RUNS, sizeof(double), cmp);
 	printf("bench/boot: %d runs, fork+exec to ...        min     p50     p90  (ms)\n", RUNS);
-	printf("  main() reaches vmm_create          %7.2f %7.2f %7.2f\n", create[0], create[RUNS / 2],
-	       create[RUNS * 9 / 10]);
+	printf("  main() reaches vmm_create          %7.2f %7.2f %7.2f\n", create[0],
+	       create[RUNS / 2], create[RUNS * 9 / 10]);
 	printf("  guest's first instruction          %7.2f %7.2f %7.2f   target < 10 ms: %s\n",
-	       first[0], first[RUNS / 2], first[RUNS * 9 / 10], first[RUNS / 2] < 10 ? "met" : "MISSED");
-	printf("  guest's banner on serial           %7.2f %7.2f %7.2f\n", banner[0], banner[RUNS / 2],
-	       banner[RUNS * 9 / 10]);
+	       first[0], first[RUNS / 2], first[RUNS * 9 / 10],
+	       first[RUNS / 2] < 10 ? "met" : "MISSED");
+	printf("  guest's banner on serial           %7.2f %7.2f %7.2f\n", banner[0],
+	       banner[RUNS / 2], banner[RUNS * 9 / 10]);
 	return 0;
 }

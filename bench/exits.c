@@ -19,7 +19,7 @@
 #include "vmm/clock.h"
 #include "vmm/vmm.h"
 
-#define ROUNDS 9
+#define ROUNDS		9
 #define SECONDS_PER_RUN 0.2
 
 struct bare {
@@ -40,7 +40,8 @@ static int bare_create(struct bare *b)
 		return -1;
 	}
 	b->vm = ioctl(b->kvm, KVM_CREATE_VM, 0);
-	b->mem = mmap(NULL, GUEST_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	b->mem =
+	    mmap(NULL, GUEST_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct kvm_userspace_memory_region r = {.memory_size = GUEST_MEM_SIZE,
 						.userspace_addr = (uintptr_t)b->mem};
 	if (b->vm < 0 || b->mem == MAP_FAILED || ioctl(b->vm, KVM_SET_USER_MEMORY_REGION, &r) < 0)
@@ -62,7 +63,10 @@ static int bare_create(struct bare *b)
 	return 0;
 }
 
-static void on_alarm(int sig) { (void)sig; }
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
 
 /* Kinds that complete inside KVM never return from KVM_RUN: a 10 ms timer signal ends it. */
 static int bare_run_for(struct bare *b, double seconds)
@@ -85,10 +89,10 @@ static int bare_run_for(struct bare *b, double seconds)
 		switch (b->run->exit_reason) {
 		case KVM_EXIT_IO:
 		case KVM_EXIT_MMIO:
-		case KVM_EXIT_HLT:
-			break;
+		case KVM_EXIT_HLT: break;
 		default:
-			fprintf(stderr, "bench/exits: bare loop: exit reason %u\n", b->run->exit_reason);
+			fprintf(stderr, "bench/exits: bare loop: exit reason %u\n",
+				b->run->exit_reason);
 			return -1;
 		}
 		if (!(n & 63) && mono_s() > end)
@@ -171,9 +175,11 @@ int main(void)
 			t[2][k][r] = measure_vmm(session_vmm(s), k);
 		}
 	double ns = 1e6 / (double)b.tsc_khz;
-	/* Noise on a shared machine only ever adds time: judge on the best round, show the median. */
-	printf("bench/exits: host %s, cpu %s, guest TSC round trip per op, %d rounds x %.1f s each\n",
-	       host_kind_name(vmm_host(vm)), cpu_mode_name(vmm_cpu_mode(vm)), ROUNDS, SECONDS_PER_RUN);
+	/* Noise on a shared machine only ever adds time: judge on the best round, show the median.
+	 */
+	printf(
+	    "bench/exits: host %s, cpu %s, guest TSC round trip per op, %d rounds x %.1f s each\n",
+	    host_kind_name(vmm_host(vm)), cpu_mode_name(vmm_cpu_mode(vm)), ROUNDS, SECONDS_PER_RUN);
 	printf("  %-13s %19s %19s %8s %19s %8s\n", "", "bare loop", "vmscope", "", "vmscope+probes",
 	       "");
 	printf("  %-13s %9s %9s %9s %9s %8s %9s %9s %8s\n", "kind", "best", "median", "best",
@@ -195,13 +201,14 @@ int main(void)
 		snprintf(ratio[0], 16, no_bare ? "-" : "%.3fx", best[1] / best[0]);
 		snprintf(ratio[1], 16, no_bare ? "-" : "%.3fx", best[2] / best[0]);
 		printf("  %-13s %9s %9s %7.2fus %7.2fus %8s %7.2fus %7.2fus %8s%s\n",
-		       exit_kind_name(k), bare[0], bare[1], best[1], med[1], ratio[0], best[2], med[2],
-		       ratio[1], userspace ? "  userspace exit" : "");
+		       exit_kind_name(k), bare[0], bare[1], best[1], med[1], ratio[0], best[2],
+		       med[2], ratio[1], userspace ? "  userspace exit" : "");
 		if (userspace && best[1] / best[0] > 1.10)
 			ok = 0;
 	}
-	printf("  target: vmscope's best within 10%% of the bare loop's best on userspace exits: %s\n",
-	       ok ? "met" : "MISSED");
+	printf(
+	    "  target: vmscope's best within 10%% of the bare loop's best on userspace exits: %s\n",
+	    ok ? "met" : "MISSED");
 	session_close(s);
 	vmm_destroy(vm);
 	return 0;

@@ -11,7 +11,8 @@
 int main(void)
 {
 	static struct snapshot a, b;
-	struct session_opts o = {.nic = NIC_MODE_VIRTIO, .workload = WL_PING, .rate = 0, .no_bpf = true};
+	struct session_opts o = {
+	    .nic = NIC_MODE_VIRTIO, .workload = WL_PING, .rate = 0, .no_bpf = true};
 	struct session *s;
 	const char *why;
 	if (session_open(&s, &o, &why)) {

@@ -27,7 +27,7 @@
 #include "vmm/vmm.h"
 
 #define SECONDS 2.0
-#define ROUNDS 3
+#define ROUNDS	3
 
 /* A fresh link with the TAP backend on it, as the raw writer and reader use it, with the
  * session's capture on the link when asked; nif is the host's stand-in for the guest. */
@@ -71,7 +71,8 @@ static double raw_writer(bool capture)
 		return -1;
 	struct net_backend *be = r.be;
 	uint8_t payload[22] = {0}; /* 14 + 20 + 8 + 22 = 64 bytes */
-	size_t n = net_udp(&r.nif, f, sizeof(f), LINK_PEER_IP, 40000, LINK_PORT_SINK, payload, sizeof(payload));
+	size_t n = net_udp(&r.nif, f, sizeof(f), LINK_PEER_IP, 40000, LINK_PORT_SINK, payload,
+			   sizeof(payload));
 	struct iovec iov = {f, n};
 	link_read_counters(&r.l, &c0);
 	double t0 = mono_s(), end = t0 + SECONDS;
@@ -182,8 +183,12 @@ static double median(const double *v)
 /* A session on that card running wl at rate, past its start: NULL when it cannot open. */
 static struct session *bench_session(enum nic_mode mode, enum workload wl, uint32_t rate)
 {
-	struct session_opts o = {.nic = mode, .workload = WL_PING, .rate = 0, .pkt_size = 22,
-				 .no_bpf = true, .no_capture = true}; /* 22-byte payloads: 64-byte frames */
+	struct session_opts o = {.nic = mode,
+				 .workload = WL_PING,
+				 .rate = 0,
+				 .pkt_size = 22,
+				 .no_bpf = true,
+				 .no_capture = true}; /* 22-byte payloads: 64-byte frames */
 	struct session *s;
 	const char *why;
 	if (session_open(&s, &o, &why)) {
@@ -290,11 +295,14 @@ static int switch_rows(void)
 	static const enum nic_mode pairs[3][2] = {{NIC_MODE_EMULATED, NIC_MODE_VIRTIO},
 						  {NIC_MODE_VIRTIO, NIC_MODE_VF},
 						  {NIC_MODE_VF, NIC_MODE_EMULATED}};
-	printf("\nlive switches under closed-loop ping, %d each way; blackout = the longest gap in the\n"
-	       "guest's traffic around a switch (capture timestamps), lost = pings (sequence numbers)\n",
+	printf("\nlive switches under closed-loop ping, %d each way; blackout = the longest gap in "
+	       "the\n"
+	       "guest's traffic around a switch (capture timestamps), lost = pings (sequence "
+	       "numbers)\n",
 	       SWITCHES);
 	for (unsigned p = 0; p < 3; p++) {
-		struct session_opts o = {.nic = pairs[p][0], .workload = WL_PING, .rate = 0, .no_bpf = true};
+		struct session_opts o = {
+		    .nic = pairs[p][0], .workload = WL_PING, .rate = 0, .no_bpf = true};
 		struct session *s;
 		const char *why;
 		double bo[2][SWITCHES];
@@ -310,8 +318,10 @@ static int switch_rows(void)
 			int dir = i % 2;
 			struct snap_event *ev = switch_once(s, pairs[p][1 - dir], &snap);
 			if (!ev || !ev->ok || !ev->blackout_valid[0]) {
-				fprintf(stderr, "bench/modes: switch %s -> %s: %s\n", nic_mode_name(pairs[p][dir]),
-					nic_mode_name(pairs[p][1 - dir]), ev ? (ev->ok ? "no traffic measured" : ev->why) : "failed");
+				fprintf(stderr, "bench/modes: switch %s -> %s: %s\n",
+					nic_mode_name(pairs[p][dir]),
+					nic_mode_name(pairs[p][1 - dir]),
+					ev ? (ev->ok ? "no traffic measured" : ev->why) : "failed");
 				session_close(s);
 				return -1;
 			}
@@ -326,10 +336,11 @@ static int switch_rows(void)
 		for (int dir = 0; dir < 2; dir++) {
 			qsort(bo[dir], SWITCHES, sizeof(double), cmp_double);
 			char pair[32];
-			snprintf(pair, sizeof(pair), "%s -> %s", nic_mode_name(pairs[p][dir]), nic_mode_name(pairs[p][1 - dir]));
+			snprintf(pair, sizeof(pair), "%s -> %s", nic_mode_name(pairs[p][dir]),
+				 nic_mode_name(pairs[p][1 - dir]));
 			printf("switch %-20s blackout p50 %.2f ms max %.2f ms lost %llu\n", pair,
-			       (bo[dir][SWITCHES / 2 - 1] + bo[dir][SWITCHES / 2]) / 2, bo[dir][SWITCHES - 1],
-			       (unsigned long long)lost[dir]);
+			       (bo[dir][SWITCHES / 2 - 1] + bo[dir][SWITCHES / 2]) / 2,
+			       bo[dir][SWITCHES - 1], (unsigned long long)lost[dir]);
 		}
 		if (all != lost[0] + lost[1])
 			printf("  (the guest counted %llu pings lost over those %d switches)\n",
@@ -347,10 +358,14 @@ static int engine_rows(void)
 		const char *name;
 		enum workload wl;
 		uint32_t rate;
-	} load[] = {{"idle", WL_IDLE, 0}, {"ping 1000/s", WL_PING, 1000}, {"tx flood", WL_TX, 0},
+	} load[] = {{"idle", WL_IDLE, 0},
+		    {"ping 1000/s", WL_PING, 1000},
+		    {"tx flood", WL_TX, 0},
 		    {"rx flood", WL_RX, 0}};
-	printf("\nthe VF's engine (the card's silicon, a host thread), %.0f s each:\n%-12s %9s %10s %10s "
-	       "%12s %12s\n", SECONDS, "load", "core %", "tx pps", "rx pps", "wakes/s", "nic/pkt");
+	printf("\nthe VF's engine (the card's silicon, a host thread), %.0f s each:\n%-12s %9s "
+	       "%10s %10s "
+	       "%12s %12s\n",
+	       SECONDS, "load", "core %", "tx pps", "rx pps", "wakes/s", "nic/pkt");
 	for (unsigned i = 0; i < sizeof(load) / sizeof(load[0]); i++) {
 		static struct snapshot a, b;
 		struct session *s = bench_session(NIC_MODE_VF, load[i].wl, load[i].rate);
@@ -361,7 +376,8 @@ static int engine_rows(void)
 		usleep((useconds_t)(SECONDS * 1e6));
 		session_tick(s, &b);
 		double share = (threads_cpu_ns("vmscope-net") - c0) / ((mono_s() - t0) * 1e9);
-		const struct named_figure *wk = snapshot_find(b.dev_counter, b.nr_dev_counters, "engine_wakes");
+		const struct named_figure *wk =
+		    snapshot_find(b.dev_counter, b.nr_dev_counters, "engine_wakes");
 		char nic[16] = "-";
 		if (b.per_packet[PP_NIC].valid)
 			snprintf(nic, sizeof(nic), "%.4f", b.per_packet[PP_NIC].value);
@@ -379,8 +395,9 @@ int main(int argc, char **argv)
 	bool only_switches = argc == 2 && !strcmp(argv[1], "switches");
 	bool only_engine = argc == 2 && !strcmp(argv[1], "engine");
 	if (argc > 2 || (argc == 2 && !only_switches && !only_engine)) {
-		fprintf(stderr, "usage: bench/modes [switches|engine]: the table, the switch rows and the "
-				"engine rows, or one of the last two only\n");
+		fprintf(stderr,
+			"usage: bench/modes [switches|engine]: the table, the switch rows and the "
+			"engine rows, or one of the last two only\n");
 		return 2;
 	}
 	if (geteuid() != 0) {
@@ -391,8 +408,10 @@ int main(int argc, char **argv)
 		return switch_rows() ? 1 : 0;
 	if (only_engine)
 		return engine_rows() ? 1 : 0;
-	printf("bench/modes: 64-byte frames, %.0f s per figure, rates the median of %d rounds; exits per\n"
-	       "packet from the stats fd (all) and the VMM (nic); host CPU = vCPU thread (guest included)\n"
+	printf("bench/modes: 64-byte frames, %.0f s per figure, rates the median of %d rounds; "
+	       "exits per\n"
+	       "packet from the stats fd (all) and the VMM (nic); host CPU = vCPU thread (guest "
+	       "included)\n"
 	       "+ network poller; the mode rows without the session's capture, like the raw rows\n",
 	       SECONDS, ROUNDS);
 	double raw_tx[ROUNDS], raw_rx[ROUNDS], cap_tx[ROUNDS], cap_rx[ROUNDS];
@@ -416,22 +435,26 @@ int main(int argc, char **argv)
 		if (run_ping(rows[i].mode, &rows[i]))
 			return 1;
 	printf("\n%-11s %10s %10s %9s %9s %10s %10s %9s %12s %12s\n", "mode", "tx pps", "rx pps",
-	       "ping p50", "ping p99", "exits/pkt", "nic/pkt", "irqs/pkt", "cpu/pkt tx", "cpu/pkt rx");
+	       "ping p50", "ping p99", "exits/pkt", "nic/pkt", "irqs/pkt", "cpu/pkt tx",
+	       "cpu/pkt rx");
 	printf("%-11s %10.0f %10.0f %9s %9s %10s %10s %9s %12s %12s\n", "raw", median(raw_tx),
 	       median(raw_rx), "-", "-", "-", "-", "-", "-", "-");
-	printf("%-11s %10.0f %10.0f %9s %9s %10s %10s %9s %12s %12s\n", "raw+capture", median(cap_tx),
-	       median(cap_rx), "-", "-", "-", "-", "-", "-", "-");
+	printf("%-11s %10.0f %10.0f %9s %9s %10s %10s %9s %12s %12s\n", "raw+capture",
+	       median(cap_tx), median(cap_rx), "-", "-", "-", "-", "-", "-", "-");
 	for (unsigned i = 0; i < n; i++) {
 		const struct row *r = &rows[i];
-		printf("%-11s %10.0f %10.0f %7.1fus %7.1fus ", r->name, median(r->tx), median(r->rx), r->p50, r->p99);
+		printf("%-11s %10.0f %10.0f %7.1fus %7.1fus ", r->name, median(r->tx),
+		       median(r->rx), r->p50, r->p99);
 		if (r->have_exits)
 			printf("%10.3f %10.3f ", r->exits_all, r->exits_nic);
 		else
 			printf("%10s %10s ", "-", "-");
 		printf("%9.3f %10.0fns %10.0fns\n", r->irqs, median(r->cpu_tx), median(r->cpu_rx));
 	}
-	printf("\nthe session's capture costs the raw link %.0f%% of its tx rate and %.0f%% of its rx rate\n\n",
-	       100 * (1 - median(cap_tx) / median(raw_tx)), 100 * (1 - median(cap_rx) / median(raw_rx)));
+	printf("\nthe session's capture costs the raw link %.0f%% of its tx rate and %.0f%% of its "
+	       "rx rate\n\n",
+	       100 * (1 - median(cap_tx) / median(raw_tx)),
+	       100 * (1 - median(cap_rx) / median(raw_rx)));
 	for (unsigned i = 0; i < n; i++) {
 		ratio_line(rows[i].name, "tx", rows[i].tx, raw_tx);
 		ratio_line(rows[i].name, "rx", rows[i].rx, raw_rx);

@@ -4,14 +4,14 @@
 
 enum kt_event {
 	KT_USERSPACE_EXIT, /* detail: KVM_EXIT_* reason */
-	KT_PIO,            /* detail: port */
-	KT_MMIO,           /* detail: guest-physical page number (gpa >> 12) */
+	KT_PIO,		   /* detail: port */
+	KT_MMIO,	   /* detail: guest-physical page number (gpa >> 12) */
 	KT_EMULATE_INSN,   /* detail: 1 if the emulation failed */
-	KT_MSI_SET_IRQ,    /* detail: 0 */
-	KT_EXIT,           /* detail: VMX or SVM exit reason */
-	KT_ENTRY,          /* detail: 0 */
-	KT_HYPERCALL,      /* detail: hypercall number (low 32 bits) */
-	KT_CPUID,          /* detail: leaf */
+	KT_MSI_SET_IRQ,	   /* detail: 0 */
+	KT_EXIT,	   /* detail: VMX or SVM exit reason */
+	KT_ENTRY,	   /* detail: 0 */
+	KT_HYPERCALL,	   /* detail: hypercall number (low 32 bits) */
+	KT_CPUID,	   /* detail: leaf */
 	KT_MAX,
 };
 

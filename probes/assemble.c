@@ -8,7 +8,6 @@
 
 #include "vmm/work_loop.h"
 
-
 /* Which stats-fd counter tracks each exit kind, and whether kvm_pvm keeps it (measured: it
  * leaves hypercalls at 0). A counter serves a kind only when it counts nothing else: io_exits
  * also counts port writes that end at an ioeventfd, and halt_exits the guest's waiting halts,
@@ -17,8 +16,8 @@ static const struct {
 	const char *stat;
 	bool on_pvm;
 } stat_for_kind[EK_MAX] = {
-	[EK_MMIO_VMM] = {"mmio_exits", true},
-	[EK_HYPERCALL] = {"hypercalls", false},
+    [EK_MMIO_VMM] = {"mmio_exits", true},
+    [EK_HYPERCALL] = {"hypercalls", false},
 };
 
 /* KVM_STATS_TYPE_* (linux/kvm.h), shifted down: only cumulative stats become rates. */
@@ -51,10 +50,10 @@ static void fill_guest(struct assembly *a, const struct readings *in, struct sna
 		const struct figure *prev;
 		unsigned first, n;
 	} irqs[] = {
-		{&snap->irq_timer, &a->prev.irq_timer, VEC_TIMER, 1},
-		{&snap->irq_command, &a->prev.irq_command, VEC_COMMAND, 1},
-		{&snap->irq_self, &a->prev.irq_self, VEC_SELF, 1},
-		{&snap->irq_nic, &a->prev.irq_nic, VEC_NET, VEC_INTX - VEC_NET + 1},
+	    {&snap->irq_timer, &a->prev.irq_timer, VEC_TIMER, 1},
+	    {&snap->irq_command, &a->prev.irq_command, VEC_COMMAND, 1},
+	    {&snap->irq_self, &a->prev.irq_self, VEC_SELF, 1},
+	    {&snap->irq_nic, &a->prev.irq_nic, VEC_NET, VEC_INTX - VEC_NET + 1},
 	};
 	for (unsigned i = 0; i < sizeof(irqs) / sizeof(irqs[0]); i++) {
 		uint64_t n = 0;
@@ -75,10 +74,10 @@ static void fill_guest(struct assembly *a, const struct readings *in, struct sna
 	}
 	const struct kind_stats *w = &ctl->work;
 	snap->work = (struct work_cost){
-		.valid = w->ops > 0,
-		.loops = w->ops,
-		.ns_per_insn = (double)w->min_cycles * ns_per_cycle / WORK_LOOP_INSNS,
-		.host_ns_per_insn = in->host_work_ns,
+	    .valid = w->ops > 0,
+	    .loops = w->ops,
+	    .ns_per_insn = (double)w->min_cycles * ns_per_cycle / WORK_LOOP_INSNS,
+	    .host_ns_per_insn = in->host_work_ns,
 	};
 }
 
@@ -91,35 +90,36 @@ static void fill_vmm(struct assembly *a, const struct readings *in, struct snaps
 		const char *name;
 		uint64_t v;
 	} named[] = {
-		{"userspace_exits", c.userspace_exits},
-		{"exit_io", c.exit_reason[KVM_EXIT_IO]},
-		{"exit_mmio", c.exit_reason[KVM_EXIT_MMIO]},
-		{"exit_hlt", c.exit_reason[KVM_EXIT_HLT]},
-		{"ioeventfd_pio", c.pio_eventfd},
-		{"ioeventfd_mmio", c.mmio_eventfd},
-		{"hlt_idle", c.hlt_idle},
-		{"serial_tx_bytes", c.serial_tx_bytes},
-		{"io_unclaimed", c.io_unclaimed},
-		{"io_refused", c.io_refused},
+	    {"userspace_exits", c.userspace_exits},
+	    {"exit_io", c.exit_reason[KVM_EXIT_IO]},
+	    {"exit_mmio", c.exit_reason[KVM_EXIT_MMIO]},
+	    {"exit_hlt", c.exit_reason[KVM_EXIT_HLT]},
+	    {"ioeventfd_pio", c.pio_eventfd},
+	    {"ioeventfd_mmio", c.mmio_eventfd},
+	    {"hlt_idle", c.hlt_idle},
+	    {"serial_tx_bytes", c.serial_tx_bytes},
+	    {"io_unclaimed", c.io_unclaimed},
+	    {"io_refused", c.io_refused},
 	};
 	for (unsigned i = 0; i < sizeof(named) / sizeof(named[0]); i++)
 		add_named(snap->vmm, &snap->nr_vmm, 16, named[i].name, named[i].v, a->prev.vmm,
 			  a->prev.nr_vmm, dt);
 
 	const uint64_t per_kind[EK_MAX] = {
-		[EK_PIO_VMM] = c.pio_vmm,         [EK_PIO_EVENTFD] = c.pio_eventfd,
-		[EK_MMIO_VMM] = c.mmio_vmm,       [EK_MMIO_EVENTFD] = c.mmio_eventfd,
-		[EK_HLT] = c.hlt_op,
+	    [EK_PIO_VMM] = c.pio_vmm,	[EK_PIO_EVENTFD] = c.pio_eventfd,
+	    [EK_MMIO_VMM] = c.mmio_vmm, [EK_MMIO_EVENTFD] = c.mmio_eventfd,
+	    [EK_HLT] = c.hlt_op,
 	};
 	if (!in->irqchip)
-		figure_update(&snap->halts[SRC_VMM], c.hlt_op + c.hlt_idle, a->prev.halts[SRC_VMM].total, dt);
+		figure_update(&snap->halts[SRC_VMM], c.hlt_op + c.hlt_idle,
+			      a->prev.halts[SRC_VMM].total, dt);
 	for (unsigned k = 0; k < EK_MAX; k++) {
 		/* Completed inside KVM, the VMM never sees them: hypercall, cpuid, and HLT when
 		 * KVM's LAPIC is in the kernel. */
 		if (k == EK_HYPERCALL || k == EK_CPUID || (k == EK_HLT && in->irqchip))
 			continue;
-		figure_update(&snap->exits[k][SRC_VMM], per_kind[k], a->prev.exits[k][SRC_VMM].total,
-			      dt);
+		figure_update(&snap->exits[k][SRC_VMM], per_kind[k],
+			      a->prev.exits[k][SRC_VMM].total, dt);
 	}
 }
 
@@ -163,17 +163,20 @@ static void fill_bpf(struct assembly *a, const struct readings *in, struct snaps
 
 	snap->bpf_on = in->kt != NULL;
 	if (!in->kt) {
-		snprintf(snap->bpf_why, sizeof(snap->bpf_why), "%s", in->bpf_why ? in->bpf_why : "");
+		snprintf(snap->bpf_why, sizeof(snap->bpf_why), "%s",
+			 in->bpf_why ? in->bpf_why : "");
 		return;
 	}
 	const struct kt_counts *c = in->kt;
 	for (unsigned e = 0; e < KT_MAX; e++)
 		if (c->attached[e])
-			figure_update(&snap->bpf_event[e], c->total[e], a->prev.bpf_event[e].total, dt);
+			figure_update(&snap->bpf_event[e], c->total[e], a->prev.bpf_event[e].total,
+				      dt);
 	for (unsigned i = 0; i < c->nr_detail[KT_USERSPACE_EXIT]; i++)
 		add_named(snap->uexit, &snap->nr_uexit, SNAP_REASONS_MAX,
 			  kvm_exit_reason_name(c->detail[KT_USERSPACE_EXIT][i].detail),
-			  c->detail[KT_USERSPACE_EXIT][i].count, a->prev.uexit, a->prev.nr_uexit, dt);
+			  c->detail[KT_USERSPACE_EXIT][i].count, a->prev.uexit, a->prev.nr_uexit,
+			  dt);
 	for (unsigned i = 0; i < c->nr_detail[KT_EXIT]; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "%#x", c->detail[KT_EXIT][i].detail);
@@ -186,12 +189,12 @@ static void fill_bpf(struct assembly *a, const struct readings *in, struct snaps
 		uint32_t detail;
 		bool any_detail, on_pvm;
 	} map[EK_MAX] = {
-		[EK_PIO_VMM] = {KT_PIO, PORT_EXIT_VMM, false, true},
-		[EK_PIO_EVENTFD] = {KT_PIO, PORT_EXIT_EVENTFD, false, true},
-		[EK_MMIO_VMM] = {KT_MMIO, MMIO_EXIT_VMM >> 12, false, true},
-		[EK_MMIO_EVENTFD] = {KT_MMIO, MMIO_EXIT_EVENTFD >> 12, false, true},
-		[EK_HYPERCALL] = {KT_HYPERCALL, 0, true, false}, /* docs/kvm-hosts.md: never fires */
-		[EK_CPUID] = {KT_CPUID, 0, false, false},   /* measured: never fires on kvm_pvm */
+	    [EK_PIO_VMM] = {KT_PIO, PORT_EXIT_VMM, false, true},
+	    [EK_PIO_EVENTFD] = {KT_PIO, PORT_EXIT_EVENTFD, false, true},
+	    [EK_MMIO_VMM] = {KT_MMIO, MMIO_EXIT_VMM >> 12, false, true},
+	    [EK_MMIO_EVENTFD] = {KT_MMIO, MMIO_EXIT_EVENTFD >> 12, false, true},
+	    [EK_HYPERCALL] = {KT_HYPERCALL, 0, true, false}, /* docs/kvm-hosts.md: never fires */
+	    [EK_CPUID] = {KT_CPUID, 0, false, false},	     /* measured: never fires on kvm_pvm */
 	};
 	for (unsigned k = 0; k < EK_MAX; k++) {
 		unsigned e = map[k].event;
@@ -208,7 +211,8 @@ static void fill_bpf(struct assembly *a, const struct readings *in, struct snaps
 	unsigned he = in->irqchip ? KT_EXIT : KT_USERSPACE_EXIT;
 	uint32_t hd = !in->irqchip ? KVM_EXIT_HLT : in->host == HOST_AMDV ? 0x78 : 12;
 	if (c->attached[he] && !(pvm && he == KT_EXIT))
-		figure_update(&snap->halts[SRC_BPF], kt_count(c, he, hd), a->prev.halts[SRC_BPF].total, dt);
+		figure_update(&snap->halts[SRC_BPF], kt_count(c, he, hd),
+			      a->prev.halts[SRC_BPF].total, dt);
 
 	/* Exits at the NIC's registers: kvm_mmio by page and kvm_pio by port, inside its BARs
 	 * (ioeventfd kicks fire kvm_mmio too). */
@@ -219,7 +223,8 @@ static void fill_bpf(struct assembly *a, const struct readings *in, struct snaps
 		for (unsigned r = 0; r < nr; r++) {
 			unsigned e = reg[r].io ? KT_PIO : KT_MMIO;
 			uint64_t lo = reg[r].io ? reg[r].base : reg[r].base >> 12;
-			uint64_t hi = reg[r].io ? reg[r].base + reg[r].size : (reg[r].base + reg[r].size) >> 12;
+			uint64_t hi = reg[r].io ? reg[r].base + reg[r].size
+						: (reg[r].base + reg[r].size) >> 12;
 			for (unsigned i = 0; i < c->nr_detail[e]; i++)
 				if (c->detail[e][i].detail >= lo && c->detail[e][i].detail < hi)
 					n += c->detail[e][i].count;
@@ -227,7 +232,6 @@ static void fill_bpf(struct assembly *a, const struct readings *in, struct snaps
 		figure_update(&snap->nic_exits[SRC_BPF], n, a->prev.nic_exits[SRC_BPF].total, dt);
 	}
 }
-
 
 static int by_rate(const void *a, const void *b)
 {
@@ -243,17 +247,20 @@ static void fill_device(struct assembly *a, struct snapshot *snap, const struct 
 	nic_stats_named(&ro->total, totals);
 	for (unsigned i = 0; i < NIC_STATS_NR; i++)
 		add_named(snap->dev_counter, &snap->nr_dev_counters, SNAP_DEV_COUNTERS_MAX,
-			  totals[i].name, totals[i].value, p->dev_counter, p->nr_dev_counters, snap->dt);
+			  totals[i].name, totals[i].value, p->dev_counter, p->nr_dev_counters,
+			  snap->dt);
 	for (unsigned i = 0; i < ro->nr_extra; i++)
 		add_named(snap->dev_counter, &snap->nr_dev_counters, SNAP_DEV_COUNTERS_MAX,
-			  ro->extra[i].name, ro->extra[i].value, p->dev_counter, p->nr_dev_counters, snap->dt);
+			  ro->extra[i].name, ro->extra[i].value, p->dev_counter, p->nr_dev_counters,
+			  snap->dt);
 	for (unsigned i = 0; i < ro->nr_regs; i++)
 		add_named(snap->dev_reg, &snap->nr_dev_regs, SNAP_DEV_REGS_MAX, ro->regs[i].name,
 			  ro->regs[i].value, p->dev_reg, p->nr_dev_regs, snap->dt);
 	qsort(snap->dev_reg, snap->nr_dev_regs, sizeof(snap->dev_reg[0]), by_rate);
 }
 
-static void per_packet(struct assembly *a, const struct readings *in, struct snapshot *snap, bool engine);
+static void per_packet(struct assembly *a, const struct readings *in, struct snapshot *snap,
+		       bool engine);
 
 static void fill_net(struct assembly *a, const struct readings *in, struct snapshot *snap)
 {
@@ -282,31 +289,39 @@ static void fill_net(struct assembly *a, const struct readings *in, struct snaps
 	figure_update(&snap->rx_no_buffer, st->rx_no_buffer, p->rx_no_buffer.total, dt);
 	figure_update(&snap->dev_tx_dropped, st->tx_dropped, p->dev_tx_dropped.total, dt);
 	figure_update(&snap->nic_exits[SRC_VMM], nic_exits(st), p->nic_exits[SRC_VMM].total, dt);
-	figure_update(&snap->dev_tx_backpressure, st->tx_backpressure, p->dev_tx_backpressure.total, dt);
+	figure_update(&snap->dev_tx_backpressure, st->tx_backpressure, p->dev_tx_backpressure.total,
+		      dt);
 	fill_device(a, snap, in->nic);
 	/* The peer (the namespace's, or the loopback one) counts across guest restarts. */
-	figure_update(&snap->peer_sink, peer.sink_rx, p->seq ? p->peer_sink.total : peer.sink_rx, dt);
-	figure_update(&snap->peer_echo, peer.echo_rx, p->seq ? p->peer_echo.total : peer.echo_rx, dt);
+	figure_update(&snap->peer_sink, peer.sink_rx, p->seq ? p->peer_sink.total : peer.sink_rx,
+		      dt);
+	figure_update(&snap->peer_echo, peer.echo_rx, p->seq ? p->peer_echo.total : peer.echo_rx,
+		      dt);
 	figure_update(&snap->ping_lost, ctl->ping_lost, p->ping_lost.total, dt);
 	figure_update(&snap->rx_lost, ctl->rx_seq_lost, p->rx_lost.total, dt);
 	figure_update(&snap->udp_echoed, ctl->udp_echoed, p->udp_echoed.total, dt);
 	snap->peer_echo_rtt_valid = peer.drive_echoes > 0;
-	snap->peer_echo_rtt_us = peer.drive_echoes ? (double)peer.drive_rtt_ns / 1e3 / (double)peer.drive_echoes : 0;
+	snap->peer_echo_rtt_us =
+	    peer.drive_echoes ? (double)peer.drive_rtt_ns / 1e3 / (double)peer.drive_echoes : 0;
 	uint64_t khz = in->tsc_khz;
 	snap->tsc_khz = khz;
 	memcpy(snap->latency_hist, ctl->ping.hist, sizeof(snap->latency_hist));
 	snap->latency_us[0] = hist_percentile_us(ctl->ping.hist, HIST_SLOTS, 0.50, khz);
 	snap->latency_us[1] = hist_percentile_us(ctl->ping.hist, HIST_SLOTS, 0.99, khz);
 	snap->latency_us[2] = hist_percentile_us(ctl->ping.hist, HIST_SLOTS, 0.999, khz);
-	snap->latency_avg_us = ctl->ping.ops ? (double)ctl->ping.cycles / (double)ctl->ping.ops * 1000.0 / (double)khz : 0;
+	snap->latency_avg_us =
+	    ctl->ping.ops ? (double)ctl->ping.cycles / (double)ctl->ping.ops * 1000.0 / (double)khz
+			  : 0;
 	if (in->cap) {
 		const struct capture_counters cc = *in->cap;
 		snap->cap_on = true;
 		figure_update(&snap->cap_from_guest, cc.from_guest, p->cap_from_guest.total, dt);
 		figure_update(&snap->cap_to_guest, cc.to_guest, p->cap_to_guest.total, dt);
 		for (int i = 0; i < 3; i++)
-			snap->cap_rtt_us[i] = capture_rtt_percentile_us(&cc, (const double[]){0.5, 0.99, 0.999}[i]);
-		snap->cap_rtt_avg_us = cc.rtt_samples ? (double)cc.rtt_ns_sum / (double)cc.rtt_samples / 1e3 : 0;
+			snap->cap_rtt_us[i] =
+			    capture_rtt_percentile_us(&cc, (const double[]){0.5, 0.99, 0.999}[i]);
+		snap->cap_rtt_avg_us =
+		    cc.rtt_samples ? (double)cc.rtt_ns_sum / (double)cc.rtt_samples / 1e3 : 0;
 		snap->cap_rtt_samples = cc.rtt_samples;
 		snap->cap_lost = cc.seq_lost;
 		snap->cap_reordered = cc.seq_reordered;
@@ -330,7 +345,8 @@ static void set_pp(struct snapshot *snap, enum per_packet_part p, double per_s, 
 /* Exits per packet moved: the lesson of the NIC modes. Every exit of the vCPU counts (halts and
  * timer interrupts of a paced guest too: they are what that pace costs), from the source that
  * sees them all; then the parts. */
-static void per_packet(struct assembly *a, const struct readings *in, struct snapshot *snap, bool engine)
+static void per_packet(struct assembly *a, const struct readings *in, struct snapshot *snap,
+		       bool engine)
 {
 	const struct named_figure *ue = snapshot_find(snap->vmm, snap->nr_vmm, "userspace_exits");
 	const struct named_figure *st = snapshot_find(snap->stats, snap->nr_stats, "exits");
@@ -364,8 +380,10 @@ static void per_packet(struct assembly *a, const struct readings *in, struct sna
 		const struct vmm_cpu c = in->cpu;
 		bool ok = a->cpu_valid && snap->dt > 0 && c.vcpu_ns >= a->cpu.vcpu_ns &&
 			  c.guest_ns >= a->cpu.guest_ns && c.net_ns >= a->cpu.net_ns;
-		double vcpu = (double)(c.vcpu_ns - a->cpu.vcpu_ns), guest = (double)(c.guest_ns - a->cpu.guest_ns);
-		double net = (double)(c.net_ns - a->cpu.net_ns), vmm = vcpu > guest ? vcpu - guest : 0;
+		double vcpu = (double)(c.vcpu_ns - a->cpu.vcpu_ns),
+		       guest = (double)(c.guest_ns - a->cpu.guest_ns);
+		double net = (double)(c.net_ns - a->cpu.net_ns),
+		       vmm = vcpu > guest ? vcpu - guest : 0;
 		if (!engine)
 			vmm += net;
 		if (ok) {
@@ -387,10 +405,12 @@ static void update_compare(struct assembly *a, const struct readings *in, struct
 	enum nic_mode m = in->nic_mode;
 	uint64_t d[HIST_SLOTS];
 	for (unsigned i = 0; i < HIST_SLOTS; i++) {
-		d[i] = ctl->ping.hist[i] >= a->last_hist[i] ? ctl->ping.hist[i] - a->last_hist[i] : 0;
+		d[i] =
+		    ctl->ping.hist[i] >= a->last_hist[i] ? ctl->ping.hist[i] - a->last_hist[i] : 0;
 		a->last_hist[i] = ctl->ping.hist[i];
 	}
-	bool clean = !snap->switching && !in->switch_unsettled && snap->t - snap->dt >= in->switch_end_t;
+	bool clean =
+	    !snap->switching && !in->switch_unsettled && snap->t - snap->dt >= in->switch_end_t;
 	if (snap->net_on && clean && m != NIC_MODE_NONE && snap->dt > 0) {
 		uint64_t *h = a->mode_hist[m], n = 0;
 		for (unsigned i = 0; i < HIST_SLOTS; i++)
@@ -424,8 +444,10 @@ static void update_compare(struct assembly *a, const struct readings *in, struct
 static void rank_sources(struct assembly *a, struct snapshot *snap)
 {
 	static const enum source order[] = {SRC_BPF, SRC_VMM, SRC_STATS, SRC_GUEST};
-	const struct named_figure *traps = snapshot_find(snap->dev_counter, snap->nr_dev_counters, "reg_traps");
-	const struct named_figure *traps0 = snapshot_find(a->prev.dev_counter, a->prev.nr_dev_counters, "reg_traps");
+	const struct named_figure *traps =
+	    snapshot_find(snap->dev_counter, snap->nr_dev_counters, "reg_traps");
+	const struct named_figure *traps0 =
+	    snapshot_find(a->prev.dev_counter, a->prev.nr_dev_counters, "reg_traps");
 	if (traps && (!traps0 || traps->f.total != traps0->f.total))
 		snap->exits[EK_MMIO_VMM][SRC_STATS].valid = false;
 	for (unsigned k = 0; k < EK_MAX; k++)

@@ -27,7 +27,7 @@ struct readings {
 	const struct ctl_page *ctl;
 	struct vmm_counters vmm;
 	double host_work_ns; /* the work loop natively, ns per instruction */
-	bool cpu_ok;         /* cpu holds the threads' CPU times now */
+	bool cpu_ok;	     /* cpu holds the threads' CPU times now */
 	struct vmm_cpu cpu;
 	/* what the session asked for */
 	enum workload workload;
@@ -39,17 +39,18 @@ struct readings {
 	const struct kt_counts *kt;
 	const char *bpf_why;
 	/* the network card, the link's peer and the capture */
-	bool net_present;        /* the VM has a card */
+	bool net_present; /* the VM has a card */
 	struct vmm_net net_info;
 	enum nic_mode nic_mode;
 	const struct nic_readout *nic; /* NULL: no card to read */
 	const struct link_counters *peer;
-	const struct capture_counters *cap; /* NULL: no capture (cap_why says why, if it is known) */
+	const struct capture_counters
+	    *cap; /* NULL: no capture (cap_why says why, if it is known) */
 	const char *cap_why;
 	const struct vmm_region *regions; /* where the card's registers are */
 	unsigned nr_regions;
 	/* the live switch, as the session follows it */
-	bool switching;       /* one is under way */
+	bool switching; /* one is under way */
 	enum nic_mode switch_to;
 	bool switch_unsettled; /* one is followed and has not ended */
 	double switch_end_t;   /* when the last one ended (session seconds) */

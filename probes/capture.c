@@ -37,11 +37,23 @@ struct capture {
 	struct gap_window gap;
 };
 
-struct capture_state *capture_state_new(void) { return calloc(1, sizeof(struct capture_state)); }
-void capture_state_free(struct capture_state *st) { free(st); }
+struct capture_state *capture_state_new(void)
+{
+	return calloc(1, sizeof(struct capture_state));
+}
+void capture_state_free(struct capture_state *st)
+{
+	free(st);
+}
 
-static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t be32(const uint8_t *p) { return (uint32_t)be16(p) << 16 | be16(p + 2); }
+static uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)be16(p) << 16 | be16(p + 2);
+}
 
 static void rtt(struct capture_counters *cnt, uint64_t ns)
 {
@@ -131,9 +143,18 @@ static void on_packet(uint8_t *user, const struct pcap_pkthdr *h, const uint8_t 
 	pthread_mutex_unlock(&c->lock);
 }
 
-void capture_gap_arm(struct capture *c, uint64_t start) { gap_arm(&c->gap, start); }
-void capture_gap_end(struct capture *c, uint64_t end) { gap_end(&c->gap, end); }
-bool capture_gap_read(struct capture *c, uint64_t *max_ns) { return gap_read(&c->gap, max_ns); }
+void capture_gap_arm(struct capture *c, uint64_t start)
+{
+	gap_arm(&c->gap, start);
+}
+void capture_gap_end(struct capture *c, uint64_t end)
+{
+	gap_end(&c->gap, end);
+}
+bool capture_gap_read(struct capture *c, uint64_t *max_ns)
+{
+	return gap_read(&c->gap, max_ns);
+}
 
 static void *capture_thread(void *arg)
 {

@@ -9,13 +9,13 @@
 #define CAP_HIST_SLOTS 32 /* log2 of nanoseconds */
 
 struct capture_counters {
-	uint64_t from_guest, to_guest;  /* packets seen each way */
-	uint64_t rtt_samples;           /* request/reply pairs matched */
+	uint64_t from_guest, to_guest; /* packets seen each way */
+	uint64_t rtt_samples;	       /* request/reply pairs matched */
 	uint64_t rtt_hist[CAP_HIST_SLOTS];
 	uint64_t rtt_ns_sum;
-	uint64_t seq_lost, seq_reordered; /* guest tx sequence numbers */
+	uint64_t seq_lost, seq_reordered;     /* guest tx sequence numbers */
 	uint64_t echo_requests, echo_replies; /* ICMP echoes the guest started, and their replies */
-	uint64_t kernel_drops;            /* pcap_stats ps_drop */
+	uint64_t kernel_drops;		      /* pcap_stats ps_drop */
 };
 
 struct capture;

@@ -232,7 +232,7 @@ void jv_str(struct jv *v, const char *key, char *buf, size_t n, bool skip_empty)
 
 /* An enum by its name; names(i) for i < max. */
 void jv_name(struct jv *v, const char *key, unsigned *x, const char *(*names)(unsigned),
-		    unsigned max)
+	     unsigned max)
 {
 	if (!v->rd) {
 		jv_key(v, key);

@@ -11,17 +11,18 @@
 
 struct jv {
 	bool rd;
-	FILE *f;                /* writing */
-	bool comma[JV_DEPTH];   /* writing: the container at this depth has a member already */
-	json_t *at[JV_DEPTH];   /* reading: the container at each depth */
-	size_t idx[JV_DEPTH];   /* reading: the next element of an array */
+	FILE *f;		   /* writing */
+	bool comma[JV_DEPTH];	   /* writing: the container at this depth has a member already */
+	json_t *at[JV_DEPTH];	   /* reading: the container at each depth */
+	size_t idx[JV_DEPTH];	   /* reading: the next element of an array */
 	const char *key[JV_DEPTH]; /* the key each container was entered by, for messages */
 	int depth;
 	char err[200];
 };
 
 /* The first error wins; key (or the container's) names where. */
-void jv_fail(struct jv *v, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void jv_fail(struct jv *v, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Writing: a JSON string, escaped; a member's key (and the comma before it). */
 void jv_put_str(FILE *f, const char *s);
 void jv_key(struct jv *v, const char *key);
@@ -42,6 +43,7 @@ void jv_u32(struct jv *v, const char *key, uint32_t *x);
 void jv_bool(struct jv *v, const char *key, bool *x);
 void jv_str(struct jv *v, const char *key, char *buf, size_t n, bool skip_empty);
 /* An enum by its name; names(i) for i < max. */
-void jv_name(struct jv *v, const char *key, unsigned *x, const char *(*names)(unsigned), unsigned max);
+void jv_name(struct jv *v, const char *key, unsigned *x, const char *(*names)(unsigned),
+	     unsigned max);
 
 #endif

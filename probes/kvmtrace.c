@@ -50,15 +50,15 @@ static const char *tracefs_root(void)
 static struct bpf_program *program_for(struct kvmtrace_bpf *skel, unsigned event)
 {
 	struct bpf_program *progs[KT_MAX] = {
-		[KT_USERSPACE_EXIT] = skel->progs.kvm_userspace_exit,
-		[KT_PIO] = skel->progs.kvm_pio,
-		[KT_MMIO] = skel->progs.kvm_mmio,
-		[KT_EMULATE_INSN] = skel->progs.kvm_emulate_insn,
-		[KT_MSI_SET_IRQ] = skel->progs.kvm_msi_set_irq,
-		[KT_EXIT] = skel->progs.kvm_exit,
-		[KT_ENTRY] = skel->progs.kvm_entry,
-		[KT_HYPERCALL] = skel->progs.kvm_hypercall,
-		[KT_CPUID] = skel->progs.kvm_cpuid,
+	    [KT_USERSPACE_EXIT] = skel->progs.kvm_userspace_exit,
+	    [KT_PIO] = skel->progs.kvm_pio,
+	    [KT_MMIO] = skel->progs.kvm_mmio,
+	    [KT_EMULATE_INSN] = skel->progs.kvm_emulate_insn,
+	    [KT_MSI_SET_IRQ] = skel->progs.kvm_msi_set_irq,
+	    [KT_EXIT] = skel->progs.kvm_exit,
+	    [KT_ENTRY] = skel->progs.kvm_entry,
+	    [KT_HYPERCALL] = skel->progs.kvm_hypercall,
+	    [KT_CPUID] = skel->progs.kvm_cpuid,
 	};
 	return progs[event];
 }
@@ -73,13 +73,15 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **
 	verbose_libbpf = verbose;
 	libbpf_set_print(libbpf_print);
 	if (geteuid() != 0) {
-		*why = "eBPF probes are off: they need root (CAP_BPF and CAP_PERFMON); run with sudo";
+		*why =
+		    "eBPF probes are off: they need root (CAP_BPF and CAP_PERFMON); run with sudo";
 		return -EPERM;
 	}
 	root = tracefs_root();
 	if (!root) {
-		*why = "eBPF probes are off: the kvm tracepoints are not visible (tracefs could not "
-		       "be mounted)";
+		*why =
+		    "eBPF probes are off: the kvm tracepoints are not visible (tracefs could not "
+		    "be mounted)";
 		return -ENOENT;
 	}
 	kt = calloc(1, sizeof(*kt));
@@ -100,9 +102,10 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **
 	}
 	r = kvmtrace_bpf__load(kt->skel);
 	if (r) {
-		*why = r == -EPERM ? "eBPF probes are off: the kernel refused to load BPF programs "
-				     "(lockdown or missing CAP_BPF)"
-				   : "eBPF probes are off: the kernel's verifier refused the programs";
+		*why = r == -EPERM
+			   ? "eBPF probes are off: the kernel refused to load BPF programs "
+			     "(lockdown or missing CAP_BPF)"
+			   : "eBPF probes are off: the kernel's verifier refused the programs";
 		goto err;
 	}
 	for (unsigned e = 0; e < KT_MAX; e++) {

@@ -19,12 +19,12 @@ static double host_work_ns(double ns_per_cycle);
 static int boot(struct session *s, enum cpu_mode cpu, const char **why)
 {
 	struct vmm_opts vo = {
-		.cpu = cpu,
-		.kvm_path = s->opts.kvm_path,
-		.log_path = s->opts.log_path,
-		.hang_timeout_ms = s->opts.hang_timeout_ms,
-		.nic = s->opts.nic,
-		.net = s->net,
+	    .cpu = cpu,
+	    .kvm_path = s->opts.kvm_path,
+	    .log_path = s->opts.log_path,
+	    .hang_timeout_ms = s->opts.hang_timeout_ms,
+	    .nic = s->opts.nic,
+	    .net = s->net,
 	};
 	struct vmm *vm;
 	int r = vmm_create(&vm, &vo, why);
@@ -147,9 +147,15 @@ void session_pause(struct session *s, bool pause)
 	vmm_pause(s->vm, pause);
 }
 
-bool session_paused(const struct session *s) { return s->paused; }
+bool session_paused(const struct session *s)
+{
+	return s->paused;
+}
 
-const char *session_net_why(struct session *s) { return s->net ? s->net->why : NULL; }
+const char *session_net_why(struct session *s)
+{
+	return s->net ? s->net->why : NULL;
+}
 
 bool session_guest_failed(struct session *s)
 {
@@ -157,10 +163,22 @@ bool session_guest_failed(struct session *s)
 	vmm_status(s->vm, &st);
 	return st.state == VMM_FAILED;
 }
-struct vlog *session_log(struct session *s) { return vmm_log(s->vm); }
-struct vmm *session_vmm(struct session *s) { return s->vm; }
-enum host_kind session_host(struct session *s) { return vmm_host(s->vm); }
-enum cpu_mode session_cpu_mode(struct session *s) { return vmm_cpu_mode(s->vm); }
+struct vlog *session_log(struct session *s)
+{
+	return vmm_log(s->vm);
+}
+struct vmm *session_vmm(struct session *s)
+{
+	return s->vm;
+}
+enum host_kind session_host(struct session *s)
+{
+	return vmm_host(s->vm);
+}
+enum cpu_mode session_cpu_mode(struct session *s)
+{
+	return vmm_cpu_mode(s->vm);
+}
 
 int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 {
@@ -170,7 +188,8 @@ int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 	struct kstats old_ks = s->ks;
 	uint64_t *old_values = s->stat_values;
 
-	/* A fault workload is one shot: the restarted guest comes up idle instead of failing again. */
+	/* A fault workload is one shot: the restarted guest comes up idle instead of failing again.
+	 */
 	if (s->opts.workload == WL_FAULT)
 		s->opts.workload = WL_IDLE;
 	/* Boot the new VM before the old one goes, so a refusal leaves the old one running. */
@@ -188,11 +207,14 @@ int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 	free(old_values);
 	vmm_destroy(old); /* its card detaches; the link, the peer and the capture stay */
 	s->opts.cpu = cpu;
-	struct snap_event ev = {.t = mono_s() - s->t0, .kind = SEV_GUEST_RESTARTED, .ok = true,
-				.from = was, .to = vmm_cpu_mode(s->vm)};
+	struct snap_event ev = {.t = mono_s() - s->t0,
+				.kind = SEV_GUEST_RESTARTED,
+				.ok = true,
+				.from = was,
+				.to = vmm_cpu_mode(s->vm)};
 	session_queue_event(s, &ev);
 	assembly_new_guest(&s->asm_state); /* its counters start from zero; a new vCPU clock */
-	s->log_seq = 0; /* the new VMM's log */
+	s->log_seq = 0;			   /* the new VMM's log */
 	s->failed_said = false;
 	return 0;
 }
@@ -290,8 +312,8 @@ void session_tick(struct session *s, struct snapshot *snap)
 		session_queue_event(s, &ev);
 		s->failed_said = true;
 	}
-	snap->nr_log = vlog_since(vmm_log(s->vm), &s->log_seq, snap->log, SNAP_LOG_MAX,
-				  &snap->log_dropped);
+	snap->nr_log =
+	    vlog_since(vmm_log(s->vm), &s->log_seq, snap->log, SNAP_LOG_MAX, &snap->log_dropped);
 	snap->boot_first_insn_ms = (double)vmm_ns_first_insn(s->vm) / 1e6;
 	snap->boot_banner_ms = (double)vmm_ns_banner(s->vm) / 1e6;
 	memcpy(snap->events, s->events, sizeof(s->events[0]) * s->nr_events);
@@ -299,4 +321,7 @@ void session_tick(struct session *s, struct snapshot *snap)
 	s->nr_events = 0;
 }
 
-enum nic_mode session_nic_mode(struct session *s) { return vmm_nic_mode(s->vm); }
+enum nic_mode session_nic_mode(struct session *s)
+{
+	return vmm_nic_mode(s->vm);
+}

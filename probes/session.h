@@ -19,8 +19,8 @@ struct session_opts {
 	bool no_capture; /* no libpcap capture on the link (it costs the link's writer ~20%) */
 	bool verbose;
 	unsigned hang_timeout_ms;
-	enum nic_mode nic; /* the network card on the link; NIC_MODE_NONE: none */
-	uint32_t pkt_size; /* payload bytes of ping and tx packets; 0: 64 */
+	enum nic_mode nic;     /* the network card on the link; NIC_MODE_NONE: none */
+	uint32_t pkt_size;     /* payload bytes of ping and tx packets; 0: 64 */
 	const char *pcap_file; /* also write the capture there */
 };
 

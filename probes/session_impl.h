@@ -16,11 +16,12 @@ struct session {
 	struct capture *cap;
 	const char *cap_why;
 	bool paused;
-	bool failed_said;  /* this guest's failure is an event already */
-	uint64_t log_seq;  /* the next line of the VMM's log a tick carries */
+	bool failed_said; /* this guest's failure is an event already */
+	uint64_t log_seq; /* the next line of the VMM's log a tick carries */
 	double t0, last;
 	uint64_t seq;
-	double host_work_ns; /* the work loop on the host: ns per instruction, fastest of its runs */
+	double
+	    host_work_ns; /* the work loop on the host: ns per instruction, fastest of its runs */
 	struct assembly asm_state;
 	/* A tick's readings that are too large for the stack. */
 	struct ctl_page ctl;
@@ -31,7 +32,8 @@ struct session {
 		uint32_t seq;
 		double t_start, t_ended;
 		uint64_t real_minus_mono;
-		uint64_t lost0, cap_lost0; /* guest_lost() and the capture's seq_lost at the start */
+		uint64_t lost0,
+		    cap_lost0; /* guest_lost() and the capture's seq_lost at the start */
 		struct vmm_switch sw;
 		struct ctl_page ctl; /* read at its start and its end */
 	} track;

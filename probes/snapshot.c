@@ -22,19 +22,23 @@ const char *snap_kind_name(uint32_t exit_kind)
 
 const char *per_packet_name(enum per_packet_part p)
 {
-	static const char *const names[PP_MAX] = {"all", "userspace", "in_kernel", "nic", "irqs",
-						      "card", "vmm", "guest"};
+	static const char *const names[PP_MAX] = {"all",  "userspace", "in_kernel", "nic",
+						  "irqs", "card",      "vmm",	    "guest"};
 	return p < PP_MAX ? names[p] : "?";
 }
 
 const char *kt_event_name(unsigned event)
 {
 	static const char *const names[KT_MAX] = {
-		[KT_USERSPACE_EXIT] = "kvm_userspace_exit", [KT_PIO] = "kvm_pio",
-		[KT_MMIO] = "kvm_mmio",                     [KT_EMULATE_INSN] = "kvm_emulate_insn",
-		[KT_MSI_SET_IRQ] = "kvm_msi_set_irq",       [KT_EXIT] = "kvm_exit",
-		[KT_ENTRY] = "kvm_entry",                   [KT_HYPERCALL] = "kvm_hypercall",
-		[KT_CPUID] = "kvm_cpuid",
+	    [KT_USERSPACE_EXIT] = "kvm_userspace_exit",
+	    [KT_PIO] = "kvm_pio",
+	    [KT_MMIO] = "kvm_mmio",
+	    [KT_EMULATE_INSN] = "kvm_emulate_insn",
+	    [KT_MSI_SET_IRQ] = "kvm_msi_set_irq",
+	    [KT_EXIT] = "kvm_exit",
+	    [KT_ENTRY] = "kvm_entry",
+	    [KT_HYPERCALL] = "kvm_hypercall",
+	    [KT_CPUID] = "kvm_cpuid",
 	};
 	return event < KT_MAX ? names[event] : "?";
 }
@@ -42,11 +46,37 @@ const char *kt_event_name(unsigned event)
 const char *kvm_exit_reason_name(unsigned reason)
 {
 	static const char *const names[] = {
-		"UNKNOWN", "EXCEPTION", "IO", "HYPERCALL", "DEBUG", "HLT", "MMIO", "IRQ_WINDOW_OPEN",
-		"SHUTDOWN", "FAIL_ENTRY", "INTR", "SET_TPR", "TPR_ACCESS", "S390_SIEIC", "S390_RESET",
-		"DCR", "NMI", "INTERNAL_ERROR", "OSI", "PAPR_HCALL", "S390_UCONTROL", "WATCHDOG",
-		"S390_TSCH", "EPR", "SYSTEM_EVENT", "S390_STSI", "IOAPIC_EOI", "HYPERV", "ARM_NISV",
-		"X86_RDMSR", "X86_WRMSR",
+	    "UNKNOWN",
+	    "EXCEPTION",
+	    "IO",
+	    "HYPERCALL",
+	    "DEBUG",
+	    "HLT",
+	    "MMIO",
+	    "IRQ_WINDOW_OPEN",
+	    "SHUTDOWN",
+	    "FAIL_ENTRY",
+	    "INTR",
+	    "SET_TPR",
+	    "TPR_ACCESS",
+	    "S390_SIEIC",
+	    "S390_RESET",
+	    "DCR",
+	    "NMI",
+	    "INTERNAL_ERROR",
+	    "OSI",
+	    "PAPR_HCALL",
+	    "S390_UCONTROL",
+	    "WATCHDOG",
+	    "S390_TSCH",
+	    "EPR",
+	    "SYSTEM_EVENT",
+	    "S390_STSI",
+	    "IOAPIC_EOI",
+	    "HYPERV",
+	    "ARM_NISV",
+	    "X86_RDMSR",
+	    "X86_WRMSR",
 	};
 	return reason < sizeof(names) / sizeof(names[0]) ? names[reason] : "OTHER";
 }
@@ -80,7 +110,8 @@ double log2_hist_percentile(const uint64_t *hist, unsigned slots, double q)
 			continue;
 		if ((double)(seen + hist[i]) >= want) {
 			/* slot i holds [2^i, 2^(i+1)) */
-			double lo = (double)(1ull << i), frac = (want - (double)seen) / (double)hist[i];
+			double lo = (double)(1ull << i),
+			       frac = (want - (double)seen) / (double)hist[i];
 			return lo + frac * lo;
 		}
 		seen += hist[i];

@@ -34,10 +34,10 @@ struct named_figure {
 /* Per packet moved by the NIC (device tx + rx) over the last tick, each part made by the source
  * named beside it; not valid (shown "-") when no packet moved or no source sees it. */
 enum per_packet_part {
-	PP_ALL,       /* every exit of the vCPU: stats fd `exits`, or kvm_exit where it fires */
+	PP_ALL,	      /* every exit of the vCPU: stats fd `exits`, or kvm_exit where it fires */
 	PP_USERSPACE, /* exits that reached the VMM */
 	PP_IN_KERNEL, /* exits KVM handled itself: all - userspace */
-	PP_NIC,       /* exits from touching the NIC's BARs (MMIO, ports, ioeventfd kicks) */
+	PP_NIC,	      /* exits from touching the NIC's BARs (MMIO, ports, ioeventfd kicks) */
 	PP_IRQS,      /* interrupts the device sent the guest */
 	/* Host CPU (ns) per packet, by who spent it: where the work went. */
 	PP_CPU_CARD,  /* the card's own silicon: the SR-IOV NIC engine's thread; "-" for cards
@@ -56,50 +56,50 @@ struct per_packet {
 
 /* Something that happened, timestamped. */
 enum snap_event_kind {
-	SEV_NIC_SWITCH,      /* a live switch of the NIC: from, to are enum nic_mode */
+	SEV_NIC_SWITCH,	     /* a live switch of the NIC: from, to are enum nic_mode */
 	SEV_GUEST_RESTARTED, /* a new guest booted: from, to are enum cpu_mode */
 	SEV_GUEST_FAILED,    /* the guest faulted, shut down or hung: why says how */
 	SEV_MAX,
 };
 
 struct snap_event {
-	double t;          /* session seconds when it began */
+	double t; /* session seconds when it began */
 	enum snap_event_kind kind;
-	unsigned from, to; /* by kind: enum nic_mode or enum cpu_mode */
-	bool ok;           /* false: why says why, and the old card carries on */
+	unsigned from, to;  /* by kind: enum nic_mode or enum cpu_mode */
+	bool ok;	    /* false: why says why, and the old card carries on */
 	double duration_ms; /* asked -> the old card removed (or the switch given up) */
-	double probe_ms;   /* guest: the slot's event -> the new card's driver up */
+	double probe_ms;    /* guest: the slot's event -> the new card's driver up */
 	/* The longest gap in the guest's traffic around the switch: [0] from the capture's
 	 * timestamps, [1] the VMM's view (frames the cards moved). Not valid: no traffic to
 	 * measure, or that source is off. */
 	double blackout_ms[2];
 	bool blackout_valid[2];
-	uint64_t lost;     /* packets lost, from sequence numbers: the guest's pings and rx flood,
-			    * the capture's view of its tx flood */
+	uint64_t lost; /* packets lost, from sequence numbers: the guest's pings and rx flood,
+			* the capture's view of its tx flood */
 	bool lost_valid;
 	char why[160];
 };
 #define SNAP_EVENTS_MAX 4
-#define SNAP_NO_KIND (EK_ALL + 1) /* exit_kind when the workload is not exits: "-" */
-#define SNAP_LOG_MAX 24           /* log lines a tick carries; more are counted in log_dropped */
+#define SNAP_NO_KIND	(EK_ALL + 1) /* exit_kind when the workload is not exits: "-" */
+#define SNAP_LOG_MAX	24	     /* log lines a tick carries; more are counted in log_dropped */
 
 /* The last figures measured in one NIC mode: the compare table. */
 struct mode_figures {
-	bool valid;     /* traffic was measured in that mode */
-	double t;       /* session seconds of the measurement */
+	bool valid; /* traffic was measured in that mode */
+	double t;   /* session seconds of the measurement */
 	enum workload workload;
-	double tx_pps, rx_pps;                 /* vmm: what the card moved */
+	double tx_pps, rx_pps; /* vmm: what the card moved */
 	bool ping_valid;
-	double ping_p50_us, ping_p99_us;       /* guest pings while in that mode */
+	double ping_p50_us, ping_p99_us; /* guest pings while in that mode */
 	/* Per packet: the card's exits first (the lesson), those that reached the VMM, every exit;
 	 * host CPU is the hypervisor's (PP_CPU_VMM), the card's engine apart (PP_CPU_CARD). */
 	struct per_packet exits_nic, exits_user, exits_all, irqs, cpu_host, cpu_card;
 };
 
-#define SNAP_STATS_MAX 64
-#define SNAP_REASONS_MAX 16
+#define SNAP_STATS_MAX	      64
+#define SNAP_REASONS_MAX      16
 #define SNAP_DEV_COUNTERS_MAX 32
-#define SNAP_DEV_REGS_MAX 56
+#define SNAP_DEV_REGS_MAX     56
 
 struct kind_cost {
 	uint64_t ops;
@@ -123,15 +123,16 @@ struct snapshot {
 	enum cpu_mode cpu_mode;
 	enum vmm_state state;
 	enum workload workload;
-	uint32_t exit_kind; /* EK_* (EK_ALL: each in turn) under the exits workload, else SNAP_NO_KIND */
+	uint32_t
+	    exit_kind; /* EK_* (EK_ALL: each in turn) under the exits workload, else SNAP_NO_KIND */
 	uint32_t rate;
 	uint32_t pkt_size;
 	char reason[160]; /* why the guest failed, when state is "failed" */
 	double boot_first_insn_ms, boot_banner_ms;
 
 	struct figure exits[EK_MAX][SRC_MAX]; /* by exit kind and source */
-	enum source exits_src[EK_MAX];        /* the source "exits" reports for each kind */
-	struct figure idle_halts;             /* halts the guest waited in (guest-counted) */
+	enum source exits_src[EK_MAX];	      /* the source "exits" reports for each kind */
+	struct figure idle_halts;	      /* halts the guest waited in (guest-counted) */
 	/* Every halt, measured and waiting, as each source counts them: the stats fd and kvm_exit
 	 * cannot tell the two apart, so they count no "hlt" exits of their own, only these. */
 	struct figure halts[SRC_MAX];
@@ -140,7 +141,7 @@ struct snapshot {
 	 * VMM, the NIC is polled). */
 	char irq_mode[8];
 	struct figure irq_timer, irq_command, irq_self, irq_nic;
-	struct kind_cost cost[EK_MAX];        /* the guest's TSC round trips, cumulative */
+	struct kind_cost cost[EK_MAX]; /* the guest's TSC round trips, cumulative */
 	struct work_cost work;
 	uint64_t heartbeat;
 
@@ -154,21 +155,21 @@ struct snapshot {
 	bool net_on;
 	enum nic_mode nic_mode;
 	char backend[12], netns[32];
-	char nic_chip[32];              /* what the guest sees: "Intel 82540EM", ... */
-	char net_why[96];               /* why the loopback peer stands in for the TAP link */
-	struct figure pps_tx, pps_rx;   /* guest: packets it sent / received */
-	struct figure dev_tx, dev_rx;   /* vmm: what the device moved */
+	char nic_chip[32];	      /* what the guest sees: "Intel 82540EM", ... */
+	char net_why[96];	      /* why the loopback peer stands in for the TAP link */
+	struct figure pps_tx, pps_rx; /* guest: packets it sent / received */
+	struct figure dev_tx, dev_rx; /* vmm: what the device moved */
 	struct figure peer_sink, peer_echo;
-	struct figure ping_lost;        /* guest: echoes that got no reply within a second */
-	struct figure rx_lost;          /* guest: gaps in the sequence of the peer's flood */
-	struct figure udp_echoed;       /* guest: datagrams it echoed (echo workload, or tools) */
-	double peer_echo_rtt_us;        /* peer: average round trip of its echo workload */
-	bool peer_echo_rtt_valid;       /* the peer has had echoes back */
-	bool latency_valid;             /* the workload pings: latency_* mean something */
-	double latency_us[3];           /* guest ping RTT p50, p99, p999 (log2-bucket resolution) */
+	struct figure ping_lost;  /* guest: echoes that got no reply within a second */
+	struct figure rx_lost;	  /* guest: gaps in the sequence of the peer's flood */
+	struct figure udp_echoed; /* guest: datagrams it echoed (echo workload, or tools) */
+	double peer_echo_rtt_us;  /* peer: average round trip of its echo workload */
+	bool peer_echo_rtt_valid; /* the peer has had echoes back */
+	bool latency_valid;	  /* the workload pings: latency_* mean something */
+	double latency_us[3];	  /* guest ping RTT p50, p99, p999 (log2-bucket resolution) */
 	double latency_avg_us;
 	uint64_t latency_hist[HIST_SLOTS]; /* RTT TSC cycles, log2 slots, cumulative */
-	uint64_t tsc_khz;                  /* the guest's TSC, to turn cycles into time */
+	uint64_t tsc_khz;		   /* the guest's TSC, to turn cycles into time */
 	struct per_packet per_packet[PP_MAX];
 	struct figure nic_exits[SRC_MAX]; /* exits at the NIC's registers, by source (vmm, bpf) */
 	struct figure dev_irqs, rx_no_buffer;
@@ -177,7 +178,7 @@ struct snapshot {
 	unsigned nr_dev_counters, nr_dev_regs;
 	struct named_figure dev_counter[SNAP_DEV_COUNTERS_MAX];
 	struct named_figure dev_reg[SNAP_DEV_REGS_MAX];
-	struct figure dev_tx_dropped;      /* vmm: frames the device took but the link refused */
+	struct figure dev_tx_dropped;	   /* vmm: frames the device took but the link refused */
 	struct figure dev_tx_backpressure; /* vmm: times tx waited for the link to take frames */
 	/* The capture on the TAP (source "capture"): independent of guest and VMM. */
 	bool cap_on;
@@ -216,12 +217,12 @@ struct snapshot {
 	char log[SNAP_LOG_MAX][VLOG_LINE_MAX];
 };
 
-const char *source_name(enum source s); /* "guest", "vmm", "stats", "bpf" */
+const char *source_name(enum source s);		     /* "guest", "vmm", "stats", "bpf" */
 const char *snap_event_name(enum snap_event_kind k); /* "nic_switch", "guest_restarted", ... */
-const char *snap_kind_name(uint32_t exit_kind); /* exit_kind_name, or "-" for SNAP_NO_KIND */
+const char *snap_kind_name(uint32_t exit_kind);	     /* exit_kind_name, or "-" for SNAP_NO_KIND */
 const char *per_packet_name(enum per_packet_part p); /* "all", "userspace", ... */
-const char *kt_event_name(unsigned event); /* the tracepoint, e.g. "kvm_pio" */
-const char *kvm_exit_reason_name(unsigned reason); /* KVM_EXIT_* without prefix */
+const char *kt_event_name(unsigned event);	     /* the tracepoint, e.g. "kvm_pio" */
+const char *kvm_exit_reason_name(unsigned reason);   /* KVM_EXIT_* without prefix */
 void figure_update(struct figure *f, uint64_t total, uint64_t prev_total, double dt);
 /* A percentile (0..1) of a log2 histogram (slot i counts values in [2^i, 2^(i+1))), in the
  * histogram's units; interpolates inside the slot. 0 when empty. */

@@ -14,13 +14,38 @@
 
 #include "vmm/names.h"
 
-static const char *n_host(unsigned i) { return host_kind_name((enum host_kind)i); }
-static const char *n_cpu(unsigned i) { return cpu_mode_name((enum cpu_mode)i); }
-static const char *n_state(unsigned i) { return vmm_state_name((enum vmm_state)i); }
-static const char *n_workload(unsigned i) { return workload_name(i); }
-static const char *n_kind(unsigned i) { return snap_kind_name(i); }
-static const char *n_nic(unsigned i) { return nic_mode_name((enum nic_mode)i); }
-static const char *n_source(unsigned i) { return source_name((enum source)i); }static const char *n_event(unsigned i) { return snap_event_name((enum snap_event_kind)i); }
+static const char *n_host(unsigned i)
+{
+	return host_kind_name((enum host_kind)i);
+}
+static const char *n_cpu(unsigned i)
+{
+	return cpu_mode_name((enum cpu_mode)i);
+}
+static const char *n_state(unsigned i)
+{
+	return vmm_state_name((enum vmm_state)i);
+}
+static const char *n_workload(unsigned i)
+{
+	return workload_name(i);
+}
+static const char *n_kind(unsigned i)
+{
+	return snap_kind_name(i);
+}
+static const char *n_nic(unsigned i)
+{
+	return nic_mode_name((enum nic_mode)i);
+}
+static const char *n_source(unsigned i)
+{
+	return source_name((enum source)i);
+}
+static const char *n_event(unsigned i)
+{
+	return snap_event_name((enum snap_event_kind)i);
+}
 
 #define JV_ENUM(v, key, field, names, max)                                                         \
 	do {                                                                                       \
@@ -64,7 +89,8 @@ static void jv_named(struct jv *v, const char *key, struct named_figure *arr, un
 	} else {
 		const char *name;
 		json_t *val;
-		json_object_foreach(v->at[v->depth], name, val) {
+		json_object_foreach(v->at[v->depth], name, val)
+		{
 			if (*nr >= max) {
 				jv_fail(v, NULL, "has more than %u entries", max);
 				break;
@@ -149,10 +175,13 @@ static void walk_events(struct jv *v, struct snapshot *s)
 			continue;
 		JV_ENUM(v, "kind", e->kind, n_event, SEV_MAX);
 		jv_f64(v, "t", &e->t, 3);
-		/* from and to are cards for a switch, CPU modes for a guest's restart or failure. */
+		/* from and to are cards for a switch, CPU modes for a guest's restart or failure.
+		 */
 		bool nic = e->kind == SEV_NIC_SWITCH;
-		jv_name(v, "from", &e->from, nic ? n_nic : n_cpu, nic ? NIC_MODE_MAX : CPU_EMULATED + 1);
-		jv_name(v, "to", &e->to, nic ? n_nic : n_cpu, nic ? NIC_MODE_MAX : CPU_EMULATED + 1);
+		jv_name(v, "from", &e->from, nic ? n_nic : n_cpu,
+			nic ? NIC_MODE_MAX : CPU_EMULATED + 1);
+		jv_name(v, "to", &e->to, nic ? n_nic : n_cpu,
+			nic ? NIC_MODE_MAX : CPU_EMULATED + 1);
 		jv_bool(v, "ok", &e->ok);
 		if (nic) {
 			jv_f64(v, "duration_ms", &e->duration_ms, 3);
@@ -160,12 +189,14 @@ static void walk_events(struct jv *v, struct snapshot *s)
 			jv_opt_f64(v, "probe_ms", &e->probe_ms, &probe, 3);
 			if (jv_begin(v, "blackout_ms", false)) {
 				static const char *const src[2] = {"capture", "vmm"};
-				if (!v->rd) { /* which source each figure comes from, for the reader's eye */
+				if (!v->rd) { /* which source each figure comes from, for the
+						 reader's eye */
 					jv_key(v, "sources");
 					fputs("[\"capture\",\"vmm\"]", v->f);
 				}
 				for (unsigned b = 0; b < 2; b++)
-					jv_opt_f64(v, src[b], &e->blackout_ms[b], &e->blackout_valid[b], 3);
+					jv_opt_f64(v, src[b], &e->blackout_ms[b],
+						   &e->blackout_valid[b], 3);
 				jv_end(v, false);
 			}
 			jv_opt_u64(v, "lost", &e->lost, &e->lost_valid);
@@ -283,7 +314,8 @@ static void walk_net(struct jv *v, struct snapshot *s)
 	jv_str(v, "why", s->net_why, sizeof(s->net_why), true);
 	jv_fig(v, "pps_tx", &s->pps_tx);
 	jv_fig(v, "pps_rx", &s->pps_rx);
-	if (jv_begin_opt(v, "latency_us", &s->latency_valid)) { /* null: the workload sends no pings */
+	if (jv_begin_opt(v, "latency_us",
+			 &s->latency_valid)) { /* null: the workload sends no pings */
 		jv_rtt_fields(v, s->latency_us, &s->latency_avg_us);
 		jv_end(v, false);
 	}
@@ -496,4 +528,3 @@ int snapshot_from_json(const char *text, size_t len, struct snapshot *s, char *e
 	}
 	return 0;
 }
-

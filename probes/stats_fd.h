@@ -8,10 +8,10 @@
 
 struct kstat_desc {
 	char name[KSTAT_NAME_MAX];
-	uint32_t type;   /* KVM_STATS_TYPE_* >> shift: cumulative, instant, peak, linear/log hist */
-	uint32_t unit;   /* KVM_STATS_UNIT_* >> shift: none, bytes, seconds, cycles, boolean */
+	uint32_t type; /* KVM_STATS_TYPE_* >> shift: cumulative, instant, peak, linear/log hist */
+	uint32_t unit; /* KVM_STATS_UNIT_* >> shift: none, bytes, seconds, cycles, boolean */
 	int16_t exponent;
-	uint16_t size;   /* number of u64 values (histograms have several) */
+	uint16_t size;	 /* number of u64 values (histograms have several) */
 	uint32_t offset; /* byte offset in the data block */
 };
 

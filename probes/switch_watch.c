@@ -12,9 +12,12 @@
 /* A lost ping is known when its reply is a second late (the guest's timeout): the loss count
  * of a switch under ping waits that long after its end. */
 #define SETTLE_PING_S 1.1
-#define SETTLE_S 0.2
+#define SETTLE_S      0.2
 
-static uint64_t guest_lost(const struct ctl_page *c) { return c->ping_lost + c->rx_seq_lost; }
+static uint64_t guest_lost(const struct ctl_page *c)
+{
+	return c->ping_lost + c->rx_seq_lost;
+}
 
 void session_queue_event(struct session *s, const struct snap_event *ev)
 {
@@ -95,7 +98,8 @@ void switch_watch_follow(struct session *s)
 	switch_ended(s);
 	uint64_t gap;
 	double now = mono_s() - s->t0;
-	bool measured = (!s->cap || capture_gap_read(s->cap, &gap)) && (!s->net || net_gap_read(s->net, &gap));
+	bool measured =
+	    (!s->cap || capture_gap_read(s->cap, &gap)) && (!s->net || net_gap_read(s->net, &gap));
 	double settle = s->opts.workload == WL_PING ? SETTLE_PING_S : SETTLE_S;
 	/* Without traffic nothing closes the windows: the blackout then is "-". */
 	if ((measured && now - s->track.t_ended >= settle) || now - s->track.t_ended >= settle + 2)
@@ -120,7 +124,10 @@ void switch_watch_end(struct session *s, const char *why)
 	finish_switch(s);
 }
 
-void session_poll(struct session *s) { switch_watch_follow(s); }
+void session_poll(struct session *s)
+{
+	switch_watch_follow(s);
+}
 
 int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
 {
@@ -157,4 +164,3 @@ int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
 		net_gap_arm(s->net, s->track.sw.ns_start);
 	return 0;
 }
-

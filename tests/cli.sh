@@ -1,44 +1,44 @@
 #!/usr/bin/env bash
 # Command-line tests on the real binary: errors, headless records, the dashboard in a terminal.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BIN=./build/vmscope
 . tests/lib.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; tmux -L vmscope-test kill-server 2>/dev/null; tmux -L vmscope-test-small kill-server 2>/dev/null' EXIT
 
 
-expect cli_unknown_flag 2 "unknown option '--bogus'" -- $BIN --bogus
-expect cli_bad_rate 2 "--rate wants" -- $BIN run --headless --rate fast
-expect cli_bad_kind 2 "--kind wants" -- $BIN run --headless --kind io
-expect cli_dashboard_needs_a_terminal 2 "needs a terminal" -- $BIN
+expect cli_unknown_flag 2 "unknown option '--bogus'" -- "$BIN" --bogus
+expect cli_bad_rate 2 "--rate wants" -- "$BIN" run --headless --rate fast
+expect cli_bad_kind 2 "--kind wants" -- "$BIN" run --headless --kind io
+expect cli_dashboard_needs_a_terminal 2 "needs a terminal" -- "$BIN"
 
-expect cli_a_flag_is_not_a_value 2 "needs a value, not the option '--headless'" -- $BIN run --pcap --headless
+expect cli_a_flag_is_not_a_value 2 "needs a value, not the option '--headless'" -- "$BIN" run --pcap --headless
 expect cli_contradicting_flags_are_refused 2 "asks for the exits workload, but --workload is ping" -- \
-	$BIN run --headless --workload ping --kind cpuid
+	"$BIN" run --headless --workload ping --kind cpuid
 expect cli_contradicting_kinds_are_refused 2 "contradicts --workload exits:hlt" -- \
-	$BIN run --headless --workload exits:hlt --kind cpuid
+	"$BIN" run --headless --workload exits:hlt --kind cpuid
 expect cli_bad_workload_lists_every_workload 2 "idle, exits\[:KIND\], ping, tx, rx or echo" -- \
-	$BIN run --headless --workload bogus
+	"$BIN" run --headless --workload bogus
 expect cli_pcap_into_a_directory 1 "cannot write the --pcap file '/tmp': Is a directory" -- \
-	$BIN run --headless --duration 1 --pcap /tmp
+	"$BIN" run --headless --duration 1 --pcap /tmp
 expect cli_pcap_into_a_missing_folder 1 "cannot write the --pcap file '/nonexistent/x.pcap': No such file" -- \
-	$BIN run --headless --duration 1 --pcap /nonexistent/x.pcap
+	"$BIN" run --headless --duration 1 --pcap /nonexistent/x.pcap
 
-expect cli_switch_to_wants_mode_at_seconds 2 "--switch-to wants MODE@SECONDS" -- $BIN run --headless --switch-to vf
-expect cli_switch_to_an_unknown_card 2 "--switch-to wants MODE@SECONDS" -- $BIN run --headless --switch-to bogus@2
-expect cli_switch_every_wants_seconds 2 "--switch-every wants seconds" -- $BIN run --headless --switch-every 0
-expect cli_switch_without_a_card 2 "drop --nic none" -- $BIN run --headless --nic none --switch-every 2
-expect cli_pcap_without_the_capture 2 "drop --no-capture or --pcap" -- $BIN run --headless --no-capture --pcap /tmp/x.pcap
-expect cli_switch_plans_are_one_or_the_other 2 "use one" -- $BIN run --headless --switch-every 2 --switch-to vf@1
+expect cli_switch_to_wants_mode_at_seconds 2 "--switch-to wants MODE@SECONDS" -- "$BIN" run --headless --switch-to vf
+expect cli_switch_to_an_unknown_card 2 "--switch-to wants MODE@SECONDS" -- "$BIN" run --headless --switch-to bogus@2
+expect cli_switch_every_wants_seconds 2 "--switch-every wants seconds" -- "$BIN" run --headless --switch-every 0
+expect cli_switch_without_a_card 2 "drop --nic none" -- "$BIN" run --headless --nic none --switch-every 2
+expect cli_pcap_without_the_capture 2 "drop --no-capture or --pcap" -- "$BIN" run --headless --no-capture --pcap /tmp/x.pcap
+expect cli_switch_plans_are_one_or_the_other 2 "use one" -- "$BIN" run --headless --switch-every 2 --switch-to vf@1
 
-if $BIN -h | grep -q "examples:" && $BIN --help | grep -q "examples:" && $BIN --version | grep -q "^vmscope "; then ok cli_help_and_version
+if "$BIN" -h | grep -q "examples:" && "$BIN" --help | grep -q "examples:" && "$BIN" --version | grep -q "^vmscope "; then ok cli_help_and_version
 else bad cli_help_and_version "no examples in --help or no version"; fi
 
 if [ ! -e /dev/kvm ]; then
 	skp cli_headless_jsonl "this machine has no /dev/kvm"
 else
-	if $BIN run --headless --duration 1.5 --interval 500 --kind pio_eventfd --rate 2000 >"$tmp/j" 2>"$tmp/e"; then
+	if "$BIN" run --headless --duration 1.5 --interval 500 --kind pio_eventfd --rate 2000 >"$tmp/j" 2>"$tmp/e"; then
 		n=$(wc -l <"$tmp/j")
 		if [ "$n" -ne 3 ]; then bad cli_headless_jsonl "wanted 3 records, got $n"
 		elif ! jq -e 'select(.cpu_mode and .host and .workload == "exits" and .kind == "pio_eventfd"
@@ -53,7 +53,7 @@ else
 		fi
 	else bad cli_headless_jsonl "exit $?: $(cat "$tmp/e")"; fi
 
-	if $BIN run --headless --duration 1 --interval 250 --format csv >"$tmp/c" 2>"$tmp/e"; then
+	if "$BIN" run --headless --duration 1 --interval 250 --format csv >"$tmp/c" 2>"$tmp/e"; then
 		cols=$(awk -F, '{print NF}' "$tmp/c" | sort -u | wc -l)
 		if [ "$(wc -l <"$tmp/c")" -eq 5 ] && [ "$cols" -eq 1 ] && head -1 "$tmp/c" | grep -q '^t,host,cpu_mode'; then
 			ok cli_headless_csv
@@ -63,7 +63,7 @@ else
 	# Planned live switches: the records carry each one's event, and the card in use follows.
 	if [ "$(id -u)" -ne 0 ] || [ ! -e /dev/net/tun ]; then
 		skp cli_headless_switch_to "the TAP link needs root and /dev/net/tun"
-	elif $BIN run --headless --duration 6 --interval 250 --workload ping --rate 0 \
+	elif "$BIN" run --headless --duration 6 --interval 250 --workload ping --rate 0 \
 		--switch-to emulated@1 --switch-to vf@3 >"$tmp/s" 2>"$tmp/e"; then
 		if jq -se '[.[].events[] | select(.kind == "nic_switch" and .ok and .lost == 0
 				and .blackout_ms.capture != null)] | map(.to) == ["emulated", "vf"]' "$tmp/s" >/dev/null &&
@@ -74,7 +74,7 @@ else
 		else bad cli_headless_switch_to "$(jq -c '[.nic_mode, .events]' "$tmp/s")"; fi
 	else bad cli_headless_switch_to "exit $?: $(cat "$tmp/e")"; fi
 
-	expect cli_guest_fault_exits_3 3 "guest took exception #UD" -- $BIN run --headless --duration 5 --workload fault:ud
+	expect cli_guest_fault_exits_3 3 "guest took exception #UD" -- "$BIN" run --headless --duration 5 --workload fault:ud
 
 	# No /dev/kvm: a mount namespace whose /dev is empty.
 	if unshare -m true 2>/dev/null; then
@@ -90,7 +90,7 @@ else
 
 	# In the device's group already, but the device is 0600: the mode is the problem, not the group.
 	if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && unshare -m true 2>/dev/null; then
-		cp $BIN "$tmp/vmscope" && chmod 755 "$tmp" "$tmp/vmscope"
+		cp "$BIN" "$tmp/vmscope" && chmod 755 "$tmp" "$tmp/vmscope"
 		expect cli_in_the_kvm_group_but_mode_0600 1 "you are in its group .* mode 0600" -- unshare -m sh -c \
 			"mount -t tmpfs none /dev && mknod -m 600 /dev/kvm c 10 232 && chown 0:65533 /dev/kvm && \
 			exec setpriv --reuid=65534 --regid=65534 --groups=65533 $tmp/vmscope run --headless --duration 1"
@@ -115,7 +115,7 @@ else
 
 	# No permission: an unprivileged user (root always has it).
 	if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
-		cp $BIN "$tmp/vmscope" && chmod 755 "$tmp" "$tmp/vmscope"
+		cp "$BIN" "$tmp/vmscope" && chmod 755 "$tmp" "$tmp/vmscope"
 		expect cli_no_permission_on_dev_kvm 1 "no permission to open /dev/kvm" -- \
 			setpriv --reuid=65534 --regid=65534 --clear-groups "$tmp/vmscope" run --headless --duration 1
 	else skp cli_no_permission_on_dev_kvm "needs root to switch to an unprivileged user"; fi
@@ -123,7 +123,7 @@ else
 	# KVM but no root: a private /dev whose kvm node an unprivileged user may open. The eBPF
 	# source is off and the record says why; everything else runs.
 	if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && unshare -m true 2>/dev/null; then
-		cp $BIN "$tmp/vmscope" && chmod 755 "$tmp" "$tmp/vmscope"
+		cp "$BIN" "$tmp/vmscope" && chmod 755 "$tmp" "$tmp/vmscope"
 		unshare -m sh -c "mount -t tmpfs none /dev && mknod -m 666 /dev/kvm c 10 232 && \
 			exec setpriv --reuid=65534 --regid=65534 --clear-groups $tmp/vmscope run --headless \
 			--duration 1 --interval 500 --kind pio_vmm" >"$tmp/nr" 2>"$tmp/e"
@@ -133,14 +133,14 @@ else
 		else bad cli_runs_on_without_bpf_privileges "$(head -c 300 "$tmp/nr") $(cat "$tmp/e")"; fi
 	else skp cli_runs_on_without_bpf_privileges "needs root to set up an unprivileged user with KVM"; fi
 
-	if $BIN run --headless --duration 0.5 --log "$tmp/vm.log" >/dev/null 2>&1 &&
+	if "$BIN" run --headless --duration 0.5 --log "$tmp/vm.log" >/dev/null 2>&1 &&
 		grep -q "guest: vmscope guest: long mode, ring 0, ready" "$tmp/vm.log" &&
 		grep -q "vmm: host" "$tmp/vm.log"; then ok cli_log_file_gets_the_serial_console
-	else bad cli_log_file_gets_the_serial_console "$(cat "$tmp/vm.log" 2>&1 | head -5)"; fi
+	else bad cli_log_file_gets_the_serial_console "$(head -5 "$tmp/vm.log" 2>&1)"; fi
 
 	# --pcap writes a file that tcpdump reads: the guest's pings and the namespace's replies.
 	if [ "$(id -u)" -eq 0 ] && [ -e /dev/net/tun ] && command -v tcpdump >/dev/null; then
-		if $BIN run --headless --duration 1 --workload ping --rate 200 --pcap "$tmp/p.pcap" >/dev/null 2>"$tmp/e"; then
+		if "$BIN" run --headless --duration 1 --workload ping --rate 200 --pcap "$tmp/p.pcap" >/dev/null 2>"$tmp/e"; then
 			req=$(tcpdump -nr "$tmp/p.pcap" 2>/dev/null | grep -c "ICMP echo request")
 			rep=$(tcpdump -nr "$tmp/p.pcap" 2>/dev/null | grep -c "ICMP echo reply")
 			# Every request answered, but the one in flight when the run ended.
@@ -152,16 +152,16 @@ else
 	# The duration is honoured whatever the interval (a minute here): the run ends long before
 	# the first tick would, and its one record covers the part-tick.
 	start=$(date +%s%N)
-	$BIN run --headless --duration 1 --interval 60000 --no-bpf >"$tmp/d" 2>"$tmp/e"
+	"$BIN" run --headless --duration 1 --interval 60000 --no-bpf >"$tmp/d" 2>"$tmp/e"
 	took=$((($(date +%s%N) - start) / 1000000))ms
 	if [ "$(wc -l <"$tmp/d")" -eq 1 ] && [ "${took%ms}" -lt 30000 ] &&
 		jq -e 'select(.dt >= 1 and .dt < 30)' "$tmp/d" >/dev/null; then ok cli_duration_beats_a_long_interval
-	else bad cli_duration_beats_a_long_interval "took ${took}: $(cat "$tmp/d" | head -c 200)"; fi
+	else bad cli_duration_beats_a_long_interval "took ${took}: $(head -c 200 "$tmp/d")"; fi
 
 	# A hung guest is reported by the VMM's own watchdog (2 s), not at the next tick (a minute)
 	# nor at the end of the run (two minutes); exit 3.
 	start=$(date +%s%N)
-	$BIN run --headless --duration 120 --interval 60000 --workload fault:hang --nic none --no-bpf >"$tmp/h" 2>"$tmp/e"
+	"$BIN" run --headless --duration 120 --interval 60000 --workload fault:hang --nic none --no-bpf >"$tmp/h" 2>"$tmp/e"
 	rc=$? took=$((($(date +%s%N) - start) / 1000000))ms
 	if [ $rc -eq 3 ] && [ "${took%ms}" -lt 50000 ] && tail -1 "$tmp/h" | jq -e '.state == "failed"' >/dev/null &&
 		grep -q "stopped responding" "$tmp/e"; then ok cli_hang_is_reported_within_the_watchdog_timeout
@@ -170,7 +170,7 @@ else
 	# Every terminating signal ends the run cleanly: namespace gone, pcap complete.
 	if [ "$(id -u)" -eq 0 ] && [ -e /dev/net/tun ] && command -v tcpdump >/dev/null; then
 		for sig in HUP INT TERM QUIT; do
-			$BIN run --headless --interval 250 --workload ping --rate 200 --no-bpf --pcap "$tmp/s.pcap" \
+			"$BIN" run --headless --interval 250 --workload ping --rate 200 --no-bpf --pcap "$tmp/s.pcap" \
 				>"$tmp/s.out" 2>"$tmp/e" &
 			pid=$!
 			# Killed once its records say 100 pings went out: the pcap must hold them all.
@@ -182,7 +182,7 @@ else
 			[ $sig = INT ] && want=0
 			tcpdump -nr "$tmp/s.pcap" >/dev/null 2>"$tmp/td"
 			if [ $rc -ne $want ]; then bad cli_signal_$sig "exit $rc, wanted $want: $(cat "$tmp/e")"
-			elif [ -e /run/netns/vmscope-$pid ]; then bad cli_signal_$sig "namespace vmscope-$pid left behind"
+			elif [ -e "/run/netns/vmscope-$pid" ]; then bad cli_signal_$sig "namespace vmscope-$pid left behind"
 			elif grep -qi truncated "$tmp/td"; then bad cli_signal_$sig "pcap truncated: $(cat "$tmp/td")"
 			elif [ "$(tcpdump -nr "$tmp/s.pcap" 2>/dev/null | grep -c 'ICMP echo request')" -lt 100 ]; then
 				bad cli_signal_$sig "the pcap holds too few pings"
@@ -192,7 +192,7 @@ else
 
 	# The capture is open before the guest's first frame: its ARP request and ping seq 1.
 	if [ "$(id -u)" -eq 0 ] && [ -e /dev/net/tun ] && command -v tcpdump >/dev/null; then
-		$BIN run --headless --duration 3 --workload ping --rate 500 --no-bpf --pcap "$tmp/f.pcap" >/dev/null 2>"$tmp/e"
+		"$BIN" run --headless --duration 3 --workload ping --rate 500 --no-bpf --pcap "$tmp/f.pcap" >/dev/null 2>"$tmp/e"
 		tcpdump -nr "$tmp/f.pcap" 2>/dev/null >"$tmp/f.txt"
 		if head -1 "$tmp/f.txt" | grep -q "ARP, Request who-has 10.77.0.1" &&
 			grep "ICMP echo request" "$tmp/f.txt" | head -1 | grep -q "seq 1,"; then
@@ -202,7 +202,7 @@ else
 
 	# --no-capture: the capture says it is off and why; the guest's traffic still flows.
 	if [ "$(id -u)" -eq 0 ] && [ -e /dev/net/tun ]; then
-		$BIN run --headless --duration 1.5 --workload ping --rate 500 --no-bpf --no-capture >"$tmp/nc" 2>"$tmp/e"
+		"$BIN" run --headless --duration 1.5 --workload ping --rate 500 --no-bpf --no-capture >"$tmp/nc" 2>"$tmp/e"
 		if tail -1 "$tmp/nc" | jq -e '.net.capture.on == false and (.net.capture.why | test("--no-capture"))
 				and .net.pps_tx.total > 0' >/dev/null; then ok cli_no_capture_says_so
 		else bad cli_no_capture_says_so "$(tail -1 "$tmp/nc" | jq -c .net.capture) $(cat "$tmp/e")"; fi
@@ -258,7 +258,7 @@ else
 		wait_for 30 eval "! kill -0 '$pid' 2>/dev/null"
 		if [ -z "$pid" ]; then bad cli_dashboard_hangup "no vmscope process found"
 		elif kill -0 "$pid" 2>/dev/null; then bad cli_dashboard_hangup "vmscope $pid still runs after SIGHUP"
-		elif [ -e /run/netns/vmscope-$pid ]; then bad cli_dashboard_hangup "namespace vmscope-$pid left behind"
+		elif [ -e "/run/netns/vmscope-$pid" ]; then bad cli_dashboard_hangup "namespace vmscope-$pid left behind"
 		else ok cli_dashboard_hangup; fi
 		$T2 kill-server 2>/dev/null
 	else skp cli_dashboard_keys "tmux is not installed"; fi

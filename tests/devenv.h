@@ -15,7 +15,10 @@ static inline struct nic_env dev_env(struct guest_mem *mem, struct irq_router *i
 	irq_router_init(irq, -1, false);
 	if (!net->be && loopback_create(&net->be))
 		abort();
-	return (struct nic_env){.mem = mem, .irq = irq, .vm_fd = -1, .net = net,
+	return (struct nic_env){.mem = mem,
+				.irq = irq,
+				.vm_fd = -1,
+				.net = net,
 				.mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}};
 }
 

@@ -16,7 +16,8 @@ static inline uint8_t *guarded_ram(uint8_t **cache, size_t size)
 {
 	long pg = sysconf(_SC_PAGESIZE);
 	if (!*cache) {
-		uint8_t *r = mmap(NULL, size + 2 * (size_t)pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uint8_t *r = mmap(NULL, size + 2 * (size_t)pg, PROT_NONE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (r == MAP_FAILED || mprotect(r + pg, size, PROT_READ | PROT_WRITE))
 			return NULL;
 		*cache = r + pg;

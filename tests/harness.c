@@ -122,7 +122,8 @@ int main(int argc, char **argv)
 			printf("run  %s\n", tests[i].name);
 		tests[i].fn();
 		clock_gettime(CLOCK_MONOTONIC, &b);
-		double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+		double ms =
+		    (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
 		if (failures == before) {
 			printf("ok   %s (%.0f ms)\n", tests[i].name, ms);
 			passed++;

@@ -6,14 +6,15 @@
 
 typedef void (*test_fn)(void);
 void test_register(const char *name, test_fn fn);
-void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void test_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* The harness's main calls this first, if a test file defines it (integration: KVM checks). */
 extern void (*test_setup)(int argc, char **argv);
 
 #define TEST(name)                                                                                 \
 	static void name(void);                                                                    \
-	__attribute__((constructor)) static void register_##name(void)                            \
+	__attribute__((constructor)) static void register_##name(void)                             \
 	{                                                                                          \
 		test_register(#name, name);                                                        \
 	}                                                                                          \
@@ -40,13 +41,13 @@ extern void (*test_setup)(int argc, char **argv);
  * scaled by VMSCOPE_TEST_SLOW (the hardware lane's TCG runs a guest far slower). */
 extern double test_slow;
 void test_nap(double seconds); /* sleeps `seconds`, unscaled */
-double test_now(void);          /* seconds on the monotonic clock */
-/* Polls cond every 5 ms (times VMSCOPE_TEST_SLOW) until it holds (true) or bound_s * test_slow seconds pass on the
- * monotonic clock (false). */
+double test_now(void);	       /* seconds on the monotonic clock */
+/* Polls cond every 5 ms (times VMSCOPE_TEST_SLOW) until it holds (true) or bound_s * test_slow
+ * seconds pass on the monotonic clock (false). */
 #define WAIT_UNTIL(cond, bound_s)                                                                  \
 	({                                                                                         \
 		bool held_ = false;                                                                \
-		double until_ = test_now() + (bound_s) * test_slow;                               \
+		double until_ = test_now() + (bound_s)*test_slow;                                  \
 		for (;;) {                                                                         \
 			if ((cond)) {                                                              \
 				held_ = true;                                                      \

@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # $tmp is the sourcing script's
 # What the shell suites share: the counters, and `expect` for one-sentence errors.
 # The sourcing script sets $tmp (a scratch directory) and prints the summary line at its end.
 pass=0 fail=0 skip=0

@@ -3,7 +3,7 @@
 # headless (the same bytes) and in the dashboard (the same figures), as a user without /dev/kvm;
 # bad recordings; /metrics checked by promtool and scraped by a real Prometheus server.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BIN=$PWD/build/vmscope
 . tests/lib.sh
 tmp=$(mktemp -d)
@@ -21,36 +21,36 @@ trap cleanup EXIT
 # ---- Bad recordings: one sentence naming the file (and the line), exit 1; never a crash. ----
 header='{"vmscope_recording":1,"version":"t","host":"pvm","cpu_mode":"paravirt","start":"x","interval_ms":1000}'
 : >"$tmp/empty.jsonl"
-expect replay_empty_file 1 "empty.jsonl is empty" -- $BIN replay "$tmp/empty.jsonl"
+expect replay_empty_file 1 "empty.jsonl is empty" -- "$BIN" replay "$tmp/empty.jsonl"
 echo '{"vmscope_recording":7}' >"$tmp/v7.jsonl"
 expect replay_wrong_version 1 "v7.jsonl is a recording of format 7; this vmscope reads format 1" -- \
-	$BIN replay "$tmp/v7.jsonl"
+	"$BIN" replay "$tmp/v7.jsonl"
 echo 'hello' >"$tmp/hello.jsonl"
 expect replay_not_a_recording 1 "hello.jsonl: line 1 is not a vmscope recording's header" -- \
-	$BIN replay "$tmp/hello.jsonl"
+	"$BIN" replay "$tmp/hello.jsonl"
 printf '%s\n{"t":1}\n' "$header" >"$tmp/nosnap.jsonl"
 expect replay_no_snapshot 1 "nosnap.jsonl has no snapshot to replay: line 2 is not a snapshot" -- \
-	$BIN replay "$tmp/nosnap.jsonl"
+	"$BIN" replay "$tmp/nosnap.jsonl"
 expect replay_missing_file 1 "cannot read the recording '$tmp/nope.jsonl': No such file" -- \
-	$BIN replay "$tmp/nope.jsonl"
+	"$BIN" replay "$tmp/nope.jsonl"
 expect replay_refuses_live_flags 2 "--workload drives a live VM; a replay shows what was recorded" -- \
-	$BIN replay "$tmp/x.jsonl" --workload ping
+	"$BIN" replay "$tmp/x.jsonl" --workload ping
 expect record_into_a_directory 1 "cannot write the recording '/tmp': Is a directory" -- \
-	$BIN run --headless --duration 1 --record /tmp
-expect listen_bad_port 2 "--listen wants \[ADDR:\]PORT" -- $BIN run --headless --listen 99999
-expect listen_bad_address 2 "--listen wants an IPv4 address" -- $BIN run --headless --listen nowhere:9464
+	"$BIN" run --headless --duration 1 --record /tmp
+expect listen_bad_port 2 "--listen wants \[ADDR:\]PORT" -- "$BIN" run --headless --listen 99999
+expect listen_bad_address 2 "--listen wants an IPv4 address" -- "$BIN" run --headless --listen nowhere:9464
 
 printf 'step 5 A\nsay x\nnic token-ring\n' >"$tmp/bad.tour"
 expect demo_bad_script 1 "bad.tour line 3: nic wants emulated, virtio or vf, not 'token-ring'" -- \
-	$BIN demo --headless --script "$tmp/bad.tour"
+	"$BIN" demo --headless --script "$tmp/bad.tour"
 expect demo_chooses_its_own_workload 2 "the tour's script chooses the workload and the cards" -- \
-	$BIN demo --headless --workload ping
-expect script_is_the_tours 2 "--script is the guided tour's" -- $BIN run --headless --script "$tmp/bad.tour"
+	"$BIN" demo --headless --workload ping
+expect script_is_the_tours 2 "--script is the guided tour's" -- "$BIN" run --headless --script "$tmp/bad.tour"
 
 # The shipped recording of the tour: every step's caption, and what each shows.
 if [ ! -s demo/tour.jsonl.gz ]; then bad replay_plays_the_shipped_tour "demo/tour.jsonl.gz is missing"
 elif [ "$(stat -c %s demo/tour.jsonl.gz)" -ge $((2 << 20)) ]; then bad replay_plays_the_shipped_tour "over 2 MB"
-elif (cd "$tmp" && $BIN replay --headless >"$tmp/tour.jsonl" 2>"$tmp/tour.err") &&
+elif (cd "$tmp" && "$BIN" replay --headless >"$tmp/tour.jsonl" 2>"$tmp/tour.err") &&
 	jq -se '([.[].tour.step] | unique) as $s | ($s == [1,2,4,5,6] or $s == [1,2,3,4,5,6]) and
 		(map(select(.tour.step == 1))[-1].cpu_mode == "emulated") and
 		(map(select(.tour.step == 2))[-1].cpu_mode == "paravirt") and
@@ -66,7 +66,7 @@ else bad replay_plays_the_shipped_tour "$(cat "$tmp/tour.err"; jq -c '[.tour.ste
 # A gzip bomb: 600 MiB of zeros, no newline, in about 600 KiB.
 head -c $((600 << 20)) /dev/zero | gzip -1 >"$tmp/bomb.jsonl.gz"
 expect replay_gzip_bomb 1 "bomb.jsonl.gz is not a vmscope recording: line 1 and the rest: the recording expands past 512 MiB" -- \
-	$BIN replay "$tmp/bomb.jsonl.gz"
+	"$BIN" replay "$tmp/bomb.jsonl.gz"
 
 if [ ! -e /dev/kvm ]; then
 	skp replay_of_a_live_run "this machine has no /dev/kvm to record a run on"
@@ -76,7 +76,7 @@ if [ ! -e /dev/kvm ]; then
 fi
 
 # ---- A live run, recorded: replay --headless prints the bytes the live run printed. ----
-if $BIN run --headless --duration 4 --workload ping --rate 0 --switch-to vf@1.5 --record "$tmp/run.jsonl.gz" \
+if "$BIN" run --headless --duration 4 --workload ping --rate 0 --switch-to vf@1.5 --record "$tmp/run.jsonl.gz" \
 	>"$tmp/live.jsonl" 2>"$tmp/live.err"; then
 	n=$(wc -l <"$tmp/live.jsonl")
 	if [ "$n" -ne 4 ]; then bad record_a_live_run "wanted 4 records, got $n: $(cat "$tmp/live.err")"
@@ -86,13 +86,13 @@ if $BIN run --headless --duration 4 --workload ping --rate 0 --switch-to vf@1.5 
 	elif ! zcat "$tmp/run.jsonl.gz" | tail -n +2 | cmp -s - "$tmp/live.jsonl"; then
 		bad record_a_live_run "the recorded lines are not the lines printed"
 	else ok record_a_live_run; fi
-	if $BIN replay --headless "$tmp/run.jsonl.gz" >"$tmp/replayed.jsonl" 2>"$tmp/rep.err" &&
+	if "$BIN" replay --headless "$tmp/run.jsonl.gz" >"$tmp/replayed.jsonl" 2>"$tmp/rep.err" &&
 		cmp -s "$tmp/replayed.jsonl" "$tmp/live.jsonl"; then ok replay_headless_prints_the_same_bytes
 	else bad replay_headless_prints_the_same_bytes "$(cat "$tmp/rep.err"; diff <(head -c 600 "$tmp/live.jsonl") <(head -c 600 "$tmp/replayed.jsonl"))"; fi
 	if jq -se '[.[].events[] | select(.kind == "nic_switch" and .ok)] | length == 1' "$tmp/replayed.jsonl" >/dev/null
 	then ok replay_keeps_the_events
 	else bad replay_keeps_the_events "$(jq -c '.events' "$tmp/replayed.jsonl")"; fi
-	$BIN replay --headless --format csv "$tmp/run.jsonl.gz" >"$tmp/replayed.csv" 2>/dev/null
+	"$BIN" replay --headless --format csv "$tmp/run.jsonl.gz" >"$tmp/replayed.csv" 2>/dev/null
 	if [ "$(wc -l <"$tmp/replayed.csv")" -eq 5 ] && head -1 "$tmp/replayed.csv" | grep -q '^t,host,cpu_mode'
 	then ok replay_headless_csv
 	else bad replay_headless_csv "$(head -3 "$tmp/replayed.csv")"; fi
@@ -101,14 +101,14 @@ else
 fi
 
 # A recording cut off by a kill replays up to its last complete line, and says what it skipped.
-$BIN run --headless --interval 200 --record "$tmp/cut.jsonl" >/dev/null 2>&1 &
+"$BIN" run --headless --interval 200 --record "$tmp/cut.jsonl" >/dev/null 2>&1 &
 pid=$!
 wait_for 60 json_lines "$tmp/cut.jsonl" 6 # the header and five snapshots
 kill -KILL $pid
 wait $pid 2>/dev/null
 printf '{"t":9.0,"seq":9,"dt":1' >>"$tmp/cut.jsonl" # as if the kill hit mid-line
 ticks=$(($(wc -l <"$tmp/cut.jsonl") - 1))
-if $BIN replay --headless "$tmp/cut.jsonl" >"$tmp/cut.out" 2>"$tmp/cut.err" &&
+if "$BIN" replay --headless "$tmp/cut.jsonl" >"$tmp/cut.out" 2>"$tmp/cut.err" &&
 	[ "$(wc -l <"$tmp/cut.out")" -eq "$ticks" ] && [ "$ticks" -ge 5 ] &&
 	grep -q "cut.jsonl: replaying $ticks snapshots; skipped: line $((ticks + 2)) is cut off" "$tmp/cut.err"
 then ok replay_a_recording_cut_off_by_a_kill
@@ -117,13 +117,13 @@ else bad replay_a_recording_cut_off_by_a_kill "$ticks ticks; $(wc -l <"$tmp/cut.
 # A line of garbage in the middle is skipped and named; the rest replays.
 if [ -s "$tmp/live.jsonl" ]; then
 	{ echo "$header"; head -2 "$tmp/live.jsonl"; echo 'garbage'; tail -2 "$tmp/live.jsonl"; } >"$tmp/garbage.jsonl"
-	if $BIN replay --headless "$tmp/garbage.jsonl" >"$tmp/g.out" 2>"$tmp/g.err" &&
+	if "$BIN" replay --headless "$tmp/garbage.jsonl" >"$tmp/g.out" 2>"$tmp/g.err" &&
 		[ "$(wc -l <"$tmp/g.out")" -eq 4 ] && grep -q "skipped: line 4 is not a snapshot: not JSON" "$tmp/g.err"
 	then ok replay_skips_a_garbage_line
 	else bad replay_skips_a_garbage_line "$(cat "$tmp/g.err")"; fi
 	# A 5 MiB line: skipped as too long, the others replay.
 	{ echo "$header"; head -1 "$tmp/live.jsonl"; head -c $((5 << 20)) /dev/zero | tr '\0' 'x'; echo; tail -1 "$tmp/live.jsonl"; } >"$tmp/long.jsonl"
-	if $BIN replay --headless "$tmp/long.jsonl" >"$tmp/l.out" 2>"$tmp/l.err" &&
+	if "$BIN" replay --headless "$tmp/long.jsonl" >"$tmp/l.out" 2>"$tmp/l.err" &&
 		[ "$(wc -l <"$tmp/l.out")" -eq 2 ] && grep -q "line 3 is longer than 4 MiB" "$tmp/l.err"
 	then ok replay_skips_an_over_long_line
 	else bad replay_skips_an_over_long_line "$(cat "$tmp/l.err")"; fi
@@ -131,10 +131,10 @@ fi
 
 # ---- The tour runs headless to the end with --record, and the recording replays. ----
 # The built-in tour (about 80 s); on a host without VT-x/AMD-V its hardware step is skipped.
-if $BIN demo --headless --record "$tmp/tour.jsonl.gz" >"$tmp/demo.jsonl" 2>"$tmp/demo.err" &&
+if "$BIN" demo --headless --record "$tmp/tour.jsonl.gz" >"$tmp/demo.jsonl" 2>"$tmp/demo.err" &&
 	jq -se '([.[].tour.step] | unique | length) >= 5 and .[-1].tour.step == 6 and .[-1].nic_mode == "vf" and
 		([.[].events[] | select(.kind == "nic_switch" and .ok)] | length) == 3' "$tmp/demo.jsonl" >/dev/null &&
-	$BIN replay --headless "$tmp/tour.jsonl.gz" 2>/dev/null | cmp -s - "$tmp/demo.jsonl"
+	"$BIN" replay --headless "$tmp/tour.jsonl.gz" 2>/dev/null | cmp -s - "$tmp/demo.jsonl"
 then ok demo_runs_to_the_end_and_its_recording_replays
 else bad demo_runs_to_the_end_and_its_recording_replays "$(cat "$tmp/demo.err"; jq -c '[.t, .tour.step, .nic_mode, [.events[].kind]]' "$tmp/demo.jsonl" | tail -5)"; fi
 
@@ -179,7 +179,7 @@ fi
 if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
 	skp prometheus_scrapes_vmscope "Debian's prometheus package is not installed"
 else
-	$BIN run --headless --duration 300 --workload exits:pio_vmm --rate 2000 --listen 127.0.0.1:0 \
+	"$BIN" run --headless --duration 300 --workload exits:pio_vmm --rate 2000 --listen 127.0.0.1:0 \
 		>"$tmp/m.jsonl" 2>"$tmp/m.err" &
 	vpid=$!
 	wait_for 60 grep -q 'serving metrics at' "$tmp/m.err"

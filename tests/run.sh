@@ -2,7 +2,7 @@
 # Runs every suite (unit, integration, CLI, hardware lane) and ends with one
 # "N passed, N failed, N skipped" line over all of them.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 total_pass=0 total_fail=0 total_skip=0
 
 suite() {

@@ -56,25 +56,61 @@ static int parse_workload(const char *s, struct cli *cli)
 /* What the parse keeps beside struct cli: the flags as given, to spot contradictions. */
 struct parse {
 	struct cli *cli;
-	enum cli_cmd sub;         /* the subcommand (help and version do not change it) */
-	const char *kind_flag;    /* --kind, as given */
+	enum cli_cmd sub;      /* the subcommand (help and version do not change it) */
+	const char *kind_flag; /* --kind, as given */
 	const char *workload_flag;
-	const char *live_only;    /* the first flag that drives a live VM, for replay's refusal */
+	const char *live_only; /* the first flag that drives a live VM, for replay's refusal */
 	char *err;
 	size_t errlen;
 };
 
 #define OPT(fn) static int fn(struct parse *p, const char *val, char *err, size_t errlen)
 
-OPT(opt_help) { p->cli->cmd = CMD_HELP; return 0; }
-OPT(opt_version) { p->cli->cmd = CMD_VERSION; return 0; }
-OPT(opt_headless) { p->cli->headless = true; return 0; }
-OPT(opt_no_bpf) { p->cli->no_bpf = true; return 0; }
-OPT(opt_no_capture) { p->cli->no_capture = true; return 0; }
-OPT(opt_verbose) { p->cli->verbose = true; return 0; }
-OPT(opt_pcap) { p->cli->pcap_file = val; return 0; }
-OPT(opt_log) { p->cli->log_path = val; return 0; }
-OPT(opt_record) { p->cli->record_path = val; return 0; }
+OPT(opt_help)
+{
+	p->cli->cmd = CMD_HELP;
+	return 0;
+}
+OPT(opt_version)
+{
+	p->cli->cmd = CMD_VERSION;
+	return 0;
+}
+OPT(opt_headless)
+{
+	p->cli->headless = true;
+	return 0;
+}
+OPT(opt_no_bpf)
+{
+	p->cli->no_bpf = true;
+	return 0;
+}
+OPT(opt_no_capture)
+{
+	p->cli->no_capture = true;
+	return 0;
+}
+OPT(opt_verbose)
+{
+	p->cli->verbose = true;
+	return 0;
+}
+OPT(opt_pcap)
+{
+	p->cli->pcap_file = val;
+	return 0;
+}
+OPT(opt_log)
+{
+	p->cli->log_path = val;
+	return 0;
+}
+OPT(opt_record)
+{
+	p->cli->record_path = val;
+	return 0;
+}
 
 OPT(opt_duration)
 {
@@ -100,7 +136,8 @@ OPT(opt_switch_to)
 	if (!at || nic_mode_parse(mode, &sw.mode) || sw.mode == NIC_MODE_NONE ||
 	    parse_seconds(at + 1, &sw.at))
 		FAIL("--switch-to wants MODE@SECONDS with MODE one of emulated, virtio, vf "
-		     "(like vf@2.5), not '%s'", val);
+		     "(like vf@2.5), not '%s'",
+		     val);
 	if (cli->nr_switch_to == CLI_SWITCHES_MAX)
 		FAIL("--switch-to is given more than %d times: use --switch-every for a cycle",
 		     CLI_SWITCHES_MAX);
@@ -140,7 +177,8 @@ OPT(opt_kind)
 {
 	if (exit_kind_parse(val, &p->cli->kind))
 		FAIL("--kind wants one of pio_vmm pio_eventfd mmio_vmm mmio_eventfd "
-		     "hypercall cpuid hlt all, not '%s'", val);
+		     "hypercall cpuid hlt all, not '%s'",
+		     val);
 	p->kind_flag = val;
 	return 0;
 }
@@ -149,7 +187,8 @@ OPT(opt_rate)
 {
 	unsigned long v;
 	if (parse_uint(val, 10000000, &v))
-		FAIL("--rate wants operations per second from 0 (unpaced) to 10000000, not '%s'", val);
+		FAIL("--rate wants operations per second from 0 (unpaced) to 10000000, not '%s'",
+		     val);
 	p->cli->rate = (uint32_t)v;
 	return 0;
 }
@@ -204,66 +243,74 @@ static const struct cli_option {
 	int (*parse)(struct parse *p, const char *val, char *err, size_t errlen);
 	const char *help; /* lines after the first are indented under it; NULL: not listed */
 } options[] = {
-	{"--headless", NULL, 0, opt_headless, "no dashboard: one record per tick on stdout"},
-	{"--duration", "SECONDS", LIVE, opt_duration, "stop after this long (default: until q or Ctrl-C)"},
-	{"--interval", "MS", LIVE, opt_interval, "tick length, 50..60000 (default 1000)"},
-	{"--format", "jsonl|csv", 0, opt_format, "headless record format (default jsonl)"},
-	{"--workload", "W", LIVE, opt_workload,
-	 "idle | exits[:KIND] | ping | tx | rx | echo (default exits:all)\n"
-	 "ping: guest pings the peer; tx: guest sends UDP to the peer's sink;\n"
-	 "rx: the peer floods the guest; echo: the peer sends, the guest echoes"},
-	{"--kind", "KIND", LIVE, opt_kind, "pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall cpuid hlt all"},
-	{"--rate", "N", LIVE, opt_rate, "operations per second, 0 = as fast as possible (default 1000)"},
-	{"--nic", "MODE", LIVE, opt_nic,
-	 "the VM's first network card: emulated (an Intel 82540EM, every\n"
-	 "register access traps), virtio, vf (an SR-IOV virtual function),\n"
-	 "or none (default virtio); on the TAP link as root, the\n"
-	 "in-process loopback peer otherwise"},
-	{"--switch-every", "SECONDS", LIVE, opt_switch_every,
-	 "move the running guest to the next card, emulated -> virtio -> vf"},
-	{"--switch-to", "MODE@SEC", LIVE, opt_switch_to, "move it to MODE at SEC seconds (repeatable)"},
-	{"--size", "BYTES", LIVE, opt_size, "payload of ping and tx packets, 8..1472 (default 64)"},
-	{"--cpu", "MODE", LIVE, opt_cpu, "auto | emulated (kvm_pvm only) | paravirt | hardware (default auto)"},
-	{"--pcap", "FILE", LIVE, opt_pcap, "also write the link's traffic there (tcpdump, Wireshark)"},
-	{"--log", "FILE", LIVE, opt_log, "append the guest's serial log and the VMM's log to FILE"},
-	{"--no-bpf", NULL, LIVE, opt_no_bpf, "do not load the eBPF probes"},
-	{"--no-capture", NULL, LIVE, opt_no_capture, "no libpcap capture on the link (the capture's figures show -)"},
-	{"--verbose", NULL, LIVE, opt_verbose, "let libbpf say what it does"},
-	{"--record", "FILE", LIVE, opt_record, "also write every tick to FILE (FILE.gz: compressed), for replay"},
-	{"--listen", "[ADDR:]PORT", 0, opt_listen, "serve /metrics for Prometheus there (ADDR default 127.0.0.1)"},
-	{"--script", "FILE", 0, opt_script, "demo: run this tour script instead of the built-in one"},
-	{"--help", NULL, 0, opt_help, NULL},
-	{"--version", NULL, 0, opt_version, NULL},
+    {"--headless", NULL, 0, opt_headless, "no dashboard: one record per tick on stdout"},
+    {"--duration", "SECONDS", LIVE, opt_duration,
+     "stop after this long (default: until q or Ctrl-C)"},
+    {"--interval", "MS", LIVE, opt_interval, "tick length, 50..60000 (default 1000)"},
+    {"--format", "jsonl|csv", 0, opt_format, "headless record format (default jsonl)"},
+    {"--workload", "W", LIVE, opt_workload,
+     "idle | exits[:KIND] | ping | tx | rx | echo (default exits:all)\n"
+     "ping: guest pings the peer; tx: guest sends UDP to the peer's sink;\n"
+     "rx: the peer floods the guest; echo: the peer sends, the guest echoes"},
+    {"--kind", "KIND", LIVE, opt_kind,
+     "pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall cpuid hlt all"},
+    {"--rate", "N", LIVE, opt_rate,
+     "operations per second, 0 = as fast as possible (default 1000)"},
+    {"--nic", "MODE", LIVE, opt_nic,
+     "the VM's first network card: emulated (an Intel 82540EM, every\n"
+     "register access traps), virtio, vf (an SR-IOV virtual function),\n"
+     "or none (default virtio); on the TAP link as root, the\n"
+     "in-process loopback peer otherwise"},
+    {"--switch-every", "SECONDS", LIVE, opt_switch_every,
+     "move the running guest to the next card, emulated -> virtio -> vf"},
+    {"--switch-to", "MODE@SEC", LIVE, opt_switch_to, "move it to MODE at SEC seconds (repeatable)"},
+    {"--size", "BYTES", LIVE, opt_size, "payload of ping and tx packets, 8..1472 (default 64)"},
+    {"--cpu", "MODE", LIVE, opt_cpu,
+     "auto | emulated (kvm_pvm only) | paravirt | hardware (default auto)"},
+    {"--pcap", "FILE", LIVE, opt_pcap, "also write the link's traffic there (tcpdump, Wireshark)"},
+    {"--log", "FILE", LIVE, opt_log, "append the guest's serial log and the VMM's log to FILE"},
+    {"--no-bpf", NULL, LIVE, opt_no_bpf, "do not load the eBPF probes"},
+    {"--no-capture", NULL, LIVE, opt_no_capture,
+     "no libpcap capture on the link (the capture's figures show -)"},
+    {"--verbose", NULL, LIVE, opt_verbose, "let libbpf say what it does"},
+    {"--record", "FILE", LIVE, opt_record,
+     "also write every tick to FILE (FILE.gz: compressed), for replay"},
+    {"--listen", "[ADDR:]PORT", 0, opt_listen,
+     "serve /metrics for Prometheus there (ADDR default 127.0.0.1)"},
+    {"--script", "FILE", 0, opt_script, "demo: run this tour script instead of the built-in one"},
+    {"--help", NULL, 0, opt_help, NULL},
+    {"--version", NULL, 0, opt_version, NULL},
 };
 
 static const char usage_head[] =
-	"usage: vmscope [run] [options]\n"
-	"       vmscope demo [--script FILE] [options]\n"
-	"       vmscope replay [FILE] [--headless [--format F]] [--listen [ADDR:]PORT]\n"
-	"\n"
-	"Boots a tiny built-in KVM microVM and shows what its exits cost, live.\n"
-	"demo runs the guided tour: CPU emulated -> paravirt -> hardware, NIC emulated -> virtio ->\n"
-	"SR-IOV VF, with a caption for each step (space: next, backspace: back).\n"
-	"replay shows a recording (--record) in the same dashboard, without KVM or root; with no\n"
-	"FILE, the tour recorded on a real run.\n"
-	"\n"
-	"options:\n";
+    "usage: vmscope [run] [options]\n"
+    "       vmscope demo [--script FILE] [options]\n"
+    "       vmscope replay [FILE] [--headless [--format F]] [--listen [ADDR:]PORT]\n"
+    "\n"
+    "Boots a tiny built-in KVM microVM and shows what its exits cost, live.\n"
+    "demo runs the guided tour: CPU emulated -> paravirt -> hardware, NIC emulated -> virtio ->\n"
+    "SR-IOV VF, with a caption for each step (space: next, backspace: back).\n"
+    "replay shows a recording (--record) in the same dashboard, without KVM or root; with no\n"
+    "FILE, the tour recorded on a real run.\n"
+    "\n"
+    "options:\n";
 
 static const char usage_tail[] =
-	"  -h, --help, --version\n"
-	"\n"
-	"examples:\n"
-	"  sudo vmscope                                     the live dashboard\n"
-	"  sudo vmscope run --headless --duration 5         five JSON lines, one a second\n"
-	"  sudo vmscope run --headless --duration 3 --kind mmio_vmm --rate 0 --format csv\n"
-	"  sudo vmscope run --headless --duration 3 --workload ping --rate 0   closed-loop RTT\n"
-	"  sudo vmscope run --cpu emulated                  the same guest in KVM's instruction emulator\n"
-	"  sudo vmscope run --headless --duration 8 --workload ping --rate 0 --switch-every 2\n"
-	"                                                   live switches; their events in the JSON\n"
-	"  sudo vmscope --record run.jsonl.gz               record a session; then, anywhere:\n"
-	"  vmscope replay run.jsonl.gz                      the same dashboard, from the recording\n";
+    "  -h, --help, --version\n"
+    "\n"
+    "examples:\n"
+    "  sudo vmscope                                     the live dashboard\n"
+    "  sudo vmscope run --headless --duration 5         five JSON lines, one a second\n"
+    "  sudo vmscope run --headless --duration 3 --kind mmio_vmm --rate 0 --format csv\n"
+    "  sudo vmscope run --headless --duration 3 --workload ping --rate 0   closed-loop RTT\n"
+    "  sudo vmscope run --cpu emulated                  the same guest in KVM's instruction "
+    "emulator\n"
+    "  sudo vmscope run --headless --duration 8 --workload ping --rate 0 --switch-every 2\n"
+    "                                                   live switches; their events in the JSON\n"
+    "  sudo vmscope --record run.jsonl.gz               record a session; then, anywhere:\n"
+    "  vmscope replay run.jsonl.gz                      the same dashboard, from the recording\n";
 
-#define NR_OPTIONS (sizeof(options) / sizeof(options[0]))
+#define NR_OPTIONS   (sizeof(options) / sizeof(options[0]))
 #define USAGE_COLUMN 25 /* where an option's help starts */
 
 void cli_print_usage(FILE *f)
@@ -274,7 +321,8 @@ void cli_print_usage(FILE *f)
 		char left[USAGE_COLUMN];
 		if (!o->help)
 			continue;
-		snprintf(left, sizeof(left), "%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+		snprintf(left, sizeof(left), "%s%s%s", o->name, o->arg ? " " : "",
+			 o->arg ? o->arg : "");
 		const char *line = o->help;
 		fprintf(f, "  %-*s", USAGE_COLUMN - 3, left);
 		for (;;) {
@@ -353,8 +401,10 @@ static int parse_options(struct parse *p, int i, int argc, char **argv)
 				FAIL("%s needs a value: see vmscope --help", name);
 			/* "--pcap --headless" would write a file named --headless. */
 			if (!eq && !strncmp(val, "--", 2))
-				FAIL("%s needs a value, not the option '%s' (use %s=VALUE for a value that "
-				     "starts with --)", name, val, name);
+				FAIL("%s needs a value, not the option '%s' (use %s=VALUE for a "
+				     "value that "
+				     "starts with --)",
+				     name, val, name);
 		} else if (eq) {
 			FAIL("%s takes no value", name);
 		}
@@ -372,30 +422,35 @@ static int check_combinations(struct parse *p)
 	struct cli *cli = p->cli;
 	char *err = p->err;
 	size_t errlen = p->errlen;
-	if (p->sub == CMD_DEMO && (cli->workload != WL_EXITS || cli->kind != EK_ALL || p->workload_flag ||
-				   p->kind_flag || cli->switch_every > 0 || cli->nr_switch_to ||
-				   cli->nic != NIC_MODE_VIRTIO))
-		FAIL("the tour's script chooses the workload and the cards: drop --workload, --kind, --nic "
+	if (p->sub == CMD_DEMO &&
+	    (cli->workload != WL_EXITS || cli->kind != EK_ALL || p->workload_flag || p->kind_flag ||
+	     cli->switch_every > 0 || cli->nr_switch_to || cli->nic != NIC_MODE_VIRTIO))
+		FAIL("the tour's script chooses the workload and the cards: drop --workload, "
+		     "--kind, --nic "
 		     "and --switch-* from vmscope demo");
 	if (cli->cmd == CMD_REPLAY && p->live_only)
 		FAIL("%s drives a live VM; a replay shows what was recorded (replay takes FILE, "
-		     "--headless, --format and --listen)", p->live_only);
+		     "--headless, --format and --listen)",
+		     p->live_only);
 	/* --kind picks the exits workload's kind: with another workload, or another kind, the two
 	 * flags say different things. */
 	if (p->kind_flag && p->workload_flag) {
 		const char *colon = strchr(p->workload_flag, ':');
 		if (cli->workload != WL_EXITS)
-			FAIL("--kind %s asks for the exits workload, but --workload is %s: drop one",
-			     p->kind_flag, p->workload_flag);
+			FAIL(
+			    "--kind %s asks for the exits workload, but --workload is %s: drop one",
+			    p->kind_flag, p->workload_flag);
 		if (colon && strcmp(colon + 1, p->kind_flag))
-			FAIL("--kind %s contradicts --workload %s: drop one", p->kind_flag, p->workload_flag);
+			FAIL("--kind %s contradicts --workload %s: drop one", p->kind_flag,
+			     p->workload_flag);
 	}
 	if (p->kind_flag) {
 		cli->workload = WL_EXITS;
 		exit_kind_parse(p->kind_flag, &cli->kind);
 	}
 	if (cli->nic == NIC_MODE_NONE && cli->workload >= WL_PING)
-		FAIL("the %s workload needs the network card; drop --nic none", workload_name(cli->workload));
+		FAIL("the %s workload needs the network card; drop --nic none",
+		     workload_name(cli->workload));
 	if (cli->pcap_file && cli->nic == NIC_MODE_NONE)
 		FAIL("--pcap records the network card's link; drop --nic none");
 	if (cli->pcap_file && cli->no_capture)
@@ -404,22 +459,28 @@ static int check_combinations(struct parse *p)
 		FAIL("--switch-every and --switch-to move the network card; drop --nic none");
 	if (cli->switch_every > 0 && cli->nr_switch_to)
 		FAIL("--switch-every and --switch-to both plan the switches: use one");
-	if (cli->format == FMT_CSV && !cli->headless && cli->cmd != CMD_HELP && cli->cmd != CMD_VERSION)
+	if (cli->format == FMT_CSV && !cli->headless && cli->cmd != CMD_HELP &&
+	    cli->cmd != CMD_VERSION)
 		FAIL("--format applies to --headless output; add --headless");
 	return 0;
 }
 
 int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 {
-	*cli = (struct cli){.interval_ms = 1000, .workload = WL_EXITS, .kind = EK_ALL, .rate = 1000,
-			    .pkt_size = 64, .nic = NIC_MODE_VIRTIO};
+	*cli = (struct cli){.interval_ms = 1000,
+			    .workload = WL_EXITS,
+			    .kind = EK_ALL,
+			    .rate = 1000,
+			    .pkt_size = 64,
+			    .nic = NIC_MODE_VIRTIO};
 	int i = parse_command(argc, argv, cli);
 	struct parse p = {.cli = cli, .sub = cli->cmd, .err = err, .errlen = errlen};
 	if (parse_options(&p, i, argc, argv) || check_combinations(&p))
 		return -1;
 	/* Planned switches happen in the order of their times. */
 	for (unsigned a = 1; a < cli->nr_switch_to; a++)
-		for (unsigned b = a; b > 0 && cli->switch_to[b - 1].at > cli->switch_to[b].at; b--) {
+		for (unsigned b = a; b > 0 && cli->switch_to[b - 1].at > cli->switch_to[b].at;
+		     b--) {
 			struct cli_switch t = cli->switch_to[b];
 			cli->switch_to[b] = cli->switch_to[b - 1];
 			cli->switch_to[b - 1] = t;

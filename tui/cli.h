@@ -40,7 +40,7 @@ struct cli {
 	unsigned nr_switch_to;
 	struct cli_switch switch_to[CLI_SWITCHES_MAX];
 	const char *record_path; /* --record FILE */
-	bool listen;             /* --listen [ADDR:]PORT */
+	bool listen;		 /* --listen [ADDR:]PORT */
 	char listen_addr[64];
 	unsigned listen_port;
 	const char *replay_path; /* vmscope replay FILE; NULL: the shipped tour */

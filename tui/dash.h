@@ -13,21 +13,21 @@
 enum { C_TITLE = 1, C_HEAD, C_GOOD, C_WARN, C_BAD, C_DIM };
 enum { EV_NONE = 0, EV_REDRAW = 1, EV_QUIT = 2 };
 
-#define MIN_COLS 80
+#define MIN_COLS  80
 #define MIN_LINES 24
-#define HISTORY 64
+#define HISTORY	  64
 
 #define LOG_KEEP 48
 struct dash {
 	const struct cli *cli;
 	struct snap_source *src;
-	struct session *s;       /* the live session's control, or NULL (a replay) */
-	struct replay *replay;   /* the recording, or NULL */
+	struct session *s;     /* the live session's control, or NULL (a replay) */
+	struct replay *replay; /* the recording, or NULL */
 	struct snapshot snap;
 	char log[LOG_KEEP][VLOG_LINE_MAX]; /* the newest log lines the snapshots carried */
 	unsigned nr_log;
-	bool playing;            /* replay: the recording moves on by itself */
-	double speed;            /* replay: 1/4 .. 16 */
+	bool playing;		 /* replay: the recording moves on by itself */
+	double speed;		 /* replay: 1/4 .. 16 */
 	double history[HISTORY]; /* total exits/s, newest last */
 	double hist_tx[HISTORY], hist_rx[HISTORY], hist_rtt[HISTORY]; /* network, newest last */
 	char hist_mark[HISTORY]; /* a switch ended in that tick: the new card's initial, else 0 */
@@ -38,7 +38,6 @@ struct dash {
 	double msg_until;
 	bool help; /* the help screen is up: the next key closes it */
 };
-
 
 /* dashboard.c */
 void dash_say(struct dash *d, const char *text);

@@ -134,7 +134,8 @@ int run_dashboard(const struct cli *cli, struct snap_source *src)
 		return 1;
 	}
 	/* The tick: the run's interval live, the recording's (over the speed) in a replay. */
-	double interval = (d.replay ? replay_header(d.replay)->interval_ms : cli->interval_ms) / 1000.0;
+	double interval =
+	    (d.replay ? replay_header(d.replay)->interval_ms : cli->interval_ms) / 1000.0;
 	if (source_tick(src, &d.snap))
 		dash_fold(&d);
 	next = mono_s() + interval;
@@ -154,7 +155,8 @@ int run_dashboard(const struct cli *cli, struct snap_source *src)
 				if (source_tick(src, &d.snap))
 					dash_fold(&d);
 				else
-					d.playing = false; /* the recording's end: stay on its last tick */
+					d.playing =
+					    false; /* the recording's end: stay on its last tick */
 				ev |= EV_REDRAW;
 			}
 			next += step;
@@ -166,7 +168,8 @@ int run_dashboard(const struct cli *cli, struct snap_source *src)
 			const char *why;
 			if (frontend_plan_step(cli, d.s, mono_s() - start, &planned, &to, &why)) {
 				char text[200];
-				snprintf(text, sizeof(text), "no planned switch to %s: %s", nic_mode_name(to), why);
+				snprintf(text, sizeof(text), "no planned switch to %s: %s",
+					 nic_mode_name(to), why);
 				dash_say(&d, text);
 				ev |= EV_REDRAW;
 			}

@@ -1,4 +1,5 @@
-/* The front ends main.c chooses between; each drives a session until done and returns an exit code. */
+/* The front ends main.c chooses between; each drives a session until done and returns an exit code.
+ */
 #ifndef VMSCOPE_FRONTENDS_H
 #define VMSCOPE_FRONTENDS_H
 #include <signal.h>

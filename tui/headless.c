@@ -12,7 +12,7 @@
 #include "vmm/names.h"
 
 #define EXIT_GUEST_FAILED 3
-#define SLICE_S 0.05 /* how often a waiting tick looks for a signal or a failed guest */
+#define SLICE_S		  0.05 /* how often a waiting tick looks for a signal or a failed guest */
 
 static void nap(double s)
 {
@@ -44,7 +44,8 @@ static void planned_switch(const struct cli *cli, struct session *s, double elap
 	const char *why;
 	enum nic_mode to;
 	if (frontend_plan_step(cli, s, elapsed, done, &to, &why))
-		fprintf(stderr, "vmscope: no switch to %s at %.1f s: %s\n", nic_mode_name(to), elapsed, why);
+		fprintf(stderr, "vmscope: no switch to %s at %.1f s: %s\n", nic_mode_name(to),
+			elapsed, why);
 }
 
 int run_headless(const struct cli *cli, struct snap_source *src)
@@ -65,12 +66,14 @@ int run_headless(const struct cli *cli, struct snap_source *src)
 	}
 	source_baseline(src, &snap); /* rates start from here; not a record of its own */
 	while (!vmscope_quit) {
-		/* A tick ends at its interval, at the end of the run (a part-tick), or as soon as the
-		 * guest fails: its failure is reported when it happens, whatever the interval. */
+		/* A tick ends at its interval, at the end of the run (a part-tick), or as soon as
+		 * the guest fails: its failure is reported when it happens, whatever the interval.
+		 */
 		double due = end && end < next ? end : next;
 		while (!session_guest_failed(s) && !vmscope_quit && mono_s() < due) {
-			/* A switch due at the tick's end waits for the tick: the tick before it stays
-			 * one card's figures (the compare table takes no tick a switch overlaps). */
+			/* A switch due at the tick's end waits for the tick: the tick before it
+			 * stays one card's figures (the compare table takes no tick a switch
+			 * overlaps). */
 			planned_switch(cli, s, mono_s() - start, &switches);
 			source_poll(src);
 			if (src->tour && !tour_poll(src->tour, s, mono_s()))

@@ -25,14 +25,18 @@ static int act_help(struct dash *d, int ch)
 	return EV_REDRAW;
 }
 
-static int act_quit(struct dash *d, int ch) { return EV_QUIT; }
+static int act_quit(struct dash *d, int ch)
+{
+	return EV_QUIT;
+}
 
 static int act_tour_step(struct dash *d, int ch)
 {
 	struct tour_run *r = d->src->tour;
 	bool back = ch != ' ';
 	if (!back && r->cur >= (int)r->t->nr - 1) {
-		dash_say(d, "that was the tour's last step: the keys drive the VM as usual, q quits");
+		dash_say(d,
+			 "that was the tour's last step: the keys drive the VM as usual, q quits");
 		return EV_REDRAW;
 	}
 	tour_go(r, d->s, r->cur + (back ? -1 : 1), back ? -1 : 1, mono_s());
@@ -82,7 +86,8 @@ static int act_kind(struct dash *d, int ch)
 {
 	uint32_t kind = ch == 'a' ? EK_ALL : (uint32_t)(ch - '1');
 	session_set_workload(d->s, WL_EXITS, kind, d->snap.rate);
-	dash_say(d, ch == 'a' ? "workload: exits of every kind in turn" : "workload: exits of one kind");
+	dash_say(d, ch == 'a' ? "workload: exits of every kind in turn"
+			      : "workload: exits of one kind");
 	return EV_REDRAW;
 }
 
@@ -93,10 +98,10 @@ static int act_net_workload(struct dash *d, int ch)
 		enum workload wl;
 		const char *what;
 	} net_keys[] = {
-		{'n', WL_PING, "workload: the guest pings the peer"},
-		{'t', WL_TX, "workload: the guest sends UDP to the peer's sink"},
-		{'x', WL_RX, "workload: the peer floods the guest"},
-		{'o', WL_ECHO, "workload: the peer sends, the guest echoes"},
+	    {'n', WL_PING, "workload: the guest pings the peer"},
+	    {'t', WL_TX, "workload: the guest sends UDP to the peer's sink"},
+	    {'x', WL_RX, "workload: the peer floods the guest"},
+	    {'o', WL_ECHO, "workload: the peer sends, the guest echoes"},
 	};
 	if (!d->snap.net_on) {
 		dash_say(d, "no network card: start without --nic none");
@@ -137,7 +142,9 @@ static int act_rate(struct dash *d, int ch)
 		i++;
 	else if (dir < 0 && i > 0)
 		i--;
-	enum workload wl = d->snap.workload == WL_IDLE || d->snap.workload == WL_FAULT ? WL_EXITS : d->snap.workload;
+	enum workload wl = d->snap.workload == WL_IDLE || d->snap.workload == WL_FAULT
+			       ? WL_EXITS
+			       : d->snap.workload;
 	uint32_t kind = d->snap.exit_kind == SNAP_NO_KIND ? EK_ALL : d->snap.exit_kind;
 	session_set_workload(d->s, wl, wl == WL_EXITS ? kind : 0, rate_ladder[i]);
 	return EV_REDRAW;
@@ -164,7 +171,8 @@ static int act_restart(struct dash *d, int ch)
 	if (session_restart(d->s, mode, &why))
 		dash_say(d, why);
 	else
-		dash_say(d, ch == 'e' ? "guest restarted in the other CPU mode" : "guest restarted");
+		dash_say(d,
+			 ch == 'e' ? "guest restarted in the other CPU mode" : "guest restarted");
 	return EV_REDRAW; /* the restart event clears the history at the next tick */
 }
 
@@ -172,7 +180,9 @@ static int act_switch(struct dash *d, int ch)
 {
 	const char *why;
 	char text[200];
-	enum nic_mode to = ch == 'E' ? NIC_MODE_EMULATED : ch == 'V' || ch == 'v' ? NIC_MODE_VIRTIO : NIC_MODE_VF;
+	enum nic_mode to = ch == 'E'		    ? NIC_MODE_EMULATED
+			   : ch == 'V' || ch == 'v' ? NIC_MODE_VIRTIO
+						    : NIC_MODE_VF;
 	if (session_switch_nic(d->s, to, &why))
 		snprintf(text, sizeof(text), "no switch to %s: %s", nic_mode_name(to), why);
 	else
@@ -186,41 +196,78 @@ static int act_switch(struct dash *d, int ch)
  * footers show the rows marked for them, in this order. */
 static const struct binding {
 	const char *chars;  /* the characters that act */
-	int special[3];     /* and curses keys, 0-ended */
-	unsigned acts;      /* the modes it acts in */
+	int special[3];	    /* and curses keys, 0-ended */
+	unsigned acts;	    /* the modes it acts in */
 	unsigned footer_in; /* the footers it shows in */
 	const char *footer; /* its words there */
 	const char *keys;   /* the keys, on the help screen */
 	const char *help;   /* what it does, on the help screen */
 	int (*act)(struct dash *d, int ch);
 } bindings[] = {
-	{" ", {0}, IN_TOUR, IN_TOUR, "space next", "space", "the tour's next step", act_tour_step},
-	{"\b\x7f", {KEY_BACKSPACE}, IN_TOUR, IN_TOUR, "backspace back", "backspace", "the step before",
-	 act_tour_step},
-	{"?h", {KEY_F(1)}, IN_ANY, IN_ANY, "? help", "? h F1", "this help", act_help},
-	{" p", {0}, IN_REPLAY, IN_REPLAY, "space pause", "space p", "pause/play", act_replay_pause},
-	{".", {0}, IN_REPLAY, IN_REPLAY, ". step", ".", "one tick on", act_replay_step},
-	{"", {KEY_LEFT, KEY_RIGHT}, IN_REPLAY, IN_REPLAY, "<- -> 10 s", "<- ->", "10 s back or on",
-	 act_replay_seek},
-	{"gG", {KEY_HOME, KEY_END}, IN_REPLAY, IN_REPLAY, "Home End", "Home End g G",
-	 "the first or the last tick", act_replay_seek},
-	{"<>", {0}, IN_REPLAY, IN_REPLAY, "< > speed", "< >", "speed, 1/4x to 16x", act_replay_speed},
-	{"EVvFf", {0}, IN_LIVE, IN_LIVE | IN_TOUR, "E V F card", "E V F",
-	 "move the running guest to the emulated, virtio or SR-IOV VF card", act_switch},
-	{"1234567", {0}, IN_LIVE, IN_LIVE, "1-7 kind", "1-7",
-	 "exits of one kind (pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall cpuid hlt)", act_kind},
-	{"a", {0}, IN_LIVE, IN_LIVE, "a all", "a", "every kind in turn", act_kind},
-	{"n", {0}, IN_LIVE, IN_LIVE | IN_TOUR, "n ping", "n", "ping the peer", act_net_workload},
-	{"t", {0}, IN_LIVE, IN_LIVE | IN_TOUR, "t tx", "t", "tx to its sink", act_net_workload},
-	{"x", {0}, IN_LIVE, IN_LIVE | IN_TOUR, "x rx", "x", "rx flood from it", act_net_workload},
-	{"o", {0}, IN_LIVE, IN_LIVE, "o echo", "o", "it sends, we echo", act_net_workload},
-	{"i", {0}, IN_LIVE, IN_LIVE, "i idle", "i", "idle", act_idle},
-	{"+=-", {0}, IN_LIVE, IN_LIVE, "+/- rate", "+/-", "rate 10..100k/s, max", act_rate},
-	{"[]", {0}, IN_LIVE, IN_LIVE, "[ ] size", "[ ]", "packet size", act_size},
-	{"p ", {0}, IN_LIVE, IN_LIVE | IN_TOUR, "p pause", "p", "pause", act_pause},
-	{"e", {0}, IN_LIVE, IN_LIVE, "e emul/native", "e", "emulated/native CPU (kvm_pvm)", act_restart},
-	{"r", {0}, IN_LIVE, IN_LIVE, "r restart", "r", "restart", act_restart},
-	{"qQ", {0}, IN_ANY, IN_ANY, "q quit", "q", "quit", act_quit},
+    {" ", {0}, IN_TOUR, IN_TOUR, "space next", "space", "the tour's next step", act_tour_step},
+    {"\b\x7f",
+     {KEY_BACKSPACE},
+     IN_TOUR,
+     IN_TOUR,
+     "backspace back",
+     "backspace",
+     "the step before",
+     act_tour_step},
+    {"?h", {KEY_F(1)}, IN_ANY, IN_ANY, "? help", "? h F1", "this help", act_help},
+    {" p", {0}, IN_REPLAY, IN_REPLAY, "space pause", "space p", "pause/play", act_replay_pause},
+    {".", {0}, IN_REPLAY, IN_REPLAY, ". step", ".", "one tick on", act_replay_step},
+    {"",
+     {KEY_LEFT, KEY_RIGHT},
+     IN_REPLAY,
+     IN_REPLAY,
+     "<- -> 10 s",
+     "<- ->",
+     "10 s back or on",
+     act_replay_seek},
+    {"gG",
+     {KEY_HOME, KEY_END},
+     IN_REPLAY,
+     IN_REPLAY,
+     "Home End",
+     "Home End g G",
+     "the first or the last tick",
+     act_replay_seek},
+    {"<>", {0}, IN_REPLAY, IN_REPLAY, "< > speed", "< >", "speed, 1/4x to 16x", act_replay_speed},
+    {"EVvFf",
+     {0},
+     IN_LIVE,
+     IN_LIVE | IN_TOUR,
+     "E V F card",
+     "E V F",
+     "move the running guest to the emulated, virtio or SR-IOV VF card",
+     act_switch},
+    {"1234567",
+     {0},
+     IN_LIVE,
+     IN_LIVE,
+     "1-7 kind",
+     "1-7",
+     "exits of one kind (pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall cpuid hlt)",
+     act_kind},
+    {"a", {0}, IN_LIVE, IN_LIVE, "a all", "a", "every kind in turn", act_kind},
+    {"n", {0}, IN_LIVE, IN_LIVE | IN_TOUR, "n ping", "n", "ping the peer", act_net_workload},
+    {"t", {0}, IN_LIVE, IN_LIVE | IN_TOUR, "t tx", "t", "tx to its sink", act_net_workload},
+    {"x", {0}, IN_LIVE, IN_LIVE | IN_TOUR, "x rx", "x", "rx flood from it", act_net_workload},
+    {"o", {0}, IN_LIVE, IN_LIVE, "o echo", "o", "it sends, we echo", act_net_workload},
+    {"i", {0}, IN_LIVE, IN_LIVE, "i idle", "i", "idle", act_idle},
+    {"+=-", {0}, IN_LIVE, IN_LIVE, "+/- rate", "+/-", "rate 10..100k/s, max", act_rate},
+    {"[]", {0}, IN_LIVE, IN_LIVE, "[ ] size", "[ ]", "packet size", act_size},
+    {"p ", {0}, IN_LIVE, IN_LIVE | IN_TOUR, "p pause", "p", "pause", act_pause},
+    {"e",
+     {0},
+     IN_LIVE,
+     IN_LIVE,
+     "e emul/native",
+     "e",
+     "emulated/native CPU (kvm_pvm)",
+     act_restart},
+    {"r", {0}, IN_LIVE, IN_LIVE, "r restart", "r", "restart", act_restart},
+    {"qQ", {0}, IN_ANY, IN_ANY, "q quit", "q", "quit", act_quit},
 };
 #define NR_BINDINGS (sizeof(bindings) / sizeof(bindings[0]))
 
@@ -258,8 +305,10 @@ int keys_handle(struct dash *d, int ch)
 	for (unsigned i = 0; (mode & IN_REPLAY) && ch >= 0x20 && ch <= 0x7e && i < NR_BINDINGS; i++)
 		if ((bindings[i].acts & IN_LIVE) && binds(&bindings[i], ch)) {
 			char text[160];
-			snprintf(text, sizeof(text), "'%c' drives a live VM; this is a recording (sudo "
-						     "vmscope runs one)", ch);
+			snprintf(text, sizeof(text),
+				 "'%c' drives a live VM; this is a recording (sudo "
+				 "vmscope runs one)",
+				 ch);
 			dash_say(d, text);
 			return EV_REDRAW;
 		}
@@ -270,10 +319,14 @@ void keys_draw_footer(struct dash *d)
 {
 	unsigned mode = mode_of(d), shown = mode & IN_TOUR ? IN_TOUR : mode;
 	char line[256];
-	size_t n = (size_t)snprintf(line, sizeof(line), "%s", shown == IN_TOUR ? "TOUR  " : shown == IN_REPLAY ? "REPLAY  " : "");
+	size_t n = (size_t)snprintf(line, sizeof(line), "%s",
+				    shown == IN_TOUR	 ? "TOUR  "
+				    : shown == IN_REPLAY ? "REPLAY  "
+							 : "");
 	for (unsigned i = 0; i < NR_BINDINGS && n < sizeof(line); i++)
 		if (bindings[i].footer_in & shown)
-			n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s", n && line[n - 1] != ' ' ? "  " : "",
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s",
+					      n && line[n - 1] != ' ' ? "  " : "",
 					      bindings[i].footer);
 	attron(COLOR_PAIR(C_TITLE));
 	mvhline(LINES - 1, 0, ' ', COLS);
@@ -287,32 +340,32 @@ void keys_draw_footer(struct dash *d)
 /* What each panel's figures mean and where they come from (the KEYS above them come from the
  * bindings). Laid out for 80x24. */
 static const char *const panels_help[] = {
-	"PANELS (-: that source cannot see or tell apart that figure)",
-	" work      a plain instruction of the guest's timed loop (fastest so far) and",
-	"           the same loop on the host: what ordinary code costs in this CPU mode",
-	" EXITS /s  by kind and source: guest = its own counters, vmm = the VMM's exit",
-	"           loop and ioeventfds, stats = KVM's vCPU stats fd, bpf = eBPF on KVM",
-	"           tracepoints; avg/min/max = the guest's TSC round trip",
-	" hlt(idle) halts the guest waits in between paced ops (not the hlt kind)",
-	" NETWORK   guest: what its driver sent and got; ping p50/p99 from its TSC",
-	"           device: what the NIC model moved; regs: register exits the VMM saw",
-	"           (traps + ioeventfd doorbells); exits by register: the e1000's",
-	"           per pkt: nic = exits at the card's registers (bpf or vmm), user =",
-	"           reached the VMM, all = every vCPU exit (stats fd, or bpf kvm_exit),",
-	"           (all - user: handled inside KVM); irqs = interrupts; cpu: host = the",
-	"           hypervisor's threads, guest = its own work, card = the VF's engine",
-	"           peer: the namespace's UDP sink and echo; capture: libpcap on TAP",
-	" COMPARE   each card's last figures (the one in use marked >), per packet: nic =",
-	"           the card's exits, user = exits that reached the VMM, all = every exit;",
-	"           host cpu = the hypervisor's (VMM threads, vCPU outside the guest); card",
-	"           cpu = the VF engine's thread, standing for silicon (not the host's)",
-	" SWITCHES  the last live switches: blackout = longest gap in the guest's",
-	"           traffic (capture, then vmm), lost = from sequence numbers",
-	" HISTORY   one column per tick (40 lines or more); E V F mark switches",
-	" SOURCES   the busiest counters of the stats fd, eBPF and the VMM",
+    "PANELS (-: that source cannot see or tell apart that figure)",
+    " work      a plain instruction of the guest's timed loop (fastest so far) and",
+    "           the same loop on the host: what ordinary code costs in this CPU mode",
+    " EXITS /s  by kind and source: guest = its own counters, vmm = the VMM's exit",
+    "           loop and ioeventfds, stats = KVM's vCPU stats fd, bpf = eBPF on KVM",
+    "           tracepoints; avg/min/max = the guest's TSC round trip",
+    " hlt(idle) halts the guest waits in between paced ops (not the hlt kind)",
+    " NETWORK   guest: what its driver sent and got; ping p50/p99 from its TSC",
+    "           device: what the NIC model moved; regs: register exits the VMM saw",
+    "           (traps + ioeventfd doorbells); exits by register: the e1000's",
+    "           per pkt: nic = exits at the card's registers (bpf or vmm), user =",
+    "           reached the VMM, all = every vCPU exit (stats fd, or bpf kvm_exit),",
+    "           (all - user: handled inside KVM); irqs = interrupts; cpu: host = the",
+    "           hypervisor's threads, guest = its own work, card = the VF's engine",
+    "           peer: the namespace's UDP sink and echo; capture: libpcap on TAP",
+    " COMPARE   each card's last figures (the one in use marked >), per packet: nic =",
+    "           the card's exits, user = exits that reached the VMM, all = every exit;",
+    "           host cpu = the hypervisor's (VMM threads, vCPU outside the guest); card",
+    "           cpu = the VF engine's thread, standing for silicon (not the host's)",
+    " SWITCHES  the last live switches: blackout = longest gap in the guest's",
+    "           traffic (capture, then vmm), lost = from sequence numbers",
+    " HISTORY   one column per tick (40 lines or more); E V F mark switches",
+    " SOURCES   the busiest counters of the stats fd, eBPF and the VMM",
 };
 
-#define HELP_WIDTH 78
+#define HELP_WIDTH     78
 #define HELP_KEY_LINES 8
 
 /* Words flowed into lines of HELP_WIDTH, each line indented by one space. */
@@ -331,8 +384,8 @@ static void flow_word(struct flow *f, const char *w, size_t wlen, const char *se
 		f->len = (size_t)snprintf(f->line[f->nr - 1], HELP_WIDTH + 1, " ");
 		sep = "";
 	}
-	f->len += (size_t)snprintf(f->line[f->nr - 1] + f->len, HELP_WIDTH + 1 - f->len, "%s%.*s", sep,
-				   (int)wlen, w);
+	f->len += (size_t)snprintf(f->line[f->nr - 1] + f->len, HELP_WIDTH + 1 - f->len, "%s%.*s",
+				   sep, (int)wlen, w);
 }
 
 static void flow_text(struct flow *f, const char *text, const char *first_sep)
@@ -370,7 +423,8 @@ void keys_draw_help(struct dash *d)
 	if (mode & IN_REPLAY) { /* htop's read-only mode: the keys that need a live VM, marked */
 		flow_text(&f, "(live only:", "   ");
 		for (unsigned i = 0; i < NR_BINDINGS; i++)
-			if (bindings[i].acts == IN_LIVE && !bound_in(IN_REPLAY, bindings[i].chars[0]))
+			if (bindings[i].acts == IN_LIVE &&
+			    !bound_in(IN_REPLAY, bindings[i].chars[0]))
 				flow_text(&f, bindings[i].keys, " ");
 		flow_text(&f, "drive a live VM)", " ");
 	}

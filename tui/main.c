@@ -23,15 +23,19 @@
 
 volatile sig_atomic_t vmscope_quit; /* the signal that asked us to stop, or 0 */
 
-static void on_signal(int sig) { vmscope_quit = sig; }
+static void on_signal(int sig)
+{
+	vmscope_quit = sig;
+}
 
 /* The dashboard draws on a terminal; said before anything is booted or read. */
 static bool no_terminal(const struct cli *cli)
 {
 	if (cli->headless || (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)))
 		return false;
-	fprintf(stderr, "vmscope: the dashboard needs a terminal; add --headless to get records on a "
-			"pipe\n");
+	fprintf(stderr,
+		"vmscope: the dashboard needs a terminal; add --headless to get records on a "
+		"pipe\n");
 	return true;
 }
 
@@ -42,17 +46,17 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 	const char *why;
 	struct session *s;
 	struct session_opts so = {
-		.cpu = cli->cpu,
-		.workload = cli->workload,
-		.kind = cli->kind,
-		.rate = cli->rate,
-		.log_path = cli->log_path,
-		.no_bpf = cli->no_bpf,
-		.no_capture = cli->no_capture,
-		.nic = cli->nic,
-		.pkt_size = cli->pkt_size,
-		.pcap_file = cli->pcap_file,
-		.verbose = cli->verbose,
+	    .cpu = cli->cpu,
+	    .workload = cli->workload,
+	    .kind = cli->kind,
+	    .rate = cli->rate,
+	    .log_path = cli->log_path,
+	    .no_bpf = cli->no_bpf,
+	    .no_capture = cli->no_capture,
+	    .nic = cli->nic,
+	    .pkt_size = cli->pkt_size,
+	    .pcap_file = cli->pcap_file,
+	    .verbose = cli->verbose,
 	};
 	if (no_terminal(cli))
 		return 2;
@@ -60,8 +64,9 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 	static struct tour tour;
 	static struct tour_run run;
 	if (cli->cmd == CMD_DEMO) {
-		if (cli->script_path ? tour_load(cli->script_path, &tour, err, sizeof(err))
-				     : tour_parse(tour_builtin, "the built-in tour", &tour, err, sizeof(err))) {
+		if (cli->script_path
+			? tour_load(cli->script_path, &tour, err, sizeof(err))
+			: tour_parse(tour_builtin, "the built-in tour", &tour, err, sizeof(err))) {
 			fprintf(stderr, "vmscope: %s\n", err);
 			return 1;
 		}
@@ -71,8 +76,8 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 	if (cli->pcap_file) {
 		int fd = open(cli->pcap_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0) {
-			fprintf(stderr, "vmscope: cannot write the --pcap file '%s': %s\n", cli->pcap_file,
-				strerror(errno));
+			fprintf(stderr, "vmscope: cannot write the --pcap file '%s': %s\n",
+				cli->pcap_file, strerror(errno));
 			return 1;
 		}
 		close(fd);
@@ -90,14 +95,19 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 	}
 	if (r) {
 		/* Without KVM the lesson can still be watched: a recording needs none. */
-		fprintf(stderr, "vmscope: %s%s\n", why, access("/dev/kvm", F_OK) ? "; meanwhile, `vmscope "
-			"replay` plays a recording of the tour without KVM or root" : "");
+		fprintf(stderr, "vmscope: %s%s\n", why,
+			access("/dev/kvm", F_OK)
+			    ? "; meanwhile, `vmscope "
+			      "replay` plays a recording of the tour without KVM or root"
+			    : "");
 		recorder_close(src->rec);
 		return 1;
 	}
 	if (cli->nic != NIC_MODE_NONE && session_net_why(s))
-		fprintf(stderr, "vmscope: %s; the in-process loopback peer answers instead (no "
-				"namespace, no capture)\n", session_net_why(s));
+		fprintf(stderr,
+			"vmscope: %s; the in-process loopback peer answers instead (no "
+			"namespace, no capture)\n",
+			session_net_why(s));
 	src->control = s;
 	if (cli->cmd == CMD_DEMO) {
 		src->tour = &run;
@@ -106,7 +116,8 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 	int rc = cli->headless ? run_headless(cli, src) : run_dashboard(cli, src);
 	session_close(s);
 	if (recorder_close(src->rec) && !src->rec_failed) {
-		fprintf(stderr, "vmscope: the recording '%s' could not be finished\n", cli->record_path);
+		fprintf(stderr, "vmscope: the recording '%s' could not be finished\n",
+			cli->record_path);
 		rc = rc ? rc : 1;
 	}
 	return rc;
@@ -118,8 +129,10 @@ static int run_replay(const struct cli *cli, struct snap_source *src)
 	char err[600];
 	const char *path = cli->replay_path ? cli->replay_path : VMSCOPE_TOUR_RECORDING;
 	if (!cli->replay_path && access(path, R_OK)) {
-		fprintf(stderr, "vmscope: replay without a FILE plays the shipped tour, but %s is missing "
-				"(make tour-recording makes it)\n", path);
+		fprintf(stderr,
+			"vmscope: replay without a FILE plays the shipped tour, but %s is missing "
+			"(make tour-recording makes it)\n",
+			path);
 		return 1;
 	}
 	if (replay_open(&src->replay, path, err, sizeof(err))) {
@@ -166,14 +179,16 @@ int main(int argc, char **argv)
 
 	struct snap_source src = {0};
 	if (cli.listen) {
-		if (metrics_open(&src.metrics, cli.listen_addr, cli.listen_port, err, sizeof(err))) {
+		if (metrics_open(&src.metrics, cli.listen_addr, cli.listen_port, err,
+				 sizeof(err))) {
 			fprintf(stderr, "vmscope: %s\n", err);
 			return 1;
 		}
-		fprintf(stderr, "vmscope: serving metrics at http://%s:%u/metrics\n", cli.listen_addr,
-			metrics_port(src.metrics));
+		fprintf(stderr, "vmscope: serving metrics at http://%s:%u/metrics\n",
+			cli.listen_addr, metrics_port(src.metrics));
 	}
-	int rc = cli.cmd == CMD_REPLAY ? run_replay(&cli, &src) : run_live(&cli, &src); /* run, demo */
+	int rc =
+	    cli.cmd == CMD_REPLAY ? run_replay(&cli, &src) : run_live(&cli, &src); /* run, demo */
 	metrics_close(src.metrics);
 	/* Ctrl-C is the documented way to end a run; any other signal is reported as shells do. */
 	if (vmscope_quit && vmscope_quit != SIGINT && rc == 0)

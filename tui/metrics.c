@@ -28,7 +28,7 @@ struct series {
 
 /* Blackout histogram bounds, seconds. */
 static const double bo_le[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2};
-#define BO_N (sizeof(bo_le) / sizeof(bo_le[0]))
+#define BO_N	   (sizeof(bo_le) / sizeof(bo_le[0]))
 #define SERIES_MAX 2048
 
 struct metrics {
@@ -53,22 +53,28 @@ int metrics_parse_listen(const char *spec, char *addr, size_t addrlen, unsigned 
 	errno = 0;
 	unsigned long v = strtoul(p, &end, 10);
 	if (!*p || *end || errno || v > 65535 || *p == '-') {
-		snprintf(err, errlen, "--listen wants [ADDR:]PORT with PORT from 0 to 65535 (like 9464 "
-			 "or 127.0.0.1:9464), not '%s'", spec);
+		snprintf(err, errlen,
+			 "--listen wants [ADDR:]PORT with PORT from 0 to 65535 (like 9464 "
+			 "or 127.0.0.1:9464), not '%s'",
+			 spec);
 		return -1;
 	}
-	snprintf(addr, addrlen, "%.*s", colon ? (int)(colon - spec) : 9, colon ? spec : "127.0.0.1");
+	snprintf(addr, addrlen, "%.*s", colon ? (int)(colon - spec) : 9,
+		 colon ? spec : "127.0.0.1");
 	if (inet_pton(AF_INET, addr, &ia) != 1) {
-		snprintf(err, errlen, "--listen wants an IPv4 address before the port (like 127.0.0.1:9464), "
-			 "not '%s'", spec);
+		snprintf(err, errlen,
+			 "--listen wants an IPv4 address before the port (like 127.0.0.1:9464), "
+			 "not '%s'",
+			 spec);
 		return -1;
 	}
 	*port = (unsigned)v;
 	return 0;
 }
 
-static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-			     const char *version, const char *upload, size_t *upload_size, void **state)
+static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *url,
+			     const char *method, const char *version, const char *upload,
+			     size_t *upload_size, void **state)
 {
 	struct metrics *m = cls;
 	struct MHD_Response *r;
@@ -83,7 +89,8 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 						    MHD_RESPMEM_MUST_COPY);
 		pthread_mutex_unlock(&m->lock);
 		if (r)
-			MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+			MHD_add_response_header(r, "Content-Type",
+						"text/plain; version=0.0.4; charset=utf-8");
 	} else {
 		status = MHD_HTTP_NOT_FOUND;
 		r = MHD_create_response_from_buffer(sizeof(not_found) - 1, (char *)not_found,
@@ -114,7 +121,8 @@ int metrics_open(struct metrics **out, const char *addr, unsigned port, char *er
 	if (m->fd < 0 || setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(m->fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(m->fd, 16) ||
 	    getsockname(m->fd, (struct sockaddr *)&sa, &sl)) {
-		snprintf(err, errlen, "cannot listen on %s:%u for --listen: %s", addr, port, strerror(errno));
+		snprintf(err, errlen, "cannot listen on %s:%u for --listen: %s", addr, port,
+			 strerror(errno));
 		if (m->fd >= 0)
 			close(m->fd);
 		free(m->ser);
@@ -124,11 +132,11 @@ int metrics_open(struct metrics **out, const char *addr, unsigned port, char *er
 	m->port = ntohs(sa.sin_port);
 	pthread_mutex_init(&m->lock, NULL);
 	m->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, serve, m,
-				    MHD_OPTION_LISTEN_SOCKET, m->fd, MHD_OPTION_CONNECTION_LIMIT, 32u,
-				    MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+				    MHD_OPTION_LISTEN_SOCKET, m->fd, MHD_OPTION_CONNECTION_LIMIT,
+				    32u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
 	if (!m->httpd) {
-		snprintf(err, errlen, "cannot serve --listen on %s:%u: libmicrohttpd did not start", addr,
-			 m->port);
+		snprintf(err, errlen, "cannot serve --listen on %s:%u: libmicrohttpd did not start",
+			 addr, m->port);
 		close(m->fd);
 		free(m->ser);
 		free(m);
@@ -138,7 +146,10 @@ int metrics_open(struct metrics **out, const char *addr, unsigned port, char *er
 	return 0;
 }
 
-unsigned metrics_port(const struct metrics *m) { return m->port; }
+unsigned metrics_port(const struct metrics *m)
+{
+	return m->port;
+}
 
 void metrics_close(struct metrics *m)
 {
@@ -244,7 +255,9 @@ static void vcpu_exits(struct metrics *m, FILE *f, const struct snapshot *s)
 	const struct named_figure *st = snapshot_find(s->stats, s->nr_stats, "exits");
 	const struct named_figure *ue = snapshot_find(s->vmm, s->nr_vmm, "userspace_exits");
 	const struct figure *all = s->host != HOST_PVM && s->bpf_event[KT_EXIT].valid
-					   ? &s->bpf_event[KT_EXIT] : st ? &st->f : NULL;
+				       ? &s->bpf_event[KT_EXIT]
+				   : st ? &st->f
+					: NULL;
 	char key[128];
 	uint64_t d_all = all ? delta(m, "vcpu_all", all->total) : 0;
 	uint64_t d_user = ue ? delta(m, "vcpu_user", ue->f.total) : 0;
@@ -257,17 +270,20 @@ static void vcpu_exits(struct metrics *m, FILE *f, const struct snapshot *s)
 		snprintf(key, sizeof(key), "vcpu:in_kernel:%s", mode);
 		add(m, key, d_all > d_user ? d_all - d_user : 0);
 	}
-	family(f, "vmscope_vcpu_exits_total", "counter",
-	       "Exits of the vCPU: reached the VMM (userspace) or handled inside KVM (in_kernel), by "
-	       "the NIC in use (sources: vmm; stats fd or bpf kvm_exit minus vmm)");
+	family(
+	    f, "vmscope_vcpu_exits_total", "counter",
+	    "Exits of the vCPU: reached the VMM (userspace) or handled inside KVM (in_kernel), by "
+	    "the NIC in use (sources: vmm; stats fd or bpf kvm_exit minus vmm)");
 	static const char *const where[] = {"userspace", "in_kernel"};
 	for (unsigned w = 0; w < 2; w++)
 		for (unsigned nm = 0; nm < NIC_MODE_MAX; nm++) {
 			uint64_t v;
 			snprintf(key, sizeof(key), "vcpu:%s:%s", where[w], nic_mode_name(nm));
 			if (find(m, key, &v))
-				fprintf(f, "vmscope_vcpu_exits_total{where=\"%s\",nic_mode=\"%s\"} %llu\n",
-					where[w], nic_mode_name(nm), (unsigned long long)v);
+				fprintf(
+				    f,
+				    "vmscope_vcpu_exits_total{where=\"%s\",nic_mode=\"%s\"} %llu\n",
+				    where[w], nic_mode_name(nm), (unsigned long long)v);
 		}
 }
 
@@ -277,28 +293,37 @@ static void packets(struct metrics *m, FILE *f, const struct snapshot *s)
 	const struct {
 		const char *source, *dir;
 		const struct figure *fig;
-	} src[] = {{"guest", "tx", &s->pps_tx},         {"guest", "rx", &s->pps_rx},
-		   {"vmm", "tx", &s->dev_tx},           {"vmm", "rx", &s->dev_rx},
-		   {"capture", "tx", &s->cap_from_guest}, {"capture", "rx", &s->cap_to_guest}};
+	} src[] = {{"guest", "tx", &s->pps_tx},
+		   {"guest", "rx", &s->pps_rx},
+		   {"vmm", "tx", &s->dev_tx},
+		   {"vmm", "rx", &s->dev_rx},
+		   {"capture", "tx", &s->cap_from_guest},
+		   {"capture", "rx", &s->cap_to_guest}};
 	char key[128];
 	for (unsigned i = 0; s->net_on && i < sizeof(src) / sizeof(src[0]); i++) {
 		if (!src[i].fig->valid)
 			continue;
 		snprintf(key, sizeof(key), "pkts:%s:%s", src[i].source, src[i].dir);
 		uint64_t d = delta(m, key, src[i].fig->total);
-		snprintf(key, sizeof(key), "pkts:%s:%s:%s", src[i].source, src[i].dir, nic_mode_name(s->nic_mode));
+		snprintf(key, sizeof(key), "pkts:%s:%s:%s", src[i].source, src[i].dir,
+			 nic_mode_name(s->nic_mode));
 		add(m, key, d);
 	}
-	family(f, "vmscope_packets_total", "counter",
-	       "Packets by direction (tx: from the guest), the NIC in use and the source that counted "
-	       "them (guest: its driver; vmm: the card model; capture: libpcap on the TAP)");
+	family(
+	    f, "vmscope_packets_total", "counter",
+	    "Packets by direction (tx: from the guest), the NIC in use and the source that counted "
+	    "them (guest: its driver; vmm: the card model; capture: libpcap on the TAP)");
 	for (unsigned i = 0; i < sizeof(src) / sizeof(src[0]); i++)
 		for (unsigned nm = 0; nm < NIC_MODE_MAX; nm++) {
 			uint64_t v;
-			snprintf(key, sizeof(key), "pkts:%s:%s:%s", src[i].source, src[i].dir, nic_mode_name(nm));
+			snprintf(key, sizeof(key), "pkts:%s:%s:%s", src[i].source, src[i].dir,
+				 nic_mode_name(nm));
 			if (find(m, key, &v))
-				fprintf(f, "vmscope_packets_total{direction=\"%s\",nic_mode=\"%s\",source=\"%s\"} %llu\n",
-					src[i].dir, nic_mode_name(nm), src[i].source, (unsigned long long)v);
+				fprintf(f,
+					"vmscope_packets_total{direction=\"%s\",nic_mode=\"%s\","
+					"source=\"%s\"} %llu\n",
+					src[i].dir, nic_mode_name(nm), src[i].source,
+					(unsigned long long)v);
 		}
 }
 
@@ -317,10 +342,13 @@ static void ping_histogram(struct metrics *m, FILE *f, const struct snapshot *s)
 	}
 	for (unsigned i = 0; i < HIST_SLOTS; i++) {
 		cum += slot[i];
-		double le = (double)(2ull << i) / ((double)s->tsc_khz * 1e3); /* slot i: [2^i, 2^(i+1)) */
-		fprintf(f, "vmscope_ping_rtt_seconds_bucket{le=\"%.9g\"} %llu\n", le, (unsigned long long)cum);
+		double le =
+		    (double)(2ull << i) / ((double)s->tsc_khz * 1e3); /* slot i: [2^i, 2^(i+1)) */
+		fprintf(f, "vmscope_ping_rtt_seconds_bucket{le=\"%.9g\"} %llu\n", le,
+			(unsigned long long)cum);
 	}
-	fprintf(f, "vmscope_ping_rtt_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)count);
+	fprintf(f, "vmscope_ping_rtt_seconds_bucket{le=\"+Inf\"} %llu\n",
+		(unsigned long long)count);
 	/* The sum from the guest's average (its exact total of cycles is not in the snapshot). */
 	fprintf(f, "vmscope_ping_rtt_seconds_sum %.9g\n", s->latency_avg_us / 1e6 * (double)count);
 	fprintf(f, "vmscope_ping_rtt_seconds_count %llu\n", (unsigned long long)count);
@@ -333,8 +361,8 @@ static void switches(struct metrics *m, FILE *f, const struct snapshot *s)
 		const struct snap_event *e = &s->events[i];
 		if (e->kind != SEV_NIC_SWITCH)
 			continue;
-		snprintf(key, sizeof(key), "switch:%s:%s:%s", nic_mode_name(e->from), nic_mode_name(e->to),
-			 e->ok ? "ok" : "failed");
+		snprintf(key, sizeof(key), "switch:%s:%s:%s", nic_mode_name(e->from),
+			 nic_mode_name(e->to), e->ok ? "ok" : "failed");
 		add(m, key, 1);
 		for (unsigned b = 0; e->ok && b < 2; b++) {
 			if (!e->blackout_valid[b])
@@ -354,10 +382,14 @@ static void switches(struct metrics *m, FILE *f, const struct snapshot *s)
 		for (unsigned b = NIC_MODE_EMULATED; b < NIC_MODE_MAX; b++)
 			for (unsigned r = 0; r < 2; r++) {
 				uint64_t v;
-				snprintf(key, sizeof(key), "switch:%s:%s:%s", nic_mode_name(a), nic_mode_name(b), res[r]);
+				snprintf(key, sizeof(key), "switch:%s:%s:%s", nic_mode_name(a),
+					 nic_mode_name(b), res[r]);
 				if (find(m, key, &v))
-					fprintf(f, "vmscope_nic_switches_total{from=\"%s\",to=\"%s\",result=\"%s\"} %llu\n",
-						nic_mode_name(a), nic_mode_name(b), res[r], (unsigned long long)v);
+					fprintf(f,
+						"vmscope_nic_switches_total{from=\"%s\",to=\"%s\","
+						"result=\"%s\"} %llu\n",
+						nic_mode_name(a), nic_mode_name(b), res[r],
+						(unsigned long long)v);
 			}
 	family(f, "vmscope_nic_switch_blackout_seconds", "histogram",
 	       "The longest gap in the guest's traffic around each live switch, as the capture and "
@@ -365,13 +397,18 @@ static void switches(struct metrics *m, FILE *f, const struct snapshot *s)
 	static const char *const src[2] = {"capture", "vmm"};
 	for (unsigned b = 0; b < 2; b++) {
 		for (unsigned j = 0; j < BO_N; j++)
-			fprintf(f, "vmscope_nic_switch_blackout_seconds_bucket{source=\"%s\",le=\"%g\"} %llu\n",
+			fprintf(f,
+				"vmscope_nic_switch_blackout_seconds_bucket{source=\"%s\",le=\"%"
+				"g\"} %llu\n",
 				src[b], bo_le[j], (unsigned long long)m->bo_bucket[b][j]);
-		fprintf(f, "vmscope_nic_switch_blackout_seconds_bucket{source=\"%s\",le=\"+Inf\"} %llu\n",
+		fprintf(
+		    f,
+		    "vmscope_nic_switch_blackout_seconds_bucket{source=\"%s\",le=\"+Inf\"} %llu\n",
+		    src[b], (unsigned long long)m->bo_count[b]);
+		fprintf(f, "vmscope_nic_switch_blackout_seconds_sum{source=\"%s\"} %.9g\n", src[b],
+			m->bo_sum[b]);
+		fprintf(f, "vmscope_nic_switch_blackout_seconds_count{source=\"%s\"} %llu\n",
 			src[b], (unsigned long long)m->bo_count[b]);
-		fprintf(f, "vmscope_nic_switch_blackout_seconds_sum{source=\"%s\"} %.9g\n", src[b], m->bo_sum[b]);
-		fprintf(f, "vmscope_nic_switch_blackout_seconds_count{source=\"%s\"} %llu\n", src[b],
-			(unsigned long long)m->bo_count[b]);
 	}
 }
 
@@ -392,30 +429,35 @@ static void named(struct metrics *m, FILE *f, const char *name, const char *help
 static void render(struct metrics *m, FILE *f, const struct snapshot *s)
 {
 	char key[128];
-	family(f, "vmscope_info", "gauge", "What runs: vmscope's version, the host's virtualization "
-					   "and the guest's CPU mode");
+	family(f, "vmscope_info", "gauge",
+	       "What runs: vmscope's version, the host's virtualization "
+	       "and the guest's CPU mode");
 	fprintf(f, "vmscope_info{version=");
 	label(f, VMSCOPE_VERSION);
-	fprintf(f, ",host=\"%s\",cpu_mode=\"%s\"} 1\n", host_kind_name(s->host), cpu_mode_name(s->cpu_mode));
+	fprintf(f, ",host=\"%s\",cpu_mode=\"%s\"} 1\n", host_kind_name(s->host),
+		cpu_mode_name(s->cpu_mode));
 
-	family(f, "vmscope_exits_total", "counter",
-	       "Exits the guest's workload made, by kind and by the source that counted them (guest, "
-	       "vmm, stats fd, bpf)");
+	family(
+	    f, "vmscope_exits_total", "counter",
+	    "Exits the guest's workload made, by kind and by the source that counted them (guest, "
+	    "vmm, stats fd, bpf)");
 	for (unsigned k = 0; k < EK_MAX; k++)
 		for (unsigned src = 0; src < SRC_MAX; src++) {
 			if (!s->exits[k][src].valid)
 				continue;
 			snprintf(key, sizeof(key), "exits:%u:%u", k, src);
-			fprintf(f, "vmscope_exits_total{kind=\"%s\",source=\"%s\"} %llu\n", exit_kind_name(k),
-				source_name(src), (unsigned long long)counted(m, key, s->exits[k][src].total));
+			fprintf(f, "vmscope_exits_total{kind=\"%s\",source=\"%s\"} %llu\n",
+				exit_kind_name(k), source_name(src),
+				(unsigned long long)counted(m, key, s->exits[k][src].total));
 		}
 	vcpu_exits(m, f, s);
 	if (s->bpf_on) {
 		named(m, f, "vmscope_kvm_exit_reasons_total",
-		      "kvm_exit by hardware exit reason (source: bpf; kvm_pvm has no kvm_exit)", s->kexit,
-		      s->nr_kexit, "kexit");
+		      "kvm_exit by hardware exit reason (source: bpf; kvm_pvm has no kvm_exit)",
+		      s->kexit, s->nr_kexit, "kexit");
 		named(m, f, "vmscope_kvm_userspace_exit_reasons_total",
-		      "kvm_userspace_exit by KVM_EXIT_* reason (source: bpf)", s->uexit, s->nr_uexit, "uexit");
+		      "kvm_userspace_exit by KVM_EXIT_* reason (source: bpf)", s->uexit,
+		      s->nr_uexit, "uexit");
 	}
 	/* Hypercalls from the closest source that counts them. */
 	for (unsigned src = 0; src < SRC_MAX; src++) {
@@ -425,13 +467,14 @@ static void render(struct metrics *m, FILE *f, const struct snapshot *s)
 			continue;
 		family(f, "vmscope_hypercalls_total", "counter", "Hypercalls the guest made");
 		snprintf(key, sizeof(key), "exits:%u:%u", EK_HYPERCALL, order[src]);
-		fprintf(f, "vmscope_hypercalls_total{source=\"%s\"} %llu\n", source_name(order[src]),
-			(unsigned long long)counted(m, key, h->total));
+		fprintf(f, "vmscope_hypercalls_total{source=\"%s\"} %llu\n",
+			source_name(order[src]), (unsigned long long)counted(m, key, h->total));
 		break;
 	}
 	if (s->work.valid) {
 		family(f, "vmscope_work_seconds_per_instruction", "gauge",
-		       "What a plain instruction of the guest's work loop costs, fastest loop so far: in "
+		       "What a plain instruction of the guest's work loop costs, fastest loop so "
+		       "far: in "
 		       "the guest (this CPU mode) and natively on the host");
 		fprintf(f, "vmscope_work_seconds_per_instruction{where=\"guest\"} %.6g\n",
 			s->work.ns_per_insn / 1e9);

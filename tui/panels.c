@@ -13,7 +13,8 @@ static const char *cpu_mode_story(enum cpu_mode mode)
 	if (mode == CPU_HARDWARE)
 		return "hardware: VT-x/AMD-V runs the guest; sensitive instructions exit to KVM";
 	if (mode == CPU_PARAVIRT)
-		return "paravirt (kvm_pvm): guest ring 0 runs natively; privileged work is hypercalls";
+		return "paravirt (kvm_pvm): guest ring 0 runs natively; privileged work is "
+		       "hypercalls";
 	return "emulated (kvm_pvm, no VIF page): KVM's instruction emulator runs every instruction";
 }
 
@@ -82,8 +83,8 @@ static int draw_header(struct dash *d, int y, int rows)
 		 " vmscope | host %s | cpu %s | %s | %s%s%s @ %s | up %02d:%02d:%02d | bpf %s",
 		 host_kind_name(s->host), cpu_mode_name(s->cpu_mode), vmm_state_name(s->state),
 		 workload_name(s->workload), s->exit_kind != SNAP_NO_KIND ? ":" : "",
-		 s->exit_kind != SNAP_NO_KIND ? exit_kind_name(s->exit_kind) : "", rate, up / 3600, up / 60 % 60, up % 60,
-		 s->bpf_on ? "on" : "off");
+		 s->exit_kind != SNAP_NO_KIND ? exit_kind_name(s->exit_kind) : "", rate, up / 3600,
+		 up / 60 % 60, up % 60, s->bpf_on ? "on" : "off");
 	attron(COLOR_PAIR(C_TITLE) | A_BOLD);
 	mvhline(y, 0, ' ', COLS);
 	mvaddnstr(y, 0, line, COLS);
@@ -143,7 +144,8 @@ static int draw_exits(struct dash *d, int y, int rows)
 		fmt_count(t, sizeof(t), s->irq_timer.rate);
 		fmt_count(d2, sizeof(d2), s->irq_command.rate);
 		fmt_count(n, sizeof(n), s->irq_nic.rate);
-		line_at(y++, "  %-12s %s  (HLTs the guest waits in, inside KVM)", "hlt (idle)", cell[0]);
+		line_at(y++, "  %-12s %s  (HLTs the guest waits in, inside KVM)", "hlt (idle)",
+			cell[0]);
 		line_at(y++, "  %-12s timer %s/s  nic %s/s  doorbell %s/s (LAPIC, MSI-X by irqfd)",
 			"irqs taken", t, n, d2);
 	} else {
@@ -243,7 +245,8 @@ static int draw_sources(struct dash *d, int y, int rows)
 		unsigned n = 0;
 		for (unsigned e = 0; e < KT_MAX; e++)
 			if (s->bpf_event[e].valid) {
-				snprintf(ev[n].name, sizeof(ev[n].name), "%s", kt_event_name(e) + 4);
+				snprintf(ev[n].name, sizeof(ev[n].name), "%s",
+					 kt_event_name(e) + 4);
 				ev[n++].f = s->bpf_event[e];
 			}
 		draw_top(y++, "bpf events", ev, n);
@@ -253,7 +256,6 @@ static int draw_sources(struct dash *d, int y, int rows)
 	draw_top(y++, "vmm", s->vmm, s->nr_vmm);
 	return y + 1;
 }
-
 
 static void fmt_us(char *buf, size_t n, bool valid, double us)
 {
@@ -294,8 +296,9 @@ static int draw_net(struct dash *d, int y, int rows)
 		attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 		return y + 1;
 	}
-	line_at(y++, "NETWORK  %s: %s on %s%s%s  %u B packets", nic_mode_name(s->nic_mode), s->nic_chip, s->backend,
-		s->netns[0] ? ", netns " : " (in-process peer)", s->netns, s->pkt_size);
+	line_at(y++, "NETWORK  %s: %s on %s%s%s  %u B packets", nic_mode_name(s->nic_mode),
+		s->nic_chip, s->backend, s->netns[0] ? ", netns " : " (in-process peer)", s->netns,
+		s->pkt_size);
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 	fmt_count(a, sizeof(a), s->pps_tx.rate);
 	fmt_count(b, sizeof(b), s->pps_rx.rate);
@@ -315,7 +318,8 @@ static int draw_net(struct dash *d, int y, int rows)
 		int n = snprintf(line, sizeof(line), " exits by register");
 		for (unsigned i = 0; i < s->nr_dev_regs && i < 5 && s->dev_reg[i].f.rate > 0; i++) {
 			fmt_count(c, sizeof(c), s->dev_reg[i].f.rate);
-			n += snprintf(line + n, sizeof(line) - (size_t)n, "  %s %s/s", s->dev_reg[i].name, c);
+			n += snprintf(line + n, sizeof(line) - (size_t)n, "  %s %s/s",
+				      s->dev_reg[i].name, c);
 			if (n >= (int)sizeof(line))
 				break;
 		}
@@ -333,8 +337,8 @@ static int draw_net(struct dash *d, int y, int rows)
 			pp[PP_NIC].valid ? pp[PP_NIC].source : "", us, all,
 			pp[PP_ALL].valid ? pp[PP_ALL].source : "", irq);
 		attroff(A_BOLD);
-		/* Where the work went: the hypervisor (the host's cost), the guest's own work, and the
-		 * card's silicon (a VF's engine), never summed into the host's. */
+		/* Where the work went: the hypervisor (the host's cost), the guest's own work, and
+		 * the card's silicon (a VF's engine), never summed into the host's. */
 		char card[16], vmm[16], guest[16];
 		fmt_pp_ns(card, sizeof(card), &pp[PP_CPU_CARD]);
 		fmt_pp_ns(vmm, sizeof(vmm), &pp[PP_CPU_VMM]);
@@ -352,8 +356,8 @@ static int draw_net(struct dash *d, int y, int rows)
 		fmt_count(b, sizeof(b), s->cap_to_guest.rate);
 		fmt_us(p50, sizeof(p50), s->cap_rtt_samples > 0, s->cap_rtt_us[0]);
 		fmt_us(p99, sizeof(p99), s->cap_rtt_samples > 0, s->cap_rtt_us[1]);
-		line_at(y++, " capture out %7s in %7s pps  wire p50 %6s p99 %6s lost %llu",
-			a, b, p50, p99, (unsigned long long)s->cap_lost);
+		line_at(y++, " capture out %7s in %7s pps  wire p50 %6s p99 %6s lost %llu", a, b,
+			p50, p99, (unsigned long long)s->cap_lost);
 	} else {
 		attron(COLOR_PAIR(C_DIM));
 		line_at(y++, " capture off: %s", s->cap_why);
@@ -367,7 +371,8 @@ static int draw_compare(struct dash *d, int y, int rows)
 {
 	const struct snapshot *s = &d->snap;
 	char tx[16], rx[16], p50[16], all[12], nic[12], user[12], cpu[16], card[16];
-	/* The card's exits a packet first: the lesson's order (e1000 > virtio > vf) is read there. */
+	/* The card's exits a packet first: the lesson's order (e1000 > virtio > vf) is read there.
+	 */
 	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
 	line_at(y++, "COMPARE %-8s %5s %5s %5s %7s %7s %7s %8s %8s", "card", "nic", "user", "all",
 		"tx pps", "rx pps", "p50", "host cpu", "card cpu");
@@ -408,24 +413,28 @@ static int draw_switches(struct dash *d, int y, int rows)
 	const struct snapshot *s = &d->snap;
 	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
 	if (s->switching)
-		line_at(y++, "SWITCHES  moving to %s: hot-added, the guest brings it up...", nic_mode_name(s->switch_to));
+		line_at(y++, "SWITCHES  moving to %s: hot-added, the guest brings it up...",
+			nic_mode_name(s->switch_to));
 	else
-		line_at(y++, "SWITCHES  %s", d->nr_recent ? "blackout (capture / vmm), lost, guest probe"
-						      : "none yet: E V F move the guest to another card");
+		line_at(y++, "SWITCHES  %s",
+			d->nr_recent ? "blackout (capture / vmm), lost, guest probe"
+				     : "none yet: E V F move the guest to another card");
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 	for (unsigned i = 0; i < d->nr_recent && (int)i < rows - 1; i++) {
 		const struct snap_event *e = &d->recent[i];
 		char cap[16], vmm[16];
 		if (!e->ok) {
 			attron(COLOR_PAIR(C_BAD));
-			line_at(y++, " %6.1fs %s -> %s failed: %s", e->t, nic_mode_name(e->from), nic_mode_name(e->to), e->why);
+			line_at(y++, " %6.1fs %s -> %s failed: %s", e->t, nic_mode_name(e->from),
+				nic_mode_name(e->to), e->why);
 			attroff(COLOR_PAIR(C_BAD));
 			continue;
 		}
 		snprintf(cap, sizeof(cap), e->blackout_valid[0] ? "%.2f" : "-", e->blackout_ms[0]);
 		snprintf(vmm, sizeof(vmm), e->blackout_valid[1] ? "%.2f" : "-", e->blackout_ms[1]);
-		line_at(y++, " %6.1fs %-8s -> %-8s blackout %s / %s ms  lost %llu  probe %.1f ms", e->t,
-			nic_mode_name(e->from), nic_mode_name(e->to), cap, vmm, (unsigned long long)e->lost, e->probe_ms);
+		line_at(y++, " %6.1fs %-8s -> %-8s blackout %s / %s ms  lost %llu  probe %.1f ms",
+			e->t, nic_mode_name(e->from), nic_mode_name(e->to), cap, vmm,
+			(unsigned long long)e->lost, e->probe_ms);
 	}
 	return y + 1;
 }
@@ -454,7 +463,9 @@ static int draw_timeline(struct dash *d, int y, int rows)
 	bar[w < (int)sizeof(bar) - 1 ? w : (int)sizeof(bar) - 1] = 0;
 	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
 	line_at(y++, "REPLAY [%s] %7.1f s  tick %u/%u  x%g %s", bar, d->snap.t, pos, n, d->speed,
-		d->playing ? "playing" : pos >= n ? "at the end" : "paused");
+		d->playing ? "playing"
+		: pos >= n ? "at the end"
+			   : "paused");
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 	return y + 1;
 }
@@ -505,17 +516,33 @@ static int draw_caption(struct dash *d, int y, int rows)
 	return y + 1;
 }
 
-static bool want_caption(const struct dash *d) { return d->snap.tour.steps > 0; }
-static bool want_timeline(const struct dash *d) { return d->replay; }
-static bool want_exits(const struct dash *d) { return !(net_workload(d) && LINES < 38); }
-static bool want_exits_brief(const struct dash *d) { return !want_exits(d); }
+static bool want_caption(const struct dash *d)
+{
+	return d->snap.tour.steps > 0;
+}
+static bool want_timeline(const struct dash *d)
+{
+	return d->replay;
+}
+static bool want_exits(const struct dash *d)
+{
+	return !(net_workload(d) && LINES < 38);
+}
+static bool want_exits_brief(const struct dash *d)
+{
+	return !want_exits(d);
+}
 /* The compare table and the switches: under a network workload, once a switch happened, or on
  * a tall terminal; otherwise the log keeps their lines. */
 static bool want_compare(const struct dash *d)
 {
-	return d->snap.net_on && (net_workload(d) || d->nr_recent || d->snap.switching || LINES >= 40);
+	return d->snap.net_on &&
+	       (net_workload(d) || d->nr_recent || d->snap.switching || LINES >= 40);
 }
-static bool want_history(const struct dash *d) { return LINES >= 40; }
+static bool want_history(const struct dash *d)
+{
+	return LINES >= 40;
+}
 
 /* The panels, top to bottom: each is drawn when it is wanted and its lines fit. Adding a panel
  * is adding a line here. */
@@ -525,17 +552,17 @@ static const struct panel {
 	bool (*want)(const struct dash *d);
 	int (*draw)(struct dash *d, int y, int rows); /* returns the line after it */
 } panels[] = {
-	{"header", 4, NULL, draw_header},
-	{"timeline", 2, want_timeline, draw_timeline},
-	{"caption", 4, want_caption, draw_caption},
-	{"exits", 12, want_exits, draw_exits},
-	{"exits (brief)", 2, want_exits_brief, draw_exits_brief},
-	{"network", 2, NULL, draw_net},
-	{"compare", 6, want_compare, draw_compare},
-	{"switches", 1, want_compare, draw_switches},
-	{"history", 7, want_history, draw_history},
-	{"sources", 7, NULL, draw_sources},
-	{"log", 2, NULL, draw_log},
+    {"header", 4, NULL, draw_header},
+    {"timeline", 2, want_timeline, draw_timeline},
+    {"caption", 4, want_caption, draw_caption},
+    {"exits", 12, want_exits, draw_exits},
+    {"exits (brief)", 2, want_exits_brief, draw_exits_brief},
+    {"network", 2, NULL, draw_net},
+    {"compare", 6, want_compare, draw_compare},
+    {"switches", 1, want_compare, draw_switches},
+    {"history", 7, want_history, draw_history},
+    {"sources", 7, NULL, draw_sources},
+    {"log", 2, NULL, draw_log},
 };
 
 void panels_draw(struct dash *d)

@@ -70,8 +70,10 @@ static int put(struct recorder *r, const char *buf, size_t n)
 	if (n && gzwrite(r->gz, buf, (unsigned)n) != (int)n) {
 		int zerr;
 		const char *why = gzerror(r->gz, &zerr);
-		snprintf(r->err, sizeof(r->err), "writing the recording '%s' failed (%s); it ends at the "
-			 "last complete tick", r->path, zerr == Z_ERRNO ? strerror(errno) : why);
+		snprintf(r->err, sizeof(r->err),
+			 "writing the recording '%s' failed (%s); it ends at the "
+			 "last complete tick",
+			 r->path, zerr == Z_ERRNO ? strerror(errno) : why);
 		r->failed = true;
 		return -1;
 	}
@@ -85,10 +87,11 @@ int recorder_write(struct recorder *r, const struct snapshot *snap)
 		struct tm tm;
 		gmtime_r(&r->start, &tm);
 		strftime(start, sizeof(start), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		json_t *h = json_pack("{s:i,s:s,s:s,s:s,s:s,s:i}", "vmscope_recording", RECORDING_FORMAT,
-				      "version", VMSCOPE_VERSION, "host", host_kind_name(snap->host),
-				      "cpu_mode", cpu_mode_name(snap->cpu_mode), "start", start,
-				      "interval_ms", (int)r->interval_ms);
+		json_t *h =
+		    json_pack("{s:i,s:s,s:s,s:s,s:s,s:i}", "vmscope_recording", RECORDING_FORMAT,
+			      "version", VMSCOPE_VERSION, "host", host_kind_name(snap->host),
+			      "cpu_mode", cpu_mode_name(snap->cpu_mode), "start", start,
+			      "interval_ms", (int)r->interval_ms);
 		char *line = h ? json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 		json_decref(h);
 		if (!line)
@@ -107,15 +110,20 @@ int recorder_write(struct recorder *r, const struct snapshot *snap)
 	free(line);
 	/* A sync flush each tick: a kill leaves every finished tick readable. */
 	if (!rc && gzflush(r->gz, Z_SYNC_FLUSH) != Z_OK) {
-		snprintf(r->err, sizeof(r->err), "writing the recording '%s' failed; it ends at the last "
-			 "complete tick", r->path);
+		snprintf(r->err, sizeof(r->err),
+			 "writing the recording '%s' failed; it ends at the last "
+			 "complete tick",
+			 r->path);
 		r->failed = true;
 		rc = -1;
 	}
 	return rc;
 }
 
-const char *recorder_error(const struct recorder *r) { return r->failed ? r->err : NULL; }
+const char *recorder_error(const struct recorder *r)
+{
+	return r->failed ? r->err : NULL;
+}
 
 int recorder_close(struct recorder *r)
 {
@@ -131,19 +139,34 @@ int recorder_close(struct recorder *r)
 struct replay {
 	char name[256];
 	struct replay_header hdr;
-	char *text;      /* the valid records, each ending in '\n' */
+	char *text; /* the valid records, each ending in '\n' */
 	size_t text_len, text_cap;
-	size_t *off;     /* start of each record in text */
+	size_t *off; /* start of each record in text */
 	unsigned n, cap, pos;
 	char skipped[400];
 };
 
-const struct replay_header *replay_header(const struct replay *r) { return &r->hdr; }
-unsigned replay_count(const struct replay *r) { return r->n; }
-unsigned replay_pos(const struct replay *r) { return r->pos; }
-const char *replay_skipped(const struct replay *r) { return r->skipped[0] ? r->skipped : NULL; }
+const struct replay_header *replay_header(const struct replay *r)
+{
+	return &r->hdr;
+}
+unsigned replay_count(const struct replay *r)
+{
+	return r->n;
+}
+unsigned replay_pos(const struct replay *r)
+{
+	return r->pos;
+}
+const char *replay_skipped(const struct replay *r)
+{
+	return r->skipped[0] ? r->skipped : NULL;
+}
 
-void replay_seek(struct replay *r, unsigned pos) { r->pos = pos < r->n ? pos : r->n; }
+void replay_seek(struct replay *r, unsigned pos)
+{
+	r->pos = pos < r->n ? pos : r->n;
+}
 
 bool replay_peek(struct replay *r, unsigned pos, struct snapshot *snap)
 {
@@ -151,7 +174,8 @@ bool replay_peek(struct replay *r, unsigned pos, struct snapshot *snap)
 	if (pos >= r->n)
 		return false;
 	size_t end = pos + 1 < r->n ? r->off[pos + 1] : r->text_len;
-	return snapshot_from_json(r->text + r->off[pos], end - r->off[pos], snap, err, sizeof(err)) == 0;
+	return snapshot_from_json(r->text + r->off[pos], end - r->off[pos], snap, err,
+				  sizeof(err)) == 0;
 }
 
 bool replay_next(struct replay *r, struct snapshot *snap)
@@ -178,14 +202,17 @@ static int parse_header(struct replay *r, const char *line, size_t len, char *er
 	json_t *h = json_loadb(line, len, 0, &je);
 	json_t *fmt = h ? json_object_get(h, "vmscope_recording") : NULL;
 	if (!fmt || !json_is_integer(fmt)) {
-		snprintf(err, errlen, "%s: line 1 is not a vmscope recording's header; record one with "
-			 "vmscope --record FILE", r->name);
+		snprintf(err, errlen,
+			 "%s: line 1 is not a vmscope recording's header; record one with "
+			 "vmscope --record FILE",
+			 r->name);
 		json_decref(h);
 		return -1;
 	}
 	if (json_integer_value(fmt) != RECORDING_FORMAT) {
-		snprintf(err, errlen, "%s is a recording of format %lld; this vmscope reads format %d",
-			 r->name, (long long)json_integer_value(fmt), RECORDING_FORMAT);
+		snprintf(err, errlen,
+			 "%s is a recording of format %lld; this vmscope reads format %d", r->name,
+			 (long long)json_integer_value(fmt), RECORDING_FORMAT);
 		json_decref(h);
 		return -1;
 	}
@@ -218,12 +245,14 @@ static int keep(struct replay *r, const char *line, size_t len)
 		r->off = off;
 		r->cap = cap;
 	}
-	if (r->text_len + len + 1 > r->text_cap) { /* doubling: a long recording is not copied per line */
+	if (r->text_len + len + 1 >
+	    r->text_cap) { /* doubling: a long recording is not copied per line */
 		size_t cap = r->text_cap ? r->text_cap : 1 << 16;
 		while (cap < r->text_len + len + 1)
 			cap *= 2;
 		if (cap > RECORDING_BYTES_MAX) /* no more than the bound on the whole */
-			cap = r->text_len + len + 1 > RECORDING_BYTES_MAX ? r->text_len + len + 1 : RECORDING_BYTES_MAX;
+			cap = r->text_len + len + 1 > RECORDING_BYTES_MAX ? r->text_len + len + 1
+									  : RECORDING_BYTES_MAX;
 		char *text = realloc(r->text, cap);
 		if (!text)
 			return -1;
@@ -242,15 +271,16 @@ static void note_skip(struct replay *r, unsigned *nr_bad, unsigned long line, co
 {
 	size_t n = strlen(r->skipped);
 	if (*nr_bad < 3)
-		snprintf(r->skipped + n, sizeof(r->skipped) - n, "%sline %lu %s", n ? "; " : "", line, why);
+		snprintf(r->skipped + n, sizeof(r->skipped) - n, "%sline %lu %s", n ? "; " : "",
+			 line, why);
 	(*nr_bad)++;
 }
 
 /* Reading a recording line by line. */
 struct reader {
-	char *line;            /* the current line, RECORDING_LINE_MAX at most */
-	size_t have;           /* its bytes so far */
-	bool too_long;         /* it passed the limit: skipped to its end */
+	char *line;    /* the current line, RECORDING_LINE_MAX at most */
+	size_t have;   /* its bytes so far */
+	bool too_long; /* it passed the limit: skipped to its end */
 	unsigned long lineno;
 	unsigned nr_bad;
 	struct snapshot *snap; /* each line is parsed here, to be sure it is one */
@@ -293,8 +323,8 @@ static int finish(struct replay *r, const struct reader *rd, unsigned long long 
 		return -1;
 	}
 	if (!r->n) {
-		snprintf(err, errlen, "%s has no snapshot to replay%s%s", r->name, r->skipped[0] ? ": " : "",
-			 r->skipped);
+		snprintf(err, errlen, "%s has no snapshot to replay%s%s", r->name,
+			 r->skipped[0] ? ": " : "", r->skipped);
 		return -1;
 	}
 	if (rd->nr_bad > 3) {
@@ -308,7 +338,8 @@ static int load(struct replay *r, gzFile gz, char *err, size_t errlen)
 {
 	enum { CHUNK = 1 << 16 };
 	char *buf = malloc(CHUNK);
-	struct reader rd = {.line = malloc(RECORDING_LINE_MAX), .snap = malloc(sizeof(struct snapshot))};
+	struct reader rd = {.line = malloc(RECORDING_LINE_MAX),
+			    .snap = malloc(sizeof(struct snapshot))};
 	unsigned long long total = 0;
 	int rc = -1;
 
@@ -323,17 +354,21 @@ static int load(struct replay *r, gzFile gz, char *err, size_t errlen)
 			if (got < 0)
 				gzerror(gz, &zerr);
 			if (got < 0 && zerr != Z_BUF_ERROR && zerr != Z_DATA_ERROR) {
-				snprintf(err, errlen, "%s: cannot be read (%s)", r->name, gzerror(gz, &zerr));
+				snprintf(err, errlen, "%s: cannot be read (%s)", r->name,
+					 gzerror(gz, &zerr));
 				goto out;
 			}
-			/* A cut-off file (a kill while recording): its last partial line is dropped. */
+			/* A cut-off file (a kill while recording): its last partial line is
+			 * dropped. */
 			if (rd.have || rd.too_long || got < 0)
-				note_skip(r, &rd.nr_bad, rd.lineno + 1, "is cut off (the recording was interrupted)");
+				note_skip(r, &rd.nr_bad, rd.lineno + 1,
+					  "is cut off (the recording was interrupted)");
 			break;
 		}
 		total += (unsigned)got;
 		if (total > RECORDING_BYTES_MAX) {
-			note_skip(r, &rd.nr_bad, rd.lineno + 1, "and the rest: the recording expands past 512 MiB");
+			note_skip(r, &rd.nr_bad, rd.lineno + 1,
+				  "and the rest: the recording expands past 512 MiB");
 			break;
 		}
 		for (int i = 0; i < got; i++) {

@@ -8,8 +8,8 @@
 
 #include "probes/snapshot.h"
 
-#define RECORDING_FORMAT 1
-#define RECORDING_LINE_MAX (4u << 20)      /* a longer line is skipped */
+#define RECORDING_FORMAT    1
+#define RECORDING_LINE_MAX  (4u << 20)	   /* a longer line is skipped */
 #define RECORDING_BYTES_MAX (512ull << 20) /* what a recording may expand to, in all */
 
 struct recorder;

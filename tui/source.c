@@ -17,8 +17,9 @@ bool source_tick(struct snap_source *src, struct snapshot *snap)
 		tour_fill(src->tour, snap);
 	if (src->rec && recorder_write(src->rec, snap) && !src->rec_failed) {
 		src->rec_failed = true; /* the run goes on; the recording ends here */
-		fprintf(stderr, "vmscope: %s\n", recorder_error(src->rec) ? recorder_error(src->rec)
-									   : "the recording could not be written");
+		fprintf(stderr, "vmscope: %s\n",
+			recorder_error(src->rec) ? recorder_error(src->rec)
+						 : "the recording could not be written");
 	}
 	if (src->metrics)
 		metrics_publish(src->metrics, snap);

@@ -15,11 +15,11 @@ struct tour_run;
 
 struct snap_source {
 	struct session *control; /* the live session to drive, or NULL */
-	struct replay *replay;   /* the recording, or NULL */
-	struct recorder *rec;    /* --record: every snapshot is appended there */
+	struct replay *replay;	 /* the recording, or NULL */
+	struct recorder *rec;	 /* --record: every snapshot is appended there */
 	struct metrics *metrics; /* --listen: every snapshot is published there */
-	struct tour_run *tour;   /* vmscope demo: the step on screen goes into every snapshot */
-	bool rec_failed;         /* the recorder said why once already */
+	struct tour_run *tour;	 /* vmscope demo: the step on screen goes into every snapshot */
+	bool rec_failed;	 /* the recorder said why once already */
 };
 
 /* The next snapshot into snap, handed to what is attached; false at a recording's end. */

@@ -24,53 +24,54 @@
 /* Every number a caption gives is a placeholder filled from the snapshot beside it, and every
  * claim in words holds on kvm_pvm, VT-x and AMD-V alike (tests/unit/test_tour.c checks both). */
 const char tour_builtin[] =
-	"# vmscope's guided tour: what each kind of virtualization costs, watched on this guest.\n"
-	"step 12 CPU: KVM's instruction emulator\n"
-	"need pvm\n"
-	"cpu emulated\n"
-	"workload exits:all 100\n"
-	"say The guest runs with no hardware help: KVM's instruction emulator decodes and runs every\n"
-	"say instruction in software. The header's work line is what that costs: a plain instruction\n"
-	"say takes {work.guest} here, {work.host} on the host ({work.ratio}). The exits themselves\n"
-	"say (EXITS avg: a port write to the VMM {cost.pio_vmm}, a CPUID {cost.cpuid}) are not where\n"
-	"say emulation loses: the ordinary code between them is.\n"
-	"step 12 CPU: paravirtual (PVM hypercalls)\n"
-	"need pvm\n"
-	"cpu paravirt\n"
-	"workload exits:all 1000\n"
-	"say The same guest, paravirtualized: its kernel runs natively as a PVM guest's kernel and\n"
-	"say asks the hypervisor for privileged work with hypercalls. Plain instructions run natively\n"
-	"say again: {work.guest} against {work.host} on the host ({work.ratio}). EXITS avg: a\n"
-	"say hypercall {cost.hypercall}, a port write KVM completes itself (ioeventfd)\n"
-	"say {cost.pio_eventfd}, one the VMM serves {cost.pio_vmm}.\n"
-	"step 12 CPU: hardware-assisted (VT-x / AMD-V)\n"
-	"need hardware\n"
-	"cpu hardware\n"
-	"workload exits:all 1000\n"
-	"say VT-x or AMD-V runs the guest natively; sensitive instructions exit to KVM by hardware\n"
-	"say reason. Plain instructions: {work.guest} against {work.host} on the host ({work.ratio}).\n"
-	"say EXITS avg: a CPUID {cost.cpuid}, a hypercall {cost.hypercall}, a port write the VMM\n"
-	"say serves {cost.pio_vmm}. SOURCES: bpf counts kvm_exit by hardware reason.\n"
-	"step 15 NIC: the emulated Intel 82540EM\n"
-	"nic emulated\n"
-	"workload ping 0\n"
-	"say An emulated NIC: the guest's e1000 driver touches a real chip's registers and every access\n"
-	"say traps to the VMM. NETWORK per pkt: {pp.nic} of the card's exits a packet, {pp.user}\n"
-	"say reaching the VMM ({pp.all} exits of every kind); exits by register says where they go.\n"
-	"say Ping p50 {ping.p50}; host CPU {cpu.host} a packet.\n"
-	"step 15 NIC: virtio-net, paravirtual\n"
-	"nic virtio\n"
-	"workload tx 0\n"
-	"say virtio: the guest fills a ring and kicks once per batch, an ioeventfd that KVM completes\n"
-	"say itself. NETWORK per pkt: {pp.nic} of the card's exits and {pp.user} reaching the VMM a\n"
-	"say packet; host CPU {cpu.host} a packet. COMPARE puts it beside the e1000.\n"
-	"step 15 NIC: an SR-IOV virtual function\n"
-	"nic vf\n"
-	"workload tx 0\n"
-	"say The SR-IOV VF: the guest drives the card's own queues, its doorbells are plain memory,\n"
-	"say and the hypervisor leaves the data path. NETWORK per pkt: {pp.nic} of the card's exits\n"
-	"say a packet; host CPU {cpu.host} a packet, and the card's engine (a thread standing for the\n"
-	"say NIC's silicon) {cpu.card}. COMPARE now has all three cards.\n";
+    "# vmscope's guided tour: what each kind of virtualization costs, watched on this guest.\n"
+    "step 12 CPU: KVM's instruction emulator\n"
+    "need pvm\n"
+    "cpu emulated\n"
+    "workload exits:all 100\n"
+    "say The guest runs with no hardware help: KVM's instruction emulator decodes and runs every\n"
+    "say instruction in software. The header's work line is what that costs: a plain instruction\n"
+    "say takes {work.guest} here, {work.host} on the host ({work.ratio}). The exits themselves\n"
+    "say (EXITS avg: a port write to the VMM {cost.pio_vmm}, a CPUID {cost.cpuid}) are not where\n"
+    "say emulation loses: the ordinary code between them is.\n"
+    "step 12 CPU: paravirtual (PVM hypercalls)\n"
+    "need pvm\n"
+    "cpu paravirt\n"
+    "workload exits:all 1000\n"
+    "say The same guest, paravirtualized: its kernel runs natively as a PVM guest's kernel and\n"
+    "say asks the hypervisor for privileged work with hypercalls. Plain instructions run natively\n"
+    "say again: {work.guest} against {work.host} on the host ({work.ratio}). EXITS avg: a\n"
+    "say hypercall {cost.hypercall}, a port write KVM completes itself (ioeventfd)\n"
+    "say {cost.pio_eventfd}, one the VMM serves {cost.pio_vmm}.\n"
+    "step 12 CPU: hardware-assisted (VT-x / AMD-V)\n"
+    "need hardware\n"
+    "cpu hardware\n"
+    "workload exits:all 1000\n"
+    "say VT-x or AMD-V runs the guest natively; sensitive instructions exit to KVM by hardware\n"
+    "say reason. Plain instructions: {work.guest} against {work.host} on the host ({work.ratio}).\n"
+    "say EXITS avg: a CPUID {cost.cpuid}, a hypercall {cost.hypercall}, a port write the VMM\n"
+    "say serves {cost.pio_vmm}. SOURCES: bpf counts kvm_exit by hardware reason.\n"
+    "step 15 NIC: the emulated Intel 82540EM\n"
+    "nic emulated\n"
+    "workload ping 0\n"
+    "say An emulated NIC: the guest's e1000 driver touches a real chip's registers and every "
+    "access\n"
+    "say traps to the VMM. NETWORK per pkt: {pp.nic} of the card's exits a packet, {pp.user}\n"
+    "say reaching the VMM ({pp.all} exits of every kind); exits by register says where they go.\n"
+    "say Ping p50 {ping.p50}; host CPU {cpu.host} a packet.\n"
+    "step 15 NIC: virtio-net, paravirtual\n"
+    "nic virtio\n"
+    "workload tx 0\n"
+    "say virtio: the guest fills a ring and kicks once per batch, an ioeventfd that KVM completes\n"
+    "say itself. NETWORK per pkt: {pp.nic} of the card's exits and {pp.user} reaching the VMM a\n"
+    "say packet; host CPU {cpu.host} a packet. COMPARE puts it beside the e1000.\n"
+    "step 15 NIC: an SR-IOV virtual function\n"
+    "nic vf\n"
+    "workload tx 0\n"
+    "say The SR-IOV VF: the guest drives the card's own queues, its doorbells are plain memory,\n"
+    "say and the hypervisor leaves the data path. NETWORK per pkt: {pp.nic} of the card's exits\n"
+    "say a packet; host CPU {cpu.host} a packet, and the card's engine (a thread standing for the\n"
+    "say NIC's silicon) {cpu.card}. COMPARE now has all three cards.\n";
 
 /* The figures a caption may name: "{name}" is replaced by the value in the snapshot the
  * caption is shown with, or "-" where that snapshot has none. */
@@ -132,24 +133,24 @@ static const struct placeholder {
 	void (*put)(const struct snapshot *s, unsigned arg, char *out, size_t n);
 	unsigned arg;
 } placeholders[] = {
-	{"work.guest", ph_work, 0},
-	{"work.host", ph_work, 1},
-	{"work.ratio", ph_work, 2},
-	{"cost.pio_vmm", ph_cost, EK_PIO_VMM},
-	{"cost.pio_eventfd", ph_cost, EK_PIO_EVENTFD},
-	{"cost.mmio_vmm", ph_cost, EK_MMIO_VMM},
-	{"cost.mmio_eventfd", ph_cost, EK_MMIO_EVENTFD},
-	{"cost.hypercall", ph_cost, EK_HYPERCALL},
-	{"cost.cpuid", ph_cost, EK_CPUID},
-	{"cost.hlt", ph_cost, EK_HLT},
-	{"pp.nic", ph_exits, PP_NIC},
-	{"pp.user", ph_exits, PP_USERSPACE},
-	{"pp.all", ph_exits, PP_ALL},
-	{"cpu.host", ph_cpu, PP_CPU_VMM},
-	{"cpu.guest", ph_cpu, PP_CPU_GUEST},
-	{"cpu.card", ph_cpu, PP_CPU_CARD},
-	{"ping.p50", ph_ping, 0},
-	{"ping.p99", ph_ping, 1},
+    {"work.guest", ph_work, 0},
+    {"work.host", ph_work, 1},
+    {"work.ratio", ph_work, 2},
+    {"cost.pio_vmm", ph_cost, EK_PIO_VMM},
+    {"cost.pio_eventfd", ph_cost, EK_PIO_EVENTFD},
+    {"cost.mmio_vmm", ph_cost, EK_MMIO_VMM},
+    {"cost.mmio_eventfd", ph_cost, EK_MMIO_EVENTFD},
+    {"cost.hypercall", ph_cost, EK_HYPERCALL},
+    {"cost.cpuid", ph_cost, EK_CPUID},
+    {"cost.hlt", ph_cost, EK_HLT},
+    {"pp.nic", ph_exits, PP_NIC},
+    {"pp.user", ph_exits, PP_USERSPACE},
+    {"pp.all", ph_exits, PP_ALL},
+    {"cpu.host", ph_cpu, PP_CPU_VMM},
+    {"cpu.guest", ph_cpu, PP_CPU_GUEST},
+    {"cpu.card", ph_cpu, PP_CPU_CARD},
+    {"ping.p50", ph_ping, 0},
+    {"ping.p99", ph_ping, 1},
 };
 
 /* The placeholder that text (just past a '{') names, or NULL; *len is its length with braces. */
@@ -201,7 +202,8 @@ struct tparse {
 	do {                                                                                       \
 		int n_ = snprintf(p->err, p->errlen, "%s line %u: ", p->name, p->lineno);          \
 		snprintf(p->err + (n_ > 0 && (size_t)n_ < p->errlen ? n_ : 0),                     \
-			 p->errlen - (n_ > 0 && (size_t)n_ < p->errlen ? (size_t)n_ : 0), __VA_ARGS__); \
+			 p->errlen - (n_ > 0 && (size_t)n_ < p->errlen ? (size_t)n_ : 0),          \
+			 __VA_ARGS__);                                                             \
 		return -1;                                                                         \
 	} while (0)
 
@@ -239,7 +241,8 @@ static int kw_say(struct tparse *p, const char *rest)
 	for (const char *b = strchr(rest, '{'); b; b = strchr(b + 1, '{'))
 		if (!placeholder_at(b + 1, &len))
 			FAIL("'%.40s' is not a figure a caption can show (say {work.guest}, "
-			     "{cost.pio_vmm}, {pp.nic}, {cpu.host}, {ping.p50}, ...)", b);
+			     "{cost.pio_vmm}, {pp.nic}, {cpu.host}, {ping.p50}, ...)",
+			     b);
 	if (n + 1 + strlen(rest) >= sizeof(st->caption))
 		FAIL("the caption is longer than %zu characters", sizeof(st->caption) - 1);
 	snprintf(st->caption + n, sizeof(st->caption) - n, "%s%s", n ? " " : "", rest);
@@ -286,7 +289,8 @@ static int act_workload(struct tparse *p, const char *rest, struct tour_action *
 	*a = (struct tour_action){.what = TA_WORKLOAD};
 	if (n < 1 || n > 2 || parse_workload(w, a) || rate > 10000000 || *end || r[0] == '-')
 		FAIL("workload wants idle, exits[:KIND], ping, tx, rx or echo and an optional "
-		     "rate per second, not '%s'", rest);
+		     "rate per second, not '%s'",
+		     rest);
 	a->rate = (uint32_t)rate;
 	return 0;
 }
@@ -307,9 +311,9 @@ static const struct {
 	int (*line)(struct tparse *p, const char *rest);
 	int (*action)(struct tparse *p, const char *rest, struct tour_action *a);
 } words[] = {
-	{"step", kw_step, NULL},       {"say", kw_say, NULL},         {"need", kw_need, NULL},
-	{"cpu", NULL, act_cpu},        {"nic", NULL, act_nic},        {"workload", NULL, act_workload},
-	{"size", NULL, act_size},
+    {"step", kw_step, NULL},  {"say", kw_say, NULL},  {"need", kw_need, NULL},
+    {"cpu", NULL, act_cpu},   {"nic", NULL, act_nic}, {"workload", NULL, act_workload},
+    {"size", NULL, act_size},
 };
 
 static int parse_line(struct tparse *p, char *line)
@@ -366,7 +370,8 @@ int tour_parse(const char *text, const char *name, struct tour *t, char *err, si
 	}
 	for (unsigned i = 0; i < t->nr; i++)
 		if (!t->step[i].caption[0]) {
-			snprintf(err, errlen, "%s: step %u (%s) has no say line", name, i + 1, t->step[i].title);
+			snprintf(err, errlen, "%s: step %u (%s) has no say line", name, i + 1,
+				 t->step[i].title);
 			return -1;
 		}
 	return 0;
@@ -376,7 +381,8 @@ int tour_load(const char *path, struct tour *t, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "re");
 	if (!f) {
-		snprintf(err, errlen, "cannot read the --script file '%s': %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot read the --script file '%s': %s", path,
+			 strerror(errno));
 		return -1;
 	}
 	static char text[64 << 10];
@@ -384,14 +390,15 @@ int tour_load(const char *path, struct tour *t, char *err, size_t errlen)
 	bool more = fgetc(f) != EOF;
 	fclose(f);
 	if (more) {
-		snprintf(err, errlen, "the --script file '%s' is over 64 KiB: not a tour script", path);
+		snprintf(err, errlen, "the --script file '%s' is over 64 KiB: not a tour script",
+			 path);
 		return -1;
 	}
 	text[n] = 0;
 	if (strlen(text) != n) {
-		snprintf(err, errlen, "the --script file '%s' has a NUL byte: not a text file", path);
+		snprintf(err, errlen, "the --script file '%s' has a NUL byte: not a text file",
+			 path);
 		return -1;
 	}
 	return tour_parse(text, path, t, err, errlen);
 }
-

@@ -8,7 +8,7 @@
 
 #include "probes/session.h"
 
-#define TOUR_STEPS_MAX 16
+#define TOUR_STEPS_MAX	 16
 #define TOUR_ACTIONS_MAX 4
 
 enum tour_need { NEED_HARDWARE = 1, NEED_PVM = 2 };
@@ -45,8 +45,8 @@ int tour_load(const char *path, struct tour *t, char *err, size_t errlen);
  * a note saying why), tour_poll moves on when a step's time is up. */
 struct tour_run {
 	const struct tour *t;
-	int cur;           /* the step on screen; t->nr once the tour is over */
-	double entered;    /* when it was entered (the caller's clock, seconds) */
+	int cur;	/* the step on screen; t->nr once the tour is over */
+	double entered; /* when it was entered (the caller's clock, seconds) */
 	char note[160];
 };
 

@@ -46,15 +46,14 @@ static void act(struct tour_run *r, const struct tour_step *st, struct session *
 			case TA_NIC:
 				if (session_nic_mode(s) != (enum nic_mode)a->arg &&
 				    session_switch_nic(s, (enum nic_mode)a->arg, &why))
-					note(r, "no switch to %s: %s. ", nic_mode_name(a->arg), why);
+					note(r, "no switch to %s: %s. ", nic_mode_name(a->arg),
+					     why);
 				break;
 			case TA_WORKLOAD:
-				session_set_workload(s, (enum workload)a->arg, a->arg == WL_EXITS ? a->kind : 0,
-						     a->rate);
+				session_set_workload(s, (enum workload)a->arg,
+						     a->arg == WL_EXITS ? a->kind : 0, a->rate);
 				break;
-			case TA_SIZE:
-				session_set_packet_size(s, a->arg);
-				break;
+			case TA_SIZE: session_set_packet_size(s, a->arg); break;
 			}
 		}
 }

@@ -14,9 +14,15 @@ static inline uint64_t clock_ns(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static inline uint64_t mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+static inline uint64_t mono_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
 /* The same in seconds, for the front ends' ticks and the session's timestamps. */
-static inline double mono_s(void) { return (double)mono_ns() / 1e9; }
+static inline double mono_s(void)
+{
+	return (double)mono_ns() / 1e9;
+}
 
 /* CPU time thread t has used so far (ns); 0 if it cannot be read. */
 static inline uint64_t thread_cpu_ns(pthread_t t)

@@ -16,27 +16,27 @@ typedef uint64_t u64;
 #endif
 
 /* Guest-physical memory map (identity mapped, 2 MiB pages, PML4 slot 0 only). */
-#define GPA_GDT 0x1000ull
-#define GPA_IDT 0x2000ull
-#define GPA_PML4 0x3000ull /* PML4, PDPT, then 4 page directories: 0-4 GiB */
-#define GPA_VIF 0x9000ull  /* kvm_pvm virtual interrupt flag page */
-#define GPA_CTL 0xa000ull  /* struct ctl_page */
-#define GPA_DMA_FLOOR 0xb000ull /* no device DMA below: the pages above are the VMM's */
-#define GPA_STACK_TOP 0x90000ull
-#define GPA_IMAGE 0x100000ull
-#define GPA_NIC 0x200000ull /* 2 MiB for NIC rings and buffers, up to GUEST_MEM_SIZE */
-#define GUEST_MEM_SIZE (8ull << 20)
+#define GPA_GDT		0x1000ull
+#define GPA_IDT		0x2000ull
+#define GPA_PML4	0x3000ull /* PML4, PDPT, then 4 page directories: 0-4 GiB */
+#define GPA_VIF		0x9000ull /* kvm_pvm virtual interrupt flag page */
+#define GPA_CTL		0xa000ull /* struct ctl_page */
+#define GPA_DMA_FLOOR	0xb000ull /* no device DMA below: the pages above are the VMM's */
+#define GPA_STACK_TOP	0x90000ull
+#define GPA_IMAGE	0x100000ull
+#define GPA_NIC		0x200000ull /* 2 MiB for NIC rings and buffers, up to GUEST_MEM_SIZE */
+#define GUEST_MEM_SIZE	(8ull << 20)
 #define GUEST_IMAGE_MAX (GPA_NIC - GPA_IMAGE)
 
 /* Addresses the `exits` workload touches. */
-#define PORT_SERIAL 0x3f8
-#define PORT_EXIT_VMM 0x510     /* handled by the VMM in userspace */
+#define PORT_SERIAL	  0x3f8
+#define PORT_EXIT_VMM	  0x510 /* handled by the VMM in userspace */
 #define PORT_EXIT_EVENTFD 0x514 /* an ioeventfd: completes inside KVM */
-#define PORT_GUEST_EVENT 0x518  /* guest -> VMM: enum guest_event */
-#define MMIO_EXIT_VMM 0xd0000000ull
+#define PORT_GUEST_EVENT  0x518 /* guest -> VMM: enum guest_event */
+#define MMIO_EXIT_VMM	  0xd0000000ull
 #define MMIO_EXIT_EVENTFD 0xd0001000ull
-#define GPA_PCI_ECAM 0xe0000000ull /* bus 0; see vmm/pci.h */
-#define GPA_LAPIC 0xfee00000ull    /* KVM's in-kernel local APIC (xAPIC MMIO) */
+#define GPA_PCI_ECAM	  0xe0000000ull /* bus 0; see vmm/pci.h */
+#define GPA_LAPIC	  0xfee00000ull /* KVM's in-kernel local APIC (xAPIC MMIO) */
 
 /* Interrupts. In the hardware and paravirt modes the VMM gives the VM KVM's in-kernel LAPIC:
  * the guest sleeps in HLT with its LAPIC timer armed, and MSI-X messages (irqfd) wake it. In
@@ -47,21 +47,21 @@ enum irq_mode {
 	IRQ_STI,  /* hardware KVM: sti; hlt */
 	IRQ_VIF,  /* kvm_pvm: the VIF page's flag and the HALT hypercall */
 };
-#define VEC_FIRST 0x20    /* the guest has handlers for VEC_FIRST .. VEC_FIRST + IRQ_VECTORS - 1 */
-#define VEC_TIMER 0x20    /* LAPIC timer: a wait's deadline */
-#define VEC_COMMAND 0x21 /* the VMM wrote a command (an MSI through irqfd) */
-#define VEC_SELF 0x22     /* the hlt exit kind's self-IPI */
-#define VEC_NET 0x30      /* + MSI-X table entry: 0 config, 1 rx, 2 tx */
-#define VEC_INTX 0x34     /* the e1000's INTx line, through the IOAPIC (level triggered) */
-#define VEC_HOTPLUG 0x35  /* the root ports' hot-plug MSI (every port the same vector) */
+#define VEC_FIRST    0x20 /* the guest has handlers for VEC_FIRST .. VEC_FIRST + IRQ_VECTORS - 1 */
+#define VEC_TIMER    0x20 /* LAPIC timer: a wait's deadline */
+#define VEC_COMMAND  0x21 /* the VMM wrote a command (an MSI through irqfd) */
+#define VEC_SELF     0x22 /* the hlt exit kind's self-IPI */
+#define VEC_NET	     0x30 /* + MSI-X table entry: 0 config, 1 rx, 2 tx */
+#define VEC_INTX     0x34 /* the e1000's INTx line, through the IOAPIC (level triggered) */
+#define VEC_HOTPLUG  0x35 /* the root ports' hot-plug MSI (every port the same vector) */
 #define VEC_SPURIOUS 0xff
-#define IRQ_VECTORS 32
+#define IRQ_VECTORS  32
 
 enum guest_event {
 	GEV_FIRST_INSN = 1, /* the first instruction of the image */
-	GEV_READY,          /* banner printed, main loop entered */
-	GEV_EXCEPTION,      /* ctl->exc_* describe it; the guest then stops */
-	GEV_ASSERT,         /* ctl->assert_line; the guest then stops */
+	GEV_READY,	    /* banner printed, main loop entered */
+	GEV_EXCEPTION,	    /* ctl->exc_* describe it; the guest then stops */
+	GEV_ASSERT,	    /* ctl->assert_line; the guest then stops */
 	/* The live switch (make before break): the guest brought up the card that was hot-added
 	 * behind a root port (ctl->hp_bound_bdf, the function in the slot; ctl->hp_probe_cycles);
 	 * then it moved its traffic there and let go of the old card (ctl->hp_released_bdf), which
@@ -87,8 +87,8 @@ enum workload {
 	WL_EXITS,
 	WL_FAULT, /* test workload: ctl->fault_kind */
 	WL_PING,  /* ICMP echo to the peer, rate or closed loop; RTT from the TSC */
-	WL_TX,    /* UDP to the peer's sink, rate or as fast as possible */
-	WL_RX,    /* the peer floods the guest's port 9; the guest counts and checks sequence */
+	WL_TX,	  /* UDP to the peer's sink, rate or as fast as possible */
+	WL_RX,	  /* the peer floods the guest's port 9; the guest counts and checks sequence */
 	WL_ECHO,  /* the peer sends to the guest's port 7; the guest sends each datagram back */
 	WL_MAX,
 };
@@ -99,13 +99,13 @@ enum nic_mode {
 	NIC_MODE_NONE,
 	NIC_MODE_EMULATED, /* Intel 82540EM (e1000): every register access traps to the VMM */
 	NIC_MODE_VIRTIO,   /* virtio-net 1.x: ioeventfd kicks, irqfd interrupts */
-	NIC_MODE_VF,       /* an SR-IOV virtual function: the hypervisor leaves the data path */
+	NIC_MODE_VF,	   /* an SR-IOV virtual function: the hypervisor leaves the data path */
 	NIC_MODE_MAX,
 };
 
 enum nic_state {
 	NIC_NONE,   /* no NIC found on the bus */
-	NIC_UP,     /* driver initialised, link up */
+	NIC_UP,	    /* driver initialised, link up */
 	NIC_FAILED, /* the device refused our features or queues */
 };
 
@@ -122,9 +122,9 @@ enum hypercall_insn {
 	HC_VMMCALL, /* AMD-V */
 };
 
-#define CTL_MAGIC 0x706f6373u /* "scop" */
+#define CTL_MAGIC   0x706f6373u /* "scop" */
 #define CTL_VERSION 5
-#define HIST_SLOTS 32 /* log2 buckets of TSC cycles */
+#define HIST_SLOTS  32 /* log2 buckets of TSC cycles */
 
 struct kind_stats {
 	u64 ops;    /* round trips completed */
@@ -142,17 +142,17 @@ struct ctl_page {
 	u32 workload;
 	u32 exit_kind;
 	u32 fault_kind;
-	u32 rate;           /* operations per second; 0 = as fast as possible */
+	u32 rate;	    /* operations per second; 0 = as fast as possible */
 	u32 hypercall_insn; /* enum hypercall_insn */
 	u64 tsc_khz;
-	u32 irq_mode;       /* enum irq_mode */
+	u32 irq_mode; /* enum irq_mode */
 	u32 pad0;
 	/* guest -> VMM */
 	u32 ack_seq;
-	u32 halt_is_idle; /* 1: the next HLT waits; 0: the HLT is a measured op */
-	u64 halt_ns;      /* how long an idle HLT may sleep */
-	u64 heartbeat;    /* bumped every main-loop pass */
-	u64 idle_halts;   /* halts the guest waited in (not the hlt exit kind's) */
+	u32 halt_is_idle;      /* 1: the next HLT waits; 0: the HLT is a measured op */
+	u64 halt_ns;	       /* how long an idle HLT may sleep */
+	u64 heartbeat;	       /* bumped every main-loop pass */
+	u64 idle_halts;	       /* halts the guest waited in (not the hlt exit kind's) */
 	u64 irqs[IRQ_VECTORS]; /* interrupts taken, by vector - VEC_FIRST */
 	u64 tsc_ready;
 	u32 exc_vector;
@@ -163,17 +163,17 @@ struct ctl_page {
 	u64 hypercall_ret; /* last value a hypercall returned */
 	struct kind_stats kind[EK_MAX];
 	/* network (VMM -> guest) */
-	u32 pkt_size;  /* UDP payload bytes for tx */
-	u32 peer_ip;   /* host byte order */
+	u32 pkt_size; /* UDP payload bytes for tx */
+	u32 peer_ip;  /* host byte order */
 	u32 guest_ip;
 	/* network (guest -> VMM) */
 	u32 nic_state; /* enum nic_state */
 	u8 mac[8];
 	u64 net_tx_packets, net_rx_packets, net_tx_full, net_rx_bad;
 	u64 ping_sent, ping_lost;
-	struct kind_stats ping; /* RTT in TSC cycles */
+	struct kind_stats ping;	       /* RTT in TSC cycles */
 	u64 arp_replies, icmp_replies; /* what the guest answered (the peer's ping) */
-	u64 udp_echoed;                /* datagrams to port 7 sent back (any workload) */
+	u64 udp_echoed;		       /* datagrams to port 7 sent back (any workload) */
 	u64 rx_sink, rx_seq_lost, rx_seq_reordered; /* datagrams to port 9 and their sequence */
 	/* hot-plug (guest -> VMM) */
 	u32 hp_bound_bdf, hp_released_bdf; /* see GEV_NIC_BOUND, GEV_NIC_MOVED */

@@ -9,7 +9,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-
 static int exitdev_pio(uint64_t addr, void *data, uint32_t len, bool is_write, void *opaque)
 {
 	struct exitdev *d = opaque;

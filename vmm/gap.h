@@ -15,17 +15,17 @@
 #define GAP_STEPS 32
 
 struct gap_window {
-	uint64_t last;       /* the newest frame's time, armed or not */
+	uint64_t last;	     /* the newest frame's time, armed or not */
 	uint64_t start, end; /* the window; end 0: still open */
-	uint64_t max;        /* the answer, final once closed */
+	uint64_t max;	     /* the answer, final once closed */
 	bool armed, closed;  /* closed: a frame came after end, max is final */
-	unsigned gen;        /* windows armed so far */
+	unsigned gen;	     /* windows armed so far */
 	/* The writer's own: the longest gaps of window seen_gen so far, in the order they came. */
 	unsigned seen_gen, steps;
 	uint64_t step_at[GAP_STEPS], step_len[GAP_STEPS];
 };
 
-#define GAP_LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define GAP_LOAD(x)	__atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define GAP_STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 
 /* The reader opens a window at start (the writer's clock) ... */
@@ -41,7 +41,10 @@ static inline void gap_arm(struct gap_window *g, uint64_t start)
 }
 
 /* ... and names its end; max is final once a frame comes after it (closed). */
-static inline void gap_end(struct gap_window *g, uint64_t end) { GAP_STORE(g->end, end); }
+static inline void gap_end(struct gap_window *g, uint64_t end)
+{
+	GAP_STORE(g->end, end);
+}
 
 /* The writer, for every frame (timestamps in order). */
 static inline void gap_frame(struct gap_window *g, uint64_t ts)
@@ -57,7 +60,8 @@ static inline void gap_frame(struct gap_window *g, uint64_t ts)
 	if (!n || ts - last > g->step_len[n - 1]) {
 		if (n == GAP_STEPS) {
 			for (unsigned i = 1; i < GAP_STEPS; i++)
-				g->step_at[i - 1] = g->step_at[i], g->step_len[i - 1] = g->step_len[i];
+				g->step_at[i - 1] = g->step_at[i],
+					       g->step_len[i - 1] = g->step_len[i];
 			n--;
 		}
 		g->step_at[n] = last;

@@ -1,4 +1,5 @@
-/* Port I/O and MMIO dispatch: devices register the ranges they trap; the vCPU loop only dispatches. */
+/* Port I/O and MMIO dispatch: devices register the ranges they trap; the vCPU loop only dispatches.
+ */
 #ifndef VMSCOPE_IOBUS_H
 #define VMSCOPE_IOBUS_H
 #include <stdbool.h>
@@ -6,7 +7,8 @@
 
 enum io_space { IO_PIO, IO_MMIO };
 
-/* addr is relative to the registered base. Returns 0, or -errno for an access the device refuses. */
+/* addr is relative to the registered base. Returns 0, or -errno for an access the device refuses.
+ */
 typedef int (*io_handler_fn)(uint64_t addr, void *data, uint32_t len, bool is_write, void *opaque);
 
 #define IOBUS_MAX_RANGES 64

@@ -21,7 +21,10 @@ int irq_router_init(struct irq_router *r, int vm_fd, bool ioapic)
 	return 0;
 }
 
-static int slot_of(int gsi) { return gsi - IRQ_GSI_BASE; }
+static int slot_of(int gsi)
+{
+	return gsi - IRQ_GSI_BASE;
+}
 
 /* KVM takes the whole table at once: rebuild it from every enabled route. */
 static int push_table(struct irq_router *r)
@@ -65,7 +68,8 @@ static int push_table(struct irq_router *r)
 
 static int irqfd(struct irq_router *r, int gsi, bool assign)
 {
-	struct kvm_irqfd f = {.fd = (uint32_t)r->route[slot_of(gsi)].efd, .gsi = (uint32_t)gsi,
+	struct kvm_irqfd f = {.fd = (uint32_t)r->route[slot_of(gsi)].efd,
+			      .gsi = (uint32_t)gsi,
 			      .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN};
 	if (r->vm_fd < 0)
 		return 0;
@@ -106,7 +110,8 @@ int irq_set_msi(struct irq_router *r, int gsi, uint64_t addr, uint32_t data, boo
 	/* KVM's table holds enabled routes only: a disabled one that stays disabled, or an
 	 * enabled one written with what it had, changes nothing there. Pushing the table costs an
 	 * SRCU grace period, and a guest writes an MSI-X entry a dword at a time. */
-	bool same = was == enabled && (!enabled || (r->route[i].addr == addr && r->route[i].data == data));
+	bool same =
+	    was == enabled && (!enabled || (r->route[i].addr == addr && r->route[i].data == data));
 	r->route[i].addr = addr;
 	r->route[i].data = data;
 	r->route[i].enabled = enabled;
@@ -164,8 +169,10 @@ int irq_line_init(struct irq_line *l, struct irq_router *r, int pin)
 	l->resample_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (l->efd < 0 || l->resample_efd < 0)
 		goto err;
-	struct kvm_irqfd f = {.fd = (uint32_t)l->efd, .gsi = (uint32_t)pin,
-			      .flags = KVM_IRQFD_FLAG_RESAMPLE, .resamplefd = (uint32_t)l->resample_efd};
+	struct kvm_irqfd f = {.fd = (uint32_t)l->efd,
+			      .gsi = (uint32_t)pin,
+			      .flags = KVM_IRQFD_FLAG_RESAMPLE,
+			      .resamplefd = (uint32_t)l->resample_efd};
 	if (ioctl(r->vm_fd, KVM_IRQFD, &f) < 0)
 		goto err;
 	l->gsi = pin;
@@ -181,7 +188,8 @@ void irq_line_exit(struct irq_line *l)
 {
 	struct irq_router *r = l->router;
 	if (l->gsi >= 0 && r) {
-		struct kvm_irqfd f = {.fd = (uint32_t)l->efd, .gsi = (uint32_t)l->gsi,
+		struct kvm_irqfd f = {.fd = (uint32_t)l->efd,
+				      .gsi = (uint32_t)l->gsi,
 				      .flags = KVM_IRQFD_FLAG_DEASSIGN};
 		if (ioctl(r->vm_fd, KVM_IRQFD, &f) < 0)
 			r->errors++;

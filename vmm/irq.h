@@ -8,19 +8,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define IRQ_GSI_BASE 24 /* above the IOAPIC pins */
-#define IRQ_MAX 64
-#define IRQ_IOAPIC_PINS 24
+#define IRQ_GSI_BASE	  24 /* above the IOAPIC pins */
+#define IRQ_MAX		  64
+#define IRQ_IOAPIC_PINS	  24
 #define IRQ_PCI_PIN_FIRST 16 /* PCI INTx lines use pins 16-23, as on PC chipsets */
 
 /* A level-triggered INTx line of one device function. */
 struct irq_line {
 	struct irq_router *router;
-	int gsi;          /* the IOAPIC pin, or -1: not connected (no irqchip: the guest polls) */
+	int gsi; /* the IOAPIC pin, or -1: not connected (no irqchip: the guest polls) */
 	int efd, resample_efd;
-	bool level;       /* what the device wants */
-	bool asserted;    /* raised and not yet resampled by an EOI */
-	uint64_t raised;  /* assertions sent to KVM */
+	bool level;	 /* what the device wants */
+	bool asserted;	 /* raised and not yet resampled by an EOI */
+	uint64_t raised; /* assertions sent to KVM */
 };
 
 struct irq_router {
@@ -32,8 +32,8 @@ struct irq_router {
 		uint32_t data;
 		int efd;
 	} route[IRQ_MAX];
-	bool ioapic;     /* KVM's in-kernel IOAPIC is there: its pins stay routed */
-	uint32_t lines;  /* IOAPIC pins handed out, bit per pin */
+	bool ioapic;	 /* KVM's in-kernel IOAPIC is there: its pins stay routed */
+	uint32_t lines;	 /* IOAPIC pins handed out, bit per pin */
 	uint64_t errors; /* routes KVM refused */
 	uint64_t tables; /* routing tables built for KVM (each push costs an SRCU grace period) */
 };

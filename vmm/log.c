@@ -41,11 +41,11 @@ void vlog(struct vlog *log, const char *fmt, ...)
 	if (log->file) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		fprintf(log->file, "%lld.%03ld %s\n", (long long)ts.tv_sec, ts.tv_nsec / 1000000, line);
+		fprintf(log->file, "%lld.%03ld %s\n", (long long)ts.tv_sec, ts.tv_nsec / 1000000,
+			line);
 	}
 	pthread_mutex_unlock(&log->lock);
 }
-
 
 unsigned vlog_since(struct vlog *log, uint64_t *seq, char (*out)[VLOG_LINE_MAX], unsigned max,
 		    uint32_t *dropped)

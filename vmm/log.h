@@ -5,14 +5,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define VLOG_LINES 128
+#define VLOG_LINES    128
 #define VLOG_LINE_MAX 160
 
 struct vlog {
 	pthread_mutex_t lock;
 	char lines[VLOG_LINES][VLOG_LINE_MAX];
 	uint64_t next_seq; /* sequence number of the next line; line s is lines[s % VLOG_LINES] */
-	FILE *file;        /* NULL: ring only */
+	FILE *file;	   /* NULL: ring only */
 };
 
 int vlog_init(struct vlog *log, const char *path);

@@ -7,18 +7,26 @@
 
 const char *vmm_state_name(enum vmm_state s)
 {
-	static const char *const names[VMM_STATE_MAX] = {"booting", "running", "paused", "failed", "stopped"};
+	static const char *const names[VMM_STATE_MAX] = {"booting", "running", "paused", "failed",
+							 "stopped"};
 	return (unsigned)s < VMM_STATE_MAX ? names[s] : "?";
 }
 
 static const char *const exit_kind_names[EK_MAX + 1] = {
-	[EK_PIO_VMM] = "pio_vmm",     [EK_PIO_EVENTFD] = "pio_eventfd",
-	[EK_MMIO_VMM] = "mmio_vmm",   [EK_MMIO_EVENTFD] = "mmio_eventfd",
-	[EK_HYPERCALL] = "hypercall", [EK_CPUID] = "cpuid",
-	[EK_HLT] = "hlt",             [EK_ALL] = "all",
+    [EK_PIO_VMM] = "pio_vmm",
+    [EK_PIO_EVENTFD] = "pio_eventfd",
+    [EK_MMIO_VMM] = "mmio_vmm",
+    [EK_MMIO_EVENTFD] = "mmio_eventfd",
+    [EK_HYPERCALL] = "hypercall",
+    [EK_CPUID] = "cpuid",
+    [EK_HLT] = "hlt",
+    [EK_ALL] = "all",
 };
 
-const char *exit_kind_name(unsigned kind) { return kind <= EK_ALL ? exit_kind_names[kind] : "?"; }
+const char *exit_kind_name(unsigned kind)
+{
+	return kind <= EK_ALL ? exit_kind_names[kind] : "?";
+}
 
 int exit_kind_parse(const char *s, uint32_t *kind)
 {
@@ -30,9 +38,13 @@ int exit_kind_parse(const char *s, uint32_t *kind)
 	return -EINVAL;
 }
 
-static const char *const workload_names[WL_MAX] = {"idle", "exits", "fault", "ping", "tx", "rx", "echo"};
+static const char *const workload_names[WL_MAX] = {"idle", "exits", "fault", "ping",
+						   "tx",   "rx",    "echo"};
 
-const char *workload_name(unsigned wl) { return wl < WL_MAX ? workload_names[wl] : "?"; }
+const char *workload_name(unsigned wl)
+{
+	return wl < WL_MAX ? workload_names[wl] : "?";
+}
 
 int workload_parse(const char *s, enum workload *wl, uint32_t *kind)
 {
@@ -50,16 +62,24 @@ int workload_parse(const char *s, enum workload *wl, uint32_t *kind)
 }
 
 static const char *const mode_names[NIC_MODE_MAX] = {
-	[NIC_MODE_NONE] = "none", [NIC_MODE_EMULATED] = "emulated",
-	[NIC_MODE_VIRTIO] = "virtio", [NIC_MODE_VF] = "vf",
+    [NIC_MODE_NONE] = "none",
+    [NIC_MODE_EMULATED] = "emulated",
+    [NIC_MODE_VIRTIO] = "virtio",
+    [NIC_MODE_VF] = "vf",
 };
 
-const char *nic_mode_name(enum nic_mode mode) { return mode < NIC_MODE_MAX ? mode_names[mode] : "?"; }
+const char *nic_mode_name(enum nic_mode mode)
+{
+	return mode < NIC_MODE_MAX ? mode_names[mode] : "?";
+}
 
 char nic_mode_initial(enum nic_mode mode)
 {
 	static const char initials[NIC_MODE_MAX] = {
-		[NIC_MODE_NONE] = '?', [NIC_MODE_EMULATED] = 'E', [NIC_MODE_VIRTIO] = 'V', [NIC_MODE_VF] = 'F',
+	    [NIC_MODE_NONE] = '?',
+	    [NIC_MODE_EMULATED] = 'E',
+	    [NIC_MODE_VIRTIO] = 'V',
+	    [NIC_MODE_VF] = 'F',
 	};
 	return mode < NIC_MODE_MAX ? initials[mode] : '?';
 }

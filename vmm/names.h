@@ -18,8 +18,8 @@ enum vmm_state {
 	VMM_STATE_MAX,
 };
 
-const char *host_kind_name(enum host_kind h);   /* "vt-x", "amd-v", "pvm", "unknown" */
-const char *cpu_mode_name(enum cpu_mode m);     /* "auto", "hardware", "paravirt", "emulated" */
+const char *host_kind_name(enum host_kind h); /* "vt-x", "amd-v", "pvm", "unknown" */
+const char *cpu_mode_name(enum cpu_mode m);   /* "auto", "hardware", "paravirt", "emulated" */
 int cpu_mode_parse(const char *s, enum cpu_mode *m);
 const char *vmm_state_name(enum vmm_state s);
 const char *exit_kind_name(unsigned kind); /* "pio_vmm", ..., "all" */

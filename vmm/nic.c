@@ -6,7 +6,7 @@
 #include <string.h>
 
 static const struct nic_model *const models[] = {&nic_model_e1000, &nic_model_virtio,
-						   &nic_model_vf};
+						 &nic_model_vf};
 
 const struct nic_model *nic_model_find(enum nic_mode mode)
 {

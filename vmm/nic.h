@@ -19,18 +19,18 @@ struct pci_dev;
 /* What a model is built from: the same for every card. */
 struct nic_env {
 	const struct guest_mem *mem; /* for DMA, through the bounded helpers only */
-	struct irq_router *irq;      /* MSI-X vectors and INTx lines */
-	int intx_pin;                /* the IOAPIC pin of the slot's INTA (firmware's choice) */
-	int vm_fd;                   /* -1: no KVM (unit tests): no ioeventfd, no memory slots */
-	struct net *net;             /* the session's link: attach, watch, send */
-	uint8_t mac[6];              /* the guest's identity, whatever the card */
+	struct irq_router *irq;	     /* MSI-X vectors and INTx lines */
+	int intx_pin;		     /* the IOAPIC pin of the slot's INTA (firmware's choice) */
+	int vm_fd;		     /* -1: no KVM (unit tests): no ioeventfd, no memory slots */
+	struct net *net;	     /* the session's link: attach, watch, send */
+	uint8_t mac[6];		     /* the guest's identity, whatever the card */
 	uint32_t ip;
 };
 
 /* Totals every model keeps, named once here (direction_what_unit): the field is the name in the
  * snapshot, the JSON and /metrics. Written by the model's threads with relaxed atomics, read
  * with nic_read(). */
-#define NIC_STATS(X)                                                                              \
+#define NIC_STATS(X)                                                                               \
 	X(tx_packets, "guest -> link, frames the link took")                                       \
 	X(tx_bytes, "guest -> link, bytes of those frames")                                        \
 	X(rx_packets, "link -> guest, frames put in guest buffers")                                \
@@ -62,7 +62,7 @@ struct nic_counter {
 void nic_stats_named(const struct nic_stats *s, struct nic_counter *out);
 
 #define NIC_EXTRA_MAX 16
-#define NIC_REGS_MAX 56
+#define NIC_REGS_MAX  56
 
 /* Everything a model tells: the totals, its own counters (named, documented in its header), and
  * for a trapping model the accesses per register (what the e1000 lesson points at). */
@@ -77,8 +77,8 @@ struct nic_readout {
 struct nic;
 
 struct nic_model {
-	const char *name;  /* "emulated", "virtio", "vf": what --nic takes */
-	const char *chip;  /* what the guest sees, for the log and the dashboard */
+	const char *name; /* "emulated", "virtio", "vf": what --nic takes */
+	const char *chip; /* what the guest sees, for the log and the dashboard */
 	enum nic_mode mode;
 	/* The card has silicon of its own: while it is attached the network thread is its engine
 	 * (net_port.poll), so that thread's CPU is the card's, not the VMM's. */
@@ -110,7 +110,10 @@ void nic_destroy(struct nic *n);
 void nic_read(struct nic *n, struct nic_readout *out);
 unsigned nic_functions(struct nic *n, struct pci_dev **out, unsigned max);
 /* Register exits of the card as the VMM sees them: traps plus ioeventfd doorbells. */
-static inline uint64_t nic_exits(const struct nic_stats *s) { return s->reg_traps + s->notify_events; }
+static inline uint64_t nic_exits(const struct nic_stats *s)
+{
+	return s->reg_traps + s->notify_events;
+}
 /* Adds one card's totals to a sum (the VM's over every card it had). */
 void nic_stats_add(struct nic_stats *sum, const struct nic_stats *add);
 /* For models: appends a named counter. */
@@ -119,7 +122,7 @@ void nic_extra(struct nic_readout *out, const char *name, uint64_t value);
 /* A model's own counters are named once, as an X-macro list X(name, "what it counts"): these
  * make its struct's fields and its readout's lines from it. */
 #define NIC_COUNTER_FIELD(name, doc) uint64_t name;
-#define NIC_COUNTER_READ(name, doc) nic_extra(out, #name, x.name);
+#define NIC_COUNTER_READ(name, doc)  nic_extra(out, #name, x.name);
 
 /* A model's three steps for nic_create(), from its own TYPE_init/_start/_exit on struct TYPE
  * (struct nic first, its PCI function in the field pci_field). Use once per model, then
@@ -130,8 +133,14 @@ void nic_extra(struct nic_readout *out, const char *name, uint64_t value);
 		n->pci = &((struct type *)n)->pci_field;                                           \
 		return type##_init((struct type *)n, env);                                         \
 	}                                                                                          \
-	static int type##_model_start(struct nic *n) { return type##_start((struct type *)n); }   \
-	static void type##_model_exit(struct nic *n) { type##_exit((struct type *)n); }
+	static int type##_model_start(struct nic *n)                                               \
+	{                                                                                          \
+		return type##_start((struct type *)n);                                             \
+	}                                                                                          \
+	static void type##_model_exit(struct nic *n)                                               \
+	{                                                                                          \
+		type##_exit((struct type *)n);                                                     \
+	}
 #define NIC_MODEL_STEPS(type)                                                                      \
 	.size = sizeof(struct type), .init = type##_model_init, .start = type##_model_start,       \
 	.exit = type##_model_exit

@@ -47,16 +47,46 @@ void vmm_status(struct vmm *vm, struct vmm_status *st)
 	pthread_mutex_unlock(&vm->lock);
 }
 
-enum host_kind vmm_host(const struct vmm *vm) { return vm->host; }
-enum cpu_mode vmm_cpu_mode(const struct vmm *vm) { return vm->cpu; }
-bool vmm_irqchip(const struct vmm *vm) { return vm->irqchip; }
-uint64_t vmm_tsc_khz(const struct vmm *vm) { return vm->tsc_khz; }
-int vmm_vcpu_fd(const struct vmm *vm) { return vm->vcpu_fd; }
-int vmm_vm_fd(const struct vmm *vm) { return vm->vm_fd; }
-struct vlog *vmm_log(struct vmm *vm) { return &vm->log; }
-uint64_t vmm_ns_first_insn(struct vmm *vm) { return LOAD(vm->ns_first_insn); }
-uint64_t vmm_ns_banner(struct vmm *vm) { return LOAD(vm->ns_banner); }
-uint64_t vmm_ns_created(struct vmm *vm) { return vm->ns_created; }
+enum host_kind vmm_host(const struct vmm *vm)
+{
+	return vm->host;
+}
+enum cpu_mode vmm_cpu_mode(const struct vmm *vm)
+{
+	return vm->cpu;
+}
+bool vmm_irqchip(const struct vmm *vm)
+{
+	return vm->irqchip;
+}
+uint64_t vmm_tsc_khz(const struct vmm *vm)
+{
+	return vm->tsc_khz;
+}
+int vmm_vcpu_fd(const struct vmm *vm)
+{
+	return vm->vcpu_fd;
+}
+int vmm_vm_fd(const struct vmm *vm)
+{
+	return vm->vm_fd;
+}
+struct vlog *vmm_log(struct vmm *vm)
+{
+	return &vm->log;
+}
+uint64_t vmm_ns_first_insn(struct vmm *vm)
+{
+	return LOAD(vm->ns_first_insn);
+}
+uint64_t vmm_ns_banner(struct vmm *vm)
+{
+	return LOAD(vm->ns_banner);
+}
+uint64_t vmm_ns_created(struct vmm *vm)
+{
+	return vm->ns_created;
+}
 
 void vmm_read_ctl(struct vmm *vm, struct ctl_page *out)
 {
@@ -148,7 +178,8 @@ unsigned vmm_nic_regions(struct vmm *vm, struct vmm_region *out)
 	struct pci_dev *fn[8];
 	unsigned n = 0;
 	/* Every decoding BAR of every function of every card (two during a switch), RAM-backed
-	 * ones too: a VF's doorbell page belongs there, and its count of exits (none) is the lesson. */
+	 * ones too: a VF's doorbell page belongs there, and its count of exits (none) is the
+	 * lesson. */
 	pthread_mutex_lock(&vm->nic_lock);
 	for (int p = 0; p < VMM_PORTS; p++) {
 		unsigned nr = vm->card[p] ? nic_functions(vm->card[p], fn, 8) : 0;

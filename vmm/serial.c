@@ -3,9 +3,9 @@
 
 #include <string.h>
 
-#define LCR_DLAB 0x80
-#define LSR_THRE 0x20
-#define LSR_TEMT 0x40
+#define LCR_DLAB   0x80
+#define LSR_THRE   0x20
+#define LSR_TEMT   0x40
 #define IIR_NO_INT 0x01
 
 void serial_init(struct serial *s, serial_line_fn sink, void *opaque)
@@ -49,8 +49,18 @@ int serial_io(uint64_t addr, void *data, uint32_t len, bool is_write, void *opaq
 	}
 	if (is_write) {
 		switch (addr) {
-		case 0: if (dlab) s->dll = *v; else serial_tx(s, *v); break;
-		case 1: if (dlab) s->dlm = *v; else s->ier = *v & 0x0f; break;
+		case 0:
+			if (dlab)
+				s->dll = *v;
+			else
+				serial_tx(s, *v);
+			break;
+		case 1:
+			if (dlab)
+				s->dlm = *v;
+			else
+				s->ier = *v & 0x0f;
+			break;
 		case 3: s->lcr = *v; break;
 		case 4: s->mcr = *v & 0x1f; break;
 		case 7: s->scr = *v; break;

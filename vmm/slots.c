@@ -25,7 +25,7 @@
 #include "vmm/net/net.h"
 #include "vmm/nic.h"
 
-#define SWITCH_BOUND_MS 5000     /* a guest that takes longer to bind the new card: failed */
+#define SWITCH_BOUND_MS	    5000  /* a guest that takes longer to bind the new card: failed */
 #define SWITCH_BOUND_EMU_MS 60000 /* ... when every instruction is emulated */
 
 static uint32_t card_bdf(const struct nic *c)
@@ -47,10 +47,14 @@ static int plug_card(struct vmm *vm, int p, enum nic_mode mode, bool announce, c
 		return -EINVAL;
 	}
 	const struct nic_env env = {
-		.mem = &vm->gmem, .irq = &vm->irq, .vm_fd = vm->vm_fd, .net = vm->netside,
-		/* INTA of device 0 behind the port: the port's slot swizzles it, as PC firmware */
-		.intx_pin = IRQ_PCI_PIN_FIRST + slot % 4,
-		.mac = NET_GUEST_MAC, .ip = LINK_GUEST_IP,
+	    .mem = &vm->gmem,
+	    .irq = &vm->irq,
+	    .vm_fd = vm->vm_fd,
+	    .net = vm->netside,
+	    /* INTA of device 0 behind the port: the port's slot swizzles it, as PC firmware */
+	    .intx_pin = IRQ_PCI_PIN_FIRST + slot % 4,
+	    .mac = NET_GUEST_MAC,
+	    .ip = LINK_GUEST_IP,
 	};
 	r = nic_create(model, &env, &vm->card[p]);
 	if (r) {
@@ -66,9 +70,11 @@ static int plug_card(struct vmm *vm, int p, enum nic_mode mode, bool announce, c
 		*why = "the network card does not fit on the PCI bus";
 		return r;
 	}
-	vlog(&vm->log, "vmm: %s (%s) %s at %02x:00.0 behind root port 00:%02x.0, on the %s backend%s%s",
-	     model->chip, model->name, announce ? "hot-added" : "present", pci_dev_busnr(vm->card[p]->pci),
-	     slot, net_backend_name(vm->netside), vm->netside->have_link ? ", netns " : "",
+	vlog(&vm->log,
+	     "vmm: %s (%s) %s at %02x:00.0 behind root port 00:%02x.0, on the %s backend%s%s",
+	     model->chip, model->name, announce ? "hot-added" : "present",
+	     pci_dev_busnr(vm->card[p]->pci), slot, net_backend_name(vm->netside),
+	     vm->netside->have_link ? ", netns " : "",
 	     vm->netside->have_link ? vm->netside->link.netns : "");
 	return 0;
 }
@@ -120,7 +126,8 @@ enum nic_mode vmm_nic_mode(struct vmm *vm)
 	return m;
 }
 
-static void switch_failed(struct vmm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void switch_failed(struct vmm *vm, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void switch_failed(struct vmm *vm, const char *fmt, ...)
 {
 	va_list ap;
@@ -138,7 +145,10 @@ static uint64_t switch_bound_ns(const struct vmm *vm)
 }
 
 /* The port a switch brings the new card into: the one the guest's card is not in. -1: no card. */
-static int spare_port(const struct vmm *vm) { return vm->active >= 0 ? 1 - vm->active : -1; }
+static int spare_port(const struct vmm *vm)
+{
+	return vm->active >= 0 ? 1 - vm->active : -1;
+}
 
 /* The hot-add, or the removal of a card the guest did not bring up in time. */
 bool slots_switch_late(const struct vmm *vm, uint64_t now)
@@ -164,9 +174,10 @@ void slots_hotplug_work(struct vmm *vm)
 		   mono_ns() - sw->ns_start > switch_bound_ns(vm)) {
 		/* Surprise removal of the card the guest never took: the old one carries on. */
 		unplug_card(vm, fresh, true);
-		switch_failed(vm, "the guest did not %s the new card within %llu ms, so the %s card stays",
-			      sw->phase == SWITCH_BINDING ? "bring up" : "move its traffic to",
-			      (unsigned long long)(switch_bound_ns(vm) / 1000000), nic_mode_name(sw->from));
+		switch_failed(
+		    vm, "the guest did not %s the new card within %llu ms, so the %s card stays",
+		    sw->phase == SWITCH_BINDING ? "bring up" : "move its traffic to",
+		    (unsigned long long)(switch_bound_ns(vm) / 1000000), nic_mode_name(sw->from));
 	}
 	pthread_mutex_unlock(&vm->nic_lock);
 }
@@ -177,9 +188,11 @@ void slots_switch_event(struct vmm *vm, uint32_t ev)
 	pthread_mutex_lock(&vm->nic_lock);
 	struct vmm_switch *sw = &vm->sw;
 	int fresh = spare_port(vm);
-	struct nic *new = fresh >= 0 ? vm->card[fresh] : NULL, *old = vm->active >= 0 ? vm->card[vm->active] : NULL;
+	struct nic *new = fresh >= 0 ? vm->card[fresh] : NULL,
+		   *old = vm->active >= 0 ? vm->card[vm->active] : NULL;
 	uint64_t khz = vm->tsc_khz ? vm->tsc_khz : 1;
-	if (ev == GEV_NIC_BOUND && sw->phase == SWITCH_BINDING && new && c->hp_bound_bdf == card_bdf(new)) {
+	if (ev == GEV_NIC_BOUND && sw->phase == SWITCH_BINDING && new &&
+	    c->hp_bound_bdf == card_bdf(new)) {
 		sw->phase = SWITCH_MOVING;
 		sw->probe_ns = c->hp_probe_cycles * 1000000ull / khz;
 	} else if (ev == GEV_NIC_MOVED && sw->phase == SWITCH_MOVING && old &&
@@ -189,8 +202,9 @@ void slots_switch_event(struct vmm *vm, uint32_t ev)
 		unplug_card(vm, was, true);
 		sw->phase = SWITCH_DONE;
 		sw->ns_end = mono_ns();
-		vlog(&vm->log, "vmm: switched %s -> %s in %.1f ms (guest probe %.1f ms)", nic_mode_name(sw->from),
-		     nic_mode_name(sw->to), (double)(sw->ns_end - sw->ns_start) / 1e6, (double)sw->probe_ns / 1e6);
+		vlog(&vm->log, "vmm: switched %s -> %s in %.1f ms (guest probe %.1f ms)",
+		     nic_mode_name(sw->from), nic_mode_name(sw->to),
+		     (double)(sw->ns_end - sw->ns_start) / 1e6, (double)sw->probe_ns / 1e6);
 	} else {
 		CNT_ADD(vm->cnt.io_refused, 1); /* out of turn, or not the card in the slot */
 	}
@@ -208,17 +222,23 @@ int vmm_switch_nic(struct vmm *vm, enum nic_mode to, const char **why)
 	if (!nic_model_find(to))
 		*why = "there is no such network card model", r = -EINVAL;
 	else if (from == NIC_MODE_NONE)
-		*why = "the VM has no network card to switch from (start it with --nic)", r = -ENODEV;
+		*why = "the VM has no network card to switch from (start it with --nic)",
+		r = -ENODEV;
 	else if (from == to)
 		*why = "the guest already uses that card", r = -EALREADY;
 	else if (vm->sw.phase >= SWITCH_ADDING && vm->sw.phase <= SWITCH_MOVING)
 		*why = "a switch is already under way", r = -EBUSY;
 	else if (st.state != VMM_RUNNING || LOAD(vm->paused))
-		*why = st.state == VMM_PAUSED || LOAD(vm->paused) ? "the guest is paused: resume it to switch"
-								     : "the guest is not running", r = -EAGAIN;
+		*why = st.state == VMM_PAUSED || LOAD(vm->paused)
+			   ? "the guest is paused: resume it to switch"
+			   : "the guest is not running",
+		r = -EAGAIN;
 	if (!r) {
 		uint32_t seq = vm->sw.seq + 1;
-		vm->sw = (struct vmm_switch){.seq = seq, .phase = SWITCH_ADDING, .from = from, .to = to,
+		vm->sw = (struct vmm_switch){.seq = seq,
+					     .phase = SWITCH_ADDING,
+					     .from = from,
+					     .to = to,
 					     .ns_start = mono_ns()};
 		STORE(vm->hp_work, true);
 	}
@@ -243,11 +263,12 @@ int slots_init_ports(struct vmm *vm, const char **why)
 	for (int p = 0; p < VMM_PORTS && !r; p++) {
 		char name[16];
 		snprintf(name, sizeof(name), "root-port%d", p);
-		r = pcie_port_init(&vm->port[p], name, PORT_SLOT_FIRST + (unsigned)p, 1 + (unsigned)p,
-				   vm->irqchip ? &vm->irq : NULL);
+		r = pcie_port_init(&vm->port[p], name, PORT_SLOT_FIRST + (unsigned)p,
+				   1 + (unsigned)p, vm->irqchip ? &vm->irq : NULL);
 		if (!r) {
 			vm->nr_ports = p + 1;
-			r = pci_bus_plug(&vm->pci, &vm->port[p].dev, NULL, PCI_DEVFN(PORT_SLOT_FIRST + p, 0));
+			r = pci_bus_plug(&vm->pci, &vm->port[p].dev, NULL,
+					 PCI_DEVFN(PORT_SLOT_FIRST + p, 0));
 		}
 	}
 	if (r)

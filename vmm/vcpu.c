@@ -65,8 +65,8 @@ void vcpu_serial_line(const char *line, void *opaque)
 }
 
 static const char *const exception_names[32] = {
-	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
-	"#NP", "#SS", "#GP", "#PF", "?15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
+    "#NP", "#SS", "#GP", "#PF", "?15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
 };
 
 int vcpu_guest_event(uint64_t addr, void *data, uint32_t len, bool is_write, void *opaque)
@@ -84,26 +84,22 @@ int vcpu_guest_event(uint64_t addr, void *data, uint32_t len, bool is_write, voi
 		if (!vm->ns_first_insn)
 			STORE(vm->ns_first_insn, mono_ns() - vm->ns_t0);
 		break;
-	case GEV_READY:
-		vcpu_set_state(vm, vm->paused ? VMM_PAUSED : VMM_RUNNING);
-		break;
+	case GEV_READY: vcpu_set_state(vm, vm->paused ? VMM_PAUSED : VMM_RUNNING); break;
 	case GEV_EXCEPTION: {
 		uint32_t v = c->exc_vector & 31;
 		const char *name = exception_names[v] ? exception_names[v] : "reserved";
-		vcpu_fail(vm, c->exc_rip, "guest took exception %s (vector %u, error %#llx) at RIP %#llx",
-		     name, v, (unsigned long long)c->exc_error, (unsigned long long)c->exc_rip);
+		vcpu_fail(vm, c->exc_rip,
+			  "guest took exception %s (vector %u, error %#llx) at RIP %#llx", name, v,
+			  (unsigned long long)c->exc_error, (unsigned long long)c->exc_rip);
 		break;
 	}
 	case GEV_ASSERT:
 		vcpu_fail(vm, guest_rip(vm), "guest assertion failed at vmm/guest/main.c:%u",
-		     c->assert_line);
+			  c->assert_line);
 		break;
 	case GEV_NIC_BOUND:
-	case GEV_NIC_MOVED:
-		slots_switch_event(vm, ev);
-		break;
-	default:
-		return -EINVAL;
+	case GEV_NIC_MOVED: slots_switch_event(vm, ev); break;
+	default: return -EINVAL;
 	}
 	return 0;
 }
@@ -146,9 +142,9 @@ static void handle_exit(struct vmm *vm)
 		break;
 	}
 	case KVM_EXIT_MMIO:
-		count_io(vm, iobus_dispatch(&vm->bus, IO_MMIO, run->mmio.phys_addr, run->mmio.data,
-					    run->mmio.len > 8 ? 8 : run->mmio.len,
-					    run->mmio.is_write));
+		count_io(vm,
+			 iobus_dispatch(&vm->bus, IO_MMIO, run->mmio.phys_addr, run->mmio.data,
+					run->mmio.len > 8 ? 8 : run->mmio.len, run->mmio.is_write));
 		break;
 	case KVM_EXIT_HLT:
 		if (LOAD(vm->ctl->halt_is_idle)) {
@@ -162,26 +158,28 @@ static void handle_exit(struct vmm *vm)
 		/* On AMD, KVM resets the vCPU on shutdown: RIP then reads as the reset vector. */
 		uint64_t rip = guest_rip(vm);
 		if (rip == 0xfff0)
-			vcpu_fail(vm, 0, "guest triple-faulted (shutdown); KVM reset the vCPU, so its RIP is lost");
+			vcpu_fail(vm, 0,
+				  "guest triple-faulted (shutdown); KVM reset the vCPU, so its RIP "
+				  "is lost");
 		else
-			vcpu_fail(vm, rip, "guest triple-faulted (shutdown) at RIP %#llx", (unsigned long long)rip);
+			vcpu_fail(vm, rip, "guest triple-faulted (shutdown) at RIP %#llx",
+				  (unsigned long long)rip);
 		break;
 	}
 	case KVM_EXIT_FAIL_ENTRY:
 		vcpu_fail(vm, 0, "KVM could not enter the guest (entry failure reason %#llx)",
-		     (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+			  (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
 		vcpu_fail(vm, guest_rip(vm), "KVM internal error (suberror %u) at RIP %#llx",
-		     run->internal.suberror, (unsigned long long)guest_rip(vm));
+			  run->internal.suberror, (unsigned long long)guest_rip(vm));
 		break;
 	default:
 		vcpu_fail(vm, guest_rip(vm), "unexpected KVM exit reason %u at RIP %#llx", reason,
-		     (unsigned long long)guest_rip(vm));
+			  (unsigned long long)guest_rip(vm));
 		break;
 	}
 }
-
 
 static void *vcpu_thread(void *arg)
 {
@@ -213,8 +211,10 @@ static void *vcpu_thread(void *arg)
 			CNT_ADD(vm->cnt.vcpu_interrupts, 1);
 			if (LOAD(vm->hang_suspected)) {
 				uint64_t rip = guest_rip(vm);
-				vcpu_fail(vm, rip, "guest stopped responding (no heartbeat for %u ms) at RIP %#llx",
-				     vm->opts.hang_timeout_ms, (unsigned long long)rip);
+				vcpu_fail(vm, rip,
+					  "guest stopped responding (no heartbeat for %u ms) at "
+					  "RIP %#llx",
+					  vm->opts.hang_timeout_ms, (unsigned long long)rip);
 			}
 			continue;
 		}
@@ -282,7 +282,10 @@ static void *vcpu_watchdog_thread(void *arg)
 	return NULL;
 }
 
-static void interrupt_handler(int sig) { (void)sig; }
+static void interrupt_handler(int sig)
+{
+	(void)sig;
+}
 
 int vcpu_start(struct vmm *vm)
 {

@@ -1,4 +1,5 @@
-/* The VM: created in named steps (KVM, memory, vCPU, devices, slots), started, controlled, freed. */
+/* The VM: created in named steps (KVM, memory, vCPU, devices, slots), started, controlled, freed.
+ */
 #define _GNU_SOURCE
 #include "vmm/vmm_impl.h"
 
@@ -94,7 +95,8 @@ static struct vmm *vm_alloc(const struct vmm_opts *opts)
 		vm->opts.kvm_path = "/dev/kvm";
 	if (!vm->opts.hang_timeout_ms)
 		vm->opts.hang_timeout_ms = 2000;
-	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->wake_efd = vm->watchdog_efd = vm->command_gsi = -1;
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->wake_efd = vm->watchdog_efd = vm->command_gsi =
+	    -1;
 	vm->exits.pio_efd = vm->exits.mmio_efd = -1;
 	vm->mem = MAP_FAILED;
 	vm->run = MAP_FAILED;
@@ -111,10 +113,12 @@ static int create_kvm_vm(struct vmm *vm, const char **why)
 		*why = kvm_open_strerror(r);
 		return r;
 	}
-	/* KVM tears a VM down asynchronously (irqfd shutdown, RCU): right after another VM went away
-	 * a nested host may refuse for a moment. Try again for up to a second. */
-	for (int tries = 0; (vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0)) < 0 && tries < 20; tries++) {
-		if (errno != ENOMEM && errno != EAGAIN && errno != EBUSY && errno != ENOSPC && errno != EINTR)
+	/* KVM tears a VM down asynchronously (irqfd shutdown, RCU): right after another VM went
+	 * away a nested host may refuse for a moment. Try again for up to a second. */
+	for (int tries = 0; (vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0)) < 0 && tries < 20;
+	     tries++) {
+		if (errno != ENOMEM && errno != EAGAIN && errno != EBUSY && errno != ENOSPC &&
+		    errno != EINTR)
 			break;
 		usleep(50000);
 	}
@@ -137,8 +141,10 @@ static int map_memory(struct vmm *vm, const char **why)
 	}
 	vm->ctl = (struct ctl_page *)(vm->mem + GPA_CTL);
 	struct kvm_userspace_memory_region region = {
-		.slot = 0, .guest_phys_addr = 0, .memory_size = GUEST_MEM_SIZE,
-		.userspace_addr = (uintptr_t)vm->mem,
+	    .slot = 0,
+	    .guest_phys_addr = 0,
+	    .memory_size = GUEST_MEM_SIZE,
+	    .userspace_addr = (uintptr_t)vm->mem,
 	};
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
 		*why = "KVM refused the guest's memory";
@@ -227,8 +233,9 @@ static int init_devices(struct vmm *vm, const char **why)
 	irq_router_init(&vm->irq, vm->vm_fd, vm->irqchip);
 	if (vm->irqchip) {
 		vm->command_gsi = irq_alloc(&vm->irq);
-		r = vm->command_gsi < 0 ? vm->command_gsi
-					 : irq_set_msi(&vm->irq, vm->command_gsi, GPA_LAPIC, VEC_COMMAND, true);
+		r = vm->command_gsi < 0
+			? vm->command_gsi
+			: irq_set_msi(&vm->irq, vm->command_gsi, GPA_LAPIC, VEC_COMMAND, true);
 		if (r) {
 			*why = "KVM refused the MSI route of the guest's doorbell interrupt";
 			return r;
@@ -253,7 +260,7 @@ static int init_network(struct vmm *vm, const char **why)
 int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 {
 	static int (*const steps[])(struct vmm *, const char **) = {
-		create_kvm_vm, map_memory, create_vcpu, load_guest, init_devices, init_network,
+	    create_kvm_vm, map_memory, create_vcpu, load_guest, init_devices, init_network,
 	};
 	struct vmm *vm = vm_alloc(opts);
 	int r;
@@ -347,8 +354,12 @@ static void drive_peer(struct vmm *vm)
 	const struct ctl_page *c = vm->ctl;
 	uint32_t wl = LOAD(c->workload);
 	if (vm->netside)
-		net_drive(vm->netside, wl == WL_RX ? LINK_FLOOD : wl == WL_ECHO ? LINK_ECHO : LINK_QUIET,
-			  LOAD(c->rate), LOAD(c->pkt_size), vm->thread_started ? &vm->thread : NULL);
+		net_drive(vm->netside,
+			  wl == WL_RX	  ? LINK_FLOOD
+			  : wl == WL_ECHO ? LINK_ECHO
+					  : LINK_QUIET,
+			  LOAD(c->rate), LOAD(c->pkt_size),
+			  vm->thread_started ? &vm->thread : NULL);
 }
 
 void vmm_set_workload(struct vmm *vm, enum workload wl, uint32_t kind, uint32_t rate)

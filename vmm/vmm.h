@@ -17,20 +17,19 @@
 
 /* Written only by VMM threads (relaxed atomics); read by anyone with vmm_counter(). */
 struct vmm_counters {
-	uint64_t userspace_exits;                 /* KVM_RUN returns with an exit to handle */
-	uint64_t exit_reason[VMM_EXIT_REASONS];   /* ... by KVM_EXIT_* reason */
-	uint64_t pio_vmm;                         /* exits workload: port writes the VMM served */
-	uint64_t mmio_vmm;                        /* exits workload: MMIO writes the VMM served */
-	uint64_t pio_eventfd;                     /* ioeventfd signals (port) KVM completed alone */
-	uint64_t mmio_eventfd;                    /* ioeventfd signals (MMIO) KVM completed alone */
-	uint64_t hlt_op;                          /* HLTs the guest measured */
-	uint64_t hlt_idle;                        /* HLTs the guest used to wait */
+	uint64_t userspace_exits;		/* KVM_RUN returns with an exit to handle */
+	uint64_t exit_reason[VMM_EXIT_REASONS]; /* ... by KVM_EXIT_* reason */
+	uint64_t pio_vmm;			/* exits workload: port writes the VMM served */
+	uint64_t mmio_vmm;			/* exits workload: MMIO writes the VMM served */
+	uint64_t pio_eventfd;			/* ioeventfd signals (port) KVM completed alone */
+	uint64_t mmio_eventfd;			/* ioeventfd signals (MMIO) KVM completed alone */
+	uint64_t hlt_op;			/* HLTs the guest measured */
+	uint64_t hlt_idle;			/* HLTs the guest used to wait */
 	uint64_t serial_tx_bytes;
-	uint64_t io_unclaimed;                    /* accesses no device claimed (dropped) */
-	uint64_t io_refused;                      /* accesses a device refused (dropped) */
-	uint64_t vcpu_interrupts;                 /* KVM_RUN interrupted by the VMM (signal) */
+	uint64_t io_unclaimed;	  /* accesses no device claimed (dropped) */
+	uint64_t io_refused;	  /* accesses a device refused (dropped) */
+	uint64_t vcpu_interrupts; /* KVM_RUN interrupted by the VMM (signal) */
 };
-
 
 struct vmm_status {
 	enum vmm_state state;
@@ -39,14 +38,14 @@ struct vmm_status {
 };
 
 struct vmm_opts {
-	enum cpu_mode cpu;      /* CPU_AUTO: the best the host gives */
-	const char *kvm_path;   /* default /dev/kvm */
-	const char *log_path;   /* NULL: ring only */
+	enum cpu_mode cpu;	  /* CPU_AUTO: the best the host gives */
+	const char *kvm_path;	  /* default /dev/kvm */
+	const char *log_path;	  /* NULL: ring only */
 	unsigned hang_timeout_ms; /* no guest heartbeat for this long = hung; default 2000 */
-	enum nic_mode nic;      /* the first network card (NIC_MODE_NONE: none), on the TAP link
-				 * (root) or the loopback peer */
-	struct net *net;        /* the network side to attach the card to (it outlives the VM);
-				 * NULL with nic: the VM opens one of its own */
+	enum nic_mode nic;	  /* the first network card (NIC_MODE_NONE: none), on the TAP link
+				   * (root) or the loopback peer */
+	struct net *net;	  /* the network side to attach the card to (it outlives the VM);
+				   * NULL with nic: the VM opens one of its own */
 };
 
 /* The network side, for the probes. */
@@ -54,10 +53,10 @@ struct vmm_net {
 	bool present;
 	const char *model;   /* the card: "emulated", "virtio" (nic.h) */
 	const char *chip;    /* what the guest sees: "Intel 82540EM", ... */
-	bool engine;         /* the network thread is the card's engine (nic_model.engine) */
+	bool engine;	     /* the network thread is the card's engine (nic_model.engine) */
 	const char *backend; /* "tap" or "loopback" */
 	const char *why;     /* why loopback, when it is */
-	char netns[32];      /* the link's namespace, for tools and captures */
+	char netns[32];	     /* the link's namespace, for tools and captures */
 };
 
 struct vmm;
@@ -117,18 +116,19 @@ enum nic_mode vmm_nic_mode(struct vmm *vm);
  * bound leaves the old one working: the new one is removed again and the switch failed. */
 enum vmm_switch_phase {
 	SWITCH_NONE,
-	SWITCH_ADDING,   /* asked; the vCPU thread hot-adds next */
-	SWITCH_BINDING,  /* the card is in the slot; the guest brings it up */
-	SWITCH_MOVING,   /* the guest's driver is up; it moves its traffic */
-	SWITCH_DONE,     /* the old card is gone */
-	SWITCH_FAILED,   /* why says why; the old card carries on */
+	SWITCH_ADDING,	/* asked; the vCPU thread hot-adds next */
+	SWITCH_BINDING, /* the card is in the slot; the guest brings it up */
+	SWITCH_MOVING,	/* the guest's driver is up; it moves its traffic */
+	SWITCH_DONE,	/* the old card is gone */
+	SWITCH_FAILED,	/* why says why; the old card carries on */
 };
 
 struct vmm_switch {
 	uint32_t seq; /* switches asked for so far; this is the newest */
 	enum vmm_switch_phase phase;
 	enum nic_mode from, to;
-	/* CLOCK_MONOTONIC ns: asked, and the old card removed or the switch given up (0: not yet) */
+	/* CLOCK_MONOTONIC ns: asked, and the old card removed or the switch given up (0: not yet)
+	 */
 	uint64_t ns_start, ns_end;
 	uint64_t probe_ns; /* the guest's time from the slot event to its driver up */
 	char why[160];
@@ -153,6 +153,5 @@ unsigned vmm_nic_regions(struct vmm *vm, struct vmm_region *out);
 uint64_t vmm_ns_first_insn(struct vmm *vm);
 uint64_t vmm_ns_banner(struct vmm *vm);
 uint64_t vmm_ns_created(struct vmm *vm);
-
 
 #endif

@@ -17,7 +17,7 @@
 #include "vmm/pci/pcie_port.h"
 #include "vmm/serial.h"
 
-#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define LOAD(x)	    __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 /* Root ports at 00:04.0 and 00:05.0, their buses 1 and 2, as firmware would number them. */
@@ -26,7 +26,7 @@
 struct vmm {
 	struct vmm_opts opts;
 	int kvm_fd, vm_fd, vcpu_fd, wake_efd;
-	bool irqchip;     /* KVM's in-kernel LAPIC: HLT stays in KVM, MSIs reach the guest */
+	bool irqchip;	 /* KVM's in-kernel LAPIC: HLT stays in KVM, MSIs reach the guest */
 	int command_gsi; /* an MSI that wakes a halted guest for a command, or -1 */
 	struct kvm_run *run;
 	size_t run_size;
@@ -47,11 +47,11 @@ struct vmm {
 	struct pcie_port port[VMM_PORTS];
 	int nr_ports;
 	struct nic *card[VMM_PORTS];
-	int active; /* the port whose card carries the guest's traffic; -1: none */
+	int active;		  /* the port whose card carries the guest's traffic; -1: none */
 	struct nic_stats retired; /* the totals of cards that were removed */
 	pthread_mutex_t nic_lock;
 	struct vmm_switch sw; /* under nic_lock */
-	bool hp_work;         /* the vCPU thread has hot-plug work (the switch moved on) */
+	bool hp_work;	      /* the vCPU thread has hot-plug work (the switch moved on) */
 	struct serial uart;
 	struct exitdev exits;
 	struct vlog log;
@@ -60,7 +60,7 @@ struct vmm {
 	pthread_t thread, watchdog;
 	int vcpu_tid; /* for its guest time in /proc/self/task/TID/stat; 0 until it runs */
 	bool thread_started, watchdog_started;
-	int watchdog_efd; /* ends the watchdog */
+	int watchdog_efd;     /* ends the watchdog */
 	pthread_mutex_t lock; /* status */
 	struct vmm_status status;
 	bool stop, paused, hang_suspected, in_guest;
@@ -72,7 +72,8 @@ struct vmm {
 /* vcpu.c */
 void vcpu_set_state(struct vmm *vm, enum vmm_state s);
 /* The guest is beyond help: record why, log it, and stop the vCPU loop. */
-void vcpu_fail(struct vmm *vm, uint64_t rip, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void vcpu_fail(struct vmm *vm, uint64_t rip, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Starts the vCPU thread (and the signal that interrupts its KVM_RUN), and the watchdog. */
 int vcpu_start(struct vmm *vm);
 int vcpu_start_watchdog(struct vmm *vm);

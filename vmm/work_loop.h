@@ -7,7 +7,7 @@
 
 #define WORK_LOOP_ITERS 256
 #define WORK_LOOP_INSNS (WORK_LOOP_ITERS * 4 + 1) /* mov, then add/xor/dec/jnz per iteration */
-#define WORK_PERIOD_MS 20
+#define WORK_PERIOD_MS	20
 
 static inline void work_loop(void)
 {

@@ -27,26 +27,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint64_t v = fuzz_take(&in, 4);
 		uint32_t len = 1u << (op >> 6); /* 1, 2, 4, 8 */
 		switch (op & 7) {
-		case 0: case 1: /* the registers the rings hang on, more often */
+		case 0:
+		case 1: /* the registers the rings hang on, more often */
 			off = (op & 1 ? E1000_TDBAL : E1000_RDBAL) + (off & 0x1c);
 			/* fallthrough */
-		case 2:
-			e1000_mmio(e, off, &v, len, true);
-			break;
-		case 3:
-			e1000_mmio(e, off, &v, len, false);
-			break;
-		case 4:
-			e1000_tx(e);
-			break;
+		case 2: e1000_mmio(e, off, &v, len, true); break;
+		case 3: e1000_mmio(e, off, &v, len, false); break;
+		case 4: e1000_tx(e); break;
 		case 5: {
 			uint8_t frame[2048];
 			uint32_t n = fuzz_frame(&in, frame, sizeof(frame));
 			e1000_rx(e, frame, n);
 			break;
 		}
-		default:
-			fuzz_fill(&in, &mem, 1);
+		default: fuzz_fill(&in, &mem, 1);
 		}
 	}
 	e1000_exit(e);

@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	struct vsnic *c = calloc(1, sizeof(*c));
 	c->nic = (struct nic){&nic_model_vf, &c->pf};
-	if (vsnic_init(c, &env) || vsnic_start(c) || pci_bus_plug(&bus, &c->pf, NULL, PCI_DEVFN(3, 0)))
+	if (vsnic_init(c, &env) || vsnic_start(c) ||
+	    pci_bus_plug(&bus, &c->pf, NULL, PCI_DEVFN(3, 0)))
 		abort();
 	fuzz_fill(&in, &mem, 8);
 	for (unsigned ops = 0; in.n && ops < 512; ops++) {
@@ -39,11 +40,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 1:
 			if (len > 4)
 				len = 4;
-			pci_cfg_write(&bus, 0, PCI_DEVFN(3, 0), (off % PCI_CFG_SIZE) & ~(len - 1), &v, len);
+			pci_cfg_write(&bus, 0, PCI_DEVFN(3, 0), (off % PCI_CFG_SIZE) & ~(len - 1),
+				      &v, len);
 			break;
-		case 2:
-			vsnic_pf_mmio(c, off % VSNIC_PF_BAR_SIZE, &v, len, op & 8);
-			break;
+		case 2: vsnic_pf_mmio(c, off % VSNIC_PF_BAR_SIZE, &v, len, op & 8); break;
 		case 3:
 			if (vf->present)
 				vsnic_vf_mmio(vf, off % VSNIC_VF_BAR2_SIZE, &v, len, op & 8);
@@ -57,15 +57,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			vsnic_rx(c, frame, n);
 			break;
 		}
-		case 6: /* a turn of the engine, or its going to sleep (ENGINE_IDLE, the last look) */
+		case 6: /* a turn of the engine, or its going to sleep (ENGINE_IDLE, the last look)
+			 */
 			if (op & 8)
 				vsnic_idle(c);
 			else
 				vsnic_engine(c);
 			net.be->ops->poll(net.be, false, 0);
 			break;
-		default:
-			fuzz_fill(&in, &mem, 1);
+		default: fuzz_fill(&in, &mem, 1);
 		}
 	}
 	pci_bus_unplug(&bus, &c->pf);

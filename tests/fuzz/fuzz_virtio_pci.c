@@ -11,16 +11,27 @@
 #include "vmm/pci/pcie_port.h"
 #include "vmm/virtio/virtio_pci.h"
 
-static void read_config(void *dev, uint32_t off, void *data, uint32_t len) { memset(data, 0x11, len); }
-static int activate(void *dev, uint64_t features) { return 0; }
+static void read_config(void *dev, uint32_t off, void *data, uint32_t len)
+{
+	memset(data, 0x11, len);
+}
+static int activate(void *dev, uint64_t features)
+{
+	return 0;
+}
 
 static const struct virtio_device_ops ops = {
-	.device_id = 1, .nr_queues = 2, .queue_max = 256, .features = 1ull << 5, .config_size = 8,
-	.read_config = read_config, .activate = activate,
+    .device_id = 1,
+    .nr_queues = 2,
+    .queue_max = 256,
+    .features = 1ull << 5,
+    .config_size = 8,
+    .read_config = read_config,
+    .activate = activate,
 };
 
 #define PORT_SLOT 4
-#define PORT_BUS 1
+#define PORT_BUS  1
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -34,10 +45,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&io, 0, sizeof(io));
 	memset(&vp, 0, sizeof(vp));
 	irq_router_init(&irq, -1, false);
-	if (pci_bus_init(&bus, &io, -1) || pcie_port_init(&port, "port", PORT_SLOT, PORT_BUS, &irq) ||
+	if (pci_bus_init(&bus, &io, -1) ||
+	    pcie_port_init(&port, "port", PORT_SLOT, PORT_BUS, &irq) ||
 	    pci_bus_plug(&bus, &port.dev, NULL, PCI_DEVFN(PORT_SLOT, 0)))
 		abort();
-	if (virtio_pci_init(&vp, &ops, NULL, &mem, &irq, -1) || pcie_port_plug(&port, &vp.pci, false))
+	if (virtio_pci_init(&vp, &ops, NULL, &mem, &irq, -1) ||
+	    pcie_port_plug(&port, &vp.pci, false))
 		abort();
 	fuzz_fill(&in, &mem, 4);
 	for (unsigned i = 0; i < 512 && in.n; i++) {
@@ -59,14 +72,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			addr = (op & 2) ? 0xcfc + (fuzz_take(&in, 1) & 3) : 0xcf8;
 			iobus_dispatch(&io, IO_PIO, addr, &v, len, write);
 			break;
-		default: /* the host side: interrupts the transport sends, the card leaving and coming */
+		default: /* the host side: interrupts the transport sends, the card leaving and
+			    coming */
 			switch (v & 3) {
-			case 0:
-				virtio_pci_signal(&vp, (unsigned)(v >> 8) & 3);
-				break;
-			case 1:
-				pcie_port_unplug(&port, v & 4);
-				break;
+			case 0: virtio_pci_signal(&vp, (unsigned)(v >> 8) & 3); break;
+			case 1: pcie_port_unplug(&port, v & 4); break;
 			default:
 				if (!port.child)
 					pcie_port_plug(&port, &vp.pci, v & 4);

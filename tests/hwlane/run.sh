@@ -3,7 +3,7 @@
 # emulated by QEMU's TCG), so the hardware-assisted path is tested on machines without VT-x/AMD-V
 # (docs/kvm-hosts.md). Ends with the integration suite's own "N passed, N failed, N skipped" line.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 B=build/hwlane
 BIN=build/tests/integration
 skip() { echo "skip hwlane: $1"; echo "0 passed, 0 failed, 1 skipped"; exit 0; }
@@ -24,24 +24,24 @@ pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-ima
 [ -n "$pkg" ] || skip "apt-cache does not know linux-image-amd64 (run apt-get update)"
 if [ ! -d "$B/kernel-$pkg" ]; then
 	rm -rf "$B"/kernel-* "$B"/*.deb
-	(cd $B && apt-get download -qq "$pkg" >/dev/null 2>&1) || skip "apt-get download $pkg failed (no package archive?)"
-	dpkg -x $B/${pkg}_*.deb "$B/kernel-$pkg" || die "could not unpack $pkg"
+	(cd "$B" && apt-get download -qq "$pkg" >/dev/null 2>&1) || skip "apt-get download $pkg failed (no package archive?)"
+	dpkg -x "$B"/"${pkg}"_*.deb "$B/kernel-$pkg" || die "could not unpack $pkg"
 fi
 K=$B/kernel-$pkg
-vmlinuz=$(ls $K/boot/vmlinuz-* | head -1)
-moddir=$(ls -d $K/lib/modules/* | head -1)
+vmlinuz=$(find "$K/boot" -name "vmlinuz-*" | sort | head -1)
+moddir=$(find "$K/lib/modules" -mindepth 1 -maxdepth 1 | sort | head -1)
 
 # The initramfs: busybox, the four modules kvm_amd needs, the static test binary, an init.
 R=$B/initramfs
-rm -rf $R && mkdir -p $R/bin $R/lib $R/proc $R/sys $R/dev $R/tmp $R/run
-cp "$BUSYBOX" $R/bin/busybox
+rm -rf "$R" && mkdir -p "$R"/bin "$R"/lib "$R"/proc "$R"/sys "$R"/dev "$R"/tmp "$R"/run
+cp "$BUSYBOX" "$R"/bin/busybox
 for m in virt/lib/irqbypass drivers/crypto/ccp/ccp arch/x86/kvm/kvm arch/x86/kvm/kvm-amd drivers/net/tun; do
-	f=$(ls $moddir/kernel/$m.ko* 2>/dev/null | head -1)
+	f=$(find "$moddir/kernel/$(dirname "$m")" -maxdepth 1 -name "$(basename "$m").ko*" 2>/dev/null | head -1)
 	[ -n "$f" ] || die "module $m is not in $pkg"
 	case $f in
-	*.xz) xz -dc "$f" >$R/lib/$(basename $m).ko ;;
-	*.zst) zstd -qdc "$f" >$R/lib/$(basename $m).ko ;;
-	*) cp "$f" $R/lib/$(basename $m).ko ;;
+	*.xz) xz -dc "$f" >"$R/lib/$(basename "$m").ko" ;;
+	*.zst) zstd -qdc "$f" >"$R/lib/$(basename "$m").ko" ;;
+	*) cp "$f" "$R/lib/$(basename "$m").ko" ;;
 	esac
 done
 # Programs go in with their shared libraries (libbpf, libpcap and what they pull in).
@@ -156,7 +156,7 @@ results() {
 	cat $B/results.log
 }
 stalled=
-for attempt in 1 2; do
+for _ in 1 2; do
 	echo "booting $pkg under QEMU TCG (-cpu max: AMD SVM) ..."
 	if boot_lane; then
 		stalled=

@@ -35,7 +35,8 @@ static void on_rx(void *opaque, const uint8_t *frame, uint32_t len)
 
 static enum net_rx_kind ask(struct net_backend *be, struct conv *c, const uint8_t *f, size_t n)
 {
-	struct iovec iov[2] = {{(void *)f, 20}, {(void *)(f + 20), n - 20}}; /* gathered, as from a ring */
+	struct iovec iov[2] = {{(void *)f, 20},
+			       {(void *)(f + 20), n - 20}}; /* gathered, as from a ring */
 	c->last = NET_RX_DROP;
 	CHECK(be->ops->send(be, iov, 2) == 0);
 	for (int i = 0; i < 50 && c->last == NET_RX_DROP; i++)
@@ -53,7 +54,8 @@ static void conversation(struct net_backend *be, struct conv *c)
 	n = net_udp(&c->nif, f, sizeof(f), LINK_PEER_IP, 5555, LINK_PORT_ECHO, "echo me", 7);
 	CHECK(ask(be, c, f, n) == NET_RX_UDP && c->rx.payload_len == 7 && c->rx.src_port == 7);
 	CHECK(c->nif.rx_bad == 0);
-	CHECK(be->st.tx_frames >= 3 && be->st.rx_frames >= 3 && be->st.tx_refused == 0 && be->st.tx_errors == 0);
+	CHECK(be->st.tx_frames >= 3 && be->st.rx_frames >= 3 && be->st.tx_refused == 0 &&
+	      be->st.tx_errors == 0);
 }
 
 static void init_conv(struct conv *c)
@@ -229,7 +231,8 @@ TEST(a_driving_peer_gets_a_cpu_of_its_own_and_gives_it_back)
 	link_drive(&l, LINK_FLOOD, 1000, 64, &vm, 1);
 	CHECK(l.peer_cpu >= 0 && CPU_ISSET(l.peer_cpu, &all));
 	CHECK(cpus_of(l.driver, &s) == 0 && CPU_COUNT(&s) == 1 && CPU_ISSET(l.peer_cpu, &s));
-	CHECK(cpus_of(vm, &s) == 0 && CPU_COUNT(&s) == CPU_COUNT(&all) - 1 && !CPU_ISSET(l.peer_cpu, &s));
+	CHECK(cpus_of(vm, &s) == 0 && CPU_COUNT(&s) == CPU_COUNT(&all) - 1 &&
+	      !CPU_ISSET(l.peer_cpu, &s));
 	link_drive(&l, LINK_QUIET, 0, 64, &vm, 1);
 	CHECK(cpus_of(l.driver, &s) == 0 && CPU_EQUAL(&s, &all));
 	CHECK(cpus_of(vm, &s) == 0 && CPU_EQUAL(&s, &all));

@@ -79,7 +79,8 @@ TEST(link_namespace_kernel_and_peer_answer_the_guest_stack)
 
 	/* UDP sink: counted, nothing comes back. */
 	for (int i = 0; i < 5; i++) {
-		n = net_udp(&nif, frame, sizeof(frame), LINK_PEER_IP, 40001, LINK_PORT_SINK, payload, 64);
+		n = net_udp(&nif, frame, sizeof(frame), LINK_PEER_IP, 40001, LINK_PORT_SINK,
+			    payload, 64);
 		CHECK(write(l.tap_fd, frame, n) == (ssize_t)n);
 	}
 	WAIT_UNTIL((link_read_counters(&l, &c), c.sink_rx >= 5), HANG_BOUND_S);

@@ -64,9 +64,18 @@ static uint64_t dev_counter(const struct nic_readout *ro, const char *name)
 /* Each scenario over both cards. */
 #define NIC_TEST(name)                                                                             \
 	static void name(enum nic_mode m);                                                         \
-	TEST(name##_virtio) { name(NIC_MODE_VIRTIO); }                                             \
-	TEST(name##_emulated) { name(NIC_MODE_EMULATED); }                                         \
-	TEST(name##_vf) { name(NIC_MODE_VF); }                                                     \
+	TEST(name##_virtio)                                                                        \
+	{                                                                                          \
+		name(NIC_MODE_VIRTIO);                                                             \
+	}                                                                                          \
+	TEST(name##_emulated)                                                                      \
+	{                                                                                          \
+		name(NIC_MODE_EMULATED);                                                           \
+	}                                                                                          \
+	TEST(name##_vf)                                                                            \
+	{                                                                                          \
+		name(NIC_MODE_VF);                                                                 \
+	}                                                                                          \
 	static void name(enum nic_mode m)
 
 /* Idle the guest and wait until it has taken the command: every op it started has finished.
@@ -88,11 +97,11 @@ static void resolve_peer(struct vmm *vm)
 }
 
 /* How much work each scenario drives: enough to mean something, a count, never a time. */
-#define PINGS 200
-#define TX_FRAMES 3000
-#define RX_PACED 3000
+#define PINGS	   200
+#define TX_FRAMES  3000
+#define RX_PACED   3000
 #define RX_UNPACED 20000
-#define ECHOES 200
+#define ECHOES	   200
 
 NIC_TEST(net_guest_pings_the_peer)
 {
@@ -107,7 +116,9 @@ NIC_TEST(net_guest_pings_the_peer)
 	printf("    ping: %llu sent, %llu answered, %llu lost, avg %.1f us\n",
 	       (unsigned long long)c->ping_sent, (unsigned long long)c->ping.ops,
 	       (unsigned long long)c->ping_lost,
-	       c->ping.ops ? (double)c->ping.cycles / (double)c->ping.ops / ((double)c->tsc_khz / 1e3) : 0);
+	       c->ping.ops
+		   ? (double)c->ping.cycles / (double)c->ping.ops / ((double)c->tsc_khz / 1e3)
+		   : 0);
 	CHECK(c->ping.ops >= PINGS);
 	CHECK(c->ping_lost == 0 && c->ping.ops == c->ping_sent);
 	CHECK(c->net_rx_bad == 0);
@@ -135,11 +146,13 @@ NIC_TEST(net_tx_counts_agree_and_only_the_emulated_card_exits)
 	uint64_t guest = ctl(vm)->net_tx_packets - tx0, dev, sink;
 	/* What the guest sent, the device moves and the peer's sink receives, each once. */
 	WAIT_UNTIL((vmm_read_net(vm, &ro, &lc), dev = ro.total.tx_packets - dev0,
-		    sink = lc.sink_rx - sink0, dev >= guest && sink >= guest), HANG_BOUND_S);
+		    sink = lc.sink_rx - sink0, dev >= guest && sink >= guest),
+		   HANG_BOUND_S);
 	vmm_read_counters(vm, &b);
 	uint64_t exits = b.userspace_exits - a.userspace_exits, traps = ro.total.reg_traps - traps0;
 	printf("    tx (%s): guest %llu, device %llu, peer sink %llu, userspace exits %llu, "
-	       "register traps %llu\n", ro.model, (unsigned long long)guest, (unsigned long long)dev,
+	       "register traps %llu\n",
+	       ro.model, (unsigned long long)guest, (unsigned long long)dev,
 	       (unsigned long long)sink, (unsigned long long)exits, (unsigned long long)traps);
 	CHECK(guest >= TX_FRAMES);
 	CHECK(dev == guest);
@@ -152,7 +165,8 @@ NIC_TEST(net_tx_counts_agree_and_only_the_emulated_card_exits)
 		/* Doorbells are memory the engine polls: not one register trap for the flood. What
 		 * reached KVM are the engine's wake-ups only (VSNIC_VF_WAKE, after it slept). */
 		CHECK(traps == 0 && exits < guest / 20);
-		CHECK(ro.total.notify_events - notify0 == dev_counter(&ro, "engine_wakes") - wakes0);
+		CHECK(ro.total.notify_events - notify0 ==
+		      dev_counter(&ro, "engine_wakes") - wakes0);
 	} else {
 		/* One TDT write per frame at least: each one a trap the VMM served. */
 		CHECK(traps >= guest && exits >= traps);
@@ -216,7 +230,8 @@ TEST(net_without_root_the_loopback_peer_answers)
 		struct vmm *vm;
 		const char *why;
 		if (geteuid() == 0) {
-			if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+			if (unshare(CLONE_NEWNS) ||
+			    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
 			    mount("tmpfs", "/dev", "tmpfs", 0, NULL) ||
 			    mknod("/dev/kvm", S_IFCHR | 0666, makedev(10, 232)) ||
 			    chmod("/dev/kvm", 0666) || /* past the umask */
@@ -243,7 +258,8 @@ TEST(net_without_root_the_loopback_peer_answers)
 	int st;
 	waitpid(pid, &st, 0);
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
-		SKIP("no private /dev with a usable kvm node could be made for an unprivileged user");
+		SKIP("no private /dev with a usable kvm node could be made for an unprivileged "
+		     "user");
 	CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", WEXITSTATUS(st));
 }
 
@@ -258,8 +274,10 @@ NIC_TEST(net_capture_sees_what_the_guest_sent_and_times_its_round_trips)
 	REQUIRE(session_open(&s, &o, &why) == 0);
 	struct vmm *vm = session_vmm(s);
 	resolve_peer(vm); /* ARP, first pings */
-	/* The capture has seen every ping before the window opens (they are all the guest's IPv4). */
-	WAIT_UNTIL((session_tick(s, &a), a.cap_from_guest.total >= ctl(vm)->ping_sent), HANG_BOUND_S);
+	/* The capture has seen every ping before the window opens (they are all the guest's IPv4).
+	 */
+	WAIT_UNTIL((session_tick(s, &a), a.cap_from_guest.total >= ctl(vm)->ping_sent),
+		   HANG_BOUND_S);
 	if (!a.cap_on) {
 		test_fail(__FILE__, __LINE__, "capture off: %s", a.cap_why);
 		session_close(s);
@@ -271,10 +289,12 @@ NIC_TEST(net_capture_sees_what_the_guest_sent_and_times_its_round_trips)
 	settle(vm);
 	uint64_t guest = ctl(vm)->net_tx_packets - tx0, wire = 0;
 	WAIT_UNTIL((session_tick(s, &b), wire = b.cap_from_guest.total - a.cap_from_guest.total,
-		    wire >= guest), HANG_BOUND_S);
+		    wire >= guest),
+		   HANG_BOUND_S);
 	CHECK(b.pps_tx.total - a.pps_tx.total == guest); /* the snapshot's count is the guest's */
-	printf("    tx: guest %llu, capture %llu, lost %llu, kernel drops %llu\n", (unsigned long long)guest,
-	       (unsigned long long)wire, (unsigned long long)b.cap_lost, (unsigned long long)b.cap_drops);
+	printf("    tx: guest %llu, capture %llu, lost %llu, kernel drops %llu\n",
+	       (unsigned long long)guest, (unsigned long long)wire, (unsigned long long)b.cap_lost,
+	       (unsigned long long)b.cap_drops);
 	CHECK(guest >= TX_FRAMES && wire == guest);
 	CHECK(b.cap_lost == 0 && b.cap_reordered == 0);
 
@@ -286,10 +306,12 @@ NIC_TEST(net_capture_sees_what_the_guest_sent_and_times_its_round_trips)
 	settle(vm);
 	vmm_read_ctl(vm, &ctl);
 	uint64_t pings = ctl.ping.ops - replies0, timed = 0;
-	WAIT_UNTIL((session_tick(s, &c), timed = c.cap_rtt_samples - b.cap_rtt_samples, timed >= pings),
-		   HANG_BOUND_S);
+	WAIT_UNTIL(
+	    (session_tick(s, &c), timed = c.cap_rtt_samples - b.cap_rtt_samples, timed >= pings),
+	    HANG_BOUND_S);
 	printf("    ping: guest %llu replies (p50 %.0f us), capture timed %llu (p50 %.1f us)\n",
-	       (unsigned long long)pings, c.latency_us[0], (unsigned long long)timed, c.cap_rtt_us[0]);
+	       (unsigned long long)pings, c.latency_us[0], (unsigned long long)timed,
+	       c.cap_rtt_us[0]);
 	CHECK(pings >= PINGS && timed == pings);
 	/* The wire sees only the namespace's part of the trip; the guest sees all of it. */
 	CHECK(c.cap_rtt_us[0] > 0 && c.cap_rtt_us[0] < c.latency_us[0]);
@@ -328,11 +350,13 @@ static void flood(struct vmm *vm, uint32_t rate, uint64_t n, struct flood *f)
 		   HANG_BOUND_S);
 	f->dropped = f->ro.total.rx_no_buffer - t0.rx_no_buffer;
 	f->irqs = f->ro.total.interrupts - t0.interrupts;
-	printf("    rx (%s, %s): peer sent %llu, device delivered %llu, guest counted %llu, lost %llu, "
-	       "reordered %llu, dropped %llu\n", f->ro.model, rate ? "paced" : "unpaced",
-	       (unsigned long long)f->sent, (unsigned long long)f->delivered,
-	       (unsigned long long)f->got, (unsigned long long)f->c->rx_seq_lost,
-	       (unsigned long long)f->c->rx_seq_reordered, (unsigned long long)f->dropped);
+	printf("    rx (%s, %s): peer sent %llu, device delivered %llu, guest counted %llu, lost "
+	       "%llu, "
+	       "reordered %llu, dropped %llu\n",
+	       f->ro.model, rate ? "paced" : "unpaced", (unsigned long long)f->sent,
+	       (unsigned long long)f->delivered, (unsigned long long)f->got,
+	       (unsigned long long)f->c->rx_seq_lost, (unsigned long long)f->c->rx_seq_reordered,
+	       (unsigned long long)f->dropped);
 }
 
 NIC_TEST(net_rx_the_peer_floods_the_guest_and_every_datagram_arrives_in_order)
@@ -434,7 +458,8 @@ NIC_TEST(net_echo_the_guest_sends_back_what_the_peer_sends)
 	CHECK(WAIT_UNTIL((vmm_read_net(vm, &ro, &lc), lc.drive_echoes >= ECHOES), HANG_BOUND_S));
 	settle(vm);
 	/* The echo in flight when the peer stopped comes back too. */
-	WAIT_UNTIL((vmm_read_net(vm, &ro, &lc), lc.drive_echoes >= ctl(vm)->udp_echoed), HANG_BOUND_S);
+	WAIT_UNTIL((vmm_read_net(vm, &ro, &lc), lc.drive_echoes >= ctl(vm)->udp_echoed),
+		   HANG_BOUND_S);
 	printf("    echo: guest echoed %llu, peer got back %llu, avg %.0f us\n",
 	       (unsigned long long)ctl(vm)->udp_echoed, (unsigned long long)lc.drive_echoes,
 	       lc.drive_echoes ? (double)lc.drive_rtt_ns / 1e3 / (double)lc.drive_echoes : 0);
@@ -460,7 +485,8 @@ TEST(net_echo_answers_socat_in_the_namespace)
 	}
 	snprintf(cmd, sizeof(cmd),
 		 "echo vmscope-echo-test | timeout 5 ip netns exec %s socat -T 2 - "
-		 "UDP:10.77.0.2:7 | grep -q vmscope-echo-test", info.netns);
+		 "UDP:10.77.0.2:7 | grep -q vmscope-echo-test",
+		 info.netns);
 	CHECK(system(cmd) == 0);
 	vmm_destroy(vm);
 }

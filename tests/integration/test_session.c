@@ -20,8 +20,12 @@
 static struct session *open_card_session(enum nic_mode nic, enum workload wl, uint32_t rate,
 					 const char *pcap)
 {
-	struct session_opts o = {.cpu = CPU_AUTO, .workload = wl, .rate = rate, .nic = nic,
-				 .no_bpf = true, .pcap_file = pcap};
+	struct session_opts o = {.cpu = CPU_AUTO,
+				 .workload = wl,
+				 .rate = rate,
+				 .nic = nic,
+				 .no_bpf = true,
+				 .pcap_file = pcap};
 	struct session *s;
 	const char *why;
 	need_kvm();
@@ -63,8 +67,8 @@ static void measure(struct session *s, struct snapshot *snap, uint64_t n)
 	session_tick(s, snap);
 	uint64_t from = guest_packets(s);
 	CHECKF(WAIT_UNTIL(guest_packets(s) - from >= n, HANG_BOUND_S),
-	       "the guest moved %llu packets of %llu", (unsigned long long)(guest_packets(s) - from),
-	       (unsigned long long)n);
+	       "the guest moved %llu packets of %llu",
+	       (unsigned long long)(guest_packets(s) - from), (unsigned long long)n);
 	session_tick(s, snap);
 }
 
@@ -108,7 +112,8 @@ TEST(restarts_keep_the_namespace_peer_and_capture)
 	snprintf(cmd, sizeof(cmd), "ip netns exec %s true 2>/dev/null", netns);
 	bool ipns = system(cmd) == 0;
 	if (!ipns)
-		printf("    (ip netns exec does not work here: the namespace is checked by its path only)\n");
+		printf("    (ip netns exec does not work here: the namespace is checked by its "
+		       "path only)\n");
 	for (int round = 1; round <= 2; round++) {
 		const char *why;
 		session_tick(s, &snap);
@@ -118,23 +123,30 @@ TEST(restarts_keep_the_namespace_peer_and_capture)
 		/* The new guest boots, resolves the peer again and sends: 500 more frames captured,
 		 * and --pcap keeps growing with them. */
 		WAIT_UNTIL((session_tick(s, &snap), snap.cap_from_guest.total >= cap0 + 500 &&
-			    snap.peer_sink.total > sink0 && file_size(pcap) > before + 10000),
+							snap.peer_sink.total > sink0 &&
+							file_size(pcap) > before + 10000),
 			   HANG_BOUND_S);
 		off_t after = file_size(pcap);
-		printf("    restart %d: netns %s, capture %s, %llu frames from the guest, sink %llu, pcap %lld -> %lld bytes\n",
+		printf("    restart %d: netns %s, capture %s, %llu frames from the guest, sink "
+		       "%llu, pcap %lld -> %lld bytes\n",
 		       round, snap.netns, snap.cap_on ? "on" : "off",
 		       (unsigned long long)(snap.cap_from_guest.total - cap0),
-		       (unsigned long long)snap.peer_sink.total, (long long)before, (long long)after);
-		CHECKF(!strcmp(snap.netns, netns), "the namespace changed: %s -> %s", netns, snap.netns);
+		       (unsigned long long)snap.peer_sink.total, (long long)before,
+		       (long long)after);
+		CHECKF(!strcmp(snap.netns, netns), "the namespace changed: %s -> %s", netns,
+		       snap.netns);
 		snprintf(cmd, sizeof(cmd), LINK_NETNS_DIR "/%s", netns);
 		CHECKF(access(cmd, F_OK) == 0, "%s is gone after restart %d", cmd, round);
 		snprintf(cmd, sizeof(cmd), "ip netns exec %s true 2>/dev/null", netns);
 		if (ipns)
-			CHECKF(system(cmd) == 0, "ip netns exec %s fails after restart %d", netns, round);
+			CHECKF(system(cmd) == 0, "ip netns exec %s fails after restart %d", netns,
+			       round);
 		CHECKF(snap.cap_on && snap.cap_from_guest.total >= cap0 + 500,
-		       "capture %s, %llu frames after restart %d", snap.cap_on ? "on" : snap.cap_why,
+		       "capture %s, %llu frames after restart %d",
+		       snap.cap_on ? "on" : snap.cap_why,
 		       (unsigned long long)(snap.cap_from_guest.total - cap0), round);
-		CHECKF(snap.peer_sink.total > sink0, "the peer's sink stopped at %llu", (unsigned long long)sink0);
+		CHECKF(snap.peer_sink.total > sink0, "the peer's sink stopped at %llu",
+		       (unsigned long long)sink0);
 		sink0 = snap.peer_sink.total;
 		CHECKF(after > before + 10000, "the pcap file grew from %lld to %lld bytes only",
 		       (long long)before, (long long)after);
@@ -157,9 +169,12 @@ TEST(unpaced_tx_every_frame_is_moved_or_counted_dropped)
 	settle(s);
 	/* Every frame the guest queued is moved or dropped by the card, and the capture misses
 	 * exactly the dropped ones. */
-	WAIT_UNTIL((session_tick(s, &snap), snap.pps_tx.total == snap.dev_tx.total +
-		    snap.dev_tx_dropped.total && snap.cap_lost == snap.dev_tx_dropped.total), HANG_BOUND_S);
-	printf("    guest sent %llu, device moved %llu, dropped %llu, backpressure %llu, sink %llu, capture lost %llu\n",
+	WAIT_UNTIL((session_tick(s, &snap),
+		    snap.pps_tx.total == snap.dev_tx.total + snap.dev_tx_dropped.total &&
+			snap.cap_lost == snap.dev_tx_dropped.total),
+		   HANG_BOUND_S);
+	printf("    guest sent %llu, device moved %llu, dropped %llu, backpressure %llu, sink "
+	       "%llu, capture lost %llu\n",
 	       (unsigned long long)snap.pps_tx.total, (unsigned long long)snap.dev_tx.total,
 	       (unsigned long long)snap.dev_tx_dropped.total,
 	       (unsigned long long)snap.dev_tx_backpressure.total,
@@ -183,12 +198,14 @@ TEST(exits_per_packet_count_every_exit_with_the_nic_part_inside)
 	resolve_then(s, WL_TX, 1000);
 	measure(s, &snap, WINDOW_PACKETS);
 	const struct per_packet *pp = snap.per_packet;
-	printf("    tx 1000/s: all %.2f (%s), userspace %.2f, in-kernel %.2f, nic %.2f (%s), irqs %.2f; "
+	printf("    tx 1000/s: all %.2f (%s), userspace %.2f, in-kernel %.2f, nic %.2f (%s), irqs "
+	       "%.2f; "
 	       "hlt %.0f/s, all halts %.0f/s (stats)\n",
 	       pp[PP_ALL].value, pp[PP_ALL].source, pp[PP_USERSPACE].value, pp[PP_IN_KERNEL].value,
 	       pp[PP_NIC].value, pp[PP_NIC].source, pp[PP_IRQS].value,
 	       snap.exits[EK_HLT][snap.exits_src[EK_HLT]].rate, snap.halts[SRC_STATS].rate);
-	CHECK(pp[PP_ALL].valid && pp[PP_USERSPACE].valid && pp[PP_IN_KERNEL].valid && pp[PP_NIC].valid);
+	CHECK(pp[PP_ALL].valid && pp[PP_USERSPACE].valid && pp[PP_IN_KERNEL].valid &&
+	      pp[PP_NIC].valid);
 	/* Paced: at most one kick a packet (virtio kicks once a batch, and a batch is a packet or
 	 * more), every kick an exit KVM completes itself. */
 	CHECK(pp[PP_NIC].value > 0 && pp[PP_NIC].value < 1.2);
@@ -225,8 +242,9 @@ TEST(emulated_card_exits_more_per_packet_than_virtio_on_the_same_workload)
 {
 	static struct snapshot snap;
 	const enum workload wls[] = {WL_PING, WL_TX, WL_RX};
-	/* Unpaced tx: virtio batches its kicks (EVENT_IDX) while the e1000 writes TDT per frame. At a
-	 * paced rate both pay about one doorbell a frame; only where it ends differs (userspace). */
+	/* Unpaced tx: virtio batches its kicks (EVENT_IDX) while the e1000 writes TDT per frame. At
+	 * a paced rate both pay about one doorbell a frame; only where it ends differs (userspace).
+	 */
 	const uint32_t rates[] = {0, 0, 5000};
 	need_tap();
 	for (unsigned w = 0; w < 3; w++) {
@@ -239,13 +257,17 @@ TEST(emulated_card_exits_more_per_packet_than_virtio_on_the_same_workload)
 			measure(s, &snap, WINDOW_PACKETS);
 			const struct per_packet *pp = snap.per_packet;
 			CHECK(pp[PP_ALL].valid && pp[PP_NIC].valid && pp[PP_USERSPACE].valid);
-			all[c] = pp[PP_ALL].value, nic[c] = pp[PP_NIC].value, user[c] = pp[PP_USERSPACE].value;
-			printf("    %-4s %-8s all %.2f nic %.2f userspace %.2f exits/packet; top register %s\n",
+			all[c] = pp[PP_ALL].value, nic[c] = pp[PP_NIC].value,
+			user[c] = pp[PP_USERSPACE].value;
+			printf("    %-4s %-8s all %.2f nic %.2f userspace %.2f exits/packet; top "
+			       "register %s\n",
 			       workload_name(wls[w]), nic_mode_name(m), all[c], nic[c], user[c],
-			       snap.nr_dev_regs && snap.dev_reg[0].f.rate > 0 ? snap.dev_reg[0].name : "-");
+			       snap.nr_dev_regs && snap.dev_reg[0].f.rate > 0 ? snap.dev_reg[0].name
+									      : "-");
 			if (m == NIC_MODE_EMULATED) {
 				CHECK(snap.nr_dev_regs > 0 && snap.dev_reg[0].f.rate > 0);
-				/* KVM's mmio_exits counts the card's traps too: no mmio_vmm from it */
+				/* KVM's mmio_exits counts the card's traps too: no mmio_vmm from it
+				 */
 				CHECK(!snap.exits[EK_MMIO_VMM][SRC_STATS].valid);
 			}
 			session_close(s);
@@ -285,34 +307,39 @@ TEST(vf_card_takes_no_exits_on_the_data_path_and_its_engine_does_the_work)
 		measure(s, &snap, WINDOW_PACKETS);
 		const struct per_packet *pp = snap.per_packet;
 		double pkts = snap.dev_tx.rate + snap.dev_rx.rate;
-		printf("    %-3s vf: %.0f pps, nic %.3f exits/packet (%s), all %.3f; cpu/packet card %.0f "
-		       "vmm %.0f guest %.0f ns\n", workload_name(wls[w]), pkts, pp[PP_NIC].value,
-		       pp[PP_NIC].source, pp[PP_ALL].value, pp[PP_CPU_CARD].value, pp[PP_CPU_VMM].value,
+		printf("    %-3s vf: %.0f pps, nic %.3f exits/packet (%s), all %.3f; cpu/packet "
+		       "card %.0f "
+		       "vmm %.0f guest %.0f ns\n",
+		       workload_name(wls[w]), pkts, pp[PP_NIC].value, pp[PP_NIC].source,
+		       pp[PP_ALL].value, pp[PP_CPU_CARD].value, pp[PP_CPU_VMM].value,
 		       pp[PP_CPU_GUEST].value);
 		CHECK(pkts > 0);
 		/* The card's own count of its engine's wake-ups (VSNIC_VF_WAKE after a sleep): the
 		 * only access of the data path that may exit. rx needs none (buffers are posted in
 		 * memory, frames wake the engine from the link). */
-		const struct named_figure *wk = snapshot_find(snap.dev_counter, snap.nr_dev_counters,
-							      "engine_wakes");
+		const struct named_figure *wk =
+		    snapshot_find(snap.dev_counter, snap.nr_dev_counters, "engine_wakes");
 		REQUIRE(wk);
 		double wakes = wk->f.rate * snap.dt;
 		printf("    %-3s vf: %.0f engine wake-ups in the window (%.4f a packet)\n",
 		       workload_name(wls[w]), wakes, pkts > 0 ? wk->f.rate / pkts : 0);
 		CHECK(pp[PP_NIC].valid && snap.nic_exits[SRC_VMM].valid);
 		if (wls[w] == WL_RX) {
-			CHECK(wakes == 0 && pp[PP_NIC].value == 0 && snap.nic_exits[SRC_VMM].rate == 0);
+			CHECK(wakes == 0 && pp[PP_NIC].value == 0 &&
+			      snap.nic_exits[SRC_VMM].rate == 0);
 		}
 		if (snap.nic_exits[SRC_BPF].valid) {
-			/* What eBPF saw at every BAR of the PF and the VF, doorbell page included, is
-			 * those wake-ups and nothing else (two may straddle the ticks' edges). */
+			/* What eBPF saw at every BAR of the PF and the VF, doorbell page included,
+			 * is those wake-ups and nothing else (two may straddle the ticks' edges).
+			 */
 			double seen = snap.nic_exits[SRC_BPF].rate * snap.dt;
 			CHECKF(!strcmp(pp[PP_NIC].source, "bpf") && seen <= wakes + 2,
 			       "bpf saw %.0f NIC exits, the card %.0f wake-ups", seen, wakes);
 			if (wls[w] == WL_RX)
 				CHECK(seen == 0);
 		} else {
-			printf("    (no eBPF count here: %s)\n", snap.bpf_why[0] ? snap.bpf_why : "-");
+			printf("    (no eBPF count here: %s)\n",
+			       snap.bpf_why[0] ? snap.bpf_why : "-");
 		}
 		CHECK(pp[PP_CPU_CARD].valid && pp[PP_CPU_CARD].value > 0);
 		CHECK(pp[PP_CPU_VMM].valid && pp[PP_CPU_GUEST].valid);

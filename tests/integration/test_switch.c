@@ -48,8 +48,8 @@ static bool switch_event(const struct snapshot *snap, struct snap_event *ev)
 
 static struct session *open_switch_session(enum workload wl, uint32_t rate)
 {
-	struct session_opts o = {.cpu = CPU_AUTO, .workload = wl, .rate = rate, .nic = NIC_MODE_VIRTIO,
-				 .no_bpf = true};
+	struct session_opts o = {
+	    .cpu = CPU_AUTO, .workload = wl, .rate = rate, .nic = NIC_MODE_VIRTIO, .no_bpf = true};
 	struct session *s;
 	const char *why;
 	need_kvm();
@@ -62,7 +62,8 @@ static struct session *open_switch_session(enum workload wl, uint32_t rate)
 }
 
 /* Switches to `to` and ticks until the switch's event comes: 0 and *ev, or -1 (it never came). */
-static int switch_and_wait(struct session *s, enum nic_mode to, struct snapshot *snap, struct snap_event *ev)
+static int switch_and_wait(struct session *s, enum nic_mode to, struct snapshot *snap,
+			   struct snap_event *ev)
 {
 	const char *why;
 	int r = session_switch_nic(s, to, &why);
@@ -70,7 +71,8 @@ static int switch_and_wait(struct session *s, enum nic_mode to, struct snapshot 
 		test_fail(__FILE__, __LINE__, "switch to %s refused: %s", nic_mode_name(to), why);
 		return -1;
 	}
-	if (WAIT_UNTIL((test_nap(0.05), session_tick(s, snap), switch_event(snap, ev)), HANG_BOUND_S))
+	if (WAIT_UNTIL((test_nap(0.05), session_tick(s, snap), switch_event(snap, ev)),
+		       HANG_BOUND_S))
 		return 0;
 	test_fail(__FILE__, __LINE__, "no event for the switch to %s", nic_mode_name(to));
 	return -1;
@@ -94,16 +96,18 @@ static void namespace_pings(const char *netns)
 	char cmd[200];
 	snprintf(cmd, sizeof(cmd), "ip netns exec %s true 2>/dev/null", netns);
 	if (system(cmd) != 0) {
-		printf("    (ip netns exec does not work here: the namespace's ping is not tried)\n");
+		printf(
+		    "    (ip netns exec does not work here: the namespace's ping is not tried)\n");
 		return;
 	}
-	snprintf(cmd, sizeof(cmd), "ip netns exec %s ping -c 3 -W 30 10.77.0.2 >/dev/null 2>&1", netns);
+	snprintf(cmd, sizeof(cmd), "ip netns exec %s ping -c 3 -W 30 10.77.0.2 >/dev/null 2>&1",
+		 netns);
 	CHECK(system(cmd) == 0);
 }
 
 /* virtio -> emulated -> vf -> virtio -> vf -> emulated -> virtio: each ordered pair once. */
-static const enum nic_mode tour[] = {NIC_MODE_EMULATED, NIC_MODE_VF, NIC_MODE_VIRTIO,
-				     NIC_MODE_VF, NIC_MODE_EMULATED, NIC_MODE_VIRTIO};
+static const enum nic_mode tour[] = {NIC_MODE_EMULATED, NIC_MODE_VF,	   NIC_MODE_VIRTIO,
+				     NIC_MODE_VF,	NIC_MODE_EMULATED, NIC_MODE_VIRTIO};
 
 static void every_pair(enum workload wl, uint32_t rate)
 {
@@ -116,9 +120,11 @@ static void every_pair(enum workload wl, uint32_t rate)
 		struct snap_event ev;
 		if (switch_and_wait(s, tour[i], &snap, &ev))
 			break;
-		printf("    %-8s -> %-8s %s: blackout %.2f ms (capture) %.2f ms (vmm), lost %llu, probe %.1f ms, %.1f ms in all\n",
-		       nic_mode_name(ev.from), nic_mode_name(ev.to), workload_name(wl), ev.blackout_ms[0], ev.blackout_ms[1],
-		       (unsigned long long)ev.lost, ev.probe_ms, ev.duration_ms);
+		printf("    %-8s -> %-8s %s: blackout %.2f ms (capture) %.2f ms (vmm), lost %llu, "
+		       "probe %.1f ms, %.1f ms in all\n",
+		       nic_mode_name(ev.from), nic_mode_name(ev.to), workload_name(wl),
+		       ev.blackout_ms[0], ev.blackout_ms[1], (unsigned long long)ev.lost,
+		       ev.probe_ms, ev.duration_ms);
 		CHECK(ev.ok);
 		CHECK(ev.from == from && ev.to == tour[i]);
 		CHECK(session_nic_mode(s) == tour[i]);
@@ -170,8 +176,8 @@ TEST(switch_virtio_to_emulated_and_back_under_paced_ping)
 		if (switch_and_wait(s, way[i], &snap, &ev))
 			break;
 		printf("    %s -> %s: blackout %.2f ms (capture) %.2f ms (vmm), lost %llu\n",
-		       nic_mode_name(ev.from), nic_mode_name(ev.to),
-		       ev.blackout_ms[0], ev.blackout_ms[1], (unsigned long long)ev.lost);
+		       nic_mode_name(ev.from), nic_mode_name(ev.to), ev.blackout_ms[0],
+		       ev.blackout_ms[1], (unsigned long long)ev.lost);
 		CHECK(ev.ok && ev.lost_valid && ev.lost == 0);
 		CHECK(session_nic_mode(s) == way[i]);
 	}
@@ -192,7 +198,8 @@ TEST(switch_refusals_say_why_and_change_nothing)
 	CHECK(session_switch_nic(s, NIC_MODE_VF, &why) == 0);
 	CHECK(session_switch_nic(s, NIC_MODE_EMULATED, &why) < 0 && strstr(why, "under way"));
 	/* The refused ones changed nothing: the one switch asked for ends on the VF. */
-	CHECK(WAIT_UNTIL((test_nap(0.05), session_tick(s, &snap), switch_event(&snap, &ev)), HANG_BOUND_S));
+	CHECK(WAIT_UNTIL((test_nap(0.05), session_tick(s, &snap), switch_event(&snap, &ev)),
+			 HANG_BOUND_S));
 	CHECK(ev.ok && ev.to == NIC_MODE_VF);
 	CHECK(session_nic_mode(s) == NIC_MODE_VF);
 	session_pause(s, true);
@@ -214,7 +221,8 @@ TEST(switch_that_the_guest_never_completes_fails_and_the_old_card_stays)
 	REQUIRE(session_switch_nic(s, NIC_MODE_EMULATED, &why) == 0);
 	session_pause(s, true); /* the vCPU hot-adds first, then the guest sleeps through it */
 	struct snap_event ev = {0};
-	REQUIRE(WAIT_UNTIL((test_nap(0.05), session_tick(s, &snap), switch_event(&snap, &ev)), HANG_BOUND_S));
+	REQUIRE(WAIT_UNTIL((test_nap(0.05), session_tick(s, &snap), switch_event(&snap, &ev)),
+			   HANG_BOUND_S));
 	printf("    %s\n", ev.why);
 	CHECK(!ev.ok && strstr(ev.why, "did not"));
 	session_pause(s, false);
@@ -246,8 +254,8 @@ TEST(switch_soak_at_one_a_second_leaks_nothing_and_loses_only_what_the_capture_s
 		if (i) {
 			struct snap_event ev;
 			enum nic_mode to = mode == NIC_MODE_EMULATED ? NIC_MODE_VIRTIO
-					   : mode == NIC_MODE_VIRTIO  ? NIC_MODE_VF
-								      : NIC_MODE_EMULATED;
+					   : mode == NIC_MODE_VIRTIO ? NIC_MODE_VF
+								     : NIC_MODE_EMULATED;
 			double t0 = snap.t;
 			if (switch_and_wait(s, to, &snap, &ev))
 				break;
@@ -269,13 +277,14 @@ TEST(switch_soak_at_one_a_second_leaks_nothing_and_loses_only_what_the_capture_s
 			fds[mode] = f;
 			threads[mode] = t;
 		} else if (now.cards != first[mode].cards || now.memslots != first[mode].memslots ||
-			   now.ioeventfds != first[mode].ioeventfds || now.gsis != first[mode].gsis ||
-			   f != fds[mode] || t != threads[mode]) {
+			   now.ioeventfds != first[mode].ioeventfds ||
+			   now.gsis != first[mode].gsis || f != fds[mode] || t != threads[mode]) {
 			leaks++;
-			printf("    switch %d (%s): cards %u/%u memslots %u/%u ioeventfds %u/%u gsis %u/%u fds %u/%u threads %u/%u\n",
+			printf("    switch %d (%s): cards %u/%u memslots %u/%u ioeventfds %u/%u "
+			       "gsis %u/%u fds %u/%u threads %u/%u\n",
 			       i, nic_mode_name(mode), now.cards, first[mode].cards, now.memslots,
-			       first[mode].memslots, now.ioeventfds, first[mode].ioeventfds, now.gsis,
-			       first[mode].gsis, f, fds[mode], t, threads[mode]);
+			       first[mode].memslots, now.ioeventfds, first[mode].ioeventfds,
+			       now.gsis, first[mode].gsis, f, fds[mode], t, threads[mode]);
 		}
 	}
 	CHECK(events == n);
@@ -285,8 +294,10 @@ TEST(switch_soak_at_one_a_second_leaks_nothing_and_loses_only_what_the_capture_s
 	session_set_workload(s, WL_IDLE, 0, 0);
 	/* At rest: the last ping's reply has reached the capture too. */
 	WAIT_UNTIL((test_nap(0.05), session_tick(s, &snap),
-		    snap.cap_echo_unanswered == lost && snap.ping_lost.total == lost), HANG_BOUND_S);
-	printf("    %d switches, %llu pings lost by the events' count, %llu unanswered in the capture\n",
+		    snap.cap_echo_unanswered == lost && snap.ping_lost.total == lost),
+		   HANG_BOUND_S);
+	printf("    %d switches, %llu pings lost by the events' count, %llu unanswered in the "
+	       "capture\n",
 	       events, (unsigned long long)lost, (unsigned long long)snap.cap_echo_unanswered);
 	CHECK(snap.cap_on);
 	CHECK(lost == snap.cap_echo_unanswered);

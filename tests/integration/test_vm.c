@@ -12,7 +12,10 @@
 #include "vmm/kvm/kvm.h"
 
 /* Waits are scaled by VMSCOPE_TEST_SLOW (tests/harness.h): the TCG hardware lane is slow. */
-static void sleep_s(double s) { test_nap(s * test_slow); }
+static void sleep_s(double s)
+{
+	test_nap(s * test_slow);
+}
 
 static enum host_kind host_or_skip(void)
 {
@@ -28,7 +31,10 @@ static enum host_kind host_or_skip(void)
 static struct session *boot(enum cpu_mode cpu, enum workload wl, uint32_t kind, uint32_t rate,
 			    unsigned hang_ms)
 {
-	struct session_opts o = {.cpu = cpu, .workload = wl, .kind = kind, .rate = rate,
+	struct session_opts o = {.cpu = cpu,
+				 .workload = wl,
+				 .kind = kind,
+				 .rate = rate,
 				 .hang_timeout_ms = (unsigned)(hang_ms * test_slow)};
 	struct session *s;
 	const char *why;
@@ -54,7 +60,8 @@ static enum vmm_state state_of(struct session *s, struct vmm_status *st)
 	return st->state;
 }
 
-static bool wait_state(struct session *s, enum vmm_state want, double timeout, struct vmm_status *st)
+static bool wait_state(struct session *s, enum vmm_state want, double timeout,
+		       struct vmm_status *st)
 {
 	return WAIT_UNTIL(state_of(s, st) == want, timeout);
 }
@@ -140,8 +147,9 @@ static void exits_agree(enum cpu_mode cpu)
 				continue;
 			uint64_t got = b.exits[k][src].total - a.exits[k][src].total;
 			printf("  %s %6llu", source_name(src), (unsigned long long)got);
-			CHECKF(got == ops, "%s: %s counted %llu, the guest did %llu", exit_kind_name(k),
-			       source_name(src), (unsigned long long)got, (unsigned long long)ops);
+			CHECKF(got == ops, "%s: %s counted %llu, the guest did %llu",
+			       exit_kind_name(k), source_name(src), (unsigned long long)got,
+			       (unsigned long long)ops);
 			compared[src]++;
 		}
 		if (k == EK_HLT) {
@@ -152,15 +160,17 @@ static void exits_agree(enum cpu_mode cpu)
 			for (unsigned src = SRC_VMM; src < SRC_MAX; src++) {
 				if (!b.halts[src].valid)
 					continue;
-				uint64_t got = b.halts[src].total - a.halts[src].total, want = ops + idle;
+				uint64_t got = b.halts[src].total - a.halts[src].total,
+					 want = ops + idle;
 				/* On kvm_pvm with its in-kernel LAPIC a halt that the test's pause
 				 * cuts short is not always counted (measured); two pauses, so at
 				 * most two may be missing. */
 				bool pause_cut = src == SRC_STATS && pvm_irqchip;
 				printf("  %s %6llu", source_name(src), (unsigned long long)got);
 				CHECKF(pause_cut ? got <= want && got + 2 >= want : got == want,
-				       "all halts: %s counted %llu, the guest did %llu", source_name(src),
-				       (unsigned long long)got, (unsigned long long)want);
+				       "all halts: %s counted %llu, the guest did %llu",
+				       source_name(src), (unsigned long long)got,
+				       (unsigned long long)want);
 				halts_compared++;
 			}
 			CHECK(!b.exits[k][SRC_STATS].valid && !b.exits[k][SRC_BPF].valid);
@@ -180,7 +190,10 @@ static void exits_agree(enum cpu_mode cpu)
 	session_close(s);
 }
 
-TEST(exits_agree_across_guest_vmm_stats_and_bpf_native) { exits_agree(CPU_AUTO); }
+TEST(exits_agree_across_guest_vmm_stats_and_bpf_native)
+{
+	exits_agree(CPU_AUTO);
+}
 
 TEST(exits_agree_across_guest_vmm_stats_and_bpf_emulated)
 {
@@ -208,8 +221,8 @@ static double emulations_per_op(enum cpu_mode cpu)
 	session_tick(s, &b);
 	const struct named_figure *ea = snapshot_find(a.stats, a.nr_stats, "insn_emulation");
 	const struct named_figure *eb = snapshot_find(b.stats, b.nr_stats, "insn_emulation");
-	uint64_t ops = b.exits[EK_PIO_EVENTFD][SRC_GUEST].total -
-		       a.exits[EK_PIO_EVENTFD][SRC_GUEST].total;
+	uint64_t ops =
+	    b.exits[EK_PIO_EVENTFD][SRC_GUEST].total - a.exits[EK_PIO_EVENTFD][SRC_GUEST].total;
 	if (ea && eb && ops)
 		per_op = (double)(eb->f.total - ea->f.total) / (double)ops;
 out:
@@ -234,7 +247,8 @@ TEST(hardware_host_counts_kvm_exit_and_kvm_hypercall)
 	static struct snapshot a, b;
 	struct vmm_status st;
 	if (host_or_skip() == HOST_PVM)
-		SKIP("kvm_exit and kvm_hypercall never fire on kvm_pvm; the hardware lane runs this");
+		SKIP("kvm_exit and kvm_hypercall never fire on kvm_pvm; the hardware lane runs "
+		     "this");
 	struct session *s = boot(CPU_AUTO, WL_IDLE, 0, 0, 2000);
 	REQUIRE(s);
 	REQUIRE(wait_state(s, VMM_RUNNING, HANG_BOUND_S, &st));
@@ -249,7 +263,8 @@ TEST(hardware_host_counts_kvm_exit_and_kvm_hypercall)
 	quiesce(s);
 	session_pause(s, false);
 	session_tick(s, &b);
-	uint64_t ops = b.exits[EK_HYPERCALL][SRC_GUEST].total - a.exits[EK_HYPERCALL][SRC_GUEST].total;
+	uint64_t ops =
+	    b.exits[EK_HYPERCALL][SRC_GUEST].total - a.exits[EK_HYPERCALL][SRC_GUEST].total;
 	uint64_t hc = b.bpf_event[KT_HYPERCALL].total - a.bpf_event[KT_HYPERCALL].total;
 	uint64_t ex = b.bpf_event[KT_EXIT].total - a.bpf_event[KT_EXIT].total;
 	printf("    hypercalls: guest %llu, kvm_hypercall %llu, kvm_exit %llu\n",
@@ -280,9 +295,18 @@ static void expect_failure(uint32_t fault, const char *text)
 	session_close(s);
 }
 
-TEST(guest_exception_is_reported_with_vector_and_rip) { expect_failure(FAULT_UD, "#UD (vector 6"); }
-TEST(guest_triple_fault_is_reported) { expect_failure(FAULT_TRIPLE, "triple-faulted (shutdown)"); }
-TEST(hung_guest_is_detected_and_its_rip_reported) { expect_failure(FAULT_HANG, "stopped responding"); }
+TEST(guest_exception_is_reported_with_vector_and_rip)
+{
+	expect_failure(FAULT_UD, "#UD (vector 6");
+}
+TEST(guest_triple_fault_is_reported)
+{
+	expect_failure(FAULT_TRIPLE, "triple-faulted (shutdown)");
+}
+TEST(hung_guest_is_detected_and_its_rip_reported)
+{
+	expect_failure(FAULT_HANG, "stopped responding");
+}
 
 TEST(pause_keeps_the_vcpu_out_of_the_guest)
 {

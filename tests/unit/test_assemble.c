@@ -172,7 +172,8 @@ TEST(assembly_keeps_a_switch_out_of_the_compare_table)
 	f->in.switch_unsettled = true;
 	tick(f, 1000, 0, 5000);
 	CHECK(f->snap.switching && f->snap.switch_to == NIC_MODE_VF);
-	CHECK(f->snap.compare[NIC_MODE_VIRTIO].tx_pps == 1000); /* the switching tick changed nothing */
+	CHECK(f->snap.compare[NIC_MODE_VIRTIO].tx_pps ==
+	      1000); /* the switching tick changed nothing */
 	f->in.switching = f->in.switch_unsettled = false;
 	f->in.switch_end_t = f->in.t + 0.5; /* ended inside the next tick: it is not clean either */
 	tick(f, 1000, 0, 5000);

@@ -11,7 +11,8 @@ static uint8_t f[2048];
 
 static void setup(void)
 {
-	guest = (struct net_if){.mac = {0x52, 0x54, 0, 0, 0, 2}, .ip = 0x0a4d0002, .peer_known = true};
+	guest =
+	    (struct net_if){.mac = {0x52, 0x54, 0, 0, 0, 2}, .ip = 0x0a4d0002, .peer_known = true};
 	peer = (struct net_if){.mac = {2, 0, 0, 0, 0, 1}, .ip = 0x0a4d0001, .peer_known = true};
 	memcpy(guest.peer_mac, peer.mac, 6);
 	memcpy(peer.peer_mac, guest.mac, 6);
@@ -34,7 +35,8 @@ TEST(capture_times_guest_started_round_trips)
 	uint8_t r[2048];
 	struct net_rx rx;
 	REQUIRE(net_receive(&peer, f, n, r, sizeof(r), &rx) == NET_RX_REPLY);
-	capture_analyse(&c, st, guest.ip, r, (uint32_t)rx.reply_len, 1000000 + 6000); /* 6 us later */
+	capture_analyse(&c, st, guest.ip, r, (uint32_t)rx.reply_len,
+			1000000 + 6000); /* 6 us later */
 	CHECK(c.from_guest == 1 && c.to_guest == 1 && c.rtt_samples == 1);
 	CHECK(c.rtt_ns_sum == 6000);
 	double p50 = capture_rtt_percentile_us(&c, 0.5);
@@ -58,7 +60,7 @@ TEST(capture_counts_loss_and_reordering_from_sequence_numbers)
 		capture_analyse(&c, st, guest.ip, f, (uint32_t)n, 1000 * i);
 	}
 	CHECK(c.from_guest == 7);
-	CHECK(c.seq_lost == 2);      /* 3 and 4 missing when 5 came... */
+	CHECK(c.seq_lost == 2);	     /* 3 and 4 missing when 5 came... */
 	CHECK(c.seq_reordered == 1); /* ...then 4 arrived late */
 	/* Not ours, or too short to parse: counted by nobody, read by nothing out of bounds. */
 	size_t n = udp_seq(8, 9);

@@ -38,7 +38,8 @@ TEST(cli_parses_headless_options_both_spellings)
 	CHECK(parse(&c, err, "--cpu", "emulated", "--workload", "idle") == 0);
 	CHECK(c.cpu == CPU_EMULATED && c.workload == WL_IDLE);
 	CHECK(parse(&c, err, "--workload", "fault:hang", "--no-bpf", "--verbose") == 0);
-	CHECK(c.workload == WL_FAULT && c.kind == FAULT_HANG && c.no_bpf && c.verbose && !c.no_capture);
+	CHECK(c.workload == WL_FAULT && c.kind == FAULT_HANG && c.no_bpf && c.verbose &&
+	      !c.no_capture);
 	CHECK(parse(&c, err, "--no-capture", NULL, NULL, NULL) == 0 && c.no_capture);
 	CHECK(parse(&c, err, "--help", NULL, NULL, NULL) == 0 && c.cmd == CMD_HELP);
 	CHECK(parse(&c, err, "--version", NULL, NULL, NULL) == 0 && c.cmd == CMD_VERSION);
@@ -49,14 +50,14 @@ TEST(cli_errors_are_one_sentence_naming_the_flag)
 	struct cli c;
 	char err[200];
 	const char *bad[][4] = {
-		{"--bogus", NULL, NULL, NULL},         {"--rate", "fast", NULL, NULL},
-		{"--rate", "-1", NULL, NULL},          {"--interval", "10", NULL, NULL},
-		{"--duration", "0", NULL, NULL},       {"--duration", "x", NULL, NULL},
-		{"--format", "xml", NULL, NULL},       {"--workload", "exits:nope", NULL, NULL},
-		{"--workload", "fault", NULL, NULL},   {"--cpu", "fast", NULL, NULL},
-		{"--kind", "io", NULL, NULL},          {"stray", NULL, NULL, NULL},
-		{"--headless=yes", NULL, NULL, NULL},  {"--format", "csv", NULL, NULL},
-		{"--duration", NULL, NULL, NULL},
+	    {"--bogus", NULL, NULL, NULL},	  {"--rate", "fast", NULL, NULL},
+	    {"--rate", "-1", NULL, NULL},	  {"--interval", "10", NULL, NULL},
+	    {"--duration", "0", NULL, NULL},	  {"--duration", "x", NULL, NULL},
+	    {"--format", "xml", NULL, NULL},	  {"--workload", "exits:nope", NULL, NULL},
+	    {"--workload", "fault", NULL, NULL},  {"--cpu", "fast", NULL, NULL},
+	    {"--kind", "io", NULL, NULL},	  {"stray", NULL, NULL, NULL},
+	    {"--headless=yes", NULL, NULL, NULL}, {"--format", "csv", NULL, NULL},
+	    {"--duration", NULL, NULL, NULL},
 	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;

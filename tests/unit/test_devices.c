@@ -75,7 +75,7 @@ TEST(serial_collects_lines_and_bounds_garbage)
 		uart_puts(&s, "x");
 	CHECK(nr_got == 3 && strlen(got[2]) == SERIAL_LINE_MAX); /* a long line is cut, not grown */
 	CHECK(serial_io(5, &v, 1, false, &s) == 0 && (v & 0x60) == 0x60); /* LSR: THR empty */
-	CHECK(serial_io(0, &wide, 4, true, &s) < 0);                      /* no 32-bit registers */
+	CHECK(serial_io(0, &wide, 4, true, &s) < 0);			  /* no 32-bit registers */
 	v = 0x80;
 	serial_io(3, &v, 1, true, &s); /* DLAB: port 0 is the divisor, not the transmitter */
 	v = 12;

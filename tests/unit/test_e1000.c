@@ -15,12 +15,12 @@
 #include "vmm/net/link.h"
 #include "vmm/net/net.h"
 
-#define MEM (1u << 20)
+#define MEM   (1u << 20)
 #define FLOOR 0x4000 /* the "control page" and below: no DMA */
-#define TXR 0x10000
-#define RXR 0x11000
-#define TXB 0x20000
-#define RXB 0x40000
+#define TXR   0x10000
+#define RXR   0x11000
+#define TXB   0x20000
+#define RXB   0x40000
 
 static uint8_t *region, *ram; /* region: the guarded mapping */
 static struct guest_mem mem;
@@ -37,7 +37,10 @@ static uint32_t rd(uint32_t off)
 	e1000_mmio(e, off, &v, 4, false);
 	return v;
 }
-static void wr(uint32_t off, uint32_t v) { e1000_mmio(e, off, &v, 4, true); }
+static void wr(uint32_t off, uint32_t v)
+{
+	e1000_mmio(e, off, &v, 4, true);
+}
 
 static void setup(void)
 {
@@ -167,7 +170,7 @@ TEST(e1000_icr_reads_clear_ims_imc_ics_mask_and_raise)
 	CHECK(rd(E1000_IMS) == (E1000_ICR_LSC | E1000_ICR_RXT0));
 	CHECK(rd(E1000_ICR) == (E1000_ICR_TXDW | E1000_ICR_LSC));
 	CHECK(rd(E1000_ICR) == 0 && !e->intx.level); /* read to clear */
-	irq_line_resampled(&e->intx);                /* the guest's EOI */
+	irq_line_resampled(&e->intx);		     /* the guest's EOI */
 	CHECK(e->intx.raised == 1);
 	wr(E1000_IMC, E1000_ICR_LSC);
 	CHECK(rd(E1000_IMS) == E1000_ICR_RXT0);
@@ -189,8 +192,8 @@ TEST(e1000_bad_accesses_are_counted_and_dropped)
 	uint64_t v = 0;
 	e1000_mmio(e, E1000_CTRL, &v, 2, false); /* registers are dwords */
 	e1000_mmio(e, E1000_CTRL + 1, &v, 4, false);
-	CHECK(rd(0x1f000) == 0);              /* nothing there */
-	wr(E1000_STATUS, 0);                  /* read-only */
+	CHECK(rd(0x1f000) == 0); /* nothing there */
+	wr(E1000_STATUS, 0);	 /* read-only */
 	CHECK(rd(E1000_STATUS) & E1000_STATUS_LU);
 	CHECK(e->st.reg_bad == 4);
 	CHECK(e->reg_count[0] == 0 || strcmp(e1000_reg_name(E1000_CTRL), "CTRL") == 0);
@@ -302,7 +305,7 @@ TEST(e1000_hostile_rings_and_descriptors_are_counted_and_bounded)
 	e1000_tx(e);
 	CHECK(e->st.tx_malformed == 5 && e->st.tx_packets == 0);
 	CHECK(e->est.desc_bad_addr == 4); /* the huge one is inside memory, but no frame */
-	CHECK(rd(E1000_TDH) == 5); /* consumed, written back, not sent */
+	CHECK(rd(E1000_TDH) == 5);	  /* consumed, written back, not sent */
 	/* TDT beyond the ring: refused, counted, TDH stays. */
 	wr(E1000_TDT, 200);
 	e1000_tx(e);

@@ -1,7 +1,7 @@
 /* The network side outlives devices: ports attach, detach and attach again, two at once with
  * the link learning which one receives (the one that sent last), a detached device's watches
- * are gone (and their slots reusable), and frames with no port are counted, not lost silently. On the in-process loopback backend, without a poller
- * thread (calls then run directly). */
+ * are gone (and their slots reusable), and frames with no port are counted, not lost silently. On
+ * the in-process loopback backend, without a poller thread (calls then run directly). */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -19,8 +19,14 @@ struct dev {
 	unsigned frames, kicks;
 };
 
-static void on_rx(void *opaque, const uint8_t *frame, uint32_t len) { ((struct dev *)opaque)->frames++; }
-static void on_kick(void *opaque, uint64_t count) { ((struct dev *)opaque)->kicks += (unsigned)count; }
+static void on_rx(void *opaque, const uint8_t *frame, uint32_t len)
+{
+	((struct dev *)opaque)->frames++;
+}
+static void on_kick(void *opaque, uint64_t count)
+{
+	((struct dev *)opaque)->kicks += (unsigned)count;
+}
 
 /* The guest's ARP request for the peer, sent through a card's port (owner; NULL: past every
  * port): the loopback peer answers it on the next poll. */
@@ -112,7 +118,8 @@ TEST(netside_gap_window_measures_the_longest_silence_in_ipv4_traffic)
 	const struct net_port pa = {.rx = on_rx, .opaque = &a};
 	REQUIRE(net_attach(&n, &pa) == 0);
 	static uint8_t f[128];
-	struct net_if nif = {.mac = NET_GUEST_MAC, .ip = LINK_GUEST_IP, .peer_mac = {2, 0, 0, 0, 0, 1}};
+	struct net_if nif = {
+	    .mac = NET_GUEST_MAC, .ip = LINK_GUEST_IP, .peer_mac = {2, 0, 0, 0, 0, 1}};
 	size_t len = net_udp(&nif, f, sizeof(f), LINK_PEER_IP, 40000, 9, "12345678", 8);
 	struct iovec udp = {f, len};
 	struct timespec ms2 = {0, 2000000}, ms10 = {0, 10000000};
@@ -147,7 +154,7 @@ TEST(gap_window_ignores_gaps_that_begin_after_its_end_even_when_the_end_is_named
 	gap_arm(&g, 100);
 	gap_frame(&g, 150); /* 60, began before the window: overlaps it */
 	gap_frame(&g, 160);
-	gap_frame(&g, 400); /* 240, began at 160, inside */
+	gap_frame(&g, 400);  /* 240, began at 160, inside */
 	gap_frame(&g, 1000); /* 600, began at 400: after the end named below */
 	CHECK(!gap_read(&g, &max));
 	gap_end(&g, 170);

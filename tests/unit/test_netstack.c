@@ -35,12 +35,13 @@ TEST(netstack_round_trips_arp_icmp_and_udp)
 	n = net_icmp_echo(&g, f, sizeof(f), p.ip, 9, 42, "abcdef", 6);
 	CHECK(net_receive(&p, f, n, r, sizeof(r), &rx) == NET_RX_REPLY && rx.icmp_seq == 42);
 	CHECK(net_receive(&g, r, rx.reply_len, f, sizeof(f), &rx) == NET_RX_ICMP_REPLY);
-	CHECK(rx.icmp_id == 9 && rx.icmp_seq == 42 && rx.payload_len == 6 && !memcmp(rx.payload, "abcdef", 6));
+	CHECK(rx.icmp_id == 9 && rx.icmp_seq == 42 && rx.payload_len == 6 &&
+	      !memcmp(rx.payload, "abcdef", 6));
 
 	n = net_udp(&g, f, sizeof(f), p.ip, 1234, 7, "hello", 5);
 	CHECK(net_receive(&p, f, n, r, sizeof(r), &rx) == NET_RX_UDP);
 	CHECK(rx.src_ip == g.ip && rx.src_port == 1234 && rx.dst_port == 7 && rx.payload_len == 5);
-	CHECK(net_udp(&g, f, 100, p.ip, 1, 2, f, 1000) == 0);  /* does not fit: refused */
+	CHECK(net_udp(&g, f, 100, p.ip, 1, 2, f, 1000) == 0);	    /* does not fit: refused */
 	CHECK(net_udp(&g, f, sizeof(f), p.ip, 1, 2, f, 1500) == 0); /* above the MTU */
 	CHECK(g.rx_bad == 0 && p.rx_bad == 0);
 }
@@ -57,15 +58,15 @@ TEST(netstack_drops_and_counts_malformed_frames)
 		size_t off; /* byte to change, or the length to cut to when val is -1 */
 		int val;
 	} cases[] = {
-		{"truncated ethernet", 10, -1},
-		{"truncated ip header", ETH_HLEN + 10, -1},
-		{"ip version 6", ETH_HLEN, 0x65},
-		{"ihl below 5", ETH_HLEN, 0x44},
-		{"ip checksum", ETH_HLEN + 10, 0x00},
-		{"total length beyond frame", ETH_HLEN + 2, 0x09},
-		{"udp checksum", ETH_HLEN + IP_HLEN + 6, 0x00},
-		{"udp length beyond ip", ETH_HLEN + IP_HLEN + 4, 0x08},
-		{"arp bad hardware size", ETH_HLEN + 4, 0},
+	    {"truncated ethernet", 10, -1},
+	    {"truncated ip header", ETH_HLEN + 10, -1},
+	    {"ip version 6", ETH_HLEN, 0x65},
+	    {"ihl below 5", ETH_HLEN, 0x44},
+	    {"ip checksum", ETH_HLEN + 10, 0x00},
+	    {"total length beyond frame", ETH_HLEN + 2, 0x09},
+	    {"udp checksum", ETH_HLEN + IP_HLEN + 6, 0x00},
+	    {"udp length beyond ip", ETH_HLEN + IP_HLEN + 4, 0x08},
+	    {"arp bad hardware size", ETH_HLEN + 4, 0},
 	};
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		size_t len = n;
@@ -77,7 +78,8 @@ TEST(netstack_drops_and_counts_malformed_frames)
 		else
 			f[cases[i].off] ^= (uint8_t)(cases[i].val ? cases[i].val : 0x5a);
 		uint64_t before = p.rx_bad;
-		CHECKF(net_receive(&p, f, len, r, sizeof(r), &rx) == NET_RX_DROP, "%s accepted", cases[i].what);
+		CHECKF(net_receive(&p, f, len, r, sizeof(r), &rx) == NET_RX_DROP, "%s accepted",
+		       cases[i].what);
 		CHECKF(p.rx_bad == before + 1, "%s not counted", cases[i].what);
 		if (!strcmp(cases[i].what, "arp bad hardware size"))
 			n = net_udp(&g, good, sizeof(good), p.ip, 1234, 7, "payload!", 8);

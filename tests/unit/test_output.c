@@ -83,15 +83,26 @@ TEST(jsonl_is_one_valid_object_per_line_with_the_documented_keys)
 	REQUIRE(end);
 	CHECK(!strcmp(end, "\n"));
 	CHECK(strchr(j, '\n') == j + strlen(j) - 1);
-	const char *keys[] = {"\"t\":2.000", "\"cpu_mode\":\"paravirt\"", "\"host\":\"pvm\"",
-			      "\"workload\":\"exits\"", "\"exits\":{\"pio_vmm\":100.000",
-			      "\"sources\":{", "\"hlt\":\"bpf\"", "\"guest\":{", "\"cost_ns\":{",
-			      "\"stats\":{\"exits\":{\"per_s\":40.000,\"total\":50}", "\"bpf\":{\"on\":false",
+	const char *keys[] = {"\"t\":2.000",
+			      "\"cpu_mode\":\"paravirt\"",
+			      "\"host\":\"pvm\"",
+			      "\"workload\":\"exits\"",
+			      "\"exits\":{\"pio_vmm\":100.000",
+			      "\"sources\":{",
+			      "\"hlt\":\"bpf\"",
+			      "\"guest\":{",
+			      "\"cost_ns\":{",
+			      "\"stats\":{\"exits\":{\"per_s\":40.000,\"total\":50}",
+			      "\"bpf\":{\"on\":false",
 			      "\"reason\":\"guest said \\\"no\\\"\\\\\\u000a\"",
-			      "\"nic_mode\":\"virtio\"", "\"pps_tx\":{\"per_s\":2000.000,\"total\":3000}", "\"p50\":120.5",
+			      "\"nic_mode\":\"virtio\"",
+			      "\"pps_tx\":{\"per_s\":2000.000,\"total\":3000}",
+			      "\"p50\":120.5",
 			      "\"exits_per_packet\":{\"all\":0.2500,\"userspace\":null,",
-			      "\"nic\":0.1250,\"sources\":{\"all\":\"stats\"", "\"irqs_per_packet\":{\"irqs\":null",
-			      "\"blocking\":{\"now\":1}", "\"backend\":\"tap\""};
+			      "\"nic\":0.1250,\"sources\":{\"all\":\"stats\"",
+			      "\"irqs_per_packet\":{\"irqs\":null",
+			      "\"blocking\":{\"now\":1}",
+			      "\"backend\":\"tap\""};
 	for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		CHECKF(strstr(j, keys[i]), "missing %s in %s", keys[i], j);
 	CHECK(strstr(j, "\"hlt\":200.000")); /* 400 over 2 s, from bpf */
@@ -179,8 +190,14 @@ TEST(round_trips_without_samples_are_null_not_zero)
 /* ---- The round trip: snapshot -> JSON -> snapshot, every field. ---- */
 
 /* Values every decimal format of the record holds exactly (halves), different in every field. */
-static double val(unsigned *n) { return (double)(++*n) * 0.5 + 1; }
-static uint64_t cnt(unsigned *n) { return ++*n * 7u; }
+static double val(unsigned *n)
+{
+	return (double)(++*n) * 0.5 + 1;
+}
+static uint64_t cnt(unsigned *n)
+{
+	return ++*n * 7u;
+}
 static void fig(struct figure *f, unsigned *n)
 {
 	f->valid = true;
@@ -235,7 +252,9 @@ static void fill_every_field(struct snapshot *s, bool on)
 	fig(&s->irq_self, &n);
 	fig(&s->irq_nic, &n);
 	s->heartbeat = cnt(&n);
-	s->work = (struct work_cost){.valid = true, .loops = cnt(&n), .ns_per_insn = val(&n) * 8,
+	s->work = (struct work_cost){.valid = true,
+				     .loops = cnt(&n),
+				     .ns_per_insn = val(&n) * 8,
 				     .host_ns_per_insn = val(&n) / 4};
 	s->nr_vmm = 3;
 	for (unsigned i = 0; i < s->nr_vmm; i++) {
@@ -285,7 +304,8 @@ static void fill_every_field(struct snapshot *s, bool on)
 		fig(&s->rx_no_buffer, &n);
 		s->nr_dev_counters = 5;
 		for (unsigned i = 0; i < s->nr_dev_counters; i++) {
-			snprintf(s->dev_counter[i].name, sizeof(s->dev_counter[i].name), "ctr_%u", i);
+			snprintf(s->dev_counter[i].name, sizeof(s->dev_counter[i].name), "ctr_%u",
+				 i);
 			fig(&s->dev_counter[i].f, &n);
 		}
 		s->nr_dev_regs = 3;
@@ -346,7 +366,8 @@ static void fill_every_field(struct snapshot *s, bool on)
 		struct snap_event *e = s->events;
 		s->nr_events = 2;
 		e[0].t = val(&n), e[0].kind = SEV_NIC_SWITCH, e[0].from = NIC_MODE_VIRTIO;
-		e[0].to = NIC_MODE_VF, e[0].ok = true, e[0].duration_ms = val(&n), e[0].probe_ms = val(&n);
+		e[0].to = NIC_MODE_VF, e[0].ok = true, e[0].duration_ms = val(&n),
+		e[0].probe_ms = val(&n);
 		e[0].blackout_ms[0] = val(&n), e[0].blackout_valid[0] = true, e[0].lost = 3;
 		e[0].lost_valid = true;
 		e[1].t = val(&n), e[1].kind = SEV_NIC_SWITCH, e[1].from = NIC_MODE_VF;
@@ -358,7 +379,8 @@ static void fill_every_field(struct snapshot *s, bool on)
 		s->nr_events = 2;
 		e[0].t = val(&n), e[0].kind = SEV_GUEST_RESTARTED, e[0].from = CPU_PARAVIRT;
 		e[0].to = CPU_EMULATED, e[0].ok = true;
-		e[1].t = val(&n), e[1].kind = SEV_GUEST_FAILED, e[1].from = CPU_EMULATED, e[1].to = CPU_EMULATED;
+		e[1].t = val(&n), e[1].kind = SEV_GUEST_FAILED, e[1].from = CPU_EMULATED,
+		e[1].to = CPU_EMULATED;
 		snprintf(s->events[1].why, sizeof(s->events[1].why), "triple fault");
 	}
 	if (on) {
@@ -396,7 +418,8 @@ TEST(a_snapshot_survives_json_and_back_in_every_field)
 		int rc = snapshot_from_json(j, n, &back, err, sizeof(err));
 		CHECKF(rc == 0, "%s", err);
 		unsigned at = first_difference(&s, &back, sizeof(s));
-		CHECKF(at == sizeof(s), "sources %s: the snapshot read back differs at byte %u of %zu",
+		CHECKF(at == sizeof(s),
+		       "sources %s: the snapshot read back differs at byte %u of %zu",
 		       on ? "on" : "off", at, sizeof(s));
 		char *j2 = snapshot_to_json(&back, &n2);
 		CHECK(j2 && n2 == n && !memcmp(j, j2, n)); /* and writes the same bytes again */
@@ -412,25 +435,30 @@ TEST(a_bad_record_is_refused_with_the_key_that_is_wrong)
 	const struct {
 		const char *text, *says;
 	} bad[] = {
-		{"garbage", "not JSON"},
-		{"[1,2]", "not a JSON object"},
-		{"{\"t\":1}", "no \"seq\""},
-		{"{\"t\":1,\"seq\":1,\"host\":\"pvm\",\"cpu_mode\":\"paravirt\",\"state\":\"running\","
-		 "\"workload\":\"idle\",\"by_source\":{\"vmm\":{\"cpuid\":{\"per_s\":\"fast\"}}}}",
-		 "\"by_source.vmm.cpuid.per_s\" is not a number"},
-		{"{\"t\":1,\"seq\":1,\"host\":\"mars\",\"cpu_mode\":\"paravirt\",\"state\":\"running\","
-		 "\"workload\":\"idle\"}", "\"host\" is not one of"},
-		{"{\"t\":1,\"seq\":-1,\"host\":\"pvm\",\"cpu_mode\":\"paravirt\",\"state\":\"running\","
-		 "\"workload\":\"idle\"}", "\"seq\" is not a count"},
-		{"{\"t\":1,\"seq\":1,\"host\":\"pvm\",\"cpu_mode\":\"paravirt\",\"state\":\"running\","
-		 "\"workload\":\"idle\",\"log\":[\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\","
-		 "\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\"]}",
-		 "at most 24"},
+	    {"garbage", "not JSON"},
+	    {"[1,2]", "not a JSON object"},
+	    {"{\"t\":1}", "no \"seq\""},
+	    {"{\"t\":1,\"seq\":1,\"host\":\"pvm\",\"cpu_mode\":\"paravirt\",\"state\":\"running\","
+	     "\"workload\":\"idle\",\"by_source\":{\"vmm\":{\"cpuid\":{\"per_s\":\"fast\"}}}}",
+	     "\"by_source.vmm.cpuid.per_s\" is not a number"},
+	    {"{\"t\":1,\"seq\":1,\"host\":\"mars\",\"cpu_mode\":\"paravirt\",\"state\":\"running\","
+	     "\"workload\":\"idle\"}",
+	     "\"host\" is not one of"},
+	    {"{\"t\":1,\"seq\":-1,\"host\":\"pvm\",\"cpu_mode\":\"paravirt\",\"state\":\"running\","
+	     "\"workload\":\"idle\"}",
+	     "\"seq\" is not a count"},
+	    {"{\"t\":1,\"seq\":1,\"host\":\"pvm\",\"cpu_mode\":\"paravirt\",\"state\":\"running\","
+	     "\"workload\":\"idle\",\"log\":[\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\","
+	     "\"a\","
+	     "\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\","
+	     "\"a\"]}",
+	     "at most 24"},
 	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;
-		CHECKF(snapshot_from_json(bad[i].text, strlen(bad[i].text), &s, err, sizeof(err)) == -1 &&
-			       strstr(err, bad[i].says),
+		CHECKF(snapshot_from_json(bad[i].text, strlen(bad[i].text), &s, err, sizeof(err)) ==
+			       -1 &&
+			   strstr(err, bad[i].says),
 		       "record %u: wanted \"%s\", got \"%s\"", i, bad[i].says, err);
 	}
 }
@@ -457,8 +485,10 @@ TEST(a_recording_replays_to_the_bytes_written_live)
 	int rc = replay_open(&r, path, err, sizeof(err));
 	CHECKF(rc == 0, "%s", err);
 	if (rc == 0) {
-		CHECK(replay_count(r) == 3 && replay_header(r)->interval_ms == 250 && !replay_skipped(r));
-		CHECK(!strcmp(replay_header(r)->host, "amd-v") && !strcmp(replay_header(r)->cpu_mode, "hardware"));
+		CHECK(replay_count(r) == 3 && replay_header(r)->interval_ms == 250 &&
+		      !replay_skipped(r));
+		CHECK(!strcmp(replay_header(r)->host, "amd-v") &&
+		      !strcmp(replay_header(r)->cpu_mode, "hardware"));
 		for (unsigned i = 0; i < 3 && replay_next(r, &back); i++) {
 			char *again = render(out_jsonl, &back);
 			CHECKF(!strcmp(again, live[i]), "record %u differs", i);
@@ -472,7 +502,8 @@ TEST(a_recording_replays_to_the_bytes_written_live)
 	unlink(path);
 }
 
-/* Prometheus counters only go up: a restarted guest's counters start from 0, the series carry on. */
+/* Prometheus counters only go up: a restarted guest's counters start from 0, the series carry on.
+ */
 TEST(metrics_counters_carry_on_across_a_guest_restart)
 {
 	static struct snapshot s;
@@ -494,9 +525,12 @@ TEST(metrics_counters_carry_on_across_a_guest_restart)
 	FILE *f = open_memstream(&text, &len);
 	metrics_write(m, f);
 	fclose(f);
-	CHECKF(strstr(text, "vmscope_exits_total{kind=\"cpuid\",source=\"guest\"} 280\n"), "%s", text);
-	CHECK(strstr(text, "# TYPE vmscope_exits_total counter\n") && strstr(text, "# HELP vmscope_info "));
-	CHECK(!strstr(text, "kind=\"cpuid\",source=\"vmm\"")); /* a source that does not see it: no series */
+	CHECKF(strstr(text, "vmscope_exits_total{kind=\"cpuid\",source=\"guest\"} 280\n"), "%s",
+	       text);
+	CHECK(strstr(text, "# TYPE vmscope_exits_total counter\n") &&
+	      strstr(text, "# HELP vmscope_info "));
+	CHECK(!strstr(
+	    text, "kind=\"cpuid\",source=\"vmm\"")); /* a source that does not see it: no series */
 	free(text);
 	metrics_close(m);
 }

@@ -7,15 +7,23 @@
 #include "vmm/control.h"
 #include "vmm/kvm/paging.h"
 
-static uint8_t *mem_alloc(void) { return calloc(1, GUEST_MEM_SIZE); }
+static uint8_t *mem_alloc(void)
+{
+	return calloc(1, GUEST_MEM_SIZE);
+}
 
 TEST(paging_identity_maps_4gib_with_us_at_every_level)
 {
 	uint8_t *mem = mem_alloc();
 	uint64_t pa;
 	int us;
-	const uint64_t probes[] = {0, GPA_CTL, GPA_IMAGE, GUEST_MEM_SIZE - 1, MMIO_EXIT_VMM,
-				   MMIO_EXIT_EVENTFD + 4, (4ull << 30) - 1};
+	const uint64_t probes[] = {0,
+				   GPA_CTL,
+				   GPA_IMAGE,
+				   GUEST_MEM_SIZE - 1,
+				   MMIO_EXIT_VMM,
+				   MMIO_EXIT_EVENTFD + 4,
+				   (4ull << 30) - 1};
 
 	REQUIRE(mem);
 	CHECK(paging_build_identity(mem, GUEST_MEM_SIZE, GPA_PML4, 4) == 6 * 4096);
@@ -76,10 +84,10 @@ TEST(gdt_has_long_mode_code_flat_data_and_tss)
 	memcpy(&code, mem + 0x1008, 8);
 	memcpy(&data, mem + 0x1010, 8);
 	memcpy(&tss_lo, mem + 0x1018, 8);
-	CHECK(code >> 53 & 1);         /* L */
-	CHECK(!(code >> 54 & 1));      /* D must be 0 with L */
-	CHECK((code >> 47 & 1) == 1);  /* P */
-	CHECK((data >> 41 & 1) == 1);  /* writable */
+	CHECK(code >> 53 & 1);		  /* L */
+	CHECK(!(code >> 54 & 1));	  /* D must be 0 with L */
+	CHECK((code >> 47 & 1) == 1);	  /* P */
+	CHECK((data >> 41 & 1) == 1);	  /* writable */
 	CHECK((tss_lo >> 40 & 0xf) == 9); /* available 64-bit TSS */
 	CHECK((tss_lo >> 16 & 0xffffff) == 0x800);
 	CHECK(gdt_build(mem, sizeof(mem), 0x1ff0, 0x800) == -ENOSPC);

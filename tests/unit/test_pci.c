@@ -59,9 +59,9 @@ TEST(pci_host_bridge_answers_on_both_mechanisms)
 	CHECK(cf8_read(0, 0, 4) == 0x00081b36);
 	CHECK(ecam_read(0, 0, 4) == 0x00081b36);
 	CHECK(cf8_read(0, PCI_CLASS_REV, 4) >> 8 == 0x060000);
-	CHECK(cf8_read(0, 2, 2) == 0x0008); /* a word at byte 2 of the dword */
+	CHECK(cf8_read(0, 2, 2) == 0x0008);	/* a word at byte 2 of the dword */
 	CHECK(cf8_read(5, 0, 4) == 0xffffffff); /* empty slot: master abort */
-	uint32_t off = 0x00000000u, v = 0; /* enable bit clear */
+	uint32_t off = 0x00000000u, v = 0;	/* enable bit clear */
 	iobus_dispatch(&io, IO_PIO, 0xcf8, &off, 4, true);
 	iobus_dispatch(&io, IO_PIO, 0xcfc, &v, 4, false);
 	CHECK(v == 0xffffffff);
@@ -78,7 +78,8 @@ TEST(pci_plug_assigns_bars_like_firmware_and_maps_them)
 	REQUIRE(pci_bus_plug(&bus, &dev, NULL, PCI_DEVFN(3, 0)) == 0);
 	CHECK(ecam_read(3, 0, 4) == 0x10411af4);
 	CHECK(ecam_read(3, PCI_BAR0, 4) == PCI_MMIO_BASE);
-	CHECK((ecam_read(3, PCI_BAR0 + 8, 4) & ~0xffu) == PCI_IO_BASE && (ecam_read(3, PCI_BAR0 + 8, 4) & 1));
+	CHECK((ecam_read(3, PCI_BAR0 + 8, 4) & ~0xffu) == PCI_IO_BASE &&
+	      (ecam_read(3, PCI_BAR0 + 8, 4) & 1));
 	CHECK(ecam_read(3, PCI_COMMAND, 2) & PCI_CMD_MEM);
 	bar_hits = 0;
 	CHECK(iobus_dispatch(&io, IO_MMIO, PCI_MMIO_BASE + 0x24, &v, 4, false) == 0);
@@ -139,7 +140,8 @@ TEST(pci_read_only_and_write_one_to_clear_bits)
 	ecam_write(3, 0, 0xdeadbeef, 4);
 	CHECK(ecam_read(3, 0, 4) == 0x10411af4);
 	ecam_write(3, PCI_COMMAND, 0xffff, 2);
-	CHECK(ecam_read(3, PCI_COMMAND, 2) == (PCI_CMD_IO | PCI_CMD_MEM | PCI_CMD_MASTER | PCI_CMD_INTX_DISABLE));
+	CHECK(ecam_read(3, PCI_COMMAND, 2) ==
+	      (PCI_CMD_IO | PCI_CMD_MEM | PCI_CMD_MASTER | PCI_CMD_INTX_DISABLE));
 	dev.cfg[PCI_STATUS + 1] = 0x80; /* pretend a parity error was latched */
 	ecam_write(3, PCI_STATUS, 0x8000, 2);
 	CHECK(!(ecam_read(3, PCI_STATUS, 2) & 0x8000));
@@ -159,7 +161,7 @@ TEST(pci_bad_config_accesses_are_counted_and_read_all_ones)
 	uint8_t b = 0x12;
 	CHECK(iobus_dispatch(&io, IO_PIO, 0xcf8, &b, 1, true) == -EINVAL);
 	CHECK(bus.bad_accesses == 3);
-	CHECK(ecam_read(3, 0xffc, 4) == 0); /* extended space is there, empty */
+	CHECK(ecam_read(3, 0xffc, 4) == 0);	 /* extended space is there, empty */
 	CHECK(ecam_read(3, 0, 4) == 0x10411af4); /* and nothing was harmed */
 }
 
@@ -190,7 +192,8 @@ TEST(pci_bridges_give_buses_the_guest_numbers)
 	pci_dev_init(&below, "nic", 0x8086, 0x100e, 0x020000, 3, 0, 0);
 	REQUIRE(pci_dev_add_bar(&below, 0, 0x20000, false) == 0);
 	REQUIRE(pci_bus_plug(&bus, &below, &br, 0) == 0);
-	CHECK((ecam_read(6, PCI_HEADER_TYPE, 1) & 0x7f) == 1 && ecam_read(6, PCI_CLASS_REV, 4) >> 8 == 0x060400);
+	CHECK((ecam_read(6, PCI_HEADER_TYPE, 1) & 0x7f) == 1 &&
+	      ecam_read(6, PCI_CLASS_REV, 4) >> 8 == 0x060400);
 	uint32_t v = 0;
 	/* Unnumbered, the bus behind the bridge is nowhere. */
 	iobus_dispatch(&io, IO_MMIO, PCI_ECAM_BASE + (2u << 20), &v, 4, false);
@@ -247,7 +250,7 @@ TEST(pci_ram_backed_bars_follow_the_guest_and_never_call_the_device)
 	setup();
 	pci_dev_init(&d, "vf", 0x8086, 0x10ca, 0x020000, 1, 0, 0);
 	CHECK(pci_dev_add_ram_bar(&d, 0, 4096, page + 1) == -EINVAL); /* not page-aligned */
-	CHECK(pci_dev_add_ram_bar(&d, 0, 16, page) == -EINVAL);       /* smaller than a page */
+	CHECK(pci_dev_add_ram_bar(&d, 0, 16, page) == -EINVAL);	      /* smaller than a page */
 	REQUIRE(pci_dev_add_ram_bar(&d, 0, 8192, page) == 0);
 	d.bar_access = dev_bar;
 	REQUIRE(pci_bus_plug(&bus, &d, NULL, PCI_DEVFN(7, 0)) == 0);

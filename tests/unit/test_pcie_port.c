@@ -13,7 +13,7 @@ static struct pcie_port port;
 static struct pci_dev card;
 
 #define PORT_SLOT 4
-#define PORT_BUS 1
+#define PORT_BUS  1
 
 static void setup(void)
 {
@@ -46,8 +46,8 @@ static void wr(unsigned busnr, unsigned devfn, uint32_t off, uint32_t v, uint32_
 }
 
 #define PORT_DEVFN PCI_DEVFN(PORT_SLOT, 0)
-#define EXP(off) (port.exp + (off))
-#define SLTSTA() rd(0, PORT_DEVFN, EXP(PCI_EXP_SLTSTA), 2)
+#define EXP(off)   (port.exp + (off))
+#define SLTSTA()   rd(0, PORT_DEVFN, EXP(PCI_EXP_SLTSTA), 2)
 
 static void enable_msi(void)
 {
@@ -64,7 +64,7 @@ TEST(root_port_is_a_bridge_with_a_hotplug_slot_and_its_bus_numbers)
 	CHECK(rd(0, PORT_DEVFN, PCI_SECONDARY_BUS, 1) == PORT_BUS);
 	CHECK(rd(0, PORT_DEVFN, PCI_SUBORDINATE_BUS, 1) == PORT_BUS);
 	uint32_t flags = rd(0, PORT_DEVFN, EXP(PCI_EXP_FLAGS), 2);
-	CHECK((flags >> 4 & 0xf) == 4);           /* root port */
+	CHECK((flags >> 4 & 0xf) == 4); /* root port */
 	CHECK(flags & PCI_EXP_FLAGS_SLOT);
 	uint32_t sltcap = rd(0, PORT_DEVFN, EXP(PCI_EXP_SLTCAP), 4);
 	CHECK(sltcap & PCI_EXP_SLTCAP_HPC);
@@ -127,7 +127,8 @@ TEST(root_port_slot_status_events_clear_on_write_1_and_presence_is_read_only)
 	wr(0, PORT_DEVFN, EXP(PCI_EXP_SLTCAP), 0, 4);
 	CHECK(rd(0, PORT_DEVFN, EXP(PCI_EXP_SLTCAP), 4) == cap);
 	wr(0, PORT_DEVFN, EXP(PCI_EXP_SLTCTL), PCI_EXP_SLTCTL_HPIE | PCI_EXP_SLTCTL_PDCE, 2);
-	CHECK(rd(0, PORT_DEVFN, EXP(PCI_EXP_SLTCTL), 2) == (PCI_EXP_SLTCTL_HPIE | PCI_EXP_SLTCTL_PDCE));
+	CHECK(rd(0, PORT_DEVFN, EXP(PCI_EXP_SLTCTL), 2) ==
+	      (PCI_EXP_SLTCTL_HPIE | PCI_EXP_SLTCTL_PDCE));
 	teardown();
 }
 
@@ -141,7 +142,8 @@ TEST(root_port_sends_its_msi_on_the_rising_edge_only)
 	wr(0, PORT_DEVFN, EXP(PCI_EXP_SLTCTL), PCI_EXP_SLTCTL_PDCE | PCI_EXP_SLTCTL_DLLSCE, 2);
 	CHECK(port.interrupts == 0);
 	/* HPIE with events pending: the condition rises, one message. */
-	wr(0, PORT_DEVFN, EXP(PCI_EXP_SLTCTL), PCI_EXP_SLTCTL_HPIE | PCI_EXP_SLTCTL_PDCE | PCI_EXP_SLTCTL_DLLSCE, 2);
+	wr(0, PORT_DEVFN, EXP(PCI_EXP_SLTCTL),
+	   PCI_EXP_SLTCTL_HPIE | PCI_EXP_SLTCTL_PDCE | PCI_EXP_SLTCTL_DLLSCE, 2);
 	CHECK(port.interrupts == 1);
 	/* Clearing one of two pending events keeps it high: no new message. */
 	wr(0, PORT_DEVFN, EXP(PCI_EXP_SLTSTA), PCI_EXP_SLTSTA_PDC, 2);

@@ -16,12 +16,12 @@
 #include "vmm/net/net.h"
 #include "vmm/vsnic/vsnic.h"
 
-#define MEM (1u << 20)
-#define FLOOR 0x4000
-#define TXR 0x10000
-#define RXR 0x11000
-#define TXB 0x20000
-#define RXB 0x40000
+#define MEM	(1u << 20)
+#define FLOOR	0x4000
+#define TXR	0x10000
+#define RXR	0x11000
+#define TXB	0x20000
+#define RXB	0x40000
 #define PF_SLOT 3
 
 static uint8_t *region, *ram; /* region: the guarded mapping */
@@ -66,7 +66,10 @@ static void cfg_wr(unsigned devfn, uint32_t off, uint32_t v, uint32_t len)
 	iobus_dispatch(&io, IO_MMIO, PCI_ECAM_BASE + ((uint64_t)devfn << 12) + off, &v, len, true);
 }
 
-static uint32_t sriov(void) { return (uint32_t)c->sriov.cap; }
+static uint32_t sriov(void)
+{
+	return (uint32_t)c->sriov.cap;
+}
 static const unsigned pf = PCI_DEVFN(PF_SLOT, 0);
 
 static void enable_vfs(unsigned n)
@@ -81,8 +84,14 @@ static uint32_t vf_rd(unsigned n, uint32_t off)
 	vsnic_vf_mmio(&c->vf[n], off, &v, 4, false);
 	return v;
 }
-static void vf_wr(unsigned n, uint32_t off, uint32_t v) { vsnic_vf_mmio(&c->vf[n], off, &v, 4, true); }
-static void db_wr(unsigned n, uint32_t off, uint32_t v) { memcpy(c->vf[n].db + off, &v, 4); }
+static void vf_wr(unsigned n, uint32_t off, uint32_t v)
+{
+	vsnic_vf_mmio(&c->vf[n], off, &v, 4, true);
+}
+static void db_wr(unsigned n, uint32_t off, uint32_t v)
+{
+	memcpy(c->vf[n].db + off, &v, 4);
+}
 static uint32_t db_rd(unsigned n, uint32_t off)
 {
 	uint32_t v;
@@ -97,9 +106,11 @@ TEST(sriov_capability_numvfs_bounds_and_read_only_while_enabled)
 	CHECK(cap >= PCI_EXT_CAP_START && (cfg_rd(pf, cap, 4) & 0xffff) == PCI_EXT_CAP_SRIOV);
 	CHECK(cfg_rd(pf, cap + PCI_SRIOV_TOTAL_VF, 2) == VSNIC_TOTAL_VFS);
 	CHECK(cfg_rd(pf, cap + PCI_SRIOV_INITIAL_VF, 2) == VSNIC_TOTAL_VFS);
-	CHECK(cfg_rd(pf, cap + PCI_SRIOV_VF_OFFSET, 2) != 0 && cfg_rd(pf, cap + PCI_SRIOV_VF_STRIDE, 2) != 0);
+	CHECK(cfg_rd(pf, cap + PCI_SRIOV_VF_OFFSET, 2) != 0 &&
+	      cfg_rd(pf, cap + PCI_SRIOV_VF_STRIDE, 2) != 0);
 	CHECK(cfg_rd(pf, cap + PCI_SRIOV_VF_DID, 2) == VSNIC_VF_DEVICE);
-	CHECK(cfg_rd(pf, cap + PCI_SRIOV_SUP_PGSIZE, 4) == 1 && cfg_rd(pf, cap + PCI_SRIOV_SYS_PGSIZE, 4) == 1);
+	CHECK(cfg_rd(pf, cap + PCI_SRIOV_SUP_PGSIZE, 4) == 1 &&
+	      cfg_rd(pf, cap + PCI_SRIOV_SYS_PGSIZE, 4) == 1);
 	/* Above TotalVFs: refused, the old value stays. */
 	cfg_wr(pf, cap + PCI_SRIOV_NUM_VF, VSNIC_TOTAL_VFS + 1, 2);
 	CHECK(cfg_rd(pf, cap + PCI_SRIOV_NUM_VF, 2) == 0 && c->sriov.refused == 1);
@@ -124,7 +135,8 @@ TEST(sriov_vfs_appear_at_their_routing_ids_and_go_with_vf_enable)
 	enable_vfs(3);
 	for (unsigned n = 0; n < 3; n++) {
 		unsigned devfn = pf + VSNIC_VF_OFFSET + VSNIC_VF_STRIDE * n;
-		CHECKF(pci_bus_find(&bus, 0, devfn) == &c->vf[n].pci, "VF %u at devfn %#x", n, devfn);
+		CHECKF(pci_bus_find(&bus, 0, devfn) == &c->vf[n].pci, "VF %u at devfn %#x", n,
+		       devfn);
 		/* A VF's IDs read all ones (9.3.4.1.1-2); it has capabilities (MSI-X, PCIe). */
 		CHECK(cfg_rd(devfn, 0, 4) == 0xffffffffu);
 		CHECK(cfg_rd(devfn, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
@@ -157,10 +169,13 @@ static int test_vf_create(void *opaque, unsigned n, struct pci_dev **out)
 	return 0;
 }
 
-static void test_vf_destroy(void *opaque, unsigned n) { pci_dev_exit(&test_vfs[n]); }
+static void test_vf_destroy(void *opaque, unsigned n)
+{
+	pci_dev_exit(&test_vfs[n]);
+}
 
 static const struct pci_sriov_ops test_ops = {.vf_create = test_vf_create,
-					       .vf_destroy = test_vf_destroy};
+					      .vf_destroy = test_vf_destroy};
 
 TEST(sriov_routing_id_arithmetic_for_several_offsets_and_strides)
 {
@@ -177,26 +192,31 @@ TEST(sriov_routing_id_arithmetic_for_several_offsets_and_strides)
 	static const struct {
 		uint16_t offset, stride;
 		unsigned pf_devfn, num, placed;
-	} cases[] = {{0x80, 2, PCI_DEVFN(4, 0), 4, 4}, {8, 8, PCI_DEVFN(5, 0), 4, 4},
-		     {1, 1, PCI_DEVFN(6, 0), 4, 4}, {0x20, 0x40, PCI_DEVFN(0x1c, 0), 4, 0}};
+	} cases[] = {{0x80, 2, PCI_DEVFN(4, 0), 4, 4},
+		     {8, 8, PCI_DEVFN(5, 0), 4, 4},
+		     {1, 1, PCI_DEVFN(6, 0), 4, 4},
+		     {0x20, 0x40, PCI_DEVFN(0x1c, 0), 4, 0}};
 	for (unsigned k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		setup();
 		struct pci_sriov s2;
 		const uint64_t bars[6] = {[0] = 0x1000};
 		pci_dev_init(&test_pf, "pf", 0x7673, 1, 0x020000, 0, 0, 0);
-		REQUIRE(pci_sriov_init(&s2, &test_pf, cases[k].num, cases[k].offset, cases[k].stride, 2,
-				       bars, &test_ops, NULL) == 0);
+		REQUIRE(pci_sriov_init(&s2, &test_pf, cases[k].num, cases[k].offset,
+				       cases[k].stride, 2, bars, &test_ops, NULL) == 0);
 		REQUIRE(pci_bus_plug(&bus, &test_pf, NULL, cases[k].pf_devfn) == 0);
 		pci_cfg_write(&bus, 0, cases[k].pf_devfn, (uint32_t)s2.cap + PCI_SRIOV_NUM_VF,
 			      &(uint16_t){(uint16_t)cases[k].num}, 2);
 		pci_sriov_cfg_written(&s2, (uint32_t)s2.cap + PCI_SRIOV_NUM_VF, 2);
 		uint16_t ctl = PCI_SRIOV_CTRL_VFE | PCI_SRIOV_CTRL_MSE;
-		pci_cfg_write(&bus, 0, cases[k].pf_devfn, (uint32_t)s2.cap + PCI_SRIOV_CTRL, &ctl, 2);
+		pci_cfg_write(&bus, 0, cases[k].pf_devfn, (uint32_t)s2.cap + PCI_SRIOV_CTRL, &ctl,
+			      2);
 		pci_sriov_cfg_written(&s2, (uint32_t)s2.cap + PCI_SRIOV_CTRL, 2);
 		unsigned placed = 0;
 		for (unsigned n = 0; n < cases[k].num; n++) {
-			int rid = pci_sriov_rid(0, cases[k].pf_devfn, cases[k].offset, cases[k].stride, n);
-			if (rid >= 0 && rid < 256 && pci_bus_find(&bus, 0, (unsigned)rid) == &test_vfs[n])
+			int rid = pci_sriov_rid(0, cases[k].pf_devfn, cases[k].offset,
+						cases[k].stride, n);
+			if (rid >= 0 && rid < 256 &&
+			    pci_bus_find(&bus, 0, (unsigned)rid) == &test_vfs[n])
 				placed++;
 		}
 		CHECKF(placed == cases[k].placed, "case %u: %u VFs placed", k, placed);
@@ -211,11 +231,12 @@ TEST(sriov_vf_bars_sit_in_the_pf_windows_and_move_with_them)
 {
 	setup();
 	uint32_t cap = sriov();
-	uint32_t w0 = cfg_rd(pf, cap + PCI_SRIOV_BAR, 4), w2 = cfg_rd(pf, cap + PCI_SRIOV_BAR + 8, 4);
+	uint32_t w0 = cfg_rd(pf, cap + PCI_SRIOV_BAR, 4),
+		 w2 = cfg_rd(pf, cap + PCI_SRIOV_BAR + 8, 4);
 	CHECK(w0 && w2); /* firmware assigned both windows */
 	/* A VF BAR sizes as one VF's BAR. */
 	cfg_wr(pf, cap + PCI_SRIOV_BAR, 0xffffffff, 4);
-	CHECK(cfg_rd(pf, cap + PCI_SRIOV_BAR, 4) == (uint32_t)~(VSNIC_DB_SIZE - 1));
+	CHECK(cfg_rd(pf, cap + PCI_SRIOV_BAR, 4) == (uint32_t) ~(VSNIC_DB_SIZE - 1));
 	cfg_wr(pf, cap + PCI_SRIOV_BAR, w0, 4);
 	/* The windows span TotalVFs copies and overlap nothing the PF decodes. */
 	uint32_t b0 = cfg_rd(pf, PCI_BAR0, 4) & ~0xfu;
@@ -235,9 +256,11 @@ TEST(sriov_vf_bars_sit_in_the_pf_windows_and_move_with_them)
 	cfg_wr(pf, cap + PCI_SRIOV_BAR + 8, moved, 4);
 	CHECK(c->vf[3].pci.bar[2].mapped_at == moved + 3 * VSNIC_VF_BAR2_SIZE);
 	uint32_t v = 0;
-	iobus_dispatch(&io, IO_MMIO, moved + 2 * VSNIC_VF_BAR2_SIZE + VSNIC_VF_STATUS, &v, 4, false);
+	iobus_dispatch(&io, IO_MMIO, moved + 2 * VSNIC_VF_BAR2_SIZE + VSNIC_VF_STATUS, &v, 4,
+		       false);
 	CHECK(v & VSNIC_STATUS_LINK_UP);
-	/* Without KVM the doorbell page is served as memory and counted as an exit that happened. */
+	/* Without KVM the doorbell page is served as memory and counted as an exit that happened.
+	 */
 	uint32_t tail = 5;
 	iobus_dispatch(&io, IO_MMIO, w0 + VSNIC_DB_TX_TAIL, &tail, 4, true);
 	CHECK(db_rd(0, VSNIC_DB_TX_TAIL) == 5 && bus.ram_bar_exits == 1);
@@ -481,7 +504,8 @@ TEST(sriov_engine_sleeps_only_with_nothing_posted_and_is_woken_by_wake)
 	CHECK(c->traps[VSNIC_TRAP_VF_WAKE] == traps + 1);
 	CHECK(vf_rd(0, VSNIC_VF_WAKE) == 0); /* write-only: reads 0 */
 	/* The poller's next turn: the flag comes down and the frame goes out. */
-	CHECK(vsnic_engine(c) && db_rd(0, VSNIC_DB_ENGINE_IDLE) == 0 && db_rd(0, VSNIC_DB_TX_HEAD) == 2);
+	CHECK(vsnic_engine(c) && db_rd(0, VSNIC_DB_ENGINE_IDLE) == 0 &&
+	      db_rd(0, VSNIC_DB_TX_HEAD) == 2);
 	/* A trapped wake is no ioeventfd signal: notify_events stays what KVM completed. */
 	struct nic_readout ro;
 	memset(&ro, 0, sizeof(ro));

@@ -24,7 +24,10 @@ static uint8_t *load_capture(size_t *len)
 	return buf;
 }
 
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
 
 TEST(stats_fd_parses_captured_descriptors)
 {
@@ -42,9 +45,9 @@ TEST(stats_fd_parses_captured_descriptors)
 	CHECK(kstats_find(&ks, "mmio_exits") >= 0);
 	CHECK(kstats_find(&ks, "insn_emulation") >= 0);
 	CHECK(kstats_find(&ks, "no_such_stat") == -1);
-	CHECK(ks.desc[exits].type == 0 && ks.desc[exits].size == 1); /* cumulative */
-	CHECK(ks.desc[hist].type == 4 && ks.desc[hist].size == 32);  /* log2 histogram */
-	CHECK(ks.desc[hist].unit == 2);                               /* seconds */
+	CHECK(ks.desc[exits].type == 0 && ks.desc[exits].size == 1);	   /* cumulative */
+	CHECK(ks.desc[hist].type == 4 && ks.desc[hist].size == 32);	   /* log2 histogram */
+	CHECK(ks.desc[hist].unit == 2);					   /* seconds */
 	CHECK(ks.desc[blocking].type == 1 && ks.desc[blocking].unit == 4); /* instant boolean */
 	REQUIRE(kstats_values_from(&ks, buf, len, values) == 0);
 	CHECK(values[exits] == 12172);
@@ -67,7 +70,7 @@ TEST(stats_fd_rejects_malformed_headers_and_descriptors)
 	memcpy(&name_size, buf + 4, 4);
 	memcpy(&desc_offset, buf + 16, 4);
 
-	CHECK(kstats_parse(buf, 23, &ks) == -EINVAL);          /* shorter than the header */
+	CHECK(kstats_parse(buf, 23, &ks) == -EINVAL);		    /* shorter than the header */
 	CHECK(kstats_parse(buf, desc_offset + 40, &ks) == -EINVAL); /* descriptors cut off */
 
 	memcpy(copy, buf, len);

@@ -19,17 +19,20 @@ TEST(the_built_in_tour_tells_the_lesson_in_order)
 	const struct {
 		enum tour_act what;
 		unsigned arg;
-	} want[6] = {{TA_CPU, CPU_EMULATED}, {TA_CPU, CPU_PARAVIRT}, {TA_CPU, CPU_HARDWARE},
+	} want[6] = {{TA_CPU, CPU_EMULATED},	  {TA_CPU, CPU_PARAVIRT},    {TA_CPU, CPU_HARDWARE},
 		     {TA_NIC, NIC_MODE_EMULATED}, {TA_NIC, NIC_MODE_VIRTIO}, {TA_NIC, NIC_MODE_VF}};
 	for (unsigned i = 0; i < 6 && i < t.nr; i++) {
 		const struct tour_step *st = &t.step[i];
-		CHECKF(st->nr_act >= 2 && st->act[0].what == want[i].what && st->act[0].arg == want[i].arg,
+		CHECKF(st->nr_act >= 2 && st->act[0].what == want[i].what &&
+			   st->act[0].arg == want[i].arg,
 		       "step %u (%s)", i + 1, st->title);
 		CHECK(strlen(st->caption) > 80 && st->seconds >= 10);
 	}
 	CHECK(t.step[0].need == NEED_PVM && t.step[2].need == NEED_HARDWARE && !t.step[3].need);
-	CHECK(t.step[3].act[1].what == TA_WORKLOAD && t.step[3].act[1].arg == WL_PING && t.step[3].act[1].rate == 0);
-	CHECK(t.step[0].act[1].arg == WL_EXITS && t.step[0].act[1].kind == EK_ALL && t.step[0].act[1].rate == 100);
+	CHECK(t.step[3].act[1].what == TA_WORKLOAD && t.step[3].act[1].arg == WL_PING &&
+	      t.step[3].act[1].rate == 0);
+	CHECK(t.step[0].act[1].arg == WL_EXITS && t.step[0].act[1].kind == EK_ALL &&
+	      t.step[0].act[1].rate == 100);
 }
 
 TEST(a_bad_tour_script_is_refused_with_its_line)
@@ -39,32 +42,34 @@ TEST(a_bad_tour_script_is_refused_with_its_line)
 	const struct {
 		const char *text, *says;
 	} bad[] = {
-		{"", "s line 1: the script has no step"},
-		{"# only a comment\nsay hello\n", "s line 2: 'say' before the first step line"},
-		{"step 5 A\nsay x\nnic token-ring\n", "s line 3: nic wants emulated, virtio or vf"},
-		{"step 0 A\n", "s line 1: step wants SECONDS (1 to 600)"},
-		{"step 5\n", "s line 1: the step has no title"},
-		{"step 5 A\nsay x\nworkload ping fast\n", "s line 3: workload wants idle"},
-		{"step 5 A\nsay x\nworkload exits:teleport\n", "s line 3: workload wants idle"},
-		{"step 5 A\nsay x\ncpu auto\n", "s line 3: cpu wants emulated, paravirt or hardware"},
-		{"step 5 A\nsay x\nneed quantum\n", "s line 3: need wants hardware or pvm"},
-		{"step 5 A\nsay x\nsize 9000\n", "s line 3: size wants payload bytes"},
-		{"step 5 A\nsay x\ndance\n", "s line 3: unknown word 'dance'"},
-		{"step 5 A\nsay it costs {pio.avg}\n", "s line 2: '{pio.avg}' is not a figure a caption"},
-		{"step 5 A\n", "s: step 1 (A) has no say line"},
-		{"step 5 A\nsay x\ncpu paravirt\nnic vf\nsize 64\nworkload tx\nnic virtio\n",
-		 "s line 7: more than 4 actions"},
+	    {"", "s line 1: the script has no step"},
+	    {"# only a comment\nsay hello\n", "s line 2: 'say' before the first step line"},
+	    {"step 5 A\nsay x\nnic token-ring\n", "s line 3: nic wants emulated, virtio or vf"},
+	    {"step 0 A\n", "s line 1: step wants SECONDS (1 to 600)"},
+	    {"step 5\n", "s line 1: the step has no title"},
+	    {"step 5 A\nsay x\nworkload ping fast\n", "s line 3: workload wants idle"},
+	    {"step 5 A\nsay x\nworkload exits:teleport\n", "s line 3: workload wants idle"},
+	    {"step 5 A\nsay x\ncpu auto\n", "s line 3: cpu wants emulated, paravirt or hardware"},
+	    {"step 5 A\nsay x\nneed quantum\n", "s line 3: need wants hardware or pvm"},
+	    {"step 5 A\nsay x\nsize 9000\n", "s line 3: size wants payload bytes"},
+	    {"step 5 A\nsay x\ndance\n", "s line 3: unknown word 'dance'"},
+	    {"step 5 A\nsay it costs {pio.avg}\n",
+	     "s line 2: '{pio.avg}' is not a figure a caption"},
+	    {"step 5 A\n", "s: step 1 (A) has no say line"},
+	    {"step 5 A\nsay x\ncpu paravirt\nnic vf\nsize 64\nworkload tx\nnic virtio\n",
+	     "s line 7: more than 4 actions"},
 	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;
-		CHECKF(tour_parse(bad[i].text, "s", &t, err, sizeof(err)) == -1 && strstr(err, bad[i].says),
+		CHECKF(tour_parse(bad[i].text, "s", &t, err, sizeof(err)) == -1 &&
+			   strstr(err, bad[i].says),
 		       "script %u: wanted \"%s\", got \"%s\"", i, bad[i].says, err);
 	}
 	/* Comments after words, '#' inside a caption, CRLF endings. */
-	CHECK(tour_parse("step 3 One # first\r\nsay see #5 here\r\nworkload tx 500 # fast\r\n", "s", &t,
-			 err, sizeof(err)) == 0);
-	CHECK(t.nr == 1 && !strcmp(t.step[0].title, "One") && !strcmp(t.step[0].caption, "see #5 here") &&
-	      t.step[0].act[0].rate == 500);
+	CHECK(tour_parse("step 3 One # first\r\nsay see #5 here\r\nworkload tx 500 # fast\r\n", "s",
+			 &t, err, sizeof(err)) == 0);
+	CHECK(t.nr == 1 && !strcmp(t.step[0].title, "One") &&
+	      !strcmp(t.step[0].caption, "see #5 here") && t.step[0].act[0].rate == 500);
 }
 
 /* Placeholders take the snapshot's figures; a figure the snapshot does not have is "-". */
@@ -73,13 +78,16 @@ TEST(a_caption_shows_the_figures_of_its_snapshot)
 	static struct snapshot s;
 	char out[480];
 	memset(&s, 0, sizeof(s));
-	s.work = (struct work_cost){.valid = true, .loops = 3, .ns_per_insn = 268, .host_ns_per_insn = 0.13};
+	s.work = (struct work_cost){
+	    .valid = true, .loops = 3, .ns_per_insn = 268, .host_ns_per_insn = 0.13};
 	s.cost[EK_PIO_VMM] = (struct kind_cost){.ops = 5, .avg_ns = 30800};
 	s.per_packet[PP_NIC] = (struct per_packet){.valid = true, .value = 1.004};
 	tour_caption("{work.guest} vs {work.host} ({work.ratio}); pio {cost.pio_vmm}, cpuid "
 		     "{cost.cpuid}; nic {pp.nic} all {pp.all}; {ping.p50}; {not.one}",
 		     &s, out, sizeof(out));
-	CHECKF(!strcmp(out, "268 ns vs 0.13 ns (2062x); pio 30.8 us, cpuid -; nic 1.00 all -; -; {not.one}"),
+	CHECKF(!strcmp(
+		   out,
+		   "268 ns vs 0.13 ns (2062x); pio 30.8 us, cpuid -; nic 1.00 all -; -; {not.one}"),
 	       "%s", out);
 	/* Cut to the buffer, never past it. */
 	tour_caption("{work.guest}{work.guest}{work.guest}", &s, out, 10);
@@ -109,9 +117,11 @@ TEST(the_built_in_captions_give_numbers_only_through_placeholders)
 			while (w > c && isalnum((unsigned char)w[-1]))
 				w--;
 			CHECKF(!isdigit((unsigned char)*p) || isalpha((unsigned char)*w),
-			       "step %u (%s) says a number of its own at \"%.20s\"", i + 1, t.step[i].title, p);
+			       "step %u (%s) says a number of its own at \"%.20s\"", i + 1,
+			       t.step[i].title, p);
 		}
-		CHECKF(figures >= 2, "step %u (%s) shows %u figures", i + 1, t.step[i].title, figures);
+		CHECKF(figures >= 2, "step %u (%s) shows %u figures", i + 1, t.step[i].title,
+		       figures);
 	}
 }
 
@@ -155,7 +165,8 @@ TEST(the_shipped_tour_recording_captions_match_its_figures)
 		if (have_last && (!more || s.tour.step != step)) {
 			/* the last snapshot of a step */
 			steps++;
-			CHECKF(!strstr(last.tour.caption, " - ") && !strstr(last.tour.caption, "(-"),
+			CHECKF(!strstr(last.tour.caption, " - ") &&
+				   !strstr(last.tour.caption, "(-"),
 			       "step %u ends with a figure missing: %s", step, last.tour.caption);
 		}
 		if (!more)
@@ -165,7 +176,8 @@ TEST(the_shipped_tour_recording_captions_match_its_figures)
 		if (strcmp(s.tour.title, t.step[s.tour.step - 1].title))
 			continue; /* a step the host skipped shows the one it went on to */
 		tour_caption(t.step[s.tour.step - 1].caption, &s, want, sizeof(want));
-		CHECKF(same_caption(want, s.tour.caption), "tick %llu, step %u: recorded \"%s\", its figures say \"%s\"",
+		CHECKF(same_caption(want, s.tour.caption),
+		       "tick %llu, step %u: recorded \"%s\", its figures say \"%s\"",
 		       (unsigned long long)s.seq, s.tour.step, s.tour.caption, want);
 		checked++;
 		step = s.tour.step;

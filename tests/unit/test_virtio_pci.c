@@ -24,14 +24,31 @@ static void cfg_read(void *dev, uint32_t off, void *data, uint32_t len)
 	static const uint8_t config[8] = {0x52, 0x54, 0, 0x12, 0x34, 0x56, 1, 0};
 	memcpy(data, config + off, len);
 }
-static int activate(void *dev, uint64_t f) { activated++; active_features = f; return 0; }
-static void dev_reset(void *dev) { resets++; }
-static void notify(void *dev, unsigned q) { notified = q; }
+static int activate(void *dev, uint64_t f)
+{
+	activated++;
+	active_features = f;
+	return 0;
+}
+static void dev_reset(void *dev)
+{
+	resets++;
+}
+static void notify(void *dev, unsigned q)
+{
+	notified = q;
+}
 
 static const struct virtio_device_ops test_ops = {
-	.device_id = 1, .nr_queues = 2, .queue_max = 256, .features = 1ull << 5, /* MAC */
-	.config_size = 8, .read_config = cfg_read, .activate = activate, .reset = dev_reset,
-	.notify = notify,
+    .device_id = 1,
+    .nr_queues = 2,
+    .queue_max = 256,
+    .features = 1ull << 5, /* MAC */
+    .config_size = 8,
+    .read_config = cfg_read,
+    .activate = activate,
+    .reset = dev_reset,
+    .notify = notify,
 };
 
 static uint64_t rd(uint64_t off, uint32_t len)
@@ -40,9 +57,20 @@ static uint64_t rd(uint64_t off, uint32_t len)
 	iobus_dispatch(&io, IO_MMIO, bar + off, &v, len, false);
 	return v;
 }
-static void wr(uint64_t off, uint64_t v, uint32_t len) { iobus_dispatch(&io, IO_MMIO, bar + off, &v, len, true); }
-static uint32_t cfg(uint32_t off, uint32_t len) { uint32_t v = 0; pci_cfg_read(&bus, 0, PCI_DEVFN(2, 0), off, &v, len); return v; }
-static void cfg_wr(uint32_t off, uint32_t v, uint32_t len) { pci_cfg_write(&bus, 0, PCI_DEVFN(2, 0), off, &v, len); }
+static void wr(uint64_t off, uint64_t v, uint32_t len)
+{
+	iobus_dispatch(&io, IO_MMIO, bar + off, &v, len, true);
+}
+static uint32_t cfg(uint32_t off, uint32_t len)
+{
+	uint32_t v = 0;
+	pci_cfg_read(&bus, 0, PCI_DEVFN(2, 0), off, &v, len);
+	return v;
+}
+static void cfg_wr(uint32_t off, uint32_t v, uint32_t len)
+{
+	pci_cfg_write(&bus, 0, PCI_DEVFN(2, 0), off, &v, len);
+}
 
 static uint64_t irqs(unsigned vector)
 {
@@ -84,7 +112,8 @@ static void driver_init(uint32_t features_lo, uint32_t features_hi)
 	wr(VPC_GF, features_lo, 4);
 	wr(VPC_GFSELECT, 1, 4);
 	wr(VPC_GF, features_hi, 4);
-	wr(VPC_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
+	wr(VPC_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK,
+	   1);
 }
 
 static void queue_setup(uint16_t q, uint16_t size, uint64_t desc, uint16_t vector)
@@ -109,10 +138,15 @@ TEST(virtio_pci_is_discoverable_through_its_capabilities)
 			uint32_t type = cfg(c + 3, 1), off = cfg(c + 8, 4), len = cfg(c + 12, 4);
 			CHECK(cfg(c + 4, 1) == 0); /* BAR0 */
 			seen |= 1u << type;
-			if (type == 1) CHECK(off == VP_COMMON && len == VPC_SIZE);
-			if (type == 2) CHECK(off == VP_NOTIFY && cfg(c + 16, 4) == VP_NOTIFY_MULT && cfg(c + 2, 1) == 20);
-			if (type == 3) CHECK(off == VP_ISR);
-			if (type == 4) CHECK(off == VP_DEVICE && len == 8);
+			if (type == 1)
+				CHECK(off == VP_COMMON && len == VPC_SIZE);
+			if (type == 2)
+				CHECK(off == VP_NOTIFY && cfg(c + 16, 4) == VP_NOTIFY_MULT &&
+				      cfg(c + 2, 1) == 20);
+			if (type == 3)
+				CHECK(off == VP_ISR);
+			if (type == 4)
+				CHECK(off == VP_DEVICE && len == 8);
 		} else if (cfg(c, 1) == 0x11) {
 			msix = c;
 		}
@@ -138,11 +172,16 @@ TEST(virtio_pci_driver_initialization_sequence)
 	CHECK(rd(VPC_Q_SIZE, 2) == 256 && rd(VPC_Q_NOFF, 2) == 0);
 	queue_setup(0, 64, 0x1000, 0);
 	queue_setup(1, 64, 0x8000, 1);
-	CHECK(rd(VPC_Q_ENABLE, 2) == 1 && rd(VPC_Q_DESC + 4, 4) == 0 && rd(VPC_Q_USED, 8) == 0xa000);
+	CHECK(rd(VPC_Q_ENABLE, 2) == 1 && rd(VPC_Q_DESC + 4, 4) == 0 &&
+	      rd(VPC_Q_USED, 8) == 0xa000);
 	CHECK(vp.vq[0].ready && vp.vq[0].size == 64 && vp.vq[0].event_idx);
 	wr(VPC_STATUS, 0xf & ~0, 1);
-	wr(VPC_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK, 1);
-	CHECK(activated == 1 && active_features == (1ull << 5 | 1ull << VIRTIO_F_EVENT_IDX | 1ull << 32));
+	wr(VPC_STATUS,
+	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+	       VIRTIO_STATUS_DRIVER_OK,
+	   1);
+	CHECK(activated == 1 &&
+	      active_features == (1ull << 5 | 1ull << VIRTIO_F_EVENT_IDX | 1ull << 32));
 	CHECK(rd(VP_DEVICE, 4) == 0x12005452 && rd(VP_DEVICE + 4, 2) == 0x5634);
 	/* After DRIVER_OK the rings cannot move. */
 	wr(VPC_Q_SELECT, 0, 2);
@@ -164,7 +203,8 @@ TEST(virtio_pci_refuses_feature_sets_it_cannot_honour)
 	CHECK(!(rd(VPC_STATUS, 1) & VIRTIO_STATUS_FEATURES_OK));
 	CHECK(vp.st.bad_features == 2);
 	/* DRIVER_OK without FEATURES_OK is refused too. */
-	wr(VPC_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK, 1);
+	wr(VPC_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK,
+	   1);
 	CHECK(activated == 0 && !(rd(VPC_STATUS, 1) & VIRTIO_STATUS_DRIVER_OK));
 	teardown();
 }
@@ -174,7 +214,7 @@ TEST(virtio_pci_bad_queue_configuration_needs_reset)
 	setup();
 	driver_init(0, 1);
 	wr(VPC_Q_SELECT, 0, 2);
-	wr(VPC_Q_SIZE, 48, 2);  /* not a power of 2: ignored */
+	wr(VPC_Q_SIZE, 48, 2);	/* not a power of 2: ignored */
 	wr(VPC_Q_SIZE, 512, 2); /* above the maximum: ignored */
 	CHECK(rd(VPC_Q_SIZE, 2) == 256 && vp.st.bad_access == 2);
 	wr(VPC_Q_SELECT, 7, 2); /* no such queue: reads as size 0 */
@@ -239,7 +279,7 @@ TEST(virtio_pci_msix_table_writes_push_kvm_routes_only_when_they_change)
 	}
 	CHECK(irq.tables == t0); /* MSI-X off: no route is in KVM's table */
 	cfg_wr(ctl, 0x8000, 2);
-	CHECK(irq.tables == t0 + 3); /* three routes join it */
+	CHECK(irq.tables == t0 + 3);	/* three routes join it */
 	wr(VP_MSIX_TABLE + 8, 0x40, 4); /* the same message again */
 	cfg_wr(ctl, 0x8000, 2);
 	CHECK(irq.tables == t0 + 3);
@@ -264,7 +304,7 @@ TEST(virtio_pci_survives_garbage_everywhere_in_its_bar)
 			cfg_wr((uint32_t)(x >> 20) % 256 & ~3u, (uint32_t)v, 4);
 	}
 	CHECK(vp.st.bad_access > 0);
-	CHECK(cfg(0, 4) == 0x10411af4); /* identity intact */
+	CHECK(cfg(0, 4) == 0x10411af4);	    /* identity intact */
 	cfg_wr(PCI_BAR0, (uint32_t)bar, 4); /* the storm may have moved or disabled BAR0 */
 	cfg_wr(PCI_COMMAND, PCI_CMD_MEM, 2);
 	wr(VPC_STATUS, 0, 1);

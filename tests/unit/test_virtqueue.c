@@ -9,13 +9,13 @@
 #include "tests/harness.h"
 #include "vmm/virtio/ring.h"
 
-#define MEM 0x10000
+#define MEM   0x10000
 #define GUARD 4096
 #define QSIZE 8
-#define DESC 0x1000
+#define DESC  0x1000
 #define AVAIL 0x2000
-#define USED 0x3000
-#define BUF 0x4000
+#define USED  0x3000
+#define BUF   0x4000
 
 static uint8_t *raw;
 static struct guest_mem mem;
@@ -63,9 +63,22 @@ static void publish(uint16_t head)
 	memcpy(mem.base + AVAIL + 2, &avail_idx, 2);
 }
 
-static uint16_t rd16(uint64_t gpa) { uint16_t v; memcpy(&v, mem.base + gpa, 2); return v; }
-static uint32_t rd32(uint64_t gpa) { uint32_t v; memcpy(&v, mem.base + gpa, 4); return v; }
-static void wr16(uint64_t gpa, uint16_t v) { memcpy(mem.base + gpa, &v, 2); }
+static uint16_t rd16(uint64_t gpa)
+{
+	uint16_t v;
+	memcpy(&v, mem.base + gpa, 2);
+	return v;
+}
+static uint32_t rd32(uint64_t gpa)
+{
+	uint32_t v;
+	memcpy(&v, mem.base + gpa, 4);
+	return v;
+}
+static void wr16(uint64_t gpa, uint16_t v)
+{
+	memcpy(mem.base + gpa, &v, 2);
+}
 
 static bool inside(const struct vq_chain *c)
 {
@@ -153,33 +166,66 @@ static const struct {
 	const char *what;
 	size_t counter;
 } malformed[] = {
-	{"loop", offsetof(struct vq_errors, loop)},
-	{"self loop", offsetof(struct vq_errors, loop)},
-	{"buffer outside memory", offsetof(struct vq_errors, bad_addr)},
-	{"address wraps", offsetof(struct vq_errors, bad_addr)},
-	{"huge length", offsetof(struct vq_errors, bad_addr)},
-	{"head out of range", offsetof(struct vq_errors, bad_index)},
-	{"next out of range", offsetof(struct vq_errors, bad_index)},
-	{"avail idx jump", offsetof(struct vq_errors, avail_jump)},
-	{"read after write", offsetof(struct vq_errors, bad_order)},
-	{"indirect", offsetof(struct vq_errors, indirect)},
-	{"chain too long in bytes", offsetof(struct vq_errors, len_overflow)},
+    {"loop", offsetof(struct vq_errors, loop)},
+    {"self loop", offsetof(struct vq_errors, loop)},
+    {"buffer outside memory", offsetof(struct vq_errors, bad_addr)},
+    {"address wraps", offsetof(struct vq_errors, bad_addr)},
+    {"huge length", offsetof(struct vq_errors, bad_addr)},
+    {"head out of range", offsetof(struct vq_errors, bad_index)},
+    {"next out of range", offsetof(struct vq_errors, bad_index)},
+    {"avail idx jump", offsetof(struct vq_errors, avail_jump)},
+    {"read after write", offsetof(struct vq_errors, bad_order)},
+    {"indirect", offsetof(struct vq_errors, indirect)},
+    {"chain too long in bytes", offsetof(struct vq_errors, len_overflow)},
 };
 
 static void build_malformed(unsigned i)
 {
 	switch (i) {
-	case 0: desc(0, BUF, 8, VRING_DESC_F_NEXT, 1); desc(1, BUF, 8, VRING_DESC_F_NEXT, 0); publish(0); break;
-	case 1: desc(2, BUF, 8, VRING_DESC_F_NEXT, 2); publish(2); break;
-	case 2: desc(0, MEM - 4, 8, 0, 0); publish(0); break;
-	case 3: desc(0, ~0ull - 7, 16, 0, 0); publish(0); break;
-	case 4: desc(0, BUF, 0xffffffff, 0, 0); publish(0); break;
+	case 0:
+		desc(0, BUF, 8, VRING_DESC_F_NEXT, 1);
+		desc(1, BUF, 8, VRING_DESC_F_NEXT, 0);
+		publish(0);
+		break;
+	case 1:
+		desc(2, BUF, 8, VRING_DESC_F_NEXT, 2);
+		publish(2);
+		break;
+	case 2:
+		desc(0, MEM - 4, 8, 0, 0);
+		publish(0);
+		break;
+	case 3:
+		desc(0, ~0ull - 7, 16, 0, 0);
+		publish(0);
+		break;
+	case 4:
+		desc(0, BUF, 0xffffffff, 0, 0);
+		publish(0);
+		break;
 	case 5: publish(QSIZE); break;
-	case 6: desc(0, BUF, 8, VRING_DESC_F_NEXT, 999); publish(0); break;
-	case 7: avail_idx = QSIZE + 1; wr16(AVAIL + 2, avail_idx); break;
-	case 8: desc(0, BUF, 8, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1); desc(1, BUF, 8, 0, 0); publish(0); break;
-	case 9: desc(0, BUF, 64, VRING_DESC_F_INDIRECT, 0); publish(0); break;
-	case 10: desc(0, BUF, 40000, VRING_DESC_F_NEXT, 1); desc(1, BUF, 40000, 0, 0); publish(0); break;
+	case 6:
+		desc(0, BUF, 8, VRING_DESC_F_NEXT, 999);
+		publish(0);
+		break;
+	case 7:
+		avail_idx = QSIZE + 1;
+		wr16(AVAIL + 2, avail_idx);
+		break;
+	case 8:
+		desc(0, BUF, 8, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+		desc(1, BUF, 8, 0, 0);
+		publish(0);
+		break;
+	case 9:
+		desc(0, BUF, 64, VRING_DESC_F_INDIRECT, 0);
+		publish(0);
+		break;
+	case 10:
+		desc(0, BUF, 40000, VRING_DESC_F_NEXT, 1);
+		desc(1, BUF, 40000, 0, 0);
+		publish(0);
+		break;
 	}
 }
 
@@ -190,7 +236,8 @@ TEST(virtqueue_refuses_every_malformed_chain)
 		avail_idx = 0;
 		REQUIRE(vq_start(&vq) == 0);
 		build_malformed(i);
-		expect_broken((uint64_t *)((uint8_t *)&vq.err + malformed[i].counter), malformed[i].what);
+		expect_broken((uint64_t *)((uint8_t *)&vq.err + malformed[i].counter),
+			      malformed[i].what);
 	}
 }
 
@@ -200,11 +247,15 @@ TEST(virtqueue_refuses_bad_ring_configuration)
 		uint16_t size;
 		uint64_t desc, avail, used;
 	} bad[] = {
-		{0, DESC, AVAIL, USED},         {6, DESC, AVAIL, USED},
-		{VQ_MAX_SIZE * 2, DESC, AVAIL, USED},
-		{QSIZE, DESC + 8, AVAIL, USED}, {QSIZE, DESC, AVAIL + 1, USED},
-		{QSIZE, DESC, AVAIL, USED + 2}, {QSIZE, MEM - 16, AVAIL, USED},
-		{QSIZE, DESC, MEM - 4, USED},   {QSIZE, DESC, AVAIL, ~0ull - 3},
+	    {0, DESC, AVAIL, USED},
+	    {6, DESC, AVAIL, USED},
+	    {VQ_MAX_SIZE * 2, DESC, AVAIL, USED},
+	    {QSIZE, DESC + 8, AVAIL, USED},
+	    {QSIZE, DESC, AVAIL + 1, USED},
+	    {QSIZE, DESC, AVAIL, USED + 2},
+	    {QSIZE, MEM - 16, AVAIL, USED},
+	    {QSIZE, DESC, MEM - 4, USED},
+	    {QSIZE, DESC, AVAIL, ~0ull - 3},
 	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		setup(false);

@@ -13,53 +13,132 @@
 #include "vmm/counters.h"
 #include "vmm/net/net.h"
 
-
 enum { RO = 1 }; /* writes are dropped and counted */
 
 /* The registers the model knows, by name: one entry each (ranges under one name), which is also
  * the name the exits are counted under. Accesses anywhere else are counted as bad and read 0. */
-#define E1000_REGISTERS(X)                                                                        \
-	X(CTRL, 0) X(STATUS, RO) X(EECD, 0) X(EERD, 0) X(CTRL_EXT, 0) X(MDIC, 0) X(FCAL, 0)        \
-	X(FCAH, 0) X(FCT, 0) X(VET, 0) X(ICR, 0) X(ITR, 0) X(ICS, 0) X(IMS, 0) X(IMC, 0)           \
-	X(RCTL, 0) X(FCTTV, 0) X(TXCW, 0) X(RXCW, RO) X(TCTL, 0) X(TIPG, 0) X(LEDCTL, 0)           \
-	X(PBA, 0) X(FCRTL, 0) X(FCRTH, 0) X(RDBAL, 0) X(RDBAH, 0) X(RDLEN, 0) X(RDH, 0)           \
-	X(RDT, 0) X(RDTR, 0) X(RXDCTL, 0) X(RADV, 0) X(RSRPD, 0) X(TXDMAC, 0) X(TDBAL, 0)          \
-	X(TDBAH, 0) X(TDLEN, 0) X(TDH, 0) X(TDT, 0) X(TIDV, 0) X(TXDCTL, 0) X(TADV, 0)            \
-	X(STATS, RO) X(RXCSUM, 0) X(MTA, 0) X(RA, 0) X(VFTA, 0)
+#define E1000_REGISTERS(X)                                                                         \
+	X(CTRL, 0)                                                                                 \
+	X(STATUS, RO)                                                                              \
+	X(EECD, 0)                                                                                 \
+	X(EERD, 0)                                                                                 \
+	X(CTRL_EXT, 0)                                                                             \
+	X(MDIC, 0)                                                                                 \
+	X(FCAL, 0)                                                                                 \
+	X(FCAH, 0)                                                                                 \
+	X(FCT, 0)                                                                                  \
+	X(VET, 0)                                                                                  \
+	X(ICR, 0)                                                                                  \
+	X(ITR, 0)                                                                                  \
+	X(ICS, 0)                                                                                  \
+	X(IMS, 0)                                                                                  \
+	X(IMC, 0)                                                                                  \
+	X(RCTL, 0)                                                                                 \
+	X(FCTTV, 0)                                                                                \
+	X(TXCW, 0)                                                                                 \
+	X(RXCW, RO)                                                                                \
+	X(TCTL, 0)                                                                                 \
+	X(TIPG, 0)                                                                                 \
+	X(LEDCTL, 0)                                                                               \
+	X(PBA, 0)                                                                                  \
+	X(FCRTL, 0)                                                                                \
+	X(FCRTH, 0)                                                                                \
+	X(RDBAL, 0)                                                                                \
+	X(RDBAH, 0)                                                                                \
+	X(RDLEN, 0)                                                                                \
+	X(RDH, 0)                                                                                  \
+	X(RDT, 0)                                                                                  \
+	X(RDTR, 0)                                                                                 \
+	X(RXDCTL, 0)                                                                               \
+	X(RADV, 0)                                                                                 \
+	X(RSRPD, 0)                                                                                \
+	X(TXDMAC, 0)                                                                               \
+	X(TDBAL, 0)                                                                                \
+	X(TDBAH, 0)                                                                                \
+	X(TDLEN, 0)                                                                                \
+	X(TDH, 0)                                                                                  \
+	X(TDT, 0)                                                                                  \
+	X(TIDV, 0)                                                                                 \
+	X(TXDCTL, 0)                                                                               \
+	X(TADV, 0)                                                                                 \
+	X(STATS, RO)                                                                               \
+	X(RXCSUM, 0)                                                                               \
+	X(MTA, 0)                                                                                  \
+	X(RA, 0)                                                                                   \
+	X(VFTA, 0)
 
 enum reg_id {
 	REG_OTHER, /* 0 in reg_at[]: nothing we know (its accesses are counted as "other") */
 #define REG_ENUM(name, flags) REG_##name,
 	E1000_REGISTERS(REG_ENUM)
 #undef REG_ENUM
-	REG_END,
+	    REG_END,
 };
 _Static_assert(REG_END <= E1000_REG_NAMES, "room for every register name and 'other'");
 
 static const struct reg_def {
 	const char *name;
 	unsigned flags;
-} regs[REG_END] = {
-	[REG_OTHER] = {"other", 0},
+} regs[REG_END] = {[REG_OTHER] = {"other", 0},
 #define REG_DEF(name, fl) [REG_##name] = {#name, fl},
-	E1000_REGISTERS(REG_DEF)
+		   E1000_REGISTERS(REG_DEF)
 #undef REG_DEF
 };
 
 /* Which register each dword of BAR0 is, as QEMU's e1000 indexes its op tables by offset: one
  * lookup per trap. The ranges are the statistics, the multicast table, the receive addresses
  * and the VLAN filter (SDM 13.4.27-13.4.40, 13.5, 13.7). */
-#define AT(r) [E1000_##r / 4] = REG_##r
+#define AT(r)		     [E1000_##r / 4] = REG_##r
 #define SPAN(r, from, bytes) [(from) / 4 ...((from) + (bytes)) / 4 - 1] = REG_##r
 static const uint8_t reg_at[E1000_BAR0_SIZE / 4] = {
-	AT(CTRL), AT(STATUS), AT(EECD), AT(EERD), AT(CTRL_EXT), AT(MDIC), AT(FCAL), AT(FCAH),
-	AT(FCT), AT(VET), AT(ICR), AT(ITR), AT(ICS), AT(IMS), AT(IMC), AT(RCTL), AT(FCTTV),
-	AT(TXCW), AT(RXCW), AT(TCTL), AT(TIPG), AT(LEDCTL), AT(PBA), AT(FCRTL), AT(FCRTH),
-	AT(RDBAL), AT(RDBAH), AT(RDLEN), AT(RDH), AT(RDT), AT(RDTR), AT(RXDCTL), AT(RADV),
-	AT(RSRPD), AT(TXDMAC), AT(TDBAL), AT(TDBAH), AT(TDLEN), AT(TDH), AT(TDT), AT(TIDV),
-	AT(TXDCTL), AT(TADV), AT(RXCSUM),
-	SPAN(STATS, E1000_STATS, E1000_STATS_END - E1000_STATS), SPAN(MTA, E1000_MTA, 0x200),
-	SPAN(RA, E1000_RA, 0x80), SPAN(VFTA, E1000_VFTA, 0x200),
+    AT(CTRL),
+    AT(STATUS),
+    AT(EECD),
+    AT(EERD),
+    AT(CTRL_EXT),
+    AT(MDIC),
+    AT(FCAL),
+    AT(FCAH),
+    AT(FCT),
+    AT(VET),
+    AT(ICR),
+    AT(ITR),
+    AT(ICS),
+    AT(IMS),
+    AT(IMC),
+    AT(RCTL),
+    AT(FCTTV),
+    AT(TXCW),
+    AT(RXCW),
+    AT(TCTL),
+    AT(TIPG),
+    AT(LEDCTL),
+    AT(PBA),
+    AT(FCRTL),
+    AT(FCRTH),
+    AT(RDBAL),
+    AT(RDBAH),
+    AT(RDLEN),
+    AT(RDH),
+    AT(RDT),
+    AT(RDTR),
+    AT(RXDCTL),
+    AT(RADV),
+    AT(RSRPD),
+    AT(TXDMAC),
+    AT(TDBAL),
+    AT(TDBAH),
+    AT(TDLEN),
+    AT(TDH),
+    AT(TDT),
+    AT(TIDV),
+    AT(TXDCTL),
+    AT(TADV),
+    AT(RXCSUM),
+    SPAN(STATS, E1000_STATS, E1000_STATS_END - E1000_STATS),
+    SPAN(MTA, E1000_MTA, 0x200),
+    SPAN(RA, E1000_RA, 0x80),
+    SPAN(VFTA, E1000_VFTA, 0x200),
 };
 #undef AT
 #undef SPAN
@@ -70,7 +149,10 @@ static enum reg_id reg_find(uint64_t off)
 	return off < E1000_BAR0_SIZE ? reg_at[off / 4] : REG_OTHER;
 }
 
-const char *e1000_reg_name(uint32_t off) { return regs[reg_find(off & ~3u)].name; }
+const char *e1000_reg_name(uint32_t off)
+{
+	return regs[reg_find(off & ~3u)].name;
+}
 
 /* ---- interrupts ---- */
 
@@ -217,7 +299,8 @@ void e1000_tx(struct e1000 *e)
 	bool wrote_back = false;
 
 	pthread_mutex_lock(&e->lock);
-	if (!(R(e, E1000_TCTL) & E1000_TCTL_EN) || !(n = ring_size(e, E1000_TDBAL, E1000_TDLEN, &base)))
+	if (!(R(e, E1000_TCTL) & E1000_TCTL_EN) ||
+	    !(n = ring_size(e, E1000_TDBAL, E1000_TDLEN, &base)))
 		goto out;
 	/* At most one ring's worth per call: a guest moving TDT meanwhile cannot keep us here. */
 	for (uint32_t budget = n; budget; budget--) {
@@ -245,12 +328,13 @@ void e1000_tx(struct e1000 *e)
 		R(e, E1000_TDH) = (head + 1) % n;
 	}
 	/* A frame cut off by the ring's end or a stop waits: its descriptors are already consumed,
-	 * as on the chip (they are in its FIFO), so it is counted malformed rather than sent half. */
+	 * as on the chip (they are in its FIFO), so it is counted malformed rather than sent half.
+	 */
 	if (f.niov)
 		CNT_ADD(e->st.tx_malformed, 1);
 	if (wrote_back || R(e, E1000_TDH) == R(e, E1000_TDT))
 		e1000_raise(e, (wrote_back ? E1000_ICR_TXDW : 0) |
-				       (R(e, E1000_TDH) == R(e, E1000_TDT) ? E1000_ICR_TXQE : 0));
+				   (R(e, E1000_TDH) == R(e, E1000_TDT) ? E1000_ICR_TXQE : 0));
 out:
 	pthread_mutex_unlock(&e->lock);
 }
@@ -276,15 +360,16 @@ static bool rx_accept(struct e1000 *e, const uint8_t *dst)
 		if (rctl & E1000_RCTL_MPE)
 			return true;
 		unsigned mo = (rctl >> 12) & 3;
-		uint32_t hash = ((uint32_t)dst[4] >> (4 - mo) | (uint32_t)dst[5] << (4 + mo)) & 0xfff;
+		uint32_t hash =
+		    ((uint32_t)dst[4] >> (4 - mo) | (uint32_t)dst[5] << (4 + mo)) & 0xfff;
 		return (R(e, E1000_MTA + 4 * (hash >> 5)) >> (hash & 31)) & 1;
 	}
 	if (rctl & E1000_RCTL_UPE)
 		return true;
 	for (unsigned i = 0; i < 16; i++) {
 		uint32_t lo = R(e, E1000_RA + 8 * i), hi = R(e, E1000_RA + 8 * i + 4);
-		uint8_t a[6] = {(uint8_t)lo, (uint8_t)(lo >> 8), (uint8_t)(lo >> 16), (uint8_t)(lo >> 24),
-				(uint8_t)hi, (uint8_t)(hi >> 8)};
+		uint8_t a[6] = {(uint8_t)lo,	     (uint8_t)(lo >> 8), (uint8_t)(lo >> 16),
+				(uint8_t)(lo >> 24), (uint8_t)hi,	 (uint8_t)(hi >> 8)};
 		if ((hi & E1000_RAH_AV) && !memcmp(a, dst, 6))
 			return true;
 	}
@@ -334,8 +419,15 @@ void e1000_rx(void *opaque, const uint8_t *frame, uint32_t len)
 			chunk = 0; /* the descriptor comes back empty */
 		}
 		done += chunk;
-		uint8_t wb[8] = {(uint8_t)chunk, (uint8_t)(chunk >> 8), 0, 0,
-				 (uint8_t)(E1000_RXD_STA_DD | (i == need - 1 ? E1000_RXD_STA_EOP : 0)), 0, 0, 0};
+		uint8_t wb[8] = {
+		    (uint8_t)chunk,
+		    (uint8_t)(chunk >> 8),
+		    0,
+		    0,
+		    (uint8_t)(E1000_RXD_STA_DD | (i == need - 1 ? E1000_RXD_STA_EOP : 0)),
+		    0,
+		    0,
+		    0};
 		gpa_write(&e->mem, at + 8, wb, sizeof(wb));
 		head = (head + 1) % n;
 		R(e, E1000_RDH) = head;
@@ -374,10 +466,9 @@ static uint32_t reg_read(struct e1000 *e, uint32_t off, unsigned idx)
 		R(e, E1000_ICR) = 0;
 		update_irq(e);
 		return v;
-	case E1000_EECD:
-		return e1000_eecd_read(e);
-	case E1000_ICS: case E1000_IMC: /* write-only */
-		return 0;
+	case E1000_EECD: return e1000_eecd_read(e);
+	case E1000_ICS:
+	case E1000_IMC: /* write-only */ return 0;
 	}
 	v = R(e, off);
 	if (idx == REG_STATS) {
@@ -386,7 +477,8 @@ static uint32_t reg_read(struct e1000 *e, uint32_t off, unsigned idx)
 				   off == E1000_TOTL;
 		if (!low_of_pair)
 			R(e, off) = 0;
-		if (off == E1000_GORCH || off == E1000_GOTCH || off == E1000_TORH || off == E1000_TOTH)
+		if (off == E1000_GORCH || off == E1000_GOTCH || off == E1000_TORH ||
+		    off == E1000_TOTH)
 			R(e, off - 4) = 0;
 	}
 	return v;
@@ -414,19 +506,29 @@ static void reg_write(struct e1000 *e, uint32_t off, uint32_t v)
 	case E1000_EECD: e1000_eecd_write(e, v); return;
 	case E1000_EERD: e1000_eerd_write(e, v); return;
 	case E1000_MDIC: e1000_mdic_write(e, v); return;
-	case E1000_ICR: R(e, E1000_ICR) &= ~v; update_irq(e); return; /* write 1 to clear */
+	case E1000_ICR:
+		R(e, E1000_ICR) &= ~v;
+		update_irq(e);
+		return; /* write 1 to clear */
 	case E1000_ICS: e1000_raise(e, v & E1000_ICR_ALL); return;
-	case E1000_IMS: R(e, E1000_IMS) |= v & E1000_ICR_ALL; update_irq(e); return;
-	case E1000_IMC: R(e, E1000_IMS) &= ~v; update_irq(e); return;
-	case E1000_RDLEN: case E1000_TDLEN: R(e, off) = v & 0xfffffu; return; /* checked at use */
-	case E1000_RDH: case E1000_RDT: case E1000_TDH: R(e, off) = v & 0xffff; return;
+	case E1000_IMS:
+		R(e, E1000_IMS) |= v & E1000_ICR_ALL;
+		update_irq(e);
+		return;
+	case E1000_IMC:
+		R(e, E1000_IMS) &= ~v;
+		update_irq(e);
+		return;
+	case E1000_RDLEN:
+	case E1000_TDLEN: R(e, off) = v & 0xfffffu; return; /* checked at use */
+	case E1000_RDH:
+	case E1000_RDT:
+	case E1000_TDH: R(e, off) = v & 0xffff; return;
 	case E1000_TDT:
 		R(e, off) = v & 0xffff;
 		wake_poller(e); /* the poller transmits: the backend is its alone */
 		return;
-	default:
-		R(e, off) = v;
-		return;
+	default: R(e, off) = v; return;
 	}
 }
 
@@ -437,7 +539,8 @@ void e1000_mmio(struct e1000 *e, uint64_t off, void *data, uint32_t len, bool is
 
 	CNT_ADD(e->reg_count[idx], 1);
 	pthread_mutex_lock(&e->lock);
-	/* Registers are dwords (SDM 13.1): other sizes, odd offsets and unknown ones are dropped. */
+	/* Registers are dwords (SDM 13.1): other sizes, odd offsets and unknown ones are dropped.
+	 */
 	if (len != 4 || (off & 3) || idx == REG_OTHER || (is_write && (regs[idx].flags & RO))) {
 		CNT_ADD(e->st.reg_bad, 1);
 		if (!is_write)
@@ -487,8 +590,14 @@ static int bar_access(struct pci_dev *d, unsigned bar, uint64_t off, void *data,
 
 /* ---- life cycle and the link ---- */
 
-static void on_tx_wake(void *opaque, uint64_t count) { e1000_tx(opaque); }
-static void on_tx_ready(void *opaque) { e1000_tx(opaque); }
+static void on_tx_wake(void *opaque, uint64_t count)
+{
+	e1000_tx(opaque);
+}
+static void on_tx_ready(void *opaque)
+{
+	e1000_tx(opaque);
+}
 
 static void on_resample(void *opaque, uint64_t count)
 {
@@ -509,7 +618,8 @@ int e1000_init(struct e1000 *e, const struct nic_env *env)
 	e->net = env->net;
 	e->be = env->net ? env->net->be : NULL;
 	pthread_mutex_init(&e->lock, NULL);
-	pci_dev_init(&e->pci, "e1000", E1000_VENDOR, E1000_DEVICE, 0x020000, 3, E1000_VENDOR, 0x001e);
+	pci_dev_init(&e->pci, "e1000", E1000_VENDOR, E1000_DEVICE, 0x020000, 3, E1000_VENDOR,
+		     0x001e);
 	e->pci.opaque = e;
 	e->pci.bar_access = bar_access;
 	int r = pci_dev_add_bar(&e->pci, 0, E1000_BAR0_SIZE, false);
@@ -572,16 +682,16 @@ static void read_stats(struct nic *nic, struct nic_readout *out)
 	for (unsigned n = 1; n <= REG_END && out->nr_regs < NIC_REGS_MAX; n++) {
 		unsigned i = n % REG_END;
 		out->regs[out->nr_regs++] = (struct nic_counter){
-			regs[i].name, __atomic_load_n(&e->reg_count[i], __ATOMIC_RELAXED)};
+		    regs[i].name, __atomic_load_n(&e->reg_count[i], __ATOMIC_RELAXED)};
 	}
 }
 
 NIC_MODEL_GLUE(e1000, pci)
 
 const struct nic_model nic_model_e1000 = {
-	.name = "emulated",
-	.chip = "Intel 82540EM",
-	.mode = NIC_MODE_EMULATED,
-	NIC_MODEL_STEPS(e1000),
-	.read = read_stats,
+    .name = "emulated",
+    .chip = "Intel 82540EM",
+    .mode = NIC_MODE_EMULATED,
+    NIC_MODEL_STEPS(e1000),
+    .read = read_stats,
 };

@@ -22,12 +22,13 @@
 #include "vmm/e1000/regs.h"
 
 #define E1000_EEPROM_WORDS 64
-#define E1000_EEPROM_SUM 0xbaba /* words 0x00-0x3f add up to this (SDM 5.6.9) */
-#define E1000_PHY_REGS 32
+#define E1000_EEPROM_SUM   0xbaba /* words 0x00-0x3f add up to this (SDM 5.6.9) */
+#define E1000_PHY_REGS	   32
 
 struct e1000_desc {
 	uint64_t addr;
-	uint8_t b[8]; /* tx: length, cso, cmd, sta, css, special; rx: length, csum, sta, err, special */
+	uint8_t
+	    b[8]; /* tx: length, cso, cmd, sta, css, special; rx: length, csum, sta, err, special */
 };
 
 /* The e1000's own counters (the totals are struct nic_stats). */

@@ -11,9 +11,9 @@ void e1000_eeprom_build(struct e1000 *e, const uint8_t mac[6])
 	memset(e->eeprom, 0, sizeof(e->eeprom));
 	for (unsigned i = 0; i < 3; i++)
 		e->eeprom[i] = (uint16_t)(mac[2 * i] | mac[2 * i + 1] << 8);
-	e->eeprom[0x0a] = 0x6401;           /* initialization control 1: signature 01b, load */
-	e->eeprom[0x0d] = E1000_DEVICE;      /* device ID */
-	e->eeprom[0x0e] = E1000_VENDOR;      /* vendor ID */
+	e->eeprom[0x0a] = 0x6401;	/* initialization control 1: signature 01b, load */
+	e->eeprom[0x0d] = E1000_DEVICE; /* device ID */
+	e->eeprom[0x0e] = E1000_VENDOR; /* vendor ID */
 	for (unsigned i = 0; i < E1000_EEPROM_WORDS - 1; i++)
 		sum = (uint16_t)(sum + e->eeprom[i]);
 	e->eeprom[E1000_EEPROM_WORDS - 1] = (uint16_t)(E1000_EEPROM_SUM - sum);
@@ -21,8 +21,9 @@ void e1000_eeprom_build(struct e1000 *e, const uint8_t mac[6])
 
 uint32_t e1000_eecd_read(struct e1000 *e)
 {
-	uint32_t v = (R(e, E1000_EECD) & (E1000_EECD_SK | E1000_EECD_CS | E1000_EECD_DI | E1000_EECD_REQ)) |
-		     E1000_EECD_PRES;
+	uint32_t v =
+	    (R(e, E1000_EECD) & (E1000_EECD_SK | E1000_EECD_CS | E1000_EECD_DI | E1000_EECD_REQ)) |
+	    E1000_EECD_PRES;
 	if (v & E1000_EECD_REQ)
 		v |= E1000_EECD_GNT; /* the software request is granted at once */
 	if (e->ee.reading && e->ee.out_pos >= 0) {
@@ -82,18 +83,18 @@ void e1000_eerd_write(struct e1000 *e, uint32_t v)
 void e1000_phy_reset(struct e1000 *e)
 {
 	static const uint16_t init[E1000_PHY_REGS] = {
-		[0] = 0x1140,  /* control: autoneg on, full duplex, 1000 Mb/s */
-		[1] = 0x796d,  /* status: autoneg complete, link up */
-		[2] = 0x0141,  /* PHY ID 1: Marvell 88E1011, as the 82540EM carries */
-		[3] = 0x0c20,  /* PHY ID 2 */
-		[4] = 0x0de1,  /* autoneg advertisement */
-		[5] = 0x41e1,  /* link partner ability */
-		[6] = 0x0001,  /* autoneg expansion */
-		[9] = 0x0e00,  /* 1000BASE-T control */
-		[10] = 0x3c00, /* 1000BASE-T status: partner 1000 full */
-		[15] = 0x3000, /* extended status */
-		[16] = 0x0068, /* PHY specific control */
-		[17] = 0xac00, /* PHY specific status: 1000 Mb/s, full duplex, resolved, link */
+	    [0] = 0x1140,  /* control: autoneg on, full duplex, 1000 Mb/s */
+	    [1] = 0x796d,  /* status: autoneg complete, link up */
+	    [2] = 0x0141,  /* PHY ID 1: Marvell 88E1011, as the 82540EM carries */
+	    [3] = 0x0c20,  /* PHY ID 2 */
+	    [4] = 0x0de1,  /* autoneg advertisement */
+	    [5] = 0x41e1,  /* link partner ability */
+	    [6] = 0x0001,  /* autoneg expansion */
+	    [9] = 0x0e00,  /* 1000BASE-T control */
+	    [10] = 0x3c00, /* 1000BASE-T status: partner 1000 full */
+	    [15] = 0x3000, /* extended status */
+	    [16] = 0x0068, /* PHY specific control */
+	    [17] = 0xac00, /* PHY specific status: 1000 Mb/s, full duplex, resolved, link */
 	};
 	memcpy(e->phy, init, sizeof(e->phy));
 }

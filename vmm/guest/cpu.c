@@ -22,8 +22,7 @@ u64 hypercall(u64 nr)
 	case HC_VMMCALL:
 		__asm__ volatile("vmmcall" : "+a"(ret)::"rbx", "rcx", "rdx", "memory");
 		break;
-	default:
-		ret = (u64)-1;
+	default: ret = (u64)-1;
 	}
 	return ret;
 }
@@ -38,15 +37,15 @@ void halt(void)
 
 /* Interrupts (control.h, enum irq_mode). The guest runs with them off and opens them only
  * where it sleeps, so handlers never race the main loop: they count and acknowledge. */
-#define LAPIC(off) (*(volatile u32 *)(GPA_LAPIC + (off)))
-#define LAPIC_EOI 0xb0
-#define LAPIC_SVR 0xf0
-#define LAPIC_ICR_LO 0x300
-#define LAPIC_LVT_TIMER 0x320
+#define LAPIC(off)	 (*(volatile u32 *)(GPA_LAPIC + (off)))
+#define LAPIC_EOI	 0xb0
+#define LAPIC_SVR	 0xf0
+#define LAPIC_ICR_LO	 0x300
+#define LAPIC_LVT_TIMER	 0x320
 #define LAPIC_TIMER_INIT 0x380
-#define LAPIC_TIMER_DIV 0x3e0
-#define LVT_MASKED 0x10000u
-#define ICR_SELF 0x40000u /* destination shorthand 01: self; fixed delivery */
+#define LAPIC_TIMER_DIV	 0x3e0
+#define LVT_MASKED	 0x10000u
+#define ICR_SELF	 0x40000u /* destination shorthand 01: self; fixed delivery */
 
 /* Sleeps until an interrupt comes, takes it, and returns with interrupts off; counts the halt
  * in *count. Race-free: interrupts are off while the caller checks for work, and one that
@@ -62,7 +61,7 @@ void safe_halt(u64 *count)
 void lapic_init(void)
 {
 	LAPIC(LAPIC_SVR) = 0x100 | VEC_SPURIOUS; /* software-enable the LAPIC */
-	LAPIC(LAPIC_TIMER_DIV) = 0xb;            /* divide by 1: KVM's APIC bus ticks in ns */
+	LAPIC(LAPIC_TIMER_DIV) = 0xb;		 /* divide by 1: KVM's APIC bus ticks in ns */
 	LAPIC(LAPIC_LVT_TIMER) = LVT_MASKED | VEC_TIMER;
 }
 
@@ -114,7 +113,8 @@ static void idt_set(int v, u64 off)
 {
 	u64 *idt = (u64 *)GPA_IDT;
 	/* SDM Vol. 3A 6.14.1: 64-bit interrupt gate, selector 0x08, DPL 0, present. */
-	idt[2 * v] = (off & 0xffff) | (0x08ull << 16) | (0x8eull << 40) | ((off >> 16 & 0xffff) << 48);
+	idt[2 * v] =
+	    (off & 0xffff) | (0x08ull << 16) | (0x8eull << 40) | ((off >> 16 & 0xffff) << 48);
 	idt[2 * v + 1] = off >> 32;
 }
 
@@ -127,5 +127,7 @@ void idt_init(void)
 	idt_set(VEC_SPURIOUS, (u64)irq_spurious);
 }
 
-
-void lapic_self_ipi(void) { LAPIC(LAPIC_ICR_LO) = ICR_SELF | VEC_SELF; }
+void lapic_self_ipi(void)
+{
+	LAPIC(LAPIC_ICR_LO) = ICR_SELF | VEC_SELF;
+}

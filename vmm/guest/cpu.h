@@ -3,8 +3,14 @@
 #define VMSCOPE_GUEST_CPU_H
 #include "../control.h"
 
-static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
-static inline void barrier(void) { __asm__ volatile("" ::: "memory"); }
+static inline void cpu_relax(void)
+{
+	__asm__ volatile("pause" ::: "memory");
+}
+static inline void barrier(void)
+{
+	__asm__ volatile("" ::: "memory");
+}
 
 static inline u64 rdtsc(void)
 {

@@ -1,15 +1,21 @@
 /* The guest's e1000 driver (82540EM), shaped like Linux's drivers/net/ethernet/intel/e1000:
- * reset, MAC from the EEPROM (checksum checked), link from the PHY, legacy rings, one E1000_TDT write
- * per transmit call, the rx tail given back once per poll, and an interrupt handler that reads
- * E1000_ICR and masks until the driver re-arms through E1000_IMS. Every register access here is an exit:
- * the point of this card. */
+ * reset, MAC from the EEPROM (checksum checked), link from the PHY, legacy rings, one E1000_TDT
+ * write per transmit call, the rx tail given back once per poll, and an interrupt handler that
+ * reads E1000_ICR and masks until the driver re-arms through E1000_IMS. Every register access here
+ * is an exit: the point of this card. */
 #define VMSCOPE_GUEST
 #include "nic.h"
 #include "pci.h"
 #include "vmm/e1000/regs.h"
 
-static inline u32 rd(struct e1000g *e, u32 r) { return reg_rd32(e->regs, r); }
-static inline void wr(struct e1000g *e, u32 r, u32 v) { reg_wr32(e->regs, r, v); }
+static inline u32 rd(struct e1000g *e, u32 r)
+{
+	return reg_rd32(e->regs, r);
+}
+static inline void wr(struct e1000g *e, u32 r, u32 v)
+{
+	reg_wr32(e->regs, r, v);
+}
 
 static int eeprom_word(struct e1000g *e, u32 addr, u16 *out)
 {
@@ -64,7 +70,8 @@ static int probe(struct gnic *n)
 	wr(e, E1000_CTRL, rd(e, E1000_CTRL) | E1000_CTRL_SLU);
 	if (phy_read(e, 1, &w) || !(w & 4) || !(rd(e, E1000_STATUS) & E1000_STATUS_LU))
 		return -3;
-	wr(e, E1000_RAL0, (u32)n->mac[0] | (u32)n->mac[1] << 8 | (u32)n->mac[2] << 16 | (u32)n->mac[3] << 24);
+	wr(e, E1000_RAL0,
+	   (u32)n->mac[0] | (u32)n->mac[1] << 8 | (u32)n->mac[2] << 16 | (u32)n->mac[3] << 24);
 	wr(e, E1000_RAH0, (u32)n->mac[4] | (u32)n->mac[5] << 8 | 1u << 31);
 
 	/* dma: rx ring (4 KiB), tx ring (1 KiB), 256 rx buffers, 64 tx buffers. */
@@ -95,7 +102,8 @@ static int probe(struct gnic *n)
 	wr(e, E1000_RDLEN, E1000G_RX * 16);
 	wr(e, E1000_RDH, 0);
 	wr(e, E1000_RDT, E1000G_RX - 1); /* every buffer but one: head == tail means empty */
-	wr(e, E1000_RCTL, E1000_RCTL_EN | E1000_RCTL_BAM | E1000_RCTL_SECRC); /* 2048-byte buffers, RDMTS 1/2 */
+	wr(e, E1000_RCTL,
+	   E1000_RCTL_EN | E1000_RCTL_BAM | E1000_RCTL_SECRC); /* 2048-byte buffers, RDMTS 1/2 */
 	if (n->want_irq)
 		n->irq = pci_intx_setup(n->bdf, VEC_INTX);
 	e->armed = 0;
@@ -202,8 +210,18 @@ static void remove_card(struct gnic *n)
 }
 
 const struct nic_driver nic_driver_e1000 = {
-	.name = "e1000", .vendor = 0x8086, .device = 0x100e, .dma_size = 0xa2000,
-	.irq_kind = "intx",
-	.probe = probe, .send = send, .poll = poll, .arm_rx_irq = arm, .quiet = quiet, .irq = irq,
-	.tx_done = tx_done, .quiesce = quiesce, .remove = remove_card,
+    .name = "e1000",
+    .vendor = 0x8086,
+    .device = 0x100e,
+    .dma_size = 0xa2000,
+    .irq_kind = "intx",
+    .probe = probe,
+    .send = send,
+    .poll = poll,
+    .arm_rx_irq = arm,
+    .quiet = quiet,
+    .irq = irq,
+    .tx_done = tx_done,
+    .quiesce = quiesce,
+    .remove = remove_card,
 };

@@ -5,26 +5,18 @@
 #include "cpu.h"
 
 #define PVM_HC_UNUSED 0x10ff /* not a PVM hypercall: KVM answers -ENOSYS in the kernel */
-#define KVM_HC_UNUSED 0      /* no KVM hypercall has number 0: -KVM_ENOSYS in the kernel */
+#define KVM_HC_UNUSED 0	     /* no KVM hypercall has number 0: -KVM_ENOSYS in the kernel */
 
 void do_exit_op(u32 kind)
 {
 	switch (kind) {
-	case EK_PIO_VMM:
-		outl(PORT_EXIT_VMM, kind);
-		break;
-	case EK_PIO_EVENTFD:
-		outl(PORT_EXIT_EVENTFD, kind);
-		break;
-	case EK_MMIO_VMM:
-		mmio_write32(MMIO_EXIT_VMM, kind);
-		break;
-	case EK_MMIO_EVENTFD:
-		mmio_write32(MMIO_EXIT_EVENTFD, kind);
-		break;
+	case EK_PIO_VMM: outl(PORT_EXIT_VMM, kind); break;
+	case EK_PIO_EVENTFD: outl(PORT_EXIT_EVENTFD, kind); break;
+	case EK_MMIO_VMM: mmio_write32(MMIO_EXIT_VMM, kind); break;
+	case EK_MMIO_EVENTFD: mmio_write32(MMIO_EXIT_EVENTFD, kind); break;
 	case EK_HYPERCALL:
-		CTL->hypercall_ret = hypercall(CTL->hypercall_insn == HC_INT1B ? PVM_HC_UNUSED
-									       : KVM_HC_UNUSED);
+		CTL->hypercall_ret =
+		    hypercall(CTL->hypercall_insn == HC_INT1B ? PVM_HC_UNUSED : KVM_HC_UNUSED);
 		break;
 	case EK_CPUID: {
 		u32 a = 0, b, c = 0, d;
@@ -50,11 +42,10 @@ void do_exit_op(u32 kind)
 void do_fault(u32 kind)
 {
 	switch (kind) {
-	case FAULT_UD:
-		__asm__ volatile("ud2");
-		break;
+	case FAULT_UD: __asm__ volatile("ud2"); break;
 	case FAULT_TRIPLE:
-		memset((void *)GPA_IDT, 0, 32 * 16); /* no gate present: #UD -> #NP -> #DF -> shutdown */
+		memset((void *)GPA_IDT, 0,
+		       32 * 16); /* no gate present: #UD -> #NP -> #DF -> shutdown */
 		__asm__ volatile("ud2");
 		break;
 	case FAULT_HANG:

@@ -3,20 +3,20 @@
 #include "hotplug.h"
 #include "pci.h"
 
-#define CAP_EXP 0x10
-#define EXP_FLAGS 0x02
-#define EXP_SLTCAP 0x14
-#define EXP_SLTCTL 0x18
-#define EXP_SLTSTA 0x1a
-#define SLTCAP_HPC 0x40
-#define SLTCTL_PDCE 0x0008
-#define SLTCTL_HPIE 0x0020
+#define CAP_EXP	      0x10
+#define EXP_FLAGS     0x02
+#define EXP_SLTCAP    0x14
+#define EXP_SLTCTL    0x18
+#define EXP_SLTSTA    0x1a
+#define SLTCAP_HPC    0x40
+#define SLTCTL_PDCE   0x0008
+#define SLTCTL_HPIE   0x0020
 #define SLTCTL_DLLSCE 0x1000
-#define SLTSTA_PDC 0x0008
-#define SLTSTA_PDS 0x0040
-#define SLTSTA_DLLSC 0x0100
+#define SLTSTA_PDC    0x0008
+#define SLTSTA_PDS    0x0040
+#define SLTSTA_DLLSC  0x0100
 #define SLTSTA_EVENTS 0x011f /* every write-1-to-clear event bit */
-#define CAP_MSI 0x05
+#define CAP_MSI	      0x05
 /* How often the slots are read while the guest is busy: it runs with interrupts off outside
  * its sleeps (main.c), so the MSI only ends a sleep. A read is an exit per port. */
 #define POLL_MS 20
@@ -56,9 +56,10 @@ int hp_init(int want_irq, u64 tsc_khz)
 		u16 ctl = SLTCTL_PDCE | SLTCTL_DLLSCE;
 		if (want_irq && msi) {
 			pci_write32(b, msi + 4, (u32)GPA_LAPIC); /* APIC 0, physical */
-			pci_write16(b, msi + 8, VEC_HOTPLUG);     /* fixed, edge */
-			pci_write16(b, msi + 2, 1);               /* MSI enable, one vector */
-			pci_write16(b, 0x04, pci_read16(b, 0x04) | 0x4); /* bus master: it writes MSIs */
+			pci_write16(b, msi + 8, VEC_HOTPLUG);	 /* fixed, edge */
+			pci_write16(b, msi + 2, 1);		 /* MSI enable, one vector */
+			pci_write16(b, 0x04,
+				    pci_read16(b, 0x04) | 0x4); /* bus master: it writes MSIs */
 			ctl |= SLTCTL_HPIE;
 		}
 		pci_write16(b, e + EXP_SLTCTL, ctl);
@@ -66,9 +67,15 @@ int hp_init(int want_irq, u64 tsc_khz)
 	return nr_ports;
 }
 
-void hp_irq(void) { irq_seen = 1; }
+void hp_irq(void)
+{
+	irq_seen = 1;
+}
 
-int hp_irq_pending(void) { return irq_seen; }
+int hp_irq_pending(void)
+{
+	return irq_seen;
+}
 
 int hp_pending(u64 now)
 {
@@ -88,7 +95,8 @@ void hp_service(void (*fn)(u32 card_bdf, int present, void *arg), void *arg)
 		u16 sta = pci_read16(b, e + EXP_SLTSTA);
 		if (!(sta & SLTSTA_EVENTS))
 			continue;
-		/* Clear what we read before acting: an event after this is a new edge, a new MSI. */
+		/* Clear what we read before acting: an event after this is a new edge, a new MSI.
+		 */
 		pci_write16(b, e + EXP_SLTSTA, sta & SLTSTA_EVENTS);
 		/* Presence as it is now: a removal and an add since the last look read as the add,
 		 * and the caller knows the card it had there is gone. */

@@ -7,11 +7,23 @@
 /* The control page, the VMM's and the guest's (control.h). */
 #define CTL ((struct ctl_page *)GPA_CTL)
 
-static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
-static inline void outl(u16 port, u32 v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
-static inline void mmio_write32(u64 gpa, u32 v) { *(volatile u32 *)gpa = v; }
+static inline void outb(u16 port, u8 v)
+{
+	__asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port));
+}
+static inline void outl(u16 port, u32 v)
+{
+	__asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port));
+}
+static inline void mmio_write32(u64 gpa, u32 v)
+{
+	*(volatile u32 *)gpa = v;
+}
 /* Tells the VMM (GEV_*, control.h). */
-static inline void event(u32 ev) { outl(PORT_GUEST_EVENT, ev); }
+static inline void event(u32 ev)
+{
+	outl(PORT_GUEST_EVENT, ev);
+}
 
 void *memset(void *d, int c, unsigned long n);
 void *memcpy(void *d, const void *s, unsigned long n);
@@ -22,7 +34,10 @@ void put_hex(u64 v, int digits);
 void put_dec(u64 v);
 
 /* cpu.c: interrupts, the IDT, halts and hypercalls. */
-static inline int have_irqs(void) { return CTL->irq_mode != IRQ_NONE; }
+static inline int have_irqs(void)
+{
+	return CTL->irq_mode != IRQ_NONE;
+}
 u64 hypercall(u64 nr);
 /* Without an irqchip HLT exits to the VMM; on kvm_pvm the instruction is a hypercall. */
 void halt(void);

@@ -1,4 +1,5 @@
-/* The built-in guest: freestanding, no libc; runs the workloads the VMM asks for on the control page. */
+/* The built-in guest: freestanding, no libc; runs the workloads the VMM asks for on the control
+ * page. */
 #define VMSCOPE_GUEST
 #include "../control.h"
 #include "lib.h"
@@ -14,7 +15,6 @@
 
 static struct ctl_page *const ctl = (struct ctl_page *)GPA_CTL;
 extern char __bss_start[], __bss_end[];
-
 
 static void log_function(u32 bdf, u32 id, void *arg)
 {
@@ -57,8 +57,8 @@ static int rx_seq_started;
 static void on_udp(const struct net_rx *rx)
 {
 	if (rx->dst_port == 7) {
-		u32 n = (u32)net_udp(&nif, echo_frame, sizeof(echo_frame), rx->src_ip, 7, rx->src_port,
-				     rx->payload, rx->payload_len);
+		u32 n = (u32)net_udp(&nif, echo_frame, sizeof(echo_frame), rx->src_ip, 7,
+				     rx->src_port, rx->payload, rx->payload_len);
 		if (n && nic_send(cur, echo_frame, n) == 0) {
 			ctl->net_tx_packets++;
 			ctl->udp_echoed++;
@@ -94,9 +94,7 @@ static void on_frame(const u8 *f, u32 len)
 				ctl->icmp_replies++;
 		}
 		break;
-	case NET_RX_UDP:
-		on_udp(&rx);
-		break;
+	case NET_RX_UDP: on_udp(&rx); break;
 	case NET_RX_ICMP_REPLY:
 		if (rx.icmp_id == ping_id && rx.icmp_seq == ping_seq && rx.payload_len >= 8) {
 			u64 sent;
@@ -105,8 +103,7 @@ static void on_frame(const u8 *f, u32 len)
 			ping_answered = 1;
 		}
 		break;
-	default:
-		break;
+	default: break;
 	}
 	ctl->net_rx_bad = nif.rx_bad;
 }
@@ -164,7 +161,10 @@ static void nic_init(void)
 	ctl->nic_state = NIC_UP;
 }
 
-static int nic_up(void) { return ctl->nic_state == NIC_UP; }
+static int nic_up(void)
+{
+	return ctl->nic_state == NIC_UP;
+}
 
 /* Resolves the peer's MAC (ARP), polling for up to 100 ms. */
 static int resolve_peer(void)
@@ -178,7 +178,6 @@ static int resolve_peer(void)
 		nic_poll(cur, on_frame);
 	return nif.peer_known;
 }
-
 
 /* Report and stop: the VMM takes over from the event; we never return. */
 #define GUEST_ASSERT(c)                                                                            \
@@ -198,9 +197,12 @@ static int resolve_peer(void)
  * and letting the old one go are hundreds of trapping accesses (milliseconds on kvm_pvm): they
  * run as the background task, in 100 us turns between the workload's own steps, so the traffic
  * stops only for the move itself (1. and 2. in move_to). */
-static struct gnic *spare(void) { return cur == &cards[0] ? &cards[1] : &cards[0]; }
+static struct gnic *spare(void)
+{
+	return cur == &cards[0] ? &cards[1] : &cards[0];
+}
 
-#define DRAIN_MS 10 /* the longest we wait for a card to put its frames on the wire */
+#define DRAIN_MS      10  /* the longest we wait for a card to put its frames on the wire */
 #define TASK_SLICE_US 100 /* the background task's turn (task.h) */
 
 /* What the main loop does once the background task has finished (NULL: nothing). */
@@ -323,7 +325,8 @@ static void on_slot(u32 bdf, int present, void *arg)
 	for (int i = 0; i < 2; i++) {
 		struct gnic *n = &cards[i];
 		/* Our card in that slot is still there (a link event): nothing to do. A card that
-		 * left (the VMM took back one we never moved to, or took ours away) is forgotten. */
+		 * left (the VMM took back one we never moved to, or took ours away) is forgotten.
+		 */
 		if (!n->drv || n->slot_bdf != bdf)
 			continue;
 		if (present)
@@ -376,7 +379,10 @@ static void record_stats(struct kind_stats *k, u64 cycles)
 
 static u32 seen_seq;
 
-static int command_pending(void) { return *(volatile u32 *)&ctl->cmd_seq != seen_seq; }
+static int command_pending(void)
+{
+	return *(volatile u32 *)&ctl->cmd_seq != seen_seq;
+}
 
 /* One halt that ends by the deadline at the latest (it may end sooner: an interrupt, or the
  * VMM's wake). With interrupts, the NIC's rx interrupt is armed too, so the peer's packets (the
@@ -432,7 +438,8 @@ static void ping_once(void)
 	ping_seq++;
 	ping_answered = 0;
 	u32 len = ctl->pkt_size < 8 ? 8 : ctl->pkt_size > 64 ? 64 : ctl->pkt_size;
-	u32 n = (u32)net_icmp_echo(&nif, frame, sizeof(frame), ctl->peer_ip, ping_id, ping_seq, payload, len);
+	u32 n = (u32)net_icmp_echo(&nif, frame, sizeof(frame), ctl->peer_ip, ping_id, ping_seq,
+				   payload, len);
 	if (nic_send(cur, frame, n)) {
 		ctl->net_tx_full++;
 		return;
@@ -450,11 +457,12 @@ static void ping_once(void)
 
 /* The tx ring is full. With interrupts the guest sleeps until the card has taken frames, as a
  * driver stops its queue until the tx completion interrupt, and gives its core to the host's
- * side of the link (the card's thread, the peer) instead of spinning on a full ring. At most 1 ms. */
+ * side of the link (the card's thread, the peer) instead of spinning on a full ring. At most 1 ms.
+ */
 static void wait_tx_room(void)
 {
-	if (!have_irqs() || !cur->irq || !cur->drv->arm_tx_irq || task_live() || command_pending() ||
-	    hp_irq_pending())
+	if (!have_irqs() || !cur->irq || !cur->drv->arm_tx_irq || task_live() ||
+	    command_pending() || hp_irq_pending())
 		return;
 	if (!cur->drv->arm_tx_irq(cur)) {
 		lapic_timer_arm(1000000);
@@ -499,11 +507,11 @@ static void pace(u64 *next, u64 now)
 
 /* The main loop's state across its turns. */
 struct loop {
-	u64 next;       /* the paced workloads' next operation */
-	u32 rr;         /* exits of every kind: the next kind in turn */
+	u64 next;	/* the paced workloads' next operation */
+	u32 rr;		/* exits of every kind: the next kind in turn */
 	u64 idle_since; /* rx and echo: when the ring went empty (0: it is not) */
-	u64 rx_spin;    /* ... and how long to spin before sleeping on the rx interrupt */
-	u64 next_work;  /* the next work-loop measurement */
+	u64 rx_spin;	/* ... and how long to spin before sleeping on the rx interrupt */
+	u64 next_work;	/* the next work-loop measurement */
 };
 
 static void exits_step(struct loop *l)

@@ -10,7 +10,7 @@
 #define VFG_RX 1024 /* deep: the engine fills it while the vCPU may be off its core for ms */
 #define VFG_TX 64
 /* Its DMA area: the rx ring, the tx ring, then the buffers from a page boundary. */
-#define VFG_BUFS_AT ((16u * (VFG_RX + VFG_TX) + 0xfffu) & ~0xfffu)
+#define VFG_BUFS_AT  ((16u * (VFG_RX + VFG_TX) + 0xfffu) & ~0xfffu)
 #define VFG_DMA_SIZE (VFG_BUFS_AT + (VFG_RX + VFG_TX) * NIC_BUF)
 
 /* The SR-IOV VF driver's state: rings, and the doorbell page its writes go to (memory). */
@@ -28,18 +28,30 @@ struct vfg {
 
 /* What every driver orders its ring writes and register accesses with (x86: stores are ordered
  * among themselves, so a compiler barrier; a store before a load needs mfence). */
-static inline void wmb(void) { __asm__ volatile("" ::: "memory"); }
-static inline void mb(void) { __asm__ volatile("mfence" ::: "memory"); }
+static inline void wmb(void)
+{
+	__asm__ volatile("" ::: "memory");
+}
+static inline void mb(void)
+{
+	__asm__ volatile("mfence" ::: "memory");
+}
 /* A card's registers (REG: task.h). */
-static inline u32 reg_rd32(volatile u8 *base, u32 off) { return REG(u32, base + off); }
-static inline void reg_wr32(volatile u8 *base, u32 off, u32 v) { REG(u32, base + off) = v; }
+static inline u32 reg_rd32(volatile u8 *base, u32 off)
+{
+	return REG(u32, base + off);
+}
+static inline void reg_wr32(volatile u8 *base, u32 off, u32 v)
+{
+	REG(u32, base + off) = v;
+}
 
 struct gnic;
 
 struct nic_driver {
 	const char *name;
 	u16 vendor, device;
-	u64 dma_size; /* guest memory its rings and buffers need */
+	u64 dma_size;	      /* guest memory its rings and buffers need */
 	const char *irq_kind; /* how it interrupts: "msi-x", "intx" */
 	/* Brings the card up (reset, MAC, rings, interrupts if want_irq); 0 or a negative step. */
 	int (*probe)(struct gnic *n);
@@ -82,7 +94,7 @@ struct gnic {
 };
 
 extern const struct nic_driver nic_driver_virtio, nic_driver_e1000, nic_driver_sriov_pf,
-	nic_driver_sriov_vf;
+    nic_driver_sriov_vf;
 
 /* Finds the first function on the buses that a driver of the table takes, binds it; 0, -1 no
  * card, or the driver's negative step (*drv says which). */
@@ -91,9 +103,22 @@ int nic_probe_first(struct gnic *n, int want_irq, const struct nic_driver **drv)
 int nic_probe_at(struct gnic *n, u32 bdf, int want_irq, const struct nic_driver **drv);
 /* Binds drv to the function at bdf (its own DMA area): a PF's driver hands over to its VF's. */
 int nic_bind(struct gnic *n, const struct nic_driver *drv, u32 bdf);
-static inline int nic_send(struct gnic *n, const void *f, u32 len) { return n->drv->send(n, f, len); }
-static inline int nic_poll(struct gnic *n, void (*fn)(const u8 *, u32)) { return n->drv->poll(n, fn); }
-static inline int nic_arm_rx_irq(struct gnic *n) { return n->irq ? n->drv->arm_rx_irq(n) : 0; }
-static inline void nic_quiet(struct gnic *n) { if (n->irq) n->drv->quiet(n); }
+static inline int nic_send(struct gnic *n, const void *f, u32 len)
+{
+	return n->drv->send(n, f, len);
+}
+static inline int nic_poll(struct gnic *n, void (*fn)(const u8 *, u32))
+{
+	return n->drv->poll(n, fn);
+}
+static inline int nic_arm_rx_irq(struct gnic *n)
+{
+	return n->irq ? n->drv->arm_rx_irq(n) : 0;
+}
+static inline void nic_quiet(struct gnic *n)
+{
+	if (n->irq)
+		n->drv->quiet(n);
+}
 
 #endif

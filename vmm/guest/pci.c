@@ -9,11 +9,26 @@
 /* Every config access traps: each is a yield point of a background probe (task.h). */
 #define CFG(type, bdf, off) REG(type, ECAM(bdf, off))
 
-u32 pci_read32(u32 bdf, u32 off) { return CFG(u32, bdf, off); }
-u16 pci_read16(u32 bdf, u32 off) { return CFG(u16, bdf, off); }
-u8 pci_read8(u32 bdf, u32 off) { return CFG(u8, bdf, off); }
-void pci_write32(u32 bdf, u32 off, u32 v) { CFG(u32, bdf, off) = v; }
-void pci_write16(u32 bdf, u32 off, u16 v) { CFG(u16, bdf, off) = v; }
+u32 pci_read32(u32 bdf, u32 off)
+{
+	return CFG(u32, bdf, off);
+}
+u16 pci_read16(u32 bdf, u32 off)
+{
+	return CFG(u16, bdf, off);
+}
+u8 pci_read8(u32 bdf, u32 off)
+{
+	return CFG(u8, bdf, off);
+}
+void pci_write32(u32 bdf, u32 off, u32 v)
+{
+	CFG(u32, bdf, off) = v;
+}
+void pci_write16(u32 bdf, u32 off, u16 v)
+{
+	CFG(u16, bdf, off) = v;
+}
 
 static void scan_bus(u32 bus, int depth, void (*fn)(u32, u32, void *), void *arg)
 {
@@ -33,7 +48,10 @@ static void scan_bus(u32 bus, int depth, void (*fn)(u32, u32, void *), void *arg
 	}
 }
 
-void pci_scan(void (*fn)(u32 bdf, u32 id, void *arg), void *arg) { scan_bus(0, 0, fn, arg); }
+void pci_scan(void (*fn)(u32 bdf, u32 id, void *arg), void *arg)
+{
+	scan_bus(0, 0, fn, arg);
+}
 
 u32 pci_next_cap(u32 bdf, u8 id, u32 after)
 {
@@ -47,7 +65,10 @@ u32 pci_next_cap(u32 bdf, u8 id, u32 after)
 	return 0;
 }
 
-u32 pci_find_cap(u32 bdf, u8 id) { return pci_next_cap(bdf, id, 0); }
+u32 pci_find_cap(u32 bdf, u8 id)
+{
+	return pci_next_cap(bdf, id, 0);
+}
 
 u32 pci_find_ext_cap(u32 bdf, u16 id)
 {
@@ -69,7 +90,10 @@ u64 pci_bar(u32 bdf, u32 n)
 	return v & 1 ? v & ~3u : v & ~0xfu;
 }
 
-void pci_enable(u32 bdf) { pci_write16(bdf, 0x04, pci_read16(bdf, 0x04) | 0x7); }
+void pci_enable(u32 bdf)
+{
+	pci_write16(bdf, 0x04, pci_read16(bdf, 0x04) | 0x7);
+}
 
 int pci_msix_setup(u32 bdf, u64 bar_addr, u32 bar, u32 n, u32 vec_base)
 {
@@ -84,7 +108,7 @@ int pci_msix_setup(u32 bdf, u64 bar_addr, u32 bar, u32 n, u32 vec_base)
 		REG(u32, t + 16 * i) = (u32)GPA_LAPIC; /* destination APIC 0, physical */
 		REG(u32, t + 16 * i + 4) = 0;
 		REG(u32, t + 16 * i + 8) = vec_base + i; /* fixed delivery, edge */
-		REG(u32, t + 16 * i + 12) = 0;           /* unmasked */
+		REG(u32, t + 16 * i + 12) = 0;		 /* unmasked */
 	}
 	pci_write16(bdf, cap + 2, 0x8000); /* MSI-X enable, function not masked */
 	return 1;

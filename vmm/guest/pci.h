@@ -5,8 +5,8 @@
 #include "../control.h"
 
 #define PCI_BDF(bus, devfn) ((u32)(bus) << 8 | (u32)(devfn))
-#define PCI_CAP_MSIX 0x11
-#define GPA_IOAPIC 0xfec00000ull
+#define PCI_CAP_MSIX	    0x11
+#define GPA_IOAPIC	    0xfec00000ull
 
 u32 pci_read32(u32 bdf, u32 off);
 u16 pci_read16(u32 bdf, u32 off);

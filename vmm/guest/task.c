@@ -6,7 +6,7 @@
 #define TASK_STACK 16384
 
 void task_switch(u64 *save_sp, u64 next_sp); /* start.S */
-void task_entry(void);                       /* start.S: calls task_body() */
+void task_entry(void);			     /* start.S: calls task_body() */
 
 static u8 stack[TASK_STACK] __attribute__((aligned(16)));
 static u64 main_sp, task_sp, slice_start, slice_len;
@@ -32,7 +32,7 @@ int task_start(void (*fn)(void *), void *arg, u64 slice)
 	if (live)
 		return -1;
 	u64 *top = (u64 *)(stack + TASK_STACK);
-	*--top = 0;              /* keeps task_entry's frame 16-byte aligned */
+	*--top = 0;		  /* keeps task_entry's frame 16-byte aligned */
 	*--top = (u64)task_entry; /* task_switch's ret */
 	for (int i = 0; i < 6; i++)
 		*--top = 0; /* rbp rbx r12-r15, popped by task_switch */
@@ -44,7 +44,10 @@ int task_start(void (*fn)(void *), void *arg, u64 slice)
 	return 0;
 }
 
-int task_live(void) { return live; }
+int task_live(void)
+{
+	return live;
+}
 
 int task_step(void)
 {

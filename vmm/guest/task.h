@@ -1,10 +1,11 @@
 /* One background task beside the guest's main loop, run in slices: the probe of a hot-added
- * card, and letting the old card go once the traffic has moved. A probe is a few hundred register accesses and every one traps (the e1000's 64 EEPROM
- * reads alone are 3-6 ms on kvm_pvm); run in one go, the workload would stop for all of it and
- * that stop would be the switch's blackout. Run here, it takes turns with the workload: the main
- * loop gives it one slice per turn (task_step) and it gives the CPU back at the first yield
- * point past the slice (task_point), as a cooperative thread does. The code it runs needs no
- * change: the guest's register and config accessors are the yield points.
+ * card, and letting the old card go once the traffic has moved. A probe is a few hundred register
+ * accesses and every one traps (the e1000's 64 EEPROM reads alone are 3-6 ms on kvm_pvm); run in
+ * one go, the workload would stop for all of it and that stop would be the switch's blackout. Run
+ * here, it takes turns with the workload: the main loop gives it one slice per turn (task_step) and
+ * it gives the CPU back at the first yield point past the slice (task_point), as a cooperative
+ * thread does. The code it runs needs no change: the guest's register and config accessors are the
+ * yield points.
  *
  * Interrupts stay off in the task (the guest opens them only where it sleeps, and it does not
  * sleep while a task is live), so no handler runs on its stack. */
@@ -40,6 +41,9 @@ static inline int task_hold(void)
 	task_inside = 0;
 	return was;
 }
-static inline void task_unhold(int was) { task_inside = was; }
+static inline void task_unhold(int was)
+{
+	task_inside = was;
+}
 
 #endif

@@ -8,22 +8,32 @@
 #include "pci.h"
 #include "vnet.h"
 
-#define R8(a) REG(u8, a)
+#define R8(a)  REG(u8, a)
 #define R16(a) REG(u16, a)
 #define R32(a) REG(u32, a)
 #define R64(a) REG(u64, a)
 
 enum { COMMON = 1, NOTIFY = 2, ISR = 3, DEVICE = 4 };
 enum {
-	DFSEL = 0x00, DF = 0x04, GFSEL = 0x08, GF = 0x0c, STATUS = 0x14, QSEL = 0x16, QSIZE = 0x18,
-	QENABLE = 0x1c, QNOFF = 0x1e, QDESC = 0x20, QAVAIL = 0x28, QUSED = 0x30, MSIX_CONFIG = 0x10,
+	DFSEL = 0x00,
+	DF = 0x04,
+	GFSEL = 0x08,
+	GF = 0x0c,
+	STATUS = 0x14,
+	QSEL = 0x16,
+	QSIZE = 0x18,
+	QENABLE = 0x1c,
+	QNOFF = 0x1e,
+	QDESC = 0x20,
+	QAVAIL = 0x28,
+	QUSED = 0x30,
+	MSIX_CONFIG = 0x10,
 	QMSIX = 0x1a,
 };
-#define NO_VECTOR 0xffff
-#define F_MAC 5
+#define NO_VECTOR   0xffff
+#define F_MAC	    5
 #define F_EVENT_IDX 29
 #define F_VERSION_1 32
-
 
 static int setup_queue(struct vnet *v, struct vnet_queue *q, u16 index, u16 size, u64 base,
 		       u32 notify_off, u32 mult, u64 bufs, int device_writes)
@@ -88,7 +98,10 @@ int vnet_init(struct vnet *v, u32 bdf, u32 vec_base, u64 dma)
 		found |= type < 32 ? 1u << type : 0;
 		switch (type) {
 		case COMMON: common = off; break;
-		case NOTIFY: notify = off; mult = pci_read32(bdf, c + 16); break;
+		case NOTIFY:
+			notify = off;
+			mult = pci_read32(bdf, c + 16);
+			break;
 		case ISR: isr = off; break;
 		case DEVICE: dev = off; break;
 		}
@@ -99,9 +112,9 @@ int vnet_init(struct vnet *v, u32 bdf, u32 vec_base, u64 dma)
 	v->isr = (volatile u8 *)(v->bar + isr);
 	v->devcfg = (volatile u8 *)(v->bar + dev);
 
-	R8(v->common + STATUS) = 0;                     /* 1. reset */
-	R8(v->common + STATUS) = 1;                     /* 2. ACKNOWLEDGE */
-	R8(v->common + STATUS) = 1 | 2;                 /* 3. DRIVER */
+	R8(v->common + STATUS) = 0;	/* 1. reset */
+	R8(v->common + STATUS) = 1;	/* 2. ACKNOWLEDGE */
+	R8(v->common + STATUS) = 1 | 2; /* 3. DRIVER */
 	R32(v->common + DFSEL) = 0;
 	f = R32(v->common + DF);
 	R32(v->common + DFSEL) = 1;
@@ -109,12 +122,12 @@ int vnet_init(struct vnet *v, u32 bdf, u32 vec_base, u64 dma)
 	u64 want = 1ull << F_VERSION_1 | 1ull << F_MAC | 1ull << F_EVENT_IDX;
 	if ((f & want) != want)
 		return -2;
-	R32(v->common + GFSEL) = 0;                     /* 4. our subset */
+	R32(v->common + GFSEL) = 0; /* 4. our subset */
 	R32(v->common + GF) = (u32)want;
 	R32(v->common + GFSEL) = 1;
 	R32(v->common + GF) = (u32)(want >> 32);
-	R8(v->common + STATUS) = 1 | 2 | 8;             /* 5. FEATURES_OK */
-	if (!(R8(v->common + STATUS) & 8))              /* 6. accepted? */
+	R8(v->common + STATUS) = 1 | 2 | 8; /* 5. FEATURES_OK */
+	if (!(R8(v->common + STATUS) & 8))  /* 6. accepted? */
 		return -3;
 	v->msix = vec_base ? pci_msix_setup(bdf, v->bar, 0, 3, vec_base) : 0;
 	if (v->msix) {
@@ -126,12 +139,12 @@ int vnet_init(struct vnet *v, u32 bdf, u32 vec_base, u64 dma)
 	if (setup_queue(v, &v->rx, 0, VNET_RXQ_SIZE, dma, notify, mult, dma + VNET_RX_BUFS_AT, 1) ||
 	    setup_queue(v, &v->tx, 1, VNET_TXQ_SIZE, dma + VNET_TX_RINGS_AT, notify, mult,
 			dma + VNET_TX_BUFS_AT, 0))
-		return -4;                              /* 7. queues */
+		return -4; /* 7. queues */
 	for (u32 i = 0; i < 6; i++)
 		v->mac[i] = R8(v->devcfg + i);
-	R8(v->common + STATUS) = 1 | 2 | 8 | 4;         /* 8. DRIVER_OK */
+	R8(v->common + STATUS) = 1 | 2 | 8 | 4; /* 8. DRIVER_OK */
 	if (R8(v->common + STATUS) & 0x40)
-		return -5;                              /* NEEDS_RESET */
+		return -5; /* NEEDS_RESET */
 	/* Post every rx buffer. */
 	for (u16 i = 0; i < v->rx.size; i++)
 		*(volatile u16 *)(v->rx.avail + 4 + 2 * i) = i;
@@ -242,15 +255,27 @@ static int probe(struct gnic *n)
 	return 0;
 }
 
-static int send(struct gnic *n, const void *frame, u32 len) { return vnet_send(&n->u.v, frame, len); }
-static int poll(struct gnic *n, void (*fn)(const u8 *, u32)) { return vnet_poll(&n->u.v, fn); }
-static int arm(struct gnic *n) { return vnet_rx_arm(&n->u.v); }
+static int send(struct gnic *n, const void *frame, u32 len)
+{
+	return vnet_send(&n->u.v, frame, len);
+}
+static int poll(struct gnic *n, void (*fn)(const u8 *, u32))
+{
+	return vnet_poll(&n->u.v, fn);
+}
+static int arm(struct gnic *n)
+{
+	return vnet_rx_arm(&n->u.v);
+}
 static void quiet(struct gnic *n)
 {
 	vnet_rx_quiet(&n->u.v);
 	vnet_reap(&n->u.v); /* and the tx queue's used_event far ahead again */
 }
-static int arm_tx(struct gnic *n) { return vnet_tx_arm(&n->u.v); }
+static int arm_tx(struct gnic *n)
+{
+	return vnet_tx_arm(&n->u.v);
+}
 
 static int tx_done(struct gnic *n)
 {
@@ -265,8 +290,18 @@ static void quiesce(struct gnic *n)
 }
 
 const struct nic_driver nic_driver_virtio = {
-	.name = "virtio-net", .vendor = 0x1af4, .device = 0x1041, .dma_size = VNET_DMA_SIZE,
-	.irq_kind = "msi-x",
-	.probe = probe, .send = send, .poll = poll, .arm_rx_irq = arm, .arm_tx_irq = arm_tx,
-	.quiet = quiet, .tx_done = tx_done, .quiesce = quiesce, .remove = quiesce,
+    .name = "virtio-net",
+    .vendor = 0x1af4,
+    .device = 0x1041,
+    .dma_size = VNET_DMA_SIZE,
+    .irq_kind = "msi-x",
+    .probe = probe,
+    .send = send,
+    .poll = poll,
+    .arm_rx_irq = arm,
+    .arm_tx_irq = arm_tx,
+    .quiet = quiet,
+    .tx_done = tx_done,
+    .quiesce = quiesce,
+    .remove = quiesce,
 };

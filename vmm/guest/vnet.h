@@ -1,27 +1,28 @@
-/* The guest's virtio-net driver (polling, with an rx interrupt to sleep on): init per virtio 1.x 3.1.1, one rx and one tx queue. */
+/* The guest's virtio-net driver (polling, with an rx interrupt to sleep on): init per
+ * virtio 1.x 3.1.1, one rx and one tx queue. */
 #ifndef VMSCOPE_GUEST_VNET_H
 #define VMSCOPE_GUEST_VNET_H
 #include "../control.h"
 
 #define VNET_RXQ_SIZE 1024 /* deep, like a real NIC: the vCPU may be off its core for ms */
 #define VNET_TXQ_SIZE 64
-#define VNET_BUF 2048
-#define VNET_HDR 12
+#define VNET_BUF      2048
+#define VNET_HDR      12
 /* A queue's rings (2.7): descriptors, the driver area after them, the device area from the
  * next page; then its DMA area: the rx rings, the tx rings, the rx buffers, the tx buffers. */
 #define VNET_AVAIL_AT(n) (16u * (n))
-#define VNET_USED_AT(n) ((16u * (n) + 6u + 2u * (n) + 0xfffu) & ~0xfffu)
-#define VNET_RINGS(n) ((VNET_USED_AT(n) + 6u + 8u * (n) + 0xfffu) & ~0xfffu)
+#define VNET_USED_AT(n)	 ((16u * (n) + 6u + 2u * (n) + 0xfffu) & ~0xfffu)
+#define VNET_RINGS(n)	 ((VNET_USED_AT(n) + 6u + 8u * (n) + 0xfffu) & ~0xfffu)
 #define VNET_TX_RINGS_AT VNET_RINGS(VNET_RXQ_SIZE)
-#define VNET_RX_BUFS_AT (VNET_TX_RINGS_AT + VNET_RINGS(VNET_TXQ_SIZE))
-#define VNET_TX_BUFS_AT (VNET_RX_BUFS_AT + VNET_RXQ_SIZE * VNET_BUF)
-#define VNET_DMA_SIZE (VNET_TX_BUFS_AT + VNET_TXQ_SIZE * VNET_BUF)
+#define VNET_RX_BUFS_AT	 (VNET_TX_RINGS_AT + VNET_RINGS(VNET_TXQ_SIZE))
+#define VNET_TX_BUFS_AT	 (VNET_RX_BUFS_AT + VNET_RXQ_SIZE * VNET_BUF)
+#define VNET_DMA_SIZE	 (VNET_TX_BUFS_AT + VNET_TXQ_SIZE * VNET_BUF)
 
 struct vnet_queue {
-	u16 size, idx;          /* our avail idx (next to publish) */
-	u16 last_used;          /* next used element to look at */
+	u16 size, idx; /* our avail idx (next to publish) */
+	u16 last_used; /* next used element to look at */
 	volatile u8 *desc, *avail, *used;
-	volatile u16 *notify;   /* where a notification is written */
+	volatile u16 *notify; /* where a notification is written */
 	u8 *bufs;
 };
 

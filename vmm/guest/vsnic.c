@@ -8,17 +8,16 @@
 #include "pci.h"
 #include "../vsnic/regs.h"
 
-#define EXT_CAP_SRIOV 0x0010
-#define SRIOV_CTRL 0x08
-#define SRIOV_TOTAL_VF 0x0e
-#define SRIOV_NUM_VF 0x10
+#define EXT_CAP_SRIOV	0x0010
+#define SRIOV_CTRL	0x08
+#define SRIOV_TOTAL_VF	0x0e
+#define SRIOV_NUM_VF	0x10
 #define SRIOV_VF_OFFSET 0x14
 #define SRIOV_VF_STRIDE 0x16
-#define SRIOV_VF_DID 0x1a
-#define SRIOV_BAR 0x24
-#define SRIOV_VFE 0x01
-#define SRIOV_MSE 0x08
-
+#define SRIOV_VF_DID	0x1a
+#define SRIOV_BAR	0x24
+#define SRIOV_VFE	0x01
+#define SRIOV_MSE	0x08
 
 /* ---- the PF ---- */
 
@@ -54,8 +53,14 @@ static int pf_probe(struct gnic *n)
 
 /* The doorbell page is memory (a KVM memory slot): its accesses never exit, so unlike the
  * registers (REG, task.h) they are no yield point, and cost the data path nothing extra. */
-static inline u32 db_rd32(const struct vfg *f, u32 off) { return *(volatile u32 *)(f->db + off); }
-static inline void db_wr32(struct vfg *f, u32 off, u32 v) { *(volatile u32 *)(f->db + off) = v; }
+static inline u32 db_rd32(const struct vfg *f, u32 off)
+{
+	return *(volatile u32 *)(f->db + off);
+}
+static inline void db_wr32(struct vfg *f, u32 off, u32 v)
+{
+	*(volatile u32 *)(f->db + off) = v;
+}
 
 /* IRQ_ARM: the vector at the card's next completions, rx or tx. The store comes before the
  * caller's look at the ring (the mb pairs with the card's fence). */
@@ -65,7 +70,10 @@ static void irq_arm(struct vfg *f)
 	mb();
 }
 
-static volatile u8 *desc(volatile u8 *ring, u32 size, u32 i) { return ring + 16 * (i & (size - 1)); }
+static volatile u8 *desc(volatile u8 *ring, u32 size, u32 i)
+{
+	return ring + 16 * (i & (size - 1));
+}
 
 static int vf_probe(struct gnic *n)
 {
@@ -158,7 +166,8 @@ static int vf_arm(struct gnic *n)
 {
 	struct vfg *f = &n->u.f;
 	irq_arm(f);
-	return (*(volatile u16 *)(desc(f->rx_ring, VFG_RX, f->rx_next) + 10) & VSNIC_DESC_DONE) != 0;
+	return (*(volatile u16 *)(desc(f->rx_ring, VFG_RX, f->rx_next) + 10) & VSNIC_DESC_DONE) !=
+	       0;
 }
 
 static int vf_arm_tx(struct gnic *n)
@@ -168,9 +177,15 @@ static int vf_arm_tx(struct gnic *n)
 	return f->tx_next - db_rd32(f, VSNIC_DB_TX_HEAD) < VFG_TX;
 }
 
-static void vf_quiet(struct gnic *n) { db_wr32(&n->u.f, VSNIC_DB_IRQ_ARM, 0); }
+static void vf_quiet(struct gnic *n)
+{
+	db_wr32(&n->u.f, VSNIC_DB_IRQ_ARM, 0);
+}
 
-static int vf_tx_done(struct gnic *n) { return db_rd32(&n->u.f, VSNIC_DB_TX_HEAD) == n->u.f.tx_next; }
+static int vf_tx_done(struct gnic *n)
+{
+	return db_rd32(&n->u.f, VSNIC_DB_TX_HEAD) == n->u.f.tx_next;
+}
 
 static void vf_quiesce(struct gnic *n)
 {
@@ -187,14 +202,27 @@ static void vf_remove(struct gnic *n)
 }
 
 const struct nic_driver nic_driver_sriov_pf = {
-	.name = "vsnic-pf", .vendor = VSNIC_VENDOR, .device = VSNIC_PF_DEVICE, .dma_size = 0,
-	.irq_kind = "msi-x", .probe = pf_probe,
+    .name = "vsnic-pf",
+    .vendor = VSNIC_VENDOR,
+    .device = VSNIC_PF_DEVICE,
+    .dma_size = 0,
+    .irq_kind = "msi-x",
+    .probe = pf_probe,
 };
 
 const struct nic_driver nic_driver_sriov_vf = {
-	.name = "vsnic-vf", .vendor = VSNIC_VENDOR, .device = VSNIC_VF_DEVICE, .dma_size = VFG_DMA_SIZE,
-	.irq_kind = "msi-x",
-	.probe = vf_probe, .send = vf_send, .poll = vf_poll, .arm_rx_irq = vf_arm, .arm_tx_irq = vf_arm_tx,
-	.quiet = vf_quiet,
-	.tx_done = vf_tx_done, .quiesce = vf_quiesce, .remove = vf_remove,
+    .name = "vsnic-vf",
+    .vendor = VSNIC_VENDOR,
+    .device = VSNIC_VF_DEVICE,
+    .dma_size = VFG_DMA_SIZE,
+    .irq_kind = "msi-x",
+    .probe = vf_probe,
+    .send = vf_send,
+    .poll = vf_poll,
+    .arm_rx_irq = vf_arm,
+    .arm_tx_irq = vf_arm_tx,
+    .quiet = vf_quiet,
+    .tx_done = vf_tx_done,
+    .quiesce = vf_quiesce,
+    .remove = vf_remove,
 };

@@ -31,8 +31,8 @@ int guest_load(uint8_t *mem, enum host_kind host, uint64_t tsc_khz)
 	c->tsc_khz = tsc_khz;
 	c->workload = WL_IDLE;
 	c->exit_kind = EK_ALL;
-	c->hypercall_insn = host == HOST_PVM    ? HC_INT1B
-			    : host == HOST_VTX  ? HC_VMCALL
+	c->hypercall_insn = host == HOST_PVM	? HC_INT1B
+			    : host == HOST_VTX	? HC_VMCALL
 			    : host == HOST_AMDV ? HC_VMMCALL
 						: HC_NONE;
 	return 0;

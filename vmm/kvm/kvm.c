@@ -67,15 +67,18 @@ static const char *kvm_access_why(void)
 	struct group *g = getgrgid(st.st_gid);
 	const char *name = g ? g->gr_name : "its";
 	if (member && !(st.st_mode & S_IRGRP && st.st_mode & S_IWGRP)) {
-		snprintf(buf, sizeof(buf),
-			 "no permission to open /dev/kvm: you are in its group %s, but the device is "
-			 "mode %04o; ask an administrator to make it 0660 (a udev rule), or run with sudo",
-			 name, (unsigned)(st.st_mode & 07777));
+		snprintf(
+		    buf, sizeof(buf),
+		    "no permission to open /dev/kvm: you are in its group %s, but the device is "
+		    "mode %04o; ask an administrator to make it 0660 (a udev rule), or run with "
+		    "sudo",
+		    name, (unsigned)(st.st_mode & 07777));
 		return buf;
 	}
 	snprintf(buf, sizeof(buf),
 		 "no permission to open /dev/kvm: add your user to the %s group (sudo usermod -aG "
-		 "%s $USER, then log in again), or run with sudo", name, name);
+		 "%s $USER, then log in again), or run with sudo",
+		 name, name);
 	return buf;
 }
 
@@ -88,15 +91,15 @@ const char *kvm_open_strerror(int err)
 		return "/dev/kvm does not exist: this machine has no KVM; enable VT-x or AMD-V in "
 		       "the firmware and load kvm_intel or kvm_amd (kvm_pvm on a PVM host)";
 	case -EACCES:
-	case -EPERM:
-		return kvm_access_why();
+	case -EPERM: return kvm_access_why();
 	case -ENOTTY:
-		return "/dev/kvm is not the KVM device (it answers no KVM ioctl): something else is "
+		return "/dev/kvm is not the KVM device (it answers no KVM ioctl): something else "
+		       "is "
 		       "mounted or linked there; remove it and load the kvm modules";
 	case -ENOTSUP:
-		return "/dev/kvm speaks an unexpected KVM API version: this kernel is not supported";
-	default:
-		return "/dev/kvm could not be opened";
+		return "/dev/kvm speaks an unexpected KVM API version: this kernel is not "
+		       "supported";
+	default: return "/dev/kvm could not be opened";
 	}
 }
 
@@ -180,24 +183,40 @@ int kvm_setup_long_mode(int vcpu_fd, uint64_t cr3, uint64_t gdt, uint64_t idt, u
 {
 	struct kvm_sregs s;
 	struct kvm_regs r = {.rip = rip, .rsp = rsp, .rflags = 0x2};
-	struct kvm_segment code = {.base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 11,
-				   .present = 1, .dpl = 0, .db = 0, .s = 1, .l = 1, .g = 1};
-	struct kvm_segment data = {.base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 3,
-				   .present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1};
+	struct kvm_segment code = {.base = 0,
+				   .limit = 0xffffffff,
+				   .selector = 0x08,
+				   .type = 11,
+				   .present = 1,
+				   .dpl = 0,
+				   .db = 0,
+				   .s = 1,
+				   .l = 1,
+				   .g = 1};
+	struct kvm_segment data = {.base = 0,
+				   .limit = 0xffffffff,
+				   .selector = 0x10,
+				   .type = 3,
+				   .present = 1,
+				   .dpl = 0,
+				   .db = 1,
+				   .s = 1,
+				   .l = 0,
+				   .g = 1};
 
 	if (ioctl(vcpu_fd, KVM_GET_SREGS, &s) < 0)
 		return -errno;
 	s.cs = code;
 	s.ds = s.es = s.fs = s.gs = s.ss = data;
-	s.tr = (struct kvm_segment){.base = tss, .limit = 0x67, .selector = 0x18, .type = 11,
-				    .present = 1};
+	s.tr = (struct kvm_segment){
+	    .base = tss, .limit = 0x67, .selector = 0x18, .type = 11, .present = 1};
 	s.gdt.base = gdt;
 	s.gdt.limit = 5 * 8 - 1;
 	s.idt.base = idt;
 	s.idt.limit = 256 * 16 - 1;
 	s.cr0 = 0x80050033; /* PG, AM, WP, NE, ET, MP, PE */
 	s.cr3 = cr3;
-	s.cr4 = 0x20; /* PAE */
+	s.cr4 = 0x20;	/* PAE */
 	s.efer = 0x500; /* LMA, LME */
 	if (ioctl(vcpu_fd, KVM_SET_SREGS, &s) < 0 || ioctl(vcpu_fd, KVM_SET_REGS, &r) < 0)
 		return -errno;
@@ -209,10 +228,11 @@ static int ioeventfds; /* assigned now, every VM of the process */
 int kvm_ioeventfd(int vm_fd, uint64_t addr, uint32_t len, int fd, bool pio, bool assign)
 {
 	struct kvm_ioeventfd io = {
-		.addr = addr,
-		.len = len,
-		.fd = fd,
-		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	    .addr = addr,
+	    .len = len,
+	    .fd = fd,
+	    .flags =
+		(pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
 	};
 	if (ioctl(vm_fd, KVM_IOEVENTFD, &io) < 0)
 		return -errno;
@@ -220,4 +240,7 @@ int kvm_ioeventfd(int vm_fd, uint64_t addr, uint32_t len, int fd, bool pio, bool
 	return 0;
 }
 
-int kvm_ioeventfds_assigned(void) { return __atomic_load_n(&ioeventfds, __ATOMIC_RELAXED); }
+int kvm_ioeventfds_assigned(void)
+{
+	return __atomic_load_n(&ioeventfds, __ATOMIC_RELAXED);
+}

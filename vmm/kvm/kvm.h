@@ -6,11 +6,10 @@
 
 #include "vmm/names.h"
 
-#define PVM_MSR_VIF 0x4b564d10u
-#define PVM_MSR_SIG 0x4b564d11u
+#define PVM_MSR_VIF	0x4b564d10u
+#define PVM_MSR_SIG	0x4b564d11u
 #define PVM_MSR_TSC_KHZ 0x4b564d13u
-#define PVM_VIF_ENABLE 0x400u
-
+#define PVM_VIF_ENABLE	0x400u
 
 /* Opens path (normally /dev/kvm) and checks the API version: fd or -errno. */
 int kvm_open(const char *path);

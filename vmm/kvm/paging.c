@@ -42,8 +42,8 @@ long paging_build_identity(uint8_t *mem, size_t mem_size, uint64_t root, unsigne
 	return bytes;
 }
 
-int paging_translate(const uint8_t *mem, size_t mem_size, uint64_t root, uint64_t va,
-		     uint64_t *pa, int *us_all)
+int paging_translate(const uint8_t *mem, size_t mem_size, uint64_t root, uint64_t va, uint64_t *pa,
+		     int *us_all)
 {
 	uint64_t table = root, e = 0;
 	int us = 1;
@@ -72,11 +72,11 @@ long gdt_build(uint8_t *mem, size_t mem_size, uint64_t gdt, uint64_t tss)
 	uint64_t tss_lo = (tss_limit & 0xffff) | (tss & 0xffffff) << 16 | 0x89ull << 40 |
 			  (tss >> 24 & 0xff) << 56;
 	uint64_t entries[5] = {
-		0,
-		0x00af9a000000ffffull, /* code: L=1, P, DPL0, execute/read */
-		0x00cf92000000ffffull, /* data: P, DPL0, read/write, 4 GiB */
-		tss_lo,
-		tss >> 32,
+	    0,
+	    0x00af9a000000ffffull, /* code: L=1, P, DPL0, execute/read */
+	    0x00cf92000000ffffull, /* data: P, DPL0, read/write, 4 GiB */
+	    tss_lo,
+	    tss >> 32,
 	};
 	for (unsigned i = 0; i < 5; i++)
 		if (put64(mem, mem_size, gdt + 8 * i, entries[i]))

@@ -39,12 +39,12 @@ struct net_port {
 
 struct net_backend_stats {
 	uint64_t tx_frames, tx_bytes; /* written to the link */
-	uint64_t tx_errors;           /* accepted, but the write to the link failed */
-	uint64_t tx_refused;          /* send() refused: too big, or no room (callers check room) */
+	uint64_t tx_errors;	      /* accepted, but the write to the link failed */
+	uint64_t tx_refused;	      /* send() refused: too big, or no room (callers check room) */
 	uint64_t rx_frames, rx_bytes, rx_errors;
-	uint64_t rx_no_port;          /* frames that arrived with no NIC attached */
-	uint64_t rx_moves;            /* times frames from the link moved to another port */
-	uint64_t submits;             /* batches handed to the kernel */
+	uint64_t rx_no_port; /* frames that arrived with no NIC attached */
+	uint64_t rx_moves;   /* times frames from the link moved to another port */
+	uint64_t submits;    /* batches handed to the kernel */
 };
 
 struct net_backend_ops {
@@ -80,9 +80,9 @@ struct net_watch {
 struct net_backend {
 	const struct net_backend_ops *ops;
 	struct net_port port[NET_PORTS]; /* attached while port.opaque is set */
-	unsigned rx_port;                /* the port frames from the link go to */
-	bool tx_waiting; /* a port found no room: call port.tx_ready when there is */
-	struct gap_window gap;           /* the VMM's view of silences on the link (mono ns) */
+	unsigned rx_port;		 /* the port frames from the link go to */
+	bool tx_waiting;       /* a port found no room: call port.tx_ready when there is */
+	struct gap_window gap; /* the VMM's view of silences on the link (mono ns) */
 	struct net_watch watch[NET_WATCH_MAX];
 	struct net_backend_stats st;
 };

@@ -78,8 +78,8 @@ static int set_up(int s, const char *ifname)
 
 static int udp_socket(uint16_t port)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
-				.sin_addr.s_addr = htonl(LINK_PEER_IP)};
+	struct sockaddr_in a = {
+	    .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(LINK_PEER_IP)};
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -170,7 +170,8 @@ static void *peer_thread(void *arg)
 {
 	struct link *l = arg;
 	static __thread uint8_t buf[65536];
-	struct pollfd p[3] = {{l->echo_fd, POLLIN, 0}, {l->sink_fd, POLLIN, 0}, {l->stop_fd, POLLIN, 0}};
+	struct pollfd p[3] = {
+	    {l->echo_fd, POLLIN, 0}, {l->sink_fd, POLLIN, 0}, {l->stop_fd, POLLIN, 0}};
 
 	prctl(PR_SET_NAME, "vmscope-peer");
 
@@ -180,11 +181,13 @@ static void *peer_thread(void *arg)
 		for (;;) {
 			struct sockaddr_in from;
 			socklen_t fl = sizeof(from);
-			ssize_t n = recvfrom(l->echo_fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+			ssize_t n = recvfrom(l->echo_fd, buf, sizeof(buf), 0,
+					     (struct sockaddr *)&from, &fl);
 			if (n < 0)
 				break;
 			CNT_ADD(l->cnt.echo_rx, 1);
-			if (sendto(l->echo_fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl) == n)
+			if (sendto(l->echo_fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl) ==
+			    n)
 				CNT_ADD(l->cnt.echo_tx, 1);
 		}
 		for (;;) {
@@ -236,9 +239,10 @@ static void *driver_thread(void *arg)
 		}
 		if (p[1].revents || (poll(&p[1], 1, 0) > 0))
 			break;
-		struct sockaddr_in to = {.sin_family = AF_INET,
-					 .sin_port = htons(what == LINK_FLOOD ? LINK_PORT_SINK : LINK_PORT_ECHO),
-					 .sin_addr.s_addr = htonl(LINK_GUEST_IP)};
+		struct sockaddr_in to = {
+		    .sin_family = AF_INET,
+		    .sin_port = htons(what == LINK_FLOOD ? LINK_PORT_SINK : LINK_PORT_ECHO),
+		    .sin_addr.s_addr = htonl(LINK_GUEST_IP)};
 		uint64_t t = mono_ns();
 		size = size < 16 ? 16 : size > 1472 ? 1472 : size;
 		/* An unpaced flood goes out DRIVE_BURST datagrams to a sendmmsg, as a traffic
@@ -253,8 +257,10 @@ static void *driver_thread(void *arg)
 			memcpy(d, &s, 8);
 			memcpy(d + 8, &t, 8);
 			iov[i] = (struct iovec){d, size};
-			mm[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &to, .msg_namelen = sizeof(to),
-							     .msg_iov = &iov[i], .msg_iovlen = 1}};
+			mm[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &to,
+							     .msg_namelen = sizeof(to),
+							     .msg_iov = &iov[i],
+							     .msg_iovlen = 1}};
 		}
 		int sent = sendmmsg(l->client_fd, mm, burst, 0);
 		if (sent > 0) {
@@ -333,7 +339,8 @@ int link_open(struct link *l, const char **why)
 		return -EPERM;
 	}
 	if (access("/dev/net/tun", R_OK | W_OK)) {
-		*why = "/dev/net/tun is missing, so there is no TAP link (load it: sudo modprobe tun)";
+		*why =
+		    "/dev/net/tun is missing, so there is no TAP link (load it: sudo modprobe tun)";
 		return -ENOENT;
 	}
 	link_reap_stale();

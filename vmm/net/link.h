@@ -7,35 +7,35 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define LINK_NETNS_DIR "/run/netns"
+#define LINK_NETNS_DIR	  "/run/netns"
 #define LINK_NETNS_PREFIX "vmscope-"
-#define LINK_TAP "vmscope0"
-#define LINK_PEER_IP 0x0a4d0001u  /* 10.77.0.1: the namespace's end of the link */
-#define LINK_GUEST_IP 0x0a4d0002u /* 10.77.0.2: the guest */
-#define LINK_PREFIX 24
-#define LINK_PORT_ECHO 7
-#define LINK_PORT_SINK 9
+#define LINK_TAP	  "vmscope0"
+#define LINK_PEER_IP	  0x0a4d0001u /* 10.77.0.1: the namespace's end of the link */
+#define LINK_GUEST_IP	  0x0a4d0002u /* 10.77.0.2: the guest */
+#define LINK_PREFIX	  24
+#define LINK_PORT_ECHO	  7
+#define LINK_PORT_SINK	  9
 
 struct link_counters {
 	uint64_t echo_rx, echo_tx, sink_rx, sink_rx_bytes; /* the peer's responder sockets */
-	uint64_t drive_tx;                                 /* what the peer sent the guest */
-	uint64_t drive_echoes, drive_rtt_ns;               /* the guest's echoes back, and their time */
+	uint64_t drive_tx;				   /* what the peer sent the guest */
+	uint64_t drive_echoes, drive_rtt_ns; /* the guest's echoes back, and their time */
 };
 
 /* What the peer does on its own initiative. */
 enum link_drive { LINK_QUIET, LINK_FLOOD, LINK_ECHO };
 
 struct link {
-	char netns[32];      /* vmscope-<pid> */
+	char netns[32];	     /* vmscope-<pid> */
 	char netns_path[64]; /* /run/netns/vmscope-<pid>: `ip netns exec` works on it */
-	int tap_fd;          /* frames to and from the namespace */
+	int tap_fd;	     /* frames to and from the namespace */
 	uint8_t peer_mac[6]; /* the TAP's MAC inside the namespace */
 	int echo_fd, sink_fd, stop_fd, client_fd;
 	pthread_t peer, driver;
 	bool peer_running, driver_running;
 	uint32_t drive, drive_rate, drive_size; /* read by the driver thread */
-	unsigned long cpus[16]; /* the CPUs this process could use at link_open (a cpu_set_t) */
-	int peer_cpu;           /* the last of them when there are two or more, else -1 */
+	unsigned long cpus[16];	  /* the CPUs this process could use at link_open (a cpu_set_t) */
+	int peer_cpu;		  /* the last of them when there are two or more, else -1 */
 	struct link_counters cnt; /* written by the peer thread */
 };
 

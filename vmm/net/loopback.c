@@ -48,13 +48,11 @@ static int lo_send(struct net_backend *be, const struct iovec *iov, unsigned n)
 	be->st.tx_frames++;
 	be->st.tx_bytes += len;
 	switch (net_receive(&l->peer, frame, len, reply, sizeof(reply), &rx)) {
-	case NET_RX_REPLY:
-		enqueue(l, reply, (uint32_t)rx.reply_len);
-		break;
+	case NET_RX_REPLY: enqueue(l, reply, (uint32_t)rx.reply_len); break;
 	case NET_RX_UDP:
 		if (rx.dst_port == LINK_PORT_ECHO) {
-			size_t m = net_udp(&l->peer, reply, sizeof(reply), rx.src_ip, LINK_PORT_ECHO,
-					   rx.src_port, rx.payload, rx.payload_len);
+			size_t m = net_udp(&l->peer, reply, sizeof(reply), rx.src_ip,
+					   LINK_PORT_ECHO, rx.src_port, rx.payload, rx.payload_len);
 			CNT_ADD(l->cnt.echo_rx, 1);
 			if (m) {
 				enqueue(l, reply, (uint32_t)m);
@@ -65,8 +63,7 @@ static int lo_send(struct net_backend *be, const struct iovec *iov, unsigned n)
 			CNT_ADD(l->cnt.sink_rx_bytes, rx.payload_len);
 		}
 		break;
-	default:
-		break;
+	default: break;
 	}
 	return 0;
 }
@@ -93,7 +90,8 @@ static int lo_poll(struct net_backend *be, bool wait, int timeout_us)
 			pfd[nr] = (struct pollfd){be->watch[i].fd, POLLIN, 0};
 			slot[nr++] = i;
 		}
-	struct timespec ts = {.tv_sec = timeout_us / 1000000, .tv_nsec = (long)(timeout_us % 1000000) * 1000};
+	struct timespec ts = {.tv_sec = timeout_us / 1000000,
+			      .tv_nsec = (long)(timeout_us % 1000000) * 1000};
 	if (seen || !wait)
 		ts = (struct timespec){0, 0};
 	if (ppoll(pfd, nr, &ts, NULL) > 0)
@@ -120,16 +118,19 @@ static void lo_unwatch(struct net_backend *be, int fd)
 	}
 }
 
-static void lo_destroy(struct net_backend *be) { free(be); }
+static void lo_destroy(struct net_backend *be)
+{
+	free(be);
+}
 
 static const struct net_backend_ops loopback_ops = {
-	.name = "loopback",
-	.tx_room = lo_tx_room,
-	.send = lo_send,
-	.poll = lo_poll,
-	.watch = lo_watch,
-	.unwatch = lo_unwatch,
-	.destroy = lo_destroy,
+    .name = "loopback",
+    .tx_room = lo_tx_room,
+    .send = lo_send,
+    .poll = lo_poll,
+    .watch = lo_watch,
+    .unwatch = lo_unwatch,
+    .destroy = lo_destroy,
 };
 
 void loopback_read_counters(struct net_backend *be, struct link_counters *out)
@@ -139,7 +140,8 @@ void loopback_read_counters(struct net_backend *be, struct link_counters *out)
 
 int loopback_create(struct net_backend **out)
 {
-	static const uint8_t mac[6] = {0x02, 0x76, 0x6d, 0x73, 0x63, 0x70}; /* locally administered */
+	static const uint8_t mac[6] = {0x02, 0x76, 0x6d,
+				       0x73, 0x63, 0x70}; /* locally administered */
 	struct loopback *l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;

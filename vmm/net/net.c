@@ -36,12 +36,12 @@ static void on_wake(void *opaque, uint64_t count)
  * in which the cards moved fewer than NET_WINDOW_FRAMES frames (no flood) brings it back to
  * the least. A card that cannot be woken is napped on, NET_NAP_US at a time (a doorbell
  * written during a nap waits). */
-#define NET_SPIN_MIN_NS 20000ull
-#define NET_SPIN_MAX_NS 2000000ull
-#define NET_WINDOW_NS 10000000ull
+#define NET_SPIN_MIN_NS	  20000ull
+#define NET_SPIN_MAX_NS	  2000000ull
+#define NET_WINDOW_NS	  10000000ull
 #define NET_WINDOW_FRAMES 100 /* 10k frames a second */
-#define NET_NAP_US 50
-#define NET_SLEEP_US 100000
+#define NET_NAP_US	  50
+#define NET_SLEEP_US	  100000
 
 static uint64_t adapt_spin(uint64_t spin, uint64_t slept)
 {
@@ -102,7 +102,8 @@ static void *poller(void *arg)
 			n->be->ops->poll(n->be, false, 0);
 			/* The card's silicon is a thread on the host's cores: a turn that found no
 			 * work lets whatever waits for this core run (a kworker finishing the SRCU
-			 * grace period of the vCPU's ioctl), or it waits for the scheduler's tick. */
+			 * grace period of the vCPU's ioctl), or it waits for the scheduler's tick.
+			 */
 			if (!work)
 				sched_yield();
 		} else if (ports_idle(n)) {
@@ -117,7 +118,10 @@ static void *poller(void *arg)
 	return NULL;
 }
 
-uint64_t net_thread_cpu_ns(const struct net *n) { return n->running ? thread_cpu_ns(n->thread) : 0; }
+uint64_t net_thread_cpu_ns(const struct net *n)
+{
+	return n->running ? thread_cpu_ns(n->thread) : 0;
+}
 
 int net_call(struct net *n, int (*fn)(struct net *n, void *arg), void *arg)
 {
@@ -273,7 +277,10 @@ void net_close(struct net *n)
 	free(n);
 }
 
-const char *net_backend_name(const struct net *n) { return n->be->ops->name; }
+const char *net_backend_name(const struct net *n)
+{
+	return n->be->ops->name;
+}
 
 void net_read_peer(struct net *n, struct link_counters *out)
 {
@@ -283,7 +290,8 @@ void net_read_peer(struct net *n, struct link_counters *out)
 		loopback_read_counters(n->be, out);
 }
 
-void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size, const pthread_t *vcpu)
+void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size,
+	       const pthread_t *vcpu)
 {
 	pthread_t vm[2];
 	unsigned nvm = 0;

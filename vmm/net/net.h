@@ -16,7 +16,7 @@ struct net {
 	bool have_link;
 	const char *why; /* why there is no link (the loopback peer stands in) */
 	struct net_backend *be;
-	int wake_fd;     /* wakes the poller for a call */
+	int wake_fd; /* wakes the poller for a call */
 	pthread_t thread;
 	bool running, stop;
 	/* One call at a time runs on the poller's thread (the backend is not thread-safe). */
@@ -29,7 +29,10 @@ struct net {
 };
 
 /* The guest's identity on the link, whatever card it uses. */
-#define NET_GUEST_MAC {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}
+#define NET_GUEST_MAC                                                                              \
+	{                                                                                          \
+		0x52, 0x54, 0x00, 0x12, 0x34, 0x56                                                 \
+	}
 
 /* The TAP link when we may build one (root, /dev/net/tun), else the loopback peer with n->why
  * saying why. 0, or -errno with *why. */
@@ -54,11 +57,21 @@ uint64_t net_thread_cpu_ns(const struct net *n);
 void net_read_peer(struct net *n, struct link_counters *out);
 /* The VMM's view of a blackout: silences between frames the cards moved, around a window in
  * CLOCK_MONOTONIC ns (vmm/gap.h). */
-static inline void net_gap_arm(struct net *n, uint64_t start) { gap_arm(&n->be->gap, start); }
-static inline void net_gap_end(struct net *n, uint64_t end) { gap_end(&n->be->gap, end); }
-static inline bool net_gap_read(struct net *n, uint64_t *max_ns) { return gap_read(&n->be->gap, max_ns); }
+static inline void net_gap_arm(struct net *n, uint64_t start)
+{
+	gap_arm(&n->be->gap, start);
+}
+static inline void net_gap_end(struct net *n, uint64_t end)
+{
+	gap_end(&n->be->gap, end);
+}
+static inline bool net_gap_read(struct net *n, uint64_t *max_ns)
+{
+	return gap_read(&n->be->gap, max_ns);
+}
 /* What the peer does on its own (rx flood, echo); a no-op for the loopback peer. The vCPU's
  * thread (NULL before it runs) and the poller are the VM's side while the peer drives (link.h). */
-void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size, const pthread_t *vcpu);
+void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size,
+	       const pthread_t *vcpu);
 
 #endif

@@ -1,6 +1,6 @@
 /* The TAP backend on io_uring: the TAP fd and all frame buffers are registered once; one thread
- * (the poller) submits everything; sends are batched into one submit per poll (docs/kvm-hosts.md: 32 per submit with fixed
- * buffers reached ~1.7 Mpps on these machines).
+ * (the poller) submits everything; sends are batched into one submit per poll (docs/kvm-hosts.md:
+ * 32 per submit with fixed buffers reached ~1.7 Mpps on these machines).
  *
  * Receiving keeps frames in order. Reads left posted on the TAP (the first design, 128 of them)
  * were all woken by every frame and completed out of order (measured: 1-13 frames in 6000 at
@@ -8,9 +8,10 @@
  * readiness: a batch of RWF_NOWAIT reads runs inline, one after the other, in one submit, and
  * completes in that order (a read that finds the queue empty completes with -EAGAIN instead of
  * waiting). Kernels whose tun refuses RWF_NOWAIT (-EOPNOTSUPP: Debian 12's 6.1) get plain reads
- * on the O_NONBLOCK TAP, which also end in -EAGAIN there, but reach about half the rate here. A batch that comes back full is followed by a larger one at once; one that found
- * the queue empty arms a one-shot poll on the TAP, which completes at once if a frame slipped in
- * meanwhile. Under a flood the reader never polls; the batch adapts to the backlog. */
+ * on the O_NONBLOCK TAP, which also end in -EAGAIN there, but reach about half the rate here. A
+ * batch that comes back full is followed by a larger one at once; one that found the queue empty
+ * arms a one-shot poll on the TAP, which completes at once if a frame slipped in meanwhile. Under a
+ * flood the reader never polls; the batch adapts to the backlog. */
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
@@ -22,15 +23,15 @@
 #include "backend.h"
 
 #define RING_ENTRIES 512
-#define NR_RX 128
-#define NR_TX 256
+#define NR_RX	     128
+#define NR_TX	     256
 /* user_data: kind in the top byte; for watches the slot's generation in bits 16..47, the slot
  * below; for the rest the slot */
-#define UD_RX (1ull << 56)
-#define UD_TX (2ull << 56)
-#define UD_WATCH (3ull << 56)
-#define UD_READY (4ull << 56) /* the poll on the TAP */
-#define UD_CANCEL (5ull << 56) /* a watch's poll being removed */
+#define UD_RX	     (1ull << 56)
+#define UD_TX	     (2ull << 56)
+#define UD_WATCH     (3ull << 56)
+#define UD_READY     (4ull << 56) /* the poll on the TAP */
+#define UD_CANCEL    (5ull << 56) /* a watch's poll being removed */
 #define RX_BATCH_MIN 4
 
 struct tap_uring {
@@ -39,13 +40,13 @@ struct tap_uring {
 	uint8_t (*bufs)[NET_FRAME_MAX]; /* NR_RX receive buffers, then NR_TX send buffers */
 	uint16_t free_tx[NR_TX];
 	unsigned nr_free_tx;
-	unsigned pending; /* SQEs prepared but not submitted */
-	unsigned rx_batch;     /* reads in the next batch; then in the current one */
-	unsigned rx_inflight;  /* reads of the current batch not yet completed */
-	unsigned rx_filled;    /* of those, how many got a frame */
-	bool rx_again;         /* a batch came back full: more frames are likely waiting */
-	bool ready_armed;      /* the poll on the TAP is in place */
-	int rw_flags;          /* RWF_NOWAIT, or 0 where tun refuses it */
+	unsigned pending;     /* SQEs prepared but not submitted */
+	unsigned rx_batch;    /* reads in the next batch; then in the current one */
+	unsigned rx_inflight; /* reads of the current batch not yet completed */
+	unsigned rx_filled;   /* of those, how many got a frame */
+	bool rx_again;	      /* a batch came back full: more frames are likely waiting */
+	bool ready_armed;     /* the poll on the TAP is in place */
+	int rw_flags;	      /* RWF_NOWAIT, or 0 where tun refuses it */
 };
 
 static uint64_t watch_ud(const struct net_backend *be, unsigned slot)
@@ -85,7 +86,8 @@ static void post_rx_batch(struct tap_uring *t)
 		t->rx_inflight++;
 	}
 	if (t->rx_inflight)
-		t->rx_batch = t->rx_inflight; /* what was posted: a full batch is this many frames */
+		t->rx_batch =
+		    t->rx_inflight; /* what was posted: a full batch is this many frames */
 	else
 		t->rx_again = true; /* no room in the ring: the next poll tries again */
 }
@@ -167,7 +169,8 @@ static int tap_poll(struct net_backend *be, bool wait, int timeout_us)
 		return r;
 
 	unsigned head, seen = 0;
-	io_uring_for_each_cqe(&t->ring, head, cqe) {
+	io_uring_for_each_cqe(&t->ring, head, cqe)
+	{
 		uint64_t ud = io_uring_cqe_get_data64(cqe);
 		unsigned slot = (unsigned)(ud & 0xffffu);
 		seen++;
@@ -176,7 +179,8 @@ static int tap_poll(struct net_backend *be, bool wait, int timeout_us)
 			if (cqe->res > 0) {
 				net_backend_deliver(be, t->bufs[slot], (uint32_t)cqe->res);
 			} else if (cqe->res == -EOPNOTSUPP && t->rw_flags) {
-				t->rw_flags = 0; /* this tun has no RWF_NOWAIT: plain reads from now on */
+				t->rw_flags =
+				    0; /* this tun has no RWF_NOWAIT: plain reads from now on */
 				t->rx_again = true;
 			} else if (cqe->res != -EAGAIN) {
 				be->st.rx_errors++;
@@ -198,7 +202,8 @@ static int tap_poll(struct net_backend *be, bool wait, int timeout_us)
 			break;
 		case UD_WATCH:
 			/* A watch removed since (its generation moved on) is not armed again. */
-			if (slot >= NET_WATCH_MAX || ud != watch_ud(be, slot) || !be->watch[slot].used)
+			if (slot >= NET_WATCH_MAX || ud != watch_ud(be, slot) ||
+			    !be->watch[slot].used)
 				break;
 			net_watch_fire(be, slot);
 			if (be->watch[slot].used && ud == watch_ud(be, slot))
@@ -256,13 +261,13 @@ static void tap_destroy(struct net_backend *be)
 }
 
 static const struct net_backend_ops tap_uring_ops = {
-	.name = "tap",
-	.tx_room = tap_tx_room,
-	.send = tap_send,
-	.poll = tap_poll,
-	.watch = tap_watch,
-	.unwatch = tap_unwatch,
-	.destroy = tap_destroy,
+    .name = "tap",
+    .tx_room = tap_tx_room,
+    .send = tap_send,
+    .poll = tap_poll,
+    .watch = tap_watch,
+    .unwatch = tap_unwatch,
+    .destroy = tap_destroy,
 };
 
 int tap_uring_create(struct net_backend **out, int tap_fd)

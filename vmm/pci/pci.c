@@ -24,8 +24,9 @@ void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t
 	put(d->cfg, PCI_CLASS_REV, class_code << 8 | revision, 4);
 	put(d->cfg, PCI_SUBSYS_VENDOR, subsys_vendor, 2);
 	put(d->cfg, PCI_SUBSYS_VENDOR + 2, subsys, 2);
-	put(d->wmask, PCI_COMMAND, PCI_CMD_IO | PCI_CMD_MEM | PCI_CMD_MASTER | PCI_CMD_INTX_DISABLE, 2);
-	put(d->w1c, PCI_STATUS, 0xf900, 2); /* parity, aborts, SERR: write 1 to clear */
+	put(d->wmask, PCI_COMMAND, PCI_CMD_IO | PCI_CMD_MEM | PCI_CMD_MASTER | PCI_CMD_INTX_DISABLE,
+	    2);
+	put(d->w1c, PCI_STATUS, 0xf900, 2);  /* parity, aborts, SERR: write 1 to clear */
 	d->wmask[PCI_INTERRUPT_LINE] = 0xff; /* scratch for the OS */
 	d->cap_end = 0x40;
 	d->ext_cap_end = PCI_EXT_CAP_START;
@@ -45,10 +46,15 @@ int pci_dev_add_window(struct pci_dev *d, unsigned bar, uint16_t reg, uint64_t s
 	if (bar < 6 || bar >= PCI_BARS || !size || (size & (size - 1)) || size < 4096 || !count ||
 	    size * count > (1ull << 30) || reg + 4 > PCI_CFG_SIZE)
 		return -EINVAL;
-	d->bar[bar] = (struct pci_bar){.size = size, .span = size * count, .reg = reg, .window = true,
-				       .dev = d, .index = bar, .memslot = -1};
+	d->bar[bar] = (struct pci_bar){.size = size,
+				       .span = size * count,
+				       .reg = reg,
+				       .window = true,
+				       .dev = d,
+				       .index = bar,
+				       .memslot = -1};
 	put(d->cfg, reg, 0, 4);
-	put(d->wmask, reg, (uint32_t)~(size - 1) & ~0xfu, 4);
+	put(d->wmask, reg, (uint32_t) ~(size - 1) & ~0xfu, 4);
 	return 0;
 }
 
@@ -58,10 +64,10 @@ int pci_bridge_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16
 	pci_dev_init(d, name, vendor, device, 0x060400, 0, 0, 0);
 	d->cfg[PCI_HEADER_TYPE] = 1;
 	put(d->wmask, PCI_PRIMARY_BUS, 0xffffff, 3);
-	put(d->wmask, 0x1c, 0xf0f0, 2);         /* I/O base and limit */
-	put(d->wmask, 0x20, 0xfff0fff0, 4);     /* memory base and limit */
-	put(d->wmask, 0x24, 0xfff0fff0, 4);     /* prefetchable base and limit */
-	put(d->wmask, 0x3e, 0x0fff, 2);         /* bridge control */
+	put(d->wmask, 0x1c, 0xf0f0, 2);	    /* I/O base and limit */
+	put(d->wmask, 0x20, 0xfff0fff0, 4); /* memory base and limit */
+	put(d->wmask, 0x24, 0xfff0fff0, 4); /* prefetchable base and limit */
+	put(d->wmask, 0x3e, 0x0fff, 2);	    /* bridge control */
 	d->below = calloc(256, sizeof(*d->below));
 	return d->below ? 0 : -ENOMEM;
 }
@@ -77,13 +83,13 @@ int pci_dev_add_bar(struct pci_dev *d, unsigned bar, uint64_t size, bool io)
 	if (bar >= 6 || !size || (size & (size - 1)) || size < (io ? 4 : 16) ||
 	    size > (io ? 256 : (1ull << 30)) || d->below || (d->is_vf && io))
 		return -EINVAL;
-	d->bar[bar] = (struct pci_bar){.size = size, .span = size, .io = io, .dev = d, .index = bar,
-				       .memslot = -1};
+	d->bar[bar] = (struct pci_bar){
+	    .size = size, .span = size, .io = io, .dev = d, .index = bar, .memslot = -1};
 	if (d->is_vf)
 		return 0; /* no register: the PF's VF BAR says where */
 	d->bar[bar].reg = (uint16_t)(PCI_BAR0 + 4 * bar);
 	put(d->cfg, PCI_BAR0 + 4 * bar, io ? 1 : 0, 4);
-	put(d->wmask, PCI_BAR0 + 4 * bar, (uint32_t)~(size - 1) & (io ? ~3u : ~0xfu), 4);
+	put(d->wmask, PCI_BAR0 + 4 * bar, (uint32_t) ~(size - 1) & (io ? ~3u : ~0xfu), 4);
 	return 0;
 }
 
@@ -135,10 +141,10 @@ int pci_dev_add_ext_cap(struct pci_dev *d, uint16_t id, uint8_t version, const v
 int pci_dev_add_pcie_cap(struct pci_dev *d, unsigned port_type)
 {
 	uint8_t body[0x3c - 2] = {0};
-	body[0] = (uint8_t)(2 | (port_type & 0xf) << 4);  /* capability version 2, port type */
-	put(body, 0x0c - 2, 0x11, 4);                    /* link capabilities: 2.5 GT/s, x1 */
-	put(body, 0x12 - 2, 0x11, 2);                    /* link status: the same, trained */
-	put(body, 0x2c - 2, 0x2, 4);                     /* link capabilities 2: 2.5 GT/s */
+	body[0] = (uint8_t)(2 | (port_type & 0xf) << 4); /* capability version 2, port type */
+	put(body, 0x0c - 2, 0x11, 4);			 /* link capabilities: 2.5 GT/s, x1 */
+	put(body, 0x12 - 2, 0x11, 2);			 /* link status: the same, trained */
+	put(body, 0x2c - 2, 0x2, 4);			 /* link capabilities 2: 2.5 GT/s */
 	int off = pci_dev_add_cap(d, PCI_CAP_EXP, body, sizeof(body));
 	if (off >= 0)
 		put(d->wmask, (uint32_t)off + 0x08, 0x7fff, 2); /* device control */
@@ -190,7 +196,8 @@ static void ram_bar_map(struct pci_bus *b, struct pci_bar *bar, uint64_t gpa)
 	unsigned n = 0;
 	while (n < PCI_MEMSLOTS && (b->memslots & (1u << n)))
 		n++;
-	r = (struct kvm_userspace_memory_region){.slot = PCI_MEMSLOT_FIRST + n, .guest_phys_addr = gpa,
+	r = (struct kvm_userspace_memory_region){.slot = PCI_MEMSLOT_FIRST + n,
+						 .guest_phys_addr = gpa,
 						 .memory_size = bar->size,
 						 .userspace_addr = (uintptr_t)bar->ram};
 	if (n == PCI_MEMSLOTS || ioctl(b->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
@@ -216,9 +223,11 @@ static void update_bars(struct pci_dev *d)
 			uint64_t addr = pci_cfg_get(d, bar->reg, 4) & (bar->io ? ~3u : ~0xfu);
 			bool on = cmd & (bar->io ? PCI_CMD_IO : PCI_CMD_MEM);
 			/* All ones is the sizing pattern: never decode there. */
-			want = on && addr && addr != ((uint32_t)~(bar->size - 1) & (bar->io ? ~3u : ~0xfu))
-				       ? addr
-				       : 0;
+			want =
+			    on && addr &&
+				    addr != ((uint32_t) ~(bar->size - 1) & (bar->io ? ~3u : ~0xfu))
+				? addr
+				: 0;
 		} else {
 			want = d->vf_decode && d->bus ? bar->placed : 0;
 		}
@@ -289,7 +298,8 @@ static uint64_t alloc_bar(struct pci_bus *b, const struct pci_dev *d, const stru
 	uint64_t base = bar->io ? PCI_IO_BASE : PCI_MMIO_BASE;
 	uint64_t end = base + (bar->io ? PCI_IO_SIZE : PCI_MMIO_SIZE);
 	struct range_query q = {.io = bar->io, .size = bar->span};
-	for (q.at = (base + bar->size - 1) & ~(bar->size - 1); q.at + bar->span <= end; q.at += bar->size)
+	for (q.at = (base + bar->size - 1) & ~(bar->size - 1); q.at + bar->span <= end;
+	     q.at += bar->size)
 		if (!walk(b->root, overlaps, &q) && !overlaps((struct pci_dev *)d, &q))
 			return q.at;
 	return 0;
@@ -365,7 +375,7 @@ void pci_cfg_write(struct pci_bus *b, unsigned busnr, unsigned devfn, uint32_t o
 	for (uint32_t i = 0; i < len; i++) {
 		uint32_t o = off + i;
 		d->cfg[o] = (uint8_t)((d->cfg[o] & ~d->wmask[o]) | (v[i] & d->wmask[o]));
-		d->cfg[o] &= (uint8_t)~(v[i] & d->w1c[o]);
+		d->cfg[o] &= (uint8_t) ~(v[i] & d->w1c[o]);
 	}
 	if (off < PCI_BAR0 + 24 && off + len > PCI_COMMAND)
 		update_bars(d);
@@ -482,7 +492,7 @@ void pci_bus_unplug(struct pci_bus *b, struct pci_dev *d)
 	table = d->parent ? d->parent->below : b->root;
 	if (d->below)
 		walk(d->below, unplug_one, b);
-	d->cfg[PCI_COMMAND] &= (uint8_t)~(PCI_CMD_MEM | PCI_CMD_IO);
+	d->cfg[PCI_COMMAND] &= (uint8_t) ~(PCI_CMD_MEM | PCI_CMD_IO);
 	d->vf_decode = false;
 	update_bars(d);
 	table[d->devfn] = NULL;

@@ -9,7 +9,10 @@ static uint16_t control(const struct pci_msix *m)
 	return (uint16_t)pci_cfg_get(m->pci, (uint32_t)m->cap + 2, 2);
 }
 
-bool pci_msix_enabled(const struct pci_msix *m) { return control(m) & PCI_MSIX_ENABLE; }
+bool pci_msix_enabled(const struct pci_msix *m)
+{
+	return control(m) & PCI_MSIX_ENABLE;
+}
 
 int pci_msix_init(struct pci_msix *m, struct pci_dev *d, struct irq_router *irq, unsigned nvec,
 		  unsigned bar, uint32_t table, uint32_t pba)
@@ -72,7 +75,8 @@ static void update(struct pci_msix *m)
 	for (unsigned v = 0; v < m->nvec; v++) {
 		uint64_t addr = (uint64_t)m->entry[v].addr_hi << 32 | m->entry[v].addr_lo;
 		irq_set_msi(m->irq, m->gsi[v], addr, m->entry[v].data, on && addr);
-		if (on && !fmask && !(m->entry[v].ctrl & PCI_MSIX_VMASK) && (m->pba_bits & (1u << v))) {
+		if (on && !fmask && !(m->entry[v].ctrl & PCI_MSIX_VMASK) &&
+		    (m->pba_bits & (1u << v))) {
 			m->pba_bits &= ~(1u << v);
 			send(m, v);
 		}

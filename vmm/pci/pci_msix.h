@@ -10,27 +10,27 @@
 #include "vmm/irq.h"
 #include "vmm/pci/pci.h"
 
-#define PCI_CAP_MSIX 0x11
-#define PCI_MSIX_MAX 32
+#define PCI_CAP_MSIX	0x11
+#define PCI_MSIX_MAX	32
 #define PCI_MSIX_ENABLE 0x8000
-#define PCI_MSIX_FMASK 0x4000
-#define PCI_MSIX_VMASK 1
+#define PCI_MSIX_FMASK	0x4000
+#define PCI_MSIX_VMASK	1
 
 struct pci_msix {
 	struct pci_dev *pci;
 	struct irq_router *irq;
-	int cap;           /* offset of the capability in config space */
+	int cap; /* offset of the capability in config space */
 	unsigned nvec;
-	unsigned bar;      /* the BAR holding the table and the PBA */
+	unsigned bar;	     /* the BAR holding the table and the PBA */
 	uint32_t table, pba; /* their offsets in that BAR */
 	struct {
 		uint32_t addr_lo, addr_hi, data, ctrl;
 	} entry[PCI_MSIX_MAX];
 	uint32_t pba_bits;
 	int gsi[PCI_MSIX_MAX];
-	uint64_t sent;    /* messages sent */
-	uint64_t pended;  /* messages held in the PBA while masked */
-	uint64_t bad;     /* table/PBA accesses of the wrong size or place, PBA writes */
+	uint64_t sent;	 /* messages sent */
+	uint64_t pended; /* messages held in the PBA while masked */
+	uint64_t bad;	 /* table/PBA accesses of the wrong size or place, PBA writes */
 };
 
 /* Adds the capability to d and allocates a GSI per vector (all start masked). -errno. */

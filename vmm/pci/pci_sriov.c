@@ -36,7 +36,8 @@ int pci_sriov_init(struct pci_sriov *s, struct pci_dev *pf, unsigned total, uint
 	pci_cfg_set(pf, cap + PCI_SRIOV_VF_DID, vf_device, 2);
 	pci_cfg_set(pf, cap + PCI_SRIOV_SUP_PGSIZE, 1, 4); /* 4 KiB only */
 	pci_cfg_set(pf, cap + PCI_SRIOV_SYS_PGSIZE, 1, 4);
-	const uint8_t ctrl_mask[2] = {PCI_SRIOV_CTRL_VFE | PCI_SRIOV_CTRL_MSE | PCI_SRIOV_CTRL_ARI, 0};
+	const uint8_t ctrl_mask[2] = {PCI_SRIOV_CTRL_VFE | PCI_SRIOV_CTRL_MSE | PCI_SRIOV_CTRL_ARI,
+				      0};
 	const uint8_t ones[4] = {0xff, 0xff, 0xff, 0xff};
 	pci_dev_writable(pf, cap + PCI_SRIOV_CTRL, ctrl_mask, 2);
 	pci_dev_writable(pf, cap + PCI_SRIOV_NUM_VF, ones, 2);

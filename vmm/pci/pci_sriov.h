@@ -12,24 +12,24 @@
 
 #define PCI_EXT_CAP_SRIOV 0x0010
 /* Offsets inside the capability. */
-#define PCI_SRIOV_CAP 0x04
-#define PCI_SRIOV_CTRL 0x08
-#define PCI_SRIOV_CTRL_VFE 0x01 /* VF Enable */
-#define PCI_SRIOV_CTRL_MSE 0x08 /* VF Memory Space Enable */
-#define PCI_SRIOV_CTRL_ARI 0x10 /* ARI Capable Hierarchy */
-#define PCI_SRIOV_STATUS 0x0a
+#define PCI_SRIOV_CAP	     0x04
+#define PCI_SRIOV_CTRL	     0x08
+#define PCI_SRIOV_CTRL_VFE   0x01 /* VF Enable */
+#define PCI_SRIOV_CTRL_MSE   0x08 /* VF Memory Space Enable */
+#define PCI_SRIOV_CTRL_ARI   0x10 /* ARI Capable Hierarchy */
+#define PCI_SRIOV_STATUS     0x0a
 #define PCI_SRIOV_INITIAL_VF 0x0c
-#define PCI_SRIOV_TOTAL_VF 0x0e
-#define PCI_SRIOV_NUM_VF 0x10
-#define PCI_SRIOV_FUNC_LINK 0x12
-#define PCI_SRIOV_VF_OFFSET 0x14
-#define PCI_SRIOV_VF_STRIDE 0x16
-#define PCI_SRIOV_VF_DID 0x1a
+#define PCI_SRIOV_TOTAL_VF   0x0e
+#define PCI_SRIOV_NUM_VF     0x10
+#define PCI_SRIOV_FUNC_LINK  0x12
+#define PCI_SRIOV_VF_OFFSET  0x14
+#define PCI_SRIOV_VF_STRIDE  0x16
+#define PCI_SRIOV_VF_DID     0x1a
 #define PCI_SRIOV_SUP_PGSIZE 0x1c
 #define PCI_SRIOV_SYS_PGSIZE 0x20
-#define PCI_SRIOV_BAR 0x24
-#define PCI_SRIOV_SIZE 0x40
-#define PCI_SRIOV_MAX_VFS 8
+#define PCI_SRIOV_BAR	     0x24
+#define PCI_SRIOV_SIZE	     0x40
+#define PCI_SRIOV_MAX_VFS    8
 
 struct pci_sriov_ops {
 	/* Builds VF n's function (pci_vf_init, its BARs of the sizes given to pci_sriov_init,
@@ -41,15 +41,15 @@ struct pci_sriov_ops {
 
 struct pci_sriov {
 	struct pci_dev *pf;
-	int cap;            /* the capability's offset in the PF's config space */
-	unsigned total;     /* TotalVFs = InitialVFs */
+	int cap;	/* the capability's offset in the PF's config space */
+	unsigned total; /* TotalVFs = InitialVFs */
 	uint16_t offset, stride;
 	uint64_t bar_size[6]; /* one VF's BAR i */
 	const struct pci_sriov_ops *ops;
 	void *opaque;
 	struct pci_dev *vf[PCI_SRIOV_MAX_VFS]; /* the VFs enabled now */
-	uint16_t num_vfs;   /* NumVFs as accepted */
-	uint16_t ctrl;      /* SR-IOV Control as last acted on */
+	uint16_t num_vfs;		       /* NumVFs as accepted */
+	uint16_t ctrl;			       /* SR-IOV Control as last acted on */
 	uint64_t refused;   /* NumVFs writes refused (above TotalVFs, or while VF Enable is set),
 			     * unsupported page sizes */
 	uint64_t vf_errors; /* VFs that could not be built or plugged (their routing ID is on

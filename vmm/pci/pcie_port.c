@@ -8,18 +8,18 @@
 
 #include "vmm/irq.h"
 
-#define MSI_CTL 2 /* in the MSI capability: control, then a 32-bit address and the data */
-#define MSI_ADDR 4
-#define MSI_DATA 8
+#define MSI_CTL	   2 /* in the MSI capability: control, then a 32-bit address and the data */
+#define MSI_ADDR   4
+#define MSI_DATA   8
 #define MSI_ENABLE 0x0001
 
 /* The slot events and the Slot Control bit that enables each (PCIe 7.5.3.10-11). */
 static const struct {
 	uint16_t status, enable;
 } slot_events[] = {
-	{PCI_EXP_SLTSTA_ABP, PCI_EXP_SLTCTL_ABPE}, {0x0002, 0x0002} /* power fault */,
-	{0x0004, 0x0004} /* MRL sensor changed */,  {PCI_EXP_SLTSTA_PDC, PCI_EXP_SLTCTL_PDCE},
-	{PCI_EXP_SLTSTA_CC, PCI_EXP_SLTCTL_CCIE},   {PCI_EXP_SLTSTA_DLLSC, PCI_EXP_SLTCTL_DLLSCE},
+    {PCI_EXP_SLTSTA_ABP, PCI_EXP_SLTCTL_ABPE}, {0x0002, 0x0002} /* power fault */,
+    {0x0004, 0x0004} /* MRL sensor changed */, {PCI_EXP_SLTSTA_PDC, PCI_EXP_SLTCTL_PDCE},
+    {PCI_EXP_SLTSTA_CC, PCI_EXP_SLTCTL_CCIE},  {PCI_EXP_SLTSTA_DLLSC, PCI_EXP_SLTCTL_DLLSCE},
 };
 
 static uint32_t exp_get(const struct pcie_port *p, unsigned off, unsigned len)
@@ -39,7 +39,8 @@ static bool msi_enabled(const struct pcie_port *p)
 
 bool pcie_port_condition(const struct pcie_port *p)
 {
-	uint16_t ctl = (uint16_t)exp_get(p, PCI_EXP_SLTCTL, 2), sta = (uint16_t)exp_get(p, PCI_EXP_SLTSTA, 2);
+	uint16_t ctl = (uint16_t)exp_get(p, PCI_EXP_SLTCTL, 2),
+		 sta = (uint16_t)exp_get(p, PCI_EXP_SLTSTA, 2);
 	if (!(ctl & PCI_EXP_SLTCTL_HPIE))
 		return false;
 	for (unsigned i = 0; i < sizeof(slot_events) / sizeof(slot_events[0]); i++)
@@ -83,7 +84,8 @@ static void cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
 	struct pcie_port *p = d->opaque;
 	if (overlaps(off, len, p->msi, 10u))
 		msi_route(p);
-	if (overlaps(off, len, p->exp + PCI_EXP_SLTCTL, 4u) || overlaps(off, len, p->msi + MSI_CTL, 2u))
+	if (overlaps(off, len, p->exp + PCI_EXP_SLTCTL, 4u) ||
+	    overlaps(off, len, p->msi + MSI_CTL, 2u))
 		evaluate(p);
 }
 
@@ -113,10 +115,13 @@ int pcie_port_init(struct pcie_port *p, const char *name, unsigned slot, unsigne
 	p->dev.cfg[PCI_SECONDARY_BUS] = (uint8_t)busnr;
 	p->dev.cfg[PCI_SUBORDINATE_BUS] = (uint8_t)busnr;
 	exp_set(p, PCI_EXP_FLAGS, exp_get(p, PCI_EXP_FLAGS, 2) | PCI_EXP_FLAGS_SLOT, 2);
-	exp_set(p, PCI_EXP_LNKCAP, exp_get(p, PCI_EXP_LNKCAP, 4) | PCI_EXP_LNKCAP_DLLLARC | slot << 24, 4);
+	exp_set(p, PCI_EXP_LNKCAP,
+		exp_get(p, PCI_EXP_LNKCAP, 4) | PCI_EXP_LNKCAP_DLLLARC | slot << 24, 4);
 	exp_set(p, PCI_EXP_LNKSTA, 0, 2); /* no card: no link */
-	exp_set(p, PCI_EXP_SLTCAP, PCI_EXP_SLTCAP_HPS | PCI_EXP_SLTCAP_HPC | PCI_EXP_SLTCAP_NCCS |
-					   (uint32_t)slot << 19, 4);
+	exp_set(p, PCI_EXP_SLTCAP,
+		PCI_EXP_SLTCAP_HPS | PCI_EXP_SLTCAP_HPC | PCI_EXP_SLTCAP_NCCS |
+		    (uint32_t)slot << 19,
+		4);
 	pci_dev_writable(&p->dev, p->exp + PCI_EXP_SLTCTL, (const uint8_t[]){0xff, 0x1f}, 2);
 	/* Status: the event bits clear when written 1; presence and the rest are the port's. */
 	uint16_t w1c = 0;

@@ -3,12 +3,32 @@
 
 static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
-static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void wr32(uint8_t *p, uint32_t v) { wr16(p, (uint16_t)(v >> 16)); wr16(p + 2, (uint16_t)v); }
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)rd16(p) << 16 | rd16(p + 2); }
-static void copy(void *d, const void *s, size_t n) { __builtin_memcpy(d, s, n); }
-static bool same_mac(const uint8_t *a, const uint8_t *b) { return !__builtin_memcmp(a, b, 6); }
+static void wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+static void wr32(uint8_t *p, uint32_t v)
+{
+	wr16(p, (uint16_t)(v >> 16));
+	wr16(p + 2, (uint16_t)v);
+}
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)rd16(p) << 16 | rd16(p + 2);
+}
+static void copy(void *d, const void *s, size_t n)
+{
+	__builtin_memcpy(d, s, n);
+}
+static bool same_mac(const uint8_t *a, const uint8_t *b)
+{
+	return !__builtin_memcmp(a, b, 6);
+}
 
 uint16_t net_csum(const void *data, size_t len, uint32_t sum)
 {
@@ -43,7 +63,7 @@ static size_t arp(struct net_if *nif, uint8_t *buf, size_t cap, uint16_t op, con
 		return 0;
 	eth(buf, op == 1 ? bcast : tha, nif->mac, ETH_P_ARP);
 	uint8_t *a = buf + ETH_HLEN;
-	wr16(a, 1);          /* Ethernet */
+	wr16(a, 1); /* Ethernet */
 	wr16(a + 2, ETH_P_IP);
 	a[4] = 6;
 	a[5] = 4;
@@ -206,8 +226,7 @@ enum net_rx_kind net_receive(struct net_if *nif, const uint8_t *f, size_t len, u
 		size_t ulen = rd16(l4 + 4);
 		if (ulen < UDP_HLEN || ulen > l4len)
 			return bad(nif);
-		if (rd16(l4 + 6) &&
-		    net_csum(l4, ulen, pseudo_sum(rx->src_ip, nif->ip, 17, ulen)))
+		if (rd16(l4 + 6) && net_csum(l4, ulen, pseudo_sum(rx->src_ip, nif->ip, 17, ulen)))
 			return bad(nif);
 		nif->rx_udp++;
 		rx->src_port = rd16(l4);

@@ -7,13 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ETH_HLEN 14
-#define ETH_MIN_FRAME 60 /* without FCS */
-#define ETH_P_IP 0x0800
-#define ETH_P_ARP 0x0806
-#define IP_HLEN 20
-#define UDP_HLEN 8
-#define ICMP_HLEN 8
+#define ETH_HLEN	    14
+#define ETH_MIN_FRAME	    60 /* without FCS */
+#define ETH_P_IP	    0x0800
+#define ETH_P_ARP	    0x0806
+#define IP_HLEN		    20
+#define UDP_HLEN	    8
+#define ICMP_HLEN	    8
 #define NET_UDP_PAYLOAD_OFF (ETH_HLEN + IP_HLEN + UDP_HLEN)
 
 struct net_if {
@@ -27,10 +27,10 @@ struct net_if {
 };
 
 enum net_rx_kind {
-	NET_RX_DROP,      /* not for us, or malformed (rx_bad counts those) */
-	NET_RX_REPLY,     /* handled; *reply holds a frame to send (ARP reply, ICMP echo reply) */
-	NET_RX_HANDLED,   /* handled, nothing to send (ARP reply learned) */
-	NET_RX_UDP,       /* a UDP datagram for us: see the fields */
+	NET_RX_DROP,	  /* not for us, or malformed (rx_bad counts those) */
+	NET_RX_REPLY,	  /* handled; *reply holds a frame to send (ARP reply, ICMP echo reply) */
+	NET_RX_HANDLED,	  /* handled, nothing to send (ARP reply learned) */
+	NET_RX_UDP,	  /* a UDP datagram for us: see the fields */
 	NET_RX_ICMP_REPLY /* an echo reply for us: id and seq in the fields */
 };
 

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 static void net_read_config(void *dev, uint32_t off, void *data, uint32_t len)
 {
 	struct virtio_net *n = dev;
@@ -47,7 +46,8 @@ static void net_notify(void *dev, unsigned q)
 {
 	struct virtio_net *n = dev;
 	uint64_t one = 1;
-	/* Slow path (no ioeventfd): hand the notification to the I/O thread like an ioeventfd would. */
+	/* Slow path (no ioeventfd): hand the notification to the I/O thread like an ioeventfd
+	 * would. */
 	int fd = virtio_pci_notify_fd(&n->vp, q);
 	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
 		/* counter saturated: a wake-up is pending anyway */
@@ -55,15 +55,15 @@ static void net_notify(void *dev, unsigned q)
 }
 
 static const struct virtio_device_ops net_ops = {
-	.device_id = 1,
-	.nr_queues = 2,
-	.queue_max = 1024,
-	.features = 1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_STATUS,
-	.config_size = 8,
-	.read_config = net_read_config,
-	.activate = net_activate,
-	.reset = net_reset,
-	.notify = net_notify,
+    .device_id = 1,
+    .nr_queues = 2,
+    .queue_max = 1024,
+    .features = 1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_STATUS,
+    .config_size = 8,
+    .read_config = net_read_config,
+    .activate = net_activate,
+    .reset = net_reset,
+    .notify = net_notify,
 };
 
 static bool queue_usable(struct virtio_net *n, unsigned q)
@@ -202,7 +202,8 @@ void virtio_net_tx(struct virtio_net *n)
 			uint32_t off = skip < chain.seg[i].len ? skip : chain.seg[i].len;
 			skip -= off;
 			if (chain.seg[i].len > off) {
-				iov[niov++] = (struct iovec){chain.seg[i].ptr + off, chain.seg[i].len - off};
+				iov[niov++] =
+				    (struct iovec){chain.seg[i].ptr + off, chain.seg[i].len - off};
 				total += chain.seg[i].len - off;
 			}
 		}
@@ -241,7 +242,10 @@ static void on_rx_notify(void *opaque, uint64_t count)
 	pthread_mutex_unlock(&n->vp.lock);
 }
 
-static void on_tx_ready(void *opaque) { virtio_net_tx(opaque); }
+static void on_tx_ready(void *opaque)
+{
+	virtio_net_tx(opaque);
+}
 
 int virtio_net_init(struct virtio_net *n, const struct nic_env *env)
 {
@@ -285,11 +289,12 @@ static void vnic_read(struct nic *nic, struct nic_readout *out)
 	struct virtio_net_stats v;
 	counters_copy(&out->total, &n->st, sizeof(out->total));
 	counters_copy(&v, &n->vst, sizeof(v));
-	/* Only the transport knows whether a message really went out (MSI-X on, vector unmasked). */
+	/* Only the transport knows whether a message really went out (MSI-X on, vector unmasked).
+	 */
 	out->total.interrupts = __atomic_load_n(&n->vp.msix.sent, __ATOMIC_RELAXED);
 	out->total.reg_traps = __atomic_load_n(&n->vp.pci.bar_exits, __ATOMIC_RELAXED);
-	/* A notification that trapped (no ioeventfd there) was handed on through the notification eventfd:
-	 * it is one exit, already in reg_traps. */
+	/* A notification that trapped (no ioeventfd there) was handed on through the notification
+	 * eventfd: it is one exit, already in reg_traps. */
 	uint64_t traps = __atomic_load_n(&n->vp.st.notify_traps, __ATOMIC_RELAXED);
 	uint64_t notes = v.tx_notifications + v.rx_notifications;
 	out->total.notify_events = notes > traps ? notes - traps : 0;
@@ -305,9 +310,9 @@ static void vnic_read(struct nic *nic, struct nic_readout *out)
 NIC_MODEL_GLUE(virtio_net, vp.pci)
 
 const struct nic_model nic_model_virtio = {
-	.name = "virtio",
-	.chip = "virtio-net 1.x",
-	.mode = NIC_MODE_VIRTIO,
-	NIC_MODEL_STEPS(virtio_net),
-	.read = vnic_read,
+    .name = "virtio",
+    .chip = "virtio-net 1.x",
+    .mode = NIC_MODE_VIRTIO,
+    NIC_MODEL_STEPS(virtio_net),
+    .read = vnic_read,
 };

@@ -14,11 +14,23 @@ struct vring_desc {
 };
 
 /* Ring layouts (2.7.6, 2.7.8): flags, idx, ring[size], then the event word. */
-static uint64_t avail_bytes(uint16_t n) { return 4 + 2ull * n + 2; }
-static uint64_t used_bytes(uint16_t n) { return 4 + 8ull * n + 2; }
+static uint64_t avail_bytes(uint16_t n)
+{
+	return 4 + 2ull * n + 2;
+}
+static uint64_t used_bytes(uint16_t n)
+{
+	return 4 + 8ull * n + 2;
+}
 
-static inline uint16_t ld16(const volatile void *p) { return __atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE); }
-static inline void st16(volatile void *p, uint16_t v) { __atomic_store_n((uint16_t *)p, v, __ATOMIC_RELEASE); }
+static inline uint16_t ld16(const volatile void *p)
+{
+	return __atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE);
+}
+static inline void st16(volatile void *p, uint16_t v)
+{
+	__atomic_store_n((uint16_t *)p, v, __ATOMIC_RELEASE);
+}
 
 static int vq_fail(struct vq *vq, uint64_t *counter)
 {
@@ -67,8 +79,14 @@ int vq_start(struct vq *vq)
 	return 0;
 }
 
-static uint8_t *avail_ring(struct vq *vq) { return vq->mem->base + vq->avail_gpa; }
-static uint8_t *used_ring(struct vq *vq) { return vq->mem->base + vq->used_gpa; }
+static uint8_t *avail_ring(struct vq *vq)
+{
+	return vq->mem->base + vq->avail_gpa;
+}
+static uint8_t *used_ring(struct vq *vq)
+{
+	return vq->mem->base + vq->used_gpa;
+}
 
 int vq_pop(struct vq *vq, struct vq_chain *chain)
 {
@@ -145,7 +163,8 @@ bool vq_should_signal(struct vq *vq)
 		return false;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* used idx store before the event read */
 	uint16_t old = vq->signalled_used, now = vq->used_idx;
-	/* 2.7.7.2: "old" is the used idx at the previous check, interrupt or not (as vhost does). */
+	/* 2.7.7.2: "old" is the used idx at the previous check, interrupt or not (as vhost does).
+	 */
 	vq->signalled_used = now;
 	if (vq->event_idx)
 		return vring_need_event(ld16(avail_ring(vq) + 4 + 2ull * vq->size), now, old);

@@ -14,7 +14,8 @@ enum { CFG_COMMON = 1, CFG_NOTIFY = 2, CFG_ISR = 3, CFG_DEVICE = 4 };
 static int add_vendor_cap(struct pci_dev *d, uint8_t type, uint32_t off, uint32_t len,
 			  const uint32_t *mult)
 {
-	/* struct virtio_pci_cap after id/next: cap_len, cfg_type, bar, id, pad[2], offset, length */
+	/* struct virtio_pci_cap after id/next: cap_len, cfg_type, bar, id, pad[2], offset, length
+	 */
 	uint8_t body[18] = {mult ? 20 : 16, type, 0, 0, 0, 0};
 	memcpy(body + 6, &off, 4);
 	memcpy(body + 10, &len, 4);
@@ -101,7 +102,7 @@ static void enable_queue(struct virtio_pci *vp, unsigned q)
 
 static uint64_t *queue_addr(struct virtio_pci *vp, unsigned q, uint32_t off)
 {
-	return off < VPC_Q_AVAIL ? &vp->vq[q].desc_gpa
+	return off < VPC_Q_AVAIL  ? &vp->vq[q].desc_gpa
 	       : off < VPC_Q_USED ? &vp->vq[q].avail_gpa
 				  : &vp->vq[q].used_gpa;
 }
@@ -112,9 +113,13 @@ static int common_read(struct virtio_pci *vp, uint32_t off, uint32_t len, uint64
 	bool qok = q < vp->ops->nr_queues;
 	switch (off) {
 	case VPC_DFSELECT: *v = vp->dfselect; return len == 4;
-	case VPC_DF: *v = vp->dfselect < 2 ? (uint32_t)(vp->features >> (32 * vp->dfselect)) : 0; return len == 4;
+	case VPC_DF:
+		*v = vp->dfselect < 2 ? (uint32_t)(vp->features >> (32 * vp->dfselect)) : 0;
+		return len == 4;
 	case VPC_GFSELECT: *v = vp->gfselect; return len == 4;
-	case VPC_GF: *v = vp->gfselect < 2 ? (uint32_t)(vp->driver_features >> (32 * vp->gfselect)) : 0; return len == 4;
+	case VPC_GF:
+		*v = vp->gfselect < 2 ? (uint32_t)(vp->driver_features >> (32 * vp->gfselect)) : 0;
+		return len == 4;
 	case VPC_MSIX_CONFIG: *v = vp->config_msix; return len == 2;
 	case VPC_NUM_QUEUES: *v = vp->ops->nr_queues; return len == 2;
 	case VPC_STATUS: *v = vp->status; return len == 1;
@@ -151,13 +156,12 @@ static int common_write(struct virtio_pci *vp, uint32_t off, uint32_t len, uint6
 	case VPC_MSIX_CONFIG:
 		vp->config_msix = v < VP_MSIX_VECTORS ? (uint16_t)v : VIRTIO_MSI_NO_VECTOR;
 		return len == 2;
-	case VPC_STATUS:
-		set_status(vp, (uint8_t)v);
-		return len == 1;
+	case VPC_STATUS: set_status(vp, (uint8_t)v); return len == 1;
 	case VPC_Q_SELECT: vp->qsel = (uint16_t)v; return len == 2;
 	case VPC_Q_SIZE:
 		/* 4.1.4.3.2: a power of 2 no larger than what we offer. */
-		if (len != 2 || !qok || !configuring || !v || v > vp->ops->queue_max || (v & (v - 1)))
+		if (len != 2 || !qok || !configuring || !v || v > vp->ops->queue_max ||
+		    (v & (v - 1)))
 			return 0;
 		vp->queue_size[q] = (uint16_t)v;
 		return 1;
@@ -212,7 +216,8 @@ static int bar_access(struct pci_dev *d, unsigned bar, uint64_t off, void *data,
 			vp->ops->read_config(vp->dev, (uint32_t)(off - VP_DEVICE), data, len);
 			ok = 1;
 		}
-	} else if (bar == 0 && off >= VP_NOTIFY && off < VP_NOTIFY + (uint64_t)VP_NOTIFY_MULT * vp->ops->nr_queues) {
+	} else if (bar == 0 && off >= VP_NOTIFY &&
+		   off < VP_NOTIFY + (uint64_t)VP_NOTIFY_MULT * vp->ops->nr_queues) {
 		if (is_write && vp->ops->notify) {
 			vp->st.notify_traps++;
 			vp->ops->notify(vp->dev, (unsigned)(off - VP_NOTIFY) / VP_NOTIFY_MULT);
@@ -234,8 +239,8 @@ static int bar_access(struct pci_dev *d, unsigned bar, uint64_t off, void *data,
 static void notify_ioeventfds(struct virtio_pci *vp, uint64_t base, bool assign)
 {
 	for (unsigned q = 0; q < vp->ops->nr_queues && vp->vm_fd >= 0; q++)
-		if (kvm_ioeventfd(vp->vm_fd, base + VP_NOTIFY + VP_NOTIFY_MULT * q, 2, vp->notify_fd[q],
-				  false, assign))
+		if (kvm_ioeventfd(vp->vm_fd, base + VP_NOTIFY + VP_NOTIFY_MULT * q, 2,
+				  vp->notify_fd[q], false, assign))
 			vp->st.bad_access++;
 }
 
@@ -290,7 +295,8 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, 
 	if (r)
 		return r;
 	if (add_vendor_cap(&vp->pci, CFG_COMMON, VP_COMMON, VPC_SIZE, NULL) < 0 ||
-	    add_vendor_cap(&vp->pci, CFG_NOTIFY, VP_NOTIFY, VP_NOTIFY_MULT * ops->nr_queues, &mult) < 0 ||
+	    add_vendor_cap(&vp->pci, CFG_NOTIFY, VP_NOTIFY, VP_NOTIFY_MULT * ops->nr_queues,
+			   &mult) < 0 ||
 	    add_vendor_cap(&vp->pci, CFG_ISR, VP_ISR, 1, NULL) < 0 ||
 	    add_vendor_cap(&vp->pci, CFG_DEVICE, VP_DEVICE, ops->config_size, NULL) < 0)
 		return -ENOSPC;

@@ -11,35 +11,47 @@
 #include "vmm/pci/pci.h"
 #include "vmm/pci/pci_msix.h"
 
-#define VIRTIO_F_EVENT_IDX 29
-#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_EVENT_IDX	  29
+#define VIRTIO_F_VERSION_1	  32
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
-#define VIRTIO_STATUS_DRIVER 2
-#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_DRIVER	  2
+#define VIRTIO_STATUS_DRIVER_OK	  4
 #define VIRTIO_STATUS_FEATURES_OK 8
 #define VIRTIO_STATUS_NEEDS_RESET 64
-#define VIRTIO_STATUS_FAILED 128
-#define VIRTIO_MSI_NO_VECTOR 0xffff
+#define VIRTIO_STATUS_FAILED	  128
+#define VIRTIO_MSI_NO_VECTOR	  0xffff
 
-#define VP_MAX_QUEUES 4
+#define VP_MAX_QUEUES	4
 #define VP_MSIX_VECTORS 4
 
 /* BAR0 layout (16 KiB). */
-#define VP_COMMON 0x0000
-#define VP_ISR 0x1000
-#define VP_DEVICE 0x2000
-#define VP_NOTIFY 0x3000
+#define VP_COMMON      0x0000
+#define VP_ISR	       0x1000
+#define VP_DEVICE      0x2000
+#define VP_NOTIFY      0x3000
 #define VP_NOTIFY_MULT 4
-#define VP_MSIX_TABLE 0x3800
-#define VP_MSIX_PBA 0x3c00
-#define VP_BAR_SIZE 0x4000
+#define VP_MSIX_TABLE  0x3800
+#define VP_MSIX_PBA    0x3c00
+#define VP_BAR_SIZE    0x4000
 
 /* Common configuration offsets (4.1.4.3). */
 enum {
-	VPC_DFSELECT = 0x00, VPC_DF = 0x04, VPC_GFSELECT = 0x08, VPC_GF = 0x0c,
-	VPC_MSIX_CONFIG = 0x10, VPC_NUM_QUEUES = 0x12, VPC_STATUS = 0x14, VPC_CFG_GEN = 0x15,
-	VPC_Q_SELECT = 0x16, VPC_Q_SIZE = 0x18, VPC_Q_MSIX = 0x1a, VPC_Q_ENABLE = 0x1c,
-	VPC_Q_NOFF = 0x1e, VPC_Q_DESC = 0x20, VPC_Q_AVAIL = 0x28, VPC_Q_USED = 0x30,
+	VPC_DFSELECT = 0x00,
+	VPC_DF = 0x04,
+	VPC_GFSELECT = 0x08,
+	VPC_GF = 0x0c,
+	VPC_MSIX_CONFIG = 0x10,
+	VPC_NUM_QUEUES = 0x12,
+	VPC_STATUS = 0x14,
+	VPC_CFG_GEN = 0x15,
+	VPC_Q_SELECT = 0x16,
+	VPC_Q_SIZE = 0x18,
+	VPC_Q_MSIX = 0x1a,
+	VPC_Q_ENABLE = 0x1c,
+	VPC_Q_NOFF = 0x1e,
+	VPC_Q_DESC = 0x20,
+	VPC_Q_AVAIL = 0x28,
+	VPC_Q_USED = 0x30,
 	VPC_SIZE = 0x38,
 };
 
@@ -56,7 +68,8 @@ struct virtio_device_ops {
 	/* DRIVER_OK: queues are configured and started. Nonzero: the device cannot run. */
 	int (*activate)(void *dev, uint64_t features);
 	void (*reset)(void *dev);
-	/* A queue notification that did not go through an ioeventfd (no KVM, or the BAR moved meanwhile). */
+	/* A queue notification that did not go through an ioeventfd (no KVM, or the BAR moved
+	 * meanwhile). */
 	void (*notify)(void *dev, unsigned queue);
 };
 

@@ -16,8 +16,8 @@
 static void set_mac_regs(struct vsnic_vf *vf)
 {
 	const uint8_t *m = vf->card->vf_mac[vf->n];
-	vf->reg[VSNIC_VF_MAC_LO / 4] = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 |
-				       (uint32_t)m[3] << 24;
+	vf->reg[VSNIC_VF_MAC_LO / 4] =
+	    (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24;
 	vf->reg[VSNIC_VF_MAC_HI / 4] = (uint32_t)m[4] | (uint32_t)m[5] << 8;
 }
 
@@ -93,7 +93,8 @@ static unsigned vf_tx(struct vsnic *c, struct vsnic_vf *vf)
 		struct desc d;
 		uint64_t at = desc_at(r, r->head);
 		gpa_read(&c->mem, at, &d, sizeof(d)); /* once: the guest may rewrite it meanwhile */
-		void *p = d.len >= 14 && d.len <= NET_FRAME_MAX ? gpa_ptr(&c->mem, d.addr, d.len) : NULL;
+		void *p =
+		    d.len >= 14 && d.len <= NET_FRAME_MAX ? gpa_ptr(&c->mem, d.addr, d.len) : NULL;
 		uint16_t flags = VSNIC_DESC_DONE;
 		if (!p) {
 			ring_error(vf, &c->est.desc_bad);
@@ -126,8 +127,10 @@ unsigned vsnic_engine(void *opaque)
 	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
 		if (c->vf[i].ready) {
 			/* Awake: drivers need not ring WAKE. */
-			if (__atomic_load_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE), __ATOMIC_RELAXED))
-				__atomic_store_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE), 0, __ATOMIC_RELEASE);
+			if (__atomic_load_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE),
+					    __ATOMIC_RELAXED))
+				__atomic_store_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE), 0,
+						 __ATOMIC_RELEASE);
 			work += vf_tx(c, &c->vf[i]);
 		}
 	pthread_mutex_unlock(&c->lock);
@@ -143,7 +146,8 @@ bool vsnic_idle(void *opaque)
 	pthread_mutex_lock(&c->lock);
 	for (unsigned i = 0; i < VSNIC_TOTAL_VFS && asleep; i++)
 		if (c->vf[i].ready)
-			__atomic_store_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE), 1, __ATOMIC_RELEASE);
+			__atomic_store_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE), 1,
+					 __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	for (unsigned i = 0; i < VSNIC_TOTAL_VFS && asleep; i++)
 		if (c->vf[i].ready && posted(&c->vf[i], &c->vf[i].tx, VSNIC_DB_TX_TAIL))
@@ -153,7 +157,8 @@ bool vsnic_idle(void *opaque)
 	else /* work came: awake after all, and drivers need not ring */
 		for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
 			if (c->vf[i].ready)
-				__atomic_store_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE), 0, __ATOMIC_RELEASE);
+				__atomic_store_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE), 0,
+						 __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&c->lock);
 	return asleep;
 }
@@ -234,12 +239,14 @@ void vsnic_rx(void *opaque, const uint8_t *frame, uint32_t len)
 
 /* A ring as the registers at base_lo (LO, HI) and size describe it; false: a size that is no
  * power of two in range, or a ring outside the memory devices may use. */
-static bool ring_setup(const struct vsnic_vf *vf, unsigned base_lo, unsigned size, struct vsnic_ring *r)
+static bool ring_setup(const struct vsnic_vf *vf, unsigned base_lo, unsigned size,
+		       struct vsnic_ring *r)
 {
-	*r = (struct vsnic_ring){
-		.base = (uint64_t)vf->reg[base_lo / 4 + 1] << 32 | vf->reg[base_lo / 4],
-		.size = vf->reg[size / 4]};
-	return r->size >= VSNIC_RING_MIN && r->size <= VSNIC_RING_MAX && !(r->size & (r->size - 1)) &&
+	*r = (struct vsnic_ring){.base = (uint64_t)vf->reg[base_lo / 4 + 1] << 32 |
+					 vf->reg[base_lo / 4],
+				 .size = vf->reg[size / 4]};
+	return r->size >= VSNIC_RING_MIN && r->size <= VSNIC_RING_MAX &&
+	       !(r->size & (r->size - 1)) &&
 	       gpa_ring(&vf->card->mem, r->base, r->size, VSNIC_DESC_SIZE);
 }
 
@@ -311,15 +318,16 @@ static bool vf_regs(struct vsnic_vf *vf, uint64_t off, void *data, uint32_t len,
 	}
 	memcpy(&v, data, 4);
 	switch (off) {
-	case VSNIC_VF_CTRL:
-		vf_ctrl(vf, v);
-		return true;
-	case VSNIC_VF_TX_BASE_LO: case VSNIC_VF_TX_BASE_HI: case VSNIC_VF_TX_SIZE:
-	case VSNIC_VF_RX_BASE_LO: case VSNIC_VF_RX_BASE_HI: case VSNIC_VF_RX_SIZE:
+	case VSNIC_VF_CTRL: vf_ctrl(vf, v); return true;
+	case VSNIC_VF_TX_BASE_LO:
+	case VSNIC_VF_TX_BASE_HI:
+	case VSNIC_VF_TX_SIZE:
+	case VSNIC_VF_RX_BASE_LO:
+	case VSNIC_VF_RX_BASE_HI:
+	case VSNIC_VF_RX_SIZE:
 		vf->reg[off / 4] = v; /* latched by the next ENABLE */
 		return true;
-	default:
-		return false; /* STATUS and the MAC are read-only */
+	default: return false; /* STATUS and the MAC are read-only */
 	}
 }
 
@@ -369,8 +377,8 @@ static int vf_create(void *opaque, unsigned n, struct pci_dev **out)
 	if (!r)
 		r = pci_dev_add_pcie_cap(&vf->pci, 0) < 0 ? -ENOSPC : 0;
 	if (!r)
-		r = pci_msix_init(&vf->msix, &vf->pci, c->irq, 1, VSNIC_VF_BAR2, VSNIC_VF_MSIX_TABLE,
-				  VSNIC_VF_MSIX_PBA);
+		r = pci_msix_init(&vf->msix, &vf->pci, c->irq, 1, VSNIC_VF_BAR2,
+				  VSNIC_VF_MSIX_TABLE, VSNIC_VF_MSIX_PBA);
 	if (r) {
 		pci_msix_exit(&vf->msix);
 		return r;
@@ -500,17 +508,18 @@ int vsnic_init(struct vsnic *c, const struct nic_env *env)
 	if (!r)
 		r = pci_dev_add_pcie_cap(&c->pf, 0) < 0 ? -ENOSPC : 0;
 	if (!r)
-		r = pci_msix_init(&c->pf_msix, &c->pf, c->irq, 1, 0, VSNIC_PF_MSIX_TABLE, VSNIC_PF_MSIX_PBA);
+		r = pci_msix_init(&c->pf_msix, &c->pf, c->irq, 1, 0, VSNIC_PF_MSIX_TABLE,
+				  VSNIC_PF_MSIX_PBA);
 	if (!r)
-		r = pci_sriov_init(&c->sriov, &c->pf, VSNIC_TOTAL_VFS, VSNIC_VF_OFFSET, VSNIC_VF_STRIDE,
-				   VSNIC_VF_DEVICE, vf_bars, &sriov_ops, c);
+		r = pci_sriov_init(&c->sriov, &c->pf, VSNIC_TOTAL_VFS, VSNIC_VF_OFFSET,
+				   VSNIC_VF_STRIDE, VSNIC_VF_DEVICE, vf_bars, &sriov_ops, c);
 	return r;
 }
 
 int vsnic_start(struct vsnic *c)
 {
-	const struct net_port port = {.rx = vsnic_rx, .poll = vsnic_engine, .idle = vsnic_idle,
-				      .opaque = c};
+	const struct net_port port = {
+	    .rx = vsnic_rx, .poll = vsnic_engine, .idle = vsnic_idle, .opaque = c};
 	int r = net_attach(c->net, &port);
 	c->attached = r == 0;
 	/* Without the watch the engine never sleeps (vsnic_idle): it polls as before. */
@@ -538,8 +547,14 @@ void vsnic_exit(struct vsnic *c)
 /* ---- the model table's entry ---- */
 
 static const char *const trap_names[VSNIC_TRAPS] = {
-	"VF CTRL", "VF ring setup", "VF MSI-X table", "VF other", "PF registers", "PF MSI-X table",
-	"VF doorbells (no memslot)", "VF wake (trapped)",
+    "VF CTRL",
+    "VF ring setup",
+    "VF MSI-X table",
+    "VF other",
+    "PF registers",
+    "PF MSI-X table",
+    "VF doorbells (no memslot)",
+    "VF wake (trapped)",
 };
 
 static void read_stats(struct nic *nic, struct nic_readout *out)
@@ -553,7 +568,9 @@ static void read_stats(struct nic *nic, struct nic_readout *out)
 	unsigned up = 0;
 	pthread_mutex_lock(&c->lock);
 	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++) {
-		live_db += c->vf[i].present ? __atomic_load_n(&c->vf[i].pci.bar[0].exits, __ATOMIC_RELAXED) : 0;
+		live_db += c->vf[i].present
+			       ? __atomic_load_n(&c->vf[i].pci.bar[0].exits, __ATOMIC_RELAXED)
+			       : 0;
 		up += c->vf[i].ready;
 	}
 	refused = c->sriov.refused;
@@ -582,18 +599,19 @@ static unsigned functions(struct nic *nic, struct pci_dev **out, unsigned max)
 	if (max)
 		out[n++] = &c->pf;
 	for (unsigned i = 0; i < VSNIC_TOTAL_VFS && n < max; i++)
-		out[n++] = &c->vf[i].pci; /* never freed while the card lives; absent ones map nothing */
+		out[n++] =
+		    &c->vf[i].pci; /* never freed while the card lives; absent ones map nothing */
 	return n;
 }
 
 NIC_MODEL_GLUE(vsnic, pf)
 
 const struct nic_model nic_model_vf = {
-	.name = "vf",
-	.chip = "vmscope SR-IOV VF",
-	.mode = NIC_MODE_VF,
-	.engine = true,
-	NIC_MODEL_STEPS(vsnic),
-	.read = read_stats,
-	.functions = functions,
+    .name = "vf",
+    .chip = "vmscope SR-IOV VF",
+    .mode = NIC_MODE_VF,
+    .engine = true,
+    NIC_MODEL_STEPS(vsnic),
+    .read = read_stats,
+    .functions = functions,
 };

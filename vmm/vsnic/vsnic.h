@@ -25,8 +25,8 @@ struct net_backend;
 /* What a VF's registers and rings hold, latched when the guest enables it. */
 struct vsnic_ring {
 	uint64_t base;
-	uint32_t size;  /* descriptors; 0: not set up */
-	uint32_t head;  /* the card's count of descriptors completed (free-running) */
+	uint32_t size;	   /* descriptors; 0: not set up */
+	uint32_t head;	   /* the card's count of descriptors completed (free-running) */
 	uint32_t bad_tail; /* the last out-of-range tail counted, so a stuck one counts once */
 	bool bad_seen;
 };
@@ -36,11 +36,11 @@ struct vsnic_vf {
 	struct pci_msix msix;
 	struct vsnic *card;
 	unsigned n;
-	bool present;   /* VF Enable made it and it is plugged */
-	uint8_t *db;    /* the doorbell page: VSNIC_DB_SIZE bytes of RAM, page aligned */
+	bool present; /* VF Enable made it and it is plugged */
+	uint8_t *db;  /* the doorbell page: VSNIC_DB_SIZE bytes of RAM, page aligned */
 	uint32_t reg[VSNIC_VF_REGS_END / 4];
-	bool ready;     /* ENABLE latched a good setup: the engine serves it */
-	bool tx_stalled; /* the link had no room last time (counted once per stall) */
+	bool ready;	   /* ENABLE latched a good setup: the engine serves it */
+	bool tx_stalled;   /* the link had no room last time (counted once per stall) */
 	uint64_t wake_gpa; /* where BAR2's WAKE register is, its ioeventfd assigned; 0: none */
 	struct vsnic_ring tx, rx;
 	/* For the PF's per-VF statistics registers. */
@@ -64,8 +64,15 @@ struct vsnic_stats {
 
 /* Exits counted by where they trapped (the VF's setup and MSI-X, the PF's registers). */
 enum {
-	VSNIC_TRAP_VF_CTRL, VSNIC_TRAP_VF_SETUP, VSNIC_TRAP_VF_MSIX, VSNIC_TRAP_VF_OTHER,
-	VSNIC_TRAP_PF_REGS, VSNIC_TRAP_PF_MSIX, VSNIC_TRAP_DOORBELL, VSNIC_TRAP_VF_WAKE, VSNIC_TRAPS,
+	VSNIC_TRAP_VF_CTRL,
+	VSNIC_TRAP_VF_SETUP,
+	VSNIC_TRAP_VF_MSIX,
+	VSNIC_TRAP_VF_OTHER,
+	VSNIC_TRAP_PF_REGS,
+	VSNIC_TRAP_PF_MSIX,
+	VSNIC_TRAP_DOORBELL,
+	VSNIC_TRAP_VF_WAKE,
+	VSNIC_TRAPS,
 };
 
 struct vsnic {
