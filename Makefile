@@ -26,7 +26,7 @@ GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/guest/lib.c vmm/guest/cpu.c 
 	vmm/guest/virtio_net.c vmm/guest/e1000.c
 GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 
-VMM_SRC := vmm/kvm/kvm.c vmm/kvm/boot.c vmm/kvm/paging.c vmm/pci/pci.c vmm/pci/pci_msix.c vmm/pci/pci_sriov.c vmm/pci/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/e1000/eeprom_phy.c vmm/vsnic/vsnic.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/shared/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/names.c vmm/vm.c vmm/vcpu.c vmm/slots.c vmm/readout.c
+VMM_SRC := vmm/kvm/kvm.c vmm/kvm/boot.c vmm/kvm/paging.c vmm/pci/pci.c vmm/pci/pci_msix.c vmm/pci/pci_sriov.c vmm/pci/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/e1000/eeprom_phy.c vmm/e1000/rings.c vmm/vsnic/vsnic.c vmm/vsnic/engine.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/shared/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/names.c vmm/vm.c vmm/vcpu.c vmm/slots.c vmm/readout.c
 PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/jv.c probes/snapshot_json.c probes/assemble.c probes/switch_watch.c probes/session.c
 TUI_SRC := tui/cli.c tui/output.c tui/tour.c tui/tour_run.c tui/source.c tui/record.c tui/metrics.c tui/panels.c tui/keys.c tui/dashboard.c tui/headless.c
 LIB_SRC := $(VMM_SRC) $(PROBES_SRC) $(TUI_SRC)
@@ -39,39 +39,39 @@ INTEG_SRC := $(wildcard tests/integration/*.c) tests/harness.c
 .PHONY: all run test deps test-deps unit integration hwlane bench clean format format-check shellcheck fuzz soak tour-recording
 all: $(B)/vmscope
 
-# Every object is built with -MMD: its .d file names every header it includes (the guest's too,
+# Every object is built with -MMD -MP: its .d file names every header it includes (the guest's too,
 # so a change to vmm/control.h or vmm/vsnic/regs.h rebuilds the image the binary embeds).
 $(B)/%.S.o: %.S
 	@mkdir -p $(dir $@)
-	$(CC) $(GUEST_CFLAGS) -MMD -c $< -o $@
+	$(CC) $(GUEST_CFLAGS) -MMD -MP -c $< -o $@
 $(B)/vmm/guest/%.c.o: vmm/guest/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(GUEST_CFLAGS) -MMD -c $< -o $@
+	$(CC) $(GUEST_CFLAGS) -MMD -MP -c $< -o $@
 # Code the guest shares with the host (its network stack) is built for each, here freestanding.
 $(B)/vmm/shared/%.c.o: vmm/shared/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(GUEST_CFLAGS) -MMD -c $< -o $@
+	$(CC) $(GUEST_CFLAGS) -MMD -MP -c $< -o $@
 $(B)/guest.elf: $(GUEST_OBJ) vmm/guest/guest.ld
 	$(LD) -nostdlib -static -T vmm/guest/guest.ld --build-id=none -o $@ $(GUEST_OBJ)
 $(B)/guest.bin: $(B)/guest.elf
 	objcopy -O binary $< $@
 $(B)/vmm/guest_image.o: vmm/guest_image.S $(B)/guest.bin
 	@mkdir -p $(dir $@)
-	$(CC) -DGUEST_BIN='"$(B)/guest.bin"' -MMD -c $< -o $@
+	$(CC) -DGUEST_BIN='"$(B)/guest.bin"' -MMD -MP -c $< -o $@
 
 # eBPF: vmlinux.h from this machine's BTF, CO-RE object, skeleton.
 $(B)/vmlinux.h:
 	@mkdir -p $(B)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 $(B)/kvmtrace.bpf.o: bpf/kvmtrace.bpf.c $(B)/vmlinux.h
-	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(B) -I. -MMD -c $< -o $@
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(B) -I. -MMD -MP -c $< -o $@
 $(SKEL): $(B)/kvmtrace.bpf.o
 	$(BPFTOOL) gen skeleton $< name kvmtrace_bpf > $@.tmp && mv $@.tmp $@
 
 $(B)/probes/kvmtrace.o: $(SKEL)
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 # Made anew each time: `ar r` would keep the members of files that are gone.
 $(B)/libvmscope.a: $(LIB_OBJ)
@@ -85,10 +85,10 @@ $(B)/vmscope: $(B)/tui/main.o $(B)/libvmscope.a
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 $(B)/san/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN) -MMD -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(SAN) -MMD -MP -c $< -o $@
 $(B)/t/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 $(B)/san/probes/kvmtrace.o: $(SKEL)
 UNIT_LIB := $(VMM_SRC) probes/stats_fd.c probes/snapshot.c probes/jv.c probes/snapshot_json.c probes/capture.c probes/assemble.c \
 	tui/cli.c tui/output.c tui/record.c tui/metrics.c tui/tour.c

@@ -4,6 +4,7 @@
 #include "vmm/names.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,42 +77,6 @@ OPT(opt_version)
 	p->cli->cmd = CMD_VERSION;
 	return 0;
 }
-OPT(opt_headless)
-{
-	p->cli->headless = true;
-	return 0;
-}
-OPT(opt_no_bpf)
-{
-	p->cli->no_bpf = true;
-	return 0;
-}
-OPT(opt_no_capture)
-{
-	p->cli->no_capture = true;
-	return 0;
-}
-OPT(opt_verbose)
-{
-	p->cli->verbose = true;
-	return 0;
-}
-OPT(opt_pcap)
-{
-	p->cli->pcap_file = val;
-	return 0;
-}
-OPT(opt_log)
-{
-	p->cli->log_path = val;
-	return 0;
-}
-OPT(opt_record)
-{
-	p->cli->record_path = val;
-	return 0;
-}
-
 OPT(opt_duration)
 {
 	if (parse_seconds(val, &p->cli->duration))
@@ -145,15 +110,6 @@ OPT(opt_switch_to)
 	return 0;
 }
 
-OPT(opt_interval)
-{
-	unsigned long v;
-	if (parse_uint(val, 60000, &v) || v < 50)
-		FAIL("--interval wants milliseconds from 50 to 60000, not '%s'", val);
-	p->cli->interval_ms = (unsigned)v;
-	return 0;
-}
-
 OPT(opt_format)
 {
 	if (!strcmp(val, "jsonl"))
@@ -183,16 +139,6 @@ OPT(opt_kind)
 	return 0;
 }
 
-OPT(opt_rate)
-{
-	unsigned long v;
-	if (parse_uint(val, 10000000, &v))
-		FAIL("--rate wants operations per second from 0 (unpaced) to 10000000, not '%s'",
-		     val);
-	p->cli->rate = (uint32_t)v;
-	return 0;
-}
-
 OPT(opt_cpu)
 {
 	if (cpu_mode_parse(val, &p->cli->cpu))
@@ -202,17 +148,9 @@ OPT(opt_cpu)
 
 OPT(opt_nic)
 {
+	char list[64];
 	if (nic_mode_parse(val, &p->cli->nic))
-		FAIL("--nic wants %s, not '%s'", nic_mode_list(), val);
-	return 0;
-}
-
-OPT(opt_size)
-{
-	unsigned long v;
-	if (parse_uint(val, 1472, &v) || v < 8)
-		FAIL("--size wants payload bytes from 8 to 1472, not '%s'", val);
-	p->cli->pkt_size = (uint32_t)v;
+		FAIL("--nic wants %s, not '%s'", nic_mode_list(list, sizeof(list)), val);
 	return 0;
 }
 
@@ -234,53 +172,108 @@ OPT(opt_listen)
 	return 0;
 }
 
-/* Every option, once: the parser and the usage text are made from these rows. */
+/* Every option, once: the parser and the usage text are made from these rows. A row sets a
+ * field of struct cli itself (a flag, a string, a bounded number) or calls its parse. */
 enum { LIVE = 1 }; /* drives a live VM: a replay refuses it */
+enum opt_kind { O_FLAG, O_STRING, O_UINT, O_PARSE };
 static const struct cli_option {
 	const char *name;
 	const char *arg; /* the value's name in the usage; NULL: it takes none */
 	unsigned flags;
-	int (*parse)(struct parse *p, const char *val, char *err, size_t errlen);
+	enum opt_kind kind;
+	size_t field;		/* O_FLAG (bool), O_STRING (const char *), O_UINT (uint32_t) */
+	unsigned long min, max; /* O_UINT */
+	const char *want;	/* O_UINT: what it wants, for the refusal */
+	int (*parse)(struct parse *p, const char *val, char *err, size_t errlen); /* O_PARSE */
 	const char *help; /* lines after the first are indented under it; NULL: not listed */
 } options[] = {
-    {"--headless", NULL, 0, opt_headless, "no dashboard: one record per tick on stdout"},
-    {"--duration", "SECONDS", LIVE, opt_duration,
-     "stop after this long (default: until q or Ctrl-C)"},
-    {"--interval", "MS", LIVE, opt_interval, "tick length, 50..60000 (default 1000)"},
-    {"--format", "jsonl|csv", 0, opt_format, "headless record format (default jsonl)"},
-    {"--workload", "W", LIVE, opt_workload,
-     "idle | exits[:KIND] | ping | tx | rx | echo (default exits:all)\n"
-     "ping: guest pings the peer; tx: guest sends UDP to the peer's sink;\n"
-     "rx: the peer floods the guest; echo: the peer sends, the guest echoes"},
-    {"--kind", "KIND", LIVE, opt_kind,
-     "pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall cpuid hlt all"},
-    {"--rate", "N", LIVE, opt_rate,
-     "operations per second, 0 = as fast as possible (default 1000)"},
-    {"--nic", "MODE", LIVE, opt_nic,
-     "the VM's first network card: emulated (an Intel 82540EM, every\n"
-     "register access traps), virtio, vf (an SR-IOV virtual function),\n"
-     "or none (default virtio); on the TAP link as root, the\n"
-     "in-process loopback peer otherwise"},
-    {"--switch-every", "SECONDS", LIVE, opt_switch_every,
-     "move the running guest to the next card, emulated -> virtio -> vf"},
-    {"--switch-to", "MODE@SEC", LIVE, opt_switch_to, "move it to MODE at SEC seconds (repeatable)"},
-    {"--size", "BYTES", LIVE, opt_size, "payload of ping and tx packets, 8..1472 (default 64)"},
-    {"--cpu", "MODE", LIVE, opt_cpu,
-     "auto | emulated (kvm_pvm only) | paravirt | hardware (default auto)"},
-    {"--pcap", "FILE", LIVE, opt_pcap, "also write the link's traffic there (tcpdump, Wireshark)"},
-    {"--log", "FILE", LIVE, opt_log, "append the guest's serial log and the VMM's log to FILE"},
-    {"--no-bpf", NULL, LIVE, opt_no_bpf, "do not load the eBPF probes"},
-    {"--no-capture", NULL, LIVE, opt_no_capture,
-     "no libpcap capture on the link (the capture's figures show -)"},
-    {"--verbose", NULL, LIVE, opt_verbose, "let libbpf say what it does"},
-    {"--record", "FILE", LIVE, opt_record,
-     "also write every tick to FILE (FILE.gz: compressed), for replay"},
-    {"--listen", "[ADDR:]PORT", 0, opt_listen,
-     "serve /metrics for Prometheus there (ADDR default 127.0.0.1)"},
-    {"--script", "FILE", 0, opt_script, "demo: run this tour script instead of the built-in one"},
-    {"--help", NULL, 0, opt_help, NULL},
-    {"--version", NULL, 0, opt_version, NULL},
+#define FLAG(n, fl, f, h)                                                                          \
+	{                                                                                          \
+		.name = n, .flags = fl, .kind = O_FLAG, .field = offsetof(struct cli, f),          \
+		.help = h                                                                          \
+	}
+#define STRING(n, a, fl, f, h)                                                                     \
+	{                                                                                          \
+		.name = n, .arg = a, .flags = fl, .kind = O_STRING,                                \
+		.field = offsetof(struct cli, f), .help = h                                        \
+	}
+#define UINT(n, a, f, lo, hi, w, h)                                                                \
+	{                                                                                          \
+		.name = n, .arg = a, .flags = LIVE, .kind = O_UINT,                                \
+		.field = offsetof(struct cli, f), .min = lo, .max = hi, .want = w, .help = h       \
+	}
+#define PARSE(n, a, fl, fn, h)                                                                     \
+	{                                                                                          \
+		.name = n, .arg = a, .flags = fl, .kind = O_PARSE, .parse = fn, .help = h          \
+	}
+    FLAG("--headless", 0, headless, "no dashboard: one record per tick on stdout"),
+    PARSE("--duration", "SECONDS", LIVE, opt_duration,
+	  "stop after this long (default: until q or Ctrl-C)"),
+    UINT("--interval", "MS", interval_ms, 50, 60000, "milliseconds from 50 to 60000",
+	 "tick length, 50..60000 (default 1000)"),
+    PARSE("--format", "jsonl|csv", 0, opt_format, "headless record format (default jsonl)"),
+    PARSE("--workload", "W", LIVE, opt_workload,
+	  "idle | exits[:KIND] | ping | tx | rx | echo (default exits:all)\n"
+	  "ping: guest pings the peer; tx: guest sends UDP to the peer's sink;\n"
+	  "rx: the peer floods the guest; echo: the peer sends, the guest echoes"),
+    PARSE("--kind", "KIND", LIVE, opt_kind,
+	  "pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall cpuid hlt all"),
+    UINT("--rate", "N", rate, 0, 10000000, "operations per second from 0 (unpaced) to 10000000",
+	 "operations per second, 0 = as fast as possible (default 1000)"),
+    PARSE("--nic", "MODE", LIVE, opt_nic,
+	  "the VM's first network card: emulated (an Intel 82540EM, every\n"
+	  "register access traps), virtio, vf (an SR-IOV virtual function),\n"
+	  "or none (default virtio); on the TAP link as root, the\n"
+	  "in-process loopback peer otherwise"),
+    PARSE("--switch-every", "SECONDS", LIVE, opt_switch_every,
+	  "move the running guest to the next card, emulated -> virtio -> vf"),
+    PARSE("--switch-to", "MODE@SEC", LIVE, opt_switch_to,
+	  "move it to MODE at SEC seconds (repeatable)"),
+    UINT("--size", "BYTES", pkt_size, 8, 1472, "payload bytes from 8 to 1472",
+	 "payload of ping and tx packets, 8..1472 (default 64)"),
+    PARSE("--cpu", "MODE", LIVE, opt_cpu,
+	  "auto | emulated (kvm_pvm only) | paravirt | hardware (default auto)"),
+    STRING("--pcap", "FILE", LIVE, pcap_file,
+	   "also write the link's traffic there (tcpdump, Wireshark)"),
+    STRING("--log", "FILE", LIVE, log_path,
+	   "append the guest's serial log and the VMM's log to FILE"),
+    FLAG("--no-bpf", LIVE, no_bpf, "do not load the eBPF probes"),
+    FLAG("--no-capture", LIVE, no_capture,
+	 "no libpcap capture on the link (the capture's figures show -)"),
+    FLAG("--verbose", LIVE, verbose, "let libbpf say what it does"),
+    STRING("--record", "FILE", LIVE, record_path,
+	   "also write every tick to FILE (FILE.gz: compressed), for replay"),
+    PARSE("--listen", "[ADDR:]PORT", 0, opt_listen,
+	  "serve /metrics for Prometheus there (ADDR default 127.0.0.1)"),
+    PARSE("--script", "FILE", 0, opt_script,
+	  "demo: run this tour script instead of the built-in one"),
+    PARSE("--help", NULL, 0, opt_help, NULL),
+    PARSE("--version", NULL, 0, opt_version, NULL),
+#undef FLAG
+#undef STRING
+#undef UINT
+#undef PARSE
 };
+
+/* The row's own field, set from val: 0, or -1 with the refusal in err. */
+static int set_field(struct parse *p, const struct cli_option *o, const char *val)
+{
+	char *err = p->err;
+	size_t errlen = p->errlen;
+	char *at = (char *)p->cli + o->field;
+	unsigned long v;
+	switch (o->kind) {
+	case O_FLAG: *(bool *)at = true; return 0;
+	case O_STRING: *(const char **)at = val; return 0;
+	case O_UINT:
+		if (parse_uint(val, o->max, &v) || v < o->min)
+			FAIL("%s wants %s, not '%s'", o->name, o->want, val);
+		*(uint32_t *)at = (uint32_t)v;
+		return 0;
+	case O_PARSE: return o->parse(p, val, err, errlen);
+	}
+	return -1;
+}
 
 static const char usage_head[] =
     "usage: vmscope [run] [options]\n"
@@ -410,7 +403,7 @@ static int parse_options(struct parse *p, int i, int argc, char **argv)
 		}
 		if ((o->flags & LIVE) && !p->live_only)
 			p->live_only = o->name;
-		if (o->parse(p, val, err, errlen))
+		if (set_field(p, o, val))
 			return -1;
 	}
 	return 0;

@@ -23,7 +23,7 @@ struct cli {
 	enum cli_cmd cmd;
 	bool headless;
 	double duration;      /* seconds; 0 = until interrupted */
-	unsigned interval_ms; /* tick length */
+	uint32_t interval_ms; /* tick length */
 	enum out_format format;
 	enum workload workload;
 	uint32_t kind; /* exit kind, or fault kind for the fault workload */

@@ -2,6 +2,7 @@
  * to the bindings (keys.c). */
 #include <locale.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tui/dash.h"
@@ -117,45 +118,44 @@ static bool screen_init(void)
 	return true;
 }
 
-int run_dashboard(const struct cli *cli, struct snap_source *src)
+static int dashboard_loop(const struct cli *cli, struct snap_source *src, struct dash *d)
 {
-	static struct dash d;
 	double next, start = mono_s();
 	unsigned planned = 0; /* steps of --switch-every / --switch-to taken */
 
-	d.cli = cli;
-	d.src = src;
-	d.s = src->control;
-	d.replay = src->replay;
-	d.playing = true;
-	d.speed = 1;
+	d->cli = cli;
+	d->src = src;
+	d->s = src->control;
+	d->replay = src->replay;
+	d->playing = true;
+	d->speed = 1;
 	if (!screen_init()) {
 		fprintf(stderr, "vmscope: the terminal could not be initialised (check TERM)\n");
 		return 1;
 	}
 	/* The tick: the run's interval live, the recording's (over the speed) in a replay. */
 	double interval =
-	    (d.replay ? replay_header(d.replay)->interval_ms : cli->interval_ms) / 1000.0;
-	if (source_tick(src, &d.snap))
-		dash_fold(&d);
+	    (d->replay ? replay_header(d->replay)->interval_ms : cli->interval_ms) / 1000.0;
+	if (source_tick(src, &d->snap))
+		dash_fold(d);
 	next = mono_s() + interval;
-	draw(&d);
+	draw(d);
 	while (!vmscope_quit) {
 		int ch = getch();
-		int ev = ch == ERR ? EV_NONE : keys_handle(&d, ch);
+		int ev = ch == ERR ? EV_NONE : keys_handle(d, ch);
 		if (ev & EV_QUIT)
 			break;
-		if (cli->duration > 0 && d.snap.t >= cli->duration)
+		if (cli->duration > 0 && d->snap.t >= cli->duration)
 			break;
 		/* After the tick that is due: a planned switch at a tick's end leaves that tick one
 		 * card's figures (the compare table takes no tick a switch overlaps). */
-		double step = d.replay ? interval / d.speed : interval;
+		double step = d->replay ? interval / d->speed : interval;
 		if (mono_s() >= next) {
-			if (d.playing || d.s) {
-				if (source_tick(src, &d.snap))
-					dash_fold(&d);
+			if (d->playing || d->s) {
+				if (source_tick(src, &d->snap))
+					dash_fold(d);
 				else
-					d.playing =
+					d->playing =
 					    false; /* the recording's end: stay on its last tick */
 				ev |= EV_REDRAW;
 			}
@@ -163,29 +163,41 @@ int run_dashboard(const struct cli *cli, struct snap_source *src)
 			if (next < mono_s())
 				next = mono_s() + step;
 		}
-		if (d.s) {
+		if (d->s) {
 			enum nic_mode to;
 			const char *why;
-			if (frontend_plan_step(cli, d.s, mono_s() - start, &planned, &to, &why)) {
+			if (frontend_plan_step(cli, d->s, mono_s() - start, &planned, &to, &why)) {
 				char text[200];
 				snprintf(text, sizeof(text), "no planned switch to %s: %s",
 					 nic_mode_name(to), why);
-				dash_say(&d, text);
+				dash_say(d, text);
 				ev |= EV_REDRAW;
 			}
 		}
 		source_poll(src);
-		if (src->tour && d.s) { /* the tour moves on by itself when a step's time is up */
+		if (src->tour && d->s) { /* the tour moves on by itself when a step's time is up */
 			int was = src->tour->cur;
-			tour_poll(src->tour, d.s, mono_s());
+			tour_poll(src->tour, d->s, mono_s());
 			if (src->tour->cur != was) {
-				tour_fill(src->tour, &d.snap);
+				tour_fill(src->tour, &d->snap);
 				ev |= EV_REDRAW;
 			}
 		}
 		if (ev & EV_REDRAW)
-			draw(&d);
+			draw(d);
 	}
 	endwin();
 	return 0;
+}
+
+int run_dashboard(const struct cli *cli, struct snap_source *src)
+{
+	struct dash *d = calloc(1, sizeof(*d)); /* large (a snapshot, the log): not on the stack */
+	if (!d) {
+		fprintf(stderr, "vmscope: out of memory\n");
+		return 1;
+	}
+	int rc = dashboard_loop(cli, src, d);
+	free(d);
+	return rc;
 }

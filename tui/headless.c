@@ -2,6 +2,7 @@
  * signal arrives. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -48,9 +49,22 @@ static void planned_switch(const struct cli *cli, struct session *s, double elap
 			elapsed, why);
 }
 
+static int headless_loop(const struct cli *cli, struct snap_source *src, struct snapshot *snap);
+
 int run_headless(const struct cli *cli, struct snap_source *src)
 {
-	static struct snapshot snap;
+	struct snapshot *snap = malloc(sizeof(*snap)); /* large: not on the stack */
+	if (!snap) {
+		fprintf(stderr, "vmscope: out of memory\n");
+		return 1;
+	}
+	int rc = headless_loop(cli, src, snap);
+	free(snap);
+	return rc;
+}
+
+static int headless_loop(const struct cli *cli, struct snap_source *src, struct snapshot *snap)
+{
 	struct session *s = src->control;
 	double interval = cli->interval_ms / 1000.0, start = mono_s();
 	double end = cli->duration > 0 ? start + cli->duration : 0, next = start + interval;
@@ -60,11 +74,11 @@ int run_headless(const struct cli *cli, struct snap_source *src)
 		out_csv_header(stdout);
 	if (!s) {
 		/* A recording: every snapshot it holds, as fast as the reader takes them. */
-		while (!vmscope_quit && source_tick(src, &snap) && emit(cli, &snap))
+		while (!vmscope_quit && source_tick(src, snap) && emit(cli, snap))
 			;
 		return 0;
 	}
-	source_baseline(src, &snap); /* rates start from here; not a record of its own */
+	source_baseline(src, snap); /* rates start from here; not a record of its own */
 	while (!vmscope_quit) {
 		/* A tick ends at its interval, at the end of the run (a part-tick), or as soon as
 		 * the guest fails: its failure is reported when it happens, whatever the interval.
@@ -83,11 +97,11 @@ int run_headless(const struct cli *cli, struct snap_source *src)
 		}
 		if (vmscope_quit)
 			break;
-		source_tick(src, &snap);
-		if (!emit(cli, &snap))
+		source_tick(src, snap);
+		if (!emit(cli, snap))
 			return 0;
-		if (snap.state == VMM_FAILED) {
-			fprintf(stderr, "vmscope: the guest failed: %s\n", snap.reason);
+		if (snap->state == VMM_FAILED) {
+			fprintf(stderr, "vmscope: the guest failed: %s\n", snap->reason);
 			return EXIT_GUEST_FAILED;
 		}
 		if (end && due >= end)

@@ -40,12 +40,25 @@ static bool no_terminal(const struct cli *cli)
 }
 
 /* A live run: the session is the source, and what --record asks for is attached to it. */
+/* The tour's script is checked before anything boots: a bad one is the user's to fix. */
+static int load_tour(const struct cli *cli, struct tour *tour)
+{
+	char err[320];
+	if (cli->script_path
+		? tour_load(cli->script_path, tour, err, sizeof(err))
+		: tour_parse(tour_builtin, "the built-in tour", tour, err, sizeof(err))) {
+		fprintf(stderr, "vmscope: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int run_live(const struct cli *cli, struct snap_source *src)
 {
 	char err[320];
 	const char *why;
 	struct session *s;
-	struct session_opts so = {
+	const struct session_opts so = {
 	    .cpu = cli->cpu,
 	    .workload = cli->workload,
 	    .kind = cli->kind,
@@ -58,20 +71,12 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 	    .pcap_file = cli->pcap_file,
 	    .verbose = cli->verbose,
 	};
+	struct tour tour = {0};
+	struct tour_run run = {.t = &tour};
 	if (no_terminal(cli))
 		return 2;
-	/* The tour's script is checked before anything boots: a bad one is the user's to fix. */
-	static struct tour tour;
-	static struct tour_run run;
-	if (cli->cmd == CMD_DEMO) {
-		if (cli->script_path
-			? tour_load(cli->script_path, &tour, err, sizeof(err))
-			: tour_parse(tour_builtin, "the built-in tour", &tour, err, sizeof(err))) {
-			fprintf(stderr, "vmscope: %s\n", err);
-			return 1;
-		}
-		run.t = &tour;
-	}
+	if (cli->cmd == CMD_DEMO && load_tour(cli, &tour))
+		return 1;
 	/* A --pcap path we cannot write is the user's to fix: say so before booting anything. */
 	if (cli->pcap_file) {
 		int fd = open(cli->pcap_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -6,6 +6,7 @@
 
 #include "tui/dash.h"
 #include "tui/tour.h"
+#include "tui/units.h"
 #include "vmm/names.h"
 
 static const char *cpu_mode_story(enum cpu_mode mode)
@@ -48,12 +49,8 @@ static void fmt_ns(char *buf, size_t n, double ns)
 {
 	if (ns <= 0)
 		snprintf(buf, n, "%8s", "-");
-	else if (ns < 1000)
-		snprintf(buf, n, "%6.0fns", ns);
-	else if (ns < 1e6)
-		snprintf(buf, n, "%6.1fus", ns / 1e3);
 	else
-		snprintf(buf, n, "%6.1fms", ns / 1e6);
+		units_ns(buf, n, ns, UNITS_COLUMN);
 }
 
 /* A line of at most COLS - 2 characters: every panel is laid out for 80 columns and cut, never

@@ -11,7 +11,7 @@
  *   size BYTES             the payload of ping and tx packets, 8..1472
  * Actions run in the order cpu, nic, workload, size, whatever their order in the step. */
 #define _GNU_SOURCE
-#include "tour.h"
+#include "tui/tour.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tui/units.h"
 #include "vmm/names.h"
 
 /* Every number a caption gives is a placeholder filled from the snapshot beside it, and every
@@ -81,14 +82,8 @@ static void put_time(char *out, size_t n, bool valid, double ns)
 		snprintf(out, n, "-");
 	else if (ns == 0)
 		snprintf(out, n, "0 ns");
-	else if (ns < 1)
-		snprintf(out, n, "%.2f ns", ns);
-	else if (ns < 1000)
-		snprintf(out, n, "%.0f ns", ns);
-	else if (ns < 1e6)
-		snprintf(out, n, "%.1f us", ns / 1e3);
 	else
-		snprintf(out, n, "%.1f ms", ns / 1e6);
+		units_ns(out, n, ns, UNITS_TEXT);
 }
 
 static void ph_work(const struct snapshot *s, unsigned which, char *out, size_t n)
@@ -385,20 +380,26 @@ int tour_load(const char *path, struct tour *t, char *err, size_t errlen)
 			 strerror(errno));
 		return -1;
 	}
-	static char text[64 << 10];
-	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	enum { SCRIPT_MAX = 64 << 10 };
+	char *text = malloc(SCRIPT_MAX);
+	if (!text) {
+		fclose(f);
+		snprintf(err, errlen, "out of memory reading the --script file '%s'", path);
+		return -1;
+	}
+	size_t n = fread(text, 1, SCRIPT_MAX - 1, f);
 	bool more = fgetc(f) != EOF;
+	int r = -1;
 	fclose(f);
-	if (more) {
+	text[n] = 0;
+	if (more)
 		snprintf(err, errlen, "the --script file '%s' is over 64 KiB: not a tour script",
 			 path);
-		return -1;
-	}
-	text[n] = 0;
-	if (strlen(text) != n) {
+	else if (strlen(text) != n)
 		snprintf(err, errlen, "the --script file '%s' has a NUL byte: not a text file",
 			 path);
-		return -1;
-	}
-	return tour_parse(text, path, t, err, errlen);
+	else
+		r = tour_parse(text, path, t, err, errlen);
+	free(text);
+	return r;
 }

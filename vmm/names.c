@@ -1,5 +1,6 @@
 /* The names of the VMM's enums, as the command line, the records and the logs spell them. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "vmm/names.h"
@@ -94,18 +95,15 @@ int nic_mode_parse(const char *s, enum nic_mode *mode)
 	return -EINVAL;
 }
 
-const char *nic_mode_list(void)
+const char *nic_mode_list(char *buf, size_t n)
 {
-	static char list[64];
-	if (!list[0]) {
-		for (unsigned m = 1; m < NIC_MODE_MAX; m++) {
-			if (!nic_model_find(m))
-				continue;
-			if (list[0])
-				strcat(list, ", ");
-			strcat(list, mode_names[m]);
-		}
-		strcat(list, " or none");
-	}
-	return list;
+	size_t at = 0;
+	buf[0] = 0;
+	for (unsigned m = 1; m < NIC_MODE_MAX; m++)
+		if (nic_model_find(m) && at < n)
+			at += (size_t)snprintf(buf + at, n - at, "%s%s", at ? ", " : "",
+					       mode_names[m]);
+	if (at < n)
+		snprintf(buf + at, n - at, " or none");
+	return buf;
 }

@@ -2,6 +2,7 @@
  * them: what a front end needs of vmm/ to name things (names.c, kvm/kvm.c). */
 #ifndef VMSCOPE_NAMES_H
 #define VMSCOPE_NAMES_H
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vmm/control.h"
@@ -33,6 +34,6 @@ const char *nic_mode_name(enum nic_mode mode); /* "none", "emulated", "virtio", 
 char nic_mode_initial(enum nic_mode mode);
 int nic_mode_parse(const char *s, enum nic_mode *mode);
 /* The list of models built in, for messages ("emulated, virtio, vf or none"). */
-const char *nic_mode_list(void);
+const char *nic_mode_list(char *buf, size_t n); /* returns buf */
 
 #endif

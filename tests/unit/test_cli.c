@@ -1,4 +1,5 @@
 /* Command-line parsing: defaults, every option, and one-sentence errors. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "tests/harness.h"
@@ -67,4 +68,35 @@ TEST(cli_errors_are_one_sentence_naming_the_flag)
 	}
 	parse(&c, err, "--rate", "fast", NULL, NULL);
 	CHECK(strstr(err, "--rate") && strstr(err, "fast"));
+}
+
+/* The usage text is made from the option table: every option the parser takes is listed in it,
+ * and each one listed parses (the help is never ahead of or behind the parser). */
+TEST(cli_usage_lists_every_option_the_parser_takes)
+{
+	const char *names[64];
+	unsigned n = cli_option_names(names, 64);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	REQUIRE(f);
+	cli_print_usage(f);
+	fclose(f);
+	CHECK(n >= 20);
+	for (unsigned i = 0; i < n; i++) {
+		char needle[40];
+		snprintf(needle, sizeof(needle), "  %s", names[i]);
+		CHECKF(strstr(text, needle) || strstr(text, names[i]), "%s is not in the usage",
+		       names[i]);
+	}
+	/* And the other way: each "  --name" at a line's start in the options list is a row. */
+	for (const char *p = strstr(text, "\n  --"); p; p = strstr(p + 1, "\n  --")) {
+		char name[32];
+		sscanf(p + 3, "%31[a-z-]", name);
+		bool found = false;
+		for (unsigned i = 0; i < n; i++)
+			found |= !strcmp(names[i], name);
+		CHECKF(found, "the usage lists %s, which the parser does not take", name);
+	}
+	free(text);
 }

@@ -59,3 +59,13 @@ void put_dec(u64 v)
 }
 
 /* Log every function the scan finds, as firmware would. */
+
+/* A PCI address as bus:device.function. */
+void put_bdf(u32 bdf)
+{
+	put_hex(bdf >> 8, 2);
+	puts(":");
+	put_hex((bdf >> 3) & 31, 2);
+	puts(".");
+	put_hex(bdf & 7, 1);
+}

@@ -32,6 +32,7 @@ int memcmp(const void *a, const void *b, unsigned long n);
 void puts(const char *s);
 void put_hex(u64 v, int digits);
 void put_dec(u64 v);
+void put_bdf(u32 bdf); /* bus:device.function */
 
 /* cpu.c: interrupts, the IDT, halts and hypercalls. */
 static inline int have_irqs(void)

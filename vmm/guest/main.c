@@ -16,24 +16,6 @@
 static struct ctl_page *const ctl = (struct ctl_page *)GPA_CTL;
 extern char __bss_start[], __bss_end[];
 
-static void log_function(u32 bdf, u32 id, void *arg)
-{
-	(void)arg;
-	puts("pci ");
-	put_hex(bdf >> 8, 2);
-	puts(":");
-	put_hex((bdf >> 3) & 31, 2);
-	puts(".");
-	put_hex(bdf & 7, 1);
-	puts(" ");
-	put_hex(id & 0xffff, 4);
-	puts(":");
-	put_hex(id >> 16, 4);
-	puts(" class ");
-	put_hex(pci_read32(bdf, 8) >> 8, 6);
-	puts("\n");
-}
-
 /* The network side of the guest: the NICs (the one in use, and during a switch the next one),
  * its stack, and what came in. */
 static struct gnic cards[2];
@@ -108,39 +90,6 @@ static void on_frame(const u8 *f, u32 len)
 	ctl->net_rx_bad = nif.rx_bad;
 }
 
-static void log_bdf(u32 bdf)
-{
-	put_hex(bdf >> 8, 2);
-	puts(":");
-	put_hex((bdf >> 3) & 31, 2);
-	puts(".");
-	put_hex(bdf & 7, 1);
-}
-
-/* A card's driver came up (r 0) or did not: say so, as a kernel log would. */
-static void log_card(const struct gnic *n, const struct nic_driver *drv, int r)
-{
-	if (r) {
-		puts(drv->name);
-		puts(": initialisation failed at step ");
-		put_dec((u64)-r);
-		puts("\n");
-		return;
-	}
-	puts(n->drv->name); /* the PF's driver hands over to its VF's */
-	puts(" ");
-	log_bdf(n->bdf);
-	puts(" up, mac ");
-	for (int i = 0; i < 6; i++) {
-		put_hex(n->mac[i], 2);
-		if (i < 5)
-			puts(":");
-	}
-	puts(", ");
-	puts(n->irq ? n->drv->irq_kind : "polled");
-	puts("\n");
-}
-
 static void nic_init(void)
 {
 	const struct nic_driver *drv;
@@ -149,7 +98,7 @@ static void nic_init(void)
 		ctl->nic_state = NIC_NONE;
 		return;
 	}
-	log_card(cur, drv, r);
+	nic_log(cur, drv, r);
 	if (r) {
 		cur->drv = 0;
 		ctl->nic_state = NIC_FAILED;
@@ -285,11 +234,11 @@ static void probe_task(void *arg)
 	probe.r = nic_probe_at(n, probe.bdf, have_irqs(), &probe.drv);
 	if (!probe.drv) {
 		puts("hotplug: no driver for the card at ");
-		log_bdf(probe.bdf);
+		put_bdf(probe.bdf);
 		puts("\n");
 		return;
 	}
-	log_card(n, probe.drv, probe.r);
+	nic_log(n, probe.drv, probe.r);
 	if (!probe.r && memcmp(n->mac, nif.mac, 6) && cur->drv) {
 		puts("hotplug: the new card has another MAC: not moving to it\n");
 		probe.r = -99;
@@ -578,7 +527,7 @@ static void boot(void)
 	puts(" kHz\n");
 	if (have_irqs())
 		lapic_init();
-	pci_scan(log_function, 0);
+	pci_scan(pci_log_function, 0);
 	nic_init();
 	int slots = hp_init(have_irqs(), ctl->tsc_khz);
 	if (slots) {

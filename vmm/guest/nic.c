@@ -1,6 +1,7 @@
 /* The guest's driver table and the scan that picks a driver. */
 #define VMSCOPE_GUEST
 #include "nic.h"
+#include "lib.h"
 #include "pci.h"
 
 static const struct nic_driver *const drivers[] = {&nic_driver_virtio, &nic_driver_e1000,
@@ -76,4 +77,28 @@ int nic_probe_at(struct gnic *n, u32 bdf, int want_irq, const struct nic_driver 
 	n->want_irq = want_irq;
 	n->slot_bdf = bdf;
 	return nic_bind(n, *drv, bdf);
+}
+
+/* A card's driver came up (r 0) or did not: say so, as a kernel log would. */
+void nic_log(const struct gnic *n, const struct nic_driver *drv, int r)
+{
+	if (r) {
+		puts(drv->name);
+		puts(": initialisation failed at step ");
+		put_dec((u64)-r);
+		puts("\n");
+		return;
+	}
+	puts(n->drv->name); /* the PF's driver hands over to its VF's */
+	puts(" ");
+	put_bdf(n->bdf);
+	puts(" up, mac ");
+	for (int i = 0; i < 6; i++) {
+		put_hex(n->mac[i], 2);
+		if (i < 5)
+			puts(":");
+	}
+	puts(", ");
+	puts(n->irq ? n->drv->irq_kind : "polled");
+	puts("\n");
 }

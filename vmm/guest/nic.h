@@ -121,4 +121,7 @@ static inline void nic_quiet(struct gnic *n)
 		n->drv->quiet(n);
 }
 
+/* A card's driver came up (r 0) or did not: say so on the console, as a kernel log would. */
+void nic_log(const struct gnic *n, const struct nic_driver *drv, int r);
+
 #endif

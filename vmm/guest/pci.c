@@ -2,6 +2,7 @@
  * the IOAPIC's redirection table (82093AA datasheet, 3.2.4) for INTx. */
 #define VMSCOPE_GUEST
 #include "pci.h"
+#include "lib.h"
 #include "task.h"
 
 #define ECAM(bdf, off) (GPA_PCI_ECAM + ((u64)(bdf) << 12) + (off))
@@ -126,4 +127,19 @@ int pci_intx_setup(u32 bdf, u32 vector)
 	*win = vector | 1u << 15; /* fixed, physical, active high, level triggered, unmasked */
 	pci_write16(bdf, 0x04, pci_read16(bdf, 0x04) & ~0x400); /* INTx not disabled */
 	return 1;
+}
+
+/* pci_scan()'s callback that logs each function found, as a kernel would. */
+void pci_log_function(u32 bdf, u32 id, void *arg)
+{
+	(void)arg;
+	puts("pci ");
+	put_bdf(bdf);
+	puts(" ");
+	put_hex(id & 0xffff, 4);
+	puts(":");
+	put_hex(id >> 16, 4);
+	puts(" class ");
+	put_hex(pci_read32(bdf, 8) >> 8, 6);
+	puts("\n");
 }

@@ -33,4 +33,7 @@ int pci_msix_setup(u32 bdf, u64 bar_addr, u32 bar, u32 n, u32 vec_base);
  * triggered, through the IOAPIC; 1 done, 0 when the line is not connected. */
 int pci_intx_setup(u32 bdf, u32 vector);
 
+/* A pci_scan() callback that logs each function (bdf, ids, class) on the console. */
+void pci_log_function(u32 bdf, u32 id, void *arg);
+
 #endif

@@ -178,31 +178,25 @@ int kvm_set_supported_cpuid(int kvm_fd, int vcpu_fd)
 	return ret;
 }
 
+/* A flat 4 GiB ring-0 segment (SDM Vol. 3A 3.4.5): 64-bit code (type 11, L) or data (type 3). */
+static struct kvm_segment flat_segment(uint16_t selector, uint8_t type, bool code)
+{
+	return (struct kvm_segment){.limit = 0xffffffff,
+				    .selector = selector,
+				    .type = type,
+				    .present = 1,
+				    .db = !code,
+				    .s = 1,
+				    .l = code,
+				    .g = 1};
+}
+
 int kvm_setup_long_mode(int vcpu_fd, uint64_t cr3, uint64_t gdt, uint64_t idt, uint64_t tss,
 			uint64_t rip, uint64_t rsp)
 {
 	struct kvm_sregs s;
 	struct kvm_regs r = {.rip = rip, .rsp = rsp, .rflags = 0x2};
-	struct kvm_segment code = {.base = 0,
-				   .limit = 0xffffffff,
-				   .selector = 0x08,
-				   .type = 11,
-				   .present = 1,
-				   .dpl = 0,
-				   .db = 0,
-				   .s = 1,
-				   .l = 1,
-				   .g = 1};
-	struct kvm_segment data = {.base = 0,
-				   .limit = 0xffffffff,
-				   .selector = 0x10,
-				   .type = 3,
-				   .present = 1,
-				   .dpl = 0,
-				   .db = 1,
-				   .s = 1,
-				   .l = 0,
-				   .g = 1};
+	struct kvm_segment code = flat_segment(0x08, 11, true), data = flat_segment(0x10, 3, false);
 
 	if (ioctl(vcpu_fd, KVM_GET_SREGS, &s) < 0)
 		return -errno;

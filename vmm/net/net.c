@@ -211,6 +211,17 @@ int net_watch(struct net *n, int fd, net_watch_fn fn, void *opaque)
 	return net_call(n, do_watch, &w);
 }
 
+int net_attach_card(struct net *n, const struct net_port *port, const struct net_card_watch *w,
+		    unsigned nr)
+{
+	for (unsigned i = 0; i < nr; i++) {
+		int r = w[i].fd < 0 ? 0 : net_watch(n, w[i].fd, w[i].fn, port->opaque);
+		if (r)
+			return r;
+	}
+	return net_attach(n, port);
+}
+
 int net_open(struct net **out, const char **why)
 {
 	struct net *n = calloc(1, sizeof(*n));

@@ -49,6 +49,15 @@ int net_attach(struct net *n, const struct net_port *port);
  * returns no callback of the device runs again. */
 void net_detach(struct net *n, void *owner);
 int net_watch(struct net *n, int fd, net_watch_fn fn, void *opaque);
+/* A card's eventfd the poller watches for it (a doorbell, an interrupt's resample). */
+struct net_card_watch {
+	int fd; /* < 0: none */
+	net_watch_fn fn;
+};
+/* A card comes onto the link: its watches (with port->opaque), then its port. 0, or -errno;
+ * whatever was done stays until net_detach(port->opaque), which the card calls in any case. */
+int net_attach_card(struct net *n, const struct net_port *port, const struct net_card_watch *w,
+		    unsigned nr);
 
 const char *net_backend_name(const struct net *n);
 /* CPU time the poller's thread has used (ns): the NIC engine's, while a polling card is

@@ -224,7 +224,7 @@ out:
 	pthread_mutex_unlock(&n->vp.lock);
 }
 
-static void on_tx_wake(void *opaque, uint64_t count)
+static void on_tx_notify(void *opaque, uint64_t count)
 {
 	struct virtio_net *n = opaque;
 	CNT_ADD(n->vst.tx_notifications, count);
@@ -265,13 +265,10 @@ int virtio_net_init(struct virtio_net *n, const struct nic_env *env)
 int virtio_net_start(struct virtio_net *n)
 {
 	const struct net_port port = {.rx = virtio_net_rx, .tx_ready = on_tx_ready, .opaque = n};
-	int r = net_watch(n->net, virtio_pci_notify_fd(&n->vp, VNET_TXQ), on_tx_wake, n);
-	if (!r)
-		r = net_watch(n->net, virtio_pci_notify_fd(&n->vp, VNET_RXQ), on_rx_notify, n);
-	if (!r)
-		r = net_attach(n->net, &port);
+	const struct net_card_watch w[] = {{virtio_pci_notify_fd(&n->vp, VNET_TXQ), on_tx_notify},
+					   {virtio_pci_notify_fd(&n->vp, VNET_RXQ), on_rx_notify}};
 	n->attached = true; /* watches may be in place even on failure: detach removes them */
-	return r;
+	return net_attach_card(n->net, &port, w, 2);
 }
 
 void virtio_net_exit(struct virtio_net *n)

@@ -112,4 +112,8 @@ void vsnic_rx(void *opaque, const uint8_t *frame, uint32_t len);
 void vsnic_pf_mmio(struct vsnic *c, uint64_t off, void *data, uint32_t len, bool is_write);
 void vsnic_vf_mmio(struct vsnic_vf *vf, uint64_t off, void *data, uint32_t len, bool is_write);
 
+/* engine.c, for vsnic.c: the WAKE register's ioeventfd follows the VF's BAR2. */
+void vsnic_on_wake(void *opaque, uint64_t count);
+void vsnic_vf_bar_moved(struct pci_dev *d, unsigned bar, uint64_t addr);
+
 #endif
