@@ -43,7 +43,8 @@ static int raw_open(struct raw *r, bool capture)
 	const char *why = "";
 	r->cap = NULL;
 	if (link_open(&r->l, &why) || tap_uring_create(&r->be, r->l.tap_fd) ||
-	    (capture && capture_open(&r->cap, r->l.netns, LINK_TAP, LINK_GUEST_IP, NULL, &why))) {
+	    (capture && (capture_open(&r->cap, r->l.netns, LINK_TAP, LINK_GUEST_IP, &why) ||
+			 capture_start(r->cap, NULL, &why)))) {
 		fprintf(stderr, "bench/modes: %s\n", why);
 		return -1;
 	}

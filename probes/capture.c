@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "capture.h"
 #include "snapshot.h"
+#include "vmm/clock.h"
 #include "vmm/gap.h"
 
 #include <errno.h>
@@ -28,6 +29,10 @@ struct capture_state {
 struct capture {
 	pcap_t *p;
 	pcap_dumper_t *dump;
+	uint64_t dump_pending;	  /* packets written into the dumper's buffer, not yet flushed */
+	long dump_good;		  /* the file's length after the last complete flush */
+	uint64_t dump_flushed_ns; /* when */
+	int dump_write_errno;	  /* why a write into the file failed, if one did */
 	pthread_t thread;
 	bool stop;
 	uint32_t guest_ip;
@@ -133,8 +138,15 @@ static void on_packet(uint8_t *user, const struct pcap_pkthdr *h, const uint8_t 
 	struct capture *c = (struct capture *)user;
 	uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000000ull + (uint64_t)h->ts.tv_usec;
 	/* PCAP_TSTAMP_PRECISION_NANO: tv_usec carries nanoseconds. */
-	if (c->dump)
+	if (c->dump) {
+		errno = 0;
 		pcap_dump((uint8_t *)c->dump, h, bytes);
+		c->dump_pending++;
+		/* stdio writes when its buffer fills: the reason is errno's now, not at the flush
+		 */
+		if (!c->dump_write_errno && ferror(pcap_dump_file(c->dump)))
+			c->dump_write_errno = errno ? errno : EIO;
+	}
 	pthread_mutex_lock(&c->lock);
 	uint64_t seen = c->cnt.from_guest + c->cnt.to_guest;
 	capture_analyse(&c->cnt, c->st, c->guest_ip, bytes, h->caplen, ts);
@@ -156,15 +168,47 @@ bool capture_gap_read(struct capture *c, uint64_t *max_ns)
 	return gap_read(&c->gap, max_ns);
 }
 
+/* The --pcap file is flushed every 200 ms (and at the end), each flush checked: a file that cannot
+ * take more (a full disk) is cut back to its last complete packet and closed, and the counters
+ * say so. */
+static void dump_flush(struct capture *c, bool force)
+{
+	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+	if (!c->dump || !c->dump_pending || (!force && now - c->dump_flushed_ns < 200000000ull))
+		return;
+	FILE *f = pcap_dump_file(c->dump);
+	errno = 0;
+	if (pcap_dump_flush(c->dump) == 0 && !ferror(f)) {
+		pthread_mutex_lock(&c->lock);
+		c->cnt.dumped += c->dump_pending;
+		pthread_mutex_unlock(&c->lock);
+		c->dump_pending = 0;
+		c->dump_good = ftell(f);
+		c->dump_flushed_ns = now;
+		return;
+	}
+	int e = c->dump_write_errno ? c->dump_write_errno : errno ? errno : EIO;
+	if (ftruncate(fileno(f), c->dump_good) < 0) {
+		/* the file keeps a partial packet at its end; the message says where it stopped */
+	}
+	pcap_dump_close(c->dump);
+	c->dump = NULL;
+	pthread_mutex_lock(&c->lock);
+	c->cnt.dump_failed = true;
+	c->cnt.dump_on = false;
+	c->cnt.dump_errno = e;
+	pthread_mutex_unlock(&c->lock);
+}
+
 static void *capture_thread(void *arg)
 {
 	struct capture *c = arg;
 	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
 		if (pcap_dispatch(c->p, 256, on_packet, (uint8_t *)c) < 0)
 			break;
+		dump_flush(c, false);
 	}
-	if (c->dump)
-		pcap_dump_flush(c->dump);
+	dump_flush(c, true);
 	return NULL;
 }
 
@@ -213,7 +257,7 @@ static void *open_in_netns(void *arg)
 }
 
 int capture_open(struct capture **out, const char *netns, const char *iface, uint32_t guest_ip,
-		 const char *pcap_file, const char **why)
+		 const char **why)
 {
 	struct capture *c = calloc(1, sizeof(*c));
 	struct opener o = {.c = c, .netns = netns, .iface = iface, .r = -EIO};
@@ -234,20 +278,59 @@ int capture_open(struct capture **out, const char *netns, const char *iface, uin
 		capture_close(c);
 		return o.r;
 	}
-	if (pcap_file) {
-		c->dump = pcap_dump_open(c->p, pcap_file);
-		if (!c->dump) {
-			*why = "the --pcap file could not be written";
-			capture_close(c);
-			return -EIO;
-		}
-	}
-	if (pthread_create(&c->thread, NULL, capture_thread, c)) {
-		capture_close(c);
-		return -EAGAIN;
-	}
 	*out = c;
 	return 0;
+}
+
+/* Why the --pcap file cannot be written, as a sentence that outlives the capture. */
+static const char *dump_strerror(int e)
+{
+	switch (e) {
+	case ENOSPC: return "the --pcap file could not be written: No space left on device";
+	case EDQUOT: return "the --pcap file could not be written: Disk quota exceeded";
+	case EFBIG: return "the --pcap file could not be written: File too large";
+	case EACCES:
+	case EPERM: return "the --pcap file could not be written: Permission denied";
+	case EROFS: return "the --pcap file could not be written: Read-only file system";
+	case EISDIR: return "the --pcap file could not be written: Is a directory";
+	case ENOENT: return "the --pcap file could not be written: No such file or directory";
+	default: return "the --pcap file could not be written";
+	}
+}
+
+int capture_start(struct capture *c, const char *pcap_file, const char **why)
+{
+	if (pcap_file) {
+		/* The file's header goes out at once: a device that takes nothing (/dev/full) is
+		 * known now, not at the end. */
+		errno = 0;
+		c->dump = pcap_dump_open(c->p, pcap_file);
+		if (!c->dump || pcap_dump_flush(c->dump) < 0) {
+			int e = errno ? errno : EIO;
+			if (c->dump)
+				pcap_dump_close(c->dump);
+			c->dump = NULL;
+			*why = dump_strerror(e);
+			return -e;
+		}
+		c->dump_good = ftell(pcap_dump_file(c->dump));
+		c->cnt.dump_on = true;
+	}
+	if (pthread_create(&c->thread, NULL, capture_thread, c)) {
+		*why = "the capture's thread could not be started";
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+void capture_finish(struct capture *c)
+{
+	if (!c || !c->thread)
+		return;
+	__atomic_store_n(&c->stop, true, __ATOMIC_RELEASE);
+	pcap_breakloop(c->p);
+	pthread_join(c->thread, NULL);
+	c->thread = 0;
 }
 
 void capture_read(struct capture *c, struct capture_counters *out)
@@ -264,11 +347,7 @@ void capture_close(struct capture *c)
 {
 	if (!c)
 		return;
-	if (c->thread) {
-		__atomic_store_n(&c->stop, true, __ATOMIC_RELEASE);
-		pcap_breakloop(c->p);
-		pthread_join(c->thread, NULL);
-	}
+	capture_finish(c);
 	if (c->dump)
 		pcap_dump_close(c->dump);
 	if (c->p)

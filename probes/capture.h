@@ -16,14 +16,23 @@ struct capture_counters {
 	uint64_t seq_lost, seq_reordered;     /* guest tx sequence numbers */
 	uint64_t echo_requests, echo_replies; /* ICMP echoes the guest started, and their replies */
 	uint64_t kernel_drops;		      /* pcap_stats ps_drop */
+	/* --pcap: packets the file holds (each complete), and whether writing it stopped. */
+	bool dump_on, dump_failed;
+	int dump_errno; /* why it stopped */
+	uint64_t dumped;
 };
 
 struct capture;
 
-/* netns: the namespace name (under /run/netns); iface: the TAP inside it; pcap_file: also write
- * every packet there (NULL: no file). 0, or -errno with *why. */
+/* netns: the namespace name (under /run/netns); iface: the TAP inside it. The capture is open
+ * (the kernel keeps what arrives) but reads nothing until capture_start. 0, or -errno with *why. */
 int capture_open(struct capture **out, const char *netns, const char *iface, uint32_t guest_ip,
-		 const char *pcap_file, const char **why);
+		 const char **why);
+/* Starts reading; pcap_file: also write every packet there (NULL: no file), created only now.
+ * 0, or -errno with *why (the OS's reason is errno's). */
+int capture_start(struct capture *c, const char *pcap_file, const char **why);
+/* Stops reading and writes out what the --pcap file still holds; its counters stay readable. */
+void capture_finish(struct capture *c);
 void capture_read(struct capture *c, struct capture_counters *out);
 /* The longest silence in the guest's IPv4 traffic around a window, on the capture's timestamps
  * (CLOCK_REALTIME ns): opened at start, given its end later (vmm/gap.h). */

@@ -1,6 +1,7 @@
 /* The JSON visitor's primitives (jv.h): one call per field, writing or reading. */
 #define _GNU_SOURCE
 #include "probes/jv.h"
+#include "probes/text.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -24,17 +25,29 @@ void jv_fail(struct jv *v, const char *key, const char *fmt, ...)
 	snprintf(v->err, sizeof(v->err), "\"%s%s\" %s", path, key ? key : "[]", what);
 }
 
+/* Always valid UTF-8: a byte that is not part of a character (a string cut in the middle of
+ * one, or bytes that never were text) is written as U+FFFD, so every record reads back. */
 void jv_put_str(FILE *f, const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
 	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
+	for (size_t i = 0; i < n;) {
+		unsigned char c = p[i];
+		size_t len = utf8_char(p + i, n - i);
+		if (!len) {
+			fputs("\\ufffd", f);
+			i++;
+		} else if (c == '"' || c == '\\') {
 			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
+			i++;
+		} else if (c < 0x20 || c == 0x7f) {
 			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
+			i++;
+		} else {
+			fwrite(p + i, 1, len, f);
+			i += len;
+		}
 	}
 	fputc('"', f);
 }

@@ -11,6 +11,7 @@
 #include <x86intrin.h>
 
 #include "vmm/clock.h"
+#include "vmm/kvm/kvm.h"
 #include "vmm/net/net.h"
 #include "vmm/work_loop.h"
 
@@ -62,9 +63,22 @@ static void open_capture(struct session *s)
 	} else if (!s->net->have_link) {
 		s->cap_why = "no TAP link to capture on (the loopback peer is in-process)";
 	} else if (capture_open(&s->cap, s->net->link.netns, LINK_TAP, LINK_GUEST_IP,
-				s->opts.pcap_file, &s->cap_why)) {
+				&s->cap_why)) {
 		s->cap = NULL;
 	}
+}
+
+int session_check(const struct session_opts *opts, const char **why)
+{
+	int fd = kvm_open(opts->kvm_path ? opts->kvm_path : "/dev/kvm");
+	if (fd < 0) {
+		*why = kvm_open_strerror(fd);
+		return fd;
+	}
+	close(fd);
+	if (opts->pcap_file && link_check(why))
+		return SESSION_NO_PCAP;
+	return 0;
 }
 
 int session_open(struct session **out, const struct session_opts *opts, const char **why)
@@ -94,7 +108,21 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 		return SESSION_NO_PCAP;
 	}
 	r = boot(s, opts->cpu, why);
+	/* The capture reads from here on (the kernel kept the guest's first frames), and the
+	 * --pcap file is created only now that the run will go ahead. */
+	if (!r && s->cap && capture_start(s->cap, opts->pcap_file, &s->cap_why)) {
+		r = opts->pcap_file ? SESSION_NO_PCAP : 0;
+		*why = s->cap_why;
+		if (!r) {
+			capture_close(s->cap);
+			s->cap = NULL;
+		}
+	}
 	if (r) {
+		if (s->vm)
+			vmm_destroy(s->vm);
+		kstats_close(&s->ks);
+		free(s->stat_values);
 		capture_close(s->cap);
 		net_close(s->net);
 		free(s);
@@ -111,6 +139,36 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 	s->host_work_ns = host_work_ns(1e6 / (double)vmm_tsc_khz(s->vm));
 	s->t0 = s->last = mono_s();
 	*out = s;
+	return 0;
+}
+
+int session_outputs_news(struct session *s, bool final, char *out, size_t n)
+{
+	if (final)
+		capture_finish(s->cap);
+	if (s->cap && s->opts.pcap_file && !s->pcap_said) {
+		struct capture_counters cc;
+		capture_read(s->cap, &cc);
+		if (cc.dump_failed) {
+			s->pcap_said = true;
+			snprintf(
+			    out, n,
+			    "writing the --pcap file '%s' failed (%s); it holds the first %llu "
+			    "packets, each complete",
+			    s->opts.pcap_file, strerror(cc.dump_errno),
+			    (unsigned long long)cc.dumped);
+			return 1;
+		}
+	}
+	uint64_t lines;
+	int e = s->vm && s->opts.log_path ? vlog_file_error(vmm_log(s->vm), &lines) : 0;
+	if (e && !s->log_said) {
+		s->log_said = true;
+		snprintf(out, n,
+			 "writing the --log file '%s' failed (%s); it holds the first %llu lines",
+			 s->opts.log_path, strerror(e), (unsigned long long)lines);
+		return 1;
+	}
 	return 0;
 }
 

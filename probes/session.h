@@ -31,6 +31,9 @@ struct session;
  * SESSION_NO_PCAP: --pcap was asked for and the capture cannot record; *why says why. */
 #define SESSION_NO_PCAP (-ENOTCONN)
 int session_open(struct session **out, const struct session_opts *opts, const char **why);
+/* What session_open would refuse, found without creating anything: no KVM device to open, or
+ * --pcap where no TAP link can be built (SESSION_NO_PCAP). 0, or -errno with *why. */
+int session_check(const struct session_opts *opts, const char **why);
 void session_tick(struct session *s, struct snapshot *snap);
 void session_set_workload(struct session *s, enum workload wl, uint32_t kind, uint32_t rate);
 void session_set_packet_size(struct session *s, uint32_t bytes);
@@ -56,6 +59,10 @@ enum nic_mode session_nic_mode(struct session *s);
 int session_restart(struct session *s, enum cpu_mode cpu, const char **why);
 struct vlog *session_log(struct session *s);
 struct vmm *session_vmm(struct session *s);
+/* An output the session writes (--pcap, --log) stopped: a sentence saying which, why and how much
+ * it holds, once per output (1), or nothing new (0). final: the run is over; the capture stops
+ * and the --pcap file's last packets are written out and checked first. */
+int session_outputs_news(struct session *s, bool final, char *out, size_t n);
 void session_close(struct session *s);
 
 #endif

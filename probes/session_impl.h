@@ -15,6 +15,7 @@ struct session {
 	uint64_t *stat_values;
 	struct capture *cap;
 	const char *cap_why;
+	bool pcap_said, log_said; /* the output's failure was told (session_outputs_news) */
 	bool paused;
 	bool failed_said; /* this guest's failure is an event already */
 	uint64_t log_seq; /* the next line of the VMM's log a tick carries */

@@ -513,7 +513,10 @@ int snapshot_from_json(const char *text, size_t len, struct snapshot *s, char *e
 		json_decref(root);
 		return -1;
 	}
-	static const char *const required[] = {"t", "seq", "host", "cpu_mode", "state", "workload"};
+	/* Every key the writer always writes: a line without one would show invented zeros. */
+	static const char *const required[] = {
+	    "t",    "seq",	"dt",	     "host",  "cpu_mode", "state", "workload",	 "kind",
+	    "rate", "pkt_size", "by_source", "halts", "nic_mode", "log",   "log_dropped"};
 	for (unsigned i = 0; i < sizeof(required) / sizeof(required[0]); i++)
 		if (!json_object_get(root, required[i])) {
 			snprintf(err, errlen, "not a vmscope record (no \"%s\")", required[i]);

@@ -1,6 +1,7 @@
 /* Headless mode: one record per tick on stdout until the duration ends, the guest fails, or a
  * signal arrives. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,14 +22,23 @@ static void nap(double s)
 	nanosleep(&ts, NULL);
 }
 
-/* One record on stdout; false when the reader went away (EPIPE: an ordinary end). */
-static bool emit(const struct cli *cli, const struct snapshot *snap)
+/* One record on stdout: 0; or the run must end: the reader went away (EPIPE: the status a
+ * filter killed by SIGPIPE has, nothing said), or stdout failed otherwise (said, status 1). */
+static int emit(const struct cli *cli, const struct snapshot *snap)
 {
+	errno = 0;
 	if (cli->format == FMT_CSV)
 		out_csv(stdout, snap);
 	else
 		out_jsonl(stdout, snap);
-	return !(fflush(stdout) == EOF && errno == EPIPE);
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return 0;
+	int e = errno ? errno : EIO;
+	if (e == EPIPE)
+		return 128 + SIGPIPE;
+	fprintf(stderr, "vmscope: writing the records to stdout failed (%s); the run stops here\n",
+		strerror(e));
+	return 1;
 }
 
 int frontend_plan_step(const struct cli *cli, struct session *s, double elapsed, unsigned *done,
@@ -74,9 +84,10 @@ static int headless_loop(const struct cli *cli, struct snap_source *src, struct 
 		out_csv_header(stdout);
 	if (!s) {
 		/* A recording: every snapshot it holds, as fast as the reader takes them. */
-		while (!vmscope_quit && source_tick(src, snap) && emit(cli, snap))
-			;
-		return 0;
+		int rc = 0;
+		while (!vmscope_quit && !rc && source_tick(src, snap))
+			rc = emit(cli, snap);
+		return rc;
 	}
 	source_baseline(src, snap); /* rates start from here; not a record of its own */
 	while (!vmscope_quit) {
@@ -98,15 +109,20 @@ static int headless_loop(const struct cli *cli, struct snap_source *src, struct 
 		if (vmscope_quit)
 			break;
 		source_tick(src, snap);
-		if (!emit(cli, snap))
-			return 0;
+		int rc = emit(cli, snap);
+		if (rc)
+			return rc;
 		if (snap->state == VMM_FAILED) {
 			fprintf(stderr, "vmscope: the guest failed: %s\n", snap->reason);
 			return EXIT_GUEST_FAILED;
 		}
-		if (end && due >= end)
+		/* A tick a tenth of the interval long (the run's end just past a tick) would be a
+		 * rate over next to nothing: the run ends at this one instead. */
+		if (end && (due >= end || end - mono_s() < interval / 10))
 			break;
 		next += interval;
+		if (next <= mono_s()) /* stopped and resumed, or starved: no burst of short ticks */
+			next = mono_s() + interval;
 	}
 	return 0;
 }

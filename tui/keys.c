@@ -328,13 +328,24 @@ void keys_draw_footer(struct dash *d)
 			n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s",
 					      n && line[n - 1] != ' ' ? "  " : "",
 					      bindings[i].footer);
-	attron(COLOR_PAIR(C_TITLE));
+	/* A lost output stays on the last line until the end (and is said again after it): a
+	 * message for a moment comes before it, the keys after it. */
+	const struct snap_source *src = d->src;
+	bool lost = src->nr_lost > 0;
+	int pair = lost ? C_BAD : C_TITLE;
+	attron(COLOR_PAIR(pair) | (lost ? A_REVERSE | A_BOLD : 0));
 	mvhline(LINES - 1, 0, ' ', COLS);
 	if (d->msg[0] && mono_s() < d->msg_until)
 		mvaddnstr(LINES - 1, 1, d->msg, COLS - 2);
+	else if (lost)
+		mvaddnstr(
+		    LINES - 1, 1,
+		    src->lost[(src->nr_lost < SOURCE_LOST_MAX ? src->nr_lost : SOURCE_LOST_MAX) -
+			      1],
+		    COLS - 2);
 	else
 		mvaddnstr(LINES - 1, 1, line, COLS - 2);
-	attroff(COLOR_PAIR(C_TITLE));
+	attroff(COLOR_PAIR(pair) | (lost ? A_REVERSE | A_BOLD : 0));
 }
 
 /* What each panel's figures mean and where they come from (the KEYS above them come from the

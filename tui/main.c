@@ -9,6 +9,7 @@
 #include "tui/cli.h"
 #include "tui/frontends.h"
 #include "tui/metrics.h"
+#include "tui/outputs.h"
 #include "tui/record.h"
 #include "tui/tour.h"
 #include "vmm/clock.h"
@@ -26,6 +27,42 @@ volatile sig_atomic_t vmscope_quit; /* the signal that asked us to stop, or 0 */
 static void on_signal(int sig)
 {
 	vmscope_quit = sig;
+}
+
+/* A fault (SIGSEGV and its kind) sent by kill(1) ends the run like SIGTERM; one the CPU raised
+ * is a bug: the default action (a core) as if we had not been here. */
+static void on_fault_signal(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (si->si_code <= 0 && si->si_pid != getpid()) {
+		vmscope_quit = sig;
+		return;
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Every signal whose default action ends the process ends the run through one clean shutdown:
+ * the front end returns, the session closes (namespace removed, pcap and recording complete,
+ * terminal restored), the status is 128 + the signal (0 for Ctrl-C). SIGPIPE is ignored: a
+ * closed stdout is EPIPE, which ends a headless run. SIGUSR1 is the VMM's own (it interrupts
+ * KVM_RUN) and does nothing else. */
+static void catch_signals(void)
+{
+	static const int stop[] = {SIGHUP,  SIGINT,  SIGTERM, SIGQUIT, SIGALRM, SIGUSR2,  SIGVTALRM,
+				   SIGPROF, SIGXCPU, SIGXFSZ, SIGIO,   SIGPWR,	SIGSTKFLT};
+	static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	for (unsigned i = 0; i < sizeof(stop) / sizeof(stop[0]); i++)
+		sigaction(stop[i], &sa, NULL);
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		sigaction(sig, &sa, NULL);
+	struct sigaction fa = {.sa_sigaction = on_fault_signal, .sa_flags = SA_SIGINFO};
+	sigemptyset(&fa.sa_mask);
+	for (unsigned i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+		sigaction(faults[i], &fa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 }
 
 /* The dashboard draws on a terminal; said before anything is booted or read. */
@@ -77,25 +114,20 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 		return 2;
 	if (cli->cmd == CMD_DEMO && load_tour(cli, &tour))
 		return 1;
-	/* A --pcap path we cannot write is the user's to fix: say so before booting anything. */
-	if (cli->pcap_file) {
-		int fd = open(cli->pcap_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			fprintf(stderr, "vmscope: cannot write the --pcap file '%s': %s\n",
-				cli->pcap_file, strerror(errno));
-			return 1;
-		}
-		close(fd);
-	}
-	if (cli->record_path &&
-	    recorder_open(&src->rec, cli->record_path, cli->interval_ms, err, sizeof(err))) {
+	/* Every refusal before anything is created, truncated or booted: the outputs, then what
+	 * the session needs of the host. */
+	const struct output_file out[] = {{"--record", "recording", cli->record_path},
+					  {"--pcap", "--pcap file", cli->pcap_file},
+					  {"--log", "--log file", cli->log_path}};
+	if (outputs_check(out, 3, err, sizeof(err))) {
 		fprintf(stderr, "vmscope: %s\n", err);
 		return 1;
 	}
-	int r = session_open(&s, &so, &why);
+	int r = session_check(&so, &why);
+	if (!r)
+		r = session_open(&s, &so, &why);
 	if (r == SESSION_NO_PCAP) {
 		fprintf(stderr, "vmscope: --pcap cannot record: %s\n", why);
-		recorder_close(src->rec);
 		return 1;
 	}
 	if (r) {
@@ -105,7 +137,12 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 			    ? "; meanwhile, `vmscope "
 			      "replay` plays a recording of the tour without KVM or root"
 			    : "");
-		recorder_close(src->rec);
+		return 1;
+	}
+	if (cli->record_path &&
+	    recorder_open(&src->rec, cli->record_path, cli->interval_ms, err, sizeof(err))) {
+		fprintf(stderr, "vmscope: %s\n", err);
+		session_close(s);
 		return 1;
 	}
 	if (cli->nic != NIC_MODE_NONE && session_net_why(s))
@@ -118,13 +155,12 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 		src->tour = &run;
 		tour_go(&run, s, 0, 1, mono_s());
 	}
+	src->deferred = !cli->headless; /* the dashboard holds the terminal until it ends */
 	int rc = cli->headless ? run_headless(cli, src) : run_dashboard(cli, src);
+	/* An output that was lost makes the run's status 1, unless it failed otherwise. */
+	if (source_finish(src) && rc == 0)
+		rc = 1;
 	session_close(s);
-	if (recorder_close(src->rec) && !src->rec_failed) {
-		fprintf(stderr, "vmscope: the recording '%s' could not be finished\n",
-			cli->record_path);
-		rc = rc ? rc : 1;
-	}
 	return rc;
 }
 
@@ -173,14 +209,7 @@ int main(int argc, char **argv)
 		printf("vmscope %s\n", VMSCOPE_VERSION);
 		return 0;
 	}
-	/* Every terminating signal ends the run the same way: the front end returns, the session
-	 * closes (namespace removed, pcap flushed, terminal restored). A closed stdout is EPIPE. */
-	static const int stop_signals[] = {SIGHUP, SIGINT, SIGTERM, SIGQUIT};
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigemptyset(&sa.sa_mask);
-	for (unsigned i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
-		sigaction(stop_signals[i], &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	catch_signals();
 
 	struct snap_source src = {0};
 	if (cli.listen) {

@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "probes/snapshot_json.h"
+#include "probes/text.h"
 
 #ifndef VMSCOPE_VERSION
 #define VMSCOPE_VERSION "0.1"
@@ -25,6 +26,9 @@ struct recorder {
 	unsigned interval_ms;
 	time_t start;
 	bool header_done, failed;
+	int fd;
+	unsigned long ticks; /* complete ticks in the file */
+	off_t good;	     /* its length after the last of them */
 	char err[512];
 };
 
@@ -49,6 +53,7 @@ int recorder_open(struct recorder **out, const char *path, unsigned interval_ms,
 		return -1;
 	}
 	/* "T": zlib writes a plain file as it is; a .gz name gets gzip at a cheap level. */
+	r->fd = fd;
 	r->gz = gzdopen(fd, ends_with(path, ".gz") ? "wb6" : "wT");
 	if (!r->gz) {
 		close(fd);
@@ -63,6 +68,26 @@ int recorder_open(struct recorder **out, const char *path, unsigned interval_ms,
 	return 0;
 }
 
+/* Writing stopped: the file is cut back to its last complete tick, and the sentence says how
+ * much it holds. */
+static int fail(struct recorder *r, const char *why)
+{
+	if (ftruncate(r->fd, r->good) < 0) {
+		/* a partial line may stay at its end: replay skips it and says so */
+	}
+	if (r->ticks)
+		snprintf(r->err, sizeof(r->err),
+			 "writing the recording '%s' failed (%s); it holds the first %lu ticks, up "
+			 "to the last complete one",
+			 r->path, why, r->ticks);
+	else
+		snprintf(r->err, sizeof(r->err),
+			 "writing the recording '%s' failed (%s); nothing of it was written",
+			 r->path, why);
+	r->failed = true;
+	return -1;
+}
+
 static int put(struct recorder *r, const char *buf, size_t n)
 {
 	if (r->failed)
@@ -70,12 +95,7 @@ static int put(struct recorder *r, const char *buf, size_t n)
 	if (n && gzwrite(r->gz, buf, (unsigned)n) != (int)n) {
 		int zerr;
 		const char *why = gzerror(r->gz, &zerr);
-		snprintf(r->err, sizeof(r->err),
-			 "writing the recording '%s' failed (%s); it ends at the "
-			 "last complete tick",
-			 r->path, zerr == Z_ERRNO ? strerror(errno) : why);
-		r->failed = true;
-		return -1;
+		return fail(r, zerr == Z_ERRNO ? strerror(errno) : why);
 	}
 	return 0;
 }
@@ -109,13 +129,12 @@ int recorder_write(struct recorder *r, const struct snapshot *snap)
 	int rc = put(r, line, n);
 	free(line);
 	/* A sync flush each tick: a kill leaves every finished tick readable. */
-	if (!rc && gzflush(r->gz, Z_SYNC_FLUSH) != Z_OK) {
-		snprintf(r->err, sizeof(r->err),
-			 "writing the recording '%s' failed; it ends at the last "
-			 "complete tick",
-			 r->path);
-		r->failed = true;
-		rc = -1;
+	if (!rc) {
+		errno = 0;
+		if (gzflush(r->gz, Z_SYNC_FLUSH) != Z_OK)
+			return fail(r, errno ? strerror(errno) : "the compressor failed");
+		r->ticks++;
+		r->good = lseek(r->fd, 0, SEEK_CUR);
 	}
 	return rc;
 }
@@ -125,11 +144,20 @@ const char *recorder_error(const struct recorder *r)
 	return r->failed ? r->err : NULL;
 }
 
-int recorder_close(struct recorder *r)
+int recorder_close(struct recorder *r, char *err, size_t errlen)
 {
 	if (!r)
 		return 0;
-	int rc = gzclose(r->gz) == Z_OK && !r->failed ? 0 : -1;
+	errno = 0;
+	int rc = 0;
+	if (gzclose(r->gz) != Z_OK && !r->failed) {
+		snprintf(err, errlen,
+			 "finishing the recording '%s' failed (%s); it holds the first "
+			 "%lu ticks",
+			 r->path, errno ? strerror(errno) : "the compressor failed", r->ticks);
+		rc = -1;
+	}
+	rc = r->failed ? -1 : rc;
 	free(r);
 	return rc;
 }
@@ -283,7 +311,8 @@ struct reader {
 	bool too_long; /* it passed the limit: skipped to its end */
 	unsigned long lineno;
 	unsigned nr_bad;
-	struct snapshot *snap; /* each line is parsed here, to be sure it is one */
+	unsigned long blank, first_blank; /* empty lines: skipped unparsed, said once at the end */
+	struct snapshot *snap;		  /* each line is parsed here, to be sure it is one */
 };
 
 /* One complete line: the header, or a snapshot kept (or skipped, said why). -1 with err. */
@@ -291,14 +320,25 @@ static int take_line(struct replay *r, struct reader *rd, char *err, size_t errl
 {
 	char perr[200];
 	rd->lineno++;
+	size_t sp = 0;
+	while (!rd->too_long && sp < rd->have && strchr(" \t\r", rd->line[sp]))
+		sp++;
+	if (!rd->too_long && rd->lineno > 1 && sp == rd->have) {
+		if (!rd->blank++)
+			rd->first_blank = rd->lineno;
+		rd->have = 0;
+		return 0;
+	}
 	if (rd->too_long) {
 		note_skip(r, &rd->nr_bad, rd->lineno, "is longer than 4 MiB");
 	} else if (rd->lineno == 1) {
 		if (parse_header(r, rd->line, rd->have, err, errlen))
 			return -1;
 	} else if (snapshot_from_json(rd->line, rd->have, rd->snap, perr, sizeof(perr))) {
-		char why[240];
-		snprintf(why, sizeof(why), "is not a snapshot: %s", perr);
+		char why[240], shown[200];
+		text_escape(shown, sizeof(shown), perr,
+			    strlen(perr)); /* it may quote the file's bytes */
+		snprintf(why, sizeof(why), "is not a snapshot: %s", shown);
 		note_skip(r, &rd->nr_bad, rd->lineno, why);
 	} else if (keep(r, rd->line, rd->have)) {
 		snprintf(err, errlen, "%s: out of memory at line %lu", r->name, rd->lineno);
@@ -310,9 +350,14 @@ static int take_line(struct replay *r, struct reader *rd, char *err, size_t errl
 }
 
 /* What the whole file says: a recording with snapshots, or why it is none. */
-static int finish(struct replay *r, const struct reader *rd, unsigned long long total, char *err,
+static int finish(struct replay *r, struct reader *rd, unsigned long long total, char *err,
 		  size_t errlen)
 {
+	if (rd->blank) {
+		char why[64];
+		snprintf(why, sizeof(why), "and %lu more are blank", rd->blank - 1);
+		note_skip(r, &rd->nr_bad, rd->first_blank, rd->blank > 1 ? why : "is blank");
+	}
 	if (total == 0) {
 		snprintf(err, errlen, "%s is empty: not a recording", r->name);
 		return -1;

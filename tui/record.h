@@ -21,7 +21,8 @@ int recorder_open(struct recorder **out, const char *path, unsigned interval_ms,
  * -1 once writing failed (a full disk), with the sentence in recorder_error(). */
 int recorder_write(struct recorder *r, const struct snapshot *snap);
 const char *recorder_error(const struct recorder *r);
-int recorder_close(struct recorder *r);
+/* 0, or -1: writing failed (recorder_error() said so), or finishing the file failed (err). */
+int recorder_close(struct recorder *r, char *err, size_t errlen);
 
 struct replay_header {
 	unsigned format;

@@ -15,11 +15,15 @@ bool source_tick(struct snap_source *src, struct snapshot *snap)
 		return false;
 	if (src->tour)
 		tour_fill(src->tour, snap);
+	if (src->control) {
+		char msg[400];
+		while (session_outputs_news(src->control, false, msg, sizeof(msg)))
+			source_lost(src, msg);
+	}
 	if (src->rec && recorder_write(src->rec, snap) && !src->rec_failed) {
 		src->rec_failed = true; /* the run goes on; the recording ends here */
-		fprintf(stderr, "vmscope: %s\n",
-			recorder_error(src->rec) ? recorder_error(src->rec)
-						 : "the recording could not be written");
+		source_lost(src, recorder_error(src->rec) ? recorder_error(src->rec)
+							  : "the recording could not be written");
 	}
 	if (src->metrics)
 		metrics_publish(src->metrics, snap);
@@ -36,4 +40,29 @@ void source_baseline(struct snap_source *src, struct snapshot *snap)
 {
 	if (src->control)
 		session_tick(src->control, snap);
+}
+
+void source_lost(struct snap_source *src, const char *sentence)
+{
+	if (!src->deferred)
+		fprintf(stderr, "vmscope: %s\n", sentence);
+	if (src->nr_lost < SOURCE_LOST_MAX)
+		snprintf(src->lost[src->nr_lost], sizeof(src->lost[0]), "%s", sentence);
+	src->nr_lost++;
+}
+
+int source_finish(struct snap_source *src)
+{
+	char msg[400];
+	while (src->control && session_outputs_news(src->control, true, msg, sizeof(msg)))
+		source_lost(src, msg);
+	if (src->rec && recorder_close(src->rec, msg, sizeof(msg)) && !src->rec_failed)
+		source_lost(src, msg);
+	src->rec = NULL;
+	if (src->deferred) {
+		src->deferred = false;
+		for (unsigned i = 0; i < src->nr_lost && i < SOURCE_LOST_MAX; i++)
+			fprintf(stderr, "vmscope: %s\n", src->lost[i]);
+	}
+	return src->nr_lost ? -1 : 0;
 }

@@ -13,6 +13,8 @@ struct replay;
 struct metrics;
 struct tour_run;
 
+#define SOURCE_LOST_MAX 4
+
 struct snap_source {
 	struct session *control; /* the live session to drive, or NULL */
 	struct replay *replay;	 /* the recording, or NULL */
@@ -20,6 +22,11 @@ struct snap_source {
 	struct metrics *metrics; /* --listen: every snapshot is published there */
 	struct tour_run *tour;	 /* vmscope demo: the step on screen goes into every snapshot */
 	bool rec_failed;	 /* the recorder said why once already */
+	/* Outputs the user asked for that stopped (the recording, --pcap, --log): said on stderr
+	 * (after the dashboard, which holds the terminal, when deferred) and in the exit status. */
+	bool deferred;
+	unsigned nr_lost;
+	char lost[SOURCE_LOST_MAX][400];
 };
 
 /* The next snapshot into snap, handed to what is attached; false at a recording's end. */
@@ -28,5 +35,10 @@ bool source_tick(struct snap_source *src, struct snapshot *snap);
 void source_baseline(struct snap_source *src, struct snapshot *snap);
 /* Between ticks (every 50-100 ms): the live session follows a switch. */
 void source_poll(struct snap_source *src);
+/* An output stopped: the sentence is said (or kept until the dashboard is gone) and counts. */
+void source_lost(struct snap_source *src, const char *sentence);
+/* After the front end: every output's last writes checked (the session's, then the
+ * recording's, which is closed here); what was deferred is said now. 0, or -1: one was lost. */
+int source_finish(struct snap_source *src);
 
 #endif

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "probes/text.h"
 #include "tui/units.h"
 #include "vmm/names.h"
 
@@ -225,7 +226,7 @@ static int kw_step(struct tparse *p, const char *rest)
 	end += strspn(end, " \t");
 	if (!*end)
 		FAIL("the step has no title");
-	snprintf(st->title, sizeof(st->title), "%s", end);
+	utf8_copy(st->title, sizeof(st->title), end); /* a long title is cut between characters */
 	return 0;
 }
 
@@ -356,6 +357,17 @@ int tour_parse(const char *text, const char *name, struct tour *t, char *err, si
 		memcpy(line, at, len);
 		line[len] = 0;
 		at += len + (nl ? 1 : 0);
+		if (len && line[len - 1] == '\r') /* a CRLF file */
+			line[--len] = 0;
+		/* What the script says goes into recordings (JSON: UTF-8) and onto the terminal. */
+		size_t bad = utf8_check(line, len);
+		if (bad < len)
+			FAIL("the line is not UTF-8 text (byte %zu is 0x%02x)", bad + 1,
+			     (unsigned char)line[bad]);
+		for (size_t i = 0; i < len; i++)
+			if (((unsigned char)line[i] < 0x20 && line[i] != '\t') || line[i] == 0x7f)
+				FAIL("the line has a control character (byte %zu is 0x%02x)", i + 1,
+				     (unsigned char)line[i]);
 		if (parse_line(p, line))
 			return -1;
 	}

@@ -2,6 +2,9 @@
 #include "vmm/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
@@ -10,21 +13,31 @@ int vlog_init(struct vlog *log, const char *path)
 {
 	memset(log, 0, sizeof(*log));
 	pthread_mutex_init(&log->lock, NULL);
+	log->fd = -1;
 	if (path) {
-		log->file = fopen(path, "a");
-		if (!log->file)
+		log->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (log->fd < 0)
 			return -errno;
-		setvbuf(log->file, NULL, _IOLBF, 0);
 	}
 	return 0;
 }
 
-void vlog_close(struct vlog *log)
+int vlog_close(struct vlog *log)
 {
-	if (log->file)
-		fclose(log->file);
-	log->file = NULL;
+	if (log->fd >= 0 && close(log->fd) && !log->file_errno)
+		log->file_errno = errno;
+	log->fd = -1;
 	pthread_mutex_destroy(&log->lock);
+	return log->file_errno;
+}
+
+int vlog_file_error(struct vlog *log, uint64_t *lines)
+{
+	pthread_mutex_lock(&log->lock);
+	int e = log->file_errno;
+	*lines = log->file_lines;
+	pthread_mutex_unlock(&log->lock);
+	return e;
 }
 
 void vlog(struct vlog *log, const char *fmt, ...)
@@ -38,11 +51,23 @@ void vlog(struct vlog *log, const char *fmt, ...)
 	pthread_mutex_lock(&log->lock);
 	memcpy(log->lines[log->next_seq % VLOG_LINES], line, sizeof(line));
 	log->next_seq++;
-	if (log->file) {
+	if (log->fd >= 0) {
+		/* One write a line, checked: a failure shows at the line it happens, not at the
+		 * end. */
 		struct timespec ts;
+		char out[VLOG_LINE_MAX + 32];
 		clock_gettime(CLOCK_REALTIME, &ts);
-		fprintf(log->file, "%lld.%03ld %s\n", (long long)ts.tv_sec, ts.tv_nsec / 1000000,
-			line);
+		int n = snprintf(out, sizeof(out), "%lld.%03ld %s\n", (long long)ts.tv_sec,
+				 ts.tv_nsec / 1000000, line);
+		ssize_t w = write(log->fd, out, (size_t)n);
+		if (w != n) {
+			log->file_errno =
+			    w < 0 ? errno : ENOSPC; /* a short write: the disk is full */
+			close(log->fd);
+			log->fd = -1;
+		} else {
+			log->file_lines++;
+		}
 	}
 	pthread_mutex_unlock(&log->lock);
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -51,9 +52,12 @@ int kvm_open(const char *path)
 
 /* Permission denied: is this user in the device's group already (then the mode is the
  * problem), or not (then the group is)? */
+/* Why this user may not open /dev/kvm, from the device's owner, group and mode: the advice that
+ * fits it (join the group that may use it; or, when only its owner may, an administrator's udev
+ * rule), never "join the root group". */
 static const char *kvm_access_why(void)
 {
-	static __thread char buf[256];
+	static __thread char buf[320];
 	struct stat st;
 	gid_t groups[256];
 	int n = getgroups(256, groups);
@@ -65,20 +69,29 @@ static const char *kvm_access_why(void)
 		member |= groups[i] == st.st_gid;
 	member |= getegid() == st.st_gid;
 	struct group *g = getgrgid(st.st_gid);
-	const char *name = g ? g->gr_name : "its";
-	if (member && !(st.st_mode & S_IRGRP && st.st_mode & S_IWGRP)) {
+	struct passwd *pw = getpwuid(st.st_uid);
+	const char *group = g ? g->gr_name : "?", *owner = pw ? pw->pw_name : "?";
+	unsigned mode = (unsigned)(st.st_mode & 07777);
+	bool group_rw = (st.st_mode & S_IRGRP) && (st.st_mode & S_IWGRP);
+	if (!group_rw || st.st_gid == 0) {
 		snprintf(
 		    buf, sizeof(buf),
-		    "no permission to open /dev/kvm: you are in its group %s, but the device is "
-		    "mode %04o; ask an administrator to make it 0660 (a udev rule), or run with "
-		    "sudo",
-		    name, (unsigned)(st.st_mode & 07777));
-		return buf;
+		    "no permission to open /dev/kvm: it is %s:%s mode %04o, so only %s may open "
+		    "it; run with sudo, or ask an administrator for a kvm group and a udev rule "
+		    "(KERNEL==\"kvm\", GROUP=\"kvm\", MODE=\"0660\")",
+		    owner, group, mode, owner);
+	} else if (member) {
+		snprintf(buf, sizeof(buf),
+			 "no permission to open /dev/kvm: it is %s:%s mode %04o and you are in %s; "
+			 "log in again if you joined it just now, or run with sudo",
+			 owner, group, mode, group);
+	} else {
+		snprintf(
+		    buf, sizeof(buf),
+		    "no permission to open /dev/kvm: it is %s:%s mode %04o; add your user to the "
+		    "%s group (sudo usermod -aG %s $USER, then log in again), or run with sudo",
+		    owner, group, mode, group, group);
 	}
-	snprintf(buf, sizeof(buf),
-		 "no permission to open /dev/kvm: add your user to the %s group (sudo usermod -aG "
-		 "%s $USER, then log in again), or run with sudo",
-		 name, name);
 	return buf;
 }
 

@@ -327,13 +327,8 @@ void link_drive(struct link *l, enum link_drive what, uint32_t rate, uint32_t si
 	place(l, what == LINK_FLOOD, vm, nvm);
 }
 
-int link_open(struct link *l, const char **why)
+int link_check(const char **why)
 {
-	struct setup st = {.l = l, .err = -EIO};
-	pthread_t t;
-
-	memset(l, 0, sizeof(*l));
-	l->tap_fd = l->echo_fd = l->sink_fd = l->stop_fd = l->client_fd = -1;
 	if (geteuid() != 0) {
 		*why = "the TAP link needs root (CAP_NET_ADMIN); run with sudo";
 		return -EPERM;
@@ -343,6 +338,19 @@ int link_open(struct link *l, const char **why)
 		    "/dev/net/tun is missing, so there is no TAP link (load it: sudo modprobe tun)";
 		return -ENOENT;
 	}
+	return 0;
+}
+
+int link_open(struct link *l, const char **why)
+{
+	struct setup st = {.l = l, .err = -EIO};
+	pthread_t t;
+
+	memset(l, 0, sizeof(*l));
+	l->tap_fd = l->echo_fd = l->sink_fd = l->stop_fd = l->client_fd = -1;
+	int r = link_check(why);
+	if (r)
+		return r;
 	link_reap_stale();
 	take_cpus(l);
 	snprintf(l->netns, sizeof(l->netns), LINK_NETNS_PREFIX "%d", (int)getpid());

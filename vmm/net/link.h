@@ -40,6 +40,9 @@ struct link {
 };
 
 /* Needs CAP_NET_ADMIN and CAP_SYS_ADMIN; *why says what went wrong. Reaps stale links first. */
+/* Whether a TAP link can be built here (root, /dev/net/tun), creating nothing. 0, or -errno
+ * with *why. */
+int link_check(const char **why);
 int link_open(struct link *l, const char **why);
 void link_close(struct link *l);
 /* Removes links whose vmscope process is gone (killed runs). Returns how many. */
