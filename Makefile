@@ -113,7 +113,7 @@ soak: test-deps
 # libFuzzer targets, one per guest-facing parser; `make fuzz` runs each FUZZ_SECONDS with its
 # corpus under tests/fuzz/corpus/ (new finds are added there).
 FUZZ_SECONDS ?= 60
-FUZZ := e1000 virtqueue virtio_pci sriov recording
+FUZZ := e1000 virtqueue virtio_pci sriov recording cli tour json_text
 FUZZ_LIB := $(filter-out vmm/vm.c vmm/vcpu.c vmm/slots.c vmm/readout.c vmm/kvm/boot.c,$(VMM_SRC))
 FUZZ_CC := $(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I.
 # A fuzz target is built in one compiler run: it depends on every header it could include.
@@ -126,6 +126,18 @@ REC_LIB := tui/record.c probes/jv.c probes/snapshot_json.c probes/snapshot.c
 $(B)/fuzz/fuzz_recording: tests/fuzz/fuzz_recording.c $(HEADERS) $(REC_LIB) $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -I$(B) -o $@ $< $(REC_LIB) $(FUZZ_LIB) -ljansson -lz -luring -lpthread
+# The command line, the tour script and the JSON text round trip: what users and files give us.
+CLI_LIB := tui/cli.c tui/metrics.c probes/snapshot.c probes/jv.c probes/snapshot_json.c
+$(B)/fuzz/fuzz_cli: tests/fuzz/fuzz_cli.c $(HEADERS) $(CLI_LIB) $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -I$(B) -o $@ $< $(CLI_LIB) $(FUZZ_LIB) -lmicrohttpd -ljansson -luring -lpthread -lm
+TOUR_LIB := tui/tour.c probes/snapshot.c
+$(B)/fuzz/fuzz_tour: tests/fuzz/fuzz_tour.c $(HEADERS) $(TOUR_LIB) $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -I$(B) -o $@ $< $(TOUR_LIB) $(FUZZ_LIB) -luring -lpthread -lm
+$(B)/fuzz/fuzz_json_text: tests/fuzz/fuzz_json_text.c $(HEADERS) $(REC_LIB) $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -I$(B) -o $@ $< $(REC_LIB) $(FUZZ_LIB) -ljansson -lz -luring -lpthread -lm
 fuzz: $(FUZZ:%=$(B)/fuzz/fuzz_%)
 	@for f in $(FUZZ); do mkdir -p tests/fuzz/corpus/$$f; \
 		echo "== fuzz $$f for $(FUZZ_SECONDS) s"; \

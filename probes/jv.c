@@ -240,7 +240,8 @@ void jv_str(struct jv *v, const char *key, char *buf, size_t n, bool skip_empty)
 	if (!json_is_string(j))
 		jv_fail(v, key, "is not a string");
 	else
-		snprintf(buf, n, "%s", json_string_value(j));
+		utf8_copy(buf, n,
+			  json_string_value(j)); /* longer than the field: cut between characters */
 }
 
 /* An enum by its name; names(i) for i < max. */

@@ -13,7 +13,11 @@ static inline size_t utf8_char(const unsigned char *s, size_t n)
 	if (!n)
 		return 0;
 	unsigned c = s[0];
-	size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+	size_t len = c < 0x80		  ? 1
+		     : (c & 0xe0) == 0xc0 ? 2
+		     : (c & 0xf0) == 0xe0 ? 3
+		     : (c & 0xf8) == 0xf0 ? 4
+					  : 0;
 	if (!len || len > n || (len == 2 && c < 0xc2) || (len == 4 && c > 0xf4))
 		return 0;
 	for (size_t i = 1; i < len; i++)
@@ -42,8 +46,17 @@ static inline void utf8_copy(char *dst, size_t n, const char *src)
 	const unsigned char *s = (const unsigned char *)src;
 	while (s[i]) {
 		size_t len = utf8_char(s + i, 4);
-		if (!len)
-			len = 1; /* an invalid byte is one (the JSON writer replaces it) */
+		if (!len) {
+			/* A character the string's end cut off (a lead byte, then continuation
+			 * bytes to the end): dropped. Any other invalid byte is one (the JSON
+			 * writer replaces it). */
+			size_t k = 1;
+			while (s[i + k] && (s[i + k] & 0xc0) == 0x80 && k < 4)
+				k++;
+			if (s[i] >= 0xc0 && !s[i + k])
+				break;
+			len = 1;
+		}
 		if (i + len > max)
 			break;
 		i += len;

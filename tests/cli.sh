@@ -91,7 +91,7 @@ else
 	# In the device's group already, but the device is 0600: the mode is the problem, not the group.
 	if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && unshare -m true 2>/dev/null; then
 		cp "$BIN" "$tmp/vmscope" && chmod 755 "$tmp" "$tmp/vmscope"
-		expect cli_in_the_kvm_group_but_mode_0600 1 "you are in its group .* mode 0600" -- unshare -m sh -c \
+		expect cli_in_the_kvm_group_but_mode_0600 1 "mode 0600, so only root may open it" -- unshare -m sh -c \
 			"mount -t tmpfs none /dev && mknod -m 600 /dev/kvm c 10 232 && chown 0:65533 /dev/kvm && \
 			exec setpriv --reuid=65534 --regid=65534 --groups=65533 $tmp/vmscope run --headless --duration 1"
 		# --pcap without the rights to capture: says why, records nothing.
@@ -241,6 +241,9 @@ else
 		wait_for 30 small_ready
 		$T2 send-keys -t small '?'
 		pane_until "$T2" small "$tmp/s2" "vmscope help"
+		# At 80x24 the help scrolls: space shows the rest, every line of it in turn.
+		$T2 send-keys -t small ' '
+		pane_until "$T2" small "$tmp/s2b" "SOURCES   the busiest counters"
 		$T2 send-keys -t small z
 		$T2 send-keys -t small a
 		pane_until "$T2" small "$tmp/s3" "exits of every kind in turn"
@@ -249,6 +252,8 @@ else
 		elif [ "$net_rows" -lt 4 ]; then bad cli_dashboard_80x24 "NETWORK rows run into each other: $(grep -A6 NETWORK "$tmp/s1")"
 		elif ! grep -qE 'ping p50 +- p99 +- ' "$tmp/s1"; then bad cli_dashboard_80x24 "ping figures shown under tx: $(grep 'guest   tx' "$tmp/s1")"
 		elif ! grep -q "vmscope help" "$tmp/s2" || ! grep -q "per pkt: nic = exits at the card" "$tmp/s2"; then bad cli_dashboard_80x24 "? shows no help: $(head -3 "$tmp/s2")"
+		elif ! grep -q "SOURCES   the busiest counters" "$tmp/s2b" || ! grep -q "lines .* of " "$tmp/s2b"; then
+			bad cli_dashboard_80x24 "space does not scroll the help to its end: $(tail -3 "$tmp/s2b")"
 		elif ! grep -q "exits of every kind in turn" "$tmp/s3"; then bad cli_dashboard_80x24 "key a says: $(tail -1 "$tmp/s3")"
 		else ok cli_dashboard_80x24; fi
 

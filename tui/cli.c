@@ -1,5 +1,6 @@
 /* The command line. */
 #include "cli.h"
+#include "probes/text.h"
 #include "tui/metrics.h"
 #include "vmm/names.h"
 
@@ -80,14 +81,16 @@ OPT(opt_version)
 OPT(opt_duration)
 {
 	if (parse_seconds(val, &p->cli->duration))
-		FAIL("--duration wants seconds above 0 (like 5 or 0.5), not '%s'", val);
+		FAIL("--duration wants seconds above 0 and at most 1000000 (like 5 or 0.5), not "
+		     "'%s'",
+		     val);
 	return 0;
 }
 
 OPT(opt_switch_every)
 {
 	if (parse_seconds(val, &p->cli->switch_every) || p->cli->switch_every < 0.1)
-		FAIL("--switch-every wants seconds, 0.1 or more (like 2), not '%s'", val);
+		FAIL("--switch-every wants seconds from 0.1 to 1000000 (like 2), not '%s'", val);
 	return 0;
 }
 
@@ -100,8 +103,8 @@ OPT(opt_switch_to)
 	snprintf(mode, sizeof(mode), "%.*s", at ? (int)(at - val) : 0, val);
 	if (!at || nic_mode_parse(mode, &sw.mode) || sw.mode == NIC_MODE_NONE ||
 	    parse_seconds(at + 1, &sw.at))
-		FAIL("--switch-to wants MODE@SECONDS with MODE one of emulated, virtio, vf "
-		     "(like vf@2.5), not '%s'",
+		FAIL("--switch-to wants MODE@SECONDS with MODE one of emulated, virtio, vf and "
+		     "SECONDS above 0, at most 1000000 (like vf@2.5), not '%s'",
 		     val);
 	if (cli->nr_switch_to == CLI_SWITCHES_MAX)
 		FAIL("--switch-to is given more than %d times: use --switch-every for a cycle",
@@ -468,8 +471,13 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			    .nic = NIC_MODE_VIRTIO};
 	int i = parse_command(argc, argv, cli);
 	struct parse p = {.cli = cli, .sub = cli->cmd, .err = err, .errlen = errlen};
-	if (parse_options(&p, i, argc, argv) || check_combinations(&p))
+	if (parse_options(&p, i, argc, argv) || check_combinations(&p)) {
+		/* The sentence may quote an argument: one line, nothing a terminal would act on. */
+		char said[512];
+		snprintf(said, sizeof(said), "%s", err);
+		text_escape(err, errlen, said, strlen(said));
 		return -1;
+	}
 	/* Planned switches happen in the order of their times. */
 	for (unsigned a = 1; a < cli->nr_switch_to; a++)
 		for (unsigned b = a; b > 0 && cli->switch_to[b - 1].at > cli->switch_to[b].at;

@@ -36,7 +36,9 @@ struct dash {
 	struct snap_event recent[RECENT]; /* the last switches, newest first */
 	char msg[200];
 	double msg_until;
-	bool help; /* the help screen is up: the next key closes it */
+	bool help;	/* the help screen is up */
+	int help_top;	/* its first line on screen (it scrolls on a small terminal) */
+	int help_lines; /* how many it has, as last drawn */
 };
 
 /* dashboard.c */

@@ -22,6 +22,27 @@ static const uint32_t rate_ladder[] = {10, 100, 1000, 10000, 100000, 0};
 static int act_help(struct dash *d, int ch)
 {
 	d->help = true;
+	d->help_top = 0;
+	return EV_REDRAW;
+}
+
+/* On the help screen: space, down, PgDn and j scroll on, up, PgUp, k and b back; any other key
+ * closes it. */
+static int help_key(struct dash *d, int ch)
+{
+	int page = LINES > 2 ? LINES - 2 : 1, last = d->help_lines - (LINES - 1);
+	if (ch == ' ' || ch == KEY_NPAGE)
+		d->help_top += page;
+	else if (ch == KEY_DOWN || ch == 'j')
+		d->help_top++;
+	else if (ch == KEY_PPAGE || ch == 'b')
+		d->help_top -= page;
+	else if (ch == KEY_UP || ch == 'k')
+		d->help_top--;
+	else
+		d->help = false;
+	d->help_top = d->help_top > last ? last : d->help_top;
+	d->help_top = d->help_top < 0 ? 0 : d->help_top;
 	return EV_REDRAW;
 }
 
@@ -292,10 +313,8 @@ static bool bound_in(unsigned mode, int ch)
 int keys_handle(struct dash *d, int ch)
 {
 	unsigned mode = mode_of(d);
-	if (d->help && ch != KEY_RESIZE) {
-		d->help = false;
-		return EV_REDRAW;
-	}
+	if (d->help && ch != KEY_RESIZE)
+		return help_key(d, ch);
 	if (ch == KEY_RESIZE)
 		return EV_REDRAW;
 	for (unsigned i = 0; i < NR_BINDINGS; i++)
@@ -439,11 +458,28 @@ void keys_draw_help(struct dash *d)
 				flow_text(&f, bindings[i].keys, " ");
 		flow_text(&f, "drive a live VM)", " ");
 	}
-	int y = 0;
-	help_line(y++, "vmscope help (any key closes)", true);
-	help_line(y++, "KEYS", true);
-	for (unsigned i = 0; i < f.nr && y < LINES; i++)
-		help_line(y++, f.line[i], false);
-	for (unsigned i = 0; i < sizeof(panels_help) / sizeof(panels_help[0]) && y < LINES; i++)
-		help_line(y++, panels_help[i], panels_help[i][0] != ' ');
+	/* Every line, then the window of them that fits above the last row. */
+	const char *lines[2 + HELP_KEY_LINES + sizeof(panels_help) / sizeof(panels_help[0])];
+	int n = 0;
+	lines[n++] = "vmscope help";
+	lines[n++] = "KEYS";
+	for (unsigned i = 0; i < f.nr; i++)
+		lines[n++] = f.line[i];
+	for (unsigned i = 0; i < sizeof(panels_help) / sizeof(panels_help[0]); i++)
+		lines[n++] = panels_help[i];
+	d->help_lines = n;
+	int rows = LINES - 1, top = d->help_top > n - rows ? n - rows : d->help_top;
+	top = top < 0 ? 0 : top;
+	for (int y = 0; y < rows && top + y < n; y++)
+		help_line(y, lines[top + y], top + y < 2 || lines[top + y][0] != ' ');
+	char foot[96];
+	snprintf(foot, sizeof(foot),
+		 top + rows < n
+		     ? "lines %d-%d of %d: space/down more, up/b back, any other key closes"
+		     : "lines %d-%d of %d: up/b back, any other key closes",
+		 top + 1, top + rows < n ? top + rows : n, n);
+	attron(COLOR_PAIR(C_TITLE));
+	mvhline(LINES - 1, 0, ' ', COLS);
+	mvaddnstr(LINES - 1, 1, foot, COLS - 2);
+	attroff(COLOR_PAIR(C_TITLE));
 }

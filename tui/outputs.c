@@ -37,7 +37,9 @@ static int locate(const struct output_file *f, struct where *w, char *err, size_
 				 strerror(errno));
 			return -1;
 		}
-		*w = (struct where){.exists = true, .device = S_ISCHR(st.st_mode), .dev = st.st_dev,
+		*w = (struct where){.exists = true,
+				    .device = S_ISCHR(st.st_mode),
+				    .dev = st.st_dev,
 				    .ino = st.st_ino};
 		return 0;
 	}
@@ -51,15 +53,16 @@ static int locate(const struct output_file *f, struct where *w, char *err, size_
 	snprintf(base, sizeof(base), "%s", f->path);
 	const char *d = dirname(dir), *b = basename(base);
 	if (stat(d, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen,
-			 "cannot write the %s '%s': No such file or directory (the folder '%s' does "
-			 "not exist)",
-			 f->what, f->path, d);
+		snprintf(
+		    err, errlen,
+		    "cannot write the %s '%s': No such file or directory (the folder '%s' does "
+		    "not exist)",
+		    f->what, f->path, d);
 		return -1;
 	}
 	if (access(d, W_OK | X_OK)) {
-		snprintf(err, errlen, "cannot write the %s '%s': %s (in the folder '%s')",
-			 f->what, f->path, strerror(errno), d);
+		snprintf(err, errlen, "cannot write the %s '%s': %s (in the folder '%s')", f->what,
+			 f->path, strerror(errno), d);
 		return -1;
 	}
 	w->dev = st.st_dev;
@@ -87,7 +90,8 @@ int outputs_check(const struct output_file *f, unsigned n, char *err, size_t err
 		for (unsigned j = 0; j < i; j++)
 			if (f[j].path && same(&w[i], &w[j])) {
 				snprintf(err, errlen,
-					 "%s and %s both name the file '%s': each would destroy the other; "
+					 "%s and %s both name the file '%s': each would destroy "
+					 "the other; "
 					 "give each its own file",
 					 f[j].flag, f[i].flag, f[i].path);
 				return -1;

@@ -32,6 +32,15 @@ struct recorder {
 	char err[512];
 };
 
+/* zlib's message without its internal name for the stream ("<fd:4>: "): the file's name is
+ * in our sentence already. */
+static const char *gz_why(gzFile gz, int *zerr)
+{
+	const char *m = gzerror(gz, zerr);
+	const char *colon = m && !strncmp(m, "<fd:", 4) ? strstr(m, ": ") : NULL;
+	return colon ? colon + 2 : m;
+}
+
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
@@ -94,7 +103,7 @@ static int put(struct recorder *r, const char *buf, size_t n)
 		return -1;
 	if (n && gzwrite(r->gz, buf, (unsigned)n) != (int)n) {
 		int zerr;
-		const char *why = gzerror(r->gz, &zerr);
+		const char *why = gz_why(r->gz, &zerr);
 		return fail(r, zerr == Z_ERRNO ? strerror(errno) : why);
 	}
 	return 0;
@@ -400,7 +409,7 @@ static int load(struct replay *r, gzFile gz, char *err, size_t errlen)
 				gzerror(gz, &zerr);
 			if (got < 0 && zerr != Z_BUF_ERROR && zerr != Z_DATA_ERROR) {
 				snprintf(err, errlen, "%s: cannot be read (%s)", r->name,
-					 gzerror(gz, &zerr));
+					 gz_why(gz, &zerr));
 				goto out;
 			}
 			/* A cut-off file (a kill while recording): its last partial line is

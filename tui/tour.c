@@ -200,6 +200,7 @@ struct tparse {
 		snprintf(p->err + (n_ > 0 && (size_t)n_ < p->errlen ? n_ : 0),                     \
 			 p->errlen - (n_ > 0 && (size_t)n_ < p->errlen ? (size_t)n_ : 0),          \
 			 __VA_ARGS__);                                                             \
+		utf8_copy(p->err, p->errlen, p->err); /* a long one is cut between characters */   \
 		return -1;                                                                         \
 	} while (0)
 
@@ -234,11 +235,12 @@ static int kw_say(struct tparse *p, const char *rest)
 {
 	struct tour_step *st = p->st;
 	size_t n = strlen(st->caption), len;
+	char shown[41];
 	for (const char *b = strchr(rest, '{'); b; b = strchr(b + 1, '{'))
-		if (!placeholder_at(b + 1, &len))
-			FAIL("'%.40s' is not a figure a caption can show (say {work.guest}, "
+		if (!placeholder_at(b + 1, &len) && (utf8_copy(shown, sizeof(shown), b), true))
+			FAIL("'%s' is not a figure a caption can show (say {work.guest}, "
 			     "{cost.pio_vmm}, {pp.nic}, {cpu.host}, {ping.p50}, ...)",
-			     b);
+			     shown);
 	if (n + 1 + strlen(rest) >= sizeof(st->caption))
 		FAIL("the caption is longer than %zu characters", sizeof(st->caption) - 1);
 	snprintf(st->caption + n, sizeof(st->caption) - n, "%s%s", n ? " " : "", rest);

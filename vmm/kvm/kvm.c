@@ -70,7 +70,10 @@ static const char *kvm_access_why(void)
 	member |= getegid() == st.st_gid;
 	struct group *g = getgrgid(st.st_gid);
 	struct passwd *pw = getpwuid(st.st_uid);
-	const char *group = g ? g->gr_name : "?", *owner = pw ? pw->pw_name : "?";
+	char gid[16], uid[16];
+	snprintf(gid, sizeof(gid), "%u", (unsigned)st.st_gid);
+	snprintf(uid, sizeof(uid), "%u", (unsigned)st.st_uid);
+	const char *group = g ? g->gr_name : gid, *owner = pw ? pw->pw_name : uid;
 	unsigned mode = (unsigned)(st.st_mode & 07777);
 	bool group_rw = (st.st_mode & S_IRGRP) && (st.st_mode & S_IWGRP);
 	if (!group_rw || st.st_gid == 0) {
