@@ -327,6 +327,11 @@ static void fill_net(struct assembly *a, const struct readings *in, struct snaps
 		snap->cap_reordered = cc.seq_reordered;
 		snap->cap_drops = cc.kernel_drops;
 		snap->cap_echo_unanswered = cc.echo_requests - cc.echo_replies;
+		snap->pcap_on = cc.dump_on || cc.dump_failed;
+		snap->pcap_packets = cc.dumped;
+		if (cc.dump_failed)
+			snprintf(snap->pcap_stopped, sizeof(snap->pcap_stopped), "%s",
+				 strerror(cc.dump_errno));
 	} else if (in->cap_why) {
 		snprintf(snap->cap_why, sizeof(snap->cap_why), "%s", in->cap_why);
 	}
@@ -482,6 +487,11 @@ void snapshot_assemble(struct assembly *a, const struct readings *in, struct sna
 	fill_stats(a, in, snap);
 	fill_bpf(a, in, snap);
 	fill_net(a, in, snap);
+	snap->log_on = in->log_on;
+	snap->log_lines = in->log_lines;
+	if (in->log_errno)
+		snprintf(snap->log_stopped, sizeof(snap->log_stopped), "%s",
+			 strerror(in->log_errno));
 	rank_sources(a, snap);
 	update_compare(a, in, snap);
 	a->prev = *snap;

@@ -47,6 +47,10 @@ struct readings {
 	const struct capture_counters
 	    *cap; /* NULL: no capture (cap_why says why, if it is known) */
 	const char *cap_why;
+	/* --log: the file's state (log_errno: why it stopped, 0 while it goes on) */
+	bool log_on;
+	int log_errno;
+	uint64_t log_lines;
 	const struct vmm_region *regions; /* where the card's registers are */
 	unsigned nr_regions;
 	/* the live switch, as the session follows it */

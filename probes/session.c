@@ -340,6 +340,9 @@ static void read_sources(struct session *s, struct readings *in, struct nic_read
 	}
 	in->cap_why = s->cap_why;
 	in->cpu_ok = vmm_read_cpu(vm, &in->cpu) == 0;
+	in->log_on = s->opts.log_path != NULL;
+	if (in->log_on)
+		in->log_errno = vlog_file_error(vmm_log(vm), &in->log_lines);
 }
 
 void session_tick(struct session *s, struct snapshot *snap)

@@ -187,6 +187,11 @@ struct snapshot {
 	double cap_rtt_us[3], cap_rtt_avg_us; /* p50, p99, p999 of guest-started round trips */
 	uint64_t cap_rtt_samples, cap_lost, cap_reordered, cap_drops;
 	uint64_t cap_echo_unanswered; /* the guest's ICMP echoes seen without their reply (yet) */
+	/* The files the session writes: --pcap (packets it holds, each complete) and --log (lines
+	 * it holds); *_stopped: why writing it stopped (the OS's reason), "" while it goes on. */
+	bool pcap_on, log_on;
+	uint64_t pcap_packets, log_lines;
+	char pcap_stopped[64], log_stopped[64];
 
 	/* The live switch: one under way now, the events that ended this tick, and the compare
 	 * table (by enum nic_mode). */

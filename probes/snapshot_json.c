@@ -246,6 +246,27 @@ static void walk_compare(struct jv *v, struct snapshot *s)
 	jv_end(v, false);
 }
 
+/* "files": what the session writes where the user asked (--pcap, --log), and whether it still
+ * does: a record says when an output stopped, and why. Absent when none was asked for. */
+static void walk_files(struct jv *v, struct snapshot *s)
+{
+	if ((!v->rd && !s->pcap_on && !s->log_on) || !jv_begin(v, "files", false))
+		return;
+	if ((v->rd || s->pcap_on) && jv_begin(v, "pcap", false)) {
+		s->pcap_on = true;
+		jv_u64(v, "packets", &s->pcap_packets);
+		jv_str(v, "stopped", s->pcap_stopped, sizeof(s->pcap_stopped), true);
+		jv_end(v, false);
+	}
+	if ((v->rd || s->log_on) && jv_begin(v, "log", false)) {
+		s->log_on = true;
+		jv_u64(v, "lines", &s->log_lines);
+		jv_str(v, "stopped", s->log_stopped, sizeof(s->log_stopped), true);
+		jv_end(v, false);
+	}
+	jv_end(v, false);
+}
+
 static void walk_capture(struct jv *v, struct snapshot *s)
 {
 	if (!jv_begin(v, "capture", false))
@@ -458,6 +479,7 @@ static void walk_snapshot(struct jv *v, struct snapshot *s)
 	jv_named(v, "stats", s->stats, &s->nr_stats, SNAP_STATS_MAX);
 	walk_events(v, s);
 	walk_bpf(v, s);
+	walk_files(v, s);
 	if ((v->rd || s->tour.steps) && jv_begin(v, "tour", false)) {
 		jv_u32(v, "step", &s->tour.step);
 		jv_u32(v, "steps", &s->tour.steps);

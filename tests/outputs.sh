@@ -24,6 +24,10 @@ expect outputs_one_file_through_a_link 1 "--record and --log both name the file"
 	"$BIN" run --headless --duration 1 --record "$tmp/same" --log "$tmp/link"
 if [ "$(cat "$tmp/same")" = keep ]; then ok outputs_refusal_leaves_the_file_as_it_was
 else bad outputs_refusal_leaves_the_file_as_it_was "the file now holds: $(head -c 80 "$tmp/same")"; fi
+args=()
+for i in $(seq 33); do args+=(--switch-to "vf@$i"); done
+expect outputs_an_array_option_checks_its_bound 2 "--switch-to is given more than 32 times" -- \
+	"$BIN" run --headless "${args[@]}"
 expect outputs_log_in_a_missing_folder 1 "cannot write the --log file '/nonexistent/x': No such file or directory" -- \
 	"$BIN" run --headless --duration 1 --log /nonexistent/x
 
@@ -70,8 +74,20 @@ else
 	"$BIN" run --headless --no-bpf --duration 1 --log /dev/full >"$tmp/r" 2>"$tmp/e"
 	rc=$?
 	if [ $rc -eq 1 ] && grep -q "writing the --log file '/dev/full' failed (No space left on device); it holds the first 0 lines" "$tmp/e" &&
-		[ -s "$tmp/r" ]; then ok outputs_log_failure_is_said
-	else bad outputs_log_failure_is_said "exit $rc: $(cat "$tmp/e")"; fi
+		last_record_has "$tmp/r" '.files.log.stopped == "No space left on device" and .files.log.lines == 0'; then
+		ok outputs_log_failure_is_said_and_in_the_records
+	else bad outputs_log_failure_is_said_and_in_the_records "exit $rc: $(cat "$tmp/e") $(tail -c 300 "$tmp/r")"; fi
+
+	# Stopped and resumed: the ticks after it are whole ones, none a sliver of the interval.
+	"$BIN" run --headless --no-bpf --interval 200 --duration 6 >"$tmp/st.jsonl" 2>"$tmp/e" &
+	pid=$!
+	wait_for 60 json_lines "$tmp/st.jsonl" 3
+	kill -STOP "$pid"
+	sleep 2
+	kill -CONT "$pid"
+	wait "$pid"
+	if jq -e -s 'length >= 5 and all(.[]; .dt >= 0.02)' "$tmp/st.jsonl" >/dev/null; then ok outputs_no_sliver_ticks_after_a_stop
+	else bad outputs_no_sliver_ticks_after_a_stop "$(jq -c -s 'map(.dt)' "$tmp/st.jsonl")"; fi
 
 	# ---- Every terminating signal ends the run cleanly: the namespace goes, status 128 + sig. ----
 	for sig in USR2 ALRM XCPU RTMIN SEGV; do
@@ -106,9 +122,9 @@ if $root && $kvm; then
 	# The pcap on a full disk: it ends at a complete packet (tcpdump reads it to its end).
 	mkdir -p "$tmp/full3"
 	unshare -m sh -c "mount -t tmpfs -o size=256k none $tmp/full3 && \
-		$BIN run --headless --no-bpf --duration 20 --workload tx --rate 0 --pcap $tmp/full3/t.pcap >/dev/null 2>$tmp/e4; \
+		$BIN run --headless --no-bpf --duration 20 --workload tx --rate 0 --pcap $tmp/full3/t.pcap >$tmp/full3.jsonl 2>$tmp/e4; \
 		echo rc=\$? >>$tmp/e4; tcpdump -r $tmp/full3/t.pcap -nn >$tmp/td 2>$tmp/tde; echo rc=\$? >>$tmp/tde"
-	if grep -q "rc=1" "$tmp/e4" && grep -q "writing the --pcap file '$tmp/full3/t.pcap' failed (No space left on device); it holds the first [0-9]* packets, each complete" "$tmp/e4" &&
+	if grep -q "rc=1" "$tmp/e4" && grep -q '"stopped":"No space left on device"' "$tmp/full3.jsonl" && grep -q "writing the --pcap file '$tmp/full3/t.pcap' failed (No space left on device); it holds the first [0-9]* packets, each complete" "$tmp/e4" &&
 		grep -q "rc=0" "$tmp/tde" && ! grep -q "truncated" "$tmp/tde"; then
 		ok outputs_full_disk_pcap_ends_at_a_complete_packet
 	else bad outputs_full_disk_pcap_ends_at_a_complete_packet "$(cat "$tmp/e4" "$tmp/tde")"; fi

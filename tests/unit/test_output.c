@@ -326,6 +326,10 @@ static void fill_every_field(struct snapshot *s, bool on)
 		s->cap_reordered = cnt(&n);
 		s->cap_drops = cnt(&n);
 		s->cap_echo_unanswered = cnt(&n);
+		s->pcap_on = s->log_on = true;
+		s->pcap_packets = cnt(&n);
+		strcpy(s->pcap_stopped, "No space left on device");
+		s->log_lines = cnt(&n);
 		s->switching = true;
 		s->switch_to = NIC_MODE_EMULATED;
 		for (unsigned m = NIC_MODE_EMULATED; m < NIC_MODE_MAX; m++) {

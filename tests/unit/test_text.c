@@ -10,14 +10,14 @@
 TEST(utf8_accepts_characters_and_refuses_what_is_not_one)
 {
 	CHECK(utf8_char((const unsigned char *)"a", 1) == 1);
-	CHECK(utf8_char((const unsigned char *)"\xc3\xa9", 2) == 2);	   /* é */
-	CHECK(utf8_char((const unsigned char *)"\xe4\xb8\xad", 3) == 3);   /* 中 */
+	CHECK(utf8_char((const unsigned char *)"\xc3\xa9", 2) == 2);	     /* é */
+	CHECK(utf8_char((const unsigned char *)"\xe4\xb8\xad", 3) == 3);     /* 中 */
 	CHECK(utf8_char((const unsigned char *)"\xf0\x9f\x98\x80", 4) == 4); /* U+1F600 */
-	CHECK(utf8_char((const unsigned char *)"\xe9", 1) == 0);		   /* Latin-1 é */
-	CHECK(utf8_char((const unsigned char *)"\xc0\xaf", 2) == 0);	   /* overlong / */
-	CHECK(utf8_char((const unsigned char *)"\xed\xa0\x80", 3) == 0);   /* a surrogate */
+	CHECK(utf8_char((const unsigned char *)"\xe9", 1) == 0);	     /* Latin-1 é */
+	CHECK(utf8_char((const unsigned char *)"\xc0\xaf", 2) == 0);	     /* overlong / */
+	CHECK(utf8_char((const unsigned char *)"\xed\xa0\x80", 3) == 0);     /* a surrogate */
 	CHECK(utf8_char((const unsigned char *)"\xf4\x90\x80\x80", 4) == 0); /* past U+10FFFF */
-	CHECK(utf8_char((const unsigned char *)"\xe4\xb8", 2) == 0);	   /* cut off */
+	CHECK(utf8_char((const unsigned char *)"\xe4\xb8", 2) == 0);	     /* cut off */
 	CHECK(utf8_check("ab\xe4\xb8\xad\xff", 6) == 5);
 }
 
@@ -62,6 +62,7 @@ TEST(a_record_of_bytes_that_are_not_text_is_utf8_and_reads_back)
 	CHECK(utf8_check(line, n) == n);
 	REQUIRE(snapshot_from_json(line, n, &back, err, sizeof(err)) == 0);
 	CHECK(!strcmp(back.tour.title, s.tour.title)); /* text comes back as it went */
-	CHECK(!strcmp(back.reason, "bad \xef\xbf\xbd\xef\xbf\xbd bytes, and \xef\xbf\xbd\xef\xbf\xbd"));
+	CHECK(!strcmp(back.reason,
+		      "bad \xef\xbf\xbd\xef\xbf\xbd bytes, and \xef\xbf\xbd\xef\xbf\xbd"));
 	free(line);
 }
