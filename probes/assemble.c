@@ -404,8 +404,14 @@ static void per_packet(struct assembly *a, const struct readings *in, struct sna
 
 /* The compare table: the figures of the tick just made, as its mode's row (a tick that a switch
  * overlaps, or without traffic, changes nothing). */
+/* The compare table: a card's row adds up every clean tick spent on it (no switch overlaps it,
+ * traffic moved), across visits, while the workload stays the same; a new workload starts the
+ * row again. Rates are over those ticks' time, per-packet figures over their packets, ping
+ * percentiles over their pings. */
 static void update_compare(struct assembly *a, const struct readings *in, struct snapshot *snap)
 {
+	static const enum per_packet_part parts[COMPARE_PARTS] = {
+	    PP_NIC, PP_USERSPACE, PP_ALL, PP_IRQS, PP_CPU_VMM, PP_CPU_CARD};
 	const struct ctl_page *ctl = in->ctl;
 	enum nic_mode m = in->nic_mode;
 	uint64_t d[HIST_SLOTS];
@@ -416,29 +422,44 @@ static void update_compare(struct assembly *a, const struct readings *in, struct
 	}
 	bool clean =
 	    !snap->switching && !in->switch_unsettled && snap->t - snap->dt >= in->switch_end_t;
-	if (snap->net_on && clean && m != NIC_MODE_NONE && snap->dt > 0) {
+	double pkts = (snap->dev_tx.rate + snap->dev_rx.rate) * snap->dt;
+	if (snap->net_on && clean && m != NIC_MODE_NONE && snap->dt > 0 && pkts > 0) {
+		struct mode_sums *sum = &a->sums[m];
+		struct mode_figures *f = &a->compare[m];
+		if (sum->dt > 0 && sum->workload != snap->workload) { /* another workload: anew */
+			memset(sum, 0, sizeof(*sum));
+			memset(a->mode_hist[m], 0, sizeof(a->mode_hist[m]));
+		}
 		uint64_t *h = a->mode_hist[m], n = 0;
 		for (unsigned i = 0; i < HIST_SLOTS; i++)
 			n += h[i] += d[i];
-		struct mode_figures *f = &a->compare[m];
-		if (snap->dev_tx.rate + snap->dev_rx.rate > 0) {
-			uint64_t khz = in->tsc_khz;
-			const struct per_packet *pp = snap->per_packet;
-			f->valid = true;
-			f->t = snap->t;
-			f->workload = snap->workload;
-			f->tx_pps = snap->dev_tx.rate;
-			f->rx_pps = snap->dev_rx.rate;
-			f->ping_valid = n > 0;
-			f->ping_p50_us = n ? hist_percentile_us(h, HIST_SLOTS, 0.50, khz) : 0;
-			f->ping_p99_us = n ? hist_percentile_us(h, HIST_SLOTS, 0.99, khz) : 0;
-			f->exits_nic = pp[PP_NIC];
-			f->exits_user = pp[PP_USERSPACE];
-			f->exits_all = pp[PP_ALL];
-			f->irqs = pp[PP_IRQS];
-			f->cpu_host = pp[PP_CPU_VMM];
-			f->cpu_card = pp[PP_CPU_CARD];
+		sum->workload = snap->workload;
+		sum->dt += snap->dt;
+		sum->tx += snap->dev_tx.rate * snap->dt;
+		sum->rx += snap->dev_rx.rate * snap->dt;
+		struct per_packet *row[COMPARE_PARTS] = {&f->exits_nic, &f->exits_user,
+							 &f->exits_all, &f->irqs,
+							 &f->cpu_host,	&f->cpu_card};
+		for (unsigned p = 0; p < COMPARE_PARTS; p++) {
+			const struct per_packet *pp = &snap->per_packet[parts[p]];
+			if (pp->valid) {
+				sum->num[p] += pp->value * pkts;
+				sum->pkts[p] += pkts;
+				snprintf(sum->src[p], sizeof(sum->src[p]), "%s", pp->source);
+			}
+			*row[p] = (struct per_packet){
+			    .valid = sum->pkts[p] > 0,
+			    .value = sum->pkts[p] > 0 ? sum->num[p] / sum->pkts[p] : 0};
+			snprintf(row[p]->source, sizeof(row[p]->source), "%s", sum->src[p]);
 		}
+		f->valid = true;
+		f->t = snap->t;
+		f->workload = snap->workload;
+		f->tx_pps = sum->tx / sum->dt;
+		f->rx_pps = sum->rx / sum->dt;
+		f->ping_valid = n > 0;
+		f->ping_p50_us = n ? hist_percentile_us(h, HIST_SLOTS, 0.50, in->tsc_khz) : 0;
+		f->ping_p99_us = n ? hist_percentile_us(h, HIST_SLOTS, 0.99, in->tsc_khz) : 0;
 	}
 	memcpy(snap->compare, a->compare, sizeof(snap->compare));
 }
@@ -502,10 +523,4 @@ void assembly_new_guest(struct assembly *a)
 	memset(&a->prev, 0, sizeof(a->prev));
 	memset(a->last_hist, 0, sizeof(a->last_hist));
 	a->cpu_valid = false;
-}
-
-void assembly_restart_mode(struct assembly *a, enum nic_mode m)
-{
-	if (m < NIC_MODE_MAX)
-		memset(a->mode_hist[m], 0, sizeof(a->mode_hist[m]));
 }

@@ -60,12 +60,23 @@ struct readings {
 	double switch_end_t;   /* when the last one ended (session seconds) */
 };
 
+/* The per-packet parts of a compare row: nic, user, all, irqs, host cpu, card cpu. */
+#define COMPARE_PARTS 6
+
 /* What assembly keeps from tick to tick. Zeroed: a fresh guest. */
 struct assembly {
 	struct snapshot prev;
 	struct vmm_cpu cpu; /* CPU times at the last tick */
 	bool cpu_valid;
 	struct mode_figures compare[NIC_MODE_MAX];
+	/* Each card's row: every clean tick on it under one workload, added up across visits. */
+	struct mode_sums {
+		enum workload workload;
+		double dt, tx, rx; /* seconds, and packets each way */
+		double num[COMPARE_PARTS],
+		    pkts[COMPARE_PARTS]; /* a part's per-packet value, weighed */
+		char src[COMPARE_PARTS][16];
+	} sums[NIC_MODE_MAX];
 	uint64_t mode_hist[NIC_MODE_MAX][HIST_SLOTS], last_hist[HIST_SLOTS];
 };
 
@@ -73,7 +84,5 @@ struct assembly {
 void snapshot_assemble(struct assembly *a, const struct readings *in, struct snapshot *out);
 /* A new guest: its counters start from zero (the compare table stays). */
 void assembly_new_guest(struct assembly *a);
-/* The mode's row in the compare table starts again (a switch brought the card back). */
-void assembly_restart_mode(struct assembly *a, enum nic_mode m);
 
 #endif

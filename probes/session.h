@@ -50,6 +50,11 @@ int session_switch_nic(struct session *s, enum nic_mode to, const char **why);
 /* Between ticks, as often as the front end can (every 50-100 ms): a switch that ended gets its
  * blackout windows closed where it ended, not at the next tick. */
 void session_poll(struct session *s);
+/* The run is ending: a switch still being followed becomes its event now, with what it has
+ * measured. True: events wait for a last tick to carry them. */
+bool session_settle(struct session *s);
+/* The guest has not said it is up yet (a planned switch waits for it). */
+bool session_guest_booting(struct session *s);
 /* The host's kind of virtualization, and the guest's CPU mode now. */
 enum host_kind session_host(struct session *s);
 enum cpu_mode session_cpu_mode(struct session *s);

@@ -67,6 +67,7 @@ struct snap_event {
 	enum snap_event_kind kind;
 	unsigned from, to;  /* by kind: enum nic_mode or enum cpu_mode */
 	bool ok;	    /* false: why says why, and the old card carries on */
+	bool refused;	    /* a switch: never begun (why says why; the card stays) */
 	double duration_ms; /* asked -> the old card removed (or the switch given up) */
 	double probe_ms;    /* guest: the slot's event -> the new card's driver up */
 	/* The longest gap in the guest's traffic around the switch: [0] from the capture's

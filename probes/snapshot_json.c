@@ -183,7 +183,14 @@ static void walk_events(struct jv *v, struct snapshot *s)
 		jv_name(v, "to", &e->to, nic ? n_nic : n_cpu,
 			nic ? NIC_MODE_MAX : CPU_EMULATED + 1);
 		jv_bool(v, "ok", &e->ok);
-		if (nic) {
+		if (nic && (v->rd || e->refused)) { /* written only when true: older lines stay */
+			bool was = e->refused;
+			if (!v->rd)
+				jv_bool(v, "refused", &was);
+			else if (json_object_get(v->at[v->depth], "refused"))
+				jv_bool(v, "refused", &e->refused);
+		}
+		if (nic && !e->refused) {
 			jv_f64(v, "duration_ms", &e->duration_ms, 3);
 			bool probe = e->ok;
 			jv_opt_f64(v, "probe_ms", &e->probe_ms, &probe, 3);

@@ -73,9 +73,6 @@ static void switch_ended(struct session *s)
 	s->track.ended = true;
 	s->track.t_ended = mono_s() - s->t0;
 	s->switch_end_t = (double)sw->ns_end / 1e9 - s->t0;
-	/* The new card's row of the compare table starts again with this visit. */
-	if (sw->phase == SWITCH_DONE)
-		assembly_restart_mode(&s->asm_state, sw->to);
 	if (s->net)
 		net_gap_end(s->net, sw->ns_end);
 	if (s->cap)
@@ -101,8 +98,11 @@ void switch_watch_follow(struct session *s)
 	bool measured =
 	    (!s->cap || capture_gap_read(s->cap, &gap)) && (!s->net || net_gap_read(s->net, &gap));
 	double settle = s->opts.workload == WL_PING ? SETTLE_PING_S : SETTLE_S;
-	/* Without traffic nothing closes the windows: the blackout then is "-". */
-	if ((measured && now - s->track.t_ended >= settle) || now - s->track.t_ended >= settle + 2)
+	/* Without traffic nothing closes the windows: the blackout then is "-". A workload that
+	 * moves no packets (idle, exits) has nothing to wait for: the event goes out settled. */
+	bool traffic = s->opts.workload >= WL_PING;
+	if (((measured || !traffic) && now - s->track.t_ended >= settle) ||
+	    now - s->track.t_ended >= settle + 2)
 		finish_switch(s);
 }
 
@@ -129,6 +129,19 @@ void session_poll(struct session *s)
 	switch_watch_follow(s);
 }
 
+bool session_settle(struct session *s)
+{
+	switch_watch_end(s, "the run ended before the switch did");
+	return s->nr_events > 0;
+}
+
+bool session_guest_booting(struct session *s)
+{
+	struct vmm_status st;
+	vmm_status(s->vm, &st);
+	return st.state == VMM_BOOTING;
+}
+
 int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
 {
 	struct ctl_page *ctl = &s->track.ctl;
@@ -136,14 +149,30 @@ int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
 		vmm_switch_read(s->vm, &s->track.sw);
 		if (!switch_over(s)) {
 			*why = "a switch is already under way";
+			struct snap_event ev = {.t = mono_s() - s->t0,
+						.kind = SEV_NIC_SWITCH,
+						.refused = true,
+						.from = vmm_nic_mode(s->vm),
+						.to = to};
+			snprintf(ev.why, sizeof(ev.why), "%s", *why);
+			session_queue_event(s, &ev);
 			return -EBUSY;
 		}
 		/* The last one's event goes out with what it has measured by now. */
 		finish_switch(s);
 	}
 	int r = vmm_switch_nic(s->vm, to, why);
-	if (r)
+	if (r) {
+		/* Every switch asked for is one event: a refusal too, with why (the card stays). */
+		struct snap_event ev = {.t = mono_s() - s->t0,
+					.kind = SEV_NIC_SWITCH,
+					.refused = true,
+					.from = vmm_nic_mode(s->vm),
+					.to = to};
+		snprintf(ev.why, sizeof(ev.why), "%s", *why);
+		session_queue_event(s, &ev);
 		return r;
+	}
 	uint64_t mono = mono_ns(), real = clock_ns(CLOCK_REALTIME);
 	vmm_switch_read(s->vm, &s->track.sw);
 	vmm_read_ctl(s->vm, ctl);

@@ -30,6 +30,7 @@ suite integration ./build/tests/integration
 suite cli tests/cli.sh
 suite replay tests/replay.sh
 suite outputs tests/outputs.sh
+suite faults tests/faults.sh
 suite hwlane tests/hwlane/run.sh
 
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"

@@ -187,6 +187,7 @@ static int dashboard_loop(const struct cli *cli, struct snap_source *src, struct
 			draw(d);
 	}
 	endwin();
+	source_last_tick(src, &d->snap); /* the recording and /metrics get a switch's last event */
 	return 0;
 }
 

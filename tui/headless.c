@@ -44,6 +44,10 @@ static int emit(const struct cli *cli, const struct snapshot *snap)
 int frontend_plan_step(const struct cli *cli, struct session *s, double elapsed, unsigned *done,
 		       enum nic_mode *to, const char **why)
 {
+	/* A plan's switch waits for the guest's hot-plug driver: one asked for at 0.0001 s comes
+	 * once the guest is up, not as a card it cannot see. */
+	if (session_guest_booting(s))
+		return 0;
 	*to = cli_switch_due(cli, elapsed, session_nic_mode(s), done);
 	return *to == NIC_MODE_NONE ? 0 : session_switch_nic(s, *to, why);
 }
@@ -124,5 +128,7 @@ static int headless_loop(const struct cli *cli, struct snap_source *src, struct 
 		if (next <= mono_s()) /* stopped and resumed, or starved: no burst of short ticks */
 			next = mono_s() + interval;
 	}
+	if (source_last_tick(src, snap)) /* a switch that had not settled: its event */
+		return emit(cli, snap);
 	return 0;
 }

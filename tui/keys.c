@@ -385,7 +385,7 @@ static const char *const panels_help[] = {
     "           (all - user: handled inside KVM); irqs = interrupts; cpu: host = the",
     "           hypervisor's threads, guest = its own work, card = the VF's engine",
     "           peer: the namespace's UDP sink and echo; capture: libpcap on TAP",
-    " COMPARE   each card's last figures (the one in use marked >), per packet: nic =",
+    " COMPARE   each card's figures over all its ticks (> in use), per packet: nic =",
     "           the card's exits, user = exits that reached the VMM, all = every exit;",
     "           host cpu = the hypervisor's (VMM threads, vCPU outside the guest); card",
     "           cpu = the VF engine's thread, standing for silicon (not the host's)",

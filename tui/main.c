@@ -220,6 +220,12 @@ int main(int argc, char **argv)
 		}
 		fprintf(stderr, "vmscope: serving metrics at http://%s:%u/metrics\n",
 			cli.listen_addr, metrics_port(src.metrics));
+		if (strncmp(cli.listen_addr, "127.", 4))
+			fprintf(stderr,
+				"vmscope: %s is not loopback: every host that can reach it may "
+				"read the "
+				"metrics\n",
+				cli.listen_addr);
 	}
 	int rc =
 	    cli.cmd == CMD_REPLAY ? run_replay(&cli, &src) : run_live(&cli, &src); /* run, demo */

@@ -13,6 +13,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "vmm/clock.h"
+#include <time.h>
+#include <stdio.h>
+
 #include "vmm/names.h"
 
 #ifndef VMSCOPE_VERSION
@@ -31,8 +35,22 @@ static const double bo_le[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.
 #define BO_N	   (sizeof(bo_le) / sizeof(bo_le[0]))
 #define SERIES_MAX 2048
 
+/* A connection from accept on: its request must be whole within REQUEST_DEADLINE_MS. */
+struct conn {
+	int fd;
+	uint64_t start_ns;
+	bool answered;
+	struct conn *next;
+};
+#define REQUEST_DEADLINE_MS 2000
+#define PENDING_MAX	    32 /* requests still coming in; a new one evicts the oldest past it */
+
 struct metrics {
 	struct MHD_Daemon *httpd;
+	pthread_t reaper;
+	bool reaper_running, stop;
+	struct conn *conns; /* under lock */
+	unsigned pending;
 	int fd;
 	unsigned port;
 	pthread_mutex_t lock;
@@ -81,16 +99,40 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 	unsigned status = MHD_HTTP_OK;
 	static const char not_found[] = "vmscope serves /metrics only\n";
 
-	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-		return MHD_NO;
-	if (!strcmp(url, "/metrics")) {
+	static const char not_allowed[] = "vmscope answers GET and HEAD only\n";
+	static const char starting[] = "vmscope is starting: the first tick has not come yet\n";
+
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn *cn = ci ? ci->socket_context : NULL;
+	if (cn) { /* the request is whole: no deadline on its answer */
 		pthread_mutex_lock(&m->lock);
-		r = MHD_create_response_from_buffer(m->len, m->text ? m->text : (char *)"",
-						    MHD_RESPMEM_MUST_COPY);
+		if (!cn->answered && m->pending)
+			m->pending--;
+		cn->answered = true;
 		pthread_mutex_unlock(&m->lock);
+	}
+	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+		status = MHD_HTTP_METHOD_NOT_ALLOWED;
+		r = MHD_create_response_from_buffer(sizeof(not_allowed) - 1, (char *)not_allowed,
+						    MHD_RESPMEM_PERSISTENT);
 		if (r)
-			MHD_add_response_header(r, "Content-Type",
-						"text/plain; version=0.0.4; charset=utf-8");
+			MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	} else if (!strcmp(url, "/metrics")) {
+		pthread_mutex_lock(&m->lock);
+		if (m->text) {
+			r = MHD_create_response_from_buffer(m->len, m->text, MHD_RESPMEM_MUST_COPY);
+			if (r)
+				MHD_add_response_header(r, "Content-Type",
+							"text/plain; version=0.0.4; charset=utf-8");
+		} else { /* never an empty 200: Prometheus would see a target up with no series */
+			status = MHD_HTTP_SERVICE_UNAVAILABLE;
+			r = MHD_create_response_from_buffer(sizeof(starting) - 1, (char *)starting,
+							    MHD_RESPMEM_PERSISTENT);
+			if (r)
+				MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+		}
+		pthread_mutex_unlock(&m->lock);
 	} else {
 		status = MHD_HTTP_NOT_FOUND;
 		r = MHD_create_response_from_buffer(sizeof(not_found) - 1, (char *)not_found,
@@ -98,9 +140,82 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 	}
 	if (!r)
 		return MHD_NO;
+	/* One request a connection: the deadline below then covers every request. */
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/* Every connection is known from accept on, so that a slow one can be cut. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct metrics *m = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct conn *cn = calloc(1, sizeof(*cn));
+		if (!cn || !ci) {
+			free(cn);
+			return;
+		}
+		cn->fd = ci->connect_fd;
+		cn->start_ns = clock_ns(CLOCK_MONOTONIC);
+		pthread_mutex_lock(&m->lock);
+		/* Slow requests cannot fill the server: past PENDING_MAX the oldest one goes. */
+		if (m->pending >= PENDING_MAX) {
+			struct conn *old = NULL;
+			for (struct conn *o = m->conns; o; o = o->next)
+				if (!o->answered && (!old || o->start_ns < old->start_ns))
+					old = o;
+			if (old) {
+				shutdown(old->fd, SHUT_RDWR);
+				old->answered = true;
+				m->pending--;
+			}
+		}
+		cn->next = m->conns;
+		m->conns = cn;
+		m->pending++;
+		pthread_mutex_unlock(&m->lock);
+		*socket_context = cn;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+		struct conn *cn = *socket_context;
+		pthread_mutex_lock(&m->lock);
+		for (struct conn **p = &m->conns; *p; p = &(*p)->next)
+			if (*p == cn) {
+				*p = cn->next;
+				break;
+			}
+		if (!cn->answered && m->pending)
+			m->pending--;
+		pthread_mutex_unlock(&m->lock);
+		free(cn);
+		*socket_context = NULL;
+	}
+}
+
+/* A request must arrive whole within the deadline from accept, whatever it trickles in: the
+ * ones that do not are cut (an idle timeout alone is reset by every byte). */
+static void *reaper_thread(void *arg)
+{
+	struct metrics *m = arg;
+	while (!__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE)) {
+		struct timespec ts = {0, 100000000};
+		nanosleep(&ts, NULL);
+		uint64_t now = clock_ns(CLOCK_MONOTONIC);
+		pthread_mutex_lock(&m->lock);
+		for (struct conn *c = m->conns; c; c = c->next)
+			if (!c->answered && now - c->start_ns > REQUEST_DEADLINE_MS * 1000000ull) {
+				shutdown(c->fd, SHUT_RDWR);
+				c->answered = true;
+				if (m->pending)
+					m->pending--;
+			}
+		pthread_mutex_unlock(&m->lock);
+	}
+	return NULL;
 }
 
 int metrics_open(struct metrics **out, const char *addr, unsigned port, char *err, size_t errlen)
@@ -133,7 +248,10 @@ int metrics_open(struct metrics **out, const char *addr, unsigned port, char *er
 	pthread_mutex_init(&m->lock, NULL);
 	m->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, serve, m,
 				    MHD_OPTION_LISTEN_SOCKET, m->fd, MHD_OPTION_CONNECTION_LIMIT,
-				    32u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+				    256u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+				    MHD_OPTION_NOTIFY_CONNECTION, on_connection, m, MHD_OPTION_END);
+	if (m->httpd && pthread_create(&m->reaper, NULL, reaper_thread, m) == 0)
+		m->reaper_running = true;
 	if (!m->httpd) {
 		snprintf(err, errlen, "cannot serve --listen on %s:%u: libmicrohttpd did not start",
 			 addr, m->port);
@@ -155,6 +273,9 @@ void metrics_close(struct metrics *m)
 {
 	if (!m)
 		return;
+	__atomic_store_n(&m->stop, true, __ATOMIC_RELEASE);
+	if (m->reaper_running)
+		pthread_join(m->reaper, NULL);
 	MHD_stop_daemon(m->httpd);
 	close(m->fd);
 	pthread_mutex_destroy(&m->lock);
@@ -362,7 +483,10 @@ static void switches(struct metrics *m, FILE *f, const struct snapshot *s)
 		if (e->kind != SEV_NIC_SWITCH)
 			continue;
 		snprintf(key, sizeof(key), "switch:%s:%s:%s", nic_mode_name(e->from),
-			 nic_mode_name(e->to), e->ok ? "ok" : "failed");
+			 nic_mode_name(e->to),
+			 e->ok	      ? "ok"
+			 : e->refused ? "refused"
+				      : "failed");
 		add(m, key, 1);
 		for (unsigned b = 0; e->ok && b < 2; b++) {
 			if (!e->blackout_valid[b])
@@ -377,10 +501,10 @@ static void switches(struct metrics *m, FILE *f, const struct snapshot *s)
 	}
 	family(f, "vmscope_nic_switches_total", "counter",
 	       "Live switches of the guest's network card, by cards and result");
-	static const char *const res[] = {"ok", "failed"};
+	static const char *const res[] = {"ok", "failed", "refused"};
 	for (unsigned a = NIC_MODE_EMULATED; a < NIC_MODE_MAX; a++)
 		for (unsigned b = NIC_MODE_EMULATED; b < NIC_MODE_MAX; b++)
-			for (unsigned r = 0; r < 2; r++) {
+			for (unsigned r = 0; r < 3; r++) {
 				uint64_t v;
 				snprintf(key, sizeof(key), "switch:%s:%s:%s", nic_mode_name(a),
 					 nic_mode_name(b), res[r]);

@@ -379,8 +379,16 @@ static int draw_compare(struct dash *d, int y, int rows)
 		bool here = s->nic_mode == m;
 		if (!c->valid) {
 			attron(COLOR_PAIR(C_DIM));
-			line_at(y++, " %c      %-9s (not measured yet: press %c)", here ? '>' : ' ',
-				nic_mode_name(m), nic_mode_initial(m));
+			/* The card in use fills its row after a whole tick with traffic; another
+			 * one is a key away. */
+			if (here)
+				line_at(
+				    y++,
+				    " >      %-9s (in use: measured after a whole tick of traffic)",
+				    nic_mode_name(m));
+			else
+				line_at(y++, " %c      %-9s (not measured yet: press %c)", ' ',
+					nic_mode_name(m), nic_mode_initial(m));
 			attroff(COLOR_PAIR(C_DIM));
 			continue;
 		}

@@ -42,6 +42,11 @@ void source_baseline(struct snap_source *src, struct snapshot *snap)
 		session_tick(src->control, snap);
 }
 
+bool source_last_tick(struct snap_source *src, struct snapshot *snap)
+{
+	return src->control && session_settle(src->control) && source_tick(src, snap);
+}
+
 void source_lost(struct snap_source *src, const char *sentence)
 {
 	if (!src->deferred)

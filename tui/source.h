@@ -35,6 +35,9 @@ bool source_tick(struct snap_source *src, struct snapshot *snap);
 void source_baseline(struct snap_source *src, struct snapshot *snap);
 /* Between ticks (every 50-100 ms): the live session follows a switch. */
 void source_poll(struct snap_source *src);
+/* The run is ending: a live session's events still waiting (a switch that had not settled)
+ * go out in one last tick, to whatever is attached. True: snap is that tick. */
+bool source_last_tick(struct snap_source *src, struct snapshot *snap);
 /* An output stopped: the sentence is said (or kept until the dashboard is gone) and counts. */
 void source_lost(struct snap_source *src, const char *sentence);
 /* After the front end: every output's last writes checked (the session's, then the

@@ -231,6 +231,8 @@ int vmm_switch_nic(struct vmm *vm, enum nic_mode to, const char **why)
 	else if (st.state != VMM_RUNNING || LOAD(vm->paused))
 		*why = st.state == VMM_PAUSED || LOAD(vm->paused)
 			   ? "the guest is paused: resume it to switch"
+		       : st.state == VMM_BOOTING
+			   ? "the guest is still booting: its hot-plug driver is not up yet"
 			   : "the guest is not running",
 		r = -EAGAIN;
 	if (!r) {

@@ -84,7 +84,10 @@ int vcpu_guest_event(uint64_t addr, void *data, uint32_t len, bool is_write, voi
 		if (!vm->ns_first_insn)
 			STORE(vm->ns_first_insn, mono_ns() - vm->ns_t0);
 		break;
-	case GEV_READY: vcpu_set_state(vm, vm->paused ? VMM_PAUSED : VMM_RUNNING); break;
+	case GEV_READY:
+		STORE(vm->ready, true);
+		vcpu_set_state(vm, vm->paused ? VMM_PAUSED : VMM_RUNNING);
+		break;
 	case GEV_EXCEPTION: {
 		uint32_t v = c->exc_vector & 31;
 		const char *name = exception_names[v] ? exception_names[v] : "reserved";

@@ -386,8 +386,8 @@ void vmm_pause(struct vmm *vm, bool pause)
 	STORE(vm->paused, pause);
 	if (pause)
 		vcpu_interrupt(vm);
-	else
-		vcpu_set_state(vm, VMM_RUNNING);
+	else /* a guest that has not said it is ready is still booting */
+		vcpu_set_state(vm, LOAD(vm->ready) ? VMM_RUNNING : VMM_BOOTING);
 	vcpu_wake(vm);
 }
 

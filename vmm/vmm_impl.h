@@ -64,6 +64,7 @@ struct vmm {
 	pthread_mutex_t lock; /* status */
 	struct vmm_status status;
 	bool stop, paused, hang_suspected, in_guest;
+	bool ready; /* the guest said GEV_READY: its drivers, hot-plug's too, are up */
 
 	uint64_t watch_hb, watch_since_ns;
 	uint64_t ns_t0, ns_created, ns_first_insn, ns_banner;

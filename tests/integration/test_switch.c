@@ -36,10 +36,14 @@ static bool carry(struct session *s, struct snapshot *snap, uint64_t n)
 }
 
 /* The event of a switch in this tick's snapshot, if there is one. */
+/* The tick's switch that was begun (a refused one is an event too, counted apart). */
+static unsigned refused_events;
 static bool switch_event(const struct snapshot *snap, struct snap_event *ev)
 {
 	for (unsigned e = 0; e < snap->nr_events; e++)
-		if (snap->events[e].kind == SEV_NIC_SWITCH) {
+		refused_events += snap->events[e].kind == SEV_NIC_SWITCH && snap->events[e].refused;
+	for (unsigned e = 0; e < snap->nr_events; e++)
+		if (snap->events[e].kind == SEV_NIC_SWITCH && !snap->events[e].refused) {
 			*ev = snap->events[e];
 			return true;
 		}
@@ -193,6 +197,7 @@ TEST(switch_refusals_say_why_and_change_nothing)
 	struct snap_event ev = {0};
 	struct session *s = open_switch_session(WL_PING, 100);
 	REQUIRE(s);
+	refused_events = 0;
 	CHECK(carry(s, &snap, 20));
 	CHECK(session_switch_nic(s, NIC_MODE_VIRTIO, &why) < 0 && strstr(why, "already"));
 	CHECK(session_switch_nic(s, NIC_MODE_VF, &why) == 0);
@@ -202,6 +207,7 @@ TEST(switch_refusals_say_why_and_change_nothing)
 			 HANG_BOUND_S));
 	CHECK(ev.ok && ev.to == NIC_MODE_VF);
 	CHECK(session_nic_mode(s) == NIC_MODE_VF);
+	CHECK(refused_events == 2); /* each refusal above is one event, with its why */
 	session_pause(s, true);
 	CHECK(session_switch_nic(s, NIC_MODE_EMULATED, &why) < 0 && strstr(why, "paused"));
 	session_close(s);

@@ -179,7 +179,28 @@ TEST(assembly_keeps_a_switch_out_of_the_compare_table)
 	tick(f, 1000, 0, 5000);
 	CHECK(f->snap.compare[NIC_MODE_VIRTIO].tx_pps == 1000);
 	tick(f, 1000, 0, 3000);
-	CHECK(f->snap.compare[NIC_MODE_VIRTIO].tx_pps == 3000);
+	/* The row adds up the clean ticks: 1000 and 3000 packets in two seconds. */
+	CHECK(f->snap.compare[NIC_MODE_VIRTIO].tx_pps == 2000);
+	free(f);
+}
+
+TEST(assembly_keeps_a_cards_row_across_visits_and_starts_it_again_for_a_new_workload)
+{
+	struct fixture *f = fixture();
+	tick(f, 0, 0, 0);
+	tick(f, 2000, 0, 1000); /* virtio: 2 exits a packet */
+	f->in.nic_mode = NIC_MODE_VF;
+	tick(f, 0, 0, 4000); /* on the VF: its own row */
+	CHECK(f->snap.compare[NIC_MODE_VF].valid && f->snap.compare[NIC_MODE_VF].tx_pps == 4000);
+	CHECK(f->snap.compare[NIC_MODE_VIRTIO].tx_pps == 1000); /* virtio's stays */
+	f->in.nic_mode = NIC_MODE_VIRTIO;
+	tick(f, 0, 0, 3000); /* back on virtio: no exits this time */
+	const struct mode_figures *v = &f->snap.compare[NIC_MODE_VIRTIO];
+	CHECK(v->tx_pps == 2000);				/* 4000 packets in 2 s on it */
+	CHECK(v->exits_all.valid && v->exits_all.value == 0.5); /* 2000 exits, 4000 packets */
+	f->in.workload = WL_PING;
+	tick(f, 0, 0, 100);
+	CHECK(f->snap.compare[NIC_MODE_VIRTIO].tx_pps == 100); /* another workload: anew */
 	free(f);
 }
 

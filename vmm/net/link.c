@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -31,29 +32,87 @@ static int remove_netns(const char *path)
 	return unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
 }
 
+/* The lock file of a namespace name. */
+static void lock_path(char *out, size_t n, const char *name)
+{
+	snprintf(out, n, LINK_LOCK_DIR "/%s.lock", name);
+}
+
+/* Namespaces whose holder is gone: provably vmscope's (a lock file of ours names them) and
+ * provably dead (nobody holds that lock any more: the kernel let go when the holder died, kill
+ * -9 too). A vmscope-* namespace without a lock is nobody we know of, and stays. */
 int link_reap_stale(void)
 {
-	DIR *d = opendir(LINK_NETNS_DIR);
+	DIR *d = opendir(LINK_LOCK_DIR);
 	struct dirent *e;
 	int reaped = 0;
 
 	if (!d)
 		return 0;
 	while ((e = readdir(d))) {
-		char path[300], *end;
-		if (strncmp(e->d_name, LINK_NETNS_PREFIX, strlen(LINK_NETNS_PREFIX)))
+		char name[64], lock[128], path[128];
+		size_t len = strlen(e->d_name);
+		if (strncmp(e->d_name, LINK_NETNS_PREFIX, strlen(LINK_NETNS_PREFIX)) || len < 6 ||
+		    len - 5 >= sizeof(name) || strcmp(e->d_name + len - 5, ".lock"))
 			continue;
-		long pid = strtol(e->d_name + strlen(LINK_NETNS_PREFIX), &end, 10);
-		if (*end || pid <= 0 || pid == getpid())
+		snprintf(name, sizeof(name), "%.*s", (int)(len - 5), e->d_name);
+		lock_path(lock, sizeof(lock), name);
+		int fd = open(lock, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
 			continue;
-		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue; /* its owner still runs */
-		snprintf(path, sizeof(path), "%s/%s", LINK_NETNS_DIR, e->d_name);
-		if (remove_netns(path) == 0)
-			reaped++;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			snprintf(path, sizeof(path), LINK_NETNS_DIR "/%s", name);
+			if (remove_netns(path) == 0)
+				reaped++;
+			unlink(lock);
+		}
+		close(fd); /* a live holder keeps its lock: we never had it */
 	}
 	closedir(d);
 	return reaped;
+}
+
+/* A namespace name no live vmscope holds, claimed for this link: vmscope-<pid>, then
+ * vmscope-<pid>-2, ... (two vmscopes in two PID namespaces can share a pid). The claim is the
+ * lock, held until link_close. A namespace of that name that a dead holder left is removed; one
+ * that was there without a lock is not ours, and another name is taken. */
+static int claim_name(struct link *l)
+{
+	if (mkdir(LINK_LOCK_DIR, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	for (int k = 1; k <= 64; k++) {
+		char name[32], lock[96], path[64];
+		struct stat st;
+		if (k == 1)
+			snprintf(name, sizeof(name), LINK_NETNS_PREFIX "%d", (int)getpid());
+		else
+			snprintf(name, sizeof(name), LINK_NETNS_PREFIX "%d-%d", (int)getpid(), k);
+		lock_path(lock, sizeof(lock), name);
+		snprintf(path, sizeof(path), LINK_NETNS_DIR "/%s", name);
+		int fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		bool fresh = fd >= 0;
+		if (!fresh)
+			fd = open(lock, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			close(fd); /* a live vmscope holds this name */
+			continue;
+		}
+		if (lstat(path, &st) == 0) {
+			if (fresh) { /* a namespace nobody's lock names: not ours to remove */
+				unlink(lock);
+				close(fd);
+				continue;
+			}
+			remove_netns(path); /* its holder died: we hold its lock now */
+		}
+		l->lock_fd = fd;
+		snprintf(l->netns, sizeof(l->netns), "%s", name);
+		snprintf(l->netns_path, sizeof(l->netns_path), "%s", path);
+		return 0;
+	}
+	return -EEXIST;
 }
 
 static int set_ifaddr(int s, const char *ifname, unsigned long req, uint32_t addr)
@@ -347,19 +406,22 @@ int link_open(struct link *l, const char **why)
 	pthread_t t;
 
 	memset(l, 0, sizeof(*l));
-	l->tap_fd = l->echo_fd = l->sink_fd = l->stop_fd = l->client_fd = -1;
+	l->tap_fd = l->echo_fd = l->sink_fd = l->stop_fd = l->client_fd = l->lock_fd = -1;
 	int r = link_check(why);
 	if (r)
 		return r;
 	link_reap_stale();
 	take_cpus(l);
-	snprintf(l->netns, sizeof(l->netns), LINK_NETNS_PREFIX "%d", (int)getpid());
-	snprintf(l->netns_path, sizeof(l->netns_path), LINK_NETNS_DIR "/%s", l->netns);
 	if (mkdir(LINK_NETNS_DIR, 0755) < 0 && errno != EEXIST) {
 		*why = "/run/netns could not be created";
 		return -errno;
 	}
-	remove_netns(l->netns_path); /* our own pid's leftover, from a previous life */
+	r = claim_name(l);
+	if (r) {
+		*why = "no free network namespace name (/run/vmscope holds 64 live claims of this "
+		       "pid)";
+		return r;
+	}
 	if (pthread_create(&t, NULL, setup_in_netns, &st))
 		return -EAGAIN;
 	pthread_join(t, NULL);
@@ -406,6 +468,13 @@ void link_close(struct link *l)
 		}
 	if (l->netns_path[0])
 		remove_netns(l->netns_path);
+	if (l->lock_fd >= 0) { /* the name is free again: its lock goes with the namespace */
+		char lock[96];
+		lock_path(lock, sizeof(lock), l->netns);
+		unlink(lock);
+		close(l->lock_fd);
+	}
+	l->lock_fd = -1;
 	l->netns_path[0] = 0;
 }
 

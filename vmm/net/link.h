@@ -7,7 +7,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define LINK_NETNS_DIR	  "/run/netns"
+#define LINK_NETNS_DIR "/run/netns"
+/* Who holds which namespace name: one flock each, let go by the kernel when its holder dies. */
+#define LINK_LOCK_DIR	  "/run/vmscope"
 #define LINK_NETNS_PREFIX "vmscope-"
 #define LINK_TAP	  "vmscope0"
 #define LINK_PEER_IP	  0x0a4d0001u /* 10.77.0.1: the namespace's end of the link */
@@ -26,9 +28,10 @@ struct link_counters {
 enum link_drive { LINK_QUIET, LINK_FLOOD, LINK_ECHO };
 
 struct link {
-	char netns[32];	     /* vmscope-<pid> */
-	char netns_path[64]; /* /run/netns/vmscope-<pid>: `ip netns exec` works on it */
-	int tap_fd;	     /* frames to and from the namespace */
+	char netns[32];	     /* vmscope-<pid>, or vmscope-<pid>-<n> when that name is taken */
+	char netns_path[64]; /* /run/netns/<netns>: `ip netns exec` works on it */
+	int lock_fd; /* the flock on LINK_LOCK_DIR/<netns>.lock that says the name is ours */
+	int tap_fd;  /* frames to and from the namespace */
 	uint8_t peer_mac[6]; /* the TAP's MAC inside the namespace */
 	int echo_fd, sink_fd, stop_fd, client_fd;
 	pthread_t peer, driver;

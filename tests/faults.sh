@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Faults at run time, on the real binary: what the host, a second vmscope or a hostile client can
+# do to a running vmscope is a counted, named event; never a takeover, a spin or a silent loss.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+BIN=$PWD/build/vmscope
+. tests/lib.sh
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+root=false
+[ "$(id -u)" -eq 0 ] && unshare -p -f true 2>/dev/null && root=true
+kvm=false
+[ -e /dev/kvm ] && kvm=true
+netns_of() { tail -n 1 "$1" | jq -r '.net.netns // empty'; }
+gone() { [ ! -e "/run/netns/$1" ]; }
+
+if $root && $kvm; then
+	# ---- Two vmscopes in two PID namespaces share a pid (1): each gets a name of its own, and
+	# neither removes the other's namespace. ----
+	unshare -p -f --kill-child=SIGTERM "$BIN" run --headless --no-bpf --interval 200 >"$tmp/a.jsonl" 2>"$tmp/ea" &
+	pa=$!
+	wait_for 60 json_lines "$tmp/a.jsonl" 2
+	unshare -p -f --kill-child=SIGTERM "$BIN" run --headless --no-bpf --interval 200 >"$tmp/b.jsonl" 2>"$tmp/eb" &
+	pb=$!
+	wait_for 60 json_lines "$tmp/b.jsonl" 2
+	na=$(netns_of "$tmp/a.jsonl") nb=$(netns_of "$tmp/b.jsonl")
+	# unshare waits with SIGTERM ignored: the signal goes to vmscope, pid 1 of its namespace.
+	kill -TERM "$(pgrep -P "$pa")"
+	wait "$pa"
+	wait_for 30 gone "$na"
+	nlines=$(wc -l <"$tmp/b.jsonl")
+	wait_for 30 json_lines "$tmp/b.jsonl" $((nlines + 2))
+	if [ -z "$na" ] || [ "$na" = "$nb" ]; then bad faults_two_pid_namespaces_two_names "names '$na' and '$nb'"
+	elif [ ! -e "/run/netns/$nb" ]; then bad faults_two_pid_namespaces_two_names "the first's exit took $nb with it"
+	elif ! gone "$na"; then bad faults_two_pid_namespaces_two_names "$na left behind"
+	elif [ "$(netns_of "$tmp/b.jsonl")" != "$nb" ] || ! last_record_has "$tmp/b.jsonl" '.state == "running"'; then
+		bad faults_two_pid_namespaces_two_names "the second stopped: $(tail -c 200 "$tmp/eb")"
+	else ok faults_two_pid_namespaces_two_names; fi
+	kill -TERM "$(pgrep -P "$pb")"
+	wait "$pb"
+	if wait_for 30 gone "$nb" && [ ! -e "/run/vmscope/$nb.lock" ]; then ok faults_namespace_and_claim_go_at_exit
+	else bad faults_namespace_and_claim_go_at_exit "$nb or its lock left behind"; fi
+
+	# ---- A namespace of a vmscope-like name that is not ours is never replaced or reaped. ----
+	ip netns add vmscope-999999 2>/dev/null
+	"$BIN" run --headless --no-bpf --duration 1 >/dev/null 2>&1
+	if [ -e /run/netns/vmscope-999999 ]; then ok faults_a_namespace_not_ours_is_left_alone
+	else bad faults_a_namespace_not_ours_is_left_alone "vmscope-999999 was removed"; fi
+	ip netns del vmscope-999999 2>/dev/null
+else
+	skp faults_two_pid_namespaces_two_names "needs root, PID namespaces and KVM"
+fi
+
+if $kvm; then
+	# ---- Every switch asked for is one event: one asked for before the guest is up waits for
+	# it; one still settling when the run ends goes out at the end; a refused one says why. ----
+	early=0
+	for i in 1 2 3; do
+		"$BIN" run --headless --no-bpf --duration 3 --workload idle --switch-to vf@0.0001 >"$tmp/early$i.jsonl" 2>"$tmp/e"
+		jq -e -s '[.[].events[]? | select(.kind == "nic_switch")] | length == 1 and .[0].ok and .[0].to == "vf"' \
+			"$tmp/early$i.jsonl" >/dev/null && early=$((early + 1))
+	done
+	if [ $early -eq 3 ]; then ok faults_a_switch_before_the_guest_is_up_waits_for_it
+	else bad faults_a_switch_before_the_guest_is_up_waits_for_it "$early of 3 runs had one good event: $(cat "$tmp/e")"; fi
+	"$BIN" run --headless --no-bpf --duration 3 --workload idle --switch-to vf@2.9 --record "$tmp/late.jsonl" >"$tmp/late.out" 2>"$tmp/e"
+	if jq -e -s '[.[].events[]? | select(.kind == "nic_switch")] | length == 1' "$tmp/late.out" >/dev/null &&
+		"$BIN" replay --headless "$tmp/late.jsonl" | jq -e -s '[.[].events[]? | select(.kind == "nic_switch")] | length == 1' >/dev/null; then
+		ok faults_a_switch_at_the_last_tick_is_one_event
+	else bad faults_a_switch_at_the_last_tick_is_one_event "$(jq -c '.events' "$tmp/late.out" | tr '\n' ' ') $(cat "$tmp/e")"; fi
+	"$BIN" run --headless --no-bpf --duration 2 --workload idle --switch-to virtio@1 >"$tmp/same.out" 2>"$tmp/e"
+	if jq -e -s '[.[].events[]? | select(.kind == "nic_switch")] | length == 1 and .[0].refused and (.[0].why | test("already uses that card"))' \
+		"$tmp/same.out" >/dev/null; then ok faults_a_refused_switch_is_an_event_with_why
+	else bad faults_a_refused_switch_is_an_event_with_why "$(jq -c '.events' "$tmp/same.out" | tr '\n' ' ')"; fi
+else
+	skp faults_a_switch_before_the_guest_is_up_waits_for_it "this machine has no /dev/kvm"
+fi
+
+# ---- /metrics under hostile clients: slow ones cannot lock a scrape out, a method other than
+# GET or HEAD gets 405, and before the first tick the answer is 503, never an empty 200. ----
+if command -v curl >/dev/null && $kvm; then
+	"$BIN" run --headless --no-bpf --interval 200 --listen 0 >/dev/null 2>"$tmp/m.err" &
+	mp=$!
+	port_said() { grep -q "serving metrics at" "$tmp/m.err"; }
+	wait_for 30 port_said
+	port=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$tmp/m.err")
+	scrape() { curl -s -o "$tmp/m.txt" -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/metrics"; }
+	got_200() { [ "$(scrape)" = 200 ] && grep -q '^vmscope_info' "$tmp/m.txt"; }
+	wait_for 30 got_200
+	# 40 clients that send a header byte a second and never finish their request.
+	slow() {
+		exec 3<>"/dev/tcp/127.0.0.1/$port" || return
+		for c in G E T ' ' / m; do printf %s "$c" >&3 2>/dev/null || return; sleep 1; done
+		exec 3>&-
+	}
+	for i in $(seq 40); do slow & done
+	sleep 1
+	good=0
+	for i in 1 2 3 4 5; do [ "$(scrape)" = 200 ] && good=$((good + 1)); sleep 0.5; done
+	if [ $good -eq 5 ]; then ok faults_slow_http_clients_do_not_lock_out_a_scrape
+	else bad faults_slow_http_clients_do_not_lock_out_a_scrape "$good of 5 scrapes answered"; fi
+	# A request that trickles in is cut at its deadline (2 s from accept), not kept alive by
+	# each byte as an idle timeout would be.
+	start=$(date +%s%N)
+	exec 4<>"/dev/tcp/127.0.0.1/$port"
+	(for c in G E T ' ' / m e t r i c s; do printf %s "$c" >&4 2>/dev/null || exit; sleep 0.4; done) &
+	trickle=$!
+	read -r -t 10 -u 4 _
+	took=$((($(date +%s%N) - start) / 1000000))
+	exec 4>&-
+	kill "$trickle" 2>/dev/null
+	if [ "$took" -lt 4000 ]; then ok faults_a_trickled_request_is_cut_at_its_deadline
+	else bad faults_a_trickled_request_is_cut_at_its_deadline "the connection lived ${took} ms"; fi
+	code=$(curl -s -o /dev/null -D "$tmp/h" -w '%{http_code}' --max-time 5 -X POST "http://127.0.0.1:$port/metrics")
+	if [ "$code" = 405 ] && grep -qi '^Allow: GET, HEAD' "$tmp/h"; then ok faults_http_post_gets_405_with_allow
+	else bad faults_http_post_gets_405_with_allow "status $code: $(cat "$tmp/h")"; fi
+	kill "$mp" 2>/dev/null
+	wait "$mp" 2>/dev/null
+	# A tick a minute: the first one is a minute away, and /metrics says it is starting.
+	"$BIN" run --headless --no-bpf --interval 60000 --duration 70 --listen 0 >/dev/null 2>"$tmp/m2.err" &
+	mp=$!
+	port_said2() { grep -q "serving metrics at" "$tmp/m2.err"; }
+	wait_for 30 port_said2
+	port=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$tmp/m2.err")
+	code=$(curl -s -o "$tmp/m2.txt" -D "$tmp/h2" -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/metrics")
+	if [ "$code" = 503 ] && grep -q "starting" "$tmp/m2.txt" && grep -qi '^Retry-After' "$tmp/h2"; then
+		ok faults_metrics_before_the_first_tick_is_503
+	else bad faults_metrics_before_the_first_tick_is_503 "status $code: $(cat "$tmp/m2.txt")"; fi
+	kill "$mp" 2>/dev/null
+	wait "$mp" 2>/dev/null
+	wait
+else
+	skp faults_slow_http_clients_do_not_lock_out_a_scrape "needs curl and KVM for a live endpoint"
+fi
+
+echo "$pass passed, $fail failed, $skip skipped"
