@@ -142,6 +142,19 @@ bool session_guest_booting(struct session *s)
 	return st.state == VMM_BOOTING;
 }
 
+/* Every switch asked for is one event: a refusal too, with why (the card stays). */
+static int refused(struct session *s, enum nic_mode to, const char *why, int r)
+{
+	struct snap_event ev = {.t = mono_s() - s->t0,
+				.kind = SEV_NIC_SWITCH,
+				.refused = true,
+				.from = vmm_nic_mode(s->vm),
+				.to = to};
+	snprintf(ev.why, sizeof(ev.why), "%s", why);
+	session_queue_event(s, &ev);
+	return r;
+}
+
 int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
 {
 	struct ctl_page *ctl = &s->track.ctl;
@@ -149,29 +162,14 @@ int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
 		vmm_switch_read(s->vm, &s->track.sw);
 		if (!switch_over(s)) {
 			*why = "a switch is already under way";
-			struct snap_event ev = {.t = mono_s() - s->t0,
-						.kind = SEV_NIC_SWITCH,
-						.refused = true,
-						.from = vmm_nic_mode(s->vm),
-						.to = to};
-			snprintf(ev.why, sizeof(ev.why), "%s", *why);
-			session_queue_event(s, &ev);
-			return -EBUSY;
+			return refused(s, to, *why, -EBUSY);
 		}
 		/* The last one's event goes out with what it has measured by now. */
 		finish_switch(s);
 	}
 	int r = vmm_switch_nic(s->vm, to, why);
 	if (r) {
-		/* Every switch asked for is one event: a refusal too, with why (the card stays). */
-		struct snap_event ev = {.t = mono_s() - s->t0,
-					.kind = SEV_NIC_SWITCH,
-					.refused = true,
-					.from = vmm_nic_mode(s->vm),
-					.to = to};
-		snprintf(ev.why, sizeof(ev.why), "%s", *why);
-		session_queue_event(s, &ev);
-		return r;
+		return refused(s, to, *why, r);
 	}
 	uint64_t mono = mono_ns(), real = clock_ns(CLOCK_REALTIME);
 	vmm_switch_read(s->vm, &s->track.sw);
