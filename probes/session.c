@@ -345,6 +345,43 @@ static void read_sources(struct session *s, struct readings *in, struct nic_read
 		in->log_errno = vlog_file_error(vmm_log(vm), &in->log_lines);
 }
 
+/* The TAP link, looked at once a tick from outside the data path: a change of state is an
+ * event whose why is the sentence a user reads (what happened, for how long it was down). */
+static void follow_link(struct session *s, struct snapshot *snap)
+{
+	if (!s->net || !s->net->have_link)
+		return;
+	char why[160] = "";
+	enum link_state st = s->link_state == LINK_GONE
+				 ? LINK_GONE /* a removed TAP or name does not come back */
+				 : link_health(&s->net->link, why, sizeof(why));
+	if (st != s->link_state) {
+		struct snap_event ev = {.t = snap->t, .kind = SEV_LINK, .ok = st == LINK_UP};
+		ev.from = s->link_state;
+		ev.to = st;
+		if (st == LINK_UP)
+			snprintf(ev.why, sizeof(ev.why), "the link %s is up again after %.1f s",
+				 LINK_TAP, snap->t - s->link_since);
+		else
+			snprintf(ev.why, sizeof(ev.why), "%s", why);
+		session_queue_event(s, &ev);
+		if (s->link_state == LINK_UP)
+			s->link_faults++;
+		s->link_state = st;
+		s->link_since = snap->t;
+		snprintf(s->link_why, sizeof(s->link_why), "%s", why);
+	}
+	snap->link_on = true;
+	snap->link_state = s->link_state;
+	snap->link_faults = s->link_faults;
+	snprintf(snap->link_why, sizeof(snap->link_why), "%s", s->link_why);
+}
+
+bool session_link_gone(const struct session *s)
+{
+	return s->link_state == LINK_GONE;
+}
+
 void session_tick(struct session *s, struct snapshot *snap)
 {
 	struct readings in = {0};
@@ -373,6 +410,7 @@ void session_tick(struct session *s, struct snapshot *snap)
 		session_queue_event(s, &ev);
 		s->failed_said = true;
 	}
+	follow_link(s, snap);
 	snap->nr_log =
 	    vlog_since(vmm_log(s->vm), &s->log_seq, snap->log, SNAP_LOG_MAX, &snap->log_dropped);
 	snap->boot_first_insn_ms = (double)vmm_ns_first_insn(s->vm) / 1e6;

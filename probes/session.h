@@ -43,6 +43,9 @@ bool session_paused(const struct session *s);
 const char *session_net_why(struct session *s);
 /* The guest faulted, shut down or hung (the next tick says how). */
 bool session_guest_failed(struct session *s);
+/* The TAP link was removed from outside (the TAP or the namespace's name): it cannot come
+ * back, and the run ends (the tick that found it has its event, why says what happened). */
+bool session_link_gone(const struct session *s);
 /* Moves the running guest to another network card, make before break (vmm_switch_nic); the
  * switch's event, with its blackout and loss, comes in a later tick. 0, or -errno with *why
  * (the same card, a switch under way, no card, the guest paused or failed). */

@@ -18,6 +18,12 @@ struct session {
 	bool pcap_said, log_said; /* the output's failure was told (session_outputs_news) */
 	bool paused;
 	bool failed_said; /* this guest's failure is an event already */
+	/* The TAP link as the last tick found it (a change is an event), since when, and how
+	 * many times it went down or away. */
+	enum link_state link_state;
+	double link_since;
+	uint64_t link_faults;
+	char link_why[160];
 	uint64_t log_seq; /* the next line of the VMM's log a tick carries */
 	double t0, last;
 	uint64_t seq;

@@ -11,7 +11,8 @@ const char *source_name(enum source s)
 
 const char *snap_event_name(enum snap_event_kind k)
 {
-	static const char *const names[SEV_MAX] = {"nic_switch", "guest_restarted", "guest_failed"};
+	static const char *const names[SEV_MAX] = {"nic_switch", "guest_restarted", "guest_failed",
+						   "link"};
 	return (unsigned)k < SEV_MAX ? names[k] : "?";
 }
 

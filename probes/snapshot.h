@@ -59,6 +59,7 @@ enum snap_event_kind {
 	SEV_NIC_SWITCH,	     /* a live switch of the NIC: from, to are enum nic_mode */
 	SEV_GUEST_RESTARTED, /* a new guest booted: from, to are enum cpu_mode */
 	SEV_GUEST_FAILED,    /* the guest faulted, shut down or hung: why says how */
+	SEV_LINK,	     /* the TAP link changed state: from, to are enum link_state */
 	SEV_MAX,
 };
 
@@ -156,8 +157,14 @@ struct snapshot {
 	bool net_on;
 	enum nic_mode nic_mode;
 	char backend[12], netns[32];
-	char nic_chip[32];	      /* what the guest sees: "Intel 82540EM", ... */
-	char net_why[96];	      /* why the loopback peer stands in for the TAP link */
+	char nic_chip[32]; /* what the guest sees: "Intel 82540EM", ... */
+	char net_why[96];  /* why the loopback peer stands in for the TAP link */
+	/* The TAP link (when there is one): up, down or gone, why when not up (a sentence), and
+	 * how many times it went down or away in the session. */
+	bool link_on;
+	enum link_state link_state;
+	char link_why[160];
+	uint64_t link_faults;
 	struct figure pps_tx, pps_rx; /* guest: packets it sent / received */
 	struct figure dev_tx, dev_rx; /* vmm: what the device moved */
 	struct figure peer_sink, peer_echo;

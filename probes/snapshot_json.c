@@ -42,6 +42,10 @@ static const char *n_source(unsigned i)
 {
 	return source_name((enum source)i);
 }
+static const char *n_link(unsigned i)
+{
+	return link_state_name((enum link_state)i);
+}
 static const char *n_event(unsigned i)
 {
 	return snap_event_name((enum snap_event_kind)i);
@@ -177,11 +181,11 @@ static void walk_events(struct jv *v, struct snapshot *s)
 		jv_f64(v, "t", &e->t, 3);
 		/* from and to are cards for a switch, CPU modes for a guest's restart or failure.
 		 */
-		bool nic = e->kind == SEV_NIC_SWITCH;
-		jv_name(v, "from", &e->from, nic ? n_nic : n_cpu,
-			nic ? NIC_MODE_MAX : CPU_EMULATED + 1);
-		jv_name(v, "to", &e->to, nic ? n_nic : n_cpu,
-			nic ? NIC_MODE_MAX : CPU_EMULATED + 1);
+		bool nic = e->kind == SEV_NIC_SWITCH, link = e->kind == SEV_LINK;
+		const char *(*names)(unsigned) = nic ? n_nic : link ? n_link : n_cpu;
+		unsigned max = nic ? NIC_MODE_MAX : link ? LINK_STATE_MAX : CPU_EMULATED + 1;
+		jv_name(v, "from", &e->from, names, max);
+		jv_name(v, "to", &e->to, names, max);
 		jv_bool(v, "ok", &e->ok);
 		if (nic && (v->rd || e->refused)) { /* written only when true: older lines stay */
 			bool was = e->refused;
@@ -340,6 +344,14 @@ static void walk_net(struct jv *v, struct snapshot *s)
 	jv_str(v, "backend", s->backend, sizeof(s->backend), false);
 	jv_str(v, "netns", s->netns, sizeof(s->netns), false);
 	jv_str(v, "why", s->net_why, sizeof(s->net_why), true);
+	/* The TAP link's state; absent with the loopback peer (and in older recordings). */
+	if ((v->rd || s->link_on) && jv_begin(v, "link", false)) {
+		s->link_on = true;
+		JV_ENUM(v, "state", s->link_state, n_link, LINK_STATE_MAX);
+		jv_u64(v, "faults", &s->link_faults);
+		jv_str(v, "why", s->link_why, sizeof(s->link_why), true);
+		jv_end(v, false);
+	}
 	jv_fig(v, "pps_tx", &s->pps_tx);
 	jv_fig(v, "pps_rx", &s->pps_rx);
 	if (jv_begin_opt(v, "latency_us",

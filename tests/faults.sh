@@ -76,6 +76,69 @@ else
 	skp faults_a_switch_before_the_guest_is_up_waits_for_it "this machine has no /dev/kvm"
 fi
 
+if $root && $kvm; then
+	# ---- The link taken from outside: set down, it is a state said once and shown in the
+	# records, nothing spins while it lasts, and traffic flows again once it is up; removed
+	# (the TAP, or the namespace's name), the run says so and ends with status 1. ----
+	tck=$(getconf CLK_TCK)
+	# host_ticks PID: CPU ticks of every thread but the vCPU's (whose time is the guest's)
+	host_ticks() {
+		local t n=0
+		for t in /proc/"$1"/task/*; do
+			case $(cat "$t/comm" 2>/dev/null) in vmscope-vcpu*) continue ;; esac
+			n=$((n + $(awk '{print $14 + $15}' "$t/stat" 2>/dev/null || echo 0)))
+		done
+		echo "$n"
+	}
+	link_is() { last_record_has "$1" ".net.link.state == \"$2\""; }
+	rx_past() { last_record_has "$1" ".net.pps_rx.total > $2"; }
+	"$BIN" run --headless --no-bpf --workload ping --interval 200 >"$tmp/l.jsonl" 2>"$tmp/l.err" &
+	lp=$!
+	wait_for 60 rx_past "$tmp/l.jsonl" 100
+	ns=$(netns_of "$tmp/l.jsonl")
+	ip -n "$ns" link set vmscope0 down
+	wait_for 30 link_is "$tmp/l.jsonl" down
+	t0=$(host_ticks "$lp") w0=$(date +%s%N)
+	sleep 2
+	t1=$(host_ticks "$lp") w1=$(date +%s%N)
+	busy=$(((t1 - t0) * 1000 / tck)) wall=$(((w1 - w0) / 1000000))
+	if ! link_is "$tmp/l.jsonl" down; then bad faults_a_downed_link_is_a_state "the records do not say down: $(tail -n 1 "$tmp/l.jsonl" | jq -c .net.link)"
+	elif [ "$(grep -c 'set down from outside' "$tmp/l.err")" -ne 1 ]; then bad faults_a_downed_link_is_a_state "said $(grep -c 'set down from outside' "$tmp/l.err") times: $(cat "$tmp/l.err")"
+	elif ! jq -e -s '[.[].events[]? | select(.kind == "link" and .to == "down")] | length == 1' "$tmp/l.jsonl" >/dev/null; then
+		bad faults_a_downed_link_is_a_state "not one link event to down"
+	else ok faults_a_downed_link_is_a_state; fi
+	# A spin holds a core for the whole window; the host's threads at rest take a few percent.
+	if [ "$busy" -lt $((wall / 2)) ]; then ok faults_nothing_spins_while_the_link_is_down
+	else bad faults_nothing_spins_while_the_link_is_down "the host's threads took $busy ms of CPU in $wall ms"; fi
+	ip -n "$ns" link set vmscope0 up
+	wait_for 30 link_is "$tmp/l.jsonl" up
+	rx=$(tail -n 1 "$tmp/l.jsonl" | jq '.net.pps_rx.total')
+	if wait_for 60 rx_past "$tmp/l.jsonl" $((rx + 100)) && grep -q 'is up again after' "$tmp/l.err" &&
+		last_record_has "$tmp/l.jsonl" '.net.link.faults == 1'; then ok faults_traffic_flows_again_once_the_link_is_up
+	else bad faults_traffic_flows_again_once_the_link_is_up "$(tail -n 1 "$tmp/l.jsonl" | jq -c '[.net.link, .net.pps_rx]') $(cat "$tmp/l.err")"; fi
+	ip -n "$ns" link del vmscope0
+	wait_for 30 eval '! kill -0 '"$lp"' 2>/dev/null'
+	wait "$lp"
+	rc=$?
+	if [ $rc -eq 1 ] && grep -q 'vmscope0 was removed from the namespace.*the run stops here' "$tmp/l.err" &&
+		link_is "$tmp/l.jsonl" gone && wait_for 30 gone "$ns"; then ok faults_a_removed_tap_ends_the_run_with_why
+	else bad faults_a_removed_tap_ends_the_run_with_why "status $rc: $(cat "$tmp/l.err")"; fi
+
+	"$BIN" run --headless --no-bpf --workload ping --interval 200 >"$tmp/n.jsonl" 2>"$tmp/n.err" &
+	lp=$!
+	wait_for 60 rx_past "$tmp/n.jsonl" 10
+	ns=$(netns_of "$tmp/n.jsonl")
+	ip netns del "$ns"
+	wait_for 30 eval '! kill -0 '"$lp"' 2>/dev/null'
+	wait "$lp"
+	rc=$?
+	if [ $rc -eq 1 ] && grep -q "namespace $ns was removed from outside" "$tmp/n.err" && [ ! -e "/run/vmscope/$ns.lock" ]; then
+		ok faults_a_removed_namespace_ends_the_run_with_why
+	else bad faults_a_removed_namespace_ends_the_run_with_why "status $rc: $(cat "$tmp/n.err")"; fi
+else
+	skp faults_a_downed_link_is_a_state "needs root and KVM for a TAP link"
+fi
+
 # ---- /metrics under hostile clients: slow ones cannot lock a scrape out, a method other than
 # GET or HEAD gets 405, and before the first tick the answer is 503, never an empty 200. ----
 if command -v curl >/dev/null && $kvm; then

@@ -66,6 +66,8 @@ void dash_fold(struct dash *d)
 			clear_history(d);
 			continue;
 		}
+		if (e->kind == SEV_LINK) /* the panel's title says it while it lasts */
+			dash_say(d, e->why);
 		if (e->kind != SEV_NIC_SWITCH)
 			continue;
 		d->hist_mark[HISTORY - 1] = e->ok ? nic_mode_initial(e->to) : 'x';
@@ -162,6 +164,8 @@ static int dashboard_loop(const struct cli *cli, struct snap_source *src, struct
 			next += step;
 			if (next < mono_s())
 				next = mono_s() + step;
+			if (src->over) /* the link was removed: said after the screen is gone */
+				break;
 		}
 		if (d->s) {
 			enum nic_mode to;

@@ -120,6 +120,8 @@ static int headless_loop(const struct cli *cli, struct snap_source *src, struct 
 			fprintf(stderr, "vmscope: the guest failed: %s\n", snap->reason);
 			return EXIT_GUEST_FAILED;
 		}
+		if (src->over) /* said, and counted in the exit status (source_finish) */
+			break;
 		/* A tick a tenth of the interval long (the run's end just past a tick) would be a
 		 * rate over next to nothing: the run ends at this one instead. */
 		if (end && (due >= end || end - mono_s() < interval / 10))

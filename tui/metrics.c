@@ -605,6 +605,16 @@ static void render(struct metrics *m, FILE *f, const struct snapshot *s)
 		fprintf(f, "vmscope_work_seconds_per_instruction{where=\"host\"} %.6g\n",
 			s->work.host_ns_per_insn / 1e9);
 	}
+	if (s->link_on) { /* the TAP link (absent with the in-process peer) */
+		family(
+		    f, "vmscope_link_up", "gauge",
+		    "Whether the TAP link to the peer works (0: set down or removed from outside)");
+		fprintf(f, "vmscope_link_up %d\n", s->link_state == LINK_UP);
+		family(f, "vmscope_link_faults_total", "counter",
+		       "Times the TAP link went down or was removed from outside");
+		fprintf(f, "vmscope_link_faults_total %llu\n",
+			(unsigned long long)counted(m, "link_faults", s->link_faults));
+	}
 	packets(m, f, s);
 	ping_histogram(m, f, s);
 	switches(m, f, s);

@@ -297,6 +297,11 @@ static int draw_net(struct dash *d, int y, int rows)
 		s->nic_chip, s->backend, s->netns[0] ? ", netns " : " (in-process peer)", s->netns,
 		s->pkt_size);
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+	if (s->link_on && s->link_state != LINK_UP) { /* what the figures below are at */
+		attron(COLOR_PAIR(C_BAD) | A_BOLD);
+		line_at(y++, " link %s: %s", link_state_name(s->link_state), s->link_why);
+		attroff(COLOR_PAIR(C_BAD) | A_BOLD);
+	}
 	fmt_count(a, sizeof(a), s->pps_tx.rate);
 	fmt_count(b, sizeof(b), s->pps_rx.rate);
 	fmt_us(p50, sizeof(p50), s->latency_valid, s->latency_us[0]);

@@ -19,6 +19,19 @@ bool source_tick(struct snap_source *src, struct snapshot *snap)
 		char msg[400];
 		while (session_outputs_news(src->control, false, msg, sizeof(msg)))
 			source_lost(src, msg);
+		/* The link going down or coming back is said; a link removed ends the run. */
+		for (unsigned i = 0; i < snap->nr_events; i++) {
+			const struct snap_event *e = &snap->events[i];
+			if (e->kind != SEV_LINK)
+				continue;
+			if (e->to == LINK_GONE) {
+				snprintf(msg, sizeof(msg), "%s; the run stops here", e->why);
+				source_lost(src, msg);
+				src->over = true;
+			} else if (!src->deferred) {
+				fprintf(stderr, "vmscope: %s\n", e->why);
+			}
+		}
 	}
 	if (src->rec && recorder_write(src->rec, snap) && !src->rec_failed) {
 		src->rec_failed = true; /* the run goes on; the recording ends here */

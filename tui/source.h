@@ -22,6 +22,7 @@ struct snap_source {
 	struct metrics *metrics; /* --listen: every snapshot is published there */
 	struct tour_run *tour;	 /* vmscope demo: the step on screen goes into every snapshot */
 	bool rec_failed;	 /* the recorder said why once already */
+	bool over; /* the live session cannot go on (its link was removed): the run ends */
 	/* Outputs the user asked for that stopped (the recording, --pcap, --log): said on stderr
 	 * (after the dashboard, which holds the terminal, when deferred) and in the exit status. */
 	bool deferred;

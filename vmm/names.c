@@ -13,6 +13,12 @@ const char *vmm_state_name(enum vmm_state s)
 	return (unsigned)s < VMM_STATE_MAX ? names[s] : "?";
 }
 
+const char *link_state_name(enum link_state s)
+{
+	static const char *const names[LINK_STATE_MAX] = {"up", "down", "gone"};
+	return (unsigned)s < LINK_STATE_MAX ? names[s] : "?";
+}
+
 static const char *const exit_kind_names[EK_MAX + 1] = {
     [EK_PIO_VMM] = "pio_vmm",
     [EK_PIO_EVENTFD] = "pio_eventfd",

@@ -19,11 +19,15 @@ enum vmm_state {
 	VMM_STATE_MAX,
 };
 
+/* The TAP link as the session last found it (vmm/net/link.h: link_health). */
+enum link_state { LINK_UP, LINK_DOWN, LINK_GONE, LINK_STATE_MAX };
+
 const char *host_kind_name(enum host_kind h); /* "vt-x", "amd-v", "pvm", "unknown" */
 const char *cpu_mode_name(enum cpu_mode m);   /* "auto", "hardware", "paravirt", "emulated" */
 int cpu_mode_parse(const char *s, enum cpu_mode *m);
 const char *vmm_state_name(enum vmm_state s);
-const char *exit_kind_name(unsigned kind); /* "pio_vmm", ..., "all" */
+const char *link_state_name(enum link_state s); /* "up", "down", "gone" */
+const char *exit_kind_name(unsigned kind);	/* "pio_vmm", ..., "all" */
 int exit_kind_parse(const char *s, uint32_t *kind);
 const char *workload_name(unsigned wl);
 /* idle, ping, tx, rx, echo, or exits[:KIND] (*kind is set only when a KIND is given); 0, or

@@ -26,6 +26,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The path still names the namespace we created (a name removed, then made again by hand,
+ * names another). */
+static bool names_ours(const struct link *l)
+{
+	struct stat sb;
+	return !stat(l->netns_path, &sb) && sb.st_dev == l->ns_dev && sb.st_ino == l->ns_ino;
+}
+
 static int remove_netns(const char *path)
 {
 	umount2(path, MNT_DETACH);
@@ -178,6 +186,11 @@ static void *setup_in_netns(void *arg)
 	close(fd);
 	if (mount("/proc/thread-self/ns/net", l->netns_path, "none", MS_BIND, NULL) < 0)
 		goto err;
+	struct stat sb;
+	if (stat(l->netns_path, &sb) < 0)
+		goto err;
+	l->ns_dev = sb.st_dev;
+	l->ns_ino = sb.st_ino;
 
 	st->why = "the TAP device could not be created in the namespace";
 	l->tap_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -386,6 +399,35 @@ void link_drive(struct link *l, enum link_drive what, uint32_t rate, uint32_t si
 	place(l, what == LINK_FLOOD, vm, nvm);
 }
 
+enum link_state link_health(const struct link *l, char *why, size_t n)
+{
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", LINK_TAP);
+	if (!names_ours(l)) {
+		snprintf(why, n,
+			 "the network namespace %s was removed from outside (ip netns del): the "
+			 "link can no longer be reached by its name",
+			 l->netns);
+		return LINK_GONE;
+	}
+	/* A TAP deleted under its fd leaves the fd detached (EBADFD); the socket in the
+	 * namespace asks its kernel for the device's flags. */
+	struct ifreq tun = {0};
+	if (ioctl(l->tap_fd, TUNGETIFF, &tun) < 0 || ioctl(l->echo_fd, SIOCGIFFLAGS, &ifr) < 0) {
+		snprintf(why, n, "the TAP %s was removed from the namespace %s (ip link del)",
+			 LINK_TAP, l->netns);
+		return LINK_GONE;
+	}
+	if (!(ifr.ifr_flags & IFF_UP)) {
+		snprintf(why, n,
+			 "the TAP %s in %s was set down from outside: no traffic until it is up "
+			 "again (sudo ip -n %s link set %s up)",
+			 LINK_TAP, l->netns, l->netns, LINK_TAP);
+		return LINK_DOWN;
+	}
+	return LINK_UP;
+}
+
 int link_check(const char **why)
 {
 	if (geteuid() != 0) {
@@ -466,7 +508,7 @@ void link_close(struct link *l)
 			close(*fds[i]);
 			*fds[i] = -1;
 		}
-	if (l->netns_path[0])
+	if (l->netns_path[0] && (!l->ns_ino || names_ours(l))) /* never one made by hand */
 		remove_netns(l->netns_path);
 	if (l->lock_fd >= 0) { /* the name is free again: its lock goes with the namespace */
 		char lock[96];

@@ -5,7 +5,10 @@
 #define VMSCOPE_LINK_H
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "vmm/names.h"
 
 #define LINK_NETNS_DIR "/run/netns"
 /* Who holds which namespace name: one flock each, let go by the kernel when its holder dies. */
@@ -37,8 +40,10 @@ struct link {
 	pthread_t peer, driver;
 	bool peer_running, driver_running;
 	uint32_t drive, drive_rate, drive_size; /* read by the driver thread */
-	unsigned long cpus[16];	  /* the CPUs this process could use at link_open (a cpu_set_t) */
-	int peer_cpu;		  /* the last of them when there are two or more, else -1 */
+	unsigned long cpus[16]; /* the CPUs this process could use at link_open (a cpu_set_t) */
+	int peer_cpu;		/* the last of them when there are two or more, else -1 */
+	uint64_t ns_dev,
+	    ns_ino; /* the namespace netns_path names: ours, until someone removes it */
 	struct link_counters cnt; /* written by the peer thread */
 };
 
@@ -48,6 +53,10 @@ struct link {
 int link_check(const char **why);
 int link_open(struct link *l, const char **why);
 void link_close(struct link *l);
+/* The link as it is now, seen from outside the data path: up; down (the TAP set down from
+ * outside: traffic resumes when it is set up again); or gone (the TAP or the namespace's name
+ * removed from outside: it cannot come back). why: a sentence saying what happened, when not up. */
+enum link_state link_health(const struct link *l, char *why, size_t n);
 /* Removes links whose vmscope process is gone (killed runs). Returns how many. */
 int link_reap_stale(void);
 void link_read_counters(struct link *l, struct link_counters *out);

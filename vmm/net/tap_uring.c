@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "vmm/clock.h"
 
 #define RING_ENTRIES 512
 #define NR_RX	     128
@@ -41,6 +42,7 @@ struct tap_uring {
 	uint16_t free_tx[NR_TX];
 	unsigned nr_free_tx;
 	unsigned pending;     /* SQEs prepared but not submitted */
+	uint64_t retry_ns;    /* the link failed: no reads before this (mono ns) */
 	unsigned rx_batch;    /* reads in the next batch; then in the current one */
 	unsigned rx_inflight; /* reads of the current batch not yet completed */
 	unsigned rx_filled;   /* of those, how many got a frame */
@@ -150,6 +152,16 @@ static int tap_send(struct net_backend *be, const struct iovec *iov, unsigned n)
 	return 0;
 }
 
+/* A read or write failed for the link itself (not an empty queue, not one bad frame): the TAP
+ * was removed from under its fd (EBADFD) or set down (EIO). Reads wait a second before they
+ * try again: the poller sleeps through a link that is gone instead of spinning on its errors,
+ * and the session says what happened (link_health). */
+static void link_failed(struct tap_uring *t, int err)
+{
+	if (err == EBADFD || err == EIO || err == ENODEV || err == ENXIO)
+		t->retry_ns = mono_ns() + 1000000000ull;
+}
+
 static int tap_poll(struct net_backend *be, bool wait, int timeout_us)
 {
 	struct tap_uring *t = (struct tap_uring *)be;
@@ -184,12 +196,15 @@ static int tap_poll(struct net_backend *be, bool wait, int timeout_us)
 				t->rx_again = true;
 			} else if (cqe->res != -EAGAIN) {
 				be->st.rx_errors++;
+				link_failed(t, -cqe->res);
 			}
 			rx_done(t, cqe->res > 0);
 			break;
 		case UD_READY:
 			t->ready_armed = false;
 			t->rx_again = true;
+			if (cqe->res > 0 && (cqe->res & (POLLERR | POLLHUP | POLLNVAL)))
+				link_failed(t, EBADFD); /* the TAP is gone from under its fd */
 			break;
 		case UD_TX:
 			if (cqe->res > 0) {
@@ -197,6 +212,7 @@ static int tap_poll(struct net_backend *be, bool wait, int timeout_us)
 				be->st.tx_bytes += (uint64_t)cqe->res;
 			} else {
 				be->st.tx_errors++;
+				link_failed(t, -cqe->res);
 			}
 			t->free_tx[t->nr_free_tx++] = (uint16_t)slot;
 			break;
@@ -213,8 +229,9 @@ static int tap_poll(struct net_backend *be, bool wait, int timeout_us)
 	}
 	io_uring_cq_advance(&t->ring, seen);
 	net_backend_room(be);
-	/* Both are submitted by the next poll; a batch's reads complete there without waiting. */
-	if (!t->rx_inflight) {
+	/* Both are submitted by the next poll; a batch's reads complete there without waiting.
+	 * A link that failed is tried again a second later, not in a loop: the poller sleeps. */
+	if (!t->rx_inflight && mono_ns() >= t->retry_ns) {
 		if (t->rx_again) {
 			t->rx_again = false;
 			post_rx_batch(t);
