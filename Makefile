@@ -28,7 +28,7 @@ GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 
 VMM_SRC := vmm/kvm/kvm.c vmm/kvm/boot.c vmm/kvm/paging.c vmm/pci/pci.c vmm/pci/pci_msix.c vmm/pci/pci_sriov.c vmm/pci/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/e1000/eeprom_phy.c vmm/e1000/rings.c vmm/vsnic/vsnic.c vmm/vsnic/engine.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/shared/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/names.c vmm/vm.c vmm/vcpu.c vmm/slots.c vmm/readout.c
 PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/jv.c probes/snapshot_json.c probes/assemble.c probes/switch_watch.c probes/session.c
-TUI_SRC := tui/cli.c tui/outputs.c tui/output.c tui/tour.c tui/tour_run.c tui/source.c tui/record.c tui/metrics.c tui/panels.c tui/keys.c tui/dashboard.c tui/headless.c
+TUI_SRC := tui/cli.c tui/outputs.c tui/output.c tui/tour.c tui/tour_run.c tui/source.c tui/record.c tui/http_gate.c tui/metrics.c tui/panels.c tui/keys.c tui/dashboard.c tui/headless.c
 LIB_SRC := $(VMM_SRC) $(PROBES_SRC) $(TUI_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/vmm/guest_image.o
 SKEL := $(B)/kvmtrace.skel.h
@@ -91,7 +91,7 @@ $(B)/t/%.o: %.c
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 $(B)/san/probes/kvmtrace.o: $(SKEL)
 UNIT_LIB := $(VMM_SRC) probes/stats_fd.c probes/snapshot.c probes/jv.c probes/snapshot_json.c probes/capture.c probes/assemble.c \
-	tui/cli.c tui/outputs.c tui/output.c tui/record.c tui/metrics.c tui/tour.c
+	tui/cli.c tui/outputs.c tui/output.c tui/record.c tui/http_gate.c tui/metrics.c tui/tour.c
 UNIT_OBJ := $(patsubst %.c,$(B)/san/%.o,$(UNIT_SRC) $(UNIT_LIB))
 $(B)/tests/unit: $(UNIT_OBJ) $(B)/vmm/guest_image.o
 	@mkdir -p $(dir $@)
@@ -113,7 +113,7 @@ soak: test-deps
 # libFuzzer targets, one per guest-facing parser; `make fuzz` runs each FUZZ_SECONDS with its
 # corpus under tests/fuzz/corpus/ (new finds are added there).
 FUZZ_SECONDS ?= 60
-FUZZ := e1000 virtqueue virtio_pci sriov recording cli tour json_text
+FUZZ := e1000 virtqueue virtio_pci sriov recording cli tour json_text http_line
 FUZZ_LIB := $(filter-out vmm/vm.c vmm/vcpu.c vmm/slots.c vmm/readout.c vmm/kvm/boot.c,$(VMM_SRC))
 FUZZ_CC := $(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I.
 # A fuzz target is built in one compiler run: it depends on every header it could include.
@@ -127,7 +127,7 @@ $(B)/fuzz/fuzz_recording: tests/fuzz/fuzz_recording.c $(HEADERS) $(REC_LIB) $(FU
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -I$(B) -o $@ $< $(REC_LIB) $(FUZZ_LIB) -ljansson -lz -luring -lpthread
 # The command line, the tour script and the JSON text round trip: what users and files give us.
-CLI_LIB := tui/cli.c tui/metrics.c probes/snapshot.c probes/jv.c probes/snapshot_json.c
+CLI_LIB := tui/cli.c tui/http_gate.c tui/metrics.c probes/snapshot.c probes/jv.c probes/snapshot_json.c
 $(B)/fuzz/fuzz_cli: tests/fuzz/fuzz_cli.c $(HEADERS) $(CLI_LIB) $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -I$(B) -o $@ $< $(CLI_LIB) $(FUZZ_LIB) -lmicrohttpd -ljansson -luring -lpthread -lm
@@ -135,6 +135,10 @@ TOUR_LIB := tui/tour.c probes/snapshot.c
 $(B)/fuzz/fuzz_tour: tests/fuzz/fuzz_tour.c $(HEADERS) $(TOUR_LIB) $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -I$(B) -o $@ $< $(TOUR_LIB) $(FUZZ_LIB) -luring -lpthread -lm
+# The /metrics endpoint's request line: what anyone who reaches --listen sends.
+$(B)/fuzz/fuzz_http_line: tests/fuzz/fuzz_http_line.c $(HEADERS) tui/http_gate.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -o $@ $< tui/http_gate.c
 $(B)/fuzz/fuzz_json_text: tests/fuzz/fuzz_json_text.c $(HEADERS) $(REC_LIB) $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -I$(B) -o $@ $< $(REC_LIB) $(FUZZ_LIB) -ljansson -lz -luring -lpthread -lm

@@ -418,6 +418,8 @@ void session_tick(struct session *s, struct snapshot *snap)
 	memcpy(snap->events, s->events, sizeof(s->events[0]) * s->nr_events);
 	snap->nr_events = s->nr_events;
 	s->nr_events = 0;
+	snap->events_dropped = s->events_dropped;
+	s->events_dropped = 0;
 }
 
 enum nic_mode session_nic_mode(struct session *s)

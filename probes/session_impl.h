@@ -47,6 +47,7 @@ struct session {
 	double switch_end_t; /* when the last switch ended (session seconds) */
 	unsigned nr_events;
 	struct snap_event events[SNAP_EVENTS_MAX];
+	uint32_t events_dropped;
 };
 
 /* switch_watch.c */

@@ -81,7 +81,7 @@ struct snap_event {
 	bool lost_valid;
 	char why[160];
 };
-#define SNAP_EVENTS_MAX 4
+#define SNAP_EVENTS_MAX 32	     /* events a tick carries; more are counted in events_dropped */
 #define SNAP_NO_KIND	(EK_ALL + 1) /* exit_kind when the workload is not exits: "-" */
 #define SNAP_LOG_MAX	24	     /* log lines a tick carries; more are counted in log_dropped */
 
@@ -207,6 +207,7 @@ struct snapshot {
 	enum nic_mode switch_to;
 	unsigned nr_events;
 	struct snap_event events[SNAP_EVENTS_MAX];
+	uint32_t events_dropped; /* the oldest of this tick's events beyond SNAP_EVENTS_MAX */
 	struct mode_figures compare[NIC_MODE_MAX];
 
 	bool bpf_on;

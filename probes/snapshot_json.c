@@ -497,6 +497,10 @@ static void walk_snapshot(struct jv *v, struct snapshot *s)
 	jv_named(v, "vmm", s->vmm, &s->nr_vmm, 16);
 	jv_named(v, "stats", s->stats, &s->nr_stats, SNAP_STATS_MAX);
 	walk_events(v, s);
+	/* Written only when some were dropped: older lines stay readable. */
+	if (v->rd ? json_object_get(v->at[v->depth], "events_dropped") != NULL
+		  : s->events_dropped > 0)
+		jv_u32(v, "events_dropped", &s->events_dropped);
 	walk_bpf(v, s);
 	walk_files(v, s);
 	if ((v->rd || s->tour.steps) && jv_begin(v, "tour", false)) {

@@ -10,19 +10,23 @@
 #include "vmm/net/net.h"
 
 /* A lost ping is known when its reply is a second late (the guest's timeout): the loss count
- * of a switch under ping waits that long after its end. */
+ * of a switch under ping waits that long after its end. Of the peer's flood, the datagrams sent
+ * in the switch's own window count (the guest charges each gap's share of it: rx_win_lost); the
+ * ordinary overflow before and after stays in net.rx_lost. */
 #define SETTLE_PING_S 1.1
 #define SETTLE_S      0.2
 
 static uint64_t guest_lost(const struct ctl_page *c)
 {
-	return c->ping_lost + c->rx_seq_lost;
+	return c->ping_lost + c->rx_win_lost;
 }
 
 void session_queue_event(struct session *s, const struct snap_event *ev)
 {
-	if (s->nr_events == SNAP_EVENTS_MAX) /* nobody ticked: keep the newest */
+	if (s->nr_events == SNAP_EVENTS_MAX) { /* keep the newest; the record counts the rest */
 		memmove(s->events, s->events + 1, sizeof(s->events[0]) * --s->nr_events);
+		s->events_dropped++;
+	}
 	s->events[s->nr_events++] = *ev;
 }
 

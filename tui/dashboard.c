@@ -60,6 +60,13 @@ void dash_fold(struct dash *d)
 	}
 	memmove(d->hist_mark, d->hist_mark + 1, HISTORY - 1);
 	d->hist_mark[HISTORY - 1] = 0;
+	if (d->snap.events_dropped) {
+		char said[96];
+		snprintf(said, sizeof(said),
+			 "%u older events of the last tick were not kept (%u a tick)",
+			 d->snap.events_dropped, SNAP_EVENTS_MAX);
+		dash_say(d, said);
+	}
 	for (unsigned i = 0; i < d->snap.nr_events; i++) {
 		const struct snap_event *e = &d->snap.events[i];
 		if (e->kind == SEV_GUEST_RESTARTED) { /* a new guest: its history starts here */

@@ -5,6 +5,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -18,6 +20,7 @@
 #include <stdio.h>
 
 #include "vmm/names.h"
+#include "http_gate.h"
 
 #ifndef VMSCOPE_VERSION
 #define VMSCOPE_VERSION "0.1"
@@ -49,7 +52,8 @@ struct metrics {
 	struct MHD_Daemon *httpd;
 	pthread_t reaper;
 	bool reaper_running, stop;
-	struct conn *conns; /* under lock */
+	struct http_gate gate; /* the reaper's: connections until their request line is whole */
+	struct conn *conns;    /* under lock */
 	unsigned pending;
 	int fd;
 	unsigned port;
@@ -196,15 +200,28 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	}
 }
 
-/* A request must arrive whole within the deadline from accept, whatever it trickles in: the
- * ones that do not are cut (an idle timeout alone is reset by every byte). */
+static void pass_on(void *arg, int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct metrics *m = arg;
+	if (MHD_add_connection(m->httpd, fd, sa, len) != MHD_YES) {
+		/* libmicrohttpd closed it (its connection limit): the client sees the close */
+	}
+}
+
+/* The door and the deadline: a connection's request line must come whole within the deadline
+ * from accept (http_gate.c), and the rest of its request within the deadline from there,
+ * whatever it trickles in: the ones that do not are cut (an idle timeout alone is reset by
+ * every byte). */
 static void *reaper_thread(void *arg)
 {
 	struct metrics *m = arg;
+	struct pollfd p[1 + GATE_MAX];
 	while (!__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE)) {
-		struct timespec ts = {0, 100000000};
-		nanosleep(&ts, NULL);
+		unsigned np = gate_pollfds(&m->gate, p);
+		if (poll(p, np, 100) < 0 && errno != EINTR)
+			break;
 		uint64_t now = clock_ns(CLOCK_MONOTONIC);
+		gate_service(&m->gate, p, np, now, pass_on, m);
 		pthread_mutex_lock(&m->lock);
 		for (struct conn *c = m->conns; c; c = c->next)
 			if (!c->answered && now - c->start_ns > REQUEST_DEADLINE_MS * 1000000ull) {
@@ -246,10 +263,15 @@ int metrics_open(struct metrics **out, const char *addr, unsigned port, char *er
 	}
 	m->port = ntohs(sa.sin_port);
 	pthread_mutex_init(&m->lock, NULL);
-	m->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, serve, m,
-				    MHD_OPTION_LISTEN_SOCKET, m->fd, MHD_OPTION_CONNECTION_LIMIT,
-				    256u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-				    MHD_OPTION_NOTIFY_CONNECTION, on_connection, m, MHD_OPTION_END);
+	m->gate =
+	    (struct http_gate){.listen_fd = m->fd, .deadline_ns = REQUEST_DEADLINE_MS * 1000000ull};
+	if (fcntl(m->fd, F_SETFL, O_NONBLOCK) < 0) {
+		/* accept4 then blocks only when a client vanishes between poll and accept */
+	}
+	m->httpd = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL,
+	    serve, m, MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, m, MHD_OPTION_END);
 	if (m->httpd && pthread_create(&m->reaper, NULL, reaper_thread, m) == 0)
 		m->reaper_running = true;
 	if (!m->httpd) {
@@ -276,6 +298,7 @@ void metrics_close(struct metrics *m)
 	__atomic_store_n(&m->stop, true, __ATOMIC_RELEASE);
 	if (m->reaper_running)
 		pthread_join(m->reaper, NULL);
+	gate_close(&m->gate);
 	MHD_stop_daemon(m->httpd);
 	close(m->fd);
 	pthread_mutex_destroy(&m->lock);
@@ -499,6 +522,12 @@ static void switches(struct metrics *m, FILE *f, const struct snapshot *s)
 			m->bo_sum[b] += sec;
 		}
 	}
+	add(m, "events_dropped", s->events_dropped);
+	uint64_t dropped = 0;
+	find(m, "events_dropped", &dropped);
+	family(f, "vmscope_events_dropped_total", "counter",
+	       "Events (switches, link changes) beyond the 32 a tick carries, not counted below");
+	fprintf(f, "vmscope_events_dropped_total %llu\n", (unsigned long long)dropped);
 	family(f, "vmscope_nic_switches_total", "counter",
 	       "Live switches of the guest's network card, by cards and result");
 	static const char *const res[] = {"ok", "failed", "refused"};

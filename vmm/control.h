@@ -123,7 +123,7 @@ enum hypercall_insn {
 };
 
 #define CTL_MAGIC   0x706f6373u /* "scop" */
-#define CTL_VERSION 5
+#define CTL_VERSION 6
 #define HIST_SLOTS  32 /* log2 buckets of TSC cycles */
 
 struct kind_stats {
@@ -180,6 +180,13 @@ struct ctl_page {
 	u64 hp_probe_cycles; /* the slot's event seen -> the new card's driver up (TSC) */
 	/* guest -> VMM: the plain work loop of vmm/work_loop.h, timed every WORK_PERIOD_MS */
 	struct kind_stats work;
+	/* A live switch's window, VMM -> guest, on the clock of the peer's timestamps
+	 * (CLOCK_MONOTONIC ns): start, then end (0 while the switch is under way). */
+	u64 loss_win_start, loss_win_end;
+	/* guest -> VMM: of the peer's flood datagrams lost (rx_seq_lost), those sent in a switch's
+	 * window: each gap's share that overlaps it, by the send times of the datagrams around it.
+	 */
+	u64 rx_win_lost;
 };
 
 #endif

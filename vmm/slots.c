@@ -136,6 +136,7 @@ static void switch_failed(struct vmm *vm, const char *fmt, ...)
 	va_end(ap);
 	vm->sw.phase = SWITCH_FAILED;
 	vm->sw.ns_end = mono_ns();
+	STORE(vm->ctl->loss_win_end, vm->sw.ns_end);
 	vlog(&vm->log, "vmm: switch to %s failed: %s", nic_mode_name(vm->sw.to), vm->sw.why);
 }
 
@@ -202,6 +203,7 @@ void slots_switch_event(struct vmm *vm, uint32_t ev)
 		unplug_card(vm, was, true);
 		sw->phase = SWITCH_DONE;
 		sw->ns_end = mono_ns();
+		STORE(vm->ctl->loss_win_end, sw->ns_end);
 		vlog(&vm->log, "vmm: switched %s -> %s in %.1f ms (guest probe %.1f ms)",
 		     nic_mode_name(sw->from), nic_mode_name(sw->to),
 		     (double)(sw->ns_end - sw->ns_start) / 1e6, (double)sw->probe_ns / 1e6);
@@ -242,6 +244,8 @@ int vmm_switch_nic(struct vmm *vm, enum nic_mode to, const char **why)
 					     .from = from,
 					     .to = to,
 					     .ns_start = mono_ns()};
+		STORE(vm->ctl->loss_win_end, 0);
+		STORE(vm->ctl->loss_win_start, vm->sw.ns_start);
 		STORE(vm->hp_work, true);
 	}
 	pthread_mutex_unlock(&vm->nic_lock);

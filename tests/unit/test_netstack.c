@@ -91,3 +91,22 @@ TEST(netstack_drops_and_counts_malformed_frames)
 	CHECK(net_receive(&p, good, n, r, sizeof(r), &rx) == NET_RX_DROP);
 	CHECK(p.rx_bad == sizeof(cases) / sizeof(cases[0]));
 }
+
+/* A switch is charged the share of each gap sent in its window, nothing outside it. */
+TEST(netstack_loss_share_charges_only_the_window)
+{
+	CHECK(net_loss_share(100, 1000, 2000, 0, 0) == 0);	  /* no window */
+	CHECK(net_loss_share(100, 1000, 2000, 500, 0) == 100);	  /* open, covers the gap */
+	CHECK(net_loss_share(100, 1000, 2000, 1500, 0) == 50);	  /* open from the middle */
+	CHECK(net_loss_share(100, 1000, 2000, 1200, 1700) == 50); /* inside the gap */
+	CHECK(net_loss_share(100, 1000, 2000, 2000, 3000) == 0);  /* after it */
+	CHECK(net_loss_share(100, 1000, 2000, 100, 1000) == 0);	  /* before it */
+	CHECK(net_loss_share(3, 1000, 2000, 1000, 1500) == 2);	  /* rounded */
+	CHECK(net_loss_share(100, 2000, 1000, 500, 0) == 0);	  /* times out of order */
+	CHECK(net_loss_share(100, 1000, 1000, 500, 0) == 0);	  /* no span */
+	/* a long gap and a wild sequence number: no overflow, still the share */
+	uint64_t s = 10ull << 40;
+	CHECK(net_loss_share(1000, 0 + 1, s + 1, s / 2 + 1, 0) == 500);
+	CHECK(net_loss_share(UINT64_MAX, 1, 3, 2, 0) <= UINT64_MAX / 2 + 1);
+	CHECK(net_loss_share(UINT64_MAX, 1, 3, 1, 0) > (UINT64_MAX >> 1));
+}

@@ -9,6 +9,7 @@
 #include "probes/snapshot_json.h"
 #include "tui/metrics.h"
 #include "tui/record.h"
+#include "tui/http_gate.h"
 #include <unistd.h>
 #include <jansson.h>
 
@@ -550,4 +551,31 @@ TEST(metrics_counters_carry_on_across_a_guest_restart)
 	    text, "kind=\"cpuid\",source=\"vmm\"")); /* a source that does not see it: no series */
 	free(text);
 	metrics_close(m);
+}
+
+/* The /metrics door: a request line is whole, not yet, or not HTTP/1.x (a 400). */
+TEST(http_gate_checks_the_request_line)
+{
+#define L(s) gate_line_check(s, sizeof(s) - 1)
+	CHECK(L("GET /metrics HTTP/1.1\r\n") == GATE_LINE_OK);
+	CHECK(L("GET /metrics HTTP/1.0\n") == GATE_LINE_OK);
+	CHECK(L("\r\nGET / HTTP/1.1\r\nHost: x\r\n") == GATE_LINE_OK); /* an empty line first */
+	CHECK(L("GET /metrics HTTP/9.9\r\n") == GATE_LINE_OK); /* syntax: its 505 is not ours */
+	CHECK(L("GET /metr") == GATE_LINE_PARTIAL);
+	CHECK(L("") == GATE_LINE_PARTIAL);
+	CHECK(L("\r\n\r\n") == GATE_LINE_PARTIAL);
+	CHECK(L("HELLO\r\n\r\n") == GATE_LINE_BAD);
+	CHECK(L("GET\r\n") == GATE_LINE_BAD);
+	CHECK(L("GET /metrics\r\n") == GATE_LINE_BAD); /* HTTP/0.9 */
+	CHECK(L("GET  /metrics HTTP/1.1\r\n") == GATE_LINE_BAD);
+	CHECK(L("GET /metrics HTTP/1.1 \r\n") == GATE_LINE_BAD);
+	CHECK(L("GET /met\x01rics HTTP/1.1\r\n") == GATE_LINE_BAD);
+	CHECK(L("G(T /metrics HTTP/1.1\r\n") == GATE_LINE_BAD);
+	CHECK(L("\x01\x02garbage\r\n") == GATE_LINE_BAD);
+	CHECK(L("GET /metrics HTTP/1.x\r\n") == GATE_LINE_BAD);
+#undef L
+	static char big[GATE_LINE_MAX + 16];
+	memset(big, 'a', sizeof(big));
+	CHECK(gate_line_check(big, GATE_LINE_MAX - 1) == GATE_LINE_PARTIAL);
+	CHECK(gate_line_check(big, sizeof(big)) == GATE_LINE_BAD); /* no end in sight */
 }

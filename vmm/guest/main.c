@@ -34,6 +34,19 @@ static u8 echo_frame[NIC_BUF];
 static u64 rx_next_seq;
 static int rx_seq_started;
 
+/* The peer's datagrams carry their send time (the host's CLOCK_MONOTONIC ns): a gap's share of a
+ * switch's window (net_loss_share) is charged to the switch; losses outside a switch stay the
+ * ordinary overflow's. */
+static u64 rx_last_sent;
+
+static u64 in_switch_window(u64 lost, u64 a, u64 b)
+{
+	u64 ws = *(volatile u64 *)&ctl->loss_win_start;
+	barrier();
+	u64 we = *(volatile u64 *)&ctl->loss_win_end;
+	return net_loss_share(lost, a, b, ws, we);
+}
+
 /* UDP to the guest: port 7 is echoed back (always: ordinary tools may talk to it), port 9 is a
  * sink whose payloads carry a sequence number (the peer's rx flood). */
 static void on_udp(const struct net_rx *rx)
@@ -53,10 +66,16 @@ static void on_udp(const struct net_rx *rx)
 			ctl->rx_seq_reordered++;
 			return;
 		}
-		if (rx_seq_started && seq > rx_next_seq)
+		u64 sent = rx_last_sent;
+		if (rx->payload_len >= 16)
+			__builtin_memcpy(&sent, rx->payload + 8, 8);
+		if (rx_seq_started && seq > rx_next_seq) {
 			ctl->rx_seq_lost += seq - rx_next_seq;
+			ctl->rx_win_lost += in_switch_window(seq - rx_next_seq, rx_last_sent, sent);
+		}
 		rx_seq_started = 1;
 		rx_next_seq = seq + 1;
+		rx_last_sent = sent;
 	}
 }
 static int ping_answered;

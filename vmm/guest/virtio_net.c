@@ -224,7 +224,9 @@ int vnet_poll(struct vnet *v, void (*fn)(const u8 *frame, u32 len))
 	int n = 0;
 	u16 used = *(volatile u16 *)(q->used + 2);
 	u16 old = q->idx;
-	while (q->last_used != used) {
+	/* NAPI's budget: a ring at most a pass, whatever the used index says, so the main loop
+	 * (and its heartbeat) runs between passes under any flood. */
+	while (q->last_used != used && n < (int)q->size) {
 		volatile u8 *e = q->used + 4 + 8 * (q->last_used % q->size);
 		u32 id = *(volatile u32 *)e, len = *(volatile u32 *)(e + 4);
 		if (id < q->size && len > VNET_HDR && len <= VNET_BUF)

@@ -238,3 +238,23 @@ enum net_rx_kind net_receive(struct net_if *nif, const uint8_t *f, size_t len, u
 	nif->rx_other++;
 	return NET_RX_DROP;
 }
+
+uint64_t net_loss_share(uint64_t lost, uint64_t a, uint64_t b, uint64_t ws, uint64_t we)
+{
+	if (!ws || b <= a)
+		return 0;
+	uint64_t lo = a > ws ? a : ws, hi = we && we < b ? we : b;
+	if (hi <= lo)
+		return 0;
+	/* lost * part / span in 64 bits: span under 2^32 ns (~4 s) first */
+	uint64_t span = b - a, part = hi - lo;
+	while (span >> 32) {
+		span >>= 1;
+		part >>= 1;
+	}
+	if (!span)
+		return 0;
+	if (lost >> 32)
+		return lost / span * part;
+	return (lost * part + span / 2) / span;
+}

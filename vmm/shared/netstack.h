@@ -54,4 +54,9 @@ size_t net_icmp_echo(struct net_if *nif, uint8_t *buf, size_t cap, uint32_t dst_
 enum net_rx_kind net_receive(struct net_if *nif, const uint8_t *frame, size_t len, uint8_t *reply,
 			     size_t cap, struct net_rx *rx);
 
+/* Of `lost` datagrams sent between two that arrived, sent at a and b, the share sent in the
+ * window [ws, we] (we == 0: still open; ws == 0: no window), rounded. Sequence numbers come from
+ * anyone on the link: any lost, a, b is safe. */
+uint64_t net_loss_share(uint64_t lost, uint64_t a, uint64_t b, uint64_t ws, uint64_t we);
+
 #endif
