@@ -124,7 +124,8 @@ void gate_service(struct http_gate *g, const struct pollfd *p, unsigned np, uint
 			done = look(g, c, pass, arg);
 		if (!done && now - c->start_ns > g->deadline_ns) {
 			g->late++;
-			answer(c->fd, "408 Request Timeout", "the request line did not come in time\n");
+			answer(c->fd, "408 Request Timeout",
+			       "the request line did not come in time\n");
 			done = true;
 		}
 		if (!done)
@@ -138,7 +139,8 @@ void gate_service(struct http_gate *g, const struct pollfd *p, unsigned np, uint
 		c.fd = accept4(g->listen_fd, (struct sockaddr *)&c.addr, &c.alen, SOCK_CLOEXEC);
 		if (c.fd < 0)
 			break; /* EAGAIN: all taken; another error: the next poll tries again */
-		if (g->n == GATE_MAX) { /* the oldest waiting goes: idle ones cannot fill the door */
+		if (g->n ==
+		    GATE_MAX) { /* the oldest waiting goes: idle ones cannot fill the door */
 			g->evicted++;
 			shutdown(g->c[0].fd, SHUT_RDWR);
 			close(g->c[0].fd);
