@@ -12,7 +12,6 @@ CFLAGS ?= -O2 -g
 # What `vmscope replay` plays without a FILE: the tour recorded on a real run (make tour-recording).
 TOUR_RECORDING := demo/tour.jsonl.gz
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -I. -I$(B) -DVMSCOPE_VERSION='"$(VERSION)"' \
-	-DVMSCOPE_TOUR_RECORDING='"$(CURDIR)/$(TOUR_RECORDING)"' \
 	$(shell $(PKG_CONFIG) --cflags libbpf ncursesw 2>/dev/null)
 LIBS := $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz) \
 	$(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo) -lpcap -luring \
@@ -28,7 +27,7 @@ GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 
 VMM_SRC := vmm/kvm/kvm.c vmm/kvm/boot.c vmm/kvm/paging.c vmm/pci/pci.c vmm/pci/pci_msix.c vmm/pci/pci_sriov.c vmm/pci/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/e1000/eeprom_phy.c vmm/e1000/rings.c vmm/vsnic/vsnic.c vmm/vsnic/engine.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/shared/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/names.c vmm/vm.c vmm/vcpu.c vmm/slots.c vmm/readout.c
 PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/jv.c probes/snapshot_json.c probes/assemble.c probes/switch_watch.c probes/session.c
-TUI_SRC := tui/cli.c tui/outputs.c tui/output.c tui/tour.c tui/tour_run.c tui/source.c tui/record.c tui/http_gate.c tui/metrics.c tui/panels.c tui/keys.c tui/dashboard.c tui/headless.c
+TUI_SRC := tui/cli.c tui/outputs.c tui/output.c tui/tour.c tui/tour_run.c tui/source.c tui/record.c tui/http_gate.c tui/metrics.c tui/panels.c tui/keys.c tui/dashboard.c tui/cast.c tui/headless.c
 LIB_SRC := $(VMM_SRC) $(PROBES_SRC) $(TUI_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/vmm/guest_image.o
 SKEL := $(B)/kvmtrace.skel.h
@@ -36,7 +35,7 @@ SKEL := $(B)/kvmtrace.skel.h
 UNIT_SRC := $(wildcard tests/unit/*.c) tests/harness.c
 INTEG_SRC := $(wildcard tests/integration/*.c) tests/harness.c
 
-.PHONY: all run test deps test-deps unit integration hwlane bench clean format format-check shellcheck fuzz soak tour-recording
+.PHONY: all run test deps test-deps unit integration hwlane bench clean format format-check manlint shellcheck fuzz soak tour-recording
 all: $(B)/vmscope
 
 # Every object is built with -MMD -MP: its .d file names every header it includes (the guest's too,
@@ -150,10 +149,26 @@ fuzz: $(FUZZ:%=$(B)/fuzz/fuzz_%)
 			tail -n 40 $(B)/fuzz/$$f.log; exit 1; fi; \
 		grep -E "DONE" $(B)/fuzz/$$f.log; done
 
-BENCH := $(B)/bench/boot $(B)/bench/exits $(B)/bench/modes $(B)/bench/latency
+BENCH := $(B)/bench/boot $(B)/bench/exits $(B)/bench/modes $(B)/bench/latency $(B)/bench/observer
 $(B)/bench/%: bench/%.c $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libvmscope.a $(LIBS)
+
+.PHONY: install uninstall
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary, the tour it replays (found relative to
+# the binary: PREFIX/share/vmscope), the man page and the bash completion.
+PREFIX ?= /usr/local
+INSTALLED := bin/vmscope share/vmscope/tour.jsonl.gz share/man/man1/vmscope.1 \
+	share/bash-completion/completions/vmscope
+install: all
+	install -D -m 755 $(B)/vmscope $(DESTDIR)$(PREFIX)/bin/vmscope
+	install -D -m 644 $(TOUR_RECORDING) $(DESTDIR)$(PREFIX)/share/vmscope/tour.jsonl.gz
+	install -D -m 644 docs/vmscope.1 $(DESTDIR)$(PREFIX)/share/man/man1/vmscope.1
+	install -D -m 644 scripts/vmscope.bash-completion \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/vmscope
+uninstall:
+	rm -f $(INSTALLED:%=$(DESTDIR)$(PREFIX)/%)
+	-rmdir $(DESTDIR)$(PREFIX)/share/vmscope 2>/dev/null
 
 deps:
 	@scripts/install-deps.sh build
@@ -181,6 +196,7 @@ bench: all $(BENCH)
 	$(B)/bench/exits
 	$(B)/bench/modes
 	$(B)/bench/latency
+	$(B)/bench/observer
 
 # The guided tour, recorded on this machine (root and /dev/kvm): what `vmscope replay` plays.
 tour-recording: deps
@@ -192,15 +208,20 @@ tour-recording: deps
 # The tree's format is the repository's .clang-format; CI fails on a file it would change, and
 # on a shell script shellcheck finds fault with.
 FORMAT_SRC = $$(git ls-files '*.c' '*.h')
-SCRIPTS := .ci/run scripts/install-deps.sh tests/run.sh tests/cli.sh tests/replay.sh tests/outputs.sh tests/faults.sh tests/lib.sh tests/hwlane/run.sh
+SCRIPTS := .ci/run scripts/install-deps.sh tests/run.sh tests/cli.sh tests/replay.sh tests/outputs.sh tests/faults.sh tests/observer.sh tests/install.sh tests/lib.sh tests/hwlane/run.sh
 format:
 	clang-format -i $(FORMAT_SRC)
+# The man page: mandoc's lint is clean (what CI checks with the format).
+manlint:
+	mandoc -Tlint docs/vmscope.1
+	@echo "manlint: docs/vmscope.1 is clean"
 format-check:
 	@bad=$$(for f in $(FORMAT_SRC); do clang-format "$$f" | cmp -s - "$$f" || echo "$$f"; done); \
 	if [ -n "$$bad" ]; then echo "not formatted (make format): $$bad"; exit 1; fi; \
 	echo "format: every C file as .clang-format has it"
 shellcheck:
 	shellcheck -x $(SCRIPTS)
+	shellcheck -s bash scripts/vmscope.bash-completion
 	@echo "shellcheck: the scripts are clean"
 
 clean:

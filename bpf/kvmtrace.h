@@ -22,4 +22,16 @@ struct kt_key {
 
 #define KT_MAP_ENTRIES 4096
 
+/* The per-CPU array's slots (kvmtrace.bpf.c's flat map). */
+#define KT_FLAT_OTHERS	  0
+#define KT_FLAT_UNCOUNTED KT_MAX
+#define KT_FLAT_EVENTS	  (2 * KT_MAX)
+#define KT_FLAT_MAX	  (4 * KT_MAX)
+
+/* Events whose detail is only 0 or 1: counted in the array, not the hash. */
+static inline int kt_flat_event(unsigned int e)
+{
+	return e == KT_EMULATE_INSN || e == KT_MSI_SET_IRQ || e == KT_ENTRY;
+}
+
 #endif

@@ -156,6 +156,40 @@ static void fill_stats(struct assembly *a, const struct readings *in, struct sna
 	}
 }
 
+/* What watching costs: the kernel's run time of the probes, per run, and this VMM's runs at
+ * that cost against the vCPU thread's CPU time over the same tick (the other processes' runs
+ * are spent on their threads, not this guest's). */
+static void fill_bpf_cost(struct assembly *a, const struct readings *in, struct snapshot *snap)
+{
+	const struct kt_counts *c = in->kt;
+	const struct snapshot *p = &a->prev;
+	snap->bpf_cost_on = c->cost_on;
+	if (!c->cost_on)
+		return;
+	figure_update(&snap->bpf_runs, c->run_cnt, p->bpf_runs.total, snap->dt);
+	figure_update(&snap->bpf_run_ns, c->run_ns, p->bpf_run_ns.total, snap->dt);
+	figure_update(&snap->bpf_others, c->others, p->bpf_others.total, snap->dt);
+	figure_update(&snap->bpf_uncounted, c->uncounted, p->bpf_uncounted.total, snap->dt);
+	bool was = p->bpf_cost_on && p->bpf_runs.valid && c->run_cnt >= p->bpf_runs.total &&
+		   c->run_ns >= p->bpf_run_ns.total && c->others >= p->bpf_others.total;
+	uint64_t runs = was ? c->run_cnt - p->bpf_runs.total : 0,
+		 ns = was ? c->run_ns - p->bpf_run_ns.total : 0,
+		 others = was ? c->others - p->bpf_others.total : 0;
+	snap->bpf_ns_per_run_valid = runs > 0;
+	snap->bpf_ns_per_run = runs ? (double)ns / (double)runs : 0;
+	if (in->cpu_ok) {
+		uint64_t vcpu = in->cpu.vcpu_ns;
+		if (was && a->bpf_vcpu_valid && vcpu > a->bpf_vcpu_ns) {
+			double ours =
+			    runs > others ? (double)(runs - others) * snap->bpf_ns_per_run : 0;
+			snap->bpf_vcpu_share_valid = true;
+			snap->bpf_vcpu_share = ours / (double)(vcpu - a->bpf_vcpu_ns);
+		}
+		a->bpf_vcpu_ns = vcpu;
+		a->bpf_vcpu_valid = true;
+	}
+}
+
 static void fill_bpf(struct assembly *a, const struct readings *in, struct snapshot *snap)
 {
 	bool pvm = in->host == HOST_PVM;
@@ -168,6 +202,7 @@ static void fill_bpf(struct assembly *a, const struct readings *in, struct snaps
 		return;
 	}
 	const struct kt_counts *c = in->kt;
+	fill_bpf_cost(a, in, snap);
 	for (unsigned e = 0; e < KT_MAX; e++)
 		if (c->attached[e])
 			figure_update(&snap->bpf_event[e], c->total[e], a->prev.bpf_event[e].total,
@@ -523,4 +558,5 @@ void assembly_new_guest(struct assembly *a)
 	memset(&a->prev, 0, sizeof(a->prev));
 	memset(a->last_hist, 0, sizeof(a->last_hist));
 	a->cpu_valid = false;
+	a->bpf_vcpu_valid = false;
 }

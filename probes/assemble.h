@@ -68,6 +68,9 @@ struct assembly {
 	struct snapshot prev;
 	struct vmm_cpu cpu; /* CPU times at the last tick */
 	bool cpu_valid;
+	uint64_t
+	    bpf_vcpu_ns; /* the vCPU thread's CPU time at the last tick, for the probes' share */
+	bool bpf_vcpu_valid;
 	struct mode_figures compare[NIC_MODE_MAX];
 	/* Each card's row: every clean tick on it under one workload, added up across visits. */
 	struct mode_sums {

@@ -2,6 +2,7 @@
 #include "kvmtrace.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -18,6 +19,10 @@ struct kvmtrace {
 	struct kvmtrace_bpf *skel;
 	struct bpf_link *links[KT_MAX];
 	bool attached[KT_MAX];
+	bool raw[KT_MAX]; /* the tp_btf/ program, not the classic tp/ one */
+	int ncpus;	  /* the per-CPU map's values */
+	int stats_fd;	  /* BPF_ENABLE_STATS: the kernel times every program while it is open */
+	uint64_t *vals;
 };
 
 static bool verbose_libbpf;
@@ -45,6 +50,31 @@ static const char *tracefs_root(void)
 			return roots[0];
 	}
 	return NULL;
+}
+
+/* The BTF raw tracepoint of each event, where it has one (kvm_exit has not: kvmtrace.bpf.c). */
+static struct bpf_program *raw_program_for(struct kvmtrace_bpf *skel, unsigned event)
+{
+	struct bpf_program *progs[KT_MAX] = {
+	    [KT_USERSPACE_EXIT] = skel->progs.kvm_userspace_exit_btf,
+	    [KT_PIO] = skel->progs.kvm_pio_btf,
+	    [KT_MMIO] = skel->progs.kvm_mmio_btf,
+	    [KT_EMULATE_INSN] = skel->progs.kvm_emulate_insn_btf,
+	    [KT_MSI_SET_IRQ] = skel->progs.kvm_msi_set_irq_btf,
+	    [KT_ENTRY] = skel->progs.kvm_entry_btf,
+	    [KT_HYPERCALL] = skel->progs.kvm_hypercall_btf,
+	    [KT_CPUID] = skel->progs.kvm_cpuid_btf,
+	};
+	return progs[event];
+}
+
+/* Whether the kernel (or the kvm module) describes the tracepoint's arguments in BTF. */
+static bool has_raw_tp(struct btf *vmlinux, struct btf *kvm, unsigned event)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "btf_trace_%s", kt_event_name(event));
+	return (vmlinux && btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) > 0) ||
+	       (kvm && btf__find_by_name_kind(kvm, name, BTF_KIND_TYPEDEF) > 0);
 }
 
 static struct bpf_program *program_for(struct kvmtrace_bpf *skel, unsigned event)
@@ -87,6 +117,8 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **
 	kt = calloc(1, sizeof(*kt));
 	if (!kt)
 		return -ENOMEM;
+	/* The observer's own cost, as bpftop reads it: the kernel's run time of each program. */
+	kt->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	kt->skel = kvmtrace_bpf__open();
 	if (!kt->skel) {
 		r = -errno;
@@ -94,12 +126,34 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **
 		goto err;
 	}
 	kt->skel->rodata->target_tgid = (__u32)tgid;
-	/* A tracepoint this kernel lacks must not sink the rest: load only what exists. */
-	for (unsigned e = 0; e < KT_MAX; e++) {
-		snprintf(path, sizeof(path), "%s/events/kvm/%s/id", root, kt_event_name(e));
-		if (access(path, F_OK) != 0)
-			bpf_program__set_autoload(program_for(kt->skel, e), false);
+	kt->ncpus = libbpf_num_possible_cpus();
+	kt->vals = kt->ncpus > 0 ? calloc((size_t)kt->ncpus, sizeof(*kt->vals)) : NULL;
+	if (!kt->vals) {
+		r = -ENOMEM;
+		*why = "eBPF probes are off: the possible CPUs could not be counted";
+		goto err;
 	}
+	/* One program an event: the raw one where BTF describes it, else the classic one; a
+	 * tracepoint this kernel lacks must not sink the rest: load only what exists. */
+	struct btf *vmlinux = btf__load_vmlinux_btf(), *kvm = NULL;
+	if (libbpf_get_error(vmlinux))
+		vmlinux = NULL;
+	if (vmlinux) {
+		kvm = btf__load_module_btf("kvm", vmlinux);
+		if (libbpf_get_error(kvm))
+			kvm = NULL;
+	}
+	for (unsigned e = 0; e < KT_MAX; e++) {
+		struct bpf_program *raw = raw_program_for(kt->skel, e);
+		snprintf(path, sizeof(path), "%s/events/kvm/%s/id", root, kt_event_name(e));
+		bool classic = access(path, F_OK) == 0;
+		kt->raw[e] = raw && has_raw_tp(vmlinux, kvm, e);
+		if (raw)
+			bpf_program__set_autoload(raw, kt->raw[e]);
+		bpf_program__set_autoload(program_for(kt->skel, e), classic && !kt->raw[e]);
+	}
+	btf__free(kvm);
+	btf__free(vmlinux);
 	r = kvmtrace_bpf__load(kt->skel);
 	if (r) {
 		*why = r == -EPERM
@@ -109,7 +163,8 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **
 		goto err;
 	}
 	for (unsigned e = 0; e < KT_MAX; e++) {
-		struct bpf_program *p = program_for(kt->skel, e);
+		struct bpf_program *p =
+		    kt->raw[e] ? raw_program_for(kt->skel, e) : program_for(kt->skel, e);
 		if (!bpf_program__autoload(p))
 			continue;
 		struct bpf_link *link = bpf_program__attach(p);
@@ -153,15 +208,49 @@ int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 	int fd = bpf_map__fd(kt->skel->maps.counts);
 	struct kt_key key, next;
 	struct kt_key *prev = NULL;
-	uint64_t value;
 
 	memset(out, 0, sizeof(*out));
 	memcpy(out->attached, kt->attached, sizeof(out->attached));
+	out->cost_on = kt->stats_fd >= 0;
+	for (unsigned e = 0; out->cost_on && e < KT_MAX; e++) {
+		if (!kt->attached[e])
+			continue;
+		struct bpf_program *p =
+		    kt->raw[e] ? raw_program_for(kt->skel, e) : program_for(kt->skel, e);
+		struct bpf_prog_info info = {0};
+		__u32 len = sizeof(info);
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len)) {
+			out->cost_on = false;
+			break;
+		}
+		out->run_cnt += info.run_cnt;
+		out->run_ns += info.run_time_ns;
+	}
+	int flat = bpf_map__fd(kt->skel->maps.flat);
+	for (__u32 i = 0; i < KT_FLAT_MAX; i++) {
+		uint64_t n = 0;
+		if (bpf_map_lookup_elem(flat, &i, kt->vals))
+			continue;
+		for (int c = 0; c < kt->ncpus; c++)
+			n += kt->vals[c];
+		if (i < KT_FLAT_UNCOUNTED)
+			out->others += n;
+		else if (i < KT_FLAT_EVENTS)
+			out->uncounted += n;
+		else if (n) { /* an event whose detail is 0 or 1 */
+			unsigned e = (i - KT_FLAT_EVENTS) / 2;
+			out->total[e] += n;
+			add_detail(out, e, (i - KT_FLAT_EVENTS) % 2, n);
+		}
+	}
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
-		if (key.event >= KT_MAX || bpf_map_lookup_elem(fd, &key, &value))
+		if (key.event >= KT_MAX || bpf_map_lookup_elem(fd, &key, kt->vals))
 			continue;
+		uint64_t value = 0;
+		for (int c = 0; c < kt->ncpus; c++)
+			value += kt->vals[c];
 		out->total[key.event] += value;
 		add_detail(out, key.event, key.detail, value);
 	}
@@ -175,5 +264,8 @@ void kvmtrace_close(struct kvmtrace *kt)
 	for (unsigned e = 0; e < KT_MAX; e++)
 		bpf_link__destroy(kt->links[e]);
 	kvmtrace_bpf__destroy(kt->skel);
+	if (kt->stats_fd >= 0)
+		close(kt->stats_fd);
+	free(kt->vals);
 	free(kt);
 }

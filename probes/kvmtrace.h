@@ -19,6 +19,13 @@ struct kt_counts {
 	uint64_t total[KT_MAX];
 	unsigned nr_detail[KT_MAX];
 	struct kt_detail detail[KT_MAX][KT_DETAIL_MAX]; /* the busiest details first */
+	/* What the programs themselves cost, from the kernel's own accounting (BPF_ENABLE_STATS:
+	 * each program's run_cnt and run_time_ns, added up). cost_on false: not available. */
+	bool cost_on;
+	uint64_t run_cnt, run_ns;
+	/* Runs that counted nothing: other processes' events, and halves of one of ours (an MMIO
+	 * read's first trace, a KVM_RUN cut short); run_cnt is these and total[] added up. */
+	uint64_t others, uncounted;
 };
 
 struct kvmtrace;

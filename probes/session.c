@@ -43,7 +43,7 @@ static int boot(struct session *s, enum cpu_mode cpu, const char **why)
 	kstats_close(&s->ks);
 	free(s->stat_values);
 	s->stat_values = NULL;
-	if (kstats_open(vmm_vcpu_fd(vm), &s->ks) == 0) {
+	if (!s->opts.no_stats && kstats_open(vmm_vcpu_fd(vm), &s->ks) == 0) {
 		s->stat_values = calloc(s->ks.nr ? s->ks.nr : 1, sizeof(uint64_t));
 		if (!s->stat_values)
 			kstats_close(&s->ks);

@@ -16,6 +16,7 @@ struct session_opts {
 	const char *kvm_path;
 	const char *log_path;
 	bool no_bpf;
+	bool no_stats;	 /* do not read KVM's binary stats fd (its figures show -) */
 	bool no_capture; /* no libpcap capture on the link (it costs the link's writer ~20%) */
 	bool verbose;
 	unsigned hang_timeout_ms;

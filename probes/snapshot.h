@@ -213,6 +213,15 @@ struct snapshot {
 	bool bpf_on;
 	char bpf_why[128];
 	struct figure bpf_event[KT_MAX];
+	/* The observer's own cost: the probes' runs and run time by the kernel's accounting
+	 * (bpf_cost_on), per run and as a share of the vCPU thread's CPU time this tick. */
+	bool bpf_cost_on;
+	struct figure bpf_runs, bpf_run_ns;
+	/* Runs that counted nothing: other processes' events and halves of ours; with the events
+	 * they add up to bpf_runs. The vCPU share is this VMM's runs at the mean run's cost. */
+	struct figure bpf_others, bpf_uncounted;
+	double bpf_ns_per_run, bpf_vcpu_share;
+	bool bpf_ns_per_run_valid, bpf_vcpu_share_valid;
 	unsigned nr_uexit, nr_kexit;
 	struct named_figure uexit[SNAP_REASONS_MAX]; /* kvm_userspace_exit by KVM_EXIT_* reason */
 	struct named_figure kexit[SNAP_REASONS_MAX]; /* kvm_exit by hardware reason */

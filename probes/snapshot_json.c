@@ -446,6 +446,26 @@ static void walk_bpf(struct jv *v, struct snapshot *s)
 		}
 		jv_named(v, "userspace_exit_reasons", s->uexit, &s->nr_uexit, SNAP_REASONS_MAX);
 		jv_named(v, "exit_reasons", s->kexit, &s->nr_kexit, SNAP_REASONS_MAX);
+		/* The observer's own cost (older lines have none: it stays off). */
+		bool cost =
+		    v->rd ? json_object_get(v->at[v->depth], "cost") != NULL : s->bpf_cost_on;
+		if (cost && jv_begin(v, "cost", false)) {
+			s->bpf_cost_on = true;
+			if (!v->rd) {
+				jv_key(v, "source");
+				fputs("\"kernel\"",
+				      v->f); /* BPF_ENABLE_STATS: run_cnt, run_time_ns */
+			}
+			jv_fig(v, "runs", &s->bpf_runs);
+			jv_fig(v, "run_ns", &s->bpf_run_ns);
+			jv_fig(v, "other_processes", &s->bpf_others);
+			jv_fig(v, "uncounted", &s->bpf_uncounted);
+			jv_opt_f64(v, "ns_per_event", &s->bpf_ns_per_run, &s->bpf_ns_per_run_valid,
+				   1);
+			jv_opt_f64(v, "vcpu_share", &s->bpf_vcpu_share, &s->bpf_vcpu_share_valid,
+				   5);
+			jv_end(v, false);
+		}
 	}
 	jv_end(v, false);
 }

@@ -62,6 +62,7 @@ struct parse {
 	const char *kind_flag; /* --kind, as given */
 	const char *workload_flag;
 	const char *live_only; /* the first flag that drives a live VM, for replay's refusal */
+	bool cast_size;	       /* --cast-size was given */
 	char *err;
 	size_t errlen;
 };
@@ -165,6 +166,28 @@ OPT(opt_script)
 	return 0;
 }
 
+OPT(opt_cast)
+{
+	if (p->sub != CMD_REPLAY)
+		FAIL("--cast writes a replay as an asciicast: vmscope replay --cast FILE [RECORDING]");
+	p->cli->cast_path = val;
+	return 0;
+}
+
+OPT(opt_cast_size)
+{
+	unsigned cols, rows;
+	char end;
+	if (sscanf(val, "%ux%u%c", &cols, &rows, &end) != 2 || cols < MIN_CAST_COLS ||
+	    rows < MIN_CAST_ROWS || cols > 1000 || rows > 1000)
+		FAIL("--cast-size wants COLSxROWS from %dx%d to 1000x1000 (like 120x40), not '%s'",
+		     MIN_CAST_COLS, MIN_CAST_ROWS, val);
+	p->cli->cast_cols = cols;
+	p->cli->cast_rows = rows;
+	p->cast_size = true;
+	return 0;
+}
+
 OPT(opt_listen)
 {
 	struct cli *cli = p->cli;
@@ -241,6 +264,7 @@ static const struct cli_option {
     STRING("--log", "FILE", LIVE, log_path,
 	   "append the guest's serial log and the VMM's log to FILE"),
     FLAG("--no-bpf", LIVE, no_bpf, "do not load the eBPF probes"),
+    FLAG("--no-stats", LIVE, no_stats, "do not read KVM's stats fd (its figures show -)"),
     FLAG("--no-capture", LIVE, no_capture,
 	 "no libpcap capture on the link (the capture's figures show -)"),
     FLAG("--verbose", LIVE, verbose, "let libbpf say what it does"),
@@ -250,6 +274,11 @@ static const struct cli_option {
 	  "serve /metrics for Prometheus there (ADDR default 127.0.0.1)"),
     PARSE("--script", "FILE", 0, opt_script,
 	  "demo: run this tour script instead of the built-in one"),
+    PARSE("--cast", "FILE", 0, opt_cast,
+	  "replay: write the dashboard replaying the recording to FILE as an\n"
+	  "asciicast v2 (asciinema's player, a web page), a frame a tick"),
+    PARSE("--cast-size", "COLSxROWS", 0, opt_cast_size,
+	  "replay --cast: the screen's size (default 120x40)"),
     PARSE("--help", NULL, 0, opt_help, NULL),
     PARSE("--version", NULL, 0, opt_version, NULL),
 #undef FLAG
@@ -282,6 +311,7 @@ static const char usage_head[] =
     "usage: vmscope [run] [options]\n"
     "       vmscope demo [--script FILE] [options]\n"
     "       vmscope replay [FILE] [--headless [--format F]] [--listen [ADDR:]PORT]\n"
+    "       vmscope replay [FILE] --cast CAST [--cast-size COLSxROWS]\n"
     "\n"
     "Boots a tiny built-in KVM microVM and shows what its exits cost, live.\n"
     "demo runs the guided tour: CPU emulated -> paravirt -> hardware, NIC emulated -> virtio ->\n"
@@ -426,7 +456,7 @@ static int check_combinations(struct parse *p)
 		     "and --switch-* from vmscope demo");
 	if (cli->cmd == CMD_REPLAY && p->live_only)
 		FAIL("%s drives a live VM; a replay shows what was recorded (replay takes FILE, "
-		     "--headless, --format and --listen)",
+		     "--headless, --format, --listen, --cast and --cast-size)",
 		     p->live_only);
 	/* --kind picks the exits workload's kind: with another workload, or another kind, the two
 	 * flags say different things. */
@@ -455,6 +485,10 @@ static int check_combinations(struct parse *p)
 		FAIL("--switch-every and --switch-to move the network card; drop --nic none");
 	if (cli->switch_every > 0 && cli->nr_switch_to)
 		FAIL("--switch-every and --switch-to both plan the switches: use one");
+	if (p->cast_size && !cli->cast_path)
+		FAIL("--cast-size sets the size of --cast's screen; add --cast FILE");
+	if (cli->cast_path && (cli->headless || cli->listen))
+		FAIL("--cast writes the dashboard to a file; drop --headless and --listen");
 	if (cli->format == FMT_CSV && !cli->headless && cli->cmd != CMD_HELP &&
 	    cli->cmd != CMD_VERSION)
 		FAIL("--format applies to --headless output; add --headless");
@@ -464,6 +498,8 @@ static int check_combinations(struct parse *p)
 int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 {
 	*cli = (struct cli){.interval_ms = 1000,
+			    .cast_cols = 120,
+			    .cast_rows = 40,
 			    .workload = WL_EXITS,
 			    .kind = EK_ALL,
 			    .rate = 1000,

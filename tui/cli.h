@@ -12,6 +12,9 @@ enum cli_cmd { CMD_RUN, CMD_REPLAY, CMD_DEMO, CMD_HELP, CMD_VERSION };
 enum out_format { FMT_JSONL, FMT_CSV };
 
 #define CLI_SWITCHES_MAX 32
+/* --cast-size's smallest screen: the dashboard's own (tui/dash.h MIN_COLS, MIN_LINES). */
+#define MIN_CAST_COLS 80
+#define MIN_CAST_ROWS 24
 
 /* A planned live switch of the NIC: to mode, at seconds into the run. */
 struct cli_switch {
@@ -34,6 +37,7 @@ struct cli {
 	const char *log_path;
 	const char *pcap_file;
 	bool no_bpf;
+	bool no_stats;
 	bool no_capture;
 	bool verbose;
 	double switch_every; /* 0: none; else cycle the cards this often */
@@ -45,6 +49,8 @@ struct cli {
 	unsigned listen_port;
 	const char *replay_path; /* vmscope replay FILE; NULL: the shipped tour */
 	const char *script_path; /* vmscope demo --script FILE; NULL: the built-in tour */
+	const char *cast_path;	 /* vmscope replay --cast FILE */
+	unsigned cast_cols, cast_rows; /* --cast-size COLSxROWS */
 };
 
 /* The switch a plan asks for once elapsed seconds have passed, or NIC_MODE_NONE; *done counts

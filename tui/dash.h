@@ -1,6 +1,6 @@
 /* Inside the dashboard: struct dash and the calls between its files. dashboard.c owns the
- * screen and the loop, panels.c draws the panels, keys.c holds the key bindings. These three
- * are the only files that touch curses. */
+ * screen and the loop, panels.c draws the panels, keys.c holds the key bindings, cast.c draws
+ * a replay into an asciicast file. These four are the only files that touch curses. */
 #ifndef VMSCOPE_TUI_DASH_H
 #define VMSCOPE_TUI_DASH_H
 #define _XOPEN_SOURCE_EXTENDED
@@ -43,6 +43,10 @@ struct dash {
 
 /* dashboard.c */
 void dash_say(struct dash *d, const char *text);
+/* The whole screen from d: the help, or the panels and the footer. */
+void dash_draw(struct dash *d);
+/* The dashboard's colours on the current screen (the terminal's, or --cast's). */
+void dash_colors(void);
 /* What the snapshot carries beyond its figures: the history lines, the last switches, the log. */
 void dash_fold(struct dash *d);
 /* Replay: to tick pos of the recording, with the history of the ticks before it. */

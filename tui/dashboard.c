@@ -16,7 +16,7 @@ void dash_say(struct dash *d, const char *text)
 	d->msg_until = mono_s() + 4;
 }
 
-static void draw(struct dash *d)
+void dash_draw(struct dash *d)
 {
 	erase();
 	if (d->help) {
@@ -114,6 +114,12 @@ static bool screen_init(void)
 	keypad(stdscr, TRUE);
 	curs_set(0);
 	timeout(50);
+	dash_colors();
+	return true;
+}
+
+void dash_colors(void)
+{
 	if (has_colors()) {
 		start_color();
 		use_default_colors();
@@ -124,7 +130,6 @@ static bool screen_init(void)
 		init_pair(C_BAD, COLOR_RED, -1);
 		init_pair(C_DIM, COLOR_BLUE, -1);
 	}
-	return true;
 }
 
 static int dashboard_loop(const struct cli *cli, struct snap_source *src, struct dash *d)
@@ -148,7 +153,7 @@ static int dashboard_loop(const struct cli *cli, struct snap_source *src, struct
 	if (source_tick(src, &d->snap))
 		dash_fold(d);
 	next = mono_s() + interval;
-	draw(d);
+	dash_draw(d);
 	while (!vmscope_quit) {
 		int ch = getch();
 		int ev = ch == ERR ? EV_NONE : keys_handle(d, ch);
@@ -195,7 +200,7 @@ static int dashboard_loop(const struct cli *cli, struct snap_source *src, struct
 			}
 		}
 		if (ev & EV_REDRAW)
-			draw(d);
+			dash_draw(d);
 	}
 	endwin();
 	source_last_tick(src, &d->snap); /* the recording and /metrics get a switch's last event */

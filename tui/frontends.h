@@ -17,5 +17,7 @@ int run_headless(const struct cli *cli, struct snap_source *src);
 int frontend_plan_step(const struct cli *cli, struct session *s, double elapsed, unsigned *done,
 		       enum nic_mode *to, const char **why);
 int run_dashboard(const struct cli *cli, struct snap_source *src);
+/* replay --cast: the dashboard replaying src (read from path) into an asciicast v2 file. */
+int run_cast(const struct cli *cli, struct snap_source *src, const char *path);
 
 #endif

@@ -392,7 +392,8 @@ static const char *const panels_help[] = {
     " SWITCHES  the last live switches: blackout = longest gap in the guest's",
     "           traffic (capture, then vmm), lost = from sequence numbers",
     " HISTORY   one column per tick (40 lines or more); E V F mark switches",
-    " SOURCES   the busiest counters of the stats fd, eBPF and the VMM",
+    " SOURCES   the busiest counters of the stats fd, eBPF and the VMM; observer:",
+    "           what the eBPF probes themselves cost, by the kernel's accounting",
 };
 
 #define HELP_WIDTH     78

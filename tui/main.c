@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tui/cli.h"
@@ -17,10 +18,33 @@
 #ifndef VMSCOPE_VERSION
 #define VMSCOPE_VERSION "0.1"
 #endif
-/* What `vmscope replay` plays without a file: the guided tour, recorded on a real run. */
-#ifndef VMSCOPE_TOUR_RECORDING
-#define VMSCOPE_TOUR_RECORDING "demo/tour.jsonl.gz"
-#endif
+/* What `vmscope replay` plays without a file: the guided tour, recorded on a real run. It is
+ * found beside the binary, never by a path compiled in: installed, PREFIX/bin/vmscope has it in
+ * PREFIX/share/vmscope/; in the build tree, build/vmscope has it in demo/. */
+static const char *const tour_places[] = {"../share/vmscope/tour.jsonl.gz",
+					  "../demo/tour.jsonl.gz"};
+
+/* The shipped tour's path into buf; the first place tried when none has it. */
+static const char *tour_recording(char *buf, size_t n)
+{
+	char exe[4096];
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (len <= 0)
+		len = 0;
+	exe[len] = 0;
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		slash[1] = 0;
+	else
+		snprintf(exe, sizeof(exe), "./");
+	for (size_t i = 0; i < sizeof(tour_places) / sizeof(tour_places[0]); i++) {
+		snprintf(buf, n, "%s%s", exe, tour_places[i]);
+		if (!access(buf, F_OK))
+			return buf;
+	}
+	snprintf(buf, n, "%s%s", exe, tour_places[0]);
+	return buf;
+}
 
 volatile sig_atomic_t vmscope_quit; /* the signal that asked us to stop, or 0 */
 
@@ -102,6 +126,7 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 	    .rate = cli->rate,
 	    .log_path = cli->log_path,
 	    .no_bpf = cli->no_bpf,
+	    .no_stats = cli->no_stats,
 	    .no_capture = cli->no_capture,
 	    .nic = cli->nic,
 	    .pkt_size = cli->pkt_size,
@@ -167,8 +192,8 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 /* A replay: the recording is the source; nothing here needs KVM, root or a network. */
 static int run_replay(const struct cli *cli, struct snap_source *src)
 {
-	char err[600];
-	const char *path = cli->replay_path ? cli->replay_path : VMSCOPE_TOUR_RECORDING;
+	char err[600], shipped[4200];
+	const char *path = cli->replay_path ? cli->replay_path : tour_recording(shipped, sizeof(shipped));
 	if (!cli->replay_path && access(path, R_OK)) {
 		fprintf(stderr,
 			"vmscope: replay without a FILE plays the shipped tour, but %s is missing "
@@ -176,18 +201,32 @@ static int run_replay(const struct cli *cli, struct snap_source *src)
 			path);
 		return 1;
 	}
+	/* The cast is checked before anything is read or created, and never the recording. */
+	const struct output_file cast = {"--cast", "cast", cli->cast_path};
+	struct stat in, out;
+	if (cli->cast_path && outputs_check(&cast, 1, err, sizeof(err))) {
+		fprintf(stderr, "vmscope: %s\n", err);
+		return 1;
+	}
+	if (cli->cast_path && !stat(path, &in) && !stat(cli->cast_path, &out) &&
+	    in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+		fprintf(stderr, "vmscope: --cast names the recording it replays; give another file\n");
+		return 1;
+	}
 	if (replay_open(&src->replay, path, err, sizeof(err))) {
 		fprintf(stderr, "vmscope: %s\n", err);
 		return 1;
 	}
-	if (no_terminal(cli)) {
+	if (!cli->cast_path && no_terminal(cli)) {
 		replay_close(src->replay);
 		return 2;
 	}
 	if (replay_skipped(src->replay))
 		fprintf(stderr, "vmscope: %s: replaying %u snapshots; skipped: %s\n", path,
 			replay_count(src->replay), replay_skipped(src->replay));
-	int rc = cli->headless ? run_headless(cli, src) : run_dashboard(cli, src);
+	int rc = cli->cast_path ? run_cast(cli, src, path)
+		 : cli->headless ? run_headless(cli, src)
+				 : run_dashboard(cli, src);
 	replay_close(src->replay);
 	return rc;
 }

@@ -612,6 +612,17 @@ static void render(struct metrics *m, FILE *f, const struct snapshot *s)
 		      "kvm_userspace_exit by KVM_EXIT_* reason (source: bpf)", s->uexit,
 		      s->nr_uexit, "uexit");
 	}
+	if (s->bpf_on && s->bpf_cost_on && s->bpf_runs.valid) { /* what watching costs */
+		family(f, "vmscope_observer_bpf_runs_total", "counter",
+		       "Runs of vmscope's own eBPF probes (source: the kernel's run_cnt)");
+		fprintf(f, "vmscope_observer_bpf_runs_total %llu\n",
+			(unsigned long long)counted(m, "cost:runs", s->bpf_runs.total));
+		family(
+		    f, "vmscope_observer_bpf_seconds_total", "counter",
+		    "CPU time vmscope's own eBPF probes spent (source: the kernel's run_time_ns)");
+		fprintf(f, "vmscope_observer_bpf_seconds_total %.9f\n",
+			(double)counted(m, "cost:ns", s->bpf_run_ns.total) / 1e9);
+	}
 	/* Hypercalls from the closest source that counts them. */
 	for (unsigned src = 0; src < SRC_MAX; src++) {
 		static const enum source order[] = {SRC_BPF, SRC_STATS, SRC_VMM, SRC_GUEST};

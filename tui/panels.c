@@ -196,6 +196,14 @@ static int draw_history(struct dash *d, int y, int rows)
 }
 
 /* The busiest entries of a named list, on one line. */
+static void draw_none(int y, const char *title, const char *why)
+{
+	attron(A_BOLD);
+	mvprintw(y, 1, "%-12s", title);
+	attroff(A_BOLD);
+	mvaddnstr(y, 14, why, COLS - 15);
+}
+
 static void draw_top(int y, const char *title, const struct named_figure *arr, unsigned nr)
 {
 	char line[512];
@@ -216,10 +224,29 @@ static void draw_top(int y, const char *title, const struct named_figure *arr, u
 		if (len >= sizeof(line))
 			break;
 	}
-	attron(A_BOLD);
-	mvprintw(y, 1, "%-12s", title);
-	attroff(A_BOLD);
-	mvaddnstr(y, 14, len ? line : "(nothing moved this tick)", COLS - 15);
+	draw_none(y, title, len ? line : "(nothing moved this tick)");
+}
+
+/* What watching costs: the probes' own run time as the kernel accounts it (BPF_ENABLE_STATS),
+ * per event they handled and against the vCPU thread's time; "-" where that is not measured. */
+static void draw_observer(int y, const struct snapshot *s)
+{
+	char per[32] = "-", share[32] = "-";
+	char line[160];
+	if (s->bpf_on && s->bpf_cost_on && s->bpf_ns_per_run_valid)
+		snprintf(per, sizeof(per), "%.0f ns", s->bpf_ns_per_run);
+	if (s->bpf_on && s->bpf_cost_on && s->bpf_vcpu_share_valid)
+		snprintf(share, sizeof(share), "%.2f%%", 100 * s->bpf_vcpu_share);
+	if (!s->bpf_on)
+		snprintf(line, sizeof(line), "eBPF probes: - (not loaded)");
+	else if (!s->bpf_cost_on)
+		snprintf(line, sizeof(line),
+			 "eBPF probes: - (the kernel does not account their run time)");
+	else
+		snprintf(line, sizeof(line),
+			 "eBPF probes cost %s an event, %s of the vCPU's time (kernel)", per,
+			 share);
+	draw_none(y, "observer", line);
 }
 
 static int draw_sources(struct dash *d, int y, int rows)
@@ -229,7 +256,10 @@ static int draw_sources(struct dash *d, int y, int rows)
 	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
 	mvprintw(y++, 1, "SOURCES (/s)");
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
-	draw_top(y++, "stats fd", s->stats, s->nr_stats);
+	if (s->nr_stats)
+		draw_top(y++, "stats fd", s->stats, s->nr_stats);
+	else
+		draw_none(y++, "stats fd", "- (not read: --no-stats, or this KVM has no stats fd)");
 	if (!s->bpf_on) {
 		attron(A_BOLD);
 		mvprintw(y, 1, "%-12s", "bpf");
@@ -251,6 +281,7 @@ static int draw_sources(struct dash *d, int y, int rows)
 		draw_top(y++, "kvm_exit why", s->kexit, s->nr_kexit);
 	}
 	draw_top(y++, "vmm", s->vmm, s->nr_vmm);
+	draw_observer(y++, s);
 	return y + 1;
 }
 
@@ -571,7 +602,7 @@ static const struct panel {
     {"compare", 6, want_compare, draw_compare},
     {"switches", 1, want_compare, draw_switches},
     {"history", 7, want_history, draw_history},
-    {"sources", 7, NULL, draw_sources},
+    {"sources", 8, NULL, draw_sources},
     {"log", 2, NULL, draw_log},
 };
 

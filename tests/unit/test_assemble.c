@@ -231,3 +231,29 @@ TEST(assembly_of_a_new_guest_starts_its_rates_again)
 	CHECK(f->snap.dt == 0 && f->snap.exits[EK_PIO_VMM][SRC_GUEST].rate == 0);
 	free(f);
 }
+
+TEST(assembly_shows_the_probes_cost_per_event_and_as_a_share_of_the_vcpu)
+{
+	struct fixture *f = fixture();
+	f->in.cpu_ok = true;
+	f->kt.cost_on = true;
+	tick(f, 0, 0, 0);
+	CHECK(f->snap.bpf_cost_on && !f->snap.bpf_ns_per_run_valid &&
+	      !f->snap.bpf_vcpu_share_valid);
+	/* A second on: 1000 runs in 150 us, 100 of them another process's; the vCPU ran 10 ms. */
+	f->kt.run_cnt += 1000;
+	f->kt.run_ns += 150000;
+	f->kt.others += 100;
+	f->in.cpu.vcpu_ns += 10000000;
+	tick(f, 0, 900, 0);
+	CHECK(f->snap.bpf_runs.rate == 1000 && f->snap.bpf_others.total == 100);
+	CHECK(f->snap.bpf_ns_per_run_valid && f->snap.bpf_ns_per_run == 150);
+	/* This VMM's 900 runs at 150 ns: 135 us of the vCPU's 10 ms. */
+	CHECK(f->snap.bpf_vcpu_share_valid);
+	CHECK(f->snap.bpf_vcpu_share > 0.01349 && f->snap.bpf_vcpu_share < 0.01351);
+	/* The kernel that does not account run time: the figures are "-", not 0. */
+	f->kt.cost_on = false;
+	tick(f, 0, 0, 0);
+	CHECK(!f->snap.bpf_cost_on && !f->snap.bpf_ns_per_run_valid);
+	free(f);
+}

@@ -1,0 +1,311 @@
+/* bench/observer: what watching costs the guest. For each exit kind and for ping and tx traffic,
+ * the guest's own rate (its control page's counters, which no observer touches) with nothing
+ * watching, with each observer alone (the eBPF probes, the stats fd reader, the libpcap capture,
+ * the dashboard drawn at 1 Hz and at 10 Hz) and with everything on, as `vmscope run` has it.
+ * Each is a ratio to "nothing watching" in the same round and the time it adds to each operation.
+ *
+ * "Nothing watching" still ticks once a second, reading only the guest's control page and the
+ * threads' CPU times: without that there is no figure at all. Every measurement runs in a process
+ * of its own (a fresh VM, a fresh curses screen); the rounds interleave the observers, so drift on
+ * the machine hits all of them alike, and each figure is the median of the rounds' ratios.
+ *
+ * Usage: bench/observer [WORKLOAD...]  (pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall cpuid
+ * hlt ping tx; all of them by default). OBSERVER_ROUNDS sets the rounds (5). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "probes/session.h"
+#include "tui/frontends.h"
+#include "vmm/clock.h"
+#include "vmm/vmm.h"
+
+volatile sig_atomic_t
+    vmscope_quit; /* the dashboard's loop reads it (tui/main.c has the real one) */
+
+#define ROUNDS_MAX 15
+#define WARM_S	   0.4
+#define WINDOW_S   1.5
+
+enum observer {
+	OBS_NONE,
+	OBS_BPF,
+	OBS_STATS,
+	OBS_CAPTURE,
+	OBS_DASH1,
+	OBS_DASH10,
+	OBS_ALL,
+	OBS_MAX
+};
+
+static const struct {
+	const char *name;
+	bool bpf, stats, capture;
+	unsigned dash_ms; /* 0: headless ticks at 1 Hz */
+} observers[OBS_MAX] = {
+    [OBS_NONE] = {"nothing"},
+    [OBS_BPF] = {"eBPF", .bpf = true},
+    [OBS_STATS] = {"stats fd", .stats = true},
+    [OBS_CAPTURE] = {"capture", .capture = true},
+    [OBS_DASH1] = {"dash 1Hz", .dash_ms = 1000},
+    [OBS_DASH10] = {"dash 10Hz", .dash_ms = 100},
+    [OBS_ALL] = {"all on", true, true, true, 1000},
+};
+
+struct load {
+	const char *name;
+	enum workload wl;
+	uint32_t kind;
+	enum nic_mode nic;
+};
+
+static const struct load loads[] = {
+    {"pio_vmm", WL_EXITS, EK_PIO_VMM, NIC_MODE_NONE},
+    {"pio_eventfd", WL_EXITS, EK_PIO_EVENTFD, NIC_MODE_NONE},
+    {"mmio_vmm", WL_EXITS, EK_MMIO_VMM, NIC_MODE_NONE},
+    {"mmio_eventfd", WL_EXITS, EK_MMIO_EVENTFD, NIC_MODE_NONE},
+    {"hypercall", WL_EXITS, EK_HYPERCALL, NIC_MODE_NONE},
+    {"cpuid", WL_EXITS, EK_CPUID, NIC_MODE_NONE},
+    {"hlt", WL_EXITS, EK_HLT, NIC_MODE_NONE},
+    {"ping", WL_PING, 0, NIC_MODE_VIRTIO},
+    {"tx", WL_TX, 0, NIC_MODE_VIRTIO},
+};
+#define NR_LOADS (sizeof(loads) / sizeof(loads[0]))
+
+/* The guest's count of the load's operations: exits of its kind, pings answered, frames sent. */
+static uint64_t guest_ops(struct session *s, const struct load *l)
+{
+	static struct ctl_page c;
+	vmm_read_ctl(session_vmm(s), &c);
+	switch (l->wl) {
+	case WL_PING: return c.ping.ops;
+	case WL_TX: return c.net_tx_packets;
+	default: return c.kind[l->kind].ops;
+	}
+}
+
+/* A terminal's other end: whatever the dashboard draws is read and dropped, as a terminal
+ * emulator would take it. */
+static void *drain(void *arg)
+{
+	char buf[4096];
+	int fd = *(int *)arg;
+	while (read(fd, buf, sizeof(buf)) > 0 || errno == EINTR)
+		;
+	return NULL;
+}
+
+/* The dashboard on a pseudo-terminal of 160x50 for the window: stdin and stdout become it. */
+static int dashboard_window(struct session *s, unsigned interval_ms)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY);
+	if (m < 0 || grantpt(m) || unlockpt(m))
+		return -1;
+	int slave = open(ptsname(m), O_RDWR | O_NOCTTY);
+	struct winsize ws = {.ws_row = 50, .ws_col = 160};
+	if (slave < 0 || ioctl(slave, TIOCSWINSZ, &ws))
+		return -1;
+	pthread_t t;
+	if (pthread_create(&t, NULL, drain, &m))
+		return -1;
+	dup2(slave, STDIN_FILENO);
+	dup2(slave, STDOUT_FILENO);
+	setenv("TERM", "xterm-256color", 0);
+	struct cli cli = {
+	    .cmd = CMD_RUN, .interval_ms = interval_ms, .duration = WARM_S + WINDOW_S};
+	struct snap_source src = {.control = s};
+	return run_dashboard(&cli, &src);
+}
+
+/* One measurement, in the calling (child) process: the guest's operations a second. */
+static double measure(const struct load *l, enum observer o)
+{
+	struct session_opts so = {.workload = l->wl,
+				  .kind = l->kind,
+				  .nic = l->nic,
+				  .pkt_size = 22, /* 64-byte frames */
+				  .no_bpf = !observers[o].bpf,
+				  .no_stats = !observers[o].stats,
+				  .no_capture = !observers[o].capture};
+	struct session *s;
+	const char *why;
+	static struct snapshot snap;
+	if (session_open(&s, &so, &why)) {
+		fprintf(stderr, "bench/observer: %s\n", why);
+		return -1;
+	}
+	session_tick(s, &snap);
+	usleep((useconds_t)(WARM_S * 1e6));
+	uint64_t n0 = guest_ops(s, l);
+	double t0 = mono_s();
+	if (observers[o].dash_ms) {
+		if (dashboard_window(s, observers[o].dash_ms))
+			return -1;
+	} else {
+		double next = t0 + 1;
+		while (mono_s() < t0 + WINDOW_S) {
+			usleep(20000);
+			if (mono_s() >= next) {
+				session_tick(s, &snap);
+				next += 1;
+			}
+		}
+	}
+	double rate = (double)(guest_ops(s, l) - n0) / (mono_s() - t0);
+	session_close(s);
+	return rate;
+}
+
+/* Each measurement in a child: a fresh VM, probes and screen, nothing left over. */
+static double measure_apart(const struct load *l, enum observer o)
+{
+	int p[2];
+	double rate = -1;
+	fflush(stdout);
+	if (pipe(p))
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		rate = measure(l, o);
+		if (write(p[1], &rate, sizeof(rate)) != sizeof(rate))
+			_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	if (pid < 0 || read(p[0], &rate, sizeof(rate)) != sizeof(rate))
+		rate = -1;
+	close(p[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	return rate;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(double), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The machine the figures come from: two machines' figures can be told apart. */
+static void print_machine(void)
+{
+	char model[128] = "?", line[256];
+	double load = -1;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+			snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
+			model[strcspn(model, "\n")] = 0;
+			break;
+		}
+	if (f)
+		fclose(f);
+	f = fopen("/proc/loadavg", "r");
+	if (f && fscanf(f, "%lf", &load) != 1)
+		load = -1;
+	if (f)
+		fclose(f);
+	printf("machine: %s, %ld cores, load average %.2f at start\n", model,
+	       sysconf(_SC_NPROCESSORS_ONLN), load);
+}
+
+struct row {
+	double base[ROUNDS_MAX];
+	double ratio[OBS_MAX][ROUNDS_MAX];
+	double added_ns[OBS_MAX][ROUNDS_MAX];
+};
+
+static bool selected(int argc, char **argv, const char *name)
+{
+	if (argc < 2)
+		return true;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], name))
+			return true;
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	static struct row rows[NR_LOADS];
+	const char *env = getenv("OBSERVER_ROUNDS");
+	unsigned rounds = env ? (unsigned)atoi(env) : 5;
+	if (rounds < 1 || rounds > ROUNDS_MAX) {
+		fprintf(stderr, "bench/observer: OBSERVER_ROUNDS must be 1 to %d\n", ROUNDS_MAX);
+		return 2;
+	}
+	for (int i = 1; i < argc; i++) {
+		bool known = false;
+		for (unsigned l = 0; l < NR_LOADS; l++)
+			known |= !strcmp(argv[i], loads[l].name);
+		if (!known) {
+			fprintf(stderr,
+				"bench/observer: no workload '%s'; name exit kinds, ping or tx\n",
+				argv[i]);
+			return 2;
+		}
+	}
+	print_machine();
+	printf("bench/observer: the guest's rate with each observer against nothing watching, "
+	       "%u rounds of %.1f s, observers interleaved; median ratio (added ns per op)\n",
+	       rounds, WINDOW_S);
+	for (unsigned r = 0; r < rounds; r++)
+		for (unsigned l = 0; l < NR_LOADS; l++) {
+			if (!selected(argc, argv, loads[l].name))
+				continue;
+			double rate[OBS_MAX];
+			for (unsigned o = 0; o < OBS_MAX; o++)
+				if ((rate[o] = measure_apart(&loads[l], o)) <= 0) {
+					fprintf(stderr, "bench/observer: %s with %s: no figure\n",
+						loads[l].name, observers[o].name);
+					return 1;
+				}
+			rows[l].base[r] = rate[OBS_NONE];
+			for (unsigned o = 0; o < OBS_MAX; o++) {
+				rows[l].ratio[o][r] = rate[o] / rate[OBS_NONE];
+				rows[l].added_ns[o][r] = 1e9 / rate[o] - 1e9 / rate[OBS_NONE];
+			}
+		}
+	printf("  %-13s %10s", "workload", "nothing/s");
+	for (unsigned o = 1; o < OBS_MAX; o++)
+		printf(" %16s", observers[o].name);
+	printf("\n");
+	bool met = true;
+	for (unsigned l = 0; l < NR_LOADS; l++) {
+		if (!selected(argc, argv, loads[l].name))
+			continue;
+		printf("  %-13s %10.0f", loads[l].name, median(rows[l].base, rounds));
+		for (unsigned o = 1; o < OBS_MAX; o++) {
+			char cell[32];
+			snprintf(cell, sizeof(cell), "%.3f (%+.0f)",
+				 median(rows[l].ratio[o], rounds),
+				 median(rows[l].added_ns[o], rounds));
+			printf(" %16s", cell);
+		}
+		double all = median(rows[l].ratio[OBS_ALL], rounds), lo = 1e9, hi = 0;
+		for (unsigned r = 0; r < rounds; r++) {
+			lo = rows[l].ratio[OBS_ALL][r] < lo ? rows[l].ratio[OBS_ALL][r] : lo;
+			hi = rows[l].ratio[OBS_ALL][r] > hi ? rows[l].ratio[OBS_ALL][r] : hi;
+		}
+		printf("  all on: rounds %.3f-%.3f\n", lo, hi);
+		met &= all >= 0.97;
+	}
+	printf("  target: everything on keeps >= 0.97 of the rate with nothing watching: %s\n",
+	       met ? "met" : "MISSED");
+	return 0;
+}
