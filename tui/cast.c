@@ -41,8 +41,9 @@ static void cast_header(struct cast *c, const struct cli *cli, const struct repl
 {
 	char title[160];
 	snprintf(title, sizeof(title), "vmscope replay %s (%s, %s)", path, h->host, h->cpu_mode);
-	json_t *j = json_pack("{s:i, s:i, s:i, s:s, s:{s:s}}", "version", 2, "width", cli->cast_cols,
-			      "height", cli->cast_rows, "title", "", "env", "TERM", CAST_TERM);
+	json_t *j =
+	    json_pack("{s:i, s:i, s:i, s:s, s:{s:s}}", "version", 2, "width", cli->cast_cols,
+		      "height", cli->cast_rows, "title", "", "env", "TERM", CAST_TERM);
 	/* The title is text from a file: valid UTF-8 only (json_string refuses the rest). */
 	json_t *t = json_stringn(title, utf8_check(title, strlen(title)));
 	if (j && t)

@@ -169,7 +169,8 @@ OPT(opt_script)
 OPT(opt_cast)
 {
 	if (p->sub != CMD_REPLAY)
-		FAIL("--cast writes a replay as an asciicast: vmscope replay --cast FILE [RECORDING]");
+		FAIL("--cast writes a replay as an asciicast: vmscope replay --cast FILE "
+		     "[RECORDING]");
 	p->cli->cast_path = val;
 	return 0;
 }

@@ -47,9 +47,9 @@ struct cli {
 	bool listen;		 /* --listen [ADDR:]PORT */
 	char listen_addr[64];
 	unsigned listen_port;
-	const char *replay_path; /* vmscope replay FILE; NULL: the shipped tour */
-	const char *script_path; /* vmscope demo --script FILE; NULL: the built-in tour */
-	const char *cast_path;	 /* vmscope replay --cast FILE */
+	const char *replay_path;       /* vmscope replay FILE; NULL: the shipped tour */
+	const char *script_path;       /* vmscope demo --script FILE; NULL: the built-in tour */
+	const char *cast_path;	       /* vmscope replay --cast FILE */
 	unsigned cast_cols, cast_rows; /* --cast-size COLSxROWS */
 };
 

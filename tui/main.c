@@ -193,7 +193,8 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 static int run_replay(const struct cli *cli, struct snap_source *src)
 {
 	char err[600], shipped[4200];
-	const char *path = cli->replay_path ? cli->replay_path : tour_recording(shipped, sizeof(shipped));
+	const char *path =
+	    cli->replay_path ? cli->replay_path : tour_recording(shipped, sizeof(shipped));
 	if (!cli->replay_path && access(path, R_OK)) {
 		fprintf(stderr,
 			"vmscope: replay without a FILE plays the shipped tour, but %s is missing "
@@ -210,7 +211,8 @@ static int run_replay(const struct cli *cli, struct snap_source *src)
 	}
 	if (cli->cast_path && !stat(path, &in) && !stat(cli->cast_path, &out) &&
 	    in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
-		fprintf(stderr, "vmscope: --cast names the recording it replays; give another file\n");
+		fprintf(stderr,
+			"vmscope: --cast names the recording it replays; give another file\n");
 		return 1;
 	}
 	if (replay_open(&src->replay, path, err, sizeof(err))) {
@@ -224,7 +226,7 @@ static int run_replay(const struct cli *cli, struct snap_source *src)
 	if (replay_skipped(src->replay))
 		fprintf(stderr, "vmscope: %s: replaying %u snapshots; skipped: %s\n", path,
 			replay_count(src->replay), replay_skipped(src->replay));
-	int rc = cli->cast_path ? run_cast(cli, src, path)
+	int rc = cli->cast_path	 ? run_cast(cli, src, path)
 		 : cli->headless ? run_headless(cli, src)
 				 : run_dashboard(cli, src);
 	replay_close(src->replay);
