@@ -1,7 +1,10 @@
-/* What the benchmarks share: the per-packet line every network benchmark prints. */
+/* What the benchmarks share: the machine line every benchmark starts with, and the per-packet
+ * line every network benchmark prints. */
 #ifndef VMSCOPE_BENCH_H
 #define VMSCOPE_BENCH_H
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "probes/snapshot.h"
 
@@ -18,6 +21,29 @@ static inline void print_per_packet(const char *indent, const struct snapshot *s
 			printf(" %s -", per_packet_name(p));
 	}
 	printf("\n");
+}
+
+/* The machine the figures come from: two machines' figures can be told apart. */
+static inline void print_machine(void)
+{
+	char model[128] = "?", line[256];
+	double load = -1;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+			snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
+			model[strcspn(model, "\n")] = 0;
+			break;
+		}
+	if (f)
+		fclose(f);
+	f = fopen("/proc/loadavg", "r");
+	if (f && fscanf(f, "%lf", &load) != 1)
+		load = -1;
+	if (f)
+		fclose(f);
+	printf("machine: %s, %ld cores, load average %.2f at start\n", model,
+	       sysconf(_SC_NPROCESSORS_ONLN), load);
 }
 
 #endif

@@ -405,6 +405,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench/modes: needs root (the TAP link); run it with sudo\n");
 		return 1;
 	}
+	print_machine();
 	if (only_switches)
 		return switch_rows() ? 1 : 0;
 	if (only_engine)

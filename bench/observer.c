@@ -23,6 +23,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "bench/bench.h"
 #include "probes/session.h"
 #include "tui/frontends.h"
 #include "vmm/clock.h"
@@ -199,29 +200,6 @@ static double median(double *v, unsigned n)
 {
 	qsort(v, n, sizeof(double), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-/* The machine the figures come from: two machines' figures can be told apart. */
-static void print_machine(void)
-{
-	char model[128] = "?", line[256];
-	double load = -1;
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-			snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
-			model[strcspn(model, "\n")] = 0;
-			break;
-		}
-	if (f)
-		fclose(f);
-	f = fopen("/proc/loadavg", "r");
-	if (f && fscanf(f, "%lf", &load) != 1)
-		load = -1;
-	if (f)
-		fclose(f);
-	printf("machine: %s, %ld cores, load average %.2f at start\n", model,
-	       sysconf(_SC_NPROCESSORS_ONLN), load);
 }
 
 struct row {

@@ -52,20 +52,13 @@ static const char *tracefs_root(void)
 	return NULL;
 }
 
-/* The BTF raw tracepoint of each event, where it has one (kvm_exit has not: kvmtrace.bpf.c). */
-static struct bpf_program *raw_program_for(struct kvmtrace_bpf *skel, unsigned event)
+/* The program of an event: the classic tracepoint's is named after it (kvm_pio), the BTF raw
+ * tracepoint's has _btf after it (kvm_exit has none: kvmtrace.bpf.c). NULL: none. */
+static struct bpf_program *program_of(struct kvmtrace_bpf *skel, unsigned event, bool raw)
 {
-	struct bpf_program *progs[KT_MAX] = {
-	    [KT_USERSPACE_EXIT] = skel->progs.kvm_userspace_exit_btf,
-	    [KT_PIO] = skel->progs.kvm_pio_btf,
-	    [KT_MMIO] = skel->progs.kvm_mmio_btf,
-	    [KT_EMULATE_INSN] = skel->progs.kvm_emulate_insn_btf,
-	    [KT_MSI_SET_IRQ] = skel->progs.kvm_msi_set_irq_btf,
-	    [KT_ENTRY] = skel->progs.kvm_entry_btf,
-	    [KT_HYPERCALL] = skel->progs.kvm_hypercall_btf,
-	    [KT_CPUID] = skel->progs.kvm_cpuid_btf,
-	};
-	return progs[event];
+	char name[64];
+	snprintf(name, sizeof(name), "%s%s", kt_event_name(event), raw ? "_btf" : "");
+	return bpf_object__find_program_by_name(skel->obj, name);
 }
 
 /* Whether the kernel (or the kvm module) describes the tracepoint's arguments in BTF. */
@@ -77,27 +70,39 @@ static bool has_raw_tp(struct btf *vmlinux, struct btf *kvm, unsigned event)
 	       (kvm && btf__find_by_name_kind(kvm, name, BTF_KIND_TYPEDEF) > 0);
 }
 
-static struct bpf_program *program_for(struct kvmtrace_bpf *skel, unsigned event)
+/* One program an event: the raw one where BTF describes it, else the classic one; a tracepoint
+ * this kernel lacks must not sink the rest: load only what exists. VMSCOPE_BPF_CLASSIC=1 takes the
+ * classic ones everywhere, as a kernel without the BTF would (the tests check both). */
+static void choose_programs(struct kvmtrace *kt, const char *root)
 {
-	struct bpf_program *progs[KT_MAX] = {
-	    [KT_USERSPACE_EXIT] = skel->progs.kvm_userspace_exit,
-	    [KT_PIO] = skel->progs.kvm_pio,
-	    [KT_MMIO] = skel->progs.kvm_mmio,
-	    [KT_EMULATE_INSN] = skel->progs.kvm_emulate_insn,
-	    [KT_MSI_SET_IRQ] = skel->progs.kvm_msi_set_irq,
-	    [KT_EXIT] = skel->progs.kvm_exit,
-	    [KT_ENTRY] = skel->progs.kvm_entry,
-	    [KT_HYPERCALL] = skel->progs.kvm_hypercall,
-	    [KT_CPUID] = skel->progs.kvm_cpuid,
-	};
-	return progs[event];
+	const char *classic_only = getenv("VMSCOPE_BPF_CLASSIC");
+	bool want_raw = !classic_only || strcmp(classic_only, "1");
+	char path[160];
+	struct btf *vmlinux = btf__load_vmlinux_btf(), *kvm = NULL;
+	if (libbpf_get_error(vmlinux))
+		vmlinux = NULL;
+	if (vmlinux) {
+		kvm = btf__load_module_btf("kvm", vmlinux);
+		if (libbpf_get_error(kvm))
+			kvm = NULL;
+	}
+	for (unsigned e = 0; e < KT_MAX; e++) {
+		struct bpf_program *raw = program_of(kt->skel, e, true);
+		snprintf(path, sizeof(path), "%s/events/kvm/%s/id", root, kt_event_name(e));
+		bool classic = access(path, F_OK) == 0;
+		kt->raw[e] = want_raw && raw && has_raw_tp(vmlinux, kvm, e);
+		if (raw)
+			bpf_program__set_autoload(raw, kt->raw[e]);
+		bpf_program__set_autoload(program_of(kt->skel, e, false), classic && !kt->raw[e]);
+	}
+	btf__free(kvm);
+	btf__free(vmlinux);
 }
 
 int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **why)
 {
 	struct kvmtrace *kt;
 	const char *root;
-	char path[160];
 	int r, nr_attached = 0;
 
 	verbose_libbpf = verbose;
@@ -133,27 +138,7 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **
 		*why = "eBPF probes are off: the possible CPUs could not be counted";
 		goto err;
 	}
-	/* One program an event: the raw one where BTF describes it, else the classic one; a
-	 * tracepoint this kernel lacks must not sink the rest: load only what exists. */
-	struct btf *vmlinux = btf__load_vmlinux_btf(), *kvm = NULL;
-	if (libbpf_get_error(vmlinux))
-		vmlinux = NULL;
-	if (vmlinux) {
-		kvm = btf__load_module_btf("kvm", vmlinux);
-		if (libbpf_get_error(kvm))
-			kvm = NULL;
-	}
-	for (unsigned e = 0; e < KT_MAX; e++) {
-		struct bpf_program *raw = raw_program_for(kt->skel, e);
-		snprintf(path, sizeof(path), "%s/events/kvm/%s/id", root, kt_event_name(e));
-		bool classic = access(path, F_OK) == 0;
-		kt->raw[e] = raw && has_raw_tp(vmlinux, kvm, e);
-		if (raw)
-			bpf_program__set_autoload(raw, kt->raw[e]);
-		bpf_program__set_autoload(program_for(kt->skel, e), classic && !kt->raw[e]);
-	}
-	btf__free(kvm);
-	btf__free(vmlinux);
+	choose_programs(kt, root);
 	r = kvmtrace_bpf__load(kt->skel);
 	if (r) {
 		*why = r == -EPERM
@@ -163,8 +148,7 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **
 		goto err;
 	}
 	for (unsigned e = 0; e < KT_MAX; e++) {
-		struct bpf_program *p =
-		    kt->raw[e] ? raw_program_for(kt->skel, e) : program_for(kt->skel, e);
+		struct bpf_program *p = program_of(kt->skel, e, kt->raw[e]);
 		if (!bpf_program__autoload(p))
 			continue;
 		struct bpf_link *link = bpf_program__attach(p);
@@ -215,8 +199,7 @@ int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 	for (unsigned e = 0; out->cost_on && e < KT_MAX; e++) {
 		if (!kt->attached[e])
 			continue;
-		struct bpf_program *p =
-		    kt->raw[e] ? raw_program_for(kt->skel, e) : program_for(kt->skel, e);
+		struct bpf_program *p = program_of(kt->skel, e, kt->raw[e]);
 		struct bpf_prog_info info = {0};
 		__u32 len = sizeof(info);
 		if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len)) {

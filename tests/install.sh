@@ -118,5 +118,36 @@ expect cast_into_a_missing_folder 1 "cast" -- "$BIN" replay --cast "$tmp/nowhere
 if [ ! -e "$tmp/nowhere" ]; then ok cast_refusal_creates_nothing
 else bad cast_refusal_creates_nothing "$tmp/nowhere exists"; fi
 
+# ---- the docs' PromQL (prometheus.md's table, the Grafana dashboard) parses, and every metric it
+# names is one vmscope serves ----
+{
+	jq -r '.panels[].targets[].expr' docs/grafana-vmscope.json
+	# shellcheck disable=SC2016 # the backquotes are the table's
+	grep '^| ' docs/prometheus.md | sed -n 's/.*| `\(.*\)` |$/\1/p'
+} >"$tmp/exprs"
+served=$(grep -o '"vmscope_[a-z_]*"' tui/metrics.c | tr -d '"' | sort -u)
+unknown=""
+while read -r m; do
+	grep -qx "$m" <<<"$served" || unknown="$unknown $m"
+done < <(grep -o 'vmscope_[a-z_]*' "$tmp/exprs" | sed 's/_bucket$//' | sort -u)
+if [ "$(wc -l <"$tmp/exprs")" -lt 12 ]; then bad docs_promql_names_served_metrics "found $(wc -l <"$tmp/exprs") expressions"
+elif [ -n "$unknown" ]; then bad docs_promql_names_served_metrics "not served:$unknown"
+else ok docs_promql_names_served_metrics; fi
+if command -v promtool >/dev/null; then
+	{
+		echo "groups:"
+		echo "  - name: docs"
+		echo "    rules:"
+		i=0
+		while read -r e; do
+			i=$((i + 1))
+			echo "      - record: docs:expr$i"
+			echo "        expr: '$e'" # the expressions hold no single quote
+		done <"$tmp/exprs"
+	} >"$tmp/rules.yml"
+	if promtool check rules "$tmp/rules.yml" >"$tmp/promtool.out" 2>&1; then ok docs_promql_parses
+	else bad docs_promql_parses "$(tail -5 "$tmp/promtool.out")"; fi
+else skp docs_promql_parses "promtool is not installed (Debian: prometheus)"; fi
+
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

@@ -57,15 +57,20 @@ fi
 # ---- perf counts what the guest made while vmscope's probes watch the same tracepoint: on the
 # VMM, and system-wide. Before, it counted 0 (the probes' return value hid every event). ----
 if $probes && command -v perf >/dev/null && perf stat -e kvm:kvm_pio -x, -o /dev/null true 2>/dev/null; then
-	for scope in p a; do
-		"$BIN" run --headless --interval 100 --no-capture --workload exits:pio_vmm --rate 1000 >"$tmp/perf.jsonl" 2>"$tmp/perf.err" &
+	# p, a: the BTF raw tracepoints; c: the classic tracepoint programs (a kernel without the BTF)
+	for scope in p a c; do
+		classic=0
+		[ $scope = c ] && classic=1
+		VMSCOPE_BPF_CLASSIC=$classic "$BIN" run --headless --interval 100 --no-capture --workload exits:pio_vmm --rate 1000 >"$tmp/perf.jsonl" 2>"$tmp/perf.err" &
 		vm=$!
 		pids+=("$vm")
 		wait_for 60 json_lines "$tmp/perf.jsonl" 10
 		n0=$(wc -l <"$tmp/perf.jsonl")
-		if [ $scope = p ]; then perf stat -x, -o "$tmp/perf.txt" -e kvm:kvm_pio -p "$vm" -- sleep 2
+		if [ $scope != a ]; then perf stat -x, -o "$tmp/perf.txt" -e kvm:kvm_pio -p "$vm" -- sleep 2
 		else perf stat -x, -o "$tmp/perf.txt" -e kvm:kvm_pio -a -- sleep 2; fi
 		n1=$(wc -l <"$tmp/perf.jsonl")
+		# Which programs watched: the classic ones are named after the tracepoint, kvm_pio.
+		loaded=$(bpftool -j prog show 2>/dev/null | jq -r '[.[] | select(.name | startswith("kvm_pio"))] | map(.name) | join(" ")')
 		kill -INT "$vm"
 		wait "$vm"
 		seen=$(grep kvm:kvm_pio "$tmp/perf.txt" | cut -d, -f1)
@@ -76,7 +81,8 @@ if $probes && command -v perf >/dev/null && perf stat -e kvm:kvm_pio -x, -o /dev
 		[ $scope = a ] && others=$(($(total "$tmp/perf.jsonl" "$n1" .bpf.cost.other_processes) - $(total "$tmp/perf.jsonl" "$n0" .bpf.cost.other_processes)))
 		echo "    perf -$scope: perf counted ${seen:-nothing}, vmscope's probes $counted (and passed over $others), the guest $guest over the same 2 s"
 		# perf's window and the records' differ by up to a tick at each end: 2 x 100 ms.
-		if ! [[ ${seen:-} =~ ^[0-9]+$ ]]; then bad "observer_perf_sees_every_event_$scope" "perf printed: $(cat "$tmp/perf.txt")"
+		if [ $scope = c ] && [ "$loaded" != kvm_pio ]; then bad "observer_perf_sees_every_event_$scope" "VMSCOPE_BPF_CLASSIC=1 loaded '$loaded', not the classic kvm_pio"
+		elif ! [[ ${seen:-} =~ ^[0-9]+$ ]]; then bad "observer_perf_sees_every_event_$scope" "perf printed: $(cat "$tmp/perf.txt")"
 		elif [ "$guest" -lt 1000 ]; then bad "observer_perf_sees_every_event_$scope" "the guest made $guest exits in 2 s at 1000/s"
 		elif [ "$seen" -lt $((counted - counted / 10 - 20)) ] || [ "$seen" -gt $((counted + others + counted / 10 + 20)) ]; then
 			bad "observer_perf_sees_every_event_$scope" "perf counted $seen kvm_pio events where vmscope's probes counted $counted"
