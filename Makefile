@@ -27,7 +27,7 @@ GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 
 VMM_SRC := vmm/kvm/kvm.c vmm/kvm/boot.c vmm/kvm/paging.c vmm/pci/pci.c vmm/pci/pci_msix.c vmm/pci/pci_sriov.c vmm/pci/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/e1000/eeprom_phy.c vmm/e1000/rings.c vmm/vsnic/vsnic.c vmm/vsnic/engine.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/shared/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/names.c vmm/vm.c vmm/vcpu.c vmm/slots.c vmm/readout.c
 PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/jv.c probes/snapshot_json.c probes/assemble.c probes/switch_watch.c probes/session.c
-TUI_SRC := tui/cli.c tui/outputs.c tui/output.c tui/tour.c tui/tour_run.c tui/source.c tui/record.c tui/http_gate.c tui/metrics.c tui/panels.c tui/keys.c tui/dashboard.c tui/cast.c tui/headless.c
+TUI_SRC := tui/cli.c tui/outputs.c tui/output.c tui/tour.c tui/tour_run.c tui/source.c tui/record.c tui/http_gate.c tui/exposition.c tui/metrics.c tui/panels.c tui/keys.c tui/dashboard.c tui/cast.c tui/headless.c
 LIB_SRC := $(VMM_SRC) $(PROBES_SRC) $(TUI_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/vmm/guest_image.o
 SKEL := $(B)/kvmtrace.skel.h
@@ -82,6 +82,11 @@ $(B)/vmscope: $(B)/tui/main.o $(B)/libvmscope.a
 # Tests: unit tests under ASan/UBSan need no KVM; integration tests boot the VM. Test objects
 # live apart from the library's ($(B)/san: sanitized, $(B)/t: plain), each with its .d file.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
+# The unit tests read the shipped tour from the tree, wherever they are run from.
+TEST_DATA := -DVMSCOPE_TOUR_RECORDING='"$(CURDIR)/$(TOUR_RECORDING)"'
+$(B)/san/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(TEST_DATA) $(SAN) -MMD -MP -c $< -o $@
 $(B)/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -MMD -MP -c $< -o $@
@@ -90,7 +95,7 @@ $(B)/t/%.o: %.c
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 $(B)/san/probes/kvmtrace.o: $(SKEL)
 UNIT_LIB := $(VMM_SRC) probes/stats_fd.c probes/snapshot.c probes/jv.c probes/snapshot_json.c probes/capture.c probes/assemble.c \
-	tui/cli.c tui/outputs.c tui/output.c tui/record.c tui/http_gate.c tui/metrics.c tui/tour.c
+	tui/cli.c tui/outputs.c tui/output.c tui/record.c tui/http_gate.c tui/exposition.c tui/metrics.c tui/tour.c
 UNIT_OBJ := $(patsubst %.c,$(B)/san/%.o,$(UNIT_SRC) $(UNIT_LIB))
 $(B)/tests/unit: $(UNIT_OBJ) $(B)/vmm/guest_image.o
 	@mkdir -p $(dir $@)
@@ -126,7 +131,7 @@ $(B)/fuzz/fuzz_recording: tests/fuzz/fuzz_recording.c $(HEADERS) $(REC_LIB) $(FU
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -I$(B) -o $@ $< $(REC_LIB) $(FUZZ_LIB) -ljansson -lz -luring -lpthread
 # The command line, the tour script and the JSON text round trip: what users and files give us.
-CLI_LIB := tui/cli.c tui/http_gate.c tui/metrics.c probes/snapshot.c probes/jv.c probes/snapshot_json.c
+CLI_LIB := tui/cli.c tui/http_gate.c tui/exposition.c tui/metrics.c probes/snapshot.c probes/jv.c probes/snapshot_json.c
 $(B)/fuzz/fuzz_cli: tests/fuzz/fuzz_cli.c $(HEADERS) $(CLI_LIB) $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -I$(B) -o $@ $< $(CLI_LIB) $(FUZZ_LIB) -lmicrohttpd -ljansson -luring -lpthread -lm
