@@ -125,7 +125,7 @@ else bad cast_refusal_creates_nothing "$tmp/nowhere exists"; fi
 	# shellcheck disable=SC2016 # the backquotes are the table's
 	grep '^| ' docs/prometheus.md | sed -n 's/.*| `\(.*\)` |$/\1/p'
 } >"$tmp/exprs"
-served=$(grep -o '"vmscope_[a-z_]*"' tui/metrics.c | tr -d '"' | sort -u)
+served=$(grep -o '"vmscope_[a-z_]*"' tui/exposition.c | tr -d '"' | sort -u)
 unknown=""
 while read -r m; do
 	grep -qx "$m" <<<"$served" || unknown="$unknown $m"
