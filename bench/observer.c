@@ -21,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench/bench.h"
@@ -38,6 +39,7 @@ volatile sig_atomic_t
 
 enum observer {
 	OBS_NONE,
+	OBS_AGAIN,
 	OBS_BPF,
 	OBS_STATS,
 	OBS_CAPTURE,
@@ -53,6 +55,7 @@ static const struct {
 	unsigned dash_ms; /* 0: headless ticks at 1 Hz */
 } observers[OBS_MAX] = {
     [OBS_NONE] = {"nothing"},
+    [OBS_AGAIN] = {"nothing again"}, /* the noise floor: the machine's own drift between rounds */
     [OBS_BPF] = {"eBPF", .bpf = true},
     [OBS_STATS] = {"stats fd", .stats = true},
     [OBS_CAPTURE] = {"capture", .capture = true},
@@ -126,8 +129,21 @@ static int dashboard_window(struct session *s, unsigned interval_ms)
 	return run_dashboard(&cli, &src);
 }
 
-/* One measurement, in the calling (child) process: the guest's operations a second. */
-static double measure(const struct load *l, enum observer o)
+/* The calling thread's CPU time so far (ns): the dashboard's, or the headless ticks'. */
+static double self_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+struct result {
+	double rate; /* the guest's operations a second */
+	double self; /* the front end's thread, share of a core */
+};
+
+/* One measurement, in the calling (child) process. */
+static struct result measure(const struct load *l, enum observer o)
 {
 	struct session_opts so = {.workload = l->wl,
 				  .kind = l->kind,
@@ -141,15 +157,15 @@ static double measure(const struct load *l, enum observer o)
 	static struct snapshot snap;
 	if (session_open(&s, &so, &why)) {
 		fprintf(stderr, "bench/observer: %s\n", why);
-		return -1;
+		return (struct result){-1, 0};
 	}
 	session_tick(s, &snap);
 	usleep((useconds_t)(WARM_S * 1e6));
 	uint64_t n0 = guest_ops(s, l);
-	double t0 = mono_s();
+	double t0 = mono_s(), c0 = self_cpu_ns();
 	if (observers[o].dash_ms) {
 		if (dashboard_window(s, observers[o].dash_ms))
-			return -1;
+			return (struct result){-1, 0};
 	} else {
 		double next = t0 + 1;
 		while (mono_s() < t0 + WINDOW_S) {
@@ -160,34 +176,35 @@ static double measure(const struct load *l, enum observer o)
 			}
 		}
 	}
-	double rate = (double)(guest_ops(s, l) - n0) / (mono_s() - t0);
+	double dt = mono_s() - t0;
+	struct result r = {(double)(guest_ops(s, l) - n0) / dt, (self_cpu_ns() - c0) / 1e9 / dt};
 	session_close(s);
-	return rate;
+	return r;
 }
 
 /* Each measurement in a child: a fresh VM, probes and screen, nothing left over. */
-static double measure_apart(const struct load *l, enum observer o)
+static struct result measure_apart(const struct load *l, enum observer o)
 {
 	int p[2];
-	double rate = -1;
+	struct result r = {-1, 0};
 	fflush(stdout);
 	if (pipe(p))
-		return -1;
+		return r;
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(p[0]);
-		rate = measure(l, o);
-		if (write(p[1], &rate, sizeof(rate)) != sizeof(rate))
+		r = measure(l, o);
+		if (write(p[1], &r, sizeof(r)) != sizeof(r))
 			_exit(1);
 		_exit(0);
 	}
 	close(p[1]);
-	if (pid < 0 || read(p[0], &rate, sizeof(rate)) != sizeof(rate))
-		rate = -1;
+	if (pid < 0 || read(p[0], &r, sizeof(r)) != sizeof(r))
+		r.rate = -1;
 	close(p[0]);
 	if (pid > 0)
 		waitpid(pid, NULL, 0);
-	return rate;
+	return r;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -204,6 +221,7 @@ static double median(double *v, unsigned n)
 
 struct row {
 	double base[ROUNDS_MAX];
+	double self[OBS_MAX][ROUNDS_MAX]; /* the front end's thread, share of a core */
 	double ratio[OBS_MAX][ROUNDS_MAX];
 	double added_ns[OBS_MAX][ROUNDS_MAX];
 };
@@ -247,12 +265,16 @@ int main(int argc, char **argv)
 			if (!selected(argc, argv, loads[l].name))
 				continue;
 			double rate[OBS_MAX];
-			for (unsigned o = 0; o < OBS_MAX; o++)
-				if ((rate[o] = measure_apart(&loads[l], o)) <= 0) {
+			for (unsigned o = 0; o < OBS_MAX; o++) {
+				struct result m = measure_apart(&loads[l], o);
+				rate[o] = m.rate;
+				rows[l].self[o][r] = m.self;
+				if (rate[o] <= 0) {
 					fprintf(stderr, "bench/observer: %s with %s: no figure\n",
 						loads[l].name, observers[o].name);
 					return 1;
 				}
+			}
 			rows[l].base[r] = rate[OBS_NONE];
 			for (unsigned o = 0; o < OBS_MAX; o++) {
 				rows[l].ratio[o][r] = rate[o] / rate[OBS_NONE];
@@ -285,5 +307,16 @@ int main(int argc, char **argv)
 	}
 	printf("  target: everything on keeps >= 0.97 of the rate with nothing watching: %s\n",
 	       met ? "met" : "MISSED");
+	/* The front end's own thread (the dashboard drawing, or headless ticks at 1 Hz). */
+	printf("  the front end's thread, share of a core (median over workloads and rounds):");
+	for (unsigned o = 0; o < OBS_MAX; o++) {
+		double v[ROUNDS_MAX * NR_LOADS];
+		unsigned n = 0;
+		for (unsigned l = 0; l < NR_LOADS; l++)
+			for (unsigned r = 0; selected(argc, argv, loads[l].name) && r < rounds; r++)
+				v[n++] = rows[l].self[o][r];
+		printf(" %s %.2f%%%s", observers[o].name, 100 * median(v, n),
+		       o + 1 < OBS_MAX ? "," : "\n");
+	}
 	return 0;
 }
