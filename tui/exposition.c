@@ -400,4 +400,3 @@ void exposition_render(struct exposition *m, FILE *f, const struct snapshot *s)
 	ping_histogram(m, f, s);
 	switches(m, f, s);
 }
-

@@ -1,10 +1,10 @@
-/* The vCPU: its KVM_RUN loop, the exit dispatch, the guest's events and the hang watchdog. */
+/* The vCPU: its run loop over the CPU backend (vmm/cpu.h), the one exit dispatch, the guest's
+ * events and the hang watchdog. */
 #define _GNU_SOURCE
 #include "vmm/vmm_impl.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <linux/kvm.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -38,8 +36,7 @@ void vcpu_set_state(struct vmm *vm, enum vmm_state s)
 
 static uint64_t guest_rip(struct vmm *vm)
 {
-	struct kvm_regs r;
-	return ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) < 0 ? 0 : r.rip;
+	return vm->cpu_be->rip(vm);
 }
 
 void vcpu_fail(struct vmm *vm, uint64_t rip, const char *fmt, ...)
@@ -129,27 +126,20 @@ static void idle_halt(struct vmm *vm)
 		drain = 0;
 }
 
-static void handle_exit(struct vmm *vm)
+/* Every backend's exit, served the same way. */
+static void dispatch_exit(struct vmm *vm, const struct cpu_exit *x)
 {
-	struct kvm_run *run = vm->run;
-	unsigned reason = run->exit_reason;
-
 	CNT_ADD(vm->cnt.userspace_exits, 1);
-	CNT_ADD(vm->cnt.exit_reason[reason < VMM_EXIT_REASONS ? reason : 0], 1);
-	switch (reason) {
-	case KVM_EXIT_IO: {
-		uint8_t *p = (uint8_t *)run + run->io.data_offset;
-		for (uint32_t i = 0; i < run->io.count; i++, p += run->io.size)
-			count_io(vm, iobus_dispatch(&vm->bus, IO_PIO, run->io.port, p, run->io.size,
-						    run->io.direction == KVM_EXIT_IO_OUT));
+	CNT_ADD(vm->cnt.exit_reason[x->reason < VMM_EXIT_REASONS ? x->reason : 0], 1);
+	switch (x->kind) {
+	case CX_IO: {
+		uint8_t *p = x->data;
+		for (uint32_t i = 0; i < x->count; i++, p += x->size)
+			count_io(vm,
+				 iobus_dispatch(&vm->bus, x->space, x->addr, p, x->size, x->write));
 		break;
 	}
-	case KVM_EXIT_MMIO:
-		count_io(vm,
-			 iobus_dispatch(&vm->bus, IO_MMIO, run->mmio.phys_addr, run->mmio.data,
-					run->mmio.len > 8 ? 8 : run->mmio.len, run->mmio.is_write));
-		break;
-	case KVM_EXIT_HLT:
+	case CX_HLT:
 		if (LOAD(vm->ctl->halt_is_idle)) {
 			CNT_ADD(vm->cnt.hlt_idle, 1);
 			idle_halt(vm);
@@ -157,36 +147,14 @@ static void handle_exit(struct vmm *vm)
 			CNT_ADD(vm->cnt.hlt_op, 1);
 		}
 		break;
-	case KVM_EXIT_SHUTDOWN: {
-		/* On AMD, KVM resets the vCPU on shutdown: RIP then reads as the reset vector. */
-		uint64_t rip = guest_rip(vm);
-		if (rip == 0xfff0)
-			vcpu_fail(vm, 0,
-				  "guest triple-faulted (shutdown); KVM reset the vCPU, so its RIP "
-				  "is lost");
-		else
-			vcpu_fail(vm, rip, "guest triple-faulted (shutdown) at RIP %#llx",
-				  (unsigned long long)rip);
-		break;
-	}
-	case KVM_EXIT_FAIL_ENTRY:
-		vcpu_fail(vm, 0, "KVM could not enter the guest (entry failure reason %#llx)",
-			  (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-		break;
-	case KVM_EXIT_INTERNAL_ERROR:
-		vcpu_fail(vm, guest_rip(vm), "KVM internal error (suberror %u) at RIP %#llx",
-			  run->internal.suberror, (unsigned long long)guest_rip(vm));
-		break;
-	default:
-		vcpu_fail(vm, guest_rip(vm), "unexpected KVM exit reason %u at RIP %#llx", reason,
-			  (unsigned long long)guest_rip(vm));
-		break;
+	case CX_FAILED: vcpu_fail(vm, x->rip, "%s", x->why); break;
 	}
 }
 
 static void *vcpu_thread(void *arg)
 {
 	struct vmm *vm = arg;
+	struct cpu_exit x;
 
 	prctl(PR_SET_NAME, "vmscope-vcpu0");
 	__atomic_store_n(&vm->vcpu_tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
@@ -203,14 +171,13 @@ static void *vcpu_thread(void *arg)
 			continue;
 		}
 		STORE(vm->in_guest, true);
-		int r = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+		int r = vm->cpu_be->run(vm, &x);
 		STORE(vm->in_guest, false);
 		if (r < 0) {
-			if (errno != EINTR && errno != EAGAIN) {
-				vcpu_fail(vm, 0, "KVM_RUN failed: %s", strerror(errno));
-				break;
-			}
-			vm->run->immediate_exit = 0;
+			vcpu_fail(vm, 0, "%s failed: %s", vm->cpu_be->run_call, strerror(-r));
+			break;
+		}
+		if (r == 0) {
 			CNT_ADD(vm->cnt.vcpu_interrupts, 1);
 			if (LOAD(vm->hang_suspected)) {
 				uint64_t rip = guest_rip(vm);
@@ -221,7 +188,7 @@ static void *vcpu_thread(void *arg)
 			}
 			continue;
 		}
-		handle_exit(vm);
+		dispatch_exit(vm, &x);
 	}
 	vcpu_set_state(vm, VMM_STOPPED);
 	return NULL;
@@ -229,10 +196,7 @@ static void *vcpu_thread(void *arg)
 
 void vcpu_interrupt(struct vmm *vm)
 {
-	vm->run->immediate_exit = 1;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (vm->thread_started)
-		pthread_kill(vm->thread, SIGUSR1);
+	vm->cpu_be->interrupt(vm);
 }
 
 /* Wakes a halted guest: the VMM's own sleep in idle_halt() without an irqchip, the doorbell

@@ -100,6 +100,7 @@ static struct vmm *vm_alloc(const struct vmm_opts *opts)
 	vm->exits.pio_efd = vm->exits.mmio_efd = -1;
 	vm->mem = MAP_FAILED;
 	vm->run = MAP_FAILED;
+	vm->cpu_be = &kvm_cpu;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_mutex_init(&vm->nic_lock, NULL);
 	vm->active = -1;

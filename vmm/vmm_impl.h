@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "vmm/vmm.h"
+#include "vmm/cpu.h"
 #include "vmm/exitdev.h"
 #include "vmm/guest_mem.h"
 #include "vmm/iobus.h"
@@ -28,6 +29,7 @@ struct vmm {
 	int kvm_fd, vm_fd, vcpu_fd, wake_efd;
 	bool irqchip;	 /* KVM's in-kernel LAPIC: HLT stays in KVM, MSIs reach the guest */
 	int command_gsi; /* an MSI that wakes a halted guest for a command, or -1 */
+	const struct cpu_backend *cpu_be; /* what runs the guest (vmm/cpu.h) */
 	struct kvm_run *run;
 	size_t run_size;
 	uint8_t *mem;

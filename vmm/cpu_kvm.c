@@ -1,0 +1,105 @@
+/* KVM's vCPU as the CPU backend: KVM_RUN, and its exits told in the seam's words (vmm/cpu.h). */
+#define _GNU_SOURCE
+#include "vmm/vmm_impl.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+
+static uint64_t kvm_rip(struct vmm *vm)
+{
+	struct kvm_regs r;
+	return ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) < 0 ? 0 : r.rip;
+}
+
+static void io_exit(struct cpu_exit *x, enum io_space space, uint64_t addr, uint8_t *data,
+		    uint32_t size, uint32_t count, bool write)
+{
+	x->kind = CX_IO;
+	x->space = space;
+	x->addr = addr;
+	x->data = data;
+	x->size = size;
+	x->count = count;
+	x->write = write;
+}
+
+static void failed(struct vmm *vm, struct cpu_exit *x)
+{
+	struct kvm_run *run = vm->run;
+	x->kind = CX_FAILED;
+	x->rip = kvm_rip(vm);
+	switch (run->exit_reason) {
+	case KVM_EXIT_SHUTDOWN:
+		/* On AMD, KVM resets the vCPU on shutdown: RIP then reads as the reset vector. */
+		if (x->rip == 0xfff0) {
+			x->rip = 0;
+			snprintf(x->why, sizeof(x->why),
+				 "guest triple-faulted (shutdown); KVM reset the vCPU, so its RIP "
+				 "is lost");
+		} else {
+			snprintf(x->why, sizeof(x->why),
+				 "guest triple-faulted (shutdown) at RIP %#llx",
+				 (unsigned long long)x->rip);
+		}
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		x->rip = 0;
+		snprintf(x->why, sizeof(x->why),
+			 "KVM could not enter the guest (entry failure reason %#llx)",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		snprintf(x->why, sizeof(x->why), "KVM internal error (suberror %u) at RIP %#llx",
+			 run->internal.suberror, (unsigned long long)x->rip);
+		break;
+	default:
+		snprintf(x->why, sizeof(x->why), "unexpected KVM exit reason %u at RIP %#llx",
+			 run->exit_reason, (unsigned long long)x->rip);
+		break;
+	}
+}
+
+static int kvm_run_once(struct vmm *vm, struct cpu_exit *x)
+{
+	struct kvm_run *run = vm->run;
+	if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+		if (errno != EINTR && errno != EAGAIN)
+			return -errno;
+		run->immediate_exit = 0;
+		return 0;
+	}
+	x->reason = run->exit_reason;
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		io_exit(x, IO_PIO, run->io.port, (uint8_t *)run + run->io.data_offset, run->io.size,
+			run->io.count, run->io.direction == KVM_EXIT_IO_OUT);
+		break;
+	case KVM_EXIT_MMIO:
+		io_exit(x, IO_MMIO, run->mmio.phys_addr, run->mmio.data,
+			run->mmio.len > 8 ? 8 : run->mmio.len, 1, run->mmio.is_write);
+		break;
+	case KVM_EXIT_HLT: x->kind = CX_HLT; break;
+	default: failed(vm, x); break;
+	}
+	return 1;
+}
+
+static void kvm_interrupt(struct vmm *vm)
+{
+	vm->run->immediate_exit = 1;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vm->thread_started)
+		pthread_kill(vm->thread, SIGUSR1);
+}
+
+const struct cpu_backend kvm_cpu = {
+    .name = "kvm",
+    .run_call = "KVM_RUN",
+    .run = kvm_run_once,
+    .interrupt = kvm_interrupt,
+    .rip = kvm_rip,
+};
