@@ -251,6 +251,19 @@ static int run_ping(enum nic_mode mode, struct row *r)
 	return 0;
 }
 
+/* A rate's range over the rounds, lowest to highest: figures from two machines (or two runs)
+ * can be told apart from the noise of one. */
+static void spread_line(const char *name, const double *tx, const double *rx)
+{
+	double t[ROUNDS], r[ROUNDS];
+	memcpy(t, tx, sizeof(t));
+	memcpy(r, rx, sizeof(r));
+	qsort(t, ROUNDS, sizeof(double), cmp_double);
+	qsort(r, ROUNDS, sizeof(double), cmp_double);
+	printf("  %-11s tx %.0f-%.0f  rx %.0f-%.0f pps\n", name, t[0], t[ROUNDS - 1], r[0],
+	       r[ROUNDS - 1]);
+}
+
 /* The ratio's median and its range over the rounds (each round against its own raw figure). */
 static void ratio_line(const char *mode, const char *dir, const double *v, const double *raw)
 {
@@ -453,6 +466,11 @@ int main(int argc, char **argv)
 			printf("%10s %10s ", "-", "-");
 		printf("%9.3f %10.0fns %10.0fns\n", r->irqs, median(r->cpu_tx), median(r->cpu_rx));
 	}
+	printf("\nthe rates' spread over the %d rounds, lowest-highest:\n", ROUNDS);
+	spread_line("raw", raw_tx, raw_rx);
+	spread_line("raw+capture", cap_tx, cap_rx);
+	for (unsigned i = 0; i < n; i++)
+		spread_line(rows[i].name, rows[i].tx, rows[i].rx);
 	printf("\nthe session's capture costs the raw link %.0f%% of its tx rate and %.0f%% of its "
 	       "rx rate\n\n",
 	       100 * (1 - median(cap_tx) / median(raw_tx)),
