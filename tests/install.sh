@@ -94,6 +94,10 @@ if "$BIN" replay --cast "$tmp/tour.cast" 2>"$tmp/cast.err"; then
 		bad cast_is_asciicast_v2 "the last event at $(tail -n 1 "$tmp/tour.cast" | jq '.[0]') s, the recording lasts $last_t - $first_t s"
 	else ok cast_is_asciicast_v2; fi
 	echo "    $(cat "$tmp/cast.err")"
+	# The first frame is a whole screen: the first snapshot's figures stand in it as recorded.
+	first=$(zcat demo/tour.jsonl.gz | jq -rs '[.[] | select(.seq)] | .[0] | "cpu \(.cpu_mode) | \(.state) | \(.workload):\(.kind) @ \(.rate)/s"')
+	if sed -n 2p "$tmp/tour.cast" | jq -r '.[2]' | grep -qF -- "$first"; then ok cast_frames_carry_the_recordings_figures
+	else bad cast_frames_carry_the_recordings_figures "the first frame lacks '$first'"; fi
 	if command -v asciinema >/dev/null && command -v script >/dev/null; then
 		# asciinema cat writes to a terminal: script gives it one.
 		if timeout 60 script -qec "asciinema cat $tmp/tour.cast" /dev/null </dev/null >"$tmp/cat.out" 2>&1 &&
