@@ -15,7 +15,10 @@ trap 'rm -rf "$tmp"' EXIT
 tree=$tmp/tree dest=$tmp/dest
 mkdir -p "$tree"
 git ls-files -z | xargs -0 cp -a --parents -t "$tree" 2>/dev/null
-mkdir -p "$tree/build" && cp -a build/. "$tree/build/"
+# The build as it stands, less what install never needs (the hardware lane's kernel, the tests).
+mkdir -p "$tree/build"
+(cd build && find . -path ./hwlane -prune -o -path ./san -prune -o -path ./t -prune -o -path ./tests -prune -o -path ./fuzz -prune -o -path ./bench -prune -o -type f -print0 |
+	cpio -0pdm --quiet "$tree/build")
 if ! make -C "$tree" install DESTDIR="$dest" PREFIX=/usr >"$tmp/install.log" 2>&1; then
 	bad make_install "$(tail -5 "$tmp/install.log")"
 else
