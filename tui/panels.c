@@ -279,7 +279,8 @@ static int draw_sources(struct dash *d, int y, int rows)
 		draw_top(y++, "bpf events", ev, n);
 		draw_top(y++, "uexit why", s->uexit, s->nr_uexit);
 		if (s->host == HOST_PVM) /* docs/kvm-hosts.md: kvm_exit never fires there */
-			draw_none(y++, "kvm_exit why", "- (kvm_pvm has no kvm_exit tracepoint events)");
+			draw_none(y++, "kvm_exit why",
+				  "- (kvm_pvm has no kvm_exit tracepoint events)");
 		else
 			draw_top(y++, "kvm_exit why", s->kexit, s->nr_kexit);
 	}
