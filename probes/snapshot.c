@@ -1,6 +1,7 @@
 /* Snapshot helpers shared by the session (writer) and the front ends (readers). */
 #include "snapshot.h"
 
+#include <stdio.h>
 #include <string.h>
 
 const char *source_name(enum source s)
@@ -42,6 +43,129 @@ const char *kt_event_name(unsigned event)
 	    [KT_CPUID] = "kvm_cpuid",
 	};
 	return event < KT_MAX ? names[event] : "?";
+}
+
+/* VMX basic exit reasons (Intel SDM Vol. 3D, Appendix C). */
+static const char *const vmx_exit_names[] = {
+    "EXCEPTION_NMI",
+    "EXTERNAL_INTERRUPT",
+    "TRIPLE_FAULT",
+    "INIT",
+    "SIPI",
+    "IO_SMI",
+    "OTHER_SMI",
+    "INTERRUPT_WINDOW",
+    "NMI_WINDOW",
+    "TASK_SWITCH",
+    "CPUID",
+    "GETSEC",
+    "HLT",
+    "INVD",
+    "INVLPG",
+    "RDPMC",
+    "RDTSC",
+    "RSM",
+    "VMCALL",
+    "VMCLEAR",
+    "VMLAUNCH",
+    "VMPTRLD",
+    "VMPTRST",
+    "VMREAD",
+    "VMRESUME",
+    "VMWRITE",
+    "VMXOFF",
+    "VMXON",
+    "CR_ACCESS",
+    "DR_ACCESS",
+    "IO_INSTRUCTION",
+    "MSR_READ",
+    "MSR_WRITE",
+    "INVALID_STATE",
+    "MSR_LOAD_FAIL",
+    NULL,
+    "MWAIT",
+    "MONITOR_TRAP_FLAG",
+    NULL,
+    "MONITOR",
+    "PAUSE",
+    "MCE_DURING_VMENTRY",
+    NULL,
+    "TPR_BELOW_THRESHOLD",
+    "APIC_ACCESS",
+    "EOI_INDUCED",
+    "GDTR_IDTR",
+    "LDTR_TR",
+    "EPT_VIOLATION",
+    "EPT_MISCONFIG",
+    "INVEPT",
+    "RDTSCP",
+    "PREEMPTION_TIMER",
+    "INVVPID",
+    "WBINVD",
+    "XSETBV",
+    "APIC_WRITE",
+    "RDRAND",
+    "INVPCID",
+    "VMFUNC",
+    "ENCLS",
+    "RDSEED",
+    "PML_FULL",
+    "XSAVES",
+    "XRSTORS",
+    NULL,
+    NULL,
+    "UMWAIT",
+    "TPAUSE",
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    "BUS_LOCK",
+    "NOTIFY",
+};
+
+/* SVM exit codes from 0x60 (AMD APM Vol. 2, Appendix C); below it, CR/DR accesses and
+ * exceptions by number. */
+static const char *const svm_exit_names[] = {
+    "INTR",	   "NMI",	"SMI",	      "INIT",	 "VINTR",      "CR0_SEL_WRITE",
+    "IDTR_READ",   "GDTR_READ", "LDTR_READ",  "TR_READ", "IDTR_WRITE", "GDTR_WRITE",
+    "LDTR_WRITE",  "TR_WRITE",	"RDTSC",      "RDPMC",	 "PUSHF",      "POPF",
+    "CPUID",	   "RSM",	"IRET",	      "SWINT",	 "INVD",       "PAUSE",
+    "HLT",	   "INVLPG",	"INVLPGA",    "IOIO",	 "MSR",	       "TASK_SWITCH",
+    "FERR_FREEZE", "SHUTDOWN",	"VMRUN",      "VMMCALL", "VMLOAD",     "VMSAVE",
+    "STGI",	   "CLGI",	"SKINIT",     "RDTSCP",	 "ICEBP",      "WBINVD",
+    "MONITOR",	   "MWAIT",	"MWAIT_COND", "XSETBV",	 "RDPRU",      "EFER_WRITE_TRAP",
+};
+
+const char *hw_exit_reason_name(enum host_kind host, unsigned code, char *buf, size_t n)
+{
+	const char *name = NULL;
+	if (host == HOST_VTX && code < sizeof(vmx_exit_names) / sizeof(vmx_exit_names[0]))
+		name = vmx_exit_names[code];
+	else if (host == HOST_AMDV && code < 0x60) {
+		static const char *const kind[] = {"READ_CR",  "WRITE_CR", "READ_DR",
+						   "WRITE_DR", "EXCP",	   "EXCP"};
+		snprintf(buf, n, "%s%u", kind[code >> 4], code < 0x40 ? code & 15 : code - 0x40);
+		return buf;
+	} else if (host == HOST_AMDV &&
+		   code - 0x60 < sizeof(svm_exit_names) / sizeof(svm_exit_names[0]))
+		name = svm_exit_names[code - 0x60];
+	else if (host == HOST_AMDV && code >= 0x90 && code < 0xa0) {
+		snprintf(buf, n, "CR%u_WRITE_TRAP", code - 0x90);
+		return buf;
+	} else if (host == HOST_AMDV && code == 0x400)
+		name = "NPF";
+	else if (host == HOST_AMDV && code == 0x401)
+		name = "AVIC_INCOMPLETE_IPI";
+	else if (host == HOST_AMDV && code == 0x402)
+		name = "AVIC_NOACCEL";
+	else if (host == HOST_AMDV && code == 0x403)
+		name = "VMGEXIT";
+	if (!name)
+		return NULL;
+	snprintf(buf, n, "%s", name);
+	return buf;
 }
 
 const char *kvm_exit_reason_name(unsigned reason)

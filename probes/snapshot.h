@@ -246,6 +246,9 @@ const char *snap_kind_name(uint32_t exit_kind);	     /* exit_kind_name, or "-" f
 const char *per_packet_name(enum per_packet_part p); /* "all", "userspace", ... */
 const char *kt_event_name(unsigned event);	     /* the tracepoint, e.g. "kvm_pio" */
 const char *kvm_exit_reason_name(unsigned reason);   /* KVM_EXIT_* without prefix */
+/* A hardware exit reason's name on this host (VMX basic exit reason, SVM exit code) into buf;
+ * NULL when the host has none or the code is not one the manuals name. */
+const char *hw_exit_reason_name(enum host_kind host, unsigned code, char *buf, size_t n);
 void figure_update(struct figure *f, uint64_t total, uint64_t prev_total, double dt);
 /* A percentile (0..1) of a log2 histogram (slot i counts values in [2^i, 2^(i+1))), in the
  * histogram's units; interpolates inside the slot. 0 when empty. */

@@ -2,6 +2,7 @@
  * draws) in one registry, drawn top to bottom while it fits. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tui/dash.h"
@@ -227,6 +228,20 @@ static void draw_top(int y, const char *title, const struct named_figure *arr, u
 	draw_none(y, title, len ? line : "(nothing moved this tick)");
 }
 
+/* kvm_exit by hardware reason, named as the host's manual names it (the records keep the code). */
+static void draw_exit_reasons(int y, const struct snapshot *s)
+{
+	struct named_figure named[SNAP_REASONS_MAX];
+	char buf[40];
+	for (unsigned i = 0; i < s->nr_kexit && i < SNAP_REASONS_MAX; i++) {
+		named[i] = s->kexit[i];
+		unsigned code = (unsigned)strtoul(s->kexit[i].name, NULL, 16);
+		if (hw_exit_reason_name(s->host, code, buf, sizeof(buf)))
+			snprintf(named[i].name, sizeof(named[i].name), "%s", buf);
+	}
+	draw_top(y, "kvm_exit why", named, s->nr_kexit);
+}
+
 /* What watching costs: the probes' own run time as the kernel accounts it (BPF_ENABLE_STATS),
  * per event they handled and against the vCPU thread's time; "-" where that is not measured. */
 static void draw_observer(int y, const struct snapshot *s)
@@ -282,7 +297,7 @@ static int draw_sources(struct dash *d, int y, int rows)
 			draw_none(y++, "kvm_exit why",
 				  "- (kvm_pvm has no kvm_exit tracepoint events)");
 		else
-			draw_top(y++, "kvm_exit why", s->kexit, s->nr_kexit);
+			draw_exit_reasons(y++, s);
 	}
 	draw_top(y++, "vmm", s->vmm, s->nr_vmm);
 	draw_observer(y++, s);

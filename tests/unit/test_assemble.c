@@ -257,3 +257,28 @@ TEST(assembly_shows_the_probes_cost_per_event_and_as_a_share_of_the_vcpu)
 	CHECK(!f->snap.bpf_cost_on && !f->snap.bpf_ns_per_run_valid);
 	free(f);
 }
+
+TEST(hardware_exit_reasons_are_named_as_the_manuals_name_them)
+{
+	char b[40];
+	const char *n;
+	CHECK((n = hw_exit_reason_name(HOST_VTX, 12, b, sizeof(b))) && !strcmp(n, "HLT"));
+	CHECK((n = hw_exit_reason_name(HOST_VTX, 30, b, sizeof(b))) &&
+	      !strcmp(n, "IO_INSTRUCTION"));
+	CHECK((n = hw_exit_reason_name(HOST_VTX, 48, b, sizeof(b))) && !strcmp(n, "EPT_VIOLATION"));
+	CHECK((n = hw_exit_reason_name(HOST_VTX, 75, b, sizeof(b))) && !strcmp(n, "NOTIFY"));
+	CHECK(!hw_exit_reason_name(HOST_VTX, 35, b, sizeof(b))); /* reserved */
+	CHECK(!hw_exit_reason_name(HOST_VTX, 1000, b, sizeof(b)));
+	CHECK((n = hw_exit_reason_name(HOST_AMDV, 0x78, b, sizeof(b))) && !strcmp(n, "HLT"));
+	CHECK((n = hw_exit_reason_name(HOST_AMDV, 0x7b, b, sizeof(b))) && !strcmp(n, "IOIO"));
+	CHECK((n = hw_exit_reason_name(HOST_AMDV, 0x60, b, sizeof(b))) && !strcmp(n, "INTR"));
+	CHECK((n = hw_exit_reason_name(HOST_AMDV, 0x8f, b, sizeof(b))) &&
+	      !strcmp(n, "EFER_WRITE_TRAP"));
+	CHECK((n = hw_exit_reason_name(HOST_AMDV, 0x400, b, sizeof(b))) && !strcmp(n, "NPF"));
+	CHECK((n = hw_exit_reason_name(HOST_AMDV, 0x4e, b, sizeof(b))) && !strcmp(n, "EXCP14"));
+	CHECK((n = hw_exit_reason_name(HOST_AMDV, 0x10, b, sizeof(b))) && !strcmp(n, "WRITE_CR0"));
+	CHECK((n = hw_exit_reason_name(HOST_AMDV, 0x93, b, sizeof(b))) &&
+	      !strcmp(n, "CR3_WRITE_TRAP"));
+	CHECK(!hw_exit_reason_name(HOST_AMDV, 0x404, b, sizeof(b)));
+	CHECK(!hw_exit_reason_name(HOST_PVM, 12, b, sizeof(b))); /* kvm_pvm has no kvm_exit */
+}
