@@ -1,6 +1,7 @@
 /* Inside the dashboard: struct dash and the calls between its files. dashboard.c owns the
  * screen and the loop, panels.c draws the panels, keys.c holds the key bindings, cast.c draws
- * a replay into an asciicast file. These four are the only files that touch curses. */
+ * a replay into an asciicast file, panel_sources.c the SOURCES panel. These are the only files
+ * that touch curses. */
 #ifndef VMSCOPE_TUI_DASH_H
 #define VMSCOPE_TUI_DASH_H
 #define _XOPEN_SOURCE_EXTENDED
@@ -54,6 +55,8 @@ void dash_seek(struct dash *d, long pos);
 
 /* panels.c: every panel that is wanted and fits, top to bottom, above the keys' line. */
 void panels_draw(struct dash *d);
+/* panel_sources.c: the SOURCES panel, from line y; the next free line. */
+int panel_sources(struct dash *d, int y, int rows);
 
 /* keys.c */
 /* A key: EV_* flags. */

@@ -1,0 +1,118 @@
+/* The SOURCES panel: the busiest counters of every source beside each other (the stats fd,
+ * eBPF's events and reasons, the VMM), and what the probes themselves cost. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tui/dash.h"
+#include "vmm/names.h"
+
+/* A source's line: its title, then the text (what it has, or why it has nothing). */
+static void draw_none(int y, const char *title, const char *why)
+{
+	attron(A_BOLD);
+	mvprintw(y, 1, "%-12s", title);
+	attroff(A_BOLD);
+	mvaddnstr(y, 14, why, COLS - 15);
+}
+
+/* The busiest entries of a named list, on one line. */
+static void draw_top(int y, const char *title, const struct named_figure *arr, unsigned nr)
+{
+	char line[512];
+	size_t len = 0;
+	bool used[64] = {0};
+
+	for (unsigned n = 0; n < 6 && n < nr; n++) {
+		int best = -1;
+		for (unsigned i = 0; i < nr && i < 64; i++)
+			if (!used[i] && arr[i].f.rate > 0 &&
+			    (best < 0 || arr[i].f.rate > arr[best].f.rate))
+				best = (int)i;
+		if (best < 0)
+			break;
+		used[best] = true;
+		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s %.0f  ", arr[best].name,
+					arr[best].f.rate);
+		if (len >= sizeof(line))
+			break;
+	}
+	draw_none(y, title, len ? line : "(nothing moved this tick)");
+}
+
+/* kvm_exit by hardware reason, named as the host's manual names it (the records keep the code). */
+static void draw_exit_reasons(int y, const struct snapshot *s)
+{
+	struct named_figure named[SNAP_REASONS_MAX];
+	char buf[40];
+	for (unsigned i = 0; i < s->nr_kexit && i < SNAP_REASONS_MAX; i++) {
+		named[i] = s->kexit[i];
+		unsigned code = (unsigned)strtoul(s->kexit[i].name, NULL, 16);
+		if (hw_exit_reason_name(s->host, code, buf, sizeof(buf)))
+			snprintf(named[i].name, sizeof(named[i].name), "%s", buf);
+	}
+	draw_top(y, "kvm_exit why", named, s->nr_kexit);
+}
+
+/* What watching costs: the probes' own run time as the kernel accounts it (BPF_ENABLE_STATS),
+ * per event they handled and against the vCPU thread's time; "-" where that is not measured. */
+static void draw_observer(int y, const struct snapshot *s)
+{
+	char per[32] = "-", share[32] = "-";
+	char line[160];
+	if (s->bpf_on && s->bpf_cost_on && s->bpf_ns_per_run_valid)
+		snprintf(per, sizeof(per), "%.0f ns", s->bpf_ns_per_run);
+	if (s->bpf_on && s->bpf_cost_on && s->bpf_vcpu_share_valid)
+		snprintf(share, sizeof(share), "%.2f%%", 100 * s->bpf_vcpu_share);
+	if (!s->bpf_on)
+		snprintf(line, sizeof(line), "eBPF probes: - (not loaded)");
+	else if (!s->bpf_cost_on)
+		snprintf(line, sizeof(line),
+			 "eBPF probes: - (the kernel does not account their run time)");
+	else
+		snprintf(line, sizeof(line),
+			 "eBPF probes cost %s an event, %s of the vCPU's time (kernel)", per,
+			 share);
+	draw_none(y, "observer", line);
+}
+
+int panel_sources(struct dash *d, int y, int rows)
+{
+	const struct snapshot *s = &d->snap;
+
+	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
+	mvprintw(y++, 1, "SOURCES (/s)");
+	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+	if (s->nr_stats)
+		draw_top(y++, "stats fd", s->stats, s->nr_stats);
+	else
+		draw_none(y++, "stats fd", "- (not read: --no-stats, or this KVM has no stats fd)");
+	if (!s->bpf_on) {
+		attron(A_BOLD);
+		mvprintw(y, 1, "%-12s", "bpf");
+		attroff(A_BOLD);
+		attron(COLOR_PAIR(C_WARN));
+		mvaddnstr(y++, 14, s->bpf_why, COLS - 15);
+		attroff(COLOR_PAIR(C_WARN));
+	} else {
+		struct named_figure ev[KT_MAX];
+		unsigned n = 0;
+		for (unsigned e = 0; e < KT_MAX; e++)
+			if (s->bpf_event[e].valid) {
+				snprintf(ev[n].name, sizeof(ev[n].name), "%s",
+					 kt_event_name(e) + 4);
+				ev[n++].f = s->bpf_event[e];
+			}
+		draw_top(y++, "bpf events", ev, n);
+		draw_top(y++, "uexit why", s->uexit, s->nr_uexit);
+		if (s->host == HOST_PVM) /* docs/kvm-hosts.md: kvm_exit never fires there */
+			draw_none(y++, "kvm_exit why",
+				  "- (kvm_pvm has no kvm_exit tracepoint events)");
+		else
+			draw_exit_reasons(y++, s);
+	}
+	draw_top(y++, "vmm", s->vmm, s->nr_vmm);
+	draw_observer(y++, s);
+	return y + 1;
+}
+
