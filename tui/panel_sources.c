@@ -115,4 +115,3 @@ int panel_sources(struct dash *d, int y, int rows)
 	draw_observer(y++, s);
 	return y + 1;
 }
-
