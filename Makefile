@@ -166,14 +166,14 @@ PREFIX ?= /usr/local
 INSTALLED := bin/vmscope share/vmscope/tour.jsonl.gz share/man/man1/vmscope.1 \
 	share/bash-completion/completions/vmscope
 install: all
-	install -D -m 755 $(B)/vmscope $(DESTDIR)$(PREFIX)/bin/vmscope
-	install -D -m 644 $(TOUR_RECORDING) $(DESTDIR)$(PREFIX)/share/vmscope/tour.jsonl.gz
-	install -D -m 644 docs/vmscope.1 $(DESTDIR)$(PREFIX)/share/man/man1/vmscope.1
+	install -D -m 755 $(B)/vmscope "$(DESTDIR)$(PREFIX)/bin/vmscope"
+	install -D -m 644 $(TOUR_RECORDING) "$(DESTDIR)$(PREFIX)/share/vmscope/tour.jsonl.gz"
+	install -D -m 644 docs/vmscope.1 "$(DESTDIR)$(PREFIX)/share/man/man1/vmscope.1"
 	install -D -m 644 scripts/vmscope.bash-completion \
-		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/vmscope
+		"$(DESTDIR)$(PREFIX)/share/bash-completion/completions/vmscope"
 uninstall:
-	rm -f $(INSTALLED:%=$(DESTDIR)$(PREFIX)/%)
-	-rmdir $(DESTDIR)$(PREFIX)/share/vmscope 2>/dev/null
+	rm -f $(INSTALLED:%="$(DESTDIR)$(PREFIX)/%")
+	-rmdir "$(DESTDIR)$(PREFIX)/share/vmscope" 2>/dev/null
 
 deps:
 	@scripts/install-deps.sh build
