@@ -27,8 +27,9 @@ struct {
 
 /* Counters by index, per CPU (an array lookup is a few instructions, a hash's is a hash):
  * [KT_FLAT_OTHERS + event] runs for another process, [KT_FLAT_UNCOUNTED + event] ours but
- * counted elsewhere (half of one event), [KT_FLAT_EVENTS + 2 * event + detail] the events whose
- * detail is 0 or 1 (kt_flat_event), which never go to the hash. With counts they add up to the
+ * counted elsewhere (half of one event), [KT_FLAT_EVENTS + event * KT_FLAT_DETAILS + detail] an
+ * event whose detail is small (a KVM_EXIT_* reason, a VMX exit reason, a flag); a larger detail
+ * (a port, a page, an SVM exit code) goes to the hash. With counts they add up to the
  * kernel's run_cnt, so the cost figures can be checked, and the share of the runs that are this
  * VMM's is known. */
 struct {
@@ -78,14 +79,6 @@ static __always_inline bool others(void)
 	return target_tgid && (bpf_get_current_pid_tgid() >> 32) != target_tgid;
 }
 
-/* An event whose detail is 0 or 1: an array slot, no hash. */
-static __always_inline int count_flat(__u32 event, __u32 detail)
-{
-	if (others())
-		return bump(KT_FLAT_OTHERS + event);
-	return bump(KT_FLAT_EVENTS + 2 * event + (detail & 1));
-}
-
 static __always_inline int count(__u32 event, __u32 detail)
 {
 	struct kt_key key = {.event = event, .detail = detail};
@@ -93,6 +86,8 @@ static __always_inline int count(__u32 event, __u32 detail)
 
 	if (others())
 		return bump(KT_FLAT_OTHERS + event);
+	if (detail < KT_FLAT_DETAILS)
+		return bump(KT_FLAT_EVENTS + event * KT_FLAT_DETAILS + detail);
 	/* Per CPU: no atomic, no cache line shared between the vCPU's and the poller's CPUs;
 	 * the loader adds the CPUs up. */
 	v = bpf_map_lookup_elem(&counts, &key);
@@ -130,13 +125,13 @@ int kvm_mmio(struct trace_event_raw_kvm_mmio___vs *ctx)
 SEC("tp/kvm/kvm_emulate_insn")
 int kvm_emulate_insn(struct trace_event_raw_kvm_emulate_insn___vs *ctx)
 {
-	return count_flat(KT_EMULATE_INSN, BPF_CORE_READ(ctx, failed));
+	return count(KT_EMULATE_INSN, BPF_CORE_READ(ctx, failed));
 }
 
 SEC("tp/kvm/kvm_msi_set_irq")
 int kvm_msi_set_irq(void *ctx)
 {
-	return count_flat(KT_MSI_SET_IRQ, 0);
+	return count(KT_MSI_SET_IRQ, 0);
 }
 
 SEC("tp/kvm/kvm_exit")
@@ -148,7 +143,7 @@ int kvm_exit(struct trace_event_raw_kvm_exit___vs *ctx)
 SEC("tp/kvm/kvm_entry")
 int kvm_entry(void *ctx)
 {
-	return count_flat(KT_ENTRY, 0);
+	return count(KT_ENTRY, 0);
 }
 
 SEC("tp/kvm/kvm_hypercall")
@@ -190,19 +185,19 @@ int BPF_PROG(kvm_mmio_btf, int type, int len, __u64 gpa)
 SEC("tp_btf/kvm_emulate_insn")
 int BPF_PROG(kvm_emulate_insn_btf, void *vcpu, __u8 failed)
 {
-	return count_flat(KT_EMULATE_INSN, failed);
+	return count(KT_EMULATE_INSN, failed);
 }
 
 SEC("tp_btf/kvm_msi_set_irq")
 int BPF_PROG(kvm_msi_set_irq_btf)
 {
-	return count_flat(KT_MSI_SET_IRQ, 0);
+	return count(KT_MSI_SET_IRQ, 0);
 }
 
 SEC("tp_btf/kvm_entry")
 int BPF_PROG(kvm_entry_btf)
 {
-	return count_flat(KT_ENTRY, 0);
+	return count(KT_ENTRY, 0);
 }
 
 SEC("tp_btf/kvm_hypercall")

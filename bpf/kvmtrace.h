@@ -22,16 +22,12 @@ struct kt_key {
 
 #define KT_MAP_ENTRIES 4096
 
-/* The per-CPU array's slots (kvmtrace.bpf.c's flat map). */
+/* The per-CPU array's slots (kvmtrace.bpf.c's flat map): runs passed over, then each event's
+ * small details (below KT_FLAT_DETAILS), which never go to the hash. */
 #define KT_FLAT_OTHERS	  0
 #define KT_FLAT_UNCOUNTED KT_MAX
 #define KT_FLAT_EVENTS	  (2 * KT_MAX)
-#define KT_FLAT_MAX	  (4 * KT_MAX)
-
-/* Events whose detail is only 0 or 1: counted in the array, not the hash. */
-static inline int kt_flat_event(unsigned int e)
-{
-	return e == KT_EMULATE_INSN || e == KT_MSI_SET_IRQ || e == KT_ENTRY;
-}
+#define KT_FLAT_DETAILS	  64
+#define KT_FLAT_MAX	  (KT_FLAT_EVENTS + KT_MAX * KT_FLAT_DETAILS)
 
 #endif

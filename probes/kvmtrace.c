@@ -23,6 +23,8 @@ struct kvmtrace {
 	int ncpus;	  /* the per-CPU map's values */
 	int stats_fd;	  /* BPF_ENABLE_STATS: the kernel times every program while it is open */
 	uint64_t *vals;
+	uint64_t *flat_vals; /* the flat map read whole: KT_FLAT_MAX slots of ncpus values */
+	__u32 *flat_keys;
 };
 
 static bool verbose_libbpf;
@@ -133,7 +135,11 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **
 	kt->skel->rodata->target_tgid = (__u32)tgid;
 	kt->ncpus = libbpf_num_possible_cpus();
 	kt->vals = kt->ncpus > 0 ? calloc((size_t)kt->ncpus, sizeof(*kt->vals)) : NULL;
-	if (!kt->vals) {
+	kt->flat_vals =
+	    kt->ncpus > 0 ? calloc((size_t)KT_FLAT_MAX * (size_t)kt->ncpus, sizeof(*kt->flat_vals))
+			  : NULL;
+	kt->flat_keys = calloc(KT_FLAT_MAX, sizeof(*kt->flat_keys));
+	if (!kt->vals || !kt->flat_vals || !kt->flat_keys) {
 		r = -ENOMEM;
 		*why = "eBPF probes are off: the possible CPUs could not be counted";
 		goto err;
@@ -187,6 +193,23 @@ static void add_detail(struct kt_counts *c, unsigned e, uint32_t detail, uint64_
 		c->detail[e][min] = (struct kt_detail){detail, n};
 }
 
+/* The whole per-CPU array in one call (a batch), or slot by slot where the kernel has no batch
+ * for it; each slot's values are kt->ncpus apart. */
+static int read_flat(struct kvmtrace *kt)
+{
+	int fd = bpf_map__fd(kt->skel->maps.flat);
+	__u32 count = KT_FLAT_MAX, out_batch;
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	if (!bpf_map_lookup_batch(fd, NULL, &out_batch, kt->flat_keys, kt->flat_vals, &count,
+				  &opts) ||
+	    (errno == ENOENT && count == KT_FLAT_MAX))
+		return 0;
+	for (__u32 i = 0; i < KT_FLAT_MAX; i++)
+		if (bpf_map_lookup_elem(fd, &i, kt->flat_vals + (size_t)i * (size_t)kt->ncpus))
+			return -1;
+	return 0;
+}
+
 int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 {
 	int fd = bpf_map__fd(kt->skel->maps.counts);
@@ -209,21 +232,20 @@ int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 		out->run_cnt += info.run_cnt;
 		out->run_ns += info.run_time_ns;
 	}
-	int flat = bpf_map__fd(kt->skel->maps.flat);
+	if (read_flat(kt))
+		return -1;
 	for (__u32 i = 0; i < KT_FLAT_MAX; i++) {
 		uint64_t n = 0;
-		if (bpf_map_lookup_elem(flat, &i, kt->vals))
-			continue;
 		for (int c = 0; c < kt->ncpus; c++)
-			n += kt->vals[c];
+			n += kt->flat_vals[(size_t)i * (size_t)kt->ncpus + (size_t)c];
 		if (i < KT_FLAT_UNCOUNTED)
 			out->others += n;
 		else if (i < KT_FLAT_EVENTS)
 			out->uncounted += n;
-		else if (n) { /* an event whose detail is 0 or 1 */
-			unsigned e = (i - KT_FLAT_EVENTS) / 2;
+		else if (n) { /* an event's small detail */
+			unsigned e = (i - KT_FLAT_EVENTS) / KT_FLAT_DETAILS;
 			out->total[e] += n;
-			add_detail(out, e, (i - KT_FLAT_EVENTS) % 2, n);
+			add_detail(out, e, (i - KT_FLAT_EVENTS) % KT_FLAT_DETAILS, n);
 		}
 	}
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
@@ -250,5 +272,7 @@ void kvmtrace_close(struct kvmtrace *kt)
 	if (kt->stats_fd >= 0)
 		close(kt->stats_fd);
 	free(kt->vals);
+	free(kt->flat_vals);
+	free(kt->flat_keys);
 	free(kt);
 }
