@@ -333,9 +333,12 @@ static int draw_compare(struct dash *d, int y, int rows)
 				    y++,
 				    " >      %-9s (in use: measured after a whole tick of traffic)",
 				    nic_mode_name(m));
-			else
+			else if (d->s) /* live: the key moves the guest there */
 				line_at(y++, " %c      %-9s (not measured yet: press %c)", ' ',
 					nic_mode_name(m), nic_mode_initial(m));
+			else /* a replay cannot move the guest */
+				line_at(y++, " %c      %-9s (not measured in this recording yet)",
+					' ', nic_mode_name(m));
 			attroff(COLOR_PAIR(C_DIM));
 			continue;
 		}
@@ -370,7 +373,8 @@ static int draw_switches(struct dash *d, int y, int rows)
 	else
 		line_at(y++, "SWITCHES  %s",
 			d->nr_recent ? "blackout (capture / vmm), lost, guest probe"
-				     : "none yet: E V F move the guest to another card");
+			: d->s	     ? "none yet: E V F move the guest to another card"
+				     : "none in this recording yet");
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 	for (unsigned i = 0; i < d->nr_recent && (int)i < rows - 1; i++) {
 		const struct snap_event *e = &d->recent[i];
