@@ -236,6 +236,49 @@ static bool selected(int argc, char **argv, const char *name)
 	return false;
 }
 
+/* The table: each workload's rate with nothing watching, each observer's median ratio and the ns
+ * it adds, the rounds' range with everything on; then the front end's own thread. */
+static void print_table(struct row *rows, unsigned rounds, int argc, char **argv)
+{
+	printf("  %-13s %10s", "workload", "nothing/s");
+	for (unsigned o = 1; o < OBS_MAX; o++)
+		printf(" %16s", observers[o].name);
+	printf("\n");
+	bool met = true;
+	for (unsigned l = 0; l < NR_LOADS; l++) {
+		if (!selected(argc, argv, loads[l].name))
+			continue;
+		printf("  %-13s %10.0f", loads[l].name, median(rows[l].base, rounds));
+		for (unsigned o = 1; o < OBS_MAX; o++) {
+			char cell[32];
+			snprintf(cell, sizeof(cell), "%.3f (%+.0f)",
+				 median(rows[l].ratio[o], rounds),
+				 median(rows[l].added_ns[o], rounds));
+			printf(" %16s", cell);
+		}
+		double all = median(rows[l].ratio[OBS_ALL], rounds), lo = 1e9, hi = 0;
+		for (unsigned r = 0; r < rounds; r++) {
+			lo = rows[l].ratio[OBS_ALL][r] < lo ? rows[l].ratio[OBS_ALL][r] : lo;
+			hi = rows[l].ratio[OBS_ALL][r] > hi ? rows[l].ratio[OBS_ALL][r] : hi;
+		}
+		printf("  all on: rounds %.3f-%.3f\n", lo, hi);
+		met &= all >= 0.97;
+	}
+	printf("  target: everything on keeps >= 0.97 of the rate with nothing watching: %s\n",
+	       met ? "met" : "MISSED");
+	/* The front end's own thread (the dashboard drawing, or headless ticks at 1 Hz). */
+	printf("  the front end's thread, share of a core (median over workloads and rounds):");
+	for (unsigned o = 0; o < OBS_MAX; o++) {
+		double v[ROUNDS_MAX * NR_LOADS];
+		unsigned n = 0;
+		for (unsigned l = 0; l < NR_LOADS; l++)
+			for (unsigned r = 0; selected(argc, argv, loads[l].name) && r < rounds; r++)
+				v[n++] = rows[l].self[o][r];
+		printf(" %s %.2f%%%s", observers[o].name, 100 * median(v, n),
+		       o + 1 < OBS_MAX ? "," : "\n");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static struct row rows[NR_LOADS];
@@ -281,42 +324,6 @@ int main(int argc, char **argv)
 				rows[l].added_ns[o][r] = 1e9 / rate[o] - 1e9 / rate[OBS_NONE];
 			}
 		}
-	printf("  %-13s %10s", "workload", "nothing/s");
-	for (unsigned o = 1; o < OBS_MAX; o++)
-		printf(" %16s", observers[o].name);
-	printf("\n");
-	bool met = true;
-	for (unsigned l = 0; l < NR_LOADS; l++) {
-		if (!selected(argc, argv, loads[l].name))
-			continue;
-		printf("  %-13s %10.0f", loads[l].name, median(rows[l].base, rounds));
-		for (unsigned o = 1; o < OBS_MAX; o++) {
-			char cell[32];
-			snprintf(cell, sizeof(cell), "%.3f (%+.0f)",
-				 median(rows[l].ratio[o], rounds),
-				 median(rows[l].added_ns[o], rounds));
-			printf(" %16s", cell);
-		}
-		double all = median(rows[l].ratio[OBS_ALL], rounds), lo = 1e9, hi = 0;
-		for (unsigned r = 0; r < rounds; r++) {
-			lo = rows[l].ratio[OBS_ALL][r] < lo ? rows[l].ratio[OBS_ALL][r] : lo;
-			hi = rows[l].ratio[OBS_ALL][r] > hi ? rows[l].ratio[OBS_ALL][r] : hi;
-		}
-		printf("  all on: rounds %.3f-%.3f\n", lo, hi);
-		met &= all >= 0.97;
-	}
-	printf("  target: everything on keeps >= 0.97 of the rate with nothing watching: %s\n",
-	       met ? "met" : "MISSED");
-	/* The front end's own thread (the dashboard drawing, or headless ticks at 1 Hz). */
-	printf("  the front end's thread, share of a core (median over workloads and rounds):");
-	for (unsigned o = 0; o < OBS_MAX; o++) {
-		double v[ROUNDS_MAX * NR_LOADS];
-		unsigned n = 0;
-		for (unsigned l = 0; l < NR_LOADS; l++)
-			for (unsigned r = 0; selected(argc, argv, loads[l].name) && r < rounds; r++)
-				v[n++] = rows[l].self[o][r];
-		printf(" %s %.2f%%%s", observers[o].name, 100 * median(v, n),
-		       o + 1 < OBS_MAX ? "," : "\n");
-	}
+	print_table(rows, rounds, argc, argv);
 	return 0;
 }
