@@ -78,12 +78,15 @@ if $kvm; then
 	if "$BIN" run --headless --no-bpf --duration 1 --workload idle 2>/dev/null | jq -e -s '.[-1].host == "pvm"' >/dev/null; then
 		"$BIN" run --headless --cpu emulated --workload rx --rate 0 --duration 15 >"$tmp/fl.jsonl" 2>"$tmp/fl.err"
 		rc=$?
-		# the heartbeat moved in each of the last five records: the guest's loop ran throughout
+		# The guest's loop ran throughout: the VMM's watchdog fails a guest whose heartbeat
+		# stands still for 2 s (state "running" at the end says it never did), and the heartbeat
+		# moved over the last five records. Not in each of them: under the flood in KVM's
+		# emulator a pass of the loop can take most of a second (measured: 0-7 a second).
 		# The run ends at its duration: the last tick is taken once 15 s have passed (a loaded
 		# machine wakes the loop a few ms late; a tick's worth late would be a run that went on).
 		if [ $rc -eq 0 ] && jq -e -s 'length >= 10 and .[-1].t >= 15 and .[-1].t < 15.5 and .[-1].state == "running"
 			and .[-1].net.rx_lost.total > 0 and .[-1].net.device.rx_no_buffer.total > 0
-			and ([.[-6:] | range(1; 6) as $i | select(.[$i].guest.heartbeat <= .[$i - 1].guest.heartbeat)] | length == 0)' \
+			and (.[-1].guest.heartbeat > .[-6].guest.heartbeat)' \
 			"$tmp/fl.jsonl" >/dev/null; then ok faults_an_emulated_guest_survives_a_flood_with_loss_counted
 		else bad faults_an_emulated_guest_survives_a_flood_with_loss_counted "status $rc: $(head -c 300 "$tmp/fl.err") $(tail -n 1 "$tmp/fl.jsonl" | jq -c '[.t, .state, .guest.heartbeat, .net.rx_lost.total]')"; fi
 	else
