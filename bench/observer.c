@@ -102,7 +102,8 @@ static void *drain(void *arg)
 {
 	char buf[4096];
 	int fd = *(int *)arg;
-	while (read(fd, buf, sizeof(buf)) > 0 || errno == EINTR)
+	ssize_t r;
+	while ((r = read(fd, buf, sizeof(buf))) > 0 || (r < 0 && errno == EINTR))
 		;
 	return NULL;
 }

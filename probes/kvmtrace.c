@@ -19,9 +19,9 @@ struct kvmtrace {
 	struct kvmtrace_bpf *skel;
 	struct bpf_link *links[KT_MAX];
 	bool attached[KT_MAX];
-	bool raw[KT_MAX]; /* the tp_btf/ program, not the classic tp/ one */
-	int ncpus;	  /* the per-CPU map's values */
-	int stats_fd;	  /* BPF_ENABLE_STATS: the kernel times every program while it is open */
+	struct bpf_program *prog[KT_MAX]; /* each event's program: tp_btf/ or classic tp/ */
+	int ncpus;			  /* the per-CPU map's values */
+	int stats_fd; /* BPF_ENABLE_STATS: the kernel times every program while it is open */
 	uint64_t *vals;
 	uint64_t *flat_vals; /* the flat map read whole: KT_FLAT_MAX slots of ncpus values */
 	__u32 *flat_keys;
@@ -89,13 +89,14 @@ static void choose_programs(struct kvmtrace *kt, const char *root)
 			kvm = NULL;
 	}
 	for (unsigned e = 0; e < KT_MAX; e++) {
-		struct bpf_program *raw = program_of(kt->skel, e, true);
+		struct bpf_program *raw = program_of(kt->skel, e, true),
+				   *classic = program_of(kt->skel, e, false);
 		snprintf(path, sizeof(path), "%s/events/kvm/%s/id", root, kt_event_name(e));
-		bool classic = access(path, F_OK) == 0;
-		kt->raw[e] = want_raw && raw && has_raw_tp(vmlinux, kvm, e);
+		bool use_raw = want_raw && raw && has_raw_tp(vmlinux, kvm, e);
+		kt->prog[e] = use_raw ? raw : classic;
 		if (raw)
-			bpf_program__set_autoload(raw, kt->raw[e]);
-		bpf_program__set_autoload(program_of(kt->skel, e, false), classic && !kt->raw[e]);
+			bpf_program__set_autoload(raw, use_raw);
+		bpf_program__set_autoload(classic, !use_raw && access(path, F_OK) == 0);
 	}
 	btf__free(kvm);
 	btf__free(vmlinux);
@@ -141,7 +142,9 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **
 	kt->flat_keys = calloc(KT_FLAT_MAX, sizeof(*kt->flat_keys));
 	if (!kt->vals || !kt->flat_vals || !kt->flat_keys) {
 		r = -ENOMEM;
-		*why = "eBPF probes are off: the possible CPUs could not be counted";
+		*why = kt->ncpus > 0
+			   ? "eBPF probes are off: out of memory for their counters"
+			   : "eBPF probes are off: the possible CPUs could not be counted";
 		goto err;
 	}
 	choose_programs(kt, root);
@@ -154,7 +157,7 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **
 		goto err;
 	}
 	for (unsigned e = 0; e < KT_MAX; e++) {
-		struct bpf_program *p = program_of(kt->skel, e, kt->raw[e]);
+		struct bpf_program *p = kt->prog[e];
 		if (!bpf_program__autoload(p))
 			continue;
 		struct bpf_link *link = bpf_program__attach(p);
@@ -222,7 +225,7 @@ int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 	for (unsigned e = 0; out->cost_on && e < KT_MAX; e++) {
 		if (!kt->attached[e])
 			continue;
-		struct bpf_program *p = program_of(kt->skel, e, kt->raw[e]);
+		struct bpf_program *p = kt->prog[e];
 		struct bpf_prog_info info = {0};
 		__u32 len = sizeof(info);
 		if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len)) {

@@ -138,33 +138,34 @@ static const char *const svm_exit_names[] = {
     "MONITOR",	   "MWAIT",	"MWAIT_COND", "XSETBV",	 "RDPRU",      "EFER_WRITE_TRAP",
 };
 
+/* An SVM exit code's name into buf, or NULL. */
+static const char *svm_exit_name(unsigned code, char *buf, size_t n)
+{
+	static const char *const low[] = {"READ_CR",  "WRITE_CR", "READ_DR",
+					  "WRITE_DR", "EXCP",	  "EXCP"};
+	static const char *const npf[] = {"NPF", "AVIC_INCOMPLETE_IPI", "AVIC_NOACCEL", "VMGEXIT"};
+	const unsigned nr = sizeof(svm_exit_names) / sizeof(svm_exit_names[0]);
+	if (code < 0x60) /* CR and DR accesses by register, exceptions by vector */
+		snprintf(buf, n, "%s%u", low[code >> 4], code < 0x40 ? code & 15 : code - 0x40);
+	else if (code - 0x60 < nr)
+		snprintf(buf, n, "%s", svm_exit_names[code - 0x60]);
+	else if (code >= 0x90 && code < 0xa0)
+		snprintf(buf, n, "CR%u_WRITE_TRAP", code - 0x90);
+	else if (code >= 0x400 && code - 0x400 < sizeof(npf) / sizeof(npf[0]))
+		snprintf(buf, n, "%s", npf[code - 0x400]);
+	else
+		return NULL;
+	return buf;
+}
+
 const char *hw_exit_reason_name(enum host_kind host, unsigned code, char *buf, size_t n)
 {
-	const char *name = NULL;
-	if (host == HOST_VTX && code < sizeof(vmx_exit_names) / sizeof(vmx_exit_names[0]))
-		name = vmx_exit_names[code];
-	else if (host == HOST_AMDV && code < 0x60) {
-		static const char *const kind[] = {"READ_CR",  "WRITE_CR", "READ_DR",
-						   "WRITE_DR", "EXCP",	   "EXCP"};
-		snprintf(buf, n, "%s%u", kind[code >> 4], code < 0x40 ? code & 15 : code - 0x40);
-		return buf;
-	} else if (host == HOST_AMDV &&
-		   code - 0x60 < sizeof(svm_exit_names) / sizeof(svm_exit_names[0]))
-		name = svm_exit_names[code - 0x60];
-	else if (host == HOST_AMDV && code >= 0x90 && code < 0xa0) {
-		snprintf(buf, n, "CR%u_WRITE_TRAP", code - 0x90);
-		return buf;
-	} else if (host == HOST_AMDV && code == 0x400)
-		name = "NPF";
-	else if (host == HOST_AMDV && code == 0x401)
-		name = "AVIC_INCOMPLETE_IPI";
-	else if (host == HOST_AMDV && code == 0x402)
-		name = "AVIC_NOACCEL";
-	else if (host == HOST_AMDV && code == 0x403)
-		name = "VMGEXIT";
-	if (!name)
+	const unsigned nr = sizeof(vmx_exit_names) / sizeof(vmx_exit_names[0]);
+	if (host == HOST_AMDV)
+		return svm_exit_name(code, buf, n);
+	if (host != HOST_VTX || code >= nr || !vmx_exit_names[code])
 		return NULL;
-	snprintf(buf, n, "%s", name);
+	snprintf(buf, n, "%s", vmx_exit_names[code]);
 	return buf;
 }
 

@@ -28,31 +28,29 @@ struct cast {
 	int scr_fd;	 /* the memory file curses draws into */
 	FILE *scr, *in;	 /* curses' output (scr_fd) and input (/dev/null) */
 	SCREEN *sc;	 /* the virtual terminal */
-	off_t seen;	 /* of scr_fd: what earlier frames took */
+	off_t seen;	 /* of scr_fd: what was read of it (0 after each frame) */
 	char *buf;	 /* a frame's bytes */
 	size_t buf_size; /* its allocation */
 	unsigned frames;
 	bool ended; /* endwin() was called */
 };
 
-/* The header line: the terminal's size and what it is, the recording's start as its title. */
-static void cast_header(struct cast *c, const struct cli *cli, const struct replay_header *h,
-			const char *path)
+/* The header line: the terminal's size and what it is, the recording as its title. 0, or -1. */
+static int cast_header(struct cast *c, const struct cli *cli, const struct replay_header *h,
+		       const char *path)
 {
 	char title[160];
 	snprintf(title, sizeof(title), "vmscope replay %s (%s, %s)", path, h->host, h->cpu_mode);
-	json_t *j =
-	    json_pack("{s:i, s:i, s:i, s:s, s:{s:s}}", "version", 2, "width", cli->cast_cols,
-		      "height", cli->cast_rows, "title", "", "env", "TERM", CAST_TERM);
-	/* The title is text from a file: valid UTF-8 only (json_string refuses the rest). */
-	json_t *t = json_stringn(title, utf8_check(title, strlen(title)));
-	if (j && t)
-		json_object_set_new(j, "title", t);
+	/* The title is text from a file: its valid UTF-8 only (json_pack refuses the rest). */
+	json_t *j = json_pack("{s:i, s:i, s:i, s:s%, s:{s:s}}", "version", 2, "width",
+			      cli->cast_cols, "height", cli->cast_rows, "title", title,
+			      utf8_check(title, strlen(title)), "env", "TERM", CAST_TERM);
 	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	if (s)
 		fprintf(c->out, "%s\n", s);
 	free(s);
 	json_decref(j);
+	return s ? 0 : -1;
 }
 
 /* What curses wrote since the last frame, as one output event at t seconds. */
@@ -74,7 +72,10 @@ static int cast_frame(struct cast *c, double t)
 	}
 	if (pread(c->scr_fd, c->buf, n, c->seen) != (ssize_t)n)
 		return -1;
-	c->seen = st.st_size;
+	/* The memory file starts again for the next frame: it holds one frame, not the cast. */
+	if (ftruncate(c->scr_fd, 0) || fseek(c->scr, 0, SEEK_SET))
+		return -1;
+	c->seen = 0;
 	/* curses writes whole characters; a byte that is not UTF-8 would make the line invalid
 	 * JSON, so it becomes U+FFFD's stand-in '?'. */
 	for (size_t i = 0; i < n;) {
@@ -155,20 +156,19 @@ int run_cast(const struct cli *cli, struct snap_source *src, const char *path)
 	d->replay = src->replay;
 	d->playing = true;
 	d->speed = 1;
-	cast_header(&c, cli, replay_header(src->replay), path);
+	int bad = cast_header(&c, cli, replay_header(src->replay), path);
 	double t0 = 0;
-	while (!vmscope_quit && source_tick(src, &d->snap)) {
+	while (!bad && !vmscope_quit && source_tick(src, &d->snap)) {
 		dash_fold(d);
 		if (!c.frames)
 			t0 = d->snap.t;
 		dash_draw(d);
-		if (cast_frame(&c, d->snap.t - t0))
-			break;
+		bad = cast_frame(&c, d->snap.t - t0);
 	}
 	double end = d->snap.t - t0;
 	endwin(); /* what a terminal gets at the end: the cursor back */
 	c.ended = true;
-	int bad = cast_frame(&c, end);
+	bad = bad || cast_frame(&c, end);
 	errno = 0;
 	if (fflush(c.out) || ferror(c.out) || bad) {
 		fprintf(stderr, "vmscope: --cast could not write %s: %s\n", cli->cast_path,

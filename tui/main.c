@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tui/cli.h"
@@ -204,15 +203,8 @@ static int run_replay(const struct cli *cli, struct snap_source *src)
 	}
 	/* The cast is checked before anything is read or created, and never the recording. */
 	const struct output_file cast = {"--cast", "cast", cli->cast_path};
-	struct stat in, out;
-	if (cli->cast_path && outputs_check(&cast, 1, err, sizeof(err))) {
+	if (outputs_check_reading(&cast, 1, path, "recording it replays", err, sizeof(err))) {
 		fprintf(stderr, "vmscope: %s\n", err);
-		return 1;
-	}
-	if (cli->cast_path && !stat(path, &in) && !stat(cli->cast_path, &out) &&
-	    in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
-		fprintf(stderr,
-			"vmscope: --cast names the recording it replays; give another file\n");
 		return 1;
 	}
 	if (replay_open(&src->replay, path, err, sizeof(err))) {

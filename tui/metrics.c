@@ -19,7 +19,6 @@
 #include <time.h>
 #include <stdio.h>
 
-#include "vmm/names.h"
 #include "http_gate.h"
 #include "tui/exposition.h"
 

@@ -99,3 +99,24 @@ int outputs_check(const struct output_file *f, unsigned n, char *err, size_t err
 	}
 	return 0;
 }
+
+int outputs_check_reading(const struct output_file *f, unsigned n, const char *input,
+			  const char *input_what, char *err, size_t errlen)
+{
+	struct stat st;
+	if (outputs_check(f, n, err, errlen))
+		return -1;
+	if (!input || stat(input, &st))
+		return 0; /* its reader says what is wrong with it */
+	const struct where in = {
+	    .exists = true, .device = S_ISCHR(st.st_mode), .dev = st.st_dev, .ino = st.st_ino};
+	for (unsigned i = 0; i < n && i < 8; i++) {
+		struct where w;
+		if (f[i].path && !locate(&f[i], &w, err, errlen) && same(&w, &in)) {
+			snprintf(err, errlen, "%s names the %s; give another file", f[i].flag,
+				 input_what);
+			return -1;
+		}
+	}
+	return 0;
+}

@@ -14,5 +14,9 @@ struct output_file {
  * folder that does not exist, or two outputs naming the same file (by device and inode, so also
  * through a link or another spelling). Creates and truncates nothing. */
 int outputs_check(const struct output_file *f, unsigned n, char *err, size_t errlen);
+/* outputs_check, and none of them is the file the run reads (input, what the message calls it:
+ * "recording it replays"), by device and inode. */
+int outputs_check_reading(const struct output_file *f, unsigned n, const char *input,
+			  const char *input_what, char *err, size_t errlen);
 
 #endif
