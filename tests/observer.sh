@@ -21,16 +21,28 @@ total() { sed -n "${2}p" "$1" | jq -r "($3 // {total: 0}).total"; }
 # within A B TOL: |A - B| <= TOL
 within() { local d=$(($1 - $2)); [ "${d#-}" -le "$3" ]; }
 
-# A run of a known amount of work: 3 s of paced PIO exits (both kinds) and its records at 10 Hz.
-run_paced() { # OUT KIND
-	"$BIN" run --headless --duration 3 --interval 100 --no-capture --workload "exits:$2" --rate 1000 >"$1" 2>"$1.err"
+# A known amount of work, not a time: paced exits of one kind, records at 10 Hz, until the
+# guest has made N of them (the wait's bound is for a hang only), then Ctrl-C.
+start_paced() { # OUT KIND [ENV=VALUE...]: in the background, its pid in $!
+	local out=$1 kind=$2
+	shift 2
+	env "$@" "$BIN" run --headless --interval 100 --no-capture --workload "exits:$kind" --rate 1000 >"$out" 2>"$out.err" &
+}
+guest_made() { last_record_has "$1" "(.by_source.guest.$2.total // 0) >= $3"; } # FILE KIND N
+stop() { kill -INT "$1" 2>/dev/null; wait "$1"; }
+run_until() { # OUT KIND N
+	start_paced "$1" "$2"
+	local vm=$!
+	pids+=("$vm")
+	wait_for 120 guest_made "$1" "$2" "$3"
+	stop "$vm"
 }
 
 if $probes; then
 	# ---- The kernel's run count is the events the map counted plus the runs that counted
 	# nothing (another process's events, halves of one); the time is there and plausible. ----
 	for kind in pio_vmm mmio_vmm; do
-		run_paced "$tmp/cost.jsonl" $kind
+		run_until "$tmp/cost.jsonl" $kind 3000
 		n=$(wc -l <"$tmp/cost.jsonl")
 		runs=$(total "$tmp/cost.jsonl" "$n" .bpf.cost.runs)
 		passed=$(($(total "$tmp/cost.jsonl" "$n" .bpf.cost.other_processes) + $(total "$tmp/cost.jsonl" "$n" .bpf.cost.uncounted)))
@@ -61,29 +73,33 @@ if $probes && command -v perf >/dev/null && perf stat -e kvm:kvm_pio -x, -o /dev
 	for scope in p a c; do
 		classic=0
 		[ $scope = c ] && classic=1
-		VMSCOPE_BPF_CLASSIC=$classic "$BIN" run --headless --interval 100 --no-capture --workload exits:pio_vmm --rate 1000 >"$tmp/perf.jsonl" 2>"$tmp/perf.err" &
+		start_paced "$tmp/perf.jsonl" pio_vmm VMSCOPE_BPF_CLASSIC=$classic
 		vm=$!
 		pids+=("$vm")
 		wait_for 60 json_lines "$tmp/perf.jsonl" 10
+		# perf watches while the guest makes 2000 more exits (a known amount, not a time).
 		n0=$(wc -l <"$tmp/perf.jsonl")
-		if [ $scope != a ]; then perf stat -x, -o "$tmp/perf.txt" -e kvm:kvm_pio -p "$vm" -- sleep 2
-		else perf stat -x, -o "$tmp/perf.txt" -e kvm:kvm_pio -a -- sleep 2; fi
+		g0=$(total "$tmp/perf.jsonl" "$n0" .by_source.guest.pio_vmm)
+		if [ $scope != a ]; then perf stat -x, -o "$tmp/perf.txt" -e kvm:kvm_pio -p "$vm" &
+		else perf stat -x, -o "$tmp/perf.txt" -e kvm:kvm_pio -a & fi
+		perf_pid=$!
+		wait_for 120 guest_made "$tmp/perf.jsonl" pio_vmm $((g0 + 2000))
+		stop "$perf_pid"
 		n1=$(wc -l <"$tmp/perf.jsonl")
 		# Which programs watched: the classic ones are named after the tracepoint, kvm_pio.
 		loaded=$(bpftool -j prog show 2>/dev/null | jq -r '[.[] | select(.name | startswith("kvm_pio"))] | map(.name) | join(" ")')
-		kill -INT "$vm"
-		wait "$vm"
+		stop "$vm"
 		seen=$(grep kvm:kvm_pio "$tmp/perf.txt" | cut -d, -f1)
 		counted=$(($(total "$tmp/perf.jsonl" "$n1" .bpf.events.kvm_pio) - $(total "$tmp/perf.jsonl" "$n0" .bpf.events.kvm_pio)))
 		guest=$(($(total "$tmp/perf.jsonl" "$n1" .by_source.guest.pio_vmm) - $(total "$tmp/perf.jsonl" "$n0" .by_source.guest.pio_vmm)))
 		# System-wide, perf also counts other processes' guests: the probes pass those over.
 		others=0
 		[ $scope = a ] && others=$(($(total "$tmp/perf.jsonl" "$n1" .bpf.cost.other_processes) - $(total "$tmp/perf.jsonl" "$n0" .bpf.cost.other_processes)))
-		echo "    perf -$scope: perf counted ${seen:-nothing}, vmscope's probes $counted (and passed over $others), the guest $guest over the same 2 s"
+		echo "    perf -$scope: perf counted ${seen:-nothing}, vmscope's probes $counted (and passed over $others), the guest $guest over the same window"
 		# perf's window and the records' differ by up to a tick at each end: 2 x 100 ms.
 		if [ $scope = c ] && [ "$loaded" != kvm_pio ]; then bad "observer_perf_sees_every_event_$scope" "VMSCOPE_BPF_CLASSIC=1 loaded '$loaded', not the classic kvm_pio"
 		elif ! [[ ${seen:-} =~ ^[0-9]+$ ]]; then bad "observer_perf_sees_every_event_$scope" "perf printed: $(cat "$tmp/perf.txt")"
-		elif [ "$guest" -lt 1000 ]; then bad "observer_perf_sees_every_event_$scope" "the guest made $guest exits in 2 s at 1000/s"
+		elif [ "$guest" -lt 1000 ]; then bad "observer_perf_sees_every_event_$scope" "the guest made only $guest exits in perf's window (2000 were waited for)"
 		elif [ "$seen" -lt $((counted - counted / 10 - 20)) ] || [ "$seen" -gt $((counted + others + counted / 10 + 20)) ]; then
 			bad "observer_perf_sees_every_event_$scope" "perf counted $seen kvm_pio events where vmscope's probes counted $counted"
 		else ok "observer_perf_sees_every_event_$scope"; fi
@@ -95,11 +111,17 @@ fi
 # ---- Two vmscopes side by side: each one's probes count its own guest's every exit, and pass the
 # other's over, as if it were alone. ----
 if $probes; then
-	run_paced "$tmp/a.jsonl" pio_eventfd &
+	# Both run until each guest has made 3000 exits: every exit of one is made while the other
+	# watches.
+	start_paced "$tmp/a.jsonl" pio_eventfd
 	a=$!
-	run_paced "$tmp/b.jsonl" mmio_eventfd &
+	start_paced "$tmp/b.jsonl" mmio_eventfd
 	b=$!
-	wait "$a" "$b"
+	pids+=("$a" "$b")
+	wait_for 120 guest_made "$tmp/a.jsonl" pio_eventfd 3000
+	wait_for 120 guest_made "$tmp/b.jsonl" mmio_eventfd 3000
+	stop "$a"
+	stop "$b"
 	good=true
 	for x in a:pio_eventfd b:mmio_eventfd; do
 		f=$tmp/${x%%:*}.jsonl k=${x#*:}
