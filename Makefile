@@ -15,7 +15,7 @@ ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -I. -I$(B) -DVMSCOPE_VERSION='"$(VERS
 	$(shell $(PKG_CONFIG) --cflags libbpf ncursesw 2>/dev/null)
 LIBS := $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz) \
 	$(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo) -lpcap -luring \
-	-ljansson -lmicrohttpd -lz -lpthread -lm
+	-ljansson -lmicrohttpd -lunicorn -lz -lpthread -lm
 
 # The built-in guest: freestanding, linked at GPA_IMAGE, no SSE (no FPU state in the guest).
 GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
@@ -25,7 +25,7 @@ GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/guest/lib.c vmm/guest/cpu.c 
 	vmm/guest/virtio_net.c vmm/guest/e1000.c
 GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 
-VMM_SRC := vmm/kvm/kvm.c vmm/kvm/boot.c vmm/kvm/paging.c vmm/pci/pci.c vmm/pci/pci_msix.c vmm/pci/pci_sriov.c vmm/pci/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/e1000/eeprom_phy.c vmm/e1000/rings.c vmm/vsnic/vsnic.c vmm/vsnic/engine.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/shared/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/names.c vmm/vm.c vmm/vcpu.c vmm/cpu_kvm.c vmm/slots.c vmm/readout.c
+VMM_SRC := vmm/kvm/kvm.c vmm/kvm/boot.c vmm/kvm/paging.c vmm/pci/pci.c vmm/pci/pci_msix.c vmm/pci/pci_sriov.c vmm/pci/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/e1000/eeprom_phy.c vmm/e1000/rings.c vmm/vsnic/vsnic.c vmm/vsnic/engine.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/shared/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/names.c vmm/vm.c vmm/vcpu.c vmm/cpu_kvm.c vmm/cpu_translated.c vmm/accel.c vmm/slots.c vmm/readout.c
 PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/jv.c probes/snapshot_json.c probes/assemble.c probes/switch_watch.c probes/session.c
 TUI_SRC := tui/cli.c tui/outputs.c tui/output.c tui/tour.c tui/tour_run.c tui/source.c tui/record.c tui/http_gate.c tui/exposition.c tui/metrics.c tui/panels.c tui/panel_sources.c tui/keys.c tui/dashboard.c tui/cast.c tui/headless.c
 LIB_SRC := $(VMM_SRC) $(PROBES_SRC) $(TUI_SRC)
@@ -35,7 +35,7 @@ SKEL := $(B)/kvmtrace.skel.h
 UNIT_SRC := $(wildcard tests/unit/*.c) tests/harness.c
 INTEG_SRC := $(wildcard tests/integration/*.c) tests/harness.c
 
-.PHONY: all run test deps test-deps unit integration hwlane bench clean format format-check manlint shellcheck fuzz soak tour-recording
+.PHONY: unicorn-check all run test deps test-deps unit integration hwlane bench clean format format-check manlint shellcheck fuzz soak tour-recording
 all: $(B)/vmscope
 
 # Every object is built with -MMD -MP: its .d file names every header it includes (the guest's too,
@@ -68,6 +68,11 @@ $(SKEL): $(B)/kvmtrace.bpf.o
 	$(BPFTOOL) gen skeleton $< name kvmtrace_bpf > $@.tmp && mv $@.tmp $@
 
 $(B)/probes/kvmtrace.o: $(SKEL)
+# The translated CPU is built on Unicorn: without it, one sentence instead of a compiler error.
+$(B)/vmm/cpu_translated.o $(B)/san/vmm/cpu_translated.o $(B)/t/vmm/cpu_translated.o: | unicorn-check
+unicorn-check:
+	@$(PKG_CONFIG) --exists unicorn || { echo "vmscope: libunicorn-dev is missing (the translated CPU \
+	is built on Unicorn): 'sudo make deps' or 'sudo scripts/install-deps.sh build' installs it" >&2; exit 1; }
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
@@ -99,7 +104,7 @@ UNIT_LIB := $(VMM_SRC) probes/stats_fd.c probes/snapshot.c probes/jv.c probes/sn
 UNIT_OBJ := $(patsubst %.c,$(B)/san/%.o,$(UNIT_SRC) $(UNIT_LIB))
 $(B)/tests/unit: $(UNIT_OBJ) $(B)/vmm/guest_image.o
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ -lpcap -luring -ljansson -lmicrohttpd -lz -lpthread -lm
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ -lpcap -luring -ljansson -lmicrohttpd -lunicorn -lz -lpthread -lm
 $(B)/tests/integration: $(INTEG_SRC:%.c=$(B)/t/%.o) $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
@@ -118,7 +123,7 @@ soak: test-deps
 # corpus under tests/fuzz/corpus/ (new finds are added there).
 FUZZ_SECONDS ?= 60
 FUZZ := e1000 virtqueue virtio_pci sriov recording cli tour json_text http_line
-FUZZ_LIB := $(filter-out vmm/vm.c vmm/vcpu.c vmm/cpu_kvm.c vmm/slots.c vmm/readout.c vmm/kvm/boot.c,$(VMM_SRC))
+FUZZ_LIB := $(filter-out vmm/vm.c vmm/vcpu.c vmm/cpu_kvm.c vmm/cpu_translated.c vmm/slots.c vmm/readout.c vmm/kvm/boot.c,$(VMM_SRC))
 FUZZ_CC := $(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I.
 # A fuzz target is built in one compiler run: it depends on every header it could include.
 HEADERS := $(wildcard vmm/*.h vmm/*/*.h probes/*.h tui/*.h tests/*.h tests/fuzz/*.h)
@@ -154,7 +159,7 @@ fuzz: $(FUZZ:%=$(B)/fuzz/fuzz_%)
 			tail -n 40 $(B)/fuzz/$$f.log; exit 1; fi; \
 		grep -E "DONE" $(B)/fuzz/$$f.log; done
 
-BENCH := $(B)/bench/boot $(B)/bench/exits $(B)/bench/modes $(B)/bench/latency $(B)/bench/observer
+BENCH := $(B)/bench/boot $(B)/bench/exits $(B)/bench/modes $(B)/bench/latency $(B)/bench/observer $(B)/bench/translated
 $(B)/bench/%: bench/%.c $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libvmscope.a $(LIBS)
@@ -202,6 +207,7 @@ bench: all $(BENCH)
 	$(B)/bench/modes
 	$(B)/bench/latency
 	$(B)/bench/observer
+	$(B)/bench/translated
 
 # The guided tour, recorded on this machine (root and /dev/kvm): what `vmscope replay` plays.
 tour-recording: deps
@@ -213,7 +219,7 @@ tour-recording: deps
 # The tree's format is the repository's .clang-format; CI fails on a file it would change, and
 # on a shell script shellcheck finds fault with.
 FORMAT_SRC = $$(git ls-files '*.c' '*.h')
-SCRIPTS := .ci/run scripts/install-deps.sh tests/run.sh tests/cli.sh tests/replay.sh tests/outputs.sh tests/faults.sh tests/observer.sh tests/install.sh tests/lib.sh tests/hwlane/run.sh
+SCRIPTS := .ci/run scripts/install-deps.sh tests/run.sh tests/cli.sh tests/replay.sh tests/outputs.sh tests/faults.sh tests/translated.sh tests/observer.sh tests/install.sh tests/lib.sh tests/hwlane/run.sh
 format:
 	clang-format -i $(FORMAT_SRC)
 # The man page: mandoc's lint is clean (what CI checks with the format).

@@ -54,7 +54,7 @@ static int bare_create(struct bare *b)
 	enum host_kind host = kvm_detect_host(b->vcpu);
 	b->tsc_khz = kvm_tsc_khz(b->vcpu, host);
 	b->ctl = (struct ctl_page *)(b->mem + GPA_CTL);
-	if (guest_load(b->mem, host, b->tsc_khz) ||
+	if (guest_load(b->mem, guest_hypercall_insn(host), b->tsc_khz) ||
 	    guest_vcpu_setup(b->kvm, b->vcpu, host, host == HOST_PVM ? CPU_PARAVIRT : CPU_HARDWARE,
 			     &why)) {
 		fprintf(stderr, "bench/exits: %s\n", why ? why : "guest setup failed");

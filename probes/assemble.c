@@ -102,21 +102,38 @@ static void fill_vmm(struct assembly *a, const struct readings *in, struct snaps
 	    {"io_refused", c.io_refused},
 	};
 	for (unsigned i = 0; i < sizeof(named) / sizeof(named[0]); i++)
-		add_named(snap->vmm, &snap->nr_vmm, 16, named[i].name, named[i].v, a->prev.vmm,
-			  a->prev.nr_vmm, dt);
+		add_named(snap->vmm, &snap->nr_vmm, SNAP_VMM_MAX, named[i].name, named[i].v,
+			  a->prev.vmm, a->prev.nr_vmm, dt);
+	/* The translated CPU answers what KVM answers in the kernel, and counts its blocks. */
+	bool translated = in->cpu_mode == CPU_TRANSLATED;
+	const struct {
+		const char *name;
+		uint64_t v;
+	} tcg[] = {
+	    {"cpuid", c.cpuid},
+	    {"hypercall", c.hypercall},
+	    {"tcg_blocks_translated", c.tcg_blocks_translated},
+	    {"tcg_blocks_run", c.tcg_blocks_run},
+	    {"tcg_insns", c.tcg_insns},
+	};
+	for (unsigned i = 0; translated && i < sizeof(tcg) / sizeof(tcg[0]); i++)
+		add_named(snap->vmm, &snap->nr_vmm, SNAP_VMM_MAX, tcg[i].name, tcg[i].v,
+			  a->prev.vmm, a->prev.nr_vmm, dt);
 
 	const uint64_t per_kind[EK_MAX] = {
 	    [EK_PIO_VMM] = c.pio_vmm,	[EK_PIO_EVENTFD] = c.pio_eventfd,
 	    [EK_MMIO_VMM] = c.mmio_vmm, [EK_MMIO_EVENTFD] = c.mmio_eventfd,
-	    [EK_HLT] = c.hlt_op,
+	    [EK_HLT] = c.hlt_op,	[EK_HYPERCALL] = c.hypercall,
+	    [EK_CPUID] = c.cpuid,
 	};
 	if (!in->irqchip)
 		figure_update(&snap->halts[SRC_VMM], c.hlt_op + c.hlt_idle,
 			      a->prev.halts[SRC_VMM].total, dt);
 	for (unsigned k = 0; k < EK_MAX; k++) {
 		/* Completed inside KVM, the VMM never sees them: hypercall, cpuid, and HLT when
-		 * KVM's LAPIC is in the kernel. */
-		if (k == EK_HYPERCALL || k == EK_CPUID || (k == EK_HLT && in->irqchip))
+		 * KVM's LAPIC is in the kernel. The translated CPU sees them all. */
+		if ((!translated && (k == EK_HYPERCALL || k == EK_CPUID)) ||
+		    (k == EK_HLT && in->irqchip))
 			continue;
 		figure_update(&snap->exits[k][SRC_VMM], per_kind[k],
 			      a->prev.exits[k][SRC_VMM].total, dt);

@@ -70,12 +70,16 @@ static void open_capture(struct session *s)
 
 int session_check(const struct session_opts *opts, const char **why)
 {
-	int fd = kvm_open(opts->kvm_path ? opts->kvm_path : "/dev/kvm");
+	/* auto runs the translated CPU where KVM is missing; translated never needs it. */
+	int fd = opts->cpu == CPU_AUTO || opts->cpu == CPU_TRANSLATED
+		     ? 0
+		     : kvm_open(opts->kvm_path ? opts->kvm_path : "/dev/kvm");
 	if (fd < 0) {
 		*why = kvm_open_strerror(fd);
 		return fd;
 	}
-	close(fd);
+	if (fd > 0)
+		close(fd);
 	if (opts->pcap_file && link_check(why))
 		return SESSION_NO_PCAP;
 	return 0;
@@ -238,6 +242,11 @@ enum cpu_mode session_cpu_mode(struct session *s)
 	return vmm_cpu_mode(s->vm);
 }
 
+const char *session_cpu_note(struct session *s)
+{
+	return vmm_cpu_note(s->vm);
+}
+
 int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 {
 	struct vmm *old = s->vm;
@@ -317,7 +326,9 @@ static void read_sources(struct session *s, struct readings *in, struct nic_read
 		in->stat_values = s->stat_values;
 	}
 	in->bpf_why = s->bpf_why;
-	if (s->kt) {
+	if (in->cpu_mode == CPU_TRANSLATED) /* the probes stay loaded for a restart into KVM */
+		in->bpf_why = "KVM's tracepoints see nothing of a translated CPU (no KVM runs it)";
+	else if (s->kt) {
 		kvmtrace_read(s->kt, &s->kt_counts);
 		in->kt = &s->kt_counts;
 	}

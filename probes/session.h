@@ -61,6 +61,8 @@ bool session_settle(struct session *s);
 bool session_guest_booting(struct session *s);
 /* The host's kind of virtualization, and the guest's CPU mode now. */
 enum host_kind session_host(struct session *s);
+/* Why the guest's CPU mode is not the one asked for (auto without usable KVM), or NULL. */
+const char *session_cpu_note(struct session *s);
 enum cpu_mode session_cpu_mode(struct session *s);
 /* The card the guest's traffic goes through now. */
 enum nic_mode session_nic_mode(struct session *s);

@@ -99,6 +99,7 @@ struct mode_figures {
 };
 
 #define SNAP_STATS_MAX	      64
+#define SNAP_VMM_MAX	      16
 #define SNAP_REASONS_MAX      16
 #define SNAP_DEV_COUNTERS_MAX 32
 #define SNAP_DEV_REGS_MAX     56
@@ -148,7 +149,9 @@ struct snapshot {
 	uint64_t heartbeat;
 
 	unsigned nr_vmm;
-	struct named_figure vmm[16]; /* userspace_exits, io, mmio, hlt, ioeventfd_pio, ... */
+	/* userspace_exits, io, mmio, hlt, ioeventfd_pio, ...; the translated CPU's cpuid, hypercall
+	 * and tcg_* */
+	struct named_figure vmm[SNAP_VMM_MAX];
 	unsigned nr_stats;
 	struct named_figure stats[SNAP_STATS_MAX]; /* every scalar counter of the stats fd */
 

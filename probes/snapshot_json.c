@@ -183,7 +183,7 @@ static void walk_events(struct jv *v, struct snapshot *s)
 		 */
 		bool nic = e->kind == SEV_NIC_SWITCH, link = e->kind == SEV_LINK;
 		const char *(*names)(unsigned) = nic ? n_nic : link ? n_link : n_cpu;
-		unsigned max = nic ? NIC_MODE_MAX : link ? LINK_STATE_MAX : CPU_EMULATED + 1;
+		unsigned max = nic ? NIC_MODE_MAX : link ? LINK_STATE_MAX : CPU_MODE_MAX;
 		jv_name(v, "from", &e->from, names, max);
 		jv_name(v, "to", &e->to, names, max);
 		jv_bool(v, "ok", &e->ok);
@@ -418,8 +418,8 @@ static void walk_guest(struct jv *v, struct snapshot *s)
 	}
 	if (jv_begin_opt(v, "work", &s->work.valid)) {
 		jv_u64(v, "loops", &s->work.loops);
-		jv_f64(v, "ns_per_insn", &s->work.ns_per_insn, 4);
-		jv_f64(v, "host_ns_per_insn", &s->work.host_ns_per_insn, 4);
+		jv_f64(v, "ns_per_insn", &s->work.ns_per_insn, 6);
+		jv_f64(v, "host_ns_per_insn", &s->work.host_ns_per_insn, 6);
 		jv_end(v, false);
 	}
 	if (jv_begin(v, "boot_ms", false)) {
@@ -475,8 +475,8 @@ static void walk_snapshot(struct jv *v, struct snapshot *s)
 	jv_f64(v, "t", &s->t, 3);
 	jv_u64(v, "seq", &s->seq);
 	jv_f64(v, "dt", &s->dt, 3);
-	JV_ENUM(v, "host", s->host, n_host, HOST_PVM + 1);
-	JV_ENUM(v, "cpu_mode", s->cpu_mode, n_cpu, CPU_EMULATED + 1);
+	JV_ENUM(v, "host", s->host, n_host, HOST_KIND_MAX);
+	JV_ENUM(v, "cpu_mode", s->cpu_mode, n_cpu, CPU_MODE_MAX);
 	JV_ENUM(v, "state", s->state, n_state, VMM_STATE_MAX);
 	jv_str(v, "reason", s->reason, sizeof(s->reason), true);
 	JV_ENUM(v, "workload", s->workload, n_workload, WL_MAX);
@@ -514,7 +514,7 @@ static void walk_snapshot(struct jv *v, struct snapshot *s)
 	walk_guest(v, s);
 	JV_ENUM(v, "nic_mode", s->nic_mode, n_nic, NIC_MODE_MAX);
 	walk_net(v, s);
-	jv_named(v, "vmm", s->vmm, &s->nr_vmm, 16);
+	jv_named(v, "vmm", s->vmm, &s->nr_vmm, SNAP_VMM_MAX);
 	jv_named(v, "stats", s->stats, &s->nr_stats, SNAP_STATS_MAX);
 	walk_events(v, s);
 	/* Written only when some were dropped: older lines stay readable. */

@@ -3,7 +3,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config clang llvm libbpf-dev libelf-dev zlib1g-dev libncurses-dev
-	libpcap-dev liburing-dev libjansson-dev libmicrohttpd-dev binutils)
+	libpcap-dev liburing-dev libjansson-dev libmicrohttpd-dev libunicorn-dev binutils)
 # The hardware lane boots a Debian kernel under QEMU's TCG; the CLI tests drive a terminal.
 test_pkgs=(qemu-system-x86 busybox-static cpio xz-utils jq tmux util-linux kmod iproute2 iputils-ping tcpdump socat prometheus curl
 	libclang-rt-dev clang-format shellcheck linux-perf mandoc man-db asciinema)

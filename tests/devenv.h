@@ -17,7 +17,7 @@ static inline struct nic_env dev_env(struct guest_mem *mem, struct irq_router *i
 		abort();
 	return (struct nic_env){.mem = mem,
 				.irq = irq,
-				.vm_fd = -1,
+				.accel = NULL,
 				.net = net,
 				.mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56}};
 }

@@ -46,7 +46,8 @@ if $root && $kvm && command -v setpriv >/dev/null; then
 	# The /dev/kvm advice fits the device: 0600 root:root is no group to join.
 	expect outputs_kvm_owner_only_advice 1 "only root may open it; run with sudo, or ask an administrator" -- unshare -m sh -c \
 		"mount -t tmpfs none /dev && mknod -m 600 /dev/kvm c 10 232 && \
-		exec setpriv --reuid=65534 --regid=65534 --clear-groups $tmp/vmscope run --headless --duration 1"
+		exec setpriv --reuid=65534 --regid=65534 --clear-groups $tmp/vmscope run --headless --duration 1 \
+		--cpu $([ -e /sys/module/kvm_pvm ] && echo paravirt || echo hardware)"
 	if grep -q "usermod -aG root\|group root" "$tmp/err"; then bad outputs_kvm_advice_never_root_group "$(cat "$tmp/err")"
 	else ok outputs_kvm_advice_never_root_group; fi
 else

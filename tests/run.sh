@@ -31,6 +31,7 @@ suite cli tests/cli.sh
 suite replay tests/replay.sh
 suite outputs tests/outputs.sh
 suite faults tests/faults.sh
+suite translated tests/translated.sh
 suite observer tests/observer.sh
 suite install tests/install.sh
 suite hwlane tests/hwlane/run.sh

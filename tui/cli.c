@@ -38,9 +38,9 @@ static int parse_workload(const char *s, struct cli *cli)
 	if (!workload_parse(s, &cli->workload, &cli->kind))
 		return 0;
 	if (colon == s + 5 && !strncmp(s, "fault", 5)) { /* for tests: make the guest fail */
-		static const char *const faults[] = {"ud", "triple", "hang"};
+		static const char *const faults[] = {"ud", "triple", "hang", "wild", "garbage"};
 		cli->workload = WL_FAULT;
-		for (uint32_t i = 0; i < 3; i++)
+		for (uint32_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
 			if (!strcmp(colon + 1, faults[i])) {
 				cli->kind = i;
 				return 0;
@@ -146,7 +146,7 @@ OPT(opt_kind)
 OPT(opt_cpu)
 {
 	if (cpu_mode_parse(val, &p->cli->cpu))
-		FAIL("--cpu wants auto, emulated, paravirt or hardware, not '%s'", val);
+		FAIL("--cpu wants auto, hardware, paravirt, emulated or translated, not '%s'", val);
 	return 0;
 }
 
@@ -259,7 +259,9 @@ static const struct cli_option {
     UINT("--size", "BYTES", pkt_size, 8, 1472, "payload bytes from 8 to 1472",
 	 "payload of ping and tx packets, 8..1472 (default 64)"),
     PARSE("--cpu", "MODE", LIVE, opt_cpu,
-	  "auto | emulated (kvm_pvm only) | paravirt | hardware (default auto)"),
+	  "auto | emulated (kvm_pvm only) | paravirt | hardware | translated\n"
+	  "(binary translation, no KVM needed; auto picks it where\n"
+	  "/dev/kvm is missing or refused) (default auto)"),
     STRING("--pcap", "FILE", LIVE, pcap_file,
 	   "also write the link's traffic there (tcpdump, Wireshark)"),
     STRING("--log", "FILE", LIVE, log_path,

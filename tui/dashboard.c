@@ -152,6 +152,8 @@ static int dashboard_loop(const struct cli *cli, struct snap_source *src, struct
 	    (d->replay ? replay_header(d->replay)->interval_ms : cli->interval_ms) / 1000.0;
 	if (source_tick(src, &d->snap))
 		dash_fold(d);
+	if (d->s && session_cpu_note(d->s))
+		dash_say(d, session_cpu_note(d->s));
 	next = mono_s() + interval;
 	dash_draw(d);
 	while (!vmscope_quit) {

@@ -178,22 +178,37 @@ static int act_pause(struct dash *d, int ch)
 	return EV_REDRAW;
 }
 
+/* The host's own mode for the guest: what e and b go back to. */
+static enum cpu_mode native_mode(enum host_kind h)
+{
+	return h == HOST_PVM			 ? CPU_PARAVIRT
+	       : h == HOST_VTX || h == HOST_AMDV ? CPU_HARDWARE
+						 : CPU_TRANSLATED;
+}
+
+/* r: the same mode again. e: emulated <-> native (KVM's emulator on kvm_pvm, binary translation
+ * elsewhere). b: binary translation <-> native, on any host with KVM. */
 static int act_restart(struct dash *d, int ch)
 {
 	const char *why;
-	enum cpu_mode mode = d->snap.cpu_mode;
-	if (ch == 'e') {
-		if (d->snap.host != HOST_PVM) {
-			dash_say(d, "emulated CPU mode needs a kvm_pvm host");
+	enum cpu_mode mode = d->snap.cpu_mode, native = native_mode(d->snap.host);
+	if (ch == 'e' || ch == 'b') {
+		enum cpu_mode emulated =
+		    ch == 'e' && d->snap.host == HOST_PVM ? CPU_EMULATED : CPU_TRANSLATED;
+		if (native == CPU_TRANSLATED) {
+			dash_say(d,
+				 "no KVM here: the translated CPU is the only one this host runs");
 			return EV_REDRAW;
 		}
-		mode = mode == CPU_EMULATED ? CPU_PARAVIRT : CPU_EMULATED;
+		mode = mode == emulated ? native : emulated;
 	}
-	if (session_restart(d->s, mode, &why))
+	if (session_restart(d->s, mode, &why)) {
 		dash_say(d, why);
-	else
-		dash_say(d,
-			 ch == 'e' ? "guest restarted in the other CPU mode" : "guest restarted");
+	} else {
+		char said[96];
+		snprintf(said, sizeof(said), "guest restarted on the %s CPU", cpu_mode_name(mode));
+		dash_say(d, said);
+	}
 	return EV_REDRAW; /* the restart event clears the history at the next tick */
 }
 
@@ -285,7 +300,15 @@ static const struct binding {
      IN_LIVE,
      "e emul/native",
      "e",
-     "emulated/native CPU (kvm_pvm)",
+     "emulated/native CPU (KVM's emulator on kvm_pvm, else binary translation)",
+     act_restart},
+    {"b",
+     {0},
+     IN_LIVE,
+     IN_LIVE,
+     "b translate",
+     "b",
+     "binary translation (the translated CPU)/native",
      act_restart},
     {"r", {0}, IN_LIVE, IN_LIVE, "r restart", "r", "restart", act_restart},
     {"qQ", {0}, IN_ANY, IN_ANY, "q quit", "q", "quit", act_quit},

@@ -148,6 +148,11 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 		return 1;
 	}
 	int r = session_check(&so, &why);
+	if (r && r != SESSION_NO_PCAP) {
+		/* A mode that needs KVM, and no usable KVM: the one that needs none. */
+		fprintf(stderr, "vmscope: %s; --cpu translated runs the guest without KVM\n", why);
+		return 1;
+	}
 	if (!r)
 		r = session_open(&s, &so, &why);
 	if (r == SESSION_NO_PCAP) {
@@ -155,12 +160,7 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 		return 1;
 	}
 	if (r) {
-		/* Without KVM the lesson can still be watched: a recording needs none. */
-		fprintf(stderr, "vmscope: %s%s\n", why,
-			access("/dev/kvm", F_OK)
-			    ? "; meanwhile, `vmscope "
-			      "replay` plays a recording of the tour without KVM or root"
-			    : "");
+		fprintf(stderr, "vmscope: %s\n", why);
 		return 1;
 	}
 	if (cli->record_path &&
@@ -169,6 +169,8 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 		session_close(s);
 		return 1;
 	}
+	if (session_cpu_note(s))
+		fprintf(stderr, "vmscope: %s\n", session_cpu_note(s));
 	if (cli->nic != NIC_MODE_NONE && session_net_why(s))
 		fprintf(stderr,
 			"vmscope: %s; the in-process loopback peer answers instead (no "

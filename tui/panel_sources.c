@@ -85,6 +85,8 @@ int panel_sources(struct dash *d, int y, int rows)
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 	if (s->nr_stats)
 		draw_top(y++, "stats fd", s->stats, s->nr_stats);
+	else if (s->cpu_mode == CPU_TRANSLATED)
+		draw_none(y++, "stats fd", "- (no KVM vCPU runs a translated CPU: no stats fd)");
 	else
 		draw_none(y++, "stats fd", "- (not read: --no-stats, or this KVM has no stats fd)");
 	if (!s->bpf_on) {

@@ -17,17 +17,11 @@ static const char *cpu_mode_story(enum cpu_mode mode)
 	if (mode == CPU_PARAVIRT)
 		return "paravirt (kvm_pvm): guest ring 0 runs natively; privileged work is "
 		       "hypercalls";
+	if (mode == CPU_TRANSLATED)
+		return "translated (no KVM): Unicorn's TCG rewrites the guest's code block by "
+		       "block; "
+		       "port, MMIO, CPUID, HLT and VMCALL trap to the VMM";
 	return "emulated (kvm_pvm, no VIF page): KVM's instruction emulator runs every instruction";
-}
-
-static void fmt_count(char *buf, size_t n, double v)
-{
-	if (v >= 1e6)
-		snprintf(buf, n, "%.2fM", v / 1e6);
-	else if (v >= 1e4)
-		snprintf(buf, n, "%.1fk", v / 1e3);
-	else
-		snprintf(buf, n, "%.0f", v);
 }
 
 static void fmt_rate(char *buf, size_t n, const struct figure *f)
@@ -65,6 +59,25 @@ static void line_at(int y, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	mvaddnstr(y, 1, buf, COLS - 2);
+}
+
+/* The translated CPU's own figures (the vmm source's tcg_*): blocks it translated, blocks and
+ * instructions it ran. */
+static void draw_translated(const struct snapshot *s, int y)
+{
+	const struct named_figure *tb = snapshot_find(s->vmm, s->nr_vmm, "tcg_blocks_translated"),
+				  *run = snapshot_find(s->vmm, s->nr_vmm, "tcg_blocks_run"),
+				  *insn = snapshot_find(s->vmm, s->nr_vmm, "tcg_insns");
+	char a[16], b[16], c[16], d[16];
+	if (!tb || !run || !insn || !tb->f.valid)
+		return;
+	units_count(a, sizeof(a), (double)tb->f.total);
+	units_count(b, sizeof(b), tb->f.rate);
+	units_count(c, sizeof(c), run->f.rate);
+	units_count(d, sizeof(d), insn->f.rate);
+	line_at(y,
+		"translated: %s blocks so far (%s/s new), %s blocks/s run, %s instructions/s (vmm)",
+		a, b, c, d);
 }
 
 static int draw_header(struct dash *d, int y, int rows)
@@ -110,6 +123,8 @@ static int draw_header(struct dash *d, int y, int rows)
 	} else {
 		line_at(y, "work: a plain guest instruction -");
 	}
+	if (s->cpu_mode == CPU_TRANSLATED)
+		draw_translated(s, y + 1);
 	return y + 2;
 }
 
@@ -139,9 +154,9 @@ static int draw_exits(struct dash *d, int y, int rows)
 	attron(COLOR_PAIR(C_DIM));
 	if (!strcmp(s->irq_mode, "lapic")) { /* the session's own word for KVM's in-kernel LAPIC */
 		char t[16], d2[16], n[16];
-		fmt_count(t, sizeof(t), s->irq_timer.rate);
-		fmt_count(d2, sizeof(d2), s->irq_command.rate);
-		fmt_count(n, sizeof(n), s->irq_nic.rate);
+		units_count(t, sizeof(t), s->irq_timer.rate);
+		units_count(d2, sizeof(d2), s->irq_command.rate);
+		units_count(n, sizeof(n), s->irq_nic.rate);
 		line_at(y++, "  %-12s %s  (HLTs the guest waits in, inside KVM)", "hlt (idle)",
 			cell[0]);
 		line_at(y++, "  %-12s timer %s/s  nic %s/s  doorbell %s/s (LAPIC, MSI-X by irqfd)",
@@ -244,16 +259,16 @@ static int draw_net(struct dash *d, int y, int rows)
 		line_at(y++, " link %s: %s", link_state_name(s->link_state), s->link_why);
 		attroff(COLOR_PAIR(C_BAD) | A_BOLD);
 	}
-	fmt_count(a, sizeof(a), s->pps_tx.rate);
-	fmt_count(b, sizeof(b), s->pps_rx.rate);
+	units_count(a, sizeof(a), s->pps_tx.rate);
+	units_count(b, sizeof(b), s->pps_rx.rate);
 	fmt_us(p50, sizeof(p50), s->latency_valid, s->latency_us[0]);
 	fmt_us(p99, sizeof(p99), s->latency_valid, s->latency_us[1]);
 	line_at(y++, " guest   tx %7s rx %7s pps  ping p50 %7s p99 %7s  lost %llu", a, b, p50, p99,
 		(unsigned long long)s->ping_lost.total);
-	fmt_count(a, sizeof(a), s->dev_tx.rate);
-	fmt_count(b, sizeof(b), s->dev_rx.rate);
-	fmt_count(c, sizeof(c), s->nic_exits[SRC_VMM].rate);
-	fmt_count(e, sizeof(e), s->dev_irqs.rate);
+	units_count(a, sizeof(a), s->dev_tx.rate);
+	units_count(b, sizeof(b), s->dev_rx.rate);
+	units_count(c, sizeof(c), s->nic_exits[SRC_VMM].rate);
+	units_count(e, sizeof(e), s->dev_irqs.rate);
 	line_at(y++, " device  tx %7s rx %7s pps  regs %6s/s irqs %6s/s dropped %llu", a, b, c, e,
 		(unsigned long long)s->dev_tx_dropped.total);
 	/* Which registers the exits went to (a trapping card): the busiest few. */
@@ -261,7 +276,7 @@ static int draw_net(struct dash *d, int y, int rows)
 		char line[160];
 		int n = snprintf(line, sizeof(line), " exits by register");
 		for (unsigned i = 0; i < s->nr_dev_regs && i < 5 && s->dev_reg[i].f.rate > 0; i++) {
-			fmt_count(c, sizeof(c), s->dev_reg[i].f.rate);
+			units_count(c, sizeof(c), s->dev_reg[i].f.rate);
 			n += snprintf(line + n, sizeof(line) - (size_t)n, "  %s %s/s",
 				      s->dev_reg[i].name, c);
 			if (n >= (int)sizeof(line))
@@ -290,14 +305,14 @@ static int draw_net(struct dash *d, int y, int rows)
 		line_at(y++, " per pkt cpu: host %s  guest %s  card %s", vmm, guest, card);
 	}
 	if (s->peer_sink.valid) {
-		fmt_count(a, sizeof(a), s->peer_sink.rate);
-		fmt_count(b, sizeof(b), s->peer_echo.rate);
+		units_count(a, sizeof(a), s->peer_sink.rate);
+		units_count(b, sizeof(b), s->peer_echo.rate);
 		line_at(y++, " peer    sink %7s pps  echo %7s pps  rx lost %llu", a, b,
 			(unsigned long long)s->rx_lost.total);
 	}
 	if (s->cap_on) {
-		fmt_count(a, sizeof(a), s->cap_from_guest.rate);
-		fmt_count(b, sizeof(b), s->cap_to_guest.rate);
+		units_count(a, sizeof(a), s->cap_from_guest.rate);
+		units_count(b, sizeof(b), s->cap_to_guest.rate);
 		fmt_us(p50, sizeof(p50), s->cap_rtt_samples > 0, s->cap_rtt_us[0]);
 		fmt_us(p99, sizeof(p99), s->cap_rtt_samples > 0, s->cap_rtt_us[1]);
 		line_at(y++, " capture out %7s in %7s pps  wire p50 %6s p99 %6s lost %llu", a, b,
@@ -342,8 +357,8 @@ static int draw_compare(struct dash *d, int y, int rows)
 			attroff(COLOR_PAIR(C_DIM));
 			continue;
 		}
-		fmt_count(tx, sizeof(tx), c->tx_pps);
-		fmt_count(rx, sizeof(rx), c->rx_pps);
+		units_count(tx, sizeof(tx), c->tx_pps);
+		units_count(rx, sizeof(rx), c->rx_pps);
 		fmt_us(p50, sizeof(p50), c->ping_valid, c->ping_p50_us);
 		fmt_pp(nic, sizeof(nic), &c->exits_nic);
 		fmt_pp(user, sizeof(user), &c->exits_user);

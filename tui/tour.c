@@ -4,8 +4,10 @@
  *   step SECONDS TITLE     a new step, on screen for SECONDS (1..600) unless a key moves on
  *   say TEXT               its caption (several say lines join with a space); {NAME} shows a
  *                          figure of the snapshot beside it (the placeholders table below)
- *   need hardware|pvm      skipped, with a note, unless the host gives VT-x/AMD-V, or is kvm_pvm
- *   cpu MODE               reboot the guest in MODE (emulated, paravirt, hardware) if it is not
+ *   need hardware|pvm|no-emulator
+ *                          skipped, with a note, unless the host gives VT-x/AMD-V, or is kvm_pvm,
+ *                          or has no KVM instruction-emulator mode (any host but kvm_pvm)
+ *   cpu MODE               reboot the guest in MODE (emulated, paravirt, hardware, translated)
  *   nic MODE               move the guest to that card (emulated, virtio, vf) if it is not
  *   workload W [RATE]      idle, exits[:KIND], ping, tx, rx, echo; RATE per second, 0 unpaced
  *   size BYTES             the payload of ping and tx packets, 8..1472
@@ -36,6 +38,15 @@ const char tour_builtin[] =
     "say takes {work.guest} here, {work.host} on the host ({work.ratio}). The exits themselves\n"
     "say (EXITS avg: a port write to the VMM {cost.pio_vmm}, a CPUID {cost.cpuid}) are not where\n"
     "say emulation loses: the ordinary code between them is.\n"
+    "step 12 CPU: binary translation, no KVM\n"
+    "need no-emulator\n"
+    "cpu translated\n"
+    "workload exits:all 1000\n"
+    "say No KVM: the VMM translates each block of guest code into host code once (Unicorn's\n"
+    "say TCG, {tcg.blocks} blocks so far) and runs it, {tcg.insns} instructions a second. A plain\n"
+    "say instruction takes {work.guest}, {work.host} on the host ({work.ratio}). Privileged work\n"
+    "say traps to the VMM as a call it counts (EXITS avg: a port write {cost.pio_vmm}, a CPUID\n"
+    "say {cost.cpuid}, a hypercall {cost.hypercall}); KVM's sources see none of it.\n"
     "step 12 CPU: paravirtual (PVM hypercalls)\n"
     "need pvm\n"
     "cpu paravirt\n"
@@ -124,6 +135,19 @@ static void ph_ping(const struct snapshot *s, unsigned q, char *out, size_t n)
 	put_time(out, n, s->latency_valid, s->latency_us[q] * 1e3);
 }
 
+/* The translated CPU's own figures (the vmm source's tcg_*): blocks so far, instructions/s. */
+static void ph_tcg(const struct snapshot *s, unsigned which, char *out, size_t n)
+{
+	const struct named_figure *f =
+	    snapshot_find(s->vmm, s->nr_vmm, which ? "tcg_insns" : "tcg_blocks_translated");
+	if (!f || !f->f.valid)
+		snprintf(out, n, "-");
+	else if (which)
+		units_count(out, n, f->f.rate);
+	else
+		snprintf(out, n, "%llu", (unsigned long long)f->f.total);
+}
+
 static const struct placeholder {
 	const char *name;
 	void (*put)(const struct snapshot *s, unsigned arg, char *out, size_t n);
@@ -147,6 +171,8 @@ static const struct placeholder {
     {"cpu.card", ph_cpu, PP_CPU_CARD},
     {"ping.p50", ph_ping, 0},
     {"ping.p99", ph_ping, 1},
+    {"tcg.blocks", ph_tcg, 0},
+    {"tcg.insns", ph_tcg, 1},
 };
 
 /* The placeholder that text (just past a '{') names, or NULL; *len is its length with braces. */
@@ -253,8 +279,10 @@ static int kw_need(struct tparse *p, const char *rest)
 		p->st->need |= NEED_HARDWARE;
 	else if (!strcmp(rest, "pvm"))
 		p->st->need |= NEED_PVM;
+	else if (!strcmp(rest, "no-emulator"))
+		p->st->need |= NEED_NO_EMULATOR;
 	else
-		FAIL("need wants hardware or pvm, not '%s'", rest);
+		FAIL("need wants hardware, pvm or no-emulator, not '%s'", rest);
 	return 0;
 }
 
@@ -262,7 +290,7 @@ static int act_cpu(struct tparse *p, const char *rest, struct tour_action *a)
 {
 	enum cpu_mode m;
 	if (cpu_mode_parse(rest, &m) || m == CPU_AUTO)
-		FAIL("cpu wants emulated, paravirt or hardware, not '%s'", rest);
+		FAIL("cpu wants emulated, paravirt, hardware or translated, not '%s'", rest);
 	*a = (struct tour_action){.what = TA_CPU, .arg = m};
 	return 0;
 }

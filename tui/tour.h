@@ -11,7 +11,9 @@
 #define TOUR_STEPS_MAX	 16
 #define TOUR_ACTIONS_MAX 4
 
-enum tour_need { NEED_HARDWARE = 1, NEED_PVM = 2 };
+/* NEED_NO_EMULATOR: a host whose KVM has no instruction-emulator mode of its own to show (any
+ * but kvm_pvm, no KVM at all included). */
+enum tour_need { NEED_HARDWARE = 1, NEED_PVM = 2, NEED_NO_EMULATOR = 4 };
 enum tour_act { TA_CPU, TA_NIC, TA_WORKLOAD, TA_SIZE };
 
 struct tour_action {

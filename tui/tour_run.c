@@ -15,6 +15,8 @@ static const char *unmet(const struct tour_step *st, struct session *s)
 		return "this host gives no VT-x or AMD-V to vmscope";
 	if ((st->need & NEED_PVM) && h != HOST_PVM)
 		return "it needs a kvm_pvm host";
+	if ((st->need & NEED_NO_EMULATOR) && h == HOST_PVM)
+		return "this host's KVM emulates instructions itself (the step before shows it)";
 	return NULL;
 }
 

@@ -1,5 +1,5 @@
-/* Durations as people read them, for the dashboard's columns and the tour's captions alike: one
- * scale (ns, us, ms), two layouts. */
+/* Durations and counts as people read them, for the dashboard's columns and the tour's captions
+ * alike: one scale (ns, us, ms), two layouts. */
 #ifndef VMSCOPE_TUI_UNITS_H
 #define VMSCOPE_TUI_UNITS_H
 #include <stddef.h>
@@ -25,6 +25,17 @@ static inline void units_ns(char *out, size_t n, double ns, enum units_layout la
 		snprintf(out, n, i ? "%6.1f%s" : "%6.0f%s", v, scale[i].unit);
 	else
 		snprintf(out, n, ns < 1 ? "%.2f %s" : i ? "%.1f %s" : "%.0f %s", v, scale[i].unit);
+}
+
+/* A count or a rate as people read it: "850", "45.6k", "1.23M". */
+static inline void units_count(char *out, size_t n, double v)
+{
+	if (v >= 1e6)
+		snprintf(out, n, "%.2fM", v / 1e6);
+	else if (v >= 1e4)
+		snprintf(out, n, "%.1fk", v / 1e3);
+	else
+		snprintf(out, n, "%.0f", v);
 }
 
 #endif

@@ -110,9 +110,11 @@ enum nic_state {
 };
 
 enum fault_kind {
-	FAULT_UD,     /* #UD: reported through the guest's IDT */
-	FAULT_TRIPLE, /* an exception with no usable IDT: shutdown */
-	FAULT_HANG,   /* spins forever without heartbeat */
+	FAULT_UD,      /* #UD: reported through the guest's IDT */
+	FAULT_TRIPLE,  /* an exception with no usable IDT: shutdown */
+	FAULT_HANG,    /* spins forever without heartbeat */
+	FAULT_WILD,    /* jumps into a hole of the address space (no RAM, no device) */
+	FAULT_GARBAGE, /* runs a page of pseudo-random bytes (seeded by ctl->rate) as code */
 };
 
 enum hypercall_insn {

@@ -39,8 +39,22 @@ struct cpu_backend {
 	void (*interrupt)(struct vmm *vm);
 	/* The guest's instruction pointer now (0 when it cannot be read). */
 	uint64_t (*rip)(struct vmm *vm);
+	/* Frees the backend's own state (vm->cpu_state); NULL when it keeps none. */
+	void (*destroy)(struct vmm *vm);
+	/* What the devices ask of it (vmm/accel.h), with the VM as opaque. */
+	int (*ioeventfd)(void *vm, enum io_space space, uint64_t addr, uint32_t len, int fd,
+			 bool assign);
+	int (*map_ram)(void *vm, unsigned slot, uint64_t gpa, uint64_t size, void *ptr);
 };
 
-extern const struct cpu_backend kvm_cpu; /* vmm/cpu_kvm.c */
+/* Makes be run vm's guest and serve its devices' ioeventfds and RAM slots. */
+void cpu_backend_use(struct vmm *vm, const struct cpu_backend *be);
+
+extern const struct cpu_backend kvm_cpu;	/* vmm/cpu_kvm.c */
+extern const struct cpu_backend translated_cpu; /* vmm/cpu_translated.c */
+
+/* The translated CPU over vm->mem: loads the guest, sets its boot registers and makes itself
+ * vm's backend. -errno with *why. */
+int translated_cpu_create(struct vmm *vm, const char **why);
 
 #endif

@@ -1,6 +1,7 @@
 /* KVM's vCPU as the CPU backend: KVM_RUN, and its exits told in the seam's words (vmm/cpu.h). */
 #define _GNU_SOURCE
 #include "vmm/vmm_impl.h"
+#include "vmm/kvm/kvm.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -96,10 +97,30 @@ static void kvm_interrupt(struct vmm *vm)
 		pthread_kill(vm->thread, SIGUSR1);
 }
 
+static int kvm_accel_ioeventfd(void *opaque, enum io_space space, uint64_t addr, uint32_t len,
+			       int fd, bool assign)
+{
+	struct vmm *vm = opaque;
+	return kvm_ioeventfd(vm->vm_fd, addr, len, fd, space == IO_PIO, assign);
+}
+
+/* Slot 0 is guest memory; the accel's RAM slots follow it. Size 0 deletes a slot (api.rst 4.35). */
+static int kvm_accel_map_ram(void *opaque, unsigned slot, uint64_t gpa, uint64_t size, void *ptr)
+{
+	struct vmm *vm = opaque;
+	struct kvm_userspace_memory_region r = {.slot = 1 + slot,
+						.guest_phys_addr = gpa,
+						.memory_size = gpa ? size : 0,
+						.userspace_addr = (uintptr_t)ptr};
+	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno : 0;
+}
+
 const struct cpu_backend kvm_cpu = {
     .name = "kvm",
     .run_call = "KVM_RUN",
     .run = kvm_run_once,
     .interrupt = kvm_interrupt,
     .rip = kvm_rip,
+    .ioeventfd = kvm_accel_ioeventfd,
+    .map_ram = kvm_accel_map_ram,
 };

@@ -1,6 +1,5 @@
 /* The `exits` workload's targets. */
 #include "vmm/exitdev.h"
-#include "vmm/kvm/kvm.h"
 #include "vmm/counters.h"
 
 #include <errno.h>
@@ -25,12 +24,13 @@ static int exitdev_mmio(uint64_t addr, void *data, uint32_t len, bool is_write, 
 	return 0;
 }
 
-static int ioeventfd(int vm_fd, int efd, uint64_t addr, bool pio, bool assign)
+static int ioeventfd(const struct accel *accel, int efd, uint64_t addr, bool pio, bool assign)
 {
-	return kvm_ioeventfd(vm_fd, addr, 4, efd, pio, assign);
+	return accel_ioeventfd(accel, pio ? IO_PIO : IO_MMIO, addr, 4, efd, assign);
 }
 
-int exitdev_init(struct exitdev *d, int vm_fd, struct iobus *bus, struct vmm_counters *cnt)
+int exitdev_init(struct exitdev *d, const struct accel *accel, struct iobus *bus,
+		 struct vmm_counters *cnt)
 {
 	int r;
 
@@ -46,16 +46,16 @@ int exitdev_init(struct exitdev *d, int vm_fd, struct iobus *bus, struct vmm_cou
 		r = iobus_register(bus, IO_MMIO, MMIO_EXIT_VMM, 0x1000, exitdev_mmio, d);
 	if (r)
 		goto err_close;
-	r = ioeventfd(vm_fd, d->pio_efd, PORT_EXIT_EVENTFD, true, true);
+	r = ioeventfd(accel, d->pio_efd, PORT_EXIT_EVENTFD, true, true);
 	if (r)
 		goto err_close;
-	r = ioeventfd(vm_fd, d->mmio_efd, MMIO_EXIT_EVENTFD, false, true);
+	r = ioeventfd(accel, d->mmio_efd, MMIO_EXIT_EVENTFD, false, true);
 	if (r)
 		goto err_pio;
 	return 0;
 
 err_pio:
-	ioeventfd(vm_fd, d->pio_efd, PORT_EXIT_EVENTFD, true, false);
+	ioeventfd(accel, d->pio_efd, PORT_EXIT_EVENTFD, true, false);
 err_close:
 	if (d->pio_efd >= 0)
 		close(d->pio_efd);
@@ -74,13 +74,13 @@ void exitdev_poll(struct exitdev *d)
 		CNT_ADD(d->cnt->mmio_eventfd, n);
 }
 
-void exitdev_exit(struct exitdev *d, int vm_fd)
+void exitdev_exit(struct exitdev *d, const struct accel *accel)
 {
 	if (d->pio_efd < 0)
 		return;
 	exitdev_poll(d);
-	ioeventfd(vm_fd, d->pio_efd, PORT_EXIT_EVENTFD, true, false);
-	ioeventfd(vm_fd, d->mmio_efd, MMIO_EXIT_EVENTFD, false, false);
+	ioeventfd(accel, d->pio_efd, PORT_EXIT_EVENTFD, true, false);
+	ioeventfd(accel, d->mmio_efd, MMIO_EXIT_EVENTFD, false, false);
 	close(d->pio_efd);
 	close(d->mmio_efd);
 	d->pio_efd = d->mmio_efd = -1;

@@ -7,8 +7,12 @@
 
 #include "vmm/control.h"
 
-enum host_kind { HOST_UNKNOWN, HOST_VTX, HOST_AMDV, HOST_PVM };
-enum cpu_mode { CPU_AUTO, CPU_HARDWARE, CPU_PARAVIRT, CPU_EMULATED };
+/* HOST_NONE: no usable /dev/kvm (absent, or refused to this user); the guest can still run on the
+ * translated CPU. Appended, so recordings keep their numbers. */
+enum host_kind { HOST_UNKNOWN, HOST_VTX, HOST_AMDV, HOST_PVM, HOST_NONE, HOST_KIND_MAX };
+/* CPU_TRANSLATED: no KVM at all; Unicorn's TCG translates the guest's code (vmm/cpu_translated.c).
+ */
+enum cpu_mode { CPU_AUTO, CPU_HARDWARE, CPU_PARAVIRT, CPU_EMULATED, CPU_TRANSLATED, CPU_MODE_MAX };
 
 enum vmm_state {
 	VMM_BOOTING,
@@ -22,8 +26,8 @@ enum vmm_state {
 /* The TAP link as the session last found it (vmm/net/link.h: link_health). */
 enum link_state { LINK_UP, LINK_DOWN, LINK_GONE, LINK_STATE_MAX };
 
-const char *host_kind_name(enum host_kind h); /* "vt-x", "amd-v", "pvm", "unknown" */
-const char *cpu_mode_name(enum cpu_mode m);   /* "auto", "hardware", "paravirt", "emulated" */
+const char *host_kind_name(enum host_kind h); /* "vt-x", "amd-v", "pvm", "none", "unknown" */
+const char *cpu_mode_name(enum cpu_mode m);   /* "auto", ..., "emulated", "translated" */
 int cpu_mode_parse(const char *s, enum cpu_mode *m);
 const char *vmm_state_name(enum vmm_state s);
 const char *link_state_name(enum link_state s); /* "up", "down", "gone" */

@@ -21,7 +21,7 @@ struct nic_env {
 	const struct guest_mem *mem; /* for DMA, through the bounded helpers only */
 	struct irq_router *irq;	     /* MSI-X vectors and INTx lines */
 	int intx_pin;		     /* the IOAPIC pin of the slot's INTA (firmware's choice) */
-	int vm_fd;		     /* -1: no KVM (unit tests): no ioeventfd, no memory slots */
+	const struct accel *accel;   /* NULL (unit tests): no ioeventfd, no RAM slots */
 	struct net *net;	     /* the session's link: attach, watch, send */
 	uint8_t mac[6];		     /* the guest's identity, whatever the card */
 	uint32_t ip;

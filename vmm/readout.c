@@ -33,7 +33,7 @@ void vmm_resources(struct vmm *vm, struct vmm_resources *out)
 		out->cards += vm->card[p] != NULL;
 	pthread_mutex_unlock(&vm->nic_lock);
 	out->memslots = (unsigned)__builtin_popcount(vm->pci.memslots);
-	out->ioeventfds = (unsigned)kvm_ioeventfds_assigned();
+	out->ioeventfds = (unsigned)accel_ioeventfds_bound();
 	pthread_mutex_lock(&vm->irq.lock);
 	for (unsigned i = 0; i < IRQ_MAX; i++)
 		out->gsis += vm->irq.route[i].used;
@@ -62,6 +62,10 @@ bool vmm_irqchip(const struct vmm *vm)
 uint64_t vmm_tsc_khz(const struct vmm *vm)
 {
 	return vm->tsc_khz;
+}
+const char *vmm_cpu_note(const struct vmm *vm)
+{
+	return vm->cpu_note;
 }
 int vmm_vcpu_fd(const struct vmm *vm)
 {

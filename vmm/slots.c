@@ -49,7 +49,7 @@ static int plug_card(struct vmm *vm, int p, enum nic_mode mode, bool announce, c
 	const struct nic_env env = {
 	    .mem = &vm->gmem,
 	    .irq = &vm->irq,
-	    .vm_fd = vm->vm_fd,
+	    .accel = &vm->accel,
 	    .net = vm->netside,
 	    /* INTA of device 0 behind the port: the port's slot swizzles it, as PC firmware */
 	    .intx_pin = IRQ_PCI_PIN_FIRST + slot % 4,

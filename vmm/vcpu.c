@@ -126,8 +126,15 @@ static void idle_halt(struct vmm *vm)
 		drain = 0;
 }
 
+void cpu_backend_use(struct vmm *vm, const struct cpu_backend *be)
+{
+	vm->cpu_be = be;
+	vm->accel =
+	    (struct accel){.opaque = vm, .ioeventfd = be->ioeventfd, .map_ram = be->map_ram};
+}
+
 /* Every backend's exit, served the same way. */
-static void dispatch_exit(struct vmm *vm, const struct cpu_exit *x)
+void vcpu_dispatch_exit(struct vmm *vm, const struct cpu_exit *x)
 {
 	CNT_ADD(vm->cnt.userspace_exits, 1);
 	CNT_ADD(vm->cnt.exit_reason[x->reason < VMM_EXIT_REASONS ? x->reason : 0], 1);
@@ -188,7 +195,7 @@ static void *vcpu_thread(void *arg)
 			}
 			continue;
 		}
-		dispatch_exit(vm, &x);
+		vcpu_dispatch_exit(vm, &x);
 	}
 	vcpu_set_state(vm, VMM_STOPPED);
 	return NULL;

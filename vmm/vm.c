@@ -54,7 +54,8 @@ static int resolve_cpu_mode(struct vmm *vm, const char **why)
 	if (want == CPU_AUTO)
 		want = pvm ? CPU_PARAVIRT : CPU_HARDWARE;
 	if (want == CPU_EMULATED && !pvm) {
-		*why = "--cpu emulated needs a kvm_pvm host; this host's KVM is hardware-assisted";
+		*why = "--cpu emulated needs a kvm_pvm host; this host's KVM is hardware-assisted "
+		       "(--cpu translated emulates on any host)";
 		return -EINVAL;
 	}
 	if (want == CPU_PARAVIRT && !pvm) {
@@ -100,7 +101,7 @@ static struct vmm *vm_alloc(const struct vmm_opts *opts)
 	vm->exits.pio_efd = vm->exits.mmio_efd = -1;
 	vm->mem = MAP_FAILED;
 	vm->run = MAP_FAILED;
-	vm->cpu_be = &kvm_cpu;
+	cpu_backend_use(vm, &kvm_cpu);
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_mutex_init(&vm->nic_lock, NULL);
 	vm->active = -1;
@@ -147,7 +148,7 @@ static int map_memory(struct vmm *vm, const char **why)
 	    .memory_size = GUEST_MEM_SIZE,
 	    .userspace_addr = (uintptr_t)vm->mem,
 	};
-	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+	if (vm->vm_fd >= 0 && ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
 		*why = "KVM refused the guest's memory";
 		return -errno;
 	}
@@ -193,7 +194,7 @@ static int load_guest(struct vmm *vm, const char **why)
 		*why = "KVM does not report the guest's TSC frequency";
 		return -ENOTSUP;
 	}
-	r = guest_load(vm->mem, vm->host, vm->tsc_khz);
+	r = guest_load(vm->mem, guest_hypercall_insn(vm->host), vm->tsc_khz);
 	if (r) {
 		*why = "the built-in guest image does not fit guest memory";
 		return r;
@@ -221,14 +222,14 @@ static int init_devices(struct vmm *vm, const char **why)
 	if (!r)
 		r = iobus_register(&vm->bus, IO_PIO, PORT_GUEST_EVENT, 4, vcpu_guest_event, vm);
 	if (!r)
-		r = pci_bus_init(&vm->pci, &vm->bus, vm->vm_fd);
+		r = pci_bus_init(&vm->pci, &vm->bus, &vm->accel);
 	if (r) {
 		*why = "the guest's port and MMIO ranges overlap";
 		return r;
 	}
-	r = exitdev_init(&vm->exits, vm->vm_fd, &vm->bus, &vm->cnt);
+	r = exitdev_init(&vm->exits, &vm->accel, &vm->bus, &vm->cnt);
 	if (r) {
-		*why = "KVM refused the guest's ioeventfds";
+		*why = "the CPU backend refused the guest's ioeventfds";
 		return r;
 	}
 	irq_router_init(&vm->irq, vm->vm_fd, vm->irqchip);
@@ -258,10 +259,42 @@ static int init_network(struct vmm *vm, const char **why)
 	return r;
 }
 
+/* No KVM: the translated CPU over the same memory, devices and network. */
+static int create_translated(struct vmm *vm, const char **why)
+{
+	vm->cpu = CPU_TRANSLATED;
+	if (vm->host == HOST_UNKNOWN)
+		vm->host = kvm_host_kind(vm->opts.kvm_path);
+	return translated_cpu_create(vm, why);
+}
+
+/* --cpu auto where KVM is absent or refused: the translated CPU, and one sentence saying so. */
+static int kvm_or_translated(struct vmm *vm, const char **why)
+{
+	int r = create_kvm_vm(vm, why);
+	if (!r || vm->opts.cpu != CPU_AUTO)
+		return r;
+	snprintf(vm->cpu_note_buf, sizeof(vm->cpu_note_buf),
+		 "no KVM here (%s): the guest runs on the translated CPU (binary translation) "
+		 "instead",
+		 *why);
+	vm->cpu_note = vm->cpu_note_buf;
+	vlog(&vm->log, "vmm: %s", vm->cpu_note);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->kvm_fd = -1;
+	vm->host = HOST_NONE;
+	*why = NULL;
+	return 0;
+}
+
 int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 {
-	static int (*const steps[])(struct vmm *, const char **) = {
-	    create_kvm_vm, map_memory, create_vcpu, load_guest, init_devices, init_network,
+	static int (*const kvm_steps[])(struct vmm *, const char **) = {
+	    map_memory, create_vcpu, load_guest, init_devices, init_network, NULL,
+	};
+	static int (*const translated_steps[])(struct vmm *, const char **) = {
+	    map_memory, create_translated, init_devices, init_network, NULL,
 	};
 	struct vmm *vm = vm_alloc(opts);
 	int r;
@@ -274,8 +307,15 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 		*why = "the log file could not be opened for writing";
 		goto err;
 	}
-	for (unsigned i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		r = steps[i](vm, why);
+	if (opts->cpu != CPU_TRANSLATED) {
+		r = kvm_or_translated(vm, why);
+		if (r)
+			goto err;
+	}
+	for (int (*const *step)(struct vmm *, const char **) = vm->vm_fd >= 0 ? kvm_steps
+									      : translated_steps;
+	     *step; step++) {
+		r = (*step)(vm, why);
 		if (r)
 			goto err;
 	}
@@ -324,10 +364,12 @@ void vmm_destroy(struct vmm *vm)
 		pcie_port_exit(&vm->port[p]);
 	if (vm->own_net)
 		net_close(vm->netside);
-	if (vm->vm_fd >= 0) {
-		exitdev_exit(&vm->exits, vm->vm_fd);
+	if (vm->wake_efd >= 0) { /* init_devices ran */
+		exitdev_exit(&vm->exits, &vm->accel);
 		irq_router_exit(&vm->irq);
 	}
+	if (vm->cpu_be->destroy)
+		vm->cpu_be->destroy(vm);
 	if (vm->run != MAP_FAILED)
 		munmap(vm->run, vm->run_size);
 	if (vm->mem != MAP_FAILED)

@@ -29,6 +29,12 @@ struct vmm_counters {
 	uint64_t io_unclaimed;	  /* accesses no device claimed (dropped) */
 	uint64_t io_refused;	  /* accesses a device refused (dropped) */
 	uint64_t vcpu_interrupts; /* KVM_RUN interrupted by the VMM (signal) */
+	/* The translated CPU's own (zero on KVM, which answers these in the kernel): */
+	uint64_t cpuid;			/* CPUIDs it counted before TCG ran them */
+	uint64_t hypercall;		/* VMCALLs it answered */
+	uint64_t tcg_blocks_translated; /* block addresses run for the first time */
+	uint64_t tcg_blocks_run;
+	uint64_t tcg_insns; /* instructions in the blocks run */
 };
 
 struct vmm_status {
@@ -82,6 +88,8 @@ enum cpu_mode vmm_cpu_mode(const struct vmm *vm);
 /* KVM's in-kernel LAPIC is there (hardware and paravirt modes): HLT never reaches the VMM. */
 bool vmm_irqchip(const struct vmm *vm);
 uint64_t vmm_tsc_khz(const struct vmm *vm);
+/* Why the CPU mode is not the one asked for (auto on a host without usable KVM), or NULL. */
+const char *vmm_cpu_note(const struct vmm *vm);
 int vmm_vcpu_fd(const struct vmm *vm);
 int vmm_vm_fd(const struct vmm *vm);
 struct vlog *vmm_log(struct vmm *vm);

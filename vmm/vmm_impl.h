@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "vmm/vmm.h"
+#include "vmm/accel.h"
 #include "vmm/cpu.h"
 #include "vmm/exitdev.h"
 #include "vmm/guest_mem.h"
@@ -30,6 +31,10 @@ struct vmm {
 	bool irqchip;	 /* KVM's in-kernel LAPIC: HLT stays in KVM, MSIs reach the guest */
 	int command_gsi; /* an MSI that wakes a halted guest for a command, or -1 */
 	const struct cpu_backend *cpu_be; /* what runs the guest (vmm/cpu.h) */
+	void *cpu_state;		  /* the backend's own, when it keeps any */
+	struct accel accel;		  /* the backend's ioeventfds and RAM slots */
+	const char *cpu_note; /* why the CPU mode is not what was asked (auto without KVM) */
+	char cpu_note_buf[400];
 	struct kvm_run *run;
 	size_t run_size;
 	uint8_t *mem;
@@ -82,6 +87,8 @@ int vcpu_start(struct vmm *vm);
 int vcpu_start_watchdog(struct vmm *vm);
 /* Forces the vCPU out of KVM_RUN (a signal and immediate_exit), to see new work. */
 void vcpu_interrupt(struct vmm *vm);
+/* Serves one exit: the run loop's, or a backend's hook that serves it inside its run. */
+void vcpu_dispatch_exit(struct vmm *vm, const struct cpu_exit *x);
 /* Wakes a halted guest. */
 void vcpu_wake(struct vmm *vm);
 /* The guest's port for its events (GEV_*). */

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct guest_mem mem = fuzz_mem();
 	const struct nic_env env = dev_env(&mem, &irq, &net);
 	memset(&io, 0, sizeof(io));
-	if (pci_bus_init(&bus, &io, -1))
+	if (pci_bus_init(&bus, &io, NULL))
 		abort();
 	struct vsnic *c = calloc(1, sizeof(*c));
 	c->nic = (struct nic){&nic_model_vf, &c->pf};

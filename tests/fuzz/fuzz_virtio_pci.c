@@ -45,11 +45,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&io, 0, sizeof(io));
 	memset(&vp, 0, sizeof(vp));
 	irq_router_init(&irq, -1, false);
-	if (pci_bus_init(&bus, &io, -1) ||
+	if (pci_bus_init(&bus, &io, NULL) ||
 	    pcie_port_init(&port, "port", PORT_SLOT, PORT_BUS, &irq) ||
 	    pci_bus_plug(&bus, &port.dev, NULL, PCI_DEVFN(PORT_SLOT, 0)))
 		abort();
-	if (virtio_pci_init(&vp, &ops, NULL, &mem, &irq, -1) ||
+	if (virtio_pci_init(&vp, &ops, NULL, &mem, &irq, NULL) ||
 	    pcie_port_plug(&port, &vp.pci, false))
 		abort();
 	fuzz_fill(&in, &mem, 4);

@@ -38,7 +38,7 @@ static bool acked(struct vmm *vm)
 
 static struct vmm *boot_with_nic(enum nic_mode mode)
 {
-	struct vmm_opts o = {.nic = mode};
+	struct vmm_opts o = {.nic = mode, .cpu = test_cpu()};
 	struct vmm *vm;
 	const char *why;
 	need_kvm();
@@ -266,7 +266,7 @@ TEST(net_without_root_the_loopback_peer_answers)
 NIC_TEST(net_capture_sees_what_the_guest_sent_and_times_its_round_trips)
 {
 	static struct snapshot a, b, c;
-	struct session_opts o = {.nic = m, .workload = WL_PING, .rate = 0};
+	struct session_opts o = {.nic = m, .workload = WL_PING, .rate = 0, .cpu = test_cpu()};
 	struct session *s;
 	const char *why;
 	need_tap();

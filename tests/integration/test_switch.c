@@ -52,8 +52,11 @@ static bool switch_event(const struct snapshot *snap, struct snap_event *ev)
 
 static struct session *open_switch_session(enum workload wl, uint32_t rate)
 {
-	struct session_opts o = {
-	    .cpu = CPU_AUTO, .workload = wl, .rate = rate, .nic = NIC_MODE_VIRTIO, .no_bpf = true};
+	struct session_opts o = {.cpu = test_cpu(),
+				 .workload = wl,
+				 .rate = rate,
+				 .nic = NIC_MODE_VIRTIO,
+				 .no_bpf = true};
 	struct session *s;
 	const char *why;
 	need_kvm();

@@ -38,7 +38,8 @@ static struct session *boot(enum cpu_mode cpu, enum workload wl, uint32_t kind, 
 				 .hang_timeout_ms = (unsigned)(hang_ms * test_slow)};
 	struct session *s;
 	const char *why;
-	host_or_skip();
+	if (cpu != CPU_TRANSLATED)
+		host_or_skip();
 	if (session_open(&s, &o, &why)) {
 		test_fail(__FILE__, __LINE__, "session_open: %s", why);
 		return NULL;
@@ -178,6 +179,14 @@ static void exits_agree(enum cpu_mode cpu)
 		printf("\n");
 	}
 	CHECK(halts_compared >= 1);
+	if (cpu == CPU_TRANSLATED) {
+		/* The VMM answers every kind itself; KVM's sources have nothing to see: "-". */
+		CHECK(compared[SRC_VMM] == EK_MAX);
+		CHECK(compared[SRC_STATS] == 0 && compared[SRC_BPF] == 0 && !b.bpf_on);
+		CHECK(strstr(b.bpf_why, "translated CPU") != NULL);
+		session_close(s);
+		return;
+	}
 	/* All but hypercall and cpuid reach the VMM; HLT too when there is no in-kernel LAPIC. */
 	CHECK(compared[SRC_VMM] == (irqchip ? 4u : 5u));
 	CHECK(compared[SRC_STATS] >= 1);
@@ -200,6 +209,45 @@ TEST(exits_agree_across_guest_vmm_stats_and_bpf_emulated)
 	if (host_or_skip() != HOST_PVM)
 		SKIP("the emulated CPU mode exists on kvm_pvm hosts only");
 	exits_agree(CPU_EMULATED);
+}
+
+/* Binary translation: the same guest, no KVM at all (tests/translated.sh also runs this where
+ * /dev/kvm is absent). */
+TEST(translated_cpu_boots_and_prints_its_banner)
+{
+	static struct snapshot a, b;
+	struct session *s = boot(CPU_TRANSLATED, WL_IDLE, 0, 0, 2000);
+	struct vmm_status st;
+	REQUIRE(s);
+	CHECK(wait_state(s, VMM_RUNNING, HANG_BOUND_S, &st));
+	CHECK(log_has(s, "vmscope guest: long mode, ring 0, ready"));
+	CHECK(log_has(s, "guest: pci 00:00.0 1b36:0008 class 060000"));
+	struct vmm *vm = session_vmm(s);
+	CHECK(vmm_cpu_mode(vm) == CPU_TRANSLATED && !vmm_irqchip(vm) && vmm_vcpu_fd(vm) < 0);
+	CHECK(vmm_ns_first_insn(vm) > 0 && vmm_ns_banner(vm) > vmm_ns_first_insn(vm));
+	/* It translated blocks and ran them: the counts grow with the guest's work. */
+	session_tick(s, &a);
+	uint64_t hb = ctl_of(s)->heartbeat;
+	CHECK(WAIT_UNTIL(ctl_of(s)->heartbeat >= hb + 20, HANG_BOUND_S));
+	session_tick(s, &b);
+	const struct named_figure *tb = snapshot_find(b.vmm, b.nr_vmm, "tcg_blocks_translated"),
+				  *run = snapshot_find(b.vmm, b.nr_vmm, "tcg_blocks_run"),
+				  *insn = snapshot_find(b.vmm, b.nr_vmm, "tcg_insns"),
+				  *run0 = snapshot_find(a.vmm, a.nr_vmm, "tcg_blocks_run");
+	REQUIRE(tb && run && insn && run0);
+	printf("    blocks translated %llu, run %llu, instructions %llu\n",
+	       (unsigned long long)tb->f.total, (unsigned long long)run->f.total,
+	       (unsigned long long)insn->f.total);
+	CHECK(tb->f.total > 10 && run->f.total > tb->f.total && insn->f.total > run->f.total);
+	CHECK(run->f.total > run0->f.total);
+	/* No KVM: no stats fd, no tracepoint counts. */
+	CHECK(b.nr_stats == 0 && !b.bpf_on);
+	session_close(s);
+}
+
+TEST(translated_cpu_exits_agree_between_guest_and_vmm)
+{
+	exits_agree(CPU_TRANSLATED);
 }
 
 static double emulations_per_op(enum cpu_mode cpu)

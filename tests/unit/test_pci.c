@@ -26,7 +26,7 @@ static int dev_bar(struct pci_dev *d, unsigned bar, uint64_t off, void *data, ui
 static void setup(void)
 {
 	memset(&io, 0, sizeof(io));
-	REQUIRE(pci_bus_init(&bus, &io, -1) == 0);
+	REQUIRE(pci_bus_init(&bus, &io, NULL) == 0);
 	pci_dev_init(&dev, "test", 0x1af4, 0x1041, 0x020000, 1, 0x1af4, 0x0001);
 	REQUIRE(pci_dev_add_bar(&dev, 0, 0x1000, false) == 0);
 	REQUIRE(pci_dev_add_bar(&dev, 2, 32, true) == 0);

@@ -18,7 +18,7 @@ static struct pci_dev card;
 static void setup(void)
 {
 	memset(&io, 0, sizeof(io));
-	REQUIRE(pci_bus_init(&bus, &io, -1) == 0);
+	REQUIRE(pci_bus_init(&bus, &io, NULL) == 0);
 	REQUIRE(pcie_port_init(&port, "port0", PORT_SLOT, PORT_BUS, NULL) == 0);
 	REQUIRE(pci_bus_plug(&bus, &port.dev, NULL, PCI_DEVFN(PORT_SLOT, 0)) == 0);
 	pci_dev_init(&card, "card", 0x8086, 0x100e, 0x020000, 0, 0, 0);

@@ -38,7 +38,7 @@ static void setup(void)
 	ram = mem.base;
 	const struct nic_env env = dev_env(&mem, &irq, &netside);
 	memset(&io, 0, sizeof(io));
-	REQUIRE(pci_bus_init(&bus, &io, -1) == 0);
+	REQUIRE(pci_bus_init(&bus, &io, NULL) == 0);
 	c = calloc(1, sizeof(*c));
 	c->nic = (struct nic){&nic_model_vf, &c->pf};
 	REQUIRE(vsnic_init(c, &env) == 0);

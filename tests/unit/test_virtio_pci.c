@@ -86,9 +86,9 @@ static void setup(void)
 	ram = calloc(1, MEM);
 	mem = (struct guest_mem){ram, MEM, 0};
 	memset(&io, 0, sizeof(io));
-	REQUIRE(pci_bus_init(&bus, &io, -1) == 0);
+	REQUIRE(pci_bus_init(&bus, &io, NULL) == 0);
 	irq_router_init(&irq, -1, false);
-	REQUIRE(virtio_pci_init(&vp, &test_ops, NULL, &mem, &irq, -1) == 0);
+	REQUIRE(virtio_pci_init(&vp, &test_ops, NULL, &mem, &irq, NULL) == 0);
 	REQUIRE(pci_bus_plug(&bus, &vp.pci, NULL, PCI_DEVFN(2, 0)) == 0);
 	bar = cfg(PCI_BAR0, 4) & ~0xfu;
 	activated = resets = 0;

@@ -9,7 +9,15 @@
 
 extern const uint8_t guest_image_start[], guest_image_end[];
 
-int guest_load(uint8_t *mem, enum host_kind host, uint64_t tsc_khz)
+enum hypercall_insn guest_hypercall_insn(enum host_kind host)
+{
+	return host == HOST_PVM	   ? HC_INT1B
+	       : host == HOST_VTX  ? HC_VMCALL
+	       : host == HOST_AMDV ? HC_VMMCALL
+				   : HC_NONE;
+}
+
+int guest_load(uint8_t *mem, enum hypercall_insn hc, uint64_t tsc_khz)
 {
 	size_t image = (size_t)(guest_image_end - guest_image_start);
 	long r;
@@ -31,10 +39,7 @@ int guest_load(uint8_t *mem, enum host_kind host, uint64_t tsc_khz)
 	c->tsc_khz = tsc_khz;
 	c->workload = WL_IDLE;
 	c->exit_kind = EK_ALL;
-	c->hypercall_insn = host == HOST_PVM	? HC_INT1B
-			    : host == HOST_VTX	? HC_VMCALL
-			    : host == HOST_AMDV ? HC_VMMCALL
-						: HC_NONE;
+	c->hypercall_insn = hc;
 	return 0;
 }
 

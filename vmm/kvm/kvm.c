@@ -17,19 +17,20 @@
 
 const char *host_kind_name(enum host_kind h)
 {
-	static const char *const names[] = {"unknown", "vt-x", "amd-v", "pvm"};
-	return names[h];
+	static const char *const names[HOST_KIND_MAX] = {"unknown", "vt-x", "amd-v", "pvm", "none"};
+	return (unsigned)h < HOST_KIND_MAX ? names[h] : "?";
 }
 
 const char *cpu_mode_name(enum cpu_mode m)
 {
-	static const char *const names[] = {"auto", "hardware", "paravirt", "emulated"};
-	return names[m];
+	static const char *const names[CPU_MODE_MAX] = {"auto", "hardware", "paravirt", "emulated",
+							"translated"};
+	return (unsigned)m < CPU_MODE_MAX ? names[m] : "?";
 }
 
 int cpu_mode_parse(const char *s, enum cpu_mode *m)
 {
-	for (int i = CPU_AUTO; i <= CPU_EMULATED; i++)
+	for (int i = CPU_AUTO; i < CPU_MODE_MAX; i++)
 		if (!strcmp(s, cpu_mode_name(i))) {
 			*m = i;
 			return 0;
@@ -146,16 +147,11 @@ int kvm_set_msr(int vcpu_fd, uint32_t index, uint64_t value)
 	return kvm_msr_io(vcpu_fd, KVM_SET_MSRS, index, &value);
 }
 
-enum host_kind kvm_detect_host(int vcpu_fd)
+static enum host_kind vendor_host(void)
 {
-	uint64_t sig;
 	unsigned a, b, c, d;
 	char vendor[13];
 
-	/* kvm_pvm answers its signature MSR with "PVM"; hardware KVM refuses the read. */
-	if (access("/sys/module/kvm_pvm", F_OK) == 0 && !kvm_get_msr(vcpu_fd, PVM_MSR_SIG, &sig) &&
-	    (sig & 0xffffff) == ('P' | 'V' << 8 | 'M' << 16))
-		return HOST_PVM;
 	if (!__get_cpuid(0, &a, &b, &c, &d))
 		return HOST_UNKNOWN;
 	memcpy(vendor, &b, 4);
@@ -167,6 +163,26 @@ enum host_kind kvm_detect_host(int vcpu_fd)
 	if (!strcmp(vendor, "AuthenticAMD") || !strcmp(vendor, "HygonGenuine"))
 		return HOST_AMDV;
 	return HOST_UNKNOWN;
+}
+
+enum host_kind kvm_detect_host(int vcpu_fd)
+{
+	uint64_t sig;
+
+	/* kvm_pvm answers its signature MSR with "PVM"; hardware KVM refuses the read. */
+	if (access("/sys/module/kvm_pvm", F_OK) == 0 && !kvm_get_msr(vcpu_fd, PVM_MSR_SIG, &sig) &&
+	    (sig & 0xffffff) == ('P' | 'V' << 8 | 'M' << 16))
+		return HOST_PVM;
+	return vendor_host();
+}
+
+enum host_kind kvm_host_kind(const char *path)
+{
+	int fd = kvm_open(path);
+	if (fd < 0)
+		return HOST_NONE;
+	close(fd);
+	return access("/sys/module/kvm_pvm", F_OK) == 0 ? HOST_PVM : vendor_host();
 }
 
 uint64_t kvm_tsc_khz(int vcpu_fd, enum host_kind host)
@@ -233,8 +249,6 @@ int kvm_setup_long_mode(int vcpu_fd, uint64_t cr3, uint64_t gdt, uint64_t idt, u
 	return 0;
 }
 
-static int ioeventfds; /* assigned now, every VM of the process */
-
 int kvm_ioeventfd(int vm_fd, uint64_t addr, uint32_t len, int fd, bool pio, bool assign)
 {
 	struct kvm_ioeventfd io = {
@@ -246,11 +260,5 @@ int kvm_ioeventfd(int vm_fd, uint64_t addr, uint32_t len, int fd, bool pio, bool
 	};
 	if (ioctl(vm_fd, KVM_IOEVENTFD, &io) < 0)
 		return -errno;
-	__atomic_add_fetch(&ioeventfds, assign ? 1 : -1, __ATOMIC_RELAXED);
 	return 0;
-}
-
-int kvm_ioeventfds_assigned(void)
-{
-	return __atomic_load_n(&ioeventfds, __ATOMIC_RELAXED);
 }

@@ -17,6 +17,9 @@ int kvm_open(const char *path);
 const char *kvm_open_strerror(int err);
 
 enum host_kind kvm_detect_host(int vcpu_fd);
+/* The host's kind without a vCPU (for the translated CPU's screen): HOST_NONE when path cannot
+ * be opened as KVM, kvm_pvm by its module, else the CPU's vendor. */
+enum host_kind kvm_host_kind(const char *path);
 int kvm_get_msr(int vcpu_fd, uint32_t index, uint64_t *value);
 int kvm_set_msr(int vcpu_fd, uint32_t index, uint64_t value);
 /* Guest TSC frequency in kHz (kvm_pvm MSR or KVM_GET_TSC_KHZ), or 0. */
@@ -28,9 +31,8 @@ int kvm_setup_long_mode(int vcpu_fd, uint64_t cr3, uint64_t gdt, uint64_t idt, u
 			uint64_t rip, uint64_t rsp);
 
 /* Binds an eventfd to a guest write of len bytes at addr (port I/O or MMIO): KVM completes the
- * write itself and signals fd, no exit to userspace. The one place KVM_IOEVENTFD is called. */
+ * write itself and signals fd, no exit to userspace. The one place KVM_IOEVENTFD is called
+ * (devices ask through vmm/accel.h). */
 int kvm_ioeventfd(int vm_fd, uint64_t addr, uint32_t len, int fd, bool pio, bool assign);
-/* ioeventfds assigned and not yet deassigned, over every VM of the process (leak checks). */
-int kvm_ioeventfds_assigned(void);
 
 #endif

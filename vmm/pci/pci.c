@@ -180,32 +180,27 @@ static int bar_io(uint64_t addr, void *data, uint32_t len, bool is_write, void *
 	return d->bar_access(d, bar->index, addr, data, len, is_write);
 }
 
-/* A RAM-backed BAR at gpa (0: gone) as a KVM memory slot. Without one it still works, trapping. */
+/* A RAM-backed BAR at gpa (0: gone) as guest RAM the CPU backend maps. Without it the BAR
+ * still works, trapping. */
 static void ram_bar_map(struct pci_bus *b, struct pci_bar *bar, uint64_t gpa)
 {
-	struct kvm_userspace_memory_region r = {.userspace_addr = (uintptr_t)bar->ram};
 	if (bar->memslot >= 0) {
-		r.slot = (uint32_t)bar->memslot;
-		if (ioctl(b->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		if (accel_map_ram(b->accel, (unsigned)bar->memslot, 0, bar->size, bar->ram))
 			b->memslot_errors++;
-		b->memslots &= ~(1u << (bar->memslot - PCI_MEMSLOT_FIRST));
+		b->memslots &= ~(1u << bar->memslot);
 		bar->memslot = -1;
 	}
-	if (!gpa || b->vm_fd < 0)
+	if (!gpa || !b->accel)
 		return;
 	unsigned n = 0;
 	while (n < PCI_MEMSLOTS && (b->memslots & (1u << n)))
 		n++;
-	r = (struct kvm_userspace_memory_region){.slot = PCI_MEMSLOT_FIRST + n,
-						 .guest_phys_addr = gpa,
-						 .memory_size = bar->size,
-						 .userspace_addr = (uintptr_t)bar->ram};
-	if (n == PCI_MEMSLOTS || ioctl(b->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+	if (n == PCI_MEMSLOTS || accel_map_ram(b->accel, n, gpa, bar->size, bar->ram)) {
 		b->memslot_errors++;
 		return;
 	}
 	b->memslots |= 1u << n;
-	bar->memslot = (int)(PCI_MEMSLOT_FIRST + n);
+	bar->memslot = (int)n;
 }
 
 /* Places each BAR where the guest (or we, as firmware) put it, if decoding is enabled. */
@@ -431,12 +426,12 @@ static int ecam_io(uint64_t addr, void *data, uint32_t len, bool is_write, void 
 	return 0;
 }
 
-int pci_bus_init(struct pci_bus *b, struct iobus *io, int vm_fd)
+int pci_bus_init(struct pci_bus *b, struct iobus *io, const struct accel *accel)
 {
 	int r;
 	memset(b, 0, sizeof(*b));
 	b->io = io;
-	b->vm_fd = vm_fd;
+	b->accel = accel;
 	r = iobus_register(io, IO_PIO, 0xcf8, 4, cf8_io, b);
 	if (!r)
 		r = iobus_register(io, IO_PIO, 0xcfc, 4, cfc_io, b);

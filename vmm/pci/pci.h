@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmm/accel.h"
 #include "vmm/iobus.h"
 
 #define PCI_CFG_SIZE	    4096 /* PCIe: 256 bytes legacy + extended space */
@@ -13,9 +14,8 @@
 #define PCI_DEVFN(slot, fn) ((unsigned)(slot) << 3 | (unsigned)(fn))
 #define PCI_ECAM_BASE	    0xe0000000ull
 #define PCI_ECAM_SIZE	    ((uint64_t)PCI_BUSES << 20) /* 1 MiB per bus (PCIe 5.0, 7.2.2) */
-#define PCI_MEMSLOT_FIRST   1 /* KVM memory slots for RAM-backed BARs: 0 is guest memory */
-#define PCI_MEMSLOTS	    32
-#define PCI_MMIO_BASE	    0xc0000000ull /* where BARs are assigned, like firmware would */
+#define PCI_MEMSLOTS	    ACCEL_RAM_SLOTS /* RAM-backed BARs mapped at once (vmm/accel.h) */
+#define PCI_MMIO_BASE	    0xc0000000ull   /* where BARs are assigned, like firmware would */
 #define PCI_MMIO_SIZE	    0x10000000ull
 #define PCI_IO_BASE	    0xc000
 #define PCI_IO_SIZE	    0x1000
@@ -63,7 +63,7 @@ struct pci_bar {
 	uint64_t placed; /* a VF's BAR: where the PF's window puts it */
 	void *ram;	 /* RAM-backed: guest accesses hit this memory through a KVM memory slot and
 			  * never exit (a VF's doorbells, as VFIO maps a real BAR); NULL: traps */
-	int memslot;	 /* the KVM slot while mapped, else -1 */
+	int memslot;	 /* the accel's RAM slot while mapped, else -1 */
 	uint64_t mapped_at; /* where it sits on the I/O bus; 0: not mapped */
 	uint64_t exits;	    /* accesses that reached the VMM */
 	struct pci_dev *dev;
@@ -95,16 +95,16 @@ struct pci_dev {
 
 struct pci_bus {
 	struct iobus *io;
-	int vm_fd;		   /* for RAM-backed BARs' memory slots; -1: no KVM (tests) */
+	const struct accel *accel; /* maps RAM-backed BARs; NULL: they trap (tests) */
 	struct pci_dev *root[256]; /* the root bus, by devfn */
 	struct pci_dev host_bridge;
 	uint32_t cf8;
-	uint32_t memslots;	 /* KVM memory slots in use, bit n = PCI_MEMSLOT_FIRST + n */
+	uint32_t memslots;	 /* the accel's RAM slots in use, bit n = slot n */
 	uint64_t bad_accesses;	 /* unaligned, oversized, or refused config/BAR accesses */
 	uint64_t bar_conflicts;	 /* BARs the guest placed over something else: left unmapped */
 	uint64_t ram_bar_exits;	 /* accesses to a RAM-backed BAR that still reached us (KVM refused
 				  * the memory slot, or no KVM) */
-	uint64_t memslot_errors; /* memory slots KVM refused or we ran out of */
+	uint64_t memslot_errors; /* RAM slots the CPU backend refused or we ran out of */
 };
 
 void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t device,
@@ -140,7 +140,7 @@ int pci_dev_add_pcie_cap(struct pci_dev *d, unsigned port_type);
 /* Lets the guest write bits of config space (capability registers). */
 void pci_dev_writable(struct pci_dev *d, uint32_t off, const void *mask, unsigned len);
 
-int pci_bus_init(struct pci_bus *b, struct iobus *io, int vm_fd);
+int pci_bus_init(struct pci_bus *b, struct iobus *io, const struct accel *accel);
 /* Puts a device at devfn on the root bus (bridge NULL) or on a bridge's secondary bus, assigns
  * its BARs in free space and enables decoding, as firmware would. -EBUSY, -ENOSPC, -EINVAL. */
 int pci_bus_plug(struct pci_bus *b, struct pci_dev *d, struct pci_dev *bridge, unsigned devfn);

@@ -255,7 +255,7 @@ int virtio_net_init(struct virtio_net *n, const struct nic_env *env)
 	memcpy(n->mac, env->mac, 6);
 	n->net = env->net;
 	n->be = env->net->be;
-	int r = virtio_pci_init(&n->vp, &net_ops, n, env->mem, env->irq, env->vm_fd);
+	int r = virtio_pci_init(&n->vp, &net_ops, n, env->mem, env->irq, env->accel);
 	if (r)
 		return r;
 	n->backlog = malloc(sizeof(*n->backlog) * VNET_BACKLOG);

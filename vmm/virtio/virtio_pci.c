@@ -238,9 +238,9 @@ static int bar_access(struct pci_dev *d, unsigned bar, uint64_t off, void *data,
 
 static void notify_ioeventfds(struct virtio_pci *vp, uint64_t base, bool assign)
 {
-	for (unsigned q = 0; q < vp->ops->nr_queues && vp->vm_fd >= 0; q++)
-		if (kvm_ioeventfd(vp->vm_fd, base + VP_NOTIFY + VP_NOTIFY_MULT * q, 2,
-				  vp->notify_fd[q], false, assign))
+	for (unsigned q = 0; q < vp->ops->nr_queues && vp->accel; q++)
+		if (accel_ioeventfd(vp->accel, IO_MMIO, base + VP_NOTIFY + VP_NOTIFY_MULT * q, 2,
+				    vp->notify_fd[q], assign))
 			vp->st.bad_access++;
 }
 
@@ -266,7 +266,7 @@ static void cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
 }
 
 int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, void *dev,
-		    const struct guest_mem *mem, struct irq_router *irq, int vm_fd)
+		    const struct guest_mem *mem, struct irq_router *irq, const struct accel *accel)
 {
 	const uint32_t mult = VP_NOTIFY_MULT;
 	int r;
@@ -278,7 +278,7 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, 
 	vp->dev = dev;
 	vp->mem = *mem;
 	vp->irq = irq;
-	vp->vm_fd = vm_fd;
+	vp->accel = accel;
 	vp->features = ops->features | 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_EVENT_IDX;
 	pthread_mutex_init(&vp->lock, NULL);
 	for (unsigned i = 0; i < VP_MAX_QUEUES; i++)

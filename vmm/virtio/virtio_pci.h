@@ -86,7 +86,7 @@ struct virtio_pci {
 	void *dev;
 	struct guest_mem mem;
 	struct irq_router *irq;
-	int vm_fd; /* -1: no KVM */
+	const struct accel *accel; /* NULL: no ioeventfds (every notify traps) */
 	pthread_mutex_t lock;
 
 	uint64_t features, driver_features;
@@ -107,7 +107,7 @@ struct virtio_pci {
 
 /* Builds the PCI function for a device; irq may be shared by all devices of the VM. */
 int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, void *dev,
-		    const struct guest_mem *mem, struct irq_router *irq, int vm_fd);
+		    const struct guest_mem *mem, struct irq_router *irq, const struct accel *accel);
 void virtio_pci_exit(struct virtio_pci *vp);
 /* The device pushed used buffers on a queue: interrupt the driver if it wants one (true). */
 bool virtio_pci_signal(struct virtio_pci *vp, unsigned queue);

@@ -164,12 +164,12 @@ void vsnic_vf_bar_moved(struct pci_dev *d, unsigned bar, uint64_t addr)
 {
 	struct vsnic_vf *vf = d->opaque;
 	struct vsnic *c = vf->card;
-	if (bar != VSNIC_VF_BAR2 || c->vm_fd < 0 || c->wake_fd < 0)
+	if (bar != VSNIC_VF_BAR2 || !c->accel || c->wake_fd < 0)
 		return;
 	if (vf->wake_gpa)
-		kvm_ioeventfd(c->vm_fd, vf->wake_gpa, 4, c->wake_fd, false, false);
+		accel_ioeventfd(c->accel, IO_MMIO, vf->wake_gpa, 4, c->wake_fd, false);
 	vf->wake_gpa = 0;
-	if (addr && !kvm_ioeventfd(c->vm_fd, addr + VSNIC_VF_WAKE, 4, c->wake_fd, false, true))
+	if (addr && !accel_ioeventfd(c->accel, IO_MMIO, addr + VSNIC_VF_WAKE, 4, c->wake_fd, true))
 		vf->wake_gpa = addr + VSNIC_VF_WAKE;
 }
 

@@ -272,7 +272,7 @@ int vsnic_init(struct vsnic *c, const struct nic_env *env)
 	c->irq = env->irq;
 	c->net = env->net;
 	c->be = env->net ? env->net->be : NULL;
-	c->vm_fd = env->vm_fd;
+	c->accel = env->accel;
 	c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&c->lock, NULL);
 	for (unsigned n = 0; n < VSNIC_TOTAL_VFS; n++) {

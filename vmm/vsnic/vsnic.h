@@ -86,8 +86,8 @@ struct vsnic {
 	struct irq_router *irq;
 	struct net *net;
 	struct net_backend *be;
-	int vm_fd;   /* -1: no KVM, no ioeventfd (WAKE traps) */
-	int wake_fd; /* every VF's WAKE ioeventfd; the poller watches it */
+	const struct accel *accel; /* NULL: no ioeventfd (WAKE traps) */
+	int wake_fd;		   /* every VF's WAKE ioeventfd; the poller watches it */
 	bool attached, watching;
 	pthread_mutex_t lock;
 	uint64_t traps[VSNIC_TRAPS];
