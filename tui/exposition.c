@@ -172,6 +172,27 @@ static void vcpu_exits(struct exposition *m, FILE *f, const struct snapshot *s)
 		}
 }
 
+/* The translated CPU's own counts, while the guest runs on it (source: vmm). */
+static void translated(struct exposition *m, FILE *f, const struct snapshot *s)
+{
+	const struct named_figure *tb = snapshot_find(s->vmm, s->nr_vmm, "tcg_blocks_translated"),
+				  *run = snapshot_find(s->vmm, s->nr_vmm, "tcg_blocks_run"),
+				  *insn = snapshot_find(s->vmm, s->nr_vmm, "tcg_insns");
+	if (!tb || !run || !insn)
+		return;
+	family(f, "vmscope_translated_blocks_total", "counter",
+	       "Blocks of guest code the translated CPU translated (an address run for the first "
+	       "time) and ran (source: vmm)");
+	fprintf(f, "vmscope_translated_blocks_total{what=\"translated\"} %llu\n",
+		(unsigned long long)counted(m, "tcg:translated", tb->f.total));
+	fprintf(f, "vmscope_translated_blocks_total{what=\"run\"} %llu\n",
+		(unsigned long long)counted(m, "tcg:run", run->f.total));
+	family(f, "vmscope_translated_instructions_total", "counter",
+	       "Guest instructions the translated CPU ran (source: vmm)");
+	fprintf(f, "vmscope_translated_instructions_total %llu\n",
+		(unsigned long long)counted(m, "tcg:insns", insn->f.total));
+}
+
 /* Packets each source saw, by direction and the NIC in use when they moved. */
 static void packets(struct exposition *m, FILE *f, const struct snapshot *s)
 {
@@ -345,6 +366,7 @@ void exposition_render(struct exposition *m, FILE *f, const struct snapshot *s)
 				(unsigned long long)counted(m, key, s->exits[k][src].total));
 		}
 	vcpu_exits(m, f, s);
+	translated(m, f, s);
 	if (s->bpf_on) {
 		named(m, f, "vmscope_kvm_exit_reasons_total",
 		      "kvm_exit by hardware exit reason (source: bpf; kvm_pvm has no kvm_exit)",

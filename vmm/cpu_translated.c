@@ -22,6 +22,8 @@
 
 #include <errno.h>
 #include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +44,15 @@
 #define MSR_EFER     0xc0000080u
 #define EFER_LME_LMA 0x500ull
 
-#define IOEVENTFDS  16
-#define MMIO_PIECES (2 * ACCEL_RAM_SLOTS + 1)
+#define IOEVENTFDS 16
+/* The MMIO window: fixed pieces below and above the PCI window, and the PCI window (where BARs
+ * live, the only place a RAM slot may go) in chunks of 1 MiB, so that mapping a slot remaps one
+ * chunk: Unicorn's unmap costs ~10 ms a GiB (measured), a whole window ~40 ms. */
+#define CHUNK	    (1ull << 20)
+#define WIN_LO	    PCI_MMIO_BASE
+#define WIN_HI	    (PCI_MMIO_BASE + PCI_MMIO_SIZE)
+#define CHUNKS	    (PCI_MMIO_SIZE / CHUNK)
+#define MMIO_PIECES (2 + CHUNKS + 2 * ACCEL_RAM_SLOTS)
 
 struct tb_slot {
 	uint64_t pc;
@@ -58,8 +67,9 @@ struct ioevfd {
 };
 
 struct ram_slot {
-	uint64_t gpa, size; /* gpa 0: unused */
+	uint64_t gpa, size; /* where the slot should be; gpa 0: unused */
 	void *ptr;
+	uint64_t mapped; /* where it is mapped now (0: nowhere) */
 };
 
 /* A piece of the MMIO window between RAM slots: Unicorn hands its callbacks the offset into the
@@ -73,7 +83,8 @@ struct tcg_cpu {
 	uc_engine *uc;
 	struct vmm *vm;
 	bool kick;	/* interrupt() asked for the run to end (atomic) */
-	bool hook_stop; /* a hook ended the run: the VMM has work between runs */
+	bool hook_stop; /* a hook asked for the run to end: the VMM has work between runs */
+	bool stopped;	/* on_block ended the run before a block (that block did not run) */
 	bool hypercall; /* the run ended on a VMCALL this backend already answered */
 	char why[160];	/* a hook saw the guest fail */
 	uint64_t why_rip;
@@ -82,7 +93,7 @@ struct tcg_cpu {
 	struct ioevfd evfd[IOEVENTFDS];
 	struct ram_slot ram[ACCEL_RAM_SLOTS];
 	struct mmio_piece piece[MMIO_PIECES];
-	bool remap;
+	bool remap, laid;
 	struct tb_slot tb[TB_SLOTS];
 };
 
@@ -232,8 +243,13 @@ static void on_block(uc_engine *uc, uint64_t pc, uint32_t size, void *opaque)
 {
 	struct tcg_cpu *t = opaque;
 	struct vmm_counters *c = &t->vm->cnt;
-	if (t->hook_stop || __atomic_load_n(&t->kick, __ATOMIC_ACQUIRE))
+	/* Stopped here, the block does not run and RIP is its start (measured): the guest's
+	 * state is whole, and a run that did end on HLT is told apart from this one. */
+	if (t->hook_stop || __atomic_load_n(&t->kick, __ATOMIC_ACQUIRE)) {
+		t->stopped = true;
 		uc_emu_stop(uc);
+		return;
+	}
 	uint32_t h = (uint32_t)((pc * 0x9e3779b97f4a7c15ull) >> 51) & (TB_SLOTS - 1);
 	for (uint32_t probes = 0; probes < TB_SLOTS; probes++, h = (h + 1) & (TB_SLOTS - 1)) {
 		struct tb_slot *s = &t->tb[h];
@@ -318,47 +334,86 @@ static int by_gpa(const void *a, const void *b)
 	return x->gpa < y->gpa ? -1 : x->gpa > y->gpa;
 }
 
-/* Lays the window above guest memory out anew: the RAM slots where they are, MMIO pieces
- * between them. Between runs only (Unicorn's map may not change under its feet). */
-static int lay_out(struct tcg_cpu *t)
+static int map_piece(struct tcg_cpu *t, uint64_t base, uint64_t size)
+{
+	for (unsigned i = 0; i < MMIO_PIECES; i++) {
+		struct mmio_piece *p = &t->piece[i];
+		if (p->size)
+			continue;
+		*p = (struct mmio_piece){.t = t, .base = base, .size = size};
+		if (!uc_mmio_map(t->uc, base, size, on_mmio_read, p, on_mmio_write, p))
+			return 0;
+		p->size = 0;
+		return -EIO;
+	}
+	return -ENOSPC;
+}
+
+/* One chunk of the PCI window anew: its RAM slots where they should be, MMIO around them. */
+static int lay_out_chunk(struct tcg_cpu *t, uint64_t lo)
 {
 	const struct ram_slot *order[ACCEL_RAM_SLOTS];
-	unsigned n = 0, np = 0;
+	unsigned n = 0;
 	int r = 0;
-
-	for (unsigned i = 0; i < MMIO_PIECES; i++)
-		if (t->piece[i].size && uc_mem_unmap(t->uc, t->piece[i].base, t->piece[i].size))
-			r = -EIO;
-	memset(t->piece, 0, sizeof(t->piece));
-	uc_mem_region *regions;
-	uint32_t nr;
-	if (uc_mem_regions(t->uc, &regions, &nr) == UC_ERR_OK) { /* the old RAM slots */
-		for (uint32_t i = 0; i < nr; i++)
-			if (regions[i].begin >= MMIO_FLOOR &&
-			    uc_mem_unmap(t->uc, regions[i].begin,
-					 regions[i].end - regions[i].begin + 1))
+	for (unsigned i = 0; i < MMIO_PIECES; i++) {
+		struct mmio_piece *p = &t->piece[i];
+		if (p->size && p->base >= lo && p->base < lo + CHUNK) {
+			if (uc_mem_unmap(t->uc, p->base, p->size))
 				r = -EIO;
-		uc_free(regions);
+			p->size = 0;
+		}
 	}
-	for (unsigned i = 0; i < ACCEL_RAM_SLOTS; i++)
-		if (t->ram[i].gpa)
-			order[n++] = &t->ram[i];
+	for (unsigned i = 0; i < ACCEL_RAM_SLOTS; i++) {
+		struct ram_slot *s = &t->ram[i];
+		if (s->mapped >= lo && s->mapped < lo + CHUNK) {
+			if (uc_mem_unmap(t->uc, s->mapped, s->size))
+				r = -EIO;
+			s->mapped = 0;
+		}
+		if (s->gpa >= lo && s->gpa < lo + CHUNK)
+			order[n++] = s;
+	}
 	qsort(order, n, sizeof(order[0]), by_gpa);
-	uint64_t at = MMIO_FLOOR;
+	uint64_t at = lo;
 	for (unsigned i = 0; i <= n; i++) {
-		uint64_t end = i < n ? order[i]->gpa : MMIO_TOP;
-		if (end > at) {
-			struct mmio_piece *p = &t->piece[np++];
-			*p = (struct mmio_piece){.t = t, .base = at, .size = end - at};
-			if (uc_mmio_map(t->uc, p->base, p->size, on_mmio_read, p, on_mmio_write, p))
+		uint64_t end = i < n ? order[i]->gpa : lo + CHUNK;
+		if (end > at && map_piece(t, at, end - at))
+			r = -EIO;
+		if (i == n)
+			break;
+		struct ram_slot *s = (struct ram_slot *)order[i];
+		if (uc_mem_map_ptr(t->uc, s->gpa, s->size, UC_PROT_READ | UC_PROT_WRITE, s->ptr))
+			r = -EIO;
+		else
+			s->mapped = s->gpa;
+		at = s->gpa + s->size;
+	}
+	return r;
+}
+
+/* The window above guest memory: at boot every piece; then the chunks whose slots moved.
+ * Between runs only (Unicorn's map may not change under its feet). */
+static int lay_out(struct tcg_cpu *t)
+{
+	int r = 0;
+	if (!t->laid) {
+		if (map_piece(t, MMIO_FLOOR, WIN_LO - MMIO_FLOOR) ||
+		    map_piece(t, WIN_HI, MMIO_TOP - WIN_HI))
+			r = -EIO;
+		for (uint64_t c = WIN_LO; c < WIN_HI; c += CHUNK)
+			if (map_piece(t, c, CHUNK))
 				r = -EIO;
-		}
-		if (i < n) {
-			if (uc_mem_map_ptr(t->uc, order[i]->gpa, order[i]->size,
-					   UC_PROT_READ | UC_PROT_WRITE, order[i]->ptr))
-				r = -EIO;
-			at = order[i]->gpa + order[i]->size;
-		}
+		t->laid = true;
+	}
+	for (unsigned i = 0; i < ACCEL_RAM_SLOTS; i++) {
+		struct ram_slot *s = &t->ram[i];
+		if (s->mapped == s->gpa)
+			continue;
+		uint64_t was = s->mapped & ~(CHUNK - 1), now = s->gpa & ~(CHUNK - 1);
+		if (s->mapped && lay_out_chunk(t, was))
+			r = -EIO;
+		if (s->gpa && now != was && lay_out_chunk(t, now))
+			r = -EIO;
 	}
 	t->remap = false;
 	return r;
@@ -388,7 +443,8 @@ static int translated_ioeventfd(void *opaque, enum io_space space, uint64_t addr
 	return 0;
 }
 
-/* Where KVM would refuse the slot (overlap, unaligned, outside the window), so do we. */
+/* Where KVM would refuse the slot (overlap, unaligned), so do we; and outside the PCI window or
+ * across one of its 1 MiB chunks, where BARs are never put (the BAR then traps, and works). */
 static int translated_map_ram(void *opaque, unsigned slot, uint64_t gpa, uint64_t size, void *ptr)
 {
 	struct vmm *vm = opaque;
@@ -396,15 +452,20 @@ static int translated_map_ram(void *opaque, unsigned slot, uint64_t gpa, uint64_
 	if (slot >= ACCEL_RAM_SLOTS)
 		return -EINVAL;
 	if (gpa) {
-		if ((gpa | size) & 0xfff || !size || gpa < MMIO_FLOOR || gpa + size > MMIO_TOP ||
-		    gpa + size < gpa)
+		if ((gpa | size) & 0xfff || !size || gpa < WIN_LO || gpa + size > WIN_HI ||
+		    gpa + size < gpa || (gpa & ~(CHUNK - 1)) != ((gpa + size - 1) & ~(CHUNK - 1)))
 			return -EINVAL;
 		for (unsigned i = 0; i < ACCEL_RAM_SLOTS; i++)
 			if (i != slot && t->ram[i].gpa && gpa < t->ram[i].gpa + t->ram[i].size &&
 			    t->ram[i].gpa < gpa + size)
 				return -EEXIST;
 	}
-	t->ram[slot] = gpa ? (struct ram_slot){gpa, size, ptr} : (struct ram_slot){0};
+	struct ram_slot *s = &t->ram[slot];
+	s->gpa = gpa;
+	if (gpa) {
+		s->size = size;
+		s->ptr = ptr;
+	}
 	/* In a run (a config write from the guest): it ends after this access; until then
 	 * the BAR's accesses trap, and the BAR serves them. */
 	t->remap = true;
@@ -476,7 +537,7 @@ static int translated_run(struct vmm *vm, struct cpu_exit *x)
 			return 0;
 		if (t->remap && lay_out(t))
 			CNT_ADD(vm->pci.memslot_errors, 1);
-		t->hook_stop = t->hypercall = false;
+		t->hook_stop = t->hypercall = t->stopped = false;
 		uint64_t rip = reg(t->uc, UC_X86_REG_RIP);
 		uc_err e = uc_emu_start(t->uc, rip, 0, 0, 0);
 		rip = reg(t->uc, UC_X86_REG_RIP);
@@ -495,8 +556,10 @@ static int translated_run(struct vmm *vm, struct cpu_exit *x)
 		}
 		if (t->hypercall)
 			continue; /* answered in the hook: the guest goes on */
-		if (t->hook_stop || LOAD(t->kick))
+		if (t->stopped)
 			return 0;
+		/* Nothing else ends a run: a HLT did (a request that came meanwhile waits for the
+		 * next run, as a signal after KVM's HLT exit would). */
 		if (rip >= 1 && rip <= GUEST_MEM_SIZE && vm->mem[rip - 1] == 0xf4) {
 			x->kind = CX_HLT;
 			x->reason = KVM_EXIT_HLT;
@@ -517,6 +580,8 @@ static void translated_interrupt(struct vmm *vm)
 	if (!t)
 		return;
 	__atomic_store_n(&t->kick, true, __ATOMIC_RELEASE); /* on_block stops the run */
+	if (vm->thread_started) /* and the VMM's own wait for a halted guest ends */
+		pthread_kill(vm->thread, SIGUSR1);
 }
 
 static uint64_t translated_rip(struct vmm *vm)

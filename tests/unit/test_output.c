@@ -553,6 +553,46 @@ TEST(metrics_counters_carry_on_across_a_guest_restart)
 	metrics_close(m);
 }
 
+/* The translated CPU's counts are series of their own while the guest runs on it, and carry on
+ * across a restart like every counter. */
+TEST(metrics_show_the_translated_cpus_blocks_and_instructions)
+{
+	static struct snapshot s;
+	char err[200];
+	struct metrics *m;
+	REQUIRE(metrics_open(&m, "127.0.0.1", 0, err, sizeof(err)) == 0);
+	const uint64_t insns[] = {1000, 5000, 700}; /* a restart before the third */
+	for (unsigned i = 0; i < 3; i++) {
+		memset(&s, 0, sizeof(s));
+		s.host = HOST_NONE;
+		s.cpu_mode = CPU_TRANSLATED;
+		const struct {
+			const char *name;
+			uint64_t v;
+		} tcg[] = {{"tcg_blocks_translated", 40 + i},
+			   {"tcg_blocks_run", 100 * (i + 1)},
+			   {"tcg_insns", insns[i]}};
+		for (unsigned k = 0; k < 3; k++) {
+			snprintf(s.vmm[k].name, sizeof(s.vmm[k].name), "%s", tcg[k].name);
+			s.vmm[k].f = (struct figure){.valid = true, .total = tcg[k].v};
+		}
+		s.nr_vmm = 3;
+		metrics_publish(m, &s);
+	}
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	metrics_write(m, f);
+	fclose(f);
+	CHECKF(strstr(text, "vmscope_translated_instructions_total 5700\n") &&
+		   strstr(text, "vmscope_translated_blocks_total{what=\"translated\"} 42\n") &&
+		   strstr(text, "# TYPE vmscope_translated_blocks_total counter\n") &&
+		   strstr(text, "host=\"none\",cpu_mode=\"translated\""),
+	       "%s", text);
+	free(text);
+	metrics_close(m);
+}
+
 /* The /metrics door: a request line is whole, not yet, or not HTTP/1.x (a 400). */
 TEST(http_gate_checks_the_request_line)
 {
