@@ -21,7 +21,7 @@ LIBS := $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
 GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
 	-mno-red-zone -mno-mmx -mno-sse -mno-sse2 -mno-avx -fno-asynchronous-unwind-tables \
 	-fcf-protection=none -fno-builtin -nostdlib -I.
-GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/guest/lib.c vmm/guest/cpu.c vmm/guest/exits.c vmm/shared/netstack.c vmm/guest/pci.c vmm/guest/hotplug.c vmm/guest/task.c vmm/guest/nic.c vmm/guest/vsnic.c \
+GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/guest/lib.c vmm/guest/cpu.c vmm/guest/exits.c vmm/guest/kvm_pv.c vmm/shared/netstack.c vmm/guest/pci.c vmm/guest/hotplug.c vmm/guest/task.c vmm/guest/nic.c vmm/guest/vsnic.c \
 	vmm/guest/virtio_net.c vmm/guest/e1000.c
 GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 

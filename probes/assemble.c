@@ -72,6 +72,25 @@ static void fill_guest(struct assembly *a, const struct readings *in, struct sna
 		c->max_ns = (double)g->max_cycles * ns_per_cycle;
 		memcpy(c->hist, g->hist, sizeof(c->hist));
 	}
+	if (in->irqchip) {
+		figure_update(&snap->eoi_lapic, ctl->eoi_lapic, a->prev.eoi_lapic.total, snap->dt);
+		figure_update(&snap->eoi_pv, ctl->eoi_pv, a->prev.eoi_pv.total, snap->dt);
+	}
+	snap->kvm_pv_on = ctl->pv_used != 0;
+	if (snap->kvm_pv_on) {
+		static const char *const names[] = {"pv-eoi", "kvmclock", "steal-time",
+						    "sched-yield"};
+		size_t n = 0;
+		snap->kvm_features = ctl->kvm_features;
+		for (unsigned b = 0; b < 4; b++)
+			if (ctl->pv_used & (1u << b))
+				n += (size_t)snprintf(snap->kvm_pv_used + n,
+						      sizeof(snap->kvm_pv_used) - n, "%s%s",
+						      n ? " " : "", names[b]);
+		if (ctl->pv_used & PV_STEAL)
+			figure_update(&snap->steal_ns, ctl->steal_ns, a->prev.steal_ns.total,
+				      snap->dt);
+	}
 	const struct kind_stats *w = &ctl->work;
 	snap->work = (struct work_cost){
 	    .valid = w->ops > 0,
@@ -229,6 +248,12 @@ static void fill_bpf(struct assembly *a, const struct readings *in, struct snaps
 			  kvm_exit_reason_name(c->detail[KT_USERSPACE_EXIT][i].detail),
 			  c->detail[KT_USERSPACE_EXIT][i].count, a->prev.uexit, a->prev.nr_uexit,
 			  dt);
+	for (unsigned i = 0; i < c->nr_detail[KT_HYPERCALL]; i++) {
+		char name[32];
+		kvm_hypercall_name(c->detail[KT_HYPERCALL][i].detail, name, sizeof(name));
+		add_named(snap->hcall, &snap->nr_hcall, SNAP_REASONS_MAX, name,
+			  c->detail[KT_HYPERCALL][i].count, a->prev.hcall, a->prev.nr_hcall, dt);
+	}
 	for (unsigned i = 0; i < c->nr_detail[KT_EXIT]; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "%#x", c->detail[KT_EXIT][i].detail);
@@ -402,21 +427,27 @@ static void set_pp(struct snapshot *snap, enum per_packet_part p, double per_s, 
 /* Exits per packet moved: the lesson of the NIC modes. Every exit of the vCPU counts (halts and
  * timer interrupts of a paced guest too: they are what that pace costs), from the source that
  * sees them all; then the parts. */
+/* Every exit of the vCPU, from the source that sees them all: bpf's kvm_exit off kvm_pvm (it never
+ * fires there), else the stats fd's "exits"; NULL where neither runs. */
+static const struct figure *vcpu_exits(const struct readings *in, const struct snapshot *snap,
+				       const char **src)
+{
+	const struct named_figure *st = snapshot_find(snap->stats, snap->nr_stats, "exits");
+	if (in->host != HOST_PVM && snap->bpf_event[KT_EXIT].valid) {
+		*src = "bpf";
+		return &snap->bpf_event[KT_EXIT];
+	}
+	*src = "stats";
+	return st ? &st->f : NULL;
+}
+
 static void per_packet(struct assembly *a, const struct readings *in, struct snapshot *snap,
 		       bool engine)
 {
 	const struct named_figure *ue = snapshot_find(snap->vmm, snap->nr_vmm, "userspace_exits");
-	const struct named_figure *st = snapshot_find(snap->stats, snap->nr_stats, "exits");
-	const struct figure *all = NULL;
-	const char *all_src = NULL;
+	const char *all_src;
+	const struct figure *all = vcpu_exits(in, snap, &all_src);
 
-	if (in->host != HOST_PVM && snap->bpf_event[KT_EXIT].valid) {
-		all = &snap->bpf_event[KT_EXIT];
-		all_src = "bpf";
-	} else if (st) {
-		all = &st->f;
-		all_src = "stats";
-	}
 	if (all) {
 		char src[16];
 		set_pp(snap, PP_ALL, all->rate, all_src);
@@ -536,6 +567,40 @@ static void rank_sources(struct assembly *a, struct snapshot *snap)
 			}
 }
 
+/* This tick into its CPU mode's row: the interrupts the guest took, its LAPIC EOIs and every
+ * exit of the vCPU, per interrupt over every tick in that mode. */
+static void update_cpu_compare(struct assembly *a, const struct readings *in, struct snapshot *snap)
+{
+	enum cpu_mode m = snap->cpu_mode;
+	double irqs = 0;
+	const struct figure *f[] = {&snap->irq_timer, &snap->irq_command, &snap->irq_self,
+				    &snap->irq_nic};
+	for (unsigned i = 0; i < 4; i++)
+		irqs += f[i]->valid ? f[i]->rate * snap->dt : 0;
+	if ((unsigned)m < CPU_MODE_MAX && snap->dt > 0 && irqs > 0 && snap->eoi_lapic.valid) {
+		struct cpu_sums *s = &a->cpu_sums[m];
+		const char *src;
+		const struct figure *all = vcpu_exits(in, snap, &src);
+		s->irqs += irqs;
+		s->eoi += snap->eoi_lapic.rate * snap->dt;
+		if (all && all->valid) {
+			s->exits += all->rate * snap->dt;
+			s->exits_irqs += irqs;
+			snprintf(s->src, sizeof(s->src), "%s", src);
+		}
+		struct cpu_figures *c = &a->cpu_compare[m];
+		*c = (struct cpu_figures){.valid = true,
+					  .t = snap->t,
+					  .irqs = (uint64_t)(s->irqs + 0.5),
+					  .eoi_lapic_per_irq = s->eoi / s->irqs,
+					  .exits_valid = s->exits_irqs > 0,
+					  .exits_per_irq =
+					      s->exits_irqs > 0 ? s->exits / s->exits_irqs : 0};
+		memcpy(c->exits_source, s->src, sizeof(c->exits_source));
+	}
+	memcpy(snap->cpu_compare, a->cpu_compare, sizeof(snap->cpu_compare));
+}
+
 void snapshot_assemble(struct assembly *a, const struct readings *in, struct snapshot *snap)
 {
 	memset(snap, 0, sizeof(*snap));
@@ -567,6 +632,7 @@ void snapshot_assemble(struct assembly *a, const struct readings *in, struct sna
 			 strerror(in->log_errno));
 	rank_sources(a, snap);
 	update_compare(a, in, snap);
+	update_cpu_compare(a, in, snap);
 	a->prev = *snap;
 }
 

@@ -81,6 +81,12 @@ struct assembly {
 		char src[COMPARE_PARTS][16];
 	} sums[NIC_MODE_MAX];
 	uint64_t mode_hist[NIC_MODE_MAX][HIST_SLOTS], last_hist[HIST_SLOTS];
+	/* Each CPU mode's row: what its ticks added up to. */
+	struct cpu_figures cpu_compare[CPU_MODE_MAX];
+	struct cpu_sums {
+		double irqs, eoi, exits, exits_irqs;
+		char src[16];
+	} cpu_sums[CPU_MODE_MAX];
 };
 
 /* The snapshot of this tick (events and log lines are the session's; out gets none). */

@@ -169,6 +169,20 @@ const char *hw_exit_reason_name(enum host_kind host, unsigned code, char *buf, s
 	return buf;
 }
 
+const char *kvm_hypercall_name(unsigned nr, char *buf, size_t n)
+{
+	static const char *const names[] = {
+	    [1] = "KVM_HC_VAPIC_POLL_IRQ", [5] = "KVM_HC_KICK_CPU",
+	    [9] = "KVM_HC_CLOCK_PAIRING",  [10] = "KVM_HC_SEND_IPI",
+	    [11] = "KVM_HC_SCHED_YIELD",   [12] = "KVM_HC_MAP_GPA_RANGE",
+	};
+	if (nr < sizeof(names) / sizeof(names[0]) && names[nr])
+		snprintf(buf, n, "%s", names[nr]);
+	else
+		snprintf(buf, n, "%u", nr);
+	return buf;
+}
+
 const char *kvm_exit_reason_name(unsigned reason)
 {
 	static const char *const names[] = {

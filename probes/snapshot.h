@@ -98,6 +98,19 @@ struct mode_figures {
 	struct per_packet exits_nic, exits_user, exits_all, irqs, cpu_host, cpu_card;
 };
 
+/* The CPU modes side by side, per interrupt the guest took in each (added up over every tick in
+ * that mode): EOIs it wrote to the LAPIC (each one an exit on KVM without APICv; KVM's PV EOI
+ * spares them in the paravirt mode on hardware KVM) and every exit of the vCPU. */
+struct cpu_figures {
+	bool valid;
+	double t; /* session seconds of the last tick counted */
+	uint64_t irqs;
+	double eoi_lapic_per_irq;
+	bool exits_valid;
+	double exits_per_irq;
+	char exits_source[16];
+};
+
 #define SNAP_STATS_MAX	      64
 #define SNAP_VMM_MAX	      16
 #define SNAP_REASONS_MAX      16
@@ -144,6 +157,16 @@ struct snapshot {
 	 * VMM, the NIC is polled). */
 	char irq_mode[8];
 	struct figure irq_timer, irq_command, irq_self, irq_nic;
+	/* EOIs the guest's handlers wrote to the LAPIC (an exit each on hardware KVM without APICv)
+	 * and those KVM's PV EOI spared (no exit): null where the guest takes no interrupts. */
+	struct figure eoi_lapic, eoi_pv;
+	/* KVM's paravirtual interfaces the guest found and uses (the paravirt mode on hardware
+	 * KVM, vmm/guest/kvm_pv.c): CPUID 0x40000001's features, their names, steal time (ns). */
+	bool kvm_pv_on;
+	uint32_t kvm_features;
+	char kvm_pv_used[48];
+	struct figure steal_ns;
+	struct cpu_figures cpu_compare[CPU_MODE_MAX];
 	struct kind_cost cost[EK_MAX]; /* the guest's TSC round trips, cumulative */
 	struct work_cost work;
 	uint64_t heartbeat;
@@ -225,9 +248,10 @@ struct snapshot {
 	struct figure bpf_others, bpf_uncounted;
 	double bpf_ns_per_run, bpf_vcpu_share;
 	bool bpf_ns_per_run_valid, bpf_vcpu_share_valid;
-	unsigned nr_uexit, nr_kexit;
+	unsigned nr_uexit, nr_kexit, nr_hcall;
 	struct named_figure uexit[SNAP_REASONS_MAX]; /* kvm_userspace_exit by KVM_EXIT_* reason */
 	struct named_figure kexit[SNAP_REASONS_MAX]; /* kvm_exit by hardware reason */
+	struct named_figure hcall[SNAP_REASONS_MAX]; /* kvm_hypercall by number (KVM_HC_*) */
 
 	/* The guided tour (vmscope demo): the step on screen and what to look at; steps 0: none. */
 	struct snap_tour {
@@ -249,6 +273,9 @@ const char *snap_kind_name(uint32_t exit_kind);	     /* exit_kind_name, or "-" f
 const char *per_packet_name(enum per_packet_part p); /* "all", "userspace", ... */
 const char *kt_event_name(unsigned event);	     /* the tracepoint, e.g. "kvm_pio" */
 const char *kvm_exit_reason_name(unsigned reason);   /* KVM_EXIT_* without prefix */
+/* A KVM hypercall's number by its name (Documentation/virt/kvm/x86/hypercalls.rst) into buf:
+ * "KVM_HC_SCHED_YIELD", or the number where KVM names none. */
+const char *kvm_hypercall_name(unsigned nr, char *buf, size_t n);
 /* A hardware exit reason's name on this host (VMX basic exit reason, SVM exit code) into buf;
  * NULL when the host has none or the code is not one the manuals name. */
 const char *hw_exit_reason_name(enum host_kind host, unsigned code, char *buf, size_t n);

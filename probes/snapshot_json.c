@@ -388,6 +388,25 @@ static void walk_net(struct jv *v, struct snapshot *s)
 	jv_end(v, false);
 }
 
+/* "cpu_compare": the CPU modes this session ran, each a row per interrupt (struct cpu_figures). */
+static void walk_cpu_compare(struct jv *v, struct snapshot *s)
+{
+	if (!jv_begin(v, "cpu_compare", false))
+		return;
+	for (unsigned m = CPU_HARDWARE; m < CPU_MODE_MAX; m++) {
+		struct cpu_figures *c = &s->cpu_compare[m];
+		if (!jv_begin_opt(v, n_cpu(m), &c->valid))
+			continue;
+		jv_f64(v, "t", &c->t, 3);
+		jv_u64(v, "irqs", &c->irqs);
+		jv_f64(v, "eoi_lapic_per_irq", &c->eoi_lapic_per_irq, 4);
+		jv_opt_f64(v, "exits_per_irq", &c->exits_per_irq, &c->exits_valid, 4);
+		jv_str(v, "exits_source", c->exits_source, sizeof(c->exits_source), true);
+		jv_end(v, false);
+	}
+	jv_end(v, false);
+}
+
 static void walk_guest(struct jv *v, struct snapshot *s)
 {
 	if (!jv_begin(v, "guest", false))
@@ -400,8 +419,17 @@ static void walk_guest(struct jv *v, struct snapshot *s)
 		jv_fig(v, "doorbell", &s->irq_command);
 		jv_fig(v, "self_ipi", &s->irq_self);
 		jv_fig(v, "nic", &s->irq_nic);
+		jv_fig(v, "eoi_lapic", &s->eoi_lapic);
+		jv_fig(v, "eoi_pv", &s->eoi_pv);
 		jv_end(v, false);
 	}
+	if (jv_begin_opt(v, "kvm_pv", &s->kvm_pv_on)) {
+		jv_u32(v, "features", &s->kvm_features);
+		jv_str(v, "used", s->kvm_pv_used, sizeof(s->kvm_pv_used), false);
+		jv_fig(v, "steal_ns", &s->steal_ns);
+		jv_end(v, false);
+	}
+	walk_cpu_compare(v, s);
 	if (jv_begin(v, "cost_ns", false)) {
 		for (unsigned k = 0; k < EK_MAX; k++) {
 			struct kind_cost *c = &s->cost[k];
@@ -446,6 +474,7 @@ static void walk_bpf(struct jv *v, struct snapshot *s)
 		}
 		jv_named(v, "userspace_exit_reasons", s->uexit, &s->nr_uexit, SNAP_REASONS_MAX);
 		jv_named(v, "exit_reasons", s->kexit, &s->nr_kexit, SNAP_REASONS_MAX);
+		jv_named(v, "hypercalls", s->hcall, &s->nr_hcall, SNAP_REASONS_MAX);
 		/* The observer's own cost (older lines have none: it stays off). */
 		bool cost =
 		    v->rd ? json_object_get(v->at[v->depth], "cost") != NULL : s->bpf_cost_on;

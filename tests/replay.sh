@@ -51,19 +51,20 @@ expect script_is_the_tours 2 "--script is the guided tour's" -- "$BIN" run --hea
 if [ ! -s demo/tour.jsonl.gz ]; then bad replay_plays_the_shipped_tour "demo/tour.jsonl.gz is missing"
 elif [ "$(stat -c %s demo/tour.jsonl.gz)" -ge $((2 << 20)) ]; then bad replay_plays_the_shipped_tour "over 2 MB"
 elif (cd "$tmp" && "$BIN" replay --headless >"$tmp/tour.jsonl" 2>"$tmp/tour.err") &&
-	# Recorded on kvm_pvm: KVM's emulator (1), paravirt (3); elsewhere binary translation (2),
-	# hardware (4); the cards (5-7) everywhere.
+	# Recorded on kvm_pvm: KVM's emulator (1), PVM's paravirt (3); on VT-x/AMD-V binary
+	# translation (2), KVM's PV interfaces (4), hardware (5); the cards (6-8) everywhere.
 	jq -se '([.[].tour.step] | unique) as $s |
-		($s == [1,3,5,6,7] or $s == [1,3,4,5,6,7] or $s == [2,4,5,6,7] or $s == [2,3,4,5,6,7]) and
+		($s == [1,3,6,7,8] or $s == [2,4,5,6,7,8]) and
 		(if $s[0] == 1 then (map(select(.tour.step == 1))[-1].cpu_mode == "emulated") and
 			(map(select(.tour.step == 3))[-1].cpu_mode == "paravirt")
-		 else (map(select(.tour.step == 2))[-1].cpu_mode == "translated") end) and
-		(map(select(.tour.step == 5))[-1] | .nic_mode == "emulated" and .net.exits_per_packet.nic > 0.5) as $e1000 |
-		(map(select(.tour.step == 5))[-1].net.exits_per_packet.nic) as $e1000_nic |
+		 else (map(select(.tour.step == 2))[-1].cpu_mode == "translated") and
+			(map(select(.tour.step == 4))[-1].cpu_mode == "paravirt") end) and
+		(map(select(.tour.step == 6))[-1] | .nic_mode == "emulated" and .net.exits_per_packet.nic > 0.5) as $e1000 |
+		(map(select(.tour.step == 6))[-1].net.exits_per_packet.nic) as $e1000_nic |
 		$e1000 and
-		(map(select(.tour.step == 7))[-1] | .nic_mode == "vf" and
+		(map(select(.tour.step == 8))[-1] | .nic_mode == "vf" and
 			.net.exits_per_packet.nic < $e1000_nic / 100) and
-		(map(select(.tour.step == 5))[0].tour.note // "" | test("Skipped|^$"))' "$tmp/tour.jsonl" >/dev/null
+		(map(select(.tour.step == 6))[0].tour.note // "" | test("Skipped|^$"))' "$tmp/tour.jsonl" >/dev/null
 then ok replay_plays_the_shipped_tour
 else bad replay_plays_the_shipped_tour "$(cat "$tmp/tour.err"; jq -c '[.tour.step, .cpu_mode, .nic_mode]' "$tmp/tour.jsonl" | uniq | head)"; fi
 
@@ -137,7 +138,7 @@ fi
 # The built-in tour (about 80 s); a host skips the CPU steps it cannot give (kvm_pvm: binary
 # translation and hardware).
 if "$BIN" demo --headless --record "$tmp/tour.jsonl.gz" >"$tmp/demo.jsonl" 2>"$tmp/demo.err" &&
-	jq -se '([.[].tour.step] | unique | length) >= 5 and .[-1].tour.step == 7 and .[-1].nic_mode == "vf" and
+	jq -se '([.[].tour.step] | unique | length) >= 5 and .[-1].tour.step == 8 and .[-1].nic_mode == "vf" and
 		([.[].events[] | select(.kind == "nic_switch" and .ok)] | length) == 3' "$tmp/demo.jsonl" >/dev/null &&
 	"$BIN" replay --headless "$tmp/tour.jsonl.gz" 2>/dev/null | cmp -s - "$tmp/demo.jsonl"
 then ok demo_runs_to_the_end_and_its_recording_replays

@@ -186,21 +186,23 @@ static enum cpu_mode native_mode(enum host_kind h)
 						 : CPU_TRANSLATED;
 }
 
-/* r: the same mode again. e: emulated <-> native (KVM's emulator on kvm_pvm, binary translation
- * elsewhere). b: binary translation <-> native, on any host with KVM. */
+/* r: the same mode again. e: the host's other KVM mode and back (kvm_pvm: KVM's emulator and
+ * paravirt; VT-x/AMD-V: paravirt, KVM's PV interfaces, and hardware). b: binary translation and
+ * back, on any host with KVM. */
 static int act_restart(struct dash *d, int ch)
 {
 	const char *why;
 	enum cpu_mode mode = d->snap.cpu_mode, native = native_mode(d->snap.host);
 	if (ch == 'e' || ch == 'b') {
-		enum cpu_mode emulated =
-		    ch == 'e' && d->snap.host == HOST_PVM ? CPU_EMULATED : CPU_TRANSLATED;
+		enum cpu_mode other = ch == 'b'			 ? CPU_TRANSLATED
+				      : d->snap.host == HOST_PVM ? CPU_EMULATED
+								 : CPU_PARAVIRT;
 		if (native == CPU_TRANSLATED) {
 			dash_say(d,
 				 "no KVM here: the translated CPU is the only one this host runs");
 			return EV_REDRAW;
 		}
-		mode = mode == emulated ? native : emulated;
+		mode = mode == other ? native : other;
 	}
 	if (session_restart(d->s, mode, &why)) {
 		dash_say(d, why);
@@ -298,9 +300,9 @@ static const struct binding {
      {0},
      IN_LIVE,
      IN_LIVE,
-     "e emul/native",
+     "e other mode",
      "e",
-     "emulated/native CPU (KVM's emulator on kvm_pvm, else binary translation)",
+     "the host's other KVM mode: emulated (kvm_pvm) or paravirt (VT-x/AMD-V), and back",
      act_restart},
     {"b",
      {0},

@@ -80,6 +80,34 @@ static void draw_translated(const struct snapshot *s, int y)
 		a, b, c, d);
 }
 
+/* Interrupts on KVM's LAPIC: EOIs written (an exit each without APICv) or spared by KVM's PV EOI,
+ * the PV interfaces in use, steal time; and the modes this session ran, side by side. */
+static void draw_interrupts(const struct snapshot *s, int y)
+{
+	char line[256], pv[96] = "", cmp[96] = "";
+	double irqs = s->irq_timer.rate + s->irq_command.rate + s->irq_self.rate + s->irq_nic.rate;
+	if (!s->eoi_lapic.valid)
+		return;
+	if (s->kvm_pv_on)
+		snprintf(pv, sizeof(pv), "; kvm pv: %s, steal %.1f ms/s", s->kvm_pv_used,
+			 s->steal_ns.valid ? s->steal_ns.rate / 1e6 : 0);
+	else if (s->host == HOST_VTX || s->host == HOST_AMDV)
+		snprintf(pv, sizeof(pv), "; kvm pv: none (an unmodified guest)");
+	size_t n = 0;
+	for (unsigned m = CPU_HARDWARE; m < CPU_MODE_MAX && n < sizeof(cmp); m++)
+		if (s->cpu_compare[m].valid)
+			n +=
+			    (size_t)snprintf(cmp + n, sizeof(cmp) - n, "%s %s %.2f", n ? "," : " |",
+					     cpu_mode_name(m), s->cpu_compare[m].eoi_lapic_per_irq);
+	if (irqs > 0)
+		snprintf(line, sizeof(line), "EOI writes an interrupt %.2f (guest)%s%s",
+			 s->eoi_lapic.rate / irqs, pv, cmp);
+	else
+		snprintf(line, sizeof(line),
+			 "EOI writes an interrupt - (no interrupt this tick)%s%s", pv, cmp);
+	line_at(y, "%s", line);
+}
+
 static int draw_header(struct dash *d, int y, int rows)
 {
 	const struct snapshot *s = &d->snap;
@@ -125,6 +153,8 @@ static int draw_header(struct dash *d, int y, int rows)
 	}
 	if (s->cpu_mode == CPU_TRANSLATED)
 		draw_translated(s, y + 1);
+	else
+		draw_interrupts(s, y + 1);
 	return y + 2;
 }
 

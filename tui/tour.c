@@ -56,6 +56,16 @@ const char tour_builtin[] =
     "say again: {work.guest} against {work.host} on the host ({work.ratio}). EXITS avg: a\n"
     "say hypercall {cost.hypercall}, a port write KVM completes itself (ioeventfd)\n"
     "say {cost.pio_eventfd}, one the VMM serves {cost.pio_vmm}.\n"
+    "step 12 CPU: paravirtual on KVM (its PV interfaces)\n"
+    "need hardware\n"
+    "cpu paravirt\n"
+    "workload exits:all 1000\n"
+    "say The same guest, paravirtualized for KVM: it finds KVM by CPUID and uses its PV\n"
+    "say interfaces. PV EOI: KVM marks in guest memory an interrupt that needs no EOI, and the\n"
+    "say guest skips the LAPIC write (an exit, unless the CPU virtualizes the APIC):\n"
+    "say {eoi.lapic} EOI writes an interrupt, {eoi.pv} spared. kvmclock and steal time need no\n"
+    "say exit (steal {steal} a second). Hypercalls go by KVM's numbers: a hypercall\n"
+    "say {cost.hypercall}.\n"
     "step 12 CPU: hardware-assisted (VT-x / AMD-V)\n"
     "need hardware\n"
     "cpu hardware\n"
@@ -148,6 +158,22 @@ static void ph_tcg(const struct snapshot *s, unsigned which, char *out, size_t n
 		snprintf(out, n, "%llu", (unsigned long long)f->f.total);
 }
 
+/* Per interrupt the guest took this tick: EOIs it wrote to the LAPIC, or that PV EOI spared. */
+static void ph_eoi(const struct snapshot *s, unsigned pv, char *out, size_t n)
+{
+	double irqs = s->irq_timer.rate + s->irq_command.rate + s->irq_self.rate + s->irq_nic.rate;
+	const struct figure *f = pv ? &s->eoi_pv : &s->eoi_lapic;
+	if (!f->valid || !(irqs > 0))
+		snprintf(out, n, "-");
+	else
+		snprintf(out, n, "%.2f", f->rate / irqs);
+}
+
+static void ph_steal(const struct snapshot *s, unsigned arg, char *out, size_t n)
+{
+	put_time(out, n, s->kvm_pv_on && s->steal_ns.valid, s->steal_ns.rate);
+}
+
 static const struct placeholder {
 	const char *name;
 	void (*put)(const struct snapshot *s, unsigned arg, char *out, size_t n);
@@ -173,6 +199,9 @@ static const struct placeholder {
     {"ping.p99", ph_ping, 1},
     {"tcg.blocks", ph_tcg, 0},
     {"tcg.insns", ph_tcg, 1},
+    {"eoi.lapic", ph_eoi, 0},
+    {"eoi.pv", ph_eoi, 1},
+    {"steal", ph_steal, 0},
 };
 
 /* The placeholder that text (just past a '{') names, or NULL; *len is its length with braces. */

@@ -125,7 +125,7 @@ enum hypercall_insn {
 };
 
 #define CTL_MAGIC   0x706f6373u /* "scop" */
-#define CTL_VERSION 6
+#define CTL_VERSION 7
 #define HIST_SLOTS  32 /* log2 buckets of TSC cycles */
 
 struct kind_stats {
@@ -189,6 +189,18 @@ struct ctl_page {
 	 * window: each gap's share that overlaps it, by the send times of the datagrams around it.
 	 */
 	u64 rx_win_lost;
+	/* KVM's paravirtual interfaces on hardware KVM (vmm/guest/kvm_pv.c). VMM -> guest: use
+	 * them if KVM offers them (the paravirt mode). Guest -> VMM: what CPUID 0x40000001 said,
+	 * what it uses (PV_*), EOIs written to the LAPIC and EOIs PV EOI spared, kvmclock's time
+	 * and the steal time as last read. */
+	u32 pv_wanted;
+	u32 kvm_features;
+	u32 pv_used;
+	u32 pad1;
+	u64 eoi_lapic, eoi_pv;
+	u64 kvmclock_ns, steal_ns;
 };
+
+enum pv_feature { PV_EOI = 1, PV_CLOCK = 2, PV_STEAL = 4, PV_YIELD = 8 };
 
 #endif

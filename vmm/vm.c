@@ -58,10 +58,6 @@ static int resolve_cpu_mode(struct vmm *vm, const char **why)
 		       "(--cpu translated emulates on any host)";
 		return -EINVAL;
 	}
-	if (want == CPU_PARAVIRT && !pvm) {
-		*why = "--cpu paravirt needs a kvm_pvm host; this host's KVM is hardware-assisted";
-		return -EINVAL;
-	}
 	if (want == CPU_HARDWARE && pvm) {
 		*why = "--cpu hardware needs VT-x or AMD-V; this host's KVM is kvm_pvm (use auto)";
 		return -EINVAL;
@@ -203,6 +199,8 @@ static int load_guest(struct vmm *vm, const char **why)
 	if (r)
 		return r;
 	vm->ctl->irq_mode = !vm->irqchip ? IRQ_NONE : vm->host == HOST_PVM ? IRQ_VIF : IRQ_STI;
+	/* On hardware KVM the paravirt mode is the same guest using KVM's PV interfaces. */
+	vm->ctl->pv_wanted = vm->cpu == CPU_PARAVIRT && vm->host != HOST_PVM;
 	return 0;
 }
 

@@ -94,7 +94,8 @@ cd /tmp
 # rest skipped the same way. A test that ran and failed fails the lane.
 export VMSCOPE_TEST_TRACE=1 VMSCOPE_TEST_SLOW=${SLOW:-4}
 pass=0 fail=0 skip=0 stalled_run=0
-for t in $(/integration --list -restarts_keep -unpaced_tx -emulated_card_exits_more \
+# ONLY (VMSCOPE_LANE_ONLY on the host): the tests whose names hold it, for working on one.
+for t in $(/integration --list $ONLY -restarts_keep -unpaced_tx -emulated_card_exits_more \
 	-peer_vf -exits_vf -round_trips_vf -in_order_vf -vf_card -switch_every -switch_soak \
 	-switch_refusals -switch_that -hung_guest -translated_); do
 	if [ $stalled_run -ge 2 ]; then
@@ -136,7 +137,7 @@ STALL_S=${VMSCOPE_LANE_STALL_S:-420}
 boot_lane() {
 	qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 1 -nographic -no-reboot \
 		-kernel "$vmlinuz" -initrd $B/initrd.gz \
-		-append "console=ttyS0 quiet panic=-1 SLOW=${VMSCOPE_LANE_SLOW:-4}" </dev/null >$B/console.log 2>&1 &
+		-append "console=ttyS0 quiet panic=-1 SLOW=${VMSCOPE_LANE_SLOW:-4} ONLY=${VMSCOPE_LANE_ONLY:-}" </dev/null >$B/console.log 2>&1 &
 	local qemu=$! size=-1 quiet=0
 	while kill -0 $qemu 2>/dev/null; do
 		sleep 5

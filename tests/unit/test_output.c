@@ -252,6 +252,25 @@ static void fill_every_field(struct snapshot *s, bool on)
 	fig(&s->irq_command, &n);
 	fig(&s->irq_self, &n);
 	fig(&s->irq_nic, &n);
+	fig(&s->eoi_lapic, &n);
+	fig(&s->eoi_pv, &n);
+	if (on) { /* KVM's PV interfaces, and the CPU modes side by side */
+		s->kvm_pv_on = true;
+		s->kvm_features = (uint32_t)cnt(&n);
+		snprintf(s->kvm_pv_used, sizeof(s->kvm_pv_used), "pv-eoi kvmclock");
+		fig(&s->steal_ns, &n);
+		for (unsigned m = CPU_HARDWARE; m <= CPU_PARAVIRT; m++) {
+			struct cpu_figures *c = &s->cpu_compare[m];
+			c->valid = true;
+			c->t = val(&n);
+			c->irqs = cnt(&n);
+			c->eoi_lapic_per_irq = val(&n) / 4;
+			c->exits_valid = m == CPU_PARAVIRT;
+			c->exits_per_irq = c->exits_valid ? val(&n) : 0;
+			snprintf(c->exits_source, sizeof(c->exits_source), "%s",
+				 c->exits_valid ? "bpf" : "");
+		}
+	}
 	s->heartbeat = cnt(&n);
 	s->work = (struct work_cost){.valid = true,
 				     .loops = cnt(&n),
@@ -366,6 +385,9 @@ static void fill_every_field(struct snapshot *s, bool on)
 			}
 			fig(&s->kexit[i].f, &n);
 		}
+		s->nr_hcall = 1;
+		snprintf(s->hcall[0].name, sizeof(s->hcall[0].name), "KVM_HC_SCHED_YIELD");
+		fig(&s->hcall[0].f, &n);
 		/* Field by field: a compound literal's padding is not zeroed, and the comparison is
 		 * of bytes. */
 		struct snap_event *e = s->events;

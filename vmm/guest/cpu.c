@@ -9,18 +9,19 @@ extern const u64 exc_stubs[32], irq_stubs[IRQ_VECTORS];
 extern const char irq_spurious[], pvm_halt_window[], pvm_halt_done[], pvm_halt_end[];
 void safe_halt_pvm(u64 *count), safe_halt_sti(u64 *count);
 
+/* nr in RAX, its first argument in RBX: 0 (KVM_HC_SCHED_YIELD's APIC ID: this vCPU's own). */
 u64 hypercall(u64 nr)
 {
-	u64 ret = nr;
+	u64 ret = nr, a0 = 0;
 	switch (CTL->hypercall_insn) {
 	case HC_INT1B:
-		__asm__ volatile("int $0x1b" : "+a"(ret)::"rbx", "rcx", "rdx", "memory");
+		__asm__ volatile("int $0x1b" : "+a"(ret), "+b"(a0)::"rcx", "rdx", "memory");
 		break;
 	case HC_VMCALL:
-		__asm__ volatile("vmcall" : "+a"(ret)::"rbx", "rcx", "rdx", "memory");
+		__asm__ volatile("vmcall" : "+a"(ret), "+b"(a0)::"rcx", "rdx", "memory");
 		break;
 	case HC_VMMCALL:
-		__asm__ volatile("vmmcall" : "+a"(ret)::"rbx", "rcx", "rdx", "memory");
+		__asm__ volatile("vmmcall" : "+a"(ret), "+b"(a0)::"rcx", "rdx", "memory");
 		break;
 	default: ret = (u64)-1;
 	}
@@ -90,7 +91,10 @@ void guest_irq(u64 vector, struct irq_frame *f)
 		nic_irq_all();
 	if (vector == VEC_HOTPLUG)
 		hp_irq();
-	LAPIC(LAPIC_EOI) = 0;
+	if (!kvm_pv_eoi_taken()) {
+		LAPIC(LAPIC_EOI) = 0;
+		CTL->eoi_lapic++;
+	}
 }
 
 struct exc_frame {

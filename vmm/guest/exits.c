@@ -5,7 +5,6 @@
 #include "cpu.h"
 
 #define PVM_HC_UNUSED 0x10ff	    /* not a PVM hypercall: KVM answers -ENOSYS in the kernel */
-#define KVM_HC_UNUSED 0		    /* no KVM hypercall has number 0: -KVM_ENOSYS in the kernel */
 #define WILD_ADDR     0x7f000000ull /* above guest memory, below every MMIO range */
 
 void do_exit_op(u32 kind)
@@ -17,7 +16,7 @@ void do_exit_op(u32 kind)
 	case EK_MMIO_EVENTFD: mmio_write32(MMIO_EXIT_EVENTFD, kind); break;
 	case EK_HYPERCALL:
 		CTL->hypercall_ret =
-		    hypercall(CTL->hypercall_insn == HC_INT1B ? PVM_HC_UNUSED : KVM_HC_UNUSED);
+		    hypercall(CTL->hypercall_insn == HC_INT1B ? PVM_HC_UNUSED : kvm_hypercall_nr());
 		break;
 	case EK_CPUID: {
 		u32 a = 0, b, c = 0, d;

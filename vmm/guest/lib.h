@@ -55,6 +55,15 @@ void idt_init(void);
 /* The cards' interrupt handlers, for a level-triggered line (net.c's part, main.c). */
 void nic_irq_all(void);
 
+/* kvm_pv.c: KVM's paravirtual interfaces (the paravirt mode on hardware KVM). */
+void kvm_pv_init(void);
+/* True when KVM's PV EOI bit spared this interrupt its EOI write (and clears it). */
+int kvm_pv_eoi_taken(void);
+/* The hypercall the exits workload makes: a real KVM one where KVM offers it. */
+u64 kvm_hypercall_nr(void);
+/* kvmclock's time and the steal time into the control page. */
+void kvm_pv_publish(void);
+
 /* exits.c: one operation of an exit kind (EK_*), and the faults the tests ask for. */
 void do_exit_op(u32 kind);
 void do_fault(u32 kind);

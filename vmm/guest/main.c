@@ -546,6 +546,7 @@ static void boot(void)
 	puts(" kHz\n");
 	if (have_irqs())
 		lapic_init();
+	kvm_pv_init();
 	pci_scan(pci_log_function, 0);
 	nic_init();
 	int slots = hp_init(have_irqs(), ctl->tsc_khz);
@@ -564,6 +565,7 @@ void guest_main(void)
 	struct loop l = {.next = rdtsc(), .rx_spin = ctl->tsc_khz / 20 /* 50 us */};
 	for (;;) {
 		ctl->heartbeat++;
+		kvm_pv_publish();
 		measure_work(&l);
 		hotplug_poll();
 		if (nic_up())

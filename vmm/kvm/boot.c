@@ -46,8 +46,9 @@ int guest_load(uint8_t *mem, enum hypercall_insn hc, uint64_t tsc_khz)
 int guest_vcpu_setup(int kvm_fd, int vcpu_fd, enum host_kind host, enum cpu_mode cpu,
 		     const char **why)
 {
-	/* kvm_pvm ignores CPUID2; hardware KVM needs it before EFER.LME is accepted. */
-	int r = kvm_set_supported_cpuid(kvm_fd, vcpu_fd);
+	/* kvm_pvm ignores CPUID2; hardware KVM needs it before EFER.LME is accepted. The hardware
+	 * mode's guest is unmodified: KVM's own leaves are hidden from it. */
+	int r = kvm_set_supported_cpuid(kvm_fd, vcpu_fd, host == HOST_PVM || cpu == CPU_PARAVIRT);
 	if (r && host != HOST_PVM) {
 		*why = "KVM refused the guest's CPUID";
 		return r;
@@ -58,7 +59,7 @@ int guest_vcpu_setup(int kvm_fd, int vcpu_fd, enum host_kind host, enum cpu_mode
 		*why = "KVM refused the guest's long-mode register state";
 		return r;
 	}
-	if (cpu == CPU_PARAVIRT) {
+	if (cpu == CPU_PARAVIRT && host == HOST_PVM) {
 		/* docs/kvm-hosts.md: register the VIF page before the first KVM_RUN, or every
 		 * ring-0 instruction runs in KVM's emulator. */
 		r = kvm_set_msr(vcpu_fd, PVM_MSR_VIF, GPA_VIF | PVM_VIF_ENABLE);

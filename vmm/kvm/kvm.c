@@ -194,7 +194,7 @@ uint64_t kvm_tsc_khz(int vcpu_fd, enum host_kind host)
 	return r > 0 ? (uint64_t)r : 0;
 }
 
-int kvm_set_supported_cpuid(int kvm_fd, int vcpu_fd)
+int kvm_set_supported_cpuid(int kvm_fd, int vcpu_fd, bool kvm_leaves)
 {
 	const int max = 128;
 	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + max * sizeof(cpuid->entries[0]));
@@ -203,9 +203,20 @@ int kvm_set_supported_cpuid(int kvm_fd, int vcpu_fd)
 	if (!cpuid)
 		return -ENOMEM;
 	cpuid->nent = max;
-	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0 ||
-	    ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid) < 0)
+	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
 		ret = -errno;
+		goto out;
+	}
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < cpuid->nent; i++) {
+		uint32_t f = cpuid->entries[i].function;
+		if (kvm_leaves || f < 0x40000000u || f > 0x400000ffu)
+			cpuid->entries[n++] = cpuid->entries[i];
+	}
+	cpuid->nent = n;
+	if (ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid) < 0)
+		ret = -errno;
+out:
 	free(cpuid);
 	return ret;
 }

@@ -24,8 +24,10 @@ int kvm_get_msr(int vcpu_fd, uint32_t index, uint64_t *value);
 int kvm_set_msr(int vcpu_fd, uint32_t index, uint64_t value);
 /* Guest TSC frequency in kHz (kvm_pvm MSR or KVM_GET_TSC_KHZ), or 0. */
 uint64_t kvm_tsc_khz(int vcpu_fd, enum host_kind host);
-/* CPUID as KVM supports it (needed on hardware KVM for EFER.LME to be accepted). */
-int kvm_set_supported_cpuid(int kvm_fd, int vcpu_fd);
+/* CPUID as KVM supports it (needed on hardware KVM for EFER.LME to be accepted); without
+ * kvm_leaves, KVM's paravirtual leaves (0x40000000-0x400000ff: "KVMKVMKVM" and its features) are
+ * left out, so the guest cannot find KVM. */
+int kvm_set_supported_cpuid(int kvm_fd, int vcpu_fd, bool kvm_leaves);
 /* 64-bit long mode, flat segments, paging rooted at cr3, RIP/RSP as given. */
 int kvm_setup_long_mode(int vcpu_fd, uint64_t cr3, uint64_t gdt, uint64_t idt, uint64_t tss,
 			uint64_t rip, uint64_t rsp);
