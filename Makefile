@@ -15,7 +15,7 @@ ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -I. -I$(B) -DVMSCOPE_VERSION='"$(VERS
 	$(shell $(PKG_CONFIG) --cflags libbpf ncursesw 2>/dev/null)
 LIBS := $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz) \
 	$(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo) -lpcap -luring \
-	-ljansson -lmicrohttpd -lunicorn -lz -lpthread -lm
+	-ljansson -lmicrohttpd -lz -lpthread -lm
 
 # The built-in guest: freestanding, linked at GPA_IMAGE, no SSE (no FPU state in the guest).
 GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
@@ -104,7 +104,7 @@ UNIT_LIB := $(VMM_SRC) probes/stats_fd.c probes/snapshot.c probes/jv.c probes/sn
 UNIT_OBJ := $(patsubst %.c,$(B)/san/%.o,$(UNIT_SRC) $(UNIT_LIB))
 $(B)/tests/unit: $(UNIT_OBJ) $(B)/vmm/guest_image.o
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ -lpcap -luring -ljansson -lmicrohttpd -lunicorn -lz -lpthread -lm
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ -lpcap -luring -ljansson -lmicrohttpd -lz -lpthread -lm
 $(B)/tests/integration: $(INTEG_SRC:%.c=$(B)/t/%.o) $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)

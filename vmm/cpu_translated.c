@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <dlfcn.h>
 #include <unicorn/unicorn.h>
 #include <x86intrin.h>
 
@@ -43,6 +44,73 @@
 #define TB_SLOTS     8192 /* block addresses seen: a power of two, far above the guest's blocks */
 #define MSR_EFER     0xc0000080u
 #define EFER_LME_LMA 0x500ull
+
+/* Unicorn is opened when the translated CPU is first asked for, not linked: its 19 MB library
+ * costs every start of the process ~6 ms of loading and relocation (measured), KVM's boots
+ * included. The calls below go through this table. */
+static struct {
+	uc_err (*open)(uc_arch, uc_mode, uc_engine **);
+	uc_err (*close)(uc_engine *);
+	uc_err (*ctl)(uc_engine *, uc_control_type, ...);
+	uc_err (*emu_start)(uc_engine *, uint64_t, uint64_t, uint64_t, size_t);
+	uc_err (*emu_stop)(uc_engine *);
+	uc_err (*hook_add)(uc_engine *, uc_hook *, int, void *, void *, uint64_t, uint64_t, ...);
+	uc_err (*mem_map_ptr)(uc_engine *, uint64_t, size_t, uint32_t, void *);
+	uc_err (*mem_unmap)(uc_engine *, uint64_t, size_t);
+	uc_err (*mmio_map)(uc_engine *, uint64_t, size_t, uc_cb_mmio_read_t, void *,
+			   uc_cb_mmio_write_t, void *);
+	uc_err (*reg_read)(uc_engine *, int, void *);
+	uc_err (*reg_write)(uc_engine *, int, const void *);
+	const char *(*strerror)(uc_err);
+} U;
+static const char *load_why;
+
+#define uc_open(...)	    U.open(__VA_ARGS__)
+#define uc_close(...)	    U.close(__VA_ARGS__)
+#define uc_ctl(...)	    U.ctl(__VA_ARGS__)
+#define uc_emu_start(...)   U.emu_start(__VA_ARGS__)
+#define uc_emu_stop(...)    U.emu_stop(__VA_ARGS__)
+#define uc_hook_add(...)    U.hook_add(__VA_ARGS__)
+#define uc_mem_map_ptr(...) U.mem_map_ptr(__VA_ARGS__)
+#define uc_mem_unmap(...)   U.mem_unmap(__VA_ARGS__)
+#define uc_mmio_map(...)    U.mmio_map(__VA_ARGS__)
+#define uc_reg_read(...)    U.reg_read(__VA_ARGS__)
+#define uc_reg_write(...)   U.reg_write(__VA_ARGS__)
+#define uc_strerror(...)    U.strerror(__VA_ARGS__)
+
+static void load_unicorn(void)
+{
+	void *h = dlopen("libunicorn.so.2", RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		load_why = "the translated CPU needs Unicorn 2's library, libunicorn.so.2, which is "
+			   "not installed (Debian: libunicorn2)";
+		return;
+	}
+	const struct {
+		void **fn;
+		const char *name;
+	} syms[] = {
+	    {(void **)&U.open, "uc_open"},
+	    {(void **)&U.close, "uc_close"},
+	    {(void **)&U.ctl, "uc_ctl"},
+	    {(void **)&U.emu_start, "uc_emu_start"},
+	    {(void **)&U.emu_stop, "uc_emu_stop"},
+	    {(void **)&U.hook_add, "uc_hook_add"},
+	    {(void **)&U.mem_map_ptr, "uc_mem_map_ptr"},
+	    {(void **)&U.mem_unmap, "uc_mem_unmap"},
+	    {(void **)&U.mmio_map, "uc_mmio_map"},
+	    {(void **)&U.reg_read, "uc_reg_read"},
+	    {(void **)&U.reg_write, "uc_reg_write"},
+	    {(void **)&U.strerror, "uc_strerror"},
+	};
+	for (unsigned i = 0; i < sizeof(syms) / sizeof(syms[0]); i++)
+		if (!(*syms[i].fn = dlsym(h, syms[i].name))) {
+			load_why = "libunicorn.so.2 lacks Unicorn 2's API: the translated CPU needs "
+				   "Unicorn 2.0 or later";
+			U.open = NULL;
+			return;
+		}
+}
 
 #define IOEVENTFDS 16
 /* The MMIO window: fixed pieces below and above the PCI window, and the PCI window (where BARs
@@ -475,6 +543,12 @@ static int translated_map_ram(void *opaque, unsigned slot, uint64_t gpa, uint64_
 
 int translated_cpu_create(struct vmm *vm, const char **why)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, load_unicorn);
+	if (!U.open) {
+		*why = load_why;
+		return -ENOENT;
+	}
 	struct tcg_cpu *t = calloc(1, sizeof(*t));
 	if (!t) {
 		*why = "out of memory";
