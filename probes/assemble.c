@@ -119,6 +119,7 @@ static void fill_vmm(struct assembly *a, const struct readings *in, struct snaps
 	    {"serial_tx_bytes", c.serial_tx_bytes},
 	    {"io_unclaimed", c.io_unclaimed},
 	    {"io_refused", c.io_refused},
+	    {"coalesced_pio", c.coalesced},
 	};
 	for (unsigned i = 0; i < sizeof(named) / sizeof(named[0]); i++)
 		add_named(snap->vmm, &snap->nr_vmm, SNAP_VMM_MAX, named[i].name, named[i].v,

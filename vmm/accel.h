@@ -21,6 +21,9 @@ struct accel {
 	/* Maps size bytes at host ptr as guest RAM at gpa in slot (< ACCEL_RAM_SLOTS); gpa 0
 	 * takes the slot's mapping away. */
 	int (*map_ram)(void *opaque, unsigned slot, uint64_t gpa, uint64_t size, void *ptr);
+	/* Lets guest writes of len bytes at addr queue up instead of exiting (KVM's coalesced PIO
+	 * and MMIO): the device sees them in order, later, at the next exit or poll. */
+	int (*coalesce)(void *opaque, enum io_space space, uint64_t addr, uint32_t len);
 };
 
 /* The ioeventfds bound now, over every VM of the process (leak checks). */
@@ -44,6 +47,14 @@ static inline int accel_map_ram(const struct accel *a, unsigned slot, uint64_t g
 	if (!a || !a->map_ram)
 		return -ENODEV;
 	return a->map_ram(a->opaque, slot, gpa, size, ptr);
+}
+
+static inline int accel_coalesce(const struct accel *a, enum io_space space, uint64_t addr,
+				 uint32_t len)
+{
+	if (!a || !a->coalesce)
+		return -ENODEV;
+	return a->coalesce(a->opaque, space, addr, len);
 }
 
 #endif

@@ -45,6 +45,10 @@ struct cpu_backend {
 	int (*ioeventfd)(void *vm, enum io_space space, uint64_t addr, uint32_t len, int fd,
 			 bool assign);
 	int (*map_ram)(void *vm, unsigned slot, uint64_t gpa, uint64_t size, void *ptr);
+	int (*coalesce)(void *vm, enum io_space space, uint64_t addr, uint32_t len);
+	/* From any thread: hands the devices what the backend queued (coalesced writes); NULL
+	 * when it queues nothing. */
+	void (*poll)(struct vmm *vm);
 };
 
 /* Makes be run vm's guest and serve its devices' ioeventfds and RAM slots. */

@@ -8,7 +8,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 static uint64_t kvm_rip(struct vmm *vm)
 {
@@ -64,10 +66,31 @@ static void failed(struct vmm *vm, struct cpu_exit *x)
 	}
 }
 
+/* What KVM queued in the coalesced ring, to the devices in order (from any thread). */
+static void kvm_drain(struct vmm *vm)
+{
+	struct kvm_coalesced_mmio_ring *ring = vm->coalesced;
+	if (!ring || ring->first == __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&vm->coalesced_lock);
+	for (uint32_t first = ring->first; first != __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE);
+	     first = (first + 1) % vm->coalesced_max) {
+		struct kvm_coalesced_mmio *m = &ring->coalesced_mmio[first % vm->coalesced_max];
+		uint8_t data[8];
+		uint32_t len = m->len > 8 ? 8 : m->len;
+		memcpy(data, m->data, len);
+		vcpu_dispatch_queued(vm, m->pio ? IO_PIO : IO_MMIO, m->phys_addr, data, len);
+		__atomic_store_n(&ring->first, (first + 1) % vm->coalesced_max, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&vm->coalesced_lock);
+}
+
 static int kvm_run_once(struct vmm *vm, struct cpu_exit *x)
 {
 	struct kvm_run *run = vm->run;
-	if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+	int r = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+	kvm_drain(vm); /* what the guest wrote before this exit comes before it */
+	if (r < 0) {
 		if (errno != EINTR && errno != EAGAIN)
 			return -errno;
 		run->immediate_exit = 0;
@@ -115,6 +138,27 @@ static int kvm_accel_map_ram(void *opaque, unsigned slot, uint64_t gpa, uint64_t
 	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno : 0;
 }
 
+/* KVM_REGISTER_COALESCED_MMIO (api.rst 4.116; PIO with KVM_CAP_COALESCED_PIO): the ring is the
+ * page of the vCPU's mapping that KVM_CAP_COALESCED_MMIO names. */
+static int kvm_accel_coalesce(void *opaque, enum io_space space, uint64_t addr, uint32_t len)
+{
+	struct vmm *vm = opaque;
+	long page = sysconf(_SC_PAGESIZE);
+	int off = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
+	if (off <= 0 ||
+	    (space == IO_PIO && ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_PIO) <= 0))
+		return -ENOTSUP;
+	if ((size_t)(off + 1) * (size_t)page > vm->run_size)
+		return -ENOTSUP;
+	struct kvm_coalesced_mmio_zone z = {.addr = addr, .size = len, .pio = space == IO_PIO};
+	if (ioctl(vm->vm_fd, KVM_REGISTER_COALESCED_MMIO, &z) < 0)
+		return -errno;
+	vm->coalesced_max = (unsigned)(((size_t)page - sizeof(struct kvm_coalesced_mmio_ring)) /
+				       sizeof(struct kvm_coalesced_mmio));
+	vm->coalesced = (struct kvm_coalesced_mmio_ring *)((uint8_t *)vm->run + off * page);
+	return 0;
+}
+
 const struct cpu_backend kvm_cpu = {
     .name = "kvm",
     .run_call = "KVM_RUN",
@@ -123,4 +167,6 @@ const struct cpu_backend kvm_cpu = {
     .rip = kvm_rip,
     .ioeventfd = kvm_accel_ioeventfd,
     .map_ram = kvm_accel_map_ram,
+    .coalesce = kvm_accel_coalesce,
+    .poll = kvm_drain,
 };

@@ -82,8 +82,9 @@ static void load_unicorn(void)
 {
 	void *h = dlopen("libunicorn.so.2", RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
-		load_why = "the translated CPU needs Unicorn 2's library, libunicorn.so.2, which is "
-			   "not installed (Debian: libunicorn2)";
+		load_why =
+		    "the translated CPU needs Unicorn 2's library, libunicorn.so.2, which is "
+		    "not installed (Debian: libunicorn2)";
 		return;
 	}
 	const struct {
@@ -105,8 +106,9 @@ static void load_unicorn(void)
 	};
 	for (unsigned i = 0; i < sizeof(syms) / sizeof(syms[0]); i++)
 		if (!(*syms[i].fn = dlsym(h, syms[i].name))) {
-			load_why = "libunicorn.so.2 lacks Unicorn 2's API: the translated CPU needs "
-				   "Unicorn 2.0 or later";
+			load_why =
+			    "libunicorn.so.2 lacks Unicorn 2's API: the translated CPU needs "
+			    "Unicorn 2.0 or later";
 			U.open = NULL;
 			return;
 		}

@@ -129,8 +129,18 @@ static void idle_halt(struct vmm *vm)
 void cpu_backend_use(struct vmm *vm, const struct cpu_backend *be)
 {
 	vm->cpu_be = be;
-	vm->accel =
-	    (struct accel){.opaque = vm, .ioeventfd = be->ioeventfd, .map_ram = be->map_ram};
+	vm->accel = (struct accel){.opaque = vm,
+				   .ioeventfd = be->ioeventfd,
+				   .map_ram = be->map_ram,
+				   .coalesce = be->coalesce};
+}
+
+/* A write the backend queued instead of exiting (coalesced): to its device, not an exit. */
+void vcpu_dispatch_queued(struct vmm *vm, enum io_space space, uint64_t addr, uint8_t *data,
+			  uint32_t len)
+{
+	CNT_ADD(vm->cnt.coalesced, 1);
+	count_io(vm, iobus_dispatch(&vm->bus, space, addr, data, len, true));
 }
 
 /* Every backend's exit, served the same way. */

@@ -35,6 +35,8 @@ struct vmm_counters {
 	uint64_t tcg_blocks_translated; /* block addresses run for the first time */
 	uint64_t tcg_blocks_run;
 	uint64_t tcg_insns; /* instructions in the blocks run */
+	uint64_t
+	    coalesced; /* writes KVM queued without an exit (the serial port's), served later */
 };
 
 struct vmm_status {

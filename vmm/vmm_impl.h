@@ -37,6 +37,11 @@ struct vmm {
 	char cpu_note_buf[400];
 	struct kvm_run *run;
 	size_t run_size;
+	/* KVM's coalesced ring (in the run mapping), or NULL; drained under its lock from the vCPU
+	 * thread at each exit and from the probes' poll. */
+	struct kvm_coalesced_mmio_ring *coalesced;
+	unsigned coalesced_max;
+	pthread_mutex_t coalesced_lock;
 	uint8_t *mem;
 	struct ctl_page *ctl;
 	enum host_kind host;
@@ -89,6 +94,9 @@ int vcpu_start_watchdog(struct vmm *vm);
 void vcpu_interrupt(struct vmm *vm);
 /* Serves one exit: the run loop's, or a backend's hook that serves it inside its run. */
 void vcpu_dispatch_exit(struct vmm *vm, const struct cpu_exit *x);
+/* A write the backend queued instead of exiting (coalesced PIO/MMIO): to its device. */
+void vcpu_dispatch_queued(struct vmm *vm, enum io_space space, uint64_t addr, uint8_t *data,
+			  uint32_t len);
 /* Wakes a halted guest. */
 void vcpu_wake(struct vmm *vm);
 /* The guest's port for its events (GEV_*). */
