@@ -589,6 +589,25 @@ static void update_cpu_compare(struct assembly *a, const struct readings *in, st
 			s->exits_irqs += irqs;
 			snprintf(s->src, sizeof(s->src), "%s", src);
 		}
+		/* kvm_exit's reasons where bpf runs: each as its share of the interrupts. */
+		if (snap->bpf_on && snap->nr_kexit) {
+			s->reason_irqs += irqs;
+			for (unsigned i = 0; i < snap->nr_kexit; i++) {
+				unsigned r = 0;
+				while (r < s->nr_reasons &&
+				       strcmp(s->reason[r], snap->kexit[i].name))
+					r++;
+				if (r == s->nr_reasons) {
+					if (r == CPU_COMPARE_REASONS)
+						continue; /* the first eight seen keep their place
+							   */
+					snprintf(s->reason[r], sizeof(s->reason[r]), "%s",
+						 snap->kexit[i].name);
+					s->nr_reasons++;
+				}
+				s->reason_sum[r] += snap->kexit[i].f.rate * snap->dt;
+			}
+		}
 		struct cpu_figures *c = &a->cpu_compare[m];
 		*c = (struct cpu_figures){.valid = true,
 					  .t = snap->t,
@@ -598,6 +617,11 @@ static void update_cpu_compare(struct assembly *a, const struct readings *in, st
 					  .exits_per_irq =
 					      s->exits_irqs > 0 ? s->exits / s->exits_irqs : 0};
 		memcpy(c->exits_source, s->src, sizeof(c->exits_source));
+		c->nr_reasons = s->reason_irqs > 0 ? s->nr_reasons : 0;
+		for (unsigned r = 0; r < c->nr_reasons; r++) {
+			memcpy(c->reasons[r].name, s->reason[r], sizeof(c->reasons[r].name));
+			c->reasons[r].per_irq = s->reason_sum[r] / s->reason_irqs;
+		}
 	}
 	memcpy(snap->cpu_compare, a->cpu_compare, sizeof(snap->cpu_compare));
 }

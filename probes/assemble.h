@@ -84,8 +84,11 @@ struct assembly {
 	/* Each CPU mode's row: what its ticks added up to. */
 	struct cpu_figures cpu_compare[CPU_MODE_MAX];
 	struct cpu_sums {
-		double irqs, eoi, exits, exits_irqs;
+		double irqs, eoi, exits, exits_irqs, reason_irqs;
 		char src[16];
+		unsigned nr_reasons;
+		char reason[CPU_COMPARE_REASONS][16];
+		double reason_sum[CPU_COMPARE_REASONS];
 	} cpu_sums[CPU_MODE_MAX];
 };
 

@@ -98,6 +98,7 @@ struct mode_figures {
 	struct per_packet exits_nic, exits_user, exits_all, irqs, cpu_host, cpu_card;
 };
 
+#define CPU_COMPARE_REASONS 8
 /* The CPU modes side by side, per interrupt the guest took in each (added up over every tick in
  * that mode): EOIs it wrote to the LAPIC (each one an exit on KVM without APICv; KVM's PV EOI
  * spares them in the paravirt mode on hardware KVM) and every exit of the vCPU. */
@@ -109,6 +110,12 @@ struct cpu_figures {
 	bool exits_valid;
 	double exits_per_irq;
 	char exits_source[16];
+	/* kvm_exit by hardware reason (bpf), per interrupt: what changed, reason by reason */
+	unsigned nr_reasons;
+	struct {
+		char name[16]; /* the code, hex, as bpf.exit_reasons names it */
+		double per_irq;
+	} reasons[CPU_COMPARE_REASONS];
 };
 
 #define SNAP_STATS_MAX	      64

@@ -388,6 +388,31 @@ static void walk_net(struct jv *v, struct snapshot *s)
 	jv_end(v, false);
 }
 
+/* {reason: per interrupt, ...}, in the order they were first seen. */
+static void walk_reasons(struct jv *v, struct cpu_figures *c)
+{
+	if (!v->rd) {
+		for (unsigned r = 0; r < c->nr_reasons; r++)
+			jv_f64(v, c->reasons[r].name, &c->reasons[r].per_irq, 4);
+		return;
+	}
+	const char *name;
+	json_t *val;
+	c->nr_reasons = 0;
+	json_object_foreach(v->at[v->depth], name, val)
+	{
+		if (c->nr_reasons >= CPU_COMPARE_REASONS ||
+		    strlen(name) >= sizeof(c->reasons[0].name)) {
+			jv_fail(v, NULL, "has more than %u reasons, or one over %zu characters",
+				CPU_COMPARE_REASONS, sizeof(c->reasons[0].name) - 1);
+			break;
+		}
+		unsigned r = c->nr_reasons++;
+		snprintf(c->reasons[r].name, sizeof(c->reasons[r].name), "%s", name);
+		jv_f64(v, name, &c->reasons[r].per_irq, 4);
+	}
+}
+
 /* "cpu_compare": the CPU modes this session ran, each a row per interrupt (struct cpu_figures). */
 static void walk_cpu_compare(struct jv *v, struct snapshot *s)
 {
@@ -402,6 +427,10 @@ static void walk_cpu_compare(struct jv *v, struct snapshot *s)
 		jv_f64(v, "eoi_lapic_per_irq", &c->eoi_lapic_per_irq, 4);
 		jv_opt_f64(v, "exits_per_irq", &c->exits_per_irq, &c->exits_valid, 4);
 		jv_str(v, "exits_source", c->exits_source, sizeof(c->exits_source), true);
+		if (jv_begin(v, "exit_reasons_per_irq", false)) {
+			walk_reasons(v, c);
+			jv_end(v, false);
+		}
 		jv_end(v, false);
 	}
 	jv_end(v, false);

@@ -54,6 +54,31 @@ static void draw_exit_reasons(int y, const struct snapshot *s)
 	draw_top(y, "kvm_exit why", named, s->nr_kexit);
 }
 
+/* The CPU modes this session ran, per interrupt: the guest's EOI writes, then kvm_exit's reasons
+ * by name (bpf), e.g. "hardware EOI 1.00 NPF 2.00 HLT 1.00 | paravirt EOI 0.01 NPF 1.01". */
+static void draw_cpu_compare(int y, const struct snapshot *s)
+{
+	char line[256] = "", name[40];
+	size_t n = 0;
+	for (unsigned m = CPU_HARDWARE; m < CPU_MODE_MAX; m++) {
+		const struct cpu_figures *c = &s->cpu_compare[m];
+		if (!c->valid || n >= sizeof(line))
+			continue;
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s EOI %.2f", n ? " | " : "",
+				      cpu_mode_name(m), c->eoi_lapic_per_irq);
+		for (unsigned r = 0; r < c->nr_reasons && n < sizeof(line); r++) {
+			unsigned code = (unsigned)strtoul(c->reasons[r].name, NULL, 16);
+			const char *nm = hw_exit_reason_name(s->host, code, name, sizeof(name));
+			n += (size_t)snprintf(line + n, sizeof(line) - n, " %s %.2f",
+					      nm ? nm : c->reasons[r].name, c->reasons[r].per_irq);
+		}
+	}
+	if (n)
+		draw_none(y, "per irq", line);
+	else
+		draw_none(y, "per irq", "- (no interrupt on KVM's LAPIC yet)");
+}
+
 /* What watching costs: the probes' own run time as the kernel accounts it (BPF_ENABLE_STATS),
  * per event they handled and against the vCPU thread's time; "-" where that is not measured. */
 static void draw_observer(int y, const struct snapshot *s)
@@ -113,6 +138,7 @@ int panel_sources(struct dash *d, int y, int rows)
 		else
 			draw_exit_reasons(y++, s);
 	}
+	draw_cpu_compare(y++, s);
 	draw_top(y++, "vmm", s->vmm, s->nr_vmm);
 	draw_observer(y++, s);
 	return y + 1;

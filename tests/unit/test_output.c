@@ -269,6 +269,12 @@ static void fill_every_field(struct snapshot *s, bool on)
 			c->exits_per_irq = c->exits_valid ? val(&n) : 0;
 			snprintf(c->exits_source, sizeof(c->exits_source), "%s",
 				 c->exits_valid ? "bpf" : "");
+			c->nr_reasons = m == CPU_PARAVIRT ? 2 : 0;
+			for (unsigned r = 0; r < c->nr_reasons; r++) {
+				snprintf(c->reasons[r].name, sizeof(c->reasons[r].name), "%#x",
+					 r ? 0x78u : 0x400u);
+				c->reasons[r].per_irq = val(&n) / 4;
+			}
 		}
 	}
 	s->heartbeat = cnt(&n);
