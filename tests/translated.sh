@@ -10,7 +10,7 @@ BIN=./build/vmscope
 INTEG=./build/tests/integration
 . tests/lib.sh
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp"; tmux -L vmscope-translated kill-server 2>/dev/null' EXIT
 
 # nokvm CMD...: CMD in a private mount namespace whose /dev lacks kvm (checked before it runs).
 nokvm() {
@@ -52,6 +52,27 @@ if [ $rc -eq 0 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] &&
 		and (.bpf.why | test("translated CPU")) and .vmm.tcg_insns.total > 0'; then
 	ok translated_auto_without_kvm_runs_the_guest_and_says_so
 else bad translated_auto_without_kvm_runs_the_guest_and_says_so "exit $rc: $(cat "$tmp/err") $(tail -c 400 "$tmp/auto")"; fi
+
+# `sudo make run` where there is no KVM: the dashboard opens on the translated CPU, says why in
+# its message line, shows the translator's line, counts CPUID at the VMM (KVM's sources: -) and
+# quits cleanly.
+if command -v tmux >/dev/null; then
+	T="tmux -L vmscope-translated"
+	$T kill-server 2>/dev/null
+	here=$(pwd)
+	# shellcheck disable=SC2016 # the inner shell expands them
+	$T new-session -d -x 120 -y 40 -s dash "cd '$here' && . tests/lib.sh && $(declare -f nokvm) &&
+		nokvm $BIN --interval 300; echo VMSCOPE-EXITED \$?; sleep 30"
+	pane_until "$T" dash "$tmp/dash" "translated: [0-9.k]+ blocks so far"
+	$T send-keys -t dash q
+	pane_until "$T" dash "$tmp/dash2" "VMSCOPE-EXITED"
+	if ! grep -q "host none | cpu translated" "$tmp/dash"; then bad translated_dashboard_opens_without_kvm "header: $(head -2 "$tmp/dash")"
+	elif ! grep -q "no KVM here (/dev/kvm does not exist" "$tmp/dash"; then bad translated_dashboard_opens_without_kvm "no sentence: $(tail -3 "$tmp/dash")"
+	elif ! grep -Eq "^ 6 cpuid +[0-9]+ +[0-9]+ +- +- " "$tmp/dash"; then bad translated_dashboard_opens_without_kvm "cpuid: the vmm counts it, stats and bpf show -: $(grep cpuid "$tmp/dash")"
+	elif ! grep -q "VMSCOPE-EXITED 0" "$tmp/dash2"; then bad translated_dashboard_opens_without_kvm "q: $(tail -3 "$tmp/dash2")"
+	else ok translated_dashboard_opens_without_kvm; fi
+	$T kill-server 2>/dev/null
+else skp translated_dashboard_opens_without_kvm "tmux is not installed"; fi
 
 # A user who may not open /dev/kvm: auto runs the translated CPU, and says why.
 if command -v setpriv >/dev/null; then
