@@ -61,8 +61,9 @@ struct parse {
 	enum cli_cmd sub;      /* the subcommand (help and version do not change it) */
 	const char *kind_flag; /* --kind, as given */
 	const char *workload_flag;
-	const char *live_only; /* the first flag that drives a live VM, for replay's refusal */
-	bool cast_size;	       /* --cast-size was given */
+	const char *live_only;	/* the first flag that drives a live VM, for replay's refusal */
+	bool cast_size;		/* --cast-size was given */
+	const char *first_flag; /* the first option given (attach takes none) */
 	char *err;
 	size_t errlen;
 };
@@ -315,12 +316,14 @@ static const char usage_head[] =
     "       vmscope demo [--script FILE] [options]\n"
     "       vmscope replay [FILE] [--headless [--format F]] [--listen [ADDR:]PORT]\n"
     "       vmscope replay [FILE] --cast CAST [--cast-size COLSxROWS]\n"
+    "       vmscope attach\n"
     "\n"
     "Boots a tiny built-in KVM microVM and shows what its exits cost, live.\n"
     "demo runs the guided tour: CPU emulated -> paravirt -> hardware, NIC emulated -> virtio ->\n"
     "SR-IOV VF, with a caption for each step (space: next, backspace: back).\n"
     "replay shows a recording (--record) in the same dashboard, without KVM or root; with no\n"
     "FILE, the tour recorded on a real run.\n"
+    "attach lists the KVM VMs on this host: process, VMM, guest name, vCPUs, stats fds held.\n"
     "\n"
     "options:\n";
 
@@ -388,7 +391,8 @@ static int parse_command(int argc, char **argv, struct cli *cli)
 	static const struct {
 		const char *name;
 		enum cli_cmd cmd;
-	} cmds[] = {{"run", CMD_RUN}, {"replay", CMD_REPLAY}, {"demo", CMD_DEMO}};
+	} cmds[] = {
+	    {"run", CMD_RUN}, {"replay", CMD_REPLAY}, {"demo", CMD_DEMO}, {"attach", CMD_ATTACH}};
 	for (unsigned i = 0; argc > 1 && i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name)) {
 			cli->cmd = cmds[i].cmd;
@@ -415,6 +419,10 @@ static int parse_options(struct parse *p, int i, int argc, char **argv)
 			cli->replay_path = arg;
 			continue;
 		}
+		if (cli->cmd == CMD_ATTACH && strncmp(arg, "--", 2) && !cli->attach_pid) {
+			cli->attach_pid = arg;
+			continue;
+		}
 		if (strncmp(arg, "--", 2))
 			FAIL("unexpected argument '%s': see vmscope --help", arg);
 		snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
@@ -439,6 +447,8 @@ static int parse_options(struct parse *p, int i, int argc, char **argv)
 		}
 		if ((o->flags & LIVE) && !p->live_only)
 			p->live_only = o->name;
+		if (!p->first_flag && o->parse != opt_help && o->parse != opt_version)
+			p->first_flag = o->name;
 		if (set_field(p, o, val))
 			return -1;
 	}
@@ -457,6 +467,10 @@ static int check_combinations(struct parse *p)
 		FAIL("the tour's script chooses the workload and the cards: drop --workload, "
 		     "--kind, --nic "
 		     "and --switch-* from vmscope demo");
+	if (p->sub == CMD_ATTACH && p->first_flag)
+		FAIL("vmscope attach lists the KVM VMs on this host and takes no options yet: drop "
+		     "%s",
+		     p->first_flag);
 	if (cli->cmd == CMD_REPLAY && p->live_only)
 		FAIL("%s drives a live VM; a replay shows what was recorded (replay takes FILE, "
 		     "--headless, --format, --listen, --cast and --cast-size)",

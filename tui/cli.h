@@ -8,7 +8,7 @@
 
 #include "vmm/vmm.h"
 
-enum cli_cmd { CMD_RUN, CMD_REPLAY, CMD_DEMO, CMD_HELP, CMD_VERSION };
+enum cli_cmd { CMD_RUN, CMD_REPLAY, CMD_DEMO, CMD_ATTACH, CMD_HELP, CMD_VERSION };
 enum out_format { FMT_JSONL, FMT_CSV };
 
 #define CLI_SWITCHES_MAX 32
@@ -50,6 +50,7 @@ struct cli {
 	const char *replay_path;       /* vmscope replay FILE; NULL: the shipped tour */
 	const char *script_path;       /* vmscope demo --script FILE; NULL: the built-in tour */
 	const char *cast_path;	       /* vmscope replay --cast FILE */
+	const char *attach_pid;	       /* vmscope attach PID, as given; NULL: list the VMs */
 	unsigned cast_cols, cast_rows; /* --cast-size COLSxROWS */
 };
 

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "probes/text.h"
+#include "probes/vmlist.h"
 #include "tui/cli.h"
 #include "tui/frontends.h"
 #include "tui/metrics.h"
@@ -190,6 +192,45 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 	return rc;
 }
 
+/* vmscope attach: the KVM VMs on this host, one a line. Watching one of them is not built yet:
+ * a PID is refused with that sentence. */
+static int run_attach(const struct cli *cli)
+{
+	static struct vm_info vms[VMLIST_MAX];
+	unsigned nr, unreadable;
+	if (cli->attach_pid) {
+		fprintf(stderr,
+			"vmscope: watching another VMM's VM (attach %s) is not built yet; vmscope "
+			"attach lists the KVM VMs on this host\n",
+			cli->attach_pid);
+		return 2;
+	}
+	int r = vmlist_scan(vms, VMLIST_MAX, &nr, &unreadable);
+	if (r) {
+		fprintf(stderr, "vmscope: /proc could not be read: %s\n", strerror(-r));
+		return 1;
+	}
+	printf("%-8s %-17s %5s %9s  %s\n", "PID", "VMM", "vCPUs", "stats fds", "GUEST");
+	for (unsigned i = 0; i < nr; i++) {
+		char text[80];
+		text_escape(text, sizeof(text), vms[i].guest, strlen(vms[i].guest));
+		printf("%-8d %-17s %5u %9u  %s\n", vms[i].pid,
+		       vms[i].vmm ? vms[i].vmm : vms[i].comm, vms[i].vcpus, vms[i].stats_fds,
+		       vms[i].guest[0]				      ? text
+		       : vms[i].vmm && !strcmp(vms[i].vmm, "vmscope") ? "(its built-in guest)"
+								      : "-");
+	}
+	if (!nr)
+		printf("(no KVM VM on this host%s)\n",
+		       unreadable ? " that this user may see: run with sudo to see every user's"
+				  : "");
+	else if (unreadable)
+		printf("(%u processes this user may not look into: run with sudo to see every "
+		       "user's VMs)\n",
+		       unreadable);
+	return 0;
+}
+
 /* A replay: the recording is the source; nothing here needs KVM, root or a network. */
 static int run_replay(const struct cli *cli, struct snap_source *src)
 {
@@ -244,6 +285,8 @@ int main(int argc, char **argv)
 		printf("vmscope %s\n", VMSCOPE_VERSION);
 		return 0;
 	}
+	if (cli.cmd == CMD_ATTACH)
+		return run_attach(&cli);
 	catch_signals();
 
 	struct snap_source src = {0};
