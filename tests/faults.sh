@@ -73,7 +73,7 @@ if $kvm; then
 		"$tmp/same.out" >/dev/null; then ok faults_a_refused_switch_is_an_event_with_why
 	else bad faults_a_refused_switch_is_an_event_with_why "$(jq -c '.events' "$tmp/same.out" | tr '\n' ' ')"; fi
 	# ---- An unpaced flood into a guest in KVM's instruction emulator (every instruction
-	# thousands of times slower): the guest's loop keeps its turns (a ring at most a pass, the
+	# thousands of times slower): the guest's loop keeps its turns (64 frames at most a pass, the
 	# rest dropped at the card and counted), and the run ends when it was told to. ----
 	if "$BIN" run --headless --no-bpf --duration 1 --workload idle 2>/dev/null | jq -e -s '.[-1].host == "pvm"' >/dev/null; then
 		"$BIN" run --headless --cpu emulated --workload rx --rate 0 --duration 15 >"$tmp/fl.jsonl" 2>"$tmp/fl.err"
