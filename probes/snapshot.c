@@ -169,6 +169,11 @@ const char *hw_exit_reason_name(enum host_kind host, unsigned code, char *buf, s
 	return buf;
 }
 
+double snapshot_irq_rate(const struct snapshot *s)
+{
+	return s->irq_timer.rate + s->irq_command.rate + s->irq_self.rate + s->irq_nic.rate;
+}
+
 const char *kvm_hypercall_name(unsigned nr, char *buf, size_t n)
 {
 	static const char *const names[] = {

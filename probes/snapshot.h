@@ -292,6 +292,8 @@ void figure_update(struct figure *f, uint64_t total, uint64_t prev_total, double
 double log2_hist_percentile(const uint64_t *hist, unsigned slots, double q);
 /* The same for a histogram of TSC cycles, in microseconds. */
 double hist_percentile_us(const uint64_t *hist, unsigned slots, double q, uint64_t tsc_khz);
+/* Interrupts the guest took this tick, a second: its timer, doorbell, self-IPI and NIC ones. */
+double snapshot_irq_rate(const struct snapshot *s);
 const struct named_figure *snapshot_find(const struct named_figure *arr, unsigned nr,
 					 const char *name);
 

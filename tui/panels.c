@@ -85,7 +85,7 @@ static void draw_translated(const struct snapshot *s, int y)
 static void draw_interrupts(const struct snapshot *s, int y)
 {
 	char line[256], pv[96] = "", cmp[96] = "";
-	double irqs = s->irq_timer.rate + s->irq_command.rate + s->irq_self.rate + s->irq_nic.rate;
+	double irqs = snapshot_irq_rate(s);
 	if (!s->eoi_lapic.valid)
 		return;
 	if (s->kvm_pv_on)

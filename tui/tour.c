@@ -161,7 +161,7 @@ static void ph_tcg(const struct snapshot *s, unsigned which, char *out, size_t n
 /* Per interrupt the guest took this tick: EOIs it wrote to the LAPIC, or that PV EOI spared. */
 static void ph_eoi(const struct snapshot *s, unsigned pv, char *out, size_t n)
 {
-	double irqs = s->irq_timer.rate + s->irq_command.rate + s->irq_self.rate + s->irq_nic.rate;
+	double irqs = snapshot_irq_rate(s);
 	const struct figure *f = pv ? &s->eoi_pv : &s->eoi_lapic;
 	if (!f->valid || !(irqs > 0))
 		snprintf(out, n, "-");

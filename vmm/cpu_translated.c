@@ -289,11 +289,6 @@ static bool on_invalid(uc_engine *uc, void *opaque)
 	return false;
 }
 
-static const char *const vectors[32] = {
-    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
-    "#NP", "#SS", "#GP", "#PF", "?15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
-};
-
 /* The guest issues no INT n on this CPU: whatever reaches here is an exception. */
 static void on_interrupt(uc_engine *uc, uint32_t n, void *opaque)
 {
@@ -302,7 +297,8 @@ static void on_interrupt(uc_engine *uc, uint32_t n, void *opaque)
 	snprintf(t->why, sizeof(t->why),
 		 "guest took exception %s (vector %u) at RIP %#llx (the translated CPU stops the "
 		 "guest: it delivers no exception through the guest's IDT)",
-		 n < 32 && vectors[n] ? vectors[n] : "INT", n, (unsigned long long)t->why_rip);
+		 vcpu_exception_name(n) ? vcpu_exception_name(n) : "INT", n,
+		 (unsigned long long)t->why_rip);
 	t->hook_stop = true;
 	uc_emu_stop(uc);
 }

@@ -66,6 +66,11 @@ static const char *const exception_names[32] = {
     "#NP", "#SS", "#GP", "#PF", "?15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
 };
 
+const char *vcpu_exception_name(unsigned vector)
+{
+	return vector < 32 ? exception_names[vector] : NULL;
+}
+
 int vcpu_guest_event(uint64_t addr, void *data, uint32_t len, bool is_write, void *opaque)
 {
 	struct vmm *vm = opaque;
@@ -87,7 +92,7 @@ int vcpu_guest_event(uint64_t addr, void *data, uint32_t len, bool is_write, voi
 		break;
 	case GEV_EXCEPTION: {
 		uint32_t v = c->exc_vector & 31;
-		const char *name = exception_names[v] ? exception_names[v] : "reserved";
+		const char *name = vcpu_exception_name(v) ? vcpu_exception_name(v) : "reserved";
 		vcpu_fail(vm, c->exc_rip,
 			  "guest took exception %s (vector %u, error %#llx) at RIP %#llx", name, v,
 			  (unsigned long long)c->exc_error, (unsigned long long)c->exc_rip);

@@ -99,6 +99,8 @@ void vcpu_dispatch_queued(struct vmm *vm, enum io_space space, uint64_t addr, ui
 			  uint32_t len);
 /* Wakes a halted guest. */
 void vcpu_wake(struct vmm *vm);
+/* An exception's mnemonic by vector ("#UD"), or NULL for a reserved one or one past 31. */
+const char *vcpu_exception_name(unsigned vector);
 /* The guest's port for its events (GEV_*). */
 int vcpu_guest_event(uint64_t addr, void *data, uint32_t len, bool is_write, void *opaque);
 void vcpu_serial_line(const char *line, void *opaque);
