@@ -26,8 +26,8 @@ GUEST_SRC := vmm/guest/start.S vmm/guest/main.c vmm/guest/lib.c vmm/guest/cpu.c 
 GUEST_OBJ := $(GUEST_SRC:%=$(B)/%.o)
 
 VMM_SRC := vmm/kvm/kvm.c vmm/kvm/boot.c vmm/kvm/paging.c vmm/pci/pci.c vmm/pci/pci_msix.c vmm/pci/pci_sriov.c vmm/pci/pcie_port.c vmm/irq.c vmm/nic.c vmm/e1000/e1000.c vmm/e1000/eeprom_phy.c vmm/e1000/rings.c vmm/vsnic/vsnic.c vmm/vsnic/engine.c vmm/virtio/ring.c vmm/virtio/virtio_pci.c vmm/virtio/net.c vmm/net/link.c vmm/net/backend.c vmm/net/net.c vmm/net/tap_uring.c vmm/net/loopback.c vmm/shared/netstack.c vmm/iobus.c vmm/serial.c vmm/log.c vmm/exitdev.c vmm/names.c vmm/vm.c vmm/vcpu.c vmm/cpu_kvm.c vmm/cpu_translated.c vmm/accel.c vmm/slots.c vmm/readout.c
-PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/jv.c probes/snapshot_json.c probes/assemble.c probes/switch_watch.c probes/session.c probes/vmlist.c
-TUI_SRC := tui/cli.c tui/outputs.c tui/output.c tui/tour.c tui/tour_run.c tui/source.c tui/record.c tui/http_gate.c tui/exposition.c tui/metrics.c tui/panels.c tui/panel_sources.c tui/keys.c tui/dashboard.c tui/cast.c tui/headless.c
+PROBES_SRC := probes/stats_fd.c probes/kvmtrace.c probes/capture.c probes/snapshot.c probes/jv.c probes/snapshot_json.c probes/assemble.c probes/switch_watch.c probes/session.c probes/vmlist.c probes/attach.c
+TUI_SRC := tui/cli.c tui/outputs.c tui/output.c tui/tour.c tui/tour_run.c tui/source.c tui/record.c tui/http_gate.c tui/exposition.c tui/metrics.c tui/panels.c tui/panel_sources.c tui/panel_attached.c tui/keys.c tui/dashboard.c tui/cast.c tui/headless.c
 LIB_SRC := $(VMM_SRC) $(PROBES_SRC) $(TUI_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/vmm/guest_image.o
 SKEL := $(B)/kvmtrace.skel.h

@@ -16,7 +16,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile __u32 target_tgid = 0; /* 0: every process */
+const volatile __u32 target_tgid = 0;	/* 0: every process */
+const volatile bool latency_on = false; /* attach: time each exit (kvmtrace.h's kt_lat_kind) */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -39,6 +40,34 @@ struct {
 	__type(value, __u64);
 } flat SEC(".maps");
 
+/* Exit latency: where each vCPU thread left the guest, and why (ts 0: it is back). */
+struct lat_start {
+	__u64 ts;
+	__u32 kind, reason, vcpu, pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32); /* the vCPU thread */
+	__type(value, struct lat_start);
+} lat_start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, KT_LAT_ENTRIES);
+	__type(key, struct kt_lat_key);
+	__type(value, struct kt_lat_val);
+} lat SEC(".maps");
+
+/* A zeroed value to create a histogram from (too large for the stack beside the key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kt_lat_val);
+} lat_zero SEC(".maps");
+
 /* Local views of the tracepoint records: CO-RE matches them to the running kernel's
  * trace_event_raw_* types by name (the ___vs suffix is ignored), in vmlinux or kvm.ko BTF. */
 struct trace_event_raw_kvm_userspace_exit___vs {
@@ -57,6 +86,7 @@ struct trace_event_raw_kvm_emulate_insn___vs {
 } __attribute__((preserve_access_index));
 struct trace_event_raw_kvm_exit___vs {
 	unsigned int exit_reason;
+	unsigned int vcpu_id;
 } __attribute__((preserve_access_index));
 struct trace_event_raw_kvm_hypercall___vs {
 	unsigned long nr;
@@ -77,6 +107,84 @@ static __always_inline int bump(__u32 i)
 static __always_inline bool others(void)
 {
 	return target_tgid && (bpf_get_current_pid_tgid() >> 32) != target_tgid;
+}
+
+/* The vCPU thread leaves the guest (at now; 0: only which vCPU it runs is learnt). vcpu -1:
+ * not known here, the thread's last one stands. keep_open: keep a departure already open
+ * (kvm_exit's, on a host where it fires, is the earlier and the truer one). */
+static __always_inline void lat_begin(__u64 now, __u32 kind, __u32 reason, int vcpu, bool keep_open)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct lat_start *s = bpf_map_lookup_elem(&lat_start, &tid);
+	if (s) {
+		if (vcpu >= 0)
+			s->vcpu = (__u32)vcpu;
+		if (!now || (keep_open && s->ts))
+			return;
+		s->ts = now;
+		s->kind = kind;
+		s->reason = reason;
+		return;
+	}
+	struct lat_start n = {
+	    .ts = now, .kind = kind, .reason = reason, .vcpu = vcpu >= 0 ? (__u32)vcpu : 0};
+	bpf_map_update_elem(&lat_start, &tid, &n, BPF_ANY);
+}
+
+static __always_inline __u32 log2_slot(__u64 v)
+{
+	__u32 r = 0;
+	if (v >> 32) {
+		v >>= 32;
+		r += 32;
+	}
+	if (v >> 16) {
+		v >>= 16;
+		r += 16;
+	}
+	if (v >> 8) {
+		v >>= 8;
+		r += 8;
+	}
+	if (v >> 4) {
+		v >>= 4;
+		r += 4;
+	}
+	if (v >> 2) {
+		v >>= 2;
+		r += 2;
+	}
+	if (v >> 1)
+		r += 1;
+	return r < KT_LAT_SLOTS ? r : KT_LAT_SLOTS - 1;
+}
+
+/* The vCPU thread is back: the time since it left goes to its reason's histogram. only_kind:
+ * KT_LAT_KINDS for any; vcpu: the vCPU's id where the caller knows it, else -1. */
+static __always_inline void lat_end(__u32 only_kind, int vcpu)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), zero = 0;
+	struct lat_start *s = bpf_map_lookup_elem(&lat_start, &tid);
+	if (!s || !s->ts || (only_kind < KT_LAT_KINDS && s->kind != only_kind))
+		return;
+	__u64 d = bpf_ktime_get_ns() - s->ts;
+	struct kt_lat_key k = {
+	    .kind = s->kind, .reason = s->reason, .vcpu = vcpu >= 0 ? (__u32)vcpu : s->vcpu};
+	s->ts = 0;
+	struct kt_lat_val *v = bpf_map_lookup_elem(&lat, &k);
+	if (!v) {
+		struct kt_lat_val *z = bpf_map_lookup_elem(&lat_zero, &zero);
+		if (!z)
+			return;
+		bpf_map_update_elem(&lat, &k, z, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&lat, &k);
+		if (!v)
+			return;
+	}
+	v->slot[log2_slot(d)] += 1;
+	v->sum_ns += d;
+	if (d > v->max_ns)
+		v->max_ns = d;
 }
 
 static __always_inline int count(__u32 event, __u32 detail)
@@ -104,6 +212,9 @@ int kvm_userspace_exit(struct trace_event_raw_kvm_userspace_exit___vs *ctx)
 	/* KVM_RUN ending in -EINTR (a kick) is no exit: its reason is the previous one's. */
 	if (BPF_CORE_READ(ctx, errno) < 0)
 		return bump(KT_FLAT_UNCOUNTED + KT_USERSPACE_EXIT);
+	if (latency_on && !others())
+		lat_begin(bpf_ktime_get_ns(), KT_LAT_USERSPACE, BPF_CORE_READ(ctx, reason), -1,
+			  true);
 	return count(KT_USERSPACE_EXIT, BPF_CORE_READ(ctx, reason));
 }
 
@@ -137,12 +248,17 @@ int kvm_msi_set_irq(void *ctx)
 SEC("tp/kvm/kvm_exit")
 int kvm_exit(struct trace_event_raw_kvm_exit___vs *ctx)
 {
+	if (latency_on && !others())
+		lat_begin(bpf_ktime_get_ns(), KT_LAT_EXIT, BPF_CORE_READ(ctx, exit_reason),
+			  (int)BPF_CORE_READ(ctx, vcpu_id), false);
 	return count(KT_EXIT, BPF_CORE_READ(ctx, exit_reason));
 }
 
 SEC("tp/kvm/kvm_entry")
 int kvm_entry(void *ctx)
 {
+	if (latency_on && !others())
+		lat_end(KT_LAT_KINDS, -1);
 	return count(KT_ENTRY, 0);
 }
 
@@ -165,6 +281,8 @@ int BPF_PROG(kvm_userspace_exit_btf, __u32 reason, int err)
 {
 	if (err < 0)
 		return bump(KT_FLAT_UNCOUNTED + KT_USERSPACE_EXIT);
+	if (latency_on && !others())
+		lat_begin(bpf_ktime_get_ns(), KT_LAT_USERSPACE, reason, -1, true);
 	return count(KT_USERSPACE_EXIT, reason);
 }
 
@@ -183,8 +301,10 @@ int BPF_PROG(kvm_mmio_btf, int type, int len, __u64 gpa)
 }
 
 SEC("tp_btf/kvm_emulate_insn")
-int BPF_PROG(kvm_emulate_insn_btf, void *vcpu, __u8 failed)
+int BPF_PROG(kvm_emulate_insn_btf, struct kvm_vcpu *vcpu, __u8 failed)
 {
+	if (latency_on && !others())
+		lat_begin(0, 0, 0, (int)vcpu->vcpu_id, false); /* which vCPU the thread runs */
 	return count(KT_EMULATE_INSN, failed);
 }
 
@@ -197,6 +317,8 @@ int BPF_PROG(kvm_msi_set_irq_btf)
 SEC("tp_btf/kvm_entry")
 int BPF_PROG(kvm_entry_btf)
 {
+	if (latency_on && !others())
+		lat_end(KT_LAT_KINDS, -1);
 	return count(KT_ENTRY, 0);
 }
 
@@ -210,4 +332,17 @@ SEC("tp_btf/kvm_cpuid")
 int BPF_PROG(kvm_cpuid_btf, unsigned int function)
 {
 	return count(KT_CPUID, function);
+}
+
+/* ---- exit latency where kvm_entry never fires (kvm_pvm): the vCPU thread's next KVM_RUN ----
+ * kvm_fpu(1) fires as KVM_RUN loads the guest's FPU state; it fires on every host, so it stands
+ * for KVM_RUN's entry where fentry cannot be had (kernels under lockdown refuse fentry, as ours
+ * do). It names no vCPU: kvm_emulate_insn, which does, tells each thread's (lat_vcpu). */
+
+SEC("tp_btf/kvm_fpu")
+int BPF_PROG(kvm_fpu_btf, int load)
+{
+	if (load && !others())
+		lat_end(KT_LAT_USERSPACE, -1);
+	return 0;
 }

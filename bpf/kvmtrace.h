@@ -30,4 +30,29 @@ struct kt_key {
 #define KT_FLAT_DETAILS	  64
 #define KT_FLAT_MAX	  (KT_FLAT_EVENTS + KT_MAX * KT_FLAT_DETAILS)
 
+/* Exit latency (vmscope attach): the time a vCPU spends out of the guest per exit, as a log2
+ * histogram of nanoseconds by reason and vCPU. Two kinds, by what the host's KVM shows: from
+ * kvm_exit (its hardware reason) to the vCPU's next kvm_entry, where those fire (VT-x, AMD-V);
+ * from kvm_userspace_exit (its KVM_EXIT_* reason) to the vCPU thread's next KVM_RUN, which is
+ * all kvm_pvm shows (its kvm_exit and kvm_entry never fire). */
+enum kt_lat_kind {
+	KT_LAT_EXIT,
+	KT_LAT_USERSPACE,
+	KT_LAT_KINDS,
+};
+#define KT_LAT_SLOTS   32 /* slot i counts [2^i, 2^(i+1)) ns; the last one, all above */
+#define KT_LAT_ENTRIES 2048
+
+struct kt_lat_key {
+	unsigned int kind;
+	unsigned int reason;
+	unsigned int vcpu;
+	unsigned int pad;
+};
+
+struct kt_lat_val {
+	unsigned long long slot[KT_LAT_SLOTS];
+	unsigned long long max_ns, sum_ns;
+};
+
 #endif

@@ -227,9 +227,10 @@ static void fill_bpf_cost(struct assembly *a, const struct readings *in, struct 
 	}
 }
 
-static void fill_bpf(struct assembly *a, const struct readings *in, struct snapshot *snap)
+/* What the probes see of any VM: every event, userspace exits by reason, kvm_exit by hardware
+ * reason, hypercalls by number, and what the probes cost. */
+static void fill_bpf_host(struct assembly *a, const struct readings *in, struct snapshot *snap)
 {
-	bool pvm = in->host == HOST_PVM;
 	double dt = snap->dt;
 
 	snap->bpf_on = in->kt != NULL;
@@ -261,6 +262,18 @@ static void fill_bpf(struct assembly *a, const struct readings *in, struct snaps
 		add_named(snap->kexit, &snap->nr_kexit, SNAP_REASONS_MAX, name,
 			  c->detail[KT_EXIT][i].count, a->prev.kexit, a->prev.nr_kexit, dt);
 	}
+}
+
+/* The built-in guest's exits by kind (its ports and pages), its halts and its card's exits. */
+static void fill_bpf(struct assembly *a, const struct readings *in, struct snapshot *snap)
+{
+	bool pvm = in->host == HOST_PVM;
+	double dt = snap->dt;
+
+	fill_bpf_host(a, in, snap);
+	if (!in->kt)
+		return;
+	const struct kt_counts *c = in->kt;
 
 	const struct {
 		unsigned event;
@@ -626,7 +639,8 @@ static void update_cpu_compare(struct assembly *a, const struct readings *in, st
 	memcpy(snap->cpu_compare, a->cpu_compare, sizeof(snap->cpu_compare));
 }
 
-void snapshot_assemble(struct assembly *a, const struct readings *in, struct snapshot *snap)
+/* A tick's snapshot from zero: when, on what host, in what state (and why, when it ended). */
+static void begin(const struct readings *in, struct snapshot *snap)
 {
 	memset(snap, 0, sizeof(*snap));
 	snap->seq = in->seq;
@@ -635,12 +649,17 @@ void snapshot_assemble(struct assembly *a, const struct readings *in, struct sna
 	snap->host = in->host;
 	snap->cpu_mode = in->cpu_mode;
 	snap->state = in->status.state;
+	if (in->status.state == VMM_FAILED || in->status.state == VMM_STOPPED)
+		snprintf(snap->reason, sizeof(snap->reason), "%s", in->status.reason);
+}
+
+void snapshot_assemble(struct assembly *a, const struct readings *in, struct snapshot *snap)
+{
+	begin(in, snap);
 	snap->workload = in->workload;
 	snap->exit_kind = in->workload == WL_EXITS ? in->kind : SNAP_NO_KIND;
 	snap->pkt_size = in->pkt_size;
 	snap->rate = in->rate;
-	if (in->status.state == VMM_FAILED)
-		snprintf(snap->reason, sizeof(snap->reason), "%s", in->status.reason);
 	snap->switching = in->switching;
 	if (in->switching)
 		snap->switch_to = in->switch_to;
@@ -658,6 +677,17 @@ void snapshot_assemble(struct assembly *a, const struct readings *in, struct sna
 	rank_sources(a, snap);
 	update_compare(a, in, snap);
 	update_cpu_compare(a, in, snap);
+	a->prev = *snap;
+}
+
+void snapshot_assemble_attached(struct assembly *a, const struct readings *in,
+				const struct snap_attached *att, struct snapshot *snap)
+{
+	begin(in, snap);
+	snap->exit_kind = SNAP_NO_KIND;
+	snap->attached = *att;
+	fill_stats(a, in, snap);
+	fill_bpf_host(a, in, snap);
 	a->prev = *snap;
 }
 

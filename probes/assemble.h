@@ -94,6 +94,11 @@ struct assembly {
 
 /* The snapshot of this tick (events and log lines are the session's; out gets none). */
 void snapshot_assemble(struct assembly *a, const struct readings *in, struct snapshot *out);
+/* An attached VM's tick (vmscope attach): only what the host sees of any VM, the stats fd's
+ * counters (in->ks, in->stat_values: added up over its vCPUs) and the probes' events, with
+ * att (the VM, its vCPUs, its latencies) as the attach source made it. */
+void snapshot_assemble_attached(struct assembly *a, const struct readings *in,
+				const struct snap_attached *att, struct snapshot *snap);
 /* A new guest: its counters start from zero (the compare table stays). */
 void assembly_new_guest(struct assembly *a);
 

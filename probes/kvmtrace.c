@@ -23,6 +23,9 @@ struct kvmtrace {
 	int ncpus;			  /* the per-CPU map's values */
 	int stats_fd; /* BPF_ENABLE_STATS: the kernel times every program while it is open */
 	uint64_t *vals;
+	bool latency;		     /* KT_OPEN_LATENCY */
+	struct bpf_link *run_link;   /* kvm_fpu: KVM_RUN's entry, the userspace kind's end */
+	struct kt_lat_val *lat_vals; /* one histogram, ncpus values */
 	uint64_t *flat_vals; /* the flat map read whole: KT_FLAT_MAX slots of ncpus values */
 	__u32 *flat_keys;
 };
@@ -102,13 +105,13 @@ static void choose_programs(struct kvmtrace *kt, const char *root)
 	btf__free(vmlinux);
 }
 
-int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **why)
+int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char **why)
 {
 	struct kvmtrace *kt;
 	const char *root;
 	int r, nr_attached = 0;
 
-	verbose_libbpf = verbose;
+	verbose_libbpf = flags & KT_OPEN_VERBOSE;
 	libbpf_set_print(libbpf_print);
 	if (geteuid() != 0) {
 		*why =
@@ -134,13 +137,16 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **
 		goto err;
 	}
 	kt->skel->rodata->target_tgid = (__u32)tgid;
+	kt->latency = flags & KT_OPEN_LATENCY;
+	kt->skel->rodata->latency_on = kt->latency;
 	kt->ncpus = libbpf_num_possible_cpus();
 	kt->vals = kt->ncpus > 0 ? calloc((size_t)kt->ncpus, sizeof(*kt->vals)) : NULL;
 	kt->flat_vals =
 	    kt->ncpus > 0 ? calloc((size_t)KT_FLAT_MAX * (size_t)kt->ncpus, sizeof(*kt->flat_vals))
 			  : NULL;
 	kt->flat_keys = calloc(KT_FLAT_MAX, sizeof(*kt->flat_keys));
-	if (!kt->vals || !kt->flat_vals || !kt->flat_keys) {
+	kt->lat_vals = kt->ncpus > 0 ? calloc((size_t)kt->ncpus, sizeof(*kt->lat_vals)) : NULL;
+	if (!kt->vals || !kt->flat_vals || !kt->flat_keys || !kt->lat_vals) {
 		r = -ENOMEM;
 		*why = kt->ncpus > 0
 			   ? "eBPF probes are off: out of memory for their counters"
@@ -148,7 +154,24 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **
 		goto err;
 	}
 	choose_programs(kt, root);
+	bpf_program__set_autoload(kt->skel->progs.kvm_fpu_btf, kt->latency);
 	r = kvmtrace_bpf__load(kt->skel);
+	if (r && kt->latency) {
+		/* A kernel that cannot trace KVM_RUN's entry (no BTF for kvm_fpu): the userspace
+		 * kind is not timed; the rest loads as ever. */
+		kvmtrace_bpf__destroy(kt->skel);
+		kt->skel = kvmtrace_bpf__open();
+		if (!kt->skel) {
+			r = -errno;
+			*why = "eBPF probes are off: the BPF object could not be opened";
+			goto err;
+		}
+		kt->skel->rodata->target_tgid = (__u32)tgid;
+		kt->skel->rodata->latency_on = true;
+		choose_programs(kt, root);
+		bpf_program__set_autoload(kt->skel->progs.kvm_fpu_btf, false);
+		r = kvmtrace_bpf__load(kt->skel);
+	}
 	if (r) {
 		*why = r == -EPERM
 			   ? "eBPF probes are off: the kernel refused to load BPF programs "
@@ -167,6 +190,8 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **
 		kt->attached[e] = true;
 		nr_attached++;
 	}
+	if (kt->latency && bpf_program__autoload(kt->skel->progs.kvm_fpu_btf))
+		kt->run_link = bpf_program__attach(kt->skel->progs.kvm_fpu_btf);
 	if (!nr_attached) {
 		r = -ENOENT;
 		*why = "eBPF probes are off: no kvm tracepoint could be attached";
@@ -265,10 +290,61 @@ int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 	return 0;
 }
 
+static int by_count(const void *a, const void *b)
+{
+	uint64_t x = 0, y = 0;
+	for (unsigned i = 0; i < KT_LAT_SLOTS; i++) {
+		x += ((const struct kt_latency *)a)->val.slot[i];
+		y += ((const struct kt_latency *)b)->val.slot[i];
+	}
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+int kvmtrace_latency(struct kvmtrace *kt, bool timed[KT_LAT_KINDS], struct kt_latency *out,
+		     unsigned max, unsigned *nr)
+{
+	*nr = 0;
+	if (!kt->latency)
+		return -1;
+	timed[KT_LAT_EXIT] = kt->attached[KT_EXIT] && kt->attached[KT_ENTRY];
+	timed[KT_LAT_USERSPACE] =
+	    kt->attached[KT_USERSPACE_EXIT] && (kt->run_link != NULL || kt->attached[KT_ENTRY]);
+	int fd = bpf_map__fd(kt->skel->maps.lat);
+	struct kt_lat_key key, next, *prev = NULL;
+	struct kt_latency one;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, kt->lat_vals))
+			continue;
+		memset(&one, 0, sizeof(one));
+		one.key = key;
+		for (int c = 0; c < kt->ncpus; c++) {
+			const struct kt_lat_val *v = &kt->lat_vals[c];
+			for (unsigned i = 0; i < KT_LAT_SLOTS; i++)
+				one.val.slot[i] += v->slot[i];
+			one.val.sum_ns += v->sum_ns;
+			if (v->max_ns > one.val.max_ns)
+				one.val.max_ns = v->max_ns;
+		}
+		if (*nr < max) {
+			out[(*nr)++] = one;
+			continue;
+		}
+		/* Full: the rarest makes room, as add_detail does. */
+		qsort(out, *nr, sizeof(*out), by_count);
+		if (by_count(&one, &out[max - 1]) < 0)
+			out[max - 1] = one;
+	}
+	qsort(out, *nr, sizeof(*out), by_count);
+	return 0;
+}
+
 void kvmtrace_close(struct kvmtrace *kt)
 {
 	if (!kt)
 		return;
+	bpf_link__destroy(kt->run_link);
 	for (unsigned e = 0; e < KT_MAX; e++)
 		bpf_link__destroy(kt->links[e]);
 	kvmtrace_bpf__destroy(kt->skel);
@@ -277,5 +353,6 @@ void kvmtrace_close(struct kvmtrace *kt)
 	free(kt->vals);
 	free(kt->flat_vals);
 	free(kt->flat_keys);
+	free(kt->lat_vals);
 	free(kt);
 }

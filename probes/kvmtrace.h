@@ -30,9 +30,23 @@ struct kt_counts {
 
 struct kvmtrace;
 
-/* 0, or -errno with *why: a sentence saying why the probes are off. */
-int kvmtrace_open(struct kvmtrace **out, pid_t tgid, bool verbose, const char **why);
+/* One exit-latency histogram (kvmtrace.h's kt_lat_*): a reason on a vCPU, added up over CPUs. */
+struct kt_latency {
+	struct kt_lat_key key;
+	struct kt_lat_val val;
+};
+
+#define KT_OPEN_VERBOSE 1u /* libbpf's warnings on stderr */
+#define KT_OPEN_LATENCY 2u /* also time each exit (attach): kt_lat_* */
+
+/* The probes on the KVM tracepoints for one process (tgid). 0, or -errno with *why: a sentence
+ * saying why the probes are off. */
+int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char **why);
 int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out);
+/* With KT_OPEN_LATENCY: whether each kind can be timed here (its end is attached), and the
+ * histograms into out (at most max; the busiest first where there are more). -1: not open so. */
+int kvmtrace_latency(struct kvmtrace *kt, bool timed[KT_LAT_KINDS], struct kt_latency *out,
+		     unsigned max, unsigned *nr);
 void kvmtrace_close(struct kvmtrace *kt);
 
 /* The count of one detail (a port, a page, a reason) of an event; 0 when it is not among them. */

@@ -136,7 +136,7 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 		vlog(vmm_log(s->vm), "probes: capture off: %s", s->cap_why);
 	if (opts->no_bpf)
 		s->bpf_why = "eBPF probes are off (--no-bpf)";
-	else if (kvmtrace_open(&s->kt, getpid(), opts->verbose, &s->bpf_why))
+	else if (kvmtrace_open(&s->kt, getpid(), opts->verbose ? KT_OPEN_VERBOSE : 0, &s->bpf_why))
 		s->kt = NULL;
 	if (s->bpf_why)
 		vlog(vmm_log(s->vm), "probes: %s", s->bpf_why);

@@ -268,3 +268,14 @@ double hist_percentile_us(const uint64_t *hist, unsigned slots, double q, uint64
 {
 	return tsc_khz ? log2_hist_percentile(hist, slots, q) * 1000.0 / (double)tsc_khz : 0;
 }
+
+double snap_latency_us(const struct snap_latency *l, double q)
+{
+	double ns = log2_hist_percentile(l->hist, KT_LAT_SLOTS, q);
+	/* No slot's interpolation goes past the largest one seen. */
+	return (ns > (double)l->max_ns ? (double)l->max_ns : ns) / 1000.0;
+}
+
+const char snap_attached_absent[] =
+    "an attached VM: the guest's own counters, the VMM's, the card and the live switch are "
+    "what vmscope's built-in VM shows; the host sees this VM through KVM's stats and tracepoints";

@@ -138,6 +138,45 @@ struct work_cost {
 	double ns_per_insn, host_ns_per_insn;
 };
 
+#define SNAP_VCPUS_MAX 16
+#define SNAP_LAT_MAX   16
+
+/* An exit latency distribution (bpf, kvmtrace.h's kt_lat_*): cumulative since attaching. */
+struct snap_latency {
+	char reason[24]; /* KVM_EXIT_* or the hardware reason's name, or its code */
+	uint64_t count, sum_ns, max_ns;
+	uint64_t hist[KT_LAT_SLOTS]; /* log2 ns */
+};
+
+/* Another process's KVM VM, watched (vmscope attach): what the host can see of any VM. The
+ * built-in VM's own figures (the guest's counters, the VMM's, the card, the switch) are absent. */
+struct snap_attached {
+	bool on;
+	int pid;
+	char comm[16], vmm[20], guest[64];
+	unsigned vcpus; /* vCPU fds the VMM holds now */
+	/* Its vCPUs' binary stats, from the stats fds the VMM holds (duplicated with pidfd_getfd):
+	 * each vCPU's exits and halts, and every counter added up over them in snapshot.stats.
+	 * nr_vcpu 0: not read, stats_why says why. */
+	char stats_why[160];
+	unsigned nr_vcpu;
+	struct snap_vcpu {
+		unsigned id;
+		struct figure exits, halts;
+		bool lat_valid;
+		struct snap_latency lat; /* every reason on this vCPU ("all") */
+	} vcpu[SNAP_VCPUS_MAX];
+	/* bpf: port I/O exits by port, MMIO exits by guest-physical page (its address). */
+	unsigned nr_pio, nr_mmio;
+	struct named_figure pio[SNAP_REASONS_MAX], mmio[SNAP_REASONS_MAX];
+	/* Exit latency: lat_kind says which (KT_LAT_EXIT: kvm_exit to kvm_entry; KT_LAT_USERSPACE:
+	 * a userspace exit to the next KVM_RUN), KT_LAT_KINDS: none, lat_why says why. */
+	unsigned lat_kind;
+	char lat_why[160];
+	unsigned nr_lat;
+	struct snap_latency lat[SNAP_LAT_MAX]; /* by reason, every vCPU, busiest first */
+};
+
 struct snapshot {
 	uint64_t seq;
 	double t;  /* seconds since the session began */
@@ -260,6 +299,8 @@ struct snapshot {
 	struct named_figure kexit[SNAP_REASONS_MAX]; /* kvm_exit by hardware reason */
 	struct named_figure hcall[SNAP_REASONS_MAX]; /* kvm_hypercall by number (KVM_HC_*) */
 
+	struct snap_attached attached;
+
 	/* The guided tour (vmscope demo): the step on screen and what to look at; steps 0: none. */
 	struct snap_tour {
 		unsigned step, steps; /* step counts from 1 */
@@ -294,6 +335,10 @@ double log2_hist_percentile(const uint64_t *hist, unsigned slots, double q);
 double hist_percentile_us(const uint64_t *hist, unsigned slots, double q, uint64_t tsc_khz);
 /* Interrupts the guest took this tick, a second: its timer, doorbell, self-IPI and NIC ones. */
 double snapshot_irq_rate(const struct snapshot *s);
+/* A percentile (0..1) of an exit latency distribution, in microseconds (0 when empty). */
+double snap_latency_us(const struct snap_latency *l, double q);
+/* Why an attached VM's figures stop at what the host sees: one sentence. */
+extern const char snap_attached_absent[];
 const struct named_figure *snapshot_find(const struct named_figure *arr, unsigned nr,
 					 const char *name);
 

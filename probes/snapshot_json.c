@@ -51,6 +51,14 @@ static const char *n_event(unsigned i)
 	return snap_event_name((enum snap_event_kind)i);
 }
 
+static const char *n_lat(unsigned i)
+{
+	static const char *const names[] = {[KT_LAT_EXIT] = "kvm_exit_to_kvm_entry",
+					    [KT_LAT_USERSPACE] = "userspace_exit_to_kvm_run",
+					    [KT_LAT_KINDS] = "none"};
+	return i <= KT_LAT_KINDS ? names[i] : NULL;
+}
+
 #define JV_ENUM(v, key, field, names, max)                                                         \
 	do {                                                                                       \
 		unsigned e_ = (unsigned)(field);                                                   \
@@ -151,6 +159,7 @@ static void jv_pp_group(struct jv *v, const char *key, struct per_packet *pp, un
 
 static void jv_hist(struct jv *v, const char *key, uint64_t *hist)
 {
+	_Static_assert(HIST_SLOTS == KT_LAT_SLOTS, "one log2 histogram shape for both");
 	if (!jv_begin(v, key, true))
 		return;
 	unsigned n = v->rd ? jv_len(v, HIST_SLOTS, key) : HIST_SLOTS;
@@ -528,15 +537,121 @@ static void walk_bpf(struct jv *v, struct snapshot *s)
 	jv_end(v, false);
 }
 
+static void walk_log(struct jv *v, struct snapshot *s)
+{
+	if (jv_begin(v, "log", true)) {
+		unsigned n = v->rd ? jv_len(v, SNAP_LOG_MAX, "log") : s->nr_log;
+		for (unsigned i = 0; i < n; i++)
+			jv_str(v, NULL, s->log[i], sizeof(s->log[i]), false);
+		if (v->rd)
+			s->nr_log = n;
+		jv_end(v, true);
+	}
+	jv_u32(v, "log_dropped", &s->log_dropped);
+}
+
+/* An exit latency distribution: its count and quantiles (written for the reader; read back,
+ * they are made again from the histogram), its sum and max, the log2 ns histogram. */
+static void walk_latency(struct jv *v, struct snap_latency *l)
+{
+	double p50 = snap_latency_us(l, 0.5), p99 = snap_latency_us(l, 0.99),
+	       max = (double)l->max_ns / 1000.0;
+	jv_u64(v, "count", &l->count);
+	jv_f64(v, "p50_us", &p50, 2);
+	jv_f64(v, "p99_us", &p99, 2);
+	jv_f64(v, "max_us", &max, 2);
+	jv_u64(v, "sum_ns", &l->sum_ns);
+	jv_u64(v, "max_ns", &l->max_ns);
+	jv_hist(v, "hist_log2_ns", l->hist);
+}
+
+static void walk_attached(struct jv *v, struct snapshot *s)
+{
+	struct snap_attached *a = &s->attached;
+	if (!jv_begin(v, "attached", false))
+		return;
+	a->on = true;
+	uint32_t pid = (uint32_t)a->pid;
+	jv_u32(v, "pid", &pid);
+	a->pid = (int)pid;
+	jv_str(v, "vmm", a->vmm, sizeof(a->vmm), false);
+	jv_str(v, "comm", a->comm, sizeof(a->comm), false);
+	jv_str(v, "guest", a->guest, sizeof(a->guest), true);
+	jv_u32(v, "vcpus", &a->vcpus);
+	if (!v->rd) { /* why the built-in VM's figures are not here: for the reader's eye */
+		jv_key(v, "absent");
+		jv_put_str(v->f, snap_attached_absent);
+	}
+	jv_str(v, "stats_why", a->stats_why, sizeof(a->stats_why), true);
+	if (jv_begin(v, "per_vcpu", true)) {
+		unsigned n = v->rd ? jv_len(v, SNAP_VCPUS_MAX, "per_vcpu") : a->nr_vcpu;
+		for (unsigned i = 0; i < n; i++) {
+			struct snap_vcpu *c = &a->vcpu[i];
+			if (!jv_begin(v, NULL, false))
+				continue;
+			jv_u32(v, "id", &c->id);
+			jv_fig(v, "exits", &c->exits);
+			jv_fig(v, "halts", &c->halts);
+			if (jv_begin_opt(v, "latency", &c->lat_valid)) {
+				walk_latency(v, &c->lat);
+				jv_end(v, false);
+			}
+			jv_end(v, false);
+			if (v->rd)
+				a->nr_vcpu = i + 1;
+		}
+		jv_end(v, true);
+	}
+	jv_named(v, "pio_by_port", a->pio, &a->nr_pio, SNAP_REASONS_MAX);
+	jv_named(v, "mmio_by_page", a->mmio, &a->nr_mmio, SNAP_REASONS_MAX);
+	if (jv_begin(v, "latency", false)) {
+		jv_name(v, "what", &a->lat_kind, n_lat, KT_LAT_KINDS + 1);
+		jv_str(v, "why", a->lat_why, sizeof(a->lat_why), true);
+		if (jv_begin(v, "by_reason", true)) {
+			unsigned n = v->rd ? jv_len(v, SNAP_LAT_MAX, "by_reason") : a->nr_lat;
+			for (unsigned i = 0; i < n; i++) {
+				struct snap_latency *l = &a->lat[i];
+				if (!jv_begin(v, NULL, false))
+					continue;
+				jv_str(v, "reason", l->reason, sizeof(l->reason), false);
+				walk_latency(v, l);
+				jv_end(v, false);
+				if (v->rd)
+					a->nr_lat = i + 1;
+			}
+			jv_end(v, true);
+		}
+		jv_end(v, false);
+	}
+	jv_end(v, false);
+}
+
+/* An attached VM's record: what the host sees of it, none of the built-in VM's keys. */
+static void walk_attached_snapshot(struct jv *v, struct snapshot *s)
+{
+	walk_attached(v, s);
+	jv_named(v, "stats", s->stats, &s->nr_stats, SNAP_STATS_MAX);
+	walk_bpf(v, s);
+	walk_events(v, s);
+}
+
 static void walk_snapshot(struct jv *v, struct snapshot *s)
 {
 	jv_f64(v, "t", &s->t, 3);
 	jv_u64(v, "seq", &s->seq);
 	jv_f64(v, "dt", &s->dt, 3);
 	JV_ENUM(v, "host", s->host, n_host, HOST_KIND_MAX);
-	JV_ENUM(v, "cpu_mode", s->cpu_mode, n_cpu, CPU_MODE_MAX);
+	bool attached =
+	    v->rd ? json_object_get(v->at[v->depth], "attached") != NULL : s->attached.on;
+	if (!attached)
+		JV_ENUM(v, "cpu_mode", s->cpu_mode, n_cpu, CPU_MODE_MAX);
 	JV_ENUM(v, "state", s->state, n_state, VMM_STATE_MAX);
 	jv_str(v, "reason", s->reason, sizeof(s->reason), true);
+	if (attached) {
+		walk_attached_snapshot(v, s);
+		walk_log(v, s);
+		return;
+	}
 	JV_ENUM(v, "workload", s->workload, n_workload, WL_MAX);
 	jv_name(v, "kind", &s->exit_kind, n_kind, SNAP_NO_KIND + 1);
 	jv_u32(v, "rate", &s->rate);
@@ -589,15 +704,7 @@ static void walk_snapshot(struct jv *v, struct snapshot *s)
 		jv_str(v, "note", s->tour.note, sizeof(s->tour.note), true);
 		jv_end(v, false);
 	}
-	if (jv_begin(v, "log", true)) {
-		unsigned n = v->rd ? jv_len(v, SNAP_LOG_MAX, "log") : s->nr_log;
-		for (unsigned i = 0; i < n; i++)
-			jv_str(v, NULL, s->log[i], sizeof(s->log[i]), false);
-		if (v->rd)
-			s->nr_log = n;
-		jv_end(v, true);
-	}
-	jv_u32(v, "log_dropped", &s->log_dropped);
+	walk_log(v, s);
 }
 
 char *snapshot_to_json(const struct snapshot *s, size_t *len)
@@ -636,13 +743,20 @@ int snapshot_from_json(const char *text, size_t len, struct snapshot *s, char *e
 		json_decref(root);
 		return -1;
 	}
-	/* Every key the writer always writes: a line without one would show invented zeros. */
+	/* Every key the writer always writes: a line without one would show invented zeros. An
+	 * attached VM's record has its own (vmscope attach). */
 	static const char *const required[] = {
 	    "t",    "seq",	"dt",	     "host",  "cpu_mode", "state", "workload",	 "kind",
 	    "rate", "pkt_size", "by_source", "halts", "nic_mode", "log",   "log_dropped"};
-	for (unsigned i = 0; i < sizeof(required) / sizeof(required[0]); i++)
-		if (!json_object_get(root, required[i])) {
-			snprintf(err, errlen, "not a vmscope record (no \"%s\")", required[i]);
+	static const char *const required_attached[] = {
+	    "t", "seq", "dt", "host", "state", "stats", "bpf", "events", "log", "log_dropped"};
+	bool att = json_object_get(root, "attached") != NULL;
+	const char *const *req = att ? required_attached : required;
+	size_t nreq = att ? sizeof(required_attached) / sizeof(required_attached[0])
+			  : sizeof(required) / sizeof(required[0]);
+	for (size_t i = 0; i < nreq; i++)
+		if (!json_object_get(root, req[i])) {
+			snprintf(err, errlen, "not a vmscope record (no \"%s\")", req[i]);
 			json_decref(root);
 			return -1;
 		}

@@ -78,13 +78,18 @@ bad:
 
 int kstats_open(int kvm_obj_fd, struct kstats *ks)
 {
-	uint8_t hdr[24], *buf;
-	uint32_t data_offset;
-	int fd, r;
-
-	fd = ioctl(kvm_obj_fd, KVM_GET_STATS_FD, NULL);
+	int fd = ioctl(kvm_obj_fd, KVM_GET_STATS_FD, NULL);
 	if (fd < 0)
 		return -errno;
+	return kstats_from_fd(fd, ks);
+}
+
+int kstats_from_fd(int fd, struct kstats *ks)
+{
+	uint8_t hdr[24], *buf;
+	uint32_t data_offset;
+	int r;
+
 	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr)) {
 		close(fd);
 		return -EIO;

@@ -28,6 +28,9 @@ struct kstats {
 int kstats_parse(const uint8_t *buf, size_t len, struct kstats *ks);
 /* KVM_GET_STATS_FD on a VM or vCPU fd, then parse. */
 int kstats_open(int kvm_obj_fd, struct kstats *ks);
+/* The same from a stats fd already open (one duplicated from another VMM): ks owns it, and
+ * closes it on failure too. */
+int kstats_from_fd(int fd, struct kstats *ks);
 /* The first u64 of every descriptor into values[ks->nr]. */
 int kstats_read(const struct kstats *ks, uint64_t *values);
 /* Same, from a buffer holding the whole file. */

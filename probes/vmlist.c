@@ -73,32 +73,48 @@ static int read_file(const char *path, char *buf, size_t n)
 	return (int)r;
 }
 
-/* One process: 1 and *vm when it holds a KVM VM, 0 when not, -1 when its fds are not ours to
- * read. */
-static int scan_pid(int pid, struct vm_info *vm)
+int vmlist_kvm_fds(int pid, void (*fn)(void *ctx, int fd, const char *what), void *ctx)
 {
 	char path[300], link[64];
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
 	DIR *d = opendir(path);
 	if (!d)
-		return errno == EACCES || errno == EPERM ? -1 : 0;
-	memset(vm, 0, sizeof(*vm));
+		return -errno;
 	for (struct dirent *e; (e = readdir(d));) {
-		if (e->d_name[0] == '.')
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		if (*end || fd < 0)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, e->d_name);
 		ssize_t r = readlink(path, link, sizeof(link) - 1);
-		if (r <= 0)
+		if (r <= 11)
 			continue;
 		link[r] = 0;
-		if (!strcmp(link, "anon_inode:kvm-vm"))
-			vm->vms++;
-		else if (!strncmp(link, "anon_inode:kvm-vcpu-stats:", 26))
-			vm->stats_fds++;
-		else if (!strncmp(link, "anon_inode:kvm-vcpu:", 20))
-			vm->vcpus++;
+		if (!strncmp(link, "anon_inode:kvm-", 15))
+			fn(ctx, (int)fd, link + 11);
 	}
 	closedir(d);
+	return 0;
+}
+
+static void count_fd(void *ctx, int fd, const char *what)
+{
+	struct vm_info *vm = ctx;
+	if (!strcmp(what, "kvm-vm"))
+		vm->vms++;
+	else if (!strncmp(what, "kvm-vcpu-stats:", 15))
+		vm->stats_fds++;
+	else if (!strncmp(what, "kvm-vcpu:", 9))
+		vm->vcpus++;
+}
+
+int vmlist_one(int pid, struct vm_info *vm)
+{
+	char path[64];
+	memset(vm, 0, sizeof(*vm));
+	int r = vmlist_kvm_fds(pid, count_fd, vm);
+	if (r)
+		return r == -EACCES || r == -EPERM ? -1 : 0;
 	if (!vm->vms)
 		return 0;
 	vm->pid = pid;
@@ -106,7 +122,7 @@ static int scan_pid(int pid, struct vm_info *vm)
 	if (read_file(path, vm->comm, sizeof(vm->comm)) > 0)
 		vm->comm[strcspn(vm->comm, "\n")] = 0;
 	vm->vmm = vmlist_vmm_name(vm->comm);
-	static char args[8192];
+	char args[8192];
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
 	int len = read_file(path, args, sizeof(args));
 	if (len > 0)
@@ -130,7 +146,7 @@ int vmlist_scan(struct vm_info *out, unsigned max, unsigned *nr, unsigned *unrea
 		long pid = strtol(e->d_name, &end, 10);
 		if (*end || pid <= 0 || *nr >= max)
 			continue;
-		int r = scan_pid((int)pid, &out[*nr]);
+		int r = vmlist_one((int)pid, &out[*nr]);
 		if (r < 0)
 			(*unreadable)++;
 		else if (r > 0)

@@ -18,6 +18,12 @@ struct vm_info {
 /* Every VMM this user may look into, in PID order, at most max; *unreadable counts the
  * processes whose fds it may not read (another user's: run with sudo). 0, or -errno. */
 int vmlist_scan(struct vm_info *out, unsigned max, unsigned *nr, unsigned *unreadable);
+/* One process: 1 and *vm when it holds a KVM VM, 0 when not (or it is gone), -1 when its fds
+ * are not this user's to read. */
+int vmlist_one(int pid, struct vm_info *vm);
+/* Each KVM fd the process holds: fn(ctx, fd, what), what being "kvm-vm", "kvm-vcpu:N",
+ * "kvm-vcpu-stats:N", ... (the anon inode's name). 0, or -errno (/proc/PID/fd unreadable). */
+int vmlist_kvm_fds(int pid, void (*fn)(void *ctx, int fd, const char *what), void *ctx);
 /* A VMM's product name by its command name (comm), or NULL. */
 const char *vmlist_vmm_name(const char *comm);
 /* The guest's name from a command line (args NUL-separated, len bytes, as /proc/PID/cmdline):

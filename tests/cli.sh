@@ -25,8 +25,12 @@ expect cli_pcap_into_a_directory 1 "cannot write the --pcap file '/tmp': Is a di
 expect cli_pcap_into_a_missing_folder 1 "cannot write the --pcap file '/nonexistent/x.pcap': No such file" -- \
 	"$BIN" run --headless --duration 1 --pcap /nonexistent/x.pcap
 
-expect cli_attach_a_pid_is_not_built_yet 2 "watching another VMM's VM (attach 1) is not built yet" -- "$BIN" attach 1
-expect cli_attach_takes_no_options 2 "takes no options yet: drop --headless" -- "$BIN" attach --headless
+expect cli_attach_wants_a_process_id 2 "wants the VMM's process ID (a number; vmscope attach lists them), not 'qemu'" -- "$BIN" attach qemu
+expect cli_attach_list_takes_no_options 2 "without a PID lists the KVM VMs on this host and takes no options: drop --headless" -- "$BIN" attach --headless
+expect cli_attach_refuses_what_drives_our_vm 2 "--workload is for vmscope's own VM; vmscope attach PID watches another's" -- "$BIN" attach 1 --workload tx
+expect cli_attach_writes_json_lines 2 "vmscope attach writes JSON lines" -- "$BIN" attach 1 --headless --format csv
+expect cli_attach_a_process_without_a_vm 1 "process 1 holds no KVM VM; vmscope attach lists those that do" -- "$BIN" attach 1 --headless --duration 1
+expect cli_attach_no_such_process 1 "there is no process 4194304" -- "$BIN" attach 4194304 --headless --duration 1
 expect cli_switch_to_wants_mode_at_seconds 2 "--switch-to wants MODE@SECONDS" -- "$BIN" run --headless --switch-to vf
 expect cli_switch_to_an_unknown_card 2 "--switch-to wants MODE@SECONDS" -- "$BIN" run --headless --switch-to bogus@2
 expect cli_switch_every_wants_seconds 2 "--switch-every wants seconds" -- "$BIN" run --headless --switch-every 0
@@ -148,7 +152,7 @@ else
 
 	# vmscope attach lists the host's KVM VMs: a running vmscope (its vCPU and the stats fd it
 	# holds), and QEMU where it is installed (a real-mode loop, stopped with -S: its vCPU exists,
-	# its -name is the guest's). A PID and options are refused, for now.
+	# its -name is the guest's).
 	"$BIN" run --headless --duration 60 --interval 200 >"$tmp/att.jsonl" 2>/dev/null &
 	vpid=$!
 	qpid=

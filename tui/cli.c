@@ -63,7 +63,8 @@ struct parse {
 	const char *workload_flag;
 	const char *live_only;	/* the first flag that drives a live VM, for replay's refusal */
 	bool cast_size;		/* --cast-size was given */
-	const char *first_flag; /* the first option given (attach takes none) */
+	const char *first_flag; /* the first option given */
+	const char *not_attach; /* the first option given that vmscope attach does not take */
 	char *err;
 	size_t errlen;
 };
@@ -202,7 +203,10 @@ OPT(opt_listen)
 
 /* Every option, once: the parser and the usage text are made from these rows. A row sets a
  * field of struct cli itself (a flag, a string, a bounded number) or calls its parse. */
-enum { LIVE = 1 }; /* drives a live VM: a replay refuses it */
+enum {
+	LIVE = 1,  /* drives a live VM: a replay refuses it */
+	ATTACH = 2 /* vmscope attach PID takes it too */
+};
 enum opt_kind { O_FLAG, O_STRING, O_UINT, O_PARSE };
 static const struct cli_option {
 	const char *name;
@@ -225,28 +229,29 @@ static const struct cli_option {
 		.name = n, .arg = a, .flags = fl, .kind = O_STRING,                                \
 		.field = offsetof(struct cli, f), .help = h                                        \
 	}
-#define UINT(n, a, f, lo, hi, w, h)                                                                \
+#define UINT(n, a, fl, f, lo, hi, w, h)                                                            \
 	{                                                                                          \
-		.name = n, .arg = a, .flags = LIVE, .kind = O_UINT,                                \
+		.name = n, .arg = a, .flags = fl, .kind = O_UINT,                                  \
 		.field = offsetof(struct cli, f), .min = lo, .max = hi, .want = w, .help = h       \
 	}
 #define PARSE(n, a, fl, fn, h)                                                                     \
 	{                                                                                          \
 		.name = n, .arg = a, .flags = fl, .kind = O_PARSE, .parse = fn, .help = h          \
 	}
-    FLAG("--headless", 0, headless, "no dashboard: one record per tick on stdout"),
-    PARSE("--duration", "SECONDS", LIVE, opt_duration,
+    FLAG("--headless", ATTACH, headless, "no dashboard: one record per tick on stdout"),
+    PARSE("--duration", "SECONDS", LIVE | ATTACH, opt_duration,
 	  "stop after this long (default: until q or Ctrl-C)"),
-    UINT("--interval", "MS", interval_ms, 50, 60000, "milliseconds from 50 to 60000",
+    UINT("--interval", "MS", LIVE | ATTACH, interval_ms, 50, 60000, "milliseconds from 50 to 60000",
 	 "tick length, 50..60000 (default 1000)"),
-    PARSE("--format", "jsonl|csv", 0, opt_format, "headless record format (default jsonl)"),
+    PARSE("--format", "jsonl|csv", ATTACH, opt_format, "headless record format (default jsonl)"),
     PARSE("--workload", "W", LIVE, opt_workload,
 	  "idle | exits[:KIND] | ping | tx | rx | echo (default exits:all)\n"
 	  "ping: guest pings the peer; tx: guest sends UDP to the peer's sink;\n"
 	  "rx: the peer floods the guest; echo: the peer sends, the guest echoes"),
     PARSE("--kind", "KIND", LIVE, opt_kind,
 	  "pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall cpuid hlt all"),
-    UINT("--rate", "N", rate, 0, 10000000, "operations per second from 0 (unpaced) to 10000000",
+    UINT("--rate", "N", LIVE, rate, 0, 10000000,
+	 "operations per second from 0 (unpaced) to 10000000",
 	 "operations per second, 0 = as fast as possible (default 1000)"),
     PARSE("--nic", "MODE", LIVE, opt_nic,
 	  "the VM's first network card: emulated (an Intel 82540EM, every\n"
@@ -257,7 +262,7 @@ static const struct cli_option {
 	  "move the running guest to the next card, emulated -> virtio -> vf"),
     PARSE("--switch-to", "MODE@SEC", LIVE, opt_switch_to,
 	  "move it to MODE at SEC seconds (repeatable)"),
-    UINT("--size", "BYTES", pkt_size, 8, 1472, "payload bytes from 8 to 1472",
+    UINT("--size", "BYTES", LIVE, pkt_size, 8, 1472, "payload bytes from 8 to 1472",
 	 "payload of ping and tx packets, 8..1472 (default 64)"),
     PARSE("--cpu", "MODE", LIVE, opt_cpu,
 	  "auto | emulated (kvm_pvm only) | paravirt | hardware | translated\n"
@@ -267,14 +272,14 @@ static const struct cli_option {
 	   "also write the link's traffic there (tcpdump, Wireshark)"),
     STRING("--log", "FILE", LIVE, log_path,
 	   "append the guest's serial log and the VMM's log to FILE"),
-    FLAG("--no-bpf", LIVE, no_bpf, "do not load the eBPF probes"),
-    FLAG("--no-stats", LIVE, no_stats, "do not read KVM's stats fd (its figures show -)"),
+    FLAG("--no-bpf", LIVE | ATTACH, no_bpf, "do not load the eBPF probes"),
+    FLAG("--no-stats", LIVE | ATTACH, no_stats, "do not read KVM's stats fd (its figures show -)"),
     FLAG("--no-capture", LIVE, no_capture,
 	 "no libpcap capture on the link (the capture's figures show -)"),
-    FLAG("--verbose", LIVE, verbose, "let libbpf say what it does"),
-    STRING("--record", "FILE", LIVE, record_path,
+    FLAG("--verbose", LIVE | ATTACH, verbose, "let libbpf say what it does"),
+    STRING("--record", "FILE", LIVE | ATTACH, record_path,
 	   "also write every tick to FILE (FILE.gz: compressed), for replay"),
-    PARSE("--listen", "[ADDR:]PORT", 0, opt_listen,
+    PARSE("--listen", "[ADDR:]PORT", ATTACH, opt_listen,
 	  "serve /metrics for Prometheus there (ADDR default 127.0.0.1)"),
     PARSE("--script", "FILE", 0, opt_script,
 	  "demo: run this tour script instead of the built-in one"),
@@ -316,14 +321,15 @@ static const char usage_head[] =
     "       vmscope demo [--script FILE] [options]\n"
     "       vmscope replay [FILE] [--headless [--format F]] [--listen [ADDR:]PORT]\n"
     "       vmscope replay [FILE] --cast CAST [--cast-size COLSxROWS]\n"
-    "       vmscope attach\n"
+    "       vmscope attach [PID [--headless] [--record FILE] [--listen [ADDR:]PORT] ...]\n"
     "\n"
     "Boots a tiny built-in KVM microVM and shows what its exits cost, live.\n"
     "demo runs the guided tour: CPU emulated -> paravirt -> hardware, NIC emulated -> virtio ->\n"
     "SR-IOV VF, with a caption for each step (space: next, backspace: back).\n"
     "replay shows a recording (--record) in the same dashboard, without KVM or root; with no\n"
     "FILE, the tour recorded on a real run.\n"
-    "attach lists the KVM VMs on this host: process, VMM, guest name, vCPUs, stats fds held.\n"
+    "attach lists the KVM VMs on this host (process, VMM, guest name, vCPUs, stats fds held);\n"
+    "attach PID watches one of them: its vCPUs' stats and exits, each exit's latency.\n"
     "\n"
     "options:\n";
 
@@ -340,7 +346,8 @@ static const char usage_tail[] =
     "  sudo vmscope run --headless --duration 8 --workload ping --rate 0 --switch-every 2\n"
     "                                                   live switches; their events in the JSON\n"
     "  sudo vmscope --record run.jsonl.gz               record a session; then, anywhere:\n"
-    "  vmscope replay run.jsonl.gz                      the same dashboard, from the recording\n";
+    "  vmscope replay run.jsonl.gz                      the same dashboard, from the recording\n"
+    "  sudo vmscope attach 4242 --headless --duration 5 another VMM's VM, five records\n";
 
 #define NR_OPTIONS   (sizeof(options) / sizeof(options[0]))
 #define USAGE_COLUMN 25 /* where an option's help starts */
@@ -449,6 +456,9 @@ static int parse_options(struct parse *p, int i, int argc, char **argv)
 			p->live_only = o->name;
 		if (!p->first_flag && o->parse != opt_help && o->parse != opt_version)
 			p->first_flag = o->name;
+		if (!p->not_attach && !(o->flags & ATTACH) && o->parse != opt_help &&
+		    o->parse != opt_version)
+			p->not_attach = o->name;
 		if (set_field(p, o, val))
 			return -1;
 	}
@@ -467,10 +477,28 @@ static int check_combinations(struct parse *p)
 		FAIL("the tour's script chooses the workload and the cards: drop --workload, "
 		     "--kind, --nic "
 		     "and --switch-* from vmscope demo");
-	if (p->sub == CMD_ATTACH && p->first_flag)
-		FAIL("vmscope attach lists the KVM VMs on this host and takes no options yet: drop "
-		     "%s",
+	if (p->sub == CMD_ATTACH && !cli->attach_pid && p->first_flag)
+		FAIL("vmscope attach without a PID lists the KVM VMs on this host and takes no "
+		     "options: drop %s, or name the VMM's PID",
 		     p->first_flag);
+	if (p->sub == CMD_ATTACH && p->not_attach)
+		FAIL("%s is for vmscope's own VM; vmscope attach PID watches another's and takes "
+		     "--headless, --duration, --interval, --format, --record, --listen, --no-bpf, "
+		     "--no-stats and --verbose",
+		     p->not_attach);
+	if (p->sub == CMD_ATTACH && cli->attach_pid) {
+		char *end;
+		errno = 0;
+		long pid = strtol(cli->attach_pid, &end, 10);
+		if (errno || *end || end == cli->attach_pid || pid <= 0 || pid > 4194304)
+			FAIL("vmscope attach wants the VMM's process ID (a number; vmscope attach "
+			     "lists them), not '%s'",
+			     cli->attach_pid);
+		cli->pid = (int)pid;
+		if (cli->format == FMT_CSV)
+			FAIL("--format csv has the columns of vmscope's own VM; vmscope attach "
+			     "writes JSON lines (drop --format csv)");
+	}
 	if (cli->cmd == CMD_REPLAY && p->live_only)
 		FAIL("%s drives a live VM; a replay shows what was recorded (replay takes FILE, "
 		     "--headless, --format, --listen, --cast and --cast-size)",

@@ -51,6 +51,7 @@ struct cli {
 	const char *script_path;       /* vmscope demo --script FILE; NULL: the built-in tour */
 	const char *cast_path;	       /* vmscope replay --cast FILE */
 	const char *attach_pid;	       /* vmscope attach PID, as given; NULL: list the VMs */
+	int pid;		       /* that PID */
 	unsigned cast_cols, cast_rows; /* --cast-size COLSxROWS */
 };
 

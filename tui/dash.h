@@ -57,6 +57,14 @@ void dash_seek(struct dash *d, long pos);
 void panels_draw(struct dash *d);
 /* panel_sources.c: the SOURCES panel, from line y; the next free line. */
 int panel_sources(struct dash *d, int y, int rows);
+/* A titled line of a panel: the text, or the busiest entries of a named list (rates). */
+void panel_line(int y, const char *title, const char *text);
+void panel_line_top(int y, const char *title, const struct named_figure *arr, unsigned nr);
+/* panel_attached.c: an attached VM's panels (vmscope attach PID, or its recording). */
+int panel_attached_header(struct dash *d, int y, int rows);
+int panel_vcpus(struct dash *d, int y, int rows);
+int panel_latency(struct dash *d, int y, int rows);
+int panel_devices(struct dash *d, int y, int rows);
 
 /* keys.c */
 /* A key: EV_* flags. */

@@ -327,23 +327,150 @@ static void switches(struct exposition *m, FILE *f, const struct snapshot *s)
 	}
 }
 
-/* Named counters (exit reasons) as one labelled family. */
+/* Named counters (exit reasons, ports) as one family, each name a value of the label lbl. */
 static void named(struct exposition *m, FILE *f, const char *name, const char *help,
-		  const struct named_figure *arr, unsigned nr, const char *prefix)
+		  const char *lbl, const struct named_figure *arr, unsigned nr, const char *prefix)
 {
 	char key[128];
 	family(f, name, "counter", help);
 	for (unsigned i = 0; i < nr; i++) {
 		snprintf(key, sizeof(key), "%s:%s", prefix, arr[i].name);
-		fprintf(f, "%s{reason=", name);
+		fprintf(f, "%s{%s=", name, lbl);
 		label(f, arr[i].name);
 		fprintf(f, "} %llu\n", (unsigned long long)counted(m, key, arr[i].f.total));
+	}
+}
+
+/* One exit latency distribution as a histogram's samples: log2 ns slots as buckets, bounds in
+ * seconds; what (a label, written as is) tells the series apart. */
+static void latency_samples(struct exposition *m, FILE *f, const char *name, const char *what,
+			    const char *key_prefix, const struct snap_latency *l)
+{
+	char key[128];
+	uint64_t cum = 0, count = 0, slot[KT_LAT_SLOTS];
+	for (unsigned i = 0; i < KT_LAT_SLOTS; i++) {
+		snprintf(key, sizeof(key), "%s:%u", key_prefix, i);
+		count += slot[i] = counted(m, key, l->hist[i]);
+	}
+	for (unsigned i = 0; i < KT_LAT_SLOTS; i++) {
+		cum += slot[i];
+		fprintf(f, "%s_bucket{%s,le=\"%.9g\"} %llu\n", name, what,
+			(double)(2ull << i) / 1e9, (unsigned long long)cum);
+	}
+	fprintf(f, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, what, (unsigned long long)count);
+	snprintf(key, sizeof(key), "%s:sum", key_prefix);
+	fprintf(f, "%s_sum{%s} %.9g\n", name, what, (double)counted(m, key, l->sum_ns) / 1e9);
+	fprintf(f, "%s_count{%s} %llu\n", name, what, (unsigned long long)count);
+}
+
+/* An attached VM (vmscope attach): the VMM, its vCPUs' exits and the time each exit kept a vCPU
+ * out of the guest, its devices' ports and pages. */
+static void attached(struct exposition *m, FILE *f, const struct snapshot *s)
+{
+	const struct snap_attached *a = &s->attached;
+	char key[128], what[160];
+	family(f, "vmscope_attached_info", "gauge",
+	       "The VM watched: its VMM's process, the VMM and the guest's name where its command "
+	       "line gives one");
+	fprintf(f, "vmscope_attached_info{pid=\"%d\",vmm=", a->pid);
+	label(f, a->vmm);
+	fprintf(f, ",guest=");
+	label(f, a->guest);
+	fprintf(f, "} 1\n");
+	family(f, "vmscope_attached_running", "gauge",
+	       "Whether the watched VM still runs (0: exited)");
+	fprintf(f, "vmscope_attached_running %d\n", s->state != VMM_STOPPED);
+	if (a->nr_vcpu) {
+		family(f, "vmscope_attached_vcpu_exits_total", "counter",
+		       "Exits of each vCPU (source: its stats fd)");
+		for (unsigned i = 0; i < a->nr_vcpu; i++) {
+			snprintf(key, sizeof(key), "att:exits:%u", a->vcpu[i].id);
+			fprintf(f, "vmscope_attached_vcpu_exits_total{vcpu=\"%u\"} %llu\n",
+				a->vcpu[i].id,
+				(unsigned long long)counted(m, key, a->vcpu[i].exits.total));
+		}
+	}
+	if (a->lat_kind < KT_LAT_KINDS) {
+		const char *kind = a->lat_kind == KT_LAT_EXIT ? "kvm_exit_to_kvm_entry"
+							      : "userspace_exit_to_kvm_run";
+		family(
+		    f, "vmscope_exit_latency_seconds", "histogram",
+		    "Time a vCPU spent out of the guest per exit, by reason, every vCPU (source: "
+		    "bpf; kind: from kvm_exit to kvm_entry, or, where those do not fire, from a "
+		    "userspace exit to the next KVM_RUN)");
+		for (unsigned i = 0; i < a->nr_lat; i++) {
+			char r[24];
+			snprintf(r, sizeof(r), "%s", a->lat[i].reason);
+			for (char *c = r; *c; c++) /* reason names are [A-Za-z0-9_] already */
+				if (*c == '"' || *c == '\\')
+					*c = '_';
+			snprintf(what, sizeof(what), "reason=\"%s\",kind=\"%s\"", r, kind);
+			snprintf(key, sizeof(key), "att:lat:%s", r);
+			latency_samples(m, f, "vmscope_exit_latency_seconds", what, key,
+					&a->lat[i]);
+		}
+		family(
+		    f, "vmscope_vcpu_exit_latency_seconds", "histogram",
+		    "Time a vCPU spent out of the guest per exit, every reason, by vCPU (source: "
+		    "bpf)");
+		for (unsigned i = 0; i < a->nr_vcpu; i++) {
+			if (!a->vcpu[i].lat_valid)
+				continue;
+			snprintf(what, sizeof(what), "vcpu=\"%u\",kind=\"%s\"", a->vcpu[i].id,
+				 kind);
+			snprintf(key, sizeof(key), "att:vlat:%u", a->vcpu[i].id);
+			latency_samples(m, f, "vmscope_vcpu_exit_latency_seconds", what, key,
+					&a->vcpu[i].lat);
+		}
+	}
+	if (s->bpf_on) {
+		named(m, f, "vmscope_attached_pio_exits_total",
+		      "Port I/O exits by port (source: bpf kvm_pio)", "port", a->pio, a->nr_pio,
+		      "att:pio");
+		named(m, f, "vmscope_attached_mmio_exits_total",
+		      "MMIO exits by guest-physical page (source: bpf kvm_mmio)", "page", a->mmio,
+		      a->nr_mmio, "att:mmio");
+	}
+}
+
+/* What the probes see of any VM, and what they cost: the same families for ours and an attached
+ * one. */
+static void probes(struct exposition *m, FILE *f, const struct snapshot *s)
+{
+	if (s->bpf_on) {
+		named(m, f, "vmscope_kvm_exit_reasons_total",
+		      "kvm_exit by hardware exit reason (source: bpf; kvm_pvm has no kvm_exit)",
+		      "reason", s->kexit, s->nr_kexit, "kexit");
+		named(m, f, "vmscope_kvm_userspace_exit_reasons_total",
+		      "kvm_userspace_exit by KVM_EXIT_* reason (source: bpf)", "reason", s->uexit,
+		      s->nr_uexit, "uexit");
+	}
+	if (s->bpf_on && s->bpf_cost_on && s->bpf_runs.valid) { /* what watching costs */
+		family(f, "vmscope_observer_bpf_runs_total", "counter",
+		       "Runs of vmscope's own eBPF probes (source: the kernel's run_cnt)");
+		fprintf(f, "vmscope_observer_bpf_runs_total %llu\n",
+			(unsigned long long)counted(m, "cost:runs", s->bpf_runs.total));
+		family(
+		    f, "vmscope_observer_bpf_seconds_total", "counter",
+		    "CPU time vmscope's own eBPF probes spent (source: the kernel's run_time_ns)");
+		fprintf(f, "vmscope_observer_bpf_seconds_total %.9f\n",
+			(double)counted(m, "cost:ns", s->bpf_run_ns.total) / 1e9);
 	}
 }
 
 void exposition_render(struct exposition *m, FILE *f, const struct snapshot *s)
 {
 	char key[128];
+	if (s->attached.on) {
+		family(f, "vmscope_info", "gauge",
+		       "What runs: vmscope's version and the host's virtualization");
+		fprintf(f, "vmscope_info{version=");
+		label(f, VMSCOPE_VERSION);
+		fprintf(f, ",host=\"%s\"} 1\n", host_kind_name(s->host));
+		attached(m, f, s);
+		probes(m, f, s);
+		return;
+	}
 	family(f, "vmscope_info", "gauge",
 	       "What runs: vmscope's version, the host's virtualization "
 	       "and the guest's CPU mode");
@@ -367,25 +494,7 @@ void exposition_render(struct exposition *m, FILE *f, const struct snapshot *s)
 		}
 	vcpu_exits(m, f, s);
 	translated(m, f, s);
-	if (s->bpf_on) {
-		named(m, f, "vmscope_kvm_exit_reasons_total",
-		      "kvm_exit by hardware exit reason (source: bpf; kvm_pvm has no kvm_exit)",
-		      s->kexit, s->nr_kexit, "kexit");
-		named(m, f, "vmscope_kvm_userspace_exit_reasons_total",
-		      "kvm_userspace_exit by KVM_EXIT_* reason (source: bpf)", s->uexit,
-		      s->nr_uexit, "uexit");
-	}
-	if (s->bpf_on && s->bpf_cost_on && s->bpf_runs.valid) { /* what watching costs */
-		family(f, "vmscope_observer_bpf_runs_total", "counter",
-		       "Runs of vmscope's own eBPF probes (source: the kernel's run_cnt)");
-		fprintf(f, "vmscope_observer_bpf_runs_total %llu\n",
-			(unsigned long long)counted(m, "cost:runs", s->bpf_runs.total));
-		family(
-		    f, "vmscope_observer_bpf_seconds_total", "counter",
-		    "CPU time vmscope's own eBPF probes spent (source: the kernel's run_time_ns)");
-		fprintf(f, "vmscope_observer_bpf_seconds_total %.9f\n",
-			(double)counted(m, "cost:ns", s->bpf_run_ns.total) / 1e9);
-	}
+	probes(m, f, s);
 	/* Hypercalls from the closest source that counts them. */
 	for (unsigned src = 0; src < SRC_MAX; src++) {
 		static const enum source order[] = {SRC_BPF, SRC_STATS, SRC_VMM, SRC_GUEST};

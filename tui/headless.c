@@ -86,7 +86,7 @@ static int headless_loop(const struct cli *cli, struct snap_source *src, struct 
 
 	if (cli->format == FMT_CSV)
 		out_csv_header(stdout);
-	if (!s) {
+	if (!s && !src->attached) {
 		/* A recording: every snapshot it holds, as fast as the reader takes them. */
 		int rc = 0;
 		while (!vmscope_quit && !rc && source_tick(src, snap))
@@ -99,13 +99,14 @@ static int headless_loop(const struct cli *cli, struct snap_source *src, struct 
 		 * the guest fails: its failure is reported when it happens, whatever the interval.
 		 */
 		double due = end && end < next ? end : next;
-		while (!session_guest_failed(s) && !vmscope_quit && mono_s() < due) {
+		while (!(s && session_guest_failed(s)) && !vmscope_quit && mono_s() < due) {
 			/* A switch due at the tick's end waits for the tick: the tick before it
 			 * stays one card's figures (the compare table takes no tick a switch
 			 * overlaps). */
-			planned_switch(cli, s, mono_s() - start, &switches);
+			if (s)
+				planned_switch(cli, s, mono_s() - start, &switches);
 			source_poll(src);
-			if (src->tour && !tour_poll(src->tour, s, mono_s()))
+			if (s && src->tour && !tour_poll(src->tour, s, mono_s()))
 				end = due = mono_s(); /* the tour is over: this tick is the last */
 			double left = due - mono_s();
 			nap(left < SLICE_S ? left : SLICE_S);

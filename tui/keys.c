@@ -8,12 +8,16 @@
 #include "vmm/clock.h"
 #include "vmm/names.h"
 
-/* The dashboard's modes. A tour is a live session with a script: live keys act there too. */
-enum { IN_LIVE = 1, IN_TOUR = 2, IN_REPLAY = 4, IN_ANY = 7 };
+/* The dashboard's modes. A tour is a live session with a script: live keys act there too. An
+ * attached VM (vmscope attach PID) is another process's: it is watched, never driven. */
+enum { IN_LIVE = 1, IN_TOUR = 2, IN_REPLAY = 4, IN_WATCH = 8, IN_ANY = 15 };
 
 static unsigned mode_of(const struct dash *d)
 {
-	return d->replay ? IN_REPLAY : d->src->tour && d->s ? IN_TOUR | IN_LIVE : IN_LIVE;
+	return d->replay	      ? IN_REPLAY
+	       : d->src->attached     ? IN_WATCH
+	       : d->src->tour && d->s ? IN_TOUR | IN_LIVE
+				      : IN_LIVE;
 }
 
 static const uint32_t rate_ladder[] = {10, 100, 1000, 10000, 100000, 0};
@@ -345,14 +349,19 @@ int keys_handle(struct dash *d, int ch)
 	for (unsigned i = 0; i < NR_BINDINGS; i++)
 		if ((bindings[i].acts & mode) && binds(&bindings[i], ch))
 			return bindings[i].act(d, ch);
-	/* A replay has no VM to drive: a live key says so. */
-	for (unsigned i = 0; (mode & IN_REPLAY) && ch >= 0x20 && ch <= 0x7e && i < NR_BINDINGS; i++)
+	/* A replay and an attached VM have no VM of ours to drive: a live key says so. */
+	for (unsigned i = 0;
+	     (mode & (IN_REPLAY | IN_WATCH)) && ch >= 0x20 && ch <= 0x7e && i < NR_BINDINGS; i++)
 		if ((bindings[i].acts & IN_LIVE) && binds(&bindings[i], ch)) {
 			char text[160];
-			snprintf(text, sizeof(text),
-				 "'%c' drives a live VM; this is a recording (sudo "
-				 "vmscope runs one)",
-				 ch);
+			snprintf(
+			    text, sizeof(text),
+			    mode & IN_REPLAY
+				? "'%c' drives a live VM; this is a recording (sudo vmscope "
+				  "runs one)"
+				: "'%c' drives vmscope's own VM; an attached VM is only watched "
+				  "(sudo vmscope runs one of ours)",
+			    ch);
 			dash_say(d, text);
 			return EV_REDRAW;
 		}
@@ -366,6 +375,7 @@ void keys_draw_footer(struct dash *d)
 	size_t n = (size_t)snprintf(line, sizeof(line), "%s",
 				    shown == IN_TOUR	 ? "TOUR  "
 				    : shown == IN_REPLAY ? "REPLAY  "
+				    : shown == IN_WATCH	 ? "ATTACHED  "
 							 : "");
 	for (unsigned i = 0; i < NR_BINDINGS && n < sizeof(line); i++)
 		if (bindings[i].footer_in & shown)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "probes/text.h"
+#include "probes/attach.h"
 #include "probes/vmlist.h"
 #include "tui/cli.h"
 #include "tui/frontends.h"
@@ -192,19 +193,49 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 	return rc;
 }
 
-/* vmscope attach: the KVM VMs on this host, one a line. Watching one of them is not built yet:
- * a PID is refused with that sentence. */
-static int run_attach(const struct cli *cli)
+/* vmscope attach PID: another process's VM is the source; what --record and --listen ask for
+ * is attached to it as to a live session. */
+static int run_attached(const struct cli *cli, struct snap_source *src)
+{
+	char err[320];
+	struct attach *a;
+	const struct attach_opts ao = {.pid = cli->pid,
+				       .no_bpf = cli->no_bpf,
+				       .no_stats = cli->no_stats,
+				       .verbose = cli->verbose};
+	if (no_terminal(cli))
+		return 2;
+	const struct output_file out[] = {{"--record", "recording", cli->record_path}};
+	if (outputs_check(out, 1, err, sizeof(err))) {
+		fprintf(stderr, "vmscope: %s\n", err);
+		return 1;
+	}
+	if (attach_open(&a, &ao, err, sizeof(err))) {
+		fprintf(stderr, "vmscope: %s\n", err);
+		return 1;
+	}
+	if (cli->record_path &&
+	    recorder_open(&src->rec, cli->record_path, cli->interval_ms, err, sizeof(err))) {
+		fprintf(stderr, "vmscope: %s\n", err);
+		attach_close(a);
+		return 1;
+	}
+	src->attached = a;
+	src->deferred = !cli->headless;
+	int rc = cli->headless ? run_headless(cli, src) : run_dashboard(cli, src);
+	if (!cli->headless && attach_gone(a))
+		fprintf(stderr, "vmscope: the VM exited (process %d)\n", cli->pid);
+	if (source_finish(src) && rc == 0)
+		rc = 1;
+	attach_close(a);
+	return rc;
+}
+
+/* vmscope attach: the KVM VMs on this host, one a line. */
+static int list_vms(void)
 {
 	static struct vm_info vms[VMLIST_MAX];
 	unsigned nr, unreadable;
-	if (cli->attach_pid) {
-		fprintf(stderr,
-			"vmscope: watching another VMM's VM (attach %s) is not built yet; vmscope "
-			"attach lists the KVM VMs on this host\n",
-			cli->attach_pid);
-		return 2;
-	}
 	int r = vmlist_scan(vms, VMLIST_MAX, &nr, &unreadable);
 	if (r) {
 		fprintf(stderr, "vmscope: /proc could not be read: %s\n", strerror(-r));
@@ -228,6 +259,8 @@ static int run_attach(const struct cli *cli)
 		printf("(%u processes this user may not look into: run with sudo to see every "
 		       "user's VMs)\n",
 		       unreadable);
+	else
+		printf("(vmscope attach PID watches one)\n");
 	return 0;
 }
 
@@ -285,8 +318,8 @@ int main(int argc, char **argv)
 		printf("vmscope %s\n", VMSCOPE_VERSION);
 		return 0;
 	}
-	if (cli.cmd == CMD_ATTACH)
-		return run_attach(&cli);
+	if (cli.cmd == CMD_ATTACH && !cli.attach_pid)
+		return list_vms();
 	catch_signals();
 
 	struct snap_source src = {0};
@@ -305,8 +338,9 @@ int main(int argc, char **argv)
 				"metrics\n",
 				cli.listen_addr);
 	}
-	int rc =
-	    cli.cmd == CMD_REPLAY ? run_replay(&cli, &src) : run_live(&cli, &src); /* run, demo */
+	int rc = cli.cmd == CMD_REPLAY	 ? run_replay(&cli, &src)
+		 : cli.cmd == CMD_ATTACH ? run_attached(&cli, &src)
+					 : run_live(&cli, &src); /* run, demo */
 	metrics_close(src.metrics);
 	/* Ctrl-C is the documented way to end a run; any other signal is reported as shells do. */
 	if (vmscope_quit && vmscope_quit != SIGINT && rc == 0)

@@ -8,7 +8,7 @@
 #include "vmm/names.h"
 
 /* A source's line: its title, then the text (what it has, or why it has nothing). */
-static void draw_none(int y, const char *title, const char *why)
+void panel_line(int y, const char *title, const char *why)
 {
 	attron(A_BOLD);
 	mvprintw(y, 1, "%-12s", title);
@@ -17,7 +17,7 @@ static void draw_none(int y, const char *title, const char *why)
 }
 
 /* The busiest entries of a named list, on one line. */
-static void draw_top(int y, const char *title, const struct named_figure *arr, unsigned nr)
+void panel_line_top(int y, const char *title, const struct named_figure *arr, unsigned nr)
 {
 	char line[512];
 	size_t len = 0;
@@ -37,7 +37,7 @@ static void draw_top(int y, const char *title, const struct named_figure *arr, u
 		if (len >= sizeof(line))
 			break;
 	}
-	draw_none(y, title, len ? line : "(nothing moved this tick)");
+	panel_line(y, title, len ? line : "(nothing moved this tick)");
 }
 
 /* kvm_exit by hardware reason, named as the host's manual names it (the records keep the code). */
@@ -51,7 +51,7 @@ static void draw_exit_reasons(int y, const struct snapshot *s)
 		if (hw_exit_reason_name(s->host, code, buf, sizeof(buf)))
 			snprintf(named[i].name, sizeof(named[i].name), "%s", buf);
 	}
-	draw_top(y, "kvm_exit why", named, s->nr_kexit);
+	panel_line_top(y, "kvm_exit why", named, s->nr_kexit);
 }
 
 /* The CPU modes this session ran, per interrupt: the guest's EOI writes, then kvm_exit's reasons
@@ -74,9 +74,9 @@ static void draw_cpu_compare(int y, const struct snapshot *s)
 		}
 	}
 	if (n)
-		draw_none(y, "per irq", line);
+		panel_line(y, "per irq", line);
 	else
-		draw_none(y, "per irq", "- (no interrupt on KVM's LAPIC yet)");
+		panel_line(y, "per irq", "- (no interrupt on KVM's LAPIC yet)");
 }
 
 /* What watching costs: the probes' own run time as the kernel accounts it (BPF_ENABLE_STATS),
@@ -95,10 +95,9 @@ static void draw_observer(int y, const struct snapshot *s)
 		snprintf(line, sizeof(line),
 			 "eBPF probes: - (the kernel does not account their run time)");
 	else
-		snprintf(line, sizeof(line),
-			 "eBPF probes cost %s an event, %s of the vCPU's time (kernel)", per,
-			 share);
-	draw_none(y, "observer", line);
+		snprintf(line, sizeof(line), "eBPF probes cost %s an event, %s of the %s (kernel)",
+			 per, share, s->attached.on ? "VMM's CPU time" : "vCPU's time");
+	panel_line(y, "observer", line);
 }
 
 int panel_sources(struct dash *d, int y, int rows)
@@ -109,11 +108,14 @@ int panel_sources(struct dash *d, int y, int rows)
 	mvprintw(y++, 1, "SOURCES (/s)");
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 	if (s->nr_stats)
-		draw_top(y++, "stats fd", s->stats, s->nr_stats);
+		panel_line_top(y++, "stats fd", s->stats, s->nr_stats);
+	else if (s->attached.on)
+		panel_line(y++, "stats fd", s->attached.stats_why);
 	else if (s->cpu_mode == CPU_TRANSLATED)
-		draw_none(y++, "stats fd", "- (no KVM vCPU runs a translated CPU: no stats fd)");
+		panel_line(y++, "stats fd", "- (no KVM vCPU runs a translated CPU: no stats fd)");
 	else
-		draw_none(y++, "stats fd", "- (not read: --no-stats, or this KVM has no stats fd)");
+		panel_line(y++, "stats fd",
+			   "- (not read: --no-stats, or this KVM has no stats fd)");
 	if (!s->bpf_on) {
 		attron(A_BOLD);
 		mvprintw(y, 1, "%-12s", "bpf");
@@ -130,16 +132,18 @@ int panel_sources(struct dash *d, int y, int rows)
 					 kt_event_name(e) + 4);
 				ev[n++].f = s->bpf_event[e];
 			}
-		draw_top(y++, "bpf events", ev, n);
-		draw_top(y++, "uexit why", s->uexit, s->nr_uexit);
+		panel_line_top(y++, "bpf events", ev, n);
+		panel_line_top(y++, "uexit why", s->uexit, s->nr_uexit);
 		if (s->host == HOST_PVM) /* docs/kvm-hosts.md: kvm_exit never fires there */
-			draw_none(y++, "kvm_exit why",
-				  "- (kvm_pvm has no kvm_exit tracepoint events)");
+			panel_line(y++, "kvm_exit why",
+				   "- (kvm_pvm has no kvm_exit tracepoint events)");
 		else
 			draw_exit_reasons(y++, s);
 	}
-	draw_cpu_compare(y++, s);
-	draw_top(y++, "vmm", s->vmm, s->nr_vmm);
+	if (!s->attached.on) { /* the built-in guest's interrupts and the VMM's own counters */
+		draw_cpu_compare(y++, s);
+		panel_line_top(y++, "vmm", s->vmm, s->nr_vmm);
+	}
 	draw_observer(y++, s);
 	return y + 1;
 }

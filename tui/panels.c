@@ -517,6 +517,15 @@ static int draw_caption(struct dash *d, int y, int rows)
 	return y + 1;
 }
 
+static bool attached(const struct dash *d)
+{
+	return d->snap.attached.on;
+}
+static bool ours(const struct dash *d)
+{
+	return !d->snap.attached.on;
+}
+
 static bool want_caption(const struct dash *d)
 {
 	return d->snap.tour.steps > 0;
@@ -527,11 +536,11 @@ static bool want_timeline(const struct dash *d)
 }
 static bool want_exits(const struct dash *d)
 {
-	return !(net_workload(d) && LINES < 38);
+	return ours(d) && !(net_workload(d) && LINES < 38);
 }
 static bool want_exits_brief(const struct dash *d)
 {
-	return !want_exits(d);
+	return ours(d) && !want_exits(d);
 }
 /* The compare table and the switches: under a network workload, once a switch happened, or on
  * a tall terminal; otherwise the log keeps their lines. */
@@ -542,7 +551,7 @@ static bool want_compare(const struct dash *d)
 }
 static bool want_history(const struct dash *d)
 {
-	return LINES >= 40;
+	return ours(d) && LINES >= 40;
 }
 
 /* The panels, top to bottom: each is drawn when it is wanted and its lines fit. Adding a panel
@@ -553,17 +562,21 @@ static const struct panel {
 	bool (*want)(const struct dash *d);
 	int (*draw)(struct dash *d, int y, int rows); /* returns the line after it */
 } panels[] = {
-    {"header", 4, NULL, draw_header},
+    {"header", 4, ours, draw_header},
+    {"attached", 2, attached, panel_attached_header},
     {"timeline", 2, want_timeline, draw_timeline},
     {"caption", 4, want_caption, draw_caption},
     {"exits", 12, want_exits, draw_exits},
     {"exits (brief)", 2, want_exits_brief, draw_exits_brief},
-    {"network", 2, NULL, draw_net},
+    {"network", 2, ours, draw_net},
+    {"vcpus", 3, attached, panel_vcpus},
+    {"latency", 4, attached, panel_latency},
+    {"devices", 3, attached, panel_devices},
     {"compare", 6, want_compare, draw_compare},
     {"switches", 1, want_compare, draw_switches},
     {"history", 7, want_history, draw_history},
     {"sources", 8, NULL, panel_sources},
-    {"log", 2, NULL, draw_log},
+    {"log", 2, ours, draw_log},
 };
 
 void panels_draw(struct dash *d)

@@ -3,16 +3,28 @@
 
 #include <stdio.h>
 
+#include "probes/attach.h"
 #include "tui/metrics.h"
 #include "tui/record.h"
 #include "tui/tour.h"
 
 bool source_tick(struct snap_source *src, struct snapshot *snap)
 {
-	if (src->control)
+	if (src->control) {
 		session_tick(src->control, snap);
-	else if (!src->replay || !replay_next(src->replay, snap))
+	} else if (src->attached) {
+		if (src->over)
+			return false;
+		attach_tick(src->attached, snap);
+		if (attach_gone(src->attached)) {
+			/* Said on stderr in headless runs; the dashboard shows it in its header. */
+			if (!src->deferred)
+				fprintf(stderr, "vmscope: %s\n", snap->reason);
+			src->over = true;
+		}
+	} else if (!src->replay || !replay_next(src->replay, snap)) {
 		return false;
+	}
 	if (src->tour)
 		tour_fill(src->tour, snap);
 	if (src->control) {
@@ -53,6 +65,8 @@ void source_baseline(struct snap_source *src, struct snapshot *snap)
 {
 	if (src->control)
 		session_tick(src->control, snap);
+	else if (src->attached)
+		attach_tick(src->attached, snap);
 }
 
 bool source_last_tick(struct snap_source *src, struct snapshot *snap)

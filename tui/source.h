@@ -8,6 +8,7 @@
 #include "probes/session.h"
 #include "probes/snapshot.h"
 
+struct attach;
 struct recorder;
 struct replay;
 struct metrics;
@@ -18,11 +19,13 @@ struct tour_run;
 struct snap_source {
 	struct session *control; /* the live session to drive, or NULL */
 	struct replay *replay;	 /* the recording, or NULL */
+	struct attach *attached; /* another process's VM (vmscope attach PID), or NULL */
 	struct recorder *rec;	 /* --record: every snapshot is appended there */
 	struct metrics *metrics; /* --listen: every snapshot is published there */
 	struct tour_run *tour;	 /* vmscope demo: the step on screen goes into every snapshot */
 	bool rec_failed;	 /* the recorder said why once already */
-	bool over; /* the live session cannot go on (its link was removed): the run ends */
+	bool over; /* the live session cannot go on (its link was removed), or the attached VM
+		    * exited: the run ends */
 	/* Outputs the user asked for that stopped (the recording, --pcap, --log): said on stderr
 	 * (after the dashboard, which holds the terminal, when deferred) and in the exit status. */
 	bool deferred;

@@ -118,22 +118,33 @@ void vmm_net_info(struct vmm *vm, struct vmm_net *out)
 		snprintf(out->netns, sizeof(out->netns), "%s", vm->netside->link.netns);
 }
 
+int proc_stat_fields(const char *path, int first, unsigned n, uint64_t *out)
+{
+	char buf[1024];
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = 0;
+	char *p = strrchr(buf, ')'); /* the name may hold spaces */
+	for (int field = 2; p && field < first; field++)
+		p = strchr(p + 1, ' ');
+	for (unsigned i = 0; i < n; i++) {
+		if (!p || sscanf(p + 1, "%" SCNu64, &out[i]) != 1)
+			return -1;
+		p = strchr(p + 1, ' ');
+	}
+	return 0;
+}
+
 /* guest_time (field 43 of proc(5)'s stat), in clock ticks: what the kernel accounted to the
  * guest on this thread (kvm_pvm accounts it too). */
 static bool guest_ticks(int tid, uint64_t *out)
 {
-	char path[64], buf[1024];
+	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return false;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')'); /* the name may hold spaces */
-	for (int field = 2; p && field < 43; field++)
-		p = strchr(p + 1, ' ');
-	return p && sscanf(p + 1, "%" SCNu64, out) == 1;
+	return proc_stat_fields(path, 43, 1, out) == 0;
 }
 
 int vmm_read_cpu(struct vmm *vm, struct vmm_cpu *out)

@@ -106,6 +106,9 @@ struct vmm_cpu {
 	uint64_t vcpu_ns, guest_ns, net_ns;
 };
 int vmm_read_cpu(struct vmm *vm, struct vmm_cpu *out);
+/* n numbers from field first (1-based, as proc(5) counts them) of a /proc stat file: 0, or -1
+ * (no such file, or fewer fields). */
+int proc_stat_fields(const char *path, int first, unsigned n, uint64_t *out);
 struct nic_readout;
 struct link_counters;
 /* 0, or -ENODEV when the VM has no NIC. */

@@ -182,6 +182,11 @@ enum host_kind kvm_host_kind(const char *path)
 	if (fd < 0)
 		return HOST_NONE;
 	close(fd);
+	return kvm_host_kind_running();
+}
+
+enum host_kind kvm_host_kind_running(void)
+{
 	return access("/sys/module/kvm_pvm", F_OK) == 0 ? HOST_PVM : vendor_host();
 }
 

@@ -20,6 +20,9 @@ enum host_kind kvm_detect_host(int vcpu_fd);
 /* The host's kind without a vCPU (for the translated CPU's screen): HOST_NONE when path cannot
  * be opened as KVM, kvm_pvm by its module, else the CPU's vendor. */
 enum host_kind kvm_host_kind(const char *path);
+/* The host's kind where KVM is known to run (another process has a VM): kvm_pvm's module, or
+ * the CPU's vendor, without opening the device. */
+enum host_kind kvm_host_kind_running(void);
 int kvm_get_msr(int vcpu_fd, uint32_t index, uint64_t *value);
 int kvm_set_msr(int vcpu_fd, uint32_t index, uint64_t value);
 /* Guest TSC frequency in kHz (kvm_pvm MSR or KVM_GET_TSC_KHZ), or 0. */
