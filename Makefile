@@ -219,7 +219,7 @@ tour-recording: deps
 # The tree's format is the repository's .clang-format; CI fails on a file it would change, and
 # on a shell script shellcheck finds fault with.
 FORMAT_SRC = $$(git ls-files '*.c' '*.h')
-SCRIPTS := .ci/run scripts/install-deps.sh tests/run.sh tests/cli.sh tests/replay.sh tests/outputs.sh tests/faults.sh tests/translated.sh tests/observer.sh tests/install.sh tests/lib.sh tests/hwlane/run.sh
+SCRIPTS := .ci/run scripts/install-deps.sh tests/run.sh tests/cli.sh tests/replay.sh tests/outputs.sh tests/faults.sh tests/translated.sh tests/observer.sh tests/attach.sh tests/install.sh tests/lib.sh tests/hwlane/run.sh
 format:
 	clang-format -i $(FORMAT_SRC)
 # The man page: mandoc's lint is clean (what CI checks with the format).

@@ -179,6 +179,10 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char 
 			   : "eBPF probes are off: the kernel's verifier refused the programs";
 		goto err;
 	}
+	/* The end of a timed exit first: a start it could not close would stand in the way of the
+	 * next one's. */
+	if (kt->latency && bpf_program__autoload(kt->skel->progs.kvm_fpu_btf))
+		kt->run_link = bpf_program__attach(kt->skel->progs.kvm_fpu_btf);
 	for (unsigned e = 0; e < KT_MAX; e++) {
 		struct bpf_program *p = kt->prog[e];
 		if (!bpf_program__autoload(p))
@@ -190,8 +194,6 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char 
 		kt->attached[e] = true;
 		nr_attached++;
 	}
-	if (kt->latency && bpf_program__autoload(kt->skel->progs.kvm_fpu_btf))
-		kt->run_link = bpf_program__attach(kt->skel->progs.kvm_fpu_btf);
 	if (!nr_attached) {
 		r = -ENOENT;
 		*why = "eBPF probes are off: no kvm tracepoint could be attached";

@@ -33,6 +33,7 @@ suite outputs tests/outputs.sh
 suite faults tests/faults.sh
 suite translated tests/translated.sh
 suite observer tests/observer.sh
+suite attach tests/attach.sh
 suite install tests/install.sh
 suite hwlane tests/hwlane/run.sh
 

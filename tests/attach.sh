@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# vmscope attach PID on the real binary, against VMMs it did not start: a second vmscope (whose
+# own records say what its guest did) and QEMU from Debian (whose QMP query-stats says what KVM
+# counted). Each check freezes the watched VM at known points, so the figures compared are of the
+# same exits: no rate, no time window.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+BIN=${BIN:-$PWD/build/vmscope}
+. tests/lib.sh
+tmp=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done; tmux -L vmscope-attach kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
+
+can=false why="needs root (the eBPF probes, another user's VMM) and /dev/kvm"
+[ "$(id -u)" -eq 0 ] && [ -e /dev/kvm ] && can=true
+# line FILE N JQ: field JQ of line N of FILE
+line() { sed -n "${2}p" "$1" | jq -r "$3"; }
+lines() { wc -l <"$1"; }
+# froze FILE: the line count of a record file, once it stops growing while its writer is stopped
+# (a record being written when the stop came is whole once its write ends).
+settled() { local n; n=$(lines "$1"); sleep 0.3; [ "$n" -eq "$(lines "$1")" ]; }
+# newer FILE N K: FILE has at least K lines after line N
+newer() { [ "$(lines "$1")" -ge $(($2 + $3)) ]; }
+
+if $can; then
+	# ---- A second vmscope, paced port exits: attach sees its vCPU's stats as its own records
+	# do, and its probes count the guest's own port writes. ----
+	"$BIN" run --headless --interval 100 --no-capture --nic none --workload exits:pio_vmm --rate 2000 \
+		>"$tmp/target.jsonl" 2>"$tmp/target.err" &
+	target=$!
+	pids+=("$target")
+	wait_for 60 json_lines "$tmp/target.jsonl" 3
+	"$BIN" attach "$target" --headless --interval 100 >"$tmp/att.jsonl" 2>"$tmp/att.err" &
+	att=$!
+	pids+=("$att")
+	wait_for 60 json_lines "$tmp/att.jsonl" 3
+	# Two freezes of the target (SIGSTOP: its vCPU and its ticks stand still). At each, the
+	# target's record before it and its second record after it bracket what attach read then.
+	declare -a g_lo g_hi s_lo s_hi a_pio a_exits a_uio
+	for f in 0 1; do
+		[ $f = 1 ] && wait_for 60 newer "$tmp/target.jsonl" "$(lines "$tmp/target.jsonl")" 20
+		kill -STOP "$target"
+		wait_for 10 settled "$tmp/target.jsonl"
+		nb=$(lines "$tmp/target.jsonl")
+		na=$(lines "$tmp/att.jsonl")
+		wait_for 10 newer "$tmp/att.jsonl" "$na" 3 # attach reads the frozen VM
+		ma=$(lines "$tmp/att.jsonl")
+		a_pio[f]=$(line "$tmp/att.jsonl" "$ma" '.attached.pio_by_port["0x510"].total // 0')
+		a_uio[f]=$(line "$tmp/att.jsonl" "$ma" '.bpf.userspace_exit_reasons.IO.total // 0')
+		a_exits[f]=$(line "$tmp/att.jsonl" "$ma" '.attached.per_vcpu[0].exits.total // -1')
+		frozen=$ma
+		kill -CONT "$target"
+		wait_for 10 newer "$tmp/target.jsonl" "$nb" 2
+		g_lo[f]=$(line "$tmp/target.jsonl" "$nb" '.by_source.guest.pio_vmm.total')
+		g_hi[f]=$(line "$tmp/target.jsonl" $((nb + 2)) '.by_source.guest.pio_vmm.total')
+		s_lo[f]=$(line "$tmp/target.jsonl" "$nb" '.stats.exits.total')
+		s_hi[f]=$(line "$tmp/target.jsonl" $((nb + 2)) '.stats.exits.total')
+	done
+	kill -INT "$att"
+	wait "$att"
+	rc=$?
+	made=$((a_pio[1] - a_pio[0]))
+	echo "    attach: the guest's port writes between the freezes $made (the target's own records: ${g_lo[1]}-${g_hi[0]} .. ${g_hi[1]}-${g_lo[0]}); the stats fd's exits ${a_exits[1]} (the target's: ${s_lo[1]} .. ${s_hi[1]})"
+	if [ $rc -ne 0 ] || [ -s "$tmp/att.err" ]; then bad attach_a_vmscope_agrees_with_its_records "attach: exit $rc: $(cat "$tmp/att.err")"
+	elif ! last_record_has "$tmp/att.jsonl" '.attached.vmm == "vmscope" and .attached.vcpus == 1 and (.attached.per_vcpu | length) == 1 and .bpf.on'; then
+		bad attach_a_vmscope_agrees_with_its_records "$(tail -n 1 "$tmp/att.jsonl" | jq -c '.attached | del(.absent)')"
+	elif [ "${a_exits[1]}" -lt "${s_lo[1]}" ] || [ "${a_exits[1]}" -gt "${s_hi[1]}" ]; then
+		bad attach_a_vmscope_agrees_with_its_records "attach read ${a_exits[1]} exits on the stats fd; the target's own records say ${s_lo[1]} before the freeze, ${s_hi[1]} after"
+	elif [ "$made" -lt 1000 ]; then bad attach_a_vmscope_agrees_with_its_records "only $made port writes between the freezes"
+	elif [ "$made" -lt $((g_lo[1] - g_hi[0])) ] || [ "$made" -gt $((g_hi[1] - g_lo[0])) ]; then
+		bad attach_a_vmscope_agrees_with_its_records "attach's probes counted $made port writes; the guest counted between $((g_lo[1] - g_hi[0])) and $((g_hi[1] - g_lo[0]))"
+	elif [ $((a_uio[1] - a_uio[0])) -ne "$made" ]; then
+		bad attach_a_vmscope_agrees_with_its_records "userspace IO exits $((a_uio[1] - a_uio[0])) against $made port writes"
+	else ok attach_a_vmscope_agrees_with_its_records; fi
+
+	# Every userspace exit is timed, read while the VM stood still: the IO exits' distribution
+	# counts each of them (but the one the freeze left outside the guest, which is not over).
+	sed -n "${frozen}p" "$tmp/att.jsonl" >"$tmp/frozen.json"
+	if last_record_has "$tmp/frozen.json" '.attached.latency.what == "userspace_exit_to_kvm_run" or .attached.latency.what == "kvm_exit_to_kvm_entry"' &&
+		last_record_has "$tmp/frozen.json" '[.attached.latency.by_reason[] | select(.reason == "IO")][0] as $io | .bpf.userspace_exit_reasons.IO.total as $n | $io.count > 0 and ($io.count == $n or $io.count == $n - 1) and $io.p50_us > 0 and $io.p50_us <= $io.p99_us and $io.p99_us <= $io.max_us and ([$io.hist_log2_ns[]] | add) == $io.count'; then
+		ok attach_times_each_exit
+	else bad attach_times_each_exit "$(jq -c '{l: .attached.latency | del(.by_reason[].hist_log2_ns), u: .bpf.userspace_exit_reasons}' "$tmp/frozen.json")"; fi
+
+	# ---- Its recording replays: the same records, without root or KVM. ----
+	"$BIN" attach "$target" --headless --duration 0.5 --interval 100 --record "$tmp/att.rec.gz" >"$tmp/rec.jsonl" 2>"$tmp/rec.err"
+	rc=$?
+	"$BIN" replay "$tmp/att.rec.gz" --headless >"$tmp/replayed.jsonl" 2>"$tmp/replay.err"
+	if [ $rc -ne 0 ] || [ ! -s "$tmp/rec.jsonl" ]; then bad attach_records_and_replays "attach --record: exit $rc: $(cat "$tmp/rec.err")"
+	elif ! cmp -s "$tmp/rec.jsonl" "$tmp/replayed.jsonl"; then bad attach_records_and_replays "the replay differs: $(diff "$tmp/rec.jsonl" "$tmp/replayed.jsonl" | head -c 600)"
+	else ok attach_records_and_replays; fi
+
+	# ---- /metrics: the latency histograms, read by promtool. ----
+	"$BIN" attach "$target" --headless --interval 100 --listen 127.0.0.1:0 >"$tmp/m.jsonl" 2>"$tmp/m.err" &
+	mp=$!
+	pids+=("$mp")
+	wait_for 30 grep -q "serving metrics at" "$tmp/m.err"
+	url=$(grep -o 'http://[^ ]*/metrics' "$tmp/m.err")
+	wait_for 30 json_lines "$tmp/m.jsonl" 3
+	curl -s "$url" >"$tmp/metrics.txt"
+	kill -INT "$mp"
+	wait "$mp"
+	if ! grep -q '^vmscope_exit_latency_seconds_bucket{reason="IO",kind="[a-z_]*",le="+Inf"} [1-9]' "$tmp/metrics.txt" ||
+		! grep -q "^vmscope_attached_info{pid=\"$target\",vmm=\"vmscope\"" "$tmp/metrics.txt"; then
+		bad attach_serves_metrics "$(grep -v '^#' "$tmp/metrics.txt" | grep -v _bucket | head -20)"
+	elif command -v promtool >/dev/null && ! promtool check metrics <"$tmp/metrics.txt" >"$tmp/promtool.txt" 2>&1; then
+		bad attach_serves_metrics "promtool: $(head -5 "$tmp/promtool.txt")"
+	else ok "attach_serves_metrics$(command -v promtool >/dev/null || echo " (promtool is not installed: the format is not checked)")"; fi
+
+	# ---- The dashboard: the attached VM's panels, our VM's keys refused, q quits. ----
+	T="tmux -L vmscope-attach"
+	$T kill-server 2>/dev/null
+	$T new-session -d -x 80 -y 24 "'$BIN' attach $target; echo exited \$? >$tmp/dash.rc; sleep 30"
+	if pane_until "$T" 0 "$tmp/pane" "EXIT LATENCY" && grep -q "vmscope attach | host .* | PID $target vmscope" "$tmp/pane" &&
+		grep -q "^ VCPUS" "$tmp/pane" && grep -q "ATTACHED  ? help  q quit" "$tmp/pane"; then
+		$T send-keys -t 0 t
+		if pane_until "$T" 0 "$tmp/pane" "'t' drives vmscope's own VM; an attached VM is only watched"; then
+			$T send-keys -t 0 q
+			if wait_for 10 test -s "$tmp/dash.rc" && grep -q "exited 0" "$tmp/dash.rc"; then ok attach_dashboard
+			else bad attach_dashboard "q did not end it: $(cat "$tmp/dash.rc" 2>/dev/null)"; fi
+		else bad attach_dashboard "a live key was not refused: $(tail -n 2 "$tmp/pane")"; fi
+	else bad attach_dashboard "$(cat "$tmp/pane")"; fi
+	$T kill-server 2>/dev/null
+
+	# ---- The VM goes: attach says so and ends, status 0; the last record says stopped. ----
+	"$BIN" attach "$target" --headless --interval 100 >"$tmp/end.jsonl" 2>"$tmp/end.err" &
+	ae=$!
+	pids+=("$ae")
+	wait_for 30 json_lines "$tmp/end.jsonl" 2
+	kill -INT "$target"
+	wait "$target"
+	wait_for 30 sh -c "! kill -0 $ae 2>/dev/null"
+	wait "$ae"
+	rc=$?
+	if [ $rc -eq 0 ] && grep -q "^vmscope: the VM exited (process $target " "$tmp/end.err" &&
+		last_record_has "$tmp/end.jsonl" '.state == "stopped" and (.reason | startswith("the VM exited"))'; then
+		ok attach_follows_the_vm_to_its_end
+	else bad attach_follows_the_vm_to_its_end "exit $rc: $(cat "$tmp/end.err"); $(tail -n 1 "$tmp/end.jsonl" | jq -c '{state, reason}')"; fi
+else
+	skp attach_a_vmscope_agrees_with_its_records "$why"
+fi
+
+# ---- QEMU (Debian's), a real-mode loop of port writes: attach's probes count its exits as KVM
+# does (QMP query-stats), from a stop to a stop. ----
+if $can && command -v qemu-system-x86_64 >/dev/null && command -v socat >/dev/null; then
+	head -c 65536 /dev/zero | tr '\0' '\364' >"$tmp/bios.bin"
+	# at F000:0000: mov al, 0x41; out 0x80, al; jmp the out. At the reset vector: jmp F000:0000.
+	printf '\260\101\346\200\353\374' | dd of="$tmp/bios.bin" bs=1 seek=0 conv=notrunc 2>/dev/null
+	printf '\352\000\000\000\360' | dd of="$tmp/bios.bin" bs=1 seek=65520 conv=notrunc 2>/dev/null
+	qemu-system-x86_64 -accel kvm -bios "$tmp/bios.bin" -display none -nodefaults -monitor none \
+		-serial none -name guest=vmscope-attach-qemu -S -qmp "unix:$tmp/qmp.sock,server=on,wait=off" \
+		>"$tmp/qemu.log" 2>&1 &
+	qemu=$!
+	pids+=("$qemu")
+	qmp() { # COMMAND...: each QMP command's answer, a line each
+		{
+			echo '{"execute":"qmp_capabilities"}'
+			for c in "$@"; do echo "{\"execute\":$c}"; done
+			sleep 0.3
+		} | socat - "UNIX-CONNECT:$tmp/qmp.sock" | grep '"return"' | tail -n +2
+	}
+	exits() { qmp '"query-stats","arguments":{"target":"vcpu","providers":[{"provider":"kvm","names":["exits"]}]}' | jq '.return[0].stats[0].value'; }
+	wait_for 30 test -S "$tmp/qmp.sock"
+	"$BIN" attach "$qemu" --headless --interval 100 >"$tmp/q.jsonl" 2>"$tmp/q.err" &
+	qa=$!
+	pids+=("$qa")
+	wait_for 30 json_lines "$tmp/q.jsonl" 2
+	e0=$(exits)
+	qmp '"cont"' >/dev/null
+	wait_for 120 last_record_has "$tmp/q.jsonl" '(.attached.pio_by_port["0x80"].total // 0) >= 5000'
+	qmp '"stop"' >/dev/null
+	e1=$(exits)
+	n=$(lines "$tmp/q.jsonl")
+	wait_for 10 newer "$tmp/q.jsonl" "$n" 2
+	kill -INT "$qa"
+	wait "$qa"
+	io=$(tail -n 1 "$tmp/q.jsonl" | jq '.attached.pio_by_port["0x80"].total // 0')
+	echo "    QEMU: KVM counted $((e1 - e0)) exits between the cont and the stop (QMP); attach's probes $io port writes to 0x80"
+	# Each loop turn is one exit; the cont and the stop add a few that are not port writes.
+	if ! [[ $e0 =~ ^[0-9]+$ && $e1 =~ ^[0-9]+$ ]]; then bad attach_qemu_agrees_with_qmp "QMP query-stats gave '$e0' and '$e1'"
+	elif ! last_record_has "$tmp/q.jsonl" '.attached.vmm == "QEMU" and .attached.guest == "vmscope-attach-qemu" and (.attached.stats_why | test("holds no KVM stats fd")) and (.attached.per_vcpu | length) == 0'; then
+		bad attach_qemu_agrees_with_qmp "$(tail -n 1 "$tmp/q.jsonl" | jq -c '.attached | del(.absent, .latency)')"
+	elif [ "$io" -lt 5000 ] || [ "$io" -gt $((e1 - e0)) ] || [ $((e1 - e0 - io)) -gt 16 ]; then
+		bad attach_qemu_agrees_with_qmp "attach counted $io port writes; KVM counted $((e1 - e0)) exits"
+	elif ! last_record_has "$tmp/q.jsonl" '.bpf.userspace_exit_reasons.IO.total == .attached.pio_by_port["0x80"].total'; then
+		bad attach_qemu_agrees_with_qmp "userspace IO exits and port writes differ: $(tail -n 1 "$tmp/q.jsonl" | jq -c '[.bpf.userspace_exit_reasons, .attached.pio_by_port]')"
+	else ok attach_qemu_agrees_with_qmp; fi
+	kill "$qemu"
+	wait "$qemu" 2>/dev/null
+else
+	skp attach_qemu_agrees_with_qmp "needs root, /dev/kvm, qemu-system-x86 and socat"
+fi
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
