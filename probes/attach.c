@@ -64,6 +64,8 @@ struct attach {
 	struct assembly as;
 	bool gone;
 	char gone_why[160];
+	unsigned vcpus_seen; /* vCPU fds at the last tick, to say when it changes */
+	bool said_gone;
 };
 
 static void on_fd(void *ctx, int fd, const char *what)
@@ -409,6 +411,17 @@ void attach_tick(struct attach *a, struct snapshot *snap)
 	in.bpf_why = a->bpf_why;
 	read_latency(a, &att);
 	snapshot_assemble_attached(&a->as, &in, &att, snap);
+	/* What changed in the VM's life: said in the log, as the VMM's log says its own news. */
+	if (!a->gone && in.seq && att.vcpus != a->vcpus_seen && snap->nr_log < SNAP_LOG_MAX)
+		snprintf(snap->log[snap->nr_log++], sizeof(snap->log[0]),
+			 "attach: the VMM holds %u vCPUs now (%u before)", att.vcpus, a->vcpus_seen);
+	if (a->gone && !a->said_gone && snap->nr_log < SNAP_LOG_MAX) {
+		snprintf(snap->log[snap->nr_log++], sizeof(snap->log[0]), "attach: %.140s",
+			 a->gone_why);
+		a->said_gone = true;
+	}
+	if (!a->gone)
+		a->vcpus_seen = att.vcpus;
 }
 
 void attach_close(struct attach *a)

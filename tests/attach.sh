@@ -147,7 +147,7 @@ if $can && command -v qemu-system-x86_64 >/dev/null && command -v socat >/dev/nu
 	printf '\260\101\346\200\353\374' | dd of="$tmp/bios.bin" bs=1 seek=0 conv=notrunc 2>/dev/null
 	printf '\352\000\000\000\360' | dd of="$tmp/bios.bin" bs=1 seek=65520 conv=notrunc 2>/dev/null
 	qemu-system-x86_64 -accel kvm -bios "$tmp/bios.bin" -display none -nodefaults -monitor none \
-		-serial none -name guest=vmscope-attach-qemu -S -qmp "unix:$tmp/qmp.sock,server=on,wait=off" \
+		-serial none -smp 1,maxcpus=2 -name guest=vmscope-attach-qemu -S -qmp "unix:$tmp/qmp.sock,server=on,wait=off" \
 		>"$tmp/qemu.log" 2>&1 &
 	qemu=$!
 	pids+=("$qemu")
@@ -184,6 +184,20 @@ if $can && command -v qemu-system-x86_64 >/dev/null && command -v socat >/dev/nu
 	elif ! last_record_has "$tmp/q.jsonl" '.bpf.userspace_exit_reasons.IO.total == .attached.pio_by_port["0x80"].total'; then
 		bad attach_qemu_agrees_with_qmp "userspace IO exits and port writes differ: $(tail -n 1 "$tmp/q.jsonl" | jq -c '[.bpf.userspace_exit_reasons, .attached.pio_by_port]')"
 	else ok attach_qemu_agrees_with_qmp; fi
+
+	# A vCPU added while attached (QMP device_add, as a CPU hot-plug): the count follows, and the
+	# log says so.
+	"$BIN" attach "$qemu" --headless --interval 100 >"$tmp/hp.jsonl" 2>"$tmp/hp.err" &
+	qh=$!
+	pids+=("$qh")
+	wait_for 30 json_lines "$tmp/hp.jsonl" 2
+	added=$(qmp '"device_add","arguments":{"driver":"qemu64-x86_64-cpu","id":"cpu1","socket-id":0,"core-id":1,"thread-id":0}')
+	wait_for 30 last_record_has "$tmp/hp.jsonl" '.attached.vcpus == 2'
+	kill -INT "$qh"
+	wait "$qh"
+	if last_record_has "$tmp/hp.jsonl" '.attached.vcpus == 2' && grep -q '"attach: the VMM holds 2 vCPUs now (1 before)"' "$tmp/hp.jsonl"; then
+		ok attach_follows_a_vcpu_added
+	else bad attach_follows_a_vcpu_added "device_add said '$added'; $(tail -n 1 "$tmp/hp.jsonl" | jq -c '{v: .attached.vcpus, log}')"; fi
 	kill "$qemu"
 	wait "$qemu" 2>/dev/null
 else

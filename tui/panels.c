@@ -445,7 +445,8 @@ static int draw_log(struct dash *d, int y, int rows)
 	if (rows < 2)
 		return y;
 	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
-	mvprintw(y++, 1, "LOG (guest serial and VMM)");
+	mvprintw(y++, 1, "%s",
+		 d->snap.attached.on ? "LOG (what attach saw of the VM)" : "LOG (guest serial and VMM)");
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 	unsigned n = (unsigned)rows - 1 < d->nr_log ? (unsigned)rows - 1 : d->nr_log;
 	for (unsigned i = 0; i < n; i++)
@@ -576,7 +577,7 @@ static const struct panel {
     {"switches", 1, want_compare, draw_switches},
     {"history", 7, want_history, draw_history},
     {"sources", 8, NULL, panel_sources},
-    {"log", 2, ours, draw_log},
+    {"log", 2, NULL, draw_log},
 };
 
 void panels_draw(struct dash *d)
