@@ -104,21 +104,22 @@ static bool same_file(const struct attach *a, const struct held_stats *h, int th
 	return r == 0 || (r < 0 && (errno == ENOSYS || errno == EPERM) && h->their_fd == their_fd);
 }
 
-/* The VMM's stats fds now: a new one duplicated, one it closed dropped. */
+/* The VMM's stats fds now: a new one duplicated, one it closed dropped. One a vCPU: a second
+ * file for the same vCPU (or our own duplicate, seen when the VMM is this process) is not read
+ * twice. */
 static void follow_stats(struct attach *a, const struct scan *sc)
 {
-	bool keep[SNAP_VCPUS_MAX] = {false};
+	bool keep[SNAP_VCPUS_MAX] = {false}, matched[SCAN_MAX] = {false};
 	a->stats_seen = sc->nr;
+	for (unsigned s = 0; s < sc->nr; s++)
+		for (unsigned i = 0; i < a->nr_st && !matched[s]; i++)
+			if (same_file(a, &a->st[i], sc->stats[s].fd))
+				keep[i] = matched[s] = true;
 	for (unsigned s = 0; s < sc->nr; s++) {
-		unsigned i = 0;
-		while (i < a->nr_st && !(a->st[i].their_fd == sc->stats[s].fd &&
-					 same_file(a, &a->st[i], sc->stats[s].fd)))
-			i++;
-		if (i < a->nr_st) {
-			keep[i] = true;
-			continue;
-		}
-		if (a->nr_st == SNAP_VCPUS_MAX)
+		bool have = matched[s];
+		for (unsigned i = 0; i < a->nr_st && !have; i++)
+			have = keep[i] && a->st[i].id == sc->stats[s].id;
+		if (have || a->nr_st == SNAP_VCPUS_MAX)
 			continue;
 		int fd = (int)syscall(SYS_pidfd_getfd, a->pidfd, sc->stats[s].fd, 0);
 		if (fd < 0) {
@@ -414,7 +415,8 @@ void attach_tick(struct attach *a, struct snapshot *snap)
 	/* What changed in the VM's life: said in the log, as the VMM's log says its own news. */
 	if (!a->gone && in.seq && att.vcpus != a->vcpus_seen && snap->nr_log < SNAP_LOG_MAX)
 		snprintf(snap->log[snap->nr_log++], sizeof(snap->log[0]),
-			 "attach: the VMM holds %u vCPUs now (%u before)", att.vcpus, a->vcpus_seen);
+			 "attach: the VMM holds %u vCPUs now (%u before)", att.vcpus,
+			 a->vcpus_seen);
 	if (a->gone && !a->said_gone && snap->nr_log < SNAP_LOG_MAX) {
 		snprintf(snap->log[snap->nr_log++], sizeof(snap->log[0]), "attach: %.140s",
 			 a->gone_why);

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "probes/attach.h"
 #include "probes/session.h"
 #include "tests/harness.h"
 #include "vmm/kvm/kvm.h"
@@ -542,4 +543,63 @@ TEST(closing_a_session_leaves_no_thread_behind)
 	sleep_s(0.1);
 	session_close(s);
 	CHECK(nr_threads() == before);
+}
+
+/* vmscope attach, watching this process's own VM as it would any VMM's: port exits a known
+ * number of times, each one timed by its reason (kvm_exit's hardware reason on VT-x/AMD-V, the
+ * KVM_EXIT_* of the userspace exit on kvm_pvm), per vCPU, and its port counted. */
+TEST(attach_times_each_exit_by_its_reason)
+{
+	static struct snapshot a, b;
+	struct vmm_status st;
+	struct attach *at;
+	char why[200];
+	struct session *s = boot(CPU_AUTO, WL_IDLE, 0, 0, 2000);
+	REQUIRE(s);
+	REQUIRE(wait_state(s, VMM_RUNNING, HANG_BOUND_S, &st));
+	const struct attach_opts o = {.pid = getpid()};
+	REQUIRE(attach_open(&at, &o, why, sizeof(why)) == 0);
+	attach_tick(at, &a);
+	if (!a.bpf_on) {
+		attach_close(at);
+		session_close(s);
+		SKIP("%s", a.bpf_why);
+	}
+	enum host_kind host = vmm_host(session_vmm(s));
+	uint64_t from = ctl_of(s)->kind[EK_PIO_VMM].ops;
+	session_set_workload(s, WL_EXITS, EK_PIO_VMM, 0);
+	CHECK(wait_ops(s, EK_PIO_VMM, from, OPS_PER_KIND));
+	quiesce(s); /* paused: every exit is over, none is under way */
+	attach_tick(at, &b);
+	uint64_t ops = ctl_of(s)->kind[EK_PIO_VMM].ops - from;
+	/* The reason each port exit is timed under: kvm_exit's where it fires (VMX 30, SVM 0x7b),
+	 * else the userspace exit's. */
+	char reason[24] = "IO";
+	unsigned code = host == HOST_AMDV ? 0x7b : 30;
+	if (host != HOST_PVM)
+		CHECK(hw_exit_reason_name(host, code, reason, sizeof(reason)) != NULL);
+	const struct snap_latency *l = NULL;
+	for (unsigned i = 0; i < b.attached.nr_lat; i++)
+		if (!strcmp(b.attached.lat[i].reason, reason))
+			l = &b.attached.lat[i];
+	char port[16];
+	snprintf(port, sizeof(port), "%#x", PORT_EXIT_VMM);
+	const struct named_figure *p = snapshot_find(b.attached.pio, b.attached.nr_pio, port);
+	printf("    %s: %llu port exits; attach timed %llu under %s (p50 %.1f us, p99 %.1f us), "
+	       "counted %llu at port %s\n",
+	       host_kind_name(host), (unsigned long long)ops,
+	       l ? (unsigned long long)l->count : 0ull, reason, l ? snap_latency_us(l, 0.5) : 0,
+	       l ? snap_latency_us(l, 0.99) : 0, p ? (unsigned long long)p->f.total : 0ull, port);
+	CHECK(b.attached.on && b.attached.pid == getpid());
+	CHECK(b.attached.lat_kind == (host == HOST_PVM ? KT_LAT_USERSPACE : KT_LAT_EXIT));
+	CHECK(p && p->f.total >= ops);
+	REQUIRE(l);
+	CHECK(l->count >= ops); /* and any the guest's own start made, since attaching */
+	CHECK(l->count <= p->f.total);
+	CHECK(l->max_ns > 0 && snap_latency_us(l, 0.5) <= snap_latency_us(l, 0.99));
+	CHECK(b.attached.nr_vcpu == 1 && b.attached.vcpu[0].id == 0 &&
+	      b.attached.vcpu[0].lat_valid);
+	CHECK(b.attached.vcpu[0].lat.count >= l->count);
+	attach_close(at);
+	session_close(s);
 }
