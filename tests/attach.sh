@@ -9,6 +9,7 @@ BIN=${BIN:-$PWD/build/vmscope}
 . tests/lib.sh
 tmp=$(mktemp -d)
 pids=()
+# shellcheck disable=SC2154 # p is the trap's own loop variable
 trap 'for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done; tmux -L vmscope-attach kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
 
 can=false why="needs root (the eBPF probes, another user's VMM) and /dev/kvm"
@@ -76,6 +77,7 @@ if $can; then
 	# Every userspace exit is timed, read while the VM stood still: the IO exits' distribution
 	# counts each of them (but the one the freeze left outside the guest, which is not over).
 	sed -n "${frozen}p" "$tmp/att.jsonl" >"$tmp/frozen.json"
+	# shellcheck disable=SC2016 # jq's variables
 	if last_record_has "$tmp/frozen.json" '.attached.latency.what == "userspace_exit_to_kvm_run" or .attached.latency.what == "kvm_exit_to_kvm_entry"' &&
 		last_record_has "$tmp/frozen.json" '[.attached.latency.by_reason[] | select(.reason == "IO")][0] as $io | .bpf.userspace_exit_reasons.IO.total as $n | $io.count > 0 and ($io.count == $n or $io.count == $n - 1) and $io.p50_us > 0 and $io.p50_us <= $io.p99_us and $io.p99_us <= $io.max_us and ([$io.hist_log2_ns[]] | add) == $io.count'; then
 		ok attach_times_each_exit
