@@ -141,6 +141,40 @@ else
 	skp attach_a_vmscope_agrees_with_its_records "$why"
 fi
 
+# ---- Least privilege: a user watches its own VM without root (the stats fds; the probes are
+# off, and say they need root), and may not look into root's. In a private /dev whose kvm node
+# the unprivileged user may open, as tests/cli.sh does. ----
+if $can && command -v setpriv >/dev/null && unshare -m true 2>/dev/null; then
+	cp "$BIN" "$tmp/vmscope" && chmod 755 "$tmp" "$tmp/vmscope"
+	for f in u_target.jsonl u_target.err u_att.jsonl u_att.err; do
+		: >"$tmp/$f"
+		chmod 666 "$tmp/$f" # the unprivileged user writes them
+	done
+	# shellcheck disable=SC2016 # the inner shell's own variables
+	unshare -m sh -c 'mount -t tmpfs none /dev && mknod -m 666 /dev/kvm c 10 232 && mknod -m 666 /dev/null c 1 3 &&
+		exec setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "
+			$1/vmscope run --headless --interval 200 --nic none --kind pio_vmm >$1/u_target.jsonl 2>$1/u_target.err &
+			t=\$!
+			n=0
+			while [ \$(wc -l <$1/u_target.jsonl) -lt 2 ] && [ \$n -lt 600 ]; do sleep 0.1; n=\$((n + 1)); done
+			$1/vmscope attach \$t --headless --duration 1 --interval 200 >$1/u_att.jsonl 2>$1/u_att.err
+			kill \$t"' sh "$tmp"
+	if last_record_has "$tmp/u_att.jsonl" '.attached.vmm == "vmscope" and (.attached.per_vcpu | length) == 1 and .attached.per_vcpu[0].exits.total > 0 and .bpf.on == false and (.bpf.why | test("need root")) and .attached.latency.what == "none"'; then
+		ok attach_a_user_watches_its_own_vm
+	else bad attach_a_user_watches_its_own_vm "$(cat "$tmp/u_att.err") $(tail -n 1 "$tmp/u_att.jsonl" | jq -c '{a: .attached | del(.absent), b: .bpf}' 2>&1 | head -c 600)"; fi
+	# root's VM: not this user's to read (a vmscope of root's, while it runs).
+	"$BIN" run --headless --interval 200 --nic none >"$tmp/r_target.jsonl" 2>/dev/null &
+	rt=$!
+	pids+=("$rt")
+	wait_for 60 json_lines "$tmp/r_target.jsonl" 1
+	expect attach_another_users_vm_is_refused 1 "process $rt's fds are not this user's to read: run vmscope attach as its user, or with sudo" -- \
+		setpriv --reuid=65534 --regid=65534 --clear-groups "$tmp/vmscope" attach "$rt" --headless --duration 1
+	kill "$rt"
+	wait "$rt" 2>/dev/null
+else
+	skp attach_a_user_watches_its_own_vm "needs root to set up an unprivileged user with KVM"
+fi
+
 # ---- QEMU (Debian's), a real-mode loop of port writes: attach's probes count its exits as KVM
 # does (QMP query-stats), from a stop to a stop. ----
 if $can && command -v qemu-system-x86_64 >/dev/null && command -v socat >/dev/null; then
