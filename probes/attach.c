@@ -314,8 +314,6 @@ static void read_latency(struct attach *a, struct snap_attached *att)
 		for (unsigned v = 0; v < att->nr_vcpu; v++)
 			if (att->vcpu[v].id == l->key.vcpu) {
 				att->vcpu[v].lat_valid = true;
-				snprintf(att->vcpu[v].lat.reason, sizeof(att->vcpu[v].lat.reason),
-					 "all");
 				add_lat(&att->vcpu[v].lat, &l->val);
 			}
 	}

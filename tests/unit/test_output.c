@@ -461,6 +461,80 @@ TEST(a_snapshot_survives_json_and_back_in_every_field)
 	}
 }
 
+/* An attached VM's record (vmscope attach): its own shape, every field of it back as written. */
+static void fill_latency(struct snap_latency *l, const char *reason, unsigned *n)
+{
+	snprintf(l->reason, sizeof(l->reason), "%s", reason);
+	for (unsigned i = 0; i < KT_LAT_SLOTS; i++)
+		l->count += l->hist[i] = i % 5 ? 0 : cnt(n);
+	l->sum_ns = cnt(n);
+	l->max_ns = 3000;
+}
+
+TEST(an_attached_record_survives_json_and_back)
+{
+	static struct snapshot s, back;
+	char err[200];
+	unsigned n = 0;
+	memset(&s, 0, sizeof(s));
+	s.seq = cnt(&n);
+	s.t = val(&n);
+	s.dt = val(&n);
+	s.host = HOST_VTX;
+	s.state = VMM_STOPPED;
+	snprintf(s.reason, sizeof(s.reason), "the VM exited (process 42 is gone)");
+	struct snap_attached *a = &s.attached;
+	a->on = true;
+	a->pid = 42;
+	snprintf(a->vmm, sizeof(a->vmm), "QEMU");
+	snprintf(a->comm, sizeof(a->comm), "qemu-system-x86");
+	snprintf(a->guest, sizeof(a->guest), "web \"1\"");
+	a->vcpus = 3;
+	a->nr_vcpu = 2;
+	for (unsigned i = 0; i < 2; i++) {
+		a->vcpu[i].id = i * 2;
+		fig(&a->vcpu[i].exits, &n);
+		fig(&a->vcpu[i].halts, &n);
+		a->vcpu[i].lat_valid = i == 1;
+		if (i == 1)
+			fill_latency(&a->vcpu[i].lat, "", &n); /* every reason: it has no name */
+	}
+	a->nr_pio = 1;
+	snprintf(a->pio[0].name, sizeof(a->pio[0].name), "0x80");
+	fig(&a->pio[0].f, &n);
+	a->nr_mmio = 1;
+	snprintf(a->mmio[0].name, sizeof(a->mmio[0].name), "0xfee00000");
+	fig(&a->mmio[0].f, &n);
+	a->lat_kind = KT_LAT_EXIT;
+	a->nr_lat = 2;
+	fill_latency(&a->lat[0], "IO_INSTRUCTION", &n);
+	fill_latency(&a->lat[1], "EPT_VIOLATION", &n);
+	s.nr_stats = 2;
+	snprintf(s.stats[0].name, sizeof(s.stats[0].name), "exits");
+	fig(&s.stats[0].f, &n);
+	snprintf(s.stats[1].name, sizeof(s.stats[1].name), "blocking");
+	s.stats[1].instant = s.stats[1].f.valid = true;
+	s.stats[1].f.total = 1;
+	s.bpf_on = true;
+	for (unsigned e = 0; e < KT_MAX; e++)
+		fig(&s.bpf_event[e], &n);
+	s.nr_log = 1;
+	snprintf(s.log[0], sizeof(s.log[0]), "attach: the VMM holds 3 vCPUs now (2 before)");
+	size_t len, len2;
+	char *j = snapshot_to_json(&s, &len);
+	REQUIRE(j);
+	CHECK(!strstr(j, "\"cpu_mode\"") && !strstr(j, "\"by_source\"") && strstr(j, "\"absent\""));
+	int rc = snapshot_from_json(j, len, &back, err, sizeof(err));
+	CHECKF(rc == 0, "%s", err);
+	unsigned at = first_difference(&s, &back, sizeof(s));
+	CHECKF(at == sizeof(s), "the attached record read back differs at byte %u of %zu", at,
+	       sizeof(s));
+	char *j2 = snapshot_to_json(&back, &len2);
+	CHECK(j2 && len2 == len && !memcmp(j, j2, len));
+	free(j);
+	free(j2);
+}
+
 TEST(a_bad_record_is_refused_with_the_key_that_is_wrong)
 {
 	static struct snapshot s;
