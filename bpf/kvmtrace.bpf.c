@@ -47,9 +47,9 @@ struct lat_start {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32); /* the vCPU thread */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE); /* the vCPU thread's own: no hash to look up */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct lat_start);
 } lat_start SEC(".maps");
 
@@ -114,21 +114,17 @@ static __always_inline bool others(void)
  * (kvm_exit's, on a host where it fires, is the earlier and the truer one). */
 static __always_inline void lat_begin(__u64 now, __u32 kind, __u32 reason, int vcpu, bool keep_open)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct lat_start *s = bpf_map_lookup_elem(&lat_start, &tid);
-	if (s) {
-		if (vcpu >= 0)
-			s->vcpu = (__u32)vcpu;
-		if (!now || (keep_open && s->ts))
-			return;
-		s->ts = now;
-		s->kind = kind;
-		s->reason = reason;
+	struct lat_start *s = bpf_task_storage_get(&lat_start, bpf_get_current_task_btf(), NULL,
+						   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s)
 		return;
-	}
-	struct lat_start n = {
-	    .ts = now, .kind = kind, .reason = reason, .vcpu = vcpu >= 0 ? (__u32)vcpu : 0};
-	bpf_map_update_elem(&lat_start, &tid, &n, BPF_ANY);
+	if (vcpu >= 0)
+		s->vcpu = (__u32)vcpu;
+	if (!now || (keep_open && s->ts))
+		return;
+	s->ts = now;
+	s->kind = kind;
+	s->reason = reason;
 }
 
 static __always_inline __u32 log2_slot(__u64 v)
@@ -163,8 +159,8 @@ static __always_inline __u32 log2_slot(__u64 v)
  * KT_LAT_KINDS for any; vcpu: the vCPU's id where the caller knows it, else -1. */
 static __always_inline void lat_end(__u32 only_kind, int vcpu)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid(), zero = 0;
-	struct lat_start *s = bpf_map_lookup_elem(&lat_start, &tid);
+	__u32 zero = 0;
+	struct lat_start *s = bpf_task_storage_get(&lat_start, bpf_get_current_task_btf(), NULL, 0);
 	if (!s || !s->ts || (only_kind < KT_LAT_KINDS && s->kind != only_kind))
 		return;
 	__u64 d = bpf_ktime_get_ns() - s->ts;

@@ -237,6 +237,9 @@ static void read_stats(struct attach *a, struct readings *in, struct snap_attach
 	if (a->o.no_stats)
 		snprintf(att->stats_why, sizeof(att->stats_why),
 			 "the stats fds are off (--no-stats)");
+	else if (a->gone)
+		snprintf(att->stats_why, sizeof(att->stats_why),
+			 "the VM exited: its stats fds are gone with it");
 	else if (!a->stats_seen)
 		snprintf(att->stats_why, sizeof(att->stats_why),
 			 "%s holds no KVM stats fd of its own to share (QEMU opens one for each "

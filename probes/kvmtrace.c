@@ -249,10 +249,13 @@ int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 	memset(out, 0, sizeof(*out));
 	memcpy(out->attached, kt->attached, sizeof(out->attached));
 	out->cost_on = kt->stats_fd >= 0;
-	for (unsigned e = 0; out->cost_on && e < KT_MAX; e++) {
-		if (!kt->attached[e])
+	uint64_t timing_runs = 0;
+	/* Every program that runs: each event's, and the end of a timed exit (KVM_RUN's kvm_fpu,
+	 * with KT_OPEN_LATENCY), whose runs count no event: they are among the uncounted. */
+	for (unsigned e = 0; out->cost_on && e <= KT_MAX; e++) {
+		struct bpf_program *p = e < KT_MAX ? kt->prog[e] : kt->skel->progs.kvm_fpu_btf;
+		if (e < KT_MAX ? !kt->attached[e] : !kt->run_link)
 			continue;
-		struct bpf_program *p = kt->prog[e];
 		struct bpf_prog_info info = {0};
 		__u32 len = sizeof(info);
 		if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len)) {
@@ -261,9 +264,12 @@ int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 		}
 		out->run_cnt += info.run_cnt;
 		out->run_ns += info.run_time_ns;
+		if (e == KT_MAX)
+			timing_runs = info.run_cnt;
 	}
 	if (read_flat(kt))
 		return -1;
+	out->uncounted = timing_runs;
 	for (__u32 i = 0; i < KT_FLAT_MAX; i++) {
 		uint64_t n = 0;
 		for (int c = 0; c < kt->ncpus; c++)

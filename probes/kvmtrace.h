@@ -24,7 +24,8 @@ struct kt_counts {
 	bool cost_on;
 	uint64_t run_cnt, run_ns;
 	/* Runs that counted nothing: other processes' events, and halves of one of ours (an MMIO
-	 * read's first trace, a KVM_RUN cut short); run_cnt is these and total[] added up. */
+	 * read's first trace, a KVM_RUN cut short, and with KT_OPEN_LATENCY the KVM_RUN entries
+	 * that end a timed exit); run_cnt is these and total[] added up. */
 	uint64_t others, uncounted;
 };
 
