@@ -94,6 +94,12 @@ struct trace_event_raw_kvm_hypercall___vs {
 struct trace_event_raw_kvm_cpuid___vs {
 	unsigned int function;
 } __attribute__((preserve_access_index));
+struct trace_event_raw_kvm_apic_accept_irq___vs {
+	__u8 vec;
+} __attribute__((preserve_access_index));
+struct trace_event_raw_kvm_vcpu_wakeup___vs {
+	bool waited;
+} __attribute__((preserve_access_index));
 
 static __always_inline int bump(__u32 i)
 {
@@ -270,6 +276,18 @@ int kvm_cpuid(struct trace_event_raw_kvm_cpuid___vs *ctx)
 	return count(KT_CPUID, BPF_CORE_READ(ctx, function));
 }
 
+SEC("tp/kvm/kvm_apic_accept_irq")
+int kvm_apic_accept_irq(struct trace_event_raw_kvm_apic_accept_irq___vs *ctx)
+{
+	return count(KT_APIC_ACCEPT_IRQ, BPF_CORE_READ(ctx, vec));
+}
+
+SEC("tp/kvm/kvm_vcpu_wakeup")
+int kvm_vcpu_wakeup(struct trace_event_raw_kvm_vcpu_wakeup___vs *ctx)
+{
+	return count(KT_VCPU_WAKEUP, BPF_CORE_READ(ctx, waited));
+}
+
 /* ---- the BTF raw tracepoints: the arguments of each trace_kvm_*() call ---- */
 
 SEC("tp_btf/kvm_userspace_exit")
@@ -328,6 +346,18 @@ SEC("tp_btf/kvm_cpuid")
 int BPF_PROG(kvm_cpuid_btf, unsigned int function)
 {
 	return count(KT_CPUID, function);
+}
+
+SEC("tp_btf/kvm_apic_accept_irq")
+int BPF_PROG(kvm_apic_accept_irq_btf, __u32 apicid, __u16 dm, __u16 tm, __u8 vec)
+{
+	return count(KT_APIC_ACCEPT_IRQ, vec);
+}
+
+SEC("tp_btf/kvm_vcpu_wakeup")
+int BPF_PROG(kvm_vcpu_wakeup_btf, __u64 ns, bool waited, bool valid)
+{
+	return count(KT_VCPU_WAKEUP, waited);
 }
 
 /* ---- exit latency where kvm_entry never fires (kvm_pvm): the vCPU thread's next KVM_RUN ----

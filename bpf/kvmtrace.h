@@ -12,6 +12,10 @@ enum kt_event {
 	KT_ENTRY,	   /* detail: 0 */
 	KT_HYPERCALL,	   /* detail: hypercall number (low 32 bits) */
 	KT_CPUID,	   /* detail: leaf */
+	/* With KT_OPEN_LATENCY (attach) only: what the host sees of any VM's interrupts and halts.
+	 */
+	KT_APIC_ACCEPT_IRQ, /* detail: vector */
+	KT_VCPU_WAKEUP,	    /* detail: 1 the halt waited, 0 halt-polling caught the wakeup */
 	KT_MAX,
 };
 

@@ -322,7 +322,7 @@ static void read_latency(struct attach *a, struct snap_attached *att)
 	}
 }
 
-/* Port I/O by port and MMIO by page, from the probes' details. */
+/* Port I/O by port, MMIO by page, interrupts by vector and halts woken, from the probes. */
 static void read_devices(struct attach *a, double dt, struct snap_attached *att)
 {
 	const struct snap_attached *prev = &a->as.prev.attached;
@@ -332,15 +332,24 @@ static void read_devices(struct attach *a, double dt, struct snap_attached *att)
 		unsigned *nr;
 		const struct named_figure *parr;
 		unsigned pnr;
-	} what[2] = {{KT_PIO, att->pio, &att->nr_pio, prev->pio, prev->nr_pio},
-		     {KT_MMIO, att->mmio, &att->nr_mmio, prev->mmio, prev->nr_mmio}};
-	for (unsigned w = 0; w < 2; w++) {
+	} what[3] = {{KT_PIO, att->pio, &att->nr_pio, prev->pio, prev->nr_pio},
+		     {KT_MMIO, att->mmio, &att->nr_mmio, prev->mmio, prev->nr_mmio},
+		     {KT_APIC_ACCEPT_IRQ, att->irq, &att->nr_irq, prev->irq, prev->nr_irq}};
+	if (a->counts.attached[KT_VCPU_WAKEUP]) {
+		uint64_t polled = kt_count(&a->counts, KT_VCPU_WAKEUP, 0),
+			 waited = kt_count(&a->counts, KT_VCPU_WAKEUP, 1);
+		figure_update(&att->wake_polled, polled,
+			      prev->wake_polled.valid ? prev->wake_polled.total : polled, dt);
+		figure_update(&att->wake_waited, waited,
+			      prev->wake_waited.valid ? prev->wake_waited.total : waited, dt);
+	}
+	for (unsigned w = 0; w < 3; w++) {
 		unsigned e = what[w].event;
 		for (unsigned i = 0; i < a->counts.nr_detail[e] && *what[w].nr < SNAP_REASONS_MAX;
 		     i++) {
 			const struct kt_detail *d = &a->counts.detail[e][i];
 			struct named_figure *n = &what[w].arr[(*what[w].nr)++];
-			if (e == KT_PIO)
+			if (e != KT_MMIO) /* a port, a vector */
 				snprintf(n->name, sizeof(n->name), "%#x", d->detail);
 			else
 				snprintf(n->name, sizeof(n->name), "%#llx",

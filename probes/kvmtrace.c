@@ -78,7 +78,7 @@ static bool has_raw_tp(struct btf *vmlinux, struct btf *kvm, unsigned event)
 /* One program an event: the raw one where BTF describes it, else the classic one; a tracepoint
  * this kernel lacks must not sink the rest: load only what exists. VMSCOPE_BPF_CLASSIC=1 takes the
  * classic ones everywhere, as a kernel without the BTF would (the tests check both). */
-static void choose_programs(struct kvmtrace *kt, const char *root)
+static void choose_programs(struct kvmtrace *kt, const char *root, bool attach)
 {
 	const char *classic_only = getenv("VMSCOPE_BPF_CLASSIC");
 	bool want_raw = !classic_only || strcmp(classic_only, "1");
@@ -96,10 +96,13 @@ static void choose_programs(struct kvmtrace *kt, const char *root)
 				   *classic = program_of(kt->skel, e, false);
 		snprintf(path, sizeof(path), "%s/events/kvm/%s/id", root, kt_event_name(e));
 		bool use_raw = want_raw && raw && has_raw_tp(vmlinux, kvm, e);
+		/* The interrupts and halts of a VM watched from outside: vmscope's own VM has
+		 * its guest's counts of them. */
+		bool wanted = attach || e < KT_APIC_ACCEPT_IRQ;
 		kt->prog[e] = use_raw ? raw : classic;
 		if (raw)
-			bpf_program__set_autoload(raw, use_raw);
-		bpf_program__set_autoload(classic, !use_raw && access(path, F_OK) == 0);
+			bpf_program__set_autoload(raw, wanted && use_raw);
+		bpf_program__set_autoload(classic, wanted && !use_raw && access(path, F_OK) == 0);
 	}
 	btf__free(kvm);
 	btf__free(vmlinux);
@@ -153,7 +156,7 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char 
 			   : "eBPF probes are off: the possible CPUs could not be counted";
 		goto err;
 	}
-	choose_programs(kt, root);
+	choose_programs(kt, root, kt->latency);
 	bpf_program__set_autoload(kt->skel->progs.kvm_fpu_btf, kt->latency);
 	r = kvmtrace_bpf__load(kt->skel);
 	if (r && kt->latency) {
@@ -168,7 +171,7 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char 
 		}
 		kt->skel->rodata->target_tgid = (__u32)tgid;
 		kt->skel->rodata->latency_on = true;
-		choose_programs(kt, root);
+		choose_programs(kt, root, kt->latency);
 		bpf_program__set_autoload(kt->skel->progs.kvm_fpu_btf, false);
 		r = kvmtrace_bpf__load(kt->skel);
 	}

@@ -38,7 +38,7 @@ struct kt_latency {
 };
 
 #define KT_OPEN_VERBOSE 1u /* libbpf's warnings on stderr */
-#define KT_OPEN_LATENCY 2u /* also time each exit (attach): kt_lat_* */
+#define KT_OPEN_LATENCY 2u /* attach: also time each exit (kt_lat_*), count interrupts, wakeups */
 
 /* The probes on the KVM tracepoints for one process (tgid). 0, or -errno with *why: a sentence
  * saying why the probes are off. */

@@ -41,6 +41,8 @@ const char *kt_event_name(unsigned event)
 	    [KT_ENTRY] = "kvm_entry",
 	    [KT_HYPERCALL] = "kvm_hypercall",
 	    [KT_CPUID] = "kvm_cpuid",
+	    [KT_APIC_ACCEPT_IRQ] = "kvm_apic_accept_irq",
+	    [KT_VCPU_WAKEUP] = "kvm_vcpu_wakeup",
 	};
 	return event < KT_MAX ? names[event] : "?";
 }

@@ -169,6 +169,11 @@ struct snap_attached {
 	/* bpf: port I/O exits by port, MMIO exits by guest-physical page (its address). */
 	unsigned nr_pio, nr_mmio;
 	struct named_figure pio[SNAP_REASONS_MAX], mmio[SNAP_REASONS_MAX];
+	/* bpf: interrupts the vCPUs' LAPICs accepted, by vector; halts woken, after halt-polling
+	 * caught the wakeup (no sleep) or after waiting. */
+	unsigned nr_irq;
+	struct named_figure irq[SNAP_REASONS_MAX];
+	struct figure wake_polled, wake_waited;
 	/* Exit latency: lat_kind says which (KT_LAT_EXIT: kvm_exit to kvm_entry; KT_LAT_USERSPACE:
 	 * a userspace exit to the next KVM_RUN), KT_LAT_KINDS: none, lat_why says why. */
 	unsigned lat_kind;

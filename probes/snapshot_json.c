@@ -604,6 +604,12 @@ static void walk_attached(struct jv *v, struct snapshot *s)
 	}
 	jv_named(v, "pio_by_port", a->pio, &a->nr_pio, SNAP_REASONS_MAX);
 	jv_named(v, "mmio_by_page", a->mmio, &a->nr_mmio, SNAP_REASONS_MAX);
+	jv_named(v, "irq_by_vector", a->irq, &a->nr_irq, SNAP_REASONS_MAX);
+	if (jv_begin(v, "halt_wakeups", false)) {
+		jv_fig(v, "polled", &a->wake_polled);
+		jv_fig(v, "waited", &a->wake_waited);
+		jv_end(v, false);
+	}
 	if (jv_begin(v, "latency", false)) {
 		jv_name(v, "what", &a->lat_kind, n_lat, KT_LAT_KINDS + 1);
 		jv_str(v, "why", a->lat_why, sizeof(a->lat_why), true);

@@ -37,7 +37,8 @@ if $can; then
 	wait_for 60 json_lines "$tmp/att.jsonl" 3
 	# Two freezes of the target (SIGSTOP: its vCPU and its ticks stand still). At each, the
 	# target's record before it and its second record after it bracket what attach read then.
-	declare -a g_lo g_hi s_lo s_hi a_pio a_exits a_uio
+	declare -a g_lo g_hi s_lo s_hi a_pio a_exits a_uio i_lo i_hi a_irq
+	irqs='[.guest.interrupts | .timer, .doorbell, .self_ipi, .nic | .total // 0] | add'
 	for f in 0 1; do
 		[ $f = 1 ] && wait_for 60 newer "$tmp/target.jsonl" "$(lines "$tmp/target.jsonl")" 20
 		kill -STOP "$target"
@@ -49,6 +50,7 @@ if $can; then
 		a_pio[f]=$(line "$tmp/att.jsonl" "$ma" '.attached.pio_by_port["0x510"].total // 0')
 		a_uio[f]=$(line "$tmp/att.jsonl" "$ma" '.bpf.userspace_exit_reasons.IO.total // 0')
 		a_exits[f]=$(line "$tmp/att.jsonl" "$ma" '.attached.per_vcpu[0].exits.total // -1')
+		a_irq[f]=$(line "$tmp/att.jsonl" "$ma" '[.attached.irq_by_vector[].total] | add // 0')
 		frozen=$ma
 		kill -CONT "$target"
 		wait_for 10 newer "$tmp/target.jsonl" "$nb" 2
@@ -56,6 +58,8 @@ if $can; then
 		g_hi[f]=$(line "$tmp/target.jsonl" $((nb + 2)) '.by_source.guest.pio_vmm.total')
 		s_lo[f]=$(line "$tmp/target.jsonl" "$nb" '.stats.exits.total')
 		s_hi[f]=$(line "$tmp/target.jsonl" $((nb + 2)) '.stats.exits.total')
+		i_lo[f]=$(line "$tmp/target.jsonl" "$nb" "$irqs")
+		i_hi[f]=$(line "$tmp/target.jsonl" $((nb + 2)) "$irqs")
 	done
 	kill -INT "$att"
 	wait "$att"
@@ -73,6 +77,14 @@ if $can; then
 	elif [ $((a_uio[1] - a_uio[0])) -ne "$made" ]; then
 		bad attach_a_vmscope_agrees_with_its_records "userspace IO exits $((a_uio[1] - a_uio[0])) against $made port writes"
 	else ok attach_a_vmscope_agrees_with_its_records; fi
+
+	# The interrupts its LAPIC accepted between the freezes are those its guest took.
+	took=$((a_irq[1] - a_irq[0]))
+	echo "    attach: interrupts accepted between the freezes $took (the guest took ${i_lo[1]}-${i_hi[0]} .. ${i_hi[1]}-${i_lo[0]})"
+	if [ "$took" -gt 0 ] && [ "$took" -ge $((i_lo[1] - i_hi[0])) ] && [ "$took" -le $((i_hi[1] - i_lo[0])) ] &&
+		last_record_has "$tmp/att.jsonl" '.attached.halt_wakeups.waited.total + .attached.halt_wakeups.polled.total > 0'; then
+		ok attach_sees_its_interrupts_and_halts
+	else bad attach_sees_its_interrupts_and_halts "$took interrupts; $(tail -n 1 "$tmp/att.jsonl" | jq -c '[.attached.irq_by_vector, .attached.halt_wakeups]')"; fi
 
 	# Every userspace exit is timed, read while the VM stood still: the IO exits' distribution
 	# counts each of them (but the one the freeze left outside the guest, which is not over).

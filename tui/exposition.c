@@ -430,6 +430,19 @@ static void attached(struct exposition *m, FILE *f, const struct snapshot *s)
 		named(m, f, "vmscope_attached_mmio_exits_total",
 		      "MMIO exits by guest-physical page (source: bpf kvm_mmio)", "page", a->mmio,
 		      a->nr_mmio, "att:mmio");
+		named(m, f, "vmscope_attached_interrupts_total",
+		      "Interrupts the vCPUs' LAPICs accepted, by vector (source: bpf "
+		      "kvm_apic_accept_irq)",
+		      "vector", a->irq, a->nr_irq, "att:irq");
+		if (a->wake_polled.valid && a->wake_waited.valid) {
+			family(f, "vmscope_attached_halt_wakeups_total", "counter",
+			       "Halts woken: after waiting, or caught by halt-polling without a "
+			       "sleep (source: bpf kvm_vcpu_wakeup)");
+			fprintf(f, "vmscope_attached_halt_wakeups_total{how=\"waited\"} %llu\n",
+				(unsigned long long)counted(m, "att:woke:w", a->wake_waited.total));
+			fprintf(f, "vmscope_attached_halt_wakeups_total{how=\"polled\"} %llu\n",
+				(unsigned long long)counted(m, "att:woke:p", a->wake_polled.total));
+		}
 	}
 }
 

@@ -134,12 +134,20 @@ int panel_devices(struct dash *d, int y, int rows)
 {
 	const struct snapshot *s = &d->snap;
 	const struct snap_attached *a = &s->attached;
-	heading(y++, "DEVICES /s  the guest's exits at its devices (bpf)");
+	heading(y++,
+		"DEVICES /s  the guest's exits at its devices, its interrupts and halts (bpf)");
 	if (!s->bpf_on) {
 		panel_line(y++, "bpf", s->bpf_why);
 		return y + 1;
 	}
 	panel_line_top(y++, "port I/O", a->pio, a->nr_pio);
 	panel_line_top(y++, "MMIO page", a->mmio, a->nr_mmio);
+	panel_line_top(y++, "irq vector", a->irq, a->nr_irq);
+	char line[160] = "-";
+	if (a->wake_polled.valid && a->wake_waited.valid)
+		snprintf(line, sizeof(line),
+			 "%.0f/s after waiting, %.0f/s caught by halt-polling (no sleep)",
+			 a->wake_waited.rate, a->wake_polled.rate);
+	panel_line(y++, "halts woken", line);
 	return y + 1;
 }

@@ -573,7 +573,7 @@ static const struct panel {
     {"network", 2, ours, draw_net},
     {"vcpus", 3, attached, panel_vcpus},
     {"latency", 4, attached, panel_latency},
-    {"devices", 3, attached, panel_devices},
+    {"devices", 5, attached, panel_devices},
     {"compare", 6, want_compare, draw_compare},
     {"switches", 1, want_compare, draw_switches},
     {"history", 7, want_history, draw_history},

@@ -505,6 +505,11 @@ TEST(an_attached_record_survives_json_and_back)
 	a->nr_mmio = 1;
 	snprintf(a->mmio[0].name, sizeof(a->mmio[0].name), "0xfee00000");
 	fig(&a->mmio[0].f, &n);
+	a->nr_irq = 1;
+	snprintf(a->irq[0].name, sizeof(a->irq[0].name), "0xec");
+	fig(&a->irq[0].f, &n);
+	fig(&a->wake_polled, &n);
+	fig(&a->wake_waited, &n);
 	a->lat_kind = KT_LAT_EXIT;
 	a->nr_lat = 2;
 	fill_latency(&a->lat[0], "IO_INSTRUCTION", &n);
