@@ -431,6 +431,20 @@ static const char *const panels_help[] = {
     "           what the eBPF probes themselves cost, by the kernel's accounting",
 };
 
+/* An attached VM's panels (vmscope attach PID, or its recording). */
+static const char *const attached_help[] = {
+    "PANELS (-: that source cannot see or tell apart that figure)",
+    " VCPUS     each vCPU's exits and halts a second (its stats fd, the VMM's own,",
+    "           duplicated), and how long each exit kept it out of the guest",
+    " EXIT LATENCY  the same by reason, timed in BPF since attaching: kvm_exit to",
+    "           kvm_entry (VT-x, AMD-V), or a userspace exit to the next KVM_RUN",
+    "           (kvm_pvm: in-kernel exits are not timed there)",
+    " DEVICES   its exits by port and MMIO page, its interrupts by vector, its",
+    "           halts woken after waiting or caught by halt-polling (bpf)",
+    " SOURCES   the busiest counters of the stats fd and eBPF; observer: what the",
+    "           eBPF probes themselves cost, against the VMM's CPU time",
+};
+
 #define HELP_WIDTH     78
 #define HELP_KEY_LINES 8
 
@@ -495,14 +509,19 @@ void keys_draw_help(struct dash *d)
 		flow_text(&f, "drive a live VM)", " ");
 	}
 	/* Every line, then the window of them that fits above the last row. */
+	_Static_assert(sizeof(attached_help) <= sizeof(panels_help), "lines[] holds either");
 	const char *lines[2 + HELP_KEY_LINES + sizeof(panels_help) / sizeof(panels_help[0])];
+	bool att = d->snap.attached.on;
+	const char *const *help = att ? attached_help : panels_help;
+	unsigned nr_help = att ? sizeof(attached_help) / sizeof(attached_help[0])
+			       : sizeof(panels_help) / sizeof(panels_help[0]);
 	int n = 0;
 	lines[n++] = "vmscope help";
 	lines[n++] = "KEYS";
 	for (unsigned i = 0; i < f.nr; i++)
 		lines[n++] = f.line[i];
-	for (unsigned i = 0; i < sizeof(panels_help) / sizeof(panels_help[0]); i++)
-		lines[n++] = panels_help[i];
+	for (unsigned i = 0; i < nr_help; i++)
+		lines[n++] = help[i];
 	d->help_lines = n;
 	int rows = LINES - 1, top = d->help_top > n - rows ? n - rows : d->help_top;
 	top = top < 0 ? 0 : top;
