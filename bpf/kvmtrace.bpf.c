@@ -363,7 +363,8 @@ int BPF_PROG(kvm_vcpu_wakeup_btf, __u64 ns, bool waited, bool valid)
 /* ---- exit latency where kvm_entry never fires (kvm_pvm): the vCPU thread's next KVM_RUN ----
  * kvm_fpu(1) fires as KVM_RUN loads the guest's FPU state; it fires on every host, so it stands
  * for KVM_RUN's entry where fentry cannot be had (kernels under lockdown refuse fentry, as ours
- * do). It names no vCPU: kvm_emulate_insn, which does, tells each thread's (lat_vcpu). */
+ * do). It names no vCPU: kvm_emulate_insn, which does, tells each thread's (lat_begin with no
+ * time). */
 
 SEC("tp_btf/kvm_fpu")
 int BPF_PROG(kvm_fpu_btf, int load)

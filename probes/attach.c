@@ -35,6 +35,7 @@ struct held_stats {
 	unsigned id;  /* the vCPU's id, from the fd's name */
 	int their_fd; /* the VMM's fd it duplicates */
 	struct kstats ks;
+	int exits, halts; /* where "exits" and "halt_exits" are among its values; -1: not there */
 	uint64_t *vals;
 };
 
@@ -137,6 +138,8 @@ static void follow_stats(struct attach *a, const struct scan *sc)
 			kstats_close(&h->ks);
 			continue;
 		}
+		h->exits = kstats_find(&h->ks, "exits");
+		h->halts = kstats_find(&h->ks, "halt_exits");
 		a->dup_errno = 0;
 		keep[a->nr_st++] = true;
 	}
@@ -196,9 +199,9 @@ int attach_open(struct attach **out, const struct attach_opts *o, char *why, siz
 	return 0;
 }
 
-bool attach_gone(const struct attach *a)
+const char *attach_gone(const struct attach *a)
 {
-	return a->gone;
+	return a->gone ? a->gone_why : NULL;
 }
 
 /* The vCPUs' stats into readings: each vCPU's exits and halts, every counter added up. */
@@ -218,13 +221,12 @@ static void read_stats(struct attach *a, struct readings *in, struct snap_attach
 			if (prev->vcpu[p].id == h->id)
 				pv = &prev->vcpu[p];
 		v->id = h->id;
-		int ix = kstats_find(&h->ks, "exits"), hx = kstats_find(&h->ks, "halt_exits");
-		if (ix >= 0)
-			figure_update(&v->exits, h->vals[ix], pv ? pv->exits.total : h->vals[ix],
-				      in->dt);
-		if (hx >= 0)
-			figure_update(&v->halts, h->vals[hx], pv ? pv->halts.total : h->vals[hx],
-				      in->dt);
+		if (h->exits >= 0)
+			figure_update(&v->exits, h->vals[h->exits],
+				      pv ? pv->exits.total : h->vals[h->exits], in->dt);
+		if (h->halts >= 0)
+			figure_update(&v->halts, h->vals[h->halts],
+				      pv ? pv->halts.total : h->vals[h->halts], in->dt);
 		/* One VM's vCPUs share one layout; a vCPU of another shape is not added in. */
 		if (a->sum && h->ks.nr == a->st[0].ks.nr)
 			for (uint32_t k = 0; k < h->ks.nr; k++)
@@ -384,8 +386,7 @@ void attach_tick(struct attach *a, struct snapshot *snap)
 	in.t = (double)(now - a->t0_ns) / 1e9;
 	in.dt = in.seq ? (double)(now - a->last_ns) / 1e9 : 0;
 	a->last_ns = now;
-	in.host = a->host;
-	in.cpu_mode = a->host == HOST_PVM ? CPU_PARAVIRT : CPU_HARDWARE;
+	in.host = a->host; /* the guest's CPU mode is not the host's to tell: none is said */
 	in.status.state = VMM_RUNNING;
 	snprintf(att.comm, sizeof(att.comm), "%s", a->info.comm);
 	snprintf(att.vmm, sizeof(att.vmm), "%s", a->info.vmm ? a->info.vmm : a->info.comm);

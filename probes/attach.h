@@ -21,8 +21,9 @@ struct attach;
  * the snapshots say why. */
 int attach_open(struct attach **out, const struct attach_opts *o, char *why, size_t n);
 void attach_tick(struct attach *a, struct snapshot *snap);
-/* The VMM exited (or dropped its VM): the tick that found it says so, and the run ends. */
-bool attach_gone(const struct attach *a);
+/* The VMM exited (or dropped its VM): the sentence that says so (the tick that found it carries
+ * it as its reason), and the run ends; NULL while it runs. */
+const char *attach_gone(const struct attach *a);
 void attach_close(struct attach *a);
 
 #endif

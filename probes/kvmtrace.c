@@ -108,6 +108,22 @@ static void choose_programs(struct kvmtrace *kt, const char *root, bool attach)
 	btf__free(vmlinux);
 }
 
+/* The BPF object opened afresh, set for this watch (its process, whether exits are timed, which
+ * programs load; timed_run: kvm_fpu too, KVM_RUN's entry) and loaded. 0, or -errno (kt->skel
+ * NULL: it could not be opened). */
+static int load_object(struct kvmtrace *kt, pid_t tgid, const char *root, bool timed_run)
+{
+	kvmtrace_bpf__destroy(kt->skel);
+	kt->skel = kvmtrace_bpf__open();
+	if (!kt->skel)
+		return -errno;
+	kt->skel->rodata->target_tgid = (__u32)tgid;
+	kt->skel->rodata->latency_on = kt->latency;
+	choose_programs(kt, root, kt->latency);
+	bpf_program__set_autoload(kt->skel->progs.kvm_fpu_btf, timed_run);
+	return kvmtrace_bpf__load(kt->skel);
+}
+
 int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char **why)
 {
 	struct kvmtrace *kt;
@@ -133,15 +149,7 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char 
 		return -ENOMEM;
 	/* The observer's own cost, as bpftop reads it: the kernel's run time of each program. */
 	kt->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-	kt->skel = kvmtrace_bpf__open();
-	if (!kt->skel) {
-		r = -errno;
-		*why = "eBPF probes are off: the BPF object could not be opened";
-		goto err;
-	}
-	kt->skel->rodata->target_tgid = (__u32)tgid;
 	kt->latency = flags & KT_OPEN_LATENCY;
-	kt->skel->rodata->latency_on = kt->latency;
 	kt->ncpus = libbpf_num_possible_cpus();
 	kt->vals = kt->ncpus > 0 ? calloc((size_t)kt->ncpus, sizeof(*kt->vals)) : NULL;
 	kt->flat_vals =
@@ -156,27 +164,14 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char 
 			   : "eBPF probes are off: the possible CPUs could not be counted";
 		goto err;
 	}
-	choose_programs(kt, root, kt->latency);
-	bpf_program__set_autoload(kt->skel->progs.kvm_fpu_btf, kt->latency);
-	r = kvmtrace_bpf__load(kt->skel);
-	if (r && kt->latency) {
-		/* A kernel that cannot trace KVM_RUN's entry (no BTF for kvm_fpu): the userspace
-		 * kind is not timed; the rest loads as ever. */
-		kvmtrace_bpf__destroy(kt->skel);
-		kt->skel = kvmtrace_bpf__open();
-		if (!kt->skel) {
-			r = -errno;
-			*why = "eBPF probes are off: the BPF object could not be opened";
-			goto err;
-		}
-		kt->skel->rodata->target_tgid = (__u32)tgid;
-		kt->skel->rodata->latency_on = true;
-		choose_programs(kt, root, kt->latency);
-		bpf_program__set_autoload(kt->skel->progs.kvm_fpu_btf, false);
-		r = kvmtrace_bpf__load(kt->skel);
-	}
+	r = load_object(kt, tgid, root, kt->latency);
+	/* A kernel that cannot trace KVM_RUN's entry (no BTF for kvm_fpu): the userspace kind is
+	 * not timed; the rest loads as ever. */
+	if (r && kt->skel && kt->latency)
+		r = load_object(kt, tgid, root, false);
 	if (r) {
-		*why = r == -EPERM
+		*why = !kt->skel ? "eBPF probes are off: the BPF object could not be opened"
+		       : r == -EPERM
 			   ? "eBPF probes are off: the kernel refused to load BPF programs "
 			     "(lockdown or missing CAP_BPF)"
 			   : "eBPF probes are off: the kernel's verifier refused the programs";
@@ -243,6 +238,19 @@ static int read_flat(struct kvmtrace *kt)
 	return 0;
 }
 
+/* A program's runs and run time so far, by the kernel's accounting, added to runs and ns; false:
+ * the kernel would not say. */
+static bool add_cost(struct bpf_program *p, uint64_t *runs, uint64_t *ns)
+{
+	struct bpf_prog_info info = {0};
+	__u32 len = sizeof(info);
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
+		return false;
+	*runs += info.run_cnt;
+	*ns += info.run_time_ns;
+	return true;
+}
+
 int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 {
 	int fd = bpf_map__fd(kt->skel->maps.counts);
@@ -252,24 +260,15 @@ int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 	memset(out, 0, sizeof(*out));
 	memcpy(out->attached, kt->attached, sizeof(out->attached));
 	out->cost_on = kt->stats_fd >= 0;
+	for (unsigned e = 0; out->cost_on && e < KT_MAX; e++)
+		if (kt->attached[e])
+			out->cost_on = add_cost(kt->prog[e], &out->run_cnt, &out->run_ns);
+	/* The end of a timed exit (KVM_RUN's kvm_fpu, with KT_OPEN_LATENCY) runs too, counting no
+	 * event: its runs are among the uncounted. */
 	uint64_t timing_runs = 0;
-	/* Every program that runs: each event's, and the end of a timed exit (KVM_RUN's kvm_fpu,
-	 * with KT_OPEN_LATENCY), whose runs count no event: they are among the uncounted. */
-	for (unsigned e = 0; out->cost_on && e <= KT_MAX; e++) {
-		struct bpf_program *p = e < KT_MAX ? kt->prog[e] : kt->skel->progs.kvm_fpu_btf;
-		if (e < KT_MAX ? !kt->attached[e] : !kt->run_link)
-			continue;
-		struct bpf_prog_info info = {0};
-		__u32 len = sizeof(info);
-		if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len)) {
-			out->cost_on = false;
-			break;
-		}
-		out->run_cnt += info.run_cnt;
-		out->run_ns += info.run_time_ns;
-		if (e == KT_MAX)
-			timing_runs = info.run_cnt;
-	}
+	if (out->cost_on && kt->run_link)
+		out->cost_on = add_cost(kt->skel->progs.kvm_fpu_btf, &timing_runs, &out->run_ns);
+	out->run_cnt += timing_runs;
 	if (read_flat(kt))
 		return -1;
 	out->uncounted = timing_runs;
@@ -338,14 +337,9 @@ int kvmtrace_latency(struct kvmtrace *kt, bool timed[KT_LAT_KINDS], struct kt_la
 			if (v->max_ns > one.val.max_ns)
 				one.val.max_ns = v->max_ns;
 		}
-		if (*nr < max) {
-			out[(*nr)++] = one;
-			continue;
-		}
-		/* Full: the rarest makes room, as add_detail does. */
-		qsort(out, *nr, sizeof(*out), by_count);
-		if (by_count(&one, &out[max - 1]) < 0)
-			out[max - 1] = one;
+		out[(*nr)++] = one;
+		if (*nr == max)
+			break;
 	}
 	qsort(out, *nr, sizeof(*out), by_count);
 	return 0;

@@ -45,7 +45,8 @@ struct kt_latency {
 int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char **why);
 int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out);
 /* With KT_OPEN_LATENCY: whether each kind can be timed here (its end is attached), and the
- * histograms into out (at most max; the busiest first where there are more). -1: not open so. */
+ * histograms into out, busiest first: at most max (the map holds KT_LAT_ENTRIES; out with room
+ * for that many has them all). -1: not open so. */
 int kvmtrace_latency(struct kvmtrace *kt, bool timed[KT_LAT_KINDS], struct kt_latency *out,
 		     unsigned max, unsigned *nr);
 void kvmtrace_close(struct kvmtrace *kt);

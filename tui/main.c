@@ -224,7 +224,7 @@ static int run_attached(const struct cli *cli, struct snap_source *src)
 	src->deferred = !cli->headless;
 	int rc = cli->headless ? run_headless(cli, src) : run_dashboard(cli, src);
 	if (!cli->headless && attach_gone(a))
-		fprintf(stderr, "vmscope: the VM exited (process %d)\n", cli->pid);
+		fprintf(stderr, "vmscope: %s\n", attach_gone(a));
 	if (source_finish(src) && rc == 0)
 		rc = 1;
 	attach_close(a);

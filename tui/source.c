@@ -17,9 +17,10 @@ bool source_tick(struct snap_source *src, struct snapshot *snap)
 			return false;
 		attach_tick(src->attached, snap);
 		if (attach_gone(src->attached)) {
-			/* Said on stderr in headless runs; the dashboard shows it in its header. */
+			/* Said now in headless runs; after the dashboard, which holds the
+			 * terminal, by its caller. */
 			if (!src->deferred)
-				fprintf(stderr, "vmscope: %s\n", snap->reason);
+				fprintf(stderr, "vmscope: %s\n", attach_gone(src->attached));
 			src->over = true;
 		}
 	} else if (!src->replay || !replay_next(src->replay, snap)) {
