@@ -117,9 +117,16 @@ if $can; then
 	wait_for 30 grep -q "serving metrics at" "$tmp/m.err"
 	url=$(grep -o 'http://[^ ]*/metrics' "$tmp/m.err")
 	wait_for 30 json_lines "$tmp/m.jsonl" 3
-	curl -s "$url" >"$tmp/metrics.txt"
+	# A scrape until one holds the IO exits' histogram (the bound is for a hang: CI once read
+	# an empty body here, and the retry says what curl got).
+	scraped() {
+		curl -s -o "$tmp/metrics.txt" -w '%{http_code}' "$url" >"$tmp/curl.code"
+		grep -q '^vmscope_exit_latency_seconds_bucket{reason="IO",kind="[a-z_]*",le="+Inf"} [1-9]' "$tmp/metrics.txt"
+	}
+	wait_for 30 scraped
 	kill -INT "$mp"
 	wait "$mp"
+	echo "    /metrics: HTTP $(cat "$tmp/curl.code"), $(grep -vc '^#' "$tmp/metrics.txt") samples (attach at $url: $(tr '\n' ' ' <"$tmp/m.err"))"
 	if ! grep -q '^vmscope_exit_latency_seconds_bucket{reason="IO",kind="[a-z_]*",le="+Inf"} [1-9]' "$tmp/metrics.txt" ||
 		! grep -q "^vmscope_attached_info{pid=\"$target\",vmm=\"vmscope\"" "$tmp/metrics.txt"; then
 		bad attach_serves_metrics "$(grep -v '^#' "$tmp/metrics.txt" | grep -v _bucket | head -20)"
