@@ -46,16 +46,16 @@ static int plug_card(struct vmm *vm, int p, enum nic_mode mode, bool announce, c
 		*why = !model ? "no such network card model" : "the VM has no network side";
 		return -EINVAL;
 	}
-	const struct nic_env env = {
+	struct nic_env env = {
 	    .mem = &vm->gmem,
 	    .irq = &vm->irq,
 	    .accel = &vm->accel,
 	    .net = vm->netside,
 	    /* INTA of device 0 behind the port: the port's slot swizzles it, as PC firmware */
 	    .intx_pin = IRQ_PCI_PIN_FIRST + slot % 4,
-	    .mac = NET_GUEST_MAC,
-	    .ip = LINK_GUEST_IP,
+	    .ip = net_guest_ip(vm->opts.index),
 	};
+	net_guest_mac(vm->opts.index, env.mac);
 	r = nic_create(model, &env, &vm->card[p]);
 	if (r) {
 		vm->card[p] = NULL;

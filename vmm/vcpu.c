@@ -178,7 +178,10 @@ static void *vcpu_thread(void *arg)
 	struct vmm *vm = arg;
 	struct cpu_exit x;
 
-	prctl(PR_SET_NAME, "vmscope-vcpu0");
+	char name[16] = "vmscope-vcpu0"; /* VM1's, as it always was */
+	if (vm->opts.index)
+		snprintf(name, sizeof(name), "vmscope-vm%u", vm->opts.index + 1);
+	prctl(PR_SET_NAME, name);
 	__atomic_store_n(&vm->vcpu_tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	prctl(PR_SET_TIMERSLACK, 1000ul); /* idle halts pace the guest: wake on time */
 	while (!LOAD(vm->stop)) {

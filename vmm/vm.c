@@ -40,8 +40,8 @@ static int open_net(struct vmm *vm, const char **why)
 	}
 	if (vm->netside->why)
 		vlog(&vm->log, "vmm: %s; using the in-process loopback peer", vm->netside->why);
-	vm->ctl->peer_ip = LINK_PEER_IP;
-	vm->ctl->guest_ip = LINK_GUEST_IP;
+	vm->ctl->peer_ip = vm->opts.peer_ip ? vm->opts.peer_ip : LINK_PEER_IP;
+	vm->ctl->guest_ip = net_guest_ip(vm->opts.index);
 	return 0;
 }
 
@@ -299,10 +299,15 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 	static int (*const translated_steps[])(struct vmm *, const char **) = {
 	    map_memory, create_translated, init_devices, init_network, NULL,
 	};
-	struct vmm *vm = vm_alloc(opts);
+	struct vmm *vm;
 	int r;
 
 	*why = NULL;
+	if (opts->index >= NET_VMS_MAX) {
+		*why = "no room for another VM on the link";
+		return -EINVAL;
+	}
+	vm = vm_alloc(opts);
 	if (!vm)
 		return -ENOMEM;
 	r = vlog_init(&vm->log, opts->log_path);

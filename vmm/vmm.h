@@ -54,6 +54,8 @@ struct vmm_opts {
 				   * (root) or the loopback peer */
 	struct net *net;	  /* the network side to attach the card to (it outlives the VM);
 				   * NULL with nic: the VM opens one of its own */
+	unsigned index;		  /* which VM of the link's (0: VM1): its MAC and IP (net.h) */
+	uint32_t peer_ip;	  /* where its ping and tx go (host order); 0: the link's peer */
 };
 
 /* The network side, for the probes. */

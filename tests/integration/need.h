@@ -6,6 +6,7 @@
 
 #include "tests/harness.h"
 #include "vmm/kvm/kvm.h"
+#include "vmm/vmm.h"
 
 /* The CPU the tests that boot a VM run it on: KVM's best (auto), or with
  * VMSCOPE_TEST_CPU=translated the translated CPU, which needs no /dev/kvm (tests/translated.sh
@@ -35,6 +36,27 @@ static inline void need_tap(void)
 		SKIP("the TAP link needs root");
 	if (access("/dev/net/tun", R_OK | W_OK))
 		SKIP("/dev/net/tun is missing");
+}
+
+/* The guest's control page as it is now (one copy, overwritten by the next call). */
+static inline struct ctl_page *guest_ctl(struct vmm *vm)
+{
+	static struct ctl_page c;
+	vmm_read_ctl(vm, &c);
+	return &c;
+}
+
+/* The guest took the last command, then idles. */
+static inline bool guest_acked(struct vmm *vm)
+{
+	struct ctl_page *c = guest_ctl(vm);
+	return c->ack_seq == c->cmd_seq;
+}
+
+static inline void guest_settle(struct vmm *vm)
+{
+	vmm_set_workload(vm, WL_IDLE, 0, 0);
+	CHECK(WAIT_UNTIL(guest_acked(vm), HANG_BOUND_S));
 }
 
 #endif

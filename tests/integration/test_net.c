@@ -22,20 +22,6 @@
 #include "vmm/nic.h"
 #include "vmm/vmm.h"
 
-/* The guest's control page as it is now (one copy, overwritten by the next call). */
-static struct ctl_page *ctl(struct vmm *vm)
-{
-	static struct ctl_page c;
-	vmm_read_ctl(vm, &c);
-	return &c;
-}
-
-static bool acked(struct vmm *vm)
-{
-	struct ctl_page *c = ctl(vm);
-	return c->ack_seq == c->cmd_seq;
-}
-
 static struct vmm *boot_with_nic(enum nic_mode mode)
 {
 	struct vmm_opts o = {.nic = mode, .cpu = test_cpu()};
@@ -47,7 +33,7 @@ static struct vmm *boot_with_nic(enum nic_mode mode)
 		return NULL;
 	}
 	vmm_start(vm);
-	if (!WAIT_UNTIL(ctl(vm)->nic_state != NIC_NONE, HANG_BOUND_S))
+	if (!WAIT_UNTIL(guest_ctl(vm)->nic_state != NIC_NONE, HANG_BOUND_S))
 		test_fail(__FILE__, __LINE__, "the guest found no card");
 	return vm;
 }
@@ -80,20 +66,14 @@ static uint64_t dev_counter(const struct nic_readout *ro, const char *name)
 
 /* Idle the guest and wait until it has taken the command: every op it started has finished.
  * Frames still in flight land later; a test waits for the counts that must then agree. */
-static void settle(struct vmm *vm)
-{
-	vmm_set_workload(vm, WL_IDLE, 0, 0);
-	CHECK(WAIT_UNTIL(acked(vm), HANG_BOUND_S));
-}
-
 /* A closed-loop ping until one is answered: the guest and the namespace have resolved each
  * other's MAC, so no later datagram waits in an ARP queue. */
 static void resolve_peer(struct vmm *vm)
 {
-	uint64_t from = ctl(vm)->ping.ops;
+	uint64_t from = guest_ctl(vm)->ping.ops;
 	vmm_set_workload(vm, WL_PING, 0, 0);
-	CHECK(WAIT_UNTIL(ctl(vm)->ping.ops > from, HANG_BOUND_S));
-	settle(vm);
+	CHECK(WAIT_UNTIL(guest_ctl(vm)->ping.ops > from, HANG_BOUND_S));
+	guest_settle(vm);
 }
 
 /* How much work each scenario drives: enough to mean something, a count, never a time. */
@@ -108,11 +88,11 @@ NIC_TEST(net_guest_pings_the_peer)
 	need_tap();
 	struct vmm *vm = boot_with_nic(m);
 	REQUIRE(vm);
-	CHECK(ctl(vm)->nic_state == NIC_UP);
+	CHECK(guest_ctl(vm)->nic_state == NIC_UP);
 	vmm_set_workload(vm, WL_PING, 0, 0); /* closed loop */
-	CHECK(WAIT_UNTIL(ctl(vm)->ping.ops >= PINGS, HANG_BOUND_S));
-	settle(vm);
-	struct ctl_page *c = ctl(vm);
+	CHECK(WAIT_UNTIL(guest_ctl(vm)->ping.ops >= PINGS, HANG_BOUND_S));
+	guest_settle(vm);
+	struct ctl_page *c = guest_ctl(vm);
 	printf("    ping: %llu sent, %llu answered, %llu lost, avg %.1f us\n",
 	       (unsigned long long)c->ping_sent, (unsigned long long)c->ping.ops,
 	       (unsigned long long)c->ping_lost,
@@ -135,15 +115,15 @@ NIC_TEST(net_tx_counts_agree_and_only_the_emulated_card_exits)
 	REQUIRE(vm);
 	resolve_peer(vm);
 	vmm_read_counters(vm, &a);
-	uint64_t tx0 = ctl(vm)->net_tx_packets;
+	uint64_t tx0 = guest_ctl(vm)->net_tx_packets;
 	vmm_read_net(vm, &ro, &lc);
 	uint64_t sink0 = lc.sink_rx, dev0 = ro.total.tx_packets, traps0 = ro.total.reg_traps;
 	uint64_t notify0 = ro.total.notify_events,
 		 wakes0 = m == NIC_MODE_VF ? dev_counter(&ro, "engine_wakes") : 0;
 	vmm_set_workload(vm, WL_TX, 0, 20000);
-	CHECK(WAIT_UNTIL(ctl(vm)->net_tx_packets - tx0 >= TX_FRAMES, HANG_BOUND_S));
-	settle(vm);
-	uint64_t guest = ctl(vm)->net_tx_packets - tx0, dev, sink;
+	CHECK(WAIT_UNTIL(guest_ctl(vm)->net_tx_packets - tx0 >= TX_FRAMES, HANG_BOUND_S));
+	guest_settle(vm);
+	uint64_t guest = guest_ctl(vm)->net_tx_packets - tx0, dev, sink;
 	/* What the guest sent, the device moves and the peer's sink receives, each once. */
 	WAIT_UNTIL((vmm_read_net(vm, &ro, &lc), dev = ro.total.tx_packets - dev0,
 		    sink = lc.sink_rx - sink0, dev >= guest && sink >= guest),
@@ -188,7 +168,7 @@ NIC_TEST(net_the_namespace_pings_the_guest_with_the_real_ping)
 		vmm_destroy(vm);
 		return;
 	}
-	uint64_t before = ctl(vm)->icmp_replies;
+	uint64_t before = guest_ctl(vm)->icmp_replies;
 	snprintf(cmd, sizeof(cmd), "ip netns exec %s true 2>/dev/null", info.netns);
 	if (system(cmd) != 0) {
 		vmm_destroy(vm);
@@ -198,9 +178,9 @@ NIC_TEST(net_the_namespace_pings_the_guest_with_the_real_ping)
 	snprintf(cmd, sizeof(cmd), "ip netns exec %s ping -c 3 -W 30 10.77.0.2 >/dev/null 2>&1",
 		 info.netns);
 	CHECK(system(cmd) == 0);
-	WAIT_UNTIL(ctl(vm)->icmp_replies - before >= 3, HANG_BOUND_S);
-	CHECK(ctl(vm)->icmp_replies - before == 3);
-	CHECK(ctl(vm)->arp_replies >= 1); /* the namespace asked who 10.77.0.2 is */
+	WAIT_UNTIL(guest_ctl(vm)->icmp_replies - before >= 3, HANG_BOUND_S);
+	CHECK(guest_ctl(vm)->icmp_replies - before == 3);
+	CHECK(guest_ctl(vm)->arp_replies >= 1); /* the namespace asked who 10.77.0.2 is */
 	vmm_destroy(vm);
 }
 
@@ -244,8 +224,8 @@ TEST(net_without_root_the_loopback_peer_answers)
 			_exit(11);
 		vmm_start(vm);
 		vmm_set_workload(vm, WL_PING, 0, 0);
-		WAIT_UNTIL(ctl(vm)->ping.ops >= PINGS, HANG_BOUND_S);
-		settle(vm);
+		WAIT_UNTIL(guest_ctl(vm)->ping.ops >= PINGS, HANG_BOUND_S);
+		guest_settle(vm);
 		struct ctl_page c;
 		struct vmm_net info;
 		vmm_read_ctl(vm, &c);
@@ -276,18 +256,18 @@ NIC_TEST(net_capture_sees_what_the_guest_sent_and_times_its_round_trips)
 	resolve_peer(vm); /* ARP, first pings */
 	/* The capture has seen every ping before the window opens (they are all the guest's IPv4).
 	 */
-	WAIT_UNTIL((session_tick(s, &a), a.cap_from_guest.total >= ctl(vm)->ping_sent),
+	WAIT_UNTIL((session_tick(s, &a), a.cap_from_guest.total >= guest_ctl(vm)->ping_sent),
 		   HANG_BOUND_S);
 	if (!a.cap_on) {
 		test_fail(__FILE__, __LINE__, "capture off: %s", a.cap_why);
 		session_close(s);
 		return;
 	}
-	uint64_t tx0 = ctl(vm)->net_tx_packets;
+	uint64_t tx0 = guest_ctl(vm)->net_tx_packets;
 	session_set_workload(s, WL_TX, 0, 20000);
-	CHECK(WAIT_UNTIL(ctl(vm)->net_tx_packets - tx0 >= TX_FRAMES, HANG_BOUND_S));
-	settle(vm);
-	uint64_t guest = ctl(vm)->net_tx_packets - tx0, wire = 0;
+	CHECK(WAIT_UNTIL(guest_ctl(vm)->net_tx_packets - tx0 >= TX_FRAMES, HANG_BOUND_S));
+	guest_settle(vm);
+	uint64_t guest = guest_ctl(vm)->net_tx_packets - tx0, wire = 0;
 	WAIT_UNTIL((session_tick(s, &b), wire = b.cap_from_guest.total - a.cap_from_guest.total,
 		    wire >= guest),
 		   HANG_BOUND_S);
@@ -303,7 +283,7 @@ NIC_TEST(net_capture_sees_what_the_guest_sent_and_times_its_round_trips)
 	uint64_t replies0 = ctl.ping.ops;
 	session_set_workload(s, WL_PING, 0, 0);
 	CHECK(WAIT_UNTIL((vmm_read_ctl(vm, &ctl), ctl.ping.ops - replies0 >= PINGS), HANG_BOUND_S));
-	settle(vm);
+	guest_settle(vm);
 	vmm_read_ctl(vm, &ctl);
 	uint64_t pings = ctl.ping.ops - replies0, timed = 0;
 	WAIT_UNTIL(
@@ -338,12 +318,12 @@ static void flood(struct vmm *vm, uint32_t rate, uint64_t n, struct flood *f)
 	resolve_peer(vm);
 	vmm_read_net(vm, &f->ro, &a);
 	struct nic_stats t0 = f->ro.total;
-	uint64_t sink0 = ctl(vm)->rx_sink;
+	uint64_t sink0 = guest_ctl(vm)->rx_sink;
 	vmm_set_workload(vm, WL_RX, 0, rate);
-	CHECK(WAIT_UNTIL(ctl(vm)->rx_sink - sink0 >= n, HANG_BOUND_S));
-	settle(vm); /* the peer stops flooding */
-	WAIT_UNTIL((vmm_read_net(vm, &f->ro, &b), f->c = ctl(vm), f->sent = b.drive_tx - a.drive_tx,
-		    f->got = f->c->rx_sink - sink0,
+	CHECK(WAIT_UNTIL(guest_ctl(vm)->rx_sink - sink0 >= n, HANG_BOUND_S));
+	guest_settle(vm); /* the peer stops flooding */
+	WAIT_UNTIL((vmm_read_net(vm, &f->ro, &b), f->c = guest_ctl(vm),
+		    f->sent = b.drive_tx - a.drive_tx, f->got = f->c->rx_sink - sink0,
 		    f->delivered = f->ro.total.rx_packets - t0.rx_packets,
 		    rate ? f->got == f->sent
 			 : f->got == f->delivered && f->got + f->c->rx_seq_lost <= f->sent),
@@ -456,14 +436,14 @@ NIC_TEST(net_echo_the_guest_sends_back_what_the_peer_sends)
 	REQUIRE(vm);
 	vmm_set_workload(vm, WL_ECHO, 0, 0); /* closed loop from the peer */
 	CHECK(WAIT_UNTIL((vmm_read_net(vm, &ro, &lc), lc.drive_echoes >= ECHOES), HANG_BOUND_S));
-	settle(vm);
+	guest_settle(vm);
 	/* The echo in flight when the peer stopped comes back too. */
-	WAIT_UNTIL((vmm_read_net(vm, &ro, &lc), lc.drive_echoes >= ctl(vm)->udp_echoed),
+	WAIT_UNTIL((vmm_read_net(vm, &ro, &lc), lc.drive_echoes >= guest_ctl(vm)->udp_echoed),
 		   HANG_BOUND_S);
 	printf("    echo: guest echoed %llu, peer got back %llu, avg %.0f us\n",
-	       (unsigned long long)ctl(vm)->udp_echoed, (unsigned long long)lc.drive_echoes,
+	       (unsigned long long)guest_ctl(vm)->udp_echoed, (unsigned long long)lc.drive_echoes,
 	       lc.drive_echoes ? (double)lc.drive_rtt_ns / 1e3 / (double)lc.drive_echoes : 0);
-	CHECK(lc.drive_echoes >= ECHOES && lc.drive_echoes == ctl(vm)->udp_echoed);
+	CHECK(lc.drive_echoes >= ECHOES && lc.drive_echoes == guest_ctl(vm)->udp_echoed);
 	vmm_destroy(vm);
 }
 

@@ -69,7 +69,15 @@ TEST(netside_attach_detach_and_attach_again)
 		 * the new one sends, then the link has learnt. */
 		REQUIRE(net_watch(&n, fb, on_kick, &b) == 0);
 		REQUIRE(net_attach(&n, &pb) == 0);
-		CHECK(net_attach(&n, &pa) == -EBUSY); /* two ports, no third */
+		/* Room for NET_PORTS: then refused. */
+		static struct dev more[NET_PORTS];
+		unsigned extra = 0;
+		for (; extra < NET_PORTS; extra++)
+			if (net_attach(&n, &(struct net_port){.rx = on_rx, .opaque = &more[extra]}))
+				break;
+		CHECK(extra == NET_PORTS - 2);
+		for (unsigned i = 0; i < extra; i++)
+			net_detach(&n, &more[i]);
 		ask(&n, NULL);
 		CHECK(a.frames == a0 + 2 && b.frames == b0);
 		uint64_t moves = n.be->st.rx_moves;
@@ -104,6 +112,74 @@ TEST(netside_attach_detach_and_attach_again)
 	n.be->ops->destroy(n.be);
 	close(fa);
 	close(fb);
+}
+
+/* Several guests on one link: the backend is a learning switch in front of it. A unicast to
+ * another guest's MAC goes port to port and never reaches the link; a broadcast reaches the link
+ * and every other guest; the link's frames go to their MAC's port, or to everyone when no port
+ * has the MAC; two cards of one guest still learn which one receives. */
+TEST(netside_switches_frames_between_guests_and_the_link)
+{
+	static struct net n;
+	struct dev a = {0}, b = {0}, b2 = {0};
+	memset(&n, 0, sizeof(n));
+	n.wake_fd = -1;
+	REQUIRE(loopback_create(&n.be) == 0);
+	struct net_port pa = {.rx = on_rx, .opaque = &a}, pb = {.rx = on_rx, .opaque = &b},
+			pb2 = {.rx = on_rx, .opaque = &b2};
+	net_guest_mac(0, pa.mac);
+	net_guest_mac(1, pb.mac);
+	memcpy(pb2.mac, pb.mac, 6);
+	CHECK(memcmp(pa.mac, pb.mac, 6) != 0);
+	REQUIRE(net_attach(&n, &pa) == 0);
+	REQUIRE(net_attach(&n, &pb) == 0);
+
+	/* a -> b: switched, the link sees nothing. */
+	static uint8_t f[128];
+	struct net_if nif = {.ip = net_guest_ip(0)};
+	memcpy(nif.mac, pa.mac, 6);
+	memcpy(nif.peer_mac, pb.mac, 6);
+	size_t len = net_udp(&nif, f, sizeof(f), net_guest_ip(1), 40000, 9, "12345678", 8);
+	struct iovec udp = {f, len};
+	uint64_t tx0 = n.be->st.tx_frames + n.be->st.submits;
+	REQUIRE(net_port_send(n.be, &a, &udp, 1) == 0);
+	n.be->ops->poll(n.be, false, 0);
+	CHECK(b.frames == 1 && a.frames == 0);
+	CHECK(n.be->st.switched == 1);
+	CHECK(n.be->st.tx_frames + n.be->st.submits == tx0);
+
+	/* a's ARP request (a broadcast): to the link, whose peer answers a alone, and to b. */
+	size_t alen = net_arp_request(&nif, f, sizeof(f), LINK_PEER_IP);
+	struct iovec arp = {f, alen};
+	REQUIRE(net_port_send(n.be, &a, &arp, 1) == 0);
+	n.be->ops->poll(n.be, false, 0);
+	CHECK(b.frames == 2 && a.frames == 1);
+
+	/* A unicast from the link to a MAC nobody has: every guest's card sees it. */
+	uint8_t odd[60] = {0x52, 0x54, 0, 0x99, 0x99, 0x99, 2, 0, 0, 0, 0, 1, 0x08, 0x00};
+	net_backend_deliver(n.be, odd, sizeof(odd));
+	CHECK(a.frames == 2 && b.frames == 3);
+
+	/* b's second card (a live switch): b keeps receiving until b2 sends. */
+	REQUIRE(net_attach(&n, &pb2) == 0);
+	memcpy(odd, pb.mac, 6);
+	net_backend_deliver(n.be, odd, sizeof(odd));
+	CHECK(b.frames == 4 && b2.frames == 0 && a.frames == 2);
+	struct net_if nb = {.ip = net_guest_ip(1)};
+	memcpy(nb.mac, pb.mac, 6);
+	memcpy(nb.peer_mac, pa.mac, 6);
+	len = net_udp(&nb, f, sizeof(f), net_guest_ip(0), 40000, 9, "12345678", 8);
+	udp.iov_len = len;
+	REQUIRE(net_port_send(n.be, &b2, &udp, 1) == 0); /* b2 -> a, switched; b2 learnt */
+	CHECK(a.frames == 3 && n.be->st.switched == 2);
+	net_backend_deliver(n.be, odd, sizeof(odd));
+	CHECK(b2.frames == 1 && b.frames == 4);
+	net_detach(&n, &b2); /* b2 goes while it receives: b receives again */
+	net_backend_deliver(n.be, odd, sizeof(odd));
+	CHECK(b.frames == 5);
+	net_detach(&n, &b);
+	net_detach(&n, &a);
+	n.be->ops->destroy(n.be);
 }
 
 /* The VMM's view of a switch's blackout: the longest gap between the guest's IPv4 frames that

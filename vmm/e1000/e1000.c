@@ -413,13 +413,15 @@ int e1000_init(struct e1000 *e, const struct nic_env *env)
 	e->tx_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (e->tx_wake_fd < 0)
 		return -errno;
+	memcpy(e->mac, env->mac, 6);
 	reset(e, env->mac);
 	return 0;
 }
 
 int e1000_start(struct e1000 *e)
 {
-	const struct net_port port = {.rx = e1000_rx, .tx_ready = on_tx_ready, .opaque = e};
+	struct net_port port = {.rx = e1000_rx, .tx_ready = on_tx_ready, .opaque = e};
+	memcpy(port.mac, e->mac, 6);
 	const struct net_card_watch w[] = {{e->tx_wake_fd, on_tx_wake},
 					   {e->intx.resample_efd, on_resample}};
 	e->attached = true; /* watches may be in place even on failure: detach removes them */

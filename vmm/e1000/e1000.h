@@ -58,6 +58,7 @@ struct e1000 {
 	struct net_backend *be;
 	struct irq_line intx;
 	int tx_wake_fd; /* the vCPU thread hands TDT writes to the poller through it */
+	uint8_t mac[6]; /* the guest's, from the environment: the EEPROM's, and the link's port's */
 	bool attached;
 	pthread_mutex_t lock;
 

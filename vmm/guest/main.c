@@ -126,6 +126,7 @@ static void nic_init(void)
 	__builtin_memcpy(nif.mac, cur->mac, 6);
 	__builtin_memcpy(ctl->mac, cur->mac, 6);
 	nif.ip = ctl->guest_ip;
+	nif.peer_ip = ctl->peer_ip;
 	ctl->nic_state = NIC_UP;
 }
 
@@ -280,6 +281,7 @@ static void probe_done(void)
 		__builtin_memcpy(nif.mac, n->mac, 6);
 		__builtin_memcpy(ctl->mac, n->mac, 6);
 		nif.ip = ctl->guest_ip;
+		nif.peer_ip = ctl->peer_ip;
 	}
 	ctl->hp_probe_cycles = rdtsc() - slot_seen;
 	ctl->hp_bound_bdf = probe.bdf;

@@ -20,46 +20,154 @@ uint32_t net_gather(uint8_t *buf, uint32_t cap, const struct iovec *iov, unsigne
 	return len;
 }
 
+static bool mac_eq(const uint8_t *a, const uint8_t *b)
+{
+	return !memcmp(a, b, 6);
+}
+
+/* The first n bytes of a gathered frame (fewer if it is shorter): its Ethernet header. */
+static unsigned frame_head(const struct iovec *iov, unsigned n, uint8_t *out, unsigned want)
+{
+	unsigned got = 0;
+	for (unsigned i = 0; i < n && got < want; i++) {
+		unsigned take =
+		    (unsigned)iov[i].iov_len < want - got ? (unsigned)iov[i].iov_len : want - got;
+		memcpy(out + got, iov[i].iov_base, take);
+		got += take;
+	}
+	return got;
+}
+
 /* The VMM's clock for blackouts: every frame's time, so the gap that a switch's window opens
  * in is measured from the frame before it. Like the capture's view, it counts the guest's IPv4
- * traffic: an ARP (a switch's own announcement) is not traffic. */
-static void gap_seen(struct net_backend *be, const struct iovec *iov, unsigned n)
+ * traffic (gap_mac's, where several guests share the link): an ARP (a switch's own
+ * announcement) is not traffic. */
+static void gap_seen(struct net_backend *be, const uint8_t *head, unsigned got)
 {
-	uint8_t type[2];
-	unsigned got = 0;
-	for (unsigned i = 0, at = 0; i < n && got < 2; at += (unsigned)iov[i++].iov_len)
-		for (unsigned b = 12 + got; b < 14 && b - at < iov[i].iov_len; b++)
-			type[got++] = ((const uint8_t *)iov[i].iov_base)[b - at];
-	if (got == 2 && type[0] == 0x08 && type[1] == 0x00)
-		gap_frame(&be->gap, mono_ns());
+	static const uint8_t none[6];
+	if (got < 14 || head[12] != 0x08 || head[13] != 0x00)
+		return;
+	if (!mac_eq(be->gap_mac, none) && !mac_eq(head, be->gap_mac) &&
+	    !mac_eq(head + 6, be->gap_mac))
+		return;
+	gap_frame(&be->gap, mono_ns());
+}
+
+/* The port receiving mac's frames, or -1. */
+static int port_of(const struct net_backend *be, const uint8_t *mac)
+{
+	for (unsigned i = 0; i < NET_PORTS; i++)
+		if (be->rx[i] && be->port[i].opaque && mac_eq(be->port[i].mac, mac))
+			return (int)i;
+	return -1;
+}
+
+static void to_port(struct net_backend *be, unsigned i, const uint8_t *frame, uint32_t len)
+{
+	struct net_port *p = &be->port[i];
+	if (p->rx)
+		p->rx(p->opaque, frame, len);
+}
+
+/* To every MAC's receiving port but the sender's (skip: NULL for none); false: no port. */
+static bool flood(struct net_backend *be, const uint8_t *skip, const uint8_t *frame, uint32_t len)
+{
+	bool any = false;
+	for (unsigned i = 0; i < NET_PORTS; i++) {
+		if (!be->rx[i] || !be->port[i].opaque || (skip && mac_eq(be->port[i].mac, skip)))
+			continue;
+		any = true;
+		to_port(be, i, frame, len);
+	}
+	return any;
 }
 
 void net_backend_deliver(struct net_backend *be, const uint8_t *frame, uint32_t len)
 {
-	struct net_port *p = &be->port[be->rx_port];
 	be->st.rx_frames++;
 	be->st.rx_bytes += len;
-	if (p->rx) {
-		gap_seen(be, &(struct iovec){(void *)frame, len}, 1);
-		p->rx(p->opaque, frame, len);
-	} else {
-		be->st.rx_no_port++;
+	int to = len >= 14 && !(frame[0] & 1) ? port_of(be, frame) : -1;
+	if (len >= 14)
+		gap_seen(be, frame, len);
+	if (to >= 0) {
+		to_port(be, (unsigned)to, frame, len);
+		return;
 	}
+	/* A broadcast, or a MAC no port has: every guest's card sees it, as on a hub. */
+	if (!flood(be, NULL, frame, len))
+		be->st.rx_no_port++;
+}
+
+/* Of the ports with i's MAC, i receives from now on. */
+static void learn(struct net_backend *be, unsigned i)
+{
+	if (be->rx[i])
+		return;
+	for (unsigned j = 0; j < NET_PORTS; j++)
+		if (j != i && be->rx[j] && mac_eq(be->port[j].mac, be->port[i].mac)) {
+			be->rx[j] = false;
+			be->st.rx_moves++;
+		}
+	be->rx[i] = true;
 }
 
 int net_port_send(struct net_backend *be, void *owner, const struct iovec *iov, unsigned n)
 {
+	uint8_t head[14];
+	unsigned got = frame_head(iov, n, head, sizeof(head));
+	int from = -1;
+	for (unsigned i = 0; owner && i < NET_PORTS; i++)
+		if (be->port[i].opaque == owner)
+			from = (int)i;
+	int to = got >= 6 && !(head[0] & 1) ? port_of(be, head) : -1;
+	if (to >= 0 && from >= 0 && !mac_eq(be->port[to].mac, be->port[from].mac)) {
+		/* Another guest on this link: port to port, as a bridge does. */
+		uint8_t frame[NET_FRAME_MAX];
+		uint32_t len = net_gather(frame, sizeof(frame), iov, n);
+		if (!len) {
+			be->st.tx_refused++;
+			return -EMSGSIZE;
+		}
+		learn(be, (unsigned)from);
+		gap_seen(be, head, got);
+		be->st.switched++;
+		to_port(be, (unsigned)to, frame, len);
+		return 0;
+	}
 	int r = be->ops->send(be, iov, n);
 	if (r)
 		return r;
-	gap_seen(be, iov, n);
-	if (owner && be->port[be->rx_port].opaque != owner)
-		for (unsigned i = 0; i < NET_PORTS; i++)
-			if (be->port[i].opaque == owner) {
-				be->rx_port = i;
-				be->st.rx_moves++;
-			}
+	gap_seen(be, head, got);
+	if (from >= 0)
+		learn(be, (unsigned)from);
+	if (got >= 6 && (head[0] & 1) && from >= 0) { /* and to every other guest */
+		uint8_t frame[NET_FRAME_MAX];
+		uint32_t len = net_gather(frame, sizeof(frame), iov, n);
+		if (len)
+			flood(be, be->port[from].mac, frame, len);
+	}
 	return 0;
+}
+
+void net_backend_port_added(struct net_backend *be, unsigned i)
+{
+	/* The first card of a MAC receives at once; another one once it sends. */
+	be->rx[i] = port_of(be, be->port[i].mac) < 0;
+}
+
+void net_backend_port_gone(struct net_backend *be, unsigned i)
+{
+	bool was = be->rx[i];
+	uint8_t mac[6];
+	memcpy(mac, be->port[i].mac, 6);
+	be->rx[i] = false;
+	memset(&be->port[i], 0, sizeof(be->port[i]));
+	/* A card that goes while it receives hands its MAC's frames to one that stays. */
+	for (unsigned j = 0; was && j < NET_PORTS; j++)
+		if (be->port[j].opaque && mac_eq(be->port[j].mac, mac)) {
+			be->rx[j] = true;
+			break;
+		}
 }
 
 void net_backend_room(struct net_backend *be)

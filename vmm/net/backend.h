@@ -3,10 +3,14 @@
  * port.tx_ready says the backend has room again after tx_room() said none. Every op and
  * callback runs on the one thread that polls the backend (vmm/net/net.c).
  *
- * Two ports may be attached at once (a live switch brings the new card up before the old one
- * goes; both have the guest's MAC). The backend is then the switch in front of them and learns
- * as an Ethernet switch does: frames from the link go to the port that sent last, so the guest
- * moves its traffic by sending on the new card (its gratuitous ARP). */
+ * In front of the link the backend is a learning Ethernet switch, as a host bridge is: each
+ * port carries its guest's MAC, and of the ports with one MAC (a live switch brings the new card
+ * up before the old one goes; both have the guest's MAC) the one that sent last receives, so the
+ * guest moves its traffic by sending on the new card (its gratuitous ARP). Frames from the link
+ * go to the port of their destination MAC; broadcasts, and unicasts to a MAC no port has, go to
+ * every MAC's port (the card's own filter drops what is not its own). Several VMs share the one
+ * link this way: a frame from one VM to another's MAC goes from port to port and never reaches
+ * the link, a broadcast goes to the link and to every other VM. */
 #ifndef VMSCOPE_BACKEND_H
 #define VMSCOPE_BACKEND_H
 #include <stdbool.h>
@@ -27,6 +31,7 @@ struct net_port {
 	net_rx_fn rx;
 	void (*tx_ready)(void *opaque); /* room again for sends; may be NULL */
 	void *opaque;
+	uint8_t mac[6]; /* the guest's MAC on this card: the switch's address for the port */
 	/* A card whose silicon polls (the SR-IOV NIC's engine): called on every turn of the
 	 * poller's thread, which then spins instead of sleeping while there is work. Returns the
 	 * frames it moved (0: none). May be NULL. */
@@ -43,7 +48,8 @@ struct net_backend_stats {
 	uint64_t tx_refused;	      /* send() refused: too big, or no room (callers check room) */
 	uint64_t rx_frames, rx_bytes, rx_errors;
 	uint64_t rx_no_port; /* frames that arrived with no NIC attached */
-	uint64_t rx_moves;   /* times frames from the link moved to another port */
+	uint64_t rx_moves;   /* times a MAC's frames moved to another port (a card switch) */
+	uint64_t switched;   /* frames one port sent to another's MAC: never on the link */
 	uint64_t submits;    /* batches handed to the kernel */
 };
 
@@ -66,7 +72,7 @@ struct net_backend_ops {
 /* The eventfds a backend's poller watches (kicks of the attached NIC, the poller's own wake-up).
  * A slot's generation changes when it is freed, so a late completion of an old watch is
  * recognised and ignored. */
-#define NET_WATCH_MAX 16
+#define NET_WATCH_MAX 40
 struct net_watch {
 	int fd;
 	net_watch_fn fn;
@@ -75,12 +81,17 @@ struct net_watch {
 	bool used;
 };
 
-#define NET_PORTS 2
+/* VMs on one link, and two cards each during a live switch. */
+#define NET_VMS_MAX 4
+#define NET_PORTS   (2 * NET_VMS_MAX)
 
 struct net_backend {
 	const struct net_backend_ops *ops;
 	struct net_port port[NET_PORTS]; /* attached while port.opaque is set */
-	unsigned rx_port;		 /* the port frames from the link go to */
+	bool rx[NET_PORTS]; /* the port receives its MAC's frames (one per MAC: the learnt one) */
+	/* The guest whose silences gap measures (a live switch's blackout); all zero: every
+	 * frame. */
+	uint8_t gap_mac[6];
 	bool tx_waiting;       /* a port found no room: call port.tx_ready when there is */
 	struct gap_window gap; /* the VMM's view of silences on the link (mono ns) */
 	struct net_watch watch[NET_WATCH_MAX];
@@ -96,15 +107,19 @@ void loopback_read_counters(struct net_backend *be, struct link_counters *out);
 
 /* Copies a gathered frame into buf; returns its length, or 0 if it exceeds cap. */
 uint32_t net_gather(uint8_t *buf, uint32_t cap, const struct iovec *iov, unsigned n);
-/* Hands a received frame to the port that receives (counts it, or counts it dropped). */
+/* Hands a frame from the link to the port of its destination (counts it, or counts it dropped). */
 void net_backend_deliver(struct net_backend *be, const uint8_t *frame, uint32_t len);
-/* What a card sends with: ops->send, and on success the link learns that owner's port
- * receives from now on. */
+/* What a card sends with: the switch learns that owner's port receives its MAC's frames from
+ * now on, then the frame goes to another port's MAC, or to the link (ops->send; a broadcast to
+ * both). */
 int net_port_send(struct net_backend *be, void *owner, const struct iovec *iov, unsigned n);
 /* After completions freed room: wake the port that waited for it. */
 void net_backend_room(struct net_backend *be);
 /* The watch table: a free slot for fd (or -ENOSPC), the slot watching fd (or -1), and firing
  * one (drains the eventfd, calls its function). */
+/* A port is attached, or goes: the switch's table follows (each MAC keeps one port receiving). */
+void net_backend_port_added(struct net_backend *be, unsigned i);
+void net_backend_port_gone(struct net_backend *be, unsigned i);
 int net_watch_add(struct net_backend *be, int fd, net_watch_fn fn, void *opaque);
 int net_watch_find(const struct net_backend *be, int fd);
 void net_watch_fire(struct net_backend *be, unsigned slot);

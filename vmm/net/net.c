@@ -155,12 +155,24 @@ static int do_attach(struct net *n, void *arg)
 	for (unsigned i = 0; i < NET_PORTS; i++)
 		if (!be->port[i].opaque) {
 			be->port[i] = *port;
-			/* The first card receives at once; a second one once it sends. */
-			if (!be->port[be->rx_port].opaque || be->rx_port == i)
-				be->rx_port = i;
+			net_backend_port_added(be, i);
 			return 0;
 		}
 	return -EBUSY;
+}
+
+static int do_gap_watch(struct net *n, void *arg)
+{
+	if (arg)
+		memcpy(n->be->gap_mac, arg, 6);
+	else
+		memset(n->be->gap_mac, 0, 6);
+	return 0;
+}
+
+void net_gap_watch(struct net *n, const uint8_t *mac)
+{
+	net_call(n, do_gap_watch, (void *)mac);
 }
 
 int net_attach(struct net *n, const struct net_port *port)
@@ -176,15 +188,9 @@ static int do_detach(struct net *n, void *owner)
 			n->be->ops->unwatch(n->be, w->fd);
 	}
 	struct net_backend *be = n->be;
-	for (unsigned i = 0; i < NET_PORTS; i++) {
-		if (be->port[i].opaque != owner)
-			continue;
-		memset(&be->port[i], 0, sizeof(be->port[i]));
-		/* A card that goes while it receives hands the link to the one that stays. */
-		for (unsigned j = 0; be->rx_port == i && j < NET_PORTS; j++)
-			if (be->port[j].opaque)
-				be->rx_port = j;
-	}
+	for (unsigned i = 0; i < NET_PORTS; i++)
+		if (be->port[i].opaque == owner)
+			net_backend_port_gone(be, i);
 	return 0;
 }
 

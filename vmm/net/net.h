@@ -37,6 +37,23 @@ struct net {
 /* The TAP link when we may build one (root, /dev/net/tun), else the loopback peer with n->why
  * saying why. 0, or -errno with *why. */
 int net_open(struct net **out, const char **why);
+
+/* VM i's identity on the link (i from 0, VM1): NET_GUEST_MAC with 0x34 + i as its fifth byte
+ * (a VF's MACs count up in the sixth), and the guest's address + i. */
+static inline void net_guest_mac(unsigned i, uint8_t mac[6])
+{
+	const uint8_t base[6] = NET_GUEST_MAC;
+	for (unsigned b = 0; b < 6; b++)
+		mac[b] = base[b];
+	mac[4] = (uint8_t)(mac[4] + i);
+}
+static inline uint32_t net_guest_ip(unsigned i)
+{
+	return LINK_GUEST_IP + i;
+}
+/* Frames of this MAC only make the VMM's view of a blackout (net_gap_*); NULL: every frame.
+ * Where several guests share the link, their traffic fills each other's silences. */
+void net_gap_watch(struct net *n, const uint8_t *mac);
 void net_close(struct net *n);
 
 /* Runs fn(n, arg) on the poller's thread and returns what it returned (directly when called

@@ -164,9 +164,12 @@ static enum net_rx_kind rx_arp(struct net_if *nif, const uint8_t *a, size_t len,
 	uint32_t spa = rd32(a + 14), tpa = rd32(a + 24);
 	if (tpa != nif->ip)
 		return NET_RX_DROP;
-	/* RFC 826: whoever asks for us, or answers us, goes in the table. */
-	copy(nif->peer_mac, a + 8, 6);
-	nif->peer_known = true;
+	/* RFC 826: whoever asks for us, or answers us, goes in the table: a table of one, the
+	 * host we talk to. */
+	if (!nif->peer_ip || spa == nif->peer_ip) {
+		copy(nif->peer_mac, a + 8, 6);
+		nif->peer_known = true;
+	}
 	if (op != 1)
 		return NET_RX_HANDLED;
 	rx->reply_len = arp(nif, reply, cap, 2, a + 8, spa);

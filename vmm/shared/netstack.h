@@ -21,6 +21,9 @@ struct net_if {
 	uint32_t ip; /* host byte order */
 	uint8_t peer_mac[6];
 	bool peer_known; /* learned from ARP */
+	/* The one address it sends to: only that host's ARP fills peer_mac (0: whoever asks for
+	 * us or answers us). Other guests on the link ask for us too. */
+	uint32_t peer_ip;
 	uint16_t ip_id;
 	/* what came in */
 	uint64_t rx_arp, rx_icmp, rx_udp, rx_other, rx_bad;

@@ -264,7 +264,8 @@ int virtio_net_init(struct virtio_net *n, const struct nic_env *env)
 
 int virtio_net_start(struct virtio_net *n)
 {
-	const struct net_port port = {.rx = virtio_net_rx, .tx_ready = on_tx_ready, .opaque = n};
+	struct net_port port = {.rx = virtio_net_rx, .tx_ready = on_tx_ready, .opaque = n};
+	memcpy(port.mac, n->mac, 6);
 	const struct net_card_watch w[] = {{virtio_pci_notify_fd(&n->vp, VNET_TXQ), on_tx_notify},
 					   {virtio_pci_notify_fd(&n->vp, VNET_RXQ), on_rx_notify}};
 	n->attached = true; /* watches may be in place even on failure: detach removes them */

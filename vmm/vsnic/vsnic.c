@@ -305,8 +305,9 @@ int vsnic_init(struct vsnic *c, const struct nic_env *env)
 
 int vsnic_start(struct vsnic *c)
 {
-	const struct net_port port = {
+	struct net_port port = {
 	    .rx = vsnic_rx, .poll = vsnic_engine, .idle = vsnic_idle, .opaque = c};
+	memcpy(port.mac, c->vf_mac[0], 6); /* the guest's: VF 0 carries it */
 	int r = net_attach(c->net, &port);
 	c->attached = r == 0;
 	/* Without the watch the engine never sleeps (vsnic_idle): it polls as before. */
