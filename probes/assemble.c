@@ -214,7 +214,7 @@ static void fill_bpf_cost(struct assembly *a, const struct readings *in, struct 
 		 others = was ? c->others - p->bpf_others.total : 0;
 	snap->bpf_ns_per_run_valid = runs > 0;
 	snap->bpf_ns_per_run = runs ? (double)ns / (double)runs : 0;
-	if (in->cpu_ok) {
+	if (in->cpu_ok && !in->shared) { /* shared: the runs are every VM's, the vCPU one's */
 		uint64_t vcpu = in->cpu.vcpu_ns;
 		if (was && a->bpf_vcpu_valid && vcpu > a->bpf_vcpu_ns) {
 			double ours =
@@ -271,7 +271,7 @@ static void fill_bpf(struct assembly *a, const struct readings *in, struct snaps
 	double dt = snap->dt;
 
 	fill_bpf_host(a, in, snap);
-	if (!in->kt)
+	if (!in->kt || in->shared) /* the probes count every VM of the process together */
 		return;
 	const struct kt_counts *c = in->kt;
 
@@ -383,11 +383,14 @@ static void fill_net(struct assembly *a, const struct readings *in, struct snaps
 	figure_update(&snap->dev_tx_backpressure, st->tx_backpressure, p->dev_tx_backpressure.total,
 		      dt);
 	fill_device(a, snap, in->nic);
-	/* The peer (the namespace's, or the loopback one) counts across guest restarts. */
-	figure_update(&snap->peer_sink, peer.sink_rx, p->seq ? p->peer_sink.total : peer.sink_rx,
-		      dt);
-	figure_update(&snap->peer_echo, peer.echo_rx, p->seq ? p->peer_echo.total : peer.echo_rx,
-		      dt);
+	/* The peer (the namespace's, or the loopback one) counts across guest restarts; with
+	 * several VMs it counts every VM's (the session's shared figures). */
+	if (!in->shared) {
+		figure_update(&snap->peer_sink, peer.sink_rx,
+			      p->seq ? p->peer_sink.total : peer.sink_rx, dt);
+		figure_update(&snap->peer_echo, peer.echo_rx,
+			      p->seq ? p->peer_echo.total : peer.echo_rx, dt);
+	}
 	figure_update(&snap->ping_lost, ctl->ping_lost, p->ping_lost.total, dt);
 	figure_update(&snap->rx_lost, ctl->rx_seq_lost, p->rx_lost.total, dt);
 	figure_update(&snap->udp_echoed, ctl->udp_echoed, p->udp_echoed.total, dt);
@@ -447,7 +450,7 @@ static const struct figure *vcpu_exits(const struct readings *in, const struct s
 				       const char **src)
 {
 	const struct named_figure *st = snapshot_find(snap->stats, snap->nr_stats, "exits");
-	if (in->host != HOST_PVM && snap->bpf_event[KT_EXIT].valid) {
+	if (!in->shared && in->host != HOST_PVM && snap->bpf_event[KT_EXIT].valid) {
 		*src = "bpf";
 		return &snap->bpf_event[KT_EXIT];
 	}
@@ -486,12 +489,15 @@ static void per_packet(struct assembly *a, const struct readings *in, struct sna
 		       guest = (double)(c.guest_ns - a->cpu.guest_ns);
 		double net = (double)(c.net_ns - a->cpu.net_ns),
 		       vmm = vcpu > guest ? vcpu - guest : 0;
-		if (!engine)
+		/* Shared by several VMs, the network thread is the session's figure, not a VM's:
+		 * this VM's hypervisor part is its vCPU thread's. */
+		if (!engine && !in->shared)
 			vmm += net;
 		if (ok) {
-			if (engine)
+			if (engine && !in->shared)
 				set_pp(snap, PP_CPU_CARD, net / snap->dt, "thread");
-			set_pp(snap, PP_CPU_VMM, vmm / snap->dt, "thread");
+			set_pp(snap, PP_CPU_VMM, vmm / snap->dt,
+			       in->shared ? "vcpu-thread" : "thread");
 			set_pp(snap, PP_CPU_GUEST, guest / snap->dt, "proc");
 		}
 		a->cpu = c;
@@ -697,4 +703,30 @@ void assembly_new_guest(struct assembly *a)
 	memset(a->last_hist, 0, sizeof(a->last_hist));
 	a->cpu_valid = false;
 	a->bpf_vcpu_valid = false;
+}
+
+void snap_vm_fill(const struct snapshot *s, struct snap_vm *out)
+{
+	out->state = s->state;
+	snprintf(out->reason, sizeof(out->reason), "%s", s->reason);
+	out->cpu_mode = s->cpu_mode;
+	out->workload = s->workload;
+	out->rate = s->rate;
+	out->nic_mode = s->nic_mode;
+	out->pps_tx = s->pps_tx;
+	out->pps_rx = s->pps_rx;
+	out->ping_lost = s->ping_lost;
+	out->rx_lost = s->rx_lost;
+	out->dev_tx = s->dev_tx;
+	out->dev_rx = s->dev_rx;
+	out->dev_irqs = s->dev_irqs;
+	out->rx_no_buffer = s->rx_no_buffer;
+	out->dev_tx_dropped = s->dev_tx_dropped;
+	out->nic_exits = s->nic_exits[SRC_VMM];
+	const struct named_figure *ex = snapshot_find(s->stats, s->nr_stats, "exits");
+	out->exits = ex ? ex->f : (struct figure){0};
+	out->latency_valid = s->latency_valid;
+	memcpy(out->latency_us, s->latency_us, sizeof(out->latency_us));
+	out->latency_avg_us = s->latency_avg_us;
+	memcpy(out->per_packet, s->per_packet, sizeof(out->per_packet));
 }

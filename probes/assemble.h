@@ -58,6 +58,9 @@ struct readings {
 	enum nic_mode switch_to;
 	bool switch_unsettled; /* one is followed and has not ended */
 	double switch_end_t;   /* when the last one ended (session seconds) */
+	/* Other VMs of this process share what the probes and the network thread see (--vms):
+	 * the probes' per-VM figures and that thread's CPU are not this VM's, and show "-". */
+	bool shared;
 };
 
 /* The per-packet parts of a compare row: nic, user, all, irqs, host cpu, card cpu. */
@@ -99,6 +102,9 @@ void snapshot_assemble(struct assembly *a, const struct readings *in, struct sna
  * att (the VM, its vCPUs, its latencies) as the attach source made it. */
 void snapshot_assemble_attached(struct assembly *a, const struct readings *in,
 				const struct snap_attached *att, struct snapshot *snap);
+/* One VM's figures of its snapshot, for the record's vms array (names and state are the
+ * caller's). */
+void snap_vm_fill(const struct snapshot *s, struct snap_vm *out);
 /* A new guest: its counters start from zero (the compare table stays). */
 void assembly_new_guest(struct assembly *a);
 

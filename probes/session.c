@@ -17,22 +17,50 @@
 
 static double host_work_ns(double ns_per_cycle);
 
-static int boot(struct session *s, enum cpu_mode cpu, const char **why)
+/* What VM i runs: VM1 the session's workload, VM2.. the neighbours'. */
+static void apply_workload(struct session *s, unsigned i, struct vmm *vm)
+{
+	if (i == 0)
+		vmm_set_workload(vm, s->opts.workload, s->opts.kind, s->opts.rate);
+	else { /* a burst a millisecond: a paced neighbour halts between them (control.h) */
+		uint32_t r = s->opts.neighbour_rate;
+		vmm_set_burst(vm, r >= 2000 ? r / 1000 : 1);
+		vmm_set_workload(vm, s->opts.neighbours, 0, r);
+	}
+}
+
+static void free_vm(struct session_vm *sv)
+{
+	kstats_close(&sv->ks);
+	free(sv->stat_values);
+	free(sv->asm_state);
+	free(sv->snap);
+	if (sv->vm)
+		vmm_destroy(sv->vm);
+	memset(sv, 0, sizeof(*sv));
+	sv->ks.fd = -1;
+}
+
+static int boot_vm(struct session *s, unsigned i, enum cpu_mode cpu, struct session_vm *sv,
+		   const char **why)
 {
 	struct vmm_opts vo = {
 	    .cpu = cpu,
 	    .kvm_path = s->opts.kvm_path,
-	    .log_path = s->opts.log_path,
+	    .log_path = i ? NULL : s->opts.log_path, /* --log is VM1's */
 	    .hang_timeout_ms = s->opts.hang_timeout_ms,
 	    .nic = s->opts.nic,
 	    .net = s->net,
+	    .index = i,
 	};
 	struct vmm *vm;
+	memset(sv, 0, sizeof(*sv));
+	sv->ks.fd = -1;
 	int r = vmm_create(&vm, &vo, why);
 	if (r)
 		return r;
 	vmm_set_packet_size(vm, s->opts.pkt_size);
-	vmm_set_workload(vm, s->opts.workload, s->opts.kind, s->opts.rate);
+	apply_workload(s, i, vm);
 	vmm_pause(vm, s->paused);
 	r = vmm_start(vm);
 	if (r) {
@@ -40,15 +68,35 @@ static int boot(struct session *s, enum cpu_mode cpu, const char **why)
 		vmm_destroy(vm);
 		return r;
 	}
-	kstats_close(&s->ks);
-	free(s->stat_values);
-	s->stat_values = NULL;
-	if (!s->opts.no_stats && kstats_open(vmm_vcpu_fd(vm), &s->ks) == 0) {
-		s->stat_values = calloc(s->ks.nr ? s->ks.nr : 1, sizeof(uint64_t));
-		if (!s->stat_values)
-			kstats_close(&s->ks);
+	sv->vm = vm;
+	if (!s->opts.no_stats && kstats_open(vmm_vcpu_fd(vm), &sv->ks) == 0) {
+		sv->stat_values = calloc(sv->ks.nr ? sv->ks.nr : 1, sizeof(uint64_t));
+		if (!sv->stat_values)
+			kstats_close(&sv->ks);
 	}
-	s->vm = vm;
+	if (i) {
+		sv->asm_state = calloc(1, sizeof(*sv->asm_state));
+		sv->snap = malloc(sizeof(*sv->snap));
+		if (!sv->asm_state || !sv->snap) {
+			free_vm(sv);
+			*why = "out of memory";
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* Boots every VM of the session into vms: all of them, or none. */
+static int boot_all(struct session *s, enum cpu_mode cpu, struct session_vm *vms, const char **why)
+{
+	for (unsigned i = 0; i < s->nr_vms; i++) {
+		int r = boot_vm(s, i, cpu, &vms[i], why);
+		if (r) {
+			while (i--)
+				free_vm(&vms[i]);
+			return r;
+		}
+	}
 	return 0;
 }
 
@@ -82,6 +130,27 @@ int session_check(const struct session_opts *opts, const char **why)
 		close(fd);
 	if (opts->pcap_file && link_check(why))
 		return SESSION_NO_PCAP;
+	return session_check_vms(opts, why);
+}
+
+int session_check_vms(const struct session_opts *opts, const char **why)
+{
+	if (opts->vms <= 1)
+		return 0;
+	if (opts->vms > NET_VMS_MAX) {
+		*why = "--vms takes 1 to 4 VMs";
+		return -EINVAL;
+	}
+	if (opts->nic == NIC_MODE_NONE) {
+		*why = "several VMs (--vms) share a network link: give them a card (--nic)";
+		return -EINVAL;
+	}
+	if (opts->nic == NIC_MODE_VF) {
+		*why =
+		    "several VMs on the SR-IOV card (--vms with --nic vf) are not built yet: use "
+		    "--nic virtio or --nic emulated";
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -96,7 +165,12 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 	s->opts = *opts;
 	if (!s->opts.pkt_size)
 		s->opts.pkt_size = 64;
-	s->ks.fd = -1;
+	s->nr_vms = opts->vms > 1 ? opts->vms : 1;
+	r = session_check_vms(opts, why);
+	if (r) {
+		free(s);
+		return r;
+	}
 	if (opts->nic != NIC_MODE_NONE) {
 		r = net_open(&s->net, why);
 		if (r) {
@@ -111,7 +185,8 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 		free(s);
 		return SESSION_NO_PCAP;
 	}
-	r = boot(s, opts->cpu, why);
+	r = boot_all(s, opts->cpu, s->vms, why);
+	s->vm = s->vms[0].vm;
 	/* The capture reads from here on (the kernel kept the guest's first frames), and the
 	 * --pcap file is created only now that the run will go ahead. */
 	if (!r && s->cap && capture_start(s->cap, opts->pcap_file, &s->cap_why)) {
@@ -123,10 +198,8 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 		}
 	}
 	if (r) {
-		if (s->vm)
-			vmm_destroy(s->vm);
-		kstats_close(&s->ks);
-		free(s->stat_values);
+		for (unsigned i = 0; i < s->nr_vms; i++)
+			free_vm(&s->vms[i]);
 		capture_close(s->cap);
 		net_close(s->net);
 		free(s);
@@ -141,6 +214,14 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 	if (s->bpf_why)
 		vlog(vmm_log(s->vm), "probes: %s", s->bpf_why);
 	s->host_work_ns = host_work_ns(1e6 / (double)vmm_tsc_khz(s->vm));
+	if (s->nr_vms > 1) {
+		uint8_t mac[6];
+		net_guest_mac(0, mac); /* a switch's blackout is VM1's: the others fill its gaps */
+		net_gap_watch(s->net, mac);
+		vlog(vmm_log(s->vm),
+		     "vmscope: %u VMs on one link; VM1 (%s) measures, VM2..VM%u are its neighbours",
+		     s->nr_vms, "10.77.0.2", s->nr_vms);
+	}
 	s->t0 = s->last = mono_s();
 	*out = s;
 	return 0;
@@ -182,9 +263,8 @@ void session_close(struct session *s)
 		return;
 	capture_close(s->cap);
 	kvmtrace_close(s->kt);
-	kstats_close(&s->ks);
-	free(s->stat_values);
-	vmm_destroy(s->vm);
+	for (unsigned i = 0; i < s->nr_vms; i++)
+		free_vm(&s->vms[i]);
 	net_close(s->net);
 	free(s);
 }
@@ -200,13 +280,28 @@ void session_set_workload(struct session *s, enum workload wl, uint32_t kind, ui
 void session_set_packet_size(struct session *s, uint32_t bytes)
 {
 	s->opts.pkt_size = bytes;
-	vmm_set_packet_size(s->vm, bytes);
+	for (unsigned i = 0; i < s->nr_vms; i++)
+		vmm_set_packet_size(s->vms[i].vm, bytes);
+}
+
+void session_set_neighbours(struct session *s, enum workload wl, uint32_t rate)
+{
+	s->opts.neighbours = wl;
+	s->opts.neighbour_rate = rate;
+	for (unsigned i = 1; i < s->nr_vms; i++)
+		apply_workload(s, i, s->vms[i].vm);
+}
+
+unsigned session_vms(const struct session *s)
+{
+	return s->nr_vms;
 }
 
 void session_pause(struct session *s, bool pause)
 {
 	s->paused = pause;
-	vmm_pause(s->vm, pause);
+	for (unsigned i = 0; i < s->nr_vms; i++)
+		vmm_pause(s->vms[i].vm, pause);
 }
 
 bool session_paused(const struct session *s)
@@ -249,30 +344,27 @@ const char *session_cpu_note(struct session *s)
 
 int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 {
-	struct vmm *old = s->vm;
-	enum cpu_mode was = vmm_cpu_mode(old);
+	enum cpu_mode was = vmm_cpu_mode(s->vm);
+	struct session_vm fresh[NET_VMS_MAX];
 	switch_watch_end(s, "the guest was restarted before the switch ended");
-	struct kstats old_ks = s->ks;
-	uint64_t *old_values = s->stat_values;
 
 	/* A fault workload is one shot: the restarted guest comes up idle instead of failing again.
 	 */
+	enum workload wl = s->opts.workload;
 	if (s->opts.workload == WL_FAULT)
 		s->opts.workload = WL_IDLE;
-	/* Boot the new VM before the old one goes, so a refusal leaves the old one running. */
-	s->ks.fd = -1;
-	s->ks.desc = NULL;
-	s->stat_values = NULL;
-	int r = boot(s, cpu, why);
+	/* Boot the new VMs before the old ones go, so a refusal leaves the old ones running. */
+	int r = boot_all(s, cpu, fresh, why);
 	if (r) {
-		s->ks = old_ks;
-		s->stat_values = old_values;
-		s->vm = old;
+		s->opts.workload = wl;
 		return r;
 	}
-	kstats_close(&old_ks);
-	free(old_values);
-	vmm_destroy(old); /* its card detaches; the link, the peer and the capture stay */
+	for (unsigned i = 0; i < s->nr_vms; i++) {
+		free_vm(
+		    &s->vms[i]); /* its card detaches; the link, the peer and the capture stay */
+		s->vms[i] = fresh[i];
+	}
+	s->vm = s->vms[0].vm;
 	s->opts.cpu = cpu;
 	struct snap_event ev = {.t = mono_s() - s->t0,
 				.kind = SEV_GUEST_RESTARTED,
@@ -281,7 +373,9 @@ int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 				.to = vmm_cpu_mode(s->vm)};
 	session_queue_event(s, &ev);
 	assembly_new_guest(&s->asm_state); /* its counters start from zero; a new vCPU clock */
-	s->log_seq = 0;			   /* the new VMM's log */
+	memset(s->vm1_hist, 0, sizeof(s->vm1_hist));
+	memset(s->load_hist, 0, sizeof(s->load_hist));
+	s->log_seq = 0; /* the new VMM's log */
 	s->failed_said = false;
 	return 0;
 }
@@ -301,16 +395,19 @@ static double host_work_ns(double ns_per_cycle)
 	return (double)best * ns_per_cycle / WORK_LOOP_INSNS;
 }
 
-/* Every source, read once: the tick's readings. */
-static void read_sources(struct session *s, struct readings *in, struct nic_readout *ro,
+/* Every source of VM i, read once: the tick's readings. The probes, the capture and the log
+ * are VM1's (the probes' counts, with several VMs, the session's). */
+static void read_sources(struct session *s, unsigned i, struct readings *in, struct nic_readout *ro,
 			 struct link_counters *peer, struct capture_counters *cc,
 			 struct vmm_region *regions)
 {
-	struct vmm *vm = s->vm;
+	struct session_vm *sv = &s->vms[i];
+	struct vmm *vm = sv->vm;
+	in->shared = s->nr_vms > 1;
 	vmm_poll(vm);
 	vmm_status(vm, &in->status);
-	vmm_read_ctl(vm, &s->ctl);
-	in->ctl = &s->ctl;
+	vmm_read_ctl(vm, &sv->ctl);
+	in->ctl = &sv->ctl;
 	in->host = vmm_host(vm);
 	in->cpu_mode = vmm_cpu_mode(vm);
 	in->irqchip = vmm_irqchip(vm);
@@ -321,13 +418,20 @@ static void read_sources(struct session *s, struct readings *in, struct nic_read
 	in->rate = s->opts.rate;
 	in->pkt_size = s->opts.pkt_size;
 	vmm_read_counters(vm, &in->vmm);
-	if (s->stat_values && !kstats_read(&s->ks, s->stat_values)) {
-		in->ks = &s->ks;
-		in->stat_values = s->stat_values;
+	if (i) { /* a neighbour: what follows is VM1's, or the session's */
+		in->workload = s->opts.neighbours;
+		in->kind = 0;
+		in->rate = s->opts.neighbour_rate;
+	}
+	if (sv->stat_values && !kstats_read(&sv->ks, sv->stat_values)) {
+		in->ks = &sv->ks;
+		in->stat_values = sv->stat_values;
 	}
 	in->bpf_why = s->bpf_why;
 	if (in->cpu_mode == CPU_TRANSLATED) /* the probes stay loaded for a restart into KVM */
 		in->bpf_why = "KVM's tracepoints see nothing of a translated CPU (no KVM runs it)";
+	else if (i)
+		in->bpf_why = "the probes count every VM of the session together (VM1's record)";
 	else if (s->kt) {
 		kvmtrace_read(s->kt, &s->kt_counts);
 		in->kt = &s->kt_counts;
@@ -345,13 +449,13 @@ static void read_sources(struct session *s, struct readings *in, struct nic_read
 	} else {
 		in->nic_mode = vmm_nic_mode(vm);
 	}
-	if (s->cap) {
+	if (s->cap && !i) { /* it follows VM1's address */
 		capture_read(s->cap, cc);
 		in->cap = cc;
 	}
-	in->cap_why = s->cap_why;
+	in->cap_why = i ? "the capture follows VM1's traffic" : s->cap_why;
 	in->cpu_ok = vmm_read_cpu(vm, &in->cpu) == 0;
-	in->log_on = s->opts.log_path != NULL;
+	in->log_on = !i && s->opts.log_path != NULL;
 	if (in->log_on)
 		in->log_errno = vlog_file_error(vmm_log(vm), &in->log_lines);
 }
@@ -393,6 +497,128 @@ bool session_link_gone(const struct session *s)
 	return s->link_state == LINK_GONE;
 }
 
+static void vm_identity(unsigned i, struct snap_vm *out)
+{
+	uint8_t mac[6];
+	uint32_t ip = net_guest_ip(i);
+	net_guest_mac(i, mac);
+	snprintf(out->name, sizeof(out->name), "vm%u", i + 1);
+	snprintf(out->ip, sizeof(out->ip), "%u.%u.%u.%u", ip >> 24, ip >> 16 & 255, ip >> 8 & 255,
+		 ip & 255);
+	snprintf(out->mac, sizeof(out->mac), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
+		 mac[2], mac[3], mac[4], mac[5]);
+	out->neighbour = i > 0;
+}
+
+/* VM1's round trips while the neighbours idle [0] and while they load the path [1], on the card
+ * it uses now: a tick counts when the load and the card were the same all through it. */
+static void follow_load(struct session *s, struct snapshot *snap, const struct ctl_page *ctl)
+{
+	struct snap_vms *v = &snap->vms;
+	bool loaded = s->opts.neighbours != WL_IDLE;
+	bool clean = !snap->switching && snap->dt > 0 && s->load_was == s->opts.neighbours &&
+		     s->load_mode == snap->nic_mode;
+	if (s->load_mode != snap->nic_mode)
+		memset(s->load_hist, 0, sizeof(s->load_hist));
+	for (unsigned i = 0; i < HIST_SLOTS; i++) {
+		uint64_t d =
+		    ctl->ping.hist[i] >= s->vm1_hist[i] ? ctl->ping.hist[i] - s->vm1_hist[i] : 0;
+		if (clean)
+			s->load_hist[loaded][i] += d;
+		s->vm1_hist[i] = ctl->ping.hist[i];
+	}
+	s->load_was = s->opts.neighbours;
+	s->load_mode = snap->nic_mode;
+	uint64_t n[2] = {0, 0};
+	for (unsigned l = 0; l < 2; l++)
+		for (unsigned i = 0; i < HIST_SLOTS; i++)
+			n[l] += s->load_hist[l][i];
+	static const double q[3] = {0.50, 0.99, 0.999};
+	v->alone_pings = n[0];
+	v->loaded_pings = n[1];
+	v->alone_valid = n[0] > 0;
+	v->loaded_valid = n[1] > 0;
+	for (unsigned k = 0; k < 3; k++) {
+		v->alone_us[k] =
+		    n[0] ? hist_percentile_us(s->load_hist[0], HIST_SLOTS, q[k], snap->tsc_khz) : 0;
+		v->loaded_us[k] =
+		    n[1] ? hist_percentile_us(s->load_hist[1], HIST_SLOTS, q[k], snap->tsc_khz) : 0;
+	}
+}
+
+/* Several VMs (--vms): each one's figures (VM1's are the record's own), what they share, and
+ * VM1's round trips alone and under load. span: the seconds since the last tick. */
+static void tick_vms(struct session *s, struct snapshot *snap, const struct readings *vm1,
+		     double span)
+{
+	struct snap_vms *v = &snap->vms;
+	memset(v, 0, sizeof(*v));
+	if (s->nr_vms <= 1)
+		return;
+	v->nr = s->nr_vms;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	v->cpus = cpus > 0 ? (unsigned)cpus : 0;
+	v->neighbours = s->opts.neighbours;
+	v->neighbour_rate = s->opts.neighbour_rate;
+	double pps = 0;
+	for (unsigned i = 0; i < s->nr_vms; i++) {
+		const struct snapshot *one = snap;
+		if (i) {
+			struct session_vm *sv = &s->vms[i];
+			struct readings in = {0};
+			struct nic_readout ro;
+			struct link_counters peer;
+			struct capture_counters cc;
+			struct vmm_region regions[VMM_NIC_REGIONS];
+			in.seq = vm1->seq;
+			in.t = vm1->t;
+			in.dt = sv->asm_state->prev.seq ? span : 0;
+			read_sources(s, i, &in, &ro, &peer, &cc, regions);
+			in.switching = vm1->switching;
+			in.switch_to = vm1->switch_to;
+			in.switch_end_t = vm1->switch_end_t;
+			snapshot_assemble(sv->asm_state, &in, sv->snap);
+			one = sv->snap;
+			if (in.status.state == VMM_FAILED && !sv->failed_said) {
+				struct snap_event ev = {
+				    .t = snap->t, .kind = SEV_GUEST_FAILED, .ok = false};
+				ev.from = ev.to = one->cpu_mode;
+				int w = snprintf(ev.why, sizeof(ev.why), "VM%u: ", i + 1);
+				snprintf(ev.why + w, sizeof(ev.why) - (size_t)w, "%.*s",
+					 (int)(sizeof(ev.why) - (size_t)w - 1), in.status.reason);
+				session_queue_event(s, &ev);
+				sv->failed_said = true;
+			}
+		}
+		snap_vm_fill(one, &v->vm[i]);
+		vm_identity(i, &v->vm[i]);
+		if (v->vm[i].dev_tx.valid && v->vm[i].dev_rx.valid)
+			pps += v->vm[i].dev_tx.rate + v->vm[i].dev_rx.rate;
+	}
+	/* The shared path: the backend's counts (written by the network thread; a tick's skew)
+	 * and that thread's CPU, over every VM's packets. */
+	const struct net_backend_stats *st = &s->net->be->st;
+	struct link_counters peer;
+	net_read_peer(s->net, &peer);
+	uint64_t now[5] = {__atomic_load_n(&st->switched, __ATOMIC_RELAXED),
+			   __atomic_load_n(&st->tx_frames, __ATOMIC_RELAXED),
+			   __atomic_load_n(&st->rx_frames, __ATOMIC_RELAXED),
+			   net_thread_cpu_ns(s->net), peer.sink_rx};
+	bool was = s->path_prev_ok && snap->dt > 0;
+	double dt = was ? span : 0;
+	figure_update(&v->switched, now[0], was ? s->path_prev[0] : now[0], dt);
+	figure_update(&v->link_tx, now[1], was ? s->path_prev[1] : now[1], dt);
+	figure_update(&v->link_rx, now[2], was ? s->path_prev[2] : now[2], dt);
+	figure_update(&v->peer_sink, now[4], was ? s->path_prev[4] : now[4], dt);
+	v->path_card = snap->nic_mode == NIC_MODE_VF;
+	v->path_cpu.valid = was && pps > 0 && now[3] >= s->path_prev[3];
+	v->path_cpu.value = v->path_cpu.valid ? (double)(now[3] - s->path_prev[3]) / span / pps : 0;
+	snprintf(v->path_cpu.source, sizeof(v->path_cpu.source), "thread");
+	memcpy(s->path_prev, now, sizeof(now));
+	s->path_prev_ok = true;
+	follow_load(s, snap, vm1->ctl);
+}
+
 void session_tick(struct session *s, struct snapshot *snap)
 {
 	struct readings in = {0};
@@ -405,9 +631,10 @@ void session_tick(struct session *s, struct snapshot *snap)
 	in.seq = ++s->seq;
 	in.t = now - s->t0;
 	/* The first tick after a boot is the baseline: rates need two readings. */
-	in.dt = s->asm_state.prev.seq ? now - s->last : 0;
+	double span = now - s->last;
+	in.dt = s->asm_state.prev.seq ? span : 0;
 	s->last = now;
-	read_sources(s, &in, &ro, &peer, &cc, regions);
+	read_sources(s, 0, &in, &ro, &peer, &cc, regions);
 	switch_watch_follow(s);
 	in.switching = switch_watch_switching(s, &in.switch_to);
 	in.switch_unsettled = s->track.on && !s->track.ended;
@@ -422,6 +649,7 @@ void session_tick(struct session *s, struct snapshot *snap)
 		s->failed_said = true;
 	}
 	follow_link(s, snap);
+	tick_vms(s, snap, &in, span);
 	snap->nr_log =
 	    vlog_since(vmm_log(s->vm), &s->log_seq, snap->log, SNAP_LOG_MAX, &snap->log_dropped);
 	snap->boot_first_insn_ms = (double)vmm_ns_first_insn(s->vm) / 1e6;

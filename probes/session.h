@@ -23,6 +23,11 @@ struct session_opts {
 	enum nic_mode nic;     /* the network card on the link; NIC_MODE_NONE: none */
 	uint32_t pkt_size;     /* payload bytes of ping and tx packets; 0: 64 */
 	const char *pcap_file; /* also write the capture there */
+	/* Several VMs on the one link (0 or 1: one). VM1 runs the workload above; VM2.. are its
+	 * neighbours and run theirs, at their rate (0: as fast as they can). */
+	unsigned vms;
+	enum workload neighbours;
+	uint32_t neighbour_rate;
 };
 
 struct session;
@@ -75,5 +80,10 @@ struct vmm *session_vmm(struct session *s);
  * and the --pcap file's last packets are written out and checked first. */
 int session_outputs_news(struct session *s, bool final, char *out, size_t n);
 void session_close(struct session *s);
+/* --vms: 1 to NET_VMS_MAX, on a card that several VMs can share; 0, or -EINVAL with *why. */
+int session_check_vms(const struct session_opts *opts, const char **why);
+unsigned session_vms(const struct session *s);
+/* What VM2.. run (the neighbours' load on the shared path). */
+void session_set_neighbours(struct session *s, enum workload wl, uint32_t rate);
 
 #endif

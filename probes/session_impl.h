@@ -4,15 +4,28 @@
 #define VMSCOPE_PROBES_SESSION_IMPL_H
 #include "probes/assemble.h"
 #include "probes/session.h"
+#include "vmm/net/backend.h"
+
+/* One VM of the session and what is read of it alone: its vCPU's stats fd, and for VM2.. their
+ * own assembly (VM1's is the session's: its record is the top level). */
+struct session_vm {
+	struct vmm *vm;
+	struct kstats ks;
+	uint64_t *stat_values;
+	struct assembly *asm_state; /* VM2.. */
+	struct snapshot *snap;	    /* VM2..: their tick, for the record's vms */
+	bool failed_said;	    /* VM2..: its failure is an event already */
+	struct ctl_page ctl;	    /* its control page as the tick read it */
+};
 
 struct session {
 	struct session_opts opts;
-	struct vmm *vm;
+	struct vmm *vm;	 /* VM1: vms[0].vm */
+	unsigned nr_vms; /* --vms: 1 unless asked */
+	struct session_vm vms[NET_VMS_MAX];
 	struct net *net; /* outlives every VM of the session: link, peer and capture stay */
 	struct kvmtrace *kt;
 	const char *bpf_why;
-	struct kstats ks;
-	uint64_t *stat_values;
 	struct capture *cap;
 	const char *cap_why;
 	bool pcap_said, log_said; /* the output's failure was told (session_outputs_news) */
@@ -30,8 +43,16 @@ struct session {
 	double
 	    host_work_ns; /* the work loop on the host: ns per instruction, fastest of its runs */
 	struct assembly asm_state;
+	/* VM1's ping histogram at the last tick, and its pings since the card or the neighbours'
+	 * load last changed, with the neighbours idle [0] and loading the path [1]. */
+	uint64_t vm1_hist[HIST_SLOTS], load_hist[2][HIST_SLOTS];
+	enum nic_mode load_mode;
+	enum workload load_was; /* the neighbours' workload at the last tick */
+	/* The shared path's totals at the last tick (switched, link tx, link rx, network thread
+	 * ns, the peer's sink), for rates. */
+	uint64_t path_prev[5];
+	bool path_prev_ok;
 	/* A tick's readings that are too large for the stack. */
-	struct ctl_page ctl;
 	struct kt_counts kt_counts;
 	/* The switch being followed until its event is complete, and events not yet ticked out. */
 	struct {

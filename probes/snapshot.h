@@ -182,6 +182,48 @@ struct snap_attached {
 	struct snap_latency lat[SNAP_LAT_MAX]; /* by reason, every vCPU, busiest first */
 };
 
+/* Several VMs on one link (--vms): each VM's own figures, with the same names and sources as
+ * the single-VM record's. */
+#define SNAP_VMS_MAX 4
+struct snap_vm {
+	char name[16]; /* "vm1" */
+	char ip[16], mac[18];
+	bool neighbour; /* loads the path; VM1 measures */
+	enum vmm_state state;
+	char reason[160];
+	enum cpu_mode cpu_mode;
+	enum workload workload;
+	uint32_t rate;
+	enum nic_mode nic_mode;
+	struct figure pps_tx, pps_rx, ping_lost, rx_lost;		      /* guest */
+	struct figure dev_tx, dev_rx, dev_irqs, rx_no_buffer, dev_tx_dropped; /* vmm */
+	struct figure nic_exits;					      /* vmm */
+	struct figure exits; /* stats: every exit of its vCPU */
+	bool latency_valid;  /* it pings */
+	double latency_us[3], latency_avg_us;
+	struct per_packet per_packet[PP_MAX];
+};
+
+/* What the VMs share: the network side (one thread: the VMM's switch and emulated cards, or
+ * the SR-IOV card's engine) and the link. nr 0: one VM, the record as it always was. */
+struct snap_vms {
+	unsigned nr;
+	unsigned cpus; /* the host's online CPUs: the VMs' vCPUs and the path share them */
+	enum workload neighbours; /* what VM2.. run */
+	uint32_t neighbour_rate;
+	struct figure switched;		/* vmm: frames from one VM to another, never on the link */
+	struct figure link_tx, link_rx; /* vmm: frames to and from the link, every VM's */
+	struct figure peer_sink;	/* the peer's sink: every VM's datagrams */
+	struct per_packet path_cpu;	/* the network thread's ns per packet, every VM's */
+	bool path_card;			/* that thread is the card's engine (vf), not the VMM's */
+	/* VM1's round trips on the card in use, while the neighbours idled and while they loaded
+	 * the path (log2-bucket resolution): the seed's "consistent latency under load". */
+	bool alone_valid, loaded_valid;
+	double alone_us[3], loaded_us[3];
+	uint64_t alone_pings, loaded_pings;
+	struct snap_vm vm[SNAP_VMS_MAX];
+};
+
 struct snapshot {
 	uint64_t seq;
 	double t;  /* seconds since the session began */
@@ -305,6 +347,7 @@ struct snapshot {
 	struct named_figure hcall[SNAP_REASONS_MAX]; /* kvm_hypercall by number (KVM_HC_*) */
 
 	struct snap_attached attached;
+	struct snap_vms vms;
 
 	/* The guided tour (vmscope demo): the step on screen and what to look at; steps 0: none. */
 	struct snap_tour {

@@ -632,6 +632,103 @@ static void walk_attached(struct jv *v, struct snapshot *s)
 	jv_end(v, false);
 }
 
+/* --vms: "vms", an object per VM with the single-VM record's keys for its own figures, and
+ * "shared", what they share (the network side's thread and the link). Absent with one VM. */
+static void walk_vms(struct jv *v, struct snapshot *s)
+{
+	struct snap_vms *m = &s->vms;
+	if (v->rd ? !json_object_get(v->at[v->depth], "vms") : !m->nr)
+		return;
+	if (jv_begin(v, "vms", true)) {
+		unsigned n = v->rd ? jv_len(v, SNAP_VMS_MAX, "vms") : m->nr;
+		for (unsigned i = 0; i < n; i++) {
+			struct snap_vm *o = &m->vm[i];
+			if (!jv_begin(v, NULL, false))
+				continue;
+			jv_str(v, "vm", o->name, sizeof(o->name), false);
+			jv_str(v, "ip", o->ip, sizeof(o->ip), false);
+			jv_str(v, "mac", o->mac, sizeof(o->mac), false);
+			jv_bool(v, "neighbour", &o->neighbour);
+			JV_ENUM(v, "state", o->state, n_state, VMM_STATE_MAX);
+			jv_str(v, "reason", o->reason, sizeof(o->reason), true);
+			JV_ENUM(v, "cpu_mode", o->cpu_mode, n_cpu, CPU_MODE_MAX);
+			JV_ENUM(v, "workload", o->workload, n_workload, WL_MAX);
+			jv_u32(v, "rate", &o->rate);
+			JV_ENUM(v, "nic_mode", o->nic_mode, n_nic, NIC_MODE_MAX);
+			if (jv_begin(v, "exits", false)) { /* every exit of its vCPU */
+				jv_fig(v, "stats", &o->exits);
+				jv_end(v, false);
+			}
+			if (jv_begin(v, "net", false)) {
+				jv_fig(v, "pps_tx", &o->pps_tx);
+				jv_fig(v, "pps_rx", &o->pps_rx);
+				if (jv_begin_opt(v, "latency_us", &o->latency_valid)) {
+					jv_rtt_fields(v, o->latency_us, &o->latency_avg_us);
+					jv_end(v, false);
+				}
+				jv_fig(v, "ping_lost", &o->ping_lost);
+				jv_fig(v, "rx_lost", &o->rx_lost);
+				jv_pp_group(v, "exits_per_packet", o->per_packet, PP_ALL, PP_IRQS);
+				jv_pp_group(v, "irqs_per_packet", o->per_packet, PP_IRQS,
+					    PP_CPU_CARD);
+				jv_pp_group(v, "cpu_ns_per_packet", o->per_packet, PP_CPU_CARD,
+					    PP_MAX);
+				if (jv_begin(v, "nic_exits", false)) {
+					jv_fig(v, "vmm", &o->nic_exits);
+					jv_end(v, false);
+				}
+				if (jv_begin(v, "device", false)) {
+					jv_fig(v, "tx", &o->dev_tx);
+					jv_fig(v, "rx", &o->dev_rx);
+					jv_fig(v, "interrupts", &o->dev_irqs);
+					jv_fig(v, "rx_no_buffer", &o->rx_no_buffer);
+					jv_fig(v, "tx_dropped", &o->dev_tx_dropped);
+					jv_end(v, false);
+				}
+				jv_end(v, false);
+			}
+			jv_end(v, false);
+			if (v->rd)
+				m->nr = i + 1;
+		}
+		jv_end(v, true);
+	}
+	if (!jv_begin(v, "shared", false))
+		return;
+	jv_u32(v, "host_cpus", &m->cpus);
+	JV_ENUM(v, "neighbours", m->neighbours, n_workload, WL_MAX);
+	jv_u32(v, "neighbour_rate", &m->neighbour_rate);
+	jv_fig(v, "switched", &m->switched);
+	jv_fig(v, "link_tx", &m->link_tx);
+	jv_fig(v, "link_rx", &m->link_rx);
+	jv_fig(v, "peer_sink", &m->peer_sink);
+	/* The network thread's ns per packet of every VM: the VMM's path (its switch and the
+	 * cards it emulates), or the SR-IOV card's engine (path_is_card). */
+	jv_bool(v, "path_is_card", &m->path_card);
+	jv_pp_value(v, "path_cpu_ns_per_packet", &m->path_cpu);
+	jv_pp_source(v, "path_cpu_source", &m->path_cpu);
+	if (jv_begin(v, "vm1_latency_us", false)) {
+		static const char *const q[3] = {"p50", "p99", "p999"};
+		struct {
+			const char *key;
+			bool *valid;
+			double *us;
+			uint64_t *pings;
+		} l[2] = {{"alone", &m->alone_valid, m->alone_us, &m->alone_pings},
+			  {"loaded", &m->loaded_valid, m->loaded_us, &m->loaded_pings}};
+		for (unsigned k = 0; k < 2; k++) {
+			if (!jv_begin_opt(v, l[k].key, l[k].valid))
+				continue;
+			for (unsigned i = 0; i < 3; i++)
+				jv_f64(v, q[i], &l[k].us[i], 1);
+			jv_u64(v, "pings", l[k].pings);
+			jv_end(v, false);
+		}
+		jv_end(v, false);
+	}
+	jv_end(v, false);
+}
+
 /* An attached VM's record: what the host sees of it, none of the built-in VM's keys. */
 static void walk_attached_snapshot(struct jv *v, struct snapshot *s)
 {
@@ -693,6 +790,7 @@ static void walk_snapshot(struct jv *v, struct snapshot *s)
 	walk_guest(v, s);
 	JV_ENUM(v, "nic_mode", s->nic_mode, n_nic, NIC_MODE_MAX);
 	walk_net(v, s);
+	walk_vms(v, s);
 	jv_named(v, "vmm", s->vmm, &s->nr_vmm, SNAP_VMM_MAX);
 	jv_named(v, "stats", s->stats, &s->nr_stats, SNAP_STATS_MAX);
 	walk_events(v, s);

@@ -171,9 +171,20 @@ int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
 		/* The last one's event goes out with what it has measured by now. */
 		finish_switch(s);
 	}
+	if (s->nr_vms > 1 && to == NIC_MODE_VF) {
+		*why = "several VMs cannot share the SR-IOV card yet";
+		return refused(s, to, *why, -EOPNOTSUPP);
+	}
 	int r = vmm_switch_nic(s->vm, to, why);
 	if (r) {
 		return refused(s, to, *why, r);
+	}
+	/* The neighbours' cards move with VM1's; the event follows VM1's switch, a neighbour's
+	 * refusal is said in the log (its card carries on). */
+	for (unsigned i = 1; i < s->nr_vms; i++) {
+		const char *nwhy;
+		if (vmm_switch_nic(s->vms[i].vm, to, &nwhy))
+			vlog(vmm_log(s->vm), "vmscope: VM%u stays on its card: %s", i + 1, nwhy);
 	}
 	uint64_t mono = mono_ns(), real = clock_ns(CLOCK_REALTIME);
 	vmm_switch_read(s->vm, &s->track.sw);

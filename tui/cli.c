@@ -61,6 +61,7 @@ struct parse {
 	enum cli_cmd sub;      /* the subcommand (help and version do not change it) */
 	const char *kind_flag; /* --kind, as given */
 	const char *workload_flag;
+	const char *neighbours_flag; /* --neighbours or --neighbour-rate, as given */
 	const char *live_only;	/* the first flag that drives a live VM, for replay's refusal */
 	bool cast_size;		/* --cast-size was given */
 	const char *first_flag; /* the first option given */
@@ -132,6 +133,33 @@ OPT(opt_workload)
 	if (parse_workload(val, p->cli))
 		FAIL("--workload wants idle, exits[:KIND], ping, tx, rx or echo, not '%s'", val);
 	p->workload_flag = val;
+	return 0;
+}
+
+OPT(opt_neighbours)
+{
+	struct cli *cli = p->cli;
+	if (!strcmp(val, "idle"))
+		cli->neighbours = WL_IDLE;
+	else if (!strcmp(val, "tx"))
+		cli->neighbours = WL_TX;
+	else if (!strcmp(val, "ping"))
+		cli->neighbours = WL_PING;
+	else
+		FAIL("--neighbours wants idle, tx or ping, not '%s'", val);
+	p->neighbours_flag = val;
+	return 0;
+}
+
+OPT(opt_neighbour_rate)
+{
+	unsigned long v;
+	if (parse_uint(val, 10000000, &v))
+		FAIL("--neighbour-rate wants packets per second from 0 (unpaced) to 10000000, not "
+		     "'%s'",
+		     val);
+	p->cli->neighbour_rate = (uint32_t)v;
+	p->neighbours_flag = val;
 	return 0;
 }
 
@@ -258,6 +286,14 @@ static const struct cli_option {
 	  "register access traps), virtio, vf (an SR-IOV virtual function),\n"
 	  "or none (default virtio); on the TAP link as root, the\n"
 	  "in-process loopback peer otherwise"),
+    UINT("--vms", "N", LIVE, vms, 1, 4, "a number of VMs from 1 to 4",
+	 "VMs on the one link, 1..4 (default 1): VM1 runs --workload,\n"
+	 "VM2.. are its neighbours and load the path it shares"),
+    PARSE("--neighbours", "W", LIVE, opt_neighbours,
+	  "what VM2.. run: idle | tx | ping (default tx)"),
+    PARSE("--neighbour-rate", "N", LIVE, opt_neighbour_rate,
+	  "each neighbour's packets per second, 0 = as fast as it can\n"
+	  "(default 20000)"),
     PARSE("--switch-every", "SECONDS", LIVE, opt_switch_every,
 	  "move the running guest to the next card, emulated -> virtio -> vf"),
     PARSE("--switch-to", "MODE@SEC", LIVE, opt_switch_to,
@@ -530,6 +566,22 @@ static int check_combinations(struct parse *p)
 		FAIL("--switch-every and --switch-to move the network card; drop --nic none");
 	if (cli->switch_every > 0 && cli->nr_switch_to)
 		FAIL("--switch-every and --switch-to both plan the switches: use one");
+	if (cli->vms > 1 && p->sub == CMD_DEMO)
+		FAIL("the tour runs one VM: drop --vms from vmscope demo");
+	if (cli->vms > 1 && cli->nic == NIC_MODE_NONE)
+		FAIL("several VMs (--vms) share a network link: drop --nic none");
+	if (cli->vms > 1 && cli->nic == NIC_MODE_VF)
+		FAIL("several VMs on the SR-IOV card (--vms with --nic vf) are not built yet: use "
+		     "--nic virtio or --nic emulated");
+	if (cli->vms > 1 && cli->switch_every > 0)
+		FAIL("--switch-every cycles through the SR-IOV card, which several VMs (--vms) "
+		     "cannot share yet: use --switch-to emulated@SEC or virtio@SEC");
+	for (unsigned i = 0; cli->vms > 1 && i < cli->nr_switch_to; i++)
+		if (cli->switch_to[i].mode == NIC_MODE_VF)
+			FAIL(
+			    "--switch-to vf: several VMs (--vms) cannot share the SR-IOV card yet");
+	if (p->neighbours_flag && cli->vms <= 1)
+		FAIL("--neighbours and --neighbour-rate set what VM2.. run: add --vms N (2 to 4)");
 	if (p->cast_size && !cli->cast_path)
 		FAIL("--cast-size sets the size of --cast's screen; add --cast FILE");
 	if (cli->cast_path && (cli->headless || cli->listen))
@@ -549,7 +601,10 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			    .kind = EK_ALL,
 			    .rate = 1000,
 			    .pkt_size = 64,
-			    .nic = NIC_MODE_VIRTIO};
+			    .nic = NIC_MODE_VIRTIO,
+			    .vms = 1,
+			    .neighbours = WL_TX,
+			    .neighbour_rate = 20000};
 	int i = parse_command(argc, argv, cli);
 	struct parse p = {.cli = cli, .sub = cli->cmd, .err = err, .errlen = errlen};
 	if (parse_options(&p, i, argc, argv) || check_combinations(&p)) {

@@ -53,6 +53,9 @@ struct cli {
 	const char *attach_pid;	       /* vmscope attach PID, as given; NULL: list the VMs */
 	int pid;		       /* that PID */
 	unsigned cast_cols, cast_rows; /* --cast-size COLSxROWS */
+	uint32_t vms;		       /* --vms: VMs on the one link */
+	enum workload neighbours;      /* what VM2.. run */
+	uint32_t neighbour_rate;
 };
 
 /* The switch a plan asks for once elapsed seconds have passed, or NIC_MODE_NONE; *done counts

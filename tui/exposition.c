@@ -471,6 +471,108 @@ static void probes(struct exposition *m, FILE *f, const struct snapshot *s)
 	}
 }
 
+/* Several VMs on one link (--vms): each VM's own figures with a vm label, and what they share. */
+static void vms(struct exposition *m, FILE *f, const struct snapshot *s)
+{
+	const struct snap_vms *v = &s->vms;
+	char key[128];
+	if (!v->nr)
+		return;
+	family(f, "vmscope_vm_up", "gauge",
+	       "Each VM on the link (--vms): 1 while its guest runs, with its address and role");
+	for (unsigned i = 0; i < v->nr; i++)
+		fprintf(f, "vmscope_vm_up{vm=\"%s\",ip=\"%s\",role=\"%s\"} %d\n", v->vm[i].name,
+			v->vm[i].ip, v->vm[i].neighbour ? "neighbour" : "measures",
+			v->vm[i].state == VMM_RUNNING);
+	family(f, "vmscope_vm_packets_total", "counter",
+	       "Each VM's packets by direction (tx: from the guest) and source (guest: its driver; "
+	       "vmm: its card)");
+	for (unsigned i = 0; i < v->nr; i++) {
+		const struct snap_vm *o = &v->vm[i];
+		const struct {
+			const char *source, *dir;
+			const struct figure *fig;
+		} src[] = {{"guest", "tx", &o->pps_tx},
+			   {"guest", "rx", &o->pps_rx},
+			   {"vmm", "tx", &o->dev_tx},
+			   {"vmm", "rx", &o->dev_rx}};
+		for (unsigned k = 0; k < sizeof(src) / sizeof(src[0]); k++) {
+			if (!src[k].fig->valid)
+				continue;
+			snprintf(key, sizeof(key), "vm:%s:pkts:%s:%s", o->name, src[k].source,
+				 src[k].dir);
+			fprintf(
+			    f,
+			    "vmscope_vm_packets_total{vm=\"%s\",direction=\"%s\",source=\"%s\"} "
+			    "%llu\n",
+			    o->name, src[k].dir, src[k].source,
+			    (unsigned long long)counted(m, key, src[k].fig->total));
+		}
+	}
+	family(f, "vmscope_vm_exits_total", "counter",
+	       "Every exit of each VM's vCPU (source: its stats fd)");
+	for (unsigned i = 0; i < v->nr; i++) {
+		const struct snap_vm *o = &v->vm[i];
+		if (!o->exits.valid)
+			continue;
+		snprintf(key, sizeof(key), "vm:%s:exits", o->name);
+		fprintf(f, "vmscope_vm_exits_total{vm=\"%s\"} %llu\n", o->name,
+			(unsigned long long)counted(m, key, o->exits.total));
+	}
+	family(f, "vmscope_vm_dropped_total", "counter",
+	       "Each VM's frames its card dropped: no rx buffer posted, or the link refused its tx "
+	       "(source: vmm)");
+	for (unsigned i = 0; i < v->nr; i++) {
+		const struct snap_vm *o = &v->vm[i];
+		const struct {
+			const char *why;
+			const struct figure *fig;
+		} d[] = {{"rx_no_buffer", &o->rx_no_buffer}, {"tx_dropped", &o->dev_tx_dropped}};
+		for (unsigned k = 0; k < 2; k++) {
+			if (!d[k].fig->valid)
+				continue;
+			snprintf(key, sizeof(key), "vm:%s:drop:%s", o->name, d[k].why);
+			fprintf(f, "vmscope_vm_dropped_total{vm=\"%s\",why=\"%s\"} %llu\n", o->name,
+				d[k].why, (unsigned long long)counted(m, key, d[k].fig->total));
+		}
+	}
+	static const char *const q[3] = {"p50", "p99", "p999"};
+	family(f, "vmscope_vm_ping_rtt_seconds", "gauge",
+	       "Each pinging VM's round trips to its peer so far, by percentile (source: guest, "
+	       "log2-bucket resolution)");
+	for (unsigned i = 0; i < v->nr; i++)
+		for (unsigned k = 0; v->vm[i].latency_valid && k < 3; k++)
+			fprintf(f,
+				"vmscope_vm_ping_rtt_seconds{vm=\"%s\",percentile=\"%s\"} %.9g\n",
+				v->vm[i].name, q[k], v->vm[i].latency_us[k] / 1e6);
+	family(f, "vmscope_vm1_ping_rtt_seconds", "gauge",
+	       "VM1's round trips on the card in use while its neighbours idled and while they "
+	       "loaded the shared path, by percentile (source: guest)");
+	for (unsigned k = 0; k < 3; k++) {
+		if (v->alone_valid)
+			fprintf(f,
+				"vmscope_vm1_ping_rtt_seconds{load=\"alone\",percentile=\"%s\"} "
+				"%.9g\n",
+				q[k], v->alone_us[k] / 1e6);
+		if (v->loaded_valid)
+			fprintf(f,
+				"vmscope_vm1_ping_rtt_seconds{load=\"loaded\",percentile=\"%s\"} "
+				"%.9g\n",
+				q[k], v->loaded_us[k] / 1e6);
+	}
+	family(f, "vmscope_vms_switched_frames_total", "counter",
+	       "Frames from one VM to another that never reached the link (source: vmm)");
+	fprintf(f, "vmscope_vms_switched_frames_total %llu\n",
+		(unsigned long long)counted(m, "vms:switched", v->switched.total));
+	if (v->path_cpu.valid) {
+		family(f, "vmscope_vms_path_cpu_seconds_per_packet", "gauge",
+		       "CPU of the network thread every VM shares, per packet of all of them, last "
+		       "tick: the VMM's path, or the SR-IOV card's engine (source: thread clock)");
+		fprintf(f, "vmscope_vms_path_cpu_seconds_per_packet{path=\"%s\"} %.9g\n",
+			v->path_card ? "card" : "vmm", v->path_cpu.value / 1e9);
+	}
+}
+
 void exposition_render(struct exposition *m, FILE *f, const struct snapshot *s)
 {
 	char key[128];
@@ -543,4 +645,5 @@ void exposition_render(struct exposition *m, FILE *f, const struct snapshot *s)
 	packets(m, f, s);
 	ping_histogram(m, f, s);
 	switches(m, f, s);
+	vms(m, f, s);
 }

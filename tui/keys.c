@@ -175,6 +175,24 @@ static int act_rate(struct dash *d, int ch)
 	return EV_REDRAW;
 }
 
+/* N: what VM1's neighbours run (--vms), idle -> tx -> ping -> idle, at their rate. */
+static int act_neighbours(struct dash *d, int ch)
+{
+	const struct snap_vms *m = &d->snap.vms;
+	if (session_vms(d->s) < 2) {
+		dash_say(d, "one VM, no neighbours: vmscope --vms N (2 to 4) boots them");
+		return EV_REDRAW;
+	}
+	enum workload next = m->neighbours == WL_IDLE ? WL_TX
+			     : m->neighbours == WL_TX ? WL_PING
+						      : WL_IDLE;
+	session_set_neighbours(d->s, next, m->neighbour_rate);
+	char said[96];
+	snprintf(said, sizeof(said), "neighbours: %s", workload_name(next));
+	dash_say(d, said);
+	return EV_REDRAW;
+}
+
 static int act_pause(struct dash *d, int ch)
 {
 	session_pause(d->s, !session_paused(d->s));
@@ -297,6 +315,14 @@ static const struct binding {
     {"x", {0}, IN_LIVE, IN_LIVE | IN_TOUR, "x rx", "x", "rx flood from it", act_net_workload},
     {"o", {0}, IN_LIVE, IN_LIVE, "o echo", "o", "it sends, we echo", act_net_workload},
     {"i", {0}, IN_LIVE, IN_LIVE, "i idle", "i", "idle", act_idle},
+    {"N",
+     {0},
+     IN_LIVE,
+     0,
+     "N neighbours",
+     "N",
+     "with --vms: what VM2.. run on the shared path, idle -> tx -> ping",
+     act_neighbours},
     {"+=-", {0}, IN_LIVE, IN_LIVE, "+/- rate", "+/-", "rate 10..100k/s, max", act_rate},
     {"[]", {0}, IN_LIVE, IN_LIVE, "[ ] size", "[ ]", "packet size", act_size},
     {"p ", {0}, IN_LIVE, IN_LIVE | IN_TOUR, "p pause", "p", "pause", act_pause},

@@ -134,6 +134,9 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 	    .pkt_size = cli->pkt_size,
 	    .pcap_file = cli->pcap_file,
 	    .verbose = cli->verbose,
+	    .vms = cli->vms,
+	    .neighbours = cli->neighbours,
+	    .neighbour_rate = cli->neighbour_rate,
 	};
 	struct tour tour = {0};
 	struct tour_run run = {.t = &tour};

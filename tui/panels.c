@@ -355,6 +355,68 @@ static int draw_net(struct dash *d, int y, int rows)
 	return y + 1;
 }
 
+/* Several VMs on one link (--vms): a row per VM, what they share, and VM1's round trips with
+ * the neighbours idle and loading the path. */
+static int draw_vms(struct dash *d, int y, int rows)
+{
+	const struct snap_vms *m = &d->snap.vms;
+	char a[16], b[16], e[16], c[16], p50[16], p99[16], p999[16];
+	char load[48];
+	if (m->neighbours == WL_IDLE) {
+		snprintf(load, sizeof(load), "idle");
+	} else if (!m->neighbour_rate) {
+		snprintf(load, sizeof(load), "run %s unpaced", workload_name(m->neighbours));
+	} else {
+		units_count(a, sizeof(a), m->neighbour_rate);
+		snprintf(load, sizeof(load), "run %s at %s/s each", workload_name(m->neighbours),
+			 a);
+	}
+	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
+	line_at(y++, "VMS  %u on one link: VM1 measures, VM2..VM%u %s", m->nr, m->nr, load);
+	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
+	line_at(y++, " vm   ip          state     tx pps   rx pps  exits/pkt  vcpu/pkt  drops  "
+		     "ping p99");
+	for (unsigned i = 0; i < m->nr && y < LINES - 4; i++) {
+		const struct snap_vm *v = &m->vm[i];
+		units_count(a, sizeof(a), v->dev_tx.rate);
+		units_count(b, sizeof(b), v->dev_rx.rate);
+		fmt_pp(e, sizeof(e), &v->per_packet[PP_ALL]);
+		fmt_pp_ns(c, sizeof(c), &v->per_packet[PP_CPU_VMM]);
+		fmt_us(p99, sizeof(p99), v->latency_valid, v->latency_us[1]);
+		line_at(y++, " %-4s %-11s %-8s %8s %8s %10s %9s %6llu  %s", v->name, v->ip,
+			vmm_state_name(v->state), a, b, e, c,
+			(unsigned long long)(v->rx_no_buffer.total + v->dev_tx_dropped.total), p99);
+	}
+	fmt_pp_ns(c, sizeof(c), &m->path_cpu);
+	units_count(a, sizeof(a), m->link_tx.rate);
+	units_count(b, sizeof(b), m->link_rx.rate);
+	units_count(e, sizeof(e), m->switched.rate);
+	line_at(y++, " shared  link tx %s rx %s pps, VM to VM %s/s; %s %s a packet", a, b, e,
+		m->path_card ? "the card's engine" : "the VMM's network thread",
+		c + strspn(c, " "));
+	fmt_us(p50, sizeof(p50), m->alone_valid, m->alone_us[0]);
+	fmt_us(p99, sizeof(p99), m->alone_valid, m->alone_us[1]);
+	fmt_us(p999, sizeof(p999), m->alone_valid, m->alone_us[2]);
+	char alone[48];
+	snprintf(alone, sizeof(alone), "%s/%s/%s", p50, p99, p999);
+	fmt_us(p50, sizeof(p50), m->loaded_valid, m->loaded_us[0]);
+	fmt_us(p99, sizeof(p99), m->loaded_valid, m->loaded_us[1]);
+	fmt_us(p999, sizeof(p999), m->loaded_valid, m->loaded_us[2]);
+	attron(A_BOLD);
+	line_at(y++, " VM1 ping p50/p99/p999: neighbours idle %s, loading %s/%s/%s", alone, p50,
+		p99, p999);
+	attroff(A_BOLD);
+	attron(COLOR_PAIR(C_DIM));
+	line_at(y++, " %u host CPUs: the VMs' vCPUs and the network thread share them", m->cpus);
+	attroff(COLOR_PAIR(C_DIM));
+	return y + 1;
+}
+
+static bool want_vms(const struct dash *d)
+{
+	return d->snap.vms.nr > 1;
+}
+
 /* The lesson at a glance: every card's last figures side by side, the one in use marked. */
 static int draw_compare(struct dash *d, int y, int rows)
 {
@@ -571,6 +633,7 @@ static const struct panel {
     {"exits", 12, want_exits, draw_exits},
     {"exits (brief)", 2, want_exits_brief, draw_exits_brief},
     {"network", 2, ours, draw_net},
+    {"vms", 6, want_vms, draw_vms},
     {"vcpus", 3, attached, panel_vcpus},
     {"latency", 4, attached, panel_latency},
     {"devices", 5, attached, panel_devices},

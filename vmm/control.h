@@ -125,7 +125,7 @@ enum hypercall_insn {
 };
 
 #define CTL_MAGIC   0x706f6373u /* "scop" */
-#define CTL_VERSION 7
+#define CTL_VERSION 8
 #define HIST_SLOTS  32 /* log2 buckets of TSC cycles */
 
 struct kind_stats {
@@ -168,6 +168,10 @@ struct ctl_page {
 	u32 pkt_size; /* UDP payload bytes for tx */
 	u32 peer_ip;  /* host byte order */
 	u32 guest_ip;
+	/* Paced tx: datagrams sent back to back each period (rate / burst periods a second; 0 and
+	 * 1: one). A burst a millisecond lets a paced guest halt between them instead of spinning
+	 * through gaps shorter than a halt. */
+	u32 burst;
 	/* network (guest -> VMM) */
 	u32 nic_state; /* enum nic_state */
 	u8 mac[8];

@@ -407,7 +407,7 @@ static void drive_peer(struct vmm *vm)
 {
 	const struct ctl_page *c = vm->ctl;
 	uint32_t wl = LOAD(c->workload);
-	if (vm->netside)
+	if (vm->netside && !vm->opts.index) /* the peer drives VM1 (LINK_GUEST_IP) */
 		net_drive(vm->netside,
 			  wl == WL_RX	  ? LINK_FLOOD
 			  : wl == WL_ECHO ? LINK_ECHO
@@ -428,6 +428,11 @@ void vmm_set_workload(struct vmm *vm, enum workload wl, uint32_t kind, uint32_t 
 	__atomic_fetch_add(&c->cmd_seq, 1, __ATOMIC_RELEASE);
 	vcpu_wake(vm);
 	drive_peer(vm);
+}
+
+void vmm_set_burst(struct vmm *vm, uint32_t n)
+{
+	STORE(vm->ctl->burst, n);
 }
 
 void vmm_set_packet_size(struct vmm *vm, uint32_t bytes)

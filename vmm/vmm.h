@@ -81,6 +81,8 @@ void vmm_destroy(struct vmm *vm);
 /* Session control: takes effect at the guest's next loop pass. */
 void vmm_set_workload(struct vmm *vm, enum workload wl, uint32_t kind, uint32_t rate);
 void vmm_pause(struct vmm *vm, bool pause);
+/* Paced tx sends n datagrams back to back a period (0, 1: one at a time); the rate stays. */
+void vmm_set_burst(struct vmm *vm, uint32_t n);
 /* Payload bytes of the guest's ping and tx packets (clamped by the guest). */
 void vmm_set_packet_size(struct vmm *vm, uint32_t bytes);
 /* Eventfd accounting; call before reading counters. (The hang watchdog has its own thread.) */

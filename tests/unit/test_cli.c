@@ -51,14 +51,32 @@ TEST(cli_errors_are_one_sentence_naming_the_flag)
 	struct cli c;
 	char err[200];
 	const char *bad[][4] = {
-	    {"--bogus", NULL, NULL, NULL},	  {"--rate", "fast", NULL, NULL},
-	    {"--rate", "-1", NULL, NULL},	  {"--interval", "10", NULL, NULL},
-	    {"--duration", "0", NULL, NULL},	  {"--duration", "x", NULL, NULL},
-	    {"--format", "xml", NULL, NULL},	  {"--workload", "exits:nope", NULL, NULL},
-	    {"--workload", "fault", NULL, NULL},  {"--cpu", "fast", NULL, NULL},
-	    {"--kind", "io", NULL, NULL},	  {"stray", NULL, NULL, NULL},
-	    {"--headless=yes", NULL, NULL, NULL}, {"--format", "csv", NULL, NULL},
+	    {"--bogus", NULL, NULL, NULL},
+	    {"--rate", "fast", NULL, NULL},
+	    {"--rate", "-1", NULL, NULL},
+	    {"--interval", "10", NULL, NULL},
+	    {"--duration", "0", NULL, NULL},
+	    {"--duration", "x", NULL, NULL},
+	    {"--format", "xml", NULL, NULL},
+	    {"--workload", "exits:nope", NULL, NULL},
+	    {"--workload", "fault", NULL, NULL},
+	    {"--cpu", "fast", NULL, NULL},
+	    {"--kind", "io", NULL, NULL},
+	    {"stray", NULL, NULL, NULL},
+	    {"--headless=yes", NULL, NULL, NULL},
+	    {"--format", "csv", NULL, NULL},
 	    {"--duration", NULL, NULL, NULL},
+	    /* several VMs: a count out of range, a load they do not run, a card they cannot
+	     * share yet, neighbours without --vms */
+	    {"--vms", "5", NULL, NULL},
+	    {"--vms", "0", NULL, NULL},
+	    {"--vms", "2", "--neighbours", "rx"},
+	    {"--vms", "2", "--nic", "vf"},
+	    {"--vms", "3", "--switch-every", "2"},
+	    {"--vms", "2", "--switch-to", "vf@1"},
+	    {"--vms", "2", "--nic", "none"},
+	    {"--neighbours", "tx", NULL, NULL},
+	    {"--neighbour-rate", "10", NULL, NULL},
 	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;

@@ -416,6 +416,48 @@ static void fill_every_field(struct snapshot *s, bool on)
 		e[1].to = CPU_EMULATED;
 		snprintf(s->events[1].why, sizeof(s->events[1].why), "triple fault");
 	}
+	if (on) { /* three VMs on the link (--vms) */
+		struct snap_vms *m = &s->vms;
+		m->nr = 3;
+		m->cpus = 2;
+		m->neighbours = WL_TX;
+		m->neighbour_rate = 20000;
+		fig(&m->switched, &n);
+		fig(&m->link_tx, &n);
+		fig(&m->link_rx, &n);
+		fig(&m->peer_sink, &n);
+		pp(&m->path_cpu, &n, true);
+		m->alone_valid = true;
+		m->alone_pings = cnt(&n);
+		for (unsigned k = 0; k < 3; k++)
+			m->alone_us[k] = val(&n);
+		for (unsigned i = 0; i < m->nr; i++) {
+			struct snap_vm *v = &m->vm[i];
+			snprintf(v->name, sizeof(v->name), "vm%u", i + 1);
+			snprintf(v->ip, sizeof(v->ip), "10.77.0.%u", i + 2);
+			snprintf(v->mac, sizeof(v->mac), "52:54:00:12:%02x:56", 0x34 + i);
+			v->neighbour = i > 0;
+			v->state = i == 2 ? VMM_FAILED : VMM_RUNNING;
+			if (i == 2)
+				snprintf(v->reason, sizeof(v->reason), "guest stopped responding");
+			v->cpu_mode = CPU_HARDWARE;
+			v->workload = i ? WL_TX : WL_PING;
+			v->rate = i ? 20000 : 0;
+			v->nic_mode = NIC_MODE_EMULATED;
+			struct figure *f[] = {&v->pps_tx,    &v->pps_rx,       &v->ping_lost,
+					      &v->rx_lost,   &v->dev_tx,       &v->dev_rx,
+					      &v->dev_irqs,  &v->rx_no_buffer, &v->dev_tx_dropped,
+					      &v->nic_exits, &v->exits};
+			for (unsigned k = 0; k < sizeof(f) / sizeof(f[0]); k++)
+				fig(f[k], &n);
+			v->latency_valid = i == 0;
+			for (unsigned k = 0; k < 3 && !i; k++)
+				v->latency_us[k] = val(&n);
+			v->latency_avg_us = i ? 0 : val(&n);
+			for (unsigned p = 0; p < PP_MAX; p++)
+				pp(&v->per_packet[p], &n, p != PP_CPU_CARD);
+		}
+	}
 	if (on) {
 		s->tour.step = 4;
 		s->tour.steps = 6;

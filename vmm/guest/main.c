@@ -462,17 +462,22 @@ static void tx_once(void)
 	nic_poll(cur, on_frame);
 }
 
-/* The paced workloads' clock: the next operation's time, without a catch-up burst after the
- * guest fell a second behind. */
-static void pace(u64 *next, u64 now)
+/* The paced workloads' clock: the next operation's time (n operations on), without a catch-up
+ * burst after the guest fell a second behind. */
+static void pace_n(u64 *next, u64 now, u32 n)
 {
 	if (!ctl->rate)
 		return;
 	u64 period = ctl->tsc_khz * 1000 / ctl->rate;
-	*next += period ? period : 1;
+	*next += (period ? period : 1) * n;
 	if (now > *next + ctl->tsc_khz * 1000)
 		*next = now;
 	wait_until(*next);
+}
+
+static void pace(u64 *next, u64 now)
+{
+	pace_n(next, now, 1);
 }
 
 /* The main loop's state across its turns. */
@@ -518,11 +523,13 @@ static void net_step(struct loop *l)
 		wait_until(rdtsc() + ctl->tsc_khz * 100);
 		return;
 	}
+	u32 burst = ctl->workload == WL_TX && ctl->rate && ctl->burst > 1 ? ctl->burst : 1;
 	if (ctl->workload == WL_PING)
 		ping_once();
 	else
-		tx_once();
-	pace(&l->next, rdtsc());
+		for (u32 i = 0; i < burst; i++)
+			tx_once();
+	pace_n(&l->next, rdtsc(), burst); /* a period per datagram: the rate stays the rate */
 }
 
 /* What ordinary instructions cost in this CPU mode, measured between operations. */
