@@ -107,7 +107,8 @@ static double raw_reader(bool capture)
 	if (raw_open(&r, capture))
 		return -1;
 	struct net_backend *be = r.be;
-	be->port[0].rx = count_rx;
+	be->port[0] = (struct net_port){.rx = count_rx, .opaque = &r};
+	net_backend_port_added(be, 0);
 	/* The namespace must know the guest's MAC to send: answer its ARP once by hand. */
 	size_t n = net_arp_request(&r.nif, f, sizeof(f), LINK_PEER_IP); /* teaches it our MAC */
 	struct iovec iov = {f, n};

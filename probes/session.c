@@ -13,6 +13,7 @@
 #include "vmm/clock.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/net/net.h"
+#include "vmm/vsnic/vsnic.h"
 #include "vmm/work_loop.h"
 
 static double host_work_ns(double ns_per_cycle);
@@ -52,6 +53,7 @@ static int boot_vm(struct session *s, unsigned i, enum cpu_mode cpu, struct sess
 	    .nic = s->opts.nic,
 	    .net = s->net,
 	    .index = i,
+	    .sriov = s->sriov,
 	};
 	struct vmm *vm;
 	memset(sv, 0, sizeof(*sv));
@@ -145,12 +147,6 @@ int session_check_vms(const struct session_opts *opts, const char **why)
 		*why = "several VMs (--vms) share a network link: give them a card (--nic)";
 		return -EINVAL;
 	}
-	if (opts->nic == NIC_MODE_VF) {
-		*why =
-		    "several VMs on the SR-IOV card (--vms with --nic vf) are not built yet: use "
-		    "--nic virtio or --nic emulated";
-		return -EINVAL;
-	}
 	return 0;
 }
 
@@ -179,6 +175,20 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 		}
 		open_capture(s);
 	}
+	/* Several VMs: the host owns the SR-IOV card and enables a VF for each. */
+	if (s->net && s->nr_vms > 1) {
+		uint8_t macs[NET_VMS_MAX][6];
+		for (unsigned i = 0; i < s->nr_vms; i++)
+			net_guest_mac(i, macs[i]);
+		r = vsnic_host_open(&s->sriov, s->net, s->nr_vms, (const uint8_t(*)[6])macs);
+		if (r) {
+			*why = "the SR-IOV card for several VMs could not be set up";
+			capture_close(s->cap);
+			net_close(s->net);
+			free(s);
+			return r;
+		}
+	}
 	if (opts->pcap_file && !s->cap) {
 		*why = s->net && !s->net->have_link ? s->net->why : s->cap_why; /* literals */
 		net_close(s->net);
@@ -200,6 +210,7 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 	if (r) {
 		for (unsigned i = 0; i < s->nr_vms; i++)
 			free_vm(&s->vms[i]);
+		vsnic_host_close(s->sriov);
 		capture_close(s->cap);
 		net_close(s->net);
 		free(s);
@@ -265,6 +276,7 @@ void session_close(struct session *s)
 	kvmtrace_close(s->kt);
 	for (unsigned i = 0; i < s->nr_vms; i++)
 		free_vm(&s->vms[i]);
+	vsnic_host_close(s->sriov);
 	net_close(s->net);
 	free(s);
 }

@@ -23,7 +23,8 @@ struct session {
 	struct vmm *vm;	 /* VM1: vms[0].vm */
 	unsigned nr_vms; /* --vms: 1 unless asked */
 	struct session_vm vms[NET_VMS_MAX];
-	struct net *net; /* outlives every VM of the session: link, peer and capture stay */
+	struct net *net;     /* outlives every VM of the session: link, peer and capture stay */
+	struct vsnic *sriov; /* several VMs: the host's SR-IOV card, a VF for each (vsnic.h) */
 	struct kvmtrace *kt;
 	const char *bpf_why;
 	struct capture *cap;

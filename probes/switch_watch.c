@@ -171,10 +171,6 @@ int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
 		/* The last one's event goes out with what it has measured by now. */
 		finish_switch(s);
 	}
-	if (s->nr_vms > 1 && to == NIC_MODE_VF) {
-		*why = "several VMs cannot share the SR-IOV card yet";
-		return refused(s, to, *why, -EOPNOTSUPP);
-	}
 	int r = vmm_switch_nic(s->vm, to, why);
 	if (r) {
 		return refused(s, to, *why, r);

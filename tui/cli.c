@@ -570,16 +570,6 @@ static int check_combinations(struct parse *p)
 		FAIL("the tour runs one VM: drop --vms from vmscope demo");
 	if (cli->vms > 1 && cli->nic == NIC_MODE_NONE)
 		FAIL("several VMs (--vms) share a network link: drop --nic none");
-	if (cli->vms > 1 && cli->nic == NIC_MODE_VF)
-		FAIL("several VMs on the SR-IOV card (--vms with --nic vf) are not built yet: use "
-		     "--nic virtio or --nic emulated");
-	if (cli->vms > 1 && cli->switch_every > 0)
-		FAIL("--switch-every cycles through the SR-IOV card, which several VMs (--vms) "
-		     "cannot share yet: use --switch-to emulated@SEC or virtio@SEC");
-	for (unsigned i = 0; cli->vms > 1 && i < cli->nr_switch_to; i++)
-		if (cli->switch_to[i].mode == NIC_MODE_VF)
-			FAIL(
-			    "--switch-to vf: several VMs (--vms) cannot share the SR-IOV card yet");
 	if (p->neighbours_flag && cli->vms <= 1)
 		FAIL("--neighbours and --neighbour-rate set what VM2.. run: add --vms N (2 to 4)");
 	if (p->cast_size && !cli->cast_path)

@@ -15,6 +15,7 @@
 struct irq_router;
 struct net;
 struct pci_dev;
+struct vsnic;
 
 /* What a model is built from: the same for every card. */
 struct nic_env {
@@ -25,6 +26,10 @@ struct nic_env {
 	struct net *net;	     /* the session's link: attach, watch, send */
 	uint8_t mac[6];		     /* the guest's identity, whatever the card */
 	uint32_t ip;
+	/* The vf model where the host owns the SR-IOV card (several VMs): the VM gets its VF
+	 * sriov_vf (vsnic.h, vsnic_assign). NULL: a card of the VM's own. */
+	struct vsnic *sriov;
+	unsigned sriov_vf;
 };
 
 /* Totals every model keeps, named once here (direction_what_unit): the field is the name in the
@@ -146,5 +151,7 @@ void nic_extra(struct nic_readout *out, const char *name, uint64_t value);
 	.exit = type##_model_exit
 
 extern const struct nic_model nic_model_e1000, nic_model_virtio, nic_model_vf;
+/* A VF of the host's SR-IOV card, assigned (nic_env.sriov): what --nic vf is with several VMs. */
+extern const struct nic_model nic_model_vf_assigned;
 
 #endif

@@ -37,7 +37,9 @@ static uint32_t card_bdf(const struct nic *c)
  * told of). Call with nic_lock held, on the vCPU thread or before it runs. */
 static int plug_card(struct vmm *vm, int p, enum nic_mode mode, bool announce, const char **why)
 {
-	const struct nic_model *model = nic_model_find(mode);
+	/* Several VMs share the host's SR-IOV card: this one's VF is assigned to it. */
+	const struct nic_model *model =
+	    mode == NIC_MODE_VF && vm->opts.sriov ? &nic_model_vf_assigned : nic_model_find(mode);
 	unsigned slot = PORT_SLOT_FIRST + (unsigned)p;
 	int r;
 
@@ -56,6 +58,8 @@ static int plug_card(struct vmm *vm, int p, enum nic_mode mode, bool announce, c
 	    .ip = net_guest_ip(vm->opts.index),
 	};
 	net_guest_mac(vm->opts.index, env.mac);
+	env.sriov = vm->opts.sriov;
+	env.sriov_vf = vm->opts.index;
 	r = nic_create(model, &env, &vm->card[p]);
 	if (r) {
 		vm->card[p] = NULL;

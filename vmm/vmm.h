@@ -56,6 +56,8 @@ struct vmm_opts {
 				   * NULL with nic: the VM opens one of its own */
 	unsigned index;		  /* which VM of the link's (0: VM1): its MAC and IP (net.h) */
 	uint32_t peer_ip;	  /* where its ping and tx go (host order); 0: the link's peer */
+	struct vsnic *sriov;	  /* the host's SR-IOV card: the vf card is its VF index (NULL: a
+				   * card of the VM's own, its PF in the guest) */
 };
 
 /* The network side, for the probes. */
@@ -71,6 +73,7 @@ struct vmm_net {
 
 struct vmm;
 struct net;
+struct vsnic;
 
 /* Creates the VM and loads the guest, ready to start. -errno; *why gets a sentence on failure. */
 int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why);

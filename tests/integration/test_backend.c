@@ -72,6 +72,7 @@ TEST(loopback_backend_answers_like_the_namespace)
 	init_conv(&c);
 	REQUIRE(loopback_create(&be) == 0);
 	be->port[0] = (struct net_port){.rx = on_rx, .opaque = &c};
+	net_backend_port_added(be, 0);
 	CHECK(!strcmp(be->ops->name, "loopback"));
 	conversation(be, &c);
 	be->ops->destroy(be);
@@ -94,6 +95,7 @@ TEST(tap_backend_on_io_uring_talks_to_the_namespace_and_batches_sends)
 	}
 	REQUIRE(tap_uring_create(&be, l.tap_fd) == 0);
 	be->port[0] = (struct net_port){.rx = on_rx, .opaque = &c};
+	net_backend_port_added(be, 0);
 	conversation(be, &c);
 
 	/* 1000 datagrams to the sink, sent 100 per poll: all arrive, in far fewer submits. */
@@ -174,6 +176,7 @@ TEST(tap_backend_delivers_a_flood_in_order)
 	REQUIRE(o.efd >= 0);
 	REQUIRE(tap_uring_create(&o.be, l.tap_fd) == 0);
 	o.be->port[0] = (struct net_port){.rx = on_seq, .opaque = &o};
+	net_backend_port_added(o.be, 0);
 	/* Nobody answers ARP here: an ARP request from the guest's address teaches the namespace
 	 * its MAC (RFC 826: the target records the sender). */
 	struct iovec iov = {f, net_arp_request(&nif, f, sizeof(f), LINK_PEER_IP)};

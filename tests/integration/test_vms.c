@@ -1,5 +1,6 @@
 /* Several VMs on one link (--vms): each its own KVM VM, vCPU thread, memory, MAC and IP, all on
- * the one TAP through the VMM's software switch. Each reaches the peer, they reach each other
+ * the one TAP, through the VMM's software switch, or on vf each with its VF of the host's SR-IOV
+ * card (VF to VF through the card's own switch). Each reaches the peer, they reach each other
  * without the link seeing it, the peer's and the guests' counts agree per VM, and one VM's hang
  * stops none of the others. Each scenario drives a known amount of work, never a time. */
 #define _GNU_SOURCE
@@ -12,16 +13,19 @@
 #include "vmm/net/net.h"
 #include "vmm/nic.h"
 #include "vmm/vmm.h"
+#include "vmm/vsnic/vsnic.h"
 
 #define VMS    3
 #define PINGS  200
 #define FRAMES 3000
 
-/* VM i of n on net; peer: where its ping and tx go (0: the link's peer). */
-static struct vmm *boot(struct net *net, enum nic_mode mode, unsigned i, uint32_t peer)
+/* VM i on net (and its VF of card, on vf); peer: where its ping and tx go (0: the link's peer).
+ */
+static struct vmm *boot(struct net *net, struct vsnic *card, enum nic_mode mode, unsigned i,
+			uint32_t peer)
 {
 	struct vmm_opts o = {
-	    .nic = mode, .cpu = test_cpu(), .net = net, .index = i, .peer_ip = peer};
+	    .nic = mode, .cpu = test_cpu(), .net = net, .index = i, .peer_ip = peer, .sriov = card};
 	struct vmm *vm;
 	const char *why;
 	if (vmm_create(&vm, &o, &why)) {
@@ -32,6 +36,19 @@ static struct vmm *boot(struct net *net, enum nic_mode mode, unsigned i, uint32_
 	if (!WAIT_UNTIL(guest_ctl(vm)->nic_state == NIC_UP, HANG_BOUND_S))
 		test_fail(__FILE__, __LINE__, "VM%u's guest brought no card up", i + 1);
 	return vm;
+}
+
+/* Frames from one VM to another: the VMM's switch's, or on vf the card's (its VEB). */
+static uint64_t switched(struct net *net, struct vsnic *card)
+{
+	if (!card)
+		return net->be->st.switched;
+	struct nic_readout ro = {0};
+	vsnic_read_vf(card, 0, &ro);
+	for (unsigned i = 0; i < ro.nr_extra; i++)
+		if (!strcmp(ro.extra[i].name, "veb_frames"))
+			return ro.extra[i].value;
+	return 0;
 }
 
 static void vms_on_one_link(enum nic_mode mode)
@@ -46,9 +63,17 @@ static void vms_on_one_link(enum nic_mode mode)
 		SKIP("no TAP link: %s", net->why ? net->why : "?");
 	}
 	struct vmm *vm[VMS] = {0};
+	/* On vf the host owns the card: a VF for each VM, VF to VF inside the card. */
+	struct vsnic *card = NULL;
+	if (mode == NIC_MODE_VF) {
+		uint8_t macs[VMS][6];
+		for (unsigned i = 0; i < VMS; i++)
+			net_guest_mac(i, macs[i]);
+		REQUIRE(vsnic_host_open(&card, net, VMS, (const uint8_t(*)[6])macs) == 0);
+	}
 	/* VM1 and VM3 talk to the peer, VM2 to VM1. */
 	for (unsigned i = 0; i < VMS; i++)
-		vm[i] = boot(net, mode, i, i == 1 ? net_guest_ip(0) : 0);
+		vm[i] = boot(net, card, mode, i, i == 1 ? net_guest_ip(0) : 0);
 	for (unsigned i = 0; i < VMS; i++)
 		if (!vm[i])
 			goto out;
@@ -67,7 +92,7 @@ static void vms_on_one_link(enum nic_mode mode)
 
 	/* All at once: VM1 pings the peer, VM2 pings VM1, VM3 floods the peer's sink. */
 	struct ctl_page c0 = *guest_ctl(vm[0]);
-	uint64_t switched0 = net->be->st.switched;
+	uint64_t switched0 = switched(net, card);
 	struct link_counters lc0, lc;
 	struct nic_readout ro;
 	vmm_read_net(vm[2], &ro, &lc0);
@@ -90,13 +115,14 @@ static void vms_on_one_link(enum nic_mode mode)
 	       (unsigned long long)(v1.ping.ops - c0.ping.ops), (unsigned long long)v2.ping.ops,
 	       (unsigned long long)(v1.icmp_replies - c0.icmp_replies), (unsigned long long)sent,
 	       (unsigned long long)(lc.sink_rx - lc0.sink_rx),
-	       (unsigned long long)(net->be->st.switched - switched0));
+	       (unsigned long long)(switched(net, card) - switched0));
 	CHECK(v1.ping_lost == c0.ping_lost &&
 	      v1.ping.ops - c0.ping.ops == v1.ping_sent - c0.ping_sent);
 	CHECK(v2.ping_lost == 0 && v2.ping.ops == v2.ping_sent);
-	/* Every echo VM2 had answered, VM1 answered: through the switch, none on the link. */
+	/* Every echo VM2 had answered, VM1 answered: through the switch (the card's, on vf),
+	 * none on the link. */
 	CHECK(v1.icmp_replies - c0.icmp_replies == v2.ping.ops);
-	CHECK(net->be->st.switched - switched0 >= 2 * v2.ping.ops);
+	CHECK(switched(net, card) - switched0 >= 2 * v2.ping.ops);
 	/* The sink heard VM3's datagrams, each once, and only them (nobody else sent UDP to 9). */
 	CHECK(lc.sink_rx - lc0.sink_rx == sent);
 	CHECK(ro.total.tx_packets >= sent);
@@ -118,6 +144,7 @@ out:
 	for (unsigned i = 0; i < VMS; i++)
 		if (vm[i])
 			vmm_destroy(vm[i]);
+	vsnic_host_close(card);
 	net_close(net);
 }
 
@@ -129,4 +156,9 @@ TEST(vms_share_the_link_virtio)
 TEST(vms_share_the_link_emulated)
 {
 	vms_on_one_link(NIC_MODE_EMULATED);
+}
+
+TEST(vms_share_the_link_vf)
+{
+	vms_on_one_link(NIC_MODE_VF);
 }

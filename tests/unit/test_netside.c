@@ -55,7 +55,8 @@ TEST(netside_attach_detach_and_attach_again)
 	n.wake_fd = -1;
 	REQUIRE(loopback_create(&n.be) == 0);
 	int fa = eventfd(0, EFD_NONBLOCK), fb = eventfd(0, EFD_NONBLOCK);
-	const struct net_port pa = {.rx = on_rx, .opaque = &a}, pb = {.rx = on_rx, .opaque = &b};
+	const struct net_port pa = {.rx = on_rx, .opaque = &a, .mac = NET_GUEST_MAC},
+			      pb = {.rx = on_rx, .opaque = &b, .mac = NET_GUEST_MAC};
 
 	/* Many rounds: watch slots come back each time (16 in the table, two used per round). */
 	for (int round = 0; round < 40; round++) {

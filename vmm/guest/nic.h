@@ -16,6 +16,7 @@
 /* The SR-IOV VF driver's state: rings, and the doorbell page its writes go to (memory). */
 struct vfg {
 	u32 pf_bdf;
+	int assigned;		/* given to us as a function of its own (no PF here) */
 	volatile u8 *db, *regs; /* BAR0 (doorbells), BAR2 (setup, MSI-X) */
 	volatile u8 *rx_ring, *tx_ring;
 	u8 *rx_bufs, *tx_bufs;

@@ -78,6 +78,17 @@ static volatile u8 *desc(volatile u8 *ring, u32 size, u32 i)
 static int vf_probe(struct gnic *n)
 {
 	struct vfg *f = &n->u.f;
+	/* A VF given to this VM (the host owns the card and its PF, as with VFIO) is a function
+	 * of its own: its IDs read, its BARs are its own. One the PF turned on reads all ones. */
+	f->assigned = pci_read16(n->bdf, 0) == VSNIC_VENDOR;
+	if (f->assigned) {
+		pci_enable(n->bdf);
+		f->pf_bdf = 0;
+		f->db = (volatile u8 *)pci_bar(n->bdf, 0);
+		f->regs = (volatile u8 *)pci_bar(n->bdf, VSNIC_VF_BAR2);
+		if (!f->db || !f->regs)
+			return -4;
+	}
 	reg_wr32(f->regs, VSNIC_VF_CTRL, 0);
 	u32 lo = reg_rd32(f->regs, VSNIC_VF_MAC_LO), hi = reg_rd32(f->regs, VSNIC_VF_MAC_HI);
 	for (int i = 0; i < 4; i++)
@@ -196,6 +207,8 @@ static void vf_quiesce(struct gnic *n)
 static void vf_remove(struct gnic *n)
 {
 	vf_quiesce(n);
+	if (n->u.f.assigned)
+		return; /* the host's to turn off: the VMM unplugs it */
 	u32 pf = n->u.f.pf_bdf, cap = pci_find_ext_cap(pf, EXT_CAP_SRIOV);
 	if (cap)
 		pci_write16(pf, cap + SRIOV_CTRL, 0); /* VF Enable off: the VF goes away */

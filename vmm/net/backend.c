@@ -53,11 +53,16 @@ static void gap_seen(struct net_backend *be, const uint8_t *head, unsigned got)
 	gap_frame(&be->gap, mono_ns());
 }
 
-/* The port receiving mac's frames, or -1. */
+/* The port receiving mac's frames: the learnt one of the ports with that MAC, else a card that
+ * has it among its own; -1: none. */
 static int port_of(const struct net_backend *be, const uint8_t *mac)
 {
 	for (unsigned i = 0; i < NET_PORTS; i++)
 		if (be->rx[i] && be->port[i].opaque && mac_eq(be->port[i].mac, mac))
+			return (int)i;
+	for (unsigned i = 0; i < NET_PORTS; i++)
+		if (be->port[i].opaque && be->port[i].has_mac &&
+		    be->port[i].has_mac(be->port[i].opaque, mac))
 			return (int)i;
 	return -1;
 }
@@ -69,12 +74,16 @@ static void to_port(struct net_backend *be, unsigned i, const uint8_t *frame, ui
 		p->rx(p->opaque, frame, len);
 }
 
-/* To every MAC's receiving port but the sender's (skip: NULL for none); false: no port. */
-static bool flood(struct net_backend *be, const uint8_t *skip, const uint8_t *frame, uint32_t len)
+/* To every MAC's receiving port and every card of several guests, but the sender's (skip: a
+ * port, and the MAC whose ports are skipped; NULL: none); false: no port. */
+static bool flood(struct net_backend *be, int skip, const uint8_t *skip_mac, const uint8_t *frame,
+		  uint32_t len)
 {
 	bool any = false;
 	for (unsigned i = 0; i < NET_PORTS; i++) {
-		if (!be->rx[i] || !be->port[i].opaque || (skip && mac_eq(be->port[i].mac, skip)))
+		const struct net_port *p = &be->port[i];
+		if (!p->opaque || (int)i == skip || !(be->rx[i] || p->has_mac) ||
+		    (skip_mac && be->rx[i] && mac_eq(p->mac, skip_mac)))
 			continue;
 		any = true;
 		to_port(be, i, frame, len);
@@ -94,21 +103,27 @@ void net_backend_deliver(struct net_backend *be, const uint8_t *frame, uint32_t 
 		return;
 	}
 	/* A broadcast, or a MAC no port has: every guest's card sees it, as on a hub. */
-	if (!flood(be, NULL, frame, len))
+	if (!flood(be, -1, NULL, frame, len))
 		be->st.rx_no_port++;
 }
 
-/* Of the ports with i's MAC, i receives from now on. */
-static void learn(struct net_backend *be, unsigned i)
+/* A frame from port from with source MAC src: of the ports with that MAC, from receives it from
+ * now on (a card of several guests takes it when it has it among its own). A source MAC that is
+ * not the port's own teaches nothing: one guest cannot take another's frames by sending as it. */
+static void learn(struct net_backend *be, unsigned from, const uint8_t *src)
 {
-	if (be->rx[i])
-		return;
+	const struct net_port *p = &be->port[from];
+	bool own = mac_eq(p->mac, src);
+	if (own ? be->rx[from] : !(p->has_mac && p->has_mac(p->opaque, src)))
+		return; /* it receives already, or the MAC is not its own */
+	int before = port_of(be, src);
 	for (unsigned j = 0; j < NET_PORTS; j++)
-		if (j != i && be->rx[j] && mac_eq(be->port[j].mac, be->port[i].mac)) {
+		if (j != from && be->rx[j] && mac_eq(be->port[j].mac, src))
 			be->rx[j] = false;
-			be->st.rx_moves++;
-		}
-	be->rx[i] = true;
+	if (own)
+		be->rx[from] = true;
+	if (before >= 0 && port_of(be, src) != before)
+		be->st.rx_moves++;
 }
 
 int net_port_send(struct net_backend *be, void *owner, const struct iovec *iov, unsigned n)
@@ -119,8 +134,10 @@ int net_port_send(struct net_backend *be, void *owner, const struct iovec *iov, 
 	for (unsigned i = 0; owner && i < NET_PORTS; i++)
 		if (be->port[i].opaque == owner)
 			from = (int)i;
+	if (from >= 0 && got >= 12)
+		learn(be, (unsigned)from, head + 6);
 	int to = got >= 6 && !(head[0] & 1) ? port_of(be, head) : -1;
-	if (to >= 0 && from >= 0 && !mac_eq(be->port[to].mac, be->port[from].mac)) {
+	if (to >= 0 && from >= 0 && to != from) {
 		/* Another guest on this link: port to port, as a bridge does. */
 		uint8_t frame[NET_FRAME_MAX];
 		uint32_t len = net_gather(frame, sizeof(frame), iov, n);
@@ -128,7 +145,6 @@ int net_port_send(struct net_backend *be, void *owner, const struct iovec *iov, 
 			be->st.tx_refused++;
 			return -EMSGSIZE;
 		}
-		learn(be, (unsigned)from);
 		gap_seen(be, head, got);
 		be->st.switched++;
 		to_port(be, (unsigned)to, frame, len);
@@ -138,13 +154,11 @@ int net_port_send(struct net_backend *be, void *owner, const struct iovec *iov, 
 	if (r)
 		return r;
 	gap_seen(be, head, got);
-	if (from >= 0)
-		learn(be, (unsigned)from);
-	if (got >= 6 && (head[0] & 1) && from >= 0) { /* and to every other guest */
+	if (got >= 12 && (head[0] & 1) && from >= 0) { /* and to every other guest */
 		uint8_t frame[NET_FRAME_MAX];
 		uint32_t len = net_gather(frame, sizeof(frame), iov, n);
 		if (len)
-			flood(be, be->port[from].mac, frame, len);
+			flood(be, from, head + 6, frame, len);
 	}
 	return 0;
 }

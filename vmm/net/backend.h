@@ -32,6 +32,10 @@ struct net_port {
 	void (*tx_ready)(void *opaque); /* room again for sends; may be NULL */
 	void *opaque;
 	uint8_t mac[6]; /* the guest's MAC on this card: the switch's address for the port */
+	/* A card serving several guests (the host's SR-IOV card, a MAC per VF): whether mac is
+	 * one of its own now. Called on the poller's thread, also from inside the card's own
+	 * send: it takes no lock the card holds then. May be NULL. */
+	bool (*has_mac)(void *opaque, const uint8_t *mac);
 	/* A card whose silicon polls (the SR-IOV NIC's engine): called on every turn of the
 	 * poller's thread, which then spins instead of sleeping while there is work. Returns the
 	 * frames it moved (0: none). May be NULL. */

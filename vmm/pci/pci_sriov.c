@@ -155,3 +155,12 @@ void pci_sriov_cfg_written(struct pci_sriov *s, uint32_t off, uint32_t len)
 	if (touches(off, len, PCI_SRIOV_BAR, 24))
 		place(s);
 }
+
+void pci_sriov_host_enable(struct pci_sriov *s, unsigned nvfs)
+{
+	uint32_t c = (uint32_t)s->cap;
+	s->num_vfs = (uint16_t)(nvfs < s->total ? nvfs : s->total);
+	s->ctrl = PCI_SRIOV_CTRL_VFE | PCI_SRIOV_CTRL_MSE;
+	pci_cfg_set(s->pf, c + PCI_SRIOV_NUM_VF, s->num_vfs, 2);
+	pci_cfg_set(s->pf, c + PCI_SRIOV_CTRL, s->ctrl, 2);
+}

@@ -74,6 +74,10 @@ int pci_sriov_init(struct pci_sriov *s, struct pci_dev *pf, unsigned total, uint
 void pci_sriov_cfg_written(struct pci_sriov *s, uint32_t off, uint32_t len);
 /* Removes every VF (the PF goes away, or the guest cleared VF Enable). */
 void pci_sriov_disable(struct pci_sriov *s);
+/* The host's PF driver (the PF on no VM's bus): NumVFs = nvfs (at most TotalVFs) and VF Enable,
+ * as `echo N > sriov_numvfs` does. Its VFs are built by the card and given to VMs (VFIO), not
+ * plugged here. */
+void pci_sriov_host_enable(struct pci_sriov *s, unsigned nvfs);
 /* Where VF n's BAR i sits now (0: not decoding). */
 uint64_t pci_sriov_vf_bar(const struct pci_sriov *s, unsigned n, unsigned bar);
 

@@ -16,8 +16,7 @@
 static void ring_error(struct vsnic_vf *vf, uint64_t *what)
 {
 	CNT_ADD(*what, 1);
-	CNT_ADD(vf->card->st.ring_errors, 1);
-	CNT_ADD(vf->ring_errors, 1);
+	CNT_ADD(vf->st.ring_errors, 1);
 }
 
 /* How many descriptors the guest has posted past the card's head, or 0 when none or when the
@@ -49,10 +48,10 @@ static uint64_t desc_at(const struct vsnic_ring *r, uint32_t i)
 }
 
 /* Writes back a descriptor's length and flags (the guest polls flags). */
-static void complete(struct vsnic *c, uint64_t at, uint16_t len, uint16_t flags)
+static void complete(struct vsnic_vf *vf, uint64_t at, uint16_t len, uint16_t flags)
 {
 	uint16_t v[2] = {len, flags};
-	gpa_write(&c->mem, at + 8, v, sizeof(v)); /* inside the ring checked at setup */
+	gpa_write(&vf->mem, at + 8, v, sizeof(v)); /* inside the ring checked at setup */
 }
 
 /* After completions: the guest asked to be woken (IRQ_ARM), so clear it and send the vector.
@@ -65,40 +64,74 @@ static void maybe_interrupt(struct vsnic_vf *vf)
 		return;
 	__atomic_store_n(DB32(vf, VSNIC_DB_IRQ_ARM), 0, __ATOMIC_RELEASE);
 	if (pci_msix_notify(&vf->msix, 0))
-		CNT_ADD(vf->card->st.interrupts, 1);
+		CNT_ADD(vf->st.interrupts, 1);
 }
 
-static unsigned vf_tx(struct vsnic *c, struct vsnic_vf *vf)
+static int vf_rx(struct vsnic *c, struct vsnic_vf *vf, const uint8_t *frame, uint32_t len);
+
+/* The card's embedded switch (VEB): the ready VF whose MAC a frame is for, or NULL. */
+static struct vsnic_vf *veb_lookup(struct vsnic *c, const uint8_t *dst)
+{
+	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
+		if (c->vf[i].ready && !memcmp(dst, c->vf_mac[i], 6))
+			return &c->vf[i];
+	return NULL;
+}
+
+/* A frame a VF sent: to another VF of this card inside it (never on the link), or out to the
+ * link; a broadcast to both. 0, or -1 when the link refused it. */
+static int veb_send(struct vsnic *c, struct vsnic_vf *from, uint8_t *frame, uint32_t len)
+{
+	if (!(frame[0] & 1)) {
+		struct vsnic_vf *to = veb_lookup(c, frame);
+		if (to && to != from) {
+			vf_rx(c, to, frame, len);
+			CNT_ADD(c->est.veb_frames, 1);
+			return 0;
+		}
+	} else {
+		for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
+			if (c->vf[i].ready && &c->vf[i] != from)
+				vf_rx(c, &c->vf[i], frame, len);
+	}
+	return net_port_send(c->be, c, &(struct iovec){frame, len}, 1) ? -1 : 0;
+}
+
+/* Up to budget of a VF's posted descriptors: the engine serves the VFs in turn, a budget each,
+ * so one VF's flood waits its turn like any other's (as a NIC's arbiter between its queues). */
+static unsigned vf_tx(struct vsnic *c, struct vsnic_vf *vf, unsigned budget)
 {
 	struct vsnic_ring *r = &vf->tx;
 	uint32_t n = posted(vf, r, VSNIC_DB_TX_TAIL), done = 0;
+	if (n > budget)
+		n = budget;
 	for (; done < n; done++) {
 		if (!c->be->ops->tx_room(c->be)) {
 			if (!vf->tx_stalled)
-				CNT_ADD(c->st.tx_backpressure, 1);
+				CNT_ADD(vf->st.tx_backpressure, 1);
 			vf->tx_stalled = true;
 			break;
 		}
 		vf->tx_stalled = false;
 		struct desc d;
 		uint64_t at = desc_at(r, r->head);
-		gpa_read(&c->mem, at, &d, sizeof(d)); /* once: the guest may rewrite it meanwhile */
-		void *p =
-		    d.len >= 14 && d.len <= NET_FRAME_MAX ? gpa_ptr(&c->mem, d.addr, d.len) : NULL;
+		gpa_read(&vf->mem, at, &d,
+			 sizeof(d)); /* once: the guest may rewrite it meanwhile */
+		uint8_t *p =
+		    d.len >= 14 && d.len <= NET_FRAME_MAX ? gpa_ptr(&vf->mem, d.addr, d.len) : NULL;
 		uint16_t flags = VSNIC_DESC_DONE;
 		if (!p) {
 			ring_error(vf, &c->est.desc_bad);
-			CNT_ADD(c->st.tx_malformed, 1);
+			CNT_ADD(vf->st.tx_malformed, 1);
 			flags |= VSNIC_DESC_ERR;
-		} else if (net_port_send(c->be, c, &(struct iovec){p, d.len}, 1) == 0) {
-			CNT_ADD(c->st.tx_packets, 1);
-			CNT_ADD(c->st.tx_bytes, d.len);
-			CNT_ADD(vf->tx_packets, 1);
+		} else if (veb_send(c, vf, p, d.len) == 0) {
+			CNT_ADD(vf->st.tx_packets, 1);
+			CNT_ADD(vf->st.tx_bytes, d.len);
 		} else {
-			CNT_ADD(c->st.tx_dropped, 1);
+			CNT_ADD(vf->st.tx_dropped, 1);
 			flags |= VSNIC_DESC_ERR;
 		}
-		complete(c, at, d.len, flags);
+		complete(vf, at, d.len, flags);
 		r->head++;
 	}
 	if (!done)
@@ -114,15 +147,17 @@ unsigned vsnic_engine(void *opaque)
 	unsigned work = 0;
 	pthread_mutex_lock(&c->lock);
 	CNT_ADD(c->est.engine_turns, 1);
-	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
-		if (c->vf[i].ready) {
-			/* Awake: drivers need not ring WAKE. */
-			if (__atomic_load_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE),
-					    __ATOMIC_RELAXED))
-				__atomic_store_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE), 0,
-						 __ATOMIC_RELEASE);
-			work += vf_tx(c, &c->vf[i]);
-		}
+	/* Round robin: each turn starts one VF further on. */
+	for (unsigned k = 0; k < VSNIC_TOTAL_VFS; k++) {
+		struct vsnic_vf *vf = &c->vf[(c->tx_first + k) % VSNIC_TOTAL_VFS];
+		if (!vf->ready)
+			continue;
+		/* Awake: drivers need not ring WAKE. */
+		if (__atomic_load_n(DB32(vf, VSNIC_DB_ENGINE_IDLE), __ATOMIC_RELAXED))
+			__atomic_store_n(DB32(vf, VSNIC_DB_ENGINE_IDLE), 0, __ATOMIC_RELEASE);
+		work += vf_tx(c, vf, VSNIC_TX_BUDGET);
+	}
+	c->tx_first = (c->tx_first + 1) % VSNIC_TOTAL_VFS;
 	pthread_mutex_unlock(&c->lock);
 	return work;
 }
@@ -159,17 +194,24 @@ void vsnic_on_wake(void *opaque, uint64_t count)
 	CNT_ADD(c->est.engine_wakes, count);
 }
 
+void vsnic_on_vf_wake(void *opaque, uint64_t count)
+{
+	struct vsnic_vf *vf = opaque;
+	CNT_ADD(vf->wakes, count);
+	vsnic_on_wake(vf->card, count);
+}
+
 /* The WAKE ioeventfd follows BAR2 wherever the PF's VF BAR puts it. */
 void vsnic_vf_bar_moved(struct pci_dev *d, unsigned bar, uint64_t addr)
 {
 	struct vsnic_vf *vf = d->opaque;
-	struct vsnic *c = vf->card;
-	if (bar != VSNIC_VF_BAR2 || !c->accel || c->wake_fd < 0)
+	int fd = vf->wake_fd >= 0 ? vf->wake_fd : vf->card->wake_fd;
+	if (bar != VSNIC_VF_BAR2 || !vf->accel || fd < 0)
 		return;
 	if (vf->wake_gpa)
-		accel_ioeventfd(c->accel, IO_MMIO, vf->wake_gpa, 4, c->wake_fd, false);
+		accel_ioeventfd(vf->accel, IO_MMIO, vf->wake_gpa, 4, fd, false);
 	vf->wake_gpa = 0;
-	if (addr && !accel_ioeventfd(c->accel, IO_MMIO, addr + VSNIC_VF_WAKE, 4, c->wake_fd, true))
+	if (addr && !accel_ioeventfd(vf->accel, IO_MMIO, addr + VSNIC_VF_WAKE, 4, fd, true))
 		vf->wake_gpa = addr + VSNIC_VF_WAKE;
 }
 
@@ -178,25 +220,23 @@ static int vf_rx(struct vsnic *c, struct vsnic_vf *vf, const uint8_t *frame, uin
 {
 	struct vsnic_ring *r = &vf->rx;
 	if (!posted(vf, r, VSNIC_DB_RX_TAIL)) {
-		CNT_ADD(c->st.rx_no_buffer, 1);
-		CNT_ADD(vf->rx_no_buffer, 1);
+		CNT_ADD(vf->st.rx_no_buffer, 1);
 		return 0;
 	}
 	struct desc d;
 	uint64_t at = desc_at(r, r->head);
-	gpa_read(&c->mem, at, &d, sizeof(d));
+	gpa_read(&vf->mem, at, &d, sizeof(d));
 	int ok = 0;
 	if (d.len < len) {
 		CNT_ADD(c->est.rx_too_small, 1);
-		complete(c, at, 0, VSNIC_DESC_DONE | VSNIC_DESC_ERR);
-	} else if (!gpa_write(&c->mem, d.addr, frame, len)) {
+		complete(vf, at, 0, VSNIC_DESC_DONE | VSNIC_DESC_ERR);
+	} else if (!gpa_write(&vf->mem, d.addr, frame, len)) {
 		ring_error(vf, &c->est.desc_bad);
-		complete(c, at, 0, VSNIC_DESC_DONE | VSNIC_DESC_ERR);
+		complete(vf, at, 0, VSNIC_DESC_DONE | VSNIC_DESC_ERR);
 	} else {
-		complete(c, at, (uint16_t)len, VSNIC_DESC_DONE);
-		CNT_ADD(c->st.rx_packets, 1);
-		CNT_ADD(c->st.rx_bytes, len);
-		CNT_ADD(vf->rx_packets, 1);
+		complete(vf, at, (uint16_t)len, VSNIC_DESC_DONE);
+		CNT_ADD(vf->st.rx_packets, 1);
+		CNT_ADD(vf->st.rx_bytes, len);
 		ok = 1;
 	}
 	r->head++;

@@ -33,8 +33,7 @@ static bool ring_setup(const struct vsnic_vf *vf, unsigned base_lo, unsigned siz
 					 vf->reg[base_lo / 4],
 				 .size = vf->reg[size / 4]};
 	return r->size >= VSNIC_RING_MIN && r->size <= VSNIC_RING_MAX &&
-	       !(r->size & (r->size - 1)) &&
-	       gpa_ring(&vf->card->mem, r->base, r->size, VSNIC_DESC_SIZE);
+	       !(r->size & (r->size - 1)) && gpa_ring(&vf->mem, r->base, r->size, VSNIC_DESC_SIZE);
 }
 
 /* CTRL.ENABLE 0 -> 1 latches the setup; 1 -> 0 stops the engine serving the VF. */
@@ -92,8 +91,9 @@ static bool vf_regs(struct vsnic_vf *vf, uint64_t off, void *data, uint32_t len,
 		CNT_ADD(c->traps[is_write ? VSNIC_TRAP_VF_WAKE : VSNIC_TRAP_VF_OTHER], 1);
 		if (!is_write)
 			memset(data, 0, 4); /* write-only */
-		else if (c->wake_fd >= 0 && write(c->wake_fd, &one, sizeof(one)) < 0)
-			CNT_ADD(c->st.reg_bad, 1); /* saturated: a wake-up is pending anyway */
+		else if ((vf->wake_fd >= 0 || c->wake_fd >= 0) &&
+			 write(vf->wake_fd >= 0 ? vf->wake_fd : c->wake_fd, &one, sizeof(one)) < 0)
+			CNT_ADD(vf->st.reg_bad, 1); /* saturated: a wake-up is pending anyway */
 		return true;
 	}
 	CNT_ADD(c->traps[off == VSNIC_VF_CTRL ? VSNIC_TRAP_VF_CTRL : VSNIC_TRAP_VF_SETUP], 1);
@@ -121,8 +121,12 @@ static bool vf_regs(struct vsnic_vf *vf, uint64_t off, void *data, uint32_t len,
 void vsnic_vf_mmio(struct vsnic_vf *vf, uint64_t off, void *data, uint32_t len, bool is_write)
 {
 	pthread_mutex_lock(&vf->card->lock);
-	if (!vf_regs(vf, off, data, len, is_write))
-		refused(vf->card, data, len, is_write);
+	CNT_ADD(vf->st.reg_traps, 1);
+	if (!vf_regs(vf, off, data, len, is_write)) {
+		CNT_ADD(vf->st.reg_bad, 1);
+		if (!is_write)
+			memset(data, 0, len > 8 ? 8 : len);
+	}
 	pthread_mutex_unlock(&vf->card->lock);
 }
 
@@ -142,29 +146,29 @@ static void vf_cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
 	pthread_mutex_unlock(&vf->card->lock);
 }
 
-/* pci_sriov's calls, with the card's lock held (they come from the PF's config writes). */
-static int vf_create(void *opaque, unsigned n, struct pci_dev **out)
+/* VF n's function, for the VM its mem, irq and accel are (set by the caller): as the SR-IOV
+ * capability makes it on the PF's bus (its IDs read all ones), or as VFIO gives one to a VM
+ * (assigned: a function of its own, the VF's IDs). The same BARs, capability and MSI-X either
+ * way. With the card's lock held. */
+static int vf_build(struct vsnic *c, struct vsnic_vf *vf, bool assigned)
 {
-	struct vsnic *c = opaque;
-	struct vsnic_vf *vf = &c->vf[n];
-	uint8_t *db = vf->db;
-	memset(vf, 0, sizeof(*vf));
-	vf->db = db;
-	vf->card = c;
-	vf->n = n;
-	memset(db, 0, VSNIC_DB_SIZE);
-	pci_vf_init(&vf->pci, "vsnic-vf", 0x020000);
+	if (assigned)
+		pci_dev_init(&vf->pci, "vsnic-vf", VSNIC_VENDOR, VSNIC_VF_DEVICE, 0x020000, 1,
+			     VSNIC_VENDOR, VSNIC_VF_DEVICE);
+	else
+		pci_vf_init(&vf->pci, "vsnic-vf", 0x020000);
 	vf->pci.opaque = vf;
 	vf->pci.bar_access = vf_bar_access;
 	vf->pci.cfg_written = vf_cfg_written;
 	vf->pci.bar_moved = vsnic_vf_bar_moved;
-	int r = pci_dev_add_ram_bar(&vf->pci, 0, VSNIC_DB_SIZE, db);
+	memset(vf->db, 0, VSNIC_DB_SIZE);
+	int r = pci_dev_add_ram_bar(&vf->pci, 0, VSNIC_DB_SIZE, vf->db);
 	if (!r)
 		r = pci_dev_add_bar(&vf->pci, VSNIC_VF_BAR2, VSNIC_VF_BAR2_SIZE, false);
 	if (!r)
 		r = pci_dev_add_pcie_cap(&vf->pci, 0) < 0 ? -ENOSPC : 0;
 	if (!r)
-		r = pci_msix_init(&vf->msix, &vf->pci, c->irq, 1, VSNIC_VF_BAR2,
+		r = pci_msix_init(&vf->msix, &vf->pci, vf->irq, 1, VSNIC_VF_BAR2,
 				  VSNIC_VF_MSIX_TABLE, VSNIC_VF_MSIX_PBA);
 	if (r) {
 		pci_msix_exit(&vf->msix);
@@ -173,9 +177,36 @@ static int vf_create(void *opaque, unsigned n, struct pci_dev **out)
 	set_mac_regs(vf);
 	vf->reg[VSNIC_VF_STATUS / 4] = VSNIC_STATUS_LINK_UP;
 	vf->present = true;
+	vf->assigned = assigned;
 	CNT_ADD(c->est.vf_enables, 1);
-	*out = &vf->pci;
 	return 0;
+}
+
+/* A VF's state afresh, for the VM env names (NULL: the PF's). */
+static void vf_reset(struct vsnic *c, struct vsnic_vf *vf, const struct nic_env *env)
+{
+	uint8_t *db = vf->db;
+	unsigned n = vf->n;
+	memset(vf, 0, sizeof(*vf));
+	vf->db = db;
+	vf->card = c;
+	vf->n = n;
+	vf->mem = env ? *env->mem : c->mem;
+	vf->irq = env ? env->irq : c->irq;
+	vf->accel = env ? env->accel : c->accel;
+	vf->wake_fd = -1;
+}
+
+/* pci_sriov's calls, with the card's lock held (they come from the PF's config writes). */
+static int vf_create(void *opaque, unsigned n, struct pci_dev **out)
+{
+	struct vsnic *c = opaque;
+	struct vsnic_vf *vf = &c->vf[n];
+	vf_reset(c, vf, NULL);
+	int r = vf_build(c, vf, false);
+	if (!r)
+		*out = &vf->pci;
+	return r;
 }
 
 static void vf_destroy(void *opaque, unsigned n)
@@ -184,8 +215,10 @@ static void vf_destroy(void *opaque, unsigned n)
 	vf->ready = false;
 	vf->present = false;
 	vsnic_vf_bar_moved(&vf->pci, VSNIC_VF_BAR2, 0);
-	/* Doorbell writes that trapped (no memory slot): kept past the VF's function. */
+	/* Doorbell writes that trapped (no memory slot) and its counts: kept past the VF. */
 	CNT_ADD(vf->card->traps[VSNIC_TRAP_DOORBELL], vf->pci.bar[0].exits);
+	nic_stats_add(&vf->card->st, &vf->st);
+	memset(&vf->st, 0, sizeof(vf->st));
 	pci_msix_exit(&vf->msix);
 	pci_dev_exit(&vf->pci);
 }
@@ -228,8 +261,8 @@ static bool pf_regs(struct vsnic *c, uint64_t off, void *data, uint32_t len, boo
 		v = c->attached;
 	} else if (off >= VSNIC_PF_VF_STATS(0) && off < VSNIC_PF_VF_STATS(VSNIC_TOTAL_VFS)) {
 		const struct vsnic_vf *vf = &c->vf[(off - VSNIC_PF_VF_STATS(0)) / 16];
-		const uint64_t *f[4] = {&vf->tx_packets, &vf->rx_packets, &vf->rx_no_buffer,
-					&vf->ring_errors};
+		const uint64_t *f[4] = {&vf->st.tx_packets, &vf->st.rx_packets,
+					&vf->st.rx_no_buffer, &vf->st.ring_errors};
 		v = (uint32_t)__atomic_load_n(f[(off % 16) / 4], __ATOMIC_RELAXED);
 	} else {
 		return false;
@@ -284,6 +317,7 @@ int vsnic_init(struct vsnic *c, const struct nic_env *env)
 		memset(c->vf[n].db, 0, VSNIC_DB_SIZE);
 		c->vf[n].card = c;
 		c->vf[n].n = n;
+		c->vf[n].wake_fd = -1;
 	}
 	pci_dev_init(&c->pf, "vsnic-pf", VSNIC_VENDOR, VSNIC_PF_DEVICE, 0x020000, 1, VSNIC_VENDOR,
 		     VSNIC_PF_DEVICE);
@@ -294,7 +328,8 @@ int vsnic_init(struct vsnic *c, const struct nic_env *env)
 	int r = pci_dev_add_bar(&c->pf, 0, VSNIC_PF_BAR_SIZE, false);
 	if (!r)
 		r = pci_dev_add_pcie_cap(&c->pf, 0) < 0 ? -ENOSPC : 0;
-	if (!r)
+	memset(c->pf_msix.gsi, 0xff, sizeof(c->pf_msix.gsi)); /* none yet */
+	if (!r && c->irq) /* a host's PF (no VM's, vsnic_host_open) interrupts no guest */
 		r = pci_msix_init(&c->pf_msix, &c->pf, c->irq, 1, 0, VSNIC_PF_MSIX_TABLE,
 				  VSNIC_PF_MSIX_PBA);
 	if (!r)
@@ -303,11 +338,26 @@ int vsnic_init(struct vsnic *c, const struct nic_env *env)
 	return r;
 }
 
+/* The host's card on the link: the MACs of its VFs that are up (no lock: the engine asks
+ * from inside its own turn). */
+static bool vsnic_has_mac(void *opaque, const uint8_t *mac)
+{
+	struct vsnic *c = opaque;
+	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
+		if (__atomic_load_n(&c->vf[i].ready, __ATOMIC_RELAXED) &&
+		    !memcmp(mac, c->vf_mac[i], 6))
+			return true;
+	return false;
+}
+
 int vsnic_start(struct vsnic *c)
 {
 	struct net_port port = {
 	    .rx = vsnic_rx, .poll = vsnic_engine, .idle = vsnic_idle, .opaque = c};
-	memcpy(port.mac, c->vf_mac[0], 6); /* the guest's: VF 0 carries it */
+	if (c->host)
+		port.has_mac = vsnic_has_mac; /* a MAC per VF, each a VM's */
+	else
+		memcpy(port.mac, c->vf_mac[0], 6); /* the guest's: VF 0 carries it */
 	int r = net_attach(c->net, &port);
 	c->attached = r == 0;
 	/* Without the watch the engine never sleeps (vsnic_idle): it polls as before. */
@@ -330,6 +380,122 @@ void vsnic_exit(struct vsnic *c)
 		c->vf[n].db = NULL;
 	}
 	pthread_mutex_destroy(&c->lock);
+}
+
+/* ---- a card the host owns: its VFs assigned to VMs ---- */
+
+int vsnic_host_open(struct vsnic **out, struct net *net, unsigned nvfs, const uint8_t (*macs)[6])
+{
+	static const struct guest_mem none; /* the PF is in no VM: no memory to DMA to */
+	struct nic_env env = {.mem = &none, .net = net};
+	if (!nvfs || nvfs > VSNIC_TOTAL_VFS)
+		return -EINVAL;
+	struct vsnic *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->nic.model = &nic_model_vf;
+	memcpy(env.mac, macs[0], 6);
+	int r = vsnic_init(c, &env);
+	if (r) {
+		vsnic_exit(c);
+		free(c);
+		return r;
+	}
+	c->host = true;
+	for (unsigned n = 0; n < nvfs; n++)
+		memcpy(c->vf_mac[n], macs[n], 6);
+	pci_sriov_host_enable(&c->sriov, nvfs);
+	*out = c;
+	return 0;
+}
+
+void vsnic_host_close(struct vsnic *c)
+{
+	if (!c)
+		return;
+	for (unsigned n = 0; n < VSNIC_TOTAL_VFS; n++)
+		if (c->vf[n].assigned)
+			vsnic_unassign(c, n);
+	vsnic_exit(c);
+	free(c);
+}
+
+int vsnic_assign(struct vsnic *c, unsigned n, const struct nic_env *env, struct pci_dev **pci)
+{
+	if (!c->host || n >= c->sriov.num_vfs)
+		return -EINVAL;
+	struct vsnic_vf *vf = &c->vf[n];
+	pthread_mutex_lock(&c->lock);
+	if (vf->present) {
+		pthread_mutex_unlock(&c->lock);
+		return -EBUSY;
+	}
+	vf_reset(c, vf, env);
+	vf->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int r = vf->wake_fd < 0 ? -errno : vf_build(c, vf, true);
+	pthread_mutex_unlock(&c->lock);
+	/* Its WAKE rings the engine as the card's own does; the card is on the link from the first
+	 * VF given out. */
+	if (!r)
+		r = net_watch(c->net, vf->wake_fd, vsnic_on_vf_wake, vf);
+	if (!r && !c->attached)
+		r = vsnic_start(c);
+	if (r) {
+		vsnic_unassign(c, n);
+		return r;
+	}
+	*pci = &vf->pci;
+	return 0;
+}
+
+void vsnic_unassign(struct vsnic *c, unsigned n)
+{
+	struct vsnic_vf *vf = &c->vf[n];
+	net_detach(c->net, vf); /* its watch: no callback of it runs after this */
+	pthread_mutex_lock(&c->lock);
+	if (vf->present)
+		vf_destroy(c, n);
+	if (vf->wake_fd >= 0)
+		close(vf->wake_fd);
+	vf->wake_fd = -1;
+	vf->assigned = false;
+	bool any = false;
+	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
+		any |= c->vf[i].assigned;
+	pthread_mutex_unlock(&c->lock);
+	if (!any && (c->attached || c->watching)) { /* off the link until a VF is given out */
+		net_detach(c->net, c);
+		c->attached = c->watching = false;
+	}
+}
+
+void vsnic_read_vf(struct vsnic *c, unsigned n, struct nic_readout *out)
+{
+	const struct vsnic_vf *vf = &c->vf[n];
+	struct vsnic_stats x;
+	counters_copy(&x, &c->est, sizeof(x));
+	pthread_mutex_lock(&c->lock);
+	counters_copy(&out->total, &vf->st, sizeof(out->total));
+	uint64_t db = vf->present ? __atomic_load_n(&vf->pci.bar[0].exits, __ATOMIC_RELAXED) : 0;
+	unsigned up = 0;
+	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
+		up += c->vf[i].ready;
+	pthread_mutex_unlock(&c->lock);
+	uint64_t wakes = __atomic_load_n(&vf->wakes, __ATOMIC_RELAXED);
+	out->total.reg_traps += db;
+	/* Its WAKE writes that KVM completed alone (its own eventfd's signals). */
+	out->total.notify_events = wakes;
+	out->regs[out->nr_regs++] =
+	    (struct nic_counter){"VF registers and MSI-X", vf->st.reg_traps};
+	out->regs[out->nr_regs++] = (struct nic_counter){"VF doorbells (no memslot)", db};
+	nic_extra(out, "vf", n);
+	nic_extra(out, "vfs_ready", up);
+	nic_extra(out, "engine_turns", x.engine_turns);
+	nic_extra(out, "engine_sleeps", x.engine_sleeps);
+	nic_extra(out, "engine_wakes", wakes);
+	nic_extra(out, "veb_frames", x.veb_frames);
+	nic_extra(out, "desc_bad", x.desc_bad);
+	nic_extra(out, "doorbell_bad", x.doorbell_bad);
 }
 
 /* ---- the model table's entry ---- */
@@ -356,6 +522,11 @@ static void read_stats(struct nic *nic, struct nic_readout *out)
 	unsigned up = 0;
 	pthread_mutex_lock(&c->lock);
 	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++) {
+		if (c->vf[i].present) {
+			struct nic_stats v;
+			counters_copy(&v, &c->vf[i].st, sizeof(v));
+			nic_stats_add(&out->total, &v);
+		}
 		live_db += c->vf[i].present
 			       ? __atomic_load_n(&c->vf[i].pci.bar[0].exits, __ATOMIC_RELAXED)
 			       : 0;
@@ -402,4 +573,55 @@ const struct nic_model nic_model_vf = {
     NIC_MODEL_STEPS(vsnic),
     .read = read_stats,
     .functions = functions,
+};
+
+/* A VM's VF of the host's card: the table's vf where several VMs share the card. */
+struct vsnic_assigned {
+	struct nic nic; /* first: the model table's handle */
+	struct vsnic *card;
+	unsigned n;
+	bool given;
+};
+
+static int assigned_init(struct nic *nic, const struct nic_env *env)
+{
+	struct vsnic_assigned *a = (struct vsnic_assigned *)nic;
+	a->card = env->sriov;
+	a->n = env->sriov_vf;
+	if (!a->card)
+		return -EINVAL;
+	int r = vsnic_assign(a->card, a->n, env, &nic->pci);
+	a->given = r == 0;
+	return r;
+}
+
+static int assigned_start(struct nic *nic)
+{
+	return 0; /* the card is on the link while it has a VF given out (vsnic_assign) */
+}
+
+static void assigned_exit(struct nic *nic)
+{
+	struct vsnic_assigned *a = (struct vsnic_assigned *)nic;
+	if (a->given)
+		vsnic_unassign(a->card, a->n);
+	a->given = false;
+}
+
+static void assigned_read(struct nic *nic, struct nic_readout *out)
+{
+	struct vsnic_assigned *a = (struct vsnic_assigned *)nic;
+	vsnic_read_vf(a->card, a->n, out);
+}
+
+const struct nic_model nic_model_vf_assigned = {
+    .name = "vf",
+    .chip = "vmscope SR-IOV VF (assigned)",
+    .mode = NIC_MODE_VF,
+    .engine = true,
+    .size = sizeof(struct vsnic_assigned),
+    .init = assigned_init,
+    .start = assigned_start,
+    .exit = assigned_exit,
+    .read = assigned_read,
 };

@@ -36,15 +36,23 @@ struct vsnic_vf {
 	struct pci_msix msix;
 	struct vsnic *card;
 	unsigned n;
-	bool present; /* VF Enable made it and it is plugged */
-	uint8_t *db;  /* the doorbell page: VSNIC_DB_SIZE bytes of RAM, page aligned */
+	bool present;  /* VF Enable made it and it is plugged, or it is assigned to a VM */
+	bool assigned; /* a host-owned card's VF, given to a VM as a function of its own */
+	uint8_t *db;   /* the doorbell page: VSNIC_DB_SIZE bytes of RAM, page aligned */
+	/* The VM it serves: its memory (DMA), its interrupts (MSI-X) and ioeventfds (WAKE). */
+	struct guest_mem mem;
+	struct irq_router *irq;
+	const struct accel *accel;
+	int wake_fd;	/* an assigned VF's own WAKE eventfd; -1: the card's */
+	uint64_t wakes; /* its signals (an assigned VF's) */
 	uint32_t reg[VSNIC_VF_REGS_END / 4];
 	bool ready;	   /* ENABLE latched a good setup: the engine serves it */
 	bool tx_stalled;   /* the link had no room last time (counted once per stall) */
 	uint64_t wake_gpa; /* where BAR2's WAKE register is, its ioeventfd assigned; 0: none */
 	struct vsnic_ring tx, rx;
-	/* For the PF's per-VF statistics registers. */
-	uint64_t tx_packets, rx_packets, rx_no_buffer, ring_errors;
+	/* Its share of the card's totals (the data path's counts, its register traps), also
+	 * the PF's per-VF statistics registers. A VF that goes adds them to the card's. */
+	struct nic_stats st;
 };
 
 /* The card's own counters (nic_readout extras). */
@@ -56,11 +64,16 @@ struct vsnic_vf {
 	X(doorbell_bad, "tails more than a ring ahead of the head: ignored")                       \
 	X(desc_bad, "descriptors with a buffer outside guest memory or a bad length")              \
 	X(rx_too_small, "frames longer than the posted buffer: descriptor marked ERR")             \
-	X(setup_bad, "ENABLE with rings outside guest memory or a bad size")
+	X(setup_bad, "ENABLE with rings outside guest memory or a bad size")                       \
+	X(veb_frames, "frames from one VF to another, switched inside the card (never on the "     \
+		      "link)")
 struct vsnic_stats {
 	VSNIC_COUNTERS(NIC_COUNTER_FIELD)
 };
 /* Also read out: vfs_ready, and the capability's sriov_refused and vf_errors (pci_sriov.h). */
+
+/* Descriptors the engine takes from one VF before it serves the next. */
+#define VSNIC_TX_BUDGET 32
 
 /* Exits counted by where they trapped (the VF's setup and MSI-X, the PF's registers). */
 enum {
@@ -81,6 +94,8 @@ struct vsnic {
 	struct pci_msix pf_msix;
 	struct pci_sriov sriov;
 	struct vsnic_vf vf[VSNIC_TOTAL_VFS];
+	unsigned tx_first; /* the VF the engine's next turn starts with (round robin) */
+	bool host;	   /* owned by the host (vsnic_host_open), its PF on no VM's bus */
 	uint8_t vf_mac[VSNIC_TOTAL_VFS][6]; /* the PF's table: what each VF is given */
 	struct guest_mem mem;
 	struct irq_router *irq;
@@ -91,7 +106,7 @@ struct vsnic {
 	bool attached, watching;
 	pthread_mutex_t lock;
 	uint64_t traps[VSNIC_TRAPS];
-	struct nic_stats st;
+	struct nic_stats st; /* the card's own, and those of VFs that went */
 	struct vsnic_stats est;
 };
 
@@ -112,8 +127,24 @@ void vsnic_rx(void *opaque, const uint8_t *frame, uint32_t len);
 void vsnic_pf_mmio(struct vsnic *c, uint64_t off, void *data, uint32_t len, bool is_write);
 void vsnic_vf_mmio(struct vsnic_vf *vf, uint64_t off, void *data, uint32_t len, bool is_write);
 
+/* A card the host owns, as on a host with an SR-IOV NIC (--vms with --nic vf): its PF is on no
+ * VM's bus; the host's PF driver sets NumVFs to nvfs and VF Enable, and gives VF n the MAC
+ * macs[n]. Each VM is then given one VF as VFIO gives one: a function of its own with the VF's
+ * IDs, the doorbell page as BAR0 (a memory slot of that VM), BAR2's registers and MSI-X
+ * trapping; the engine does that VF's DMA in that VM's memory and its MSI-X goes to that VM.
+ * The card is on the link while a VF is assigned; VF-to-VF frames stay inside it. */
+int vsnic_host_open(struct vsnic **out, struct net *net, unsigned nvfs, const uint8_t (*macs)[6]);
+void vsnic_host_close(struct vsnic *c);
+/* VF n's function for the VM env describes; *pci is to be plugged. -errno. */
+int vsnic_assign(struct vsnic *c, unsigned n, const struct nic_env *env, struct pci_dev **pci);
+/* VF n's function is unplugged: the VF stops and its function goes. */
+void vsnic_unassign(struct vsnic *c, unsigned n);
+/* What VF n alone did: its share of the totals, its own counters. */
+void vsnic_read_vf(struct vsnic *c, unsigned n, struct nic_readout *out);
+
 /* engine.c, for vsnic.c: the WAKE register's ioeventfd follows the VF's BAR2. */
 void vsnic_on_wake(void *opaque, uint64_t count);
+void vsnic_on_vf_wake(void *opaque, uint64_t count); /* an assigned VF's own */
 void vsnic_vf_bar_moved(struct pci_dev *d, unsigned bar, uint64_t addr);
 
 #endif
