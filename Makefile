@@ -159,7 +159,7 @@ fuzz: $(FUZZ:%=$(B)/fuzz/fuzz_%)
 			tail -n 40 $(B)/fuzz/$$f.log; exit 1; fi; \
 		grep -E "DONE" $(B)/fuzz/$$f.log; done
 
-BENCH := $(B)/bench/boot $(B)/bench/exits $(B)/bench/modes $(B)/bench/latency $(B)/bench/observer $(B)/bench/translated
+BENCH := $(B)/bench/boot $(B)/bench/exits $(B)/bench/modes $(B)/bench/latency $(B)/bench/observer $(B)/bench/translated $(B)/bench/vms
 $(B)/bench/%: bench/%.c $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libvmscope.a $(LIBS)
@@ -208,6 +208,7 @@ bench: all $(BENCH)
 	$(B)/bench/latency
 	$(B)/bench/observer
 	$(B)/bench/translated
+	$(B)/bench/vms
 
 # The guided tour, recorded on this machine (root and /dev/kvm): what `vmscope replay` plays.
 tour-recording: deps

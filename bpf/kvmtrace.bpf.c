@@ -18,6 +18,9 @@ char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 target_tgid = 0;	/* 0: every process */
 const volatile bool latency_on = false; /* attach: time each exit (kvmtrace.h's kt_lat_kind) */
+/* Set while loaded (kvmtrace_follow): only this thread's events are ours, the rest of the
+ * process's passed over (several VMs in one vmscope: VM1's vCPU). 0: every thread. */
+volatile __u32 follow_tid = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -109,10 +112,13 @@ static __always_inline int bump(__u32 i)
 	return 1;
 }
 
-/* Another process's event: counted as passed over, nothing else. */
+/* Another process's event (or, while following one thread, another thread's): counted as passed
+ * over, nothing else. */
 static __always_inline bool others(void)
 {
-	return target_tgid && (bpf_get_current_pid_tgid() >> 32) != target_tgid;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 follow = follow_tid;
+	return (target_tgid && (id >> 32) != target_tgid) || (follow && (__u32)id != follow);
 }
 
 /* The vCPU thread leaves the guest (at now; 0: only which vCPU it runs is learnt). vcpu -1:

@@ -214,7 +214,7 @@ static void fill_bpf_cost(struct assembly *a, const struct readings *in, struct 
 		 others = was ? c->others - p->bpf_others.total : 0;
 	snap->bpf_ns_per_run_valid = runs > 0;
 	snap->bpf_ns_per_run = runs ? (double)ns / (double)runs : 0;
-	if (in->cpu_ok && !in->shared) { /* shared: the runs are every VM's, the vCPU one's */
+	if (in->cpu_ok && !in->kt_shared) { /* shared: the runs are every VM's, the vCPU one's */
 		uint64_t vcpu = in->cpu.vcpu_ns;
 		if (was && a->bpf_vcpu_valid && vcpu > a->bpf_vcpu_ns) {
 			double ours =
@@ -271,7 +271,7 @@ static void fill_bpf(struct assembly *a, const struct readings *in, struct snaps
 	double dt = snap->dt;
 
 	fill_bpf_host(a, in, snap);
-	if (!in->kt || in->shared) /* the probes count every VM of the process together */
+	if (!in->kt || in->kt_shared) /* they count more VMs than this one together */
 		return;
 	const struct kt_counts *c = in->kt;
 
@@ -450,7 +450,7 @@ static const struct figure *vcpu_exits(const struct readings *in, const struct s
 				       const char **src)
 {
 	const struct named_figure *st = snapshot_find(snap->stats, snap->nr_stats, "exits");
-	if (!in->shared && in->host != HOST_PVM && snap->bpf_event[KT_EXIT].valid) {
+	if (!in->kt_shared && in->host != HOST_PVM && snap->bpf_event[KT_EXIT].valid) {
 		*src = "bpf";
 		return &snap->bpf_event[KT_EXIT];
 	}
@@ -489,15 +489,17 @@ static void per_packet(struct assembly *a, const struct readings *in, struct sna
 		       guest = (double)(c.guest_ns - a->cpu.guest_ns);
 		double net = (double)(c.net_ns - a->cpu.net_ns),
 		       vmm = vcpu > guest ? vcpu - guest : 0;
-		/* Shared by several VMs, the network thread is the session's figure, not a VM's:
-		 * this VM's hypervisor part is its vCPU thread's. */
-		if (!engine && !in->shared)
+		/* Shared by several VMs, the network thread's time is split by their packets: this
+		 * VM's part is its share of them. */
+		const char *src = in->shared ? "thread-share" : "thread";
+		if (in->shared)
+			net *= in->net_share;
+		if (!engine)
 			vmm += net;
 		if (ok) {
-			if (engine && !in->shared)
-				set_pp(snap, PP_CPU_CARD, net / snap->dt, "thread");
-			set_pp(snap, PP_CPU_VMM, vmm / snap->dt,
-			       in->shared ? "vcpu-thread" : "thread");
+			if (engine)
+				set_pp(snap, PP_CPU_CARD, net / snap->dt, src);
+			set_pp(snap, PP_CPU_VMM, vmm / snap->dt, src);
 			set_pp(snap, PP_CPU_GUEST, guest / snap->dt, "proc");
 		}
 		a->cpu = c;

@@ -58,9 +58,13 @@ struct readings {
 	enum nic_mode switch_to;
 	bool switch_unsettled; /* one is followed and has not ended */
 	double switch_end_t;   /* when the last one ended (session seconds) */
-	/* Other VMs of this process share what the probes and the network thread see (--vms):
-	 * the probes' per-VM figures and that thread's CPU are not this VM's, and show "-". */
+	/* Other VMs of this process share the network thread and the peer (--vms): the peer's
+	 * counts are not this VM's and show "-"; of that thread's CPU this VM's part is net_share
+	 * (its packets' share of every VM's this tick). */
 	bool shared;
+	double net_share;
+	/* ... and the probes count more than this VM's vCPU: their per-VM figures show "-". */
+	bool kt_shared;
 };
 
 /* The per-packet parts of a compare row: nic, user, all, irqs, host cpu, card cpu. */

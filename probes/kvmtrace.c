@@ -361,3 +361,9 @@ void kvmtrace_close(struct kvmtrace *kt)
 	free(kt->lat_vals);
 	free(kt);
 }
+
+void kvmtrace_follow(struct kvmtrace *kt, int tid)
+{
+	if (kt->skel->bss)
+		__atomic_store_n(&kt->skel->bss->follow_tid, (__u32)tid, __ATOMIC_RELAXED);
+}

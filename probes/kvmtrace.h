@@ -50,6 +50,9 @@ int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out);
 int kvmtrace_latency(struct kvmtrace *kt, bool timed[KT_LAT_KINDS], struct kt_latency *out,
 		     unsigned max, unsigned *nr);
 void kvmtrace_close(struct kvmtrace *kt);
+/* Count only thread tid's events from now on (several VMs in one process: VM1's vCPU thread);
+ * the process's others are passed over. 0: every thread of the process again. */
+void kvmtrace_follow(struct kvmtrace *kt, int tid);
 
 /* The count of one detail (a port, a page, a reason) of an event; 0 when it is not among them. */
 static inline uint64_t kt_count(const struct kt_counts *c, unsigned event, uint32_t detail)

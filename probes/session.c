@@ -18,6 +18,19 @@
 
 static double host_work_ns(double ns_per_cycle);
 
+/* Several VMs: the probes count VM1's vCPU thread's events, every exit of VM1's (the others'
+ * exits and the shared network thread's interrupt injections are passed over). Its thread is
+ * waited for (it starts with the VM), a second at most; until then they count every thread. */
+static void follow_vm1(struct session *s)
+{
+	if (!s->kt || s->nr_vms <= 1)
+		return;
+	int tid = 0;
+	for (int i = 0; i < 1000 && !(tid = vmm_vcpu_tid(s->vm)); i++)
+		usleep(1000);
+	kvmtrace_follow(s->kt, tid);
+}
+
 /* What VM i runs: VM1 the session's workload, VM2.. the neighbours'. */
 static void apply_workload(struct session *s, unsigned i, struct vmm *vm)
 {
@@ -177,10 +190,7 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 	}
 	/* Several VMs: the host owns the SR-IOV card and enables a VF for each. */
 	if (s->net && s->nr_vms > 1) {
-		uint8_t macs[NET_VMS_MAX][6];
-		for (unsigned i = 0; i < s->nr_vms; i++)
-			net_guest_mac(i, macs[i]);
-		r = vsnic_host_open(&s->sriov, s->net, s->nr_vms, (const uint8_t(*)[6])macs);
+		r = vsnic_host_open(&s->sriov, s->net, s->nr_vms);
 		if (r) {
 			*why = "the SR-IOV card for several VMs could not be set up";
 			capture_close(s->cap);
@@ -224,6 +234,10 @@ int session_open(struct session **out, const struct session_opts *opts, const ch
 		s->kt = NULL;
 	if (s->bpf_why)
 		vlog(vmm_log(s->vm), "probes: %s", s->bpf_why);
+	follow_vm1(s);
+	if (s->kt && s->nr_vms > 1)
+		vlog(vmm_log(s->vm), "probes: they count VM1's vCPU thread's events (thread %d)",
+		     vmm_vcpu_tid(s->vm));
 	s->host_work_ns = host_work_ns(1e6 / (double)vmm_tsc_khz(s->vm));
 	if (s->nr_vms > 1) {
 		uint8_t mac[6];
@@ -365,10 +379,15 @@ int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 	enum workload wl = s->opts.workload;
 	if (s->opts.workload == WL_FAULT)
 		s->opts.workload = WL_IDLE;
-	/* Boot the new VMs before the old ones go, so a refusal leaves the old ones running. */
+	/* Boot the new VMs before the old ones go, so a refusal leaves the old ones running, on
+	 * the card in use (a switch may have moved them since the start). */
+	enum nic_mode nic = s->opts.nic;
+	if (vmm_nic_mode(s->vm) != NIC_MODE_NONE)
+		s->opts.nic = vmm_nic_mode(s->vm);
 	int r = boot_all(s, cpu, fresh, why);
 	if (r) {
 		s->opts.workload = wl;
+		s->opts.nic = nic;
 		return r;
 	}
 	for (unsigned i = 0; i < s->nr_vms; i++) {
@@ -378,6 +397,7 @@ int session_restart(struct session *s, enum cpu_mode cpu, const char **why)
 	}
 	s->vm = s->vms[0].vm;
 	s->opts.cpu = cpu;
+	follow_vm1(s);
 	struct snap_event ev = {.t = mono_s() - s->t0,
 				.kind = SEV_GUEST_RESTARTED,
 				.ok = true,
@@ -416,6 +436,7 @@ static void read_sources(struct session *s, unsigned i, struct readings *in, str
 	struct session_vm *sv = &s->vms[i];
 	struct vmm *vm = sv->vm;
 	in->shared = s->nr_vms > 1;
+	in->net_share = sv->path_share;
 	vmm_poll(vm);
 	vmm_status(vm, &in->status);
 	vmm_read_ctl(vm, &sv->ctl);
@@ -447,6 +468,11 @@ static void read_sources(struct session *s, unsigned i, struct readings *in, str
 	else if (s->kt) {
 		kvmtrace_read(s->kt, &s->kt_counts);
 		in->kt = &s->kt_counts;
+		/* Several VMs: the probes follow VM1's vCPU thread (follow_vm1), which every exit
+		 * of VM1's runs on; interrupts are injected from the shared network thread. */
+		in->kt_shared = s->nr_vms > 1 && !vmm_vcpu_tid(vm);
+		if (s->nr_vms > 1)
+			s->kt_counts.attached[KT_MSI_SET_IRQ] = false;
 	}
 	in->nr_regions = vmm_nic_regions(vm, regions);
 	in->regions = regions;
@@ -522,40 +548,37 @@ static void vm_identity(unsigned i, struct snap_vm *out)
 	out->neighbour = i > 0;
 }
 
-/* VM1's round trips while the neighbours idle [0] and while they load the path [1], on the card
- * it uses now: a tick counts when the load and the card were the same all through it. */
+/* VM1's round trips on each card while the neighbours idle [0] and while they load the path [1]:
+ * a tick counts when the load and the card were the same all through it. */
 static void follow_load(struct session *s, struct snapshot *snap, const struct ctl_page *ctl)
 {
 	struct snap_vms *v = &snap->vms;
-	bool loaded = s->opts.neighbours != WL_IDLE;
+	unsigned loaded = s->opts.neighbours != WL_IDLE, m = snap->nic_mode;
 	bool clean = !snap->switching && snap->dt > 0 && s->load_was == s->opts.neighbours &&
-		     s->load_mode == snap->nic_mode;
-	if (s->load_mode != snap->nic_mode)
-		memset(s->load_hist, 0, sizeof(s->load_hist));
+		     s->load_mode == snap->nic_mode && m < NIC_MODE_MAX;
 	for (unsigned i = 0; i < HIST_SLOTS; i++) {
 		uint64_t d =
 		    ctl->ping.hist[i] >= s->vm1_hist[i] ? ctl->ping.hist[i] - s->vm1_hist[i] : 0;
 		if (clean)
-			s->load_hist[loaded][i] += d;
+			s->load_hist[m][loaded][i] += d;
 		s->vm1_hist[i] = ctl->ping.hist[i];
 	}
 	s->load_was = s->opts.neighbours;
 	s->load_mode = snap->nic_mode;
-	uint64_t n[2] = {0, 0};
-	for (unsigned l = 0; l < 2; l++)
-		for (unsigned i = 0; i < HIST_SLOTS; i++)
-			n[l] += s->load_hist[l][i];
 	static const double q[3] = {0.50, 0.99, 0.999};
-	v->alone_pings = n[0];
-	v->loaded_pings = n[1];
-	v->alone_valid = n[0] > 0;
-	v->loaded_valid = n[1] > 0;
-	for (unsigned k = 0; k < 3; k++) {
-		v->alone_us[k] =
-		    n[0] ? hist_percentile_us(s->load_hist[0], HIST_SLOTS, q[k], snap->tsc_khz) : 0;
-		v->loaded_us[k] =
-		    n[1] ? hist_percentile_us(s->load_hist[1], HIST_SLOTS, q[k], snap->tsc_khz) : 0;
-	}
+	for (unsigned c = 0; c < NIC_MODE_MAX; c++)
+		for (unsigned l = 0; l < 2; l++) {
+			struct snap_vm1_load *o = &v->load[c];
+			const uint64_t *h = s->load_hist[c][l];
+			uint64_t n = 0;
+			for (unsigned i = 0; i < HIST_SLOTS; i++)
+				n += h[i];
+			o->pings[l] = n;
+			o->valid[l] = n > 0;
+			for (unsigned k = 0; k < 3; k++)
+				o->us[l][k] =
+				    n ? hist_percentile_us(h, HIST_SLOTS, q[k], snap->tsc_khz) : 0;
+		}
 }
 
 /* Several VMs (--vms): each one's figures (VM1's are the record's own), what they share, and
@@ -631,6 +654,26 @@ static void tick_vms(struct session *s, struct snapshot *snap, const struct read
 	follow_load(s, snap, vm1->ctl);
 }
 
+/* Several VMs share the network thread: each one's part of its time this tick is its share of
+ * the packets every VM's card moved (the thread does a packet's work whoever it is for). */
+static void path_shares(struct session *s)
+{
+	uint64_t d[NET_VMS_MAX] = {0}, sum = 0;
+	for (unsigned i = 0; s->nr_vms > 1 && i < s->nr_vms; i++) {
+		struct session_vm *sv = &s->vms[i];
+		struct nic_readout ro;
+		struct link_counters peer;
+		if (vmm_read_net(sv->vm, &ro, &peer))
+			continue;
+		uint64_t p = ro.total.tx_packets + ro.total.rx_packets;
+		d[i] = p >= sv->path_pkts ? p - sv->path_pkts : p;
+		sv->path_pkts = p;
+		sum += d[i];
+	}
+	for (unsigned i = 0; i < s->nr_vms; i++)
+		s->vms[i].path_share = sum ? (double)d[i] / (double)sum : 0;
+}
+
 void session_tick(struct session *s, struct snapshot *snap)
 {
 	struct readings in = {0};
@@ -646,6 +689,7 @@ void session_tick(struct session *s, struct snapshot *snap)
 	double span = now - s->last;
 	in.dt = s->asm_state.prev.seq ? span : 0;
 	s->last = now;
+	path_shares(s);
 	read_sources(s, 0, &in, &ro, &peer, &cc, regions);
 	switch_watch_follow(s);
 	in.switching = switch_watch_switching(s, &in.switch_to);

@@ -16,6 +16,8 @@ struct session_vm {
 	struct snapshot *snap;	    /* VM2..: their tick, for the record's vms */
 	bool failed_said;	    /* VM2..: its failure is an event already */
 	struct ctl_page ctl;	    /* its control page as the tick read it */
+	uint64_t path_pkts;	    /* its card's packets at the last tick (path_shares) */
+	double path_share;	    /* its part of the shared network thread this tick */
 };
 
 struct session {
@@ -44,9 +46,9 @@ struct session {
 	double
 	    host_work_ns; /* the work loop on the host: ns per instruction, fastest of its runs */
 	struct assembly asm_state;
-	/* VM1's ping histogram at the last tick, and its pings since the card or the neighbours'
-	 * load last changed, with the neighbours idle [0] and loading the path [1]. */
-	uint64_t vm1_hist[HIST_SLOTS], load_hist[2][HIST_SLOTS];
+	/* VM1's ping histogram at the last tick, and its pings on each card with the neighbours
+	 * idle [0] and loading the path [1]. */
+	uint64_t vm1_hist[HIST_SLOTS], load_hist[NIC_MODE_MAX][2][HIST_SLOTS];
 	enum nic_mode load_mode;
 	enum workload load_was; /* the neighbours' workload at the last tick */
 	/* The shared path's totals at the last tick (switched, link tx, link rx, network thread

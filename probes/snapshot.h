@@ -216,11 +216,13 @@ struct snap_vms {
 	struct figure peer_sink;	/* the peer's sink: every VM's datagrams */
 	struct per_packet path_cpu;	/* the network thread's ns per packet, every VM's */
 	bool path_card;			/* that thread is the card's engine (vf), not the VMM's */
-	/* VM1's round trips on the card in use, while the neighbours idled and while they loaded
-	 * the path (log2-bucket resolution): the seed's "consistent latency under load". */
-	bool alone_valid, loaded_valid;
-	double alone_us[3], loaded_us[3];
-	uint64_t alone_pings, loaded_pings;
+	/* VM1's round trips on each card, while the neighbours idled [0] and while they loaded
+	 * the path [1] (log2-bucket resolution): the seed's "consistent latency under load". */
+	struct snap_vm1_load {
+		bool valid[2];
+		double us[2][3]; /* p50, p99, p999 */
+		uint64_t pings[2];
+	} load[NIC_MODE_MAX];
 	struct snap_vm vm[SNAP_VMS_MAX];
 };
 

@@ -707,21 +707,22 @@ static void walk_vms(struct jv *v, struct snapshot *s)
 	jv_bool(v, "path_is_card", &m->path_card);
 	jv_pp_value(v, "path_cpu_ns_per_packet", &m->path_cpu);
 	jv_pp_source(v, "path_cpu_source", &m->path_cpu);
+	/* By card: null until VM1 pinged on it with its neighbours idle, or loading the path. */
 	if (jv_begin(v, "vm1_latency_us", false)) {
-		static const char *const q[3] = {"p50", "p99", "p999"};
-		struct {
-			const char *key;
-			bool *valid;
-			double *us;
-			uint64_t *pings;
-		} l[2] = {{"alone", &m->alone_valid, m->alone_us, &m->alone_pings},
-			  {"loaded", &m->loaded_valid, m->loaded_us, &m->loaded_pings}};
-		for (unsigned k = 0; k < 2; k++) {
-			if (!jv_begin_opt(v, l[k].key, l[k].valid))
+		static const char *const q[3] = {"p50", "p99", "p999"}, *const l[2] = {"alone",
+										       "loaded"};
+		for (unsigned c = NIC_MODE_EMULATED; c < NIC_MODE_MAX; c++) {
+			struct snap_vm1_load *o = &m->load[c];
+			if (!jv_begin(v, nic_mode_name(c), false))
 				continue;
-			for (unsigned i = 0; i < 3; i++)
-				jv_f64(v, q[i], &l[k].us[i], 1);
-			jv_u64(v, "pings", l[k].pings);
+			for (unsigned k = 0; k < 2; k++) {
+				if (!jv_begin_opt(v, l[k], &o->valid[k]))
+					continue;
+				for (unsigned i = 0; i < 3; i++)
+					jv_f64(v, q[i], &o->us[k][i], 1);
+				jv_u64(v, "pings", &o->pings[k]);
+				jv_end(v, false);
+			}
 			jv_end(v, false);
 		}
 		jv_end(v, false);

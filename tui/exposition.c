@@ -546,20 +546,16 @@ static void vms(struct exposition *m, FILE *f, const struct snapshot *s)
 				"vmscope_vm_ping_rtt_seconds{vm=\"%s\",percentile=\"%s\"} %.9g\n",
 				v->vm[i].name, q[k], v->vm[i].latency_us[k] / 1e6);
 	family(f, "vmscope_vm1_ping_rtt_seconds", "gauge",
-	       "VM1's round trips on the card in use while its neighbours idled and while they "
+	       "VM1's round trips on each card while its neighbours idled and while they "
 	       "loaded the shared path, by percentile (source: guest)");
-	for (unsigned k = 0; k < 3; k++) {
-		if (v->alone_valid)
-			fprintf(f,
-				"vmscope_vm1_ping_rtt_seconds{load=\"alone\",percentile=\"%s\"} "
-				"%.9g\n",
-				q[k], v->alone_us[k] / 1e6);
-		if (v->loaded_valid)
-			fprintf(f,
-				"vmscope_vm1_ping_rtt_seconds{load=\"loaded\",percentile=\"%s\"} "
-				"%.9g\n",
-				q[k], v->loaded_us[k] / 1e6);
-	}
+	for (unsigned c = NIC_MODE_EMULATED; c < NIC_MODE_MAX; c++)
+		for (unsigned l = 0; l < 2; l++)
+			for (unsigned k = 0; v->load[c].valid[l] && k < 3; k++)
+				fprintf(f,
+					"vmscope_vm1_ping_rtt_seconds{nic_mode=\"%s\",load=\"%s\","
+					"percentile=\"%s\"} %.9g\n",
+					nic_mode_name(c), l ? "loaded" : "alone", q[k],
+					v->load[c].us[l][k] / 1e6);
 	family(f, "vmscope_vms_switched_frames_total", "counter",
 	       "Frames from one VM to another that never reached the link (source: vmm)");
 	fprintf(f, "vmscope_vms_switched_frames_total %llu\n",

@@ -121,6 +121,9 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 	char err[320];
 	const char *why;
 	struct session *s;
+	/* The tour's last steps are about several VMs on one card: it boots three, the neighbours
+	 * idle until those steps. */
+	bool demo = cli->cmd == CMD_DEMO;
 	const struct session_opts so = {
 	    .cpu = cli->cpu,
 	    .workload = cli->workload,
@@ -134,8 +137,8 @@ static int run_live(const struct cli *cli, struct snap_source *src)
 	    .pkt_size = cli->pkt_size,
 	    .pcap_file = cli->pcap_file,
 	    .verbose = cli->verbose,
-	    .vms = cli->vms,
-	    .neighbours = cli->neighbours,
+	    .vms = demo ? TOUR_VMS : cli->vms,
+	    .neighbours = demo ? WL_IDLE : cli->neighbours,
 	    .neighbour_rate = cli->neighbour_rate,
 	};
 	struct tour tour = {0};

@@ -360,7 +360,7 @@ static int draw_net(struct dash *d, int y, int rows)
 static int draw_vms(struct dash *d, int y, int rows)
 {
 	const struct snap_vms *m = &d->snap.vms;
-	char a[16], b[16], e[16], c[16], p50[16], p99[16], p999[16];
+	char a[16], b[16], e[16], c[16], p50[16], p99[16];
 	char load[48];
 	if (m->neighbours == WL_IDLE) {
 		snprintf(load, sizeof(load), "idle");
@@ -374,7 +374,7 @@ static int draw_vms(struct dash *d, int y, int rows)
 	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
 	line_at(y++, "VMS  %u on one link: VM1 measures, VM2..VM%u %s", m->nr, m->nr, load);
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
-	line_at(y++, " vm   ip          state     tx pps   rx pps  exits/pkt  vcpu/pkt  drops  "
+	line_at(y++, " vm   ip          state     tx pps   rx pps  exits/pkt  host/pkt  drops  "
 		     "ping p99");
 	for (unsigned i = 0; i < m->nr && y < LINES - 4; i++) {
 		const struct snap_vm *v = &m->vm[i];
@@ -394,27 +394,24 @@ static int draw_vms(struct dash *d, int y, int rows)
 	line_at(y++, " shared  link tx %s rx %s pps, VM to VM %s/s; %s %s a packet", a, b, e,
 		m->path_card ? "the card's engine" : "the VMM's network thread",
 		c + strspn(c, " "));
-	fmt_us(p50, sizeof(p50), m->alone_valid, m->alone_us[0]);
-	fmt_us(p99, sizeof(p99), m->alone_valid, m->alone_us[1]);
-	fmt_us(p999, sizeof(p999), m->alone_valid, m->alone_us[2]);
-	char alone[48];
-	snprintf(alone, sizeof(alone), "%s/%s/%s", p50, p99, p999);
-	fmt_us(p50, sizeof(p50), m->loaded_valid, m->loaded_us[0]);
-	fmt_us(p99, sizeof(p99), m->loaded_valid, m->loaded_us[1]);
-	fmt_us(p999, sizeof(p999), m->loaded_valid, m->loaded_us[2]);
+	/* VM1's p99 on each card, alone and under its neighbours' load: the seed's claim. */
+	char line[160];
+	int o = snprintf(line, sizeof(line), " VM1 ping p99 alone/loaded:");
+	for (unsigned c = NIC_MODE_EMULATED; c < NIC_MODE_MAX && o < (int)sizeof(line); c++) {
+		const struct snap_vm1_load *l = &m->load[c];
+		fmt_us(p50, sizeof(p50), l->valid[0], l->us[0][1]);
+		fmt_us(p99, sizeof(p99), l->valid[1], l->us[1][1]);
+		o += snprintf(line + o, sizeof(line) - (size_t)o, "  %s%s %s/%s",
+			      c == (unsigned)d->snap.nic_mode ? ">" : "", nic_mode_name(c), p50,
+			      p99);
+	}
 	attron(A_BOLD);
-	line_at(y++, " VM1 ping p50/p99/p999: neighbours idle %s, loading %s/%s/%s", alone, p50,
-		p99, p999);
+	line_at(y++, "%s", line);
 	attroff(A_BOLD);
 	attron(COLOR_PAIR(C_DIM));
 	line_at(y++, " %u host CPUs: the VMs' vCPUs and the network thread share them", m->cpus);
 	attroff(COLOR_PAIR(C_DIM));
 	return y + 1;
-}
-
-static bool want_vms(const struct dash *d)
-{
-	return d->snap.vms.nr > 1;
 }
 
 /* The lesson at a glance: every card's last figures side by side, the one in use marked. */
@@ -612,6 +609,11 @@ static bool want_compare(const struct dash *d)
 {
 	return d->snap.net_on &&
 	       (net_workload(d) || d->nr_recent || d->snap.switching || LINES >= 40);
+}
+/* Several VMs: while a network workload runs, VM1's or its neighbours'. */
+static bool want_vms(const struct dash *d)
+{
+	return d->snap.vms.nr > 1 && (net_workload(d) || d->snap.vms.neighbours != WL_IDLE);
 }
 static bool want_history(const struct dash *d)
 {

@@ -11,7 +11,10 @@
  *   nic MODE               move the guest to that card (emulated, virtio, vf) if it is not
  *   workload W [RATE]      idle, exits[:KIND], ping, tx, rx, echo; RATE per second, 0 unpaced
  *   size BYTES             the payload of ping and tx packets, 8..1472
- * Actions run in the order cpu, nic, workload, size, whatever their order in the step. */
+ *   neighbours W [RATE]    what VM2.. run (idle, tx, ping), RATE packets a second each
+ *   need vms               skipped unless the session has several VMs (vmscope demo boots 3)
+ * Actions run in the order cpu, nic, workload, size, neighbours, whatever their order in the
+ * step. */
 #define _GNU_SOURCE
 #include "tui/tour.h"
 
@@ -94,7 +97,36 @@ const char tour_builtin[] =
     "say The SR-IOV VF: the guest drives the card's own queues, its doorbells are plain memory,\n"
     "say and the hypervisor leaves the data path. NETWORK per pkt: {pp.nic} of the card's exits\n"
     "say a packet; host CPU {cpu.host} a packet, and the card's engine (a thread standing for the\n"
-    "say NIC's silicon) {cpu.card}. COMPARE now has all three cards.\n";
+    "say NIC's silicon) {cpu.card}. COMPARE now has all three cards.\n"
+    "step 12 Three VMs, one link: the hypervisor's path\n"
+    "need vms\n"
+    "nic virtio\n"
+    "workload ping 0\n"
+    "neighbours idle\n"
+    "say VM1, VM2 and VM3 each have a virtio card, and the VMM's one network thread serves all\n"
+    "say {vms.n}, switching their frames onto the link as a host bridge does. VM2 and VM3 idle\n"
+    "say for now: VM1's closed-loop ping p99 is {vms.alone.p99} alone, and the network thread\n"
+    "say spends {vms.path} a packet (VMS panel).\n"
+    "step 15 The hypervisor's path under load\n"
+    "need vms\n"
+    "neighbours tx 20000\n"
+    "say VM2 and VM3 now send {vms.rate} packets a second each through that same thread. VM1's\n"
+    "say ping p99: {vms.loaded.p99} with them, {vms.alone.p99} alone ({vms.ratio} that). The\n"
+    "say network thread spends {vms.path} a packet, for every VM's packets.\n"
+    "step 12 SR-IOV: a VF for each VM\n"
+    "need vms\n"
+    "nic vf\n"
+    "neighbours idle\n"
+    "say The host's SR-IOV card enables a VF for each VM (NumVFs {vms.n}) and gives each VM its\n"
+    "say own, as VFIO does: its queues and doorbells are the VM's memory, and no thread of the\n"
+    "say VMM is in the data path. VM1 alone on its VF: ping p99 {vms.alone.p99}.\n"
+    "step 15 SR-IOV under load: VM1's latency while VM2 and VM3 flood\n"
+    "need vms\n"
+    "neighbours tx 20000\n"
+    "say VM2 and VM3 flood again, each through its own VF; the card's engine serves the VFs'\n"
+    "say queues in turn. VM1's ping p99 under load over alone: {vms.ratio.vf} on its VF,\n"
+    "say {vms.ratio.virtio} on virtio's shared path. Here the vCPUs and the card's engine (a\n"
+    "say thread standing for the NIC's silicon) share {vms.cpus} CPUs: a real NIC has its own.\n";
 
 /* The figures a caption may name: "{name}" is replaced by the value in the snapshot the
  * caption is shown with, or "-" where that snapshot has none. */
@@ -174,6 +206,43 @@ static void ph_steal(const struct snapshot *s, unsigned arg, char *out, size_t n
 	put_time(out, n, s->kvm_pv_on && s->steal_ns.valid, s->steal_ns.rate);
 }
 
+/* Several VMs (snap_vms): VM1's ping p99 on the card in use, alone (0) or loaded (1). */
+static void ph_vm1_p99(const struct snapshot *s, unsigned loaded, char *out, size_t n)
+{
+	const struct snap_vm1_load *l =
+	    s->nic_mode < NIC_MODE_MAX ? &s->vms.load[s->nic_mode] : NULL;
+	put_time(out, n, s->vms.nr && l && l->valid[loaded], l ? l->us[loaded][1] * 1e3 : 0);
+}
+
+/* VM1's p99 loaded over alone on a card (NIC_MODE_MAX: the one in use), "2.15x". */
+static void ph_vms_ratio(const struct snapshot *s, unsigned mode, char *out, size_t n)
+{
+	unsigned m = mode < NIC_MODE_MAX ? mode : (unsigned)s->nic_mode;
+	const struct snap_vm1_load *l = m < NIC_MODE_MAX ? &s->vms.load[m] : NULL;
+	if (!s->vms.nr || !l || !l->valid[0] || !l->valid[1] || !(l->us[0][1] > 0))
+		snprintf(out, n, "-");
+	else
+		snprintf(out, n, "%.2fx", l->us[1][1] / l->us[0][1]);
+}
+
+static void ph_vms_path(const struct snapshot *s, unsigned arg, char *out, size_t n)
+{
+	put_time(out, n, s->vms.nr && s->vms.path_cpu.valid, s->vms.path_cpu.value);
+}
+
+/* How many: the host's CPUs (0), the VMs (1); the neighbours' rate a second each (2). */
+static void ph_vms_count(const struct snapshot *s, unsigned which, char *out, size_t n)
+{
+	const struct snap_vms *v = &s->vms;
+	unsigned x = which == 0 ? v->cpus : which == 1 ? v->nr : v->neighbour_rate;
+	if (!v->nr || !x)
+		snprintf(out, n, "-");
+	else if (which == 2)
+		units_count(out, n, x);
+	else
+		snprintf(out, n, "%u", x);
+}
+
 static const struct placeholder {
 	const char *name;
 	void (*put)(const struct snapshot *s, unsigned arg, char *out, size_t n);
@@ -202,6 +271,16 @@ static const struct placeholder {
     {"eoi.lapic", ph_eoi, 0},
     {"eoi.pv", ph_eoi, 1},
     {"steal", ph_steal, 0},
+    {"vms.alone.p99", ph_vm1_p99, 0},
+    {"vms.loaded.p99", ph_vm1_p99, 1},
+    {"vms.ratio", ph_vms_ratio, NIC_MODE_MAX},
+    {"vms.ratio.emulated", ph_vms_ratio, NIC_MODE_EMULATED},
+    {"vms.ratio.virtio", ph_vms_ratio, NIC_MODE_VIRTIO},
+    {"vms.ratio.vf", ph_vms_ratio, NIC_MODE_VF},
+    {"vms.path", ph_vms_path, 0},
+    {"vms.cpus", ph_vms_count, 0},
+    {"vms.n", ph_vms_count, 1},
+    {"vms.rate", ph_vms_count, 2},
 };
 
 /* The placeholder that text (just past a '{') names, or NULL; *len is its length with braces. */
@@ -310,8 +389,10 @@ static int kw_need(struct tparse *p, const char *rest)
 		p->st->need |= NEED_PVM;
 	else if (!strcmp(rest, "no-emulator"))
 		p->st->need |= NEED_NO_EMULATOR;
+	else if (!strcmp(rest, "vms"))
+		p->st->need |= NEED_VMS;
 	else
-		FAIL("need wants hardware, pvm or no-emulator, not '%s'", rest);
+		FAIL("need wants hardware, pvm, no-emulator or vms, not '%s'", rest);
 	return 0;
 }
 
@@ -360,15 +441,36 @@ static int act_size(struct tparse *p, const char *rest, struct tour_action *a)
 	return 0;
 }
 
+static int act_neighbours(struct tparse *p, const char *rest, struct tour_action *a)
+{
+	char w[16] = "", r[16] = "", extra[8];
+	unsigned long rate = 20000;
+	int n = sscanf(rest, "%15s %15s %7s", w, r, extra);
+	char *end = r;
+	if (n == 2)
+		rate = strtoul(r, &end, 10);
+	*a = (struct tour_action){.what = TA_NEIGHBOURS};
+	a->arg = !strcmp(w, "idle")   ? WL_IDLE
+		 : !strcmp(w, "tx")   ? WL_TX
+		 : !strcmp(w, "ping") ? WL_PING
+				      : WL_MAX;
+	if (n < 1 || n > 2 || a->arg == WL_MAX || rate > 10000000 || *end || r[0] == '-')
+		FAIL("neighbours wants idle, tx or ping and an optional rate per second, not '%s'",
+		     rest);
+	a->rate = (uint32_t)rate;
+	return 0;
+}
+
 /* The script's words: a step's own lines, then the actions it takes. */
 static const struct {
 	const char *word;
 	int (*line)(struct tparse *p, const char *rest);
 	int (*action)(struct tparse *p, const char *rest, struct tour_action *a);
 } words[] = {
-    {"step", kw_step, NULL},  {"say", kw_say, NULL},  {"need", kw_need, NULL},
-    {"cpu", NULL, act_cpu},   {"nic", NULL, act_nic}, {"workload", NULL, act_workload},
-    {"size", NULL, act_size},
+    {"step", kw_step, NULL},  {"say", kw_say, NULL},
+    {"need", kw_need, NULL},  {"cpu", NULL, act_cpu},
+    {"nic", NULL, act_nic},   {"workload", NULL, act_workload},
+    {"size", NULL, act_size}, {"neighbours", NULL, act_neighbours},
 };
 
 static int parse_line(struct tparse *p, char *line)
@@ -399,7 +501,7 @@ static int parse_line(struct tparse *p, char *line)
 	}
 	if (!p->st)
 		FAIL("'%s' before the first step line", word);
-	FAIL("unknown word '%s' (step, say, need, cpu, nic, workload, size)", word);
+	FAIL("unknown word '%s' (step, say, need, cpu, nic, workload, size, neighbours)", word);
 }
 
 int tour_parse(const char *text, const char *name, struct tour *t, char *err, size_t errlen)

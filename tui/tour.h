@@ -8,17 +8,18 @@
 
 #include "probes/session.h"
 
-#define TOUR_STEPS_MAX	 16
+#define TOUR_STEPS_MAX	 20
 #define TOUR_ACTIONS_MAX 4
 
 /* NEED_NO_EMULATOR: a host whose KVM has no instruction-emulator mode of its own to show (any
  * but kvm_pvm, no KVM at all included). */
-enum tour_need { NEED_HARDWARE = 1, NEED_PVM = 2, NEED_NO_EMULATOR = 4 };
-enum tour_act { TA_CPU, TA_NIC, TA_WORKLOAD, TA_SIZE };
+/* NEED_VMS: several VMs on the link (vmscope demo boots three). */
+enum tour_need { NEED_HARDWARE = 1, NEED_PVM = 2, NEED_NO_EMULATOR = 4, NEED_VMS = 8 };
+enum tour_act { TA_CPU, TA_NIC, TA_WORKLOAD, TA_SIZE, TA_NEIGHBOURS };
 
 struct tour_action {
 	enum tour_act what;
-	unsigned arg;  /* cpu_mode, nic_mode, workload or bytes */
+	unsigned arg;  /* cpu_mode, nic_mode, workload (the guest's, or its neighbours') or bytes */
 	uint32_t kind; /* the exits workload's kind */
 	uint32_t rate;
 };
@@ -42,6 +43,9 @@ extern const char tour_builtin[]; /* the lesson, compiled in */
 /* Parses a script. 0, or -1 with "NAME line N: why" in err. */
 int tour_parse(const char *text, const char *name, struct tour *t, char *err, size_t errlen);
 int tour_load(const char *path, struct tour *t, char *err, size_t errlen);
+
+/* The VMs vmscope demo boots: VM1 and the two neighbours its last steps need. */
+#define TOUR_VMS 3
 
 /* A tour running on a session: tour_go enters a step (skipping those the host cannot give, with
  * a note saying why), tour_poll moves on when a step's time is up. */

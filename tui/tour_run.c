@@ -17,6 +17,8 @@ static const char *unmet(const struct tour_step *st, struct session *s)
 		return "it needs a kvm_pvm host";
 	if ((st->need & NEED_NO_EMULATOR) && h == HOST_PVM)
 		return "this host's KVM emulates instructions itself (the step before shows it)";
+	if ((st->need & NEED_VMS) && session_vms(s) < 2)
+		return "it needs several VMs on the link (vmscope demo boots three)";
 	return NULL;
 }
 
@@ -34,7 +36,7 @@ static void note(struct tour_run *r, const char *fmt, ...)
 static void act(struct tour_run *r, const struct tour_step *st, struct session *s)
 {
 	const char *why;
-	for (enum tour_act what = TA_CPU; what <= TA_SIZE; what++)
+	for (enum tour_act what = TA_CPU; what <= TA_NEIGHBOURS; what++)
 		for (unsigned i = 0; i < st->nr_act; i++) {
 			const struct tour_action *a = &st->act[i];
 			if (a->what != what)
@@ -56,6 +58,10 @@ static void act(struct tour_run *r, const struct tour_step *st, struct session *
 						     a->arg == WL_EXITS ? a->kind : 0, a->rate);
 				break;
 			case TA_SIZE: session_set_packet_size(s, a->arg); break;
+			case TA_NEIGHBOURS:
+				if (session_vms(s) > 1)
+					session_set_neighbours(s, (enum workload)a->arg, a->rate);
+				break;
 			}
 		}
 }

@@ -26,10 +26,9 @@ struct nic_env {
 	struct net *net;	     /* the session's link: attach, watch, send */
 	uint8_t mac[6];		     /* the guest's identity, whatever the card */
 	uint32_t ip;
-	/* The vf model where the host owns the SR-IOV card (several VMs): the VM gets its VF
-	 * sriov_vf (vsnic.h, vsnic_assign). NULL: a card of the VM's own. */
+	/* The vf model where the host owns the SR-IOV card (several VMs): the VM is given one of
+	 * its VFs (vsnic.h, vsnic_assign). NULL: a card of the VM's own. */
 	struct vsnic *sriov;
-	unsigned sriov_vf;
 };
 
 /* Totals every model keeps, named once here (direction_what_unit): the field is the name in the

@@ -214,3 +214,8 @@ void vmm_read_counters(struct vmm *vm, struct vmm_counters *out)
 {
 	counters_copy(out, &vm->cnt, sizeof(*out));
 }
+
+int vmm_vcpu_tid(const struct vmm *vm)
+{
+	return __atomic_load_n(&vm->vcpu_tid, __ATOMIC_ACQUIRE);
+}

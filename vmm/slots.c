@@ -59,7 +59,6 @@ static int plug_card(struct vmm *vm, int p, enum nic_mode mode, bool announce, c
 	};
 	net_guest_mac(vm->opts.index, env.mac);
 	env.sriov = vm->opts.sriov;
-	env.sriov_vf = vm->opts.index;
 	r = nic_create(model, &env, &vm->card[p]);
 	if (r) {
 		vm->card[p] = NULL;

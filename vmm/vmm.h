@@ -56,7 +56,7 @@ struct vmm_opts {
 				   * NULL with nic: the VM opens one of its own */
 	unsigned index;		  /* which VM of the link's (0: VM1): its MAC and IP (net.h) */
 	uint32_t peer_ip;	  /* where its ping and tx go (host order); 0: the link's peer */
-	struct vsnic *sriov;	  /* the host's SR-IOV card: the vf card is its VF index (NULL: a
+	struct vsnic *sriov;	  /* the host's SR-IOV card: the vf card is a VF of it (NULL: a
 				   * card of the VM's own, its PF in the guest) */
 };
 
@@ -100,6 +100,8 @@ uint64_t vmm_tsc_khz(const struct vmm *vm);
 /* Why the CPU mode is not the one asked for (auto on a host without usable KVM), or NULL. */
 const char *vmm_cpu_note(const struct vmm *vm);
 int vmm_vcpu_fd(const struct vmm *vm);
+/* The vCPU thread's id (0 until it runs). */
+int vmm_vcpu_tid(const struct vmm *vm);
 int vmm_vm_fd(const struct vmm *vm);
 struct vlog *vmm_log(struct vmm *vm);
 /* A consistent-enough copy of the guest's control page (counters are monotonic). */

@@ -365,3 +365,57 @@ TEST(vf_card_takes_no_exits_on_the_data_path_and_its_engine_does_the_work)
 	CHECK(!snap.per_packet[PP_CPU_CARD].valid && snap.per_packet[PP_CPU_VMM].valid);
 	session_close(s);
 }
+
+/* Several VMs (--vms) on the host's SR-IOV card: the session's own VMS figures follow each VM,
+ * a restart boots every VM again on the card in use (each takes a free VF while the old one
+ * still holds its own: make before break), and a switch moves them all together. Known work:
+ * pings by VM1, and the neighbours' frames, counted at their cards. */
+TEST(session_several_vms_on_the_vf_restart_and_switch_together)
+{
+	static struct snapshot snap;
+	const char *why;
+	need_kvm();
+	need_tap();
+	struct session_opts o = {.cpu = CPU_AUTO,
+				 .workload = WL_PING,
+				 .rate = 0,
+				 .nic = NIC_MODE_VF,
+				 .no_bpf = true,
+				 .vms = 3,
+				 .neighbours = WL_TX,
+				 .neighbour_rate = 2000};
+	struct session *s;
+	REQUIRE(session_open(&s, &o, &why) == 0);
+	REQUIRE(session_vms(s) == 3);
+	for (int round = 0; round < 2; round++) {
+		uint64_t from = ctl(s)->ping.ops;
+		CHECK(WAIT_UNTIL(ctl(s)->ping.ops - from >= 200, HANG_BOUND_S));
+		session_tick(s, &snap);
+		nanosleep(&(struct timespec){0, 200000000}, NULL);
+		session_tick(s, &snap);
+		REQUIRE(snap.vms.nr == 3);
+		for (unsigned i = 0; i < 3; i++) {
+			const struct snap_vm *v = &snap.vms.vm[i];
+			CHECKF(v->state == VMM_RUNNING && v->nic_mode == NIC_MODE_VF &&
+				   v->dev_tx.valid && v->dev_tx.total > 0,
+			       "round %d %s: %s on %s, tx %llu", round, v->name,
+			       vmm_state_name(v->state), nic_mode_name(v->nic_mode),
+			       (unsigned long long)v->dev_tx.total);
+		}
+		CHECK(snap.vms.vm[1].neighbour && !snap.vms.vm[0].neighbour);
+		CHECK(snap.vms.path_card && snap.vms.path_cpu.valid);
+		if (!round)
+			CHECKF(session_restart(s, session_cpu_mode(s), &why) == 0, "restart: %s",
+			       why);
+	}
+	/* All three to virtio, make before break. */
+	REQUIRE(session_switch_nic(s, NIC_MODE_VIRTIO, &why) == 0);
+	CHECK(WAIT_UNTIL((session_poll(s), session_tick(s, &snap),
+			  snap.vms.vm[0].nic_mode == NIC_MODE_VIRTIO &&
+			      snap.vms.vm[1].nic_mode == NIC_MODE_VIRTIO &&
+			      snap.vms.vm[2].nic_mode == NIC_MODE_VIRTIO),
+			 HANG_BOUND_S));
+	uint64_t from = ctl(s)->ping.ops;
+	CHECK(WAIT_UNTIL(ctl(s)->ping.ops - from >= 200, HANG_BOUND_S));
+	session_close(s);
+}

@@ -427,10 +427,13 @@ static void fill_every_field(struct snapshot *s, bool on)
 		fig(&m->link_rx, &n);
 		fig(&m->peer_sink, &n);
 		pp(&m->path_cpu, &n, true);
-		m->alone_valid = true;
-		m->alone_pings = cnt(&n);
-		for (unsigned k = 0; k < 3; k++)
-			m->alone_us[k] = val(&n);
+		for (unsigned c = NIC_MODE_VIRTIO; c < NIC_MODE_MAX; c++)
+			for (unsigned l = 0; l < (c == NIC_MODE_VF ? 1u : 2u); l++) {
+				m->load[c].valid[l] = true;
+				m->load[c].pings[l] = cnt(&n);
+				for (unsigned k = 0; k < 3; k++)
+					m->load[c].us[l][k] = val(&n);
+			}
 		for (unsigned i = 0; i < m->nr; i++) {
 			struct snap_vm *v = &m->vm[i];
 			snprintf(v->name, sizeof(v->name), "vm%u", i + 1);

@@ -14,7 +14,7 @@ TEST(the_built_in_tour_tells_the_lesson_in_order)
 	static struct tour t;
 	char err[200] = "";
 	REQUIRE(tour_parse(tour_builtin, "built-in", &t, err, sizeof(err)) == 0);
-	CHECK(t.nr == 8);
+	CHECK(t.nr == 12);
 	/* emulated CPU (KVM's emulator, or binary translation) -> paravirt (PVM's, or KVM's PV
 	 * interfaces on VT-x/AMD-V) -> hardware -> e1000 -> virtio -> VF */
 	const struct {
@@ -40,6 +40,24 @@ TEST(the_built_in_tour_tells_the_lesson_in_order)
 	      t.step[5].act[1].rate == 0);
 	CHECK(t.step[0].act[1].arg == WL_EXITS && t.step[0].act[1].kind == EK_ALL &&
 	      t.step[0].act[1].rate == 100);
+	/* Then several VMs on one card: virtio alone and loaded, the VF alone and loaded. */
+	const struct {
+		enum nic_mode nic;
+		enum workload neighbours;
+	} vms[4] = {{NIC_MODE_VIRTIO, WL_IDLE},
+		    {NIC_MODE_NONE, WL_TX},
+		    {NIC_MODE_VF, WL_IDLE},
+		    {NIC_MODE_NONE, WL_TX}};
+	for (unsigned i = 0; i < 4 && 8 + i < t.nr; i++) {
+		const struct tour_step *st = &t.step[8 + i];
+		bool nic = vms[i].nic == NIC_MODE_NONE, load = false;
+		for (unsigned k = 0; k < st->nr_act; k++) {
+			nic |= st->act[k].what == TA_NIC && st->act[k].arg == vms[i].nic;
+			load |=
+			    st->act[k].what == TA_NEIGHBOURS && st->act[k].arg == vms[i].neighbours;
+		}
+		CHECKF(st->need == NEED_VMS && nic && load, "step %u (%s)", 9 + i, st->title);
+	}
 }
 
 TEST(a_bad_tour_script_is_refused_with_its_line)
@@ -59,7 +77,8 @@ TEST(a_bad_tour_script_is_refused_with_its_line)
 	    {"step 5 A\nsay x\ncpu auto\n",
 	     "s line 3: cpu wants emulated, paravirt, hardware or translated"},
 	    {"step 5 A\nsay x\nneed quantum\n",
-	     "s line 3: need wants hardware, pvm or no-emulator"},
+	     "s line 3: need wants hardware, pvm, no-emulator or vms"},
+	    {"step 5 A\nsay x\nneighbours rx\n", "s line 3: neighbours wants idle, tx or ping"},
 	    {"step 5 A\nsay x\nsize 9000\n", "s line 3: size wants payload bytes"},
 	    {"step 5 A\nsay x\ndance\n", "s line 3: unknown word 'dance'"},
 	    {"step 5 A\nsay it costs {pio.avg}\n",

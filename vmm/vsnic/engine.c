@@ -72,7 +72,7 @@ static int vf_rx(struct vsnic *c, struct vsnic_vf *vf, const uint8_t *frame, uin
 /* The card's embedded switch (VEB): the ready VF whose MAC a frame is for, or NULL. */
 static struct vsnic_vf *veb_lookup(struct vsnic *c, const uint8_t *dst)
 {
-	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
+	for (unsigned i = 0; i < VSNIC_VFS_MAX; i++)
 		if (c->vf[i].ready && !memcmp(dst, c->vf_mac[i], 6))
 			return &c->vf[i];
 	return NULL;
@@ -90,7 +90,7 @@ static int veb_send(struct vsnic *c, struct vsnic_vf *from, uint8_t *frame, uint
 			return 0;
 		}
 	} else {
-		for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
+		for (unsigned i = 0; i < VSNIC_VFS_MAX; i++)
 			if (c->vf[i].ready && &c->vf[i] != from)
 				vf_rx(c, &c->vf[i], frame, len);
 	}
@@ -148,8 +148,8 @@ unsigned vsnic_engine(void *opaque)
 	pthread_mutex_lock(&c->lock);
 	CNT_ADD(c->est.engine_turns, 1);
 	/* Round robin: each turn starts one VF further on. */
-	for (unsigned k = 0; k < VSNIC_TOTAL_VFS; k++) {
-		struct vsnic_vf *vf = &c->vf[(c->tx_first + k) % VSNIC_TOTAL_VFS];
+	for (unsigned k = 0; k < VSNIC_VFS_MAX; k++) {
+		struct vsnic_vf *vf = &c->vf[(c->tx_first + k) % VSNIC_VFS_MAX];
 		if (!vf->ready)
 			continue;
 		/* Awake: drivers need not ring WAKE. */
@@ -157,7 +157,7 @@ unsigned vsnic_engine(void *opaque)
 			__atomic_store_n(DB32(vf, VSNIC_DB_ENGINE_IDLE), 0, __ATOMIC_RELEASE);
 		work += vf_tx(c, vf, VSNIC_TX_BUDGET);
 	}
-	c->tx_first = (c->tx_first + 1) % VSNIC_TOTAL_VFS;
+	c->tx_first = (c->tx_first + 1) % VSNIC_VFS_MAX;
 	pthread_mutex_unlock(&c->lock);
 	return work;
 }
@@ -169,18 +169,18 @@ bool vsnic_idle(void *opaque)
 	struct vsnic *c = opaque;
 	bool asleep = c->watching; /* no watch on the WAKE eventfd: nothing could wake it */
 	pthread_mutex_lock(&c->lock);
-	for (unsigned i = 0; i < VSNIC_TOTAL_VFS && asleep; i++)
+	for (unsigned i = 0; i < VSNIC_VFS_MAX && asleep; i++)
 		if (c->vf[i].ready)
 			__atomic_store_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE), 1,
 					 __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	for (unsigned i = 0; i < VSNIC_TOTAL_VFS && asleep; i++)
+	for (unsigned i = 0; i < VSNIC_VFS_MAX && asleep; i++)
 		if (c->vf[i].ready && posted(&c->vf[i], &c->vf[i].tx, VSNIC_DB_TX_TAIL))
 			asleep = false;
 	if (asleep)
 		CNT_ADD(c->est.engine_sleeps, 1);
 	else /* work came: awake after all, and drivers need not ring */
-		for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
+		for (unsigned i = 0; i < VSNIC_VFS_MAX; i++)
 			if (c->vf[i].ready)
 				__atomic_store_n(DB32(&c->vf[i], VSNIC_DB_ENGINE_IDLE), 0,
 						 __ATOMIC_RELEASE);
@@ -253,7 +253,7 @@ void vsnic_rx(void *opaque, const uint8_t *frame, uint32_t len)
 		return;
 	pthread_mutex_lock(&c->lock);
 	/* The card's switch: broadcast and multicast to every ready VF, unicast to its owner. */
-	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++) {
+	for (unsigned i = 0; i < VSNIC_VFS_MAX; i++) {
 		struct vsnic_vf *vf = &c->vf[i];
 		if (!vf->ready || (!group && memcmp(frame, c->vf_mac[i], 6)))
 			continue;

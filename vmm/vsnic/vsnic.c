@@ -296,7 +296,8 @@ static void pf_cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
 	pthread_mutex_unlock(&c->lock);
 }
 
-int vsnic_init(struct vsnic *c, const struct nic_env *env)
+/* The card with TotalVFs total (VSNIC_VFS_MAX at most). */
+static int card_init(struct vsnic *c, const struct nic_env *env, unsigned total)
 {
 	struct nic handle = c->nic;
 	memset(c, 0, sizeof(*c));
@@ -308,7 +309,7 @@ int vsnic_init(struct vsnic *c, const struct nic_env *env)
 	c->accel = env->accel;
 	c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&c->lock, NULL);
-	for (unsigned n = 0; n < VSNIC_TOTAL_VFS; n++) {
+	for (unsigned n = 0; n < VSNIC_VFS_MAX; n++) {
 		memcpy(c->vf_mac[n], env->mac, 6);
 		c->vf_mac[n][5] = (uint8_t)(env->mac[5] + n);
 		c->vf[n].db = aligned_alloc(4096, VSNIC_DB_SIZE);
@@ -333,9 +334,14 @@ int vsnic_init(struct vsnic *c, const struct nic_env *env)
 		r = pci_msix_init(&c->pf_msix, &c->pf, c->irq, 1, 0, VSNIC_PF_MSIX_TABLE,
 				  VSNIC_PF_MSIX_PBA);
 	if (!r)
-		r = pci_sriov_init(&c->sriov, &c->pf, VSNIC_TOTAL_VFS, VSNIC_VF_OFFSET,
-				   VSNIC_VF_STRIDE, VSNIC_VF_DEVICE, vf_bars, &sriov_ops, c);
+		r = pci_sriov_init(&c->sriov, &c->pf, total, VSNIC_VF_OFFSET, VSNIC_VF_STRIDE,
+				   VSNIC_VF_DEVICE, vf_bars, &sriov_ops, c);
 	return r;
+}
+
+int vsnic_init(struct vsnic *c, const struct nic_env *env)
+{
+	return card_init(c, env, VSNIC_TOTAL_VFS);
 }
 
 /* The host's card on the link: the MACs of its VFs that are up (no lock: the engine asks
@@ -343,7 +349,7 @@ int vsnic_init(struct vsnic *c, const struct nic_env *env)
 static bool vsnic_has_mac(void *opaque, const uint8_t *mac)
 {
 	struct vsnic *c = opaque;
-	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
+	for (unsigned i = 0; i < VSNIC_VFS_MAX; i++)
 		if (__atomic_load_n(&c->vf[i].ready, __ATOMIC_RELAXED) &&
 		    !memcmp(mac, c->vf_mac[i], 6))
 			return true;
@@ -375,7 +381,7 @@ void vsnic_exit(struct vsnic *c)
 	if (c->wake_fd >= 0)
 		close(c->wake_fd);
 	c->wake_fd = -1;
-	for (unsigned n = 0; n < VSNIC_TOTAL_VFS; n++) {
+	for (unsigned n = 0; n < VSNIC_VFS_MAX; n++) {
 		free(c->vf[n].db);
 		c->vf[n].db = NULL;
 	}
@@ -384,27 +390,24 @@ void vsnic_exit(struct vsnic *c)
 
 /* ---- a card the host owns: its VFs assigned to VMs ---- */
 
-int vsnic_host_open(struct vsnic **out, struct net *net, unsigned nvfs, const uint8_t (*macs)[6])
+int vsnic_host_open(struct vsnic **out, struct net *net, unsigned nvms)
 {
 	static const struct guest_mem none; /* the PF is in no VM: no memory to DMA to */
 	struct nic_env env = {.mem = &none, .net = net};
-	if (!nvfs || nvfs > VSNIC_TOTAL_VFS)
+	if (!nvms || 2 * nvms > VSNIC_VFS_MAX)
 		return -EINVAL;
 	struct vsnic *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->nic.model = &nic_model_vf;
-	memcpy(env.mac, macs[0], 6);
-	int r = vsnic_init(c, &env);
+	int r = card_init(c, &env, 2 * nvms);
 	if (r) {
 		vsnic_exit(c);
 		free(c);
 		return r;
 	}
 	c->host = true;
-	for (unsigned n = 0; n < nvfs; n++)
-		memcpy(c->vf_mac[n], macs[n], 6);
-	pci_sriov_host_enable(&c->sriov, nvfs);
+	pci_sriov_host_enable(&c->sriov, 2 * nvms);
 	*out = c;
 	return 0;
 }
@@ -413,24 +416,29 @@ void vsnic_host_close(struct vsnic *c)
 {
 	if (!c)
 		return;
-	for (unsigned n = 0; n < VSNIC_TOTAL_VFS; n++)
+	for (unsigned n = 0; n < VSNIC_VFS_MAX; n++)
 		if (c->vf[n].assigned)
 			vsnic_unassign(c, n);
 	vsnic_exit(c);
 	free(c);
 }
 
-int vsnic_assign(struct vsnic *c, unsigned n, const struct nic_env *env, struct pci_dev **pci)
+int vsnic_assign(struct vsnic *c, const struct nic_env *env, unsigned *out, struct pci_dev **pci)
 {
-	if (!c->host || n >= c->sriov.num_vfs)
+	if (!c->host)
 		return -EINVAL;
-	struct vsnic_vf *vf = &c->vf[n];
 	pthread_mutex_lock(&c->lock);
-	if (vf->present) {
+	unsigned n = 0;
+	while (n < c->sriov.num_vfs && c->vf[n].assigned)
+		n++;
+	if (n == c->sriov.num_vfs) {
 		pthread_mutex_unlock(&c->lock);
 		return -EBUSY;
 	}
+	struct vsnic_vf *vf = &c->vf[n];
 	vf_reset(c, vf, env);
+	vf->assigned = true; /* taken, from here until vsnic_unassign */
+	memcpy(c->vf_mac[n], env->mac, 6);
 	vf->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	int r = vf->wake_fd < 0 ? -errno : vf_build(c, vf, true);
 	pthread_mutex_unlock(&c->lock);
@@ -444,6 +452,7 @@ int vsnic_assign(struct vsnic *c, unsigned n, const struct nic_env *env, struct 
 		vsnic_unassign(c, n);
 		return r;
 	}
+	*out = n;
 	*pci = &vf->pci;
 	return 0;
 }
@@ -460,7 +469,7 @@ void vsnic_unassign(struct vsnic *c, unsigned n)
 	vf->wake_fd = -1;
 	vf->assigned = false;
 	bool any = false;
-	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
+	for (unsigned i = 0; i < VSNIC_VFS_MAX; i++)
 		any |= c->vf[i].assigned;
 	pthread_mutex_unlock(&c->lock);
 	if (!any && (c->attached || c->watching)) { /* off the link until a VF is given out */
@@ -478,7 +487,7 @@ void vsnic_read_vf(struct vsnic *c, unsigned n, struct nic_readout *out)
 	counters_copy(&out->total, &vf->st, sizeof(out->total));
 	uint64_t db = vf->present ? __atomic_load_n(&vf->pci.bar[0].exits, __ATOMIC_RELAXED) : 0;
 	unsigned up = 0;
-	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++)
+	for (unsigned i = 0; i < VSNIC_VFS_MAX; i++)
 		up += c->vf[i].ready;
 	pthread_mutex_unlock(&c->lock);
 	uint64_t wakes = __atomic_load_n(&vf->wakes, __ATOMIC_RELAXED);
@@ -521,7 +530,7 @@ static void read_stats(struct nic *nic, struct nic_readout *out)
 	uint64_t live_db = 0, refused, vf_errors;
 	unsigned up = 0;
 	pthread_mutex_lock(&c->lock);
-	for (unsigned i = 0; i < VSNIC_TOTAL_VFS; i++) {
+	for (unsigned i = 0; i < VSNIC_VFS_MAX; i++) {
 		if (c->vf[i].present) {
 			struct nic_stats v;
 			counters_copy(&v, &c->vf[i].st, sizeof(v));
@@ -557,7 +566,7 @@ static unsigned functions(struct nic *nic, struct pci_dev **out, unsigned max)
 	unsigned n = 0;
 	if (max)
 		out[n++] = &c->pf;
-	for (unsigned i = 0; i < VSNIC_TOTAL_VFS && n < max; i++)
+	for (unsigned i = 0; i < VSNIC_VFS_MAX && n < max; i++)
 		out[n++] =
 		    &c->vf[i].pci; /* never freed while the card lives; absent ones map nothing */
 	return n;
@@ -587,10 +596,9 @@ static int assigned_init(struct nic *nic, const struct nic_env *env)
 {
 	struct vsnic_assigned *a = (struct vsnic_assigned *)nic;
 	a->card = env->sriov;
-	a->n = env->sriov_vf;
 	if (!a->card)
 		return -EINVAL;
-	int r = vsnic_assign(a->card, a->n, env, &nic->pci);
+	int r = vsnic_assign(a->card, env, &a->n, &nic->pci);
 	a->given = r == 0;
 	return r;
 }

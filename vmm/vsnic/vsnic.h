@@ -72,6 +72,10 @@ struct vsnic_stats {
 };
 /* Also read out: vfs_ready, and the capability's sriov_refused and vf_errors (pci_sriov.h). */
 
+/* The VFs a card keeps: the guest-owned card's TotalVFs (regs.h), or the host's (several VMs): a
+ * VF for each VM, and one for its successor while a restart boots it before the old one goes. */
+#define VSNIC_VFS_MAX 8
+
 /* Descriptors the engine takes from one VF before it serves the next. */
 #define VSNIC_TX_BUDGET 32
 
@@ -93,10 +97,10 @@ struct vsnic {
 	struct pci_dev pf;
 	struct pci_msix pf_msix;
 	struct pci_sriov sriov;
-	struct vsnic_vf vf[VSNIC_TOTAL_VFS];
+	struct vsnic_vf vf[VSNIC_VFS_MAX];
 	unsigned tx_first; /* the VF the engine's next turn starts with (round robin) */
 	bool host;	   /* owned by the host (vsnic_host_open), its PF on no VM's bus */
-	uint8_t vf_mac[VSNIC_TOTAL_VFS][6]; /* the PF's table: what each VF is given */
+	uint8_t vf_mac[VSNIC_VFS_MAX][6]; /* the PF's table: what each VF is given */
 	struct guest_mem mem;
 	struct irq_router *irq;
 	struct net *net;
@@ -128,15 +132,17 @@ void vsnic_pf_mmio(struct vsnic *c, uint64_t off, void *data, uint32_t len, bool
 void vsnic_vf_mmio(struct vsnic_vf *vf, uint64_t off, void *data, uint32_t len, bool is_write);
 
 /* A card the host owns, as on a host with an SR-IOV NIC (--vms with --nic vf): its PF is on no
- * VM's bus; the host's PF driver sets NumVFs to nvfs and VF Enable, and gives VF n the MAC
- * macs[n]. Each VM is then given one VF as VFIO gives one: a function of its own with the VF's
- * IDs, the doorbell page as BAR0 (a memory slot of that VM), BAR2's registers and MSI-X
- * trapping; the engine does that VF's DMA in that VM's memory and its MSI-X goes to that VM.
- * The card is on the link while a VF is assigned; VF-to-VF frames stay inside it. */
-int vsnic_host_open(struct vsnic **out, struct net *net, unsigned nvfs, const uint8_t (*macs)[6]);
+ * VM's bus; the host's PF driver sets NumVFs to two for each of nvms VMs (its own and its
+ * successor's during a restart, which boots the new VM before the old one goes) and VF Enable.
+ * Each VM is then given a free VF as VFIO gives one, with the VM's MAC: a function of its own
+ * with the VF's IDs, the doorbell page as BAR0 (a memory slot of that VM), BAR2's registers and
+ * MSI-X trapping; the engine does that VF's DMA in that VM's memory and its MSI-X goes to that
+ * VM. The card is on the link while a VF is assigned; VF-to-VF frames stay inside it. */
+int vsnic_host_open(struct vsnic **out, struct net *net, unsigned nvms);
 void vsnic_host_close(struct vsnic *c);
-/* VF n's function for the VM env describes; *pci is to be plugged. -errno. */
-int vsnic_assign(struct vsnic *c, unsigned n, const struct nic_env *env, struct pci_dev **pci);
+/* A free VF's function for the VM env describes (env->mac its MAC); *n is the VF, *pci is to
+ * be plugged. -errno (-EBUSY: none free). */
+int vsnic_assign(struct vsnic *c, const struct nic_env *env, unsigned *n, struct pci_dev **pci);
 /* VF n's function is unplugged: the VF stops and its function goes. */
 void vsnic_unassign(struct vsnic *c, unsigned n);
 /* What VF n alone did: its share of the totals, its own counters. */
