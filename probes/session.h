@@ -62,7 +62,7 @@ void session_poll(struct session *s);
 /* The run is ending: a switch still being followed becomes its event now, with what it has
  * measured. True: events wait for a last tick to carry them. */
 bool session_settle(struct session *s);
-/* The guest has not said it is up yet (a planned switch waits for it). */
+/* A guest has not said it is up yet, VM1 or a neighbour (a planned switch waits for them). */
 bool session_guest_booting(struct session *s);
 /* The host's kind of virtualization, and the guest's CPU mode now. */
 enum host_kind session_host(struct session *s);

@@ -142,8 +142,12 @@ bool session_settle(struct session *s)
 bool session_guest_booting(struct session *s)
 {
 	struct vmm_status st;
-	vmm_status(s->vm, &st);
-	return st.state == VMM_BOOTING;
+	for (unsigned i = 0; i < s->nr_vms; i++) { /* a planned switch moves every VM's card */
+		vmm_status(s->vms[i].vm, &st);
+		if (st.state == VMM_BOOTING)
+			return true;
+	}
+	return false;
 }
 
 /* Every switch asked for is one event: a refusal too, with why (the card stays). */

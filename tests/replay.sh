@@ -52,9 +52,10 @@ if [ ! -s demo/tour.jsonl.gz ]; then bad replay_plays_the_shipped_tour "demo/tou
 elif [ "$(stat -c %s demo/tour.jsonl.gz)" -ge $((2 << 20)) ]; then bad replay_plays_the_shipped_tour "over 2 MB"
 elif (cd "$tmp" && "$BIN" replay --headless >"$tmp/tour.jsonl" 2>"$tmp/tour.err") &&
 	# Recorded on kvm_pvm: KVM's emulator (1), PVM's paravirt (3); on VT-x/AMD-V binary
-	# translation (2), KVM's PV interfaces (4), hardware (5); the cards (6-8) everywhere.
+	# translation (2), KVM's PV interfaces (4), hardware (5); the cards (6-8) everywhere, then
+	# three VMs: virtio alone and loaded (9, 10), the VF alone and loaded (11, 12).
 	jq -se '([.[].tour.step] | unique) as $s |
-		($s == [1,3,6,7,8] or $s == [2,4,5,6,7,8]) and
+		($s == [1,3,6,7,8,9,10,11,12] or $s == [2,4,5,6,7,8,9,10,11,12]) and
 		(if $s[0] == 1 then (map(select(.tour.step == 1))[-1].cpu_mode == "emulated") and
 			(map(select(.tour.step == 3))[-1].cpu_mode == "paravirt")
 		 else (map(select(.tour.step == 2))[-1].cpu_mode == "translated") and
@@ -64,6 +65,12 @@ elif (cd "$tmp" && "$BIN" replay --headless >"$tmp/tour.jsonl" 2>"$tmp/tour.err"
 		$e1000 and
 		(map(select(.tour.step == 8))[-1] | .nic_mode == "vf" and
 			.net.exits_per_packet.nic < $e1000_nic / 100) and
+		(map(select(.tour.step == 10))[-1] | (.vms | length) == 3 and
+			.shared.neighbours == "tx" and .shared.vm1_latency_us.virtio.alone != null and
+			.shared.vm1_latency_us.virtio.loaded != null) and
+		(map(select(.tour.step == 12))[-1] | [.vms[].nic_mode] == ["vf","vf","vf"] and
+			.shared.path_is_card and .shared.vm1_latency_us.vf.loaded != null and
+			.vms[1].net.device.tx.per_s > 0) and
 		(map(select(.tour.step == 6))[0].tour.note // "" | test("Skipped|^$"))' "$tmp/tour.jsonl" >/dev/null
 then ok replay_plays_the_shipped_tour
 else bad replay_plays_the_shipped_tour "$(cat "$tmp/tour.err"; jq -c '[.tour.step, .cpu_mode, .nic_mode]' "$tmp/tour.jsonl" | uniq | head)"; fi
@@ -135,11 +142,12 @@ if [ -s "$tmp/live.jsonl" ]; then
 fi
 
 # ---- The tour runs headless to the end with --record, and the recording replays. ----
-# The built-in tour (about 80 s); a host skips the CPU steps it cannot give (kvm_pvm: binary
-# translation and hardware).
+# The built-in tour (about two minutes); a host skips the CPU steps it cannot give (kvm_pvm:
+# binary translation and hardware). Five switches: e1000, virtio, vf, then (three VMs) virtio, vf.
 if "$BIN" demo --headless --record "$tmp/tour.jsonl.gz" >"$tmp/demo.jsonl" 2>"$tmp/demo.err" &&
-	jq -se '([.[].tour.step] | unique | length) >= 5 and .[-1].tour.step == 8 and .[-1].nic_mode == "vf" and
-		([.[].events[] | select(.kind == "nic_switch" and .ok)] | length) == 3' "$tmp/demo.jsonl" >/dev/null &&
+	jq -se '([.[].tour.step] | unique | length) >= 9 and .[-1].tour.step == 12 and .[-1].nic_mode == "vf" and
+		(.[-1].vms | length) == 3 and
+		([.[].events[] | select(.kind == "nic_switch" and .ok)] | length) == 5' "$tmp/demo.jsonl" >/dev/null &&
 	"$BIN" replay --headless "$tmp/tour.jsonl.gz" 2>/dev/null | cmp -s - "$tmp/demo.jsonl"
 then ok demo_runs_to_the_end_and_its_recording_replays
 else bad demo_runs_to_the_end_and_its_recording_replays "$(cat "$tmp/demo.err"; jq -c '[.t, .tour.step, .nic_mode, [.events[].kind]]' "$tmp/demo.jsonl" | tail -5)"; fi

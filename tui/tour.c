@@ -117,16 +117,19 @@ const char tour_builtin[] =
     "need vms\n"
     "nic vf\n"
     "neighbours idle\n"
-    "say The host's SR-IOV card enables a VF for each VM (NumVFs {vms.n}) and gives each VM its\n"
-    "say own, as VFIO does: its queues and doorbells are the VM's memory, and no thread of the\n"
-    "say VMM is in the data path. VM1 alone on its VF: ping p99 {vms.alone.p99}.\n"
+    "say The host's SR-IOV card enables VFs and gives each of the {vms.n} VMs its own, as VFIO\n"
+    "say does: its queues and doorbells are the VM's memory, and no thread of the VMM is in the\n"
+    "say data path. VM1 alone on its VF: ping p99 {vms.alone.p99}; the card's engine spends\n"
+    "say {vms.path} a packet.\n"
     "step 15 SR-IOV under load: VM1's latency while VM2 and VM3 flood\n"
     "need vms\n"
     "neighbours tx 20000\n"
     "say VM2 and VM3 flood again, each through its own VF; the card's engine serves the VFs'\n"
     "say queues in turn. VM1's ping p99 under load over alone: {vms.ratio.vf} on its VF,\n"
-    "say {vms.ratio.virtio} on virtio's shared path. Here the vCPUs and the card's engine (a\n"
-    "say thread standing for the NIC's silicon) share {vms.cpus} CPUs: a real NIC has its own.\n";
+    "say {vms.ratio.virtio} on virtio's shared path; its p50 {vms.loaded.p50} loaded,\n"
+    "say {vms.alone.p50} alone. The vCPUs and the card's engine (a thread standing for the NIC's\n"
+    "say silicon) share {vms.cpus} CPUs here, so a tail can be a wait for a CPU: a real NIC has\n"
+    "say its own.\n";
 
 /* The figures a caption may name: "{name}" is replaced by the value in the snapshot the
  * caption is shown with, or "-" where that snapshot has none. */
@@ -206,12 +209,14 @@ static void ph_steal(const struct snapshot *s, unsigned arg, char *out, size_t n
 	put_time(out, n, s->kvm_pv_on && s->steal_ns.valid, s->steal_ns.rate);
 }
 
-/* Several VMs (snap_vms): VM1's ping p99 on the card in use, alone (0) or loaded (1). */
-static void ph_vm1_p99(const struct snapshot *s, unsigned loaded, char *out, size_t n)
+/* Several VMs (snap_vms): VM1's ping on the card in use, alone or loaded (arg bit 0), p50 or
+ * p99 (bit 1). */
+static void ph_vm1_ping(const struct snapshot *s, unsigned arg, char *out, size_t n)
 {
+	unsigned loaded = arg & 1, q = arg & 2 ? 1 : 0;
 	const struct snap_vm1_load *l =
 	    s->nic_mode < NIC_MODE_MAX ? &s->vms.load[s->nic_mode] : NULL;
-	put_time(out, n, s->vms.nr && l && l->valid[loaded], l ? l->us[loaded][1] * 1e3 : 0);
+	put_time(out, n, s->vms.nr && l && l->valid[loaded], l ? l->us[loaded][q] * 1e3 : 0);
 }
 
 /* VM1's p99 loaded over alone on a card (NIC_MODE_MAX: the one in use), "2.15x". */
@@ -271,8 +276,10 @@ static const struct placeholder {
     {"eoi.lapic", ph_eoi, 0},
     {"eoi.pv", ph_eoi, 1},
     {"steal", ph_steal, 0},
-    {"vms.alone.p99", ph_vm1_p99, 0},
-    {"vms.loaded.p99", ph_vm1_p99, 1},
+    {"vms.alone.p50", ph_vm1_ping, 0},
+    {"vms.loaded.p50", ph_vm1_ping, 1},
+    {"vms.alone.p99", ph_vm1_ping, 2},
+    {"vms.loaded.p99", ph_vm1_ping, 3},
     {"vms.ratio", ph_vms_ratio, NIC_MODE_MAX},
     {"vms.ratio.emulated", ph_vms_ratio, NIC_MODE_EMULATED},
     {"vms.ratio.virtio", ph_vms_ratio, NIC_MODE_VIRTIO},

@@ -366,10 +366,30 @@ TEST(vf_card_takes_no_exits_on_the_data_path_and_its_engine_does_the_work)
 	session_close(s);
 }
 
+/* Every VM of the session on card m, after a switch (each VM's vCPU thread hot-plugs its own
+ * card at once: on vf they take VFs of the one card together). */
+static void all_on(struct session *s, struct snapshot *snap, enum nic_mode m)
+{
+	const char *why = "";
+	CHECK(WAIT_UNTIL(!session_guest_booting(s), HANG_BOUND_S));
+	int r = session_switch_nic(s, m, &why);
+	CHECKF(r == 0, "no switch to %s: %s", nic_mode_name(m), why);
+	if (r)
+		return;
+	CHECKF(WAIT_UNTIL((session_poll(s), session_tick(s, snap),
+			   snap->vms.vm[0].nic_mode == m && snap->vms.vm[1].nic_mode == m &&
+			       snap->vms.vm[2].nic_mode == m && !snap->switching),
+			  HANG_BOUND_S),
+	       "to %s: the VMs are on %s, %s, %s%s", nic_mode_name(m),
+	       nic_mode_name(snap->vms.vm[0].nic_mode), nic_mode_name(snap->vms.vm[1].nic_mode),
+	       nic_mode_name(snap->vms.vm[2].nic_mode), snap->switching ? ", switching" : "");
+}
+
 /* Several VMs (--vms) on the host's SR-IOV card: the session's own VMS figures follow each VM,
  * a restart boots every VM again on the card in use (each takes a free VF while the old one
- * still holds its own: make before break), and a switch moves them all together. Known work:
- * pings by VM1, and the neighbours' frames, counted at their cards. */
+ * still holds its own: make before break), and switches move them all together, to the card
+ * and away and back. Known work: pings by VM1, and the neighbours' frames, counted at their
+ * cards. */
 TEST(session_several_vms_on_the_vf_restart_and_switch_together)
 {
 	static struct snapshot snap;
@@ -379,7 +399,7 @@ TEST(session_several_vms_on_the_vf_restart_and_switch_together)
 	struct session_opts o = {.cpu = CPU_AUTO,
 				 .workload = WL_PING,
 				 .rate = 0,
-				 .nic = NIC_MODE_VF,
+				 .nic = NIC_MODE_VIRTIO,
 				 .no_bpf = true,
 				 .vms = 3,
 				 .neighbours = WL_TX,
@@ -387,6 +407,7 @@ TEST(session_several_vms_on_the_vf_restart_and_switch_together)
 	struct session *s;
 	REQUIRE(session_open(&s, &o, &why) == 0);
 	REQUIRE(session_vms(s) == 3);
+	all_on(s, &snap, NIC_MODE_VF);
 	for (int round = 0; round < 2; round++) {
 		uint64_t from = ctl(s)->ping.ops;
 		CHECK(WAIT_UNTIL(ctl(s)->ping.ops - from >= 200, HANG_BOUND_S));
@@ -408,14 +429,11 @@ TEST(session_several_vms_on_the_vf_restart_and_switch_together)
 			CHECKF(session_restart(s, session_cpu_mode(s), &why) == 0, "restart: %s",
 			       why);
 	}
-	/* All three to virtio, make before break. */
-	REQUIRE(session_switch_nic(s, NIC_MODE_VIRTIO, &why) == 0);
-	CHECK(WAIT_UNTIL((session_poll(s), session_tick(s, &snap),
-			  snap.vms.vm[0].nic_mode == NIC_MODE_VIRTIO &&
-			      snap.vms.vm[1].nic_mode == NIC_MODE_VIRTIO &&
-			      snap.vms.vm[2].nic_mode == NIC_MODE_VIRTIO),
-			 HANG_BOUND_S));
-	uint64_t from = ctl(s)->ping.ops;
-	CHECK(WAIT_UNTIL(ctl(s)->ping.ops - from >= 200, HANG_BOUND_S));
+	/* Away from the card (it leaves the link with its last VF) and back onto it. */
+	for (int i = 0; i < 2; i++) {
+		all_on(s, &snap, i ? NIC_MODE_VF : NIC_MODE_VIRTIO);
+		uint64_t from = ctl(s)->ping.ops;
+		CHECK(WAIT_UNTIL(ctl(s)->ping.ops - from >= 200, HANG_BOUND_S));
+	}
 	session_close(s);
 }

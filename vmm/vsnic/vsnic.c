@@ -407,6 +407,7 @@ int vsnic_host_open(struct vsnic **out, struct net *net, unsigned nvms)
 		return r;
 	}
 	c->host = true;
+	pthread_mutex_init(&c->host_lock, NULL);
 	pci_sriov_host_enable(&c->sriov, 2 * nvms);
 	*out = c;
 	return 0;
@@ -420,6 +421,7 @@ void vsnic_host_close(struct vsnic *c)
 		if (c->vf[n].assigned)
 			vsnic_unassign(c, n);
 	vsnic_exit(c);
+	pthread_mutex_destroy(&c->host_lock);
 	free(c);
 }
 
@@ -427,12 +429,14 @@ int vsnic_assign(struct vsnic *c, const struct nic_env *env, unsigned *out, stru
 {
 	if (!c->host)
 		return -EINVAL;
+	pthread_mutex_lock(&c->host_lock);
 	pthread_mutex_lock(&c->lock);
 	unsigned n = 0;
 	while (n < c->sriov.num_vfs && c->vf[n].assigned)
 		n++;
 	if (n == c->sriov.num_vfs) {
 		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_unlock(&c->host_lock);
 		return -EBUSY;
 	}
 	struct vsnic_vf *vf = &c->vf[n];
@@ -448,6 +452,7 @@ int vsnic_assign(struct vsnic *c, const struct nic_env *env, unsigned *out, stru
 		r = net_watch(c->net, vf->wake_fd, vsnic_on_vf_wake, vf);
 	if (!r && !c->attached)
 		r = vsnic_start(c);
+	pthread_mutex_unlock(&c->host_lock);
 	if (r) {
 		vsnic_unassign(c, n);
 		return r;
@@ -460,6 +465,7 @@ int vsnic_assign(struct vsnic *c, const struct nic_env *env, unsigned *out, stru
 void vsnic_unassign(struct vsnic *c, unsigned n)
 {
 	struct vsnic_vf *vf = &c->vf[n];
+	pthread_mutex_lock(&c->host_lock);
 	net_detach(c->net, vf); /* its watch: no callback of it runs after this */
 	pthread_mutex_lock(&c->lock);
 	if (vf->present)
@@ -476,6 +482,7 @@ void vsnic_unassign(struct vsnic *c, unsigned n)
 		net_detach(c->net, c);
 		c->attached = c->watching = false;
 	}
+	pthread_mutex_unlock(&c->host_lock);
 }
 
 void vsnic_read_vf(struct vsnic *c, unsigned n, struct nic_readout *out)

@@ -100,6 +100,10 @@ struct vsnic {
 	struct vsnic_vf vf[VSNIC_VFS_MAX];
 	unsigned tx_first; /* the VF the engine's next turn starts with (round robin) */
 	bool host;	   /* owned by the host (vsnic_host_open), its PF on no VM's bus */
+	/* The host's card: VMs' vCPU threads give VFs out and take them back at once (each VM's
+	 * hot-plug work is its own thread's); this keeps the card's one place on the link. Never
+	 * taken on the poller's thread, nor while holding lock. */
+	pthread_mutex_t host_lock;
 	uint8_t vf_mac[VSNIC_VFS_MAX][6]; /* the PF's table: what each VF is given */
 	struct guest_mem mem;
 	struct irq_router *irq;
