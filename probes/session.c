@@ -651,6 +651,12 @@ static void tick_vms(struct session *s, struct snapshot *snap, const struct read
 	snprintf(v->path_cpu.source, sizeof(v->path_cpu.source), "thread");
 	memcpy(s->path_prev, now, sizeof(now));
 	s->path_prev_ok = true;
+	/* The shared queue: its depth, and its deepest since the last tick (taken, and so begun
+	 * again: the poller may raise it meanwhile, a sample at most is lost). */
+	v->queue_slots = __atomic_load_n(&st->tx_slots, __ATOMIC_RELAXED);
+	v->queue_on = v->queue_slots > 0;
+	v->queue_now = __atomic_load_n(&st->tx_depth, __ATOMIC_RELAXED);
+	v->queue_peak = __atomic_exchange_n(&s->net->be->st.tx_depth_peak, 0, __ATOMIC_RELAXED);
 	follow_load(s, snap, vm1->ctl);
 }
 

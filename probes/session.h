@@ -56,6 +56,9 @@ bool session_link_gone(const struct session *s);
  * switch's event, with its blackout and loss, comes in a later tick. 0, or -errno with *why
  * (the same card, a switch under way, no card, the guest paused or failed). */
 int session_switch_nic(struct session *s, enum nic_mode to, const char **why);
+/* One VM's card alone (vm from 0, VM1; session_switch_nic moves every VM's): VM1's switch is
+ * followed to its event as ever, a neighbour's is said in the log. 0, or -errno with *why. */
+int session_switch_vm_nic(struct session *s, unsigned vm, enum nic_mode to, const char **why);
 /* Between ticks, as often as the front end can (every 50-100 ms): a switch that ended gets its
  * blackout windows closed where it ended, not at the next tick. */
 void session_poll(struct session *s);

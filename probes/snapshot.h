@@ -214,8 +214,12 @@ struct snap_vms {
 	struct figure switched;		/* vmm: frames from one VM to another, never on the link */
 	struct figure link_tx, link_rx; /* vmm: frames to and from the link, every VM's */
 	struct figure peer_sink;	/* the peer's sink: every VM's datagrams */
-	struct per_packet path_cpu;	/* the network thread's ns per packet, every VM's */
-	bool path_card;			/* that thread is the card's engine (vf), not the VMM's */
+	/* The queue to the link every VM's frames share (vmm, the TAP link's): frames in it at the
+	 * tick, the deepest it got during the tick, and its size. */
+	bool queue_on;
+	uint64_t queue_now, queue_peak, queue_slots;
+	struct per_packet path_cpu; /* the network thread's ns per packet, every VM's */
+	bool path_card;		    /* that thread is the card's engine (vf), not the VMM's */
 	/* VM1's round trips on each card, while the neighbours idled [0] and while they loaded
 	 * the path [1] (log2-bucket resolution): the seed's "consistent latency under load". */
 	struct snap_vm1_load {

@@ -702,6 +702,12 @@ static void walk_vms(struct jv *v, struct snapshot *s)
 	jv_fig(v, "link_tx", &m->link_tx);
 	jv_fig(v, "link_rx", &m->link_rx);
 	jv_fig(v, "peer_sink", &m->peer_sink);
+	if (jv_begin_opt(v, "link_queue", &m->queue_on)) { /* null: no TAP link (loopback) */
+		jv_u64(v, "now", &m->queue_now);
+		jv_u64(v, "peak", &m->queue_peak);
+		jv_u64(v, "slots", &m->queue_slots);
+		jv_end(v, false);
+	}
 	/* The network thread's ns per packet of every VM: the VMM's path (its switch and the
 	 * cards it emulates), or the SR-IOV card's engine (path_is_card). */
 	jv_bool(v, "path_is_card", &m->path_card);

@@ -163,7 +163,8 @@ static int refused(struct session *s, enum nic_mode to, const char *why, int r)
 	return r;
 }
 
-int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
+/* VM1's switch, followed to its event; with all, every neighbour's card moves too. */
+static int switch_vm1(struct session *s, enum nic_mode to, bool all, const char **why)
 {
 	struct ctl_page *ctl = &s->track.ctl;
 	if (s->track.on) {
@@ -181,7 +182,7 @@ int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
 	}
 	/* The neighbours' cards move with VM1's; the event follows VM1's switch, a neighbour's
 	 * refusal is said in the log (its card carries on). */
-	for (unsigned i = 1; i < s->nr_vms; i++) {
+	for (unsigned i = 1; all && i < s->nr_vms; i++) {
 		const char *nwhy;
 		if (vmm_switch_nic(s->vms[i].vm, to, &nwhy))
 			vlog(vmm_log(s->vm), "vmscope: VM%u stays on its card: %s", i + 1, nwhy);
@@ -205,4 +206,24 @@ int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
 	if (s->net)
 		net_gap_arm(s->net, s->track.sw.ns_start);
 	return 0;
+}
+
+int session_switch_nic(struct session *s, enum nic_mode to, const char **why)
+{
+	return switch_vm1(s, to, true, why);
+}
+
+int session_switch_vm_nic(struct session *s, unsigned vm, enum nic_mode to, const char **why)
+{
+	if (vm >= s->nr_vms) {
+		*why = "no such VM";
+		return -EINVAL;
+	}
+	if (!vm)
+		return switch_vm1(s, to, false, why);
+	int r = vmm_switch_nic(s->vms[vm].vm, to, why);
+	if (!r)
+		vlog(vmm_log(s->vm), "vmscope: VM%u moves to the %s card", vm + 1,
+		     nic_mode_name(to));
+	return r;
 }

@@ -394,6 +394,12 @@ static int draw_vms(struct dash *d, int y, int rows)
 	line_at(y++, " shared  link tx %s rx %s pps, VM to VM %s/s; %s %s a packet", a, b, e,
 		m->path_card ? "the card's engine" : "the VMM's network thread",
 		c + strspn(c, " "));
+	if (m->queue_on)
+		line_at(
+		    y++,
+		    "         queue to the link: %llu frames now, %llu at most this tick, of %llu",
+		    (unsigned long long)m->queue_now, (unsigned long long)m->queue_peak,
+		    (unsigned long long)m->queue_slots);
 	/* VM1's p99 on each card, alone and under its neighbours' load: the seed's claim. */
 	char line[160];
 	int o = snprintf(line, sizeof(line), " VM1 ping p99 alone/loaded:");

@@ -429,6 +429,11 @@ TEST(session_several_vms_on_the_vf_restart_and_switch_together)
 			CHECKF(session_restart(s, session_cpu_mode(s), &why) == 0, "restart: %s",
 			       why);
 	}
+	/* One VM's card alone: VM2 to the e1000, the others stay on their VFs. */
+	REQUIRE(session_switch_vm_nic(s, 1, NIC_MODE_EMULATED, &why) == 0);
+	CHECK(WAIT_UNTIL((session_tick(s, &snap), snap.vms.vm[1].nic_mode == NIC_MODE_EMULATED),
+			 HANG_BOUND_S));
+	CHECK(snap.vms.vm[0].nic_mode == NIC_MODE_VF && snap.vms.vm[2].nic_mode == NIC_MODE_VF);
 	/* Away from the card (it leaves the link with its last VF) and back onto it. */
 	for (int i = 0; i < 2; i++) {
 		all_on(s, &snap, i ? NIC_MODE_VF : NIC_MODE_VIRTIO);

@@ -426,6 +426,10 @@ static void fill_every_field(struct snapshot *s, bool on)
 		fig(&m->link_tx, &n);
 		fig(&m->link_rx, &n);
 		fig(&m->peer_sink, &n);
+		m->queue_on = true;
+		m->queue_now = cnt(&n);
+		m->queue_peak = cnt(&n);
+		m->queue_slots = 256;
 		pp(&m->path_cpu, &n, true);
 		for (unsigned c = NIC_MODE_VIRTIO; c < NIC_MODE_MAX; c++)
 			for (unsigned l = 0; l < (c == NIC_MODE_VF ? 1u : 2u); l++) {

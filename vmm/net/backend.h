@@ -54,7 +54,10 @@ struct net_backend_stats {
 	uint64_t rx_no_port; /* frames that arrived with no NIC attached */
 	uint64_t rx_moves;   /* times a MAC's frames moved to another port (a card switch) */
 	uint64_t switched;   /* frames one port sent to another's MAC: never on the link */
-	uint64_t submits;    /* batches handed to the kernel */
+	/* The queue to the link every card shares: frames handed to the kernel and not yet
+	 * written (of tx_slots), and the deepest since the reader last took it (net_queue_peak). */
+	uint64_t tx_depth, tx_depth_peak, tx_slots;
+	uint64_t submits; /* batches handed to the kernel */
 };
 
 struct net_backend_ops {

@@ -149,6 +149,9 @@ static int tap_send(struct net_backend *be, const struct iovec *iov, unsigned n)
 	io_uring_prep_write_fixed(s, 0, t->bufs[NR_RX + slot], len, 0, (int)(NR_RX + slot));
 	s->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(s, UD_TX | slot);
+	be->st.tx_depth = NR_TX - t->nr_free_tx;
+	if (be->st.tx_depth > be->st.tx_depth_peak)
+		be->st.tx_depth_peak = be->st.tx_depth;
 	return 0;
 }
 
@@ -215,6 +218,7 @@ static int tap_poll(struct net_backend *be, bool wait, int timeout_us)
 				link_failed(t, -cqe->res);
 			}
 			t->free_tx[t->nr_free_tx++] = (uint16_t)slot;
+			be->st.tx_depth = NR_TX - t->nr_free_tx;
 			break;
 		case UD_WATCH:
 			/* A watch removed since (its generation moved on) is not armed again. */
@@ -313,6 +317,7 @@ int tap_uring_create(struct net_backend **out, int tap_fd)
 	for (unsigned i = 0; i < NR_TX; i++)
 		t->free_tx[i] = (uint16_t)i;
 	t->nr_free_tx = NR_TX;
+	t->be.st.tx_slots = NR_TX;
 	t->be.ops = &tap_uring_ops;
 	t->rx_batch = RX_BATCH_MIN;
 	t->rw_flags = RWF_NOWAIT;
