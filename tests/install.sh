@@ -132,11 +132,11 @@ else bad cast_refusal_creates_nothing "$tmp/nowhere exists"; fi
 	# shellcheck disable=SC2016 # the backquotes are the table's
 	grep '^| ' docs/prometheus.md | sed -n 's/.*| `\(.*\)` |$/\1/p'
 } >"$tmp/exprs"
-served=$(grep -o '"vmscope_[a-z_]*"' tui/exposition.c | tr -d '"' | sort -u)
+served=$(grep -o '"vmscope_[a-z0-9_]*"' tui/exposition.c | tr -d '"' | sort -u)
 unknown=""
 while read -r m; do
 	grep -qx "$m" <<<"$served" || unknown="$unknown $m"
-done < <(grep -o 'vmscope_[a-z_]*' "$tmp/exprs" | sed 's/_bucket$//' | sort -u)
+done < <(grep -o 'vmscope_[a-z0-9_]*' "$tmp/exprs" | sed 's/_bucket$//' | sort -u)
 if [ "$(wc -l <"$tmp/exprs")" -lt 12 ]; then bad docs_promql_names_served_metrics "found $(wc -l <"$tmp/exprs") expressions"
 elif [ -n "$unknown" ]; then bad docs_promql_names_served_metrics "not served:$unknown"
 else ok docs_promql_names_served_metrics; fi

@@ -415,7 +415,9 @@ static int draw_vms(struct dash *d, int y, int rows)
 	line_at(y++, "%s", line);
 	attroff(A_BOLD);
 	attron(COLOR_PAIR(C_DIM));
-	line_at(y++, " %u host CPUs: the VMs' vCPUs and the network thread share them", m->cpus);
+	line_at(y++, " %u host CPUs: the VMs' vCPUs and %s share them", m->cpus,
+		m->path_card ? "the card's engine (a thread standing for its silicon)"
+			     : "the VMM's network thread");
 	attroff(COLOR_PAIR(C_DIM));
 	return y + 1;
 }
