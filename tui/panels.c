@@ -360,7 +360,7 @@ static int draw_net(struct dash *d, int y, int rows)
 static int draw_vms(struct dash *d, int y, int rows)
 {
 	const struct snap_vms *m = &d->snap.vms;
-	char a[16], b[16], e[16], c[16], p50[16], p99[16];
+	char a[16], b[16], e[16], c[16], p99[16], alone[16], loaded[16];
 	char load[48];
 	if (m->neighbours == WL_IDLE) {
 		snprintf(load, sizeof(load), "idle");
@@ -403,13 +403,14 @@ static int draw_vms(struct dash *d, int y, int rows)
 	/* VM1's p99 on each card, alone and under its neighbours' load: the seed's claim. */
 	char line[160];
 	int o = snprintf(line, sizeof(line), " VM1 ping p99 alone/loaded:");
-	for (unsigned c = NIC_MODE_EMULATED; c < NIC_MODE_MAX && o < (int)sizeof(line); c++) {
-		const struct snap_vm1_load *l = &m->load[c];
-		fmt_us(p50, sizeof(p50), l->valid[0], l->us[0][1]);
-		fmt_us(p99, sizeof(p99), l->valid[1], l->us[1][1]);
+	for (unsigned card = NIC_MODE_EMULATED; card < NIC_MODE_MAX && o < (int)sizeof(line);
+	     card++) {
+		const struct snap_vm1_load *l = &m->load[card];
+		fmt_us(alone, sizeof(alone), l->valid[0], l->us[0][1]);
+		fmt_us(loaded, sizeof(loaded), l->valid[1], l->us[1][1]);
 		o += snprintf(line + o, sizeof(line) - (size_t)o, "  %s%s %s/%s",
-			      c == (unsigned)d->snap.nic_mode ? ">" : "", nic_mode_name(c), p50,
-			      p99);
+			      card == (unsigned)d->snap.nic_mode ? ">" : "", nic_mode_name(card),
+			      alone, loaded);
 	}
 	attron(A_BOLD);
 	line_at(y++, "%s", line);
