@@ -9,7 +9,8 @@
  * the observer.
  *
  *   sudo build/bench/vms [VMS]      VMS 2..4 (default 3)
- *   VMS_RATE=pps VMS_ROUNDS=n VMS_WINDOW=seconds
+ *   VMS_RATE=pps (the neighbours') VMS_PING_RATE=pings/s (VM1's; 0, the default: back to back)
+ *   VMS_ROUNDS=n VMS_WINDOW=seconds
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -62,8 +63,9 @@ static bool host_cpu(const struct snapshot *s, double *pps, double *vcpu_ns, dou
 int main(int argc, char **argv)
 {
 	unsigned n = argc > 1 ? (unsigned)atoi(argv[1]) : 3;
-	unsigned rate = env_uint("VMS_RATE", 20000, 100, 1000000);
+	unsigned rate = env_uint("VMS_RATE", NEIGHBOUR_RATE_DEFAULT, 100, 1000000);
 	unsigned rounds = env_uint("VMS_ROUNDS", 3, 1, 100);
+	unsigned ping_rate = env_uint("VMS_PING_RATE", 0, 0, 1000000);
 	double window = env_uint("VMS_WINDOW", 2, 1, 60);
 	if (n < 2 || n > 4) {
 		fprintf(stderr, "usage: bench/vms [VMS]: VMS from 2 to 4 (default 3)\n");
@@ -71,16 +73,16 @@ int main(int argc, char **argv)
 	}
 	print_machine();
 	printf("%u VMs on one link: VM1 pings the peer (closed loop); VM2..VM%u send tx at %u pps "
-	       "each (a burst of %u a millisecond) or idle; %u rounds of %.0f s idle, %.0f s "
+	       "each (in bursts of %u) or idle; %u rounds of %.0f s idle, %.0f s "
 	       "loaded per card; probes and capture off\n",
-	       n, n, rate, rate >= 2000 ? rate / 1000 : 1, rounds, window, window);
+	       n, n, rate, session_neighbour_burst(rate), rounds, window, window);
 	static const enum nic_mode modes[] = {NIC_MODE_EMULATED, NIC_MODE_VIRTIO, NIC_MODE_VF};
 	static struct snapshot snap;
 	int status = 0;
 	for (unsigned mi = 0; mi < 3; mi++) {
 		struct session_opts so = {.cpu = CPU_AUTO,
 					  .workload = WL_PING,
-					  .rate = 0,
+					  .rate = ping_rate,
 					  .nic = modes[mi],
 					  .no_bpf = true,
 					  .no_capture = true,

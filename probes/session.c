@@ -31,14 +31,29 @@ static void follow_vm1(struct session *s)
 	kvmtrace_follow(s->kt, tid);
 }
 
+/* A neighbour's tx goes out in bursts, NEIGHBOUR_BURSTS_S a second, each at most
+ * NEIGHBOUR_BURST_MAX datagrams (three quarters of the drivers' 64-entry tx rings, so that a
+ * burst never waits for room): the guest halts between them. A halt and its wake-up cost a
+ * kvm_pvm vCPU thread about 250 us of host CPU (schedstat, docs/benchmarks.md), so a neighbour
+ * waking a thousand times a second took a quarter of a core whatever its rate: the load on the
+ * I/O path is the frames, not the wake-ups. */
+#define NEIGHBOUR_BURSTS_S  100
+#define NEIGHBOUR_BURST_MAX 48
+
+uint32_t session_neighbour_burst(uint32_t rate)
+{
+	uint32_t b = rate / NEIGHBOUR_BURSTS_S;
+	return b < 1 ? 1 : b > NEIGHBOUR_BURST_MAX ? NEIGHBOUR_BURST_MAX : b;
+}
+
 /* What VM i runs: VM1 the session's workload, VM2.. the neighbours'. */
 static void apply_workload(struct session *s, unsigned i, struct vmm *vm)
 {
 	if (i == 0)
 		vmm_set_workload(vm, s->opts.workload, s->opts.kind, s->opts.rate);
-	else { /* a burst a millisecond: a paced neighbour halts between them (control.h) */
+	else {
 		uint32_t r = s->opts.neighbour_rate;
-		vmm_set_burst(vm, r >= 2000 ? r / 1000 : 1);
+		vmm_set_burst(vm, session_neighbour_burst(r));
 		vmm_set_workload(vm, s->opts.neighbours, 0, r);
 	}
 }

@@ -86,6 +86,8 @@ void session_close(struct session *s);
 /* --vms: 1 to NET_VMS_MAX, on a card that several VMs can share; 0, or -EINVAL with *why. */
 int session_check_vms(const struct session_opts *opts, const char **why);
 unsigned session_vms(const struct session *s);
+/* The datagrams a neighbour's tx sends back to back at a rate (its bursts: session.c). */
+uint32_t session_neighbour_burst(uint32_t rate);
 /* What VM2.. run (the neighbours' load on the shared path). */
 void session_set_neighbours(struct session *s, enum workload wl, uint32_t rate);
 

@@ -293,7 +293,7 @@ static const struct cli_option {
 	  "what VM2.. run: idle | tx | ping (default tx)"),
     PARSE("--neighbour-rate", "N", LIVE, opt_neighbour_rate,
 	  "each neighbour's packets per second, 0 = as fast as it can\n"
-	  "(default 20000)"),
+	  "(default 5000)"),
     PARSE("--switch-every", "SECONDS", LIVE, opt_switch_every,
 	  "move the running guest to the next card, emulated -> virtio -> vf"),
     PARSE("--switch-to", "MODE@SEC", LIVE, opt_switch_to,
@@ -595,7 +595,7 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			    .nic = NIC_MODE_VIRTIO,
 			    .vms = 1,
 			    .neighbours = WL_TX,
-			    .neighbour_rate = 20000};
+			    .neighbour_rate = NEIGHBOUR_RATE_DEFAULT};
 	int i = parse_command(argc, argv, cli);
 	struct parse p = {.cli = cli, .sub = cli->cmd, .err = err, .errlen = errlen};
 	if (parse_options(&p, i, argc, argv) || check_combinations(&p)) {

@@ -109,7 +109,7 @@ const char tour_builtin[] =
     "say spends {vms.path} a packet (VMS panel).\n"
     "step 15 The hypervisor's path under load\n"
     "need vms\n"
-    "neighbours tx 20000\n"
+    "neighbours tx 5000\n"
     "say VM2 and VM3 now send {vms.rate} packets a second each through that same thread. VM1's\n"
     "say ping p99: {vms.loaded.p99} with them, {vms.alone.p99} alone ({vms.ratio} that). The\n"
     "say network thread spends {vms.path} a packet, for every VM's packets.\n"
@@ -123,7 +123,7 @@ const char tour_builtin[] =
     "say {vms.path} a packet.\n"
     "step 15 SR-IOV under load: VM1's latency while VM2 and VM3 flood\n"
     "need vms\n"
-    "neighbours tx 20000\n"
+    "neighbours tx 5000\n"
     "say VM2 and VM3 flood again, each through its own VF; the card's engine serves the VFs'\n"
     "say queues in turn. VM1's ping p99 under load over alone: {vms.ratio.vf} on its VF,\n"
     "say {vms.ratio.virtio} on virtio's shared path; its p50 {vms.loaded.p50} loaded,\n"
@@ -451,7 +451,7 @@ static int act_size(struct tparse *p, const char *rest, struct tour_action *a)
 static int act_neighbours(struct tparse *p, const char *rest, struct tour_action *a)
 {
 	char w[16] = "", r[16] = "", extra[8];
-	unsigned long rate = 20000;
+	unsigned long rate = NEIGHBOUR_RATE_DEFAULT;
 	int n = sscanf(rest, "%15s %15s %7s", w, r, extra);
 	char *end = r;
 	if (n == 2)

@@ -136,6 +136,10 @@ struct kind_stats {
 	u64 hist[HIST_SLOTS];
 };
 
+/* A neighbour's (--vms) packets a second unless told: on two cores, a load where VM1's tail
+ * measures the I/O path, not a wait for a CPU (docs/benchmarks.md). */
+#define NEIGHBOUR_RATE_DEFAULT 5000
+
 struct ctl_page {
 	u32 magic;
 	u32 version;
@@ -169,8 +173,8 @@ struct ctl_page {
 	u32 peer_ip;  /* host byte order */
 	u32 guest_ip;
 	/* Paced tx: datagrams sent back to back each period (rate / burst periods a second; 0 and
-	 * 1: one). A burst a millisecond lets a paced guest halt between them instead of spinning
-	 * through gaps shorter than a halt. */
+	 * 1: one). Bursts let a paced guest halt between them instead of spinning through gaps
+	 * shorter than a halt. */
 	u32 burst;
 	/* network (guest -> VMM) */
 	u32 nic_state; /* enum nic_state */

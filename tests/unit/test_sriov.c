@@ -522,3 +522,60 @@ TEST(sriov_engine_sleeps_only_with_nothing_posted_and_is_woken_by_wake)
 	CHECK(ro.total.notify_events == 0);
 	teardown();
 }
+
+/* VF n's rings elsewhere than rings_up's: tx at txr, rx at rxr with its buffers at rxb. */
+static void rings_at(unsigned n, uint32_t txr, uint32_t rxr, uint32_t rxb, unsigned size)
+{
+	vf_wr(n, VSNIC_VF_TX_BASE_LO, txr);
+	vf_wr(n, VSNIC_VF_TX_BASE_HI, 0);
+	vf_wr(n, VSNIC_VF_TX_SIZE, size);
+	vf_wr(n, VSNIC_VF_RX_BASE_LO, rxr);
+	vf_wr(n, VSNIC_VF_RX_BASE_HI, 0);
+	vf_wr(n, VSNIC_VF_RX_SIZE, size);
+	for (unsigned i = 0; i < size; i++) {
+		uint64_t a = rxb + 2048ull * i;
+		memcpy(ram + rxr + 16 * i, &a, 8);
+		memcpy(ram + rxr + 16 * i + 8, &(uint16_t){2048}, 2);
+	}
+	vf_wr(n, VSNIC_VF_CTRL, VSNIC_CTRL_ENABLE);
+}
+
+/* The arbiter takes a frame of each VF in turn: VF 0's one frame, posted behind VF 1's burst of
+ * six, is the second frame out of the turn, not the seventh. Both send to VF 2 (inside the card,
+ * its VEB), whose rx ring shows the order. */
+TEST(sriov_engine_takes_a_frame_of_each_vf_in_turn)
+{
+	setup();
+	enable_vfs(3);
+	rings_at(0, 0x10000, 0x11000, 0x80000, 8);
+	rings_at(1, 0x12000, 0x13000, 0x90000, 8);
+	rings_at(2, 0x14000, 0x15000, 0xa0000, 16);
+	CHECK(c->vf[0].ready && c->vf[1].ready && c->vf[2].ready);
+	db_wr(2, VSNIC_DB_RX_TAIL, 16);
+	vsnic_engine(c); /* nothing posted: the next turn starts at VF 1 */
+	static const uint8_t vf2[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x58};
+	for (unsigned n = 0; n < 2; n++) {
+		unsigned frames = n ? 6 : 1;
+		uint32_t txr = n ? 0x12000 : 0x10000, buf = n ? 0x30000 : 0x20000;
+		for (unsigned i = 0; i < frames; i++) {
+			uint8_t *f = ram + buf + 2048 * i;
+			frame(f, vf2);
+			f[11] = (uint8_t)(0x10 + n); /* the sender, in its source MAC */
+			uint64_t a = buf + 2048ull * i;
+			memset(ram + txr + 16 * i, 0, 16);
+			memcpy(ram + txr + 16 * i, &a, 8);
+			memcpy(ram + txr + 16 * i + 8, &(uint16_t){60}, 2);
+		}
+		db_wr(n, VSNIC_DB_TX_TAIL, frames);
+	}
+	CHECK(vsnic_engine(c) == 7);
+	CHECK(db_rd(0, VSNIC_DB_TX_HEAD) == 1 && db_rd(1, VSNIC_DB_TX_HEAD) == 6);
+	CHECK(db_rd(2, VSNIC_DB_RX_HEAD) == 7 && c->est.veb_frames == 7);
+	unsigned at = 0;
+	for (unsigned i = 0; i < 7; i++)
+		if (ram[0xa0000 + 2048 * i + 11] == 0x10)
+			at = i + 1;
+	CHECKF(at == 2, "VF 0's frame came out %u of 7", at);
+	CHECK(ram[0xa0000 + 11] == 0x11); /* the turn began with VF 1 */
+	teardown();
+}

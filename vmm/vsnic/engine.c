@@ -97,66 +97,80 @@ static int veb_send(struct vsnic *c, struct vsnic_vf *from, uint8_t *frame, uint
 	return net_port_send(c->be, c, &(struct iovec){frame, len}, 1) ? -1 : 0;
 }
 
-/* Up to budget of a VF's posted descriptors: the engine serves the VFs in turn, a budget each,
- * so one VF's flood waits its turn like any other's (as a NIC's arbiter between its queues). */
-static unsigned vf_tx(struct vsnic *c, struct vsnic_vf *vf, unsigned budget)
+/* One of a VF's posted descriptors to its destination, if it has one and the link has room.
+ * The completion is written; the head the guest reads waits for vf_tx_done. */
+static bool vf_tx_one(struct vsnic *c, struct vsnic_vf *vf)
 {
 	struct vsnic_ring *r = &vf->tx;
-	uint32_t n = posted(vf, r, VSNIC_DB_TX_TAIL), done = 0;
-	if (n > budget)
-		n = budget;
-	for (; done < n; done++) {
-		if (!c->be->ops->tx_room(c->be)) {
-			if (!vf->tx_stalled)
-				CNT_ADD(vf->st.tx_backpressure, 1);
-			vf->tx_stalled = true;
-			break;
-		}
-		vf->tx_stalled = false;
-		struct desc d;
-		uint64_t at = desc_at(r, r->head);
-		gpa_read(&vf->mem, at, &d,
-			 sizeof(d)); /* once: the guest may rewrite it meanwhile */
-		uint8_t *p =
-		    d.len >= 14 && d.len <= NET_FRAME_MAX ? gpa_ptr(&vf->mem, d.addr, d.len) : NULL;
-		uint16_t flags = VSNIC_DESC_DONE;
-		if (!p) {
-			ring_error(vf, &c->est.desc_bad);
-			CNT_ADD(vf->st.tx_malformed, 1);
-			flags |= VSNIC_DESC_ERR;
-		} else if (veb_send(c, vf, p, d.len) == 0) {
-			CNT_ADD(vf->st.tx_packets, 1);
-			CNT_ADD(vf->st.tx_bytes, d.len);
-		} else {
-			CNT_ADD(vf->st.tx_dropped, 1);
-			flags |= VSNIC_DESC_ERR;
-		}
-		complete(vf, at, d.len, flags);
-		r->head++;
+	if (!posted(vf, r, VSNIC_DB_TX_TAIL))
+		return false;
+	if (!c->be->ops->tx_room(c->be)) {
+		if (!vf->tx_stalled)
+			CNT_ADD(vf->st.tx_backpressure, 1);
+		vf->tx_stalled = true;
+		return false;
 	}
-	if (!done)
-		return 0;
-	__atomic_store_n(DB32(vf, VSNIC_DB_TX_HEAD), r->head, __ATOMIC_RELEASE);
-	maybe_interrupt(vf);
-	return done;
+	vf->tx_stalled = false;
+	struct desc d;
+	uint64_t at = desc_at(r, r->head);
+	gpa_read(&vf->mem, at, &d, sizeof(d)); /* once: the guest may rewrite it meanwhile */
+	uint8_t *p =
+	    d.len >= 14 && d.len <= NET_FRAME_MAX ? gpa_ptr(&vf->mem, d.addr, d.len) : NULL;
+	uint16_t flags = VSNIC_DESC_DONE;
+	if (!p) {
+		ring_error(vf, &c->est.desc_bad);
+		CNT_ADD(vf->st.tx_malformed, 1);
+		flags |= VSNIC_DESC_ERR;
+	} else if (veb_send(c, vf, p, d.len) == 0) {
+		CNT_ADD(vf->st.tx_packets, 1);
+		CNT_ADD(vf->st.tx_bytes, d.len);
+	} else {
+		CNT_ADD(vf->st.tx_dropped, 1);
+		flags |= VSNIC_DESC_ERR;
+	}
+	complete(vf, at, d.len, flags);
+	r->head++;
+	return true;
 }
 
+/* The turn's completions to the guest: the head it reads, and its interrupt if it asked. */
+static void vf_tx_done(struct vsnic_vf *vf)
+{
+	__atomic_store_n(DB32(vf, VSNIC_DB_TX_HEAD), vf->tx.head, __ATOMIC_RELEASE);
+	maybe_interrupt(vf);
+}
+
+/* A turn of the engine's arbiter: a frame from each VF with one posted, in turn, round after
+ * round, until no VF has one or the turn's budget is spent, as a NIC's scheduler picks the next
+ * frame for the wire from its queues one at a time: a frame a VF posts behind another VF's
+ * burst waits for one frame of each other VF at most, not for the burst. Each turn starts one
+ * VF further on. */
 unsigned vsnic_engine(void *opaque)
 {
 	struct vsnic *c = opaque;
 	unsigned work = 0;
+	bool sent[VSNIC_VFS_MAX] = {false};
 	pthread_mutex_lock(&c->lock);
 	CNT_ADD(c->est.engine_turns, 1);
-	/* Round robin: each turn starts one VF further on. */
 	for (unsigned k = 0; k < VSNIC_VFS_MAX; k++) {
-		struct vsnic_vf *vf = &c->vf[(c->tx_first + k) % VSNIC_VFS_MAX];
-		if (!vf->ready)
-			continue;
+		struct vsnic_vf *vf = &c->vf[k];
 		/* Awake: drivers need not ring WAKE. */
-		if (__atomic_load_n(DB32(vf, VSNIC_DB_ENGINE_IDLE), __ATOMIC_RELAXED))
+		if (vf->ready && __atomic_load_n(DB32(vf, VSNIC_DB_ENGINE_IDLE), __ATOMIC_RELAXED))
 			__atomic_store_n(DB32(vf, VSNIC_DB_ENGINE_IDLE), 0, __ATOMIC_RELEASE);
-		work += vf_tx(c, vf, VSNIC_TX_BUDGET);
 	}
+	for (bool more = true; more && work < VSNIC_TX_TURN;) {
+		more = false;
+		for (unsigned k = 0; k < VSNIC_VFS_MAX && work < VSNIC_TX_TURN; k++) {
+			unsigned i = (c->tx_first + k) % VSNIC_VFS_MAX;
+			if (c->vf[i].ready && vf_tx_one(c, &c->vf[i])) {
+				sent[i] = more = true;
+				work++;
+			}
+		}
+	}
+	for (unsigned i = 0; i < VSNIC_VFS_MAX; i++)
+		if (sent[i])
+			vf_tx_done(&c->vf[i]);
 	c->tx_first = (c->tx_first + 1) % VSNIC_VFS_MAX;
 	pthread_mutex_unlock(&c->lock);
 	return work;

@@ -76,8 +76,8 @@ struct vsnic_stats {
  * VF for each VM, and one for its successor while a restart boots it before the old one goes. */
 #define VSNIC_VFS_MAX 8
 
-/* Descriptors the engine takes from one VF before it serves the next. */
-#define VSNIC_TX_BUDGET 32
+/* Descriptors the engine sends in one turn, a frame of each VF in turn (vsnic_engine). */
+#define VSNIC_TX_TURN 32
 
 /* Exits counted by where they trapped (the VF's setup and MSI-X, the PF's registers). */
 enum {
