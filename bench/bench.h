@@ -4,9 +4,17 @@
 #define VMSCOPE_BENCH_H
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "probes/snapshot.h"
+
+/* Sleeps s seconds (fractions too). */
+static inline void nap(double s)
+{
+	struct timespec t = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	nanosleep(&t, NULL);
+}
 
 /* Every exit per packet, its parts, and interrupts per packet, each with its source. */
 static inline void print_per_packet(const char *indent, const struct snapshot *s)

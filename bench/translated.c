@@ -27,12 +27,6 @@ struct cpu_run {
 	uint64_t blocks;
 };
 
-static void nap(double s)
-{
-	struct timespec t = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-	nanosleep(&t, NULL);
-}
-
 static const struct named_figure *vmm_figure(const struct snapshot *s, const char *name)
 {
 	return snapshot_find(s->vmm, s->nr_vmm, name);

@@ -21,12 +21,6 @@
 #include "probes/session.h"
 #include "vmm/clock.h"
 
-static void nap(double s)
-{
-	struct timespec t = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-	nanosleep(&t, NULL);
-}
-
 static unsigned env_uint(const char *name, unsigned def, unsigned lo, unsigned hi)
 {
 	const char *e = getenv(name);
