@@ -115,14 +115,14 @@ static double raw_reader(bool capture)
 	be->ops->send(be, &iov, 1);
 	be->ops->poll(be, true, 50);
 	const pthread_t self = pthread_self(); /* the reader: the VM's side */
-	link_drive(&r.l, LINK_FLOOD, 0, 22, &self, 1);
+	link_drive(&r.l, 0, (struct link_target){LINK_FLOOD, 0, 22, 1}, &self, 1);
 	usleep(200000);
 	uint64_t r0 = raw_rx_frames;
 	double t0 = mono_s(), end = t0 + SECONDS;
 	while (mono_s() < end)
 		be->ops->poll(be, true, 10);
 	double pps = (double)(raw_rx_frames - r0) / (mono_s() - t0);
-	link_drive(&r.l, LINK_QUIET, 0, 0, &self, 1);
+	link_drive(&r.l, 0, (struct link_target){LINK_QUIET, 0, 0, 1}, &self, 1);
 	raw_close(&r);
 	return pps;
 }

@@ -1,5 +1,6 @@
 /* bench/vms: several VMs on one link (vmscope --vms), for each card in one run: VM1's closed-loop
- * ping p50 and p99 alone (its neighbours idle) and while its N-1 neighbours send tx at a rate,
+ * ping p50 and p99 alone (its neighbours idle) and while its N-1 neighbours load the path at a
+ * rate (tx, the default: they send; rx: the peer floods each; both),
  * and the host CPU a packet costs with them loading the path: the VMs' vCPU threads outside
  * their guests, and the one network thread they share when it is the VMM's (its switch and the
  * cards it emulates). On vf that thread is the SR-IOV card's engine, the card's silicon: its
@@ -9,7 +10,8 @@
  * the observer.
  *
  *   sudo build/bench/vms [VMS]      VMS 2..4 (default 3)
- *   VMS_RATE=pps (the neighbours') VMS_PING_RATE=pings/s (VM1's; 0, the default: back to back)
+ *   VMS_RATE=pps (the neighbours') VMS_LOAD=tx|rx|both (what they run)
+ *   VMS_PING_RATE=pings/s (VM1's; 0, the default: back to back)
  *   VMS_ROUNDS=n VMS_WINDOW=seconds
  */
 #define _GNU_SOURCE
@@ -20,6 +22,7 @@
 #include "bench/bench.h"
 #include "probes/session.h"
 #include "vmm/clock.h"
+#include "vmm/names.h"
 
 static unsigned env_uint(const char *name, unsigned def, unsigned lo, unsigned hi)
 {
@@ -61,15 +64,22 @@ int main(int argc, char **argv)
 	unsigned rounds = env_uint("VMS_ROUNDS", 3, 1, 100);
 	unsigned ping_rate = env_uint("VMS_PING_RATE", 0, 0, 1000000);
 	double window = env_uint("VMS_WINDOW", 2, 1, 60);
+	const char *load_name = getenv("VMS_LOAD") ? getenv("VMS_LOAD") : "tx";
+	enum workload load;
+	if (neighbour_load_parse(load_name, &load) || load == WL_IDLE || load == WL_PING) {
+		fprintf(stderr, "bench/vms: VMS_LOAD wants tx, rx or both, not '%s'\n", load_name);
+		return 2;
+	}
 	if (n < 2 || n > 4) {
 		fprintf(stderr, "usage: bench/vms [VMS]: VMS from 2 to 4 (default 3)\n");
 		return 2;
 	}
 	print_machine();
-	printf("%u VMs on one link: VM1 pings the peer (closed loop); VM2..VM%u send tx at %u pps "
+	printf("%u VMs on one link: VM1 pings the peer (closed loop); VM2..VM%u run %s at %u pps "
 	       "each (in bursts of %u) or idle; %u rounds of %.0f s idle, %.0f s "
 	       "loaded per card; probes and capture off\n",
-	       n, n, rate, session_neighbour_burst(rate), rounds, window, window);
+	       n, n, workload_name(load), rate, session_neighbour_burst(rate), rounds, window,
+	       window);
 	static const enum nic_mode modes[] = {NIC_MODE_EMULATED, NIC_MODE_VIRTIO, NIC_MODE_VF};
 	static struct snapshot snap;
 	int status = 0;
@@ -95,7 +105,7 @@ int main(int argc, char **argv)
 		double pkts = 0, vcpu = 0, path = 0;
 		for (unsigned r = 0; r < rounds; r++)
 			for (int loaded = 0; loaded < 2; loaded++) {
-				session_set_neighbours(s, loaded ? WL_TX : WL_IDLE, rate);
+				session_set_neighbours(s, loaded ? load : WL_IDLE, rate);
 				session_tick(s,
 					     &snap); /* the change's own tick: counted in neither */
 				nap(window);

@@ -383,14 +383,17 @@ static void fill_net(struct assembly *a, const struct readings *in, struct snaps
 	figure_update(&snap->dev_tx_backpressure, st->tx_backpressure, p->dev_tx_backpressure.total,
 		      dt);
 	fill_device(a, snap, in->nic);
-	/* The peer (the namespace's, or the loopback one) counts across guest restarts; with
-	 * several VMs it counts every VM's (the session's shared figures). */
-	if (!in->shared) {
-		figure_update(&snap->peer_sink, peer.sink_rx,
-			      p->seq ? p->peer_sink.total : peer.sink_rx, dt);
+	/* The peer (the namespace's, or the loopback one) counts across guest restarts. With
+	 * several VMs it tells their datagrams apart by address; its echo is every VM's (the
+	 * session's shared figures). */
+	unsigned vm = in->index < LINK_VMS ? in->index : 0;
+	uint64_t sink = in->shared ? peer.sink_vm[vm] : peer.sink_rx;
+	figure_update(&snap->peer_sink, sink, p->seq ? p->peer_sink.total : sink, dt);
+	figure_update(&snap->peer_sent, peer.drive_tx[vm],
+		      p->seq ? p->peer_sent.total : peer.drive_tx[vm], dt);
+	if (!in->shared)
 		figure_update(&snap->peer_echo, peer.echo_rx,
 			      p->seq ? p->peer_echo.total : peer.echo_rx, dt);
-	}
 	figure_update(&snap->ping_lost, ctl->ping_lost, p->ping_lost.total, dt);
 	figure_update(&snap->rx_lost, ctl->rx_seq_lost, p->rx_lost.total, dt);
 	figure_update(&snap->udp_echoed, ctl->udp_echoed, p->udp_echoed.total, dt);
@@ -725,6 +728,8 @@ void snap_vm_fill(const struct snapshot *s, struct snap_vm *out)
 	out->rx_no_buffer = s->rx_no_buffer;
 	out->dev_tx_dropped = s->dev_tx_dropped;
 	out->nic_exits = s->nic_exits[SRC_VMM];
+	out->peer_sink = s->peer_sink;
+	out->peer_sent = s->peer_sent;
 	const struct named_figure *ex = snapshot_find(s->stats, s->nr_stats, "exits");
 	out->exits = ex ? ex->f : (struct figure){0};
 	out->latency_valid = s->latency_valid;

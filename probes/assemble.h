@@ -63,6 +63,7 @@ struct readings {
 	 * (its packets' share of every VM's this tick). */
 	bool shared;
 	double net_share;
+	unsigned index; /* which VM of them (0: VM1): the peer tells their datagrams apart */
 	/* ... and the probes count more than this VM's vCPU: their per-VM figures show "-". */
 	bool kt_shared;
 };

@@ -369,6 +369,10 @@ struct vmm *session_vmm(struct session *s)
 {
 	return s->vm;
 }
+struct vmm *session_vmm_of(struct session *s, unsigned i)
+{
+	return i < s->nr_vms ? s->vms[i].vm : NULL;
+}
 enum host_kind session_host(struct session *s)
 {
 	return vmm_host(s->vm);
@@ -451,6 +455,7 @@ static void read_sources(struct session *s, unsigned i, struct readings *in, str
 	struct session_vm *sv = &s->vms[i];
 	struct vmm *vm = sv->vm;
 	in->shared = s->nr_vms > 1;
+	in->index = i;
 	in->net_share = sv->path_share;
 	vmm_poll(vm);
 	vmm_status(vm, &in->status);

@@ -78,6 +78,8 @@ enum nic_mode session_nic_mode(struct session *s);
 int session_restart(struct session *s, enum cpu_mode cpu, const char **why);
 struct vlog *session_log(struct session *s);
 struct vmm *session_vmm(struct session *s);
+/* VM i of several (--vms; 0 is VM1, session_vmm's), or NULL. */
+struct vmm *session_vmm_of(struct session *s, unsigned i);
 /* An output the session writes (--pcap, --log) stopped: a sentence saying which, why and how much
  * it holds, once per output (1), or nothing new (0). final: the run is over; the capture stops
  * and the --pcap file's last packets are written out and checked first. */

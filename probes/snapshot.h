@@ -198,8 +198,9 @@ struct snap_vm {
 	struct figure pps_tx, pps_rx, ping_lost, rx_lost;		      /* guest */
 	struct figure dev_tx, dev_rx, dev_irqs, rx_no_buffer, dev_tx_dropped; /* vmm */
 	struct figure nic_exits;					      /* vmm */
-	struct figure exits; /* stats: every exit of its vCPU */
-	bool latency_valid;  /* it pings */
+	struct figure peer_sink, peer_sent; /* the peer: from this VM, and to it */
+	struct figure exits;		    /* stats: every exit of its vCPU */
+	bool latency_valid;		    /* it pings */
 	double latency_us[3], latency_avg_us;
 	struct per_packet per_packet[PP_MAX];
 };
@@ -292,7 +293,9 @@ struct snapshot {
 	uint64_t link_faults;
 	struct figure pps_tx, pps_rx; /* guest: packets it sent / received */
 	struct figure dev_tx, dev_rx; /* vmm: what the device moved */
-	struct figure peer_sink, peer_echo;
+	/* The peer: what its sink got from this guest, what its echo got, what it sent this guest
+	 * (its flood and echo workloads). */
+	struct figure peer_sink, peer_echo, peer_sent;
 	struct figure ping_lost;  /* guest: echoes that got no reply within a second */
 	struct figure rx_lost;	  /* guest: gaps in the sequence of the peer's flood */
 	struct figure udp_echoed; /* guest: datagrams it echoed (echo workload, or tools) */

@@ -391,6 +391,7 @@ static void walk_net(struct jv *v, struct snapshot *s)
 	if (jv_begin_opt(v, "peer", &peer)) {
 		jv_fig(v, "sink", &s->peer_sink);
 		jv_fig(v, "echo", &s->peer_echo);
+		jv_fig(v, "sent", &s->peer_sent);
 		jv_end(v, false);
 	}
 	walk_capture(v, s);
@@ -668,6 +669,8 @@ static void walk_vms(struct jv *v, struct snapshot *s)
 				}
 				jv_fig(v, "ping_lost", &o->ping_lost);
 				jv_fig(v, "rx_lost", &o->rx_lost);
+				jv_fig(v, "peer_sink", &o->peer_sink); /* from this VM */
+				jv_fig(v, "peer_sent", &o->peer_sent); /* to it */
 				jv_pp_group(v, "exits_per_packet", o->per_packet, PP_ALL, PP_IRQS);
 				jv_pp_group(v, "irqs_per_packet", o->per_packet, PP_IRQS,
 					    PP_CPU_CARD);

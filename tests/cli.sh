@@ -18,7 +18,7 @@ expect cli_contradicting_flags_are_refused 2 "asks for the exits workload, but -
 	"$BIN" run --headless --workload ping --kind cpuid
 expect cli_contradicting_kinds_are_refused 2 "contradicts --workload exits:hlt" -- \
 	"$BIN" run --headless --workload exits:hlt --kind cpuid
-expect cli_bad_workload_lists_every_workload 2 "idle, exits\[:KIND\], ping, tx, rx or echo" -- \
+expect cli_bad_workload_lists_every_workload 2 "idle, exits\[:KIND\], ping, tx, rx, echo or both" -- \
 	"$BIN" run --headless --workload bogus
 expect cli_pcap_into_a_directory 1 "cannot write the --pcap file '/tmp': Is a directory" -- \
 	"$BIN" run --headless --duration 1 --pcap /tmp

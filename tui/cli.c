@@ -131,22 +131,15 @@ OPT(opt_format)
 OPT(opt_workload)
 {
 	if (parse_workload(val, p->cli))
-		FAIL("--workload wants idle, exits[:KIND], ping, tx, rx or echo, not '%s'", val);
+		FAIL("--workload wants " WORKLOADS ", not '%s'", val);
 	p->workload_flag = val;
 	return 0;
 }
 
 OPT(opt_neighbours)
 {
-	struct cli *cli = p->cli;
-	if (!strcmp(val, "idle"))
-		cli->neighbours = WL_IDLE;
-	else if (!strcmp(val, "tx"))
-		cli->neighbours = WL_TX;
-	else if (!strcmp(val, "ping"))
-		cli->neighbours = WL_PING;
-	else
-		FAIL("--neighbours wants idle, tx or ping, not '%s'", val);
+	if (neighbour_load_parse(val, &p->cli->neighbours))
+		FAIL("--neighbours wants " NEIGHBOUR_LOADS ", not '%s'", val);
 	p->neighbours_flag = val;
 	return 0;
 }
@@ -273,9 +266,10 @@ static const struct cli_option {
 	 "tick length, 50..60000 (default 1000)"),
     PARSE("--format", "jsonl|csv", ATTACH, opt_format, "headless record format (default jsonl)"),
     PARSE("--workload", "W", LIVE, opt_workload,
-	  "idle | exits[:KIND] | ping | tx | rx | echo (default exits:all)\n"
+	  "idle | exits[:KIND] | ping | tx | rx | echo | both (default exits:all)\n"
 	  "ping: guest pings the peer; tx: guest sends UDP to the peer's sink;\n"
-	  "rx: the peer floods the guest; echo: the peer sends, the guest echoes"),
+	  "rx: the peer floods the guest; echo: the peer sends, the guest echoes;\n"
+	  "both: tx and rx at once"),
     PARSE("--kind", "KIND", LIVE, opt_kind,
 	  "pio_vmm pio_eventfd mmio_vmm mmio_eventfd hypercall cpuid hlt all"),
     UINT("--rate", "N", LIVE, rate, 0, 10000000,
@@ -290,7 +284,8 @@ static const struct cli_option {
 	 "VMs on the one link, 1..4 (default 1): VM1 runs --workload,\n"
 	 "VM2.. are its neighbours and load the path it shares"),
     PARSE("--neighbours", "W", LIVE, opt_neighbours,
-	  "what VM2.. run: idle | tx | ping (default tx)"),
+	  "what VM2.. run: idle | tx | rx | both | ping (default tx);\n"
+	  "rx: the peer floods each of them, both: tx and rx at once"),
     PARSE("--neighbour-rate", "N", LIVE, opt_neighbour_rate,
 	  "each neighbour's packets per second, 0 = as fast as it can\n"
 	  "(default 5000)"),

@@ -486,16 +486,15 @@ static void vms(struct exposition *m, FILE *f, const struct snapshot *s)
 			v->vm[i].state == VMM_RUNNING);
 	family(f, "vmscope_vm_packets_total", "counter",
 	       "Each VM's packets by direction (tx: from the guest) and source (guest: its driver; "
-	       "vmm: its card)");
+	       "vmm: its card; peer: the far end's sink got them, or it sent them)");
 	for (unsigned i = 0; i < v->nr; i++) {
 		const struct snap_vm *o = &v->vm[i];
 		const struct {
 			const char *source, *dir;
 			const struct figure *fig;
-		} src[] = {{"guest", "tx", &o->pps_tx},
-			   {"guest", "rx", &o->pps_rx},
-			   {"vmm", "tx", &o->dev_tx},
-			   {"vmm", "rx", &o->dev_rx}};
+		} src[] = {{"guest", "tx", &o->pps_tx},	  {"guest", "rx", &o->pps_rx},
+			   {"vmm", "tx", &o->dev_tx},	  {"vmm", "rx", &o->dev_rx},
+			   {"peer", "tx", &o->peer_sink}, {"peer", "rx", &o->peer_sent}};
 		for (unsigned k = 0; k < sizeof(src) / sizeof(src[0]); k++) {
 			if (!src[k].fig->valid)
 				continue;

@@ -175,7 +175,8 @@ static int act_rate(struct dash *d, int ch)
 	return EV_REDRAW;
 }
 
-/* N: what VM1's neighbours run (--vms), idle -> tx -> ping -> idle, at their rate. */
+/* N: what VM1's neighbours run (--vms), idle -> tx -> rx -> both -> ping -> idle, at their
+ * rate. */
 static int act_neighbours(struct dash *d, int ch)
 {
 	const struct snap_vms *m = &d->snap.vms;
@@ -183,9 +184,7 @@ static int act_neighbours(struct dash *d, int ch)
 		dash_say(d, "one VM, no neighbours: vmscope --vms N (2 to 4) boots them");
 		return EV_REDRAW;
 	}
-	enum workload next = m->neighbours == WL_IDLE ? WL_TX
-			     : m->neighbours == WL_TX ? WL_PING
-						      : WL_IDLE;
+	enum workload next = neighbour_load_next(m->neighbours);
 	session_set_neighbours(d->s, next, m->neighbour_rate);
 	char said[96];
 	snprintf(said, sizeof(said), "neighbours: %s", workload_name(next));
@@ -321,7 +320,7 @@ static const struct binding {
      0,
      "N neighbours",
      "N",
-     "with --vms: what VM2.. run on the shared path, idle -> tx -> ping",
+     "with --vms: what VM2.. run on the shared path, idle -> tx -> rx -> both -> ping",
      act_neighbours},
     {"+=-", {0}, IN_LIVE, IN_LIVE, "+/- rate", "+/-", "rate 10..100k/s, max", act_rate},
     {"[]", {0}, IN_LIVE, IN_LIVE, "[ ] size", "[ ]", "packet size", act_size},

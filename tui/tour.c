@@ -11,7 +11,7 @@
  *   nic MODE               move the guest to that card (emulated, virtio, vf) if it is not
  *   workload W [RATE]      idle, exits[:KIND], ping, tx, rx, echo; RATE per second, 0 unpaced
  *   size BYTES             the payload of ping and tx packets, 8..1472
- *   neighbours W [RATE]    what VM2.. run (idle, tx, ping), RATE packets a second each
+ *   neighbours W [RATE]    what VM2.. run (idle, tx, rx, both, ping), RATE packets a second each
  *   need vms               skipped unless the session has several VMs (vmscope demo boots 3)
  * Actions run in the order cpu, nic, workload, size, neighbours, whatever their order in the
  * step. */
@@ -431,7 +431,7 @@ static int act_workload(struct tparse *p, const char *rest, struct tour_action *
 		rate = strtoul(r, &end, 10);
 	*a = (struct tour_action){.what = TA_WORKLOAD};
 	if (n < 1 || n > 2 || parse_workload(w, a) || rate > 10000000 || *end || r[0] == '-')
-		FAIL("workload wants idle, exits[:KIND], ping, tx, rx or echo and an optional "
+		FAIL("workload wants " WORKLOADS " and an optional "
 		     "rate per second, not '%s'",
 		     rest);
 	a->rate = (uint32_t)rate;
@@ -457,13 +457,13 @@ static int act_neighbours(struct tparse *p, const char *rest, struct tour_action
 	if (n == 2)
 		rate = strtoul(r, &end, 10);
 	*a = (struct tour_action){.what = TA_NEIGHBOURS};
-	a->arg = !strcmp(w, "idle")   ? WL_IDLE
-		 : !strcmp(w, "tx")   ? WL_TX
-		 : !strcmp(w, "ping") ? WL_PING
-				      : WL_MAX;
-	if (n < 1 || n > 2 || a->arg == WL_MAX || rate > 10000000 || *end || r[0] == '-')
-		FAIL("neighbours wants idle, tx or ping and an optional rate per second, not '%s'",
+	enum workload wl = WL_MAX;
+	if (n < 1 || n > 2 || neighbour_load_parse(w, &wl) || rate > 10000000 || *end ||
+	    r[0] == '-')
+		FAIL("neighbours wants " NEIGHBOUR_LOADS " and an optional rate per second, not "
+		     "'%s'",
 		     rest);
+	a->arg = wl;
 	a->rate = (uint32_t)rate;
 	return 0;
 }

@@ -90,6 +90,7 @@ enum workload {
 	WL_TX,	  /* UDP to the peer's sink, rate or as fast as possible */
 	WL_RX,	  /* the peer floods the guest's port 9; the guest counts and checks sequence */
 	WL_ECHO,  /* the peer sends to the guest's port 7; the guest sends each datagram back */
+	WL_BOTH,  /* tx and rx at once: the guest sends to the sink while the peer floods it */
 	WL_MAX,
 };
 
@@ -125,7 +126,7 @@ enum hypercall_insn {
 };
 
 #define CTL_MAGIC   0x706f6373u /* "scop" */
-#define CTL_VERSION 8
+#define CTL_VERSION 9
 #define HIST_SLOTS  32 /* log2 buckets of TSC cycles */
 
 struct kind_stats {
@@ -185,6 +186,7 @@ struct ctl_page {
 	u64 arp_replies, icmp_replies; /* what the guest answered (the peer's ping) */
 	u64 udp_echoed;		       /* datagrams to port 7 sent back (any workload) */
 	u64 rx_sink, rx_seq_lost, rx_seq_reordered; /* datagrams to port 9 and their sequence */
+	u64 tx_sink; /* datagrams it sent to the peer's sink (tx, both), of net_tx_packets */
 	/* hot-plug (guest -> VMM) */
 	u32 hp_bound_bdf, hp_released_bdf; /* see GEV_NIC_BOUND, GEV_NIC_MOVED */
 	u64 hp_probe_cycles; /* the slot's event seen -> the new card's driver up (TSC) */

@@ -46,11 +46,32 @@ int exit_kind_parse(const char *s, uint32_t *kind)
 }
 
 static const char *const workload_names[WL_MAX] = {"idle", "exits", "fault", "ping",
-						   "tx",   "rx",    "echo"};
+						   "tx",   "rx",    "echo",  "both"};
 
 const char *workload_name(unsigned wl)
 {
 	return wl < WL_MAX ? workload_names[wl] : "?";
+}
+
+static const enum workload neighbour_loads[] = {WL_IDLE, WL_TX, WL_RX, WL_BOTH, WL_PING};
+#define NR_NEIGHBOUR_LOADS (sizeof(neighbour_loads) / sizeof(neighbour_loads[0]))
+
+int neighbour_load_parse(const char *s, enum workload *wl)
+{
+	for (unsigned i = 0; i < NR_NEIGHBOUR_LOADS; i++)
+		if (!strcmp(s, workload_names[neighbour_loads[i]])) {
+			*wl = neighbour_loads[i];
+			return 0;
+		}
+	return -EINVAL;
+}
+
+enum workload neighbour_load_next(enum workload wl)
+{
+	for (unsigned i = 0; i < NR_NEIGHBOUR_LOADS; i++)
+		if (neighbour_loads[i] == wl)
+			return neighbour_loads[(i + 1) % NR_NEIGHBOUR_LOADS];
+	return WL_IDLE;
 }
 
 int workload_parse(const char *s, enum workload *wl, uint32_t *kind)

@@ -37,6 +37,12 @@ const char *workload_name(unsigned wl);
 /* idle, ping, tx, rx, echo, or exits[:KIND] (*kind is set only when a KIND is given); 0, or
  * -EINVAL. The test-only fault workload is the command line's own. */
 int workload_parse(const char *s, enum workload *wl, uint32_t *kind);
+#define WORKLOADS "idle, exits[:KIND], ping, tx, rx, echo or both" /* for a message */
+/* What VM1's neighbours may run (--neighbours, the tour's `neighbours`, the N key), in the N
+ * key's order: idle, tx, rx, both, ping. NEIGHBOUR_LOADS names them for a message. */
+#define NEIGHBOUR_LOADS "idle, tx, rx, both or ping"
+int neighbour_load_parse(const char *s, enum workload *wl);
+enum workload neighbour_load_next(enum workload wl);
 const char *nic_mode_name(enum nic_mode mode); /* "none", "emulated", "virtio", "vf" */
 /* One letter for a card, where a column has room for one: E, V, F ('?' for none). */
 char nic_mode_initial(enum nic_mode mode);

@@ -401,19 +401,22 @@ void vmm_destroy(struct vmm *vm)
 	free(vm);
 }
 
-/* rx and echo are driven from the far end of the link; the vCPU's thread is the VM's side of
- * the CPUs while the peer drives (link.h), so this runs again once it exists. */
+/* rx and echo are driven from the far end of the link, each VM's towards its own address;
+ * VM1's vCPU thread is the VM's side of the CPUs while the peer drives it (link.h), so this runs
+ * again once it exists. */
 static void drive_peer(struct vmm *vm)
 {
 	const struct ctl_page *c = vm->ctl;
 	uint32_t wl = LOAD(c->workload);
-	if (vm->netside && !vm->opts.index) /* the peer drives VM1 (LINK_GUEST_IP) */
-		net_drive(vm->netside,
-			  wl == WL_RX	  ? LINK_FLOOD
-			  : wl == WL_ECHO ? LINK_ECHO
-					  : LINK_QUIET,
-			  LOAD(c->rate), LOAD(c->pkt_size),
-			  vm->thread_started ? &vm->thread : NULL);
+	if (!vm->netside)
+		return;
+	struct link_target t = {.what = wl == WL_RX || wl == WL_BOTH ? LINK_FLOOD
+					: wl == WL_ECHO		     ? LINK_ECHO
+								     : LINK_QUIET,
+				.rate = LOAD(c->rate),
+				.size = LOAD(c->pkt_size),
+				.burst = LOAD(c->burst)};
+	net_drive(vm->netside, vm->opts.index, t, vm->thread_started ? &vm->thread : NULL);
 }
 
 void vmm_set_workload(struct vmm *vm, enum workload wl, uint32_t kind, uint32_t rate)

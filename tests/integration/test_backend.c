@@ -183,9 +183,9 @@ TEST(tap_backend_delivers_a_flood_in_order)
 	CHECK(o.be->ops->send(o.be, &iov, 1) == 0);
 	o.be->ops->poll(o.be, true, 50000);
 	REQUIRE(pthread_create(&th, NULL, order_poller, &o) == 0);
-	link_drive(&l, LINK_FLOOD, 10000, 64, NULL, 0);
+	link_drive(&l, 0, (struct link_target){LINK_FLOOD, 10000, 64, 1}, NULL, 0);
 	CHECK(WAIT_UNTIL(*(volatile uint64_t *)&o.frames >= 4000, HANG_BOUND_S));
-	link_drive(&l, LINK_QUIET, 0, 64, NULL, 0);
+	link_drive(&l, 0, (struct link_target){LINK_QUIET, 0, 64, 1}, NULL, 0);
 	test_nap(0.05);
 	o.stop = true;
 	pthread_join(th, NULL);
@@ -231,12 +231,12 @@ TEST(a_driving_peer_gets_a_cpu_of_its_own_and_gives_it_back)
 	}
 	stop = false;
 	REQUIRE(pthread_create(&vm, NULL, sleeper, &stop) == 0);
-	link_drive(&l, LINK_FLOOD, 1000, 64, &vm, 1);
+	link_drive(&l, 0, (struct link_target){LINK_FLOOD, 1000, 64, 1}, &vm, 1);
 	CHECK(l.peer_cpu >= 0 && CPU_ISSET(l.peer_cpu, &all));
 	CHECK(cpus_of(l.driver, &s) == 0 && CPU_COUNT(&s) == 1 && CPU_ISSET(l.peer_cpu, &s));
 	CHECK(cpus_of(vm, &s) == 0 && CPU_COUNT(&s) == CPU_COUNT(&all) - 1 &&
 	      !CPU_ISSET(l.peer_cpu, &s));
-	link_drive(&l, LINK_QUIET, 0, 64, &vm, 1);
+	link_drive(&l, 0, (struct link_target){LINK_QUIET, 0, 64, 1}, &vm, 1);
 	CHECK(cpus_of(l.driver, &s) == 0 && CPU_EQUAL(&s, &all));
 	CHECK(cpus_of(vm, &s) == 0 && CPU_EQUAL(&s, &all));
 	stop = true;

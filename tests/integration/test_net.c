@@ -323,7 +323,7 @@ static void flood(struct vmm *vm, uint32_t rate, uint64_t n, struct flood *f)
 	CHECK(WAIT_UNTIL(guest_ctl(vm)->rx_sink - sink0 >= n, HANG_BOUND_S));
 	guest_settle(vm); /* the peer stops flooding */
 	WAIT_UNTIL((vmm_read_net(vm, &f->ro, &b), f->c = guest_ctl(vm),
-		    f->sent = b.drive_tx - a.drive_tx, f->got = f->c->rx_sink - sink0,
+		    f->sent = b.drive_tx[0] - a.drive_tx[0], f->got = f->c->rx_sink - sink0,
 		    f->delivered = f->ro.total.rx_packets - t0.rx_packets,
 		    rate ? f->got == f->sent
 			 : f->got == f->delivered && f->got + f->c->rx_seq_lost <= f->sent),

@@ -4,6 +4,7 @@
 
 #include "tests/harness.h"
 #include "tui/cli.h"
+#include "vmm/names.h"
 
 static int parse(struct cli *c, char *err, const char *a1, const char *a2, const char *a3,
 		 const char *a4)
@@ -44,6 +45,29 @@ TEST(cli_parses_headless_options_both_spellings)
 	CHECK(parse(&c, err, "--no-capture", NULL, NULL, NULL) == 0 && c.no_capture);
 	CHECK(parse(&c, err, "--help", NULL, NULL, NULL) == 0 && c.cmd == CMD_HELP);
 	CHECK(parse(&c, err, "--version", NULL, NULL, NULL) == 0 && c.cmd == CMD_VERSION);
+	CHECK(parse(&c, err, "--workload", "both", NULL, NULL) == 0 && c.workload == WL_BOTH);
+}
+
+/* --vms N's neighbours: each load the flag names, and the N key's cycle through them all. */
+TEST(cli_neighbours_take_every_load_and_the_key_cycles_them)
+{
+	struct cli c;
+	char err[200];
+	static const struct {
+		const char *name;
+		enum workload wl;
+	} loads[] = {
+	    {"idle", WL_IDLE}, {"tx", WL_TX}, {"rx", WL_RX}, {"both", WL_BOTH}, {"ping", WL_PING}};
+	enum workload wl = WL_IDLE;
+	for (unsigned i = 0; i < sizeof(loads) / sizeof(loads[0]); i++) {
+		CHECKF(parse(&c, err, "--vms", "3", "--neighbours", loads[i].name) == 0 &&
+			   c.neighbours == loads[i].wl,
+		       "--neighbours %s: %s", loads[i].name, err);
+		CHECK(wl == loads[i].wl);
+		wl = neighbour_load_next(wl);
+	}
+	CHECK(wl == WL_IDLE); /* round again */
+	CHECK(neighbour_load_next(WL_EXITS) == WL_IDLE);
 }
 
 TEST(cli_errors_are_one_sentence_naming_the_flag)
@@ -70,7 +94,7 @@ TEST(cli_errors_are_one_sentence_naming_the_flag)
 	     * neighbours without --vms */
 	    {"--vms", "5", NULL, NULL},
 	    {"--vms", "0", NULL, NULL},
-	    {"--vms", "2", "--neighbours", "rx"},
+	    {"--vms", "2", "--neighbours", "flood"},
 	    {"--vms", "2", "--nic", "none"},
 	    {"--neighbours", "tx", NULL, NULL},
 	    {"--neighbour-rate", "10", NULL, NULL},

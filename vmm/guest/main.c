@@ -457,6 +457,7 @@ static void tx_once(void)
 		wait_tx_room();
 	} else {
 		ctl->net_tx_packets++;
+		ctl->tx_sink++;
 		udp_seq++;
 	}
 	nic_poll(cur, on_frame);
@@ -523,7 +524,7 @@ static void net_step(struct loop *l)
 		wait_until(rdtsc() + ctl->tsc_khz * 100);
 		return;
 	}
-	u32 burst = ctl->workload == WL_TX && ctl->rate && ctl->burst > 1 ? ctl->burst : 1;
+	u32 burst = ctl->workload != WL_PING && ctl->rate && ctl->burst > 1 ? ctl->burst : 1;
 	if (ctl->workload == WL_PING)
 		ping_once();
 	else
@@ -591,7 +592,8 @@ void guest_main(void)
 		case WL_RX:
 		case WL_ECHO: rx_step(&l); break;
 		case WL_PING:
-		case WL_TX: net_step(&l); break;
+		case WL_TX:
+		case WL_BOTH: net_step(&l); break;
 		default: wait_until(rdtsc() + ctl->tsc_khz * 100); break;
 		}
 	}

@@ -263,11 +263,17 @@ static void *peer_thread(void *arg)
 				CNT_ADD(l->cnt.echo_tx, 1);
 		}
 		for (;;) {
-			ssize_t n = recv(l->sink_fd, buf, sizeof(buf), 0);
+			struct sockaddr_in from;
+			socklen_t fl = sizeof(from);
+			ssize_t n = recvfrom(l->sink_fd, buf, sizeof(buf), 0,
+					     (struct sockaddr *)&from, &fl);
 			if (n < 0)
 				break;
+			uint32_t vm = ntohl(from.sin_addr.s_addr) - LINK_GUEST_IP;
 			CNT_ADD(l->cnt.sink_rx, 1);
 			CNT_ADD(l->cnt.sink_rx_bytes, (uint64_t)n);
+			if (vm < LINK_VMS)
+				CNT_ADD(l->cnt.sink_vm[vm], 1);
 		}
 	}
 	return NULL;
@@ -286,77 +292,121 @@ static void drain_echoes(struct link *l, uint8_t *buf)
 
 #define DRIVE_BURST 32 /* datagrams of at most 1472 bytes, side by side in the thread's buffer */
 
-/* The peer's own traffic towards the guest: a paced or unpaced stream of datagrams that carry a
- * sequence number and a timestamp. */
+/* The driver's own view of one guest's drive: what it last saw asked, its stream's next
+ * sequence number and, paced, when the next burst is due. */
+struct drive_state {
+	struct link_target t;
+	uint64_t seq, next;
+};
+
+static struct link_target target_load(const struct link *l, unsigned i)
+{
+	const struct link_target *t = &l->target[i];
+	struct link_target v;
+	v.what = __atomic_load_n(&t->what, __ATOMIC_ACQUIRE);
+	v.rate = __atomic_load_n(&t->rate, __ATOMIC_RELAXED);
+	v.size = __atomic_load_n(&t->size, __ATOMIC_RELAXED);
+	v.burst = __atomic_load_n(&t->burst, __ATOMIC_RELAXED);
+	return v;
+}
+
+/* One burst of datagrams to guest i, each with its sequence number and the time: how many went.
+ * An unpaced flood goes out DRIVE_BURST to a sendmmsg, as a traffic generator would: one
+ * syscall each made the peer, not the reader or the card, the limit of bench/modes' rx rows. */
+static int drive_burst(struct link *l, unsigned i, struct drive_state *d, uint8_t *buf)
+{
+	const struct link_target *t = &d->t;
+	struct sockaddr_in to = {.sin_family = AF_INET,
+				 .sin_port =
+				     htons(t->what == LINK_FLOOD ? LINK_PORT_SINK : LINK_PORT_ECHO),
+				 .sin_addr.s_addr = htonl(LINK_GUEST_IP + i)};
+	uint64_t now = mono_ns();
+	uint32_t size = t->size < 16 ? 16 : t->size > 1472 ? 1472 : t->size;
+	unsigned burst = t->what != LINK_FLOOD	  ? 1
+			 : !t->rate		  ? DRIVE_BURST
+			 : t->burst < 1		  ? 1
+			 : t->burst > DRIVE_BURST ? DRIVE_BURST
+						  : t->burst;
+	struct iovec iov[DRIVE_BURST];
+	struct mmsghdr mm[DRIVE_BURST];
+	for (unsigned k = 0; k < burst; k++) {
+		uint8_t *b = buf + k * 1472;
+		uint64_t s = d->seq + k;
+		memcpy(b, &s, 8);
+		memcpy(b + 8, &now, 8);
+		iov[k] = (struct iovec){b, size};
+		mm[k] = (struct mmsghdr){.msg_hdr = {.msg_name = &to,
+						     .msg_namelen = sizeof(to),
+						     .msg_iov = &iov[k],
+						     .msg_iovlen = 1}};
+	}
+	int sent = sendmmsg(l->client_fd, mm, burst, 0);
+	if (sent > 0) {
+		d->seq += (unsigned)sent;
+		CNT_ADD(l->cnt.drive_tx[i], (uint64_t)sent);
+	}
+	if (t->rate) { /* a period per datagram: the rate stays the rate */
+		d->next += (uint64_t)burst * (1000000000ull / t->rate);
+		if (now > d->next + 1000000000ull)
+			d->next = now; /* a second behind: no catch-up burst */
+	}
+	return sent < (int)burst ? -1 : sent;
+}
+
+/* The peer's own traffic towards the guests: for each, a paced or unpaced stream of datagrams
+ * that carry a sequence number and a timestamp, the guests taken in turn. */
 static void *driver_thread(void *arg)
 {
 	struct link *l = arg;
 	static __thread uint8_t buf[65536];
-	uint64_t seq = 0, next = mono_ns();
+	struct drive_state d[LINK_VMS] = {0};
 	struct pollfd p[2] = {{l->client_fd, POLLIN, 0}, {l->stop_fd, POLLIN, 0}};
 
 	prctl(PR_SET_NAME, "vmscope-drive");
 	_Static_assert(DRIVE_BURST * 1472 <= sizeof(buf), "a burst fits the buffer");
 
 	for (;;) {
-		uint32_t what = __atomic_load_n(&l->drive, __ATOMIC_ACQUIRE);
-		uint32_t rate = __atomic_load_n(&l->drive_rate, __ATOMIC_RELAXED);
-		uint32_t size = __atomic_load_n(&l->drive_size, __ATOMIC_RELAXED);
-		if (what == LINK_QUIET) {
+		uint64_t now = mono_ns(), wake = UINT64_MAX;
+		bool active = false, full = false, echo_wait = false;
+		for (unsigned i = 0; i < LINK_VMS; i++) {
+			struct link_target t = target_load(l, i);
+			if (memcmp(&t, &d[i].t, sizeof(t))) { /* a new drive starts now */
+				d[i].t = t;
+				d[i].next = now;
+			}
+			if (t.what == LINK_QUIET)
+				continue;
+			active = true;
+			if (t.rate && d[i].next > now + 20000) {
+				wake = d[i].next < wake ? d[i].next : wake;
+				continue;
+			}
+			full |= drive_burst(l, i, &d[i], buf) < 0; /* queue full, or no ARP yet */
+			echo_wait |= t.what == LINK_ECHO && !t.rate;
+			wake = !t.rate ? now : d[i].next < wake ? d[i].next : wake;
+		}
+		if (!active) {
 			if (poll(&p[1], 1, 50) > 0)
 				break;
 			drain_echoes(l, buf);
-			next = mono_ns();
 			continue;
 		}
-		if (p[1].revents || (poll(&p[1], 1, 0) > 0))
+		if (poll(&p[1], 1, 0) > 0)
 			break;
-		struct sockaddr_in to = {
-		    .sin_family = AF_INET,
-		    .sin_port = htons(what == LINK_FLOOD ? LINK_PORT_SINK : LINK_PORT_ECHO),
-		    .sin_addr.s_addr = htonl(LINK_GUEST_IP)};
-		uint64_t t = mono_ns();
-		size = size < 16 ? 16 : size > 1472 ? 1472 : size;
-		/* An unpaced flood goes out DRIVE_BURST datagrams to a sendmmsg, as a traffic
-		 * generator would: one syscall each made the peer, not the reader or the card, the
-		 * limit of bench/modes' rx rows. */
-		unsigned burst = what == LINK_FLOOD && !rate ? DRIVE_BURST : 1;
-		struct iovec iov[DRIVE_BURST];
-		struct mmsghdr mm[DRIVE_BURST];
-		for (unsigned i = 0; i < burst; i++) {
-			uint8_t *d = buf + i * 1472;
-			uint64_t s = seq + i;
-			memcpy(d, &s, 8);
-			memcpy(d + 8, &t, 8);
-			iov[i] = (struct iovec){d, size};
-			mm[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &to,
-							     .msg_namelen = sizeof(to),
-							     .msg_iov = &iov[i],
-							     .msg_iovlen = 1}};
-		}
-		int sent = sendmmsg(l->client_fd, mm, burst, 0);
-		if (sent > 0) {
-			seq += (unsigned)sent;
-			CNT_ADD(l->cnt.drive_tx, (uint64_t)sent);
-		}
-		if (sent < (int)burst)
-			poll(p, 1, 1); /* queue full (or no ARP yet): let it drain */
-		if (what == LINK_ECHO && !rate) {
+		if (full)
+			poll(p, 1, 1); /* let it drain */
+		if (echo_wait) {
 			/* closed loop: wait for this echo (up to a second) */
 			if (poll(p, 1, 1000) > 0)
 				drain_echoes(l, buf);
 			continue;
 		}
 		drain_echoes(l, buf);
-		if (rate) {
-			next += 1000000000ull / rate;
-			uint64_t now = mono_ns();
-			if (next > now + 20000) {
-				struct timespec ts = {0, (long)(next - now)};
-				nanosleep(&ts, NULL);
-			} else if (now > next + 1000000000ull) {
-				next = now; /* a second behind: no catch-up burst */
-			}
+		now = mono_ns();
+		if (wake != UINT64_MAX && wake > now + 20000) {
+			struct timespec ts = {(time_t)((wake - now) / 1000000000ull),
+					      (long)((wake - now) % 1000000000ull)};
+			nanosleep(&ts, NULL);
 		}
 	}
 	return NULL;
@@ -390,13 +440,18 @@ static void place(struct link *l, bool apart, const pthread_t *vm, unsigned nvm)
 	pthread_setaffinity_np(l->driver, sizeof(peer), apart ? &peer : all);
 }
 
-void link_drive(struct link *l, enum link_drive what, uint32_t rate, uint32_t size,
-		const pthread_t *vm, unsigned nvm)
+void link_drive(struct link *l, unsigned i, struct link_target t, const pthread_t *vm, unsigned nvm)
 {
-	__atomic_store_n(&l->drive_rate, rate, __ATOMIC_RELAXED);
-	__atomic_store_n(&l->drive_size, size, __ATOMIC_RELAXED);
-	__atomic_store_n(&l->drive, (uint32_t)what, __ATOMIC_RELEASE);
-	place(l, what == LINK_FLOOD, vm, nvm);
+	if (i >= LINK_VMS)
+		return;
+	struct link_target *to = &l->target[i];
+	__atomic_store_n(&to->what, LINK_QUIET, __ATOMIC_RELEASE); /* no half-changed drive */
+	__atomic_store_n(&to->rate, t.rate, __ATOMIC_RELAXED);
+	__atomic_store_n(&to->size, t.size, __ATOMIC_RELAXED);
+	__atomic_store_n(&to->burst, t.burst, __ATOMIC_RELAXED);
+	__atomic_store_n(&to->what, t.what, __ATOMIC_RELEASE);
+	if (!i)
+		place(l, t.what == LINK_FLOOD, vm, nvm);
 }
 
 enum link_state link_health(const struct link *l, char *why, size_t n)

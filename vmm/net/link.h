@@ -20,15 +20,24 @@
 #define LINK_PREFIX	  24
 #define LINK_PORT_ECHO	  7
 #define LINK_PORT_SINK	  9
+/* The guests the peer tells apart: LINK_GUEST_IP + 0 .. LINK_VMS - 1 (--vms). */
+#define LINK_VMS 4
 
 struct link_counters {
 	uint64_t echo_rx, echo_tx, sink_rx, sink_rx_bytes; /* the peer's responder sockets */
-	uint64_t drive_tx;				   /* what the peer sent the guest */
-	uint64_t drive_echoes, drive_rtt_ns; /* the guest's echoes back, and their time */
+	uint64_t sink_vm[LINK_VMS];			   /* sink_rx by the guest that sent it */
+	uint64_t drive_tx[LINK_VMS];			   /* what the peer sent each guest */
+	uint64_t drive_echoes, drive_rtt_ns;		   /* VM1's echoes back, and their time */
 };
 
-/* What the peer does on its own initiative. */
+/* What the peer does on its own initiative, towards one guest. */
 enum link_drive { LINK_QUIET, LINK_FLOOD, LINK_ECHO };
+struct link_target {
+	uint32_t what;	/* enum link_drive */
+	uint32_t rate;	/* datagrams a second, 0: as fast as it can */
+	uint32_t size;	/* payload bytes */
+	uint32_t burst; /* paced: datagrams sent together (0 or 1: one at a time) */
+};
 
 struct link {
 	char netns[32];	     /* vmscope-<pid>, or vmscope-<pid>-<n> when that name is taken */
@@ -39,7 +48,7 @@ struct link {
 	int echo_fd, sink_fd, stop_fd, client_fd;
 	pthread_t peer, driver;
 	bool peer_running, driver_running;
-	uint32_t drive, drive_rate, drive_size; /* read by the driver thread */
+	struct link_target target[LINK_VMS]; /* read by the driver thread */
 	unsigned long cpus[16]; /* the CPUs this process could use at link_open (a cpu_set_t) */
 	int peer_cpu;		/* the last of them when there are two or more, else -1 */
 	uint64_t ns_dev,
@@ -60,17 +69,20 @@ enum link_state link_health(const struct link *l, char *why, size_t n);
 /* Removes links whose vmscope process is gone (killed runs). Returns how many. */
 int link_reap_stale(void);
 void link_read_counters(struct link *l, struct link_counters *out);
-/* Makes the peer flood the guest's port 9 or send to its port 7 (echo), at rate datagrams per
- * second (0: as fast as possible) of size payload bytes; LINK_QUIET stops it.
+/* Makes the peer flood guest i's port 9 (LINK_GUEST_IP + i) or send to its port 7 (echo, VM1
+ * only), at t.rate datagrams per second (0: as fast as possible) of t.size payload bytes, t.burst
+ * of them at a time; LINK_QUIET stops it. Each guest has its own stream of sequence numbers, and
+ * the peer takes the guests in turn.
  *
  * While it floods, the peer stands for another machine on the wire: with two CPUs or more, its
  * driver thread gets the last one to itself and the nvm threads in vm (the vCPU, the card's
  * thread, a host reader) the others; any other drive gives them all back. Left to itself, the
  * scheduler on two cores settles in one of two placements, the flooder alone on a core or the
  * flooder sharing one with the vCPU that the card's thread keeps waking, and the rx rate moved by
- * a third between runs with it. Echo keeps every CPU: a closed loop is quicker with the vCPU
- * and the card's thread on two cores than taking turns on one (README, "Where the CPUs go"). */
-void link_drive(struct link *l, enum link_drive what, uint32_t rate, uint32_t size,
-		const pthread_t *vm, unsigned nvm);
+ * a third between runs with it. Only VM1's drive (i == 0) places the threads. Echo keeps every CPU:
+ * a closed loop is quicker with the vCPU and the card's thread on two cores than taking turns on
+ * one (README, "Where the CPUs go"). */
+void link_drive(struct link *l, unsigned i, struct link_target t, const pthread_t *vm,
+		unsigned nvm);
 
 #endif

@@ -59,8 +59,11 @@ static int lo_send(struct net_backend *be, const struct iovec *iov, unsigned n)
 				CNT_ADD(l->cnt.echo_tx, 1);
 			}
 		} else if (rx.dst_port == LINK_PORT_SINK) {
+			uint32_t vm = rx.src_ip - LINK_GUEST_IP;
 			CNT_ADD(l->cnt.sink_rx, 1);
 			CNT_ADD(l->cnt.sink_rx_bytes, rx.payload_len);
+			if (vm < LINK_VMS)
+				CNT_ADD(l->cnt.sink_vm[vm], 1);
 		}
 		break;
 	default: break;

@@ -307,8 +307,7 @@ void net_read_peer(struct net *n, struct link_counters *out)
 		loopback_read_counters(n->be, out);
 }
 
-void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size,
-	       const pthread_t *vcpu)
+void net_drive(struct net *n, unsigned i, struct link_target t, const pthread_t *vcpu)
 {
 	pthread_t vm[2];
 	unsigned nvm = 0;
@@ -317,5 +316,5 @@ void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size
 	if (n->running)
 		vm[nvm++] = n->thread;
 	if (n->have_link)
-		link_drive(&n->link, what, rate, size, vm, nvm);
+		link_drive(&n->link, i, t, vm, nvm);
 }

@@ -95,9 +95,9 @@ static inline bool net_gap_read(struct net *n, uint64_t *max_ns)
 {
 	return gap_read(&n->be->gap, max_ns);
 }
-/* What the peer does on its own (rx flood, echo); a no-op for the loopback peer. The vCPU's
- * thread (NULL before it runs) and the poller are the VM's side while the peer drives (link.h). */
-void net_drive(struct net *n, enum link_drive what, uint32_t rate, uint32_t size,
-	       const pthread_t *vcpu);
+/* What the peer does on its own towards VM i (rx flood, echo); a no-op for the loopback peer.
+ * VM1's vCPU thread (NULL before it runs) and the poller are the VM's side while the peer drives
+ * it (link.h). */
+void net_drive(struct net *n, unsigned i, struct link_target t, const pthread_t *vcpu);
 
 #endif
