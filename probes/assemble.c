@@ -403,9 +403,9 @@ static void fill_net(struct assembly *a, const struct readings *in, struct snaps
 	uint64_t khz = in->tsc_khz;
 	snap->tsc_khz = khz;
 	memcpy(snap->latency_hist, ctl->ping.hist, sizeof(snap->latency_hist));
-	snap->latency_us[0] = hist_percentile_us(ctl->ping.hist, HIST_SLOTS, 0.50, khz);
-	snap->latency_us[1] = hist_percentile_us(ctl->ping.hist, HIST_SLOTS, 0.99, khz);
-	snap->latency_us[2] = hist_percentile_us(ctl->ping.hist, HIST_SLOTS, 0.999, khz);
+	snap->latency_us[0] = rtt_percentile_us(ctl->ping_rtt, 0.50, khz);
+	snap->latency_us[1] = rtt_percentile_us(ctl->ping_rtt, 0.99, khz);
+	snap->latency_us[2] = rtt_percentile_us(ctl->ping_rtt, 0.999, khz);
 	snap->latency_avg_us =
 	    ctl->ping.ops ? (double)ctl->ping.cycles / (double)ctl->ping.ops * 1000.0 / (double)khz
 			  : 0;
@@ -423,6 +423,9 @@ static void fill_net(struct assembly *a, const struct readings *in, struct snaps
 		snap->cap_lost = cc.seq_lost;
 		snap->cap_reordered = cc.seq_reordered;
 		snap->cap_drops = cc.kernel_drops;
+		snap->cap_unread = cc.kernel_took > cc.frames + cc.kernel_drops
+				       ? cc.kernel_took - cc.frames - cc.kernel_drops
+				       : 0;
 		snap->cap_echo_unanswered = cc.echo_requests - cc.echo_replies;
 		snap->pcap_on = cc.dump_on || cc.dump_failed;
 		snap->pcap_packets = cc.dumped;
@@ -522,11 +525,10 @@ static void update_compare(struct assembly *a, const struct readings *in, struct
 	    PP_NIC, PP_USERSPACE, PP_ALL, PP_IRQS, PP_CPU_VMM, PP_CPU_CARD};
 	const struct ctl_page *ctl = in->ctl;
 	enum nic_mode m = in->nic_mode;
-	uint64_t d[HIST_SLOTS];
-	for (unsigned i = 0; i < HIST_SLOTS; i++) {
-		d[i] =
-		    ctl->ping.hist[i] >= a->last_hist[i] ? ctl->ping.hist[i] - a->last_hist[i] : 0;
-		a->last_hist[i] = ctl->ping.hist[i];
+	uint64_t d[RTT_SLOTS];
+	for (unsigned i = 0; i < RTT_SLOTS; i++) {
+		d[i] = ctl->ping_rtt[i] >= a->last_hist[i] ? ctl->ping_rtt[i] - a->last_hist[i] : 0;
+		a->last_hist[i] = ctl->ping_rtt[i];
 	}
 	bool clean =
 	    !snap->switching && !in->switch_unsettled && snap->t - snap->dt >= in->switch_end_t;
@@ -539,7 +541,7 @@ static void update_compare(struct assembly *a, const struct readings *in, struct
 			memset(a->mode_hist[m], 0, sizeof(a->mode_hist[m]));
 		}
 		uint64_t *h = a->mode_hist[m], n = 0;
-		for (unsigned i = 0; i < HIST_SLOTS; i++)
+		for (unsigned i = 0; i < RTT_SLOTS; i++)
 			n += h[i] += d[i];
 		sum->workload = snap->workload;
 		sum->dt += snap->dt;
@@ -566,8 +568,8 @@ static void update_compare(struct assembly *a, const struct readings *in, struct
 		f->tx_pps = sum->tx / sum->dt;
 		f->rx_pps = sum->rx / sum->dt;
 		f->ping_valid = n > 0;
-		f->ping_p50_us = n ? hist_percentile_us(h, HIST_SLOTS, 0.50, in->tsc_khz) : 0;
-		f->ping_p99_us = n ? hist_percentile_us(h, HIST_SLOTS, 0.99, in->tsc_khz) : 0;
+		f->ping_p50_us = n ? rtt_percentile_us(h, 0.50, in->tsc_khz) : 0;
+		f->ping_p99_us = n ? rtt_percentile_us(h, 0.99, in->tsc_khz) : 0;
 	}
 	memcpy(snap->compare, a->compare, sizeof(snap->compare));
 }

@@ -88,7 +88,7 @@ struct assembly {
 		    pkts[COMPARE_PARTS]; /* a part's per-packet value, weighed */
 		char src[COMPARE_PARTS][16];
 	} sums[NIC_MODE_MAX];
-	uint64_t mode_hist[NIC_MODE_MAX][HIST_SLOTS], last_hist[HIST_SLOTS];
+	uint64_t mode_hist[NIC_MODE_MAX][RTT_SLOTS], last_hist[RTT_SLOTS]; /* ping, by rtt_slot */
 	/* Each CPU mode's row: what its ticks added up to. */
 	struct cpu_figures cpu_compare[CPU_MODE_MAX];
 	struct cpu_sums {

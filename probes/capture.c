@@ -92,6 +92,10 @@ void capture_analyse(struct capture_counters *cnt, struct capture_state *st, uin
 	const uint8_t *ip = f + 14;
 	uint32_t ihl = (uint32_t)(ip[0] & 15) * 4, src = be32(ip + 12), dst = be32(ip + 16);
 	bool from_guest = src == guest_ip;
+	if (src - guest_ip < CAP_VMS)
+		cnt->vm_from[src - guest_ip]++;
+	if (dst - guest_ip < CAP_VMS)
+		cnt->vm_to[dst - guest_ip]++;
 	if (!from_guest && dst != guest_ip)
 		return;
 	if (from_guest)
@@ -148,6 +152,7 @@ static void on_packet(uint8_t *user, const struct pcap_pkthdr *h, const uint8_t 
 			c->dump_write_errno = errno ? errno : EIO;
 	}
 	pthread_mutex_lock(&c->lock);
+	c->cnt.frames++;
 	uint64_t seen = c->cnt.from_guest + c->cnt.to_guest;
 	capture_analyse(&c->cnt, c->st, c->guest_ip, bytes, h->caplen, ts);
 	if (c->cnt.from_guest + c->cnt.to_guest != seen)
@@ -339,8 +344,10 @@ void capture_read(struct capture *c, struct capture_counters *out)
 	pthread_mutex_lock(&c->lock);
 	*out = c->cnt;
 	pthread_mutex_unlock(&c->lock);
-	if (pcap_stats(c->p, &ps) == 0)
+	if (pcap_stats(c->p, &ps) == 0) {
 		out->kernel_drops = ps.ps_drop;
+		out->kernel_took = ps.ps_recv;
+	}
 }
 
 void capture_close(struct capture *c)

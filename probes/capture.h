@@ -7,15 +7,22 @@
 #include <stdint.h>
 
 #define CAP_HIST_SLOTS 32 /* log2 of nanoseconds */
+#define CAP_VMS	       4  /* the guests counted apart: guest_ip + 0 .. CAP_VMS - 1 */
 
 struct capture_counters {
 	uint64_t from_guest, to_guest; /* packets seen each way */
-	uint64_t rtt_samples;	       /* request/reply pairs matched */
+	/* The same, for each guest of several on the link (--vms: guest_ip + i; [0] is the one
+	 * above); the rest of the analysis follows guest_ip only. */
+	uint64_t vm_from[CAP_VMS], vm_to[CAP_VMS];
+	uint64_t rtt_samples; /* request/reply pairs matched */
 	uint64_t rtt_hist[CAP_HIST_SLOTS];
 	uint64_t rtt_ns_sum;
 	uint64_t seq_lost, seq_reordered;     /* guest tx sequence numbers */
 	uint64_t echo_requests, echo_replies; /* ICMP echoes the guest started, and their replies */
 	uint64_t kernel_drops;		      /* pcap_stats ps_drop */
+	/* Every frame the kernel took for the capture (ps_recv, its drops included), and every
+	 * one the analysis read: the rest is still in the ring. */
+	uint64_t kernel_took, frames;
 	/* --pcap: packets the file holds (each complete), and whether writing it stopped. */
 	bool dump_on, dump_failed;
 	int dump_errno; /* why it stopped */

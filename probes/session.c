@@ -576,12 +576,12 @@ static void follow_load(struct session *s, struct snapshot *snap, const struct c
 	unsigned loaded = s->opts.neighbours != WL_IDLE, m = snap->nic_mode;
 	bool clean = !snap->switching && snap->dt > 0 && s->load_was == s->opts.neighbours &&
 		     s->load_mode == snap->nic_mode && m < NIC_MODE_MAX;
-	for (unsigned i = 0; i < HIST_SLOTS; i++) {
+	for (unsigned i = 0; i < RTT_SLOTS; i++) {
 		uint64_t d =
-		    ctl->ping.hist[i] >= s->vm1_hist[i] ? ctl->ping.hist[i] - s->vm1_hist[i] : 0;
+		    ctl->ping_rtt[i] >= s->vm1_hist[i] ? ctl->ping_rtt[i] - s->vm1_hist[i] : 0;
 		if (clean)
 			s->load_hist[m][loaded][i] += d;
-		s->vm1_hist[i] = ctl->ping.hist[i];
+		s->vm1_hist[i] = ctl->ping_rtt[i];
 	}
 	s->load_was = s->opts.neighbours;
 	s->load_mode = snap->nic_mode;
@@ -591,13 +591,12 @@ static void follow_load(struct session *s, struct snapshot *snap, const struct c
 			struct snap_vm1_load *o = &v->load[c];
 			const uint64_t *h = s->load_hist[c][l];
 			uint64_t n = 0;
-			for (unsigned i = 0; i < HIST_SLOTS; i++)
+			for (unsigned i = 0; i < RTT_SLOTS; i++)
 				n += h[i];
 			o->pings[l] = n;
 			o->valid[l] = n > 0;
 			for (unsigned k = 0; k < 3; k++)
-				o->us[l][k] =
-				    n ? hist_percentile_us(h, HIST_SLOTS, q[k], snap->tsc_khz) : 0;
+				o->us[l][k] = n ? rtt_percentile_us(h, q[k], snap->tsc_khz) : 0;
 		}
 }
 
@@ -670,6 +669,17 @@ static void tick_vms(struct session *s, struct snapshot *snap, const struct read
 	v->path_cpu.value = v->path_cpu.valid ? (double)(now[3] - s->path_prev[3]) / span / pps : 0;
 	snprintf(v->path_cpu.source, sizeof(v->path_cpu.source), "thread");
 	memcpy(s->path_prev, now, sizeof(now));
+	/* The capture on the link counts each VM's packets by address. */
+	struct capture_counters cc;
+	if (s->cap) {
+		capture_read(s->cap, &cc);
+		for (unsigned i = 0; i < s->nr_vms && i < CAP_VMS; i++) {
+			uint64_t c[2] = {cc.vm_from[i], cc.vm_to[i]};
+			figure_update(&v->vm[i].cap_tx, c[0], was ? s->cap_prev[i][0] : c[0], dt);
+			figure_update(&v->vm[i].cap_rx, c[1], was ? s->cap_prev[i][1] : c[1], dt);
+			memcpy(s->cap_prev[i], c, sizeof(c));
+		}
+	}
 	s->path_prev_ok = true;
 	/* The shared queue: its depth, and its deepest since the last tick (taken, and so begun
 	 * again: the poller may raise it meanwhile, a sample at most is lost). */

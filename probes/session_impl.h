@@ -48,12 +48,13 @@ struct session {
 	struct assembly asm_state;
 	/* VM1's ping histogram at the last tick, and its pings on each card with the neighbours
 	 * idle [0] and loading the path [1]. */
-	uint64_t vm1_hist[HIST_SLOTS], load_hist[NIC_MODE_MAX][2][HIST_SLOTS];
+	uint64_t vm1_hist[RTT_SLOTS], load_hist[NIC_MODE_MAX][2][RTT_SLOTS];
 	enum nic_mode load_mode;
 	enum workload load_was; /* the neighbours' workload at the last tick */
 	/* The shared path's totals at the last tick (switched, link tx, link rx, network thread
 	 * ns, the peer's sink), for rates. */
 	uint64_t path_prev[5];
+	uint64_t cap_prev[NET_VMS_MAX][2]; /* each VM's capture counts at the last tick */
 	bool path_prev_ok;
 	/* A tick's readings that are too large for the stack. */
 	struct kt_counts kt_counts;

@@ -271,6 +271,27 @@ double hist_percentile_us(const uint64_t *hist, unsigned slots, double q, uint64
 	return tsc_khz ? log2_hist_percentile(hist, slots, q) * 1000.0 / (double)tsc_khz : 0;
 }
 
+double rtt_percentile_us(const uint64_t *h, double q, uint64_t tsc_khz)
+{
+	uint64_t total = 0, seen = 0;
+	for (unsigned i = 0; i < RTT_SLOTS; i++)
+		total += h[i];
+	if (!total || !tsc_khz)
+		return 0;
+	double want = q * (double)total, us_per_cycle = 1000.0 / (double)tsc_khz;
+	for (unsigned i = 0; i < RTT_SLOTS; i++) {
+		if (!h[i])
+			continue;
+		if ((double)(seen + h[i]) >= want) {
+			double lo = (double)rtt_slot_low(i), hi = (double)rtt_slot_low(i + 1),
+			       frac = (want - (double)seen) / (double)h[i];
+			return (lo + frac * (hi - lo)) * us_per_cycle;
+		}
+		seen += h[i];
+	}
+	return (double)rtt_slot_low(RTT_SLOTS) * us_per_cycle;
+}
+
 double snap_latency_us(const struct snap_latency *l, double q)
 {
 	double ns = log2_hist_percentile(l->hist, KT_LAT_SLOTS, q);

@@ -199,6 +199,7 @@ struct snap_vm {
 	struct figure dev_tx, dev_rx, dev_irqs, rx_no_buffer, dev_tx_dropped; /* vmm */
 	struct figure nic_exits;					      /* vmm */
 	struct figure peer_sink, peer_sent; /* the peer: from this VM, and to it */
+	struct figure cap_tx, cap_rx;	    /* capture: IPv4 packets on the wire from it, to it */
 	struct figure exits;		    /* stats: every exit of its vCPU */
 	bool latency_valid;		    /* it pings */
 	double latency_us[3], latency_avg_us;
@@ -222,7 +223,7 @@ struct snap_vms {
 	struct per_packet path_cpu; /* the network thread's ns per packet, every VM's */
 	bool path_card;		    /* that thread is the card's engine (vf), not the VMM's */
 	/* VM1's round trips on each card, while the neighbours idled [0] and while they loaded
-	 * the path [1] (log2-bucket resolution): the seed's "consistent latency under load". */
+	 * the path [1] (rtt_slot resolution): the seed's "consistent latency under load". */
 	struct snap_vm1_load {
 		bool valid[2];
 		double us[2][3]; /* p50, p99, p999 */
@@ -302,7 +303,7 @@ struct snapshot {
 	double peer_echo_rtt_us;  /* peer: average round trip of its echo workload */
 	bool peer_echo_rtt_valid; /* the peer has had echoes back */
 	bool latency_valid;	  /* the workload pings: latency_* mean something */
-	double latency_us[3];	  /* guest ping RTT p50, p99, p999 (log2-bucket resolution) */
+	double latency_us[3];	  /* guest ping RTT p50, p99, p999 (rtt_slot resolution) */
 	double latency_avg_us;
 	uint64_t latency_hist[HIST_SLOTS]; /* RTT TSC cycles, log2 slots, cumulative */
 	uint64_t tsc_khz;		   /* the guest's TSC, to turn cycles into time */
@@ -322,6 +323,7 @@ struct snapshot {
 	struct figure cap_from_guest, cap_to_guest;
 	double cap_rtt_us[3], cap_rtt_avg_us; /* p50, p99, p999 of guest-started round trips */
 	uint64_t cap_rtt_samples, cap_lost, cap_reordered, cap_drops;
+	uint64_t cap_unread; /* frames the kernel took that the analysis had not read yet */
 	uint64_t cap_echo_unanswered; /* the guest's ICMP echoes seen without their reply (yet) */
 	/* The files the session writes: --pcap (packets it holds, each complete) and --log (lines
 	 * it holds); *_stopped: why writing it stopped (the OS's reason), "" while it goes on. */
@@ -390,6 +392,9 @@ void figure_update(struct figure *f, uint64_t total, uint64_t prev_total, double
 double log2_hist_percentile(const uint64_t *hist, unsigned slots, double q);
 /* The same for a histogram of TSC cycles, in microseconds. */
 double hist_percentile_us(const uint64_t *hist, unsigned slots, double q, uint64_t tsc_khz);
+/* A percentile of the ping's round trips by rtt_slot (vmm/control.h), in microseconds: linear
+ * within the slot it falls in (0 when empty). */
+double rtt_percentile_us(const uint64_t *h, double q, uint64_t tsc_khz);
 /* Interrupts the guest took this tick, a second: its timer, doorbell, self-IPI and NIC ones. */
 double snapshot_irq_rate(const struct snapshot *s);
 /* A percentile (0..1) of an exit latency distribution, in microseconds (0 when empty). */

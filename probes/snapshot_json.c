@@ -308,6 +308,7 @@ static void walk_capture(struct jv *v, struct snapshot *s)
 	jv_u64(v, "lost", &s->cap_lost);
 	jv_u64(v, "reordered", &s->cap_reordered);
 	jv_u64(v, "kernel_drops", &s->cap_drops);
+	jv_u64(v, "unread", &s->cap_unread);
 	jv_u64(v, "echo_unanswered", &s->cap_echo_unanswered);
 	jv_end(v, false);
 }
@@ -671,6 +672,8 @@ static void walk_vms(struct jv *v, struct snapshot *s)
 				jv_fig(v, "rx_lost", &o->rx_lost);
 				jv_fig(v, "peer_sink", &o->peer_sink); /* from this VM */
 				jv_fig(v, "peer_sent", &o->peer_sent); /* to it */
+				jv_fig(v, "capture_tx", &o->cap_tx);   /* on the wire */
+				jv_fig(v, "capture_rx", &o->cap_rx);
 				jv_pp_group(v, "exits_per_packet", o->per_packet, PP_ALL, PP_IRQS);
 				jv_pp_group(v, "irqs_per_packet", o->per_packet, PP_IRQS,
 					    PP_CPU_CARD);

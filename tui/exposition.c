@@ -486,7 +486,8 @@ static void vms(struct exposition *m, FILE *f, const struct snapshot *s)
 			v->vm[i].state == VMM_RUNNING);
 	family(f, "vmscope_vm_packets_total", "counter",
 	       "Each VM's packets by direction (tx: from the guest) and source (guest: its driver; "
-	       "vmm: its card; peer: the far end's sink got them, or it sent them)");
+	       "vmm: its card; peer: the far end's sink got them, or it sent them; capture: IPv4 "
+	       "on the wire)");
 	for (unsigned i = 0; i < v->nr; i++) {
 		const struct snap_vm *o = &v->vm[i];
 		const struct {
@@ -494,7 +495,8 @@ static void vms(struct exposition *m, FILE *f, const struct snapshot *s)
 			const struct figure *fig;
 		} src[] = {{"guest", "tx", &o->pps_tx},	  {"guest", "rx", &o->pps_rx},
 			   {"vmm", "tx", &o->dev_tx},	  {"vmm", "rx", &o->dev_rx},
-			   {"peer", "tx", &o->peer_sink}, {"peer", "rx", &o->peer_sent}};
+			   {"peer", "tx", &o->peer_sink}, {"peer", "rx", &o->peer_sent},
+			   {"capture", "tx", &o->cap_tx}, {"capture", "rx", &o->cap_rx}};
 		for (unsigned k = 0; k < sizeof(src) / sizeof(src[0]); k++) {
 			if (!src[k].fig->valid)
 				continue;
@@ -538,7 +540,7 @@ static void vms(struct exposition *m, FILE *f, const struct snapshot *s)
 	static const char *const q[3] = {"p50", "p99", "p999"};
 	family(f, "vmscope_vm_ping_rtt_seconds", "gauge",
 	       "Each pinging VM's round trips to its peer so far, by percentile (source: guest, "
-	       "log2-bucket resolution)");
+	       "slots a quarter of an octave wide)");
 	for (unsigned i = 0; i < v->nr; i++)
 		for (unsigned k = 0; v->vm[i].latency_valid && k < 3; k++)
 			fprintf(f,

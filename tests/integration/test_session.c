@@ -508,6 +508,16 @@ static bool all_accounted(struct session *s, const struct vm_account *from, unsi
 	return true;
 }
 
+/* Each VM's packets the capture saw between two records: [i][0] from VM i, [i][1] to it. */
+static void wire_counts(const struct snapshot *a, const struct snapshot *b, unsigned n,
+			uint64_t out[][2])
+{
+	for (unsigned i = 0; i < n; i++) {
+		out[i][0] = b->vms.vm[i].cap_tx.total - a->vms.vm[i].cap_tx.total;
+		out[i][1] = b->vms.vm[i].cap_rx.total - a->vms.vm[i].cap_rx.total;
+	}
+}
+
 /* Idle every VM and wait until each guest has taken the command (VM1's ping in flight has
  * come back or been counted lost). */
 static void idle_all(struct session *s, unsigned n)
@@ -553,6 +563,10 @@ TEST(session_several_vms_switched_under_load_lose_nothing_uncounted)
 	idle_all(s, N);
 	for (unsigned i = 0; i < N; i++)
 		account(s, i, &from[i]);
+	/* The capture's counts by address, on the wire, once it has read every frame the kernel
+	 * took for it. */
+	static struct snapshot base;
+	CHECK(WAIT_UNTIL((session_tick(s, &base), base.cap_on && !base.cap_unread), HANG_BOUND_S));
 	session_set_workload(s, WL_PING, 0, 0);
 	session_set_neighbours(s, WL_BOTH, rate);
 	static const enum nic_mode order[] = {NIC_MODE_VF,     NIC_MODE_EMULATED,
@@ -590,11 +604,32 @@ TEST(session_several_vms_switched_under_load_lose_nothing_uncounted)
 		CHECKF(accounted(&d), "VM%u's datagrams are not all accounted for", i + 1);
 		CHECK(i ? d.sent > 0 && d.peer_sent > 0 : d.pings > 0);
 	}
-	/* The record says the same per VM: the peer's counts by address. */
+	/* The record says the same per VM: the peer's counts by address, and the capture's on the
+	 * wire (every packet is IPv4 but the ARP: VM1's pings and their replies, the neighbours'
+	 * datagrams each way), once it has read what the kernel gave it. */
 	session_tick(s, &snap);
 	for (unsigned i = 1; i < N; i++)
 		CHECK(snap.vms.vm[i].peer_sink.valid &&
 		      snap.vms.vm[i].peer_sink.total == now[i].sink &&
 		      snap.vms.vm[i].peer_sent.total == now[i].peer_sent);
+	uint64_t wire[N][2], want[N][2];
+	for (unsigned i = 0; i < N; i++) {
+		struct vm_account d = account_delta(&from[i], &now[i]);
+		want[i][0] = i ? d.sent : d.pings;
+		want[i][1] = i ? d.peer_sent : d.answered;
+	}
+	CHECK(WAIT_UNTIL((session_tick(s, &snap), !snap.cap_unread), HANG_BOUND_S));
+	wire_counts(&base, &snap, N, wire);
+	for (unsigned i = 0; i < N; i++) {
+		printf("    VM%u on the wire: %llu out, %llu in (capture)\n", i + 1,
+		       (unsigned long long)wire[i][0], (unsigned long long)wire[i][1]);
+		CHECKF(
+		    snap.cap_drops != base.cap_drops ||
+			(wire[i][0] == want[i][0] && wire[i][1] == want[i][1]),
+		    "VM%u: the capture saw %llu out and %llu in, the guest and the peer %llu and "
+		    "%llu",
+		    i + 1, (unsigned long long)wire[i][0], (unsigned long long)wire[i][1],
+		    (unsigned long long)want[i][0], (unsigned long long)want[i][1]);
+	}
 	session_close(s);
 }

@@ -70,3 +70,26 @@ TEST(capture_counts_loss_and_reordering_from_sequence_numbers)
 	CHECK(c.from_guest == 8 && c.seq_lost == 2);
 	capture_state_free(st);
 }
+
+/* Several guests on the link (--vms): each one's packets are counted by its address, both ways;
+ * the round trips and the sequence stay the first guest's. */
+TEST(capture_counts_each_guests_packets_by_address)
+{
+	struct capture_counters c = {0};
+	struct capture_state *st = capture_state_new();
+	setup();
+	for (unsigned vm = 0; vm < CAP_VMS + 1; vm++) { /* the last is nobody we count */
+		guest.ip = 0x0a4d0002 + vm;
+		for (unsigned k = 0; k <= vm; k++) {
+			size_t n = udp_seq(100 * vm + k, 9);
+			capture_analyse(&c, st, 0x0a4d0002, f, (uint32_t)n, 1000);
+		}
+		size_t n = net_udp(&peer, f, sizeof(f), guest.ip, 9, 9, "0123456789abcdef", 16);
+		capture_analyse(&c, st, 0x0a4d0002, f, (uint32_t)n, 2000);
+	}
+	for (unsigned vm = 0; vm < CAP_VMS; vm++)
+		CHECKF(c.vm_from[vm] == vm + 1 && c.vm_to[vm] == 1, "VM%u: from %llu, to %llu",
+		       vm + 1, (unsigned long long)c.vm_from[vm], (unsigned long long)c.vm_to[vm]);
+	CHECK(c.from_guest == 1 && c.to_guest == 1 && c.seq_lost == 0);
+	capture_state_free(st);
+}

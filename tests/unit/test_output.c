@@ -141,6 +141,33 @@ TEST(latency_percentiles_come_from_the_log2_histogram)
 	CHECK(hist_percentile_us(h, HIST_SLOTS, 0.999, 1000000) > 1000);
 }
 
+/* The ping's finer histogram: every round trip lands in the slot that holds it, slots are a
+ * quarter octave wide, and a p99 a fifth above the median reads as that, not as a factor of 2. */
+TEST(ping_percentiles_come_from_quarter_octave_slots)
+{
+	for (uint64_t c = 1; c < (1ull << 34); c = c * 9 / 8 + 1) {
+		unsigned s = rtt_slot(c);
+		CHECKF(s < RTT_SLOTS, "%llu cycles: slot %u", (unsigned long long)c, s);
+		if (c >= (1ull << RTT_LO) && c < rtt_slot_low(RTT_SLOTS))
+			CHECKF(rtt_slot_low(s) <= c && c < rtt_slot_low(s + 1),
+			       "%llu cycles in slot %u [%llu, %llu)", (unsigned long long)c, s,
+			       (unsigned long long)rtt_slot_low(s),
+			       (unsigned long long)rtt_slot_low(s + 1));
+	}
+	for (unsigned s = 0; s < RTT_SLOTS; s++) {
+		double w = (double)rtt_slot_low(s + 1) / (double)rtt_slot_low(s);
+		CHECK(w > 1.1 && w <= 1.26);
+	}
+	uint64_t h[RTT_SLOTS] = {0};
+	CHECK(rtt_percentile_us(h, 0.5, 1000000) == 0);
+	h[rtt_slot(10000)] = 99; /* 10 us at 1 GHz */
+	h[rtt_slot(12000)] += 1; /* a p99 of 12 us: a fifth above */
+	double p50 = rtt_percentile_us(h, 0.5, 1000000), p99 = rtt_percentile_us(h, 0.99, 1000000);
+	double p999 = rtt_percentile_us(h, 0.999, 1000000);
+	CHECKF(p50 > 8 && p50 < 12 && p99 > 8 && p99 < 12 && p999 > 11 && p999 < 14.5,
+	       "p50 %.2f, p99 %.2f, p999 %.2f us", p50, p99, p999);
+}
+
 TEST(figure_rates_survive_counter_resets)
 {
 	struct figure f;

@@ -419,10 +419,12 @@ static void ping_once(void)
 	/* Wait for the reply even if a command comes: an abandoned ping is not a lost one. */
 	for (u64 end = t0 + ctl->tsc_khz * 1000; !ping_answered && rdtsc() < end;)
 		nic_poll(cur, on_frame);
-	if (ping_answered)
-		record_stats(&ctl->ping, ping_rtt);
-	else
+	if (!ping_answered) {
 		ctl->ping_lost++;
+		return;
+	}
+	ctl->ping_rtt[rtt_slot(ping_rtt)]++; /* before record_stats counts the trip */
+	record_stats(&ctl->ping, ping_rtt);
 }
 
 /* The tx ring is full. With interrupts the guest sleeps until the card has taken frames, as a
