@@ -375,7 +375,12 @@ int BPF_PROG(kvm_vcpu_wakeup_btf, __u64 ns, bool waited, bool valid)
 SEC("tp_btf/kvm_fpu")
 int BPF_PROG(kvm_fpu_btf, int load)
 {
-	if (load && !others())
+	if (others()) {
+		bump(KT_FLAT_TIMING + 1);
+		return 0;
+	}
+	bump(KT_FLAT_TIMING);
+	if (load)
 		lat_end(KT_LAT_USERSPACE, -1);
 	return 0;
 }

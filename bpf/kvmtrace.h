@@ -27,12 +27,14 @@ struct kt_key {
 #define KT_MAP_ENTRIES 4096
 
 /* The per-CPU array's slots (kvmtrace.bpf.c's flat map): runs passed over, then each event's
- * small details (below KT_FLAT_DETAILS), which never go to the hash. */
+ * small details (below KT_FLAT_DETAILS), which never go to the hash, then the runs of the exit
+ * timing's end (kvm_fpu, attach only): ours, and another process's. */
 #define KT_FLAT_OTHERS	  0
 #define KT_FLAT_UNCOUNTED KT_MAX
 #define KT_FLAT_EVENTS	  (2 * KT_MAX)
 #define KT_FLAT_DETAILS	  64
-#define KT_FLAT_MAX	  (KT_FLAT_EVENTS + KT_MAX * KT_FLAT_DETAILS)
+#define KT_FLAT_TIMING	  (KT_FLAT_EVENTS + KT_MAX * KT_FLAT_DETAILS)
+#define KT_FLAT_MAX	  (KT_FLAT_TIMING + 2)
 
 /* Exit latency (vmscope attach): the time a vCPU spends out of the guest per exit, as a log2
  * histogram of nanoseconds by reason and vCPU. Two kinds, by what the host's KVM shows: from

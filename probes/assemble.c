@@ -193,9 +193,9 @@ static void fill_stats(struct assembly *a, const struct readings *in, struct sna
 	}
 }
 
-/* What watching costs: the kernel's run time of the probes, per run, and this VMM's runs at
- * that cost against the vCPU thread's CPU time over the same tick (the other processes' runs
- * are spent on their threads, not this guest's). */
+/* What watching costs: the kernel's run time of the probes per run, from its last window of
+ * accounting, and this VMM's runs at that cost against the vCPU thread's CPU time over the same
+ * tick (the other processes' runs are spent on their threads, not this guest's). */
 static void fill_bpf_cost(struct assembly *a, const struct readings *in, struct snapshot *snap)
 {
 	const struct kt_counts *c = in->kt;
@@ -204,19 +204,26 @@ static void fill_bpf_cost(struct assembly *a, const struct readings *in, struct 
 	if (!c->cost_on)
 		return;
 	figure_update(&snap->bpf_runs, c->run_cnt, p->bpf_runs.total, snap->dt);
-	figure_update(&snap->bpf_run_ns, c->run_ns, p->bpf_run_ns.total, snap->dt);
 	figure_update(&snap->bpf_others, c->others, p->bpf_others.total, snap->dt);
 	figure_update(&snap->bpf_uncounted, c->uncounted, p->bpf_uncounted.total, snap->dt);
+	snap->bpf_cost_every = KT_COST_EVERY;
+	snap->bpf_win_seq = c->win_seq;
+	snap->bpf_win_runs = c->win_runs;
+	snap->bpf_win_ns = c->win_ns;
+	snap->bpf_win_counted = c->win_counted;
+	snap->bpf_ns_per_run_valid = c->win_seq > 0 && c->win_runs > 0;
+	snap->bpf_ns_per_run =
+	    snap->bpf_ns_per_run_valid ? (double)c->win_ns / (double)c->win_runs : 0;
 	bool was = p->bpf_cost_on && p->bpf_runs.valid && c->run_cnt >= p->bpf_runs.total &&
-		   c->run_ns >= p->bpf_run_ns.total && c->others >= p->bpf_others.total;
+		   c->others >= p->bpf_others.total;
 	uint64_t runs = was ? c->run_cnt - p->bpf_runs.total : 0,
-		 ns = was ? c->run_ns - p->bpf_run_ns.total : 0,
 		 others = was ? c->others - p->bpf_others.total : 0;
-	snap->bpf_ns_per_run_valid = runs > 0;
-	snap->bpf_ns_per_run = runs ? (double)ns / (double)runs : 0;
+	uint64_t ns = (uint64_t)((double)runs * snap->bpf_ns_per_run);
+	figure_update(&snap->bpf_run_ns, p->bpf_run_ns.total + ns, p->bpf_run_ns.total, snap->dt);
 	if (in->cpu_ok && !in->kt_shared) { /* shared: the runs are every VM's, the vCPU one's */
 		uint64_t vcpu = in->cpu.vcpu_ns;
-		if (was && a->bpf_vcpu_valid && vcpu > a->bpf_vcpu_ns) {
+		if (was && snap->bpf_ns_per_run_valid && a->bpf_vcpu_valid &&
+		    vcpu > a->bpf_vcpu_ns) {
 			double ours =
 			    runs > others ? (double)(runs - others) * snap->bpf_ns_per_run : 0;
 			snap->bpf_vcpu_share_valid = true;

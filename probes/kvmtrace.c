@@ -22,6 +22,10 @@ struct kvmtrace {
 	struct bpf_program *prog[KT_MAX]; /* each event's program: tp_btf/ or classic tp/ */
 	int ncpus;			  /* the per-CPU map's values */
 	int stats_fd; /* BPF_ENABLE_STATS: the kernel times every program while it is open */
+	bool cost_ok; /* the kernel accounts run time here */
+	unsigned reads;
+	uint64_t w_runs, w_ns, w_counted;		 /* the open window's start (kt_counts) */
+	uint64_t win_seq, win_runs, win_ns, win_counted; /* the last one to end */
 	uint64_t *vals;
 	bool latency;		     /* KT_OPEN_LATENCY */
 	struct bpf_link *run_link;   /* kvm_fpu: KVM_RUN's entry, the userspace kind's end */
@@ -147,8 +151,14 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char 
 	kt = calloc(1, sizeof(*kt));
 	if (!kt)
 		return -ENOMEM;
-	/* The observer's own cost, as bpftop reads it: the kernel's run time of each program. */
+	/* The observer's own cost, as bpftop reads it: the kernel's run time of each program, in
+	 * windows (kt_counts); the first begins at the first read. */
 	kt->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	kt->cost_ok = kt->stats_fd >= 0;
+	if (kt->cost_ok)
+		close(kt->stats_fd);
+	kt->stats_fd = -1;
+	kt->reads = KT_COST_EVERY - 1;
 	kt->latency = flags & KT_OPEN_LATENCY;
 	kt->ncpus = libbpf_num_possible_cpus();
 	kt->vals = kt->ncpus > 0 ? calloc((size_t)kt->ncpus, sizeof(*kt->vals)) : NULL;
@@ -251,7 +261,21 @@ static bool add_cost(struct bpf_program *p, uint64_t *runs, uint64_t *ns)
 	return true;
 }
 
-int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
+/* Every attached program's runs and run time by the kernel's accounting. */
+static bool kernel_cost(struct kvmtrace *kt, uint64_t *runs, uint64_t *ns)
+{
+	bool ok = true;
+	*runs = *ns = 0;
+	for (unsigned e = 0; ok && e < KT_MAX; e++)
+		if (kt->attached[e])
+			ok = add_cost(kt->prog[e], runs, ns);
+	if (ok && kt->run_link)
+		ok = add_cost(kt->skel->progs.kvm_fpu_btf, runs, ns);
+	return ok;
+}
+
+/* The maps' counts into out (events, details, the runs that counted none). */
+static int read_counts(struct kvmtrace *kt, struct kt_counts *out)
 {
 	int fd = bpf_map__fd(kt->skel->maps.counts);
 	struct kt_key key, next;
@@ -259,26 +283,15 @@ int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 
 	memset(out, 0, sizeof(*out));
 	memcpy(out->attached, kt->attached, sizeof(out->attached));
-	out->cost_on = kt->stats_fd >= 0;
-	for (unsigned e = 0; out->cost_on && e < KT_MAX; e++)
-		if (kt->attached[e])
-			out->cost_on = add_cost(kt->prog[e], &out->run_cnt, &out->run_ns);
-	/* The end of a timed exit (KVM_RUN's kvm_fpu, with KT_OPEN_LATENCY) runs too, counting no
-	 * event: its runs are among the uncounted. */
-	uint64_t timing_runs = 0;
-	if (out->cost_on && kt->run_link)
-		out->cost_on = add_cost(kt->skel->progs.kvm_fpu_btf, &timing_runs, &out->run_ns);
-	out->run_cnt += timing_runs;
 	if (read_flat(kt))
 		return -1;
-	out->uncounted = timing_runs;
 	for (__u32 i = 0; i < KT_FLAT_MAX; i++) {
 		uint64_t n = 0;
 		for (int c = 0; c < kt->ncpus; c++)
 			n += kt->flat_vals[(size_t)i * (size_t)kt->ncpus + (size_t)c];
-		if (i < KT_FLAT_UNCOUNTED)
+		if (i < KT_FLAT_UNCOUNTED || i == KT_FLAT_TIMING + 1)
 			out->others += n;
-		else if (i < KT_FLAT_EVENTS)
+		else if (i < KT_FLAT_EVENTS || i == KT_FLAT_TIMING)
 			out->uncounted += n;
 		else if (n) { /* an event's small detail */
 			unsigned e = (i - KT_FLAT_EVENTS) / KT_FLAT_DETAILS;
@@ -297,6 +310,51 @@ int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 		out->total[key.event] += value;
 		add_detail(out, key.event, key.detail, value);
 	}
+	out->run_cnt = out->others + out->uncounted;
+	for (unsigned e = 0; e < KT_MAX; e++)
+		out->run_cnt += out->total[e];
+	return 0;
+}
+
+/* The kernel's accounting in windows (kt_counts): a window open ends at this read (and is kept
+ * if the probes ran in it); else one begins at every KT_COST_EVERY-th. At each edge the kernel's
+ * counts are read next to the maps', the kernel's inside: the few runs between the two reads are in
+ * the kernel's figure only. */
+static void cost_window(struct kvmtrace *kt, struct kt_counts *out)
+{
+	uint64_t runs, ns;
+	if (kt->stats_fd >= 0) {
+		/* a window without a run says nothing of a run's cost: the last one stands */
+		if (kernel_cost(kt, &runs, &ns) && runs > kt->w_runs && ns >= kt->w_ns) {
+			kt->win_seq++;
+			kt->win_runs = runs - kt->w_runs;
+			kt->win_ns = ns - kt->w_ns;
+			kt->win_counted = out->run_cnt - kt->w_counted;
+		}
+		close(kt->stats_fd);
+		kt->stats_fd = -1;
+	} else if (kt->cost_ok && ++kt->reads % KT_COST_EVERY == 0) {
+		struct kt_counts now;
+		kt->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (kt->stats_fd >= 0 &&
+		    (!kernel_cost(kt, &kt->w_runs, &kt->w_ns) || read_counts(kt, &now))) {
+			close(kt->stats_fd);
+			kt->stats_fd = -1;
+		}
+		kt->w_counted = kt->stats_fd >= 0 ? now.run_cnt : 0;
+	}
+	out->cost_on = kt->cost_ok;
+	out->win_seq = kt->win_seq;
+	out->win_runs = kt->win_runs;
+	out->win_ns = kt->win_ns;
+	out->win_counted = kt->win_counted;
+}
+
+int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
+{
+	if (read_counts(kt, out))
+		return -1;
+	cost_window(kt, out);
 	return 0;
 }
 

@@ -19,14 +19,20 @@ struct kt_counts {
 	uint64_t total[KT_MAX];
 	unsigned nr_detail[KT_MAX];
 	struct kt_detail detail[KT_MAX][KT_DETAIL_MAX]; /* the busiest details first */
-	/* What the programs themselves cost, from the kernel's own accounting (BPF_ENABLE_STATS:
-	 * each program's run_cnt and run_time_ns, added up). cost_on false: not available. */
+	/* Every run of the programs, as they count themselves: total[] added up, and the runs that
+	 * counted nothing (other processes' events, and halves of one of ours: an MMIO read's
+	 * first trace, a KVM_RUN cut short, and with KT_OPEN_LATENCY the KVM_RUN entries and exits
+	 * that end a timed exit). */
+	uint64_t run_cnt, others, uncounted;
+	/* What the programs themselves cost, from the kernel's own accounting (BPF_ENABLE_STATS).
+	 * While it is on the kernel reads the clock twice around every run of every program (on
+	 * kvm_pvm about as much as a probe's own work), so it is on for one read of kvmtrace_read
+	 * in KT_COST_EVERY: the window from that read to the next. Its figures: the kernel's
+	 * run_cnt and run_time_ns in it, and the runs the programs counted in it (run_cnt's
+	 * count; the two agree but for a few runs at its edges), from the last window in which they
+	 * ran. cost_on false: the kernel does not account; win_seq 0: no such window yet. */
 	bool cost_on;
-	uint64_t run_cnt, run_ns;
-	/* Runs that counted nothing: other processes' events, and halves of one of ours (an MMIO
-	 * read's first trace, a KVM_RUN cut short, and with KT_OPEN_LATENCY the KVM_RUN entries
-	 * that end a timed exit); run_cnt is these and total[] added up. */
-	uint64_t others, uncounted;
+	uint64_t win_seq, win_runs, win_ns, win_counted;
 };
 
 struct kvmtrace;
@@ -39,6 +45,7 @@ struct kt_latency {
 
 #define KT_OPEN_VERBOSE 1u /* libbpf's warnings on stderr */
 #define KT_OPEN_LATENCY 2u /* attach: also time each exit (kt_lat_*), count interrupts, wakeups */
+#define KT_COST_EVERY	8  /* the kernel's accounting is on for one read in 8 */
 
 /* The probes on the KVM tracepoints for one process (tgid). 0, or -errno with *why: a sentence
  * saying why the probes are off. */

@@ -343,13 +343,17 @@ struct snapshot {
 	bool bpf_on;
 	char bpf_why[128];
 	struct figure bpf_event[KT_MAX];
-	/* The observer's own cost: the probes' runs and run time by the kernel's accounting
-	 * (bpf_cost_on), per run and as a share of the vCPU thread's CPU time this tick. */
+	/* The observer's own cost (bpf_cost_on: the kernel accounts it). The probes' runs, as they
+	 * count themselves; of them the runs that counted nothing (other processes' events and
+	 * halves of ours). The kernel's accounting is on in windows (kvmtrace.h, KT_COST_EVERY):
+	 * the last window's runs and run time by the kernel and the runs the probes counted in
+	 * it; ns a run is that window's. Run time is each tick's runs at that cost, and the vCPU
+	 * share this VMM's runs at it against the vCPU thread's CPU time this tick. */
 	bool bpf_cost_on;
 	struct figure bpf_runs, bpf_run_ns;
-	/* Runs that counted nothing: other processes' events and halves of ours; with the events
-	 * they add up to bpf_runs. The vCPU share is this VMM's runs at the mean run's cost. */
 	struct figure bpf_others, bpf_uncounted;
+	uint64_t bpf_win_seq, bpf_win_runs, bpf_win_ns, bpf_win_counted;
+	uint32_t bpf_cost_every; /* a window every so many ticks */
 	double bpf_ns_per_run, bpf_vcpu_share;
 	bool bpf_ns_per_run_valid, bpf_vcpu_share_valid;
 	unsigned nr_uexit, nr_kexit, nr_hcall;

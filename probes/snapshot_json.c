@@ -525,10 +525,20 @@ static void walk_bpf(struct jv *v, struct snapshot *s)
 				fputs("\"kernel\"",
 				      v->f); /* BPF_ENABLE_STATS: run_cnt, run_time_ns */
 			}
+			jv_u32(v, "sampled_every", &s->bpf_cost_every);
 			jv_fig(v, "runs", &s->bpf_runs);
 			jv_fig(v, "run_ns", &s->bpf_run_ns);
 			jv_fig(v, "other_processes", &s->bpf_others);
 			jv_fig(v, "uncounted", &s->bpf_uncounted);
+			/* The kernel's last window of accounting: null until one has ended. */
+			bool win = v->rd ? true : s->bpf_win_seq > 0;
+			if (jv_begin_opt(v, "window", &win)) {
+				jv_u64(v, "seq", &s->bpf_win_seq);
+				jv_u64(v, "runs", &s->bpf_win_runs);
+				jv_u64(v, "run_ns", &s->bpf_win_ns);
+				jv_u64(v, "counted", &s->bpf_win_counted);
+				jv_end(v, false);
+			}
 			jv_opt_f64(v, "ns_per_event", &s->bpf_ns_per_run, &s->bpf_ns_per_run_valid,
 				   1);
 			jv_opt_f64(v, "vcpu_share", &s->bpf_vcpu_share, &s->bpf_vcpu_share_valid,

@@ -460,12 +460,15 @@ static void probes(struct exposition *m, FILE *f, const struct snapshot *s)
 	}
 	if (s->bpf_on && s->bpf_cost_on && s->bpf_runs.valid) { /* what watching costs */
 		family(f, "vmscope_observer_bpf_runs_total", "counter",
-		       "Runs of vmscope's own eBPF probes (source: the kernel's run_cnt)");
+		       "Runs of vmscope's own eBPF probes, as they count themselves (the kernel's "
+		       "run_cnt agrees in each window of its accounting)");
 		fprintf(f, "vmscope_observer_bpf_runs_total %llu\n",
 			(unsigned long long)counted(m, "cost:runs", s->bpf_runs.total));
 		family(
 		    f, "vmscope_observer_bpf_seconds_total", "counter",
-		    "CPU time vmscope's own eBPF probes spent (source: the kernel's run_time_ns)");
+		    "CPU time vmscope's own eBPF probes spent: each tick's runs at the ns a run "
+		    "the "
+		    "kernel's accounting measured (run_time_ns) in its last window, one tick in 8");
 		fprintf(f, "vmscope_observer_bpf_seconds_total %.9f\n",
 			(double)counted(m, "cost:ns", s->bpf_run_ns.total) / 1e9);
 	}

@@ -95,8 +95,10 @@ static void draw_observer(int y, const struct snapshot *s)
 		snprintf(line, sizeof(line),
 			 "eBPF probes: - (the kernel does not account their run time)");
 	else
-		snprintf(line, sizeof(line), "eBPF probes cost %s an event, %s of the %s (kernel)",
-			 per, share, s->attached.on ? "VMM's CPU time" : "vCPU's time");
+		snprintf(
+		    line, sizeof(line), "eBPF probes cost %s an event, %s of the %s (kernel%s)",
+		    per, share, s->attached.on ? "VMM's CPU time" : "vCPU's time",
+		    s->bpf_cost_every > 1 ? ", sampled" : ""); /* older recordings: always on */
 	panel_line(y, "observer", line);
 }
 

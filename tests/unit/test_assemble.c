@@ -240,15 +240,29 @@ TEST(assembly_shows_the_probes_cost_per_event_and_as_a_share_of_the_vcpu)
 	tick(f, 0, 0, 0);
 	CHECK(f->snap.bpf_cost_on && !f->snap.bpf_ns_per_run_valid &&
 	      !f->snap.bpf_vcpu_share_valid);
-	/* A second on: 1000 runs in 150 us, 100 of them another process's; the vCPU ran 10 ms. */
+	/* A second on: 1000 runs, 100 of them another process's; the vCPU ran 10 ms. No window of
+	 * the kernel's accounting has ended yet: no cost, "-" rather than 0. */
 	f->kt.run_cnt += 1000;
-	f->kt.run_ns += 150000;
 	f->kt.others += 100;
 	f->in.cpu.vcpu_ns += 10000000;
 	tick(f, 0, 900, 0);
 	CHECK(f->snap.bpf_runs.rate == 1000 && f->snap.bpf_others.total == 100);
+	CHECK(!f->snap.bpf_ns_per_run_valid && !f->snap.bpf_vcpu_share_valid);
+	CHECK(f->snap.bpf_run_ns.total == 0);
+	/* A window ends: the kernel ran the probes 2000 times in 300 us (150 ns a run). The next
+	 * second's 1000 runs, 900 of them this VMM's, are costed at it: 135 us of the vCPU's
+	 * 10 ms, and the window's figures stand until the next one ends. */
+	f->kt.win_seq = 1;
+	f->kt.win_runs = 2000;
+	f->kt.win_ns = 300000;
+	f->kt.win_counted = 1998;
+	f->kt.run_cnt += 1000;
+	f->kt.others += 100;
+	f->in.cpu.vcpu_ns += 10000000;
+	tick(f, 0, 900, 0);
 	CHECK(f->snap.bpf_ns_per_run_valid && f->snap.bpf_ns_per_run == 150);
-	/* This VMM's 900 runs at 150 ns: 135 us of the vCPU's 10 ms. */
+	CHECK(f->snap.bpf_win_runs == 2000 && f->snap.bpf_win_counted == 1998);
+	CHECK(f->snap.bpf_run_ns.total == 150000 && f->snap.bpf_cost_every == KT_COST_EVERY);
 	CHECK(f->snap.bpf_vcpu_share_valid);
 	CHECK(f->snap.bpf_vcpu_share > 0.01349 && f->snap.bpf_vcpu_share < 0.01351);
 	/* The kernel that does not account run time: the figures are "-", not 0. */
