@@ -33,6 +33,7 @@ typedef uint64_t u64;
 #define PORT_EXIT_VMM	  0x510 /* handled by the VMM in userspace */
 #define PORT_EXIT_EVENTFD 0x514 /* an ioeventfd: completes inside KVM */
 #define PORT_GUEST_EVENT  0x518 /* guest -> VMM: enum guest_event */
+#define PORT_CONSOLE	  0x51c /* guest -> VMM: a console line of this length in ctl->con_line */
 #define MMIO_EXIT_VMM	  0xd0000000ull
 #define MMIO_EXIT_EVENTFD 0xd0001000ull
 #define GPA_PCI_ECAM	  0xe0000000ull /* bus 0; see vmm/pci.h */
@@ -125,9 +126,10 @@ enum hypercall_insn {
 	HC_VMMCALL, /* AMD-V */
 };
 
-#define CTL_MAGIC   0x706f6373u /* "scop" */
-#define CTL_VERSION 10
-#define HIST_SLOTS  32 /* log2 buckets of TSC cycles */
+#define CTL_MAGIC    0x706f6373u /* "scop" */
+#define CTL_VERSION  11
+#define CON_LINE_MAX 120 /* a console line's bytes at most (a longer one comes in pieces) */
+#define HIST_SLOTS   32	 /* log2 buckets of TSC cycles */
 
 /* The ping's round trips, finer than log2 (VM1's p99 under load against alone is a ratio near 1,
  * where a log2 slot is a factor of 2): RTT_SUB slots an octave, from 2^RTT_LO TSC cycles (less
@@ -238,6 +240,10 @@ struct ctl_page {
 	u64 eoi_lapic, eoi_pv;
 	u64 kvmclock_ns, steal_ns;
 	u64 ping_rtt[RTT_SLOTS]; /* guest -> VMM: ping's round trips by rtt_slot */
+	/* guest -> VMM: the console a line at a time (a paravirtual console: one exit a line,
+	 * where the 16550's data port takes one a byte): the line's bytes, then its length
+	 * written to PORT_CONSOLE. */
+	u8 con_line[CON_LINE_MAX];
 };
 _Static_assert(sizeof(struct ctl_page) <= GPA_DMA_FLOOR - GPA_CTL,
 	       "the control page fits its page");

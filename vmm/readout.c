@@ -87,9 +87,15 @@ uint64_t vmm_ns_banner(struct vmm *vm)
 {
 	return LOAD(vm->ns_banner);
 }
-uint64_t vmm_ns_created(struct vmm *vm)
+unsigned vmm_boot_marks(struct vmm *vm, struct vmm_mark *out)
 {
-	return vm->ns_created;
+	unsigned n = 0;
+	for (unsigned i = 0; i < vm->nr_marks && n < VMM_MARKS - 3; i++)
+		out[n++] = vm->marks[i];
+	out[n++] = (struct vmm_mark){"first KVM_RUN", LOAD(vm->ns_first_run)};
+	out[n++] = (struct vmm_mark){"first instruction (its exit)", LOAD(vm->ns_first_insn)};
+	out[n++] = (struct vmm_mark){"banner", LOAD(vm->ns_banner)};
+	return n;
 }
 
 void vmm_read_ctl(struct vmm *vm, struct ctl_page *out)

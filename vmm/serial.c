@@ -36,6 +36,12 @@ static void serial_tx(struct serial *s, uint8_t c)
 		serial_flush(s);
 }
 
+void serial_write(struct serial *s, const uint8_t *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		serial_tx(s, buf[i]);
+}
+
 int serial_io(uint64_t addr, void *data, uint32_t len, bool is_write, void *opaque)
 {
 	struct serial *s = opaque;

@@ -2,6 +2,7 @@
 #ifndef VMSCOPE_SERIAL_H
 #define VMSCOPE_SERIAL_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define SERIAL_LINE_MAX 120
@@ -19,5 +20,8 @@ struct serial {
 
 void serial_init(struct serial *s, serial_line_fn sink, void *opaque);
 int serial_io(uint64_t addr, void *data, uint32_t len, bool is_write, void *opaque);
+/* Bytes the guest sent by another way (its paravirtual console line): the same line
+ * discipline and counts as the UART's transmitter. */
+void serial_write(struct serial *s, const uint8_t *buf, size_t n);
 
 #endif

@@ -129,7 +129,8 @@ static int create_kvm_vm(struct vmm *vm, const char **why)
 	return 0;
 }
 
-/* Guest memory: one anonymous mapping, KVM's memory slot 0, the control page inside it. */
+/* Guest memory: one anonymous mapping, KVM's memory slot 0, the control page inside it. Fresh
+ * for every boot, so zero where the image does not reach: the guest's .bss relies on it. */
 static int map_memory(struct vmm *vm, const char **why)
 {
 	vm->mem = mmap(NULL, GUEST_MEM_SIZE, PROT_READ | PROT_WRITE,
@@ -205,8 +206,8 @@ static int load_guest(struct vmm *vm, const char **why)
 	return 0;
 }
 
-/* The serial port, the guest's event port, the PCI bus, the exits workload's devices and the
- * interrupt router with the command doorbell's MSI. */
+/* The serial port, the guest's event and console ports, the PCI bus, the exits workload's devices
+ * and the interrupt router with the command doorbell's MSI. */
 static int init_devices(struct vmm *vm, const char **why)
 {
 	int r;
@@ -224,6 +225,8 @@ static int init_devices(struct vmm *vm, const char **why)
 		accel_coalesce(&vm->accel, IO_PIO, PORT_SERIAL, 1);
 	if (!r)
 		r = iobus_register(&vm->bus, IO_PIO, PORT_GUEST_EVENT, 4, vcpu_guest_event, vm);
+	if (!r)
+		r = iobus_register(&vm->bus, IO_PIO, PORT_CONSOLE, 4, vcpu_console, vm);
 	if (!r)
 		r = pci_bus_init(&vm->pci, &vm->bus, &vm->accel);
 	if (r) {
@@ -291,13 +294,30 @@ static int kvm_or_translated(struct vmm *vm, const char **why)
 	return 0;
 }
 
+/* A step of vmm_create ended: the boot's timeline (vmm_boot_marks). */
+static void mark(struct vmm *vm, const char *name)
+{
+	if (vm->nr_marks < VMM_MARKS)
+		vm->marks[vm->nr_marks++] = (struct vmm_mark){name, mono_ns() - vm->ns_t0};
+}
+
+struct vmm_step {
+	int (*fn)(struct vmm *, const char **);
+	const char *name;
+};
+
 int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 {
-	static int (*const kvm_steps[])(struct vmm *, const char **) = {
-	    map_memory, create_vcpu, load_guest, init_devices, init_network, NULL,
+	static const struct vmm_step kvm_steps[] = {
+	    {map_memory, "memory"},    {create_vcpu, "vCPU"},	  {load_guest, "guest image"},
+	    {init_devices, "devices"}, {init_network, "network"}, {NULL, NULL},
 	};
-	static int (*const translated_steps[])(struct vmm *, const char **) = {
-	    map_memory, create_translated, init_devices, init_network, NULL,
+	static const struct vmm_step translated_steps[] = {
+	    {map_memory, "memory"},
+	    {create_translated, "translated CPU"},
+	    {init_devices, "devices"},
+	    {init_network, "network"},
+	    {NULL, NULL},
 	};
 	struct vmm *vm;
 	int r;
@@ -319,15 +339,15 @@ int vmm_create(struct vmm **out, const struct vmm_opts *opts, const char **why)
 		r = kvm_or_translated(vm, why);
 		if (r)
 			goto err;
+		mark(vm, vm->vm_fd >= 0 ? "KVM_CREATE_VM" : "no KVM");
 	}
-	for (int (*const *step)(struct vmm *, const char **) = vm->vm_fd >= 0 ? kvm_steps
-									      : translated_steps;
-	     *step; step++) {
-		r = (*step)(vm, why);
+	for (const struct vmm_step *step = vm->vm_fd >= 0 ? kvm_steps : translated_steps; step->fn;
+	     step++) {
+		r = step->fn(vm, why);
 		if (r)
 			goto err;
+		mark(vm, step->name);
 	}
-	vm->ns_created = mono_ns() - vm->ns_t0;
 	vlog(&vm->log, "vmm: host %s, cpu mode %s, tsc %llu kHz", host_kind_name(vm->host),
 	     cpu_mode_name(vm->cpu), (unsigned long long)vm->tsc_khz);
 	*out = vm;

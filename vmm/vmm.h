@@ -174,6 +174,14 @@ unsigned vmm_nic_regions(struct vmm *vm, struct vmm_region *out);
 /* Boot milestones, ns since vmm_create() began; 0 until reached. */
 uint64_t vmm_ns_first_insn(struct vmm *vm);
 uint64_t vmm_ns_banner(struct vmm *vm);
-uint64_t vmm_ns_created(struct vmm *vm);
+/* The boot's timeline, in order: each step of vmm_create (KVM_CREATE_VM, memory, ...), the vCPU
+ * thread's first KVM_RUN, the guest's first instruction (its first exit), its banner. Each mark
+ * is where its step ended, ns since vmm_create() began (0: not reached). How many. */
+#define VMM_MARKS 12
+struct vmm_mark {
+	const char *name;
+	uint64_t ns;
+};
+unsigned vmm_boot_marks(struct vmm *vm, struct vmm_mark *out);
 
 #endif

@@ -79,7 +79,9 @@ struct vmm {
 	bool ready; /* the guest said GEV_READY: its drivers, hot-plug's too, are up */
 
 	uint64_t watch_hb, watch_since_ns;
-	uint64_t ns_t0, ns_created, ns_first_insn, ns_banner;
+	uint64_t ns_t0, ns_first_run, ns_first_insn, ns_banner;
+	struct vmm_mark marks[VMM_MARKS]; /* vmm_create's steps, as they ended */
+	unsigned nr_marks;
 };
 
 /* vcpu.c */
@@ -103,6 +105,7 @@ void vcpu_wake(struct vmm *vm);
 const char *vcpu_exception_name(unsigned vector);
 /* The guest's port for its events (GEV_*). */
 int vcpu_guest_event(uint64_t addr, void *data, uint32_t len, bool is_write, void *opaque);
+int vcpu_console(uint64_t addr, void *data, uint32_t len, bool is_write, void *opaque);
 void vcpu_serial_line(const char *line, void *opaque);
 
 /* slots.c */
