@@ -66,7 +66,7 @@ elif (cd "$tmp" && "$BIN" replay --headless >"$tmp/tour.jsonl" 2>"$tmp/tour.err"
 		(map(select(.tour.step == 8))[-1] | .nic_mode == "vf" and
 			.net.exits_per_packet.nic < $e1000_nic / 100) and
 		(map(select(.tour.step == 10))[-1] | (.vms | length) == 3 and
-			.shared.neighbours == "tx" and .shared.vm1_latency_us.virtio.alone != null and
+			.shared.neighbours == "both" and .shared.vm1_latency_us.virtio.alone != null and
 			.shared.vm1_latency_us.virtio.loaded != null) and
 		(map(select(.tour.step == 12))[-1] | [.vms[].nic_mode] == ["vf","vf","vf"] and
 			.shared.path_is_card and .shared.vm1_latency_us.vf.loaded != null and

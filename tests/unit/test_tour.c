@@ -45,9 +45,9 @@ TEST(the_built_in_tour_tells_the_lesson_in_order)
 		enum nic_mode nic;
 		enum workload neighbours;
 	} vms[4] = {{NIC_MODE_VIRTIO, WL_IDLE},
-		    {NIC_MODE_NONE, WL_TX},
+		    {NIC_MODE_NONE, WL_BOTH},
 		    {NIC_MODE_VF, WL_IDLE},
-		    {NIC_MODE_NONE, WL_TX}};
+		    {NIC_MODE_NONE, WL_BOTH}};
 	for (unsigned i = 0; i < 4 && 8 + i < t.nr; i++) {
 		const struct tour_step *st = &t.step[8 + i];
 		bool nic = vms[i].nic == NIC_MODE_NONE, load = false;
