@@ -515,7 +515,7 @@ static int draw_log(struct dash *d, int y, int rows)
 	attron(COLOR_PAIR(C_HEAD) | A_BOLD);
 	mvprintw(y++, 1, "%s",
 		 d->snap.attached.on ? "LOG (what attach saw of the VM)"
-				     : "LOG (guest serial and VMM)");
+				     : "LOG (guest console and VMM)");
 	attroff(COLOR_PAIR(C_HEAD) | A_BOLD);
 	unsigned n = (unsigned)rows - 1 < d->nr_log ? (unsigned)rows - 1 : d->nr_log;
 	for (unsigned i = 0; i < n; i++)
