@@ -366,8 +366,21 @@ TEST(vf_card_takes_no_exits_on_the_data_path_and_its_engine_does_the_work)
 	session_close(s);
 }
 
+/* Every VM's last switch is over, its old card let go (a VM mid-switch refuses the next one,
+ * and a switch of them all leaves it on its card with a line in the log). */
+static bool switches_over(struct session *s)
+{
+	for (unsigned i = 0; i < session_vms(s); i++) {
+		struct vmm_switch sw;
+		vmm_switch_read(session_vmm_of(s, i), &sw);
+		if (sw.seq && sw.phase != SWITCH_DONE && sw.phase != SWITCH_FAILED)
+			return false;
+	}
+	return true;
+}
+
 /* Every VM of the session on card m, after a switch (each VM's vCPU thread hot-plugs its own
- * card at once: on vf they take VFs of the one card together). */
+ * card at once: on vf they take VFs of the one card together), its old card let go. */
 static void all_on(struct session *s, struct snapshot *snap, enum nic_mode m)
 {
 	const char *why = "";
@@ -383,6 +396,7 @@ static void all_on(struct session *s, struct snapshot *snap, enum nic_mode m)
 	       "to %s: the VMs are on %s, %s, %s%s", nic_mode_name(m),
 	       nic_mode_name(snap->vms.vm[0].nic_mode), nic_mode_name(snap->vms.vm[1].nic_mode),
 	       nic_mode_name(snap->vms.vm[2].nic_mode), snap->switching ? ", switching" : "");
+	CHECK(WAIT_UNTIL((session_poll(s), switches_over(s)), HANG_BOUND_S));
 }
 
 /* Several VMs (--vms) on the host's SR-IOV card: the session's own VMS figures follow each VM,
@@ -433,6 +447,7 @@ TEST(session_several_vms_on_the_vf_restart_and_switch_together)
 	REQUIRE(session_switch_vm_nic(s, 1, NIC_MODE_EMULATED, &why) == 0);
 	CHECK(WAIT_UNTIL((session_tick(s, &snap), snap.vms.vm[1].nic_mode == NIC_MODE_EMULATED),
 			 HANG_BOUND_S));
+	CHECK(WAIT_UNTIL((session_poll(s), switches_over(s)), HANG_BOUND_S));
 	CHECK(snap.vms.vm[0].nic_mode == NIC_MODE_VF && snap.vms.vm[2].nic_mode == NIC_MODE_VF);
 	/* Away from the card (it leaves the link with its last VF) and back onto it. */
 	for (int i = 0; i < 2; i++) {
