@@ -18,6 +18,10 @@ struct session_vm {
 	struct ctl_page ctl;	    /* its control page as the tick read it */
 	uint64_t path_pkts;	    /* its card's packets at the last tick (path_shares) */
 	double path_share;	    /* its part of the shared network thread this tick */
+	/* VM2..: a switch of every VM it refused because its own last one was still letting its
+	 * old card go; asked again at every poll until it starts or is refused for good. */
+	bool switch_pending;
+	enum nic_mode switch_to;
 };
 
 struct session {

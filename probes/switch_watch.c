@@ -89,8 +89,30 @@ static bool switch_over(const struct session *s)
 	return sw->seq != s->track.seq || sw->phase == SWITCH_DONE || sw->phase == SWITCH_FAILED;
 }
 
+/* The neighbours a switch of every VM found mid-switch: asked again until their last one is
+ * over. */
+static void retry_pending(struct session *s)
+{
+	for (unsigned i = 1; i < s->nr_vms; i++) {
+		struct session_vm *sv = &s->vms[i];
+		const char *why;
+		if (!sv->switch_pending)
+			continue;
+		int r = vmm_switch_nic(sv->vm, sv->switch_to, &why);
+		if (r == -EBUSY)
+			continue;
+		sv->switch_pending = false;
+		if (!r)
+			vlog(vmm_log(s->vm), "vmscope: VM%u moves to the %s card", i + 1,
+			     nic_mode_name(sv->switch_to));
+		else if (r != -EALREADY)
+			vlog(vmm_log(s->vm), "vmscope: VM%u stays on its card: %s", i + 1, why);
+	}
+}
+
 void switch_watch_follow(struct session *s)
 {
+	retry_pending(s);
 	if (!s->track.on)
 		return;
 	vmm_switch_read(s->vm, &s->track.sw);
@@ -180,11 +202,19 @@ static int switch_vm1(struct session *s, enum nic_mode to, bool all, const char 
 	if (r) {
 		return refused(s, to, *why, r);
 	}
-	/* The neighbours' cards move with VM1's; the event follows VM1's switch, a neighbour's
-	 * refusal is said in the log (its card carries on). */
+	/* The neighbours' cards move with VM1's; the event follows VM1's switch. A neighbour still
+	 * finishing its last switch moves once that is over (retry_pending); another refusal is
+	 * said in the log (its card carries on). */
 	for (unsigned i = 1; all && i < s->nr_vms; i++) {
 		const char *nwhy;
-		if (vmm_switch_nic(s->vms[i].vm, to, &nwhy))
+		int nr = vmm_switch_nic(s->vms[i].vm, to, &nwhy);
+		s->vms[i].switch_pending = nr == -EBUSY;
+		s->vms[i].switch_to = to;
+		if (nr == -EBUSY)
+			vlog(vmm_log(s->vm),
+			     "vmscope: VM%u finishes its last switch, then moves to the %s card",
+			     i + 1, nic_mode_name(to));
+		else if (nr)
 			vlog(vmm_log(s->vm), "vmscope: VM%u stays on its card: %s", i + 1, nwhy);
 	}
 	uint64_t mono = mono_ns(), real = clock_ns(CLOCK_REALTIME);
@@ -221,6 +251,7 @@ int session_switch_vm_nic(struct session *s, unsigned vm, enum nic_mode to, cons
 	}
 	if (!vm)
 		return switch_vm1(s, to, false, why);
+	s->vms[vm].switch_pending = false; /* this one is asked for it alone */
 	int r = vmm_switch_nic(s->vms[vm].vm, to, why);
 	if (!r)
 		vlog(vmm_log(s->vm), "vmscope: VM%u moves to the %s card", vm + 1,

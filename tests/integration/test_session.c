@@ -366,8 +366,7 @@ TEST(vf_card_takes_no_exits_on_the_data_path_and_its_engine_does_the_work)
 	session_close(s);
 }
 
-/* Every VM's last switch is over, its old card let go (a VM mid-switch refuses the next one,
- * and a switch of them all leaves it on its card with a line in the log). */
+/* Every VM's last switch is over, its old card let go. */
 static bool switches_over(struct session *s)
 {
 	for (unsigned i = 0; i < session_vms(s); i++) {
@@ -447,7 +446,8 @@ TEST(session_several_vms_on_the_vf_restart_and_switch_together)
 	REQUIRE(session_switch_vm_nic(s, 1, NIC_MODE_EMULATED, &why) == 0);
 	CHECK(WAIT_UNTIL((session_tick(s, &snap), snap.vms.vm[1].nic_mode == NIC_MODE_EMULATED),
 			 HANG_BOUND_S));
-	CHECK(WAIT_UNTIL((session_poll(s), switches_over(s)), HANG_BOUND_S));
+	/* Straight away every VM back to virtio: VM2 may still be letting its VF go, and then
+	 * moves once that is over (a switch of them all leaves none behind for that). */
 	CHECK(snap.vms.vm[0].nic_mode == NIC_MODE_VF && snap.vms.vm[2].nic_mode == NIC_MODE_VF);
 	/* Away from the card (it leaves the link with its last VF) and back onto it. */
 	for (int i = 0; i < 2; i++) {
