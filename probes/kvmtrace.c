@@ -318,8 +318,8 @@ static int read_counts(struct kvmtrace *kt, struct kt_counts *out)
 
 /* The kernel's accounting in windows (kt_counts): a window open ends at this read (and is kept
  * if the probes ran in it); else one begins at every KT_COST_EVERY-th. At each edge the kernel's
- * counts are read next to the maps', the kernel's inside: the few runs between the two reads are in
- * the kernel's figure only. */
+ * counts are read just after the maps' (out, this read's): the few runs between the two reads
+ * are the probes' count only at the start, the kernel's only at the end. */
 static void cost_window(struct kvmtrace *kt, struct kt_counts *out)
 {
 	uint64_t runs, ns;
@@ -334,14 +334,12 @@ static void cost_window(struct kvmtrace *kt, struct kt_counts *out)
 		close(kt->stats_fd);
 		kt->stats_fd = -1;
 	} else if (kt->cost_ok && ++kt->reads % KT_COST_EVERY == 0) {
-		struct kt_counts now;
 		kt->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-		if (kt->stats_fd >= 0 &&
-		    (!kernel_cost(kt, &kt->w_runs, &kt->w_ns) || read_counts(kt, &now))) {
+		if (kt->stats_fd >= 0 && !kernel_cost(kt, &kt->w_runs, &kt->w_ns)) {
 			close(kt->stats_fd);
 			kt->stats_fd = -1;
 		}
-		kt->w_counted = kt->stats_fd >= 0 ? now.run_cnt : 0;
+		kt->w_counted = out->run_cnt;
 	}
 	out->cost_on = kt->cost_ok;
 	out->win_seq = kt->win_seq;

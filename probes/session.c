@@ -669,12 +669,10 @@ static void tick_vms(struct session *s, struct snapshot *snap, const struct read
 	v->path_cpu.value = v->path_cpu.valid ? (double)(now[3] - s->path_prev[3]) / span / pps : 0;
 	snprintf(v->path_cpu.source, sizeof(v->path_cpu.source), "thread");
 	memcpy(s->path_prev, now, sizeof(now));
-	/* The capture on the link counts each VM's packets by address. */
-	struct capture_counters cc;
-	if (s->cap) {
-		capture_read(s->cap, &cc);
+	/* The capture on the link counts each VM's packets by address (VM1's reading has them). */
+	if (vm1->cap) {
 		for (unsigned i = 0; i < s->nr_vms && i < CAP_VMS; i++) {
-			uint64_t c[2] = {cc.vm_from[i], cc.vm_to[i]};
+			uint64_t c[2] = {vm1->cap->vm_from[i], vm1->cap->vm_to[i]};
 			figure_update(&v->vm[i].cap_tx, c[0], was ? s->cap_prev[i][0] : c[0], dt);
 			figure_update(&v->vm[i].cap_rx, c[1], was ? s->cap_prev[i][1] : c[1], dt);
 			memcpy(s->cap_prev[i], c, sizeof(c));
