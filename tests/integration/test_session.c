@@ -366,6 +366,34 @@ TEST(vf_card_takes_no_exits_on_the_data_path_and_its_engine_does_the_work)
 	session_close(s);
 }
 
+/* Three VMs on virtio's shared path, VM1 pinging back to back, VM2 and VM3 running neighbours
+ * at rate; NULL (the test failed) if the session does not open with all three. */
+static struct session *open_three_vms(enum workload neighbours, uint32_t rate)
+{
+	struct session_opts o = {.cpu = CPU_AUTO,
+				 .workload = WL_PING,
+				 .rate = 0,
+				 .nic = NIC_MODE_VIRTIO,
+				 .no_bpf = true,
+				 .vms = 3,
+				 .neighbours = neighbours,
+				 .neighbour_rate = rate};
+	struct session *s;
+	const char *why;
+	need_kvm();
+	need_tap();
+	if (session_open(&s, &o, &why)) {
+		test_fail(__FILE__, __LINE__, "session_open: %s", why);
+		return NULL;
+	}
+	if (session_vms(s) != 3) {
+		test_fail(__FILE__, __LINE__, "the session has %u VMs, not 3", session_vms(s));
+		session_close(s);
+		return NULL;
+	}
+	return s;
+}
+
 /* Every VM's last switch is over, its old card let go. */
 static bool switches_over(struct session *s)
 {
@@ -407,19 +435,8 @@ TEST(session_several_vms_on_the_vf_restart_and_switch_together)
 {
 	static struct snapshot snap;
 	const char *why;
-	need_kvm();
-	need_tap();
-	struct session_opts o = {.cpu = CPU_AUTO,
-				 .workload = WL_PING,
-				 .rate = 0,
-				 .nic = NIC_MODE_VIRTIO,
-				 .no_bpf = true,
-				 .vms = 3,
-				 .neighbours = WL_TX,
-				 .neighbour_rate = 2000};
-	struct session *s;
-	REQUIRE(session_open(&s, &o, &why) == 0);
-	REQUIRE(session_vms(s) == 3);
+	struct session *s = open_three_vms(WL_TX, 2000);
+	REQUIRE(s);
 	all_on(s, &snap, NIC_MODE_VF);
 	for (int round = 0; round < 2; round++) {
 		uint64_t from = ctl(s)->ping.ops;
@@ -555,20 +572,8 @@ TEST(session_several_vms_switched_under_load_lose_nothing_uncounted)
 	static struct snapshot snap;
 	enum { N = 3 };
 	const uint32_t rate = (uint32_t)(NEIGHBOUR_RATE_DEFAULT / test_slow);
-	const char *why;
-	need_kvm();
-	need_tap();
-	struct session_opts o = {.cpu = CPU_AUTO,
-				 .workload = WL_PING,
-				 .rate = 0,
-				 .nic = NIC_MODE_VIRTIO,
-				 .no_bpf = true,
-				 .vms = N,
-				 .neighbours = WL_BOTH,
-				 .neighbour_rate = rate};
-	struct session *s;
-	REQUIRE(session_open(&s, &o, &why) == 0);
-	REQUIRE(session_vms(s) == N);
+	struct session *s = open_three_vms(WL_BOTH, rate);
+	REQUIRE(s);
 	/* Every address learnt both ways (a flood at an unresolved guest waits in the namespace's
 	 * ARP queue), then everyone idle: the baseline. */
 	struct vm_account from[N], now[N];
