@@ -15,7 +15,9 @@
 
 struct accel {
 	void *opaque;
-	/* Binds fd to guest writes of len bytes at addr in space (assign), or unbinds it. */
+	/* Binds fd to guest writes of len bytes at addr in space (assign), or unbinds it: 0 when
+	 * done, -errno; an unbind may also give 1: the backend finishes it on a thread of its own
+	 * (KVM waits for a grace period, vmm/cpu_kvm.c) and counts it then. */
 	int (*ioeventfd)(void *opaque, enum io_space space, uint64_t addr, uint32_t len, int fd,
 			 bool assign);
 	/* Maps size bytes at host ptr as guest RAM at gpa in slot (< ACCEL_RAM_SLOTS); gpa 0

@@ -39,6 +39,8 @@ struct cpu_backend {
 	void (*interrupt)(struct vmm *vm);
 	/* The guest's instruction pointer now (0 when it cannot be read). */
 	uint64_t (*rip)(struct vmm *vm);
+	/* Once the vCPU thread runs: starts what the backend keeps beside it; NULL: nothing. */
+	void (*start)(struct vmm *vm);
 	/* Frees the backend's own state (vm->cpu_state); NULL when it keeps none. */
 	void (*destroy)(struct vmm *vm);
 	/* What the devices ask of it (vmm/accel.h), with the VM as opaque. */

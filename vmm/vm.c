@@ -364,6 +364,8 @@ int vmm_start(struct vmm *vm)
 	int r = vcpu_start(vm);
 	if (r)
 		return r;
+	if (vm->cpu_be->start) /* after the vCPU: the guest boots meanwhile */
+		vm->cpu_be->start(vm);
 	drive_peer(vm);
 	return vcpu_start_watchdog(vm);
 }

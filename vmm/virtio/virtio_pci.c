@@ -240,7 +240,7 @@ static void notify_ioeventfds(struct virtio_pci *vp, uint64_t base, bool assign)
 {
 	for (unsigned q = 0; q < vp->ops->nr_queues && vp->accel; q++)
 		if (accel_ioeventfd(vp->accel, IO_MMIO, base + VP_NOTIFY + VP_NOTIFY_MULT * q, 2,
-				    vp->notify_fd[q], assign))
+				    vp->notify_fd[q], assign) < 0)
 			vp->st.bad_access++;
 }
 
