@@ -32,11 +32,11 @@ static void follow_vm1(struct session *s)
 }
 
 /* A neighbour's tx goes out in bursts, NEIGHBOUR_BURSTS_S a second, each at most
- * NEIGHBOUR_BURST_MAX datagrams (three quarters of the drivers' 64-entry tx rings, so that a
- * burst never waits for room): the guest halts between them. A halt and its wake-up cost a
- * kvm_pvm vCPU thread about 250 us of host CPU (schedstat, docs/benchmarks.md), so a neighbour
- * waking a thousand times a second took a quarter of a core whatever its rate: the load on the
- * I/O path is the frames, not the wake-ups. */
+ * NEIGHBOUR_BURST_MAX datagrams (three quarters of the e1000's 64-entry tx ring, the drivers'
+ * smallest, so that a burst never waits for room): the guest halts between them. A halt and its
+ * wake-up cost a kvm_pvm vCPU thread about 250 us of host CPU (schedstat, docs/benchmarks.md), so a
+ * neighbour waking a thousand times a second took a quarter of a core whatever its rate: the load
+ * on the I/O path is the frames, not the wake-ups. */
 #define NEIGHBOUR_BURSTS_S  100
 #define NEIGHBOUR_BURST_MAX 48
 

@@ -406,6 +406,41 @@ TEST(sriov_engine_moves_frames_and_writes_completions)
 	teardown();
 }
 
+/* TX_IRQ_AT: a driver waiting for room asks to be woken once the card's tx head reaches a
+ * count (half its ring back), as virtio's used_event; completions before it leave IRQ_ARM set
+ * (no interrupt), the one that reaches it clears it. rx completions do not look at it. */
+TEST(sriov_tx_interrupt_waits_for_the_head_the_driver_asked_for)
+{
+	setup();
+	enable_vfs(1);
+	rings_up(0);
+	for (unsigned i = 0; i < 8; i++)
+		frame(ram + TXB + 2048 * i, (const uint8_t *)"\xff\xff\xff\xff\xff\xff");
+	for (unsigned i = 0; i < 3; i++)
+		tx_desc(i, TXB + 2048 * i, 60);
+	db_wr(0, VSNIC_DB_TX_IRQ_AT, 6);
+	db_wr(0, VSNIC_DB_IRQ_ARM, 1);
+	db_wr(0, VSNIC_DB_TX_TAIL, 3);
+	CHECK(vsnic_engine(c) == 3);
+	CHECK(db_rd(0, VSNIC_DB_TX_HEAD) == 3 && db_rd(0, VSNIC_DB_IRQ_ARM) == 1);
+	for (unsigned i = 3; i < 6; i++)
+		tx_desc(i, TXB + 2048 * i, 60);
+	db_wr(0, VSNIC_DB_TX_TAIL, 6);
+	CHECK(vsnic_engine(c) == 3);
+	CHECK(db_rd(0, VSNIC_DB_TX_HEAD) == 6 && db_rd(0, VSNIC_DB_IRQ_ARM) == 0);
+	/* A count far ahead holds tx completions back, not rx ones. */
+	db_wr(0, VSNIC_DB_TX_IRQ_AT, 100);
+	db_wr(0, VSNIC_DB_IRQ_ARM, 1);
+	tx_desc(6, TXB + 2048 * 6, 60);
+	db_wr(0, VSNIC_DB_TX_TAIL, 7);
+	CHECK(vsnic_engine(c) == 1 && db_rd(0, VSNIC_DB_IRQ_ARM) == 1);
+	uint8_t f[64];
+	db_wr(0, VSNIC_DB_RX_TAIL, 4);
+	vsnic_rx(c, f, frame(f, (const uint8_t *)"\x52\x54\x00\x12\x34\x56"));
+	CHECK(tot().rx_packets == 1 && db_rd(0, VSNIC_DB_IRQ_ARM) == 0);
+	teardown();
+}
+
 TEST(sriov_hostile_doorbells_rings_and_descriptors_are_counted_and_dropped)
 {
 	setup();
@@ -453,7 +488,7 @@ static void *scribbler(void *arg)
 	uint32_t x = 12345, *db = arg;
 	while (__atomic_load_n(&scribbling, __ATOMIC_RELAXED)) {
 		x = x * 1103515245u + 12345u;
-		db[(x >> 8) % 5] = x; /* tails, heads, IRQ_ARM: anything */
+		db[(x >> 8) % 7] = x; /* tails, heads, IRQ_ARM, ENGINE_IDLE, TX_IRQ_AT */
 	}
 	return NULL;
 }

@@ -5,7 +5,7 @@
 #include "../control.h"
 
 #define VNET_RXQ_SIZE 1024 /* deep, like a real NIC: the vCPU may be off its core for ms */
-#define VNET_TXQ_SIZE 64
+#define VNET_TXQ_SIZE 256  /* as virtio-net's default: see VFG_TX (nic.h) */
 #define VNET_BUF      2048
 #define VNET_HDR      12
 /* A queue's rings (2.7): descriptors, the driver area after them, the device area from the

@@ -54,14 +54,18 @@ static void complete(struct vsnic_vf *vf, uint64_t at, uint16_t len, uint16_t fl
 	gpa_write(&vf->mem, at + 8, v, sizeof(v)); /* inside the ring checked at setup */
 }
 
-/* After completions: the guest asked to be woken (IRQ_ARM), so clear it and send the vector.
- * The fence pairs with the guest's: it stores IRQ_ARM then reads DONE; we store DONE then read
- * IRQ_ARM, so one of the two sees the other. */
-static void maybe_interrupt(struct vsnic_vf *vf)
+/* After completions: the guest asked to be woken (IRQ_ARM), so clear it and send the vector;
+ * after tx completions only once the head reached TX_IRQ_AT. The fence pairs with the guest's:
+ * it stores TX_IRQ_AT and IRQ_ARM then reads the head or DONE; we store those then read IRQ_ARM,
+ * so one of the two sees the other. */
+static void maybe_interrupt(struct vsnic_vf *vf, bool tx)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!__atomic_load_n(DB32(vf, VSNIC_DB_IRQ_ARM), __ATOMIC_ACQUIRE))
 		return;
+	if (tx && (int32_t)(vf->tx.head -
+			    __atomic_load_n(DB32(vf, VSNIC_DB_TX_IRQ_AT), __ATOMIC_ACQUIRE)) < 0)
+		return; /* the driver asked to be woken further on */
 	__atomic_store_n(DB32(vf, VSNIC_DB_IRQ_ARM), 0, __ATOMIC_RELEASE);
 	if (pci_msix_notify(&vf->msix, 0))
 		CNT_ADD(vf->st.interrupts, 1);
@@ -137,7 +141,7 @@ static bool vf_tx_one(struct vsnic *c, struct vsnic_vf *vf)
 static void vf_tx_done(struct vsnic_vf *vf)
 {
 	__atomic_store_n(DB32(vf, VSNIC_DB_TX_HEAD), vf->tx.head, __ATOMIC_RELEASE);
-	maybe_interrupt(vf);
+	maybe_interrupt(vf, true);
 }
 
 /* A turn of the engine's arbiter: a frame from each VF with one posted, in turn, round after
@@ -255,7 +259,7 @@ static int vf_rx(struct vsnic *c, struct vsnic_vf *vf, const uint8_t *frame, uin
 	}
 	r->head++;
 	__atomic_store_n(DB32(vf, VSNIC_DB_RX_HEAD), r->head, __ATOMIC_RELEASE);
-	maybe_interrupt(vf);
+	maybe_interrupt(vf, false);
 	return ok;
 }
 

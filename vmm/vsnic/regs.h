@@ -51,6 +51,11 @@
  * one access of the data path that exits (an ioeventfd KVM completes itself), counted as the
  * card's wake-ups. While it is awake nothing exits. */
 #define VSNIC_DB_ENGINE_IDLE 0x14
+/* guest: tx completions raise the armed interrupt only once TX_HEAD has reached this count
+ * (free-running, compared as a signed difference), as virtio's used_event: a driver waiting for
+ * room asks to be woken when half its ring is free, not at the card's first completion. 0 at
+ * enable: every completion, as before. rx completions do not look at it. */
+#define VSNIC_DB_TX_IRQ_AT 0x18
 
 /* VF BAR2 */
 #define VSNIC_VF_BAR2	       2
