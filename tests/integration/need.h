@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "probes/session.h"
 #include "tests/harness.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/vmm.h"
@@ -36,6 +37,20 @@ static inline void need_tap(void)
 		SKIP("the TAP link needs root");
 	if (access("/dev/net/tun", R_OK | W_OK))
 		SKIP("/dev/net/tun is missing");
+}
+
+/* session_open, or the test fails at the caller's line with session_open's reason: NULL. */
+#define OPEN_SESSION(o) open_session_at((o), __FILE__, __LINE__)
+static inline struct session *open_session_at(const struct session_opts *o, const char *file,
+					      int line)
+{
+	struct session *s;
+	const char *why;
+	if (session_open(&s, o, &why)) {
+		test_fail(file, line, "session_open: %s", why);
+		return NULL;
+	}
+	return s;
 }
 
 /* The guest's control page as it is now (one copy, overwritten by the next call). */

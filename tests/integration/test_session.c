@@ -26,14 +26,8 @@ static struct session *open_card_session(enum nic_mode nic, enum workload wl, ui
 				 .nic = nic,
 				 .no_bpf = true,
 				 .pcap_file = pcap};
-	struct session *s;
-	const char *why;
 	need_kvm();
-	if (session_open(&s, &o, &why)) {
-		test_fail(__FILE__, __LINE__, "session_open: %s", why);
-		return NULL;
-	}
-	return s;
+	return OPEN_SESSION(&o);
 }
 
 static struct session *open_net_session(enum workload wl, uint32_t rate, const char *pcap)
@@ -297,12 +291,9 @@ TEST(vf_card_takes_no_exits_on_the_data_path_and_its_engine_does_the_work)
 	need_kvm();
 	for (unsigned w = 0; w < 2; w++) {
 		struct session_opts o = {.cpu = CPU_AUTO, .workload = WL_PING, .nic = NIC_MODE_VF};
-		struct session *s;
-		const char *why;
-		if (session_open(&s, &o, &why)) {
-			test_fail(__FILE__, __LINE__, "session_open: %s", why);
+		struct session *s = OPEN_SESSION(&o);
+		if (!s)
 			return;
-		}
 		resolve_then(s, wls[w], rates[w]);
 		measure(s, &snap, WINDOW_PACKETS);
 		const struct per_packet *pp = snap.per_packet;
@@ -378,14 +369,11 @@ static struct session *open_three_vms(enum workload neighbours, uint32_t rate)
 				 .vms = 3,
 				 .neighbours = neighbours,
 				 .neighbour_rate = rate};
-	struct session *s;
-	const char *why;
 	need_kvm();
 	need_tap();
-	if (session_open(&s, &o, &why)) {
-		test_fail(__FILE__, __LINE__, "session_open: %s", why);
+	struct session *s = OPEN_SESSION(&o);
+	if (!s)
 		return NULL;
-	}
 	if (session_vms(s) != 3) {
 		test_fail(__FILE__, __LINE__, "the session has %u VMs, not 3", session_vms(s));
 		session_close(s);

@@ -57,15 +57,9 @@ static struct session *open_switch_session(enum workload wl, uint32_t rate)
 				 .rate = rate,
 				 .nic = NIC_MODE_VIRTIO,
 				 .no_bpf = true};
-	struct session *s;
-	const char *why;
 	need_kvm();
 	need_tap();
-	if (session_open(&s, &o, &why)) {
-		test_fail(__FILE__, __LINE__, "session_open: %s", why);
-		return NULL;
-	}
-	return s;
+	return OPEN_SESSION(&o);
 }
 
 /* Switches to `to` and ticks until the switch's event comes: 0 and *ev, or -1 (it never came). */

@@ -10,6 +10,7 @@
 #include "probes/attach.h"
 #include "probes/session.h"
 #include "tests/harness.h"
+#include "tests/integration/need.h"
 #include "vmm/kvm/kvm.h"
 
 /* Waits are scaled by VMSCOPE_TEST_SLOW (tests/harness.h): the TCG hardware lane is slow. */
@@ -37,15 +38,9 @@ static struct session *boot(enum cpu_mode cpu, enum workload wl, uint32_t kind, 
 				 .kind = kind,
 				 .rate = rate,
 				 .hang_timeout_ms = (unsigned)(hang_ms * test_slow)};
-	struct session *s;
-	const char *why;
 	if (cpu != CPU_TRANSLATED)
 		host_or_skip();
-	if (session_open(&s, &o, &why)) {
-		test_fail(__FILE__, __LINE__, "session_open: %s", why);
-		return NULL;
-	}
-	return s;
+	return OPEN_SESSION(&o);
 }
 
 static struct ctl_page *ctl_of(struct session *s)
