@@ -122,7 +122,7 @@ soak: test-deps
 # libFuzzer targets, one per guest-facing parser; `make fuzz` runs each FUZZ_SECONDS with its
 # corpus under tests/fuzz/corpus/ (new finds are added there).
 FUZZ_SECONDS ?= 60
-FUZZ := e1000 virtqueue virtio_pci sriov recording cli tour json_text http_line
+FUZZ := e1000 virtqueue virtio_pci sriov frames recording cli tour json_text http_line
 FUZZ_LIB := $(filter-out vmm/vm.c vmm/vcpu.c vmm/cpu_kvm.c vmm/cpu_translated.c vmm/slots.c vmm/readout.c vmm/kvm/boot.c,$(VMM_SRC))
 FUZZ_CC := $(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I.
 # A fuzz target is built in one compiler run: it depends on every header it could include.
@@ -130,6 +130,10 @@ HEADERS := $(wildcard vmm/*.h vmm/*/*.h probes/*.h tui/*.h tests/*.h tests/fuzz/
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(HEADERS) $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -o $@ $< $(FUZZ_LIB) -luring -lpthread
+# The link's frames, read by the backend's switch and by the capture's analysis.
+$(B)/fuzz/fuzz_frames: tests/fuzz/fuzz_frames.c $(HEADERS) $(FUZZ_LIB) probes/capture.c probes/snapshot.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -o $@ $< $(FUZZ_LIB) probes/capture.c probes/snapshot.c -lpcap -luring -lpthread -lm
 # The recording reader is fed files, not guest memory: its own small library.
 REC_LIB := tui/record.c probes/jv.c probes/snapshot_json.c probes/snapshot.c
 $(B)/fuzz/fuzz_recording: tests/fuzz/fuzz_recording.c $(HEADERS) $(REC_LIB) $(FUZZ_LIB)

@@ -22,9 +22,9 @@ static inline void print_per_packet(const char *indent, const struct snapshot *s
 	printf("%sper packet:", indent);
 	for (unsigned p = 0; p < PP_MAX; p++) {
 		const struct per_packet *pp = &s->per_packet[p];
+		const char *what = p == PP_IRQS ? "" : p >= PP_CPU_CARD ? " cpu ns" : " exits";
 		if (pp->valid)
-			printf(" %s%s %.3f (%s)", per_packet_name(p), p == PP_IRQS ? "" : " exits",
-			       pp->value, pp->source);
+			printf(" %s%s %.3f (%s)", per_packet_name(p), what, pp->value, pp->source);
 		else
 			printf(" %s -", per_packet_name(p));
 	}

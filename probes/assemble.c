@@ -360,6 +360,45 @@ static void fill_device(struct assembly *a, struct snapshot *snap, const struct 
 static void per_packet(struct assembly *a, const struct readings *in, struct snapshot *snap,
 		       bool engine);
 
+/* The guest's ping taken apart (snapshot.h: ping_hops) over this tick's round trips: the guest's
+ * own sums (its round trips, and the sends in them), the link's (its card handing the request
+ * over, the reply back, the card having it) and the capture's wire. */
+static void ping_hops(struct assembly *a, const struct readings *in, struct snapshot *snap)
+{
+	const struct ctl_page *ctl = in->ctl;
+	struct hop_sums now = {.pings = ctl->ping.ops,
+			       .rtt_cycles = ctl->ping.cycles,
+			       .send_cycles = ctl->ping_send_cycles,
+			       .link = in->hops};
+	if (in->cap) {
+		now.cap_samples = in->cap->rtt_samples;
+		now.cap_ns = in->cap->rtt_ns_sum;
+	}
+	struct hop_sums was = a->hop_prev;
+	a->hop_prev = now;
+	struct ping_hops *h = &snap->hops;
+	uint64_t pings = now.pings - was.pings, timed = now.link.n - was.link.n;
+	if (!snap->latency_valid || !in->hops_ok || !in->dt || now.pings < was.pings ||
+	    now.link.n < was.link.n || !pings || !timed)
+		return;
+	double us = 1e3 / (double)in->tsc_khz; /* a cycle */
+	double rtt = (double)(now.rtt_cycles - was.rtt_cycles) * us / (double)pings;
+	double send = (double)(now.send_cycles - was.send_cycles) * us / (double)pings;
+	double out = (now.link.out_ns - was.link.out_ns) / 1e3 / (double)timed;
+	double link = (now.link.link_ns - was.link.link_ns) / 1e3 / (double)timed;
+	double taken = (now.link.taken_ns - was.link.taken_ns) / 1e3 / (double)timed;
+	h->valid = true;
+	h->send_us = send;
+	h->us[HOP_TO_LINK] = out;
+	h->us[HOP_LINK] = link;
+	h->us[HOP_CARD_IN] = taken - out - link;
+	h->us[HOP_GUEST_IN] = rtt - taken;
+	h->wire_valid = in->cap && now.cap_samples > was.cap_samples;
+	if (h->wire_valid)
+		h->wire_us = (double)(now.cap_ns - was.cap_ns) / 1e3 /
+			     (double)(now.cap_samples - was.cap_samples);
+}
+
 static void fill_net(struct assembly *a, const struct readings *in, struct snapshot *snap)
 {
 	const struct ctl_page *ctl = in->ctl;
@@ -442,6 +481,7 @@ static void fill_net(struct assembly *a, const struct readings *in, struct snaps
 	} else if (in->cap_why) {
 		snprintf(snap->cap_why, sizeof(snap->cap_why), "%s", in->cap_why);
 	}
+	ping_hops(a, in, snap);
 	per_packet(a, in, snap, info.engine);
 }
 

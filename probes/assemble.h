@@ -66,6 +66,9 @@ struct readings {
 	unsigned index; /* which VM of them (0: VM1): the peer tells their datagrams apart */
 	/* ... and the probes count more than this VM's vCPU: their per-VM figures show "-". */
 	bool kt_shared;
+	/* the guest's ping timed where its card meets the link (false: not timed) */
+	bool hops_ok;
+	struct vmm_ping_hops hops;
 };
 
 /* The per-packet parts of a compare row: nic, user, all, irqs, host cpu, card cpu. */
@@ -89,6 +92,11 @@ struct assembly {
 		char src[COMPARE_PARTS][16];
 	} sums[NIC_MODE_MAX];
 	uint64_t mode_hist[NIC_MODE_MAX][RTT_SLOTS], last_hist[RTT_SLOTS]; /* ping, by rtt_slot */
+	/* The ping's sums at the last tick: the guest's, the link's, the capture's. */
+	struct hop_sums {
+		uint64_t pings, rtt_cycles, send_cycles, cap_samples, cap_ns;
+		struct vmm_ping_hops link;
+	} hop_prev;
 	/* Each CPU mode's row: what its ticks added up to. */
 	struct cpu_figures cpu_compare[CPU_MODE_MAX];
 	struct cpu_sums {

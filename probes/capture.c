@@ -4,6 +4,7 @@
 #include "snapshot.h"
 #include "vmm/clock.h"
 #include "vmm/gap.h"
+#include "vmm/shared/netstack.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -105,12 +106,15 @@ void capture_analyse(struct capture_counters *cnt, struct capture_state *st, uin
 	if (ihl < 20 || len < 14 + ihl + 8)
 		return;
 	const uint8_t *l4 = ip + ihl;
+	struct net_echo e;
 	if (ip[9] == 1) { /* ICMP echo the guest started: its request out, the reply back */
-		uint64_t key = 1ull << 48 | (uint64_t)be16(l4 + 4) << 16 | be16(l4 + 6);
-		if (l4[0] == 8 && from_guest) {
+		if (!net_echo_peek(f, len, &e))
+			return;
+		uint64_t key = 1ull << 48 | (uint64_t)e.id << 16 | e.seq;
+		if (e.type == 8 && from_guest) {
 			cnt->echo_requests++;
 			request(st, key, ts);
-		} else if (l4[0] == 0 && !from_guest) {
+		} else if (e.type == 0 && !from_guest) {
 			cnt->echo_replies++;
 			reply(cnt, st, key, ts);
 		}

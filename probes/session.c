@@ -498,6 +498,7 @@ static void read_sources(struct session *s, unsigned i, struct readings *in, str
 	in->regions = regions;
 	vmm_net_info(vm, &in->net_info);
 	in->net_present = in->net_info.present;
+	in->hops_ok = vmm_ping_hops(vm, &in->hops);
 	if (in->net_present) {
 		in->nic_mode = vmm_nic_mode(vm);
 		if (!vmm_read_net(vm, ro, peer)) {

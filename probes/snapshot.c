@@ -29,6 +29,19 @@ const char *per_packet_name(enum per_packet_part p)
 	return p < PP_MAX ? names[p] : "?";
 }
 
+const char *ping_hop_name(enum ping_hop h)
+{
+	static const char *const names[HOP_MAX] = {"to_link", "link", "card_in", "guest_in"};
+	return h < HOP_MAX ? names[h] : "?";
+}
+
+/* Who timed each hop's ends: the guest's TSC, the VMM's at the link, or both. */
+const char *ping_hop_source(enum ping_hop h)
+{
+	static const char *const src[HOP_MAX] = {"guest-vmm", "vmm", "vmm", "vmm-guest"};
+	return h < HOP_MAX ? src[h] : "?";
+}
+
 const char *kt_event_name(unsigned event)
 {
 	static const char *const names[KT_MAX] = {

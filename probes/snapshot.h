@@ -206,6 +206,27 @@ struct snap_vm {
 	struct per_packet per_packet[PP_MAX];
 };
 
+/* The guest's ping taken apart where it passes (us, averaged over this tick's round trips, on
+ * one clock: the guest's TSC set against the host's): the hops add up to its average round
+ * trip. valid: it pinged this tick and both clocks could be read. */
+enum ping_hop {
+	HOP_TO_LINK,  /* from the guest's stamp until its card handed the request to the link */
+	HOP_LINK,     /* the link: out through the TAP, the peer's answer, back (vmm) */
+	HOP_CARD_IN,  /* the card taking the reply into the guest's ring (vmm) */
+	HOP_GUEST_IN, /* the guest finding it there (its poll, or its interrupt) */
+	HOP_MAX
+};
+struct ping_hops {
+	bool valid;
+	double us[HOP_MAX];
+	/* The guest's send call (its kick's exit, or its register writes' exits), timed by the
+	 * guest: within HOP_TO_LINK, or longer where the card handed the frame over during the
+	 * call (the e1000 does, in the exit of its tail register's write). */
+	double send_us;
+	bool wire_valid; /* of HOP_LINK, the wire's own round trip (the capture, average) */
+	double wire_us;
+};
+
 /* What the VMs share: the network side (one thread: the VMM's switch and emulated cards, or
  * the SR-IOV card's engine) and the link. nr 0: one VM, the record as it always was. */
 struct snap_vms {
@@ -307,6 +328,7 @@ struct snapshot {
 	double latency_avg_us;
 	uint64_t latency_hist[HIST_SLOTS]; /* RTT TSC cycles, log2 slots, cumulative */
 	uint64_t tsc_khz;		   /* the guest's TSC, to turn cycles into time */
+	struct ping_hops hops;
 	struct per_packet per_packet[PP_MAX];
 	struct figure nic_exits[SRC_MAX]; /* exits at the NIC's registers, by source (vmm, bpf) */
 	struct figure dev_irqs, rx_no_buffer;
@@ -382,6 +404,8 @@ const char *source_name(enum source s);		     /* "guest", "vmm", "stats", "bpf" 
 const char *snap_event_name(enum snap_event_kind k); /* "nic_switch", "guest_restarted", ... */
 const char *snap_kind_name(uint32_t exit_kind);	     /* exit_kind_name, or "-" for SNAP_NO_KIND */
 const char *per_packet_name(enum per_packet_part p); /* "all", "userspace", ... */
+const char *ping_hop_name(enum ping_hop h);	     /* "to_link", "link", ... */
+const char *ping_hop_source(enum ping_hop h);	     /* "guest-vmm", "vmm", ... */
 const char *kt_event_name(unsigned event);	     /* the tracepoint, e.g. "kvm_pio" */
 const char *kvm_exit_reason_name(unsigned reason);   /* KVM_EXIT_* without prefix */
 /* A KVM hypercall's number by its name (Documentation/virt/kvm/x86/hypercalls.rst) into buf:

@@ -369,6 +369,25 @@ static void walk_net(struct jv *v, struct snapshot *s)
 		jv_rtt_fields(v, s->latency_us, &s->latency_avg_us);
 		jv_end(v, false);
 	}
+	/* The ping taken apart where it passes; null: not pinging, or not timed. */
+	if (jv_begin_opt(v, "ping_hops_us", &s->hops.valid)) {
+		for (unsigned i = 0; i < HOP_MAX; i++)
+			jv_f64(v, ping_hop_name(i), &s->hops.us[i], 2);
+		jv_opt_f64(v, "wire", &s->hops.wire_us, &s->hops.wire_valid, 2);
+		jv_f64(v, "send_call", &s->hops.send_us, 2);
+		if (!v->rd && jv_begin(v, "sources", false)) {
+			for (unsigned i = 0; i < HOP_MAX; i++) {
+				jv_key(v, ping_hop_name(i));
+				jv_put_str(v->f, ping_hop_source(i));
+			}
+			jv_key(v, "wire");
+			jv_put_str(v->f, "capture");
+			jv_key(v, "send_call");
+			jv_put_str(v->f, "guest");
+			jv_end(v, false);
+		}
+		jv_end(v, false);
+	}
 	jv_hist(v, "ping_hist_log2_cycles", s->latency_hist);
 	jv_u64(v, "tsc_khz", &s->tsc_khz);
 	jv_fig(v, "ping_lost", &s->ping_lost);

@@ -295,6 +295,16 @@ static int draw_net(struct dash *d, int y, int rows)
 	fmt_us(p99, sizeof(p99), s->latency_valid, s->latency_us[1]);
 	line_at(y++, " guest   tx %7s rx %7s pps  ping p50 %7s p99 %7s  lost %llu", a, b, p50, p99,
 		(unsigned long long)s->ping_lost.total);
+	if (s->hops.valid) { /* where the ping's average round trip went, on one clock */
+		const double *h = s->hops.us;
+		char wire[24] = "";
+		if (s->hops.wire_valid)
+			snprintf(wire, sizeof(wire), " (wire %.1f)", s->hops.wire_us);
+		line_at(y++,
+			" ping us to link %.1f (send %.1f)  link %.1f%s  card %.1f  guest %.1f",
+			h[HOP_TO_LINK], s->hops.send_us, h[HOP_LINK], wire, h[HOP_CARD_IN],
+			h[HOP_GUEST_IN]);
+	}
 	units_count(a, sizeof(a), s->dev_tx.rate);
 	units_count(b, sizeof(b), s->dev_rx.rate);
 	units_count(c, sizeof(c), s->nic_exits[SRC_VMM].rate);

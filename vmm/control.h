@@ -127,9 +127,12 @@ enum hypercall_insn {
 };
 
 #define CTL_MAGIC    0x706f6373u /* "scop" */
-#define CTL_VERSION  11
+#define CTL_VERSION  12
 #define CON_LINE_MAX 120 /* a console line's bytes at most (a longer one comes in pieces) */
 #define HIST_SLOTS   32	 /* log2 buckets of TSC cycles */
+/* The guest's ping: ICMP echo with this id, its TSC at the start of the send in the payload's
+ * first 8 bytes (little endian), which the reply carries back. The VMM's link times it there. */
+#define PING_ICMP_ID 0x5653
 
 /* The ping's round trips, finer than log2 (VM1's p99 under load against alone is a ratio near 1,
  * where a log2 slot is a factor of 2): RTT_SUB slots an octave, from 2^RTT_LO TSC cycles (less
@@ -213,6 +216,7 @@ struct ctl_page {
 	u64 net_tx_packets, net_rx_packets, net_tx_full, net_rx_bad;
 	u64 ping_sent, ping_lost;
 	struct kind_stats ping;	       /* RTT in TSC cycles */
+	u64 ping_send_cycles;	       /* of those, building each and handing it to the card */
 	u64 arp_replies, icmp_replies; /* what the guest answered (the peer's ping) */
 	u64 udp_echoed;		       /* datagrams to port 7 sent back (any workload) */
 	u64 rx_sink, rx_seq_lost, rx_seq_reordered; /* datagrams to port 9 and their sequence */

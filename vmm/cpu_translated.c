@@ -569,6 +569,11 @@ int translated_cpu_create(struct vmm *vm, const char **why)
 	if (add_hooks(t))
 		return -EINVAL;
 	vm->tsc_khz = host_tsc_khz();
+	/* The guest's TSC set to the host's now (TCG's RDTSC counts the host's cycles from
+	 * there), so the two clocks read alike: the MSR read back before a run says 0. */
+	uc_x86_msr tsc = {.rid = 0x10, .value = __rdtsc()};
+	vm->tsc_offset = 0;
+	vm->tsc_offset_known = uc_reg_write(t->uc, UC_X86_REG_MSR, &tsc) == UC_ERR_OK;
 	int r = guest_load(vm->mem, HC_VMCALL, vm->tsc_khz);
 	if (r) {
 		*why = "the built-in guest image does not fit guest memory";

@@ -124,6 +124,31 @@ void vmm_net_info(struct vmm *vm, struct vmm_net *out)
 		snprintf(out->netns, sizeof(out->netns), "%s", vm->netside->link.netns);
 }
 
+bool vmm_guest_tsc_known(const struct vmm *vm)
+{
+	return vm->tsc_offset_known;
+}
+
+bool vmm_ping_hops(struct vmm *vm, struct vmm_ping_hops *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!vm->netside || !vm->netside->be || !vm->tsc_offset_known || !vm->tsc_khz)
+		return false;
+	uint8_t mac[6];
+	struct net_hops_sums h;
+	net_guest_mac(vm->opts.index, mac);
+	net_backend_hops(vm->netside->be, mac, &h);
+	if (!h.n)
+		return false;
+	/* A stamp is the guest's TSC: less the offset it is the host's, as the other ends are. */
+	double ns = 1e6 / (double)vm->tsc_khz, off = (double)vm->tsc_offset * (double)h.n;
+	out->n = h.n;
+	out->out_ns = ((double)h.out_sum + off) * ns;
+	out->link_ns = (double)h.link_sum * ns;
+	out->taken_ns = ((double)h.taken_sum + off) * ns;
+	return true;
+}
+
 int proc_stat_fields(const char *path, int first, unsigned n, uint64_t *out)
 {
 	char buf[1024];

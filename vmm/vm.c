@@ -192,6 +192,7 @@ static int load_guest(struct vmm *vm, const char **why)
 		*why = "KVM does not report the guest's TSC frequency";
 		return -ENOTSUP;
 	}
+	vm->tsc_offset_known = kvm_tsc_offset(vm->vcpu_fd, &vm->tsc_offset) == 0;
 	r = guest_load(vm->mem, guest_hypercall_insn(vm->host), vm->tsc_khz);
 	if (r) {
 		*why = "the built-in guest image does not fit guest memory";

@@ -71,6 +71,15 @@ struct vmm_net {
 	char netns[32];	     /* the link's namespace, for tools and captures */
 };
 
+/* The guest's ping timed where its card meets the link (vmm/net/backend.h), summed over n
+ * round trips, in ns on one clock (the guest's TSC offset taken out): out, from the guest's
+ * send stamp to its card handing the request to the link; link, from there to the reply coming
+ * back from the link; taken, from the stamp to the card having taken the reply. */
+struct vmm_ping_hops {
+	uint64_t n;
+	double out_ns, link_ns, taken_ns;
+};
+
 struct vmm;
 struct net;
 struct vsnic;
@@ -97,6 +106,10 @@ enum cpu_mode vmm_cpu_mode(const struct vmm *vm);
 /* KVM's in-kernel LAPIC is there (hardware and paravirt modes): HLT never reaches the VMM. */
 bool vmm_irqchip(const struct vmm *vm);
 uint64_t vmm_tsc_khz(const struct vmm *vm);
+/* false: no ping timed yet, or the guest's TSC cannot be set against the host's. */
+bool vmm_ping_hops(struct vmm *vm, struct vmm_ping_hops *out);
+/* The guest's TSC can be set against the host's (its CPU backend told the offset). */
+bool vmm_guest_tsc_known(const struct vmm *vm);
 /* Why the CPU mode is not the one asked for (auto on a host without usable KVM), or NULL. */
 const char *vmm_cpu_note(const struct vmm *vm);
 int vmm_vcpu_fd(const struct vmm *vm);

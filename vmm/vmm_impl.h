@@ -47,6 +47,9 @@ struct vmm {
 	enum host_kind host;
 	enum cpu_mode cpu;
 	uint64_t tsc_khz;
+	/* The guest's TSC less the host's (its CPU backend says, once: KVM's offset, TCG's MSR). */
+	int64_t tsc_offset;
+	bool tsc_offset_known;
 
 	struct iobus bus;
 	struct pci_bus pci;

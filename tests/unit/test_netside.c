@@ -14,6 +14,9 @@
 #include "vmm/clock.h"
 #include "vmm/gap.h"
 #include "vmm/net/net.h"
+#include "vmm/control.h"
+
+#include <x86intrin.h>
 
 struct dev {
 	unsigned frames, kicks;
@@ -251,4 +254,62 @@ TEST(gap_window_ignores_gaps_that_begin_after_its_end_even_when_the_end_is_named
 	gap_end(&g, t);
 	gap_frame(&g, t + 1);
 	CHECK(gap_read(&g, &max) && max == GAP_STEPS + 8);
+}
+
+/* The guest's ping timed where its card meets the link: the request out (its stamp, the time its
+ * card handed it over), the reply back from the link and the card having it. On one clock here
+ * (the stamp is the host's TSC): every hop is a duration, none negative. Only the guest's own
+ * ping (PING_ICMP_ID) with the stamp and sequence of the one out is timed. */
+TEST(netside_times_the_guests_ping_at_the_seam)
+{
+	static struct net n;
+	struct dev a = {0};
+	memset(&n, 0, sizeof(n));
+	n.wake_fd = -1;
+	REQUIRE(loopback_create(&n.be) == 0);
+	struct net_port pa = {.rx = on_rx, .opaque = &a};
+	net_guest_mac(0, pa.mac);
+	REQUIRE(net_attach(&n, &pa) == 0);
+	static uint8_t f[128];
+	struct net_if nif = {.ip = LINK_GUEST_IP};
+	memcpy(nif.mac, pa.mac, 6);
+	memset(nif.peer_mac, 0xff, 6);
+	struct net_hops_sums h;
+	uint64_t spans = 0; /* each ping's stamp to the end of its poll, added up */
+
+	for (unsigned i = 0; i < 3; i++) {
+		uint64_t stamp = __rdtsc();
+		size_t len = net_icmp_echo(&nif, f, sizeof(f), LINK_PEER_IP, PING_ICMP_ID,
+					   (uint16_t)(i + 1), &stamp, 8);
+		struct iovec iov = {f, len};
+		unsigned before = a.frames;
+		REQUIRE(net_port_send(n.be, &a, &iov, 1) == 0);
+		n.be->ops->poll(n.be, false, 0);
+		spans += __rdtsc() - stamp;
+		CHECK(a.frames == before + 1); /* the loopback peer answered */
+		net_backend_hops(n.be, pa.mac, &h);
+		CHECK(h.n == i + 1);
+		CHECK(h.out_sum >= 0 && h.taken_sum >= h.out_sum + (int64_t)h.link_sum);
+		CHECK((uint64_t)h.taken_sum <= spans);
+	}
+	/* Another id (someone else's ping), and a request without a stamp: not timed. */
+	uint64_t stamp = __rdtsc();
+	size_t len = net_icmp_echo(&nif, f, sizeof(f), LINK_PEER_IP, 7, 9, &stamp, 8);
+	struct iovec iov = {f, len};
+	REQUIRE(net_port_send(n.be, &a, &iov, 1) == 0);
+	n.be->ops->poll(n.be, false, 0);
+	len = net_icmp_echo(&nif, f, sizeof(f), LINK_PEER_IP, PING_ICMP_ID, 10, "x", 1);
+	iov.iov_len = len;
+	REQUIRE(net_port_send(n.be, &a, &iov, 1) == 0);
+	n.be->ops->poll(n.be, false, 0);
+	CHECK(a.frames == 5);
+	net_backend_hops(n.be, pa.mac, &h);
+	CHECK(h.n == 3);
+	/* Another guest's MAC has no hops of its own. */
+	uint8_t other[6];
+	net_guest_mac(1, other);
+	net_backend_hops(n.be, other, &h);
+	CHECK(h.n == 0);
+	net_detach(&n, &a);
+	n.be->ops->destroy(n.be);
 }

@@ -110,3 +110,36 @@ TEST(netstack_loss_share_charges_only_the_window)
 	CHECK(net_loss_share(UINT64_MAX, 1, 3, 2, 0) <= UINT64_MAX / 2 + 1);
 	CHECK(net_loss_share(UINT64_MAX, 1, 3, 1, 0) > (UINT64_MAX >> 1));
 }
+
+/* An ICMP echo read from a frame's head: its type, id, sequence and stamp where the bytes are
+ * there; nothing read past len; not an echo, a fragment or a short header: no. */
+TEST(netstack_echo_peek_reads_only_what_is_there)
+{
+	struct net_if g = {
+	    .mac = {2, 0, 0, 0, 0, 2}, .ip = 0x0a4d0002, .peer_mac = {2, 0, 0, 0, 0, 1}};
+	uint8_t f[128];
+	uint64_t stamp = 0x1122334455667788ull;
+	size_t n = net_icmp_echo(&g, f, sizeof(f), 0x0a4d0001, 0x5653, 42, &stamp, 8);
+	struct net_echo e;
+	REQUIRE(n >= 14 + 20 + 8 + 8);
+	CHECK(net_echo_peek(f, n, &e) && e.type == 8 && e.id == 0x5653 && e.seq == 42);
+	CHECK(e.stamped && e.stamp == stamp && e.src_ip == 0x0a4d0002 && e.dst_ip == 0x0a4d0001);
+	CHECK(net_echo_peek(f, 14 + 20 + 8 + 7, &e) && !e.stamped); /* the stamp is cut */
+	CHECK(!net_echo_peek(f, 14 + 20 + 7, &e));		    /* the ICMP header is cut */
+	n = net_icmp_echo(&g, f, sizeof(f), 0x0a4d0001, 1, 2, "abc", 3);
+	CHECK(net_echo_peek(f, n, &e) && !e.stamped); /* its IP length says 3 bytes follow */
+	f[14 + 6] = 0x20; /* more fragments, offset 0: still the first */
+	CHECK(net_echo_peek(f, n, &e));
+	f[14 + 7] = 1; /* offset 8: not the start of it */
+	CHECK(!net_echo_peek(f, n, &e));
+	f[14 + 6] = f[14 + 7] = 0;
+	f[14] = 0x44; /* IHL 16 bytes */
+	CHECK(!net_echo_peek(f, n, &e));
+	f[14] = 0x4f; /* IHL 60 bytes: past the frame */
+	CHECK(!net_echo_peek(f, n, &e));
+	f[14] = 0x45;
+	f[14 + 20] = 3; /* destination unreachable */
+	CHECK(!net_echo_peek(f, n, &e));
+	n = net_udp(&g, f, sizeof(f), 0x0a4d0001, 1, 9, "12345678", 8);
+	CHECK(!net_echo_peek(f, n, &e));
+}

@@ -199,6 +199,14 @@ uint64_t kvm_tsc_khz(int vcpu_fd, enum host_kind host)
 	return r > 0 ? (uint64_t)r : 0;
 }
 
+int kvm_tsc_offset(int vcpu_fd, int64_t *out)
+{
+	struct kvm_device_attr a = {.group = KVM_VCPU_TSC_CTRL,
+				    .attr = KVM_VCPU_TSC_OFFSET,
+				    .addr = (uint64_t)(uintptr_t)out};
+	return ioctl(vcpu_fd, KVM_GET_DEVICE_ATTR, &a) < 0 ? -errno : 0;
+}
+
 int kvm_set_supported_cpuid(int kvm_fd, int vcpu_fd, bool kvm_leaves)
 {
 	const int max = 128;

@@ -24,6 +24,8 @@ enum host_kind kvm_host_kind(const char *path);
  * the CPU's vendor, without opening the device. */
 enum host_kind kvm_host_kind_running(void);
 int kvm_get_msr(int vcpu_fd, uint32_t index, uint64_t *value);
+/* The guest's TSC less the host's, as KVM keeps it (KVM_VCPU_TSC_OFFSET). 0 or -errno. */
+int kvm_tsc_offset(int vcpu_fd, int64_t *out);
 int kvm_set_msr(int vcpu_fd, uint32_t index, uint64_t value);
 /* Guest TSC frequency in kHz (kvm_pvm MSR or KVM_GET_TSC_KHZ), or 0. */
 uint64_t kvm_tsc_khz(int vcpu_fd, enum host_kind host);

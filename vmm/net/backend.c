@@ -7,6 +7,10 @@
 #include <unistd.h>
 
 #include "vmm/clock.h"
+#include "vmm/control.h"
+#include "vmm/shared/netstack.h"
+
+#include <x86intrin.h>
 
 uint32_t net_gather(uint8_t *buf, uint32_t cap, const struct iovec *iov, unsigned n)
 {
@@ -25,7 +29,7 @@ static bool mac_eq(const uint8_t *a, const uint8_t *b)
 	return !memcmp(a, b, 6);
 }
 
-/* The first n bytes of a gathered frame (fewer if it is shorter): its Ethernet header. */
+/* The first want bytes of a gathered frame (fewer if it is shorter). */
 static unsigned frame_head(const struct iovec *iov, unsigned n, uint8_t *out, unsigned want)
 {
 	unsigned got = 0;
@@ -51,6 +55,67 @@ static void gap_seen(struct net_backend *be, const uint8_t *head, unsigned got)
 	    !mac_eq(head + 6, be->gap_mac))
 		return;
 	gap_frame(&be->gap, mono_ns());
+}
+
+/* A guest's ping request going out (a head of the frame; its source MAC names the guest). */
+static void hop_out(struct net_backend *be, const uint8_t *head, unsigned got)
+{
+	struct net_echo e;
+	if (!net_echo_peek(head, got, &e) || e.type != 8 || e.id != PING_ICMP_ID || !e.stamped)
+		return;
+	struct net_hops *h = NULL;
+	for (unsigned i = 0; i < NET_HOP_GUESTS && !h; i++)
+		if (!be->hops[i].used || mac_eq(be->hops[i].mac, head + 6))
+			h = &be->hops[i];
+	if (!h)
+		return; /* more guests than the table: not timed */
+	if (!h->used) {
+		memcpy(h->mac, head + 6, 6);
+		__atomic_store_n(&h->used, true, __ATOMIC_RELEASE);
+	}
+	h->seq = e.seq;
+	h->stamp = e.stamp;
+	h->sent = __rdtsc();
+	h->pending = true;
+}
+
+/* Where a frame from the link may be the reply to a ping timed going out: its hops, else NULL. */
+static struct net_hops *hop_in(struct net_backend *be, const uint8_t *frame, uint32_t len)
+{
+	struct net_echo e;
+	if (!net_echo_peek(frame, len, &e) || e.type != 0 || e.id != PING_ICMP_ID || !e.stamped)
+		return NULL;
+	for (unsigned i = 0; i < NET_HOP_GUESTS; i++) {
+		struct net_hops *h = &be->hops[i];
+		if (h->used && h->pending && mac_eq(h->mac, frame) && h->seq == e.seq &&
+		    h->stamp == e.stamp)
+			return h;
+	}
+	return NULL;
+}
+
+static void hop_done(struct net_hops *h, uint64_t back, uint64_t taken)
+{
+	h->pending = false;
+	__atomic_fetch_add(&h->out_sum, (int64_t)(h->sent - h->stamp), __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->link_sum, back - h->sent, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->taken_sum, (int64_t)(taken - h->stamp), __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->n, 1, __ATOMIC_RELEASE); /* last: n says the sums are in */
+}
+
+void net_backend_hops(const struct net_backend *be, const uint8_t *mac, struct net_hops_sums *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < NET_HOP_GUESTS; i++) {
+		const struct net_hops *h = &be->hops[i];
+		if (!__atomic_load_n(&h->used, __ATOMIC_ACQUIRE) || !mac_eq(h->mac, mac))
+			continue;
+		out->n = __atomic_load_n(&h->n, __ATOMIC_ACQUIRE);
+		out->out_sum = __atomic_load_n(&h->out_sum, __ATOMIC_RELAXED);
+		out->link_sum = __atomic_load_n(&h->link_sum, __ATOMIC_RELAXED);
+		out->taken_sum = __atomic_load_n(&h->taken_sum, __ATOMIC_RELAXED);
+		return;
+	}
 }
 
 /* The port receiving mac's frames: the learnt one of the ports with that MAC, else a card that
@@ -99,7 +164,11 @@ void net_backend_deliver(struct net_backend *be, const uint8_t *frame, uint32_t 
 	if (len >= 14)
 		gap_seen(be, frame, len);
 	if (to >= 0) {
+		uint64_t back = __rdtsc();
+		struct net_hops *h = hop_in(be, frame, len);
 		to_port(be, (unsigned)to, frame, len);
+		if (h)
+			hop_done(h, back, __rdtsc());
 		return;
 	}
 	/* A broadcast, or a MAC no port has: every guest's card sees it, as on a hub. */
@@ -126,10 +195,13 @@ static void learn(struct net_backend *be, unsigned from, const uint8_t *src)
 		be->st.rx_moves++;
 }
 
+/* Enough of a frame's head for an ICMP echo's stamp behind the longest IPv4 header. */
+#define HEAD_MAX (ETH_HLEN + 60 + ICMP_HLEN + 8)
+
 int net_port_send(struct net_backend *be, void *owner, const struct iovec *iov, unsigned n)
 {
-	uint8_t head[14];
-	unsigned got = frame_head(iov, n, head, sizeof(head));
+	uint8_t head[HEAD_MAX];
+	unsigned got = frame_head(iov, n, head, ETH_HLEN + 10); /* to IPv4's protocol */
 	int from = -1;
 	for (unsigned i = 0; owner && i < NET_PORTS; i++)
 		if (be->port[i].opaque == owner)
@@ -150,10 +222,13 @@ int net_port_send(struct net_backend *be, void *owner, const struct iovec *iov, 
 		to_port(be, (unsigned)to, frame, len);
 		return 0;
 	}
+	if (got == ETH_HLEN + 10 && head[12] == 0x08 && head[13] == 0x00 && head[ETH_HLEN + 9] == 1)
+		got = frame_head(iov, n, head, sizeof(head)); /* ICMP: on to its stamp */
 	int r = be->ops->send(be, iov, n);
 	if (r)
 		return r;
 	gap_seen(be, head, got);
+	hop_out(be, head, got);
 	if (got >= 12 && (head[0] & 1) && from >= 0) { /* and to every other guest */
 		uint8_t frame[NET_FRAME_MAX];
 		uint32_t len = net_gather(frame, sizeof(frame), iov, n);

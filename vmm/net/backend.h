@@ -92,6 +92,29 @@ struct net_watch {
 #define NET_VMS_MAX 4
 #define NET_PORTS   (2 * NET_VMS_MAX)
 
+/* A guest's ping (vmm/control.h: PING_ICMP_ID, the guest's TSC in the payload) timed where its
+ * card meets the link, on the host's TSC: when the card handed the request over, when the reply
+ * came from the link and when the card had taken it. One a guest MAC; the poller writes, the
+ * sums are read from any thread. With the guest's offset of its TSC from the host's these split
+ * its round trip into hops (vmm_ping_hops). */
+#define NET_HOP_GUESTS NET_VMS_MAX
+struct net_hops {
+	uint8_t mac[6];
+	bool used;
+	bool pending; /* a request is out: seq, stamp, sent */
+	uint16_t seq;
+	uint64_t stamp, sent;
+	uint64_t n;	   /* replies timed */
+	int64_t out_sum;   /* sent - stamp: TSC cycles, the guest's offset not taken out */
+	uint64_t link_sum; /* the reply from the link - sent */
+	int64_t taken_sum; /* the card took the reply - stamp: as out_sum */
+};
+struct net_hops_sums {
+	uint64_t n;
+	int64_t out_sum, taken_sum;
+	uint64_t link_sum;
+};
+
 struct net_backend {
 	const struct net_backend_ops *ops;
 	struct net_port port[NET_PORTS]; /* attached while port.opaque is set */
@@ -103,6 +126,7 @@ struct net_backend {
 	struct gap_window gap; /* the VMM's view of silences on the link (mono ns) */
 	struct net_watch watch[NET_WATCH_MAX];
 	struct net_backend_stats st;
+	struct net_hops hops[NET_HOP_GUESTS];
 };
 
 /* The TAP of a struct link, driven through io_uring. */
@@ -111,6 +135,9 @@ int tap_uring_create(struct net_backend **out, int tap_fd);
 struct link_counters;
 int loopback_create(struct net_backend **out);
 void loopback_read_counters(struct net_backend *be, struct link_counters *out);
+
+/* The ping hops of the guest with this MAC so far (all zero: none timed). Any thread. */
+void net_backend_hops(const struct net_backend *be, const uint8_t *mac, struct net_hops_sums *out);
 
 /* Copies a gathered frame into buf; returns its length, or 0 if it exceeds cap. */
 uint32_t net_gather(uint8_t *buf, uint32_t cap, const struct iovec *iov, unsigned n);

@@ -242,6 +242,30 @@ enum net_rx_kind net_receive(struct net_if *nif, const uint8_t *f, size_t len, u
 	return NET_RX_DROP;
 }
 
+bool net_echo_peek(const uint8_t *f, size_t len, struct net_echo *e)
+{
+	if (len < ETH_HLEN + IP_HLEN + ICMP_HLEN || rd16(f + 12) != ETH_P_IP)
+		return false;
+	const uint8_t *ip = f + ETH_HLEN;
+	size_t ihl = (size_t)(ip[0] & 15) * 4, total = rd16(ip + 2);
+	if ((ip[0] >> 4) != 4 || ihl < IP_HLEN || ip[9] != 1 || (rd16(ip + 6) & 0x1fff) ||
+	    total < ihl + ICMP_HLEN || len < ETH_HLEN + ihl + ICMP_HLEN)
+		return false;
+	const uint8_t *icmp = ip + ihl;
+	if (icmp[0] != 0 && icmp[0] != 8)
+		return false;
+	e->type = icmp[0];
+	e->src_ip = rd32(ip + 12);
+	e->dst_ip = rd32(ip + 16);
+	e->id = rd16(icmp + 4);
+	e->seq = rd16(icmp + 6);
+	e->stamped = total >= ihl + ICMP_HLEN + 8 && len >= ETH_HLEN + ihl + ICMP_HLEN + 8;
+	e->stamp = 0;
+	if (e->stamped)
+		copy(&e->stamp, icmp + ICMP_HLEN, 8);
+	return true;
+}
+
 uint64_t net_loss_share(uint64_t lost, uint64_t a, uint64_t b, uint64_t ws, uint64_t we)
 {
 	if (!ws || b <= a)

@@ -57,6 +57,18 @@ size_t net_icmp_echo(struct net_if *nif, uint8_t *buf, size_t cap, uint32_t dst_
 enum net_rx_kind net_receive(struct net_if *nif, const uint8_t *frame, size_t len, uint8_t *reply,
 			     size_t cap, struct net_rx *rx);
 
+/* An ICMP echo request (type 8) or reply (0) over IPv4, read from the first len bytes of a frame
+ * (a head may be all there is: no checksum is checked). stamped: the payload's first 8 bytes are
+ * there, in stamp as they lie in memory (the guest's ping puts its TSC there). */
+struct net_echo {
+	uint32_t src_ip, dst_ip; /* host byte order */
+	uint16_t id, seq;
+	uint8_t type;
+	bool stamped;
+	uint64_t stamp;
+};
+bool net_echo_peek(const uint8_t *f, size_t len, struct net_echo *e);
+
 /* Of `lost` datagrams sent between two that arrived, sent at a and b, the share sent in the
  * window [ws, we] (we == 0: still open; ws == 0: no window), rounded. Sequence numbers come from
  * anyone on the link: any lost, a, b is safe. */
