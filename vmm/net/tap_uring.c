@@ -11,7 +11,8 @@
  * on the O_NONBLOCK TAP, which also end in -EAGAIN there, but reach about half the rate here. A
  * batch that comes back full is followed by a larger one at once; one that found the queue empty
  * arms a one-shot poll on the TAP, which completes at once if a frame slipped in meanwhile. Under a
- * flood the reader never polls; the batch adapts to the backlog. */
+ * flood the reader never polls; the batch adapts to the backlog. A read also goes in behind the
+ * writes of a submit while that finds the namespace's answer (it answers inside the write). */
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
@@ -49,6 +50,9 @@ struct tap_uring {
 	bool rx_again;	      /* a batch came back full: more frames are likely waiting */
 	bool ready_armed;     /* the poll on the TAP is in place */
 	int rw_flags;	      /* RWF_NOWAIT, or 0 where tun refuses it */
+	/* A frame went out since the last submit, and a read behind it found a frame the last
+	 * time (or the TAP has woken us since): a read goes in after the writes. */
+	bool tx_new, rx_behind_tx;
 };
 
 static uint64_t watch_ud(const struct net_backend *be, unsigned slot)
@@ -70,14 +74,15 @@ static struct io_uring_sqe *sqe(struct tap_uring *t)
 	return s;
 }
 
-/* One batch of non-blocking reads into buffers 0..n-1, only when the last batch has completed
+/* One batch of n non-blocking reads into buffers 0..n-1, only when the last batch has completed
  * (so every receive buffer is free). */
-static void post_rx_batch(struct tap_uring *t)
+static void post_rx(struct tap_uring *t, unsigned n)
 {
 	if (t->rx_inflight)
 		return;
 	t->rx_filled = 0;
-	for (unsigned slot = 0; slot < t->rx_batch; slot++) {
+	t->rx_batch = n;
+	for (unsigned slot = 0; slot < n; slot++) {
 		struct io_uring_sqe *s = sqe(t);
 		if (!s)
 			break;
@@ -149,6 +154,7 @@ static int tap_send(struct net_backend *be, const struct iovec *iov, unsigned n)
 	io_uring_prep_write_fixed(s, 0, t->bufs[NR_RX + slot], len, 0, (int)(NR_RX + slot));
 	s->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(s, UD_TX | slot);
+	t->tx_new = true;
 	be->st.tx_depth = NR_TX - t->nr_free_tx;
 	if (be->st.tx_depth > be->st.tx_depth_peak)
 		be->st.tx_depth_peak = be->st.tx_depth;
@@ -173,6 +179,13 @@ static int tap_poll(struct net_backend *be, bool wait, int timeout_us)
 				       .tv_nsec = (long long)(timeout_us % 1000000) * 1000};
 	int r;
 
+	/* The namespace answers a frame inside the write that takes it to the TAP (ARP, ping, the
+	 * echo port when its peer is quick): a read right behind the writes, in the same submit,
+	 * finds the answer there, without a wake-up and a poll more. Only while that pays: a read
+	 * that finds nothing stops it until the TAP wakes us again (a flood out has no answers). */
+	if (t->tx_new && t->rx_behind_tx && !t->rx_inflight && mono_ns() >= t->retry_ns)
+		post_rx(t, 1);
+	t->tx_new = false;
 	if (wait)
 		r = io_uring_submit_and_wait_timeout(&t->ring, &cqe, 1, &ts, NULL);
 	else
@@ -201,11 +214,17 @@ static int tap_poll(struct net_backend *be, bool wait, int timeout_us)
 				be->st.rx_errors++;
 				link_failed(t, -cqe->res);
 			}
+			bool behind = t->rx_batch == 1; /* the read behind the writes */
 			rx_done(t, cqe->res > 0);
+			if (behind) { /* did it pay? More frames: the poll on the TAP says so */
+				t->rx_behind_tx = cqe->res > 0;
+				t->rx_again = false;
+			}
 			break;
 		case UD_READY:
 			t->ready_armed = false;
 			t->rx_again = true;
+			t->rx_behind_tx = true;
 			if (cqe->res > 0 && (cqe->res & (POLLERR | POLLHUP | POLLNVAL)))
 				link_failed(t, EBADFD); /* the TAP is gone from under its fd */
 			break;
@@ -238,7 +257,7 @@ static int tap_poll(struct net_backend *be, bool wait, int timeout_us)
 	if (!t->rx_inflight && mono_ns() >= t->retry_ns) {
 		if (t->rx_again) {
 			t->rx_again = false;
-			post_rx_batch(t);
+			post_rx(t, t->rx_batch);
 		} else if (!t->ready_armed) {
 			arm_ready(t);
 		}
