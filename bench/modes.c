@@ -9,6 +9,7 @@
  * row shows it). On two cores the rates move by a tenth or more from run to run, so every rate
  * is the median of ROUNDS rounds, each round measuring raw and every mode back to back. */
 #define _GNU_SOURCE
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -320,7 +321,7 @@ static int switch_rows(void)
 		    .nic = pairs[p][0], .workload = WL_PING, .rate = 0, .no_bpf = true};
 		struct session *s;
 		const char *why;
-		double bo[2][SWITCHES];
+		double bo[2][SWITCHES], dur[2 * SWITCHES], quiet[SWITCHES];
 		uint64_t lost[2] = {0, 0};
 		if (session_open(&s, &o, &why)) {
 			fprintf(stderr, "bench/modes: %s\n", why);
@@ -341,8 +342,21 @@ static int switch_rows(void)
 				return -1;
 			}
 			bo[dir][i / 2] = ev->blackout_ms[0];
+			dur[i] = ev->duration_ms;
 			lost[dir] += ev->lost;
 			usleep(50000);
+		}
+		/* The control: as many windows as long as those switches (their median), no switch,
+		 * the same measure: how long the machine alone keeps the traffic silent. */
+		qsort(dur, 2 * SWITCHES, sizeof(double), cmp_double);
+		double win = (dur[SWITCHES - 1] + dur[SWITCHES]) / 2;
+		unsigned nq = 0;
+		for (int i = 0; i < SWITCHES; i++) {
+			double g[2];
+			usleep(50000);
+			session_tick(s, &snap);
+			if (!session_quiet_gap(s, win, g) && !isnan(g[0]))
+				quiet[nq++] = g[0];
 		}
 		usleep(1200000); /* a ping lost at the end is known a second later */
 		session_tick(s, &snap);
@@ -360,6 +374,14 @@ static int switch_rows(void)
 		if (all != lost[0] + lost[1])
 			printf("  (the guest counted %llu pings lost over those %d switches)\n",
 			       (unsigned long long)all, 2 * SWITCHES);
+		qsort(quiet, nq, sizeof(double), cmp_double);
+		if (nq)
+			printf(
+			    "  no switch, on %s, %u windows of %.1f ms (those switches' median): "
+			    "longest gap p50 %.2f ms max %.2f ms\n",
+			    nic_mode_name(pairs[p][0]), nq, win,
+			    nq % 2 ? quiet[nq / 2] : (quiet[nq / 2 - 1] + quiet[nq / 2]) / 2,
+			    quiet[nq - 1]);
 	}
 	return 0;
 }

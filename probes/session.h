@@ -59,6 +59,11 @@ int session_switch_nic(struct session *s, enum nic_mode to, const char **why);
 /* One VM's card alone (vm from 0, VM1; session_switch_nic moves every VM's): VM1's switch is
  * followed to its event as ever, a neighbour's is said in the log. 0, or -errno with *why. */
 int session_switch_vm_nic(struct session *s, unsigned vm, enum nic_mode to, const char **why);
+/* The longest silence in the guest's traffic over the next ms milliseconds with no switch, the
+ * same measure as a switch's blackout, by the capture and by the VMM (out_ms[0], [1]; NAN where
+ * that source is off or saw no frame after the window): what the machine alone does to the
+ * traffic in a switch's time. Blocks for the window. 0, or -EBUSY while a switch is followed. */
+int session_quiet_gap(struct session *s, double ms, double out_ms[2]);
 /* Between ticks, as often as the front end can (every 50-100 ms): a switch that ended gets its
  * blackout windows closed where it ended, not at the next tick. */
 void session_poll(struct session *s);

@@ -1,9 +1,11 @@
 /* The live switch, followed: asked here, done by the VMM (slots.c), measured here until its
  * event (blackout by the capture and the link, loss by the guest and the capture) is complete. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "probes/session_impl.h"
 #include "vmm/clock.h"
@@ -235,6 +237,37 @@ static int switch_vm1(struct session *s, enum nic_mode to, bool all, const char 
 	}
 	if (s->net)
 		net_gap_arm(s->net, s->track.sw.ns_start);
+	return 0;
+}
+
+int session_quiet_gap(struct session *s, double ms, double out_ms[2])
+{
+	out_ms[0] = out_ms[1] = NAN;
+	if (s->track.on)
+		return -EBUSY;
+	uint64_t mono = mono_ns(), real = clock_ns(CLOCK_REALTIME), gap;
+	uint64_t end = mono + (uint64_t)(ms * 1e6);
+	if (s->cap)
+		capture_gap_arm(s->cap, real);
+	if (s->net)
+		net_gap_arm(s->net, mono);
+	struct timespec ts = {(time_t)(end / 1000000000ull), (long)(end % 1000000000ull)};
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+	if (s->cap)
+		capture_gap_end(s->cap, end + (real - mono));
+	if (s->net)
+		net_gap_end(s->net, end);
+	/* Each closes at its next frame: a second at most under closed-loop traffic. */
+	for (int i = 0; i < 200; i++) {
+		if (s->cap && isnan(out_ms[0]) && capture_gap_read(s->cap, &gap))
+			out_ms[0] = (double)gap / 1e6;
+		if (s->net && isnan(out_ms[1]) && net_gap_read(s->net, &gap))
+			out_ms[1] = (double)gap / 1e6;
+		if ((!s->cap || !isnan(out_ms[0])) && (!s->net || !isnan(out_ms[1])))
+			break;
+		usleep(5000);
+	}
 	return 0;
 }
 

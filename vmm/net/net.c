@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 
 #include "vmm/clock.h"
+#include "vmm/thread.h"
 #include <unistd.h>
 
 static void on_wake(void *opaque, uint64_t count)
@@ -71,6 +72,7 @@ static void *poller(void *arg)
 	uint64_t window_start = 0;
 	unsigned window_frames = 0; /* frames the cards moved in the window */
 	prctl(PR_SET_NAME, "vmscope-net");
+	thread_short_slice();
 	prctl(PR_SET_TIMERSLACK, 1000ul); /* naps of 50 us, not 50 us + the default 50 us slack */
 	while (!__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE)) {
 		bool polling = false;
