@@ -1,6 +1,7 @@
-/* Threads of the VMM that stand in a packet's path (the vCPU's, the network thread): a short
- * time slice, so that one woken preempts a busy neighbour on its core at once instead of at the
- * scheduler's next tick. */
+/* The network thread, which every packet and every switch's card passes through: a short time
+ * slice, so that woken it preempts a busy neighbour on its core at once instead of at the
+ * scheduler's next tick. (Not the vCPUs: with several VMs a neighbour's vCPU then preempted VM1's
+ * at once too, and VM1's p99 under load rose; docs/internals.md.) */
 #ifndef VMSCOPE_THREAD_H
 #define VMSCOPE_THREAD_H
 #include <errno.h>
@@ -14,8 +15,8 @@
 
 /* For the calling thread, if it runs under the normal policy (a policy the user chose is
  * kept), with its nice value kept. Measured on kvm_pvm with a CPU hog on one of two cores: a
- * closed-loop ping's p99 700-850 us -> 215-266 us (docs/internals.md). A kernel without custom
- * slices refuses or ignores it: nothing changes there. */
+ * closed-loop ping's p99 over virtio 700-850 us -> 124-130 us (docs/internals.md). A kernel
+ * without custom slices refuses or ignores it: nothing changes there. */
 static inline void thread_short_slice(void)
 {
 	struct {

@@ -200,7 +200,6 @@ static void *vcpu_thread(void *arg)
 		snprintf(name, sizeof(name), "vmscope-vm%u", vm->opts.index + 1);
 	prctl(PR_SET_NAME, name);
 	__atomic_store_n(&vm->vcpu_tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
-	thread_short_slice();
 	prctl(PR_SET_TIMERSLACK, 1000ul); /* idle halts pace the guest: wake on time */
 	while (!LOAD(vm->stop)) {
 		if (LOAD(vm->hp_work))
