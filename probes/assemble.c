@@ -378,8 +378,9 @@ static void ping_hops(struct assembly *a, const struct readings *in, struct snap
 	a->hop_prev = now;
 	struct ping_hops *h = &snap->hops;
 	uint64_t pings = now.pings - was.pings, timed = now.link.n - was.link.n;
-	if (!snap->latency_valid || !in->hops_ok || !in->dt || now.pings < was.pings ||
-	    now.link.n < was.link.n || !pings || !timed)
+	/* Both windows from the same tick: the first tick that timed a ping only starts them. */
+	if (!snap->latency_valid || !in->hops_ok || !in->dt || !was.link.n || !was.pings ||
+	    now.pings < was.pings || now.link.n < was.link.n || !pings || !timed)
 		return;
 	double us = 1e3 / (double)in->tsc_khz; /* a cycle */
 	double rtt = (double)(now.rtt_cycles - was.rtt_cycles) * us / (double)pings;
