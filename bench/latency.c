@@ -8,7 +8,6 @@
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "bench/bench.h"
@@ -66,22 +65,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench/latency: LATENCY_SECONDS wants 1 to 600\n");
 		return 2;
 	}
-	static const enum nic_mode all[] = {NIC_MODE_EMULATED, NIC_MODE_VIRTIO, NIC_MODE_VF};
-	enum nic_mode want[8];
-	unsigned n = 0;
-	for (int i = 1; i < argc && n < 8; i++) {
-		unsigned m = 0;
-		while (m < 3 && strcmp(argv[i], nic_mode_name(all[m])))
-			m++;
-		if (m == 3) {
+	enum nic_mode want[8] = {NIC_MODE_EMULATED, NIC_MODE_VIRTIO, NIC_MODE_VF};
+	unsigned n = argc > 1 ? 0 : 3;
+	for (int i = 1; i < argc; i++) {
+		if (n == 8 || nic_mode_parse(argv[i], &want[n]) || want[n] == NIC_MODE_NONE) {
 			fprintf(stderr, "usage: bench/latency [emulated|virtio|vf ...]\n");
 			return 2;
 		}
-		want[n++] = all[m];
+		n++;
 	}
-	if (!n)
-		for (; n < 3; n++)
-			want[n] = all[n];
 	print_machine();
 	printf("bench/latency: closed-loop ping, 64-byte payload, probes off, capture on\n");
 	int r = 0;

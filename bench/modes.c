@@ -174,12 +174,18 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The median of n values, sorting them in place. */
+static double median_sort(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(double), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 static double median(const double *v)
 {
 	double t[ROUNDS];
 	memcpy(t, v, sizeof(t));
-	qsort(t, ROUNDS, sizeof(double), cmp_double);
-	return ROUNDS % 2 ? t[ROUNDS / 2] : (t[ROUNDS / 2 - 1] + t[ROUNDS / 2]) / 2;
+	return median_sort(t, ROUNDS);
 }
 
 /* One workload on a fresh session with card mode: a warm-up, then a window of SECONDS. */
@@ -348,8 +354,7 @@ static int switch_rows(void)
 		}
 		/* The control: as many windows as long as those switches (their median), no switch,
 		 * the same measure: how long the machine alone keeps the traffic silent. */
-		qsort(dur, 2 * SWITCHES, sizeof(double), cmp_double);
-		double win = (dur[SWITCHES - 1] + dur[SWITCHES]) / 2;
+		double win = median_sort(dur, 2 * SWITCHES);
 		unsigned nq = 0;
 		for (int i = 0; i < SWITCHES; i++) {
 			double g[2];
@@ -363,25 +368,23 @@ static int switch_rows(void)
 		uint64_t all = snap.ping_lost.total - lost0;
 		session_close(s);
 		for (int dir = 0; dir < 2; dir++) {
-			qsort(bo[dir], SWITCHES, sizeof(double), cmp_double);
+			double p50 = median_sort(bo[dir], SWITCHES);
 			char pair[32];
 			snprintf(pair, sizeof(pair), "%s -> %s", nic_mode_name(pairs[p][dir]),
 				 nic_mode_name(pairs[p][1 - dir]));
 			printf("switch %-20s blackout p50 %.2f ms max %.2f ms lost %llu\n", pair,
-			       (bo[dir][SWITCHES / 2 - 1] + bo[dir][SWITCHES / 2]) / 2,
-			       bo[dir][SWITCHES - 1], (unsigned long long)lost[dir]);
+			       p50, bo[dir][SWITCHES - 1], (unsigned long long)lost[dir]);
 		}
 		if (all != lost[0] + lost[1])
 			printf("  (the guest counted %llu pings lost over those %d switches)\n",
 			       (unsigned long long)all, 2 * SWITCHES);
-		qsort(quiet, nq, sizeof(double), cmp_double);
-		if (nq)
+		if (nq) {
+			double p50 = median_sort(quiet, nq);
 			printf(
 			    "  no switch, on %s, %u windows of %.1f ms (those switches' median): "
 			    "longest gap p50 %.2f ms max %.2f ms\n",
-			    nic_mode_name(pairs[p][0]), nq, win,
-			    nq % 2 ? quiet[nq / 2] : (quiet[nq / 2 - 1] + quiet[nq / 2]) / 2,
-			    quiet[nq - 1]);
+			    nic_mode_name(pairs[p][0]), nq, win, p50, quiet[nq - 1]);
+		}
 	}
 	return 0;
 }

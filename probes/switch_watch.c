@@ -32,6 +32,38 @@ void session_queue_event(struct session *s, const struct snap_event *ev)
 	s->events[s->nr_events++] = *ev;
 }
 
+/* The two views of a silence in the guest's traffic, the capture's (its clock is CLOCK_REALTIME:
+ * real_minus_mono turns a time on the monotonic clock into one on it) and the link's: a window
+ * armed at start, ended at end, each read once a frame came after its end. */
+static void gaps_arm(struct session *s, uint64_t start, uint64_t real_minus_mono)
+{
+	if (s->cap)
+		capture_gap_arm(s->cap, start + real_minus_mono);
+	if (s->net)
+		net_gap_arm(s->net, start);
+}
+
+static void gaps_end(struct session *s, uint64_t end, uint64_t real_minus_mono)
+{
+	if (s->net)
+		net_gap_end(s->net, end);
+	if (s->cap)
+		capture_gap_end(s->cap, end + real_minus_mono);
+}
+
+/* ms[0] the capture's, ms[1] the link's longest gap, NAN where that view is off or has not
+ * closed; true when every view there is has closed. */
+static bool gaps_read(struct session *s, double ms[2])
+{
+	uint64_t gap;
+	ms[0] = ms[1] = NAN;
+	if (s->cap && capture_gap_read(s->cap, &gap))
+		ms[0] = (double)gap / 1e6;
+	if (s->net && net_gap_read(s->net, &gap))
+		ms[1] = (double)gap / 1e6;
+	return (!s->cap || !isnan(ms[0])) && (!s->net || !isnan(ms[1]));
+}
+
 /* The followed switch's event, with whatever its measurements have by now. */
 static void switch_ended(struct session *s);
 
@@ -41,7 +73,7 @@ static void finish_switch(struct session *s)
 	const struct vmm_switch *sw = &s->track.sw;
 	switch_ended(s);
 	struct snap_event ev = {.t = s->track.t_start, .ok = sw->phase == SWITCH_DONE};
-	uint64_t gap;
+	double gap[2];
 
 	ev.kind = SEV_NIC_SWITCH;
 	ev.from = sw->from;
@@ -49,13 +81,10 @@ static void finish_switch(struct session *s)
 	snprintf(ev.why, sizeof(ev.why), "%s", sw->why);
 	ev.duration_ms = sw->ns_end > sw->ns_start ? (double)(sw->ns_end - sw->ns_start) / 1e6 : 0;
 	ev.probe_ms = (double)sw->probe_ns / 1e6;
-	if (s->cap && capture_gap_read(s->cap, &gap)) {
-		ev.blackout_ms[0] = (double)gap / 1e6;
-		ev.blackout_valid[0] = true;
-	}
-	if (s->net && net_gap_read(s->net, &gap)) {
-		ev.blackout_ms[1] = (double)gap / 1e6;
-		ev.blackout_valid[1] = true;
+	gaps_read(s, gap);
+	for (unsigned b = 0; b < 2; b++) { /* [0] the capture's, [1] the link's */
+		ev.blackout_valid[b] = !isnan(gap[b]);
+		ev.blackout_ms[b] = ev.blackout_valid[b] ? gap[b] : 0;
 	}
 	vmm_read_ctl(s->vm, ctl);
 	ev.lost = guest_lost(ctl) - s->track.lost0;
@@ -79,10 +108,7 @@ static void switch_ended(struct session *s)
 	s->track.ended = true;
 	s->track.t_ended = mono_s() - s->t0;
 	s->switch_end_t = (double)sw->ns_end / 1e9 - s->t0;
-	if (s->net)
-		net_gap_end(s->net, sw->ns_end);
-	if (s->cap)
-		capture_gap_end(s->cap, sw->ns_end + s->track.real_minus_mono);
+	gaps_end(s, sw->ns_end, s->track.real_minus_mono);
 }
 
 static bool switch_over(const struct session *s)
@@ -121,10 +147,8 @@ void switch_watch_follow(struct session *s)
 	if (!switch_over(s))
 		return;
 	switch_ended(s);
-	uint64_t gap;
-	double now = mono_s() - s->t0;
-	bool measured =
-	    (!s->cap || capture_gap_read(s->cap, &gap)) && (!s->net || net_gap_read(s->net, &gap));
+	double gap[2], now = mono_s() - s->t0;
+	bool measured = gaps_read(s, gap);
 	double settle = s->opts.workload == WL_PING ? SETTLE_PING_S : SETTLE_S;
 	/* Without traffic nothing closes the windows: the blackout then is "-". A workload that
 	 * moves no packets (idle, exits) has nothing to wait for: the event goes out settled. */
@@ -233,10 +257,8 @@ static int switch_vm1(struct session *s, enum nic_mode to, bool all, const char 
 		struct capture_counters cc;
 		capture_read(s->cap, &cc);
 		s->track.cap_lost0 = cc.seq_lost;
-		capture_gap_arm(s->cap, s->track.sw.ns_start + s->track.real_minus_mono);
 	}
-	if (s->net)
-		net_gap_arm(s->net, s->track.sw.ns_start);
+	gaps_arm(s, s->track.sw.ns_start, s->track.real_minus_mono);
 	return 0;
 }
 
@@ -245,29 +267,16 @@ int session_quiet_gap(struct session *s, double ms, double out_ms[2])
 	out_ms[0] = out_ms[1] = NAN;
 	if (s->track.on)
 		return -EBUSY;
-	uint64_t mono = mono_ns(), real = clock_ns(CLOCK_REALTIME), gap;
+	uint64_t mono = mono_ns(), real = clock_ns(CLOCK_REALTIME);
 	uint64_t end = mono + (uint64_t)(ms * 1e6);
-	if (s->cap)
-		capture_gap_arm(s->cap, real);
-	if (s->net)
-		net_gap_arm(s->net, mono);
+	gaps_arm(s, mono, real - mono);
 	struct timespec ts = {(time_t)(end / 1000000000ull), (long)(end % 1000000000ull)};
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
-	if (s->cap)
-		capture_gap_end(s->cap, end + (real - mono));
-	if (s->net)
-		net_gap_end(s->net, end);
+	gaps_end(s, end, real - mono);
 	/* Each closes at its next frame: a second at most under closed-loop traffic. */
-	for (int i = 0; i < 200; i++) {
-		if (s->cap && isnan(out_ms[0]) && capture_gap_read(s->cap, &gap))
-			out_ms[0] = (double)gap / 1e6;
-		if (s->net && isnan(out_ms[1]) && net_gap_read(s->net, &gap))
-			out_ms[1] = (double)gap / 1e6;
-		if ((!s->cap || !isnan(out_ms[0])) && (!s->net || !isnan(out_ms[1])))
-			break;
+	for (int i = 0; i < 200 && !gaps_read(s, out_ms); i++)
 		usleep(5000);
-	}
 	return 0;
 }
 

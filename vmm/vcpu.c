@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "vmm/clock.h"
-#include "vmm/thread.h"
 #include "vmm/counters.h"
 #include "vmm/net/net.h"
 #include "vmm/nic.h"

@@ -43,6 +43,14 @@ static void ask(struct net *n, void *owner)
 	n->be->ops->poll(n->be, false, 0);
 }
 
+/* A network side on the loopback backend, without a poller thread: calls run directly. */
+static bool loopback_net(struct net *n)
+{
+	memset(n, 0, sizeof(*n));
+	n->wake_fd = -1;
+	return loopback_create(&n->be) == 0;
+}
+
 static void kick(int fd, struct net *n)
 {
 	uint64_t one = 1;
@@ -54,9 +62,7 @@ TEST(netside_attach_detach_and_attach_again)
 {
 	static struct net n;
 	struct dev a = {0}, b = {0};
-	memset(&n, 0, sizeof(n));
-	n.wake_fd = -1;
-	REQUIRE(loopback_create(&n.be) == 0);
+	REQUIRE(loopback_net(&n));
 	int fa = eventfd(0, EFD_NONBLOCK), fb = eventfd(0, EFD_NONBLOCK);
 	const struct net_port pa = {.rx = on_rx, .opaque = &a, .mac = NET_GUEST_MAC},
 			      pb = {.rx = on_rx, .opaque = &b, .mac = NET_GUEST_MAC};
@@ -126,9 +132,7 @@ TEST(netside_switches_frames_between_guests_and_the_link)
 {
 	static struct net n;
 	struct dev a = {0}, b = {0}, b2 = {0};
-	memset(&n, 0, sizeof(n));
-	n.wake_fd = -1;
-	REQUIRE(loopback_create(&n.be) == 0);
+	REQUIRE(loopback_net(&n));
 	struct net_port pa = {.rx = on_rx, .opaque = &a}, pb = {.rx = on_rx, .opaque = &b},
 			pb2 = {.rx = on_rx, .opaque = &b2};
 	net_guest_mac(0, pa.mac);
@@ -192,9 +196,7 @@ TEST(netside_gap_window_measures_the_longest_silence_in_ipv4_traffic)
 {
 	static struct net n;
 	struct dev a = {0};
-	memset(&n, 0, sizeof(n));
-	n.wake_fd = -1;
-	REQUIRE(loopback_create(&n.be) == 0);
+	REQUIRE(loopback_net(&n));
 	const struct net_port pa = {.rx = on_rx, .opaque = &a};
 	REQUIRE(net_attach(&n, &pa) == 0);
 	static uint8_t f[128];
@@ -264,9 +266,7 @@ TEST(netside_times_the_guests_ping_at_the_seam)
 {
 	static struct net n;
 	struct dev a = {0};
-	memset(&n, 0, sizeof(n));
-	n.wake_fd = -1;
-	REQUIRE(loopback_create(&n.be) == 0);
+	REQUIRE(loopback_net(&n));
 	struct net_port pa = {.rx = on_rx, .opaque = &a};
 	net_guest_mac(0, pa.mac);
 	REQUIRE(net_attach(&n, &pa) == 0);
