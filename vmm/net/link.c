@@ -239,6 +239,10 @@ err:
 
 #define SINK_BATCH  64 /* datagrams the sink takes a call */
 #define SINK_NAP_MS 1  /* how long a flood may wait in the sink's queue */
+/* A flood: datagrams a millisecond from which the sink is read on the clock. Below it the peer
+ * waits on the sink and takes each datagram as it comes: a neighbour's few thousand a second
+ * then cost the CPUs a few us each, not a read of many every millisecond. */
+#define SINK_FLOOD_PER_MS 50
 
 /* Counts what waits in the sink's queue; how many datagrams it took. */
 static unsigned drain_sink(struct link *l, uint8_t *buf)
@@ -274,9 +278,9 @@ static unsigned drain_sink(struct link *l, uint8_t *buf)
 }
 
 /* The peer: echoes what reaches port 7 at once, counts what reaches port 9. While the sink is
- * flooded it is read every SINK_NAP_MS instead of waited on: a socket nobody sleeps on costs its
- * writer no wake-up, and a flood's writer here is the VMM's network thread (the TAP's receive
- * path runs in its write). A turn that finds the sink empty waits on it again. */
+ * flooded (SINK_FLOOD_PER_MS or more over the last millisecond or longer) it is read every
+ * SINK_NAP_MS instead of waited on: a socket nobody sleeps on costs its writer no wake-up, and a
+ * flood's writer here is the VMM's network thread (the TAP's receive path runs in its write). */
 static void *peer_thread(void *arg)
 {
 	struct link *l = arg;
@@ -284,6 +288,7 @@ static void *peer_thread(void *arg)
 	struct pollfd p[3] = {
 	    {l->echo_fd, POLLIN, 0}, {l->stop_fd, POLLIN, 0}, {l->sink_fd, POLLIN, 0}};
 	bool flooded = false;
+	uint64_t window = mono_ns(), taken = 0;
 
 	prctl(PR_SET_NAME, "vmscope-peer");
 
@@ -302,8 +307,14 @@ static void *peer_thread(void *arg)
 			    n)
 				CNT_ADD(l->cnt.echo_tx, 1);
 		}
-		flooded = drain_sink(l, buf) > 1;
+		taken += drain_sink(l, buf);
 		p[2].revents = 0;
+		uint64_t now = mono_ns(), span = now - window;
+		if (span >= 1000000) {
+			flooded = taken * 1000000 >= SINK_FLOOD_PER_MS * span;
+			window = now;
+			taken = 0;
+		}
 	}
 	return NULL;
 }
