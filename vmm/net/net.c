@@ -219,15 +219,33 @@ int net_watch(struct net *n, int fd, net_watch_fn fn, void *opaque)
 	return net_call(n, do_watch, &w);
 }
 
-int net_attach_card(struct net *n, const struct net_port *port, const struct net_card_watch *w,
-		    unsigned nr)
+struct attach_card_req {
+	const struct net_port *port;
+	const struct net_card_watch *w;
+	unsigned nr;
+};
+
+static int do_attach_card(struct net *n, void *arg)
 {
-	for (unsigned i = 0; i < nr; i++) {
-		int r = w[i].fd < 0 ? 0 : net_watch(n, w[i].fd, w[i].fn, port->opaque);
+	const struct attach_card_req *a = arg;
+	for (unsigned i = 0; i < a->nr; i++) {
+		int r = a->w[i].fd < 0
+			    ? 0
+			    : n->be->ops->watch(n->be, a->w[i].fd, a->w[i].fn, a->port->opaque);
 		if (r)
 			return r;
 	}
-	return net_attach(n, port);
+	return do_attach(n, (void *)a->port);
+}
+
+/* One call to the network thread for the card's watches and its port: the vCPU thread, which
+ * hot-adds the card between two KVM_RUNs, waits for that thread once (under a CPU hog each wait
+ * can be the scheduler's tick). */
+int net_attach_card(struct net *n, const struct net_port *port, const struct net_card_watch *w,
+		    unsigned nr)
+{
+	struct attach_card_req a = {port, w, nr};
+	return net_call(n, do_attach_card, &a);
 }
 
 int net_open(struct net **out, const char **why)
