@@ -293,10 +293,10 @@ static void wr_index(struct e1000 *e, uint32_t off, uint32_t v)
 	R(e, off) = v & 0xffff;
 }
 
+/* The poller transmits (the backend is its alone): e1000_mmio wakes it once the lock is let go. */
 static void wr_tdt(struct e1000 *e, uint32_t off, uint32_t v)
 {
 	R(e, off) = v & 0xffff;
-	wake_poller(e); /* the poller transmits: the backend is its alone */
 }
 
 static void (*const writeops[REG_END])(struct e1000 *e, uint32_t off, uint32_t v) = {
@@ -310,6 +310,7 @@ void e1000_mmio(struct e1000 *e, uint64_t off, void *data, uint32_t len, bool is
 {
 	uint32_t v = 0;
 	enum reg_id idx = reg_find(off & ~3ull);
+	bool kick = false;
 
 	CNT_ADD(e->reg_count[idx], 1);
 	pthread_mutex_lock(&e->lock);
@@ -325,11 +326,17 @@ void e1000_mmio(struct e1000 *e, uint64_t off, void *data, uint32_t len, bool is
 			writeops[idx](e, (uint32_t)off, v);
 		else
 			R(e, off) = v;
+		kick = idx == REG_TDT;
 	} else {
 		v = readops[idx] ? readops[idx](e, (uint32_t)off) : R(e, off);
 		memcpy(data, &v, 4);
 	}
 	pthread_mutex_unlock(&e->lock);
+	/* Woken after the unlock: woken before, the poller could take the vCPU thread's core and
+	 * then wait for the lock that thread holds, until the scheduler runs it again (under a CPU
+	 * hog, a tick of 4 ms). */
+	if (kick)
+		wake_poller(e);
 }
 
 /* BAR1: IOADDR (0) selects a register, IODATA (4) reads or writes it (SDM 13.2). */
