@@ -308,7 +308,6 @@ static void *peer_thread(void *arg)
 				CNT_ADD(l->cnt.echo_tx, 1);
 		}
 		taken += drain_sink(l, buf);
-		p[2].revents = 0;
 		uint64_t now = mono_ns(), span = now - window;
 		if (span >= 1000000) {
 			flooded = taken * 1000000 >= SINK_FLOOD_PER_MS * span;
