@@ -68,6 +68,12 @@ $(SKEL): $(B)/kvmtrace.bpf.o
 	$(BPFTOOL) gen skeleton $< name kvmtrace_bpf > $@.tmp && mv $@.tmp $@
 
 $(B)/probes/kvmtrace.o: $(SKEL)
+# bench/observer's floor: programs that do nothing on the same tracepoints.
+$(B)/bench/floor.bpf.o: bench/floor.bpf.c $(B)/vmlinux.h
+	@mkdir -p $(dir $@)
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(B) -I. -MMD -MP -c $< -o $@
+$(B)/floor.skel.h: $(B)/bench/floor.bpf.o
+	$(BPFTOOL) gen skeleton $< name floor_bpf > $@.tmp && mv $@.tmp $@
 # The translated CPU is built on Unicorn: without it, one sentence instead of a compiler error.
 $(B)/vmm/cpu_translated.o $(B)/san/vmm/cpu_translated.o $(B)/t/vmm/cpu_translated.o: | unicorn-check
 unicorn-check:
@@ -167,6 +173,7 @@ BENCH := $(B)/bench/boot $(B)/bench/exits $(B)/bench/modes $(B)/bench/latency $(
 $(B)/bench/%: bench/%.c $(B)/libvmscope.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libvmscope.a $(LIBS)
+$(B)/bench/observer: $(B)/floor.skel.h
 
 .PHONY: install uninstall
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binary, the tour it replays (found relative to

@@ -3,7 +3,9 @@
  * watching, with each observer alone (the eBPF probes, the stats fd reader, the libpcap capture,
  * the dashboard drawn at 1 Hz and at 10 Hz), with everything on, as `vmscope run` has it, and
  * with another vmscope attached to the VM from outside (`vmscope attach PID --headless`: its
- * probes, latency timing included, and its duplicates of the stats fds), nothing else watching.
+ * probes, latency timing included, and its duplicates of the stats fds), nothing else watching,
+ * and with programs that do nothing on the same tracepoints (bench/floor.bpf.c): what the
+ * tracepoints' firing and the programs' dispatch cost by themselves, the floor under any probe.
  * Each is a ratio to "nothing watching" in the same round and the time it adds to each operation.
  *
  * "Nothing watching" still ticks once a second, reading only the guest's control page and the
@@ -28,6 +30,8 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "floor.skel.h"
+#include "probes/kvmtrace.h"
 #include "probes/session.h"
 #include "tui/frontends.h"
 #include "vmm/clock.h"
@@ -50,6 +54,7 @@ enum observer {
 	OBS_DASH10,
 	OBS_ALL,
 	OBS_ATTACH,
+	OBS_FLOOR,
 	OBS_MAX
 };
 
@@ -58,6 +63,7 @@ static const struct {
 	bool bpf, stats, capture;
 	unsigned dash_ms; /* 0: headless ticks at 1 Hz */
 	bool attach;	  /* another vmscope attaches (vmscope attach PID) */
+	bool floor; /* bench/floor.bpf.c: programs that do nothing on the probes' tracepoints */
 } observers[OBS_MAX] = {
     [OBS_NONE] = {"nothing"},
     [OBS_AGAIN] = {"nothing again"}, /* the noise floor: the machine's own drift between rounds */
@@ -68,6 +74,7 @@ static const struct {
     [OBS_DASH10] = {"dash 10Hz", .dash_ms = 100},
     [OBS_ALL] = {"all on", true, true, true, 1000},
     [OBS_ATTACH] = {"attached", .attach = true},
+    [OBS_FLOOR] = {"empty probes", .floor = true},
 };
 
 struct load {
@@ -190,6 +197,33 @@ static pid_t attach_from_outside(void)
 	return child;
 }
 
+/* The floor's programs attached (each where this kernel has its tracepoint), or NULL. */
+static struct floor_bpf *floor_on(void)
+{
+	struct floor_bpf *f = floor_bpf__open();
+	struct bpf_program *p;
+	if (!f)
+		return NULL;
+	bpf_object__for_each_program(p, f->obj)
+	{
+		const char *tp = bpf_program__name(p) + 2; /* f_kvm_pio: kvm_pio */
+		bool btf = true;
+		if (bpf_program__type(p) == BPF_PROG_TYPE_TRACING)
+			kvmtrace_btf_tracepoints(&tp, 1, &btf);
+		bpf_program__set_autoload(p, btf);
+	}
+	unsigned links = 0;
+	if (!floor_bpf__load(f))
+		bpf_object__for_each_program(p, f->obj) links +=
+		    bpf_program__autoload(p) && bpf_program__attach(p) != NULL;
+	if (!links) {
+		fprintf(stderr, "bench/observer: the floor's programs could not be attached\n");
+		floor_bpf__destroy(f);
+		return NULL;
+	}
+	return f;
+}
+
 /* One measurement, in the calling (child) process. */
 static struct result measure(const struct load *l, enum observer o)
 {
@@ -209,6 +243,9 @@ static struct result measure(const struct load *l, enum observer o)
 	}
 	session_tick(s, &snap);
 	pid_t watcher = observers[o].attach ? attach_from_outside() : 0;
+	/* its links live until the process ends (measure_apart's child) */
+	if (observers[o].floor && !floor_on())
+		watcher = -1;
 	if (watcher < 0) {
 		session_close(s);
 		return (struct result){-1, 0};
@@ -328,6 +365,9 @@ static void print_table(struct row *rows, unsigned rounds, int argc, char **argv
 		if (selected(argc, argv, loads[l].name))
 			att &= median(rows[l].ratio[OBS_ATTACH], rounds) >= 0.97;
 	printf("  target: attached from outside keeps >= 0.97 of it: %s\n", att ? "met" : "MISSED");
+	printf("  empty probes: programs that do nothing on the probes' tracepoints, the cost of "
+	       "their "
+	       "firing alone, below which no probe on them goes\n");
 	/* The front end's own thread (the dashboard drawing, or headless ticks at 1 Hz). */
 	printf("  the front end's thread, share of a core (median over workloads and rounds):");
 	for (unsigned o = 0; o < OBS_MAX; o++) {

@@ -29,6 +29,13 @@ struct {
 	__type(value, __u64);
 } counts SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct kt_slot);
+} slots SEC(".maps");
+
 /* Counters by index, per CPU (an array lookup is a few instructions, a hash's is a hash):
  * [KT_FLAT_OTHERS + event] runs for another process, [KT_FLAT_UNCOUNTED + event] ours but
  * counted elsewhere (half of one event), [KT_FLAT_EVENTS + event * KT_FLAT_DETAILS + detail] an
@@ -46,7 +53,7 @@ struct {
 /* Exit latency: where each vCPU thread left the guest, and why (ts 0: it is back). */
 struct lat_start {
 	__u64 ts;
-	__u32 kind, reason, vcpu, pad;
+	__u32 kind, reason, vcpu, known; /* known: vcpu was learnt (KT_FLAT_LEARNT counts it) */
 };
 
 struct {
@@ -62,6 +69,13 @@ struct {
 	__type(key, struct kt_lat_key);
 	__type(value, struct kt_lat_val);
 } lat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KT_LAT_SLOTS_NR);
+	__type(key, __u32);
+	__type(value, struct kt_lat_slot);
+} lat_slots SEC(".maps");
 
 /* A zeroed value to create a histogram from (too large for the stack beside the key). */
 struct {
@@ -130,8 +144,13 @@ static __always_inline void lat_begin(__u64 now, __u32 kind, __u32 reason, int v
 						   BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!s)
 		return;
-	if (vcpu >= 0)
+	if (vcpu >= 0) {
 		s->vcpu = (__u32)vcpu;
+		if (!s->known) {
+			s->known = 1;
+			bump(KT_FLAT_LEARNT);
+		}
+	}
 	if (!now || (keep_open && s->ts))
 		return;
 	s->ts = now;
@@ -179,7 +198,17 @@ static __always_inline void lat_end(__u32 only_kind, int vcpu)
 	struct kt_lat_key k = {
 	    .kind = s->kind, .reason = s->reason, .vcpu = vcpu >= 0 ? (__u32)vcpu : s->vcpu};
 	s->ts = 0;
-	struct kt_lat_val *v = bpf_map_lookup_elem(&lat, &k);
+	struct kt_lat_val *v = NULL;
+	__u32 i = kt_lat_slot_of(&k);
+	struct kt_lat_slot *sl = bpf_map_lookup_elem(&lat_slots, &i);
+	if (sl && !sl->key.pad) {
+		sl->key = k;
+		sl->key.pad = 1;
+	}
+	if (sl && sl->key.kind == k.kind && sl->key.reason == k.reason && sl->key.vcpu == k.vcpu)
+		v = &sl->val;
+	else
+		v = bpf_map_lookup_elem(&lat, &k);
 	if (!v) {
 		struct kt_lat_val *z = bpf_map_lookup_elem(&lat_zero, &zero);
 		if (!z)
@@ -205,7 +234,17 @@ static __always_inline int count(__u32 event, __u32 detail)
 	if (detail < KT_FLAT_DETAILS)
 		return bump(KT_FLAT_EVENTS + event * KT_FLAT_DETAILS + detail);
 	/* Per CPU: no atomic, no cache line shared between the vCPU's and the poller's CPUs;
-	 * the loader adds the CPUs up. */
+	 * the loader adds the CPUs up. The detail's slot first, the hash when another holds it. */
+	__u32 i = kt_slot_of(event, detail);
+	struct kt_slot *s = bpf_map_lookup_elem(&slots, &i);
+	if (s && !s->event) {
+		s->event = event + 1;
+		s->detail = detail;
+	}
+	if (s && s->event == event + 1 && s->detail == detail) {
+		s->count += 1;
+		return 1;
+	}
 	v = bpf_map_lookup_elem(&counts, &key);
 	if (v)
 		*v += 1;
@@ -320,12 +359,18 @@ int BPF_PROG(kvm_mmio_btf, int type, int len, __u64 gpa)
 	return count(KT_MMIO, (__u32)(gpa >> 12));
 }
 
+/* Attached from outside (latency_on), it only learns which vCPU each thread runs (kvm_pvm's
+ * exits name none) and counts nothing: the loader takes it off once every vCPU's thread is
+ * known, as a run an exit is a cost the watched VM would keep paying (kvmtrace_vcpus). */
 SEC("tp_btf/kvm_emulate_insn")
 int BPF_PROG(kvm_emulate_insn_btf, struct kvm_vcpu *vcpu, __u8 failed)
 {
-	if (latency_on && !others())
-		lat_begin(0, 0, 0, (int)vcpu->vcpu_id, false); /* which vCPU the thread runs */
-	return count(KT_EMULATE_INSN, failed);
+	if (!latency_on)
+		return count(KT_EMULATE_INSN, failed);
+	if (others())
+		return bump(KT_FLAT_OTHERS + KT_EMULATE_INSN);
+	lat_begin(0, 0, 0, (int)vcpu->vcpu_id, false);
+	return bump(KT_FLAT_UNCOUNTED + KT_EMULATE_INSN);
 }
 
 SEC("tp_btf/kvm_msi_set_irq")

@@ -26,15 +26,35 @@ struct kt_key {
 
 #define KT_MAP_ENTRIES 4096
 
+/* The larger details' first stop (kvmtrace.bpf.c's slots map): a per-CPU array indexed by a hash
+ * of the event and detail, each slot held by the first detail to land on it; a detail whose slot
+ * another holds goes on to the hash map. An array slot is a few instructions, a hash lookup is
+ * the hash and a walk. */
+#define KT_SLOTS_BITS 9
+#define KT_SLOTS      (1u << KT_SLOTS_BITS)
+
+struct kt_slot {
+	unsigned int event; /* the event + 1; 0: free */
+	unsigned int detail;
+	unsigned long long count;
+};
+
+static inline unsigned int kt_slot_of(unsigned int event, unsigned int detail)
+{
+	return ((detail ^ (event << 24)) * 2654435761u) >> (32 - KT_SLOTS_BITS);
+}
+
 /* The per-CPU array's slots (kvmtrace.bpf.c's flat map): runs passed over, then each event's
  * small details (below KT_FLAT_DETAILS), which never go to the hash, then the runs of the exit
- * timing's end (kvm_fpu, attach only): ours, and another process's. */
+ * timing's end (kvm_fpu, attach only): ours, and another process's; then the vCPU threads whose
+ * vCPU is known (attach only; not a count of runs). */
 #define KT_FLAT_OTHERS	  0
 #define KT_FLAT_UNCOUNTED KT_MAX
 #define KT_FLAT_EVENTS	  (2 * KT_MAX)
 #define KT_FLAT_DETAILS	  64
 #define KT_FLAT_TIMING	  (KT_FLAT_EVENTS + KT_MAX * KT_FLAT_DETAILS)
-#define KT_FLAT_MAX	  (KT_FLAT_TIMING + 2)
+#define KT_FLAT_LEARNT	  (KT_FLAT_TIMING + 2)
+#define KT_FLAT_MAX	  (KT_FLAT_TIMING + 3)
 
 /* Exit latency (vmscope attach): the time a vCPU spends out of the guest per exit, as a log2
  * histogram of nanoseconds by reason and vCPU. Two kinds, by what the host's KVM shows: from
@@ -60,5 +80,21 @@ struct kt_lat_val {
 	unsigned long long slot[KT_LAT_SLOTS];
 	unsigned long long max_ns, sum_ns;
 };
+
+/* The histograms' first stop, as kt_slot is the details': a per-CPU array by a hash of the key,
+ * each slot held by the first key to land on it (used: 1), the lat hash for the rest. */
+#define KT_LAT_SLOTS_BITS 6
+#define KT_LAT_SLOTS_NR	  (1u << KT_LAT_SLOTS_BITS)
+
+struct kt_lat_slot {
+	struct kt_lat_key key; /* key.pad: 1 once the slot is held */
+	struct kt_lat_val val;
+};
+
+static inline unsigned int kt_lat_slot_of(const struct kt_lat_key *k)
+{
+	return ((k->reason ^ (k->vcpu << 12) ^ (k->kind << 28)) * 2654435761u) >>
+	       (32 - KT_LAT_SLOTS_BITS);
+}
 
 #endif

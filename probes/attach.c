@@ -415,6 +415,8 @@ void attach_tick(struct attach *a, struct snapshot *snap)
 			follow_stats(a, &sc);
 	}
 	read_stats(a, &in, &att);
+	if (a->kt && !a->gone)
+		kvmtrace_vcpus(a->kt, att.vcpus);
 	if (a->kt && !kvmtrace_read(a->kt, &a->counts)) {
 		in.kt = &a->counts;
 		read_devices(a, in.dt, &att);

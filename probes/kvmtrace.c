@@ -29,9 +29,14 @@ struct kvmtrace {
 	uint64_t *vals;
 	bool latency;		     /* KT_OPEN_LATENCY */
 	struct bpf_link *run_link;   /* kvm_fpu: KVM_RUN's entry, the userspace kind's end */
+	bool timed_run;		     /* kvm_fpu's program is loaded (its link may be gone) */
+	unsigned vcpus;		     /* kvmtrace_vcpus: the vCPUs the watched VMM holds */
+	uint64_t learnt;	     /* the vCPU threads whose vCPU the programs know */
 	struct kt_lat_val *lat_vals; /* one histogram, ncpus values */
 	uint64_t *flat_vals; /* the flat map read whole: KT_FLAT_MAX slots of ncpus values */
 	__u32 *flat_keys;
+	struct kt_slot *slot_vals;	   /* the slots map read whole: KT_SLOTS of ncpus values */
+	struct kt_lat_slot *lat_slot_vals; /* lat_slots read whole: KT_LAT_SLOTS_NR of ncpus */
 };
 
 static bool verbose_libbpf;
@@ -71,12 +76,36 @@ static struct bpf_program *program_of(struct kvmtrace_bpf *skel, unsigned event,
 }
 
 /* Whether the kernel (or the kvm module) describes the tracepoint's arguments in BTF. */
-static bool has_raw_tp(struct btf *vmlinux, struct btf *kvm, unsigned event)
+static bool has_raw_tp(struct btf *vmlinux, struct btf *kvm, const char *tracepoint)
 {
 	char name[64];
-	snprintf(name, sizeof(name), "btf_trace_%s", kt_event_name(event));
+	snprintf(name, sizeof(name), "btf_trace_%s", tracepoint);
 	return (vmlinux && btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) > 0) ||
 	       (kvm && btf__find_by_name_kind(kvm, name, BTF_KIND_TYPEDEF) > 0);
+}
+
+/* The kernel's BTF and the kvm module's (NULL where there is none); btf__free both. */
+static void load_btf(struct btf **vmlinux, struct btf **kvm)
+{
+	*kvm = NULL;
+	*vmlinux = btf__load_vmlinux_btf();
+	if (libbpf_get_error(*vmlinux))
+		*vmlinux = NULL;
+	if (*vmlinux) {
+		*kvm = btf__load_module_btf("kvm", *vmlinux);
+		if (libbpf_get_error(*kvm))
+			*kvm = NULL;
+	}
+}
+
+void kvmtrace_btf_tracepoints(const char *const *tracepoints, unsigned n, bool *out)
+{
+	struct btf *vmlinux, *kvm;
+	load_btf(&vmlinux, &kvm);
+	for (unsigned i = 0; i < n; i++)
+		out[i] = has_raw_tp(vmlinux, kvm, tracepoints[i]);
+	btf__free(kvm);
+	btf__free(vmlinux);
 }
 
 /* One program an event: the raw one where BTF describes it, else the classic one; a tracepoint
@@ -87,19 +116,13 @@ static void choose_programs(struct kvmtrace *kt, const char *root, bool attach)
 	const char *classic_only = getenv("VMSCOPE_BPF_CLASSIC");
 	bool want_raw = !classic_only || strcmp(classic_only, "1");
 	char path[160];
-	struct btf *vmlinux = btf__load_vmlinux_btf(), *kvm = NULL;
-	if (libbpf_get_error(vmlinux))
-		vmlinux = NULL;
-	if (vmlinux) {
-		kvm = btf__load_module_btf("kvm", vmlinux);
-		if (libbpf_get_error(kvm))
-			kvm = NULL;
-	}
+	struct btf *vmlinux, *kvm;
+	load_btf(&vmlinux, &kvm);
 	for (unsigned e = 0; e < KT_MAX; e++) {
 		struct bpf_program *raw = program_of(kt->skel, e, true),
 				   *classic = program_of(kt->skel, e, false);
 		snprintf(path, sizeof(path), "%s/events/kvm/%s/id", root, kt_event_name(e));
-		bool use_raw = want_raw && raw && has_raw_tp(vmlinux, kvm, e);
+		bool use_raw = want_raw && raw && has_raw_tp(vmlinux, kvm, kt_event_name(e));
 		/* The interrupts and halts of a VM watched from outside: vmscope's own VM has
 		 * its guest's counts of them. */
 		bool wanted = attach || e < KT_APIC_ACCEPT_IRQ;
@@ -165,9 +188,17 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char 
 	kt->flat_vals =
 	    kt->ncpus > 0 ? calloc((size_t)KT_FLAT_MAX * (size_t)kt->ncpus, sizeof(*kt->flat_vals))
 			  : NULL;
-	kt->flat_keys = calloc(KT_FLAT_MAX, sizeof(*kt->flat_keys));
+	kt->flat_keys =
+	    calloc(KT_FLAT_MAX > KT_SLOTS ? KT_FLAT_MAX : KT_SLOTS, sizeof(*kt->flat_keys));
+	kt->slot_vals = kt->ncpus > 0
+			    ? calloc((size_t)KT_SLOTS * (size_t)kt->ncpus, sizeof(*kt->slot_vals))
+			    : NULL;
+	kt->lat_slot_vals = kt->ncpus > 0 ? calloc((size_t)KT_LAT_SLOTS_NR * (size_t)kt->ncpus,
+						   sizeof(*kt->lat_slot_vals))
+					  : NULL;
 	kt->lat_vals = kt->ncpus > 0 ? calloc((size_t)kt->ncpus, sizeof(*kt->lat_vals)) : NULL;
-	if (!kt->vals || !kt->flat_vals || !kt->flat_keys || !kt->lat_vals) {
+	if (!kt->vals || !kt->flat_vals || !kt->flat_keys || !kt->lat_vals || !kt->slot_vals ||
+	    !kt->lat_slot_vals) {
 		r = -ENOMEM;
 		*why = kt->ncpus > 0
 			   ? "eBPF probes are off: out of memory for their counters"
@@ -191,6 +222,7 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char 
 	 * next one's. */
 	if (kt->latency && bpf_program__autoload(kt->skel->progs.kvm_fpu_btf))
 		kt->run_link = bpf_program__attach(kt->skel->progs.kvm_fpu_btf);
+	kt->timed_run = kt->run_link != NULL;
 	for (unsigned e = 0; e < KT_MAX; e++) {
 		struct bpf_program *p = kt->prog[e];
 		if (!bpf_program__autoload(p))
@@ -231,21 +263,35 @@ static void add_detail(struct kt_counts *c, unsigned e, uint32_t detail, uint64_
 		c->detail[e][min] = (struct kt_detail){detail, n};
 }
 
-/* The whole per-CPU array in one call (a batch), or slot by slot where the kernel has no batch
- * for it; each slot's values are kt->ncpus apart. */
-static int read_flat(struct kvmtrace *kt)
+/* A whole per-CPU array of n entries into vals in one call (a batch), or entry by entry where the
+ * kernel has no batch for it; each entry's values are kt->ncpus apart, size bytes each. */
+static int read_array(struct kvmtrace *kt, const struct bpf_map *m, __u32 n, void *vals,
+		      size_t size)
 {
-	int fd = bpf_map__fd(kt->skel->maps.flat);
-	__u32 count = KT_FLAT_MAX, out_batch;
+	int fd = bpf_map__fd(m);
+	__u32 count = n, out_batch;
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	if (!bpf_map_lookup_batch(fd, NULL, &out_batch, kt->flat_keys, kt->flat_vals, &count,
-				  &opts) ||
-	    (errno == ENOENT && count == KT_FLAT_MAX))
+	if (!bpf_map_lookup_batch(fd, NULL, &out_batch, kt->flat_keys, vals, &count, &opts) ||
+	    (errno == ENOENT && count == n))
 		return 0;
-	for (__u32 i = 0; i < KT_FLAT_MAX; i++)
-		if (bpf_map_lookup_elem(fd, &i, kt->flat_vals + (size_t)i * (size_t)kt->ncpus))
+	for (__u32 i = 0; i < n; i++)
+		if (bpf_map_lookup_elem(fd, &i,
+					(char *)vals + (size_t)i * (size_t)kt->ncpus * size))
 			return -1;
 	return 0;
+}
+
+/* A detail's count from one more place (a CPU's slot, the hash): added to its entry if it has
+ * one, a new entry if not. */
+static void merge_detail(struct kt_counts *c, unsigned e, uint32_t detail, uint64_t n)
+{
+	c->total[e] += n;
+	for (unsigned i = 0; i < c->nr_detail[e]; i++)
+		if (c->detail[e][i].detail == detail) {
+			c->detail[e][i].count += n;
+			return;
+		}
+	add_detail(c, e, detail, n);
 }
 
 /* A program's runs and run time so far, by the kernel's accounting, added to runs and ns; false:
@@ -269,7 +315,7 @@ static bool kernel_cost(struct kvmtrace *kt, uint64_t *runs, uint64_t *ns)
 	for (unsigned e = 0; ok && e < KT_MAX; e++)
 		if (kt->attached[e])
 			ok = add_cost(kt->prog[e], runs, ns);
-	if (ok && kt->run_link)
+	if (ok && kt->timed_run) /* its runs so far count after its link is gone */
 		ok = add_cost(kt->skel->progs.kvm_fpu_btf, runs, ns);
 	return ok;
 }
@@ -283,13 +329,16 @@ static int read_counts(struct kvmtrace *kt, struct kt_counts *out)
 
 	memset(out, 0, sizeof(*out));
 	memcpy(out->attached, kt->attached, sizeof(out->attached));
-	if (read_flat(kt))
+	if (read_array(kt, kt->skel->maps.flat, KT_FLAT_MAX, kt->flat_vals, sizeof(uint64_t)) ||
+	    read_array(kt, kt->skel->maps.slots, KT_SLOTS, kt->slot_vals, sizeof(struct kt_slot)))
 		return -1;
 	for (__u32 i = 0; i < KT_FLAT_MAX; i++) {
 		uint64_t n = 0;
 		for (int c = 0; c < kt->ncpus; c++)
 			n += kt->flat_vals[(size_t)i * (size_t)kt->ncpus + (size_t)c];
-		if (i < KT_FLAT_UNCOUNTED || i == KT_FLAT_TIMING + 1)
+		if (i == KT_FLAT_LEARNT)
+			kt->learnt = n;
+		else if (i < KT_FLAT_UNCOUNTED || i == KT_FLAT_TIMING + 1)
 			out->others += n;
 		else if (i < KT_FLAT_EVENTS || i == KT_FLAT_TIMING)
 			out->uncounted += n;
@@ -307,8 +356,12 @@ static int read_counts(struct kvmtrace *kt, struct kt_counts *out)
 		uint64_t value = 0;
 		for (int c = 0; c < kt->ncpus; c++)
 			value += kt->vals[c];
-		out->total[key.event] += value;
-		add_detail(out, key.event, key.detail, value);
+		merge_detail(out, key.event, key.detail, value);
+	}
+	for (size_t i = 0; i < (size_t)KT_SLOTS * (size_t)kt->ncpus; i++) {
+		const struct kt_slot *sl = &kt->slot_vals[i];
+		if (sl->event && sl->event <= KT_MAX && sl->count)
+			merge_detail(out, sl->event - 1, sl->detail, sl->count);
 	}
 	out->run_cnt = out->others + out->uncounted;
 	for (unsigned e = 0; e < KT_MAX; e++)
@@ -348,12 +401,79 @@ static void cost_window(struct kvmtrace *kt, struct kt_counts *out)
 	out->win_counted = kt->win_counted;
 }
 
+/* Attached from outside, kvm_emulate_insn's BTF program only learns each thread's vCPU
+ * (kvmtrace.bpf.c): on while a vCPU's thread is not known yet, off after. */
+static bool learning(const struct kvmtrace *kt)
+{
+	return kt->latency && kt->prog[KT_EMULATE_INSN] == kt->skel->progs.kvm_emulate_insn_btf &&
+	       kt->attached[KT_EMULATE_INSN];
+}
+
+static void learn_vcpus(struct kvmtrace *kt)
+{
+	const unsigned e = KT_EMULATE_INSN;
+	bool need = !kt->vcpus || kt->learnt < kt->vcpus;
+	if (!learning(kt) || need == (kt->links[e] != NULL))
+		return;
+	if (need)
+		kt->links[e] = bpf_program__attach(kt->prog[e]);
+	else {
+		bpf_link__destroy(kt->links[e]);
+		kt->links[e] = NULL;
+	}
+}
+
+void kvmtrace_vcpus(struct kvmtrace *kt, unsigned vcpus)
+{
+	kt->vcpus = vcpus;
+	learn_vcpus(kt);
+}
+
 int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 {
 	if (read_counts(kt, out))
 		return -1;
 	cost_window(kt, out);
+	if (learning(kt))
+		out->attached[KT_EMULATE_INSN] = false; /* it counts nothing so */
+	learn_vcpus(kt);
+	/* Where kvm_entry fires (VT-x, AMD-V) it ends every timed exit: KVM_RUN's entry need not
+	 * be traced, at two runs an exit. */
+	if (kt->run_link && out->total[KT_ENTRY]) {
+		bpf_link__destroy(kt->run_link);
+		kt->run_link = NULL;
+	}
 	return 0;
+}
+
+/* One CPU's histogram of a key (from the hash or a slot) added to out's entry for the key, or to
+ * a new one while out has room. */
+static void lat_merge(struct kt_latency *out, unsigned *nr, unsigned max,
+		      const struct kt_lat_key *key, const struct kt_lat_val *v)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < KT_LAT_SLOTS; i++)
+		n += v->slot[i];
+	if (!n)
+		return;
+	unsigned j = 0;
+	while (j < *nr && (out[j].key.kind != key->kind || out[j].key.reason != key->reason ||
+			   out[j].key.vcpu != key->vcpu))
+		j++;
+	if (j == *nr) {
+		if (*nr == max)
+			return;
+		memset(&out[j], 0, sizeof(out[j]));
+		out[j].key = *key;
+		out[j].key.pad = 0;
+		(*nr)++;
+	}
+	struct kt_lat_val *to = &out[j].val;
+	for (unsigned i = 0; i < KT_LAT_SLOTS; i++)
+		to->slot[i] += v->slot[i];
+	to->sum_ns += v->sum_ns;
+	if (v->max_ns > to->max_ns)
+		to->max_ns = v->max_ns;
 }
 
 static int by_count(const void *a, const void *b)
@@ -374,29 +494,26 @@ int kvmtrace_latency(struct kvmtrace *kt, bool timed[KT_LAT_KINDS], struct kt_la
 		return -1;
 	timed[KT_LAT_EXIT] = kt->attached[KT_EXIT] && kt->attached[KT_ENTRY];
 	timed[KT_LAT_USERSPACE] =
-	    kt->attached[KT_USERSPACE_EXIT] && (kt->run_link != NULL || kt->attached[KT_ENTRY]);
+	    kt->attached[KT_USERSPACE_EXIT] && (kt->timed_run || kt->attached[KT_ENTRY]);
 	int fd = bpf_map__fd(kt->skel->maps.lat);
 	struct kt_lat_key key, next, *prev = NULL;
-	struct kt_latency one;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+	while (*nr < max && bpf_map_get_next_key(fd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, kt->lat_vals))
 			continue;
-		memset(&one, 0, sizeof(one));
-		one.key = key;
-		for (int c = 0; c < kt->ncpus; c++) {
-			const struct kt_lat_val *v = &kt->lat_vals[c];
-			for (unsigned i = 0; i < KT_LAT_SLOTS; i++)
-				one.val.slot[i] += v->slot[i];
-			one.val.sum_ns += v->sum_ns;
-			if (v->max_ns > one.val.max_ns)
-				one.val.max_ns = v->max_ns;
-		}
-		out[(*nr)++] = one;
-		if (*nr == max)
-			break;
+		for (int c = 0; c < kt->ncpus; c++)
+			lat_merge(out, nr, max, &key, &kt->lat_vals[c]);
 	}
+	/* the slots, each CPU's held by whichever key came first to it there */
+	if (!read_array(kt, kt->skel->maps.lat_slots, KT_LAT_SLOTS_NR, kt->lat_slot_vals,
+			sizeof(struct kt_lat_slot)))
+		for (size_t i = 0; i < (size_t)KT_LAT_SLOTS_NR * (size_t)kt->ncpus; i++) {
+			struct kt_lat_slot *sl = &kt->lat_slot_vals[i];
+			sl->key.pad = 0;
+			if (sl->key.kind < KT_LAT_KINDS)
+				lat_merge(out, nr, max, &sl->key, &sl->val);
+		}
 	qsort(out, *nr, sizeof(*out), by_count);
 	return 0;
 }
@@ -413,6 +530,8 @@ void kvmtrace_close(struct kvmtrace *kt)
 		close(kt->stats_fd);
 	free(kt->vals);
 	free(kt->flat_vals);
+	free(kt->slot_vals);
+	free(kt->lat_slot_vals);
 	free(kt->flat_keys);
 	free(kt->lat_vals);
 	free(kt);

@@ -57,6 +57,13 @@ int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out);
 int kvmtrace_latency(struct kvmtrace *kt, bool timed[KT_LAT_KINDS], struct kt_latency *out,
 		     unsigned max, unsigned *nr);
 void kvmtrace_close(struct kvmtrace *kt);
+/* Attached from outside (KT_OPEN_LATENCY): how many vCPUs the watched VMM holds now. The
+ * program that learns which vCPU each thread runs stays on until that many are known, and comes
+ * back when more appear. */
+void kvmtrace_vcpus(struct kvmtrace *kt, unsigned vcpus);
+/* out[i]: whether a BTF raw tracepoint program can attach to tracepoints[i] (e.g. "kvm_pio") on
+ * this kernel: its arguments are described in the kernel's BTF or the kvm module's. */
+void kvmtrace_btf_tracepoints(const char *const *tracepoints, unsigned n, bool *out);
 /* Count only thread tid's events from now on (several VMs in one process: VM1's vCPU thread);
  * the process's others are passed over. 0: every thread of the process again. */
 void kvmtrace_follow(struct kvmtrace *kt, int tid);
