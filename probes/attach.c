@@ -195,6 +195,10 @@ int attach_open(struct attach **out, const struct attach_opts *o, char *why, siz
 	else if (kvmtrace_open(&a->kt, o->pid, KT_OPEN_LATENCY | (o->verbose ? KT_OPEN_VERBOSE : 0),
 			       &a->bpf_why))
 		a->kt = NULL;
+	/* A busy VM's threads are learnt within its first exits: the learning program's run an
+	 * exit is over before the first record rather than at the second tick. */
+	for (int i = 0; a->kt && i < 25 && kvmtrace_vcpus(a->kt, info.vcpus); i++)
+		usleep(10000);
 	*out = a;
 	return 0;
 }

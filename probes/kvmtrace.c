@@ -337,7 +337,7 @@ static int read_counts(struct kvmtrace *kt, struct kt_counts *out)
 		for (int c = 0; c < kt->ncpus; c++)
 			n += kt->flat_vals[(size_t)i * (size_t)kt->ncpus + (size_t)c];
 		if (i == KT_FLAT_LEARNT)
-			kt->learnt = n;
+			continue; /* not a count of runs (learn_vcpus) */
 		else if (i < KT_FLAT_UNCOUNTED || i == KT_FLAT_TIMING + 1)
 			out->others += n;
 		else if (i < KT_FLAT_EVENTS || i == KT_FLAT_TIMING)
@@ -409,24 +409,33 @@ static bool learning(const struct kvmtrace *kt)
 	       kt->attached[KT_EMULATE_INSN];
 }
 
-static void learn_vcpus(struct kvmtrace *kt)
+/* The program on while fewer threads are known than the VMM holds vCPUs, off once as many are.
+ * True while it is on. */
+static bool learn_vcpus(struct kvmtrace *kt)
 {
 	const unsigned e = KT_EMULATE_INSN;
+	__u32 key = KT_FLAT_LEARNT;
+	if (!learning(kt))
+		return false;
+	if (!bpf_map_lookup_elem(bpf_map__fd(kt->skel->maps.flat), &key, kt->vals)) {
+		kt->learnt = 0;
+		for (int c = 0; c < kt->ncpus; c++)
+			kt->learnt += kt->vals[c];
+	}
 	bool need = !kt->vcpus || kt->learnt < kt->vcpus;
-	if (!learning(kt) || need == (kt->links[e] != NULL))
-		return;
-	if (need)
+	if (need && !kt->links[e])
 		kt->links[e] = bpf_program__attach(kt->prog[e]);
-	else {
+	else if (!need && kt->links[e]) {
 		bpf_link__destroy(kt->links[e]);
 		kt->links[e] = NULL;
 	}
+	return kt->links[e] != NULL;
 }
 
-void kvmtrace_vcpus(struct kvmtrace *kt, unsigned vcpus)
+bool kvmtrace_vcpus(struct kvmtrace *kt, unsigned vcpus)
 {
 	kt->vcpus = vcpus;
-	learn_vcpus(kt);
+	return learn_vcpus(kt);
 }
 
 int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)

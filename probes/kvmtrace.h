@@ -59,8 +59,8 @@ int kvmtrace_latency(struct kvmtrace *kt, bool timed[KT_LAT_KINDS], struct kt_la
 void kvmtrace_close(struct kvmtrace *kt);
 /* Attached from outside (KT_OPEN_LATENCY): how many vCPUs the watched VMM holds now. The
  * program that learns which vCPU each thread runs stays on until that many are known, and comes
- * back when more appear. */
-void kvmtrace_vcpus(struct kvmtrace *kt, unsigned vcpus);
+ * back when more appear. True while it is on. */
+bool kvmtrace_vcpus(struct kvmtrace *kt, unsigned vcpus);
 /* out[i]: whether a BTF raw tracepoint program can attach to tracepoints[i] (e.g. "kvm_pio") on
  * this kernel: its arguments are described in the kernel's BTF or the kvm module's. */
 void kvmtrace_btf_tracepoints(const char *const *tracepoints, unsigned n, bool *out);
