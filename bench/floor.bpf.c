@@ -1,7 +1,9 @@
-/* bench/observer's floor: a program that does nothing on each KVM tracepoint vmscope's probes
- * use, attached as they are (BTF raw tracepoints; kvm_exit's classic one). What it costs the
- * guest is what the tracepoints' firing and the programs' dispatch cost on this host before any
- * probe does any work: no observer on these tracepoints can cost less. */
+/* bench/observer's floor: a program that does nothing on each KVM tracepoint an attached
+ * vmscope keeps its probes on, attached as they are (BTF raw tracepoints; kvm_exit's classic
+ * one). kvm_emulate_insn is not among them: attach takes its program off once it knows each
+ * vCPU's thread. What the floor costs the guest is what the tracepoints' firing and the
+ * programs' dispatch cost on this host before any probe does any work: no observer on these
+ * tracepoints can cost less. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -18,7 +20,6 @@ char LICENSE[] SEC("license") = "GPL";
 NOTHING(kvm_userspace_exit)
 NOTHING(kvm_pio)
 NOTHING(kvm_mmio)
-NOTHING(kvm_emulate_insn)
 NOTHING(kvm_msi_set_irq)
 NOTHING(kvm_entry)
 NOTHING(kvm_hypercall)
