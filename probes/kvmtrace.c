@@ -445,7 +445,6 @@ int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 	cost_window(kt, out);
 	if (learning(kt))
 		out->attached[KT_EMULATE_INSN] = false; /* it counts nothing so */
-	learn_vcpus(kt);
 	/* Where kvm_entry fires (VT-x, AMD-V) it ends every timed exit: KVM_RUN's entry need not
 	 * be traced, at two runs an exit. */
 	if (kt->run_link && out->total[KT_ENTRY]) {

@@ -72,9 +72,8 @@ static inline bool guest_acked(struct vmm *vm)
  * again whenever its neighbour entry has gone stale (seconds into a run, which a slow host such
  * as the hardware lane's TCG reaches within one test), and the answer is a frame the card moves
  * but neither a datagram for the peer's sink nor an IPv4 packet the capture counts. */
-static inline uint64_t guest_sent_ipv4(struct vmm *vm)
+static inline uint64_t guest_sent_ipv4(const struct ctl_page *c)
 {
-	const struct ctl_page *c = guest_ctl(vm);
 	return c->net_tx_packets - c->arp_replies;
 }
 

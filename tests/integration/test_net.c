@@ -115,15 +115,16 @@ NIC_TEST(net_tx_counts_agree_and_only_the_emulated_card_exits)
 	REQUIRE(vm);
 	resolve_peer(vm);
 	vmm_read_counters(vm, &a);
-	uint64_t tx0 = guest_ctl(vm)->net_tx_packets, ip0 = guest_sent_ipv4(vm);
+	uint64_t tx0 = guest_ctl(vm)->net_tx_packets, ip0 = guest_sent_ipv4(guest_ctl(vm));
 	vmm_read_net(vm, &ro, &lc);
 	uint64_t sink0 = lc.sink_rx, dev0 = ro.total.tx_packets, traps0 = ro.total.reg_traps;
 	uint64_t notify0 = ro.total.notify_events,
 		 wakes0 = m == NIC_MODE_VF ? dev_counter(&ro, "engine_wakes") : 0;
 	vmm_set_workload(vm, WL_TX, 0, 20000);
-	CHECK(WAIT_UNTIL(guest_sent_ipv4(vm) - ip0 >= TX_FRAMES, HANG_BOUND_S));
+	CHECK(WAIT_UNTIL(guest_sent_ipv4(guest_ctl(vm)) - ip0 >= TX_FRAMES, HANG_BOUND_S));
 	guest_settle(vm);
-	uint64_t frames = guest_ctl(vm)->net_tx_packets - tx0, guest = guest_sent_ipv4(vm) - ip0;
+	uint64_t frames = guest_ctl(vm)->net_tx_packets - tx0,
+		 guest = guest_sent_ipv4(guest_ctl(vm)) - ip0;
 	uint64_t dev, sink;
 	/* What the guest sent, the device moves (every frame) and the peer's sink receives (every
 	 * datagram), each once. */
@@ -265,11 +266,12 @@ NIC_TEST(net_capture_sees_what_the_guest_sent_and_times_its_round_trips)
 		session_close(s);
 		return;
 	}
-	uint64_t tx0 = guest_ctl(vm)->net_tx_packets, ip0 = guest_sent_ipv4(vm);
+	uint64_t tx0 = guest_ctl(vm)->net_tx_packets, ip0 = guest_sent_ipv4(guest_ctl(vm));
 	session_set_workload(s, WL_TX, 0, 20000);
-	CHECK(WAIT_UNTIL(guest_sent_ipv4(vm) - ip0 >= TX_FRAMES, HANG_BOUND_S));
+	CHECK(WAIT_UNTIL(guest_sent_ipv4(guest_ctl(vm)) - ip0 >= TX_FRAMES, HANG_BOUND_S));
 	guest_settle(vm);
-	uint64_t frames = guest_ctl(vm)->net_tx_packets - tx0, guest = guest_sent_ipv4(vm) - ip0;
+	uint64_t frames = guest_ctl(vm)->net_tx_packets - tx0,
+		 guest = guest_sent_ipv4(guest_ctl(vm)) - ip0;
 	uint64_t wire = 0;
 	WAIT_UNTIL((session_tick(s, &b), wire = b.cap_from_guest.total - a.cap_from_guest.total,
 		    wire >= guest),

@@ -92,18 +92,18 @@ static void vms_on_one_link(enum nic_mode mode)
 	struct link_counters lc0, lc;
 	struct nic_readout ro;
 	vmm_read_net(vm[2], &ro, &lc0);
-	uint64_t tx0 = guest_sent_ipv4(vm[2]);
+	uint64_t tx0 = guest_sent_ipv4(guest_ctl(vm[2]));
 	vmm_set_workload(vm[0], WL_PING, 0, 0);
 	vmm_set_workload(vm[1], WL_PING, 0, 0);
 	vmm_set_workload(vm[2], WL_TX, 0, 20000);
 	CHECK(WAIT_UNTIL(guest_ctl(vm[0])->ping.ops - c0.ping.ops >= PINGS, HANG_BOUND_S));
 	CHECK(WAIT_UNTIL(guest_ctl(vm[1])->ping.ops >= PINGS, HANG_BOUND_S));
-	CHECK(WAIT_UNTIL(guest_sent_ipv4(vm[2]) - tx0 >= FRAMES, HANG_BOUND_S));
+	CHECK(WAIT_UNTIL(guest_sent_ipv4(guest_ctl(vm[2])) - tx0 >= FRAMES, HANG_BOUND_S));
 	for (unsigned i = 0; i < VMS; i++)
 		guest_settle(vm[i]);
 
 	struct ctl_page v1 = *guest_ctl(vm[0]), v2 = *guest_ctl(vm[1]), v3 = *guest_ctl(vm[2]);
-	uint64_t sent = v3.net_tx_packets - v3.arp_replies - tx0; /* datagrams (guest_sent_ipv4) */
+	uint64_t sent = guest_sent_ipv4(&v3) - tx0;
 	WAIT_UNTIL((vmm_read_net(vm[2], &ro, &lc), lc.sink_rx - lc0.sink_rx >= sent), HANG_BOUND_S);
 	printf("    VM1 pinged the peer %llu times, VM2 pinged VM1 %llu times (VM1 answered "
 	       "%llu), VM3 sent %llu datagrams, the peer's sink got %llu; %llu frames switched "
