@@ -1,9 +1,10 @@
 /* bench/observer's floor: a program that does nothing on each KVM tracepoint an attached
  * vmscope keeps its probes on, attached as they are (BTF raw tracepoints; kvm_exit's classic
- * one). kvm_emulate_insn is not among them: attach takes its program off once it knows each
- * vCPU's thread. What the floor costs the guest is what the tracepoints' firing and the
- * programs' dispatch cost on this host before any probe does any work: no observer on these
- * tracepoints can cost less. */
+ * one). kvm_emulate_insn is not among them: attach learns each vCPU's thread another way. On
+ * kvm_pvm the bench leaves kvm_pio, kvm_mmio and kvm_fpu off too: there attach reads ports and
+ * pages at kvm_userspace_exit and keeps kvm_fpu on in timing windows only. What the floor costs the
+ * guest is what the tracepoints' firing and the programs' dispatch cost on this host before any
+ * probe does any work: no observer on these tracepoints can cost less. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>

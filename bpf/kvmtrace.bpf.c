@@ -18,6 +18,17 @@ char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 target_tgid = 0;	/* 0: every process */
 const volatile bool latency_on = false; /* attach: time each exit (kvmtrace.h's kt_lat_kind) */
+/* attach where kvm_exit never fires (kvm_pvm): each userspace exit's port or page and vCPU are
+ * read from its vCPU's kvm_run as KVM_RUN returns (kvm_userspace_exit), rather than from kvm_pio
+ * and kvm_mmio: one run an exit, not two. */
+const volatile bool exits_at_run = false;
+/* Set by the loader while kvm_fpu's link is on (exits_at_run: exits are timed in windows, a
+ * window's starts told from an earlier one's by its number). */
+volatile __u32 timing_on = 0, timing_window = 0;
+
+/* A pointer the verifier may not follow made one it may, read-only (kernel 6.2 on); weak: an
+ * older kernel loads the object without it as long as exits_at_run is off. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 /* Set while loaded (kvmtrace_follow): only this thread's events are ours, the rest of the
  * process's passed over (several VMs in one vmscope: VM1's vCPU). 0: every thread. */
 volatile __u32 follow_tid = 0;
@@ -50,18 +61,39 @@ struct {
 	__type(value, __u64);
 } flat SEC(".maps");
 
-/* Exit latency: where each vCPU thread left the guest, and why (ts 0: it is back). */
+/* Exit latency: where each vCPU thread left the guest, and why (ts 0: it is back). A slot a
+ * thread, by a hash of its id: an array's lookup is a few instructions where a task storage's
+ * is a helper call and a walk (each call dear where returns go through a thunk). A thread whose
+ * slot another has taken is not timed until it takes it back, on its next exit. */
 struct lat_start {
 	__u64 ts;
-	__u32 kind, reason, vcpu, known; /* known: vcpu was learnt (KT_FLAT_LEARNT counts it) */
+	__u32 tid, kind, reason, vcpu;
+	__u32 known;  /* vcpu was learnt (KT_FLAT_LEARNT counts it) */
+	__u32 window; /* timing_window when it began */
 };
 
+#define __NR_ioctl_    16	   /* x86-64 */
+#define REASON_PENDING 0xffffffffu /* KVM_RUN has returned, kvm_userspace_exit is to say why */
+
 struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE); /* the vCPU thread's own: no hash to look up */
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KT_THREAD_SLOTS);
+	__type(key, __u32);
 	__type(value, struct lat_start);
 } lat_start SEC(".maps");
+
+/* The current thread's slot: held by it, or taken over when take (NULL: another's). */
+static __always_inline struct lat_start *thread_slot(__u32 tid, bool take)
+{
+	__u32 i = (tid * 2654435761u) >> (32 - KT_THREAD_SLOTS_BITS);
+	struct lat_start *s = bpf_map_lookup_elem(&lat_start, &i);
+	if (!s || s->tid == tid)
+		return s;
+	if (!take)
+		return NULL;
+	*s = (struct lat_start){.tid = tid};
+	return s;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -128,20 +160,30 @@ static __always_inline int bump(__u32 i)
 
 /* Another process's event (or, while following one thread, another thread's): counted as passed
  * over, nothing else. */
-static __always_inline bool others(void)
+static __always_inline bool others_id(__u64 id)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	__u32 follow = follow_tid;
 	return (target_tgid && (id >> 32) != target_tgid) || (follow && (__u32)id != follow);
+}
+
+static __always_inline bool others(void)
+{
+	return others_id(bpf_get_current_pid_tgid());
+}
+
+/* The current thread's id. */
+static __always_inline __u32 me(void)
+{
+	return (__u32)bpf_get_current_pid_tgid();
 }
 
 /* The vCPU thread leaves the guest (at now; 0: only which vCPU it runs is learnt). vcpu -1:
  * not known here, the thread's last one stands. keep_open: keep a departure already open
  * (kvm_exit's, on a host where it fires, is the earlier and the truer one). */
-static __always_inline void lat_begin(__u64 now, __u32 kind, __u32 reason, int vcpu, bool keep_open)
+static __always_inline void lat_begin(__u32 tid, __u64 now, __u32 kind, __u32 reason, int vcpu,
+				      bool keep_open)
 {
-	struct lat_start *s = bpf_task_storage_get(&lat_start, bpf_get_current_task_btf(), NULL,
-						   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct lat_start *s = thread_slot(tid, true);
 	if (!s)
 		return;
 	if (vcpu >= 0) {
@@ -156,6 +198,7 @@ static __always_inline void lat_begin(__u64 now, __u32 kind, __u32 reason, int v
 	s->ts = now;
 	s->kind = kind;
 	s->reason = reason;
+	s->window = timing_window;
 }
 
 static __always_inline __u32 log2_slot(__u64 v)
@@ -188,11 +231,17 @@ static __always_inline __u32 log2_slot(__u64 v)
 
 /* The vCPU thread is back: the time since it left goes to its reason's histogram. only_kind:
  * KT_LAT_KINDS for any; vcpu: the vCPU's id where the caller knows it, else -1. */
-static __always_inline void lat_end(__u32 only_kind, int vcpu)
+static __always_inline void lat_end(__u32 tid, __u32 only_kind, int vcpu)
 {
 	__u32 zero = 0;
-	struct lat_start *s = bpf_task_storage_get(&lat_start, bpf_get_current_task_btf(), NULL, 0);
-	if (!s || !s->ts || (only_kind < KT_LAT_KINDS && s->kind != only_kind))
+	struct lat_start *s = thread_slot(tid, false);
+	if (!s || !s->ts)
+		return;
+	if (s->reason == REASON_PENDING || s->window != timing_window) {
+		s->ts = 0; /* not told why, or begun in an earlier window */
+		return;
+	}
+	if (only_kind < KT_LAT_KINDS && s->kind != only_kind)
 		return;
 	__u64 d = bpf_ktime_get_ns() - s->ts;
 	struct kt_lat_key k = {
@@ -224,13 +273,12 @@ static __always_inline void lat_end(__u32 only_kind, int vcpu)
 		v->max_ns = d;
 }
 
-static __always_inline int count(__u32 event, __u32 detail)
+/* One of ours: counted by its detail. */
+static __always_inline int tally(__u32 event, __u32 detail)
 {
 	struct kt_key key = {.event = event, .detail = detail};
 	__u64 one = 1, *v;
 
-	if (others())
-		return bump(KT_FLAT_OTHERS + event);
 	if (detail < KT_FLAT_DETAILS)
 		return bump(KT_FLAT_EVENTS + event * KT_FLAT_DETAILS + detail);
 	/* Per CPU: no atomic, no cache line shared between the vCPU's and the poller's CPUs;
@@ -253,6 +301,13 @@ static __always_inline int count(__u32 event, __u32 detail)
 	return 1;
 }
 
+static __always_inline int count(__u32 event, __u32 detail)
+{
+	if (others())
+		return bump(KT_FLAT_OTHERS + event);
+	return tally(event, detail);
+}
+
 SEC("tp/kvm/kvm_userspace_exit")
 int kvm_userspace_exit(struct trace_event_raw_kvm_userspace_exit___vs *ctx)
 {
@@ -260,8 +315,8 @@ int kvm_userspace_exit(struct trace_event_raw_kvm_userspace_exit___vs *ctx)
 	if (BPF_CORE_READ(ctx, errno) < 0)
 		return bump(KT_FLAT_UNCOUNTED + KT_USERSPACE_EXIT);
 	if (latency_on && !others())
-		lat_begin(bpf_ktime_get_ns(), KT_LAT_USERSPACE, BPF_CORE_READ(ctx, reason), -1,
-			  true);
+		lat_begin(me(), bpf_ktime_get_ns(), KT_LAT_USERSPACE, BPF_CORE_READ(ctx, reason),
+			  -1, true);
 	return count(KT_USERSPACE_EXIT, BPF_CORE_READ(ctx, reason));
 }
 
@@ -296,7 +351,7 @@ SEC("tp/kvm/kvm_exit")
 int kvm_exit(struct trace_event_raw_kvm_exit___vs *ctx)
 {
 	if (latency_on && !others())
-		lat_begin(bpf_ktime_get_ns(), KT_LAT_EXIT, BPF_CORE_READ(ctx, exit_reason),
+		lat_begin(me(), bpf_ktime_get_ns(), KT_LAT_EXIT, BPF_CORE_READ(ctx, exit_reason),
 			  (int)BPF_CORE_READ(ctx, vcpu_id), false);
 	return count(KT_EXIT, BPF_CORE_READ(ctx, exit_reason));
 }
@@ -305,7 +360,7 @@ SEC("tp/kvm/kvm_entry")
 int kvm_entry(void *ctx)
 {
 	if (latency_on && !others())
-		lat_end(KT_LAT_KINDS, -1);
+		lat_end(me(), KT_LAT_KINDS, -1);
 	return count(KT_ENTRY, 0);
 }
 
@@ -335,14 +390,22 @@ int kvm_vcpu_wakeup(struct trace_event_raw_kvm_vcpu_wakeup___vs *ctx)
 
 /* ---- the BTF raw tracepoints: the arguments of each trace_kvm_*() call ---- */
 
+static __always_inline void exit_at_run(__u32 tid, __u32 reason, int err);
+
 SEC("tp_btf/kvm_userspace_exit")
 int BPF_PROG(kvm_userspace_exit_btf, __u32 reason, int err)
 {
+	if (exits_at_run) {
+		__u64 id = bpf_get_current_pid_tgid();
+		if (others_id(id))
+			return bump(KT_FLAT_OTHERS + KT_USERSPACE_EXIT);
+		exit_at_run((__u32)id, reason, err);
+	}
 	if (err < 0)
 		return bump(KT_FLAT_UNCOUNTED + KT_USERSPACE_EXIT);
-	if (latency_on && !others())
-		lat_begin(bpf_ktime_get_ns(), KT_LAT_USERSPACE, reason, -1, true);
-	return count(KT_USERSPACE_EXIT, reason);
+	if (latency_on && !exits_at_run && !others())
+		lat_begin(me(), bpf_ktime_get_ns(), KT_LAT_USERSPACE, reason, -1, true);
+	return exits_at_run ? tally(KT_USERSPACE_EXIT, reason) : count(KT_USERSPACE_EXIT, reason);
 }
 
 SEC("tp_btf/kvm_pio")
@@ -369,7 +432,7 @@ int BPF_PROG(kvm_emulate_insn_btf, struct kvm_vcpu *vcpu, __u8 failed)
 		return count(KT_EMULATE_INSN, failed);
 	if (others())
 		return bump(KT_FLAT_OTHERS + KT_EMULATE_INSN);
-	lat_begin(0, 0, 0, (int)vcpu->vcpu_id, false);
+	lat_begin(me(), 0, 0, 0, (int)vcpu->vcpu_id, false);
 	return bump(KT_FLAT_UNCOUNTED + KT_EMULATE_INSN);
 }
 
@@ -383,7 +446,7 @@ SEC("tp_btf/kvm_entry")
 int BPF_PROG(kvm_entry_btf)
 {
 	if (latency_on && !others())
-		lat_end(KT_LAT_KINDS, -1);
+		lat_end(me(), KT_LAT_KINDS, -1);
 	return count(KT_ENTRY, 0);
 }
 
@@ -412,20 +475,58 @@ int BPF_PROG(kvm_vcpu_wakeup_btf, __u64 ns, bool waited, bool valid)
 }
 
 /* ---- exit latency where kvm_entry never fires (kvm_pvm): the vCPU thread's next KVM_RUN ----
- * kvm_fpu(1) fires as KVM_RUN loads the guest's FPU state; it fires on every host, so it stands
- * for KVM_RUN's entry where fentry cannot be had (kernels under lockdown refuse fentry, as ours
- * do). It names no vCPU: kvm_emulate_insn, which does, tells each thread's (lat_begin with no
- * time). */
+ * kvm_fpu(1) fires as KVM_RUN loads the guest's FPU state, kvm_fpu(0) as it puts it back before
+ * returning; on every host, so it stands for KVM_RUN's edges where fentry cannot be had (kernels
+ * under lockdown refuse fentry, as ours do). With exits_at_run its link is on in windows only
+ * (timing_on): the exits are counted, each of them, at kvm_userspace_exit; they are timed in the
+ * windows, from kvm_fpu(0) to the next kvm_fpu(1), the reason and vCPU told in between. */
+
+#define KVM_EXIT_IO_   2
+#define KVM_EXIT_MMIO_ 6
+
+/* KVM_RUN has returned (kvm_userspace_exit: after its vcpu_put) on the thread tid. Its vCPU is
+ * the file the ioctl was made on: the syscall's first argument (pt_regs' di) in the thread's file
+ * table, whose private data a vCPU file's is. Its kvm_run tells the port or page; the exit's
+ * timing, if one began, is told why. */
+static __always_inline void exit_at_run(__u32 tid, __u32 reason, int err)
+{
+	struct lat_start *s = timing_on ? thread_slot(tid, false) : NULL;
+	if (err < 0) { /* a signal or a kick: no exit, nothing to time */
+		if (s)
+			s->ts = 0;
+		return;
+	}
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	struct fdtable *fdt = t->files->fdt;
+	unsigned long fd = regs->di;
+	if (regs->orig_ax != __NR_ioctl_ || fd >= fdt->max_fds)
+		return;
+	struct kiocb *slot = bpf_rdonly_cast((void *)fdt->fd + fd * sizeof(void *),
+					     bpf_core_type_id_kernel(struct kiocb));
+	struct kvm_vcpu *vcpu =
+	    bpf_rdonly_cast(slot->ki_filp->private_data, bpf_core_type_id_kernel(struct kvm_vcpu));
+	struct kvm_run *run = vcpu->run;
+	if (reason == KVM_EXIT_IO_)
+		tally(KT_PIO, run->io.port);
+	else if (reason == KVM_EXIT_MMIO_)
+		tally(KT_MMIO, (__u32)(run->mmio.phys_addr >> 12));
+	if (s && s->ts && s->reason == REASON_PENDING) {
+		s->reason = reason;
+		s->vcpu = (__u32)vcpu->vcpu_id;
+	}
+}
 
 SEC("tp_btf/kvm_fpu")
 int BPF_PROG(kvm_fpu_btf, int load)
 {
-	if (others()) {
-		bump(KT_FLAT_TIMING + 1);
-		return 0;
-	}
-	bump(KT_FLAT_TIMING);
+	__u64 id = bpf_get_current_pid_tgid();
+	if (others_id(id))
+		return bump(KT_FLAT_OTHERS + KT_RUN);
 	if (load)
-		lat_end(KT_LAT_USERSPACE, -1);
-	return 0;
+		lat_end((__u32)id, KT_LAT_USERSPACE, -1);
+	else if (exits_at_run)
+		lat_begin((__u32)id, bpf_ktime_get_ns(), KT_LAT_USERSPACE, REASON_PENDING, -1,
+			  false);
+	return tally(KT_RUN, load ? KT_RUN_ENTER : KT_RUN_RETURN);
 }

@@ -16,8 +16,14 @@ enum kt_event {
 	 */
 	KT_APIC_ACCEPT_IRQ, /* detail: vector */
 	KT_VCPU_WAKEUP,	    /* detail: 1 the halt waited, 0 halt-polling caught the wakeup */
+	/* With KT_OPEN_LATENCY where exits are timed to KVM_RUN's entry: kvm_fpu, which fires as
+	 * KVM_RUN loads the guest's FPU state (detail KT_RUN_ENTER) and as it puts it back before
+	 * returning (KT_RUN_RETURN). */
+	KT_RUN,
 	KT_MAX,
 };
+
+enum { KT_RUN_RETURN, KT_RUN_ENTER };
 
 struct kt_key {
 	unsigned int event;
@@ -45,16 +51,14 @@ static inline unsigned int kt_slot_of(unsigned int event, unsigned int detail)
 }
 
 /* The per-CPU array's slots (kvmtrace.bpf.c's flat map): runs passed over, then each event's
- * small details (below KT_FLAT_DETAILS), which never go to the hash, then the runs of the exit
- * timing's end (kvm_fpu, attach only): ours, and another process's; then the vCPU threads whose
+ * small details (below KT_FLAT_DETAILS), which never go to the hash, then the vCPU threads whose
  * vCPU is known (attach only; not a count of runs). */
 #define KT_FLAT_OTHERS	  0
 #define KT_FLAT_UNCOUNTED KT_MAX
 #define KT_FLAT_EVENTS	  (2 * KT_MAX)
 #define KT_FLAT_DETAILS	  64
-#define KT_FLAT_TIMING	  (KT_FLAT_EVENTS + KT_MAX * KT_FLAT_DETAILS)
-#define KT_FLAT_LEARNT	  (KT_FLAT_TIMING + 2)
-#define KT_FLAT_MAX	  (KT_FLAT_TIMING + 3)
+#define KT_FLAT_LEARNT	  (KT_FLAT_EVENTS + KT_MAX * KT_FLAT_DETAILS)
+#define KT_FLAT_MAX	  (KT_FLAT_LEARNT + 1)
 
 /* Exit latency (vmscope attach): the time a vCPU spends out of the guest per exit, as a log2
  * histogram of nanoseconds by reason and vCPU. Two kinds, by what the host's KVM shows: from
@@ -66,8 +70,11 @@ enum kt_lat_kind {
 	KT_LAT_USERSPACE,
 	KT_LAT_KINDS,
 };
-#define KT_LAT_SLOTS   32 /* slot i counts [2^i, 2^(i+1)) ns; the last one, all above */
-#define KT_LAT_ENTRIES 2048
+#define KT_THREAD_SLOTS_BITS                                                                       \
+	10 /* where each vCPU thread's exit began (kvmtrace.bpf.c's lat_start) */
+#define KT_THREAD_SLOTS (1u << KT_THREAD_SLOTS_BITS)
+#define KT_LAT_SLOTS	32 /* slot i counts [2^i, 2^(i+1)) ns; the last one, all above */
+#define KT_LAT_ENTRIES	2048
 
 struct kt_lat_key {
 	unsigned int kind;

@@ -192,7 +192,9 @@ int attach_open(struct attach **out, const struct attach_opts *o, char *why, siz
 	a->t0_ns = a->last_ns = mono_ns();
 	if (o->no_bpf)
 		a->bpf_why = "eBPF probes are off (--no-bpf)";
-	else if (kvmtrace_open(&a->kt, o->pid, KT_OPEN_LATENCY | (o->verbose ? KT_OPEN_VERBOSE : 0),
+	else if (kvmtrace_open(&a->kt, o->pid,
+			       KT_OPEN_LATENCY | (o->verbose ? KT_OPEN_VERBOSE : 0) |
+				   (a->host == HOST_PVM ? KT_OPEN_AT_RUN : 0),
 			       &a->bpf_why))
 		a->kt = NULL;
 	/* A busy VM's threads are learnt within its first exits: the learning program's run an
@@ -298,7 +300,15 @@ static void read_latency(struct attach *a, struct snap_attached *att)
 			 "neither kvm_exit/kvm_entry nor KVM_RUN's entry can be traced here");
 		return;
 	}
-	if (!hw)
+	att->lat_every = a->counts.timed_every;
+	if (!hw && att->lat_every)
+		snprintf(att->lat_why, sizeof(att->lat_why),
+			 "%s: exits to userspace are timed (to the next KVM_RUN) for 1 tick in %u, "
+			 "each counted; exits KVM handles itself are not",
+			 a->host == HOST_PVM ? "kvm_pvm has no kvm_exit or kvm_entry events"
+					     : "kvm_exit or kvm_entry cannot be traced here",
+			 att->lat_every);
+	else if (!hw)
 		snprintf(att->lat_why, sizeof(att->lat_why),
 			 "%s: only exits to userspace are timed (from kvm_userspace_exit to the "
 			 "next KVM_RUN); exits KVM handles itself are not",
@@ -332,6 +342,8 @@ static void read_latency(struct attach *a, struct snap_attached *att)
 static void read_devices(struct attach *a, double dt, struct snap_attached *att)
 {
 	const struct snap_attached *prev = &a->as.prev.attached;
+	snprintf(att->io_source, sizeof(att->io_source), "%s",
+		 a->counts.exits_at_run ? "kvm_userspace_exit" : "kvm_pio, kvm_mmio");
 	const struct {
 		unsigned event;
 		struct named_figure *arr;

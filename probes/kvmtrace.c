@@ -30,6 +30,8 @@ struct kvmtrace {
 	bool latency;		     /* KT_OPEN_LATENCY */
 	struct bpf_link *run_link;   /* kvm_fpu: KVM_RUN's entry, the userspace kind's end */
 	bool timed_run;		     /* kvm_fpu's program is loaded (its link may be gone) */
+	bool at_run;		     /* userspace exits read at KVM_RUN's return (exits_at_run) */
+	unsigned time_reads;	     /* at_run: reads since opening, for the timing windows */
 	unsigned vcpus;		     /* kvmtrace_vcpus: the vCPUs the watched VMM holds */
 	uint64_t learnt;	     /* the vCPU threads whose vCPU the programs know */
 	struct kt_lat_val *lat_vals; /* one histogram, ncpus values */
@@ -111,7 +113,7 @@ void kvmtrace_btf_tracepoints(const char *const *tracepoints, unsigned n, bool *
 /* One program an event: the raw one where BTF describes it, else the classic one; a tracepoint
  * this kernel lacks must not sink the rest: load only what exists. VMSCOPE_BPF_CLASSIC=1 takes the
  * classic ones everywhere, as a kernel without the BTF would (the tests check both). */
-static void choose_programs(struct kvmtrace *kt, const char *root, bool attach)
+static void choose_programs(struct kvmtrace *kt, const char *root, bool attach, bool at_run)
 {
 	const char *classic_only = getenv("VMSCOPE_BPF_CLASSIC");
 	bool want_raw = !classic_only || strcmp(classic_only, "1");
@@ -119,6 +121,8 @@ static void choose_programs(struct kvmtrace *kt, const char *root, bool attach)
 	struct btf *vmlinux, *kvm;
 	load_btf(&vmlinux, &kvm);
 	for (unsigned e = 0; e < KT_MAX; e++) {
+		if (e == KT_RUN)
+			continue; /* load_object's */
 		struct bpf_program *raw = program_of(kt->skel, e, true),
 				   *classic = program_of(kt->skel, e, false);
 		snprintf(path, sizeof(path), "%s/events/kvm/%s/id", root, kt_event_name(e));
@@ -126,6 +130,11 @@ static void choose_programs(struct kvmtrace *kt, const char *root, bool attach)
 		/* The interrupts and halts of a VM watched from outside: vmscope's own VM has
 		 * its guest's counts of them. */
 		bool wanted = attach || e < KT_APIC_ACCEPT_IRQ;
+		/* Exits read at KVM_RUN's return: their ports and pages are not traced, nor the
+		 * vCPU learnt; kvm_exit and kvm_entry never fire where that is done (kvm_pvm). */
+		if (at_run && (e == KT_PIO || e == KT_MMIO || e == KT_EMULATE_INSN ||
+			       e == KT_EXIT || e == KT_ENTRY))
+			wanted = false;
 		kt->prog[e] = use_raw ? raw : classic;
 		if (raw)
 			bpf_program__set_autoload(raw, wanted && use_raw);
@@ -136,9 +145,10 @@ static void choose_programs(struct kvmtrace *kt, const char *root, bool attach)
 }
 
 /* The BPF object opened afresh, set for this watch (its process, whether exits are timed, which
- * programs load; timed_run: kvm_fpu too, KVM_RUN's entry) and loaded. 0, or -errno (kt->skel
- * NULL: it could not be opened). */
-static int load_object(struct kvmtrace *kt, pid_t tgid, const char *root, bool timed_run)
+ * programs load; timed_run: kvm_fpu too, KVM_RUN's edges; at_run: userspace exits read there)
+ * and loaded. 0, or -errno (kt->skel NULL: it could not be opened). */
+static int load_object(struct kvmtrace *kt, pid_t tgid, const char *root, bool timed_run,
+		       bool at_run)
 {
 	kvmtrace_bpf__destroy(kt->skel);
 	kt->skel = kvmtrace_bpf__open();
@@ -146,7 +156,10 @@ static int load_object(struct kvmtrace *kt, pid_t tgid, const char *root, bool t
 		return -errno;
 	kt->skel->rodata->target_tgid = (__u32)tgid;
 	kt->skel->rodata->latency_on = kt->latency;
-	choose_programs(kt, root, kt->latency);
+	kt->skel->rodata->exits_at_run = at_run;
+	kt->at_run = at_run;
+	choose_programs(kt, root, kt->latency, at_run);
+	kt->prog[KT_RUN] = kt->skel->progs.kvm_fpu_btf;
 	bpf_program__set_autoload(kt->skel->progs.kvm_fpu_btf, timed_run);
 	return kvmtrace_bpf__load(kt->skel);
 }
@@ -205,11 +218,20 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char 
 			   : "eBPF probes are off: the possible CPUs could not be counted";
 		goto err;
 	}
-	r = load_object(kt, tgid, root, kt->latency);
+	bool at_run = kt->latency && (flags & KT_OPEN_AT_RUN);
+	r = load_object(kt, tgid, root, kt->latency, at_run);
+	/* Its exits are read at kvm_userspace_exit's BTF program: where that cannot be had, by
+	 * their own tracepoints. */
+	if (!r && at_run && kt->prog[KT_USERSPACE_EXIT] != kt->skel->progs.kvm_userspace_exit_btf)
+		r = -ENOENT;
+	/* A kernel whose verifier cannot follow the vCPU (no bpf_rdonly_cast, before 6.2): its
+	 * exits from their own tracepoints. */
+	if (r && kt->skel && at_run)
+		r = load_object(kt, tgid, root, kt->latency, false);
 	/* A kernel that cannot trace KVM_RUN's entry (no BTF for kvm_fpu): the userspace kind is
 	 * not timed; the rest loads as ever. */
 	if (r && kt->skel && kt->latency)
-		r = load_object(kt, tgid, root, false);
+		r = load_object(kt, tgid, root, false, false);
 	if (r) {
 		*why = !kt->skel ? "eBPF probes are off: the BPF object could not be opened"
 		       : r == -EPERM
@@ -220,12 +242,18 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char 
 	}
 	/* The end of a timed exit first: a start it could not close would stand in the way of the
 	 * next one's. */
-	if (kt->latency && bpf_program__autoload(kt->skel->progs.kvm_fpu_btf))
+	if (kt->latency && bpf_program__autoload(kt->skel->progs.kvm_fpu_btf)) {
+		if (kt->at_run) { /* the first timing window, until the first read */
+			kt->skel->bss->timing_window = 1;
+			kt->skel->bss->timing_on = 1;
+		}
 		kt->run_link = bpf_program__attach(kt->skel->progs.kvm_fpu_btf);
-	kt->timed_run = kt->run_link != NULL;
+	}
+	kt->timed_run = kt->attached[KT_RUN] = kt->run_link != NULL;
+	nr_attached = kt->timed_run;
 	for (unsigned e = 0; e < KT_MAX; e++) {
 		struct bpf_program *p = kt->prog[e];
-		if (!bpf_program__autoload(p))
+		if (e == KT_RUN || !bpf_program__autoload(p))
 			continue;
 		struct bpf_link *link = bpf_program__attach(p);
 		if (!link)
@@ -313,10 +341,8 @@ static bool kernel_cost(struct kvmtrace *kt, uint64_t *runs, uint64_t *ns)
 	bool ok = true;
 	*runs = *ns = 0;
 	for (unsigned e = 0; ok && e < KT_MAX; e++)
-		if (kt->attached[e])
+		if (kt->attached[e]) /* kvm_fpu's too after its link is gone: its runs so far */
 			ok = add_cost(kt->prog[e], runs, ns);
-	if (ok && kt->timed_run) /* its runs so far count after its link is gone */
-		ok = add_cost(kt->skel->progs.kvm_fpu_btf, runs, ns);
 	return ok;
 }
 
@@ -338,9 +364,9 @@ static int read_counts(struct kvmtrace *kt, struct kt_counts *out)
 			n += kt->flat_vals[(size_t)i * (size_t)kt->ncpus + (size_t)c];
 		if (i == KT_FLAT_LEARNT)
 			continue; /* not a count of runs (learn_vcpus) */
-		else if (i < KT_FLAT_UNCOUNTED || i == KT_FLAT_TIMING + 1)
+		else if (i < KT_FLAT_UNCOUNTED)
 			out->others += n;
-		else if (i < KT_FLAT_EVENTS || i == KT_FLAT_TIMING)
+		else if (i < KT_FLAT_EVENTS)
 			out->uncounted += n;
 		else if (n) { /* an event's small detail */
 			unsigned e = (i - KT_FLAT_EVENTS) / KT_FLAT_DETAILS;
@@ -363,9 +389,13 @@ static int read_counts(struct kvmtrace *kt, struct kt_counts *out)
 		if (sl->event && sl->event <= KT_MAX && sl->count)
 			merge_detail(out, sl->event - 1, sl->detail, sl->count);
 	}
+	/* An exit read at KVM_RUN's return counts its port or page too, in the same run of
+	 * kvm_userspace_exit's program: only the events attached are runs of their own. */
+	out->exits_at_run = kt->at_run;
 	out->run_cnt = out->others + out->uncounted;
 	for (unsigned e = 0; e < KT_MAX; e++)
-		out->run_cnt += out->total[e];
+		if (kt->attached[e])
+			out->run_cnt += out->total[e];
 	return 0;
 }
 
@@ -432,6 +462,26 @@ static bool learn_vcpus(struct kvmtrace *kt)
 	return kt->links[e] != NULL;
 }
 
+/* at_run: the exits are timed in one read's interval in KT_TIME_EVERY (kvm_fpu's link on), half
+ * a cycle away from the kernel's accounting windows (cost_window) so that they do not stack. A
+ * window's number tells its starts from an earlier one's, which are not ended in it. */
+static void time_window(struct kvmtrace *kt)
+{
+	if (!kt->at_run || !kt->timed_run)
+		return;
+	if (kt->run_link) {
+		kt->skel->bss->timing_on = 0;
+		bpf_link__destroy(kt->run_link);
+		kt->run_link = NULL;
+	} else if (++kt->time_reads % KT_TIME_EVERY == KT_TIME_EVERY / 2) {
+		kt->skel->bss->timing_window++;
+		kt->skel->bss->timing_on = 1;
+		kt->run_link = bpf_program__attach(kt->skel->progs.kvm_fpu_btf);
+		if (!kt->run_link)
+			kt->skel->bss->timing_on = 0;
+	}
+}
+
 bool kvmtrace_vcpus(struct kvmtrace *kt, unsigned vcpus)
 {
 	kt->vcpus = vcpus;
@@ -443,6 +493,8 @@ int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 	if (read_counts(kt, out))
 		return -1;
 	cost_window(kt, out);
+	time_window(kt);
+	out->timed_every = kt->at_run && kt->timed_run ? KT_TIME_EVERY : 0;
 	if (learning(kt))
 		out->attached[KT_EMULATE_INSN] = false; /* it counts nothing so */
 	/* Where kvm_entry fires (VT-x, AMD-V) it ends every timed exit: KVM_RUN's entry need not

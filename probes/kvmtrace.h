@@ -19,11 +19,17 @@ struct kt_counts {
 	uint64_t total[KT_MAX];
 	unsigned nr_detail[KT_MAX];
 	struct kt_detail detail[KT_MAX][KT_DETAIL_MAX]; /* the busiest details first */
-	/* Every run of the programs, as they count themselves: total[] added up, and the runs that
-	 * counted nothing (other processes' events, and halves of one of ours: an MMIO read's
-	 * first trace, a KVM_RUN cut short, and with KT_OPEN_LATENCY the KVM_RUN entries and exits
-	 * that end a timed exit). */
+	/* Every run of the programs, as they count themselves: total[] of the events attached
+	 * added up, and the runs that counted nothing (other processes' events, and halves of one
+	 * of ours: an MMIO read's first trace, a KVM_RUN cut short, kvm_emulate_insn's runs while
+	 * it learns which vCPU a thread runs). */
 	uint64_t run_cnt, others, uncounted;
+	/* KT_OPEN_AT_RUN took: ports and pages were read from each vCPU's kvm_run as KVM_RUN
+	 * returned (kvm_userspace_exit's runs), kvm_pio and kvm_mmio not attached. */
+	bool exits_at_run;
+	/* With KT_OPEN_LATENCY: 0, every exit is timed; else exits are timed in one read's
+	 * interval in timed_every (at_run: timing each costs the VM two more runs an exit). */
+	unsigned timed_every;
 	/* What the programs themselves cost, from the kernel's own accounting (BPF_ENABLE_STATS).
 	 * While it is on the kernel reads the clock twice around every run of every program (on
 	 * kvm_pvm about as much as a probe's own work), so it is on for one read of kvmtrace_read
@@ -45,7 +51,12 @@ struct kt_latency {
 
 #define KT_OPEN_VERBOSE 1u /* libbpf's warnings on stderr */
 #define KT_OPEN_LATENCY 2u /* attach: also time each exit (kt_lat_*), count interrupts, wakeups */
-#define KT_COST_EVERY	8  /* the kernel's accounting is on for one read in 8 */
+/* With KT_OPEN_LATENCY, where kvm_exit never fires (kvm_pvm): each userspace exit's port or page
+ * and vCPU read from its vCPU's kvm_run at kvm_userspace_exit (one probe run an exit, not two),
+ * and the exits timed in windows (KT_TIME_EVERY), kvm_fpu's two runs an exit only in them. */
+#define KT_OPEN_AT_RUN 4u
+#define KT_COST_EVERY  8 /* the kernel's accounting is on for one read in 8 */
+#define KT_TIME_EVERY  8 /* KT_OPEN_AT_RUN: exits are timed for one read in 8 */
 
 /* The probes on the KVM tracepoints for one process (tgid). 0, or -errno with *why: a sentence
  * saying why the probes are off. */

@@ -56,6 +56,7 @@ const char *kt_event_name(unsigned event)
 	    [KT_CPUID] = "kvm_cpuid",
 	    [KT_APIC_ACCEPT_IRQ] = "kvm_apic_accept_irq",
 	    [KT_VCPU_WAKEUP] = "kvm_vcpu_wakeup",
+	    [KT_RUN] = "kvm_fpu",
 	};
 	return event < KT_MAX ? names[event] : "?";
 }

@@ -159,6 +159,10 @@ struct snap_attached {
 	 * each vCPU's exits and halts, and every counter added up over them in snapshot.stats.
 	 * nr_vcpu 0: not read, stats_why says why. */
 	char stats_why[160];
+	/* Where pio/mmio below come from: "kvm_pio, kvm_mmio" (every access, the kernel's devices'
+	 * too), or "kvm_userspace_exit" (read from the vCPU's kvm_run: the exits to the VMM only).
+	 */
+	char io_source[32];
 	unsigned nr_vcpu;
 	struct snap_vcpu {
 		unsigned id;
@@ -177,7 +181,8 @@ struct snap_attached {
 	/* Exit latency: lat_kind says which (KT_LAT_EXIT: kvm_exit to kvm_entry; KT_LAT_USERSPACE:
 	 * a userspace exit to the next KVM_RUN), KT_LAT_KINDS: none, lat_why says why. */
 	unsigned lat_kind;
-	char lat_why[160];
+	uint32_t lat_every; /* 0: every exit timed; N: exits timed for one tick in N */
+	char lat_why[192];
 	unsigned nr_lat;
 	struct snap_latency lat[SNAP_LAT_MAX]; /* by reason, every vCPU, busiest first */
 };

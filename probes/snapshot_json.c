@@ -633,6 +633,7 @@ static void walk_attached(struct jv *v, struct snapshot *s)
 		}
 		jv_end(v, true);
 	}
+	jv_str(v, "io_source", a->io_source, sizeof(a->io_source), true);
 	jv_named(v, "pio_by_port", a->pio, &a->nr_pio, SNAP_REASONS_MAX);
 	jv_named(v, "mmio_by_page", a->mmio, &a->nr_mmio, SNAP_REASONS_MAX);
 	jv_named(v, "irq_by_vector", a->irq, &a->nr_irq, SNAP_REASONS_MAX);
@@ -644,6 +645,11 @@ static void walk_attached(struct jv *v, struct snapshot *s)
 	if (jv_begin(v, "latency", false)) {
 		jv_name(v, "what", &a->lat_kind, n_lat, KT_LAT_KINDS + 1);
 		jv_str(v, "why", a->lat_why, sizeof(a->lat_why), true);
+		/* Written where exits are timed for one tick in N only (older lines: every one). */
+		bool every = v->rd ? json_object_get(v->at[v->depth], "sampled_every") != NULL
+				   : a->lat_every > 0;
+		if (every)
+			jv_u32(v, "sampled_every", &a->lat_every);
 		if (jv_begin(v, "by_reason", true)) {
 			unsigned n = v->rd ? jv_len(v, SNAP_LAT_MAX, "by_reason") : a->nr_lat;
 			for (unsigned i = 0; i < n; i++) {

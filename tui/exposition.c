@@ -424,12 +424,19 @@ static void attached(struct exposition *m, FILE *f, const struct snapshot *s)
 		}
 	}
 	if (s->bpf_on) {
-		named(m, f, "vmscope_attached_pio_exits_total",
-		      "Port I/O exits by port (source: bpf kvm_pio)", "port", a->pio, a->nr_pio,
-		      "att:pio");
+		/* read at kvm_userspace_exit: the exits to the VMM only */
+		bool vmm = !strcmp(a->io_source, "kvm_userspace_exit");
+		named(
+		    m, f, "vmscope_attached_pio_exits_total",
+		    vmm ? "Port I/O exits to the VMM by port (source: bpf kvm_userspace_exit, the "
+			  "vCPU's kvm_run)"
+			: "Port I/O exits by port (source: bpf kvm_pio)",
+		    "port", a->pio, a->nr_pio, "att:pio");
 		named(m, f, "vmscope_attached_mmio_exits_total",
-		      "MMIO exits by guest-physical page (source: bpf kvm_mmio)", "page", a->mmio,
-		      a->nr_mmio, "att:mmio");
+		      vmm ? "MMIO exits to the VMM by guest-physical page (source: bpf "
+			    "kvm_userspace_exit, the vCPU's kvm_run)"
+			  : "MMIO exits by guest-physical page (source: bpf kvm_mmio)",
+		      "page", a->mmio, a->nr_mmio, "att:mmio");
 		named(m, f, "vmscope_attached_interrupts_total",
 		      "Interrupts the vCPUs' LAPICs accepted, by vector (source: bpf "
 		      "kvm_apic_accept_irq)",

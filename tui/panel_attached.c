@@ -106,7 +106,10 @@ int panel_latency(struct dash *d, int y, int rows)
 			   : a->lat_kind == KT_LAT_USERSPACE ? "exit to userspace -> next KVM_RUN"
 							     : "-";
 	char title[160];
-	snprintf(title, sizeof(title), "EXIT LATENCY  %s, since attaching (bpf)", what);
+	char every[32] = "";
+	if (a->lat_every)
+		snprintf(every, sizeof(every), ", 1 tick in %u", a->lat_every);
+	snprintf(title, sizeof(title), "EXIT LATENCY  %s, since attaching (bpf%s)", what, every);
 	heading(y++, title);
 	if (a->lat_why[0]) {
 		attron(COLOR_PAIR(a->lat_kind == KT_LAT_KINDS ? C_WARN : C_DIM));
@@ -139,6 +142,14 @@ int panel_devices(struct dash *d, int y, int rows)
 	if (!s->bpf_on) {
 		panel_line(y++, "bpf", s->bpf_why);
 		return y + 1;
+	}
+	if (!strcmp(a->io_source, "kvm_userspace_exit")) {
+		attron(COLOR_PAIR(C_DIM));
+		mvaddnstr(y++, 1,
+			  "port I/O and MMIO: the exits to the VMM, read from its vCPUs' kvm_run; "
+			  "those KVM serves itself are not counted here",
+			  COLS - 2);
+		attroff(COLOR_PAIR(C_DIM));
 	}
 	panel_line_top(y++, "port I/O", a->pio, a->nr_pio);
 	panel_line_top(y++, "MMIO page", a->mmio, a->nr_mmio);

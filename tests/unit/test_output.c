@@ -587,6 +587,8 @@ TEST(an_attached_record_survives_json_and_back)
 	fig(&a->wake_polled, &n);
 	fig(&a->wake_waited, &n);
 	a->lat_kind = KT_LAT_EXIT;
+	a->lat_every = 8; /* timed in windows, as on kvm_pvm */
+	snprintf(a->io_source, sizeof(a->io_source), "kvm_userspace_exit");
 	a->nr_lat = 2;
 	fill_latency(&a->lat[0], "IO_INSTRUCTION", &n);
 	fill_latency(&a->lat[1], "EPT_VIOLATION", &n);
