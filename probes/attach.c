@@ -303,11 +303,11 @@ static void read_latency(struct attach *a, struct snap_attached *att)
 	att->lat_every = a->counts.timed_every;
 	if (!hw && att->lat_every)
 		snprintf(att->lat_why, sizeof(att->lat_why),
-			 "%s: exits to userspace are timed (to the next KVM_RUN) for 1 tick in %u, "
-			 "each counted; exits KVM handles itself are not",
+			 "only exits to userspace are timed, to the next KVM_RUN, for 1 tick in %u "
+			 "(each counted): %s",
+			 att->lat_every,
 			 a->host == HOST_PVM ? "kvm_pvm has no kvm_exit or kvm_entry events"
-					     : "kvm_exit or kvm_entry cannot be traced here",
-			 att->lat_every);
+					     : "kvm_exit or kvm_entry cannot be traced here");
 	else if (!hw)
 		snprintf(att->lat_why, sizeof(att->lat_why),
 			 "%s: only exits to userspace are timed (from kvm_userspace_exit to the "

@@ -103,13 +103,13 @@ int panel_latency(struct dash *d, int y, int rows)
 {
 	const struct snap_attached *a = &d->snap.attached;
 	const char *what = a->lat_kind == KT_LAT_EXIT	     ? "kvm_exit -> kvm_entry"
-			   : a->lat_kind == KT_LAT_USERSPACE ? "exit to userspace -> next KVM_RUN"
+			   : a->lat_kind == KT_LAT_USERSPACE ? "userspace exit -> KVM_RUN"
 							     : "-";
 	char title[160];
 	char every[32] = "";
 	if (a->lat_every)
 		snprintf(every, sizeof(every), ", 1 tick in %u", a->lat_every);
-	snprintf(title, sizeof(title), "EXIT LATENCY  %s, since attaching (bpf%s)", what, every);
+	snprintf(title, sizeof(title), "EXIT LATENCY  %s since attaching (bpf%s)", what, every);
 	heading(y++, title);
 	if (a->lat_why[0]) {
 		attron(COLOR_PAIR(a->lat_kind == KT_LAT_KINDS ? C_WARN : C_DIM));
@@ -145,10 +145,10 @@ int panel_devices(struct dash *d, int y, int rows)
 	}
 	if (!strcmp(a->io_source, "kvm_userspace_exit")) {
 		attron(COLOR_PAIR(C_DIM));
-		mvaddnstr(y++, 1,
-			  "port I/O and MMIO: the exits to the VMM, read from its vCPUs' kvm_run; "
-			  "those KVM serves itself are not counted here",
-			  COLS - 2);
+		mvaddnstr(
+		    y++, 1,
+		    "port I/O, MMIO: exits to the VMM (from kvm_run); in-kernel devices not seen",
+		    COLS - 2);
 		attroff(COLOR_PAIR(C_DIM));
 	}
 	panel_line_top(y++, "port I/O", a->pio, a->nr_pio);
