@@ -63,6 +63,7 @@ struct attach {
 	struct kt_counts counts;
 	struct kt_latency lat[KT_LAT_ENTRIES];
 	struct assembly as;
+	struct snapshot *win; /* --sample: the last tick that closed a window of the probes */
 	bool gone;
 	char gone_why[160];
 	unsigned vcpus_seen; /* vCPU fds at the last tick, to say when it changes */
@@ -194,7 +195,8 @@ int attach_open(struct attach **out, const struct attach_opts *o, char *why, siz
 		a->bpf_why = "eBPF probes are off (--no-bpf)";
 	else if (kvmtrace_open(&a->kt, o->pid,
 			       KT_OPEN_LATENCY | (o->verbose ? KT_OPEN_VERBOSE : 0) |
-				   (a->host == HOST_PVM ? KT_OPEN_AT_RUN : 0),
+				   (a->host == HOST_PVM ? KT_OPEN_AT_RUN : 0) |
+				   (o->sample ? KT_OPEN_SAMPLED : 0),
 			       &a->bpf_why))
 		a->kt = NULL;
 	/* A busy VM's threads are learnt within its first exits: the learning program's run an
@@ -301,11 +303,17 @@ static void read_latency(struct attach *a, struct snap_attached *att)
 		return;
 	}
 	att->lat_every = a->counts.timed_every;
-	if (!hw && att->lat_every)
+	bool sampled = a->counts.sampled_every > 0;
+	if (hw && att->lat_every)
+		snprintf(att->lat_why, sizeof(att->lat_why),
+			 "the probes are on for 1 tick in %u (--sample): the exits in those ticks "
+			 "are timed",
+			 att->lat_every);
+	else if (!hw && att->lat_every)
 		snprintf(att->lat_why, sizeof(att->lat_why),
 			 "only exits to userspace are timed, to the next KVM_RUN, for 1 tick in %u "
-			 "(each counted): %s",
-			 att->lat_every,
+			 "(%s): %s",
+			 att->lat_every, sampled ? "--sample" : "each counted",
 			 a->host == HOST_PVM ? "kvm_pvm has no kvm_exit or kvm_entry events"
 					     : "kvm_exit or kvm_entry cannot be traced here");
 	else if (!hw)
@@ -379,6 +387,61 @@ static void read_devices(struct attach *a, double dt, struct snap_attached *att)
 	}
 }
 
+/* One named figure's rate from the same name's in from (0 where it has none). */
+static void hold_named(struct named_figure *to, unsigned n, const struct named_figure *from,
+		       unsigned nf)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct named_figure *h = snapshot_find(from, nf, to[i].name);
+		to[i].f.rate = h ? h->f.rate : 0;
+	}
+}
+
+/* A name first seen in the window that just closed: its counts are all the window's (a name
+ * new in any other tick starts at rate 0, as it may be one coming back into the busiest). */
+static void first_seen(struct named_figure *to, unsigned n, const struct named_figure *from,
+		       unsigned nf, double dt)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (dt > 0 && !snapshot_find(from, nf, to[i].name))
+			to[i].f.rate = (double)to[i].f.total / dt;
+}
+
+/* --sample: the probes count in one tick in KT_TIME_EVERY. A tick that closed a window has its
+ * rates (the window's counts over its interval); between windows every bpf rate is the last
+ * window's, not the 0 that nothing counted would give. */
+static void hold_rates(struct attach *a, struct snapshot *snap)
+{
+	snap->bpf_sampled_every = a->counts.sampled_every;
+	if (!a->win && !(a->win = calloc(1, sizeof(*a->win))))
+		return;
+	if (a->counts.window_closed) {
+		const struct snapshot *w = a->win;
+		struct snap_attached *at = &snap->attached;
+		first_seen(snap->uexit, snap->nr_uexit, w->uexit, w->nr_uexit, snap->dt);
+		first_seen(snap->kexit, snap->nr_kexit, w->kexit, w->nr_kexit, snap->dt);
+		first_seen(snap->hcall, snap->nr_hcall, w->hcall, w->nr_hcall, snap->dt);
+		first_seen(at->pio, at->nr_pio, w->attached.pio, w->attached.nr_pio, snap->dt);
+		first_seen(at->mmio, at->nr_mmio, w->attached.mmio, w->attached.nr_mmio, snap->dt);
+		first_seen(at->irq, at->nr_irq, w->attached.irq, w->attached.nr_irq, snap->dt);
+		*a->win = *snap;
+		return;
+	}
+	const struct snapshot *w = a->win;
+	for (unsigned e = 0; e < KT_MAX; e++)
+		snap->bpf_event[e].rate = w->bpf_event[e].rate;
+	hold_named(snap->uexit, snap->nr_uexit, w->uexit, w->nr_uexit);
+	hold_named(snap->kexit, snap->nr_kexit, w->kexit, w->nr_kexit);
+	hold_named(snap->hcall, snap->nr_hcall, w->hcall, w->nr_hcall);
+	struct snap_attached *at = &snap->attached;
+	const struct snap_attached *wa = &w->attached;
+	hold_named(at->pio, at->nr_pio, wa->pio, wa->nr_pio);
+	hold_named(at->mmio, at->nr_mmio, wa->mmio, wa->nr_mmio);
+	hold_named(at->irq, at->nr_irq, wa->irq, wa->nr_irq);
+	at->wake_polled.rate = wa->wake_polled.rate;
+	at->wake_waited.rate = wa->wake_waited.rate;
+}
+
 /* The VMM's CPU time, all its threads (utime and stime, fields 14 and 15 of proc(5)'s stat):
  * what the probes' share is measured against. */
 static bool vmm_cpu_ns(int pid, uint64_t *ns)
@@ -441,6 +504,8 @@ void attach_tick(struct attach *a, struct snapshot *snap)
 	in.bpf_why = a->bpf_why;
 	read_latency(a, &att);
 	snapshot_assemble_attached(&a->as, &in, &att, snap);
+	if (in.kt && a->counts.sampled_every)
+		hold_rates(a, snap);
 	/* What changed in the VM's life: said in the log, as the VMM's log says its own news. */
 	if (!a->gone && in.seq && att.vcpus != a->vcpus_seen && snap->nr_log < SNAP_LOG_MAX)
 		snprintf(snap->log[snap->nr_log++], sizeof(snap->log[0]),
@@ -462,6 +527,7 @@ void attach_close(struct attach *a)
 	while (a->nr_st)
 		drop(a, a->nr_st - 1);
 	kvmtrace_close(a->kt);
+	free(a->win);
 	free(a->sum);
 	if (a->pidfd >= 0)
 		close(a->pidfd);

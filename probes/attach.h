@@ -12,6 +12,7 @@
 struct attach_opts {
 	int pid;
 	bool no_bpf, no_stats, verbose;
+	bool sample; /* the probes on for one tick in KT_TIME_EVERY (KT_OPEN_SAMPLED) */
 };
 
 struct attach;

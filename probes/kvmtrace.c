@@ -31,7 +31,10 @@ struct kvmtrace {
 	struct bpf_link *run_link;   /* kvm_fpu: KVM_RUN's entry, the userspace kind's end */
 	bool timed_run;		     /* kvm_fpu's program is loaded (its link may be gone) */
 	bool at_run;		     /* userspace exits read at KVM_RUN's return (exits_at_run) */
-	unsigned time_reads;	     /* at_run: reads since opening, for the timing windows */
+	unsigned time_reads;	     /* reads since opening, for the probes' windows */
+	bool sampled;		     /* KT_OPEN_SAMPLED: every probe on in windows only */
+	bool window_on;		     /* a window (timing, or sampled) is open until the next read */
+	bool entry_seen;	     /* kvm_entry fires here: it ends timed exits, not kvm_fpu */
 	unsigned vcpus;		     /* kvmtrace_vcpus: the vCPUs the watched VMM holds */
 	uint64_t learnt;	     /* the vCPU threads whose vCPU the programs know */
 	struct kt_lat_val *lat_vals; /* one histogram, ncpus values */
@@ -219,6 +222,7 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char 
 		goto err;
 	}
 	bool at_run = kt->latency && (flags & KT_OPEN_AT_RUN);
+	kt->sampled = kt->latency && (flags & KT_OPEN_SAMPLED);
 	r = load_object(kt, tgid, root, kt->latency, at_run);
 	/* Its exits are read at kvm_userspace_exit's BTF program: where that cannot be had, by
 	 * their own tracepoints. */
@@ -243,13 +247,14 @@ int kvmtrace_open(struct kvmtrace **out, pid_t tgid, unsigned flags, const char 
 	/* The end of a timed exit first: a start it could not close would stand in the way of the
 	 * next one's. */
 	if (kt->latency && bpf_program__autoload(kt->skel->progs.kvm_fpu_btf)) {
-		if (kt->at_run) { /* the first timing window, until the first read */
+		if (kt->at_run || kt->sampled) { /* the first window, until the first read */
 			kt->skel->bss->timing_window = 1;
 			kt->skel->bss->timing_on = 1;
 		}
 		kt->run_link = bpf_program__attach(kt->skel->progs.kvm_fpu_btf);
 	}
 	kt->timed_run = kt->attached[KT_RUN] = kt->run_link != NULL;
+	kt->window_on = kt->sampled || (kt->at_run && kt->timed_run);
 	nr_attached = kt->timed_run;
 	for (unsigned e = 0; e < KT_MAX; e++) {
 		struct bpf_program *p = kt->prog[e];
@@ -403,7 +408,7 @@ static int read_counts(struct kvmtrace *kt, struct kt_counts *out)
  * if the probes ran in it); else one begins at every KT_COST_EVERY-th. At each edge the kernel's
  * counts are read just after the maps' (out, this read's): the few runs between the two reads
  * are the probes' count only at the start, the kernel's only at the end. */
-static void cost_window(struct kvmtrace *kt, struct kt_counts *out)
+static void cost_window(struct kvmtrace *kt, struct kt_counts *out, bool sampled_opening)
 {
 	uint64_t runs, ns;
 	if (kt->stats_fd >= 0) {
@@ -416,7 +421,8 @@ static void cost_window(struct kvmtrace *kt, struct kt_counts *out)
 		}
 		close(kt->stats_fd);
 		kt->stats_fd = -1;
-	} else if (kt->cost_ok && ++kt->reads % KT_COST_EVERY == 0) {
+	} else if (kt->cost_ok &&
+		   (kt->sampled ? sampled_opening : ++kt->reads % KT_COST_EVERY == 0)) {
 		kt->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 		if (kt->stats_fd >= 0 && !kernel_cost(kt, &kt->w_runs, &kt->w_ns)) {
 			close(kt->stats_fd);
@@ -462,23 +468,57 @@ static bool learn_vcpus(struct kvmtrace *kt)
 	return kt->links[e] != NULL;
 }
 
-/* at_run: the exits are timed in one read's interval in KT_TIME_EVERY (kvm_fpu's link on), half
- * a cycle away from the kernel's accounting windows (cost_window) so that they do not stack. A
- * window's number tells its starts from an earlier one's, which are not ended in it. */
-static void time_window(struct kvmtrace *kt)
+/* Every event's link on or off (sampled); kvm_emulate_insn's while it learns is learn_vcpus'. */
+static void probe_links(struct kvmtrace *kt, bool on)
 {
-	if (!kt->at_run || !kt->timed_run)
-		return;
-	if (kt->run_link) {
+	for (unsigned e = 0; e < KT_MAX; e++) {
+		if (!kt->attached[e] || e == KT_RUN || (e == KT_EMULATE_INSN && learning(kt)))
+			continue;
+		if (on && !kt->links[e]) {
+			kt->links[e] = bpf_program__attach(kt->prog[e]);
+		} else if (!on && kt->links[e]) {
+			bpf_link__destroy(kt->links[e]);
+			kt->links[e] = NULL;
+		}
+	}
+}
+
+/* The probes' windows, one read's interval in KT_TIME_EVERY: with at_run the exits are timed in
+ * them (kvm_fpu's link on), half a cycle away from the kernel's accounting windows so that the
+ * two do not stack; sampled, every probe is on in them, and they are the accounting's windows.
+ * A window's number tells its starts from an earlier one's, which are not ended in it. Whether
+ * this read opens one (sampled: the accounting opens with it). */
+static bool window_opens(struct kvmtrace *kt)
+{
+	if (kt->window_on || !((kt->at_run && kt->timed_run) || kt->sampled))
+		return false;
+	return ++kt->time_reads % KT_TIME_EVERY == (kt->sampled ? 0 : KT_TIME_EVERY / 2);
+}
+
+static void probe_window(struct kvmtrace *kt, struct kt_counts *out, bool opening)
+{
+	bool timing = kt->timed_run && (kt->at_run || (kt->sampled && !kt->entry_seen));
+	if (kt->window_on) {
 		kt->skel->bss->timing_on = 0;
-		bpf_link__destroy(kt->run_link);
-		kt->run_link = NULL;
-	} else if (++kt->time_reads % KT_TIME_EVERY == KT_TIME_EVERY / 2) {
+		if (timing && kt->run_link) {
+			bpf_link__destroy(kt->run_link);
+			kt->run_link = NULL;
+		}
+		if (kt->sampled)
+			probe_links(kt, false);
+		kt->window_on = false;
+		out->window_closed = true;
+	} else if (opening) {
 		kt->skel->bss->timing_window++;
-		kt->skel->bss->timing_on = 1;
-		kt->run_link = bpf_program__attach(kt->skel->progs.kvm_fpu_btf);
-		if (!kt->run_link)
-			kt->skel->bss->timing_on = 0;
+		if (kt->sampled)
+			probe_links(kt, true);
+		if (timing && !kt->run_link) {
+			kt->skel->bss->timing_on = 1;
+			kt->run_link = bpf_program__attach(kt->skel->progs.kvm_fpu_btf);
+			if (!kt->run_link)
+				kt->skel->bss->timing_on = 0;
+		}
+		kt->window_on = true;
 	}
 }
 
@@ -492,14 +532,18 @@ int kvmtrace_read(struct kvmtrace *kt, struct kt_counts *out)
 {
 	if (read_counts(kt, out))
 		return -1;
-	cost_window(kt, out);
-	time_window(kt);
-	out->timed_every = kt->at_run && kt->timed_run ? KT_TIME_EVERY : 0;
+	bool opening = window_opens(kt);
+	cost_window(kt, out, opening);
+	probe_window(kt, out, opening);
+	out->timed_every = (kt->at_run || kt->sampled) && kt->timed_run ? KT_TIME_EVERY : 0;
+	out->sampled_every = kt->sampled ? KT_TIME_EVERY : 0;
 	if (learning(kt))
 		out->attached[KT_EMULATE_INSN] = false; /* it counts nothing so */
 	/* Where kvm_entry fires (VT-x, AMD-V) it ends every timed exit: KVM_RUN's entry need not
 	 * be traced, at two runs an exit. */
-	if (kt->run_link && out->total[KT_ENTRY]) {
+	if (out->total[KT_ENTRY])
+		kt->entry_seen = true;
+	if (kt->run_link && kt->entry_seen && !kt->at_run) {
 		bpf_link__destroy(kt->run_link);
 		kt->run_link = NULL;
 	}

@@ -30,6 +30,11 @@ struct kt_counts {
 	/* With KT_OPEN_LATENCY: 0, every exit is timed; else exits are timed in one read's
 	 * interval in timed_every (at_run: timing each costs the VM two more runs an exit). */
 	unsigned timed_every;
+	/* KT_OPEN_SAMPLED: KT_TIME_EVERY, every count is of the probes' windows only; 0: all the
+	 * time. window_closed: this read closed one (its counts since the last read are a
+	 * window's whole). */
+	unsigned sampled_every;
+	bool window_closed;
 	/* What the programs themselves cost, from the kernel's own accounting (BPF_ENABLE_STATS).
 	 * While it is on the kernel reads the clock twice around every run of every program (on
 	 * kvm_pvm about as much as a probe's own work), so it is on for one read of kvmtrace_read
@@ -55,8 +60,12 @@ struct kt_latency {
  * and vCPU read from its vCPU's kvm_run at kvm_userspace_exit (one probe run an exit, not two),
  * and the exits timed in windows (KT_TIME_EVERY), kvm_fpu's two runs an exit only in them. */
 #define KT_OPEN_AT_RUN 4u
-#define KT_COST_EVERY  8 /* the kernel's accounting is on for one read in 8 */
-#define KT_TIME_EVERY  8 /* KT_OPEN_AT_RUN: exits are timed for one read in 8 */
+/* With KT_OPEN_LATENCY: every probe on for one read's interval in KT_TIME_EVERY only, the same
+ * as the kernel's accounting windows: the VM pays for the probes an eighth of the time; what
+ * they count is what happened in those intervals (kt_counts.sampled_every). */
+#define KT_OPEN_SAMPLED 8u
+#define KT_COST_EVERY	8 /* the kernel's accounting is on for one read in 8 */
+#define KT_TIME_EVERY	8 /* KT_OPEN_AT_RUN: exits are timed for one read in 8 */
 
 /* The probes on the KVM tracepoints for one process (tgid). 0, or -errno with *why: a sentence
  * saying why the probes are off. */

@@ -369,6 +369,9 @@ struct snapshot {
 
 	bool bpf_on;
 	char bpf_why[128];
+	/* 0: the probes count all the time; N (attach --sample): they are on for one tick in N,
+	 * every bpf count is of those ticks and a rate the last of them's. */
+	uint32_t bpf_sampled_every;
 	struct figure bpf_event[KT_MAX];
 	/* The observer's own cost (bpf_cost_on: the kernel accounts it). The probes' runs, as they
 	 * count themselves; of them the runs that counted nothing (other processes' events and

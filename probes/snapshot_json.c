@@ -525,6 +525,11 @@ static void walk_bpf(struct jv *v, struct snapshot *s)
 	if (!s->bpf_on) {
 		jv_str(v, "why", s->bpf_why, sizeof(s->bpf_why), false);
 	} else {
+		/* Written when sampled only (older lines: all the time). */
+		bool every = v->rd ? json_object_get(v->at[v->depth], "sampled_every") != NULL
+				   : s->bpf_sampled_every > 0;
+		if (every)
+			jv_u32(v, "sampled_every", &s->bpf_sampled_every);
 		if (jv_begin(v, "events", false)) {
 			for (unsigned e = 0; e < KT_MAX; e++)
 				if (v->rd || s->bpf_event[e].valid)

@@ -109,6 +109,25 @@ if $can; then
 		echo "    attach's probes: $(jq -r '"\(.bpf.cost.ns_per_event) ns a run (in the kernel window: \(.bpf.cost.window.runs) runs, \(.bpf.cost.window.counted) counted), \(.bpf.cost.runs.total) runs for \(.bpf.userspace_exit_reasons.IO.total) port exits"' "$tmp/frozen.json")"
 	else bad attach_cost_figures_add_up "$(jq -c '{cost: .bpf.cost, events: ([.bpf.events[].total] | add)}' "$tmp/frozen.json")"; fi
 
+	# ---- --sample: the probes on for one tick in 8. What they count is of those ticks: fewer
+	# port writes than the guest made meanwhile, and from the first window that had a rate on,
+	# every rate is the last window's, not a 0 between windows. ----
+	g0=$(tail -n 1 "$tmp/target.jsonl" | jq '.by_source.guest.pio_vmm.total')
+	"$BIN" attach "$target" --headless --sample --interval 100 --duration 2 >"$tmp/s.jsonl" 2>"$tmp/s.err"
+	rc=$?
+	g1=$(tail -n 1 "$tmp/target.jsonl" | jq '.by_source.guest.pio_vmm.total')
+	sp=$(tail -n 1 "$tmp/s.jsonl" | jq '.attached.pio_by_port["0x510"].total // 0')
+	echo "    attach --sample: $sp port writes counted in its windows of the guest's $((g1 - g0)) or more"
+	# shellcheck disable=SC2016 # jq's variables
+	if [ $rc -ne 0 ] || [ -s "$tmp/s.err" ]; then bad attach_sample_counts_in_windows "exit $rc: $(cat "$tmp/s.err")"
+	elif ! last_record_has "$tmp/s.jsonl" '.bpf.sampled_every == 8 and .attached.latency.sampled_every == 8'; then
+		bad attach_sample_counts_in_windows "$(tail -n 1 "$tmp/s.jsonl" | jq -c '[.bpf.sampled_every, .attached.latency.sampled_every]')"
+	elif [ "$sp" -lt 1 ] || [ "$sp" -ge $((g1 - g0 + 100)) ]; then
+		bad attach_sample_counts_in_windows "$sp port writes counted; the guest made about $((g1 - g0))"
+	elif ! jq -se '[.[] | .attached.pio_by_port["0x510"].per_s // 0] as $r | ($r | map(. > 0) | index(true)) as $i | $i != null and ($r[$i:] | length > 8 and all(. > 0))' "$tmp/s.jsonl" >/dev/null; then
+		bad attach_sample_counts_in_windows "a rate fell to 0 between windows: $(jq -c '.attached.pio_by_port["0x510"]' "$tmp/s.jsonl" | tr '\n' ' ' | head -c 600)"
+	else ok attach_sample_counts_in_windows; fi
+
 	# ---- Its recording replays: the same records, without root or KVM. ----
 	"$BIN" attach "$target" --headless --duration 0.5 --interval 100 --record "$tmp/att.rec.gz" >"$tmp/rec.jsonl" 2>"$tmp/rec.err"
 	rc=$?

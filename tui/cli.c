@@ -307,6 +307,9 @@ static const struct cli_option {
     FLAG("--no-capture", LIVE, no_capture,
 	 "no libpcap capture on the link (the capture's figures show -)"),
     FLAG("--verbose", LIVE | ATTACH, verbose, "let libbpf say what it does"),
+    FLAG("--sample", ATTACH, sample,
+	 "attach: the eBPF probes on for one tick in 8, not all the time:\n"
+	 "their cost to the VM an eighth; their counts are of those ticks"),
     STRING("--record", "FILE", LIVE | ATTACH, record_path,
 	   "also write every tick to FILE (FILE.gz: compressed), for replay"),
     PARSE("--listen", "[ADDR:]PORT", ATTACH, opt_listen,

@@ -40,6 +40,7 @@ struct cli {
 	bool no_stats;
 	bool no_capture;
 	bool verbose;
+	bool sample;	     /* attach --sample: the probes on for one tick in 8 */
 	double switch_every; /* 0: none; else cycle the cards this often */
 	unsigned nr_switch_to;
 	struct cli_switch switch_to[CLI_SWITCHES_MAX];

@@ -458,6 +458,12 @@ static void attached(struct exposition *m, FILE *f, const struct snapshot *s)
 static void probes(struct exposition *m, FILE *f, const struct snapshot *s)
 {
 	if (s->bpf_on) {
+		family(
+		    f, "vmscope_bpf_sampled_every", "gauge",
+		    "1: the eBPF probes count all the time; N (attach --sample): they are on for "
+		    "one tick in N, and every bpf counter here is of those ticks");
+		fprintf(f, "vmscope_bpf_sampled_every %u\n",
+			s->bpf_sampled_every ? s->bpf_sampled_every : 1);
 		named(m, f, "vmscope_kvm_exit_reasons_total",
 		      "kvm_exit by hardware exit reason (source: bpf; kvm_pvm has no kvm_exit)",
 		      "reason", s->kexit, s->nr_kexit, "kexit");

@@ -208,7 +208,8 @@ static int run_attached(const struct cli *cli, struct snap_source *src)
 	const struct attach_opts ao = {.pid = cli->pid,
 				       .no_bpf = cli->no_bpf,
 				       .no_stats = cli->no_stats,
-				       .verbose = cli->verbose};
+				       .verbose = cli->verbose,
+				       .sample = cli->sample};
 	if (no_terminal(cli))
 		return 2;
 	const struct output_file out[] = {{"--record", "recording", cli->record_path}};

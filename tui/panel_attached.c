@@ -137,8 +137,16 @@ int panel_devices(struct dash *d, int y, int rows)
 {
 	const struct snapshot *s = &d->snap;
 	const struct snap_attached *a = &s->attached;
-	heading(y++,
-		"DEVICES /s  the guest's exits at its devices, its interrupts and halts (bpf)");
+	char title[96];
+	if (s->bpf_sampled_every)
+		snprintf(title, sizeof(title),
+			 "DEVICES /s  exits at its devices, interrupts, halts (bpf, 1 tick in %u)",
+			 s->bpf_sampled_every);
+	else
+		snprintf(title, sizeof(title), "%s",
+			 "DEVICES /s  the guest's exits at its devices, its interrupts and halts "
+			 "(bpf)");
+	heading(y++, title);
 	if (!s->bpf_on) {
 		panel_line(y++, "bpf", s->bpf_why);
 		return y + 1;
