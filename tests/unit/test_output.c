@@ -599,6 +599,7 @@ TEST(an_attached_record_survives_json_and_back)
 	s.stats[1].instant = s.stats[1].f.valid = true;
 	s.stats[1].f.total = 1;
 	s.bpf_on = true;
+	s.bpf_sampled_every = 8; /* attach --sample */
 	for (unsigned e = 0; e < KT_MAX; e++)
 		fig(&s.bpf_event[e], &n);
 	s.nr_log = 1;
