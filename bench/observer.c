@@ -359,6 +359,17 @@ static bool selected(int argc, char **argv, const char *name)
 	return false;
 }
 
+/* Whether observer o keeps >= 0.97 of the rate with nothing watching (the rounds' median) on
+ * every workload run. */
+static bool keeps(struct row *rows, enum observer o, unsigned rounds, int argc, char **argv)
+{
+	bool met = true;
+	for (unsigned l = 0; l < NR_LOADS; l++)
+		if (selected(argc, argv, loads[l].name))
+			met &= median(rows[l].ratio[o], rounds) >= 0.97;
+	return met;
+}
+
 /* The table: each workload's rate with nothing watching, each observer's median ratio and the ns
  * it adds, the rounds' range with everything on; then the front end's own thread. */
 static void print_table(struct row *rows, unsigned rounds, int argc, char **argv)
@@ -394,22 +405,14 @@ static void print_table(struct row *rows, unsigned rounds, int argc, char **argv
 		printf("  target: everything on keeps >= 0.97 of the rate with nothing watching: "
 		       "%s\n",
 		       met ? "met" : "MISSED");
-	bool att = true;
-	for (unsigned l = 0; l < NR_LOADS; l++)
-		if (selected(argc, argv, loads[l].name))
-			att &= median(rows[l].ratio[OBS_ATTACH], rounds) >= 0.97;
 	if (observed(OBS_ATTACH))
 		printf("  target: attached from outside keeps >= 0.97 of it: %s\n",
-		       att ? "met" : "MISSED");
-	bool sampled = true;
-	for (unsigned l = 0; l < NR_LOADS; l++)
-		if (selected(argc, argv, loads[l].name))
-			sampled &= median(rows[l].ratio[OBS_SAMPLED], rounds) >= 0.97;
+		       keeps(rows, OBS_ATTACH, rounds, argc, argv) ? "met" : "MISSED");
 	if (observed(OBS_SAMPLED))
 		printf(
 		    "  target: attached with --sample (probes on one tick in 8) keeps >= 0.97 of "
 		    "it: %s\n",
-		    sampled ? "met" : "MISSED");
+		    keeps(rows, OBS_SAMPLED, rounds, argc, argv) ? "met" : "MISSED");
 	static const char floor_line[] =
 	    "  empty probes: programs that do nothing on the tracepoints attach keeps on all the "
 	    "time, the cost of their firing alone, below which no probe on them goes\n";
