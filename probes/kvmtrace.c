@@ -411,6 +411,7 @@ static int read_counts(struct kvmtrace *kt, struct kt_counts *out)
 static void cost_window(struct kvmtrace *kt, struct kt_counts *out, bool sampled_opening)
 {
 	uint64_t runs, ns;
+	bool due = ++kt->reads % KT_COST_EVERY == 0; /* every read counts, as window_opens' */
 	if (kt->stats_fd >= 0) {
 		/* a window without a run says nothing of a run's cost: the last one stands */
 		if (kernel_cost(kt, &runs, &ns) && runs > kt->w_runs && ns >= kt->w_ns) {
@@ -421,8 +422,7 @@ static void cost_window(struct kvmtrace *kt, struct kt_counts *out, bool sampled
 		}
 		close(kt->stats_fd);
 		kt->stats_fd = -1;
-	} else if (kt->cost_ok &&
-		   (kt->sampled ? sampled_opening : ++kt->reads % KT_COST_EVERY == 0)) {
+	} else if (kt->cost_ok && (kt->sampled ? sampled_opening : due)) {
 		kt->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 		if (kt->stats_fd >= 0 && !kernel_cost(kt, &kt->w_runs, &kt->w_ns)) {
 			close(kt->stats_fd);
@@ -490,9 +490,12 @@ static void probe_links(struct kvmtrace *kt, bool on)
  * this read opens one (sampled: the accounting opens with it). */
 static bool window_opens(struct kvmtrace *kt)
 {
-	if (kt->window_on || !((kt->at_run && kt->timed_run) || kt->sampled))
+	if (!((kt->at_run && kt->timed_run) || kt->sampled))
 		return false;
-	return ++kt->time_reads % KT_TIME_EVERY == (kt->sampled ? 0 : KT_TIME_EVERY / 2);
+	/* every read counts, the one that closes a window too: one in KT_TIME_EVERY, not one
+	 * in KT_TIME_EVERY + 1 */
+	unsigned n = ++kt->time_reads;
+	return !kt->window_on && n % KT_TIME_EVERY == (kt->sampled ? 0 : KT_TIME_EVERY / 2);
 }
 
 static void probe_window(struct kvmtrace *kt, struct kt_counts *out, bool opening)
